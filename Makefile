@@ -1,0 +1,82 @@
+# certmint build. `make` builds build/certmint; `make check` runs every test.
+# Sources are found by wildcard: a new module is a new file, not a Makefile edit.
+CC      ?= cc
+BUILD   ?= build
+PKG_LIBS = libcrypto sqlite3 libcurl
+HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
+HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
+CPPFLAGS += -Isrc -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
+           -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing $(SANFLAGS)
+LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lpthread
+CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
+ifeq ($(HAVE_GMIME),1)
+CPPFLAGS += $(shell pkg-config --cflags gmime-3.0) -DCM_HAVE_GMIME
+LDLIBS   += $(shell pkg-config --libs gmime-3.0)
+endif
+ifeq ($(HAVE_LDAP),1)
+CPPFLAGS += -DCM_HAVE_LDAP -DLDAP_DEPRECATED=0
+LDLIBS   += -lldap -llber
+endif
+LDFLAGS += $(SANFLAGS)
+
+LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC  := $(wildcard src/cli/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check unit e2e clean deps asan fuzz bench format
+all: $(BUILD)/certmint
+
+$(BUILD)/libcertmint.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/certmint: $(CLI_OBJ) $(BUILD)/libcertmint.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertmint.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libcertmint.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+
+# The whole suite: unit tests and end-to-end tests against the real binary and
+# real servers. Ends with "N passed, N failed".
+check: all unit
+	@BUILD=$(BUILD) sh tests/run.sh
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" check
+
+# libFuzzer targets (clang), one per parser.
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g" $(BUILD:%=build-fuzz)/libcertmint.a
+	@mkdir -p build-fuzz/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f"; \
+	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/fuzz/$$n $$f build-fuzz/libcertmint.a $(LDLIBS) || exit 1; done
+
+deps:
+	sh scripts/install-deps.sh
+
+bench: all
+	sh bench/run.sh
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,151 @@
+/* The CA: its home directory, keys, certificate and chain, and issuance.
+ *
+ * A CA home holds:
+ *   certmint.conf        configuration (config/config.h)
+ *   certmint.db          the certificate database (db/db.h), SQLite
+ *   private/ca.key       the CA private key, PKCS#8 encrypted (AES-256, scrypt), 0600
+ *   ca.crt               the CA certificate (PEM)
+ *   chain.pem            the issuers above it up to the root (PEM, may be empty)
+ *   ca.csr               a subordinate CA's request until install-ca-cert
+ *   crl/ca.crl ca.crl.pem delta.crl delta.crl.pem   published CRLs
+ *
+ * The CLI is a thin client of these functions. */
+#ifndef CM_CA_CA_H
+#define CM_CA_CA_H
+
+#include "config/config.h"
+#include "db/db.h"
+#include "util/err.h"
+
+#include <limits.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#define CA_CONF_FILE "certmint.conf"
+#define CA_DB_FILE "certmint.db"
+#define CA_KEY_FILE "private/ca.key"
+#define CA_CERT_FILE "ca.crt"
+#define CA_CHAIN_FILE "chain.pem"
+#define CA_CSR_FILE "ca.csr"
+#define CA_CRL_DIR "crl"
+
+/* Hard limits on inputs. */
+#define CA_MAX_CSR_BYTES (64 * 1024)
+#define CA_MAX_CERT_BYTES (64 * 1024)
+
+typedef struct ca_ctx {
+    char home[PATH_MAX];
+    cm_config *cfg;
+    db_t *db;
+    X509 *cert;              /* NULL while a subordinate waits for install-ca-cert */
+    STACK_OF(X509) *chain;   /* issuers above cert, nearest first; may be empty */
+    EVP_PKEY *key;           /* loaded by ca_load_key(); NULL until then */
+    char *passphrase_file;   /* global --passphrase-file, else ca.passphrase_file */
+    const char *operator_name; /* who, for the audit log */
+    unsigned char ski[64];   /* CA's subjectKeyIdentifier */
+    size_t ski_len;
+} ca_ctx;
+
+struct ca_open_opts {
+    const char *passphrase_file; /* may be NULL */
+    int allow_no_cert;           /* subordinate waiting for its certificate */
+};
+
+/* Opens an existing CA home: loads configuration, database and certificate.
+ * A missing or corrupt home is a clear error naming what is wrong. */
+cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o) CM_MUST_USE;
+void ca_close(ca_ctx *ca);
+
+/* Decrypts the CA key with the passphrase (file, else prompt on the
+ * terminal). Idempotent. */
+cm_err ca_load_key(ca_ctx *ca) CM_MUST_USE;
+
+/* Reads the passphrase: from file (first line, no newline) or, when file is
+ * NULL, from the terminal (prompt, no echo; twice when confirm). */
+cm_err ca_read_passphrase(char *out, size_t outsz, const char *file, int confirm) CM_MUST_USE;
+
+struct ca_init_opts {
+    const char *home;
+    const char *subject;         /* "/CN=Example Root" or "CN=Example Root,O=Example" */
+    const char *key_spec;        /* ec:p256 ec:p384 rsa:2048 rsa:3072 rsa:4096 ed25519 */
+    int days;                    /* validity of the root (default 3650) */
+    int pathlen;                 /* -1 = unlimited */
+    int subordinate;             /* write a CSR instead of self-signing */
+    const char *csr_out;         /* subordinate: where to write the CSR (PEM) */
+    const char *passphrase_file; /* NULL = prompt */
+};
+/* Creates a new CA home (refuses an existing one). */
+cm_err ca_init(const struct ca_init_opts *o) CM_MUST_USE;
+
+/* Completes a subordinate: checks the certificate matches the key, is a CA
+ * certificate, and chains (with chain_pem) to a trusted root. */
+cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path) CM_MUST_USE;
+
+/* PEM of the CA certificate, plus the chain when with_chain. Caller frees. */
+cm_err ca_cert_pem(char **out, const ca_ctx *ca, int with_chain) CM_MUST_USE;
+
+/* Parses a CSR in PEM or DER. Errors name `what` (usually the file). */
+cm_err ca_csr_parse(X509_REQ **out, const unsigned char *data, size_t len,
+                    const char *what) CM_MUST_USE;
+
+/* Parses a certificate in PEM or DER. */
+cm_err ca_cert_parse(X509 **out, const unsigned char *data, size_t len,
+                     const char *what) CM_MUST_USE;
+
+/* Fills the descriptive columns (dn, cn, email, san, hash, ski, dates,
+ * serial) of c from the certificate. Strings are malloc'ed into c. */
+cm_err ca_cert_describe(struct db_cert *c, X509 *x) CM_MUST_USE;
+
+/* One submitted request and its outcome. */
+struct ca_submission {
+    const unsigned char *csr; /* PEM or DER */
+    size_t csr_len;
+    const char *source;       /* file name, for messages */
+    /* outputs */
+    int64_t request_id;
+    int disposition;          /* DB_DISP_ISSUED, PENDING, DENIED */
+    char message[512];        /* disposition message */
+    char serial[CM_SERIAL_BUF];
+    unsigned char *cert_der;  /* issued certificate (malloc'ed), NULL otherwise */
+    size_t cert_der_len;
+    cm_err err;               /* CM_OK or why this request failed (message in `message`) */
+};
+
+struct ca_submit_opts {
+    const char *profile;
+    const char *requester;
+    size_t group; /* requests per transaction in a batch (default 256) */
+};
+
+/* Submits n requests. Each is checked against the profile and gets a
+ * disposition; all are recorded. A bad CSR (unparseable, bad signature,
+ * refused by the profile) is recorded as denied with the reason, except that
+ * when n == 1 the error is returned and nothing is stored. Commits in groups. */
+cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
+                 const struct ca_submit_opts *o) CM_MUST_USE;
+void ca_submission_clear(struct ca_submission *s);
+
+/* Officer actions on pending requests. */
+cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out) CM_MUST_USE;
+cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason) CM_MUST_USE;
+/* The certificate of an issued request (DER, malloc'ed). Raises
+ * CERTRETRIEVEPENDING. CM_ERR_WITHHELD in strict audit mode until released. */
+cm_err ca_retrieve(ca_ctx *ca, int64_t request_id, unsigned char **der,
+                   size_t *len) CM_MUST_USE;
+
+/* Revocation. reason: RFC 5280 code. effective/invalidity 0 = now / none. */
+cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, int64_t effective,
+                 int64_t invalidity) CM_MUST_USE;
+cm_err ca_unrevoke(ca_ctx *ca, const char *serial) CM_MUST_USE;
+
+/* Recovery primitives. */
+cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,
+                      const char *recovered_from, char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
+cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
+                      const char *recovered_from) CM_MUST_USE;
+
+/* Appends to the audit log in the current transaction. */
+cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *serial,
+                const char *details) CM_MUST_USE;
+
+#endif

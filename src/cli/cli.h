@@ -1,0 +1,33 @@
+/* The certmint command-line tool: a thin client of the core library.
+ * Each command is one function in its own cmd_*.c, listed in the static
+ * table in main.c. A command returns the process exit status. */
+#ifndef CM_CLI_CLI_H
+#define CM_CLI_CLI_H
+
+#include "ca/ca.h"
+
+struct cli_global {
+    const char *home;            /* --home or CERTMINT_HOME */
+    const char *passphrase_file; /* --passphrase-file or CERTMINT_PASSPHRASE_FILE */
+    int verbose;
+};
+
+struct cli_command {
+    const char *name;
+    int (*run)(const struct cli_global *g, int argc, char **argv);
+    const char *summary; /* one line for `certmint help` */
+    const char *usage;   /* full text for `certmint help NAME` */
+};
+
+/* Prints "certmint: MESSAGE" (the recorded error) to stderr; returns 1. */
+int cli_fail(cm_err rc);
+/* Prints "certmint: <formatted>" to stderr; returns 2 (usage error). */
+int cli_usage_error(const char *fmt, ...) CM_PRINTF(1, 2);
+/* Opens the CA home of g (error when none is given). */
+cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert) CM_MUST_USE;
+
+/* The command table (main.c). */
+extern const struct cli_command cli_commands[];
+const struct cli_command *cli_command_find(const char *name);
+
+#endif

@@ -1,0 +1,145 @@
+/* certmint: entry point, global options and the command table. */
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "util/log.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CM_VERSION "0.1.0"
+
+static int cmd_help(const struct cli_global *g, int argc, char **argv);
+static int cmd_version(const struct cli_global *g, int argc, char **argv);
+
+/* The one static table of commands: a new command is a new cmd_*.c file and
+ * one row here. */
+const struct cli_command cli_commands[] = {
+#define CLI_CMD(name, fn, summary) {name, fn, summary, fn##_usage},
+#include "cli/commands.def"
+#undef CLI_CMD
+    {"help", cmd_help, "show help for certmint or one command", "certmint help [COMMAND]\n"},
+    {"version", cmd_version, "print the version", "certmint version\n"},
+    {NULL, NULL, NULL, NULL},
+};
+
+const struct cli_command *cli_command_find(const char *name)
+{
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+int cli_fail(cm_err rc)
+{
+    fprintf(stderr, "certmint: %s\n", cm_err_msg());
+    (void)rc;
+    return 1;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("certmint: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert)
+{
+    struct ca_open_opts o = {g->passphrase_file, allow_no_cert};
+    if (g->home == NULL)
+        return cm_err_set(CM_ERR_INVALID,
+                          "no CA home: give --home DIR or set CERTMINT_HOME");
+    return ca_open(out, g->home, &o);
+}
+
+static void usage_all(FILE *f)
+{
+    fputs("usage: certmint [--home DIR] [--passphrase-file FILE] [-v] COMMAND [ARGS]\n\n"
+          "Commands:\n",
+          f);
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        fprintf(f, "  %-16s %s\n", c->name, c->summary);
+    fputs("\nRun 'certmint help COMMAND' for a command's options. The CA home comes from\n"
+          "--home or CERTMINT_HOME; the CA key passphrase from --passphrase-file,\n"
+          "CERTMINT_PASSPHRASE_FILE, ca.passphrase_file in the configuration, or a prompt.\n",
+          f);
+}
+
+static int cmd_help(const struct cli_global *g, int argc, char **argv)
+{
+    (void)g;
+    if (argc < 2) {
+        usage_all(stdout);
+        return 0;
+    }
+    const struct cli_command *c = cli_command_find(argv[1]);
+    if (c == NULL)
+        return cli_usage_error("help: unknown command '%s'", argv[1]);
+    printf("%s\n\n%s", c->summary, c->usage);
+    return 0;
+}
+
+static int cmd_version(const struct cli_global *g, int argc, char **argv)
+{
+    (void)g;
+    (void)argc;
+    (void)argv;
+    printf("certmint %s\n", CM_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_global g = {getenv("CERTMINT_HOME"), getenv("CERTMINT_PASSPHRASE_FILE"), 0};
+    static const struct option opts[] = {
+        {"home", required_argument, NULL, 'H'},
+        {"passphrase-file", required_argument, NULL, 'P'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    /* '+' stops at the command name: the rest belongs to the command. */
+    while ((ch = getopt_long(argc, argv, "+H:P:vh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'H':
+            g.home = optarg;
+            break;
+        case 'P':
+            g.passphrase_file = optarg;
+            break;
+        case 'v':
+            g.verbose++;
+            break;
+        case 'h':
+            usage_all(stdout);
+            return 0;
+        default:
+            usage_all(stderr);
+            return 2;
+        }
+    }
+    if (g.verbose)
+        log_set_level(g.verbose > 1 ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    if (optind >= argc) {
+        usage_all(stderr);
+        return 2;
+    }
+    const struct cli_command *c = cli_command_find(argv[optind]);
+    if (c == NULL)
+        return cli_usage_error("unknown command '%s' (see 'certmint help')", argv[optind]);
+    /* Each command parses its own options with getopt from its argv[0];
+     * optind = 0 makes glibc's getopt start afresh. */
+    int cidx = optind;
+    optind = 0;
+    return c->run(&g, argc - cidx, argv + cidx);
+}

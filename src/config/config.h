@@ -1,0 +1,90 @@
+/* The CA home's configuration file (HOME/certmint.conf).
+ *
+ * Format: one `key = value` per line, `#` comments, keys dotted
+ * (`profile.smime.days`, `crl.period`, `exit.smtp.server`). Every key is
+ * declared in a schema table with its type, default and validation, so that
+ * `certmint config set` refuses unknown keys and bad values before the file
+ * is touched, and the file is rewritten atomically.
+ *
+ * Modules declare their keys in their own static array of struct
+ * config_key (terminated by a {NULL} entry) and list it once in the table
+ * in config.c. A key pattern may contain one `*` segment standing for a name
+ * (a profile, a per-event template): `profile.*.days`. */
+#ifndef CM_CONFIG_CONFIG_H
+#define CM_CONFIG_CONFIG_H
+
+#include "util/err.h"
+
+#include <stdint.h>
+
+enum config_type {
+    CFG_STRING,   /* any single-line text */
+    CFG_INT,      /* decimal in [min, max] */
+    CFG_BOOL,     /* yes/no/true/false/1/0/on/off, stored as yes|no */
+    CFG_ENUM,     /* one of choices ("a|b|c") */
+    CFG_DURATION, /* "7d", "12h", "30m", "45s" or seconds; stored as given */
+    CFG_URL,      /* http:// https:// ldap:// ldaps:// smtp:// smtps:// file:// */
+    CFG_CUSTOM,   /* validated by check() */
+};
+
+struct config_key;
+/* Custom validation. `old` is the current value (or the default, may be
+ * NULL), `in` what the user typed; on success *out is the value to store
+ * (malloc'ed). This is how `exit.smtp.eventfilter +CRLISSUED` edits. */
+typedef cm_err (*config_check_fn)(char **out, const struct config_key *k, const char *old,
+                                  const char *in);
+
+struct config_key {
+    const char *pattern;
+    enum config_type type;
+    const char *def; /* default, NULL = unset */
+    long long min, max;
+    const char *choices; /* CFG_ENUM: "none|starttls|tls" */
+    config_check_fn check;
+    const char *help;    /* one line for docs and `config list` */
+};
+
+typedef struct cm_config cm_config;
+
+/* Loads path. A missing file is an empty configuration if allow_missing.
+ * Every line is validated; the first bad line fails the load, naming the
+ * file, the line number and the reason. */
+cm_err config_load(cm_config **out, const char *path, int allow_missing) CM_MUST_USE;
+/* An empty configuration (defaults only). */
+cm_err config_new(cm_config **out) CM_MUST_USE;
+void config_free(cm_config *c);
+
+/* Writes atomically (temp + fsync + rename), mode 0600. */
+cm_err config_save(const cm_config *c, const char *path) CM_MUST_USE;
+
+/* The value set in the file, else the schema default, else NULL. The key
+ * must be declared (asserted). Borrowed: valid until the next set/free. */
+const char *config_get(const cm_config *c, const char *key);
+/* 1 if the key is explicitly set in the file. */
+int config_is_set(const cm_config *c, const char *key);
+cm_err config_get_int(const cm_config *c, const char *key, long long *out) CM_MUST_USE;
+int config_get_bool(const cm_config *c, const char *key);
+/* Durations ("7d", "12h", "90m", "3600") in seconds. */
+cm_err config_get_seconds(const cm_config *c, const char *key, int64_t *out) CM_MUST_USE;
+
+/* Validates and sets. Unknown key or bad value: error naming both, no change. */
+cm_err config_set(cm_config *c, const char *key, const char *value) CM_MUST_USE;
+/* Removes an explicit setting (back to the default). */
+cm_err config_unset(cm_config *c, const char *key) CM_MUST_USE;
+
+/* Schema lookup: the declaration matching key, or NULL. */
+const struct config_key *config_schema_find(const char *key);
+/* Calls cb for every schema key (patterns) in order. */
+void config_schema_foreach(void (*cb)(void *ctx, const struct config_key *k), void *ctx);
+/* Calls cb for every explicitly set key, in file order. */
+void config_foreach(const cm_config *c, void (*cb)(void *ctx, const char *key, const char *value),
+                    void *ctx);
+/* Names N for which some key "prefix.N.*" is set, e.g. the profiles defined
+ * in the file for prefix "profile". cb gets each name once. */
+void config_names(const cm_config *c, const char *prefix,
+                  void (*cb)(void *ctx, const char *name), void *ctx);
+
+/* Parses a duration string into seconds. */
+cm_err config_parse_duration(int64_t *out, const char *s) CM_MUST_USE;
+
+#endif

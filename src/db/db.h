@@ -1,0 +1,283 @@
+/* The certificate database: a storage interface (an ops table, like libgit2's
+ * odb backends) whose first implementation is SQLite. Callers use only the
+ * db_* wrappers below, so a PostgreSQL backend is one new file registered in
+ * the static table in db.c.
+ *
+ * Model (AD CS's view, column names included so exit-module templates and
+ * `certmint view` can name them):
+ *   request   one row per submitted (or imported / placeholder) request,
+ *             identified by RequestID; Disposition says where it stands.
+ *   cert      at most one certificate per request, identified by its
+ *             SerialNumber (canonical upper-case hex, see util/text.h);
+ *             revocation state lives on the certificate row.
+ *   crl       every CRL published (number, times, delta or full).
+ *   audit     append-only log of every state change.
+ *   event     the exit-module outbox (written in the same transaction as
+ *             the state change that raised it).
+ *
+ * Transactions: every command runs in exactly one db_begin()/db_commit();
+ * on any error the caller calls db_rollback() and nothing has changed. The
+ * wrappers assert that a write happens inside a transaction.
+ *
+ * Ownership: structs returned through an out pointer are owned by the caller
+ * and freed with the matching *_free() (NULL-safe). Strings inside structs
+ * passed in are borrowed for the duration of the call. */
+#ifndef CM_DB_DB_H
+#define CM_DB_DB_H
+
+#include "util/err.h"
+#include "util/text.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DB_OPS_VERSION 1
+
+/* Disposition values: AD CS's numbers so that habits carry over. */
+enum db_disposition {
+    DB_DISP_PENDING = 9,
+    DB_DISP_FOREIGN = 12, /* imported certificate / placeholder */
+    DB_DISP_ISSUED = 20,
+    DB_DISP_REVOKED = 21, /* computed in the view from the cert's revocation */
+    DB_DISP_FAILED = 30,
+    DB_DISP_DENIED = 31,
+};
+const char *db_disposition_name(int disp); /* "pending", "issued", ... */
+
+/* Where a certificate row came from. */
+enum db_origin {
+    DB_ORIGIN_ISSUED = 0,      /* signed by this CA through submit/approve */
+    DB_ORIGIN_IMPORTED = 1,    /* import-cert of a certificate this CA signed */
+    DB_ORIGIN_PLACEHOLDER = 2, /* bare serial recorded for revocation */
+};
+const char *db_origin_name(int origin);
+
+/* RFC 5280 5.3.1 CRLReason values. -1 = not revoked. */
+enum db_reason {
+    DB_REASON_NONE = -1,
+    DB_REASON_UNSPECIFIED = 0,
+    DB_REASON_KEY_COMPROMISE = 1,
+    DB_REASON_CA_COMPROMISE = 2,
+    DB_REASON_AFFILIATION_CHANGED = 3,
+    DB_REASON_SUPERSEDED = 4,
+    DB_REASON_CESSATION = 5,
+    DB_REASON_HOLD = 6,
+    DB_REASON_REMOVE_FROM_CRL = 8, /* only in delta CRLs */
+    DB_REASON_PRIVILEGE_WITHDRAWN = 9,
+    DB_REASON_AA_COMPROMISE = 10,
+};
+/* Name <-> code: accepts "keyCompromise", "keycompromise", "1", ... Returns
+ * -1 (and sets the error) when unknown or not allowed for revoke. */
+int db_reason_parse(const char *s);
+const char *db_reason_name(int reason);
+
+struct db_request {
+    int64_t request_id; /* assigned by db_request_insert */
+    char *requester_name;
+    int64_t submitted_when; /* unix seconds UTC */
+    int64_t resolved_when;  /* 0 while pending */
+    int disposition;
+    char *disposition_message;
+    char *template_name;     /* CertificateTemplate: the profile */
+    char *request_dn;        /* subject DN as requested (RFC 4514 string) */
+    unsigned char *raw_request; /* DER PKCS#10, may be NULL */
+    size_t raw_request_len;
+    char *recovered_from;    /* Message-ID / file a recovered row came from */
+};
+
+struct db_cert {
+    char serial[CM_SERIAL_BUF];
+    int64_t request_id;
+    int origin;
+    int64_t not_before, not_after;
+    char *dn;    /* DistinguishedName (RFC 4514 string, as `openssl -nameopt RFC2253`) */
+    char *cn;    /* CommonName */
+    char *email; /* EMail: first rfc822Name SAN, else subject emailAddress */
+    char *san;   /* SubjectAltNames, comma separated "DNS:a, IP:1.2.3.4" */
+    char *hash;  /* CertificateHash: SHA-1 thumbprint, lower-case hex (AD CS) */
+    char *ski;   /* SubjectKeyIdentifier, lower-case hex */
+    char *template_name;
+    unsigned char *raw; /* DER certificate; NULL for placeholders */
+    size_t raw_len;
+    /* Revocation (RFC 5280 5.3): reason -1 when not revoked. */
+    int revoked_reason;
+    int64_t revoked_when;           /* when the CA recorded it */
+    int64_t revoked_effective_when; /* revocationDate on the CRL */
+    int64_t invalidity_date;        /* 0 = none (RFC 5280 5.3.2) */
+    int64_t rev_seq;                /* change sequence of the last revoke/unrevoke */
+    int64_t hold_seq;  /* rev_seq the certificate was put on hold at, when released */
+    int64_t released_when; /* 0 unless released from hold */
+    int withheld;      /* strict audit mode: not yet handed out */
+    char *recovered_from;
+};
+
+struct db_crl {
+    int64_t number;
+    int is_delta;
+    int64_t base_number; /* deltas: the full CRL they build on */
+    int64_t this_update, next_update;
+    int64_t rev_seq;     /* highest revocation change covered */
+    int64_t entries;
+    char *hash; /* SHA-256 of the DER, hex */
+};
+
+struct db_audit {
+    int64_t when;
+    const char *who;    /* operator (login name) or "service" */
+    const char *action; /* "submit", "issue", "revoke", ... */
+    int64_t request_id; /* 0 = none */
+    const char *serial; /* NULL = none */
+    const char *details;
+};
+
+/* An entry for CRL building (borrowed pointers valid during the callback). */
+struct db_revoked {
+    const char *serial; /* canonical hex */
+    int reason;         /* DB_REASON_*; DB_REASON_REMOVE_FROM_CRL for releases */
+    int64_t revoked_effective_when;
+    int64_t invalidity_date;
+};
+typedef cm_err (*db_revoked_cb)(void *ctx, const struct db_revoked *r);
+
+/* Column table for view/restrict/templates. */
+enum db_coltype { DB_COL_INT, DB_COL_TEXT, DB_COL_TIME, DB_COL_SERIAL, DB_COL_BLOB, DB_COL_DISP,
+                  DB_COL_REASON };
+struct db_column {
+    const char *name; /* AD CS column name, matched case-insensitively */
+    enum db_coltype type;
+    int indexed;      /* restrict on it uses an index */
+};
+extern const struct db_column db_columns[];
+extern const size_t db_ncolumns;
+/* Index into db_columns of name (case-insensitive), or -1 with error set. */
+int db_column_find(const char *name);
+
+/* A restriction: column OP value, already parsed (see restrict.h). */
+enum db_op { DB_OP_EQ, DB_OP_NE, DB_OP_LT, DB_OP_LE, DB_OP_GT, DB_OP_GE };
+struct db_restrict {
+    int column;
+    enum db_op op;
+    int is_null;   /* value is "EMPTY"/NULL */
+    int64_t ival;  /* INT, TIME, DISP, REASON */
+    char *sval;    /* TEXT, SERIAL (canonical) */
+};
+
+/* One row of the view: values[i] is the text form of db_columns[i] (NULL when
+ * SQL NULL); blobs are given as raw bytes with blob_len. Borrowed during the
+ * callback. Return non-OK to stop (the code is passed back). */
+struct db_row {
+    const char *const *values;
+    const unsigned char *const *blobs;
+    const size_t *blob_len;
+};
+typedef cm_err (*db_row_cb)(void *ctx, const struct db_row *row);
+
+/* Exit-module outbox. */
+struct db_event {
+    int64_t id;          /* assigned on enqueue, strictly increasing */
+    int type;            /* EXIT_EV_* bit (see exit/exit.h) */
+    int64_t request_id;  /* 0 = none */
+    char serial[CM_SERIAL_BUF]; /* "" = none */
+    int64_t created;
+    char *payload;       /* JSON with event-specific fields, may be NULL */
+};
+typedef cm_err (*db_event_cb)(void *ctx, const struct db_event *ev);
+
+typedef struct db db_t;
+
+struct db_ops {
+    int version; /* DB_OPS_VERSION */
+    const char *name;
+    cm_err (*open)(db_t **out, const char *location, int create);
+    void (*close)(db_t *db);
+    cm_err (*begin)(db_t *db);
+    cm_err (*commit)(db_t *db);
+    void (*rollback)(db_t *db);
+    cm_err (*meta_get)(db_t *db, char **out, const char *key);
+    cm_err (*meta_set)(db_t *db, const char *key, const char *value);
+    cm_err (*counter_next)(db_t *db, int64_t *out, const char *key);
+    cm_err (*counter_raise)(db_t *db, const char *key, int64_t at_least);
+    cm_err (*request_insert)(db_t *db, struct db_request *req);
+    cm_err (*request_get)(db_t *db, struct db_request **out, int64_t id);
+    cm_err (*request_resolve)(db_t *db, int64_t id, int disposition, const char *message,
+                              int64_t when);
+    cm_err (*request_list)(db_t *db, int disposition, db_row_cb cb, void *ctx);
+    cm_err (*cert_insert)(db_t *db, const struct db_cert *c);
+    cm_err (*cert_get)(db_t *db, struct db_cert **out, const char *serial);
+    cm_err (*cert_get_by_request)(db_t *db, struct db_cert **out, int64_t request_id);
+    cm_err (*cert_set_withheld)(db_t *db, const char *serial, int withheld);
+    cm_err (*cert_revoke)(db_t *db, const char *serial, int reason, int64_t when,
+                          int64_t effective, int64_t invalidity, int64_t seq);
+    cm_err (*cert_unrevoke)(db_t *db, const char *serial, int64_t when, int64_t seq);
+    cm_err (*revoked_iter)(db_t *db, int64_t since_seq, db_revoked_cb cb, void *ctx);
+    cm_err (*crl_insert)(db_t *db, const struct db_crl *crl);
+    cm_err (*crl_last)(db_t *db, struct db_crl **out, int is_delta);
+    cm_err (*audit_append)(db_t *db, const struct db_audit *a);
+    cm_err (*view)(db_t *db, const struct db_restrict *r, size_t nr, db_row_cb cb, void *ctx);
+    cm_err (*event_enqueue)(db_t *db, struct db_event *ev);
+    cm_err (*event_iter)(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
+                         void *ctx);
+    cm_err (*backup)(db_t *db, const char *dest_path);
+};
+
+/* Registry: the backends compiled in. */
+const struct db_ops *db_backend_find(const char *name);
+
+/* Opens the database at location ("sqlite:PATH" or a bare path = sqlite).
+ * create = 1 makes a new one (schema created); 0 requires it to exist. */
+cm_err db_open(db_t **out, const char *location, int create) CM_MUST_USE;
+void db_close(db_t *db);
+const struct db_ops *db_get_ops(db_t *db);
+
+cm_err db_begin(db_t *db) CM_MUST_USE;
+cm_err db_commit(db_t *db) CM_MUST_USE;
+void db_rollback(db_t *db); /* no-op outside a transaction */
+
+cm_err db_meta_get(db_t *db, char **out, const char *key) CM_MUST_USE; /* *out NULL if absent */
+cm_err db_meta_set(db_t *db, const char *key, const char *value) CM_MUST_USE;
+/* Counters ("crl_number", "rev_seq", "request_id_floor", ...): next value is
+ * strictly greater than every value returned before, also across restarts. */
+cm_err db_counter_next(db_t *db, int64_t *out, const char *key) CM_MUST_USE;
+/* Makes the next value of key greater than at_least (restore/recovery). */
+cm_err db_counter_raise(db_t *db, const char *key, int64_t at_least) CM_MUST_USE;
+
+cm_err db_request_insert(db_t *db, struct db_request *req) CM_MUST_USE;
+cm_err db_request_get(db_t *db, struct db_request **out, int64_t id) CM_MUST_USE;
+cm_err db_request_resolve(db_t *db, int64_t id, int disposition, const char *message,
+                          int64_t when) CM_MUST_USE;
+/* Rows of the view for requests with that disposition, oldest first. */
+cm_err db_request_list(db_t *db, int disposition, db_row_cb cb, void *ctx) CM_MUST_USE;
+void db_request_free(struct db_request *r);
+
+cm_err db_cert_insert(db_t *db, const struct db_cert *c) CM_MUST_USE; /* CM_ERR_EXISTS on dup */
+cm_err db_cert_get(db_t *db, struct db_cert **out, const char *serial) CM_MUST_USE;
+cm_err db_cert_get_by_request(db_t *db, struct db_cert **out, int64_t request_id) CM_MUST_USE;
+cm_err db_cert_set_withheld(db_t *db, const char *serial, int withheld) CM_MUST_USE;
+cm_err db_cert_revoke(db_t *db, const char *serial, int reason, int64_t when, int64_t effective,
+                      int64_t invalidity, int64_t seq) CM_MUST_USE;
+cm_err db_cert_unrevoke(db_t *db, const char *serial, int64_t when, int64_t seq) CM_MUST_USE;
+void db_cert_free(struct db_cert *c);
+
+/* Revoked certificates for a CRL. since_seq < 0: every revoked certificate
+ * (full CRL). since_seq >= 0: certificates whose revocation changed after
+ * since_seq (delta CRL), including DB_REASON_REMOVE_FROM_CRL entries for
+ * holds released after since_seq whose hold was at or before since_seq. */
+cm_err db_revoked_iter(db_t *db, int64_t since_seq, db_revoked_cb cb, void *ctx) CM_MUST_USE;
+
+cm_err db_crl_insert(db_t *db, const struct db_crl *crl) CM_MUST_USE;
+cm_err db_crl_last(db_t *db, struct db_crl **out, int is_delta) CM_MUST_USE; /* NULL if none */
+void db_crl_free(struct db_crl *c);
+
+cm_err db_audit_append(db_t *db, const struct db_audit *a) CM_MUST_USE;
+
+cm_err db_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_cb cb,
+               void *ctx) CM_MUST_USE;
+
+cm_err db_event_enqueue(db_t *db, struct db_event *ev) CM_MUST_USE;
+cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
+                     void *ctx) CM_MUST_USE;
+
+/* Consistent online snapshot into dest_path (SQLite backup API). */
+cm_err db_backup(db_t *db, const char *dest_path) CM_MUST_USE;
+
+#endif

@@ -1,0 +1,52 @@
+#!/bin/sh
+# Runs the whole test suite: every unit-test binary, then every end-to-end
+# script in tests/e2e (each drives build/certmint and checks its results with
+# independent tools). Every test prints "ok - NAME" or "not ok - NAME"; this
+# script counts them and ends with "N passed, N failed".
+set -u
+BUILD=${BUILD:-build}
+export BUILD
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+log=$(mktemp -d "${TMPDIR:-/tmp}/certmint-tests.XXXXXX")
+pass=0
+fail=0
+runone() {
+    name=$1
+    shift
+    out="$log/$(echo "$name" | tr '/' '_').log"
+    start=$(date +%s)
+    "$@" >"$out" 2>&1
+    rc=$?
+    p=$(grep -c '^ok - ' "$out")
+    f=$(grep -c '^not ok - ' "$out")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "not ok - $name: exited $rc without naming a failed test" >>"$out"
+        f=1
+    fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        echo "not ok - $name: ran no test" >>"$out"
+        f=1
+    fi
+    pass=$((pass + p))
+    fail=$((fail + f))
+    printf '%-40s %4d passed %3d failed  (%ss)\n' "$name" "$p" "$f" "$(($(date +%s) - start))"
+    if [ "$f" -ne 0 ]; then
+        grep -E '^(not ok|    also)' "$out" | sed 's/^/    /'
+        echo "    --- last lines of $out:"
+        tail -n 15 "$out" | sed 's/^/    | /'
+    fi
+}
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    runone "unit/$(basename "$t")" "$t"
+done
+for t in tests/e2e/*.sh; do
+    case "$t" in */lib.sh) continue ;; esac
+    [ -f "$t" ] || continue
+    if [ -n "${CERTMINT_TESTS:-}" ] && ! echo "$t" | grep -Eq "$CERTMINT_TESTS"; then continue; fi
+    runone "e2e/$(basename "$t" .sh)" sh "$t"
+done
+echo "logs: $log"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
