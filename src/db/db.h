@@ -183,7 +183,14 @@ struct db_event {
 };
 typedef cm_err (*db_event_cb)(void *ctx, const struct db_event *ev);
 
+/* Every backend's handle starts with this struct (so db.c can dispatch and
+ * track the transaction state): struct sqlite_db { struct db base; ... }. */
 typedef struct db db_t;
+struct db_ops;
+struct db {
+    const struct db_ops *ops;
+    int in_tx;
+};
 
 struct db_ops {
     int version; /* DB_OPS_VERSION */
