@@ -3,7 +3,7 @@
  * A CA home holds:
  *   certmint.conf        configuration (config/config.h)
  *   certmint.db          the certificate database (db/db.h), SQLite
- *   private/ca.key       the CA private key, PKCS#8 encrypted (AES-256, scrypt), 0600
+ *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC, PBKDF2), 0600
  *   ca.crt               the CA certificate (PEM)
  *   chain.pem            the issuers above it up to the root (PEM, may be empty)
  *   ca.csr               a subordinate CA's request until install-ca-cert
@@ -44,6 +44,7 @@ typedef struct ca_ctx {
     const char *operator_name; /* who, for the audit log */
     unsigned char ski[64];   /* CA's subjectKeyIdentifier */
     size_t ski_len;
+    struct issue_cache *issue_cache; /* precomputed extensions (issue.c) */
 } ca_ctx;
 
 struct ca_open_opts {
@@ -59,10 +60,6 @@ void ca_close(ca_ctx *ca);
 /* Decrypts the CA key with the passphrase (file, else prompt on the
  * terminal). Idempotent. */
 cm_err ca_load_key(ca_ctx *ca) CM_MUST_USE;
-
-/* Reads the passphrase: from file (first line, no newline) or, when file is
- * NULL, from the terminal (prompt, no echo; twice when confirm). */
-cm_err ca_read_passphrase(char *out, size_t outsz, const char *file, int confirm) CM_MUST_USE;
 
 struct ca_init_opts {
     const char *home;

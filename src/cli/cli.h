@@ -26,6 +26,14 @@ int cli_usage_error(const char *fmt, ...) CM_PRINTF(1, 2);
 /* Opens the CA home of g (error when none is given). */
 cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert) CM_MUST_USE;
 
+/* PEM text of a DER certificate (malloc'ed, NUL-terminated). */
+cm_err cli_cert_pem(char **out, const unsigned char *der, size_t len) CM_MUST_USE;
+/* Writes a DER certificate as PEM to path atomically (mode 0644), or to
+ * stdout when path is NULL or "-". */
+cm_err cli_write_cert(const char *path, const unsigned char *der, size_t len) CM_MUST_USE;
+/* Parses a RequestID argument. */
+cm_err cli_parse_request_id(int64_t *out, const char *s) CM_MUST_USE;
+
 /* The command table (main.c). */
 extern const struct cli_command cli_commands[];
 const struct cli_command *cli_command_find(const char *name);

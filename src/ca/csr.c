@@ -1,0 +1,346 @@
+#include "ca/csr.h"
+
+#include "ca/ca.h"
+
+#include <openssl/asn1.h>
+#include <openssl/core_names.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A view of one DER TLV inside a buffer. */
+struct tlv {
+    const unsigned char *start; /* first byte of the tag */
+    const unsigned char *val;   /* first byte of the value */
+    long len;                   /* value length */
+    int tag, cls, constructed;
+    size_t total;               /* header + value */
+};
+
+static int tlv_read(struct tlv *t, const unsigned char **p, long avail)
+{
+    const unsigned char *q = *p;
+    int r;
+
+    if (avail <= 0)
+        return 0;
+    t->start = q;
+    r = ASN1_get_object(&q, &t->len, &t->tag, &t->cls, avail);
+    /* 0x80 = error; indefinite lengths (0x21) are not DER. */
+    if ((r & 0x80) || r == 0x21)
+        return 0;
+    t->constructed = (r & V_ASN1_CONSTRUCTED) != 0;
+    t->val = q;
+    if (t->len < 0 || t->len > avail - (long)(q - *p))
+        return 0;
+    t->total = (size_t)(q - *p) + (size_t)t->len;
+    *p = q + t->len;
+    return 1;
+}
+
+cm_err pem_to_der(unsigned char **der, size_t *der_len, int *owned, const unsigned char *data,
+                  size_t len, const char *const *labels, const char *what)
+{
+    cm_err rc = CM_OK;
+    BIO *mem = NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *body = NULL;
+    long blen = 0;
+    size_t i;
+
+    *der = NULL;
+    *der_len = 0;
+    *owned = 0;
+    /* DER starts with a SEQUENCE tag; anything else must be PEM. */
+    if (len > 0 && data[0] == 0x30) {
+        *der = (unsigned char *)data;
+        *der_len = len;
+        return CM_OK;
+    }
+    for (i = 0; i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' ||
+                            data[i] == '\t');
+         i++)
+        ;
+    if (len - i < 11 || memcmp(data + i, "-----BEGIN ", 11) != 0)
+        return cm_err_set(CM_ERR_INVALID, "%s: neither PEM nor DER", what);
+    mem = BIO_new_mem_buf(data, (int)len);
+    CM_NOMEM_IF(mem == NULL);
+    if (!PEM_read_bio(mem, &name, &header, &body, &blen))
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad PEM", what);
+    for (i = 0; labels[i]; i++)
+        if (strcmp(name, labels[i]) == 0)
+            break;
+    if (labels[i] == NULL)
+        CM_FAIL(CM_ERR_INVALID, "%s: PEM label is '%s', expected '%s'", what, name, labels[0]);
+    if (header != NULL && header[0] != '\0')
+        CM_FAIL(CM_ERR_INVALID, "%s: unexpected PEM headers", what);
+    *der = body;
+    *der_len = (size_t)blen;
+    *owned = 1;
+    body = NULL;
+out:
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(body);
+    BIO_free(mem);
+    return rc;
+}
+
+/* Builds the EVP_PKEY for the SubjectPublicKeyInfo. EC keys go through
+ * EVP_PKEY_fromdata with the named curve (RFC 5480 2.1.1.1); other types use
+ * the generic decoder. */
+static cm_err spki_to_pkey(EVP_PKEY **out, const X509_ALGOR *alg, const unsigned char *bits,
+                           int bits_len, const unsigned char *spki_der, size_t spki_len,
+                           const char *what)
+{
+    cm_err rc = CM_OK;
+    const ASN1_OBJECT *oid = NULL;
+    const void *pval = NULL;
+    int ptype = 0;
+    EVP_PKEY_CTX *ctx = NULL;
+
+    *out = NULL;
+    X509_ALGOR_get0(&oid, &ptype, &pval, alg);
+    if (OBJ_obj2nid(oid) == NID_X9_62_id_ecPublicKey) {
+        const char *group = NULL;
+        OSSL_PARAM params[3];
+        if (ptype != V_ASN1_OBJECT)
+            CM_FAIL(CM_ERR_INVALID, "%s: EC key without a named curve (RFC 5480 2.1.1)", what);
+        switch (OBJ_obj2nid(pval)) {
+        case NID_X9_62_prime256v1:
+            group = "P-256";
+            break;
+        case NID_secp384r1:
+            group = "P-384";
+            break;
+        case NID_secp521r1:
+            group = "P-521";
+            break;
+        default:
+            CM_FAIL(CM_ERR_INVALID, "%s: EC curve not supported (P-256, P-384, P-521 are)", what);
+        }
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
+        params[1] =
+            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, (size_t)bits_len);
+        params[2] = OSSL_PARAM_construct_end();
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        CM_NOMEM_IF(ctx == NULL);
+        if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
+            EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad EC public key", what);
+    } else {
+        const unsigned char *p = spki_der;
+        *out = d2i_PUBKEY(NULL, &p, (long)spki_len);
+        if (*out == NULL)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad or unsupported public key", what);
+    }
+out:
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+/* The digest named by a signature algorithm, checked against the key type.
+ * *md is NULL for Ed25519 (RFC 8410 section 6: no separate digest). */
+static cm_err sigalg_md(const char **md, const X509_ALGOR *sigalg, const EVP_PKEY *pkey,
+                        const char *what)
+{
+    const ASN1_OBJECT *oid = NULL;
+    int nid, mdnid = NID_undef, pknid = NID_undef;
+
+    X509_ALGOR_get0(&oid, NULL, NULL, sigalg);
+    nid = OBJ_obj2nid(oid);
+    if (nid == NID_ED25519) {
+        if (!EVP_PKEY_is_a(pkey, "ED25519"))
+            return cm_err_set(CM_ERR_INVALID, "%s: signature algorithm does not match the key",
+                              what);
+        *md = NULL;
+        return CM_OK;
+    }
+    if (!OBJ_find_sigid_algs(nid, &mdnid, &pknid) || mdnid == NID_undef)
+        return cm_err_set(CM_ERR_INVALID, "%s: unsupported signature algorithm %s", what,
+                          OBJ_nid2sn(nid));
+    if ((pknid == NID_X9_62_id_ecPublicKey && !EVP_PKEY_is_a(pkey, "EC")) ||
+        (pknid == NID_rsaEncryption && !EVP_PKEY_is_a(pkey, "RSA")) ||
+        (pknid != NID_X9_62_id_ecPublicKey && pknid != NID_rsaEncryption))
+        return cm_err_set(CM_ERR_INVALID, "%s: signature algorithm %s does not match the key",
+                          what, OBJ_nid2sn(nid));
+    switch (mdnid) {
+    case NID_sha256:
+        *md = "SHA256";
+        break;
+    case NID_sha384:
+        *md = "SHA384";
+        break;
+    case NID_sha512:
+        *md = "SHA512";
+        break;
+    default:
+        return cm_err_set(CM_ERR_INVALID, "%s: weak or unsupported digest %s in the signature",
+                          what, OBJ_nid2sn(mdnid));
+    }
+    return CM_OK;
+}
+
+cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const char *what)
+{
+    static const char *const labels[] = {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST", NULL};
+    cm_err rc = CM_OK;
+    struct csr *c = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    int owned = 0;
+    const unsigned char *p, *q, *end, *cri_end;
+    struct tlv outer, cri, ver, subj, spki, salg_t, sig, attrs, alg_t, bits_t;
+    X509_ALGOR *sigalg = NULL;
+    const char *md = NULL;
+    EVP_MD_CTX *mctx = NULL;
+
+    *out = NULL;
+    if (len == 0)
+        return cm_err_set(CM_ERR_INVALID, "%s: empty file", what);
+    if (len > CA_MAX_CSR_BYTES)
+        return cm_err_set(CM_ERR_INVALID, "%s: too large for a CSR (%zu bytes, limit %d)", what,
+                          len, CA_MAX_CSR_BYTES);
+    CM_TRY(pem_to_der(&der, &der_len, &owned, data, len, labels, what));
+    c = calloc(1, sizeof(*c));
+    CM_NOMEM_IF(c == NULL);
+
+    /* CertificationRequest ::= SEQUENCE { certificationRequestInfo,
+     *   signatureAlgorithm, signature BIT STRING }   (RFC 2986 4.2) */
+    p = der;
+    if (!tlv_read(&outer, &p, (long)der_len) || outer.tag != V_ASN1_SEQUENCE ||
+        !outer.constructed)
+        CM_FAIL(CM_ERR_INVALID, "%s: not a PKCS#10 request (bad outer SEQUENCE)", what);
+    if (outer.total != der_len)
+        CM_FAIL(CM_ERR_INVALID, "%s: trailing data after the request", what);
+    q = outer.val;
+    end = outer.val + outer.len;
+    if (!tlv_read(&cri, &q, end - q) || cri.tag != V_ASN1_SEQUENCE)
+        CM_FAIL(CM_ERR_INVALID, "%s: bad certificationRequestInfo", what);
+    if (!tlv_read(&salg_t, &q, end - q) || salg_t.tag != V_ASN1_SEQUENCE)
+        CM_FAIL(CM_ERR_INVALID, "%s: bad signatureAlgorithm", what);
+    if (!tlv_read(&sig, &q, end - q) || sig.tag != V_ASN1_BIT_STRING || sig.len < 2 ||
+        sig.val[0] != 0)
+        CM_FAIL(CM_ERR_INVALID, "%s: bad signature BIT STRING", what);
+    if (q != end)
+        CM_FAIL(CM_ERR_INVALID, "%s: unexpected data in the request", what);
+
+    /* CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) },
+     *   subject Name, subjectPKInfo, attributes [0] }   (RFC 2986 4.1) */
+    p = cri.val;
+    cri_end = cri.val + cri.len;
+    if (!tlv_read(&ver, &p, cri_end - p) || ver.tag != V_ASN1_INTEGER || ver.len != 1 ||
+        ver.val[0] != 0)
+        CM_FAIL(CM_ERR_INVALID, "%s: request version is not v1 (0)", what);
+    if (!tlv_read(&subj, &p, cri_end - p) || subj.tag != V_ASN1_SEQUENCE)
+        CM_FAIL(CM_ERR_INVALID, "%s: bad subject name", what);
+    if (!tlv_read(&spki, &p, cri_end - p) || spki.tag != V_ASN1_SEQUENCE)
+        CM_FAIL(CM_ERR_INVALID, "%s: bad subjectPublicKeyInfo", what);
+    if (!tlv_read(&attrs, &p, cri_end - p) || attrs.cls != V_ASN1_CONTEXT_SPECIFIC ||
+        attrs.tag != 0)
+        CM_FAIL(CM_ERR_INVALID, "%s: missing attributes [0]", what);
+    if (p != cri_end)
+        CM_FAIL(CM_ERR_INVALID, "%s: unexpected data in certificationRequestInfo", what);
+
+    q = subj.start;
+    c->subject = d2i_X509_NAME(NULL, &q, (long)subj.total);
+    if (c->subject == NULL)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad subject name", what);
+
+    /* SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING } */
+    q = spki.val;
+    if (!tlv_read(&alg_t, &q, spki.len) || alg_t.tag != V_ASN1_SEQUENCE)
+        CM_FAIL(CM_ERR_INVALID, "%s: bad public key algorithm", what);
+    if (!tlv_read(&bits_t, &q, spki.val + spki.len - q) || bits_t.tag != V_ASN1_BIT_STRING ||
+        bits_t.len < 2 || bits_t.val[0] != 0 || q != spki.val + spki.len)
+        CM_FAIL(CM_ERR_INVALID, "%s: bad subjectPublicKey", what);
+    q = alg_t.start;
+    c->spki_alg = d2i_X509_ALGOR(NULL, &q, (long)alg_t.total);
+    if (c->spki_alg == NULL)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad public key algorithm", what);
+    c->spki_bits_len = (int)bits_t.len - 1;
+    c->spki_bits = OPENSSL_memdup(bits_t.val + 1, (size_t)c->spki_bits_len);
+    CM_NOMEM_IF(c->spki_bits == NULL);
+    CM_TRY(spki_to_pkey(&c->pkey, c->spki_alg, c->spki_bits, c->spki_bits_len, spki.start,
+                        spki.total, what));
+
+    /* Attributes: only extensionRequest (PKCS#9, RFC 2985 5.4.2) matters;
+     * challengePassword and others are ignored. */
+    q = attrs.val;
+    while (q < attrs.val + attrs.len) {
+        struct tlv attr, oid_t, set_t, ext_t;
+        const unsigned char *a;
+        ASN1_OBJECT *oid = NULL;
+        if (!tlv_read(&attr, &q, attrs.val + attrs.len - q) || attr.tag != V_ASN1_SEQUENCE)
+            CM_FAIL(CM_ERR_INVALID, "%s: bad attribute", what);
+        a = attr.val;
+        if (!tlv_read(&oid_t, &a, attr.len) || oid_t.tag != V_ASN1_OBJECT)
+            CM_FAIL(CM_ERR_INVALID, "%s: bad attribute type", what);
+        {
+            const unsigned char *o = oid_t.start;
+            oid = d2i_ASN1_OBJECT(NULL, &o, (long)oid_t.total);
+        }
+        if (oid == NULL)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad attribute type", what);
+        int nid = OBJ_obj2nid(oid);
+        ASN1_OBJECT_free(oid);
+        if (!tlv_read(&set_t, &a, attr.val + attr.len - a) || set_t.tag != V_ASN1_SET)
+            CM_FAIL(CM_ERR_INVALID, "%s: bad attribute values", what);
+        if (nid != NID_ext_req)
+            continue;
+        if (c->exts != NULL)
+            CM_FAIL(CM_ERR_INVALID, "%s: more than one extensionRequest attribute", what);
+        a = set_t.val;
+        if (!tlv_read(&ext_t, &a, set_t.len) || a != set_t.val + set_t.len)
+            CM_FAIL(CM_ERR_INVALID, "%s: extensionRequest must hold exactly one value", what);
+        a = ext_t.start;
+        c->exts = d2i_X509_EXTENSIONS(NULL, &a, (long)ext_t.total);
+        if (c->exts == NULL)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad extensionRequest", what);
+    }
+
+    /* Proof of possession: the signature over certificationRequestInfo. */
+    q = salg_t.start;
+    sigalg = d2i_X509_ALGOR(NULL, &q, (long)salg_t.total);
+    if (sigalg == NULL)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad signatureAlgorithm", what);
+    CM_TRY(sigalg_md(&md, sigalg, c->pkey, what));
+    mctx = EVP_MD_CTX_new();
+    CM_NOMEM_IF(mctx == NULL);
+    if (EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, c->pkey, NULL) != 1)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: cannot verify the signature", what);
+    if (EVP_DigestVerify(mctx, sig.val + 1, (size_t)sig.len - 1, cri.start, cri.total) != 1)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: the request's signature does not verify", what);
+
+    if (owned) {
+        c->der = der;
+        der = NULL;
+    } else {
+        c->der = OPENSSL_memdup(der, der_len);
+        CM_NOMEM_IF(c->der == NULL);
+    }
+    c->der_len = der_len;
+    *out = c;
+    c = NULL;
+out:
+    EVP_MD_CTX_free(mctx);
+    X509_ALGOR_free(sigalg);
+    if (owned)
+        OPENSSL_free(der);
+    csr_free(c);
+    return rc;
+}
+
+void csr_free(struct csr *c)
+{
+    if (c == NULL)
+        return;
+    X509_NAME_free(c->subject);
+    sk_X509_EXTENSION_pop_free(c->exts, X509_EXTENSION_free);
+    EVP_PKEY_free(c->pkey);
+    X509_ALGOR_free(c->spki_alg);
+    OPENSSL_free(c->spki_bits);
+    OPENSSL_free(c->der);
+    free(c);
+}

@@ -1,0 +1,111 @@
+/* The descriptive database columns of a certificate (AD CS's view):
+ * DistinguishedName, CommonName, EMail, SubjectAltNames, CertificateHash,
+ * SubjectKeyIdentifier, NotBefore, NotAfter, SerialNumber. */
+#include "ca/ca.h"
+
+#include "ca/name.h"
+#include "util/buf.h"
+
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static cm_err time_of(int64_t *out, const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (t == NULL || !ASN1_TIME_to_tm(t, &tm))
+        return cm_err_set(CM_ERR_INVALID, "certificate has a malformed time");
+    *out = (int64_t)timegm(&tm);
+    return CM_OK;
+}
+
+static cm_err san_text(char **out, char **first_email, const GENERAL_NAMES *gens)
+{
+    cm_err rc = CM_OK;
+    cm_buf b = CM_BUF_INIT(64 * 1024);
+    int i;
+
+    *out = NULL;
+    for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        const char *sep = b.len ? ", " : "";
+        switch (g->type) {
+        case GEN_DNS:
+        case GEN_EMAIL:
+        case GEN_URI: {
+            const ASN1_IA5STRING *s = g->d.ia5;
+            const char *label = g->type == GEN_DNS ? "DNS" : g->type == GEN_EMAIL ? "email" : "URI";
+            CM_TRY(buf_printf(&b, "%s%s:%.*s", sep, label, s->length, (const char *)s->data));
+            if (g->type == GEN_EMAIL && first_email && *first_email == NULL) {
+                *first_email = strndup((const char *)s->data, (size_t)s->length);
+                CM_NOMEM_IF(*first_email == NULL);
+            }
+            break;
+        }
+        case GEN_IPADD: {
+            char ip[INET6_ADDRSTRLEN] = "?";
+            const ASN1_OCTET_STRING *s = g->d.iPAddress;
+            if (s != NULL && (s->length == 4 || s->length == 16))
+                inet_ntop(s->length == 4 ? AF_INET : AF_INET6, s->data, ip, sizeof(ip));
+            CM_TRY(buf_printf(&b, "%sIP Address:%s", sep, ip));
+            break;
+        }
+        default:
+            CM_TRY(buf_printf(&b, "%sother", sep));
+        }
+    }
+    *out = (char *)buf_steal(&b, NULL);
+    if (*out == NULL)
+        *out = strdup("");
+    CM_NOMEM_IF(*out == NULL);
+out:
+    buf_free(&b);
+    return rc;
+}
+
+cm_err ca_cert_describe(struct db_cert *c, X509 *x)
+{
+    cm_err rc = CM_OK;
+    GENERAL_NAMES *gens = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    const ASN1_OCTET_STRING *ski;
+    const ASN1_INTEGER *sn;
+    char *email = NULL;
+
+    sn = X509_get0_serialNumber(x);
+    if (sn == NULL || ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
+        return cm_err_set(CM_ERR_INVALID, "certificate has a negative serial number");
+    CM_TRY(text_serial_from_bytes(c->serial, ASN1_STRING_get0_data(sn),
+                                  (size_t)ASN1_STRING_length(sn)));
+    CM_TRY(time_of(&c->not_before, X509_get0_notBefore(x)));
+    CM_TRY(time_of(&c->not_after, X509_get0_notAfter(x)));
+    CM_TRY(name_to_string(&c->dn, X509_get_subject_name(x)));
+    CM_TRY(name_get_cn(&c->cn, X509_get_subject_name(x)));
+    gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    if (gens != NULL)
+        CM_TRY(san_text(&c->san, &email, gens));
+    if (email == NULL)
+        CM_TRY(name_get_email(&email, X509_get_subject_name(x)));
+    c->email = email;
+    email = NULL;
+    /* CertificateHash: the SHA-1 thumbprint, as AD CS and Windows show it. */
+    if (!X509_digest(x, EVP_sha1(), md, &mdlen))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot hash the certificate");
+    c->hash = malloc(2 * mdlen + 1);
+    CM_NOMEM_IF(c->hash == NULL);
+    text_hex(c->hash, md, mdlen);
+    ski = X509_get0_subject_key_id(x);
+    if (ski != NULL) {
+        c->ski = malloc(2 * (size_t)ski->length + 1);
+        CM_NOMEM_IF(c->ski == NULL);
+        text_hex(c->ski, ski->data, (size_t)ski->length);
+    }
+out:
+    free(email);
+    GENERAL_NAMES_free(gens);
+    return rc;
+}

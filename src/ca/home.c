@@ -1,0 +1,620 @@
+/* The CA home: creating a CA (root or subordinate), opening it, the CA key,
+ * the CA certificate and chain. */
+#include "ca/ca.h"
+
+#include "ca/csr.h"
+#include "ca/issue_int.h"
+#include "ca/keys.h"
+#include "ca/lint.h"
+#include "ca/name.h"
+#include "exit/exit.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PASS_MAX 1024
+
+static const char *const cert_labels[] = {"CERTIFICATE", "X509 CERTIFICATE", NULL};
+
+cm_err ca_cert_parse(X509 **out, const unsigned char *data, size_t len, const char *what)
+{
+    cm_err rc = CM_OK;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    int owned = 0;
+    const unsigned char *p;
+
+    *out = NULL;
+    if (len == 0)
+        return cm_err_set(CM_ERR_INVALID, "%s: empty file", what);
+    if (len > CA_MAX_CERT_BYTES)
+        return cm_err_set(CM_ERR_INVALID, "%s: too large for a certificate", what);
+    CM_TRY(pem_to_der(&der, &der_len, &owned, data, len, cert_labels, what));
+    p = der;
+    *out = d2i_X509(NULL, &p, (long)der_len);
+    if (*out == NULL)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: not a valid X.509 certificate", what);
+    if ((size_t)(p - der) != der_len) {
+        X509_free(*out);
+        *out = NULL;
+        CM_FAIL(CM_ERR_INVALID, "%s: trailing data after the certificate", what);
+    }
+out:
+    if (owned)
+        OPENSSL_free(der);
+    return rc;
+}
+
+/* Reads every certificate in a PEM file (chain.pem). */
+static cm_err read_pem_certs(STACK_OF(X509) **out, const char *path, int allow_missing)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    BIO *mem = NULL;
+    X509 *x = NULL;
+    STACK_OF(X509) *sk = NULL;
+
+    *out = NULL;
+    sk = sk_X509_new_null();
+    CM_NOMEM_IF(sk == NULL);
+    rc = fs_read_file(&data, &len, path, 1024 * 1024);
+    if (rc == CM_ERR_NOTFOUND && allow_missing) {
+        rc = CM_OK;
+        goto done;
+    }
+    if (rc != CM_OK)
+        goto out;
+    mem = BIO_new_mem_buf(data, (int)len);
+    CM_NOMEM_IF(mem == NULL);
+    while ((x = PEM_read_bio_X509(mem, NULL, NULL, NULL)) != NULL) {
+        if (!sk_X509_push(sk, x))
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        x = NULL;
+    }
+    /* The loop ends on "no start line" at the end of the file. */
+    ERR_clear_error();
+    if (len > 0 && sk_X509_num(sk) == 0 && memchr(data, '-', len) != NULL)
+        CM_FAIL(CM_ERR_INVALID, "%s: no PEM certificate found", path);
+done:
+    *out = sk;
+    sk = NULL;
+out:
+    X509_free(x);
+    sk_X509_pop_free(sk, X509_free);
+    BIO_free(mem);
+    free(data);
+    return rc;
+}
+
+static cm_err load_ski(ca_ctx *ca)
+{
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca->cert);
+    if (ski == NULL || ski->length <= 0 || (size_t)ski->length > sizeof(ca->ski))
+        return cm_err_set(CM_ERR_INVALID, "%s/%s: CA certificate has no subjectKeyIdentifier",
+                          ca->home, CA_CERT_FILE);
+    memcpy(ca->ski, ski->data, (size_t)ski->length);
+    ca->ski_len = (size_t)ski->length;
+    return CM_OK;
+}
+
+static const char *whoami(void)
+{
+    static char name[64];
+    struct passwd *pw;
+    const char *s = getenv("SUDO_USER");
+    if (s == NULL || *s == '\0') {
+        pw = getpwuid(getuid());
+        s = pw ? pw->pw_name : "unknown";
+    }
+    snprintf(name, sizeof(name), "%s", s);
+    return name;
+}
+
+cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o)
+{
+    cm_err rc = CM_OK;
+    ca_ctx *ca = NULL;
+    char path[PATH_MAX];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    struct stat st;
+
+    *out = NULL;
+    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cm_err_set(CM_ERR_NOTFOUND, "%s: no such CA home (create one with 'certmint init')",
+                          home);
+    ca = calloc(1, sizeof(*ca));
+    CM_NOMEM_IF(ca == NULL);
+    if (strlen(home) >= sizeof(ca->home))
+        CM_FAIL(CM_ERR_INVALID, "%s: path too long", home);
+    snprintf(ca->home, sizeof(ca->home), "%s", home);
+    ca->operator_name = whoami();
+
+    CM_TRY(fs_join(path, sizeof(path), home, CA_CONF_FILE));
+    if (!fs_exists(path))
+        CM_FAIL(CM_ERR_NOTFOUND, "%s: not a CA home (no %s)", home, CA_CONF_FILE);
+    CM_TRY(config_load(&ca->cfg, path, 0));
+
+    CM_TRY(fs_join(path, sizeof(path), home, CA_DB_FILE));
+    if (!fs_exists(path))
+        CM_FAIL(CM_ERR_NOTFOUND, "%s: CA database missing", path);
+    CM_TRY(db_open(&ca->db, path, 0));
+
+    CM_TRY(fs_join(path, sizeof(path), home, CA_CERT_FILE));
+    rc = fs_read_file(&data, &len, path, CA_MAX_CERT_BYTES);
+    if (rc == CM_ERR_NOTFOUND && o && o->allow_no_cert) {
+        rc = CM_OK;
+    } else if (rc != CM_OK) {
+        if (rc == CM_ERR_NOTFOUND)
+            cm_err_prefix(rc, "CA certificate missing (a subordinate CA needs 'certmint "
+                              "install-ca-cert')");
+        goto out;
+    } else {
+        CM_TRY(ca_cert_parse(&ca->cert, data, len, path));
+        CM_TRY(load_ski(ca));
+    }
+    CM_TRY(fs_join(path, sizeof(path), home, CA_CHAIN_FILE));
+    CM_TRY(read_pem_certs(&ca->chain, path, 1));
+
+    if (o && o->passphrase_file) {
+        ca->passphrase_file = strdup(o->passphrase_file);
+        CM_NOMEM_IF(ca->passphrase_file == NULL);
+    } else if (config_is_set(ca->cfg, "ca.passphrase_file")) {
+        ca->passphrase_file = strdup(config_get(ca->cfg, "ca.passphrase_file"));
+        CM_NOMEM_IF(ca->passphrase_file == NULL);
+    }
+    {
+        const char *lvl = config_get(ca->cfg, "log.level");
+        int l = lvl ? log_parse_level(lvl) : -1;
+        if (l >= 0 && (cm_log_level)l > log_get_level())
+            log_set_level((cm_log_level)l);
+    }
+    *out = ca;
+    ca = NULL;
+out:
+    free(data);
+    ca_close(ca);
+    return rc;
+}
+
+void ca_close(ca_ctx *ca)
+{
+    if (ca == NULL)
+        return;
+    db_close(ca->db);
+    config_free(ca->cfg);
+    X509_free(ca->cert);
+    sk_X509_pop_free(ca->chain, X509_free);
+    EVP_PKEY_free(ca->key);
+    free(ca->passphrase_file);
+    issue_cache_free(ca);
+    free(ca);
+}
+
+cm_err ca_load_key(ca_ctx *ca)
+{
+    cm_err rc = CM_OK;
+    char pass[PASS_MAX];
+    char path[PATH_MAX];
+
+    if (ca->key != NULL)
+        return CM_OK;
+    CM_TRY(fs_join(path, sizeof(path), ca->home, CA_KEY_FILE));
+    CM_TRY(key_read_passphrase(pass, sizeof(pass), ca->passphrase_file, 0));
+    rc = key_load_encrypted(&ca->key, path, pass);
+    OPENSSL_cleanse(pass, sizeof(pass));
+    if (rc != CM_OK)
+        goto out;
+    if (ca->cert != NULL && X509_check_private_key(ca->cert, ca->key) != 1) {
+        EVP_PKEY_free(ca->key);
+        ca->key = NULL;
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CA key does not match %s", path, CA_CERT_FILE);
+    }
+out:
+    return rc;
+}
+
+cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *serial,
+                const char *details)
+{
+    struct db_audit a = {(int64_t)time(NULL), ca->operator_name, action, request_id, serial,
+                         details};
+    return db_audit_append(ca->db, &a);
+}
+
+/* Adds an extension from OpenSSL's v3 configuration syntax (only used at CA
+ * creation, where speed does not matter). */
+static cm_err add_ext(X509 *x, X509 *issuer, X509_REQ *req, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+
+    X509V3_set_ctx(&v3, issuer ? issuer : x, x, req, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (ext == NULL)
+        return cm_err_ossl(CM_ERR_CRYPTO, "cannot build extension %s=%s", OBJ_nid2sn(nid), value);
+    if (!X509_add_ext(x, ext, -1)) {
+        X509_EXTENSION_free(ext);
+        return cm_err_ossl(CM_ERR_CRYPTO, "cannot add extension %s", OBJ_nid2sn(nid));
+    }
+    X509_EXTENSION_free(ext);
+    return CM_OK;
+}
+
+cm_err ca_random_serial(ASN1_INTEGER **out, size_t nbytes)
+{
+    unsigned char buf[20];
+    BIGNUM *bn = NULL;
+
+    *out = NULL;
+    if (nbytes < 9 || nbytes > 20)
+        nbytes = 16;
+    /* RFC 5280 4.1.2.2: positive, at most 20 octets; CA/B BR 7.1: at least
+     * 64 bits from a CSPRNG. Clearing the top bit keeps the INTEGER positive
+     * without a sign octet; forcing the next bit keeps the length fixed. */
+    if (RAND_bytes(buf, (int)nbytes) != 1)
+        return cm_err_ossl(CM_ERR_CRYPTO, "no randomness for the serial number");
+    buf[0] = (unsigned char)((buf[0] & 0x7f) | 0x40);
+    bn = BN_bin2bn(buf, (int)nbytes, NULL);
+    if (bn == NULL)
+        return cm_err_ossl(CM_ERR_NOMEM, "serial number");
+    *out = BN_to_ASN1_INTEGER(bn, NULL);
+    BN_free(bn);
+    if (*out == NULL)
+        return cm_err_ossl(CM_ERR_NOMEM, "serial number");
+    return CM_OK;
+}
+
+static cm_err write_pem_cert(const char *path, X509 *x, mode_t mode)
+{
+    cm_err rc = CM_OK;
+    BIO *mem = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
+
+    CM_NOMEM_IF(mem == NULL);
+    if (!PEM_write_bio_X509(mem, x))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot encode", path);
+    len = BIO_get_mem_data(mem, &data);
+    rc = fs_write_atomic(path, data, (size_t)len, mode);
+out:
+    BIO_free(mem);
+    return rc;
+}
+
+static cm_err write_config_defaults(const char *path)
+{
+    static const char text[] =
+        "# certmint configuration. Change settings with 'certmint config set KEY VALUE'\n"
+        "# (validated) or edit this file; 'certmint config keys' lists every key.\n";
+    return fs_write_atomic(path, text, sizeof(text) - 1, 0600);
+}
+
+cm_err ca_init(const struct ca_init_opts *o)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX];
+    char pass[PASS_MAX];
+    struct key_spec spec;
+    EVP_PKEY *key = NULL;
+    X509_NAME *subject = NULL;
+    X509 *x = NULL;
+    X509_REQ *req = NULL;
+    ASN1_INTEGER *serial = NULL;
+    db_t *db = NULL;
+    int created_home = 0;
+    const char *md;
+    time_t now = time(NULL);
+
+    pass[0] = '\0';
+    if (o->subject == NULL || *o->subject == '\0')
+        return cm_err_set(CM_ERR_INVALID, "init: --subject DN is required");
+    CM_TRY(key_spec_parse(&spec, o->key_spec ? o->key_spec : "ec:p256"));
+    CM_TRY(name_parse_dn(&subject, o->subject));
+    if (X509_NAME_entry_count(subject) == 0)
+        CM_FAIL(CM_ERR_INVALID, "init: --subject must not be empty");
+    if (o->days < 1 || o->days > 36500)
+        CM_FAIL(CM_ERR_INVALID, "init: --days %d out of range 1..36500", o->days);
+    if (o->pathlen < -1 || o->pathlen > 16)
+        CM_FAIL(CM_ERR_INVALID, "init: --pathlen %d out of range 0..16", o->pathlen);
+    if (o->subordinate && (o->csr_out == NULL || *o->csr_out == '\0'))
+        CM_FAIL(CM_ERR_INVALID, "init --subordinate: --out FILE for the CSR is required");
+    if (!fs_dir_empty_or_absent(o->home))
+        CM_FAIL(CM_ERR_EXISTS, "%s: already exists and is not empty; refusing to overwrite", o->home);
+    CM_TRY(key_read_passphrase(pass, sizeof(pass), o->passphrase_file, 1));
+
+    CM_TRY(fs_mkdirs(o->home, 0700));
+    created_home = 1;
+    CM_TRY(fs_join(path, sizeof(path), o->home, "private"));
+    CM_TRY(fs_mkdirs(path, 0700));
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_CRL_DIR));
+    CM_TRY(fs_mkdirs(path, 0755));
+
+    CM_TRY(key_generate(&key, &spec));
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_KEY_FILE));
+    CM_TRY(key_save_encrypted(key, path, pass));
+    md = key_sign_md(key);
+
+    if (o->subordinate) {
+        /* A request for the parent CA, asking for a CA certificate. */
+        STACK_OF(X509_EXTENSION) *exts = NULL;
+        X509V3_CTX v3;
+        X509_EXTENSION *e;
+        char bc[64];
+        unsigned char *der = NULL;
+        int dlen;
+        BIO *mem = NULL;
+        char *pem = NULL;
+        long plen;
+
+        req = X509_REQ_new();
+        CM_NOMEM_IF(req == NULL);
+        if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, subject) ||
+            !X509_REQ_set_pubkey(req, key))
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build the CA request");
+        exts = sk_X509_EXTENSION_new_null();
+        CM_NOMEM_IF(exts == NULL);
+        X509V3_set_ctx(&v3, NULL, NULL, req, NULL, 0);
+        if (o->pathlen >= 0)
+            snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", o->pathlen);
+        else
+            snprintf(bc, sizeof(bc), "critical,CA:TRUE");
+        e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, bc);
+        if (e == NULL || !sk_X509_EXTENSION_push(exts, e)) {
+            X509_EXTENSION_free(e);
+            sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build basicConstraints");
+        }
+        e = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+        if (e == NULL || !sk_X509_EXTENSION_push(exts, e)) {
+            X509_EXTENSION_free(e);
+            sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build keyUsage");
+        }
+        if (!X509_REQ_add_extensions(req, exts)) {
+            sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot add extensions to the request");
+        }
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        if (X509_REQ_sign(req, key, md ? EVP_get_digestbyname(md) : NULL) <= 0)
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot sign the CA request");
+        mem = BIO_new(BIO_s_mem());
+        CM_NOMEM_IF(mem == NULL);
+        if (!PEM_write_bio_X509_REQ(mem, req)) {
+            BIO_free(mem);
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the CA request");
+        }
+        plen = BIO_get_mem_data(mem, &pem);
+        rc = fs_write_atomic(o->csr_out, pem, (size_t)plen, 0644);
+        if (rc == CM_OK) {
+            CM_TRY(fs_join(path, sizeof(path), o->home, CA_CSR_FILE));
+            rc = fs_write_atomic(path, pem, (size_t)plen, 0644);
+        }
+        BIO_free(mem);
+        (void)der;
+        (void)dlen;
+        if (rc != CM_OK)
+            goto out;
+    } else {
+        char bc[64];
+        x = X509_new();
+        CM_NOMEM_IF(x == NULL);
+        CM_TRY(ca_random_serial(&serial, 16));
+        if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+            !X509_set_subject_name(x, subject) || !X509_set_issuer_name(x, subject) ||
+            !X509_set_pubkey(x, key))
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build the root certificate");
+        /* ASN1_TIME_set picks UTCTime before 2050 and GeneralizedTime from
+         * 2050 on, as RFC 5280 4.1.2.5 requires. */
+        if (ASN1_TIME_set(X509_getm_notBefore(x), now) == NULL ||
+            ASN1_TIME_set(X509_getm_notAfter(x), now + (time_t)o->days * 86400) == NULL)
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot set the validity");
+        if (o->pathlen >= 0)
+            snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", o->pathlen);
+        else
+            snprintf(bc, sizeof(bc), "critical,CA:TRUE");
+        CM_TRY(add_ext(x, NULL, NULL, NID_basic_constraints, bc));
+        CM_TRY(add_ext(x, NULL, NULL, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
+        CM_TRY(add_ext(x, NULL, NULL, NID_subject_key_identifier, "hash"));
+        {
+            struct lint_opts lo;
+            memset(&lo, 0, sizeof(lo));
+            lo.issuer_key = key;
+            lo.subject_key = key;
+            lo.md_name = md;
+            CM_TRY(lint_cert(x, NULL, &lo));
+        }
+        if (X509_sign(x, key, md ? EVP_get_digestbyname(md) : NULL) <= 0)
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot sign the root certificate");
+        CM_TRY(fs_join(path, sizeof(path), o->home, CA_CERT_FILE));
+        CM_TRY(write_pem_cert(path, x, 0644));
+        CM_TRY(fs_join(path, sizeof(path), o->home, CA_CHAIN_FILE));
+        CM_TRY(fs_write_atomic(path, "", 0, 0644));
+    }
+
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_CONF_FILE));
+    CM_TRY(write_config_defaults(path));
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_DB_FILE));
+    CM_TRY(db_open(&db, path, 1));
+    CM_TRY(db_begin(db));
+    {
+        char details[512];
+        struct db_audit a = {(int64_t)now, whoami(), "init", 0, NULL, details};
+        snprintf(details, sizeof(details), "%s CA '%s' key %s", o->subordinate ? "subordinate" : "root",
+                 o->subject, o->key_spec ? o->key_spec : "ec:p256");
+        rc = db_audit_append(db, &a);
+        if (rc == CM_OK)
+            rc = db_commit(db);
+        if (rc != CM_OK) {
+            db_rollback(db);
+            goto out;
+        }
+    }
+out:
+    OPENSSL_cleanse(pass, sizeof(pass));
+    db_close(db);
+    if (rc != CM_OK && created_home) {
+        /* Leave nothing half-made: a failed init removes what it created. */
+        const char *files[] = {CA_KEY_FILE, CA_CERT_FILE, CA_CHAIN_FILE, CA_CSR_FILE,
+                               CA_CONF_FILE, CA_DB_FILE, CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+            if (fs_join(path, sizeof(path), o->home, files[i]) == CM_OK)
+                unlink(path);
+        if (fs_join(path, sizeof(path), o->home, "private") == CM_OK)
+            rmdir(path);
+        if (fs_join(path, sizeof(path), o->home, CA_CRL_DIR) == CM_OK)
+            rmdir(path);
+        rmdir(o->home);
+    }
+    ASN1_INTEGER_free(serial);
+    X509_REQ_free(req);
+    X509_free(x);
+    X509_NAME_free(subject);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    X509 *x = NULL;
+    STACK_OF(X509) *chain = NULL;
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *sctx = NULL;
+    STACK_OF(X509) *untrusted = NULL;
+    char path[PATH_MAX];
+    cm_buf pem = CM_BUF_INIT(4 * 1024 * 1024);
+    int i;
+
+    if (ca->cert != NULL)
+        return cm_err_set(CM_ERR_STATE, "%s: this CA already has its certificate", ca->home);
+    CM_TRY(ca_load_key(ca));
+    CM_TRY(fs_read_file(&data, &len, cert_path, CA_MAX_CERT_BYTES));
+    CM_TRY(ca_cert_parse(&x, data, len, cert_path));
+    if (X509_check_private_key(x, ca->key) != 1)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: the certificate does not match this CA's key", cert_path);
+    if (X509_check_ca(x) < 1)
+        CM_FAIL(CM_ERR_INVALID, "%s: not a CA certificate (basicConstraints cA missing)", cert_path);
+    if (X509_get0_subject_key_id(x) == NULL)
+        CM_FAIL(CM_ERR_INVALID, "%s: the certificate has no subjectKeyIdentifier", cert_path);
+    if (chain_path != NULL) {
+        CM_TRY(read_pem_certs(&chain, chain_path, 0));
+        if (sk_X509_num(chain) == 0)
+            CM_FAIL(CM_ERR_INVALID, "%s: no certificates in the chain file", chain_path);
+    } else {
+        chain = sk_X509_new_null();
+        CM_NOMEM_IF(chain == NULL);
+    }
+    /* The chain must end in a self-signed root, which is the trust anchor;
+     * everything between is untrusted and must verify up to it. */
+    store = X509_STORE_new();
+    untrusted = sk_X509_new_null();
+    CM_NOMEM_IF(store == NULL || untrusted == NULL);
+    for (i = 0; i < sk_X509_num(chain); i++) {
+        X509 *c = sk_X509_value(chain, i);
+        if (X509_check_issued(c, c) == X509_V_OK) {
+            if (!X509_STORE_add_cert(store, c))
+                CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot use the root");
+        } else if (!sk_X509_push(untrusted, c)) {
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (sk_X509_num(untrusted) == sk_X509_num(chain))
+        CM_FAIL(CM_ERR_INVALID,
+                "%s: the chain must include the self-signed root the certificate chains to",
+                chain_path ? chain_path : "(no chain given)");
+    sctx = X509_STORE_CTX_new();
+    CM_NOMEM_IF(sctx == NULL);
+    if (!X509_STORE_CTX_init(sctx, store, x, untrusted))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot verify the certificate");
+    X509_STORE_CTX_set_flags(sctx, X509_V_FLAG_X509_STRICT);
+    if (X509_verify_cert(sctx) != 1)
+        CM_FAIL(CM_ERR_INVALID, "%s: does not chain to a trusted root: %s", cert_path,
+                X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));
+    /* Store the verified chain above the CA certificate, nearest first. */
+    {
+        STACK_OF(X509) *verified = X509_STORE_CTX_get0_chain(sctx);
+        for (i = 1; i < sk_X509_num(verified); i++) {
+            BIO *mem = BIO_new(BIO_s_mem());
+            char *p;
+            long n;
+            CM_NOMEM_IF(mem == NULL);
+            if (!PEM_write_bio_X509(mem, sk_X509_value(verified, i))) {
+                BIO_free(mem);
+                CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the chain");
+            }
+            n = BIO_get_mem_data(mem, &p);
+            rc = buf_append(&pem, p, (size_t)n);
+            BIO_free(mem);
+            if (rc != CM_OK)
+                goto out;
+        }
+    }
+    CM_TRY(fs_join(path, sizeof(path), ca->home, CA_CHAIN_FILE));
+    CM_TRY(fs_write_atomic(path, pem.data ? (const char *)pem.data : "", pem.len, 0644));
+    CM_TRY(fs_join(path, sizeof(path), ca->home, CA_CERT_FILE));
+    CM_TRY(write_pem_cert(path, x, 0644));
+    ca->cert = x;
+    x = NULL;
+    CM_TRY(load_ski(ca));
+    CM_TRY(db_begin(ca->db));
+    rc = ca_audit(ca, "install-ca-cert", 0, NULL, cert_path);
+    if (rc == CM_OK)
+        rc = db_commit(ca->db);
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    if (rc == CM_OK) {
+        CM_TRY(fs_join(path, sizeof(path), ca->home, CA_CSR_FILE));
+        unlink(path);
+    }
+out:
+    buf_free(&pem);
+    X509_STORE_CTX_free(sctx);
+    X509_STORE_free(store);
+    sk_X509_free(untrusted);
+    sk_X509_pop_free(chain, X509_free);
+    X509_free(x);
+    free(data);
+    return rc;
+}
+
+cm_err ca_cert_pem(char **out, const ca_ctx *ca, int with_chain)
+{
+    cm_err rc = CM_OK;
+    BIO *mem = NULL;
+    char *p;
+    long n;
+
+    *out = NULL;
+    if (ca->cert == NULL)
+        return cm_err_set(CM_ERR_STATE, "%s: this CA has no certificate yet", ca->home);
+    mem = BIO_new(BIO_s_mem());
+    CM_NOMEM_IF(mem == NULL);
+    if (!PEM_write_bio_X509(mem, ca->cert))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the CA certificate");
+    for (int i = 0; with_chain && i < sk_X509_num(ca->chain); i++)
+        if (!PEM_write_bio_X509(mem, sk_X509_value(ca->chain, i)))
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the chain");
+    n = BIO_get_mem_data(mem, &p);
+    *out = malloc((size_t)n + 1);
+    CM_NOMEM_IF(*out == NULL);
+    memcpy(*out, p, (size_t)n);
+    (*out)[n] = '\0';
+out:
+    BIO_free(mem);
+    return rc;
+}

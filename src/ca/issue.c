@@ -1,0 +1,534 @@
+/* Issuance: profile checks, certificate construction, lint, signature, and
+ * the request lifecycle (submit, pending, approve, deny, retrieve).
+ *
+ * The hot path avoids libcrypto's generic encoders/decoders: the public key
+ * bits are copied from the request (X509_PUBKEY_set0_param), and the
+ * extensions that are the same for every certificate of a profile are built
+ * once and reused. Requests of a batch are committed in groups: one fsync'd
+ * commit costs far more than a signature. */
+#include "ca/issue_int.h"
+
+#include "ca/lint.h"
+#include "ca/name.h"
+#include "exit/exit.h"
+#include "util/log.h"
+
+#include <assert.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct issue_cache {
+    char profile[64];
+    unsigned ku;              /* keyUsage bits of ku_ext */
+    X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia;
+    const char *md;
+};
+
+static void cache_clear(struct issue_cache *c)
+{
+    X509_EXTENSION_free(c->bc);
+    X509_EXTENSION_free(c->ku_ext);
+    X509_EXTENSION_free(c->eku);
+    X509_EXTENSION_free(c->aki);
+    X509_EXTENSION_free(c->cdp);
+    X509_EXTENSION_free(c->aia);
+    memset(c, 0, sizeof(*c));
+}
+
+void issue_cache_free(ca_ctx *ca)
+{
+    if (ca == NULL || ca->issue_cache == NULL)
+        return;
+    cache_clear(ca->issue_cache);
+    free(ca->issue_cache);
+    ca->issue_cache = NULL;
+}
+
+static cm_err conf_ext(X509_EXTENSION **out, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, NULL, NULL, NULL, NULL, 0);
+    *out = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (*out == NULL)
+        return cm_err_ossl(CM_ERR_CONFIG, "cannot build extension %s from '%s'", OBJ_nid2sn(nid),
+                           value);
+    return CM_OK;
+}
+
+static cm_err ku_ext(X509_EXTENSION **out, unsigned ku)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
+                 {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+                 {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
+                 {KU_CRL_SIGN, "cRLSign"}};
+    char v[256] = "critical";
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (ku & names[i].bit) {
+            size_t n = strlen(v);
+            snprintf(v + n, sizeof(v) - n, ",%s", names[i].name);
+        }
+    }
+    return conf_ext(out, NID_key_usage, v);
+}
+
+/* Builds (once per profile) the extensions every certificate of the profile
+ * shares. RFC 5280 sections: basicConstraints 4.2.1.9, extKeyUsage 4.2.1.12,
+ * authorityKeyIdentifier 4.2.1.1, cRLDistributionPoints 4.2.1.13,
+ * authorityInfoAccess 4.2.2.1. */
+static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profile *p)
+{
+    cm_err rc = CM_OK;
+    struct issue_cache *c = ca->issue_cache;
+    const char *v;
+    char buf[1024];
+
+    if (c != NULL && strcmp(c->profile, p->name) == 0) {
+        *out = c;
+        return CM_OK;
+    }
+    if (c == NULL) {
+        c = calloc(1, sizeof(*c));
+        if (c == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        ca->issue_cache = c;
+    } else {
+        cache_clear(c);
+    }
+    snprintf(c->profile, sizeof(c->profile), "%s", p->name);
+    c->md = key_sign_md(ca->key);
+    if (p->is_ca) {
+        if (p->pathlen >= 0)
+            snprintf(buf, sizeof(buf), "critical,CA:TRUE,pathlen:%d", p->pathlen);
+        else
+            snprintf(buf, sizeof(buf), "critical,CA:TRUE");
+    } else {
+        /* cA FALSE is the DEFAULT and is not encoded (X.690 11.5): the value
+         * is an empty SEQUENCE. */
+        snprintf(buf, sizeof(buf), "critical,CA:FALSE");
+    }
+    CM_TRY(conf_ext(&c->bc, NID_basic_constraints, buf));
+    if (p->eku != NULL && p->eku[0] != '\0')
+        CM_TRY(conf_ext(&c->eku, NID_ext_key_usage, p->eku));
+    {
+        AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+        if (akid == NULL)
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        akid->keyid = ASN1_OCTET_STRING_new();
+        if (akid->keyid == NULL ||
+            !ASN1_OCTET_STRING_set(akid->keyid, ca->ski, (int)ca->ski_len)) {
+            AUTHORITY_KEYID_free(akid);
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        }
+        c->aki = X509V3_EXT_i2d(NID_authority_key_identifier, 0, akid);
+        AUTHORITY_KEYID_free(akid);
+        if (c->aki == NULL)
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build authorityKeyIdentifier");
+    }
+    v = config_get(ca->cfg, "crl.cdp_url");
+    if (v != NULL && v[0] != '\0') {
+        snprintf(buf, sizeof(buf), "URI:%s", v);
+        CM_TRY(conf_ext(&c->cdp, NID_crl_distribution_points, buf));
+    }
+    {
+        const char *aia = config_get(ca->cfg, "ca.aia_url");
+        const char *ocsp = config_get(ca->cfg, "ca.ocsp_url");
+        buf[0] = '\0';
+        if (ocsp != NULL && ocsp[0] != '\0')
+            snprintf(buf, sizeof(buf), "OCSP;URI:%s", ocsp);
+        if (aia != NULL && aia[0] != '\0') {
+            size_t n = strlen(buf);
+            snprintf(buf + n, sizeof(buf) - n, "%scaIssuers;URI:%s", n ? "," : "", aia);
+        }
+        if (buf[0] != '\0')
+            CM_TRY(conf_ext(&c->aia, NID_info_access, buf));
+    }
+    *out = c;
+    return CM_OK;
+out:
+    cache_clear(c);
+    return rc;
+}
+
+static int gen_type_allowed(const struct profile *p, int type)
+{
+    switch (type) {
+    case GEN_DNS:
+        return (p->san_types & PROFILE_SAN_DNS) != 0;
+    case GEN_IPADD:
+        return (p->san_types & PROFILE_SAN_IP) != 0;
+    case GEN_EMAIL:
+        return (p->san_types & PROFILE_SAN_EMAIL) != 0;
+    case GEN_URI:
+        return (p->san_types & PROFILE_SAN_URI) != 0;
+    default:
+        return 0;
+    }
+}
+
+static const char *gen_type_name(int type)
+{
+    switch (type) {
+    case GEN_DNS:
+        return "DNS";
+    case GEN_IPADD:
+        return "IP";
+    case GEN_EMAIL:
+        return "email";
+    case GEN_URI:
+        return "URI";
+    case GEN_DIRNAME:
+        return "dirName";
+    case GEN_OTHERNAME:
+        return "otherName";
+    default:
+        return "other";
+    }
+}
+
+/* Validates one requested SAN entry by type (RFC 5280 4.2.1.6). */
+static cm_err check_gen(const GENERAL_NAME *g)
+{
+    const ASN1_STRING *s;
+    char text[512];
+
+    if (g->type == GEN_IPADD) {
+        s = g->d.iPAddress;
+        if (s->length != 4 && s->length != 16)
+            return cm_err_set(CM_ERR_POLICY, "SAN IP address of %d octets (4 or 16 expected)",
+                              s->length);
+        return CM_OK;
+    }
+    s = g->d.ia5;
+    if (s == NULL || s->length <= 0 || (size_t)s->length >= sizeof(text) ||
+        memchr(s->data, '\0', (size_t)s->length) != NULL)
+        return cm_err_set(CM_ERR_POLICY, "SAN %s entry empty, too long or with a NUL byte",
+                          gen_type_name(g->type));
+    memcpy(text, s->data, (size_t)s->length);
+    text[s->length] = '\0';
+    switch (g->type) {
+    case GEN_DNS:
+        return san_check_dns(text) == CM_OK ? CM_OK
+                                             : cm_err_prefix(CM_ERR_POLICY, "SAN DNS '%s'", text);
+    case GEN_EMAIL:
+        return san_check_email(text) == CM_OK
+                   ? CM_OK
+                   : cm_err_prefix(CM_ERR_POLICY, "SAN email '%s'", text);
+    case GEN_URI:
+        return san_check_uri(text) == CM_OK ? CM_OK
+                                             : cm_err_prefix(CM_ERR_POLICY, "SAN URI '%s'", text);
+    default:
+        return cm_err_set(CM_ERR_POLICY, "SAN type %s not allowed", gen_type_name(g->type));
+    }
+}
+
+static int gens_have(const GENERAL_NAMES *gens, int type, const char *value)
+{
+    for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        const ASN1_STRING *s;
+        if (g->type != type)
+            continue;
+        s = g->d.ia5;
+        if (value == NULL)
+            return 1;
+        if ((size_t)s->length == strlen(value) &&
+            strncasecmp((const char *)s->data, value, (size_t)s->length) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* First value of attribute nid in name as UTF-8 (malloc'ed), or NULL. */
+static char *name_attr(const X509_NAME *n, int nid)
+{
+    int i = X509_NAME_get_index_by_NID(n, nid, -1);
+    unsigned char *u = NULL;
+    char *r;
+    int len;
+    if (i < 0)
+        return NULL;
+    len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+    if (len < 0)
+        return NULL;
+    r = strndup((const char *)u, (size_t)len);
+    OPENSSL_free(u);
+    return r;
+}
+
+/* The profile checks on a request: key, subject and SANs. *gens_out gets the
+ * SubjectAltNames for the certificate (NULL for none). */
+static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
+                            const struct profile *p, const struct csr *c)
+{
+    cm_err rc = CM_OK;
+    GENERAL_NAMES *gens = NULL;
+    X509_NAME *subject = NULL;
+    char *cn = NULL, *email = NULL;
+    int crit = 0, i, n;
+
+    *gens_out = NULL;
+    *subject_out = NULL;
+    CM_TRY(profile_check_key(p, c->pkey));
+    /* Only the SAN is taken from the request; every other extension is the
+     * profile's decision. */
+    if (c->exts != NULL) {
+        gens = X509V3_get_d2i(c->exts, NID_subject_alt_name, &crit, NULL);
+        if (gens == NULL && crit != -1)
+            CM_FAIL(CM_ERR_POLICY, "the request's subjectAltName is malformed or repeated");
+    }
+    n = gens ? sk_GENERAL_NAME_num(gens) : 0;
+    if (gens != NULL && n == 0)
+        CM_FAIL(CM_ERR_POLICY, "the request's subjectAltName is empty");
+    if (n > p->max_sans)
+        CM_FAIL(CM_ERR_POLICY, "%d SANs requested, profile %s allows at most %d", n, p->name,
+                p->max_sans);
+    for (i = 0; i < n; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (!gen_type_allowed(p, g->type))
+            CM_FAIL(CM_ERR_POLICY, "profile %s does not allow %s SANs", p->name,
+                    gen_type_name(g->type));
+        CM_TRY(check_gen(g));
+    }
+
+    /* Subject per the profile's subject policy. */
+    switch (p->subject) {
+    case PROFILE_SUBJECT_EMPTY:
+        subject = X509_NAME_new();
+        CM_NOMEM_IF(subject == NULL);
+        break;
+    case PROFILE_SUBJECT_CN_ONLY:
+        subject = X509_NAME_new();
+        CM_NOMEM_IF(subject == NULL);
+        cn = name_attr(c->subject, NID_commonName);
+        if (cn != NULL &&
+            !X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
+                                        (unsigned char *)cn, -1, -1, 0))
+            CM_FAIL_OSSL(CM_ERR_POLICY, "bad commonName");
+        break;
+    default:
+        subject = X509_NAME_dup(c->subject);
+        CM_NOMEM_IF(subject == NULL);
+    }
+    for (i = 0; i < X509_NAME_entry_count(subject); i++) {
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+        if (v == NULL || v->length == 0)
+            CM_FAIL(CM_ERR_POLICY, "the request's subject has an empty attribute");
+    }
+
+    /* S/MIME: the address goes in an rfc822Name SAN (RFC 8550 3); take it
+     * from the subject's emailAddress when the request has no SAN for it. */
+    email = name_attr(subject, NID_pkcs9_emailAddress);
+    if (p->require_email && !gens_have(gens, GEN_EMAIL, NULL)) {
+        GENERAL_NAME *g = NULL;
+        ASN1_IA5STRING *ia5 = NULL;
+        if (email == NULL)
+            CM_FAIL(CM_ERR_POLICY, "profile %s requires an e-mail address (rfc822Name SAN)",
+                    p->name);
+        if (san_check_email(email) != CM_OK)
+            CM_FAIL(CM_ERR_POLICY, "subject emailAddress '%s' is not a valid address", email);
+        if (gens == NULL) {
+            gens = GENERAL_NAMES_new();
+            CM_NOMEM_IF(gens == NULL);
+        }
+        g = GENERAL_NAME_new();
+        ia5 = ASN1_IA5STRING_new();
+        if (g == NULL || ia5 == NULL || !ASN1_STRING_set(ia5, email, -1)) {
+            GENERAL_NAME_free(g);
+            ASN1_IA5STRING_free(ia5);
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        }
+        GENERAL_NAME_set0_value(g, GEN_EMAIL, ia5);
+        if (!sk_GENERAL_NAME_push(gens, g)) {
+            GENERAL_NAME_free(g);
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (p->require_san && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
+        CM_FAIL(CM_ERR_POLICY, "profile %s requires a subjectAltName", p->name);
+    if (X509_NAME_entry_count(subject) == 0 && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
+        CM_FAIL(CM_ERR_POLICY, "the request has neither a subject nor a subjectAltName");
+    /* CA/B BR 7.1.4.3: a TLS server certificate's commonName, if present,
+     * must be one of its SANs. */
+    free(cn);
+    cn = name_attr(subject, NID_commonName);
+    if (cn != NULL && (p->san_types & (PROFILE_SAN_DNS | PROFILE_SAN_IP)) &&
+        strcmp(p->base, "tls-server") == 0 && !gens_have(gens, GEN_DNS, cn)) {
+        int ip_match = 0;
+        unsigned char ipbuf[16];
+        int iplen = a2i_ipadd(ipbuf, cn);
+        for (i = 0; iplen > 0 && i < sk_GENERAL_NAME_num(gens); i++) {
+            const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+            if (g->type == GEN_IPADD && g->d.iPAddress->length == iplen &&
+                memcmp(g->d.iPAddress->data, ipbuf, (size_t)iplen) == 0)
+                ip_match = 1;
+        }
+        if (!ip_match)
+            CM_FAIL(CM_ERR_POLICY, "commonName '%s' is not among the SANs (CA/B BR 7.1.4.3)", cn);
+    }
+    *gens_out = gens;
+    gens = NULL;
+    *subject_out = subject;
+    subject = NULL;
+out:
+    free(cn);
+    free(email);
+    GENERAL_NAMES_free(gens);
+    X509_NAME_free(subject);
+    return rc;
+}
+
+static cm_err add_ext_dup(X509 *x, X509_EXTENSION *e)
+{
+    if (e != NULL && !X509_add_ext(x, e, -1))
+        return cm_err_ossl(CM_ERR_NOMEM, "cannot add extension");
+    return CM_OK;
+}
+
+cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c)
+{
+    cm_err rc = CM_OK;
+    struct issue_cache *cache = NULL;
+    GENERAL_NAMES *gens = NULL;
+    X509_NAME *subject = NULL;
+    X509 *x = NULL;
+    ASN1_INTEGER *serial = NULL;
+    X509_EXTENSION *ku = NULL;
+    ASN1_OBJECT *alg_oid = NULL;
+    unsigned char *key_bits = NULL;
+    int ptype = V_ASN1_UNDEF;
+    const void *pval = NULL;
+    void *pval_dup = NULL;
+    unsigned char skid[SHA_DIGEST_LENGTH];
+    ASN1_OCTET_STRING *skid_os = NULL;
+    int64_t now = (int64_t)time(NULL), backdate = 300, nb, na, ca_na;
+    long long serial_bytes = 16;
+    unsigned kubits;
+
+    *out = NULL;
+    assert(ca->key != NULL && ca->cert != NULL);
+    CM_TRY(check_request(&gens, &subject, p, c));
+    CM_TRY(cache_get(&cache, ca, p));
+    if (config_get_seconds(ca->cfg, "ca.backdate", &backdate) != CM_OK)
+        backdate = 300;
+    if (config_get_int(ca->cfg, "ca.serial_bytes", &serial_bytes) != CM_OK)
+        serial_bytes = 16;
+
+    x = X509_new();
+    CM_NOMEM_IF(x == NULL);
+    CM_TRY(ca_random_serial(&serial, (size_t)serial_bytes));
+    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+        !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
+        !X509_set_subject_name(x, subject))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot build the certificate");
+
+    /* Validity: backdated a little for clock skew; never beyond the CA's own
+     * notAfter (RFC 5280 6.1: a chain is only valid while every certificate is). */
+    nb = now - backdate;
+    na = now + (int64_t)p->days * 86400;
+    {
+        struct tm tm;
+        if (!ASN1_TIME_to_tm(X509_get0_notAfter(ca->cert), &tm))
+            CM_FAIL(CM_ERR_INVALID, "CA certificate has a bad notAfter");
+        ca_na = (int64_t)timegm(&tm);
+    }
+    if (na > ca_na)
+        na = ca_na;
+    if (na <= now)
+        CM_FAIL(CM_ERR_STATE, "the CA certificate has expired or expires now");
+    if (ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL)
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the validity");
+
+    /* The subject public key: copy the algorithm and the key bits from the
+     * request instead of re-encoding an EVP_PKEY. */
+    {
+        const ASN1_OBJECT *o;
+        X509_ALGOR_get0(&o, &ptype, &pval, c->spki_alg);
+        alg_oid = OBJ_dup(o);
+        CM_NOMEM_IF(alg_oid == NULL);
+        if (ptype == V_ASN1_OBJECT) {
+            pval_dup = OBJ_dup(pval);
+            CM_NOMEM_IF(pval_dup == NULL);
+        } else if (ptype == V_ASN1_SEQUENCE) {
+            pval_dup = ASN1_STRING_dup(pval);
+            CM_NOMEM_IF(pval_dup == NULL);
+        } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+            CM_FAIL(CM_ERR_POLICY, "unsupported public key parameters");
+        }
+        key_bits = OPENSSL_memdup(c->spki_bits, (size_t)c->spki_bits_len);
+        CM_NOMEM_IF(key_bits == NULL);
+        if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg_oid, ptype, pval_dup, key_bits,
+                                    c->spki_bits_len))
+            CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the public key");
+        alg_oid = NULL;
+        pval_dup = NULL;
+        key_bits = NULL;
+    }
+
+    /* Extensions, RFC 5280 4.2. subjectKeyIdentifier: SHA-1 of the
+     * subjectPublicKey bits (4.2.1.2, method 1). */
+    CM_TRY(add_ext_dup(x, cache->bc));
+    kubits = profile_key_usage(p, c->pkey);
+    if (cache->ku_ext == NULL || cache->ku != kubits) {
+        X509_EXTENSION_free(cache->ku_ext);
+        cache->ku_ext = NULL;
+        CM_TRY(ku_ext(&ku, kubits));
+        cache->ku_ext = ku;
+        cache->ku = kubits;
+        ku = NULL;
+    }
+    CM_TRY(add_ext_dup(x, cache->ku_ext));
+    CM_TRY(add_ext_dup(x, cache->eku));
+    SHA1(c->spki_bits, (size_t)c->spki_bits_len, skid);
+    skid_os = ASN1_OCTET_STRING_new();
+    CM_NOMEM_IF(skid_os == NULL || !ASN1_OCTET_STRING_set(skid_os, skid, sizeof(skid)));
+    if (!X509_add1_ext_i2d(x, NID_subject_key_identifier, skid_os, 0, X509V3_ADD_DEFAULT))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot add subjectKeyIdentifier");
+    CM_TRY(add_ext_dup(x, cache->aki));
+    if (gens != NULL && sk_GENERAL_NAME_num(gens) > 0) {
+        /* Critical exactly when the subject is empty (4.2.1.6). */
+        int crit = X509_NAME_entry_count(subject) == 0;
+        if (!X509_add1_ext_i2d(x, NID_subject_alt_name, gens, crit, X509V3_ADD_DEFAULT))
+            CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot add subjectAltName");
+    }
+    CM_TRY(add_ext_dup(x, cache->cdp));
+    CM_TRY(add_ext_dup(x, cache->aia));
+
+    /* Nothing is signed that fails certmint's lint. */
+    {
+        struct lint_opts lo;
+        memset(&lo, 0, sizeof(lo));
+        lo.issuer_key = ca->key;
+        lo.subject_key = c->pkey;
+        lo.md_name = cache->md;
+        CM_TRY(lint_cert(x, ca->cert, &lo));
+    }
+    if (X509_sign(x, ca->key, cache->md ? EVP_get_digestbyname(cache->md) : NULL) <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "signing failed");
+    *out = x;
+    x = NULL;
+out:
+    ASN1_OBJECT_free(alg_oid);
+    if (ptype == V_ASN1_OBJECT)
+        ASN1_OBJECT_free(pval_dup);
+    else
+        ASN1_STRING_free(pval_dup);
+    OPENSSL_free(key_bits);
+    ASN1_OCTET_STRING_free(skid_os);
+    X509_EXTENSION_free(ku);
+    ASN1_INTEGER_free(serial);
+    GENERAL_NAMES_free(gens);
+    X509_NAME_free(subject);
+    X509_free(x);
+    return rc;
+}

@@ -1,0 +1,27 @@
+/* Internal to src/ca: issuance helpers shared by issue.c, home.c and
+ * recover.c. Not part of the public API. */
+#ifndef CM_CA_ISSUE_INT_H
+#define CM_CA_ISSUE_INT_H
+
+#include "ca/ca.h"
+#include "ca/csr.h"
+#include "ca/profile.h"
+
+/* A positive random serial of nbytes (9..20) from the CSPRNG. */
+cm_err ca_random_serial(ASN1_INTEGER **out, size_t nbytes) CM_MUST_USE;
+
+/* Frees the per-CA cache of precomputed extensions (NULL-safe). */
+void issue_cache_free(ca_ctx *ca);
+
+/* Checks the request against the profile and signs a certificate. On a
+ * policy refusal returns CM_ERR_POLICY (or CM_ERR_LINT) with the reason as
+ * the message; the caller records the request as denied. */
+cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c) CM_MUST_USE;
+
+/* Records an issued certificate (certificate row, CERTISSUED event, audit)
+ * in the current transaction. */
+cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x,
+                    unsigned char **der_out, size_t *der_len, char serial_out[CM_SERIAL_BUF],
+                    int origin) CM_MUST_USE;
+
+#endif

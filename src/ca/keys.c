@@ -1,0 +1,260 @@
+#include "ca/keys.h"
+
+#include "util/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define MAX_KEY_FILE (256 * 1024)
+
+cm_err key_spec_parse(struct key_spec *out, const char *s)
+{
+    static const struct {
+        const char *name;
+        enum key_kind kind;
+        int bits;
+    } specs[] = {
+        {"ec:p256", KEY_EC_P256, 256}, {"ec:p384", KEY_EC_P384, 384},
+        {"ec:p521", KEY_EC_P521, 521}, {"rsa:2048", KEY_RSA, 2048},
+        {"rsa:3072", KEY_RSA, 3072},   {"rsa:4096", KEY_RSA, 4096},
+        {"ed25519", KEY_ED25519, 256},
+    };
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        if (strcmp(s, specs[i].name) == 0) {
+            out->kind = specs[i].kind;
+            out->bits = specs[i].bits;
+            return CM_OK;
+        }
+    }
+    return cm_err_set(CM_ERR_INVALID,
+                      "key type '%s': expected ec:p256, ec:p384, ec:p521, rsa:2048, rsa:3072, "
+                      "rsa:4096 or ed25519",
+                      s);
+}
+
+void key_spec_of(struct key_spec *out, const EVP_PKEY *k)
+{
+    char group[64] = "";
+    out->kind = KEY_OTHER;
+    out->bits = EVP_PKEY_get_bits(k);
+    if (EVP_PKEY_is_a(k, "RSA")) {
+        out->kind = KEY_RSA;
+    } else if (EVP_PKEY_is_a(k, "ED25519")) {
+        out->kind = KEY_ED25519;
+    } else if (EVP_PKEY_is_a(k, "EC") &&
+               EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                              NULL)) {
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+            out->kind = KEY_EC_P256;
+        else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+            out->kind = KEY_EC_P384;
+        else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
+            out->kind = KEY_EC_P521;
+    }
+}
+
+const char *key_spec_name(const struct key_spec *s, char *buf, size_t bufsz)
+{
+    switch (s->kind) {
+    case KEY_EC_P256:
+        return "ec:p256";
+    case KEY_EC_P384:
+        return "ec:p384";
+    case KEY_EC_P521:
+        return "ec:p521";
+    case KEY_ED25519:
+        return "ed25519";
+    case KEY_RSA:
+        snprintf(buf, bufsz, "rsa:%d", s->bits);
+        return buf;
+    default:
+        return "other";
+    }
+}
+
+cm_err key_generate(EVP_PKEY **out, const struct key_spec *s)
+{
+    *out = NULL;
+    switch (s->kind) {
+    case KEY_EC_P256:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        break;
+    case KEY_EC_P384:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+        break;
+    case KEY_EC_P521:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+        break;
+    case KEY_RSA:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)s->bits);
+        break;
+    case KEY_ED25519:
+        *out = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        break;
+    default:
+        return cm_err_set(CM_ERR_INVALID, "cannot generate this key type");
+    }
+    if (*out == NULL)
+        return cm_err_ossl(CM_ERR_CRYPTO, "key generation failed");
+    return CM_OK;
+}
+
+const char *key_sign_md(const EVP_PKEY *k)
+{
+    struct key_spec s;
+    key_spec_of(&s, k);
+    switch (s.kind) {
+    case KEY_EC_P384:
+        return "SHA384";
+    case KEY_EC_P521:
+        return "SHA512";
+    case KEY_ED25519:
+        return NULL;
+    default:
+        return "SHA256";
+    }
+}
+
+cm_err key_save_encrypted(const EVP_PKEY *k, const char *path, const char *pass)
+{
+    cm_err rc = CM_OK;
+    BIO *mem = NULL;
+    char *data = NULL;
+    long len;
+
+    mem = BIO_new(BIO_s_mem());
+    CM_NOMEM_IF(mem == NULL);
+    /* PKCS#8 EncryptedPrivateKeyInfo with PBES2 (RFC 8018): AES-256-CBC and
+     * PBKDF2 with a random salt; libcrypto picks the salt from its DRBG. */
+    if (!PEM_write_bio_PKCS8PrivateKey(mem, k, EVP_aes_256_cbc(), pass, (int)strlen(pass), NULL,
+                                       NULL))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot encrypt the private key", path);
+    len = BIO_get_mem_data(mem, &data);
+    if (len <= 0)
+        CM_FAIL(CM_ERR_CRYPTO, "%s: empty key encoding", path);
+    rc = fs_write_atomic(path, data, (size_t)len, 0600);
+out:
+    if (mem != NULL) {
+        /* The encoding is encrypted, but wipe it anyway. */
+        if (BIO_get_mem_data(mem, &data) > 0)
+            OPENSSL_cleanse(data, (size_t)BIO_get_mem_data(mem, &data));
+        BIO_free(mem);
+    }
+    return rc;
+}
+
+cm_err key_load_encrypted(EVP_PKEY **out, const char *path, const char *pass)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    BIO *mem = NULL;
+
+    *out = NULL;
+    CM_TRY(fs_read_file(&data, &len, path, MAX_KEY_FILE));
+    mem = BIO_new_mem_buf(data, (int)len);
+    CM_NOMEM_IF(mem == NULL);
+    *out = PEM_read_bio_PrivateKey(mem, NULL, NULL, (void *)pass);
+    if (*out == NULL)
+        CM_FAIL_OSSL(CM_ERR_AUTH, "%s: cannot decrypt the CA key (wrong passphrase?)", path);
+out:
+    BIO_free(mem);
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+    return rc;
+}
+
+static cm_err prompt_tty(char *out, size_t outsz, const char *prompt)
+{
+    cm_err rc = CM_OK;
+    struct termios old, quiet;
+    int fd = -1, restored = 1;
+    size_t n = 0;
+    char c;
+    ssize_t r;
+
+    fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return cm_err_set(CM_ERR_INVALID,
+                          "no passphrase: give --passphrase-file FILE or set ca.passphrase_file "
+                          "(no terminal to prompt on)");
+    if (write(fd, prompt, strlen(prompt)) < 0)
+        CM_FAIL(CM_ERR_IO, "/dev/tty: %s", strerror(errno));
+    if (tcgetattr(fd, &old) == 0) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        if (tcsetattr(fd, TCSAFLUSH, &quiet) == 0)
+            restored = 0;
+    }
+    while ((r = read(fd, &c, 1)) == 1 && c != '\n' && c != '\r') {
+        if (n + 1 >= outsz)
+            CM_FAIL(CM_ERR_INVALID, "passphrase too long");
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    if (r < 0)
+        CM_FAIL(CM_ERR_IO, "/dev/tty: %s", strerror(errno));
+out:
+    if (!restored)
+        tcsetattr(fd, TCSAFLUSH, &old);
+    if (fd >= 0) {
+        if (write(fd, "\n", 1) < 0) {
+            /* nothing to do: the prompt line just stays unterminated */
+        }
+        close(fd);
+    }
+    return rc;
+}
+
+cm_err key_read_passphrase(char *out, size_t outsz, const char *file, int confirm)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0, n;
+
+    out[0] = '\0';
+    if (file != NULL) {
+        CM_TRY(fs_read_file(&data, &len, file, 4096));
+        for (n = 0; n < len && data[n] != '\n' && data[n] != '\r'; n++)
+            ;
+        if (n == 0)
+            CM_FAIL(CM_ERR_INVALID, "%s: passphrase file is empty", file);
+        if (n + 1 > outsz)
+            CM_FAIL(CM_ERR_INVALID, "%s: passphrase too long", file);
+        memcpy(out, data, n);
+        out[n] = '\0';
+    } else {
+        char again[1024];
+        CM_TRY(prompt_tty(out, outsz, "CA key passphrase: "));
+        if (confirm) {
+            rc = prompt_tty(again, sizeof(again), "Repeat passphrase: ");
+            if (rc == CM_OK && strcmp(out, again) != 0)
+                rc = cm_err_set(CM_ERR_INVALID, "passphrases do not match");
+            OPENSSL_cleanse(again, sizeof(again));
+            if (rc != CM_OK)
+                goto out;
+        }
+        if (out[0] == '\0')
+            CM_FAIL(CM_ERR_INVALID, "empty passphrase refused");
+    }
+    if (strlen(out) < 8 && confirm)
+        CM_FAIL(CM_ERR_INVALID, "passphrase too short: at least 8 characters");
+out:
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+    if (rc != CM_OK)
+        OPENSSL_cleanse(out, outsz);
+    return rc;
+}

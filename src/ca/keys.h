@@ -1,0 +1,44 @@
+/* CA key generation and storage: PKCS#8 encrypted at rest (PBES2, AES-256-CBC,
+ * PBKDF2-HMAC-SHA256 with a random salt), files mode 0600, passphrases read
+ * from a file or the terminal (never the command line, never logged). */
+#ifndef CM_CA_KEYS_H
+#define CM_CA_KEYS_H
+
+#include "util/err.h"
+
+#include <openssl/evp.h>
+#include <stddef.h>
+
+/* Key types certmint generates and accepts. */
+enum key_kind { KEY_EC_P256, KEY_EC_P384, KEY_EC_P521, KEY_RSA, KEY_ED25519, KEY_OTHER };
+
+struct key_spec {
+    enum key_kind kind;
+    int bits; /* RSA modulus bits; EC field size */
+};
+
+/* Parses "ec:p256", "ec:p384", "ec:p521", "rsa:2048|3072|4096", "ed25519". */
+cm_err key_spec_parse(struct key_spec *out, const char *s) CM_MUST_USE;
+/* Describes a key: kind and size. */
+void key_spec_of(struct key_spec *out, const EVP_PKEY *k);
+/* "ec:p256", "rsa:3072", ... (static or into buf). */
+const char *key_spec_name(const struct key_spec *s, char *buf, size_t bufsz);
+
+/* Generates a new key from the OS CSPRNG (via libcrypto's default DRBG). */
+cm_err key_generate(EVP_PKEY **out, const struct key_spec *s) CM_MUST_USE;
+
+/* The digest the CA signs with for this key: SHA-256 for P-256 and RSA,
+ * SHA-384 for P-384, SHA-512 for P-521, NULL for Ed25519 (RFC 8410). */
+const char *key_sign_md(const EVP_PKEY *k);
+
+/* Writes key encrypted with passphrase to path (mode 0600, atomically). */
+cm_err key_save_encrypted(const EVP_PKEY *k, const char *path, const char *pass) CM_MUST_USE;
+/* Loads an encrypted key; a wrong passphrase is CM_ERR_AUTH. */
+cm_err key_load_encrypted(EVP_PKEY **out, const char *path, const char *pass) CM_MUST_USE;
+
+/* Reads a passphrase: first line of file (mode must not be group/world
+ * readable? warned) or, when file is NULL, from /dev/tty without echo
+ * (confirm: asked twice). Wipe out with OPENSSL_cleanse after use. */
+cm_err key_read_passphrase(char *out, size_t outsz, const char *file, int confirm) CM_MUST_USE;
+
+#endif

@@ -1,0 +1,240 @@
+/* Revocation (RFC 5280 5.3.1 reasons), release from hold, and the recovery
+ * primitives for certificates the database lacks: import of a certificate
+ * this CA signed, and placeholders for bare serial numbers. */
+#include "ca/issue_int.h"
+
+#include "ca/name.h"
+#include "exit/exit.h"
+
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, int64_t effective,
+                 int64_t invalidity)
+{
+    cm_err rc = CM_OK;
+    int64_t now = (int64_t)time(NULL), seq;
+    char canon[CM_SERIAL_BUF];
+    char payload[128];
+    struct db_cert *c = NULL;
+    size_t i;
+
+    if (n == 0)
+        return cm_err_set(CM_ERR_INVALID, "revoke: no serial number given");
+    /* RFC 5280 5.3.1: removeFromCRL (8) only appears in delta CRLs; it is
+     * not a reason to revoke with. */
+    if (reason < 0 || reason == 7 || reason == DB_REASON_REMOVE_FROM_CRL || reason > 10)
+        return cm_err_set(CM_ERR_INVALID, "revoke: reason %d is not a revocation reason", reason);
+    if (effective == 0)
+        effective = now;
+    if (invalidity != 0 && invalidity > now)
+        return cm_err_set(CM_ERR_INVALID, "revoke: invalidity date is in the future");
+    CM_TRY(db_begin(ca->db));
+    for (i = 0; i < n; i++) {
+        CM_TRY(text_serial_canon(canon, serials[i]));
+        rc = db_cert_get(ca->db, &c, canon);
+        if (rc == CM_ERR_NOTFOUND)
+            CM_FAIL(CM_ERR_NOTFOUND,
+                    "serial %s: no such certificate in this CA's database (record it with "
+                    "'certmint import-cert' or 'certmint placeholder')",
+                    canon);
+        if (rc != CM_OK)
+            goto out;
+        if (c->revoked_reason != DB_REASON_NONE && c->revoked_reason != DB_REASON_HOLD)
+            CM_FAIL(CM_ERR_STATE, "serial %s: already revoked (%s)", canon,
+                    db_reason_name(c->revoked_reason));
+        db_cert_free(c);
+        c = NULL;
+        CM_TRY(db_counter_next(ca->db, &seq, "rev_seq"));
+        CM_TRY(db_cert_revoke(ca->db, canon, reason, now, effective, invalidity, seq));
+        snprintf(payload, sizeof(payload), "{\"reason\":%d,\"effective\":%lld}", reason,
+                 (long long)effective);
+        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTREVOKED, 0, canon, payload));
+        CM_TRY(ca_audit(ca, "revoke", 0, canon, db_reason_name(reason)));
+    }
+    CM_TRY(db_commit(ca->db));
+out:
+    db_cert_free(c);
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    return rc;
+}
+
+cm_err ca_unrevoke(ca_ctx *ca, const char *serial)
+{
+    cm_err rc = CM_OK;
+    char canon[CM_SERIAL_BUF];
+    struct db_cert *c = NULL;
+    int64_t seq;
+
+    CM_TRY(text_serial_canon(canon, serial));
+    CM_TRY(db_begin(ca->db));
+    rc = db_cert_get(ca->db, &c, canon);
+    if (rc == CM_ERR_NOTFOUND)
+        CM_FAIL(CM_ERR_NOTFOUND, "serial %s: no such certificate", canon);
+    if (rc != CM_OK)
+        goto out;
+    if (c->revoked_reason == DB_REASON_NONE)
+        CM_FAIL(CM_ERR_STATE, "serial %s: not revoked", canon);
+    if (c->revoked_reason != DB_REASON_HOLD)
+        CM_FAIL(CM_ERR_STATE,
+                "serial %s: revoked for %s, which is final; only certificateHold can be released",
+                canon, db_reason_name(c->revoked_reason));
+    CM_TRY(db_counter_next(ca->db, &seq, "rev_seq"));
+    CM_TRY(db_cert_unrevoke(ca->db, canon, (int64_t)time(NULL), seq));
+    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTUNREVOKED, c->request_id, canon, NULL));
+    CM_TRY(ca_audit(ca, "unrevoke", c->request_id, canon, NULL));
+    CM_TRY(db_commit(ca->db));
+out:
+    db_cert_free(c);
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    return rc;
+}
+
+/* A request row for a certificate that arrived without one (import,
+ * placeholder), so that every certificate has a RequestID as in AD CS. */
+static cm_err foreign_request(int64_t *id, ca_ctx *ca, const char *dn, const char *profile,
+                              const char *message, const char *recovered_from)
+{
+    struct db_request r;
+    cm_err rc;
+
+    memset(&r, 0, sizeof(r));
+    r.requester_name = (char *)ca->operator_name;
+    r.submitted_when = r.resolved_when = (int64_t)time(NULL);
+    r.disposition = DB_DISP_FOREIGN;
+    r.disposition_message = (char *)message;
+    r.template_name = (char *)profile;
+    r.request_dn = (char *)dn;
+    r.recovered_from = (char *)recovered_from;
+    rc = db_request_insert(ca->db, &r);
+    *id = r.request_id;
+    return rc;
+}
+
+static char *template_of(X509 *x)
+{
+    /* The profile a certmint certificate was issued under is not in the
+     * certificate; record what its extended key usage says. */
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+    const char *t = NULL;
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL);
+    if (bc != NULL && bc->ca)
+        t = "subca";
+    for (int i = 0; t == NULL && eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++) {
+        switch (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i))) {
+        case NID_server_auth:
+            t = "tls-server";
+            break;
+        case NID_email_protect:
+            t = "smime";
+            break;
+        case NID_client_auth:
+            t = "tls-client";
+            break;
+        }
+    }
+    BASIC_CONSTRAINTS_free(bc);
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    return t ? strdup(t) : NULL;
+}
+
+cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,
+                      const char *recovered_from, char serial_out[CM_SERIAL_BUF])
+{
+    cm_err rc = CM_OK;
+    X509 *x = NULL;
+    EVP_PKEY *capub;
+    struct db_cert *existing = NULL;
+    char serial[CM_SERIAL_BUF];
+    char *dn = NULL, *tmpl = NULL;
+    int64_t id = 0;
+    const ASN1_INTEGER *sn;
+
+    if (ca->cert == NULL)
+        return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet");
+    CM_TRY(ca_cert_parse(&x, data, len, what));
+    /* Only certificates this CA signed: issuer name and signature. */
+    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca->cert)) != 0)
+        CM_FAIL(CM_ERR_INVALID, "%s: not issued by this CA (issuer differs)", what);
+    capub = X509_get0_pubkey(ca->cert);
+    if (capub == NULL || X509_verify(x, capub) != 1)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: signature does not verify with this CA's key", what);
+    sn = X509_get0_serialNumber(x);
+    if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
+        CM_FAIL(CM_ERR_INVALID, "%s: negative serial number", what);
+    CM_TRY(text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn)));
+    CM_TRY(name_to_string(&dn, X509_get_subject_name(x)));
+    tmpl = template_of(x);
+    CM_TRY(db_begin(ca->db));
+    rc = db_cert_get(ca->db, &existing, serial);
+    if (rc == CM_OK) {
+        CM_FAIL(CM_ERR_EXISTS, "%s: serial %s is already in the database%s", what, serial,
+                existing->origin == DB_ORIGIN_PLACEHOLDER ? " (as a placeholder)" : "");
+    } else if (rc != CM_ERR_NOTFOUND) {
+        goto out;
+    }
+    rc = CM_OK;
+    CM_TRY(foreign_request(&id, ca, dn, tmpl, "Imported", recovered_from));
+    CM_TRY(issue_record(ca, id, tmpl, x, NULL, NULL, serial_out, DB_ORIGIN_IMPORTED));
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    db_cert_free(existing);
+    free(dn);
+    free(tmpl);
+    X509_free(x);
+    return rc;
+}
+
+cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
+                      const char *recovered_from)
+{
+    cm_err rc = CM_OK;
+    struct db_cert c;
+    struct db_cert *existing = NULL;
+    X509_NAME *name = NULL;
+    char *dn = NULL, *cn = NULL;
+    int64_t id = 0;
+
+    memset(&c, 0, sizeof(c));
+    CM_TRY(text_serial_canon(c.serial, serial));
+    if (subject != NULL && *subject != '\0') {
+        CM_TRY(name_parse_dn(&name, subject));
+        CM_TRY(name_to_string(&dn, name));
+        CM_TRY(name_get_cn(&cn, name));
+    }
+    CM_TRY(db_begin(ca->db));
+    rc = db_cert_get(ca->db, &existing, c.serial);
+    if (rc == CM_OK)
+        CM_FAIL(CM_ERR_EXISTS, "serial %s is already in the database", c.serial);
+    if (rc != CM_ERR_NOTFOUND)
+        goto out;
+    rc = CM_OK;
+    CM_TRY(foreign_request(&id, ca, dn, NULL, "Placeholder for a certificate missing from the "
+                                              "database", recovered_from));
+    c.request_id = id;
+    c.origin = DB_ORIGIN_PLACEHOLDER;
+    c.not_after = not_after;
+    c.dn = dn;
+    c.cn = cn;
+    c.revoked_reason = DB_REASON_NONE;
+    c.recovered_from = (char *)recovered_from;
+    CM_TRY(db_cert_insert(ca->db, &c));
+    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTIMPORTED, id, c.serial, "{\"placeholder\":true}"));
+    CM_TRY(ca_audit(ca, "placeholder", id, c.serial, dn));
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    db_cert_free(existing);
+    X509_NAME_free(name);
+    free(dn);
+    free(cn);
+    return rc;
+}

@@ -1,0 +1,137 @@
+/* certmint init, ca-cert, install-ca-cert. */
+#include "cli/commands.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const char cmd_init_usage[] =
+    "certmint --home DIR init --subject DN [--key SPEC] [--days N] [--pathlen N]\n"
+    "certmint --home DIR init --subordinate --subject DN --out CSR [--key SPEC] [--pathlen N]\n"
+    "\n"
+    "Creates a CA home in DIR (which must not exist or be empty).\n"
+    "  --subject DN     the CA's name: \"/CN=Example Root/O=Example\" or \"CN=Example Root,O=Example\"\n"
+    "  --key SPEC       ec:p256 (default), ec:p384, ec:p521, rsa:2048, rsa:3072, rsa:4096, ed25519\n"
+    "  --days N         validity of a root certificate (default 3650)\n"
+    "  --pathlen N      basicConstraints pathLenConstraint (default: none)\n"
+    "  --subordinate    make a subordinate CA: write a CSR for the parent CA to --out, then\n"
+    "                   complete with 'certmint install-ca-cert CERT CHAIN'\n"
+    "The key is encrypted with the passphrase from --passphrase-file (global option) or a\n"
+    "prompt; it is never taken from the command line.\n";
+
+int cmd_init(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"subject", required_argument, NULL, 's'}, {"key", required_argument, NULL, 'k'},
+        {"days", required_argument, NULL, 'd'},    {"pathlen", required_argument, NULL, 'p'},
+        {"subordinate", no_argument, NULL, 'S'},   {"out", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ca_init_opts o = {0};
+    long long v;
+    int ch;
+    cm_err rc;
+
+    o.days = 3650;
+    o.pathlen = -1;
+    o.key_spec = "ec:p256";
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            o.subject = optarg;
+            break;
+        case 'k':
+            o.key_spec = optarg;
+            break;
+        case 'd':
+            if (text_parse_int(&v, optarg, 1, 36500, "--days") != CM_OK)
+                return cli_fail(CM_ERR_INVALID);
+            o.days = (int)v;
+            break;
+        case 'p':
+            if (text_parse_int(&v, optarg, 0, 16, "--pathlen") != CM_OK)
+                return cli_fail(CM_ERR_INVALID);
+            o.pathlen = (int)v;
+            break;
+        case 'S':
+            o.subordinate = 1;
+            break;
+        case 'o':
+            o.csr_out = optarg;
+            break;
+        default:
+            return cli_usage_error("init: see 'certmint help init'");
+        }
+    }
+    if (optind != argc)
+        return cli_usage_error("init: unexpected argument '%s'", argv[optind]);
+    if (g->home == NULL)
+        return cli_usage_error("init: no CA home: give --home DIR or set CERTMINT_HOME");
+    o.home = g->home;
+    o.passphrase_file = g->passphrase_file;
+    if ((rc = ca_init(&o)) != CM_OK)
+        return cli_fail(rc);
+    if (o.subordinate)
+        printf("Subordinate CA created in %s; CSR written to %s.\n"
+               "Have the parent CA sign it (profile subca), then run: certmint install-ca-cert "
+               "CERT CHAIN\n",
+               g->home, o.csr_out);
+    else
+        printf("Root CA created in %s\n", g->home);
+    return 0;
+}
+
+const char cmd_ca_cert_usage[] = "certmint ca-cert [--chain]\n"
+                                 "\n"
+                                 "Prints the CA certificate as PEM; with --chain also the issuers\n"
+                                 "above it up to the root.\n";
+
+int cmd_ca_cert(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"chain", no_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
+    ca_ctx *ca = NULL;
+    char *pem = NULL;
+    int ch, chain = 0;
+    cm_err rc;
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch != 'c')
+            return cli_usage_error("ca-cert: see 'certmint help ca-cert'");
+        chain = 1;
+    }
+    if (optind != argc)
+        return cli_usage_error("ca-cert: unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
+        return cli_fail(rc);
+    rc = ca_cert_pem(&pem, ca, chain);
+    if (rc == CM_OK)
+        fputs(pem, stdout);
+    free(pem);
+    ca_close(ca);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
+
+const char cmd_install_ca_cert_usage[] =
+    "certmint install-ca-cert CERT [CHAIN]\n"
+    "\n"
+    "Completes a subordinate CA made with 'init --subordinate': CERT is the certificate the\n"
+    "parent CA issued for our CSR, CHAIN the parent's certificates up to and including the\n"
+    "self-signed root (PEM). The certificate must match the CA key, be a CA certificate and\n"
+    "verify up to the root.\n";
+
+int cmd_install_ca_cert(const struct cli_global *g, int argc, char **argv)
+{
+    ca_ctx *ca = NULL;
+    cm_err rc;
+
+    if (argc < 2 || argc > 3)
+        return cli_usage_error("install-ca-cert: usage: certmint install-ca-cert CERT [CHAIN]");
+    if ((rc = cli_open_ca(&ca, g, 1)) != CM_OK)
+        return cli_fail(rc);
+    rc = ca_install_cert(ca, argv[1], argc == 3 ? argv[2] : NULL);
+    ca_close(ca);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    printf("CA certificate installed in %s\n", g->home);
+    return 0;
+}

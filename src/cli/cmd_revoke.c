@@ -1,0 +1,288 @@
+/* certmint revoke, unrevoke, import-cert, placeholder. */
+#include "cli/commands.h"
+
+#include "util/buf.h"
+#include "util/fsutil.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SERIALS 10000000
+
+const char cmd_revoke_usage[] =
+    "certmint revoke SERIAL[,SERIAL...] [REASON] [--effective DATE] [--invalidity DATE]\n"
+    "certmint revoke --from-file FILE [REASON] ...\n"
+    "\n"
+    "Revokes certificates by serial number (hex, with or without colons or spaces, any\n"
+    "case). REASON (RFC 5280 5.3.1) by name or code, default unspecified:\n"
+    "  0 unspecified  1 keyCompromise  2 cACompromise  3 affiliationChanged  4 superseded\n"
+    "  5 cessationOfOperation  6 certificateHold  9 privilegeWithdrawn  10 aACompromise\n"
+    "  --effective DATE    revocation date on the CRL (default now)\n"
+    "  --invalidity DATE   when the key is known or suspected compromised (RFC 5280 5.3.2)\n"
+    "  --from-file FILE    one serial per line (# comments); all in one transaction\n"
+    "Dates: YYYY-MM-DD[ HH:MM[:SS]] UTC, or @UNIXTIME. Either every serial is revoked or,\n"
+    "on any error, none is.\n";
+
+static cm_err read_serial_file(char ***out, size_t *n, const char *path)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0, cap = 0;
+    char *line, *save = NULL;
+    char **v = NULL;
+
+    *out = NULL;
+    *n = 0;
+    CM_TRY(fs_read_file(&data, &len, path, (size_t)1 << 30));
+    for (line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *t = text_trim(line);
+        if (*t == '\0' || *t == '#')
+            continue;
+        if (*n == cap) {
+            char **nv;
+            if (cap >= MAX_SERIALS)
+                CM_FAIL(CM_ERR_INVALID, "%s: more than %d serials", path, MAX_SERIALS);
+            cap = cap ? cap * 2 : 256;
+            nv = realloc(v, cap * sizeof(*v));
+            CM_NOMEM_IF(nv == NULL);
+            v = nv;
+        }
+        v[*n] = strdup(t);
+        CM_NOMEM_IF(v[*n] == NULL);
+        (*n)++;
+    }
+    if (*n == 0)
+        CM_FAIL(CM_ERR_INVALID, "%s: no serial numbers in the file", path);
+    *out = v;
+    v = NULL;
+out:
+    if (v != NULL) {
+        for (size_t i = 0; i < *n; i++)
+            free(v[i]);
+        free(v);
+        *n = 0;
+    }
+    free(data);
+    return rc;
+}
+
+static cm_err split_serials(char ***out, size_t *n, const char *arg)
+{
+    char *copy = strdup(arg), *save = NULL, *tok;
+    char **v = NULL;
+    size_t cap = 0;
+    cm_err rc = CM_OK;
+
+    *out = NULL;
+    *n = 0;
+    CM_NOMEM_IF(copy == NULL);
+    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == cap) {
+            char **nv;
+            cap = cap ? cap * 2 : 8;
+            nv = realloc(v, cap * sizeof(*v));
+            CM_NOMEM_IF(nv == NULL);
+            v = nv;
+        }
+        v[*n] = strdup(text_trim(tok));
+        CM_NOMEM_IF(v[*n] == NULL);
+        (*n)++;
+    }
+    if (*n == 0)
+        CM_FAIL(CM_ERR_INVALID, "serial number list '%s' is empty", arg);
+    *out = v;
+    v = NULL;
+out:
+    if (v != NULL) {
+        for (size_t i = 0; i < *n; i++)
+            free(v[i]);
+        free(v);
+        *n = 0;
+    }
+    free(copy);
+    return rc;
+}
+
+int cmd_revoke(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"from-file", required_argument, NULL, 'f'},
+        {"effective", required_argument, NULL, 'e'},
+        {"invalidity", required_argument, NULL, 'i'},
+        {"reason", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *from = NULL, *reason_s = NULL;
+    int64_t effective = 0, invalidity = 0;
+    char **serials = NULL;
+    size_t n = 0, i;
+    ca_ctx *ca = NULL;
+    int ch, reason = 0, nargs;
+    cm_err rc = CM_OK;
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            from = optarg;
+            break;
+        case 'e':
+            if ((rc = text_parse_time(&effective, optarg)) != CM_OK)
+                return cli_fail(cm_err_prefix(rc, "--effective"));
+            break;
+        case 'i':
+            if ((rc = text_parse_time(&invalidity, optarg)) != CM_OK)
+                return cli_fail(cm_err_prefix(rc, "--invalidity"));
+            break;
+        case 'r':
+            reason_s = optarg;
+            break;
+        default:
+            return cli_usage_error("revoke: see 'certmint help revoke'");
+        }
+    }
+    nargs = argc - optind;
+    if (from != NULL) {
+        if (nargs > 1)
+            return cli_usage_error("revoke --from-file: only a REASON may follow");
+        if (nargs == 1)
+            reason_s = argv[optind];
+    } else {
+        if (nargs < 1 || nargs > 2)
+            return cli_usage_error("revoke: usage: certmint revoke SERIAL[,SERIAL...] [REASON]");
+        if (nargs == 2)
+            reason_s = argv[optind + 1];
+    }
+    if (reason_s != NULL) {
+        reason = db_reason_parse(reason_s);
+        if (reason < 0 || reason == DB_REASON_REMOVE_FROM_CRL)
+            return cli_fail(reason < 0 ? CM_ERR_INVALID
+                                       : cm_err_set(CM_ERR_INVALID,
+                                                    "reason removeFromCRL is only used in delta "
+                                                    "CRLs; use 'certmint unrevoke' to release a hold"));
+    }
+    if (from != NULL)
+        rc = read_serial_file(&serials, &n, from);
+    else
+        rc = split_serials(&serials, &n, argv[optind]);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    /* Check every serial's syntax before touching the database. */
+    for (i = 0; i < n; i++) {
+        char canon[CM_SERIAL_BUF];
+        if ((rc = text_serial_canon(canon, serials[i])) != CM_OK)
+            goto out;
+    }
+    CM_TRY(cli_open_ca(&ca, g, 0));
+    CM_TRY(ca_revoke(ca, (const char *const *)serials, n, reason, effective, invalidity));
+    printf("revoked %zu certificate%s (%s)\n", n, n == 1 ? "" : "s", db_reason_name(reason));
+out:
+    for (i = 0; i < n; i++)
+        free(serials[i]);
+    free(serials);
+    ca_close(ca);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
+
+const char cmd_unrevoke_usage[] =
+    "certmint unrevoke SERIAL\n"
+    "\n"
+    "Releases a certificate from hold (reason certificateHold): it leaves the next full\n"
+    "CRL and appears as removeFromCRL in the next delta CRL. Other reasons are final.\n";
+
+int cmd_unrevoke(const struct cli_global *g, int argc, char **argv)
+{
+    ca_ctx *ca = NULL;
+    char canon[CM_SERIAL_BUF];
+    cm_err rc;
+
+    if (argc != 2)
+        return cli_usage_error("unrevoke: usage: certmint unrevoke SERIAL");
+    if ((rc = text_serial_canon(canon, argv[1])) != CM_OK)
+        return cli_fail(rc);
+    if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
+        return cli_fail(rc);
+    rc = ca_unrevoke(ca, canon);
+    ca_close(ca);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    printf("released %s from hold\n", canon);
+    return 0;
+}
+
+const char cmd_import_cert_usage[] =
+    "certmint import-cert FILE\n"
+    "\n"
+    "Adds a certificate this CA signed (PEM or DER) that the database lacks, e.g. one issued\n"
+    "after the last backup. Its signature must verify with this CA's key; a serial already\n"
+    "in the database is refused.\n";
+
+int cmd_import_cert(const struct cli_global *g, int argc, char **argv)
+{
+    ca_ctx *ca = NULL;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char serial[CM_SERIAL_BUF];
+    cm_err rc;
+
+    if (argc != 2)
+        return cli_usage_error("import-cert: usage: certmint import-cert FILE");
+    if ((rc = fs_read_file(&data, &len, argv[1], CA_MAX_CERT_BYTES)) != CM_OK)
+        return cli_fail(rc);
+    rc = cli_open_ca(&ca, g, 0);
+    if (rc == CM_OK)
+        rc = ca_import_cert(ca, data, len, argv[1], NULL, serial);
+    ca_close(ca);
+    free(data);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    printf("imported %s\n", serial);
+    return 0;
+}
+
+const char cmd_placeholder_usage[] =
+    "certmint placeholder SERIAL [--subject DN] [--not-after DATE]\n"
+    "\n"
+    "Records a bare serial number of a certificate this CA issued but the database lacks,\n"
+    "so that it can be revoked and listed on CRLs (the job AD CS needs a forged dummy\n"
+    "certificate for).\n";
+
+int cmd_placeholder(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"subject", required_argument, NULL, 's'},
+                                         {"not-after", required_argument, NULL, 'n'},
+                                         {NULL, 0, NULL, 0}};
+    const char *subject = NULL;
+    int64_t not_after = 0;
+    ca_ctx *ca = NULL;
+    char canon[CM_SERIAL_BUF];
+    int ch;
+    cm_err rc;
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            subject = optarg;
+            break;
+        case 'n':
+            if ((rc = text_parse_time(&not_after, optarg)) != CM_OK)
+                return cli_fail(cm_err_prefix(rc, "--not-after"));
+            break;
+        default:
+            return cli_usage_error("placeholder: see 'certmint help placeholder'");
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("placeholder: usage: certmint placeholder SERIAL [--subject DN]");
+    if ((rc = text_serial_canon(canon, argv[optind])) != CM_OK)
+        return cli_fail(rc);
+    if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
+        return cli_fail(rc);
+    rc = ca_placeholder(ca, canon, subject, not_after, NULL);
+    ca_close(ca);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    printf("recorded placeholder %s\n", canon);
+    return 0;
+}
