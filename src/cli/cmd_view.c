@@ -1,0 +1,100 @@
+/* certmint view: the certificate database as a table, CSV or JSON, with
+ * certutil-style restrictions. A thin client of db/restrict.h and
+ * db/viewfmt.h. */
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "db/restrict.h"
+#include "db/viewfmt.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+const char cmd_view_usage[] =
+    "usage: certmint view [--restrict \"COL OP VALUE,...\"] [--out COL,...]\n"
+    "                     [--format table|csv|json] [--limit N]\n"
+    "\n"
+    "Lists the requests and their certificates, oldest request first.\n"
+    "\n"
+    "  -r, --restrict EXPR  only rows matching every term of EXPR, e.g.\n"
+    "                       \"Disposition=issued,NotAfter<now+30d\". OP is one of\n"
+    "                       = != < <= > >=; quote values holding commas (\"a, b\");\n"
+    "                       EMPTY matches a missing value.\n"
+    "  -o, --out COLS       columns to show, comma separated (default:\n"
+    "                       RequestID,Disposition,SerialNumber,CommonName,NotAfter,\n"
+    "                       RevokedReason)\n"
+    "  -f, --format FMT     table (default), csv (RFC 4180) or json\n"
+    "  -n, --limit N        at most N rows\n"
+    "\n"
+    "Columns: RequestID RequesterName SubmittedWhen ResolvedWhen Disposition\n"
+    "DispositionMessage CertificateTemplate RequestDistinguishedName SerialNumber\n"
+    "NotBefore NotAfter DistinguishedName CommonName EMail SubjectAltNames\n"
+    "CertificateHash SubjectKeyIdentifier RevokedWhen RevokedEffectiveWhen\n"
+    "RevokedReason InvalidityDate Origin RecoveredFrom Withheld RawCertificate\n"
+    "RawRequest (binary columns are shown as base64). Times are UTC.\n"
+    "See docs/view.md.\n";
+
+int cmd_view(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"restrict", required_argument, NULL, 'r'},
+        {"out", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},
+        {"limit", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *restrict_expr = NULL, *out_cols = viewfmt_default_cols;
+    struct db_restrict *r = NULL;
+    size_t nr = 0;
+    int cols[VIEWFMT_MAX_COLS];
+    struct viewfmt_opts o = {cols, 0, VIEWFMT_TABLE, 0};
+    long long limit = 0;
+    ca_ctx *ca = NULL;
+    int ch, status = 0;
+    cm_err rc;
+
+    while ((ch = getopt_long(argc, argv, "r:o:f:n:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'r':
+            restrict_expr = optarg;
+            break;
+        case 'o':
+            out_cols = optarg;
+            break;
+        case 'f':
+            if (viewfmt_parse_format(&o.format, optarg) != CM_OK)
+                return cli_usage_error("view: %s", cm_err_msg());
+            break;
+        case 'n':
+            if (text_parse_int(&limit, optarg, 1, LLONG_MAX, "--limit") != CM_OK)
+                return cli_usage_error("view: %s", cm_err_msg());
+            o.limit = (uint64_t)limit;
+            break;
+        case 'h':
+            fputs(cmd_view_usage, stdout);
+            return 0;
+        default:
+            fputs(cmd_view_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("view: unexpected argument '%s'", argv[optind]);
+    /* Every mistake in the options is reported before anything is printed
+     * or the CA is opened. */
+    if (viewfmt_parse_columns(cols, &o.ncols, VIEWFMT_MAX_COLS, out_cols) != CM_OK)
+        return cli_usage_error("view: %s", cm_err_msg());
+    if (restrict_expr != NULL && restrict_parse(&r, &nr, restrict_expr) != CM_OK)
+        return cli_usage_error("view: %s", cm_err_msg());
+
+    rc = cli_open_ca(&ca, g, 1);
+    if (rc == CM_OK)
+        rc = viewfmt_run(stdout, ca->db, r, nr, &o);
+    if (rc != CM_OK)
+        status = cli_fail(rc);
+    ca_close(ca);
+    restrict_free(r, nr);
+    return status;
+}

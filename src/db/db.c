@@ -1,0 +1,430 @@
+/* The database front end: the backend registry, the column table shared by
+ * `certmint view`, restrictions and exit-module templates, the name tables
+ * for dispositions, origins and revocation reasons, and the db_* wrappers
+ * that dispatch to the backend's ops table and check the transaction rule
+ * (every write inside db_begin()/db_commit()). */
+#include "db/db.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+extern const struct db_ops db_sqlite_ops;
+
+/* The backends compiled in; the first is the default for a bare path. */
+static const struct db_ops *const backends[] = {
+    &db_sqlite_ops,
+};
+
+const struct db_ops *db_backend_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (strcasecmp(backends[i]->name, name) == 0)
+            return backends[i];
+    return NULL;
+}
+
+/* The view's columns, in AD CS's names and in the order `certmint view`
+ * and templates list them. The SQLite view exposes exactly these names. */
+const struct db_column db_columns[] = {
+    {"RequestID", DB_COL_INT, 1},
+    {"RequesterName", DB_COL_TEXT, 0},
+    {"SubmittedWhen", DB_COL_TIME, 0},
+    {"ResolvedWhen", DB_COL_TIME, 0},
+    {"Disposition", DB_COL_DISP, 1},
+    {"DispositionMessage", DB_COL_TEXT, 0},
+    {"CertificateTemplate", DB_COL_TEXT, 0},
+    {"RequestDistinguishedName", DB_COL_TEXT, 0},
+    {"SerialNumber", DB_COL_SERIAL, 1},
+    {"NotBefore", DB_COL_TIME, 0},
+    {"NotAfter", DB_COL_TIME, 1},
+    {"DistinguishedName", DB_COL_TEXT, 0},
+    {"CommonName", DB_COL_TEXT, 1},
+    {"EMail", DB_COL_TEXT, 0},
+    {"SubjectAltNames", DB_COL_TEXT, 0},
+    {"CertificateHash", DB_COL_TEXT, 0},
+    {"SubjectKeyIdentifier", DB_COL_TEXT, 0},
+    {"RevokedWhen", DB_COL_TIME, 0},
+    {"RevokedEffectiveWhen", DB_COL_TIME, 0},
+    {"RevokedReason", DB_COL_REASON, 0},
+    {"InvalidityDate", DB_COL_TIME, 0},
+    {"Origin", DB_COL_INT, 0},
+    {"RecoveredFrom", DB_COL_TEXT, 0},
+    {"Withheld", DB_COL_INT, 0},
+    {"RawCertificate", DB_COL_BLOB, 0},
+    {"RawRequest", DB_COL_BLOB, 0},
+};
+const size_t db_ncolumns = sizeof(db_columns) / sizeof(db_columns[0]);
+
+int db_column_find(const char *name)
+{
+    for (size_t i = 0; i < db_ncolumns; i++)
+        if (strcasecmp(db_columns[i].name, name) == 0)
+            return (int)i;
+    cm_err_set(CM_ERR_INVALID, "unknown column '%s'", name);
+    return -1;
+}
+
+const char *db_disposition_name(int disp)
+{
+    switch (disp) {
+    case DB_DISP_PENDING:
+        return "pending";
+    case DB_DISP_FOREIGN:
+        return "foreign";
+    case DB_DISP_ISSUED:
+        return "issued";
+    case DB_DISP_REVOKED:
+        return "revoked";
+    case DB_DISP_FAILED:
+        return "failed";
+    case DB_DISP_DENIED:
+        return "denied";
+    default:
+        return "unknown";
+    }
+}
+
+const char *db_origin_name(int origin)
+{
+    switch (origin) {
+    case DB_ORIGIN_ISSUED:
+        return "issued";
+    case DB_ORIGIN_IMPORTED:
+        return "imported";
+    case DB_ORIGIN_PLACEHOLDER:
+        return "placeholder";
+    default:
+        return "unknown";
+    }
+}
+
+/* RFC 5280 5.3.1 CRLReason names (the ASN.1 identifiers). Value 7 is not
+ * used by the RFC. */
+static const struct {
+    const char *name;
+    int code;
+} reasons[] = {
+    {"unspecified", DB_REASON_UNSPECIFIED},
+    {"keyCompromise", DB_REASON_KEY_COMPROMISE},
+    {"cACompromise", DB_REASON_CA_COMPROMISE},
+    {"affiliationChanged", DB_REASON_AFFILIATION_CHANGED},
+    {"superseded", DB_REASON_SUPERSEDED},
+    {"cessationOfOperation", DB_REASON_CESSATION},
+    {"certificateHold", DB_REASON_HOLD},
+    {"removeFromCRL", DB_REASON_REMOVE_FROM_CRL},
+    {"privilegeWithdrawn", DB_REASON_PRIVILEGE_WITHDRAWN},
+    {"aACompromise", DB_REASON_AA_COMPROMISE},
+};
+
+const char *db_reason_name(int reason)
+{
+    if (reason == DB_REASON_NONE)
+        return "none";
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (reasons[i].code == reason)
+            return reasons[i].name;
+    return "unknown";
+}
+
+int db_reason_parse(const char *s)
+{
+    int code = -1;
+
+    if (s == NULL || *s == '\0') {
+        cm_err_set(CM_ERR_INVALID, "revocation reason: empty");
+        return -1;
+    }
+    if (isdigit((unsigned char)s[0])) {
+        /* At most two digits: the codes are 0..10. */
+        if (s[1] == '\0')
+            code = s[0] - '0';
+        else if (isdigit((unsigned char)s[1]) && s[2] == '\0')
+            code = (s[0] - '0') * 10 + (s[1] - '0');
+        for (size_t i = 0; code >= 0 && i < sizeof(reasons) / sizeof(reasons[0]); i++)
+            if (reasons[i].code == code)
+                goto found;
+        code = -1;
+    } else {
+        for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+            if (strcasecmp(reasons[i].name, s) == 0) {
+                code = reasons[i].code;
+                goto found;
+            }
+    }
+    cm_err_set(CM_ERR_INVALID,
+               "revocation reason '%s': unknown (RFC 5280 5.3.1: unspecified, keyCompromise, "
+               "cACompromise, affiliationChanged, superseded, cessationOfOperation, "
+               "certificateHold, privilegeWithdrawn, aACompromise, or their codes)",
+               s);
+    return -1;
+found:
+    /* removeFromCRL only appears in delta CRLs (RFC 5280 5.3.1), as the
+     * result of releasing a hold; nobody revokes with it. */
+    if (code == DB_REASON_REMOVE_FROM_CRL) {
+        cm_err_set(CM_ERR_INVALID,
+                   "revocation reason '%s': removeFromCRL is only used in delta CRLs; "
+                   "release a hold with unrevoke",
+                   s);
+        return -1;
+    }
+    return code;
+}
+
+void db_request_free(struct db_request *r)
+{
+    if (r == NULL)
+        return;
+    free(r->requester_name);
+    free(r->disposition_message);
+    free(r->template_name);
+    free(r->request_dn);
+    free(r->raw_request);
+    free(r->recovered_from);
+    free(r);
+}
+
+void db_cert_free(struct db_cert *c)
+{
+    if (c == NULL)
+        return;
+    free(c->dn);
+    free(c->cn);
+    free(c->email);
+    free(c->san);
+    free(c->hash);
+    free(c->ski);
+    free(c->template_name);
+    free(c->raw);
+    free(c->recovered_from);
+    free(c);
+}
+
+void db_crl_free(struct db_crl *c)
+{
+    if (c == NULL)
+        return;
+    free(c->hash);
+    free(c);
+}
+
+/* Splits "backend:rest" when the prefix names a compiled-in backend (or
+ * looks like a scheme but is unknown: an error, so that "postgres:..." is
+ * not taken for a file name). Anything else is a path for the default. */
+static cm_err backend_select(const struct db_ops **ops, const char **rest, const char *location)
+{
+    const char *colon = strchr(location, ':');
+    size_t n;
+
+    *ops = backends[0];
+    *rest = location;
+    if (colon == NULL || colon == location)
+        return CM_OK;
+    n = (size_t)(colon - location);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)location[i]))
+            return CM_OK; /* "./a:b", "/x/y:z": a path */
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (strlen(backends[i]->name) == n && strncasecmp(backends[i]->name, location, n) == 0) {
+            *ops = backends[i];
+            *rest = colon + 1;
+            return CM_OK;
+        }
+    return cm_err_set(CM_ERR_UNSUPPORTED, "database '%s': unknown backend '%.*s'", location,
+                      (int)n, location);
+}
+
+cm_err db_open(db_t **out, const char *location, int create)
+{
+    const struct db_ops *ops = NULL;
+    const char *rest = NULL;
+    cm_err rc;
+
+    assert(out != NULL && location != NULL);
+    *out = NULL;
+    if ((rc = backend_select(&ops, &rest, location)) != CM_OK)
+        return rc;
+    if (*rest == '\0')
+        return cm_err_set(CM_ERR_INVALID, "database '%s': empty location", location);
+    assert(ops->version == DB_OPS_VERSION);
+    if ((rc = ops->open(out, rest, create)) != CM_OK)
+        return rc;
+    (*out)->ops = ops;
+    (*out)->in_tx = 0;
+    return CM_OK;
+}
+
+void db_close(db_t *db)
+{
+    if (db == NULL)
+        return;
+    if (db->in_tx)
+        db_rollback(db);
+    db->ops->close(db);
+}
+
+const struct db_ops *db_get_ops(db_t *db)
+{
+    return db->ops;
+}
+
+cm_err db_begin(db_t *db)
+{
+    cm_err rc;
+    assert(!db->in_tx);
+    rc = db->ops->begin(db);
+    if (rc == CM_OK)
+        db->in_tx = 1;
+    return rc;
+}
+
+cm_err db_commit(db_t *db)
+{
+    cm_err rc;
+    assert(db->in_tx);
+    /* On failure the transaction stays open: the caller's db_rollback()
+     * ends it (the backend copes with one already rolled back). */
+    rc = db->ops->commit(db);
+    if (rc == CM_OK)
+        db->in_tx = 0;
+    return rc;
+}
+
+void db_rollback(db_t *db)
+{
+    if (db == NULL || !db->in_tx)
+        return;
+    db->ops->rollback(db);
+    db->in_tx = 0;
+}
+
+/* A write outside a transaction is a programming error: it would commit on
+ * its own and break the one-transaction-per-command rule. */
+#define WRITE(db) assert((db)->in_tx)
+
+cm_err db_meta_get(db_t *db, char **out, const char *key)
+{
+    return db->ops->meta_get(db, out, key);
+}
+
+cm_err db_meta_set(db_t *db, const char *key, const char *value)
+{
+    WRITE(db);
+    return db->ops->meta_set(db, key, value);
+}
+
+cm_err db_counter_next(db_t *db, int64_t *out, const char *key)
+{
+    WRITE(db);
+    return db->ops->counter_next(db, out, key);
+}
+
+cm_err db_counter_raise(db_t *db, const char *key, int64_t at_least)
+{
+    WRITE(db);
+    return db->ops->counter_raise(db, key, at_least);
+}
+
+cm_err db_request_insert(db_t *db, struct db_request *req)
+{
+    WRITE(db);
+    return db->ops->request_insert(db, req);
+}
+
+cm_err db_request_get(db_t *db, struct db_request **out, int64_t id)
+{
+    return db->ops->request_get(db, out, id);
+}
+
+cm_err db_request_resolve(db_t *db, int64_t id, int disposition, const char *message,
+                          int64_t when)
+{
+    WRITE(db);
+    return db->ops->request_resolve(db, id, disposition, message, when);
+}
+
+cm_err db_request_list(db_t *db, int disposition, db_row_cb cb, void *ctx)
+{
+    return db->ops->request_list(db, disposition, cb, ctx);
+}
+
+cm_err db_cert_insert(db_t *db, const struct db_cert *c)
+{
+    WRITE(db);
+    return db->ops->cert_insert(db, c);
+}
+
+cm_err db_cert_get(db_t *db, struct db_cert **out, const char *serial)
+{
+    return db->ops->cert_get(db, out, serial);
+}
+
+cm_err db_cert_get_by_request(db_t *db, struct db_cert **out, int64_t request_id)
+{
+    return db->ops->cert_get_by_request(db, out, request_id);
+}
+
+cm_err db_cert_set_withheld(db_t *db, const char *serial, int withheld)
+{
+    WRITE(db);
+    return db->ops->cert_set_withheld(db, serial, withheld);
+}
+
+cm_err db_cert_revoke(db_t *db, const char *serial, int reason, int64_t when, int64_t effective,
+                      int64_t invalidity, int64_t seq)
+{
+    WRITE(db);
+    return db->ops->cert_revoke(db, serial, reason, when, effective, invalidity, seq);
+}
+
+cm_err db_cert_unrevoke(db_t *db, const char *serial, int64_t when, int64_t seq)
+{
+    WRITE(db);
+    return db->ops->cert_unrevoke(db, serial, when, seq);
+}
+
+cm_err db_revoked_iter(db_t *db, int64_t since_seq, db_revoked_cb cb, void *ctx)
+{
+    return db->ops->revoked_iter(db, since_seq, cb, ctx);
+}
+
+cm_err db_crl_insert(db_t *db, const struct db_crl *crl)
+{
+    WRITE(db);
+    return db->ops->crl_insert(db, crl);
+}
+
+cm_err db_crl_last(db_t *db, struct db_crl **out, int is_delta)
+{
+    return db->ops->crl_last(db, out, is_delta);
+}
+
+cm_err db_audit_append(db_t *db, const struct db_audit *a)
+{
+    WRITE(db);
+    return db->ops->audit_append(db, a);
+}
+
+cm_err db_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_cb cb, void *ctx)
+{
+    return db->ops->view(db, r, nr, cb, ctx);
+}
+
+cm_err db_event_enqueue(db_t *db, struct db_event *ev)
+{
+    WRITE(db);
+    return db->ops->event_enqueue(db, ev);
+}
+
+cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
+                     void *ctx)
+{
+    return db->ops->event_iter(db, after_id, type_mask, limit, cb, ctx);
+}
+
+cm_err db_backup(db_t *db, const char *dest_path)
+{
+    return db->ops->backup(db, dest_path);
+}

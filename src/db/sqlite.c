@@ -1,0 +1,1502 @@
+/* The SQLite backend of the certificate database.
+ *
+ * One file, WAL journal, synchronous=FULL: a commit that returned is on disk.
+ * Every fixed statement is prepared once per connection and cached (the
+ * issuance path inserts tens of thousands of rows a second inside one
+ * transaction); statements of iterators are prepared per call so that a
+ * callback may use the database again.
+ *
+ * Tables (column names are AD CS's, so the view needs no renaming):
+ *   meta          key/value: schema_version, counters ("counter.KEY")
+ *   requests      one row per request; RequestID from the request_id counter
+ *   certificates  one row per certificate, revocation state on the row
+ *   crls          every CRL published
+ *   audit         append-only (triggers refuse UPDATE and DELETE)
+ *   events        exit-module outbox, ID strictly increasing (AUTOINCREMENT)
+ *   certview      requests LEFT JOIN certificates: what db_view() reads
+ *
+ * Times are unix seconds (INTEGER); "none" (0 in the structs) is NULL. */
+#include "db/sqlite.h"
+
+#include "util/buf.h"
+#include "util/fsutil.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* How long a writer waits for another process's transaction to end. */
+#define BUSY_TIMEOUT_MS 10000
+
+static const char schema_sql[] =
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+    /* RequestID is the rowid: lookups by it are primary-key lookups. */
+    "CREATE TABLE requests ("
+    "  RequestID INTEGER PRIMARY KEY,"
+    "  RequesterName TEXT,"
+    "  SubmittedWhen INTEGER,"
+    "  ResolvedWhen INTEGER,"
+    "  Disposition INTEGER NOT NULL CHECK (Disposition IN (9, 12, 20, 30, 31)),"
+    "  DispositionMessage TEXT,"
+    "  CertificateTemplate TEXT,"
+    "  RequestDistinguishedName TEXT,"
+    "  RecoveredFrom TEXT,"
+    "  RawRequest BLOB"
+    ");"
+    "CREATE INDEX requests_disposition ON requests(Disposition);"
+    /* The large DER goes last: SQLite reads a row's columns in order, so
+     * the descriptive columns stay on the row's first page. */
+    "CREATE TABLE certificates ("
+    "  SerialNumber TEXT PRIMARY KEY NOT NULL,"
+    "  RequestID INTEGER NOT NULL UNIQUE REFERENCES requests(RequestID),"
+    "  Origin INTEGER NOT NULL DEFAULT 0 CHECK (Origin IN (0, 1, 2)),"
+    "  NotBefore INTEGER,"
+    "  NotAfter INTEGER,"
+    "  DistinguishedName TEXT,"
+    "  CommonName TEXT,"
+    "  EMail TEXT,"
+    "  SubjectAltNames TEXT,"
+    "  CertificateHash TEXT,"
+    "  SubjectKeyIdentifier TEXT,"
+    "  CertificateTemplate TEXT,"
+    /* RFC 5280 5.3.1 codes; removeFromCRL (8) is never stored, it is
+     * derived for delta CRLs from released holds. */
+    "  RevokedReason INTEGER CHECK (RevokedReason IS NULL OR"
+    "                               RevokedReason IN (0, 1, 2, 3, 4, 5, 6, 9, 10)),"
+    "  RevokedWhen INTEGER,"
+    "  RevokedEffectiveWhen INTEGER,"
+    "  InvalidityDate INTEGER,"
+    "  RevSeq INTEGER,"
+    "  HoldSeq INTEGER,"
+    "  ReleasedWhen INTEGER,"
+    "  Withheld INTEGER NOT NULL DEFAULT 0 CHECK (Withheld IN (0, 1)),"
+    "  RecoveredFrom TEXT,"
+    "  RawCertificate BLOB"
+    ");"
+    "CREATE INDEX certificates_notafter ON certificates(NotAfter);"
+    "CREATE INDEX certificates_cn ON certificates(CommonName);"
+    "CREATE INDEX certificates_revseq ON certificates(RevSeq) WHERE RevSeq IS NOT NULL;"
+    /* Covering partial index: a full CRL walks only the revoked rows, in
+     * serial order, without touching the table. */
+    "CREATE INDEX certificates_revoked ON certificates(SerialNumber, RevokedReason,"
+    "  RevokedEffectiveWhen, InvalidityDate) WHERE RevokedReason IS NOT NULL;"
+    "CREATE TABLE crls ("
+    "  Number INTEGER PRIMARY KEY,"
+    "  IsDelta INTEGER NOT NULL CHECK (IsDelta IN (0, 1)),"
+    "  BaseNumber INTEGER,"
+    "  ThisUpdate INTEGER NOT NULL,"
+    "  NextUpdate INTEGER NOT NULL,"
+    "  RevSeq INTEGER NOT NULL,"
+    "  Entries INTEGER NOT NULL,"
+    "  Hash TEXT"
+    ");"
+    "CREATE INDEX crls_kind ON crls(IsDelta, Number);"
+    "CREATE TABLE audit ("
+    "  ID INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  \"When\" INTEGER NOT NULL,"
+    "  Who TEXT NOT NULL,"
+    "  Action TEXT NOT NULL,"
+    "  RequestID INTEGER,"
+    "  SerialNumber TEXT,"
+    "  Details TEXT"
+    ");"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    /* AUTOINCREMENT: an ID is never reused, even after the newest events
+     * are deleted, so an exit module's "delivered up to ID" stays true. */
+    "CREATE TABLE events ("
+    "  ID INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  Type INTEGER NOT NULL,"
+    "  RequestID INTEGER,"
+    "  SerialNumber TEXT,"
+    "  Created INTEGER NOT NULL,"
+    "  Payload TEXT"
+    ");"
+    /* The view of AD CS: one row per request with its certificate, if any.
+     * Disposition says 21 (revoked) while the certificate is revoked;
+     * RequestDisposition (not a db_columns entry) keeps the stored value
+     * so that `Disposition = issued` can use requests_disposition. */
+    "CREATE VIEW certview AS SELECT"
+    "  r.RequestID AS RequestID,"
+    "  r.RequesterName AS RequesterName,"
+    "  r.SubmittedWhen AS SubmittedWhen,"
+    "  r.ResolvedWhen AS ResolvedWhen,"
+    "  CASE WHEN c.RevokedReason IS NOT NULL THEN 21 ELSE r.Disposition END AS Disposition,"
+    "  r.DispositionMessage AS DispositionMessage,"
+    "  COALESCE(c.CertificateTemplate, r.CertificateTemplate) AS CertificateTemplate,"
+    "  r.RequestDistinguishedName AS RequestDistinguishedName,"
+    "  c.SerialNumber AS SerialNumber,"
+    "  c.NotBefore AS NotBefore,"
+    "  c.NotAfter AS NotAfter,"
+    "  c.DistinguishedName AS DistinguishedName,"
+    "  c.CommonName AS CommonName,"
+    "  c.EMail AS EMail,"
+    "  c.SubjectAltNames AS SubjectAltNames,"
+    "  c.CertificateHash AS CertificateHash,"
+    "  c.SubjectKeyIdentifier AS SubjectKeyIdentifier,"
+    "  c.RevokedWhen AS RevokedWhen,"
+    "  c.RevokedEffectiveWhen AS RevokedEffectiveWhen,"
+    "  c.RevokedReason AS RevokedReason,"
+    "  c.InvalidityDate AS InvalidityDate,"
+    "  c.Origin AS Origin,"
+    "  COALESCE(c.RecoveredFrom, r.RecoveredFrom) AS RecoveredFrom,"
+    "  c.Withheld AS Withheld,"
+    "  c.RawCertificate AS RawCertificate,"
+    "  r.RawRequest AS RawRequest,"
+    "  r.Disposition AS RequestDisposition"
+    "  FROM requests r LEFT JOIN certificates c ON c.RequestID = r.RequestID;";
+
+/* The cached statements. */
+enum st {
+    ST_META_GET,
+    ST_META_SET,
+    ST_REQ_MAXID,
+    ST_REQ_INSERT,
+    ST_REQ_GET,
+    ST_REQ_RESOLVE,
+    ST_CERT_INSERT,
+    ST_CERT_GET,
+    ST_CERT_GET_BY_REQ,
+    ST_CERT_WITHHELD,
+    ST_CERT_REASON,
+    ST_CERT_REVOKE,
+    ST_CERT_UNREVOKE,
+    ST_CRL_INSERT,
+    ST_CRL_LAST,
+    ST_AUDIT_INSERT,
+    ST_EVENT_INSERT,
+    ST__COUNT
+};
+
+#define CERT_COLS                                                                                  \
+    "SerialNumber, RequestID, Origin, NotBefore, NotAfter, DistinguishedName, CommonName, EMail, " \
+    "SubjectAltNames, CertificateHash, SubjectKeyIdentifier, CertificateTemplate, RawCertificate, " \
+    "RevokedReason, RevokedWhen, RevokedEffectiveWhen, InvalidityDate, RevSeq, HoldSeq, "          \
+    "ReleasedWhen, Withheld, RecoveredFrom"
+#define REQ_COLS                                                                                   \
+    "RequestID, RequesterName, SubmittedWhen, ResolvedWhen, Disposition, DispositionMessage, "     \
+    "CertificateTemplate, RequestDistinguishedName, RecoveredFrom, RawRequest"
+
+static const char *const st_sql[ST__COUNT] = {
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_REQ_MAXID] = "SELECT max(RequestID) FROM requests",
+    [ST_REQ_INSERT] = "INSERT INTO requests(" REQ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                      " ?9, ?10)",
+    [ST_REQ_GET] = "SELECT " REQ_COLS " FROM requests WHERE RequestID = ?1",
+    [ST_REQ_RESOLVE] = "UPDATE requests SET Disposition = ?2, DispositionMessage = ?3,"
+                       " ResolvedWhen = ?4 WHERE RequestID = ?1",
+    [ST_CERT_INSERT] = "INSERT INTO certificates(" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                       " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+                       " ?22)",
+    [ST_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE SerialNumber = ?1",
+    [ST_CERT_GET_BY_REQ] = "SELECT " CERT_COLS " FROM certificates WHERE RequestID = ?1",
+    [ST_CERT_WITHHELD] = "UPDATE certificates SET Withheld = ?2 WHERE SerialNumber = ?1",
+    [ST_CERT_REASON] = "SELECT RevokedReason FROM certificates WHERE SerialNumber = ?1",
+    [ST_CERT_REVOKE] = "UPDATE certificates SET RevokedReason = ?2, RevokedWhen = ?3,"
+                       " RevokedEffectiveWhen = ?4, InvalidityDate = ?5, RevSeq = ?6"
+                       " WHERE SerialNumber = ?1",
+    /* HoldSeq keeps the sequence of the first hold ever released: a delta
+     * CRL whose base was taken during any earlier hold then still gets its
+     * removeFromCRL entry (a removal of an entry the base lacks is
+     * harmless, a missing removal is not). */
+    [ST_CERT_UNREVOKE] = "UPDATE certificates SET HoldSeq = COALESCE(HoldSeq, RevSeq),"
+                         " RevSeq = ?3, ReleasedWhen = ?2, RevokedReason = NULL,"
+                         " RevokedWhen = NULL, RevokedEffectiveWhen = NULL, InvalidityDate = NULL"
+                         " WHERE SerialNumber = ?1",
+    [ST_CRL_INSERT] = "INSERT INTO crls(Number, IsDelta, BaseNumber, ThisUpdate, NextUpdate,"
+                      " RevSeq, Entries, Hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_CRL_LAST] = "SELECT Number, IsDelta, BaseNumber, ThisUpdate, NextUpdate, RevSeq, Entries,"
+                    " Hash FROM crls WHERE IsDelta = ?1 ORDER BY Number DESC LIMIT 1",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit(\"When\", Who, Action, RequestID, SerialNumber,"
+                        " Details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_EVENT_INSERT] = "INSERT INTO events(Type, RequestID, SerialNumber, Created, Payload)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5)",
+};
+
+struct sqlite_db {
+    struct db base; /* first: db.c sees a db_t */
+    sqlite3 *h;
+    char *path;
+    sqlite3_stmt *st[ST__COUNT];
+};
+
+#define SDB(db) ((struct sqlite_db *)(void *)(db))
+
+/* The one error shape of this file: "PATH: what: SQLite's message". */
+static cm_err sq_fail(struct sqlite_db *s, const char *what)
+{
+    return cm_err_set(CM_ERR_DB, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->h));
+}
+
+static cm_err sq_exec(struct sqlite_db *s, const char *sql, const char *what)
+{
+    if (sqlite3_exec(s->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sq_fail(s, what);
+    return CM_OK;
+}
+
+/* A cached statement, reset and ready for binding. */
+static cm_err st_get(struct sqlite_db *s, sqlite3_stmt **out, enum st id)
+{
+    if (s->st[id] == NULL &&
+        sqlite3_prepare_v3(s->h, st_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL) !=
+            SQLITE_OK)
+        return sq_fail(s, "preparing a statement");
+    *out = s->st[id];
+    return CM_OK;
+}
+
+/* Ends the use of a cached statement: no read stays open, no pointer to
+ * the caller's data stays bound. */
+static void st_done(sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* 0 means "none" for every time and sequence in the structs. */
+static int bind_opt_int(sqlite3_stmt *st, int i, int64_t v)
+{
+    return v ? sqlite3_bind_int64(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static int bind_blob(sqlite3_stmt *st, int i, const unsigned char *p, size_t n)
+{
+    if (p == NULL)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC);
+}
+
+static int64_t col_int(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_int64(st, i); /* NULL reads as 0 */
+}
+
+/* Copies a text column; NULL stays NULL. Sets *nomem on failure. */
+static char *col_dup(sqlite3_stmt *st, int i, int *nomem)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    char *d;
+    if (t == NULL)
+        return NULL;
+    d = strdup((const char *)t);
+    if (d == NULL)
+        *nomem = 1;
+    return d;
+}
+
+static unsigned char *col_blob_dup(sqlite3_stmt *st, int i, size_t *len, int *nomem)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    unsigned char *d;
+
+    *len = 0;
+    if (p == NULL || n <= 0)
+        return NULL;
+    d = malloc((size_t)n);
+    if (d == NULL) {
+        *nomem = 1;
+        return NULL;
+    }
+    memcpy(d, p, (size_t)n);
+    *len = (size_t)n;
+    return d;
+}
+
+/* ---- meta and counters ---- */
+
+static cm_err sq_meta_get(db_t *db, char **out, const char *key)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+    int nomem = 0, r;
+
+    *out = NULL;
+    CM_TRY(st_get(s, &st, ST_META_GET));
+    bind_text(st, 1, key);
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *out = col_dup(st, 0, &nomem);
+        CM_NOMEM_IF(nomem);
+    } else if (r != SQLITE_DONE) {
+        CM_TRY(sq_fail(s, "reading meta"));
+    }
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_meta_set(db_t *db, const char *key, const char *value)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+
+    CM_TRY(st_get(s, &st, ST_META_SET));
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "writing meta"));
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+/* Counters live in meta as "counter.KEY" = decimal. */
+static cm_err counter_key(char *out, size_t outsz, const char *key)
+{
+    int n = snprintf(out, outsz, "counter.%s", key);
+    if (n < 0 || (size_t)n >= outsz)
+        return cm_err_set(CM_ERR_INVALID, "counter name '%s' too long", key);
+    return CM_OK;
+}
+
+static cm_err counter_read(struct sqlite_db *s, int64_t *out, const char *mkey)
+{
+    char *v = NULL, *end = NULL;
+    long long n;
+    cm_err rc;
+
+    *out = 0;
+    CM_TRY(sq_meta_get(&s->base, &v, mkey));
+    if (v == NULL)
+        goto out;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < 0)
+        CM_FAIL(CM_ERR_DB, "%s: meta %s = '%s' is not a counter value", s->path, mkey, v);
+    *out = n;
+out:
+    free(v);
+    return rc;
+}
+
+static cm_err counter_write(struct sqlite_db *s, const char *mkey, int64_t v)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%" PRId64, v);
+    return sq_meta_set(&s->base, mkey, num);
+}
+
+static cm_err sq_counter_next(db_t *db, int64_t *out, const char *key)
+{
+    struct sqlite_db *s = SDB(db);
+    char mkey[128];
+    int64_t cur = 0;
+    cm_err rc;
+
+    CM_TRY(counter_key(mkey, sizeof(mkey), key));
+    CM_TRY(counter_read(s, &cur, mkey));
+    if (cur == INT64_MAX)
+        CM_FAIL(CM_ERR_DB, "%s: counter %s exhausted", s->path, key);
+    CM_TRY(counter_write(s, mkey, cur + 1));
+    *out = cur + 1;
+out:
+    return rc;
+}
+
+static cm_err sq_counter_raise(db_t *db, const char *key, int64_t at_least)
+{
+    struct sqlite_db *s = SDB(db);
+    char mkey[128];
+    int64_t cur = 0;
+    cm_err rc;
+
+    CM_TRY(counter_key(mkey, sizeof(mkey), key));
+    CM_TRY(counter_read(s, &cur, mkey));
+    if (at_least > cur)
+        CM_TRY(counter_write(s, mkey, at_least));
+out:
+    return rc;
+}
+
+/* ---- requests ---- */
+
+static cm_err sq_request_insert(db_t *db, struct db_request *req)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    int64_t maxid = 0, id = 0;
+    cm_err rc;
+
+    /* Never reuse a RequestID: the counter remembers IDs of rows that a
+     * rolled-back restore or a deletion removed, and the current maximum
+     * covers rows inserted by a restore that did not raise the counter. */
+    CM_TRY(st_get(s, &st, ST_REQ_MAXID));
+    if (sqlite3_step(st) != SQLITE_ROW)
+        CM_TRY(sq_fail(s, "reading the highest RequestID"));
+    maxid = col_int(st, 0);
+    st_done(st);
+    st = NULL;
+    CM_TRY(sq_counter_raise(db, "request_id", maxid));
+    CM_TRY(sq_counter_next(db, &id, "request_id"));
+
+    CM_TRY(st_get(s, &st, ST_REQ_INSERT));
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, req->requester_name);
+    bind_opt_int(st, 3, req->submitted_when);
+    bind_opt_int(st, 4, req->resolved_when);
+    sqlite3_bind_int(st, 5, req->disposition);
+    bind_text(st, 6, req->disposition_message);
+    bind_text(st, 7, req->template_name);
+    bind_text(st, 8, req->request_dn);
+    bind_text(st, 9, req->recovered_from);
+    bind_blob(st, 10, req->raw_request, req->raw_request_len);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "inserting a request"));
+    req->request_id = id;
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_request_get(db_t *db, struct db_request **out, int64_t id)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    struct db_request *r = NULL;
+    int nomem = 0, x;
+    cm_err rc;
+
+    *out = NULL;
+    CM_TRY(st_get(s, &st, ST_REQ_GET));
+    sqlite3_bind_int64(st, 1, id);
+    x = sqlite3_step(st);
+    if (x == SQLITE_DONE)
+        CM_FAIL(CM_ERR_NOTFOUND, "request %" PRId64 ": not in the database", id);
+    if (x != SQLITE_ROW)
+        CM_TRY(sq_fail(s, "reading a request"));
+    r = calloc(1, sizeof(*r));
+    CM_NOMEM_IF(r == NULL);
+    r->request_id = col_int(st, 0);
+    r->requester_name = col_dup(st, 1, &nomem);
+    r->submitted_when = col_int(st, 2);
+    r->resolved_when = col_int(st, 3);
+    r->disposition = (int)col_int(st, 4);
+    r->disposition_message = col_dup(st, 5, &nomem);
+    r->template_name = col_dup(st, 6, &nomem);
+    r->request_dn = col_dup(st, 7, &nomem);
+    r->recovered_from = col_dup(st, 8, &nomem);
+    r->raw_request = col_blob_dup(st, 9, &r->raw_request_len, &nomem);
+    CM_NOMEM_IF(nomem);
+    *out = r;
+    r = NULL;
+    rc = CM_OK;
+out:
+    st_done(st);
+    db_request_free(r);
+    return rc;
+}
+
+static cm_err sq_request_resolve(db_t *db, int64_t id, int disposition, const char *message,
+                                 int64_t when)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+
+    /* Revoked is a state of the certificate, never stored on a request. */
+    assert(disposition != DB_DISP_REVOKED);
+    CM_TRY(st_get(s, &st, ST_REQ_RESOLVE));
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, disposition);
+    bind_text(st, 3, message);
+    bind_opt_int(st, 4, when);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "updating a request"));
+    if (sqlite3_changes(s->h) == 0)
+        CM_FAIL(CM_ERR_NOTFOUND, "request %" PRId64 ": not in the database", id);
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+/* ---- certificates ---- */
+
+static cm_err sq_cert_insert(db_t *db, const struct db_cert *c)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    char serial[CM_SERIAL_BUF];
+    int x;
+    cm_err rc;
+
+    CM_TRY(text_serial_canon(serial, c->serial));
+    if (c->request_id <= 0)
+        CM_FAIL(CM_ERR_INVALID,
+                "certificate %s: no RequestID (every certificate, imported ones and "
+                "placeholders included, belongs to a request row)",
+                serial);
+    CM_TRY(st_get(s, &st, ST_CERT_INSERT));
+    bind_text(st, 1, serial);
+    sqlite3_bind_int64(st, 2, c->request_id);
+    sqlite3_bind_int(st, 3, c->origin);
+    bind_opt_int(st, 4, c->not_before);
+    bind_opt_int(st, 5, c->not_after);
+    bind_text(st, 6, c->dn);
+    bind_text(st, 7, c->cn);
+    bind_text(st, 8, c->email);
+    bind_text(st, 9, c->san);
+    bind_text(st, 10, c->hash);
+    bind_text(st, 11, c->ski);
+    bind_text(st, 12, c->template_name);
+    bind_blob(st, 13, c->raw, c->raw_len);
+    if (c->revoked_reason >= 0)
+        sqlite3_bind_int(st, 14, c->revoked_reason);
+    else
+        sqlite3_bind_null(st, 14);
+    bind_opt_int(st, 15, c->revoked_when);
+    bind_opt_int(st, 16, c->revoked_effective_when);
+    bind_opt_int(st, 17, c->invalidity_date);
+    bind_opt_int(st, 18, c->rev_seq);
+    bind_opt_int(st, 19, c->hold_seq);
+    bind_opt_int(st, 20, c->released_when);
+    sqlite3_bind_int(st, 21, c->withheld ? 1 : 0);
+    bind_text(st, 22, c->recovered_from);
+    x = sqlite3_step(st);
+    if (x == SQLITE_DONE) {
+        rc = CM_OK;
+        goto out;
+    }
+    switch (sqlite3_extended_errcode(s->h)) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        CM_FAIL(CM_ERR_EXISTS, "certificate %s: serial number already in the database", serial);
+    case SQLITE_CONSTRAINT_UNIQUE:
+        CM_FAIL(CM_ERR_EXISTS, "certificate %s: request %" PRId64 " already has a certificate",
+                serial, c->request_id);
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: request %" PRId64 " is not in the database",
+                serial, c->request_id);
+    default:
+        CM_TRY(sq_fail(s, "inserting a certificate"));
+    }
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err cert_from_row(struct db_cert **out, sqlite3_stmt *st)
+{
+    struct db_cert *c = NULL;
+    int nomem = 0;
+    cm_err rc;
+    const unsigned char *serial;
+
+    c = calloc(1, sizeof(*c));
+    CM_NOMEM_IF(c == NULL);
+    serial = sqlite3_column_text(st, 0);
+    snprintf(c->serial, sizeof(c->serial), "%s", serial ? (const char *)serial : "");
+    c->request_id = col_int(st, 1);
+    c->origin = (int)col_int(st, 2);
+    c->not_before = col_int(st, 3);
+    c->not_after = col_int(st, 4);
+    c->dn = col_dup(st, 5, &nomem);
+    c->cn = col_dup(st, 6, &nomem);
+    c->email = col_dup(st, 7, &nomem);
+    c->san = col_dup(st, 8, &nomem);
+    c->hash = col_dup(st, 9, &nomem);
+    c->ski = col_dup(st, 10, &nomem);
+    c->template_name = col_dup(st, 11, &nomem);
+    c->raw = col_blob_dup(st, 12, &c->raw_len, &nomem);
+    c->revoked_reason =
+        sqlite3_column_type(st, 13) == SQLITE_NULL ? DB_REASON_NONE : (int)col_int(st, 13);
+    c->revoked_when = col_int(st, 14);
+    c->revoked_effective_when = col_int(st, 15);
+    c->invalidity_date = col_int(st, 16);
+    c->rev_seq = col_int(st, 17);
+    c->hold_seq = col_int(st, 18);
+    c->released_when = col_int(st, 19);
+    c->withheld = (int)col_int(st, 20);
+    c->recovered_from = col_dup(st, 21, &nomem);
+    CM_NOMEM_IF(nomem);
+    *out = c;
+    c = NULL;
+    rc = CM_OK;
+out:
+    db_cert_free(c);
+    return rc;
+}
+
+static cm_err sq_cert_get(db_t *db, struct db_cert **out, const char *serial_in)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    char serial[CM_SERIAL_BUF];
+    int x;
+    cm_err rc;
+
+    *out = NULL;
+    CM_TRY(text_serial_canon(serial, serial_in));
+    CM_TRY(st_get(s, &st, ST_CERT_GET));
+    bind_text(st, 1, serial);
+    x = sqlite3_step(st);
+    if (x == SQLITE_DONE)
+        CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
+    if (x != SQLITE_ROW)
+        CM_TRY(sq_fail(s, "reading a certificate"));
+    CM_TRY(cert_from_row(out, st));
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_cert_get_by_request(db_t *db, struct db_cert **out, int64_t request_id)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    int x;
+    cm_err rc;
+
+    *out = NULL;
+    CM_TRY(st_get(s, &st, ST_CERT_GET_BY_REQ));
+    sqlite3_bind_int64(st, 1, request_id);
+    x = sqlite3_step(st);
+    if (x == SQLITE_DONE)
+        CM_FAIL(CM_ERR_NOTFOUND, "request %" PRId64 ": no certificate in the database",
+                request_id);
+    if (x != SQLITE_ROW)
+        CM_TRY(sq_fail(s, "reading a certificate"));
+    CM_TRY(cert_from_row(out, st));
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_cert_set_withheld(db_t *db, const char *serial_in, int withheld)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    char serial[CM_SERIAL_BUF];
+    cm_err rc;
+
+    CM_TRY(text_serial_canon(serial, serial_in));
+    CM_TRY(st_get(s, &st, ST_CERT_WITHHELD));
+    bind_text(st, 1, serial);
+    sqlite3_bind_int(st, 2, withheld ? 1 : 0);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "updating a certificate"));
+    if (sqlite3_changes(s->h) == 0)
+        CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+/* The current RevokedReason of serial (DB_REASON_NONE when not revoked). */
+static cm_err cert_reason(struct sqlite_db *s, int *out, const char *serial)
+{
+    sqlite3_stmt *st = NULL;
+    int x;
+    cm_err rc;
+
+    CM_TRY(st_get(s, &st, ST_CERT_REASON));
+    bind_text(st, 1, serial);
+    x = sqlite3_step(st);
+    if (x == SQLITE_DONE)
+        CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
+    if (x != SQLITE_ROW)
+        CM_TRY(sq_fail(s, "reading a certificate"));
+    *out = sqlite3_column_type(st, 0) == SQLITE_NULL ? DB_REASON_NONE : sqlite3_column_int(st, 0);
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_cert_revoke(db_t *db, const char *serial_in, int reason, int64_t when,
+                             int64_t effective, int64_t invalidity, int64_t seq)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    char serial[CM_SERIAL_BUF];
+    int cur = DB_REASON_NONE;
+    cm_err rc;
+
+    assert(reason >= 0 && reason <= 10 && reason != 7 && reason != DB_REASON_REMOVE_FROM_CRL);
+    assert(seq > 0);
+    CM_TRY(text_serial_canon(serial, serial_in));
+    CM_TRY(cert_reason(s, &cur, serial));
+    /* RFC 5280 5.3.1: only certificateHold is temporary; a held
+     * certificate may be revoked for good (a reason change). */
+    if (cur == DB_REASON_HOLD && reason == DB_REASON_HOLD)
+        CM_FAIL(CM_ERR_STATE, "certificate %s: already on hold", serial);
+    if (cur != DB_REASON_NONE && cur != DB_REASON_HOLD)
+        CM_FAIL(CM_ERR_STATE, "certificate %s: already revoked (%s)", serial,
+                db_reason_name(cur));
+    CM_TRY(st_get(s, &st, ST_CERT_REVOKE));
+    bind_text(st, 1, serial);
+    sqlite3_bind_int(st, 2, reason);
+    bind_opt_int(st, 3, when);
+    bind_opt_int(st, 4, effective ? effective : when);
+    bind_opt_int(st, 5, invalidity);
+    sqlite3_bind_int64(st, 6, seq);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "revoking a certificate"));
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_cert_unrevoke(db_t *db, const char *serial_in, int64_t when, int64_t seq)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    char serial[CM_SERIAL_BUF];
+    int cur = DB_REASON_NONE;
+    cm_err rc;
+
+    assert(seq > 0);
+    CM_TRY(text_serial_canon(serial, serial_in));
+    CM_TRY(cert_reason(s, &cur, serial));
+    if (cur == DB_REASON_NONE)
+        CM_FAIL(CM_ERR_STATE, "certificate %s: not revoked", serial);
+    if (cur != DB_REASON_HOLD)
+        CM_FAIL(CM_ERR_STATE,
+                "certificate %s: revoked for %s, which is final; only certificateHold can be "
+                "released (RFC 5280 5.3.1)",
+                serial, db_reason_name(cur));
+    CM_TRY(st_get(s, &st, ST_CERT_UNREVOKE));
+    bind_text(st, 1, serial);
+    bind_opt_int(st, 2, when);
+    sqlite3_bind_int64(st, 3, seq);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "releasing a certificate from hold"));
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+/* Full CRL: the covering partial index certificates_revoked gives the
+ * revoked rows in serial (text) order. Delta CRL: the rows whose state
+ * changed after since_seq (certificates_revseq), revoked ones as they
+ * are, released holds that the base could list as removeFromCRL; a release
+ * is dated by ReleasedWhen. */
+static const char revoked_all_sql[] =
+    "SELECT SerialNumber, RevokedReason, RevokedEffectiveWhen, InvalidityDate"
+    " FROM certificates WHERE RevokedReason IS NOT NULL ORDER BY SerialNumber";
+static const char revoked_delta_sql[] =
+    "SELECT SerialNumber, COALESCE(RevokedReason, 8),"
+    " CASE WHEN RevokedReason IS NULL THEN ReleasedWhen ELSE RevokedEffectiveWhen END,"
+    " CASE WHEN RevokedReason IS NULL THEN NULL ELSE InvalidityDate END"
+    " FROM certificates WHERE RevSeq > ?1"
+    " AND (RevokedReason IS NOT NULL OR (HoldSeq IS NOT NULL AND HoldSeq <= ?1))"
+    " ORDER BY SerialNumber";
+
+static cm_err sq_revoked_iter(db_t *db, int64_t since_seq, db_revoked_cb cb, void *ctx)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    struct db_revoked r;
+    int x;
+    cm_err rc;
+
+    if (sqlite3_prepare_v2(s->h, since_seq < 0 ? revoked_all_sql : revoked_delta_sql, -1, &st,
+                           NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "preparing the revoked list"));
+    if (since_seq >= 0)
+        sqlite3_bind_int64(st, 1, since_seq);
+    /* One row at a time: a CRL of a million entries is never held here. */
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        r.serial = (const char *)sqlite3_column_text(st, 0);
+        r.reason = sqlite3_column_int(st, 1);
+        r.revoked_effective_when = col_int(st, 2);
+        r.invalidity_date = col_int(st, 3);
+        if (r.serial == NULL)
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        CM_TRY(cb(ctx, &r));
+    }
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "reading revoked certificates"));
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- CRLs, audit ---- */
+
+static cm_err sq_crl_insert(db_t *db, const struct db_crl *crl)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+
+    CM_TRY(st_get(s, &st, ST_CRL_INSERT));
+    sqlite3_bind_int64(st, 1, crl->number);
+    sqlite3_bind_int(st, 2, crl->is_delta ? 1 : 0);
+    bind_opt_int(st, 3, crl->base_number);
+    sqlite3_bind_int64(st, 4, crl->this_update);
+    sqlite3_bind_int64(st, 5, crl->next_update);
+    sqlite3_bind_int64(st, 6, crl->rev_seq);
+    sqlite3_bind_int64(st, 7, crl->entries);
+    bind_text(st, 8, crl->hash);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        /* RFC 5280 5.2.3: full and delta CRLs share one number sequence. */
+        if (sqlite3_extended_errcode(s->h) == SQLITE_CONSTRAINT_PRIMARYKEY)
+            CM_FAIL(CM_ERR_EXISTS, "CRL number %" PRId64 " already recorded", crl->number);
+        CM_TRY(sq_fail(s, "recording a CRL"));
+    }
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_crl_last(db_t *db, struct db_crl **out, int is_delta)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    struct db_crl *c = NULL;
+    int nomem = 0, x;
+    cm_err rc;
+
+    *out = NULL;
+    CM_TRY(st_get(s, &st, ST_CRL_LAST));
+    sqlite3_bind_int(st, 1, is_delta ? 1 : 0);
+    x = sqlite3_step(st);
+    if (x == SQLITE_DONE) {
+        rc = CM_OK;
+        goto out;
+    }
+    if (x != SQLITE_ROW)
+        CM_TRY(sq_fail(s, "reading the last CRL"));
+    c = calloc(1, sizeof(*c));
+    CM_NOMEM_IF(c == NULL);
+    c->number = col_int(st, 0);
+    c->is_delta = (int)col_int(st, 1);
+    c->base_number = col_int(st, 2);
+    c->this_update = col_int(st, 3);
+    c->next_update = col_int(st, 4);
+    c->rev_seq = col_int(st, 5);
+    c->entries = col_int(st, 6);
+    c->hash = col_dup(st, 7, &nomem);
+    CM_NOMEM_IF(nomem);
+    *out = c;
+    c = NULL;
+    rc = CM_OK;
+out:
+    st_done(st);
+    db_crl_free(c);
+    return rc;
+}
+
+static cm_err sq_audit_append(db_t *db, const struct db_audit *a)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+
+    assert(a->who != NULL && a->action != NULL);
+    CM_TRY(st_get(s, &st, ST_AUDIT_INSERT));
+    sqlite3_bind_int64(st, 1, a->when);
+    bind_text(st, 2, a->who);
+    bind_text(st, 3, a->action);
+    bind_opt_int(st, 4, a->request_id);
+    bind_text(st, 5, a->serial);
+    bind_text(st, 6, a->details);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "appending to the audit log"));
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+/* ---- the view ---- */
+
+/* Appends the SQL condition for one restriction; the values are bound in
+ * the same order by view_bind(). */
+static cm_err view_cond(cm_buf *b, const struct db_restrict *r)
+{
+    static const char *const ops[] = {
+        [DB_OP_EQ] = "=", [DB_OP_NE] = "IS NOT", [DB_OP_LT] = "<",
+        [DB_OP_LE] = "<=", [DB_OP_GT] = ">",     [DB_OP_GE] = ">=",
+    };
+    const struct db_column *col;
+    const char *name;
+
+    assert(r->column >= 0 && (size_t)r->column < db_ncolumns);
+    assert(r->op >= DB_OP_EQ && r->op <= DB_OP_GE);
+    col = &db_columns[r->column];
+    name = col->name;
+    assert(col->type != DB_COL_BLOB);
+    if (r->is_null) {
+        assert(r->op == DB_OP_EQ || r->op == DB_OP_NE);
+        return buf_printf(b, "\"%s\" %s NULL", name, r->op == DB_OP_EQ ? "IS" : "IS NOT");
+    }
+    if (col->type == DB_COL_DISP && (r->op == DB_OP_EQ || r->op == DB_OP_NE)) {
+        /* Written against the stored columns so that requests_disposition
+         * serves "Disposition = pending" (the pending list). */
+        const char *neg = r->op == DB_OP_NE ? "NOT " : "";
+        if (r->ival == DB_DISP_REVOKED)
+            return buf_printf(b, "%s(RevokedReason IS NOT NULL)", neg);
+        return buf_printf(b, "%s(RequestDisposition = ? AND RevokedReason IS NULL)", neg);
+    }
+    if (col->type == DB_COL_SERIAL && r->op != DB_OP_EQ && r->op != DB_OP_NE) {
+        /* Canonical serials have no leading zero octet, so numeric order is
+         * (length, text): a longer serial is a larger number. */
+        const char *strict = (r->op == DB_OP_LT || r->op == DB_OP_LE) ? "<" : ">";
+        return buf_printf(b,
+                          "(length(SerialNumber) %s ? OR (length(SerialNumber) = ? AND "
+                          "SerialNumber %s ?))",
+                          strict, ops[r->op]);
+    }
+    return buf_printf(b, "\"%s\" %s ?", name, ops[r->op]);
+}
+
+static void view_bind(sqlite3_stmt *st, int *idx, const struct db_restrict *r)
+{
+    const struct db_column *col = &db_columns[r->column];
+
+    if (r->is_null)
+        return;
+    if (col->type == DB_COL_DISP && (r->op == DB_OP_EQ || r->op == DB_OP_NE)) {
+        if (r->ival != DB_DISP_REVOKED)
+            sqlite3_bind_int64(st, (*idx)++, r->ival);
+        return;
+    }
+    if (col->type == DB_COL_SERIAL) {
+        if (r->op != DB_OP_EQ && r->op != DB_OP_NE) {
+            int64_t len = (int64_t)strlen(r->sval);
+            sqlite3_bind_int64(st, (*idx)++, len);
+            sqlite3_bind_int64(st, (*idx)++, len);
+        }
+        sqlite3_bind_text(st, (*idx)++, r->sval, -1, SQLITE_STATIC);
+        return;
+    }
+    if (col->type == DB_COL_TEXT)
+        sqlite3_bind_text(st, (*idx)++, r->sval, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, (*idx)++, r->ival);
+}
+
+/* Builds and prepares the view query (prefix is "" or "EXPLAIN QUERY
+ * PLAN "). */
+static cm_err view_prepare(struct sqlite_db *s, sqlite3_stmt **out, const char *prefix,
+                           const struct db_restrict *r, size_t nr)
+{
+    cm_buf b = CM_BUF_INIT(64 * 1024);
+    sqlite3_stmt *st = NULL;
+    int idx = 1;
+    cm_err rc;
+
+    *out = NULL;
+    CM_TRY(buf_printf(&b, "%sSELECT ", prefix));
+    for (size_t i = 0; i < db_ncolumns; i++)
+        CM_TRY(buf_printf(&b, "%s\"%s\"", i ? ", " : "", db_columns[i].name));
+    CM_TRY(buf_append_str(&b, " FROM certview"));
+    for (size_t i = 0; i < nr; i++) {
+        CM_TRY(buf_append_str(&b, i ? " AND " : " WHERE "));
+        CM_TRY(view_cond(&b, &r[i]));
+    }
+    CM_TRY(buf_append_str(&b, " ORDER BY RequestID"));
+    if (sqlite3_prepare_v2(s->h, buf_str(&b), -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "preparing the view query"));
+    for (size_t i = 0; i < nr; i++)
+        view_bind(st, &idx, &r[i]);
+    assert(idx - 1 == sqlite3_bind_parameter_count(st));
+    *out = st;
+    st = NULL;
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    buf_free(&b);
+    return rc;
+}
+
+static cm_err sq_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_cb cb, void *ctx)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    const char *values[64];
+    const unsigned char *blobs[64];
+    size_t blob_len[64];
+    char text[64][32];
+    struct db_row row = {values, blobs, blob_len};
+    int x, origin = db_column_find("Origin");
+    cm_err rc;
+
+    assert(db_ncolumns <= 64 && origin >= 0);
+    CM_TRY(view_prepare(s, &st, "", r, nr));
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        for (size_t i = 0; i < db_ncolumns; i++) {
+            int ci = (int)i;
+            values[i] = NULL;
+            blobs[i] = NULL;
+            blob_len[i] = 0;
+            if (sqlite3_column_type(st, ci) == SQLITE_NULL)
+                continue;
+            switch (db_columns[i].type) {
+            case DB_COL_INT:
+                if (ci == origin)
+                    values[i] = db_origin_name(sqlite3_column_int(st, ci));
+                else {
+                    snprintf(text[i], sizeof(text[i]), "%" PRId64, col_int(st, ci));
+                    values[i] = text[i];
+                }
+                break;
+            case DB_COL_TIME:
+                text_format_time(text[i], sizeof(text[i]), col_int(st, ci));
+                values[i] = text[i];
+                break;
+            case DB_COL_DISP:
+                values[i] = db_disposition_name(sqlite3_column_int(st, ci));
+                break;
+            case DB_COL_REASON:
+                values[i] = db_reason_name(sqlite3_column_int(st, ci));
+                break;
+            case DB_COL_BLOB:
+                blobs[i] = sqlite3_column_blob(st, ci);
+                blob_len[i] = (size_t)sqlite3_column_bytes(st, ci);
+                break;
+            case DB_COL_TEXT:
+            case DB_COL_SERIAL:
+                values[i] = (const char *)sqlite3_column_text(st, ci);
+                if (values[i] == NULL)
+                    CM_FAIL(CM_ERR_NOMEM, "out of memory");
+                break;
+            }
+        }
+        CM_TRY(cb(ctx, &row));
+    }
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "reading the view"));
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static cm_err sq_request_list(db_t *db, int disposition, db_row_cb cb, void *ctx)
+{
+    struct db_restrict r = {0};
+
+    r.column = db_column_find("Disposition");
+    assert(r.column >= 0);
+    r.op = DB_OP_EQ;
+    r.ival = disposition;
+    return sq_view(db, &r, 1, cb, ctx);
+}
+
+cm_err db_sqlite_explain_view(char **out, db_t *db, const struct db_restrict *r, size_t nr)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_buf b = CM_BUF_INIT(1024 * 1024);
+    size_t len;
+    int x;
+    cm_err rc;
+
+    assert(db->ops == db_backend_find("sqlite"));
+    *out = NULL;
+    CM_TRY(view_prepare(s, &st, "EXPLAIN QUERY PLAN ", r, nr));
+    /* Columns: id, parent, notused, detail. */
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *d = sqlite3_column_text(st, 3);
+        CM_TRY(buf_printf(&b, "%s\n", d ? (const char *)d : ""));
+    }
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "explaining the view query"));
+    CM_TRY(buf_reserve(&b, 1)); /* data is non-NULL even for an empty plan */
+    *out = (char *)buf_steal(&b, &len);
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    buf_free(&b);
+    return rc;
+}
+
+/* ---- events ---- */
+
+static cm_err sq_event_enqueue(db_t *db, struct db_event *ev)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+
+    CM_TRY(st_get(s, &st, ST_EVENT_INSERT));
+    sqlite3_bind_int(st, 1, ev->type);
+    bind_opt_int(st, 2, ev->request_id);
+    bind_text(st, 3, ev->serial[0] ? ev->serial : NULL);
+    sqlite3_bind_int64(st, 4, ev->created);
+    bind_text(st, 5, ev->payload);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "queueing an event"));
+    ev->id = sqlite3_last_insert_rowid(s->h);
+    rc = CM_OK;
+out:
+    st_done(st);
+    return rc;
+}
+
+static cm_err sq_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit,
+                            db_event_cb cb, void *ctx)
+{
+    static const char sql[] = "SELECT ID, Type, RequestID, SerialNumber, Created, Payload"
+                              " FROM events WHERE ID > ?1 AND (Type & ?2) != 0"
+                              " ORDER BY ID LIMIT ?3";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    struct db_event ev;
+    int x;
+    cm_err rc;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "preparing the event query"));
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int(st, 2, type_mask);
+    /* limit 0: no limit (SQLite's LIMIT -1). */
+    sqlite3_bind_int64(st, 3, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *serial = sqlite3_column_text(st, 3);
+        memset(&ev, 0, sizeof(ev));
+        ev.id = col_int(st, 0);
+        ev.type = sqlite3_column_int(st, 1);
+        ev.request_id = col_int(st, 2);
+        snprintf(ev.serial, sizeof(ev.serial), "%s", serial ? (const char *)serial : "");
+        ev.created = col_int(st, 4);
+        ev.payload = (char *)sqlite3_column_text(st, 5);
+        CM_TRY(cb(ctx, &ev));
+    }
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "reading events"));
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- open, transactions, backup ---- */
+
+static void sq_close(db_t *db)
+{
+    struct sqlite_db *s = SDB(db);
+    if (s == NULL)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->h);
+    free(s->path);
+    free(s);
+}
+
+static cm_err sq_begin(db_t *db)
+{
+    /* IMMEDIATE takes the write lock now: two certmint processes never
+     * both read, then fail to upgrade (SQLITE_BUSY mid-transaction). */
+    return sq_exec(SDB(db), "BEGIN IMMEDIATE", "starting a transaction");
+}
+
+static cm_err sq_commit(db_t *db)
+{
+    return sq_exec(SDB(db), "COMMIT", "committing");
+}
+
+static void sq_rollback(db_t *db)
+{
+    struct sqlite_db *s = SDB(db);
+    /* SQLite may already have rolled back (a failed COMMIT, I/O errors). */
+    if (!sqlite3_get_autocommit(s->h))
+        (void)sqlite3_exec(s->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* One integer from a PRAGMA or query. */
+static cm_err query_int(struct sqlite_db *s, int64_t *out, const char *sql, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        CM_TRY(sq_fail(s, what));
+    *out = col_int(st, 0);
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static cm_err set_pragmas(struct sqlite_db *s)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *mode;
+    cm_err rc;
+
+    if (sqlite3_prepare_v2(s->h, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        CM_TRY(sq_fail(s, "setting WAL mode"));
+    mode = sqlite3_column_text(st, 0);
+    if (mode == NULL || strcmp((const char *)mode, "wal") != 0)
+        CM_FAIL(CM_ERR_DB, "%s: the file system does not support SQLite's WAL mode (got '%s')",
+                s->path, mode ? (const char *)mode : "?");
+    /* FULL: in WAL mode every commit fsyncs the log, so a commit that
+     * returned survives a crash or power loss. */
+    CM_TRY(sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting pragmas"));
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Checks that an existing file is a certmint database this build can use. */
+static cm_err check_identity(struct sqlite_db *s)
+{
+    int64_t appid = 0, ver = 0;
+    char *v = NULL, *end = NULL;
+    cm_err rc;
+
+    /* The first read parses the header: garbage fails here with "file is
+     * not a database". */
+    if (query_int(s, &appid, "PRAGMA application_id", "reading the header") != CM_OK)
+        CM_FAIL(CM_ERR_DB, "%s: not a certmint database (%s)", s->path, sqlite3_errmsg(s->h));
+    if (appid != DB_SQLITE_APPLICATION_ID)
+        CM_FAIL(CM_ERR_DB, "%s: not a certmint database (SQLite application_id is 0x%08" PRIx64
+                           ", expected 0x%08X)",
+                s->path, (uint64_t)(uint32_t)appid, DB_SQLITE_APPLICATION_ID);
+    CM_TRY(sq_meta_get(&s->base, &v, "schema_version"));
+    if (v == NULL)
+        CM_FAIL(CM_ERR_DB, "%s: not a certmint database (no schema version)", s->path);
+    errno = 0;
+    ver = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || ver < 1)
+        CM_FAIL(CM_ERR_DB, "%s: unknown database schema version '%s'", s->path, v);
+    if (ver > DB_SQLITE_SCHEMA_VERSION)
+        CM_FAIL(CM_ERR_DB,
+                "%s: database schema version %" PRId64 " is newer than this certmint supports "
+                "(%d); use a newer certmint",
+                s->path, ver, DB_SQLITE_SCHEMA_VERSION);
+    rc = CM_OK;
+out:
+    free(v);
+    return rc;
+}
+
+static cm_err create_schema(struct sqlite_db *s)
+{
+    char sql[160];
+    cm_err rc;
+
+    CM_TRY(sq_exec(s, "BEGIN IMMEDIATE", "creating the schema"));
+    snprintf(sql, sizeof(sql),
+             "PRAGMA application_id = %d; PRAGMA user_version = %d;"
+             " INSERT INTO meta(key, value) VALUES ('schema_version', '%d');",
+             DB_SQLITE_APPLICATION_ID, DB_SQLITE_SCHEMA_VERSION, DB_SQLITE_SCHEMA_VERSION);
+    CM_TRY(sq_exec(s, schema_sql, "creating the schema"));
+    CM_TRY(sq_exec(s, sql, "creating the schema"));
+    CM_TRY(sq_exec(s, "COMMIT", "creating the schema"));
+out:
+    if (rc != CM_OK)
+        sq_rollback(&s->base);
+    return rc;
+}
+
+/* A non-empty file at path (also a leftover WAL, which SQLite would replay
+ * into a "new" database). */
+static int file_nonempty(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > 0);
+}
+
+static cm_err sq_open(db_t **out, const char *path, int create)
+{
+    struct sqlite_db *s = NULL;
+    char wal[PATH_MAX];
+    struct stat sb;
+    int fd = -1, created = 0;
+    cm_err rc;
+
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    CM_NOMEM_IF(s == NULL);
+    s->path = strdup(path);
+    CM_NOMEM_IF(s->path == NULL);
+    if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+        CM_FAIL(CM_ERR_INVALID, "%s: path too long", path);
+    if (create) {
+        if (file_nonempty(path) || file_nonempty(wal))
+            CM_FAIL(CM_ERR_EXISTS, "%s: a database already exists; not overwriting it", path);
+        /* Create it ourselves: mode 0600 (requester names and e-mail
+         * addresses are personal data); SQLite gives -wal and -shm the
+         * same mode. */
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            created = 1;
+        else if (errno == EEXIST) /* an empty file is a fine place to start */
+            fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            CM_FAIL(CM_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > 0)
+            CM_FAIL(CM_ERR_EXISTS, "%s: a database already exists; not overwriting it", path);
+    } else {
+        if (stat(path, &sb) != 0)
+            CM_FAIL(errno == ENOENT ? CM_ERR_NOTFOUND : CM_ERR_IO, "%s: cannot open database: %s",
+                    path, errno == ENOENT ? "no such file" : strerror(errno));
+        if (!S_ISREG(sb.st_mode))
+            CM_FAIL(CM_ERR_DB, "%s: not a certmint database (not a regular file)", path);
+    }
+    if (sqlite3_open_v2(path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        if (s->h == NULL)
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        CM_TRY(sq_fail(s, "cannot open database"));
+    }
+    sqlite3_extended_result_codes(s->h, 1);
+    sqlite3_busy_timeout(s->h, BUSY_TIMEOUT_MS);
+    /* Hardening against a crafted database file: no writable_schema
+     * tricks, no SQL functions with side effects in views or triggers. */
+    sqlite3_db_config(s->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(s->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    if (!create)
+        CM_TRY(check_identity(s));
+    CM_TRY(set_pragmas(s));
+    if (create) {
+        char dir[PATH_MAX];
+        CM_TRY(create_schema(s));
+        snprintf(dir, sizeof(dir), "%s", path);
+        CM_TRY(fs_sync_dir(dirname(dir)));
+    }
+    *out = &s->base;
+    s = NULL;
+    rc = CM_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != CM_OK && created) {
+        /* Leave nothing behind from a failed create (only what we made). */
+        unlink(path);
+        unlink(wal);
+    }
+    if (s != NULL)
+        sq_close(&s->base);
+    return rc;
+}
+
+static cm_err sq_backup(db_t *db, const char *dest_path)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3 *dh = NULL;
+    sqlite3_backup *bk = NULL;
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int fd = -1, made_tmp = 0, x;
+    cm_err rc;
+
+    if (db->in_tx)
+        CM_FAIL(CM_ERR_STATE, "%s: backup inside a transaction would copy uncommitted data",
+                s->path);
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dest_path) >= (int)sizeof(tmp))
+        CM_FAIL(CM_ERR_INVALID, "%s: path too long", dest_path);
+    fd = mkstemp(tmp);
+    if (fd < 0)
+        CM_FAIL(CM_ERR_IO, "%s: cannot create: %s", dest_path, strerror(errno));
+    made_tmp = 1;
+    close(fd);
+    fd = -1;
+    if (sqlite3_open_v2(tmp, &dh, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        CM_FAIL(CM_ERR_DB, "%s: cannot open: %s", tmp, dh ? sqlite3_errmsg(dh) : "out of memory");
+    bk = sqlite3_backup_init(dh, "main", s->h, "main");
+    if (bk == NULL)
+        CM_FAIL(CM_ERR_DB, "%s: backup: %s", dest_path, sqlite3_errmsg(dh));
+    /* All pages in one step: one read transaction on the source, so the
+     * copy is a consistent snapshot even while others write. */
+    x = sqlite3_backup_step(bk, -1);
+    if (x != SQLITE_DONE) {
+        sqlite3_backup_finish(bk);
+        bk = NULL;
+        CM_FAIL(CM_ERR_DB, "%s: backup: %s", dest_path, sqlite3_errstr(x));
+    }
+    x = sqlite3_backup_finish(bk);
+    bk = NULL;
+    if (x != SQLITE_OK)
+        CM_FAIL(CM_ERR_DB, "%s: backup: %s", dest_path, sqlite3_errmsg(dh));
+    /* The copy carries the source's WAL flag; make it a self-contained
+     * file (no -wal beside it) before it is renamed into place. */
+    if (sqlite3_exec(dh, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
+        CM_FAIL(CM_ERR_DB, "%s: backup: %s", dest_path, sqlite3_errmsg(dh));
+    if (sqlite3_close(dh) != SQLITE_OK)
+        CM_FAIL(CM_ERR_DB, "%s: backup: closing the copy failed", dest_path);
+    dh = NULL;
+    fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        CM_FAIL(CM_ERR_IO, "%s: cannot sync: %s", tmp, strerror(errno));
+    if (rename(tmp, dest_path) != 0)
+        CM_FAIL(CM_ERR_IO, "%s: cannot rename into place: %s", dest_path, strerror(errno));
+    made_tmp = 0;
+    snprintf(dir, sizeof(dir), "%s", dest_path);
+    CM_TRY(fs_sync_dir(dirname(dir)));
+    rc = CM_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (bk != NULL)
+        sqlite3_backup_finish(bk);
+    if (dh != NULL)
+        sqlite3_close(dh);
+    if (made_tmp)
+        unlink(tmp);
+    return rc;
+}
+
+const struct db_ops db_sqlite_ops = {
+    .version = DB_OPS_VERSION,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .counter_next = sq_counter_next,
+    .counter_raise = sq_counter_raise,
+    .request_insert = sq_request_insert,
+    .request_get = sq_request_get,
+    .request_resolve = sq_request_resolve,
+    .request_list = sq_request_list,
+    .cert_insert = sq_cert_insert,
+    .cert_get = sq_cert_get,
+    .cert_get_by_request = sq_cert_get_by_request,
+    .cert_set_withheld = sq_cert_set_withheld,
+    .cert_revoke = sq_cert_revoke,
+    .cert_unrevoke = sq_cert_unrevoke,
+    .revoked_iter = sq_revoked_iter,
+    .crl_insert = sq_crl_insert,
+    .crl_last = sq_crl_last,
+    .audit_append = sq_audit_append,
+    .view = sq_view,
+    .event_enqueue = sq_event_enqueue,
+    .event_iter = sq_event_iter,
+    .backup = sq_backup,
+};
