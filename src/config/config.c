@@ -537,7 +537,7 @@ static cm_err line_parse(char **key, char **value, char **comment, const char *l
     k = strndup(ks, (size_t)(ke - ks));
     CM_NOMEM_IF(k == NULL);
     if (v.data == NULL)
-        CM_TRY(buf_reserve(&v, 1)); /* an empty value is "", not NULL */
+        CM_TRY(buf_append(&v, "", 0)); /* an empty value is "", not NULL */
     *value = (char *)buf_steal(&v, NULL);
     *key = k;
     *comment = cm;
@@ -649,7 +649,7 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
 
         text = l->raw;
         /* An editor's UTF-8 byte order mark: skipped, and kept on save. */
-        if (lineno == 1 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        if (lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
             text += 3;
         if (line_parse(&l->key, &l->value, &l->comment, text) != CM_OK) {
             rc = cm_err_prefix(CM_ERR_CONFIG, "%s:%zu", path, lineno);
