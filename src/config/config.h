@@ -15,6 +15,7 @@
 
 #include "util/err.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum config_type {
@@ -30,7 +31,10 @@ enum config_type {
 struct config_key;
 /* Custom validation. `old` is the current value (or the default, may be
  * NULL), `in` what the user typed; on success *out is the value to store
- * (malloc'ed). This is how `exit.smtp.eventfilter +CRLISSUED` edits. */
+ * (malloc'ed). This is how `exit.smtp.eventfilter +CRLISSUED` edits.
+ * On failure the message gives only the reason ("unknown key usage 'x'"):
+ * the caller prefixes the key (and the file and line when loading). `in` has
+ * already been checked to be valid UTF-8 without control characters. */
 typedef cm_err (*config_check_fn)(char **out, const struct config_key *k, const char *old,
                                   const char *in);
 
@@ -86,5 +90,31 @@ void config_names(const cm_config *c, const char *prefix,
 
 /* Parses a duration string into seconds. */
 cm_err config_parse_duration(int64_t *out, const char *s) CM_MUST_USE;
+
+/* 1 if key holds a secret (its name ends in "password" or "passphrase"):
+ * its value is never logged, audited, echoed in errors or listed. */
+int config_key_is_secret(const char *key);
+
+/* The comma-separated lists of profile keys (keys_core.c). */
+enum config_list_kind {
+    CFG_LIST_KEY_USAGE,     /* digitalSignature,nonRepudiation,... (RFC 5280 4.2.1.3) */
+    CFG_LIST_EXT_KEY_USAGE, /* serverAuth,... or dotted OIDs (RFC 5280 4.2.1.12) */
+    CFG_LIST_KEYS,          /* ec:p256,ec:p384,ec:p521,rsa:2048,rsa:3072,rsa:4096,ed25519 */
+    CFG_LIST_SAN_TYPES,     /* dns,ip,email,uri */
+};
+/* Validates a list of that kind and writes its normal form to *out
+ * (malloc'ed, caller frees): items comma-separated without spaces, names in
+ * their canonical spelling (input is case-insensitive; contentCommitment is
+ * nonRepudiation; EKU OIDs with a name become the name), duplicates dropped.
+ * Key usages, key types and SAN types come in the fixed order listed above;
+ * extended key usages keep the order given. "none" (all kinds but
+ * CFG_LIST_KEYS) is the empty list and normalizes to "none". */
+cm_err config_list_normalize(char **out, enum config_list_kind kind, const char *in) CM_MUST_USE;
+/* Splits a comma-separated list (normally a normalized value) into trimmed,
+ * non-empty items. "" and "none" give *n == 0 and *items NULL. An empty item
+ * ("a,,b") is an error. *items and each item are malloc'ed: free with
+ * config_list_free. */
+cm_err config_parse_list(char ***items, size_t *n, const char *value) CM_MUST_USE;
+void config_list_free(char **items, size_t n);
 
 #endif

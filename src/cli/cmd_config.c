@@ -1,0 +1,279 @@
+/* certmint config: read and change HOME/certmint.conf.
+ *
+ * Works without the CA key (and without the CA certificate): only the
+ * configuration file and, for changes, the database's audit log are
+ * touched. A change is validated before anything is written; a refused
+ * change leaves the file byte-identical. */
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VALUE_MAX 4096 /* one configuration line */
+
+const char cmd_config_usage[] =
+    "usage: certmint config get KEY\n"
+    "       certmint config set KEY VALUE\n"
+    "       certmint config set KEY -\n"
+    "       certmint config unset KEY\n"
+    "       certmint config list\n"
+    "       certmint config keys\n"
+    "\n"
+    "Reads and changes HOME/certmint.conf. The CA key is not needed.\n"
+    "\n"
+    "  get KEY        print the value of KEY: the one set, else its default;\n"
+    "                 nothing when it is unset and has no default\n"
+    "  set KEY VALUE  check VALUE against KEY's type and save the file atomically;\n"
+    "                 a refused value leaves the file unchanged. With VALUE '-'\n"
+    "                 the value is the first line of standard input (required for\n"
+    "                 keys ending in password or passphrase: secrets never go on\n"
+    "                 a command line)\n"
+    "  unset KEY      remove KEY from the file (back to its default)\n"
+    "  list           print every key set in the file, in file order (secret\n"
+    "                 values are not shown)\n"
+    "  keys           print every key the configuration accepts, with its type,\n"
+    "                 default and meaning; * stands for a name (a profile...)\n"
+    "\n"
+    "Comments, blank lines and key order are kept when the file is rewritten.\n"
+    "set and unset are recorded in the audit log (without secret values).\n"
+    "See docs/configuration.md for every key.\n"
+    "\n"
+    "Examples:\n"
+    "  certmint config set crl.period 3d\n"
+    "  certmint config set profile.web.base tls-server\n"
+    "  certmint config set profile.web.key_usage digitalSignature,keyEncipherment\n"
+    "  certmint config get ca.default_days\n";
+
+static const char *type_name(enum config_type t)
+{
+    switch (t) {
+    case CFG_STRING:
+        return "string";
+    case CFG_INT:
+        return "int";
+    case CFG_BOOL:
+        return "bool";
+    case CFG_ENUM:
+        return "enum";
+    case CFG_DURATION:
+        return "duration";
+    case CFG_URL:
+        return "url";
+    case CFG_CUSTOM:
+        return "list";
+    }
+    return "?";
+}
+
+static void print_key(void *ctx, const struct config_key *k)
+{
+    (void)ctx;
+    printf("%s (%s", k->pattern, type_name(k->type));
+    if (k->type == CFG_INT)
+        printf(" %lld..%lld", k->min, k->max);
+    else if (k->type == CFG_ENUM)
+        printf(" %s", k->choices);
+    else if (k->type == CFG_DURATION && (k->min != 0 || k->max != 0))
+        printf(" %llds..%llds", k->min, k->max);
+    if (k->def == NULL)
+        printf(", no default)\n");
+    else if (k->def[0] == '\0')
+        printf(", default empty)\n");
+    else
+        printf(", default %s)\n", k->def);
+    printf("    %s\n", k->help ? k->help : "");
+}
+
+static void print_setting(void *ctx, const char *key, const char *value)
+{
+    (void)ctx;
+    printf("%s = %s\n", key, config_key_is_secret(key) ? "(secret, not shown)" : value);
+}
+
+/* Who made the change, for the audit log: the login name of the effective
+ * user (not $USER, which anyone can set). */
+static void operator_name(char *out, size_t outsz)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+        snprintf(out, outsz, "%s", res->pw_name);
+    else
+        snprintf(out, outsz, "uid %ld", (long)geteuid());
+}
+
+/* The first line of standard input, without its line ending. */
+static cm_err read_stdin_value(char *out, size_t outsz)
+{
+    size_t n;
+
+    if (fgets(out, (int)outsz, stdin) == NULL)
+        return cm_err_set(CM_ERR_INVALID, "standard input: no value given");
+    n = strlen(out);
+    if (n > 0 && out[n - 1] == '\n')
+        out[--n] = '\0';
+    else if (!feof(stdin))
+        return cm_err_set(CM_ERR_INVALID, "standard input: value longer than %zu bytes",
+                          outsz - 2);
+    if (n > 0 && out[n - 1] == '\r')
+        out[--n] = '\0';
+    return CM_OK;
+}
+
+/* Applies a set (value != NULL) or an unset and records it in the audit log.
+ *
+ * Order matters: the database transaction is opened first (SQLite takes its
+ * write lock there, which also serializes concurrent `config set`s), the
+ * audit record is written, then the file is replaced, then the transaction
+ * commits. If the file cannot be written nothing is recorded; if the commit
+ * fails the previous file is put back, so the log and the file agree. */
+static cm_err config_change(const char *home, const char *key, const char *value)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX], dbpath[PATH_MAX], who[256], errmsg[1024];
+    cm_config *cfg = NULL;
+    db_t *db = NULL;
+    unsigned char *orig = NULL;
+    size_t origlen = 0;
+    cm_buf details = CM_BUF_INIT(2 * VALUE_MAX);
+    struct db_audit a = {0, NULL, "config", 0, NULL, NULL};
+    int secret = config_key_is_secret(key);
+
+    /* An unknown key is refused before the database is opened. */
+    if (config_schema_find(key) == NULL)
+        CM_FAIL(CM_ERR_CONFIG, "unknown key '%s' (see 'certmint config keys')", key);
+    CM_TRY(fs_join(path, sizeof(path), home, CA_CONF_FILE));
+    CM_TRY(fs_join(dbpath, sizeof(dbpath), home, CA_DB_FILE));
+    CM_TRY(db_open(&db, dbpath, 0));
+    CM_TRY(db_begin(db));
+    CM_TRY(fs_read_file(&orig, &origlen, path, 1024 * 1024));
+    CM_TRY(config_load(&cfg, path, 0));
+    if (value != NULL) {
+        CM_TRY(config_set(cfg, key, value));
+        if (secret)
+            CM_TRY(buf_printf(&details, "set %s", key));
+        else
+            CM_TRY(buf_printf(&details, "set %s = %s", key, config_get(cfg, key)));
+    } else {
+        if (!config_is_set(cfg, key))
+            goto out; /* nothing to remove: no write, no audit record */
+        CM_TRY(config_unset(cfg, key));
+        CM_TRY(buf_printf(&details, "unset %s", key));
+    }
+    operator_name(who, sizeof(who));
+    a.when = (int64_t)time(NULL);
+    a.who = who;
+    a.details = buf_str(&details);
+    CM_TRY(db_audit_append(db, &a));
+    CM_TRY(config_save(cfg, path));
+    rc = db_commit(db);
+    if (rc != CM_OK) {
+        snprintf(errmsg, sizeof(errmsg), "%s", cm_err_msg());
+        if (fs_write_atomic(path, orig, origlen, 0600) == CM_OK)
+            rc = cm_err_set(rc, "%s (the configuration change was undone)", errmsg);
+        else
+            rc = cm_err_set(rc, "%s; restoring %s also failed: %s (the change is in the file "
+                            "but not in the audit log)",
+                            errmsg, path, cm_err_msg());
+    }
+out:
+    if (db != NULL) {
+        db_rollback(db);
+        db_close(db);
+    }
+    buf_free(&details);
+    free(orig);
+    config_free(cfg);
+    return rc;
+}
+
+int cmd_config(const struct cli_global *g, int argc, char **argv)
+{
+    cm_err rc = CM_OK;
+    cm_config *cfg = NULL;
+    char path[PATH_MAX], value[VALUE_MAX + 2];
+    const char *sub, *key;
+    char **args;
+    int nargs, status = 0;
+
+    if (argc < 2)
+        return cli_usage_error("config: missing subcommand (get, set, unset, list, keys)");
+    sub = argv[1];
+    args = argv + 2;
+    nargs = argc - 2;
+    /* Nothing here takes options; "--" is allowed so that scripts can pass
+     * values like "-1" without worrying. */
+    if (nargs > 0 && strcmp(args[0], "--") == 0) {
+        args++;
+        nargs--;
+    }
+    if (strcmp(sub, "keys") == 0) {
+        if (nargs != 0)
+            return cli_usage_error("config keys: no arguments expected");
+        config_schema_foreach(print_key, NULL);
+        return 0;
+    }
+    if (strcmp(sub, "get") != 0 && strcmp(sub, "set") != 0 && strcmp(sub, "unset") != 0 &&
+        strcmp(sub, "list") != 0)
+        return cli_usage_error("config: unknown subcommand '%s' (get, set, unset, list, keys)",
+                               sub);
+    if (nargs != (strcmp(sub, "list") == 0 ? 0 : strcmp(sub, "set") == 0 ? 2 : 1))
+        return cli_usage_error("config %s: wrong number of arguments (see 'certmint help "
+                               "config')",
+                               sub);
+    if (g->home == NULL)
+        CM_FAIL(CM_ERR_INVALID, "no CA home: give --home DIR or set CERTMINT_HOME");
+    key = nargs > 0 ? args[0] : NULL;
+
+    if (strcmp(sub, "set") == 0) {
+        const char *v = args[1];
+        if (strcmp(v, "-") == 0) {
+            CM_TRY(read_stdin_value(value, sizeof(value)));
+            v = value;
+        } else if (config_key_is_secret(key)) {
+            CM_FAIL(CM_ERR_INVALID,
+                    "%s holds a secret: give its value on standard input "
+                    "('certmint config set %s -'), never on the command line",
+                    key, key);
+        }
+        CM_TRY(config_change(g->home, key, v));
+        goto out;
+    }
+    if (strcmp(sub, "unset") == 0) {
+        CM_TRY(config_change(g->home, key, NULL));
+        goto out;
+    }
+
+    CM_TRY(fs_join(path, sizeof(path), g->home, CA_CONF_FILE));
+    CM_TRY(config_load(&cfg, path, 0));
+    if (strcmp(sub, "list") == 0) {
+        config_foreach(cfg, print_setting, NULL);
+    } else {
+        const char *v;
+        if (config_schema_find(key) == NULL)
+            CM_FAIL(CM_ERR_CONFIG, "unknown key '%s' (see 'certmint config keys')", key);
+        v = config_get(cfg, key);
+        if (v != NULL)
+            printf("%s\n", v);
+    }
+out:
+    explicit_bzero(value, sizeof(value));
+    config_free(cfg);
+    if (rc != CM_OK)
+        status = cli_fail(rc);
+    else if (fflush(stdout) != 0 || ferror(stdout))
+        status = cli_fail(cm_err_set(CM_ERR_IO, "standard output: write failed"));
+    return status;
+}

@@ -1,0 +1,116 @@
+/* The core configuration keys: the CA, CRLs, logging, batch submission and
+ * certificate profiles. The names and meanings are the contract with the CA
+ * core (src/ca/): renaming one breaks existing configuration files.
+ * docs/configuration.md documents every key listed here (a unit test checks
+ * that it names each one). */
+#include "config/config.h"
+
+#define MINUTE 60LL
+#define HOUR (60 * MINUTE)
+#define DAY (24 * HOUR)
+
+static cm_err check_key_usage(char **out, const struct config_key *k, const char *old,
+                              const char *in)
+{
+    (void)k;
+    (void)old;
+    return config_list_normalize(out, CFG_LIST_KEY_USAGE, in);
+}
+
+static cm_err check_ext_key_usage(char **out, const struct config_key *k, const char *old,
+                                  const char *in)
+{
+    (void)k;
+    (void)old;
+    return config_list_normalize(out, CFG_LIST_EXT_KEY_USAGE, in);
+}
+
+static cm_err check_keys(char **out, const struct config_key *k, const char *old, const char *in)
+{
+    (void)k;
+    (void)old;
+    return config_list_normalize(out, CFG_LIST_KEYS, in);
+}
+
+static cm_err check_san_types(char **out, const struct config_key *k, const char *old,
+                              const char *in)
+{
+    (void)k;
+    (void)old;
+    return config_list_normalize(out, CFG_LIST_SAN_TYPES, in);
+}
+
+/* Fields: pattern, type, default, min, max, choices, check, help. For
+ * durations min/max are seconds (both 0: any). */
+const struct config_key config_keys_core[] = {
+    /* The CA */
+    {"ca.name", CFG_STRING, "", 0, 0, NULL, NULL,
+     "name of the CA in messages and notifications; empty: the CA certificate's subject CN"},
+    {"ca.passphrase_file", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "file whose first line is the CA key passphrase, when --passphrase-file is not given"},
+    {"ca.aia_url", CFG_URL, NULL, 0, 0, NULL, NULL,
+     "URL of the CA certificate, put as caIssuers in issued certificates (RFC 5280 4.2.2.1)"},
+    {"ca.ocsp_url", CFG_URL, NULL, 0, 0, NULL, NULL,
+     "OCSP responder URL put in issued certificates' AIA extension (RFC 5280 4.2.2.1)"},
+    {"ca.serial_bytes", CFG_INT, "16", 9, 20, NULL, NULL,
+     "random octets in new serial numbers (RFC 5280 4.1.2.2: at most 20 octets)"},
+    {"ca.default_days", CFG_INT, "365", 1, 36500, NULL, NULL,
+     "validity in days of issued certificates when the profile sets none"},
+    {"ca.backdate", CFG_DURATION, "5m", 0, DAY, NULL, NULL,
+     "notBefore = now - backdate, so that clients with a slow clock accept new certificates"},
+
+    /* CRLs (RFC 5280 5) */
+    {"crl.period", CFG_DURATION, "7d", MINUTE, 3650 * DAY, NULL, NULL,
+     "validity of a full CRL: nextUpdate = thisUpdate + period (RFC 5280 5.1.2.5)"},
+    {"crl.delta_period", CFG_DURATION, "1d", 0, 3650 * DAY, NULL, NULL,
+     "validity of a delta CRL (RFC 5280 5.2.4); 0: no delta CRLs"},
+    {"crl.overlap", CFG_DURATION, "1h", 0, 3650 * DAY, NULL, NULL,
+     "publish the next CRL this long before the current one's nextUpdate"},
+    {"crl.cdp_url", CFG_URL, NULL, 0, 0, NULL, NULL,
+     "CRL URL put in issued certificates' CRL distribution points (RFC 5280 4.2.1.13)"},
+    {"crl.delta_cdp_url", CFG_URL, NULL, 0, 0, NULL, NULL,
+     "delta CRL URL put in issued certificates' freshestCRL extension (RFC 5280 4.2.1.15)"},
+
+    /* Operation */
+    {"log.level", CFG_ENUM, "warn", 0, 0, "error|warn|info|debug", NULL,
+     "least severe message logged to standard error (-v on the command line raises it)"},
+    {"submit.batch_group", CFG_INT, "512", 1, 100000, NULL, NULL,
+     "requests committed per database transaction in a batch submission"},
+
+    /* Profiles: keys override the built-in profiles (tls-server, tls-client,
+     * smime, subca) or, with profile.NAME.base, define new ones. Unset keys
+     * keep the built-in (or base) profile's value: no defaults here. */
+    {"profile.*.description", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "one line describing the profile (shown by certmint profiles)"},
+    {"profile.*.base", CFG_ENUM, NULL, 0, 0, "tls-server|tls-client|smime|subca", NULL,
+     "built-in profile a new profile inherits its settings from"},
+    {"profile.*.days", CFG_INT, NULL, 1, 36500, NULL, NULL,
+     "validity of issued certificates in days"},
+    {"profile.*.approval", CFG_ENUM, NULL, 0, 0, "auto|manual", NULL,
+     "auto: issue at once; manual: requests wait for certmint approve"},
+    {"profile.*.key_usage", CFG_CUSTOM, NULL, 0, 0, NULL, check_key_usage,
+     "keyUsage bits (RFC 5280 4.2.1.3): digitalSignature,nonRepudiation,keyEncipherment,"
+     "dataEncipherment,keyAgreement,keyCertSign,cRLSign or none"},
+    {"profile.*.ext_key_usage", CFG_CUSTOM, NULL, 0, 0, NULL, check_ext_key_usage,
+     "extKeyUsage (RFC 5280 4.2.1.12): serverAuth,clientAuth,emailProtection,codeSigning,"
+     "OCSPSigning,timeStamping, dotted OIDs, or none"},
+    {"profile.*.keys", CFG_CUSTOM, NULL, 0, 0, NULL, check_keys,
+     "key types accepted in requests: ec:p256,ec:p384,ec:p521,rsa:2048,rsa:3072,rsa:4096,"
+     "ed25519 (rsa:N = at least N bits)"},
+    {"profile.*.san_types", CFG_CUSTOM, NULL, 0, 0, NULL, check_san_types,
+     "subjectAltName types a request may carry: dns,ip,email,uri or none"},
+    {"profile.*.require_san", CFG_BOOL, NULL, 0, 0, NULL, NULL,
+     "refuse requests without a subjectAltName"},
+    {"profile.*.require_email", CFG_BOOL, NULL, 0, 0, NULL, NULL,
+     "refuse requests without an email address (rfc822Name SAN)"},
+    {"profile.*.max_sans", CFG_INT, NULL, 0, 1000, NULL, NULL,
+     "most subjectAltName entries a request may carry"},
+    {"profile.*.subject_policy", CFG_ENUM, NULL, 0, 0, "keep|cn-only|empty", NULL,
+     "certificate subject: keep the request's, only its CN, or empty (SAN only)"},
+    {"profile.*.ca", CFG_BOOL, NULL, 0, 0, NULL, NULL,
+     "issue CA certificates: basicConstraints cA=TRUE (RFC 5280 4.2.1.9)"},
+    {"profile.*.pathlen", CFG_INT, NULL, -1, 16, NULL, NULL,
+     "CA certificates' pathLenConstraint (RFC 5280 4.2.1.9); -1: none"},
+
+    {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};
