@@ -8,10 +8,12 @@
 #include "ca/lint.h"
 #include "ca/name.h"
 #include "exit/exit.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
 #include <errno.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>

@@ -13,6 +13,7 @@
 #include "exit/exit.h"
 #include "util/log.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -365,7 +366,9 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
         strcmp(p->base, "tls-server") == 0 && !gens_have(gens, GEN_DNS, cn)) {
         int ip_match = 0;
         unsigned char ipbuf[16];
-        int iplen = a2i_ipadd(ipbuf, cn);
+        int iplen = inet_pton(AF_INET, cn, ipbuf) == 1    ? 4
+                    : inet_pton(AF_INET6, cn, ipbuf) == 1 ? 16
+                                                          : 0;
         for (i = 0; iplen > 0 && i < sk_GENERAL_NAME_num(gens); i++) {
             const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
             if (g->type == GEN_IPADD && g->d.iPAddress->length == iplen &&

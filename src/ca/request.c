@@ -3,6 +3,7 @@
  * and the exit-module event. */
 #include "ca/issue_int.h"
 
+#include "ca/name.h"
 #include "exit/exit.h"
 #include "util/log.h"
 

@@ -65,7 +65,11 @@ bad "bad config value" "crl.period" cm "$H" config set crl.period soon
 bad "bad request ID" "request ID" cm "$H" approve abc
 bad "unknown request ID" "request 999: no such request" cm "$H" approve 999
 bad "bad subject on placeholder" "subject|attribute|DN" cm "$H" placeholder 0102030405060708AA --subject "/XX=foo"
-bad "import of a foreign certificate" "not issued by this CA|does not verify" cm "$H" import-cert "$T/good.csr"
+bad "import of a CSR instead of a certificate" "good.csr: PEM label" cm "$H" import-cert "$T/good.csr"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/foreign.key" \
+    -subj "/CN=Test Root ec:p256/O=certmint tests" -days 10 -out "$T/foreign.pem" 2>/dev/null
+bad "import of a foreign certificate (same issuer name, other key)" "foreign.pem: .*(not issued by this CA|does not verify)" cm "$H" import-cert "$T/foreign.pem"
+bad "import of a certificate already in the database" "already in the database" cm "$H" import-cert "$T/good.pem"
 bad "missing CA home" "no such CA home" "$CM" --home "$T/none" --passphrase-file "$PASS" view
 bad "no CA home given" "no CA home" env -u CERTMINT_HOME "$CM" view
 

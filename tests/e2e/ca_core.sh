@@ -94,7 +94,7 @@ make_csr ec:p256 "$T/p2.csr" "$T/p2.key" "/CN=p2.example.org" "DNS:p2.example.or
 out=$(cm "$H" submit --profile tls-client "$T/p1.csr" "$T/p2.csr")
 id1=$(echo "$out" | sed -n 1p | cut -f1)
 id2=$(echo "$out" | sed -n 2p | cut -f1)
-check_match "both requests pend" "$out" "pending.*pending"
+check_match "both requests pend" "$(echo "$out" | tr "\n" " ")" "pending.*pending"
 check_match "pending lists them" "$(cm "$H" pending)" "$id1.*p1.example.org"
 check_fails "retrieve of a pending request fails" cm "$H" retrieve "$id1"
 check "approve" cm "$H" approve "$id1"
