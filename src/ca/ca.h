@@ -90,7 +90,8 @@ cm_err ca_cert_parse(X509 **out, const unsigned char *data, size_t len,
                      const char *what) CM_MUST_USE;
 
 /* Fills the descriptive columns (dn, cn, email, san, hash, ski, dates,
- * serial) of c from the certificate. Strings are malloc'ed into c. */
+ * serial) of c from the certificate. Strings are malloc'ed into c. When
+ * c->raw already holds the certificate's DER it is hashed as is. */
 cm_err ca_cert_describe(struct db_cert *c, X509 *x) CM_MUST_USE;
 
 /* One submitted request and its outcome. */

@@ -93,8 +93,13 @@ cm_err ca_cert_describe(struct db_cert *c, X509 *x)
     c->email = email;
     email = NULL;
     /* CertificateHash: the SHA-1 thumbprint, as AD CS and Windows show it. */
-    if (!X509_digest(x, EVP_sha1(), md, &mdlen))
+    if (c->raw != NULL) {
+        /* The DER is at hand (issuance): hash it instead of re-encoding. */
+        if (!EVP_Digest(c->raw, c->raw_len, md, &mdlen, EVP_sha1(), NULL))
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot hash the certificate");
+    } else if (!X509_digest(x, EVP_sha1(), md, &mdlen)) {
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot hash the certificate");
+    }
     c->hash = malloc(2 * mdlen + 1);
     CM_NOMEM_IF(c->hash == NULL);
     text_hex(c->hash, md, mdlen);
