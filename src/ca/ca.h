@@ -142,6 +142,9 @@ cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const c
 cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
                       const char *recovered_from) CM_MUST_USE;
 
+/* Drops precomputed issuance state (after a configuration reload). */
+void issue_cache_reset(ca_ctx *ca);
+
 /* Appends to the audit log in the current transaction. */
 cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *serial,
                 const char *details) CM_MUST_USE;

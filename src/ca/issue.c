@@ -52,6 +52,11 @@ void issue_cache_free(ca_ctx *ca)
     ca->issue_cache = NULL;
 }
 
+void issue_cache_reset(ca_ctx *ca)
+{
+    issue_cache_free(ca);
+}
+
 static cm_err conf_ext(X509_EXTENSION **out, int nid, const char *value)
 {
     X509V3_CTX v3;

@@ -34,6 +34,10 @@ cm_err cli_write_cert(const char *path, const unsigned char *der, size_t len) CM
 /* Parses a RequestID argument. */
 cm_err cli_parse_request_id(int64_t *out, const char *s) CM_MUST_USE;
 
+/* Delivers queued exit-module events after a command committed (errors are
+ * reported as warnings; the events stay queued). */
+void cli_deliver(ca_ctx *ca);
+
 /* The command table (main.c). */
 extern const struct cli_command cli_commands[];
 const struct cli_command *cli_command_find(const char *name);

@@ -87,6 +87,7 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
         status = cli_fail(rc);
         goto out;
     }
+    cli_deliver(ca);
     text_format_time(next, sizeof(next), res.next_update);
     printf("CRL %lld (%s): %lld entries, next update %s UTC, written to %s\n",
            (long long)res.number, res.is_delta ? "delta" : "full", (long long)res.entries, next,

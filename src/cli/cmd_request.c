@@ -4,6 +4,7 @@
 #include "util/fsutil.h"
 
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,20 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     }
     CM_TRY(cli_open_ca(&ca, g, 0));
     rc = ca_submit(ca, subs, (size_t)n, &so);
+    cli_deliver(ca);
+    /* Strict audit mode: certificates whose CERTISSUED event has now been
+     * acknowledged off-box are released and can be written out. */
+    for (i = 0; i < n; i++) {
+        struct db_cert *c = NULL;
+        if (subs[i].disposition != DB_DISP_ISSUED || subs[i].cert_der != NULL ||
+            subs[i].serial[0] == '\0')
+            continue;
+        if (db_cert_get(ca->db, &c, subs[i].serial) == CM_OK && !c->withheld && c->raw) {
+            subs[i].cert_der = OPENSSL_memdup(c->raw, c->raw_len);
+            subs[i].cert_der_len = subs[i].cert_der ? c->raw_len : 0;
+        }
+        db_cert_free(c);
+    }
     for (i = 0; i < n; i++) {
         struct ca_submission *s = &subs[i];
         char path[4096];
@@ -205,6 +220,17 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     rc = ca_approve(ca, id, &s);
+    if (rc == CM_OK) {
+        cli_deliver(ca);
+        if (s.disposition == DB_DISP_ISSUED && s.cert_der == NULL) {
+            struct db_cert *c = NULL;
+            if (db_cert_get(ca->db, &c, s.serial) == CM_OK && !c->withheld && c->raw) {
+                s.cert_der = OPENSSL_memdup(c->raw, c->raw_len);
+                s.cert_der_len = s.cert_der ? c->raw_len : 0;
+            }
+            db_cert_free(c);
+        }
+    }
     ca_close(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
@@ -251,6 +277,8 @@ int cmd_deny(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     rc = ca_deny(ca, id, reason);
+    if (rc == CM_OK)
+        cli_deliver(ca);
     ca_close(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
@@ -288,6 +316,13 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     rc = ca_retrieve(ca, id, &der, &len);
+    if (rc == CM_ERR_WITHHELD) {
+        /* Try to get the audit record off the box now, then once more. */
+        cli_deliver(ca);
+        rc = ca_retrieve(ca, id, &der, &len);
+    }
+    if (rc == CM_OK)
+        cli_deliver(ca);
     ca_close(ca);
     if (rc == CM_OK)
         rc = cli_write_cert(out, der, len);

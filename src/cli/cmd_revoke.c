@@ -176,6 +176,7 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
     }
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_revoke(ca, (const char *const *)serials, n, reason, effective, invalidity));
+    cli_deliver(ca);
     printf("revoked %zu certificate%s (%s)\n", n, n == 1 ? "" : "s", db_reason_name(reason));
 out:
     for (i = 0; i < n; i++)
@@ -204,6 +205,8 @@ int cmd_unrevoke(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     rc = ca_unrevoke(ca, canon);
+    if (rc == CM_OK)
+        cli_deliver(ca);
     ca_close(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
@@ -233,6 +236,8 @@ int cmd_import_cert(const struct cli_global *g, int argc, char **argv)
     rc = cli_open_ca(&ca, g, 0);
     if (rc == CM_OK)
         rc = ca_import_cert(ca, data, len, argv[1], NULL, serial);
+    if (rc == CM_OK)
+        cli_deliver(ca);
     ca_close(ca);
     free(data);
     if (rc != CM_OK)
@@ -280,6 +285,8 @@ int cmd_placeholder(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     rc = ca_placeholder(ca, canon, subject, not_after, NULL);
+    if (rc == CM_OK)
+        cli_deliver(ca);
     ca_close(ca);
     if (rc != CM_OK)
         return cli_fail(rc);

@@ -26,9 +26,11 @@
  * declaration and one row). Each array ends with an entry whose pattern is
  * NULL. */
 extern const struct config_key config_keys_core[];
+extern const struct config_key config_keys_exit[];
 
 static const struct config_key *const config_registry[] = {
     config_keys_core,
+    config_keys_exit,
     NULL,
 };
 

@@ -3,6 +3,8 @@
  * the columns (longer cells further down push their row out instead). */
 #include "db/viewfmt.h"
 
+#include "util/json.h"
+
 #include "util/buf.h"
 
 #include <assert.h>
@@ -159,67 +161,14 @@ static cm_err enc_csv(cm_buf *b, const char *s, int present)
     return rc;
 }
 
-/* Length of a valid UTF-8 sequence at p (RFC 3629), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-            return 0;
-        if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f))
-            return 0; /* overlong, surrogate */
-        return 3;
-    }
-    if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
-            return 0;
-        if ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
-/* RFC 8259 7: quote, backslash and controls escaped; bytes that are not
- * UTF-8 become U+FFFD so that the output is always valid JSON. */
+/* JSON strings are encoded by util/json.c (RFC 8259 7). */
 static cm_err enc_json(cm_buf *b, const char *s, int present, int number)
 {
-    static const char hx[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    cm_err rc;
-
     if (!present)
         return buf_append_str(b, "null");
     if (number)
         return buf_append_str(b, s);
-    rc = buf_append(b, "\"", 1);
-    while (*p && rc == CM_OK) {
-        size_t n = utf8_len(p);
-        if (n == 0) {
-            rc = buf_append_str(b, "\\ufffd");
-            p++;
-        } else if (*p == '"' || *p == '\\') {
-            char e[2] = {'\\', (char)*p};
-            rc = buf_append(b, e, 2);
-            p++;
-        } else if (*p == '\n') {
-            rc = buf_append(b, "\\n", 2);
-            p++;
-        } else if (*p < 0x20 || *p == 0x7f) {
-            char e[6] = {'\\', 'u', '0', '0', hx[*p >> 4], hx[*p & 15]};
-            rc = buf_append(b, e, 6);
-            p++;
-        } else {
-            rc = buf_append(b, p, n);
-            p += n;
-        }
-    }
-    if (rc == CM_OK)
-        rc = buf_append(b, "\"", 1);
-    return rc;
+    return json_append_string(b, s);
 }
 
 /* Columns shown on a terminal: UTF-8 continuation bytes take none. */

@@ -37,4 +37,102 @@ int exit_event_parse(const char *name);
 cm_err exit_raise(db_t *db, int ev, int64_t request_id, const char *serial,
                   const char *payload) CM_MUST_USE;
 
+
+/* ---- Exit modules ------------------------------------------------------
+ * An exit module is an ops table registered in the static table in
+ * dispatch.c. The dispatcher hands each enabled module the events that pass
+ * its filter, in outbox order, in batches; the module delivers a prefix of
+ * them and says how many (`*acked`). The acknowledged position is stored in
+ * the database after each batch, so delivery is at least once and in order
+ * per module; a module that fails is retried later with backoff. */
+#include <stddef.h>
+
+#define EXIT_MODULE_VERSION 1
+
+struct ca_ctx;
+
+/* What a module sees of one event: the outbox record and every database
+ * column of its request/certificate (values[i] is db_columns[i] as text,
+ * NULL when empty; NULL array when the event has no row, e.g. CRLISSUED). */
+struct exit_event_ctx {
+    const struct db_event *ev;
+    const char *const *values;
+    const unsigned char *cert_der; /* the certificate, when there is one */
+    size_t cert_der_len;
+};
+
+/* Facts about the CA every module needs for its messages. */
+struct exit_ca_info {
+    const char *name;    /* ca.name, else the CA's CN */
+    const char *dn;      /* RFC 4514 subject DN */
+    const char *key_id;  /* subject key identifier, lower-case hex */
+    const char *hostname;
+};
+
+struct exit_module_ops {
+    int version; /* EXIT_MODULE_VERSION */
+    const char *name;
+    /* 1 when an acknowledgement means the record left this machine (SMTP,
+     * LDAP): only those release certificates in strict audit mode. The file
+     * module is off-box only when exit.file.offbox says its directory is. */
+    int (*offbox)(void *state);
+    /* Reads the module's configuration; a bad setting is CM_ERR_CONFIG. */
+    cm_err (*init)(void **state, struct ca_ctx *ca, const struct exit_ca_info *info);
+    /* Delivers a prefix of evs[0..n): *acked = how many were delivered. A
+     * non-OK return with *acked < n leaves the rest queued. */
+    cm_err (*deliver)(void *state, const struct exit_event_ctx *const *evs, size_t n,
+                      size_t *acked);
+    void (*shutdown)(void *state);
+};
+
+/* The event filter of module `name` (exit.NAME.eventfilter), a mask of
+ * EXIT_EV_* bits. */
+int exit_module_filter(const struct ca_ctx *ca, const char *name);
+
+/* Parses an event filter: a number (decimal or 0x hex, AD CS's EventFilter),
+ * or names "CERTISSUED,CERTREVOKED", or edits "+CRLISSUED" / "-CERTDENIED"
+ * applied to `old`. */
+cm_err exit_filter_parse(int *out, const char *old, const char *in) CM_MUST_USE;
+/* Names of the bits in mask, comma separated, into buf. */
+void exit_filter_names(char *buf, size_t bufsz, int mask);
+
+enum { EXIT_DELIVER_RESPECT_BACKOFF = 1 };
+
+struct exit_delivery_report {
+    size_t delivered;  /* events acknowledged in this call, over all modules */
+    size_t failed_modules;
+};
+
+/* Delivers queued events to every enabled module. Errors of modules are
+ * recorded (exit status) and logged, not returned: only a failure of the
+ * database itself is returned. */
+cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep) CM_MUST_USE;
+
+/* Per-module state for `certmint exit status`. */
+struct exit_module_status {
+    const char *name;
+    int enabled;
+    int filter;
+    int offbox;
+    int64_t acked;         /* last acknowledged event ID */
+    int64_t backlog;       /* events waiting that pass the filter */
+    int64_t last_success;  /* 0 = never */
+    int64_t last_error_when;
+    char last_error[512];
+    int64_t attempts;      /* consecutive failures */
+    int64_t next_attempt;
+};
+typedef void (*exit_status_cb)(void *ctx, const struct exit_module_status *st);
+cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx) CM_MUST_USE;
+
+/* Moves module `name`'s position to the newest event (skips the backlog). */
+cm_err exit_skip(struct ca_ctx *ca, const char *name) CM_MUST_USE;
+
+/* Finds a registered module. */
+const struct exit_module_ops *exit_module_find(const char *name);
+
+/* Raises CERTEXPIRING for certificates expiring within exit.expiring_days
+ * that have not been announced yet (once per certificate). */
+cm_err exit_raise_expiring(struct ca_ctx *ca, size_t *raised) CM_MUST_USE;
+
 #endif

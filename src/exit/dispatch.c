@@ -1,0 +1,633 @@
+/* The exit-module dispatcher: delivers outbox events to every enabled
+ * module, in order, at least once, with per-module position, error state
+ * and backoff kept in the database (meta keys exit.MODULE.*). */
+#include "exit/exit.h"
+
+#include "ca/ca.h"
+#include "ca/name.h"
+#include "util/log.h"
+#include "util/text.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const struct exit_module_ops exit_file_ops;
+#ifdef CM_HAVE_EXIT_SMTP
+extern const struct exit_module_ops exit_smtp_ops;
+#endif
+#ifdef CM_HAVE_EXIT_LDAP
+extern const struct exit_module_ops exit_ldap_ops;
+#endif
+
+/* The one static table of exit modules: a new module is a new file and one
+ * row here. */
+static const struct exit_module_ops *const modules[] = {
+#ifdef CM_HAVE_EXIT_SMTP
+    &exit_smtp_ops,
+#endif
+    &exit_file_ops,
+#ifdef CM_HAVE_EXIT_LDAP
+    &exit_ldap_ops,
+#endif
+    NULL,
+};
+
+/* Events handed to a module per call, and the backoff ceiling. */
+#define BATCH_EVENTS 1000
+#define BACKOFF_MAX_S 300
+
+const struct exit_module_ops *exit_module_find(const char *name)
+{
+    for (size_t i = 0; modules[i]; i++)
+        if (strcmp(modules[i]->name, name) == 0)
+            return modules[i];
+    return NULL;
+}
+
+cm_err exit_filter_parse(int *out, const char *old, const char *in)
+{
+    char buf[1024], *save = NULL, *tok;
+    int mask = 0, relative = 0, absolute = 0;
+
+    while (*in == ' ')
+        in++;
+    if (*in >= '0' && *in <= '9') {
+        char *end = NULL;
+        long v;
+        errno = 0;
+        v = strtol(in, &end, 0);
+        if (errno != 0 || end == in || *end != '\0' || v < 0 || v > EXIT_EV_ALL)
+            return cm_err_set(CM_ERR_CONFIG, "event filter '%s': not a mask of 0..0x%x", in,
+                              EXIT_EV_ALL);
+        *out = (int)v;
+        return CM_OK;
+    }
+    if (strlen(in) >= sizeof(buf))
+        return cm_err_set(CM_ERR_CONFIG, "event filter: too long");
+    memcpy(buf, in, strlen(in) + 1);
+    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+        if (*tok == '+' || *tok == '-')
+            relative = 1;
+        else
+            absolute = 1;
+    if (relative && absolute)
+        return cm_err_set(CM_ERR_CONFIG,
+                          "event filter '%s': mix of names and +/- edits (use one or the other)",
+                          in);
+    if (relative && old != NULL && *old != '\0') {
+        cm_err rc = exit_filter_parse(&mask, NULL, old);
+        if (rc != CM_OK)
+            return rc;
+    }
+    memcpy(buf, in, strlen(in) + 1);
+    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        int sign = 0, bit;
+        if (*tok == '+' || *tok == '-')
+            sign = *tok++;
+        if (strcasecmp(tok, "ALL") == 0)
+            bit = EXIT_EV_ALL;
+        else if (strcasecmp(tok, "NONE") == 0 && !sign)
+            bit = 0;
+        else if ((bit = exit_event_parse(tok)) == 0)
+            return cm_err_set(CM_ERR_CONFIG,
+                              "event filter: unknown event '%s' (CERTISSUED, CERTPENDING, "
+                              "CERTDENIED, CERTREVOKED, CERTRETRIEVEPENDING, CRLISSUED, SHUTDOWN, "
+                              "STARTUP, CERTUNREVOKED, CERTIMPORTED, CERTEXPIRING, ALL)",
+                              tok);
+        if (sign == '-')
+            mask &= ~bit;
+        else
+            mask |= bit;
+    }
+    *out = mask;
+    return CM_OK;
+}
+
+void exit_filter_names(char *buf, size_t bufsz, int mask)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (mask == 0) {
+        snprintf(buf, bufsz, "NONE");
+        return;
+    }
+    for (int bit = 1; bit <= EXIT_EV_ALL; bit <<= 1) {
+        if (!(mask & bit))
+            continue;
+        n = strlen(buf);
+        snprintf(buf + n, bufsz - n, "%s%s", n ? "," : "", exit_event_name(bit));
+    }
+}
+
+int exit_module_filter(const struct ca_ctx *ca, const char *name)
+{
+    char key[128];
+    int mask = 0;
+    const char *v;
+    snprintf(key, sizeof(key), "exit.%s.eventfilter", name);
+    if (config_schema_find(key) == NULL)
+        return EXIT_EV_ALL;
+    v = config_get(ca->cfg, key);
+    if (v == NULL || exit_filter_parse(&mask, NULL, v) != CM_OK)
+        return EXIT_EV_ALL;
+    return mask;
+}
+
+/* Is module `name` listed in exit.modules? */
+static int module_enabled(const struct ca_ctx *ca, const char *name)
+{
+    char buf[512], *save = NULL, *tok;
+    const char *v = config_get(ca->cfg, "exit.modules");
+    if (v == NULL || strlen(v) >= sizeof(buf))
+        return 0;
+    memcpy(buf, v, strlen(v) + 1);
+    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+        if (strcmp(tok, name) == 0)
+            return 1;
+    return 0;
+}
+
+static int64_t meta_int(db_t *db, const char *module, const char *what)
+{
+    char key[128], *v = NULL;
+    long long n = 0;
+    snprintf(key, sizeof(key), "exit.%s.%s", module, what);
+    if (db_meta_get(db, &v, key) != CM_OK || v == NULL)
+        return 0;
+    if (text_parse_int(&n, v, INT64_MIN, INT64_MAX, key) != CM_OK)
+        n = 0;
+    free(v);
+    return n;
+}
+
+static cm_err meta_set_int(db_t *db, const char *module, const char *what, int64_t n)
+{
+    char key[128], v[32];
+    snprintf(key, sizeof(key), "exit.%s.%s", module, what);
+    snprintf(v, sizeof(v), "%lld", (long long)n);
+    return db_meta_set(db, key, v);
+}
+
+static cm_err meta_set_str(db_t *db, const char *module, const char *what, const char *s)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "exit.%s.%s", module, what);
+    return db_meta_set(db, key, s);
+}
+
+/* ---- Building event contexts ---- */
+
+struct ev_item {
+    struct db_event ev;
+    char **values;          /* db_ncolumns strings, or NULL */
+    unsigned char *cert;    /* RawCertificate copy */
+    size_t cert_len;
+    struct exit_event_ctx ctx;
+};
+
+struct collect {
+    struct ev_item *items;
+    size_t n, cap;
+};
+
+static cm_err collect_cb(void *ctx, const struct db_event *ev)
+{
+    struct collect *c = ctx;
+    if (c->n == c->cap)
+        return CM_OK;
+    memset(&c->items[c->n], 0, sizeof(c->items[c->n]));
+    c->items[c->n].ev = *ev;
+    c->items[c->n].ev.payload = ev->payload ? strdup(ev->payload) : NULL;
+    if (ev->payload && c->items[c->n].ev.payload == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    c->n++;
+    return CM_OK;
+}
+
+struct row_copy {
+    struct ev_item *it;
+    int found;
+};
+
+static cm_err row_cb(void *ctx, const struct db_row *row)
+{
+    struct row_copy *rc = ctx;
+    struct ev_item *it = rc->it;
+    int raw = db_column_find("RawCertificate");
+    size_t i;
+
+    if (rc->found)
+        return CM_OK;
+    rc->found = 1;
+    it->values = calloc(db_ncolumns, sizeof(char *));
+    if (it->values == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    for (i = 0; i < db_ncolumns; i++) {
+        if (row->values[i] == NULL)
+            continue;
+        it->values[i] = strdup(row->values[i]);
+        if (it->values[i] == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    }
+    if (raw >= 0 && row->blobs && row->blobs[raw] && row->blob_len[raw] > 0) {
+        it->cert = malloc(row->blob_len[raw]);
+        if (it->cert == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        memcpy(it->cert, row->blobs[raw], row->blob_len[raw]);
+        it->cert_len = row->blob_len[raw];
+    }
+    return CM_OK;
+}
+
+/* Loads the view row of an event (by RequestID, else by SerialNumber). */
+static cm_err load_row(db_t *db, struct ev_item *it)
+{
+    struct db_restrict r;
+    struct row_copy rc = {it, 0};
+    memset(&r, 0, sizeof(r));
+    if (it->ev.request_id > 0) {
+        r.column = db_column_find("RequestID");
+        r.op = DB_OP_EQ;
+        r.ival = it->ev.request_id;
+    } else if (it->ev.serial[0] != '\0') {
+        r.column = db_column_find("SerialNumber");
+        r.op = DB_OP_EQ;
+        r.sval = it->ev.serial;
+    } else {
+        return CM_OK;
+    }
+    return db_view(db, &r, 1, row_cb, &rc);
+}
+
+static void items_free(struct ev_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].ev.payload);
+        if (items[i].values)
+            for (size_t j = 0; j < db_ncolumns; j++)
+                free(items[i].values[j]);
+        free(items[i].values);
+        free(items[i].cert);
+    }
+}
+
+/* ---- Delivery ---- */
+
+struct info_buf {
+    struct exit_ca_info info;
+    char *dn, *name;
+    char keyid[130];
+    char host[256];
+};
+
+static cm_err info_load(struct info_buf *b, struct ca_ctx *ca)
+{
+    cm_err rc = CM_OK;
+    const char *n;
+    memset(b, 0, sizeof(*b));
+    if (ca->cert == NULL)
+        return cm_err_set(CM_ERR_STATE, "the CA has no certificate yet");
+    CM_TRY(name_to_string(&b->dn, X509_get_subject_name(ca->cert)));
+    n = config_get(ca->cfg, "ca.name");
+    if (n != NULL && *n != '\0') {
+        b->name = strdup(n);
+        CM_NOMEM_IF(b->name == NULL);
+    } else {
+        CM_TRY(name_get_cn(&b->name, X509_get_subject_name(ca->cert)));
+        if (b->name == NULL) {
+            b->name = strdup(b->dn);
+            CM_NOMEM_IF(b->name == NULL);
+        }
+    }
+    text_hex(b->keyid, ca->ski, ca->ski_len);
+    if (gethostname(b->host, sizeof(b->host) - 1) != 0)
+        snprintf(b->host, sizeof(b->host), "localhost");
+    b->info.name = b->name;
+    b->info.dn = b->dn;
+    b->info.key_id = b->keyid;
+    b->info.hostname = b->host;
+out:
+    return rc;
+}
+
+static void info_free(struct info_buf *b)
+{
+    free(b->dn);
+    free(b->name);
+}
+
+static int strict_mode(const struct ca_ctx *ca)
+{
+    return config_schema_find("audit.require_offbox") != NULL &&
+           config_get_bool(ca->cfg, "audit.require_offbox");
+}
+
+/* Records progress (and releases withheld certificates) in one transaction. */
+static cm_err record_ack(struct ca_ctx *ca, const char *name, struct ev_item *items, size_t acked,
+                         int release)
+{
+    cm_err rc = CM_OK;
+    size_t i;
+    int64_t now = (int64_t)time(NULL);
+
+    CM_TRY(db_begin(ca->db));
+    CM_TRY(meta_set_int(ca->db, name, "acked", items[acked - 1].ev.id));
+    CM_TRY(meta_set_int(ca->db, name, "last_success", now));
+    CM_TRY(meta_set_int(ca->db, name, "attempts", 0));
+    CM_TRY(meta_set_int(ca->db, name, "next_attempt", 0));
+    if (release) {
+        for (i = 0; i < acked; i++) {
+            if (items[i].ev.type != EXIT_EV_CERTISSUED || items[i].ev.serial[0] == '\0')
+                continue;
+            CM_TRY(db_cert_set_withheld(ca->db, items[i].ev.serial, 0));
+        }
+    }
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    return rc;
+}
+
+static cm_err record_failure(struct ca_ctx *ca, const char *name, const char *msg)
+{
+    cm_err rc = CM_OK;
+    int64_t now = (int64_t)time(NULL), attempts, delay;
+
+    attempts = meta_int(ca->db, name, "attempts") + 1;
+    /* Exponential backoff: 1, 2, 4, ... seconds, at most 5 minutes. */
+    delay = attempts >= 9 ? BACKOFF_MAX_S : ((int64_t)1 << (attempts - 1));
+    if (delay > BACKOFF_MAX_S)
+        delay = BACKOFF_MAX_S;
+    CM_TRY(db_begin(ca->db));
+    CM_TRY(meta_set_int(ca->db, name, "attempts", attempts));
+    CM_TRY(meta_set_int(ca->db, name, "next_attempt", now + delay));
+    CM_TRY(meta_set_int(ca->db, name, "last_error_when", now));
+    CM_TRY(meta_set_str(ca->db, name, "last_error", msg));
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    return rc;
+}
+
+static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m, int flags,
+                             const struct exit_ca_info *info, struct exit_delivery_report *rep)
+{
+    cm_err rc = CM_OK, mrc;
+    void *state = NULL;
+    struct collect c = {NULL, 0, 0};
+    const struct exit_event_ctx **ctxs = NULL;
+    int filter = exit_module_filter(ca, m->name);
+    int64_t cursor, next;
+    int release;
+    size_t i, acked;
+    char msg[600];
+
+    next = meta_int(ca->db, m->name, "next_attempt");
+    if ((flags & EXIT_DELIVER_RESPECT_BACKOFF) && next > (int64_t)time(NULL))
+        return CM_OK;
+    c.cap = BATCH_EVENTS;
+    c.items = calloc(c.cap, sizeof(*c.items));
+    ctxs = calloc(c.cap, sizeof(*ctxs));
+    if (c.items == NULL || ctxs == NULL) {
+        rc = cm_err_set(CM_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        cursor = meta_int(ca->db, m->name, "acked");
+        items_free(c.items, c.n);
+        c.n = 0;
+        if (filter == 0)
+            break;
+        CM_TRY(db_event_iter(ca->db, cursor, filter, c.cap, collect_cb, &c));
+        if (c.n == 0)
+            break;
+        for (i = 0; i < c.n; i++) {
+            CM_TRY(load_row(ca->db, &c.items[i]));
+            c.items[i].ctx.ev = &c.items[i].ev;
+            c.items[i].ctx.values = (const char *const *)c.items[i].values;
+            c.items[i].ctx.cert_der = c.items[i].cert;
+            c.items[i].ctx.cert_der_len = c.items[i].cert_len;
+            ctxs[i] = &c.items[i].ctx;
+        }
+        if (state == NULL) {
+            mrc = m->init(&state, ca, info);
+            if (mrc != CM_OK) {
+                snprintf(msg, sizeof(msg), "%s", cm_err_msg());
+                log_error("exit module %s: %s", m->name, msg);
+                CM_TRY(record_failure(ca, m->name, msg));
+                rep->failed_modules++;
+                state = NULL;
+                break;
+            }
+        }
+        acked = 0;
+        mrc = m->deliver(state, ctxs, c.n, &acked);
+        if (acked > c.n)
+            acked = c.n;
+        if (acked > 0) {
+            release = strict_mode(ca) && m->offbox(state);
+            CM_TRY(record_ack(ca, m->name, c.items, acked, release));
+            rep->delivered += acked;
+            log_info("exit module %s: delivered %zu event(s) up to %lld", m->name, acked,
+                     (long long)c.items[acked - 1].ev.id);
+        }
+        if (mrc != CM_OK || acked < c.n) {
+            snprintf(msg, sizeof(msg), "%s", mrc != CM_OK ? cm_err_msg() : "delivery stopped");
+            log_warn("exit module %s: %s (events stay queued)", m->name, msg);
+            CM_TRY(record_failure(ca, m->name, msg));
+            rep->failed_modules++;
+            break;
+        }
+    }
+out:
+    if (state != NULL)
+        m->shutdown(state);
+    items_free(c.items, c.n);
+    free(c.items);
+    free(ctxs);
+    return rc;
+}
+
+cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep)
+{
+    cm_err rc = CM_OK;
+    struct info_buf ib;
+    struct exit_delivery_report local = {0, 0};
+
+    if (rep == NULL)
+        rep = &local;
+    memset(rep, 0, sizeof(*rep));
+    if (ca->cert == NULL)
+        return CM_OK;
+    CM_TRY(info_load(&ib, ca));
+    for (size_t i = 0; modules[i]; i++) {
+        if (!module_enabled(ca, modules[i]->name))
+            continue;
+        rc = deliver_module(ca, modules[i], flags, &ib.info, rep);
+        if (rc != CM_OK)
+            break;
+    }
+    info_free(&ib);
+out:
+    return rc;
+}
+
+struct count_ctx {
+    int64_t n;
+};
+
+static cm_err count_cb(void *ctx, const struct db_event *ev)
+{
+    (void)ev;
+    ((struct count_ctx *)ctx)->n++;
+    return CM_OK;
+}
+
+cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx)
+{
+    cm_err rc = CM_OK;
+    char key[128], *v = NULL;
+
+    for (size_t i = 0; modules[i]; i++) {
+        struct exit_module_status st;
+        struct count_ctx cc = {0};
+        memset(&st, 0, sizeof(st));
+        st.name = modules[i]->name;
+        st.enabled = module_enabled(ca, st.name);
+        st.filter = exit_module_filter(ca, st.name);
+        st.acked = meta_int(ca->db, st.name, "acked");
+        st.last_success = meta_int(ca->db, st.name, "last_success");
+        st.last_error_when = meta_int(ca->db, st.name, "last_error_when");
+        st.attempts = meta_int(ca->db, st.name, "attempts");
+        st.next_attempt = meta_int(ca->db, st.name, "next_attempt");
+        snprintf(key, sizeof(key), "exit.%s.last_error", st.name);
+        CM_TRY(db_meta_get(ca->db, &v, key));
+        if (v != NULL)
+            snprintf(st.last_error, sizeof(st.last_error), "%s", v);
+        free(v);
+        v = NULL;
+        if (st.filter != 0)
+            CM_TRY(db_event_iter(ca->db, st.acked, st.filter, (size_t)-1, count_cb, &cc));
+        st.backlog = cc.n;
+        cb(ctx, &st);
+    }
+out:
+    free(v);
+    return rc;
+}
+
+static cm_err last_cb(void *ctx, const struct db_event *ev)
+{
+    *(int64_t *)ctx = ev->id;
+    return CM_OK;
+}
+
+cm_err exit_skip(struct ca_ctx *ca, const char *name)
+{
+    cm_err rc = CM_OK;
+    int64_t last = 0, from = 0;
+
+    if (exit_module_find(name) == NULL)
+        return cm_err_set(CM_ERR_INVALID, "no exit module '%s'", name);
+    CM_TRY(db_begin(ca->db));
+    /* Walk to the newest event in chunks. */
+    for (;;) {
+        int64_t before = last;
+        CM_TRY(db_event_iter(ca->db, from, EXIT_EV_ALL, 100000, last_cb, &last));
+        if (last == before)
+            break;
+        from = last;
+    }
+    CM_TRY(meta_set_int(ca->db, name, "acked", last));
+    CM_TRY(meta_set_int(ca->db, name, "attempts", 0));
+    CM_TRY(meta_set_int(ca->db, name, "next_attempt", 0));
+    CM_TRY(ca_audit(ca, "exit-skip", 0, NULL, name));
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    return rc;
+}
+
+/* ---- CERTEXPIRING ---- */
+
+struct expiring_ctx {
+    int serial_col;
+    char (*serials)[CM_SERIAL_BUF];
+    size_t n, cap;
+};
+
+static cm_err expiring_cb(void *ctx, const struct db_row *row)
+{
+    struct expiring_ctx *e = ctx;
+    const char *s = row->values[e->serial_col];
+    if (s == NULL)
+        return CM_OK;
+    if (e->n == e->cap) {
+        size_t ncap = e->cap ? e->cap * 2 : 64;
+        void *p = realloc(e->serials, ncap * sizeof(*e->serials));
+        if (p == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        e->serials = p;
+        e->cap = ncap;
+    }
+    snprintf(e->serials[e->n++], CM_SERIAL_BUF, "%s", s);
+    return CM_OK;
+}
+
+cm_err exit_raise_expiring(struct ca_ctx *ca, size_t *raised)
+{
+    cm_err rc = CM_OK;
+    struct db_restrict r[3];
+    struct expiring_ctx e = {0, NULL, 0, 0};
+    long long days = 30;
+    int64_t now = (int64_t)time(NULL);
+    char key[CM_SERIAL_BUF + 16], *v = NULL;
+    size_t i;
+
+    *raised = 0;
+    if (config_get_int(ca->cfg, "exit.expiring_days", &days) != CM_OK || days <= 0)
+        return CM_OK;
+    memset(r, 0, sizeof(r));
+    r[0].column = db_column_find("NotAfter");
+    r[0].op = DB_OP_GT;
+    r[0].ival = now;
+    r[1].column = db_column_find("NotAfter");
+    r[1].op = DB_OP_LE;
+    r[1].ival = now + (int64_t)days * 86400;
+    r[2].column = db_column_find("Disposition");
+    r[2].op = DB_OP_EQ;
+    r[2].ival = DB_DISP_ISSUED;
+    e.serial_col = db_column_find("SerialNumber");
+    CM_TRY(db_view(ca->db, r, 3, expiring_cb, &e));
+    if (e.n == 0)
+        goto out;
+    CM_TRY(db_begin(ca->db));
+    for (i = 0; i < e.n; i++) {
+        /* Once per certificate: remembered in meta. */
+        snprintf(key, sizeof(key), "expiring.%s", e.serials[i]);
+        CM_TRY(db_meta_get(ca->db, &v, key));
+        if (v != NULL) {
+            free(v);
+            v = NULL;
+            continue;
+        }
+        CM_TRY(db_meta_set(ca->db, key, "1"));
+        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTEXPIRING, 0, e.serials[i], NULL));
+        (*raised)++;
+    }
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    free(v);
+    free(e.serials);
+    return rc;
+}

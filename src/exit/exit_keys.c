@@ -1,0 +1,63 @@
+/* Configuration keys of the exit-module framework, the file module and
+ * strict audit mode. */
+#include "config/config.h"
+#include "exit/exit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* exit.MODULE.eventfilter: AD CS's EventFilter as a number or event names,
+ * edited with +NAME / -NAME (the `certutil -setreg` of certmint). Stored as
+ * names so the file reads well. */
+static cm_err check_eventfilter(char **out, const struct config_key *k, const char *old,
+                                const char *in)
+{
+    char names[512];
+    int mask = 0;
+    cm_err rc = exit_filter_parse(&mask, old ? old : k->def, in);
+    if (rc != CM_OK)
+        return rc;
+    exit_filter_names(names, sizeof(names), mask);
+    *out = strdup(names);
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
+
+static cm_err check_modules(char **out, const struct config_key *k, const char *old,
+                            const char *in)
+{
+    char buf[512], norm[512] = "", *save = NULL, *tok;
+    (void)k;
+    (void)old;
+    if (strlen(in) >= sizeof(buf))
+        return cm_err_set(CM_ERR_CONFIG, "exit.modules: too long");
+    memcpy(buf, in, strlen(in) + 1);
+    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        size_t n = strlen(norm);
+        if (exit_module_find(tok) == NULL)
+            return cm_err_set(CM_ERR_CONFIG, "exit.modules: no exit module '%s' in this build",
+                              tok);
+        snprintf(norm + n, sizeof(norm) - n, "%s%s", n ? "," : "", tok);
+    }
+    *out = strdup(norm);
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
+
+const struct config_key config_keys_exit[] = {
+    {"exit.modules", CFG_CUSTOM, "", 0, 0, NULL, check_modules,
+     "exit modules told of every CA event, comma separated (smtp, file, ldap)"},
+    {"exit.expiring_days", CFG_INT, "30", 0, 3650, NULL, NULL,
+     "raise CERTEXPIRING once per certificate this many days before it expires (0 = never)"},
+    {"exit.file.dir", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "directory the file module writes one JSON record per event into"},
+    {"exit.file.eventfilter", CFG_CUSTOM, "ALL", 0, 0, NULL, check_eventfilter,
+     "events the file module records (names, +NAME/-NAME edits, or a number)"},
+    {"exit.file.offbox", CFG_BOOL, "no", 0, 0, NULL, NULL,
+     "the file module's directory is off this machine (a mounted remote share)"},
+    {"audit.require_offbox", CFG_BOOL, "no", 0, 0, NULL, NULL,
+     "strict audit mode: hand out a certificate only after an off-box exit module acknowledged "
+     "its CERTISSUED event"},
+    {"serve.poll_interval", CFG_DURATION, "2s", 0, 0, NULL, NULL,
+     "how often certmint serve looks for queued events and due CRLs"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};

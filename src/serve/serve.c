@@ -1,0 +1,167 @@
+#include "serve/serve.h"
+
+#include "crl/crl.h"
+#include "exit/exit.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+static cm_err raise_service_event(ca_ctx *ca, int ev)
+{
+    cm_err rc = CM_OK;
+    char payload[128];
+    snprintf(payload, sizeof(payload), "{\"pid\":%ld}", (long)getpid());
+    CM_TRY(db_begin(ca->db));
+    CM_TRY(exit_raise(ca->db, ev, 0, NULL, payload));
+    CM_TRY(ca_audit(ca, ev == EXIT_EV_STARTUP ? "service-start" : "service-stop", 0, NULL, NULL));
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    return rc;
+}
+
+/* Is a new CRL of this kind due? Republished `overlap` before nextUpdate
+ * (at most half the period, so a short period still leaves a valid CRL). */
+static cm_err crl_due(int *due, ca_ctx *ca, int delta)
+{
+    cm_err rc = CM_OK;
+    struct db_crl *last = NULL, *full = NULL;
+    int64_t period = 0, overlap = 3600, now = (int64_t)time(NULL);
+
+    *due = 0;
+    CM_TRY(config_get_seconds(ca->cfg, delta ? "crl.delta_period" : "crl.period", &period));
+    if (period <= 0)
+        goto out;
+    if (config_get_seconds(ca->cfg, "crl.overlap", &overlap) != CM_OK)
+        overlap = 3600;
+    if (overlap > period / 2)
+        overlap = period / 2;
+    CM_TRY(db_crl_last(ca->db, &last, delta));
+    if (delta) {
+        CM_TRY(db_crl_last(ca->db, &full, 0));
+        if (full == NULL)
+            goto out; /* a delta needs a base full CRL first */
+        /* A new full CRL makes the old delta's base stale. */
+        if (last == NULL || last->base_number < full->number) {
+            *due = 1;
+            goto out;
+        }
+    }
+    if (last == NULL || now >= last->next_update - overlap)
+        *due = 1;
+out:
+    db_crl_free(last);
+    db_crl_free(full);
+    return rc;
+}
+
+static void publish_due_crls(ca_ctx *ca)
+{
+    for (int delta = 0; delta <= 1; delta++) {
+        struct crl_result r;
+        int due = 0;
+        if (crl_due(&due, ca, delta) != CM_OK) {
+            log_error("CRL schedule: %s", cm_err_msg());
+            continue;
+        }
+        if (!due)
+            continue;
+        if (crl_publish(&r, ca, delta) != CM_OK) {
+            log_error("publishing the %s CRL: %s", delta ? "delta" : "full", cm_err_msg());
+            continue;
+        }
+        log_info("published %s CRL %lld (%lld entries)", delta ? "delta" : "full",
+                 (long long)r.number, (long long)r.entries);
+    }
+}
+
+static void reload_config(ca_ctx *ca)
+{
+    char path[PATH_MAX];
+    cm_config *cfg = NULL;
+    if (fs_join(path, sizeof(path), ca->home, CA_CONF_FILE) != CM_OK ||
+        config_load(&cfg, path, 0) != CM_OK) {
+        log_error("reload refused, keeping the running configuration: %s", cm_err_msg());
+        return;
+    }
+    config_free(ca->cfg);
+    ca->cfg = cfg;
+    issue_cache_reset(ca);
+    log_info("configuration reloaded");
+}
+
+cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
+{
+    cm_err rc = CM_OK;
+    struct sigaction sa;
+    struct exit_delivery_report rep;
+    int64_t poll = 2, last_expiry = 0;
+    size_t raised;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    CM_TRY(ca_load_key(ca));
+    CM_TRY(raise_service_event(ca, EXIT_EV_STARTUP));
+    log_info("certmint serve started for %s (pid %ld)", ca->home, (long)getpid());
+    while (!stop_requested) {
+        if (reload_requested) {
+            reload_requested = 0;
+            reload_config(ca);
+        }
+        publish_due_crls(ca);
+        if ((int64_t)time(NULL) - last_expiry >= 3600) {
+            if (exit_raise_expiring(ca, &raised) != CM_OK)
+                log_error("CERTEXPIRING: %s", cm_err_msg());
+            else if (raised)
+                log_info("raised CERTEXPIRING for %zu certificate(s)", raised);
+            last_expiry = (int64_t)time(NULL);
+        }
+        if (exit_deliver(ca, EXIT_DELIVER_RESPECT_BACKOFF, &rep) != CM_OK)
+            log_error("event delivery: %s", cm_err_msg());
+        if (o && o->once)
+            break;
+        if (config_get_seconds(ca->cfg, "serve.poll_interval", &poll) != CM_OK || poll < 1)
+            poll = 1;
+        {
+            struct timespec ts = {(time_t)poll, 0};
+            /* A signal ends the sleep early (EINTR). */
+            nanosleep(&ts, NULL);
+        }
+    }
+    /* SHUTDOWN: recorded, then drained as far as the modules allow. */
+    CM_TRY(raise_service_event(ca, EXIT_EV_SHUTDOWN));
+    if (exit_deliver(ca, 0, &rep) != CM_OK)
+        log_error("event delivery at shutdown: %s", cm_err_msg());
+    log_info("certmint serve stopped");
+out:
+    return rc;
+}
