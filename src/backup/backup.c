@@ -1,0 +1,459 @@
+#include "backup/backup.h"
+
+#include "exit/exit.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
+#include "util/text.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MANIFEST_MAX (1024 * 1024)
+#define FILE_MAX ((size_t)8 << 30)
+
+/* Files of a CA home copied as they are (the database is snapshotted). */
+static const struct {
+    const char *path;
+    mode_t mode;
+    int optional;
+} home_files[] = {
+    {CA_CONF_FILE, 0600, 0},
+    {CA_KEY_FILE, 0600, 0},
+    {CA_CERT_FILE, 0644, 1},
+    {CA_CHAIN_FILE, 0644, 1},
+    {CA_CSR_FILE, 0644, 1},
+    {CA_CRL_DIR "/ca.crl", 0644, 1},
+    {CA_CRL_DIR "/ca.crl.pem", 0644, 1},
+    {CA_CRL_DIR "/delta.crl", 0644, 1},
+    {CA_CRL_DIR "/delta.crl.pem", 0644, 1},
+};
+
+static cm_err sha256_file(char hex[65], const char *path)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL, md[32];
+    size_t len = 0;
+    unsigned int mdlen = 0;
+
+    CM_TRY(fs_read_file(&data, &len, path, FILE_MAX));
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot hash", path);
+    text_hex(hex, md, 32);
+out:
+    free(data);
+    return rc;
+}
+
+static cm_err copy_file(const char *from, const char *to, mode_t mode)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    CM_TRY(fs_read_file(&data, &len, from, FILE_MAX));
+    CM_TRY(fs_write_atomic(to, data, len, mode));
+out:
+    free(data);
+    return rc;
+}
+
+static cm_err counter_value(int64_t *out, db_t *db, const char *key)
+{
+    char k[64], *v = NULL;
+    long long n = 0;
+    cm_err rc;
+    snprintf(k, sizeof(k), "counter.%s", key);
+    *out = 0;
+    rc = db_meta_get(db, &v, k);
+    if (rc == CM_OK && v != NULL)
+        rc = text_parse_int(&n, v, 0, INT64_MAX, k);
+    free(v);
+    if (rc == CM_OK)
+        *out = n;
+    return rc;
+}
+
+static cm_err last_event_cb(void *ctx, const struct db_event *ev)
+{
+    *(int64_t *)ctx = ev->id;
+    return CM_OK;
+}
+
+struct count_ctx {
+    int64_t n;
+};
+
+static cm_err count_row(void *ctx, const struct db_row *row)
+{
+    (void)row;
+    ((struct count_ctx *)ctx)->n++;
+    return CM_OK;
+}
+
+static cm_err marks_read(struct backup_marks *m, db_t *db)
+{
+    cm_err rc = CM_OK;
+    int64_t from = 0, last = 0;
+    struct db_restrict r;
+    struct count_ctx cc = {0};
+
+    memset(m, 0, sizeof(*m));
+    CM_TRY(counter_value(&m->last_request_id, db, "request_id"));
+    CM_TRY(counter_value(&m->last_crl_number, db, "crl_number"));
+    for (;;) {
+        int64_t before = last;
+        CM_TRY(db_event_iter(db, from, EXIT_EV_ALL, 100000, last_event_cb, &last));
+        if (last == before)
+            break;
+        from = last;
+    }
+    m->last_event_id = last;
+    memset(&r, 0, sizeof(r));
+    r.column = db_column_find("SerialNumber");
+    r.op = DB_OP_NE;
+    r.is_null = 1;
+    CM_TRY(db_view(db, &r, 1, count_row, &cc));
+    m->certificates = cc.n;
+out:
+    return rc;
+}
+
+cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
+{
+    cm_err rc = CM_OK;
+    char from[PATH_MAX], to[PATH_MAX], hex[65];
+    cm_buf man = CM_BUF_INIT(MANIFEST_MAX);
+    db_t *copy = NULL;
+    time_t now = time(NULL);
+    char when[32];
+    size_t i;
+
+    if (!fs_dir_empty_or_absent(dir))
+        return cm_err_set(CM_ERR_EXISTS, "%s: not empty; a backup goes into a new directory", dir);
+    CM_TRY(fs_mkdirs(dir, 0700));
+    CM_TRY(fs_join(to, sizeof(to), dir, "private"));
+    CM_TRY(fs_mkdirs(to, 0700));
+    CM_TRY(fs_join(to, sizeof(to), dir, CA_CRL_DIR));
+    CM_TRY(fs_mkdirs(to, 0755));
+
+    /* The database first: the snapshot fixes what the backup contains. */
+    CM_TRY(fs_join(to, sizeof(to), dir, CA_DB_FILE));
+    CM_TRY(db_backup(ca->db, to));
+    CM_TRY(db_open(&copy, to, 0));
+    CM_TRY(marks_read(marks, copy));
+    db_close(copy);
+    copy = NULL;
+
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    CM_TRY(buf_printf(&man, "certmint-backup 1\ncreated %s\nhome %s\n", when, ca->home));
+    if (ca->ski_len > 0) {
+        char kid[130];
+        text_hex(kid, ca->ski, ca->ski_len);
+        CM_TRY(buf_printf(&man, "ca_key_id %s\n", kid));
+    }
+    CM_TRY(buf_printf(&man, "last_request_id %lld\nlast_crl_number %lld\nlast_event_id %lld\n"
+                            "certificates %lld\n",
+                      (long long)marks->last_request_id, (long long)marks->last_crl_number,
+                      (long long)marks->last_event_id, (long long)marks->certificates));
+    CM_TRY(sha256_file(hex, to));
+    CM_TRY(buf_printf(&man, "sha256 %s %s\n", hex, CA_DB_FILE));
+    for (i = 0; i < sizeof(home_files) / sizeof(home_files[0]); i++) {
+        CM_TRY(fs_join(from, sizeof(from), ca->home, home_files[i].path));
+        if (!fs_exists(from)) {
+            if (home_files[i].optional)
+                continue;
+            CM_FAIL(CM_ERR_NOTFOUND, "%s: missing from the CA home", from);
+        }
+        CM_TRY(fs_join(to, sizeof(to), dir, home_files[i].path));
+        CM_TRY(copy_file(from, to, home_files[i].mode));
+        CM_TRY(sha256_file(hex, to));
+        CM_TRY(buf_printf(&man, "sha256 %s %s\n", hex, home_files[i].path));
+    }
+    /* The manifest last: a backup without one is incomplete. */
+    CM_TRY(fs_join(to, sizeof(to), dir, BACKUP_MANIFEST));
+    CM_TRY(fs_write_atomic(to, man.data, man.len, 0600));
+    CM_TRY(db_begin(ca->db));
+    rc = ca_audit(ca, "backup", 0, NULL, dir);
+    if (rc == CM_OK)
+        rc = db_commit(ca->db);
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+out:
+    db_close(copy);
+    buf_free(&man);
+    return rc;
+}
+
+/* Parses MANIFEST; calls file_cb for every "sha256 HEX PATH" line. */
+static cm_err manifest_read(struct backup_marks *m, const char *dir,
+                            cm_err (*file_cb)(void *ctx, const char *hex, const char *path),
+                            void *ctx)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char *line, *save = NULL;
+    int lineno = 0, have_header = 0, have_db = 0;
+
+    memset(m, 0, sizeof(*m));
+    CM_TRY(fs_join(path, sizeof(path), dir, BACKUP_MANIFEST));
+    rc = fs_read_file(&data, &len, path, MANIFEST_MAX);
+    if (rc == CM_ERR_NOTFOUND)
+        CM_FAIL(CM_ERR_INVALID, "%s: no MANIFEST: not a certmint backup (or an incomplete one)",
+                dir);
+    if (rc != CM_OK)
+        goto out;
+    for (line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char key[32], a[160], b[PATH_MAX];
+        long long v;
+        lineno++;
+        if (lineno == 1) {
+            if (strcmp(line, "certmint-backup 1") != 0)
+                CM_FAIL(CM_ERR_INVALID, "%s:1: not a certmint backup manifest (version 1)", path);
+            have_header = 1;
+            continue;
+        }
+        if (sscanf(line, "%31s", key) != 1)
+            continue;
+        if (strcmp(key, "sha256") == 0) {
+            if (sscanf(line, "sha256 %159s %4095s", a, b) != 2 || strlen(a) != 64 ||
+                strstr(b, "..") != NULL || b[0] == '/')
+                CM_FAIL(CM_ERR_INVALID, "%s:%d: bad file line", path, lineno);
+            if (strcmp(b, CA_DB_FILE) == 0)
+                have_db = 1;
+            if (file_cb)
+                CM_TRY(file_cb(ctx, a, b));
+        } else if (sscanf(line, "%31s %lld", key, &v) == 2) {
+            if (strcmp(key, "last_request_id") == 0)
+                m->last_request_id = v;
+            else if (strcmp(key, "last_crl_number") == 0)
+                m->last_crl_number = v;
+            else if (strcmp(key, "last_event_id") == 0)
+                m->last_event_id = v;
+            else if (strcmp(key, "certificates") == 0)
+                m->certificates = v;
+        }
+    }
+    if (!have_header)
+        CM_FAIL(CM_ERR_INVALID, "%s: empty manifest", path);
+    if (!have_db)
+        CM_FAIL(CM_ERR_INVALID, "%s: the manifest lists no database", path);
+out:
+    free(data);
+    return rc;
+}
+
+struct verify_ctx {
+    const char *dir;
+};
+
+static cm_err verify_file(void *ctx, const char *hex, const char *rel)
+{
+    struct verify_ctx *v = ctx;
+    char path[PATH_MAX], got[65];
+    cm_err rc = fs_join(path, sizeof(path), v->dir, rel);
+    if (rc != CM_OK)
+        return rc;
+    if (!fs_exists(path))
+        return cm_err_set(CM_ERR_INVALID, "%s: listed in the manifest but missing", path);
+    if ((rc = sha256_file(got, path)) != CM_OK)
+        return rc;
+    if (strcmp(got, hex) != 0)
+        return cm_err_set(CM_ERR_INVALID, "%s: SHA-256 does not match the manifest (damaged)",
+                          path);
+    return CM_OK;
+}
+
+cm_err backup_verify(struct backup_marks *marks, const char *dir)
+{
+    cm_err rc = CM_OK;
+    struct verify_ctx v = {dir};
+    struct backup_marks got;
+    char path[PATH_MAX];
+    db_t *db = NULL;
+
+    CM_TRY(manifest_read(marks, dir, verify_file, &v));
+    CM_TRY(fs_join(path, sizeof(path), dir, CA_DB_FILE));
+    /* Opening a copy in a scratch place would cost a copy of the file; the
+     * database is opened read-write but nothing is written (hash checked
+     * above, marks compared below). */
+    CM_TRY(db_open(&db, path, 0));
+    CM_TRY(marks_read(&got, db));
+    if (got.last_request_id != marks->last_request_id ||
+        got.last_crl_number != marks->last_crl_number ||
+        got.last_event_id != marks->last_event_id || got.certificates != marks->certificates)
+        CM_FAIL(CM_ERR_INVALID, "%s: database does not match the manifest's high-water marks",
+                path);
+out:
+    db_close(db);
+    return rc;
+}
+
+cm_err backup_raise_crl_number(db_t *db, const char *const *crl_files, size_t n, int64_t *highest)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0, i;
+    X509_CRL *crl = NULL;
+    ASN1_INTEGER *num = NULL;
+    BIGNUM *bn = NULL;
+
+    *highest = 0;
+    for (i = 0; i < n; i++) {
+        const unsigned char *p;
+        BIO *mem;
+        CM_TRY(fs_read_file(&data, &len, crl_files[i], (size_t)1 << 30));
+        p = data;
+        crl = d2i_X509_CRL(NULL, &p, (long)len);
+        if (crl == NULL) {
+            mem = BIO_new_mem_buf(data, (int)len);
+            CM_NOMEM_IF(mem == NULL);
+            crl = PEM_read_bio_X509_CRL(mem, NULL, NULL, NULL);
+            BIO_free(mem);
+        }
+        if (crl == NULL)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: not a CRL", crl_files[i]);
+        num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+        if (num == NULL)
+            CM_FAIL(CM_ERR_INVALID, "%s: CRL without a CRL number", crl_files[i]);
+        bn = ASN1_INTEGER_to_BN(num, NULL);
+        if (bn == NULL || BN_num_bits(bn) > 62)
+            CM_FAIL(CM_ERR_INVALID, "%s: CRL number out of range", crl_files[i]);
+        {
+            int64_t v = (int64_t)BN_get_word(bn);
+            if (v > *highest)
+                *highest = v;
+        }
+        BN_free(bn);
+        bn = NULL;
+        ASN1_INTEGER_free(num);
+        num = NULL;
+        X509_CRL_free(crl);
+        crl = NULL;
+        free(data);
+        data = NULL;
+    }
+    if (*highest > 0) {
+        CM_TRY(db_begin(db));
+        rc = db_counter_raise(db, "crl_number", *highest);
+        if (rc == CM_OK)
+            rc = db_commit(db);
+        if (rc != CM_OK)
+            db_rollback(db);
+    }
+out:
+    BN_free(bn);
+    ASN1_INTEGER_free(num);
+    X509_CRL_free(crl);
+    free(data);
+    return rc;
+}
+
+struct restore_ctx {
+    const char *from, *to;
+};
+
+static cm_err restore_file(void *ctx, const char *hex, const char *rel)
+{
+    struct restore_ctx *r = ctx;
+    char from[PATH_MAX], to[PATH_MAX], dirbuf[PATH_MAX], *slash;
+    cm_err rc;
+    mode_t mode = (strncmp(rel, "private/", 8) == 0 || strcmp(rel, CA_CONF_FILE) == 0 ||
+                   strcmp(rel, CA_DB_FILE) == 0)
+                      ? 0600
+                      : 0644;
+    (void)hex;
+    if ((rc = fs_join(from, sizeof(from), r->from, rel)) != CM_OK ||
+        (rc = fs_join(to, sizeof(to), r->to, rel)) != CM_OK)
+        return rc;
+    snprintf(dirbuf, sizeof(dirbuf), "%s", to);
+    slash = strrchr(dirbuf, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        if ((rc = fs_mkdirs(dirbuf, strstr(rel, "private/") ? 0700 : 0755)) != CM_OK)
+            return rc;
+    }
+    return copy_file(from, to, mode);
+}
+
+cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t moved_aside_sz,
+                      const char *dir, const struct restore_opts *o)
+{
+    cm_err rc = CM_OK;
+    char tmp[PATH_MAX], path[PATH_MAX];
+    struct restore_ctx r;
+    struct backup_marks m2;
+    db_t *db = NULL;
+    int64_t highest = 0;
+
+    moved_aside[0] = '\0';
+    CM_TRY(backup_verify(marks, dir));
+    if (!fs_dir_empty_or_absent(o->home) && !o->force)
+        CM_FAIL(CM_ERR_EXISTS,
+                "%s: a CA home is already there; restore into a new directory (--home NEW) or "
+                "give --force to replace it (it is moved aside, not deleted)",
+                o->home);
+    /* Build the restored home beside the target, then rename it into place,
+     * so that a failed restore leaves nothing half-made. */
+    if (snprintf(tmp, sizeof(tmp), "%s.restoring.%ld", o->home, (long)getpid()) >= (int)sizeof(tmp))
+        CM_FAIL(CM_ERR_INVALID, "%s: path too long", o->home);
+    CM_TRY(fs_mkdirs(tmp, 0700));
+    r.from = dir;
+    r.to = tmp;
+    rc = manifest_read(&m2, dir, restore_file, &r);
+    if (rc != CM_OK)
+        goto fail;
+    if (o->ncrl_files > 0) {
+        CM_TRY(fs_join(path, sizeof(path), tmp, CA_DB_FILE));
+        rc = db_open(&db, path, 0);
+        if (rc == CM_OK)
+            rc = backup_raise_crl_number(db, o->crl_files, o->ncrl_files, &highest);
+        db_close(db);
+        db = NULL;
+        if (rc != CM_OK)
+            goto fail;
+    }
+    if (fs_exists(o->home) && !fs_dir_empty_or_absent(o->home)) {
+        snprintf(moved_aside, moved_aside_sz, "%s.replaced.%ld", o->home, (long)time(NULL));
+        if (rename(o->home, moved_aside) != 0) {
+            rc = cm_err_set(CM_ERR_IO, "%s: cannot move aside: %s", o->home, strerror(errno));
+            moved_aside[0] = '\0';
+            goto fail;
+        }
+    } else if (fs_exists(o->home)) {
+        rmdir(o->home);
+    }
+    if (rename(tmp, o->home) != 0) {
+        rc = cm_err_set(CM_ERR_IO, "%s: cannot rename into place: %s", o->home, strerror(errno));
+        goto fail;
+    }
+    return CM_OK;
+fail:
+    /* Remove the partial copy (only files we wrote). */
+    {
+        char sub[PATH_MAX];
+        static const char *const rels[] = {CA_DB_FILE, CA_CONF_FILE, CA_KEY_FILE, CA_CERT_FILE,
+                                           CA_CHAIN_FILE, CA_CSR_FILE, "crl/ca.crl",
+                                           "crl/ca.crl.pem", "crl/delta.crl", "crl/delta.crl.pem",
+                                           CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
+        for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++)
+            if (fs_join(sub, sizeof(sub), tmp, rels[i]) == CM_OK)
+                unlink(sub);
+        if (fs_join(sub, sizeof(sub), tmp, "private") == CM_OK)
+            rmdir(sub);
+        if (fs_join(sub, sizeof(sub), tmp, CA_CRL_DIR) == CM_OK)
+            rmdir(sub);
+        rmdir(tmp);
+    }
+out:
+    return rc;
+}
