@@ -973,6 +973,13 @@ static cm_err view_cond(cm_buf *b, const struct db_restrict *r)
                           "SerialNumber %s ?))",
                           strict, ops[r->op]);
     }
+    /* Without statistics SQLite guesses that a one-sided range keeps a
+     * quarter of the rows and then prefers walking requests in RequestID
+     * order (no sort) to the index: "NotAfter < now+30d" would read the
+     * whole table. Restrictions are meant to select few rows; say so. */
+    if (col->indexed && r->op != DB_OP_EQ && r->op != DB_OP_NE)
+        return buf_printf(b, "(\"%s\" IS NOT NULL AND likelihood(\"%s\" %s ?, 0.01))", name,
+                          name, ops[r->op]);
     return buf_printf(b, "\"%s\" %s ?", name, ops[r->op]);
 }
 
