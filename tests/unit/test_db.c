@@ -261,14 +261,14 @@ TEST(refuse_foreign_files)
     db = new_db(path, sizeof(path));
     db_close(db);
     db = NULL;
-    CHECK_INT(raw_exec(path, "UPDATE meta SET value='2' WHERE key='schema_version'", msg,
-                       sizeof(msg)),
-              SQLITE_OK);
+    CHECK_INT(
+        raw_exec(path, "UPDATE meta SET value='2' WHERE key='schema_version'", msg, sizeof(msg)),
+        SQLITE_OK);
     CHECK_ERR(db_open(&db, path, 0), CM_ERR_DB);
     CHECK(strstr(cm_err_msg(), "newer") != NULL && strstr(cm_err_msg(), path) != NULL);
-    CHECK_INT(raw_exec(path, "UPDATE meta SET value='x1' WHERE key='schema_version'", msg,
-                       sizeof(msg)),
-              SQLITE_OK);
+    CHECK_INT(
+        raw_exec(path, "UPDATE meta SET value='x1' WHERE key='schema_version'", msg, sizeof(msg)),
+        SQLITE_OK);
     CHECK_ERR(db_open(&db, path, 0), CM_ERR_DB);
     CHECK(strstr(cm_err_msg(), "unknown database schema version 'x1'") != NULL);
     CHECK(db == NULL);
@@ -729,12 +729,12 @@ TEST(view_restrictions)
     size_t n = 0;
 
     CHECK_OK(db_begin(db));
-    add(db, DB_DISP_ISSUED, "alpha", "0A", 1735689600);        /* 1: 2025-01-01 */
-    add(db, DB_DISP_PENDING, "beta", NULL, 0);                  /* 2 */
+    add(db, DB_DISP_ISSUED, "alpha", "0A", 1735689600);                     /* 1: 2025-01-01 */
+    add(db, DB_DISP_PENDING, "beta", NULL, 0);                              /* 2 */
     add(db, DB_DISP_ISSUED, "gamma, with comma", "01FF", now + 10 * 86400); /* 3 */
-    add(db, DB_DISP_ISSUED, "delta", "0102030405", now + 90 * 86400);      /* 4 */
-    add(db, DB_DISP_DENIED, "epsilon", NULL, 0);                 /* 5 */
-    add(db, DB_DISP_ISSUED, "zeta", "7F", 1767225600);          /* 6: 2026-01-01 */
+    add(db, DB_DISP_ISSUED, "delta", "0102030405", now + 90 * 86400);       /* 4 */
+    add(db, DB_DISP_DENIED, "epsilon", NULL, 0);                            /* 5 */
+    add(db, DB_DISP_ISSUED, "zeta", "7F", 1767225600);                      /* 6: 2026-01-01 */
     CHECK_OK(db_cert_revoke(db, "01FF", 1, 1700001000, 0, 0, 1));
     CHECK_OK(db_cert_revoke(db, "7F", 6, 1700002000, 0, 0, 2));
     CHECK_OK(db_cert_set_withheld(db, "0A", 1));
@@ -876,7 +876,8 @@ TEST(explain_uses_indexes)
                    "SCAN"));
     CHECK(plan_has(db, "NotAfter >= 2024-01-01, NotAfter < 2024-02-01",
                    "certificates_notafter (NotAfter>? AND NotAfter<?)", "SCAN"));
-    CHECK(plan_has(db, "NotAfter < now+30d", "USING INDEX certificates_notafter (NotAfter", "SCAN"));
+    CHECK(
+        plan_has(db, "NotAfter < now+30d", "USING INDEX certificates_notafter (NotAfter", "SCAN"));
     CHECK(plan_has(db, "NotAfter > now", "USING INDEX certificates_notafter (NotAfter>?)", "SCAN"));
     CHECK(plan_has(db, "Disposition = pending", "requests_disposition (Disposition=?)", "SCAN"));
     CHECK(plan_has(db, "CommonName = x", "certificates_cn (CommonName=?)", "SCAN"));

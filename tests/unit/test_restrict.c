@@ -154,8 +154,8 @@ TEST(errors)
     CHECK(fails_with("RequestID = 99999999999999999999", "RequestID", NULL));
     CHECK(fails_with("SerialNumber = 0xZZ", "serial number", "hex"));
     CHECK(fails_with("SerialNumber = 00", "zero", NULL));
-    CHECK(fails_with("SerialNumber = 0102030405060708091011121314151617181920aa", "20 octets",
-                     NULL));
+    CHECK(
+        fails_with("SerialNumber = 0102030405060708091011121314151617181920aa", "20 octets", NULL));
     CHECK(fails_with("NotAfter < 2030-13-01", "2030-13-01", "out of range"));
     CHECK(fails_with("NotAfter < tomorrow", "'tomorrow'", "NotAfter"));
     CHECK(fails_with("NotAfter < now-7", "now-7", NULL));

@@ -53,8 +53,7 @@ static int64_t add(int disp, const char *cn, const char *serial, const unsigned 
 }
 
 /* Runs the view with the given columns/format/restriction into outpath. */
-static cm_err run_view(const char *cols, enum viewfmt_format fmt, const char *restr,
-                       uint64_t limit)
+static cm_err run_view(const char *cols, enum viewfmt_format fmt, const char *restr, uint64_t limit)
 {
     int ci[VIEWFMT_MAX_COLS];
     struct viewfmt_opts o = {ci, 0, fmt, limit};
@@ -90,8 +89,8 @@ static char *slurp(void)
 static int python(const char *script)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c '%s' '%s' '%s' '%s'", script, outpath,
-             derpath, tmpdir);
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c '%s' '%s' '%s' '%s'", script, outpath, derpath,
+             tmpdir);
     return system(cmd) == 0;
 }
 
@@ -126,20 +125,21 @@ TEST(csv)
 {
     CHECK_OK(run_view("RequestID,CommonName,SerialNumber,RawCertificate,RevokedReason,NotAfter",
                       VIEWFMT_CSV, NULL, 0));
-    CHECK(python("import csv, base64, sys\n"
-                 "rows = list(csv.reader(open(sys.argv[1], newline=\"\", encoding=\"utf-8\","
-                 " errors=\"surrogateescape\"), strict=True))\n"
-                 "assert rows[0] == [\"RequestID\", \"CommonName\", \"SerialNumber\","
-                 " \"RawCertificate\", \"RevokedReason\", \"NotAfter\"], rows[0]\n"
-                 "assert len(rows) == 6, len(rows)\n"
-                 "assert rows[1][0] == \"1\" and rows[1][2] == \"01\"\n"
-                 "assert base64.b64decode(rows[1][3], validate=True) =="
-                 " open(sys.argv[2], \"rb\").read()\n"
-                 "assert rows[1][4] == \"keyCompromise\" and rows[1][5] == \"2030-01-01 00:00:00\"\n"
-                 "assert rows[2][1] == \"a, \\\"b\\\"\\nc\", repr(rows[2][1])\n"
-                 "assert rows[3] == [\"3\", \"\", \"\", \"\", \"\", \"\"], rows[3]\n"
-                 "assert rows[4][1] == \" Jürgen \", rows[4]\n"
-                 "open(sys.argv[3] + \"/decoded.der\", \"wb\").write(base64.b64decode(rows[1][3]))\n"));
+    CHECK(python(
+        "import csv, base64, sys\n"
+        "rows = list(csv.reader(open(sys.argv[1], newline=\"\", encoding=\"utf-8\","
+        " errors=\"surrogateescape\"), strict=True))\n"
+        "assert rows[0] == [\"RequestID\", \"CommonName\", \"SerialNumber\","
+        " \"RawCertificate\", \"RevokedReason\", \"NotAfter\"], rows[0]\n"
+        "assert len(rows) == 6, len(rows)\n"
+        "assert rows[1][0] == \"1\" and rows[1][2] == \"01\"\n"
+        "assert base64.b64decode(rows[1][3], validate=True) =="
+        " open(sys.argv[2], \"rb\").read()\n"
+        "assert rows[1][4] == \"keyCompromise\" and rows[1][5] == \"2030-01-01 00:00:00\"\n"
+        "assert rows[2][1] == \"a, \\\"b\\\"\\nc\", repr(rows[2][1])\n"
+        "assert rows[3] == [\"3\", \"\", \"\", \"\", \"\", \"\"], rows[3]\n"
+        "assert rows[4][1] == \" Jürgen \", rows[4]\n"
+        "open(sys.argv[3] + \"/decoded.der\", \"wb\").write(base64.b64decode(rows[1][3]))\n"));
     {
         /* RFC 4180: CRLF line ends. */
         char *s = slurp();
@@ -242,7 +242,8 @@ TEST(table)
 int main(void)
 {
     char cmd[1024];
-    static const unsigned char badutf8[] = "bad\xff" "byte\x01";
+    static const unsigned char badutf8[] = "bad\xff"
+                                           "byte\x01";
 
     unit_suite = "viewfmt";
     if (mkdtemp(tmpdir) == NULL)
