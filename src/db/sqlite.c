@@ -1403,13 +1403,16 @@ static cm_err sq_open(db_t **out, const char *path, int create)
 out:
     if (fd >= 0)
         close(fd);
-    if (rc != CM_OK && created) {
-        /* Leave nothing behind from a failed create (only what we made). */
-        unlink(path);
-        unlink(wal);
-    }
     if (s != NULL)
         sq_close(&s->base);
+    if (rc != CM_OK && created) {
+        /* Leave nothing behind from a failed create (only what we made). */
+        char shm[PATH_MAX];
+        snprintf(shm, sizeof(shm), "%s-shm", path);
+        unlink(path);
+        unlink(wal);
+        unlink(shm);
+    }
     return rc;
 }
 
