@@ -38,12 +38,9 @@ const char cmd_view_usage[] =
 int cmd_view(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"restrict", required_argument, NULL, 'r'},
-        {"out", required_argument, NULL, 'o'},
-        {"format", required_argument, NULL, 'f'},
-        {"limit", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"restrict", required_argument, NULL, 'r'}, {"out", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},   {"limit", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *restrict_expr = NULL, *out_cols = viewfmt_default_cols;
     struct db_restrict *r = NULL;
@@ -85,7 +82,7 @@ int cmd_view(const struct cli_global *g, int argc, char **argv)
     /* Every mistake in the options is reported before anything is printed
      * or the CA is opened. */
     if (viewfmt_parse_columns(cols, &o.ncols, VIEWFMT_MAX_COLS, out_cols) != CM_OK)
-        return cli_usage_error("view: %s", cm_err_msg());
+        return cli_usage_error("view: --out: %s", cm_err_msg());
     if (restrict_expr != NULL && restrict_parse(&r, &nr, restrict_expr) != CM_OK)
         return cli_usage_error("view: %s", cm_err_msg());
 

@@ -232,8 +232,8 @@ static cm_err backend_select(const struct db_ops **ops, const char **rest, const
             *rest = colon + 1;
             return CM_OK;
         }
-    return cm_err_set(CM_ERR_UNSUPPORTED, "database '%s': unknown backend '%.*s'", location,
-                      (int)n, location);
+    return cm_err_set(CM_ERR_UNSUPPORTED, "database '%s': unknown backend '%.*s'", location, (int)n,
+                      location);
 }
 
 cm_err db_open(db_t **out, const char *location, int create)
@@ -338,8 +338,7 @@ cm_err db_request_get(db_t *db, struct db_request **out, int64_t id)
     return db->ops->request_get(db, out, id);
 }
 
-cm_err db_request_resolve(db_t *db, int64_t id, int disposition, const char *message,
-                          int64_t when)
+cm_err db_request_resolve(db_t *db, int64_t id, int disposition, const char *message, int64_t when)
 {
     WRITE(db);
     return db->ops->request_resolve(db, id, disposition, message, when);

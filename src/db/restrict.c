@@ -153,8 +153,7 @@ static const struct {
 static cm_err disp_parse(int64_t *out, const char *v)
 {
     for (size_t i = 0; i < sizeof(dispositions) / sizeof(dispositions[0]); i++)
-        if (strcasecmp(v, dispositions[i].name) == 0 ||
-            num_is(v, dispositions[i].code)) {
+        if (strcasecmp(v, dispositions[i].name) == 0 || num_is(v, dispositions[i].code)) {
             *out = dispositions[i].code;
             return CM_OK;
         }
@@ -168,13 +167,13 @@ static cm_err origin_parse(int64_t *out, const char *v)
 {
     static const int origins[] = {DB_ORIGIN_ISSUED, DB_ORIGIN_IMPORTED, DB_ORIGIN_PLACEHOLDER};
     for (size_t i = 0; i < sizeof(origins) / sizeof(origins[0]); i++)
-        if (strcasecmp(v, db_origin_name(origins[i])) == 0 ||
-            num_is(v, origins[i])) {
+        if (strcasecmp(v, db_origin_name(origins[i])) == 0 || num_is(v, origins[i])) {
             *out = origins[i];
             return CM_OK;
         }
-    return cm_err_set(CM_ERR_INVALID, "origin '%s': unknown (issued, imported, placeholder, or "
-                                      "0, 1, 2)",
+    return cm_err_set(CM_ERR_INVALID,
+                      "origin '%s': unknown (issued, imported, placeholder, or "
+                      "0, 1, 2)",
                       v);
 }
 
@@ -271,8 +270,7 @@ static cm_err term_parse(struct db_restrict *r, struct term *t, const char **pp,
         for (size_t i = 0; i < db_ncolumns; i++)
             if (buf_printf(&b, "%s%s", i ? ", " : "", db_columns[i].name) != CM_OK)
                 break;
-        rc = cm_err_set(CM_ERR_INVALID, "unknown column '%s' (columns: %s)", colname,
-                        buf_str(&b));
+        rc = cm_err_set(CM_ERR_INVALID, "unknown column '%s' (columns: %s)", colname, buf_str(&b));
         buf_free(&b);
         return term_fail(rc, t);
     }

@@ -184,7 +184,8 @@ enum st {
 
 #define CERT_COLS                                                                                  \
     "SerialNumber, RequestID, Origin, NotBefore, NotAfter, DistinguishedName, CommonName, EMail, " \
-    "SubjectAltNames, CertificateHash, SubjectKeyIdentifier, CertificateTemplate, RawCertificate, " \
+    "SubjectAltNames, CertificateHash, SubjectKeyIdentifier, CertificateTemplate, "                \
+    "RawCertificate, "                                                                             \
     "RevokedReason, RevokedWhen, RevokedEffectiveWhen, InvalidityDate, RevSeq, HoldSeq, "          \
     "ReleasedWhen, Withheld, RecoveredFrom"
 #define REQ_COLS                                                                                   \
@@ -254,9 +255,8 @@ static cm_err sq_exec(struct sqlite_db *s, const char *sql, const char *what)
 /* A cached statement, reset and ready for binding. */
 static cm_err st_get(struct sqlite_db *s, sqlite3_stmt **out, enum st id)
 {
-    if (s->st[id] == NULL &&
-        sqlite3_prepare_v3(s->h, st_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL) !=
-            SQLITE_OK)
+    if (s->st[id] == NULL && sqlite3_prepare_v3(s->h, st_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                                &s->st[id], NULL) != SQLITE_OK)
         return sq_fail(s, "preparing a statement");
     *out = s->st[id];
     return CM_OK;
@@ -681,8 +681,7 @@ static cm_err sq_cert_get_by_request(db_t *db, struct db_cert **out, int64_t req
     sqlite3_bind_int64(st, 1, request_id);
     x = sqlite3_step(st);
     if (x == SQLITE_DONE)
-        CM_FAIL(CM_ERR_NOTFOUND, "request %" PRId64 ": no certificate in the database",
-                request_id);
+        CM_FAIL(CM_ERR_NOTFOUND, "request %" PRId64 ": no certificate in the database", request_id);
     if (x != SQLITE_ROW)
         CM_TRY(sq_fail(s, "reading a certificate"));
     CM_TRY(cert_from_row(out, st));
@@ -751,8 +750,7 @@ static cm_err sq_cert_revoke(db_t *db, const char *serial_in, int reason, int64_
     if (cur == DB_REASON_HOLD && reason == DB_REASON_HOLD)
         CM_FAIL(CM_ERR_STATE, "certificate %s: already on hold", serial);
     if (cur != DB_REASON_NONE && cur != DB_REASON_HOLD)
-        CM_FAIL(CM_ERR_STATE, "certificate %s: already revoked (%s)", serial,
-                db_reason_name(cur));
+        CM_FAIL(CM_ERR_STATE, "certificate %s: already revoked (%s)", serial, db_reason_name(cur));
     CM_TRY(st_get(s, &st, ST_CERT_REVOKE));
     bind_text(st, 1, serial);
     sqlite3_bind_int(st, 2, reason);
@@ -802,15 +800,18 @@ out:
  * revoked rows in serial (text) order. Delta CRL: the rows whose state
  * changed after since_seq (certificates_revseq), revoked ones as they
  * are, released holds that the base could list as removeFromCRL; a release
- * is dated by ReleasedWhen. */
+ * is dated by ReleasedWhen. INDEXED BY because the planner would otherwise
+ * walk the whole primary key to save sorting a few delta rows (and a
+ * missing index is then an error, not a silent full scan). */
 static const char revoked_all_sql[] =
     "SELECT SerialNumber, RevokedReason, RevokedEffectiveWhen, InvalidityDate"
-    " FROM certificates WHERE RevokedReason IS NOT NULL ORDER BY SerialNumber";
+    " FROM certificates INDEXED BY certificates_revoked WHERE RevokedReason IS NOT NULL"
+    " ORDER BY SerialNumber";
 static const char revoked_delta_sql[] =
     "SELECT SerialNumber, COALESCE(RevokedReason, 8),"
     " CASE WHEN RevokedReason IS NULL THEN ReleasedWhen ELSE RevokedEffectiveWhen END,"
     " CASE WHEN RevokedReason IS NULL THEN NULL ELSE InvalidityDate END"
-    " FROM certificates WHERE RevSeq > ?1"
+    " FROM certificates INDEXED BY certificates_revseq WHERE RevSeq > ?1"
     " AND (RevokedReason IS NOT NULL OR (HoldSeq IS NOT NULL AND HoldSeq <= ?1))"
     " ORDER BY SerialNumber";
 
@@ -941,8 +942,8 @@ out:
 static cm_err view_cond(cm_buf *b, const struct db_restrict *r)
 {
     static const char *const ops[] = {
-        [DB_OP_EQ] = "=", [DB_OP_NE] = "IS NOT", [DB_OP_LT] = "<",
-        [DB_OP_LE] = "<=", [DB_OP_GT] = ">",     [DB_OP_GE] = ">=",
+        [DB_OP_EQ] = "=",  [DB_OP_NE] = "IS NOT", [DB_OP_LT] = "<",
+        [DB_OP_LE] = "<=", [DB_OP_GT] = ">",      [DB_OP_GE] = ">=",
     };
     const struct db_column *col;
     const char *name;
@@ -973,6 +974,13 @@ static cm_err view_cond(cm_buf *b, const struct db_restrict *r)
                           "SerialNumber %s ?))",
                           strict, ops[r->op]);
     }
+    /* Without statistics SQLite guesses that a one-sided range keeps a
+     * quarter of the rows and then prefers walking requests in RequestID
+     * order (no sort) to the index: "NotAfter < now+30d" would read the
+     * whole table. Restrictions are meant to select few rows; say so. */
+    if (col->indexed && r->op != DB_OP_EQ && r->op != DB_OP_NE)
+        return buf_printf(b, "(\"%s\" IS NOT NULL AND likelihood(\"%s\" %s ?, 0.01))", name, name,
+                          ops[r->op]);
     return buf_printf(b, "\"%s\" %s ?", name, ops[r->op]);
 }
 
@@ -1161,8 +1169,8 @@ out:
     return rc;
 }
 
-static cm_err sq_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit,
-                            db_event_cb cb, void *ctx)
+static cm_err sq_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
+                            void *ctx)
 {
     static const char sql[] = "SELECT ID, Type, RequestID, SerialNumber, Created, Payload"
                               " FROM events WHERE ID > ?1 AND (Type & ?2) != 0"
@@ -1238,8 +1246,7 @@ static cm_err query_int(struct sqlite_db *s, int64_t *out, const char *sql, cons
     sqlite3_stmt *st = NULL;
     cm_err rc;
 
-    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
         CM_TRY(sq_fail(s, what));
     *out = col_int(st, 0);
     rc = CM_OK;
@@ -1263,7 +1270,8 @@ static cm_err set_pragmas(struct sqlite_db *s)
                 s->path, mode ? (const char *)mode : "?");
     /* FULL: in WAL mode every commit fsyncs the log, so a commit that
      * returned survives a crash or power loss. */
-    CM_TRY(sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting pragmas"));
+    CM_TRY(sq_exec(s, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;",
+                   "setting pragmas"));
     rc = CM_OK;
 out:
     sqlite3_finalize(st);
@@ -1282,8 +1290,9 @@ static cm_err check_identity(struct sqlite_db *s)
     if (query_int(s, &appid, "PRAGMA application_id", "reading the header") != CM_OK)
         CM_FAIL(CM_ERR_DB, "%s: not a certmint database (%s)", s->path, sqlite3_errmsg(s->h));
     if (appid != DB_SQLITE_APPLICATION_ID)
-        CM_FAIL(CM_ERR_DB, "%s: not a certmint database (SQLite application_id is 0x%08" PRIx64
-                           ", expected 0x%08X)",
+        CM_FAIL(CM_ERR_DB,
+                "%s: not a certmint database (SQLite application_id is 0x%08" PRIx64
+                ", expected 0x%08X)",
                 s->path, (uint64_t)(uint32_t)appid, DB_SQLITE_APPLICATION_ID);
     CM_TRY(sq_meta_get(&s->base, &v, "schema_version"));
     if (v == NULL)
@@ -1394,13 +1403,16 @@ static cm_err sq_open(db_t **out, const char *path, int create)
 out:
     if (fd >= 0)
         close(fd);
-    if (rc != CM_OK && created) {
-        /* Leave nothing behind from a failed create (only what we made). */
-        unlink(path);
-        unlink(wal);
-    }
     if (s != NULL)
         sq_close(&s->base);
+    if (rc != CM_OK && created) {
+        /* Leave nothing behind from a failed create (only what we made). */
+        char shm[PATH_MAX];
+        snprintf(shm, sizeof(shm), "%s-shm", path);
+        unlink(path);
+        unlink(wal);
+        unlink(shm);
+    }
     return rc;
 }
 

@@ -59,7 +59,7 @@ cm_err viewfmt_parse_columns(int *cols, size_t *ncols, size_t max, const char *l
         if (n == max)
             return cm_err_set(CM_ERR_INVALID, "column list: more than %zu columns", max);
         if ((cols[n] = db_column_find(name)) < 0)
-            return cm_err_prefix(CM_ERR_INVALID, "--out");
+            return CM_ERR_INVALID; /* the message names it */
         n++;
         if (e == NULL)
             break;
@@ -267,7 +267,7 @@ static cm_err row_cb(void *ctx, const struct db_row *row)
             case VIEWFMT_TABLE:
                 CM_TRY(enc_table(&r->cell, buf_str(&r->raw), present));
                 CM_TRY(buf_append(&r->cell, "", 1)); /* each cell NUL-terminated */
-                off[i] = start; /* the buffer may still move */
+                off[i] = start;                      /* the buffer may still move */
                 break;
             case VIEWFMT_CSV:
                 if (i > 0)

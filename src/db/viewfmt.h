@@ -30,8 +30,7 @@ cm_err viewfmt_parse_format(enum viewfmt_format *out, const char *s) CM_MUST_USE
 
 /* "RequestID, CommonName,NotAfter" into column indexes (at most max).
  * Unknown names are an error naming them. */
-cm_err viewfmt_parse_columns(int *cols, size_t *ncols, size_t max,
-                             const char *list) CM_MUST_USE;
+cm_err viewfmt_parse_columns(int *cols, size_t *ncols, size_t max, const char *list) CM_MUST_USE;
 
 /* Runs db_view(db, r, nr) and writes the rows to f: a header then one
  * row per request. NULL values are EMPTY in a table, an empty field in
