@@ -66,6 +66,8 @@ cm_err config_save(const cm_config *c, const char *path) CM_MUST_USE;
 const char *config_get(const cm_config *c, const char *key);
 /* 1 if the key is explicitly set in the file. */
 int config_is_set(const cm_config *c, const char *key);
+/* config_get_int/config_get_seconds: CM_ERR_NOTFOUND when the key is unset
+ * and has no default (profile keys: use the built-in profile's value). */
 cm_err config_get_int(const cm_config *c, const char *key, long long *out) CM_MUST_USE;
 int config_get_bool(const cm_config *c, const char *key);
 /* Durations ("7d", "12h", "90m", "3600") in seconds. */
