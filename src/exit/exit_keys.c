@@ -43,6 +43,11 @@ static cm_err check_modules(char **out, const struct config_key *k, const char *
     return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
+/* EXIT_EV_ALL as stored (names, in bit order). */
+#define EXIT_FILTER_ALL_NAMES                                                                      \
+    "CERTISSUED,CERTPENDING,CERTDENIED,CERTREVOKED,CERTRETRIEVEPENDING,CRLISSUED,SHUTDOWN,"        \
+    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING"
+
 const struct config_key config_keys_exit[] = {
     {"exit.modules", CFG_CUSTOM, "", 0, 0, NULL, check_modules,
      "exit modules told of every CA event, comma separated (smtp, file, ldap)"},
@@ -50,7 +55,7 @@ const struct config_key config_keys_exit[] = {
      "raise CERTEXPIRING once per certificate this many days before it expires (0 = never)"},
     {"exit.file.dir", CFG_STRING, NULL, 0, 0, NULL, NULL,
      "directory the file module writes one JSON record per event into"},
-    {"exit.file.eventfilter", CFG_CUSTOM, "ALL", 0, 0, NULL, check_eventfilter,
+    {"exit.file.eventfilter", CFG_CUSTOM, EXIT_FILTER_ALL_NAMES, 0, 0, NULL, check_eventfilter,
      "events the file module records (names, +NAME/-NAME edits, or a number)"},
     {"exit.file.offbox", CFG_BOOL, "no", 0, 0, NULL, NULL,
      "the file module's directory is off this machine (a mounted remote share)"},
