@@ -1,0 +1,63 @@
+#!/bin/sh
+# Backup and restore: an online snapshot while certmint serve runs, verify,
+# restore into a new home, refusal to overwrite, damage detection, and nothing
+# going backwards after a restore.
+. "$(dirname "$0")/lib.sh"
+
+H="$T/ca"
+new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
+cm "$H" config set crl.period 1h >/dev/null
+for i in 1 2 3; do
+    make_csr ec:p256 "$T/c$i.csr" "$T/c$i.key" "/CN=c$i.example.org" "DNS:c$i.example.org"
+done
+cm "$H" submit --profile tls-server "$T/c1.csr" "$T/c2.csr" >/dev/null
+cm "$H" crl >/dev/null
+
+# The service runs while the backup is taken.
+"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
+spid=$!
+at_exit "kill $spid 2>/dev/null"
+sleep 1
+check "backup while serve runs" cm "$H" backup "$T/bk"
+check "MANIFEST lists the database with its SHA-256" grep -q "^sha256 [0-9a-f]\{64\} certmint.db$" "$T/bk/MANIFEST"
+check "the key is backed up encrypted" grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$T/bk/private/ca.key"
+check_eq "the key keeps mode 0600" "$(stat -c %a "$T/bk/private/ca.key")" 600
+check "backup --verify" cm "$H" backup --verify "$T/bk"
+check_fails "backup refuses a non-empty directory" cm "$H" backup "$T/bk"
+kill "$spid"; wait "$spid" 2>/dev/null
+check_match "serve logged its stop" "$(cat "$T/serve.log")" "stopped"
+
+# Issue more after the backup, publish another CRL.
+cm "$H" submit --profile tls-server "$T/c3.csr" >/dev/null
+cm "$H" crl >/dev/null
+before=$(openssl crl -inform DER -in "$H/crl/ca.crl" -noout -crlnumber | sed 's/.*=//')
+
+# Restore into a new home.
+check "restore into a new home" cm "$H" restore "$T/bk" --home "$T/restored"
+check_fails "restore refuses an existing CA home" cm "$H" restore "$T/bk" --home "$T/restored"
+check_eq "restored database has the backed-up requests" \
+    "$(cm "$T/restored" view --out RequestID --format csv | tail -n +2 | tr -d '\r' | tr '\n' ' ')" "1 2 "
+make_csr ec:p256 "$T/c4.csr" "$T/c4.key" "/CN=c4.example.org" "DNS:c4.example.org"
+check "the restored CA issues" cm "$T/restored" submit --profile tls-server --out "$T/c4.pem" "$T/c4.csr"
+cm "$T/restored" ca-cert >"$T/root.pem"
+check "certificate from the restored CA verifies" openssl verify -CAfile "$T/root.pem" "$T/c4.pem"
+
+# CRL files still at hand push the CRL number past the disaster.
+check "restore --force with the CRL still at hand" cm "$H" restore "$T/bk" --home "$T/restored" --force --crl "$H/crl/ca.crl"
+check "the replaced home was moved aside" sh -c "ls -d '$T'/restored.replaced.* >/dev/null"
+cm "$T/restored" crl >/dev/null
+after=$(openssl crl -inform DER -in "$T/restored/crl/ca.crl" -noout -crlnumber | sed 's/.*=//')
+[ $((after)) -gt $((before)) ] && ok "CRL number after restore ($after) exceeds the last before ($before)" ||
+    fail "CRL number went backwards: $before -> $after"
+
+# Damage is detected.
+cp -r "$T/bk" "$T/bk-damaged"
+printf 'x' >>"$T/bk-damaged/ca.crt"
+check_fails "verify detects a damaged file" cm "$H" backup --verify "$T/bk-damaged"
+check_match "and names it" "$(cm "$H" backup --verify "$T/bk-damaged" 2>&1)" "ca.crt: SHA-256 does not match"
+check_fails "restore refuses a damaged backup" cm "$H" restore "$T/bk-damaged" --home "$T/r2"
+[ ! -e "$T/r2" ] && ok "a refused restore leaves nothing" || fail "a refused restore left $T/r2"
+rm "$T/bk-damaged/MANIFEST"
+check_match "a backup without MANIFEST is refused" "$(cm "$H" backup --verify "$T/bk-damaged" 2>&1)" "no MANIFEST"
+
+done_testing
