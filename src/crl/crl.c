@@ -83,9 +83,9 @@ static cm_err sigalg_for_key(const struct sigalg **out, EVP_PKEY *key)
 }
 
 /* Largest entry: SEQUENCE header, serial of 64 octets + sign octet, Time,
- * extensions (reasonCode 12 + invalidityDate 24 + header 2). All of it is
- * below 128 octets, so an entry's own length is always one octet. */
-#define ENTRY_MAX (2 + DER_INT_HEX_MAX + DER_TIME_MAX + 2 + 12 + 24)
+ * extensions (header 2 + reasonCode 12 + invalidityDate 26): 124 octets.
+ * Below 128, so an entry's own length is always one octet. */
+#define ENTRY_MAX (2 + DER_INT_HEX_MAX + DER_TIME_MAX + 2 + 12 + 26)
 
 /* One RevokedCertificate (RFC 5280 5.1.2.6) into e; returns its size, or 0
  * with the error set. */
@@ -125,7 +125,7 @@ static size_t encode_entry(unsigned char e[ENTRY_MAX], const struct db_revoked *
     }
     /* 5.3.2: invalidityDate is always a GeneralizedTime. */
     if (r->invalidity_date > 0) {
-        static const unsigned char h[] = {0x30, 0x16, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11};
+        static const unsigned char h[] = {0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11};
         memcpy(e + o, h, sizeof(h));
         o += sizeof(h);
         n = der_put_generalized_time(e + o, r->invalidity_date);
