@@ -193,8 +193,8 @@ static int64_t asn1_time_unix(const ASN1_TIME *t)
     struct tm tm;
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
         return -1;
-    return der_unix_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                               tm.tm_min, tm.tm_sec);
+    return der_unix_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                               tm.tm_sec);
 }
 
 /* ---------- DER writer ---------- */
@@ -324,9 +324,9 @@ TEST(der_integer_sign_octet)
     }
     /* Signed 64-bit values, against ASN1_INTEGER_set_int64. */
     {
-        static const int64_t vals[] = {0,   1,     127,      128,       255,       256,
-                                       -1,  -128,  -129,     -256,      65535,     1LL << 40,
-                                       INT64_MAX, INT64_MIN, INT64_MIN + 1, 0x800000};
+        static const int64_t vals[] = {
+            0,    1,     127,       128,       255,       256,           -1,      -128, -129,
+            -256, 65535, 1LL << 40, INT64_MAX, INT64_MIN, INT64_MIN + 1, 0x800000};
         for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
             ASN1_INTEGER *ai = ASN1_INTEGER_new();
             unsigned char *ref = NULL;
@@ -348,11 +348,20 @@ TEST(der_integer_sign_octet)
 
 TEST(der_oid)
 {
-    static const char *good[] = {"2.5.29.20", "1.2.840.113549.1.1.11", "1.2.840.10045.4.3.2",
-                                 "1.3.101.112", "2.999.1", "0.39", "1.3.6.1.4.1.311.21.7",
-                                 "2.16.840.1.101.3.4.2.1"};
-    static const char *bad[] = {"", "1", "3.1", "1.40", "1..2", "1.2.", ".1.2", "a.b", "01.2",
-                                "1.2.x", "1.2.99999999999999999999999"};
+    static const char *good[] = {
+        "2.5.29.20", "1.2.840.113549.1.1.11", "1.2.840.10045.4.3.2",   "1.3.101.112", "2.999.1",
+        "0.39",      "1.3.6.1.4.1.311.21.7",  "2.16.840.1.101.3.4.2.1"};
+    static const char *bad[] = {"",
+                                "1",
+                                "3.1",
+                                "1.40",
+                                "1..2",
+                                "1.2.",
+                                ".1.2",
+                                "a.b",
+                                "01.2",
+                                "1.2.x",
+                                "1.2.99999999999999999999999"};
     cm_buf b = CM_BUF_INIT(1024);
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         ASN1_OBJECT *o = OBJ_txt2obj(good[i], 1);
@@ -477,11 +486,11 @@ TEST(der_reader_rejects_non_der)
     CHECK(der_next(&t, &p, buf + sizeof(buf)) == 0 && t.len == 128 && t.total == 131);
     /* Times: DER forms only. */
     {
-        static const char *badt[] = {"4912312359Z", "491231235959", "4913312359590Z",
+        static const char *badt[] = {"4912312359Z",   "491231235959",  "4913312359590Z",
                                      "491231235960Z", "490230000000Z", "49123123595.Z"};
         for (size_t i = 0; i < sizeof(badt) / sizeof(badt[0]); i++) {
-            struct der_tlv x = {DER_UTCTIME, (const unsigned char *)badt[i], strlen(badt[i]),
-                                NULL, 0};
+            struct der_tlv x = {DER_UTCTIME, (const unsigned char *)badt[i], strlen(badt[i]), NULL,
+                                0};
             int64_t v;
             if (der_parse_time(&v, &x) != -1)
                 UNIT_FAIL("time '%s' accepted", badt[i]);
@@ -491,7 +500,7 @@ TEST(der_reader_rejects_non_der)
 
 TEST(pem_in_place)
 {
-    static const size_t sizes[] = {0,  1,  2,  3,   47,  48,  49,  95,   96,
+    static const size_t sizes[] = {0,  1,   2,   3,   47,   48,   49,   95,    96,
                                    97, 143, 144, 300, 4800, 4801, 4847, 100000};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         size_t n = sizes[i], off, len, pre = i * 7 % 50;
@@ -531,13 +540,13 @@ TEST(entry_encoding_bytes)
     /* Serial 0x0A, 2020-01-01T00:00:00Z, keyCompromise, invalidity
      * 2019-12-31T12:00:00Z: every octet by hand from RFC 5280 5.1, 5.3. */
     static const unsigned char want[] = {
-        0x30, 0x3a,                                           /* RevokedCertificate */
-        0x02, 0x01, 0x0a,                                     /* userCertificate */
-        0x17, 0x0d, '2', '0', '0', '1', '0', '1', '0', '0', '0', '0', '0', '0', 'Z',
-        0x30, 0x26,                                           /* crlEntryExtensions */
-        0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, 0x01,
-        0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11, 0x18, 0x0f, '2', '0', '1', '9',
-        '1', '2', '3', '1', '1', '2', '0', '0', '0', '0', 'Z'};
+        0x30, 0x3a,       /* RevokedCertificate */
+        0x02, 0x01, 0x0a, /* userCertificate */
+        0x17, 0x0d, '2',  '0',  '0',  '1',  '0',  '1',  '0',  '0',  '0',  '0',  '0',
+        '0',  'Z',  0x30, 0x26, /* crlEntryExtensions */
+        0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, 0x01, 0x30,
+        0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11, 0x18, 0x0f, '2',  '0',  '1',
+        '9',  '1',  '2',  '3',  '1',  '1',  '2',  '0',  '0',  '0',  '0',  'Z'};
     static const unsigned char want_plain[] = {0x30, 0x15, 0x02, 0x02, 0x00, 0x80, 0x18, 0x0f,
                                                '2',  '0',  '5',  '0',  '0',  '1',  '0',  '1',
                                                '0',  '0',  '0',  '0',  '0',  '0',  'Z'};
@@ -589,11 +598,11 @@ static ASN1_INTEGER *serial_of(const char *hex)
 
 /* Parses the DER with OpenSSL and checks everything against the inputs. */
 static void help_check_parsed(const unsigned char *der, size_t len, const struct test_ca *ca,
-                         const struct crl_params *p, const struct db_revoked *e, size_t n)
+                              const struct crl_params *p, const struct db_revoked *e, size_t n)
 {
     const unsigned char *q = der;
     X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long)len);
-    STACK_OF(X509_REVOKED) *revs;
+    STACK_OF(X509_REVOKED) * revs;
     ASN1_INTEGER *num = NULL, *base = NULL;
     AUTHORITY_KEYID *akid = NULL;
     int crit = -1;
@@ -1036,7 +1045,7 @@ TEST(crl_build_lint_refusals)
 /* ---------- lint rules on hand-made TBSCertLists ---------- */
 
 struct knobs {
-    int version;      /* -1: absent */
+    int version; /* -1: absent */
     int empty_issuer;
     int this_generalized_2049;
     int bad_time_text;
@@ -1089,8 +1098,8 @@ static cm_err build_tbs(cm_buf *b, const struct knobs *k)
     size_t m0, m1, m2, m3, m4;
     unsigned char ser[64];
     size_t sn = 1;
-    static const unsigned char alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                        0xce, 0x3d, 0x04, 0x03, 0x02};
+    static const unsigned char alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                        0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
     static const unsigned char name[] = {0x30, 0x0f, 0x31, 0x0d, 0x30, 0x0b, 0x06, 0x03, 0x55,
                                          0x04, 0x03, 0x0c, 0x04, 'T',  'e',  's',  't'};
 
@@ -1215,7 +1224,7 @@ TEST(lint_rules)
     do {                                                                                           \
         knobs_ok(&k);                                                                              \
         k.field = (value);                                                                         \
-        help_lint_expect(&k, rule, __LINE__);                                                           \
+        help_lint_expect(&k, rule, __LINE__);                                                      \
     } while (0)
     knobs_ok(&k);
     help_lint_expect(&k, NULL, __LINE__); /* the control: every rule passes */
@@ -1233,7 +1242,7 @@ TEST(lint_rules)
     EXPECT(serial_hex, "FF01", "crl.entry.serial.positive");
     EXPECT(serial_hex, "0001", "crl.der"); /* not minimal */
     EXPECT(serial_hex, "00", "crl.entry.serial.positive");
-    EXPECT(serial_hex, "0101010101010101010101010101010101010101", NULL); /* 20 octets */
+    EXPECT(serial_hex, "0101010101010101010101010101010101010101", NULL);   /* 20 octets */
     EXPECT(serial_hex, "00FF01010101010101010101010101010101010101", NULL); /* 20 + sign */
     EXPECT(serial_hex, "010101010101010101010101010101010101010101", "crl.entry.serial.length");
     EXPECT(reason, 0, "crl.entry.reason.unspecified");
