@@ -38,8 +38,8 @@ static cm_err copy_out(const struct crl_result *r, const char *dest)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: SHA-256 failed", r->der_path);
     text_hex(hex, md, sizeof(md));
     if (strcmp(hex, r->sha256_hex) != 0)
-        CM_FAIL(CM_ERR_STATE, "%s: replaced by another CRL meanwhile; %s not written",
-                r->der_path, dest);
+        CM_FAIL(CM_ERR_STATE, "%s: replaced by another CRL meanwhile; %s not written", r->der_path,
+                dest);
     CM_TRY(fs_write_atomic(dest, data, len, 0644));
 out:
     free(data);

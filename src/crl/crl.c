@@ -12,10 +12,10 @@
 /* CRL extension OIDs, content octets (RFC 5280 5.2). The entry extensions
  * reasonCode (2.5.29.21) and invalidityDate (2.5.29.24) are inlined in
  * encode_entry(). */
-static const unsigned char oid_crl_number[] = {0x55, 0x1d, 0x14};      /* 2.5.29.20 */
-static const unsigned char oid_delta_crl[] = {0x55, 0x1d, 0x1b};       /* 2.5.29.27 */
-static const unsigned char oid_aki[] = {0x55, 0x1d, 0x23};             /* 2.5.29.35 */
-static const unsigned char oid_freshest[] = {0x55, 0x1d, 0x2e};        /* 2.5.29.46 */
+static const unsigned char oid_crl_number[] = {0x55, 0x1d, 0x14}; /* 2.5.29.20 */
+static const unsigned char oid_delta_crl[] = {0x55, 0x1d, 0x1b};  /* 2.5.29.27 */
+static const unsigned char oid_aki[] = {0x55, 0x1d, 0x23};        /* 2.5.29.35 */
+static const unsigned char oid_freshest[] = {0x55, 0x1d, 0x2e};   /* 2.5.29.46 */
 
 /* AlgorithmIdentifier of each supported signature, whole DER. */
 struct sigalg {
@@ -24,12 +24,12 @@ struct sigalg {
     size_t len;
 };
 /* RFC 5758 3.2: ecdsa-with-SHA256/384/512, parameters absent. */
-static const unsigned char alg_ecdsa_sha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                                 0xce, 0x3d, 0x04, 0x03, 0x02};
-static const unsigned char alg_ecdsa_sha384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                                 0xce, 0x3d, 0x04, 0x03, 0x03};
-static const unsigned char alg_ecdsa_sha512[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
-                                                 0xce, 0x3d, 0x04, 0x03, 0x04};
+static const unsigned char alg_ecdsa_sha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+static const unsigned char alg_ecdsa_sha384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
+static const unsigned char alg_ecdsa_sha512[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04};
 /* RFC 4055 5: sha256WithRSAEncryption, parameters NULL. */
 static const unsigned char alg_rsa_sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
                                                0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00};
@@ -75,17 +75,16 @@ static cm_err sigalg_for_key(const struct sigalg **out, EVP_PKEY *key)
             *out = &sig_ecdsa_sha512;
             return CM_OK;
         }
-        return cm_err_set(CM_ERR_UNSUPPORTED, "CA key: curve %s is not supported for CRLs",
-                          group);
+        return cm_err_set(CM_ERR_UNSUPPORTED, "CA key: curve %s is not supported for CRLs", group);
     }
     return cm_err_set(CM_ERR_UNSUPPORTED, "CA key: type %s is not supported for CRLs",
                       EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "?");
 }
 
 /* Largest entry: SEQUENCE header, serial of 64 octets + sign octet, Time,
- * extensions (reasonCode 12 + invalidityDate 24 + header 2). All of it is
- * below 128 octets, so an entry's own length is always one octet. */
-#define ENTRY_MAX (2 + DER_INT_HEX_MAX + DER_TIME_MAX + 2 + 12 + 24)
+ * extensions (header 2 + reasonCode 12 + invalidityDate 26): 124 octets.
+ * Below 128, so an entry's own length is always one octet. */
+#define ENTRY_MAX (2 + DER_INT_HEX_MAX + DER_TIME_MAX + 2 + 12 + 26)
 
 /* One RevokedCertificate (RFC 5280 5.1.2.6) into e; returns its size, or 0
  * with the error set. */
@@ -95,8 +94,7 @@ static size_t encode_entry(unsigned char e[ENTRY_MAX], const struct db_revoked *
 
     n = der_put_integer_hex(e + o, DER_INT_HEX_MAX, r->serial);
     if (n == 0) {
-        *rc = cm_err_set(CM_ERR_INVALID, "revoked serial '%s': not a hex serial number",
-                         r->serial);
+        *rc = cm_err_set(CM_ERR_INVALID, "revoked serial '%s': not a hex serial number", r->serial);
         return 0;
     }
     o += n;
@@ -117,15 +115,15 @@ static size_t encode_entry(unsigned char e[ENTRY_MAX], const struct db_revoked *
     o += 2; /* crlEntryExtensions SEQUENCE header, patched below */
     /* 5.3.1: reasonCode is absent rather than unspecified(0). */
     if (r->reason != DB_REASON_UNSPECIFIED) {
-        static const unsigned char h[] = {0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15,
-                                          0x04, 0x03, 0x0a, 0x01};
+        static const unsigned char h[] = {0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d,
+                                          0x15, 0x04, 0x03, 0x0a, 0x01};
         memcpy(e + o, h, sizeof(h));
         o += sizeof(h);
         e[o++] = (unsigned char)r->reason;
     }
     /* 5.3.2: invalidityDate is always a GeneralizedTime. */
     if (r->invalidity_date > 0) {
-        static const unsigned char h[] = {0x30, 0x16, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11};
+        static const unsigned char h[] = {0x30, 0x18, 0x06, 0x03, 0x55, 0x1d, 0x18, 0x04, 0x11};
         memcpy(e + o, h, sizeof(h));
         o += sizeof(h);
         n = der_put_generalized_time(e + o, r->invalidity_date);
@@ -243,8 +241,8 @@ out:
 
 /* Signs tbs and checks the signature with the same key's public half, so
  * that a faulty signer never publishes a CRL nobody can verify. */
-static cm_err sign_tbs(unsigned char **sig, size_t *siglen, const struct sigalg *sa,
-                       EVP_PKEY *key, const unsigned char *tbs, size_t tbslen)
+static cm_err sign_tbs(unsigned char **sig, size_t *siglen, const struct sigalg *sa, EVP_PKEY *key,
+                       const unsigned char *tbs, size_t tbslen)
 {
     cm_err rc = CM_OK;
     EVP_MD_CTX *mctx = NULL;
@@ -382,8 +380,7 @@ cm_err crl_output_write(struct crl_output *o, const char *der_path, const char *
     assert(o != NULL && o->buf.data != NULL);
     if (der_path != NULL) {
         if (o->is_pem)
-            return cm_err_set(CM_ERR_STATE, "%s: the CRL was already turned into PEM",
-                              der_path);
+            return cm_err_set(CM_ERR_STATE, "%s: the CRL was already turned into PEM", der_path);
         if ((rc = fs_write_atomic(der_path, o->buf.data + o->off, o->len, mode)) != CM_OK)
             return rc;
     }

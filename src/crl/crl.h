@@ -56,14 +56,20 @@ struct crl_params {
 };
 
 struct crl_output {
-    cm_buf buf;        /* owns the bytes */
-    size_t off, len;   /* the DER CRL is buf.data[off .. off + len) */
-    int is_pem;        /* set once crl_output_write made the PEM in place */
-    size_t der_len;    /* size of the DER, kept after the PEM replaced it */
+    cm_buf buf;      /* owns the bytes */
+    size_t off, len; /* the DER CRL is buf.data[off .. off + len) */
+    int is_pem;      /* set once crl_output_write made the PEM in place */
+    size_t der_len;  /* size of the DER, kept after the PEM replaced it */
     int64_t entries;
     unsigned char sha256[32]; /* SHA-256 of the DER */
 };
-#define CRL_OUTPUT_INIT {CM_BUF_INIT(CRL_MAX_BYTES), 0, 0, 0, 0, 0, {0}}
+#define CRL_OUTPUT_INIT                                                                            \
+    {                                                                                              \
+        CM_BUF_INIT(CRL_MAX_BYTES), 0, 0, 0, 0, 0,                                                 \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* Encodes, lints (crl_lint) and signs a CRL v2 over the entries iter pushes.
  * Entries with reason unspecified carry no reasonCode (5.3.1); an

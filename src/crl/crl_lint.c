@@ -19,8 +19,7 @@ static const unsigned char oid_freshest[] = {0x55, 0x1d, 0x2e};
 
 #define MAX_EXTS 32
 
-static cm_err lint_fail(const char *rule, const char *ref, const char *fmt, ...)
-    CM_PRINTF(3, 4);
+static cm_err lint_fail(const char *rule, const char *ref, const char *fmt, ...) CM_PRINTF(3, 4);
 
 static cm_err lint_fail(const char *rule, const char *ref, const char *fmt, ...)
 {
@@ -42,8 +41,9 @@ static int oid_is(const struct der_tlv *t, const unsigned char *oid, size_t n)
     return t->len == n && memcmp(t->v, oid, n) == 0;
 }
 
-/* Serial content octets as upper-case hex for messages (first 32 octets). */
-static void serial_text(char out[68], const struct der_tlv *s)
+/* Serial content octets as upper-case hex for messages (first 32 octets).
+ * Only formatted when a rule fails: this is on every entry's path. */
+static const char *serial_text(char out[68], const struct der_tlv *s)
 {
     static const char hx[] = "0123456789ABCDEF";
     size_t i, n = s->len < 32 ? s->len : 32;
@@ -54,6 +54,7 @@ static void serial_text(char out[68], const struct der_tlv *s)
     out[2 * n] = '\0';
     if (s->len > 32)
         memcpy(out + 2 * n, "..", 3);
+    return out;
 }
 
 /* A Time (5.1.2.4): DER form, and UTCTime exactly for the years 1950-2049. */
@@ -71,8 +72,8 @@ static cm_err lint_time(int64_t *out, const struct der_tlv *t, const char *what)
     /* UTCTime can only hold 1950..2049, so only GeneralizedTime can be
      * wrongly chosen: for a year before 2050. */
     if (t->tag == DER_GENERALIZEDTIME) {
-        year = (t->v[0] - '0') * 1000 + (t->v[1] - '0') * 100 + (t->v[2] - '0') * 10 +
-               (t->v[3] - '0');
+        year =
+            (t->v[0] - '0') * 1000 + (t->v[1] - '0') * 100 + (t->v[2] - '0') * 10 + (t->v[3] - '0');
         if (year < 2050)
             return lint_fail("crl.time.encoding", "5.1.2.4",
                              "%s in %d is a GeneralizedTime; years through 2049 must be "
@@ -106,20 +107,25 @@ static cm_err parse_ext(struct der_tlv *oid, int *critical, struct der_tlv *val,
     return CM_OK;
 }
 
-/* No extension twice in one list (4.2). */
-static cm_err check_dup(struct der_tlv *seen, size_t *nseen, const struct der_tlv *oid,
-                        const char *where)
+/* No extension twice in one list (4.2). Returns 0, or -1 with the rule's
+ * message to be completed by the caller (see dup_fail). */
+static int check_dup(struct der_tlv *seen, size_t *nseen, const struct der_tlv *oid)
 {
     size_t i;
     for (i = 0; i < *nseen; i++)
         if (seen[i].len == oid->len && memcmp(seen[i].v, oid->v, oid->len) == 0)
-            return lint_fail("crl.ext.duplicate", "4.2", "an extension appears twice in %s",
-                             where);
+            return -1;
     if (*nseen >= MAX_EXTS)
-        return lint_fail("crl.ext.duplicate", "4.2", "more than %d extensions in %s", MAX_EXTS,
-                         where);
+        return -1;
     seen[(*nseen)++] = *oid;
-    return CM_OK;
+    return 0;
+}
+
+static cm_err dup_fail(const char *where)
+{
+    return lint_fail("crl.ext.duplicate", "4.2",
+                     "an extension appears twice in %s (or more than %d extensions)", where,
+                     MAX_EXTS);
 }
 
 /* The single INTEGER/ENUMERATED inside an extension value. */
@@ -129,8 +135,8 @@ static int ext_int(struct der_tlv *out, const struct der_tlv *val, unsigned tag)
     if (der_next(out, &p, end) != 0 || out->tag != tag || out->len == 0 || p != end)
         return -1;
     /* Minimal two's complement (X.690 8.3.2). */
-    if (out->len > 1 && ((out->v[0] == 0 && !(out->v[1] & 0x80)) ||
-                         (out->v[0] == 0xff && (out->v[1] & 0x80))))
+    if (out->len > 1 &&
+        ((out->v[0] == 0 && !(out->v[1] & 0x80)) || (out->v[0] == 0xff && (out->v[1] & 0x80))))
         return -1;
     return 0;
 }
@@ -141,7 +147,7 @@ struct entry_state {
 };
 
 static cm_err lint_entry_exts(struct entry_state *st, const struct der_tlv *exts,
-                              const char *serial)
+                              const struct der_tlv *ser)
 {
     const unsigned char *p = exts->v, *end = exts->v + exts->len;
     struct der_tlv ext, oid, val, x, seen[MAX_EXTS];
@@ -149,49 +155,53 @@ static cm_err lint_entry_exts(struct entry_state *st, const struct der_tlv *exts
     int critical;
     int64_t v;
     cm_err rc;
-    char where[96];
+    char serial[68], where[96];
 
-    snprintf(where, sizeof(where), "the entry of serial %s", serial);
     if (exts->tag != DER_SEQUENCE || exts->len == 0)
         return der_bad("crlEntryExtensions");
     while (p < end) {
         if (der_next(&ext, &p, end) != 0)
             return der_bad("crlEntryExtensions");
-        if ((rc = parse_ext(&oid, &critical, &val, &ext)) != CM_OK ||
-            (rc = check_dup(seen, &nseen, &oid, where)) != CM_OK)
+        if ((rc = parse_ext(&oid, &critical, &val, &ext)) != CM_OK)
             return rc;
+        if (check_dup(seen, &nseen, &oid) != 0) {
+            snprintf(where, sizeof(where), "the entry of serial %s", serial_text(serial, ser));
+            return dup_fail(where);
+        }
         if (oid_is(&oid, oid_reason_code, sizeof(oid_reason_code))) {
             if (critical)
                 return lint_fail("crl.entry.ext.critical", "5.3.1",
-                                 "reasonCode of serial %s is critical", serial);
+                                 "reasonCode of serial %s is critical", serial_text(serial, ser));
             if (ext_int(&x, &val, DER_ENUMERATED) != 0 || der_parse_int64(&v, x.v, x.len) != 0)
                 return der_bad("a reasonCode");
             if (v == 0)
                 return lint_fail("crl.entry.reason.unspecified", "5.3.1",
                                  "serial %s has reasonCode unspecified(0); the extension must "
                                  "be absent instead",
-                                 serial);
+                                 serial_text(serial, ser));
             if (v < 0 || v == 7 || v > 10)
                 return lint_fail("crl.entry.reason.value", "5.3.1",
-                                 "serial %s has reasonCode %lld, not a CRLReason", serial,
-                                 (long long)v);
+                                 "serial %s has reasonCode %lld, not a CRLReason",
+                                 serial_text(serial, ser), (long long)v);
             if (v == DB_REASON_REMOVE_FROM_CRL && st->first_remove[0] == '\0')
-                snprintf(st->first_remove, sizeof(st->first_remove), "%s", serial);
+                serial_text(st->first_remove, ser);
         } else if (oid_is(&oid, oid_invalidity_date, sizeof(oid_invalidity_date))) {
             const unsigned char *q = val.v;
             int64_t t;
             if (critical)
                 return lint_fail("crl.entry.ext.critical", "5.3.2",
-                                 "invalidityDate of serial %s is critical", serial);
+                                 "invalidityDate of serial %s is critical",
+                                 serial_text(serial, ser));
             if (der_next(&x, &q, val.v + val.len) != 0 || q != val.v + val.len ||
                 x.tag != DER_GENERALIZEDTIME || der_parse_time(&t, &x) != 0)
                 return lint_fail("crl.entry.invalidity", "5.3.2",
                                  "invalidityDate of serial %s is not a GeneralizedTime "
                                  "YYYYMMDDHHMMSSZ",
-                                 serial);
+                                 serial_text(serial, ser));
         } else if (critical) {
             return lint_fail("crl.entry.ext.critical", "5.3",
-                             "serial %s has an unknown critical entry extension", serial);
+                             "serial %s has an unknown critical entry extension",
+                             serial_text(serial, ser));
         }
     }
     return CM_OK;
@@ -217,28 +227,28 @@ static cm_err lint_entries(struct entry_state *st, const struct der_tlv *list)
         qe = e.v + e.len;
         if (der_next(&ser, &q, qe) != 0 || ser.tag != DER_INTEGER || ser.len == 0)
             return der_bad("an entry's userCertificate");
-        serial_text(serial, &ser);
-        if (ser.len > 1 && ((ser.v[0] == 0 && !(ser.v[1] & 0x80)) ||
-                            (ser.v[0] == 0xff && (ser.v[1] & 0x80))))
+        if (ser.len > 1 &&
+            ((ser.v[0] == 0 && !(ser.v[1] & 0x80)) || (ser.v[0] == 0xff && (ser.v[1] & 0x80))))
             return der_bad("an entry's serial (not minimal)");
         /* 4.1.2.2: serial numbers are positive integers of at most 20
          * octets (counted without the sign octet, as text_serial_canon). */
         if ((ser.v[0] & 0x80) || (ser.len == 1 && ser.v[0] == 0))
             return lint_fail("crl.entry.serial.positive", "4.1.2.2",
                              "entry %lld has serial %s, not a positive integer",
-                             (long long)st->n + 1, serial);
+                             (long long)st->n + 1, serial_text(serial, &ser));
         mag = ser.len - (ser.v[0] == 0);
         if (mag > 20)
             return lint_fail("crl.entry.serial.length", "4.1.2.2",
-                             "serial %s is %zu octets long, more than 20", serial, mag);
+                             "serial %s is %zu octets long, more than 20",
+                             serial_text(serial, &ser), mag);
         if (der_next(&tm, &q, qe) != 0)
             return der_bad("an entry's revocationDate");
         if ((rc = lint_time(&t, &tm, "a revocationDate")) != CM_OK)
-            return cm_err_prefix(rc, "serial %s", serial);
+            return cm_err_prefix(rc, "serial %s", serial_text(serial, &ser));
         if (q < qe) {
             if (der_next(&exts, &q, qe) != 0 || q != qe)
                 return der_bad("an entry's crlEntryExtensions");
-            if ((rc = lint_entry_exts(st, &exts, serial)) != CM_OK)
+            if ((rc = lint_entry_exts(st, &exts, &ser)) != CM_OK)
                 return rc;
         }
         st->n++;
@@ -266,9 +276,10 @@ static cm_err lint_crl_exts(struct crl_exts *ce, const struct der_tlv *wrap)
     while (p < end) {
         if (der_next(&ext, &p, end) != 0)
             return der_bad("crlExtensions");
-        if ((rc = parse_ext(&oid, &critical, &val, &ext)) != CM_OK ||
-            (rc = check_dup(seen, &nseen, &oid, "crlExtensions")) != CM_OK)
+        if ((rc = parse_ext(&oid, &critical, &val, &ext)) != CM_OK)
             return rc;
+        if (check_dup(seen, &nseen, &oid) != 0)
+            return dup_fail("crlExtensions");
         if (oid_is(&oid, oid_crl_number, sizeof(oid_crl_number))) {
             if (critical)
                 return lint_fail("crl.number.present", "5.2.3", "cRLNumber is critical");
@@ -294,8 +305,7 @@ static cm_err lint_crl_exts(struct crl_exts *ce, const struct der_tlv *wrap)
             const unsigned char *q = val.v, *qe = val.v + val.len, *r, *re;
             struct der_tlv seq, kid;
             if (critical)
-                return lint_fail("crl.ext.aki", "4.2.1.1",
-                                 "authorityKeyIdentifier is critical");
+                return lint_fail("crl.ext.aki", "4.2.1.1", "authorityKeyIdentifier is critical");
             if (der_next(&seq, &q, qe) != 0 || q != qe || seq.tag != DER_SEQUENCE)
                 return der_bad("authorityKeyIdentifier");
             r = seq.v;

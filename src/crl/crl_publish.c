@@ -210,8 +210,9 @@ cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)
      * the next run issues a higher number. */
     rc = crl_output_write(&o, der_path, pem_path, 0644);
     if (rc != CM_OK) {
-        rc = cm_err_prefix(rc, "CRL %" PRId64 " was recorded but its files were not written "
-                               "(run 'certmint crl%s' again)",
+        rc = cm_err_prefix(rc,
+                           "CRL %" PRId64 " was recorded but its files were not written "
+                           "(run 'certmint crl%s' again)",
                            number, delta ? " --delta" : "");
         goto out;
     }

@@ -119,15 +119,19 @@ cm_err der_integer_bytes(cm_buf *b, const unsigned char *mag, size_t n)
     return buf_append(b, mag, n);
 }
 
+/* Hex digit values, -1 for anything else. A table, not comparisons:
+ * random serials make the digit/letter branches unpredictable, and this is
+ * on the path of every CRL entry. */
+static const signed char hexval_tab[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static int hexval(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    /* Stored plus one so that the zero-initialised rest means "not hex". */
+    return hexval_tab[(unsigned char)c] - 1;
 }
 
 /* Hex digits to big-endian octets; returns the octet count, or -1 when the
@@ -446,8 +450,7 @@ cm_err der_generalized_time(cm_buf *b, int64_t t)
     unsigned char e[DER_TIME_MAX];
     size_t n = der_put_generalized_time(e, t);
     if (n == 0)
-        return cm_err_set(CM_ERR_INVALID, "time %lld is outside the years 0..9999",
-                          (long long)t);
+        return cm_err_set(CM_ERR_INVALID, "time %lld is outside the years 0..9999", (long long)t);
     return buf_append(b, e, n);
 }
 

@@ -149,8 +149,8 @@ cm_err der_pem_inplace(cm_buf *b, size_t *off, size_t *len, const char *label) C
 
 struct der_tlv {
     unsigned tag;
-    const unsigned char *v; /* content, borrowed from the input */
-    size_t len;             /* content length */
+    const unsigned char *v;     /* content, borrowed from the input */
+    size_t len;                 /* content length */
     const unsigned char *start; /* first byte of the element (its tag) */
     size_t total;               /* header + content */
 };

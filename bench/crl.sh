@@ -1,0 +1,30 @@
+#!/bin/sh
+# CRL generation: certmint (crl_build + DER and PEM files written atomically)
+# against `openssl ca -gencrl` over an index.txt with the same revoked
+# entries and the same key type (P-256), timed in the same run.
+#   sh bench/crl.sh [N ...]          (default: 100000 1000000)
+# Each size runs in its own process so that peak RSS is per size.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+make -s -f Makefile -f bench/bench.mk "$BUILD/libcertmint.a" "$BUILD/bench/crl_bench" >/dev/null
+sizes=${*:-100000 1000000}
+work=$(mktemp -d "${TMPDIR:-/tmp}/crl-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+printf '%10s %12s %12s %8s %14s %10s %12s %16s\n' entries certmint_s openssl_s ratio \
+    certmint_rss_MB crl_MB rss/crl_size openssl_rss_MB
+for n in $sizes; do
+    line=$("$BUILD/bench/crl_bench" "$n" "$work/$n")
+    # Independent check that the CRL is what was asked for.
+    got=$(openssl crl -inform DER -in "$work/$n/certmint.crl" -noout -text | grep -c 'Serial Number:' || true)
+    [ "$got" = "$n" ] || { echo "crl.sh: openssl counts $got entries, expected $n" >&2; exit 1; }
+    echo "$line" | awk '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%10d %12.3f %12.3f %8.1f %14.1f %10.1f %12.2f %16.1f\n", v["entries"],
+            v["certmint_s"], v["openssl_s"], v["openssl_s"] / v["certmint_s"], v["rss_mb"],
+            v["crl_mb"], v["rss_mb"] / v["crl_mb"], v["openssl_rss_mb"]
+    }'
+    echo "$line" | sed 's/^/    # /'
+    rm -rf "${work:?}/$n"
+done
