@@ -22,6 +22,6 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
  * in the current transaction. */
 cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x,
                     unsigned char **der_out, size_t *der_len, char serial_out[CM_SERIAL_BUF],
-                    int origin) CM_MUST_USE;
+                    int origin, const char *recovered_from) CM_MUST_USE;
 
 #endif

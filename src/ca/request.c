@@ -38,7 +38,7 @@ static int strict_mode(const ca_ctx *ca)
 
 cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x,
                     unsigned char **der_out, size_t *der_len, char serial_out[CM_SERIAL_BUF],
-                    int origin)
+                    int origin, const char *recovered_from)
 {
     cm_err rc = CM_OK;
     struct db_cert c;
@@ -56,6 +56,7 @@ cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x
     c.origin = origin;
     c.template_name = (char *)profile;
     c.revoked_reason = DB_REASON_NONE;
+    c.recovered_from = (char *)recovered_from;
     /* Strict audit mode: the certificate is withheld until an off-box exit
      * module has acknowledged its CERTISSUED event. */
     c.withheld = origin == DB_ORIGIN_ISSUED && strict_mode(ca);
@@ -73,6 +74,7 @@ cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x
 out:
     c.template_name = NULL;
     c.raw = NULL;
+    c.recovered_from = NULL;
     cert_fields_free(&c);
     OPENSSL_free(der);
     return rc;
@@ -139,7 +141,7 @@ static cm_err record_one(ca_ctx *ca, const struct profile *p, const struct csr *
     switch (r.disposition) {
     case DB_DISP_ISSUED:
         CM_TRY(issue_record(ca, r.request_id, p->name, x, &s->cert_der, &s->cert_der_len,
-                            s->serial, DB_ORIGIN_ISSUED));
+                            s->serial, DB_ORIGIN_ISSUED, NULL));
         break;
     case DB_DISP_PENDING:
         ev = EXIT_EV_CERTPENDING;
@@ -536,7 +538,7 @@ cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out)
         CM_TRY(db_request_resolve(ca->db, request_id, DB_DISP_ISSUED, out->message,
                                   (int64_t)time(NULL)));
         CM_TRY(issue_record(ca, request_id, p->name, x, &out->cert_der, &out->cert_der_len,
-                            out->serial, DB_ORIGIN_ISSUED));
+                            out->serial, DB_ORIGIN_ISSUED, NULL));
     }
     CM_TRY(db_commit(ca->db));
     in_tx = 0;

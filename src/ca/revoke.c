@@ -96,14 +96,17 @@ out:
 }
 
 /* A request row for a certificate that arrived without one (import,
- * placeholder), so that every certificate has a RequestID as in AD CS. */
-static cm_err foreign_request(int64_t *id, ca_ctx *ca, const char *dn, const char *profile,
-                              const char *message, const char *recovered_from)
+ * placeholder), so that every certificate has a RequestID as in AD CS.
+ * request_id > 0 keeps the RequestID the audit trail gave it. */
+static cm_err foreign_request(int64_t *id, ca_ctx *ca, int64_t request_id, const char *dn,
+                              const char *profile, const char *message,
+                              const char *recovered_from)
 {
     struct db_request r;
     cm_err rc;
 
     memset(&r, 0, sizeof(r));
+    r.request_id = request_id;
     r.requester_name = (char *)ca->operator_name;
     r.submitted_when = r.resolved_when = (int64_t)time(NULL);
     r.disposition = DB_DISP_FOREIGN;
@@ -112,6 +115,12 @@ static cm_err foreign_request(int64_t *id, ca_ctx *ca, const char *dn, const cha
     r.request_dn = (char *)dn;
     r.recovered_from = (char *)recovered_from;
     rc = db_request_insert(ca->db, &r);
+    if (rc == CM_ERR_EXISTS && request_id > 0) {
+        /* The ID is taken by another request: keep the certificate, give
+         * it a fresh ID (the trail's ID stays in RecoveredFrom's message). */
+        r.request_id = 0;
+        rc = db_request_insert(ca->db, &r);
+    }
     *id = r.request_id;
     return rc;
 }
@@ -143,34 +152,39 @@ static char *template_of(X509 *x)
     return t ? strdup(t) : NULL;
 }
 
-cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,
-                      const char *recovered_from, char serial_out[CM_SERIAL_BUF])
+cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what)
+{
+    EVP_PKEY *capub;
+    if (ca->cert == NULL)
+        return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet");
+    /* Only certificates this CA signed: issuer name and signature. */
+    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca->cert)) != 0)
+        return cm_err_set(CM_ERR_INVALID, "%s: not issued by this CA (issuer differs)", what);
+    capub = X509_get0_pubkey(ca->cert);
+    if (capub == NULL || X509_verify(x, capub) != 1)
+        return cm_err_ossl(CM_ERR_INVALID, "%s: signature does not verify with this CA's key",
+                           what);
+    return CM_OK;
+}
+
+cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *what,
+                            const char *recovered_from, char serial_out[CM_SERIAL_BUF])
 {
     cm_err rc = CM_OK;
-    X509 *x = NULL;
-    EVP_PKEY *capub;
     struct db_cert *existing = NULL;
     char serial[CM_SERIAL_BUF];
     char *dn = NULL, *tmpl = NULL;
     int64_t id = 0;
     const ASN1_INTEGER *sn;
 
-    if (ca->cert == NULL)
-        return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet");
-    CM_TRY(ca_cert_parse(&x, data, len, what));
-    /* Only certificates this CA signed: issuer name and signature. */
-    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca->cert)) != 0)
-        CM_FAIL(CM_ERR_INVALID, "%s: not issued by this CA (issuer differs)", what);
-    capub = X509_get0_pubkey(ca->cert);
-    if (capub == NULL || X509_verify(x, capub) != 1)
-        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: signature does not verify with this CA's key", what);
+    CM_TRY(ca_check_signed_here(ca, x, what));
     sn = X509_get0_serialNumber(x);
     if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
         CM_FAIL(CM_ERR_INVALID, "%s: negative serial number", what);
-    CM_TRY(text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn)));
+    CM_TRY(text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn),
+                                  (size_t)ASN1_STRING_length(sn)));
     CM_TRY(name_to_string(&dn, X509_get_subject_name(x)));
     tmpl = template_of(x);
-    CM_TRY(db_begin(ca->db));
     rc = db_cert_get(ca->db, &existing, serial);
     if (rc == CM_OK) {
         CM_FAIL(CM_ERR_EXISTS, "%s: serial %s is already in the database%s", what, serial,
@@ -179,21 +193,38 @@ cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const c
         goto out;
     }
     rc = CM_OK;
-    CM_TRY(foreign_request(&id, ca, dn, tmpl, "Imported", recovered_from));
-    CM_TRY(issue_record(ca, id, tmpl, x, NULL, NULL, serial_out, DB_ORIGIN_IMPORTED));
-    CM_TRY(db_commit(ca->db));
+    CM_TRY(foreign_request(&id, ca, request_id, dn, tmpl,
+                           recovered_from ? "Recovered from the audit trail" : "Imported",
+                           recovered_from));
+    CM_TRY(issue_record(ca, id, tmpl, x, NULL, NULL, serial_out, DB_ORIGIN_IMPORTED,
+                        recovered_from));
 out:
-    if (rc != CM_OK)
-        db_rollback(ca->db);
     db_cert_free(existing);
     free(dn);
     free(tmpl);
+    return rc;
+}
+
+cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,
+                      const char *recovered_from, char serial_out[CM_SERIAL_BUF])
+{
+    cm_err rc = CM_OK;
+    X509 *x = NULL;
+
+    CM_TRY(ca_cert_parse(&x, data, len, what));
+    CM_TRY(db_begin(ca->db));
+    rc = ca_import_cert_in_tx(ca, x, 0, what, recovered_from, serial_out);
+    if (rc == CM_OK)
+        rc = db_commit(ca->db);
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+out:
     X509_free(x);
     return rc;
 }
 
-cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
-                      const char *recovered_from)
+cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject,
+                            int64_t not_after, int64_t request_id, const char *recovered_from)
 {
     cm_err rc = CM_OK;
     struct db_cert c;
@@ -209,15 +240,15 @@ cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64
         CM_TRY(name_to_string(&dn, name));
         CM_TRY(name_get_cn(&cn, name));
     }
-    CM_TRY(db_begin(ca->db));
     rc = db_cert_get(ca->db, &existing, c.serial);
     if (rc == CM_OK)
         CM_FAIL(CM_ERR_EXISTS, "serial %s is already in the database", c.serial);
     if (rc != CM_ERR_NOTFOUND)
         goto out;
     rc = CM_OK;
-    CM_TRY(foreign_request(&id, ca, dn, NULL, "Placeholder for a certificate missing from the "
-                                              "database", recovered_from));
+    CM_TRY(foreign_request(&id, ca, request_id, dn, NULL,
+                           "Placeholder for a certificate missing from the database",
+                           recovered_from));
     c.request_id = id;
     c.origin = DB_ORIGIN_PLACEHOLDER;
     c.not_after = not_after;
@@ -228,13 +259,24 @@ cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64
     CM_TRY(db_cert_insert(ca->db, &c));
     CM_TRY(exit_raise(ca->db, EXIT_EV_CERTIMPORTED, id, c.serial, "{\"placeholder\":true}"));
     CM_TRY(ca_audit(ca, "placeholder", id, c.serial, dn));
-    CM_TRY(db_commit(ca->db));
 out:
-    if (rc != CM_OK)
-        db_rollback(ca->db);
     db_cert_free(existing);
     X509_NAME_free(name);
     free(dn);
     free(cn);
+    return rc;
+}
+
+cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
+                      const char *recovered_from)
+{
+    cm_err rc = db_begin(ca->db);
+    if (rc != CM_OK)
+        return rc;
+    rc = ca_placeholder_in_tx(ca, serial, subject, not_after, 0, recovered_from);
+    if (rc == CM_OK)
+        rc = db_commit(ca->db);
+    if (rc != CM_OK)
+        db_rollback(ca->db);
     return rc;
 }

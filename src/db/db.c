@@ -423,6 +423,12 @@ cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db
     return db->ops->event_iter(db, after_id, type_mask, limit, cb, ctx);
 }
 
+cm_err db_event_raise_id(db_t *db, int64_t at_least)
+{
+    assert(db->in_tx);
+    return db->ops->event_raise_id(db, at_least);
+}
+
 cm_err db_backup(db_t *db, const char *dest_path)
 {
     return db->ops->backup(db, dest_path);

@@ -225,6 +225,7 @@ struct db_ops {
     cm_err (*event_iter)(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
                          void *ctx);
     cm_err (*backup)(db_t *db, const char *dest_path);
+    cm_err (*event_raise_id)(db_t *db, int64_t at_least);
 };
 
 /* Registry: the backends compiled in. */
@@ -248,6 +249,9 @@ cm_err db_counter_next(db_t *db, int64_t *out, const char *key) CM_MUST_USE;
 /* Makes the next value of key greater than at_least (restore/recovery). */
 cm_err db_counter_raise(db_t *db, const char *key, int64_t at_least) CM_MUST_USE;
 
+/* Assigns req->request_id; when the caller sets it (> 0, recovery of a
+ * request known from the audit trail) that ID is used, CM_ERR_EXISTS if
+ * taken, and later IDs stay above it. */
 cm_err db_request_insert(db_t *db, struct db_request *req) CM_MUST_USE;
 cm_err db_request_get(db_t *db, struct db_request **out, int64_t id) CM_MUST_USE;
 cm_err db_request_resolve(db_t *db, int64_t id, int disposition, const char *message,
@@ -283,6 +287,10 @@ cm_err db_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_cb cb,
 cm_err db_event_enqueue(db_t *db, struct db_event *ev) CM_MUST_USE;
 cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
                      void *ctx) CM_MUST_USE;
+
+/* Makes the next event ID greater than at_least (after a restore, event IDs
+ * seen in the mail trail must not be used again: they name the mails). */
+cm_err db_event_raise_id(db_t *db, int64_t at_least) CM_MUST_USE;
 
 /* Consistent online snapshot into dest_path (SQLite backup API). */
 cm_err db_backup(db_t *db, const char *dest_path) CM_MUST_USE;

@@ -449,14 +449,20 @@ static cm_err sq_request_insert(db_t *db, struct db_request *req)
     /* Never reuse a RequestID: the counter remembers IDs of rows that a
      * rolled-back restore or a deletion removed, and the current maximum
      * covers rows inserted by a restore that did not raise the counter. */
-    CM_TRY(st_get(s, &st, ST_REQ_MAXID));
-    if (sqlite3_step(st) != SQLITE_ROW)
-        CM_TRY(sq_fail(s, "reading the highest RequestID"));
-    maxid = col_int(st, 0);
-    st_done(st);
-    st = NULL;
-    CM_TRY(sq_counter_raise(db, "request_id", maxid));
-    CM_TRY(sq_counter_next(db, &id, "request_id"));
+    if (req->request_id > 0) {
+        /* A RequestID known from the audit trail (recovery). */
+        id = req->request_id;
+        CM_TRY(sq_counter_raise(db, "request_id", id));
+    } else {
+        CM_TRY(st_get(s, &st, ST_REQ_MAXID));
+        if (sqlite3_step(st) != SQLITE_ROW)
+            CM_TRY(sq_fail(s, "reading the highest RequestID"));
+        maxid = col_int(st, 0);
+        st_done(st);
+        st = NULL;
+        CM_TRY(sq_counter_raise(db, "request_id", maxid));
+        CM_TRY(sq_counter_next(db, &id, "request_id"));
+    }
 
     CM_TRY(st_get(s, &st, ST_REQ_INSERT));
     sqlite3_bind_int64(st, 1, id);
@@ -469,8 +475,11 @@ static cm_err sq_request_insert(db_t *db, struct db_request *req)
     bind_text(st, 8, req->request_dn);
     bind_text(st, 9, req->recovered_from);
     bind_blob(st, 10, req->raw_request, req->raw_request_len);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(s->h) == SQLITE_CONSTRAINT_PRIMARYKEY)
+            CM_FAIL(CM_ERR_EXISTS, "RequestID %lld is already taken", (long long)id);
         CM_TRY(sq_fail(s, "inserting a request"));
+    }
     req->request_id = id;
     rc = CM_OK;
 out:
@@ -1169,6 +1178,32 @@ out:
     return rc;
 }
 
+/* AUTOINCREMENT keeps its high-water mark in sqlite_sequence. */
+static cm_err sq_event_raise_id(db_t *db, int64_t at_least)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    static const char *const sql[] = {
+        "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'events' AND seq < ?1",
+        "INSERT INTO sqlite_sequence(name, seq) SELECT 'events', ?1"
+        " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')",
+    };
+    cm_err rc = CM_OK;
+
+    for (size_t i = 0; i < 2; i++) {
+        if (sqlite3_prepare_v2(s->h, sql[i], -1, &st, NULL) != SQLITE_OK)
+            CM_TRY(sq_fail(s, "raising the event ID"));
+        sqlite3_bind_int64(st, 1, at_least);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            CM_TRY(sq_fail(s, "raising the event ID"));
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static cm_err sq_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
                             void *ctx)
 {
@@ -1511,4 +1546,5 @@ const struct db_ops db_sqlite_ops = {
     .event_enqueue = sq_event_enqueue,
     .event_iter = sq_event_iter,
     .backup = sq_backup,
+    .event_raise_id = sq_event_raise_id,
 };
