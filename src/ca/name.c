@@ -923,7 +923,9 @@ static cm_err dn_parse_4514(struct dn_parse *p)
         s++;
         while (*s == ' ')
             s++;
-        if (*s == '#') {
+        /* A lone '#' cannot start a hexstring; OpenSSL prints a value of
+         * just "#" unescaped, so read it back as that value. */
+        if (*s == '#' && s[1] != '\0' && s[1] != ',' && s[1] != '+') {
             CM_TRY(dn_hexvalue(p, &s, &val, &vlen));
         } else {
             val = malloc(strlen(s) + 1);

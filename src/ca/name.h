@@ -37,8 +37,10 @@
  * empty, must not contain control characters, and respect the RFC 5280
  * Appendix A upper bounds (in characters; CN <= 64). C is two upper-case
  * letters (PrintableString); emailAddress is a valid address (IA5String).
+ * The empty string is refused (build an empty name with X509_NAME_new).
  * The result is canonical (as decoded from its DER). *out: caller frees with
- * X509_NAME_free. */
+ * X509_NAME_free. For compatibility with name_to_string (OpenSSL prints a
+ * value of just "#" unescaped), a lone "#" value reads as that character. */
 cm_err name_parse_dn(X509_NAME **out, const char *s) CM_MUST_USE;
 
 /* The RFC 4514 string of n, byte for byte what `openssl x509 -noout -subject

@@ -332,6 +332,7 @@ TEST(dn_rejects)
     CHECK_DN_BAD("serialNumber=ab_c", "PrintableString");
     CHECK_DN_BAD("DC=caf\xC3\xA9", "IA5String");
     CHECK_DN_BAD("CN=#zz", "bad #hexstring");
+    CHECK_DN_BAD("CN=#0", "bad #hexstring");
     CHECK_DN_BAD("CN=#0C0361", "not one DER value");
     CHECK_DN_BAD("CN=#020101", "not a string type");
     /* RFC 5280 upper bound: 64 characters for CN (characters, not bytes) */
@@ -370,6 +371,9 @@ TEST(dn_matches_openssl)
         "CN=a+UID=x,O=b+OU=c,DC=example,DC=com",
         "emailAddress=a@example.com,CN=\xE6\x97\xA5\xE6\x9C\xAC,serialNumber=42",
         "CN=\xF0\x9F\x94\x92 lock,O=x",
+        /* OpenSSL prints a lone '#' unescaped; it must read back */
+        "/CN=#/O=# x/OU=x#",
+        "/CN= lead and trail /O=a  b",
     };
     char path[256];
     size_t i;
