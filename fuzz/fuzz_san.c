@@ -4,7 +4,8 @@
  * DER GeneralNames.
  *
  * Build with `make fuzz`; run e.g.
- *   mkdir -p /tmp/corpus && build-fuzz/fuzz/fuzz_san -max_total_time=60 /tmp/corpus fuzz/seeds/san */
+ *   mkdir -p /tmp/corpus && build-fuzz/fuzz/fuzz_san -max_total_time=60 /tmp/corpus fuzz/seeds/san
+ */
 #include "ca/name.h"
 
 #include <stdint.h>
@@ -29,8 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s[size] = '\0';
     /* Results are not compared: each must simply return cleanly. A DNS name
      * that passes has no byte outside LDH, '.', '*'. */
-    if (san_check_dns(s) == CM_OK && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                               "0123456789-.*") != strlen(s))
+    if (san_check_dns(s) == CM_OK &&
+        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789-.*") != strlen(s))
         abort();
     (void)!san_check_ip(s);
     if (san_check_email(s) == CM_OK && strchr(s, '@') == NULL)

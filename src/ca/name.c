@@ -231,8 +231,8 @@ static int dns_why(const char *s, size_t len, int allow_wild, char *why, size_t 
                 last_numeric = 0;
         }
         if (lab[0] == '-' || lab[ll - 1] == '-') {
-            why_set(why, whysz, "label '%.*s' starts or ends with a hyphen (RFC 1034 3.5)",
-                    (int)ll, lab);
+            why_set(why, whysz, "label '%.*s' starts or ends with a hyphen (RFC 1034 3.5)", (int)ll,
+                    lab);
             return -1;
         }
         if (ll >= 4 && lab[2] == '-' && lab[3] == '-' && strncasecmp(lab, "xn", 2) != 0) {
@@ -528,8 +528,7 @@ cm_err san_check_uri(const char *s)
     char why[256], sh[SHOW_MAX];
     assert(s != NULL);
     if (uri_why(s, why, sizeof(why)) != 0)
-        return cm_err_set(CM_ERR_INVALID, "URI '%s': %s", show(sh, sizeof(sh), s, strlen(s)),
-                          why);
+        return cm_err_set(CM_ERR_INVALID, "URI '%s': %s", show(sh, sizeof(sh), s, strlen(s)), why);
     return CM_OK;
 }
 
@@ -555,29 +554,29 @@ struct dn_attr {
  * Appendix A.1 (ub-*), X.520 where RFC 5280 has none, and a certmint bound
  * (marked) where neither sets one. */
 static const struct dn_attr dn_attrs[] = {
-    {NID_commonName, NULL, 64, DNK_DIR},              /* ub-common-name */
-    {NID_surname, NULL, 32768, DNK_DIR},              /* ub-name */
-    {NID_serialNumber, NULL, 64, DNK_PRINTABLE},      /* ub-serial-number */
-    {NID_countryName, NULL, 2, DNK_COUNTRY},          /* ub-country-name-alpha-length */
-    {NID_localityName, NULL, 128, DNK_DIR},           /* ub-locality-name */
-    {NID_stateOrProvinceName, "S", 128, DNK_DIR},     /* ub-state-name */
-    {NID_streetAddress, NULL, 128, DNK_DIR},          /* X.520 ub-street-address */
-    {NID_organizationName, NULL, 64, DNK_DIR},        /* ub-organization-name */
-    {NID_organizationalUnitName, NULL, 64, DNK_DIR},  /* ub-organizational-unit-name */
-    {NID_title, NULL, 64, DNK_DIR},                   /* ub-title */
-    {NID_description, NULL, 1024, DNK_DIR},           /* X.520 ub-description */
-    {NID_businessCategory, NULL, 128, DNK_DIR},       /* X.520 ub-business-category */
-    {NID_postalCode, NULL, 40, DNK_DIR},              /* X.520 ub-postal-code */
-    {NID_name, NULL, 32768, DNK_DIR},                 /* ub-name */
-    {NID_givenName, NULL, 32768, DNK_DIR},            /* ub-name */
-    {NID_initials, NULL, 32768, DNK_DIR},             /* ub-name */
-    {NID_generationQualifier, NULL, 32768, DNK_DIR},  /* ub-name */
-    {NID_dnQualifier, NULL, 64, DNK_PRINTABLE},       /* certmint */
-    {NID_pseudonym, NULL, 128, DNK_DIR},              /* ub-pseudonym */
-    {NID_organizationIdentifier, NULL, 64, DNK_DIR},  /* certmint (as O) */
-    {NID_pkcs9_emailAddress, "E", 255, DNK_EMAIL},    /* ub-emailaddress-length */
-    {NID_domainComponent, NULL, 63, DNK_IA5},         /* a DNS label (RFC 1034 3.1) */
-    {NID_userId, NULL, 256, DNK_DIR},                 /* certmint */
+    {NID_commonName, NULL, 64, DNK_DIR},             /* ub-common-name */
+    {NID_surname, NULL, 32768, DNK_DIR},             /* ub-name */
+    {NID_serialNumber, NULL, 64, DNK_PRINTABLE},     /* ub-serial-number */
+    {NID_countryName, NULL, 2, DNK_COUNTRY},         /* ub-country-name-alpha-length */
+    {NID_localityName, NULL, 128, DNK_DIR},          /* ub-locality-name */
+    {NID_stateOrProvinceName, "S", 128, DNK_DIR},    /* ub-state-name */
+    {NID_streetAddress, NULL, 128, DNK_DIR},         /* X.520 ub-street-address */
+    {NID_organizationName, NULL, 64, DNK_DIR},       /* ub-organization-name */
+    {NID_organizationalUnitName, NULL, 64, DNK_DIR}, /* ub-organizational-unit-name */
+    {NID_title, NULL, 64, DNK_DIR},                  /* ub-title */
+    {NID_description, NULL, 1024, DNK_DIR},          /* X.520 ub-description */
+    {NID_businessCategory, NULL, 128, DNK_DIR},      /* X.520 ub-business-category */
+    {NID_postalCode, NULL, 40, DNK_DIR},             /* X.520 ub-postal-code */
+    {NID_name, NULL, 32768, DNK_DIR},                /* ub-name */
+    {NID_givenName, NULL, 32768, DNK_DIR},           /* ub-name */
+    {NID_initials, NULL, 32768, DNK_DIR},            /* ub-name */
+    {NID_generationQualifier, NULL, 32768, DNK_DIR}, /* ub-name */
+    {NID_dnQualifier, NULL, 64, DNK_PRINTABLE},      /* certmint */
+    {NID_pseudonym, NULL, 128, DNK_DIR},             /* ub-pseudonym */
+    {NID_organizationIdentifier, NULL, 64, DNK_DIR}, /* certmint (as O) */
+    {NID_pkcs9_emailAddress, "E", 255, DNK_EMAIL},   /* ub-emailaddress-length */
+    {NID_domainComponent, NULL, 63, DNK_IA5},        /* a DNS label (RFC 1034 3.1) */
+    {NID_userId, NULL, 256, DNK_DIR},                /* certmint */
     {NID_jurisdictionCountryName, NULL, 2, DNK_COUNTRY},
     {NID_jurisdictionStateOrProvinceName, NULL, 128, DNK_DIR},
     {NID_jurisdictionLocalityName, NULL, 128, DNK_DIR},
@@ -847,7 +846,8 @@ static cm_err dn_hexvalue(struct dn_parse *p, const char **sp, unsigned char **o
     der = malloc(cap);
     CM_NOMEM_IF(der == NULL);
     while (hex_val((unsigned char)s[0]) >= 0 && hex_val((unsigned char)s[1]) >= 0) {
-        der[n++] = (unsigned char)(hex_val((unsigned char)s[0]) * 16 + hex_val((unsigned char)s[1]));
+        der[n++] =
+            (unsigned char)(hex_val((unsigned char)s[0]) * 16 + hex_val((unsigned char)s[1]));
         s += 2;
     }
     while (*s == ' ')
@@ -1009,8 +1009,8 @@ cm_err name_parse_dn(X509_NAME **out, const char *s)
         size_t k = s[0] == '/' ? i : p.n - 1 - i;
         const struct ava *a = &p.avas[k];
         int newrdn = s[0] == '/' ? a->newrdn : (i == 0 || p.avas[k + 1].newrdn);
-        ne = X509_NAME_ENTRY_create_by_NID(NULL, a->attr->nid, asn1_type_of(a->attr->kind),
-                                           a->val, (int)a->len);
+        ne = X509_NAME_ENTRY_create_by_NID(NULL, a->attr->nid, asn1_type_of(a->attr->kind), a->val,
+                                           (int)a->len);
         if (ne == NULL || !X509_NAME_add_entry(nm, ne, -1, newrdn ? 0 : -1))
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "distinguished name: cannot add %s",
                          OBJ_nid2sn(a->attr->nid));
@@ -1252,7 +1252,7 @@ cm_err san_from_cert(struct san_list *out, const X509 *x)
 
 /* The CSR's requested extensions: PKCS#9 extensionRequest (RFC 2985 5.4.2)
  * or Microsoft's equivalent. *out = NULL when there is none. */
-static cm_err req_extensions(STACK_OF(X509_EXTENSION) **out, X509_REQ *req)
+static cm_err req_extensions(STACK_OF(X509_EXTENSION) * *out, X509_REQ *req)
 {
     static const int nids[] = {NID_ext_req, NID_ms_ext_req};
     size_t k;
@@ -1342,8 +1342,8 @@ cm_err san_list_check(const struct san_list *l, char *why, size_t whysz)
             if (strncmp(v, "UPN:", 4) != 0) {
                 rc = cm_err_set(CM_ERR_INVALID, "otherName of this type is not supported");
             } else if (strchr(v + 4, '@') == NULL ||
-                       utf8_count((const unsigned char *)v + 4, strlen(v + 4), sub,
-                                  sizeof(sub)) < 0) {
+                       utf8_count((const unsigned char *)v + 4, strlen(v + 4), sub, sizeof(sub)) <
+                           0) {
                 rc = cm_err_set(CM_ERR_INVALID, "UPN '%s': not a user@domain name",
                                 show(sh, sizeof(sh), v + 4, strlen(v + 4)));
             }

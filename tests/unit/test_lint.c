@@ -172,10 +172,11 @@ static X509 *mkcert(const struct certspec *s)
         ok &= set_ext(x, s->issuer, NID_ext_key_usage, "serverAuth,clientAuth");
         ok &= set_ext(x, s->issuer, NID_subject_alt_name,
                       "DNS:www.example.com,DNS:example.com,IP:192.0.2.10");
-        ok &= set_ext(x, s->issuer, NID_crl_distribution_points,
-                      "URI:http://crl.example.com/ca.crl");
-        ok &= set_ext(x, s->issuer, NID_info_access,
-                      "caIssuers;URI:http://ca.example.com/ca.crt,OCSP;URI:http://ocsp.example.com/");
+        ok &=
+            set_ext(x, s->issuer, NID_crl_distribution_points, "URI:http://crl.example.com/ca.crl");
+        ok &=
+            set_ext(x, s->issuer, NID_info_access,
+                    "caIssuers;URI:http://ca.example.com/ca.crt,OCSP;URI:http://ocsp.example.com/");
     }
     ok &= set_ext(x, s->issuer, NID_subject_key_identifier, "hash");
     ok &= set_ext(x, s->issuer, NID_authority_key_identifier, "keyid:always");
@@ -766,9 +767,9 @@ TEST(rule_der)
     static const unsigned char seq_false[] = {0x30, 0x03, 0x01, 0x01, 0x00};
     static const unsigned char seq_true1[] = {0x30, 0x03, 0x01, 0x01, 0x01};
     /* Extension { 1.3.6.1.4.1.55555.1, critical BOOLEAN 0x01, NULL } */
-    static const unsigned char ext_crit1[] = {0x30, 0x13, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04,
-                                              0x01, 0x83, 0xb2, 0x03, 0x01, 0x00, 0x01, 0x01,
-                                              0x01, 0x04, 0x02, 0x05, 0x00};
+    static const unsigned char ext_crit1[] = {0x30, 0x13, 0x06, 0x0a, 0x2b, 0x06, 0x01,
+                                              0x04, 0x01, 0x83, 0xb2, 0x03, 0x01, 0x00,
+                                              0x01, 0x01, 0x01, 0x04, 0x02, 0x05, 0x00};
     /* keyUsage digitalSignature with 0 unused bits declared (DER: 7) */
     static const unsigned char ku_nonder[] = {0x03, 0x02, 0x00, 0x80};
     static const unsigned char ku_junkbits[] = {0x03, 0x02, 0x07, 0x81};
@@ -1035,7 +1036,8 @@ TEST(rule_san)
     CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "san_invalid");
     /* raw UTF-8 in a dNSName, which OpenSSL's config parser accepts */
     CHECK(set_ext(x, fx_ec.ca, NID_subject_alt_name,
-                  "DNS:www.example.com,DNS:b\xC3\xBC" "cher.example"));
+                  "DNS:www.example.com,DNS:b\xC3\xBC"
+                  "cher.example"));
     CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "san_invalid");
 
     /* critical SAN with a non-empty subject */

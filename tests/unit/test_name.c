@@ -236,7 +236,7 @@ TEST(dn_escapes)
     CHECK_CN("CN=\\ a\\ ", " a ");
     CHECK_CN("CN=  a b  ,O=x", "a b");
     CHECK_CN("CN=a=b", "a=b");
-    CHECK_CN("CN=#0C03616263", "abc");    /* UTF8String "abc" as BER */
+    CHECK_CN("CN=#0C03616263", "abc");       /* UTF8String "abc" as BER */
     CHECK_CN("CN=#130378797A , O=x", "xyz"); /* PrintableString */
     /* printing escapes what RFC 4514 requires and non-ASCII as \XX */
     CHECK_DN("CN=a\\,b\\+c\\\"d\\\\e\\<f\\>g\\;h", "CN=a\\,b\\+c\\\"d\\\\e\\<f\\>g\\;h");
@@ -319,11 +319,13 @@ TEST(dn_rejects)
     CHECK_DN_BAD("CN=a,,O=b", "expected '='");
     CHECK_DN_BAD("CN=a+CN=b", "twice in one RDN");
     CHECK_DN_BAD("/CN=a/", "empty RDN");
-    CHECK_DN_BAD("CN=a\x01" "b", "control character");
+    CHECK_DN_BAD("CN=a\x01"
+                 "b",
+                 "control character");
     CHECK_DN_BAD("CN=a\\00b", "NUL");
     CHECK_DN_BAD("CN=\\C3", "UTF-8");
-    CHECK_DN_BAD("CN=\xC0\xAF", "UTF-8"); /* overlong '/' */
-    CHECK_DN_BAD("CN=\xED\xA0\x80", "UTF-8"); /* surrogate */
+    CHECK_DN_BAD("CN=\xC0\xAF", "UTF-8");             /* overlong '/' */
+    CHECK_DN_BAD("CN=\xED\xA0\x80", "UTF-8");         /* surrogate */
     CHECK_DN_BAD("CN=\\C2\\85", "control character"); /* NEL, C1 */
     CHECK_DN_BAD("C=DEU", "upper bound of 2");
     CHECK_DN_BAD("C=de", "two upper-case letters");
@@ -389,8 +391,7 @@ TEST(dn_matches_openssl)
         snprintf(path, sizeof(path), "%s/dn%zu.pem", tmpdir, i);
         CHECK(x != NULL && write_pem(path, x));
         CHECK_OK(name_to_string(&mine, X509_get_subject_name(x)));
-        snprintf(cmd, sizeof(cmd), "openssl x509 -noout -subject -nameopt RFC2253 -in '%s'",
-                 path);
+        snprintf(cmd, sizeof(cmd), "openssl x509 -noout -subject -nameopt RFC2253 -in '%s'", path);
         theirs = run_line(cmd, 0);
         CHECK(theirs != NULL && strncmp(theirs, "subject=", 8) == 0);
         if (mine != NULL && theirs != NULL)
@@ -446,7 +447,10 @@ TEST(san_dns)
     CHECK_BAD(san_check_dns, "a b.example", "not allowed");
     CHECK_BAD(san_check_dns, "a/b.example", "not allowed");
     CHECK_BAD(san_check_dns, "ab--cd.example", "reserved");
-    CHECK_BAD(san_check_dns, "b\xC3\xBC" "cher.example", "A-labels");
+    CHECK_BAD(san_check_dns,
+              "b\xC3\xBC"
+              "cher.example",
+              "A-labels");
     CHECK_BAD(san_check_dns, "1.2.3.4", "all digits");
     CHECK_BAD(san_check_dns, "example.123", "all digits");
     /* wildcards: whole leftmost label only, two labels after it */
@@ -514,7 +518,10 @@ TEST(san_email)
     CHECK_BAD(san_check_email, "user@*.example.com", "wildcard");
     CHECK_BAD(san_check_email, "user@example.com.", "trailing dot");
     CHECK_BAD(san_check_email, "\xC3\xBCser@example.com", "non-ASCII");
-    CHECK_BAD(san_check_email, "user@b\xC3\xBC" "cher.example", "A-labels");
+    CHECK_BAD(san_check_email,
+              "user@b\xC3\xBC"
+              "cher.example",
+              "A-labels");
     memset(local65, 'a', 65);
     memcpy(local65 + 65, "@example.com", 13);
     CHECK_BAD(san_check_email, local65, "longer than 64");
