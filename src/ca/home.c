@@ -431,11 +431,11 @@ cm_err ca_init(const struct ca_init_opts *o)
         CM_TRY(add_ext(x, NULL, NULL, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
         CM_TRY(add_ext(x, NULL, NULL, NID_subject_key_identifier, "hash"));
         {
-            struct lint_opts lo;
-            memset(&lo, 0, sizeof(lo));
+            struct lint_opts lo = LINT_OPTS_INIT;
             lo.issuer_key = key;
             lo.subject_key = key;
             lo.md_name = md;
+            lo.kind = LINT_KIND_CA;
             CM_TRY(lint_cert(x, NULL, &lo));
         }
         if (X509_sign(x, key, md ? EVP_get_digestbyname(md) : NULL) <= 0)

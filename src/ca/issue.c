@@ -514,11 +514,11 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
 
     /* Nothing is signed that fails certmint's lint. */
     {
-        struct lint_opts lo;
-        memset(&lo, 0, sizeof(lo));
+        struct lint_opts lo = LINT_OPTS_INIT;
         lo.issuer_key = ca->key;
         lo.subject_key = c->pkey;
         lo.md_name = cache->md;
+        lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
         CM_TRY(lint_cert(x, ca->cert, &lo));
     }
     if (X509_sign(x, ca->key, cache->md ? EVP_get_digestbyname(cache->md) : NULL) <= 0)

@@ -1,0 +1,1290 @@
+/* Pre-issuance certificate lint. See lint.h and docs/lint.md.
+ *
+ * Each rule is a function over a context that holds the certificate, its
+ * issuer and the extensions decoded once. A rule returns PASS, FAIL (with a
+ * one-line explanation) or ERR (the lint itself failed, message set). All
+ * rules run so that the message can list every failed rule. */
+#include "ca/lint.h"
+
+#include "ca/name.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+enum { PASS = 0, FAIL = 1, ERR = -1 };
+
+#define WHY_MAX 512
+
+/* One extension of the certificate, decoded (first occurrence). */
+struct ext {
+    int nid;
+    int present;
+    int crit;
+    int bad; /* present but does not decode */
+    void *v;
+};
+
+enum keykind { KEY_NONE, KEY_OTHER, KEY_RSA, KEY_EC, KEY_ED25519 };
+
+struct lctx {
+    const X509 *x;
+    const X509 *issuer; /* NULL when self-signed */
+    const struct lint_opts *o;
+    const EVP_PKEY *sub_key;  /* subject public key, may be NULL */
+    const EVP_PKEY *sign_key; /* the key that will sign */
+    int is_ca;
+    int server_auth; /* EKU lists id-kp-serverAuth */
+    struct ext bc, ku, eku, ski, aki, san, cdp, aia;
+    struct ext issuer_ski;
+};
+
+typedef int (*rule_fn)(struct lctx *c, char *why, size_t whysz);
+
+static int fail(char *why, size_t whysz, const char *fmt, ...) CM_PRINTF(3, 4);
+static int fail(char *why, size_t whysz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whysz, fmt, ap);
+    va_end(ap);
+    return FAIL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Context */
+
+static void ext_load(struct ext *e, const X509 *x, int nid)
+{
+    int loc;
+    X509_EXTENSION *ex;
+
+    memset(e, 0, sizeof(*e));
+    e->nid = nid;
+    loc = X509_get_ext_by_NID(x, nid, -1);
+    if (loc < 0)
+        return;
+    ex = X509_get_ext(x, loc);
+    e->present = 1;
+    e->crit = X509_EXTENSION_get_critical(ex);
+    e->v = X509V3_EXT_d2i(ex);
+    if (e->v == NULL) {
+        e->bad = 1;
+        ERR_clear_error();
+    }
+}
+
+static void ext_free(struct ext *e)
+{
+    const X509V3_EXT_METHOD *m;
+    if (e->v == NULL)
+        return;
+    m = X509V3_EXT_get_nid(e->nid);
+    assert(m != NULL && m->it != NULL);
+    ASN1_item_free(e->v, ASN1_ITEM_ptr(m->it));
+    e->v = NULL;
+}
+
+static int ku_bit(const struct lctx *c, int bit)
+{
+    return c->ku.v != NULL && ASN1_BIT_STRING_get_bit(c->ku.v, bit);
+}
+
+/* RFC 5280 4.2.1.3 bit numbers. */
+enum {
+    KUB_DIGITAL_SIGNATURE = 0,
+    KUB_NON_REPUDIATION = 1,
+    KUB_KEY_ENCIPHERMENT = 2,
+    KUB_DATA_ENCIPHERMENT = 3,
+    KUB_KEY_AGREEMENT = 4,
+    KUB_KEY_CERT_SIGN = 5,
+    KUB_CRL_SIGN = 6,
+    KUB_ENCIPHER_ONLY = 7,
+    KUB_DECIPHER_ONLY = 8,
+};
+
+static int eku_has(const struct lctx *c, int nid)
+{
+    const EXTENDED_KEY_USAGE *eku = c->eku.v;
+    int i;
+    for (i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
+        if (OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == nid)
+            return 1;
+    return 0;
+}
+
+static enum keykind key_kind(const EVP_PKEY *k)
+{
+    if (k == NULL)
+        return KEY_NONE;
+    if (EVP_PKEY_is_a(k, "RSA"))
+        return KEY_RSA;
+    if (EVP_PKEY_is_a(k, "EC"))
+        return KEY_EC;
+    if (EVP_PKEY_is_a(k, "ED25519"))
+        return KEY_ED25519;
+    return KEY_OTHER;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Version, serial number, unique identifiers */
+
+static int rule_cert_version(struct lctx *c, char *why, size_t whysz)
+{
+    long v = X509_get_version(c->x);
+    if (v != X509_VERSION_3)
+        return fail(why, whysz, "version field is %ld (v%ld), must be 2 (v3)", v, v + 1);
+    return PASS;
+}
+
+/* The DER content octets of the serial number. */
+static int serial_der(const struct lctx *c, unsigned char *buf, size_t bufsz, size_t *n)
+{
+    const ASN1_INTEGER *s = X509_get0_serialNumber(c->x);
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    long len;
+    int tag, cls, dlen, r;
+
+    dlen = i2d_ASN1_INTEGER(s, &der);
+    if (dlen <= 0)
+        return -1;
+    p = der;
+    r = ASN1_get_object(&p, &len, &tag, &cls, dlen);
+    if ((r & 0x80) || tag != V_ASN1_INTEGER || len < 0 || (size_t)len > bufsz) {
+        OPENSSL_free(der);
+        return -1;
+    }
+    memcpy(buf, p, (size_t)len);
+    *n = (size_t)len;
+    OPENSSL_free(der);
+    return 0;
+}
+
+static int rule_serial_positive(struct lctx *c, char *why, size_t whysz)
+{
+    const ASN1_INTEGER *s = X509_get0_serialNumber(c->x);
+    const unsigned char *d = ASN1_STRING_get0_data(s);
+    int i, len = ASN1_STRING_length(s), zero = 1;
+
+    if (ASN1_STRING_type(s) == V_ASN1_NEG_INTEGER)
+        return fail(why, whysz, "serial number is negative");
+    for (i = 0; i < len; i++)
+        if (d[i] != 0)
+            zero = 0;
+    if (zero)
+        return fail(why, whysz, "serial number is zero");
+    return PASS;
+}
+
+static int rule_serial_length(struct lctx *c, char *why, size_t whysz)
+{
+    unsigned char b[256];
+    size_t n;
+    if (serial_der(c, b, sizeof(b), &n) != 0)
+        return fail(why, whysz, "serial number does not encode");
+    if (n > 20)
+        return fail(why, whysz, "serial number is %zu octets, more than 20", n);
+    return PASS;
+}
+
+static int rule_serial_entropy(struct lctx *c, char *why, size_t whysz)
+{
+    unsigned char b[256];
+    size_t n;
+    if (serial_der(c, b, sizeof(b), &n) != 0)
+        return fail(why, whysz, "serial number does not encode");
+    if (n < 9)
+        return fail(why, whysz,
+                    "serial number is %zu octets: too short to hold 64 random bits (9 octets "
+                    "at least)",
+                    n);
+    return PASS;
+}
+
+static int rule_serial_der(struct lctx *c, char *why, size_t whysz)
+{
+    unsigned char b[256];
+    size_t n;
+    if (serial_der(c, b, sizeof(b), &n) != 0 || n == 0)
+        return fail(why, whysz, "serial number does not encode");
+    /* X.690 8.3.2: the first nine bits must not be all zeros or all ones */
+    if (n > 1 && ((b[0] == 0x00 && !(b[1] & 0x80)) || (b[0] == 0xff && (b[1] & 0x80))))
+        return fail(why, whysz, "serial number has a superfluous leading 0x%02X octet", b[0]);
+    return PASS;
+}
+
+static int rule_unique_ids(struct lctx *c, char *why, size_t whysz)
+{
+    const ASN1_BIT_STRING *iuid = NULL, *suid = NULL;
+    X509_get0_uids(c->x, &iuid, &suid);
+    if (iuid != NULL || suid != NULL)
+        return fail(why, whysz, "issuerUniqueID or subjectUniqueID present");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Validity */
+
+static int time_why(const ASN1_TIME *t, const char *what, char *why, size_t whysz)
+{
+    const unsigned char *d = ASN1_STRING_get0_data(t);
+    int len = ASN1_STRING_length(t), i, ndig, year;
+
+    if (ASN1_STRING_type(t) == V_ASN1_UTCTIME)
+        ndig = 12;
+    else if (ASN1_STRING_type(t) == V_ASN1_GENERALIZEDTIME)
+        ndig = 14;
+    else
+        return fail(why, whysz, "%s is neither UTCTime nor GeneralizedTime", what);
+    /* YYMMDDHHMMSSZ / YYYYMMDDHHMMSSZ: seconds present, no fraction, Zulu
+     * (RFC 5280 4.1.2.5.1, 4.1.2.5.2) */
+    if (len != ndig + 1 || d[ndig] != 'Z')
+        return fail(why, whysz, "%s '%.*s' is not in the form %s", what, len < 32 ? len : 32,
+                    (const char *)d, ndig == 12 ? "YYMMDDHHMMSSZ" : "YYYYMMDDHHMMSSZ");
+    for (i = 0; i < ndig; i++)
+        if (d[i] < '0' || d[i] > '9')
+            return fail(why, whysz, "%s has a non-digit", what);
+    if (!ASN1_TIME_check(t))
+        return fail(why, whysz, "%s '%.*s' is not a valid time", what, len, (const char *)d);
+    if (ndig == 14) {
+        year = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+        if (year < 2050)
+            return fail(why, whysz,
+                        "%s in %d is GeneralizedTime: years before 2050 must be UTCTime", what,
+                        year);
+    }
+    /* A UTCTime's two-digit year always lies in 1950..2049 (RFC 5280
+     * 4.1.2.5.1), so no further check. */
+    return PASS;
+}
+
+static int rule_validity_encoding(struct lctx *c, char *why, size_t whysz)
+{
+    const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
+    if (nb == NULL || na == NULL)
+        return fail(why, whysz, "validity is not set");
+    if (time_why(nb, "notBefore", why, whysz) != PASS)
+        return FAIL;
+    return time_why(na, "notAfter", why, whysz);
+}
+
+static int rule_validity_order(struct lctx *c, char *why, size_t whysz)
+{
+    const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
+    int r;
+    if (nb == NULL || na == NULL)
+        return fail(why, whysz, "validity is not set");
+    r = ASN1_TIME_compare(nb, na);
+    ERR_clear_error();
+    if (r == -2)
+        return fail(why, whysz, "validity times do not parse");
+    if (r >= 0)
+        return fail(why, whysz, "notBefore is not before notAfter");
+    return PASS;
+}
+
+static int rule_validity_issuer(struct lctx *c, char *why, size_t whysz)
+{
+    const ASN1_TIME *na = X509_get0_notAfter(c->x);
+    int r;
+    if (c->issuer == NULL)
+        return PASS;
+    if (na == NULL)
+        return fail(why, whysz, "validity is not set");
+    r = ASN1_TIME_compare(na, X509_get0_notAfter(c->issuer));
+    ERR_clear_error();
+    if (r == -2)
+        return fail(why, whysz, "validity times do not parse");
+    if (r > 0)
+        return fail(why, whysz, "notAfter is later than the issuer's notAfter");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Names */
+
+static int rule_issuer_name(struct lctx *c, char *why, size_t whysz)
+{
+    const X509_NAME *want = X509_get_subject_name(c->issuer ? c->issuer : c->x);
+    if (X509_NAME_cmp(X509_get_issuer_name(c->x), want) != 0)
+        return fail(why, whysz, "issuer name differs from the %s subject name",
+                    c->issuer ? "issuer certificate's" : "(self-signed) certificate's own");
+    return PASS;
+}
+
+static int rule_subject_empty(struct lctx *c, char *why, size_t whysz)
+{
+    if (X509_NAME_entry_count(X509_get_subject_name(c->x)) > 0)
+        return PASS;
+    if (c->is_ca)
+        return fail(why, whysz, "a CA certificate needs a non-empty subject");
+    if (!c->san.present || !c->san.crit)
+        return fail(why, whysz, "an empty subject needs a critical subjectAltName");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Extensions in general */
+
+static int rule_ext_unique(struct lctx *c, char *why, size_t whysz)
+{
+    int i, j, n = X509_get_ext_count(c->x);
+    for (i = 0; i < n; i++) {
+        const ASN1_OBJECT *a = X509_EXTENSION_get_object(X509_get_ext(c->x, i));
+        for (j = i + 1; j < n; j++)
+            if (OBJ_cmp(a, X509_EXTENSION_get_object(X509_get_ext(c->x, j))) == 0) {
+                char name[80];
+                OBJ_obj2txt(name, sizeof(name), a, 0);
+                return fail(why, whysz, "extension %s appears more than once", name);
+            }
+    }
+    return PASS;
+}
+
+struct der_scan {
+    int default_false; /* a BOOLEAN FALSE: a DEFAULT value encoded */
+    int bad_true;      /* a BOOLEAN TRUE other than 0xFF */
+    int malformed;
+};
+
+/* Walks DER TLVs. Recurses into constructed values and, at the top level of
+ * an Extension, into the extnValue OCTET STRING. */
+static void der_walk(struct der_scan *s, const unsigned char *p, long len, int depth,
+                     int in_ext_seq)
+{
+    while (len > 0 && !s->malformed) {
+        const unsigned char *q = p;
+        long clen;
+        int tag, cls, r;
+        r = ASN1_get_object(&q, &clen, &tag, &cls, len);
+        if ((r & 0x80) || r == 0x21 || depth > 32) {
+            s->malformed = 1;
+            ERR_clear_error();
+            return;
+        }
+        if (cls == V_ASN1_UNIVERSAL && tag == V_ASN1_BOOLEAN && !(r & V_ASN1_CONSTRUCTED)) {
+            if (clen != 1)
+                s->malformed = 1;
+            else if (q[0] == 0x00)
+                s->default_false = 1;
+            else if (q[0] != 0xff)
+                s->bad_true = 1;
+        } else if (r & V_ASN1_CONSTRUCTED) {
+            der_walk(s, q, clen, depth + 1, depth == 0);
+        } else if (in_ext_seq && cls == V_ASN1_UNIVERSAL && tag == V_ASN1_OCTET_STRING) {
+            der_walk(s, q, clen, depth + 1, 0);
+        }
+        len -= (long)(q - p) + clen;
+        p = q + clen;
+    }
+}
+
+static int ext_scan(struct der_scan *s, const X509_EXTENSION *ex)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509_EXTENSION(ex, &der);
+    memset(s, 0, sizeof(*s));
+    if (n <= 0) {
+        ERR_clear_error();
+        return -1;
+    }
+    der_walk(s, der, n, 0, 0);
+    OPENSSL_free(der);
+    return 0;
+}
+
+static void ext_name(char *out, size_t outsz, X509_EXTENSION *ex)
+{
+    OBJ_obj2txt(out, (int)outsz, X509_EXTENSION_get_object(ex), 0);
+}
+
+/* X.690 11.5: DER does not encode a value equal to its DEFAULT: basic-
+ * Constraints' cA FALSE, an Extension's critical FALSE. */
+static int rule_der_default_value(struct lctx *c, char *why, size_t whysz)
+{
+    int i, n = X509_get_ext_count(c->x);
+    for (i = 0; i < n; i++) {
+        X509_EXTENSION *ex = X509_get_ext(c->x, i);
+        struct der_scan s;
+        char name[80];
+        if (ext_scan(&s, ex) != 0)
+            return fail(why, whysz, "an extension does not encode");
+        if (s.default_false) {
+            ext_name(name, sizeof(name), ex);
+            return fail(why, whysz, "%s encodes a BOOLEAN FALSE (a DEFAULT value)", name);
+        }
+    }
+    return PASS;
+}
+
+/* X.690 11.1: in DER a BOOLEAN TRUE is 0xFF. */
+static int rule_der_boolean(struct lctx *c, char *why, size_t whysz)
+{
+    int i, n = X509_get_ext_count(c->x);
+    for (i = 0; i < n; i++) {
+        X509_EXTENSION *ex = X509_get_ext(c->x, i);
+        struct der_scan s;
+        char name[80];
+        if (ext_scan(&s, ex) != 0)
+            return fail(why, whysz, "an extension does not encode");
+        if (s.bad_true || s.malformed) {
+            ext_name(name, sizeof(name), ex);
+            return fail(why, whysz, "%s has a BOOLEAN that is not DER (TRUE must be 0xFF)", name);
+        }
+    }
+    return PASS;
+}
+
+/* Each extension's value is one DER value; known extensions decode and
+ * encode back to the same octets (RFC 5280 4.1: extensions are DER). */
+static int rule_ext_der(struct lctx *c, char *why, size_t whysz)
+{
+    int i, n = X509_get_ext_count(c->x);
+    for (i = 0; i < n; i++) {
+        X509_EXTENSION *ex = X509_get_ext(c->x, i);
+        const ASN1_OCTET_STRING *val = X509_EXTENSION_get_data(ex);
+        const unsigned char *d = ASN1_STRING_get0_data(val), *q = d;
+        long len = ASN1_STRING_length(val), clen;
+        const X509V3_EXT_METHOD *m = X509V3_EXT_get(ex);
+        int tag, cls, r, same = 0;
+        char name[80];
+
+        ext_name(name, sizeof(name), ex);
+        r = ASN1_get_object(&q, &clen, &tag, &cls, len);
+        ERR_clear_error();
+        if ((r & 0x80) || r == 0x21 || (q - d) + clen != len)
+            return fail(why, whysz, "%s: value is not exactly one DER value", name);
+        if (m != NULL && m->it != NULL) {
+            ASN1_VALUE *v = (ASN1_VALUE *)X509V3_EXT_d2i(ex);
+            unsigned char *re = NULL;
+            int relen = v ? ASN1_item_i2d(v, &re, ASN1_ITEM_ptr(m->it)) : -1;
+            same = relen == len && memcmp(re, d, (size_t)len) == 0;
+            OPENSSL_free(re);
+            ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+            ERR_clear_error();
+            if (v == NULL)
+                return fail(why, whysz, "%s does not decode", name);
+            if (!same)
+                return fail(why, whysz, "%s is not DER (it re-encodes differently)", name);
+        }
+        /* OpenSSL keeps a BIT STRING's unused-bits count as decoded, so
+         * check the named bit list rule itself (X.690 11.2.2): no trailing
+         * zero bits. */
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(ex)) == NID_key_usage &&
+            tag == V_ASN1_BIT_STRING && clen >= 1) {
+            unsigned unused = q[0], last = q[clen - 1];
+            if (clen == 1 ? unused != 0
+                          : (unused > 7 || ((last >> unused) & 1) == 0 ||
+                             (last & ((1u << unused) - 1)) != 0))
+                return fail(why, whysz, "%s: named bit list has trailing zero bits (X.690 11.2.2)",
+                            name);
+        }
+    }
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Key identifiers */
+
+static int rule_ski_missing(struct lctx *c, char *why, size_t whysz)
+{
+    if (!c->ski.present)
+        return fail(why, whysz, "no subjectKeyIdentifier");
+    if (c->ski.v == NULL || ASN1_STRING_length(c->ski.v) == 0)
+        return fail(why, whysz, "subjectKeyIdentifier is empty or malformed");
+    return PASS;
+}
+
+static int rule_ski_critical(struct lctx *c, char *why, size_t whysz)
+{
+    if (c->ski.present && c->ski.crit)
+        return fail(why, whysz, "subjectKeyIdentifier is marked critical");
+    return PASS;
+}
+
+static int rule_aki_missing(struct lctx *c, char *why, size_t whysz)
+{
+    const AUTHORITY_KEYID *aki = c->aki.v;
+    if (!c->aki.present)
+        return c->issuer == NULL ? PASS : fail(why, whysz, "no authorityKeyIdentifier");
+    if (aki == NULL || aki->keyid == NULL)
+        return fail(why, whysz, "authorityKeyIdentifier has no keyIdentifier");
+    return PASS;
+}
+
+static int rule_aki_critical(struct lctx *c, char *why, size_t whysz)
+{
+    if (c->aki.present && c->aki.crit)
+        return fail(why, whysz, "authorityKeyIdentifier is marked critical");
+    return PASS;
+}
+
+static int rule_aki_keyid(struct lctx *c, char *why, size_t whysz)
+{
+    const AUTHORITY_KEYID *aki = c->aki.v;
+    const ASN1_OCTET_STRING *want = c->issuer ? c->issuer_ski.v : c->ski.v;
+    if (aki == NULL || aki->keyid == NULL)
+        return PASS; /* aki_missing */
+    if (want == NULL)
+        return fail(why, whysz, "the %s has no subjectKeyIdentifier to match",
+                    c->issuer ? "issuer certificate" : "certificate");
+    if (ASN1_OCTET_STRING_cmp(aki->keyid, want) != 0)
+        return fail(why, whysz, "keyIdentifier differs from the %s subjectKeyIdentifier",
+                    c->issuer ? "issuer's" : "certificate's own");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* basicConstraints, keyUsage, extendedKeyUsage */
+
+static int rule_bc_ca(struct lctx *c, char *why, size_t whysz)
+{
+    const BASIC_CONSTRAINTS *bc = c->bc.v;
+    if (!c->is_ca)
+        return PASS;
+    if (bc == NULL)
+        return fail(why, whysz, "CA certificate without basicConstraints");
+    if (!bc->ca)
+        return fail(why, whysz, "CA certificate with basicConstraints cA FALSE");
+    return PASS;
+}
+
+static int rule_bc_critical(struct lctx *c, char *why, size_t whysz)
+{
+    if (c->is_ca && c->bc.present && !c->bc.crit)
+        return fail(why, whysz, "basicConstraints of a CA certificate is not critical");
+    return PASS;
+}
+
+static int rule_bc_ee(struct lctx *c, char *why, size_t whysz)
+{
+    const BASIC_CONSTRAINTS *bc = c->bc.v;
+    if (!c->is_ca && bc != NULL && bc->ca)
+        return fail(why, whysz, "end-entity certificate with basicConstraints cA TRUE");
+    return PASS;
+}
+
+static int rule_bc_pathlen(struct lctx *c, char *why, size_t whysz)
+{
+    const BASIC_CONSTRAINTS *bc = c->bc.v;
+    if (bc == NULL || bc->pathlen == NULL)
+        return PASS;
+    if (!bc->ca || !ku_bit(c, KUB_KEY_CERT_SIGN))
+        return fail(why, whysz, "pathLenConstraint without cA TRUE and keyCertSign");
+    if (ASN1_STRING_type(bc->pathlen) == V_ASN1_NEG_INTEGER)
+        return fail(why, whysz, "pathLenConstraint is negative");
+    return PASS;
+}
+
+static int rule_ku_missing(struct lctx *c, char *why, size_t whysz)
+{
+    int i, any = 0;
+    if (!c->ku.present)
+        return fail(why, whysz, "no keyUsage");
+    if (c->ku.v == NULL)
+        return fail(why, whysz, "keyUsage is malformed");
+    for (i = 0; i <= KUB_DECIPHER_ONLY; i++)
+        any |= ku_bit(c, i);
+    if (!any)
+        return fail(why, whysz, "keyUsage has no bit set");
+    return PASS;
+}
+
+static int rule_ku_ca(struct lctx *c, char *why, size_t whysz)
+{
+    if (!c->is_ca || c->ku.v == NULL)
+        return PASS;
+    if (!ku_bit(c, KUB_KEY_CERT_SIGN) || !ku_bit(c, KUB_CRL_SIGN))
+        return fail(why, whysz, "CA certificate keyUsage lacks keyCertSign or cRLSign");
+    if (!c->ku.crit)
+        return fail(why, whysz, "CA certificate keyUsage is not critical");
+    return PASS;
+}
+
+static int rule_ku_ee(struct lctx *c, char *why, size_t whysz)
+{
+    if (c->is_ca)
+        return PASS;
+    if (ku_bit(c, KUB_KEY_CERT_SIGN) || ku_bit(c, KUB_CRL_SIGN))
+        return fail(why, whysz, "end-entity certificate with keyCertSign or cRLSign");
+    return PASS;
+}
+
+static int rule_ku_key_type(struct lctx *c, char *why, size_t whysz)
+{
+    enum keykind k = key_kind(c->sub_key);
+    if (c->ku.v == NULL)
+        return PASS;
+    if ((ku_bit(c, KUB_ENCIPHER_ONLY) || ku_bit(c, KUB_DECIPHER_ONLY)) &&
+        !ku_bit(c, KUB_KEY_AGREEMENT))
+        return fail(why, whysz, "encipherOnly/decipherOnly without keyAgreement");
+    if (k == KEY_RSA && ku_bit(c, KUB_KEY_AGREEMENT))
+        return fail(why, whysz, "keyAgreement with an RSA key");
+    if ((k == KEY_EC || k == KEY_ED25519) &&
+        (ku_bit(c, KUB_KEY_ENCIPHERMENT) || ku_bit(c, KUB_DATA_ENCIPHERMENT)))
+        return fail(why, whysz, "keyEncipherment/dataEncipherment with an %s key",
+                    k == KEY_EC ? "EC" : "Ed25519");
+    if (k == KEY_ED25519 && ku_bit(c, KUB_KEY_AGREEMENT))
+        return fail(why, whysz, "keyAgreement with an Ed25519 key");
+    return PASS;
+}
+
+static int rule_eku_any(struct lctx *c, char *why, size_t whysz)
+{
+    if (!c->is_ca && eku_has(c, NID_anyExtendedKeyUsage))
+        return fail(why, whysz, "end-entity certificate with anyExtendedKeyUsage");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS server certificates */
+
+static int rule_server_san(struct lctx *c, char *why, size_t whysz)
+{
+    const GENERAL_NAMES *gns = c->san.v;
+    int i;
+    if (c->is_ca || !c->server_auth)
+        return PASS;
+    for (i = 0; gns != NULL && i < sk_GENERAL_NAME_num(gns); i++) {
+        int t = sk_GENERAL_NAME_value(gns, i)->type;
+        if (t == GEN_DNS || t == GEN_IPADD)
+            return PASS;
+    }
+    return fail(why, whysz, "serverAuth certificate without a dNSName or iPAddress SAN");
+}
+
+static int cn_in_san(const char *cn, const GENERAL_NAMES *gns)
+{
+    unsigned char ip[16];
+    int i, iplen = 0;
+    if (inet_pton(AF_INET, cn, ip) == 1)
+        iplen = 4;
+    else if (inet_pton(AF_INET6, cn, ip) == 1)
+        iplen = 16;
+    for (i = 0; gns != NULL && i < sk_GENERAL_NAME_num(gns); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gns, i);
+        if (gn->type == GEN_DNS) {
+            const ASN1_IA5STRING *s = gn->d.dNSName;
+            size_t n = (size_t)ASN1_STRING_length(s);
+            if (n == strlen(cn) && strncasecmp((const char *)ASN1_STRING_get0_data(s), cn, n) == 0)
+                return 1;
+        } else if (gn->type == GEN_IPADD && iplen > 0) {
+            const ASN1_OCTET_STRING *s = gn->d.iPAddress;
+            if (ASN1_STRING_length(s) == iplen &&
+                memcmp(ASN1_STRING_get0_data(s), ip, (size_t)iplen) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int rule_server_cn(struct lctx *c, char *why, size_t whysz)
+{
+    const X509_NAME *subj = X509_get_subject_name(c->x);
+    char *cn = NULL;
+    int r = PASS, ncn = 0, loc = -1;
+
+    if (c->is_ca || !c->server_auth)
+        return PASS;
+    while ((loc = X509_NAME_get_index_by_NID(subj, NID_commonName, loc)) >= 0)
+        ncn++;
+    if (ncn == 0)
+        return PASS;
+    if (ncn > 1)
+        return fail(why, whysz, "serverAuth certificate with %d commonName attributes", ncn);
+    if (name_get_cn(&cn, subj) != CM_OK) {
+        cm_err_clear();
+        return fail(why, whysz, "commonName does not convert to UTF-8");
+    }
+    if (!cn_in_san(cn, c->san.v)) {
+        char sh[128];
+        size_t k;
+        /* the CN comes from a request: keep control bytes out of messages */
+        snprintf(sh, sizeof(sh), "%s", cn);
+        for (k = 0; sh[k] != '\0'; k++)
+            if ((unsigned char)sh[k] < 0x20 || sh[k] == 0x7f)
+                sh[k] = '?';
+        r = fail(why, whysz, "commonName '%s' is not among the dNSName/iPAddress SANs", sh);
+    }
+    free(cn);
+    return r;
+}
+
+static int rule_server_validity(struct lctx *c, char *why, size_t whysz)
+{
+    int days = 0, secs = 0;
+    long long total;
+    if (c->is_ca || !c->server_auth)
+        return PASS;
+    if (!ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(c->x), X509_get0_notAfter(c->x))) {
+        ERR_clear_error();
+        return fail(why, whysz, "validity times do not parse");
+    }
+    /* BR 1.6.1 "Validity Period": notBefore through notAfter inclusive,
+     * so one second more than the difference. */
+    total = (long long)days * 86400 + secs + 1;
+    if (total > 398LL * 86400)
+        return fail(why, whysz, "validity period of %lld days is more than 398",
+                    (total + 86399) / 86400);
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* subjectAltName */
+
+static int rule_san_empty(struct lctx *c, char *why, size_t whysz)
+{
+    if (c->san.present && c->san.v != NULL && sk_GENERAL_NAME_num(c->san.v) <= 0)
+        return fail(why, whysz, "subjectAltName has no names");
+    return PASS;
+}
+
+static int rule_san_invalid(struct lctx *c, char *why, size_t whysz)
+{
+    struct san_list l = SAN_LIST_INIT;
+    cm_err rc;
+    if (!c->san.present)
+        return PASS;
+    if (c->san.v == NULL)
+        return fail(why, whysz, "subjectAltName is malformed");
+    rc = san_from_names(&l, c->san.v);
+    if (rc == CM_ERR_NOMEM)
+        return ERR;
+    if (rc == CM_OK)
+        rc = san_list_check(&l, why, whysz);
+    else
+        snprintf(why, whysz, "%s", cm_err_msg());
+    san_list_free(&l);
+    if (rc != CM_OK) {
+        cm_err_clear();
+        return FAIL;
+    }
+    return PASS;
+}
+
+static int rule_san_critical(struct lctx *c, char *why, size_t whysz)
+{
+    int empty = X509_NAME_entry_count(X509_get_subject_name(c->x)) == 0;
+    if (!c->san.present)
+        return PASS;
+    if (empty && !c->san.crit)
+        return fail(why, whysz, "subject is empty but subjectAltName is not critical");
+    if (!empty && c->san.crit)
+        return fail(why, whysz, "subject is not empty but subjectAltName is critical");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public key */
+
+static int spki(const struct lctx *c, int *alg_nid, const unsigned char **pk, int *pklen,
+                const X509_ALGOR **alg)
+{
+    const X509_PUBKEY *pub = X509_get_X509_PUBKEY(c->x);
+    ASN1_OBJECT *obj = NULL;
+    X509_ALGOR *a = NULL;
+    if (pub == NULL || !X509_PUBKEY_get0_param(&obj, pk, pklen, &a, pub)) {
+        ERR_clear_error();
+        return -1;
+    }
+    *alg_nid = OBJ_obj2nid(obj);
+    *alg = a;
+    return 0;
+}
+
+static int rule_key_type(struct lctx *c, char *why, size_t whysz)
+{
+    int nid;
+    const unsigned char *pk;
+    int pklen;
+    const X509_ALGOR *alg;
+    if (spki(c, &nid, &pk, &pklen, &alg) != 0 || c->sub_key == NULL)
+        return fail(why, whysz, "no usable public key");
+    if (nid != NID_rsaEncryption && nid != NID_X9_62_id_ecPublicKey && nid != NID_ED25519)
+        return fail(why, whysz, "public key algorithm %s is not RSA, EC or Ed25519",
+                    OBJ_nid2sn(nid));
+    return PASS;
+}
+
+static int rule_key_rsa_size(struct lctx *c, char *why, size_t whysz)
+{
+    BIGNUM *n = NULL;
+    int bits;
+    if (key_kind(c->sub_key) != KEY_RSA)
+        return PASS;
+    if (!EVP_PKEY_get_bn_param(c->sub_key, OSSL_PKEY_PARAM_RSA_N, &n)) {
+        ERR_clear_error();
+        return fail(why, whysz, "RSA modulus unreadable");
+    }
+    bits = BN_num_bits(n);
+    BN_free(n);
+    if (bits < 2048 || bits % 8 != 0)
+        return fail(why, whysz, "RSA modulus of %d bits: needs >= 2048 and a multiple of 8", bits);
+    return PASS;
+}
+
+static int rule_key_rsa_exponent(struct lctx *c, char *why, size_t whysz)
+{
+    BIGNUM *e = NULL;
+    int ok;
+    if (key_kind(c->sub_key) != KEY_RSA)
+        return PASS;
+    if (!EVP_PKEY_get_bn_param(c->sub_key, OSSL_PKEY_PARAM_RSA_E, &e)) {
+        ERR_clear_error();
+        return fail(why, whysz, "RSA exponent unreadable");
+    }
+    ok = BN_is_odd(e) && BN_num_bits(e) >= 17 && BN_num_bits(e) <= 256;
+    BN_free(e);
+    if (!ok)
+        return fail(why, whysz, "RSA public exponent must be odd, in 65537..2^256-1");
+    return PASS;
+}
+
+static int rule_key_ec_curve(struct lctx *c, char *why, size_t whysz)
+{
+    int nid, pklen, ptype, curve, want;
+    const unsigned char *pk;
+    const X509_ALGOR *alg;
+    const ASN1_OBJECT *aobj;
+    const void *pval;
+
+    if (spki(c, &nid, &pk, &pklen, &alg) != 0 || nid != NID_X9_62_id_ecPublicKey)
+        return PASS;
+    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+    /* RFC 5480 2.1.1: namedCurve; explicit parameters are not allowed */
+    if (ptype != V_ASN1_OBJECT)
+        return fail(why, whysz, "EC key without a named curve");
+    curve = OBJ_obj2nid(pval);
+    if (curve == NID_X9_62_prime256v1)
+        want = 65;
+    else if (curve == NID_secp384r1)
+        want = 97;
+    else if (curve == NID_secp521r1)
+        want = 133;
+    else
+        return fail(why, whysz, "EC curve %s is not P-256, P-384 or P-521", OBJ_nid2sn(curve));
+    if (pklen != want || pk[0] != 0x04)
+        return fail(why, whysz, "EC point is not in uncompressed form");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Signature */
+
+static int ec_md(const EVP_PKEY *k, const char **mdname)
+{
+    char group[64];
+    size_t gl = 0;
+    if (!EVP_PKEY_get_group_name(k, group, sizeof(group), &gl)) {
+        ERR_clear_error();
+        return -1;
+    }
+    if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+        *mdname = "SHA256";
+    else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+        *mdname = "SHA384";
+    else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
+        *mdname = "SHA512";
+    else
+        return -1;
+    return 0;
+}
+
+static int rule_sig_alg(struct lctx *c, char *why, size_t whysz)
+{
+    const char *mdn = c->o->md_name;
+    const char *want = NULL;
+    enum keykind k = key_kind(c->sign_key);
+    EVP_MD *md = NULL;
+    const X509_ALGOR *alg;
+    const ASN1_OBJECT *aobj;
+    const void *pval;
+    int r = PASS, ptype, signid, mdnid = NID_undef, pknid = NID_undef;
+
+    if (mdn != NULL && *mdn != '\0') {
+        md = EVP_MD_fetch(NULL, mdn, NULL);
+        if (md == NULL) {
+            ERR_clear_error();
+            return fail(why, whysz, "unknown digest '%s'", mdn);
+        }
+    }
+    switch (k) {
+    case KEY_ED25519:
+        if (md != NULL)
+            r = fail(why, whysz, "Ed25519 signs without a separate digest, got %s", mdn);
+        break;
+    case KEY_EC:
+        if (ec_md(c->sign_key, &want) != 0)
+            r = fail(why, whysz, "signing key is on an unsupported curve");
+        else if (md == NULL || !EVP_MD_is_a(md, want))
+            r = fail(why, whysz, "this ECDSA key signs with %s, not %s", want, mdn ? mdn : "none");
+        break;
+    case KEY_RSA:
+        if (md == NULL ||
+            !(EVP_MD_is_a(md, "SHA256") || EVP_MD_is_a(md, "SHA384") || EVP_MD_is_a(md, "SHA512")))
+            r = fail(why, whysz, "RSA signatures need SHA-256, SHA-384 or SHA-512, not %s",
+                     mdn ? mdn : "none");
+        break;
+    case KEY_NONE:
+        r = fail(why, whysz, "no signing key");
+        break;
+    case KEY_OTHER:
+        r = fail(why, whysz, "signing key type is not RSA, EC or Ed25519");
+        break;
+    }
+    if (r != PASS)
+        goto out;
+    /* When the TBS signature field is already set, it must say the same
+     * (RFC 5280 4.1.2.3) with the parameters of RFC 4055 5 / RFC 5758 3.2 /
+     * RFC 8410 3: NULL for RSA PKCS#1 v1.5, absent for ECDSA and Ed25519. */
+    alg = X509_get0_tbs_sigalg(c->x);
+    X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+    signid = aobj ? OBJ_obj2nid(aobj) : NID_undef;
+    if (signid == NID_undef)
+        goto out;
+    if (!OBJ_find_sigid_algs(signid, &mdnid, &pknid)) {
+        r = fail(why, whysz, "signature algorithm %s is not supported", OBJ_nid2sn(signid));
+        goto out;
+    }
+    if ((k == KEY_RSA && pknid != NID_rsaEncryption) ||
+        (k == KEY_EC && pknid != NID_X9_62_id_ecPublicKey) ||
+        (k == KEY_ED25519 && pknid != NID_ED25519) ||
+        mdnid != (md ? EVP_MD_get_type(md) : NID_undef)) {
+        r = fail(why, whysz, "signature field says %s, which is not the signing key and %s",
+                 OBJ_nid2sn(signid), mdn ? mdn : "no digest");
+        goto out;
+    }
+    if ((k == KEY_RSA && ptype != V_ASN1_NULL) || (k != KEY_RSA && ptype != V_ASN1_UNDEF))
+        r = fail(why, whysz, "signature algorithm parameters must be %s",
+                 k == KEY_RSA ? "NULL" : "absent");
+out:
+    EVP_MD_free(md);
+    return r;
+}
+
+static int rule_sig_key(struct lctx *c, char *why, size_t whysz)
+{
+    const EVP_PKEY *want = c->issuer ? X509_get0_pubkey(c->issuer) : c->sub_key;
+    int r;
+    if (c->o->issuer_key == NULL)
+        return PASS;
+    r = want != NULL ? EVP_PKEY_eq(c->o->issuer_key, want) : 0;
+    ERR_clear_error();
+    if (r != 1)
+        return fail(why, whysz, "the signing key is not the %s public key",
+                    c->issuer ? "issuer certificate's" : "certificate's own (self-signed)");
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* CRL distribution points, authority information access */
+
+static int uri_why(const GENERAL_NAME *gn, const char *what, char *why, size_t whysz)
+{
+    const ASN1_IA5STRING *s;
+    const unsigned char *d;
+    size_t n;
+    char *u = NULL;
+    int r = PASS;
+
+    if (gn == NULL || gn->type != GEN_URI)
+        return fail(why, whysz, "%s: a name that is not a URI", what);
+    s = gn->d.uniformResourceIdentifier;
+    d = ASN1_STRING_get0_data(s);
+    n = (size_t)ASN1_STRING_length(s);
+    if (memchr(d, 0, n) != NULL)
+        return fail(why, whysz, "%s: URI contains a NUL byte", what);
+    u = malloc(n + 1);
+    if (u == NULL) {
+        cm_err_set(CM_ERR_NOMEM, "out of memory");
+        return ERR;
+    }
+    memcpy(u, d, n);
+    u[n] = '\0';
+    if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0 &&
+        strncasecmp(u, "ldap://", 7) != 0)
+        r = fail(why, whysz, "%s: URI scheme is not http, https or ldap", what);
+    else if (san_check_uri(u) != CM_OK) {
+        r = fail(why, whysz, "%s: %s", what, cm_err_msg());
+        cm_err_clear();
+    }
+    free(u);
+    return r;
+}
+
+static int rule_cdp_uri(struct lctx *c, char *why, size_t whysz)
+{
+    const CRL_DIST_POINTS *cdp = c->cdp.v;
+    int i, j, r;
+    if (!c->cdp.present)
+        return PASS;
+    if (cdp == NULL || sk_DIST_POINT_num(cdp) <= 0)
+        return fail(why, whysz, "cRLDistributionPoints is malformed or empty");
+    if (c->cdp.crit)
+        return fail(why, whysz, "cRLDistributionPoints is marked critical");
+    for (i = 0; i < sk_DIST_POINT_num(cdp); i++) {
+        const DIST_POINT *dp = sk_DIST_POINT_value(cdp, i);
+        const GENERAL_NAMES *names;
+        if (dp->distpoint == NULL || dp->distpoint->type != 0)
+            return fail(why, whysz, "distribution point without a fullName");
+        names = dp->distpoint->name.fullname;
+        if (sk_GENERAL_NAME_num(names) <= 0)
+            return fail(why, whysz, "distribution point with an empty fullName");
+        for (j = 0; j < sk_GENERAL_NAME_num(names); j++)
+            if ((r = uri_why(sk_GENERAL_NAME_value(names, j), "CRL distribution point", why,
+                             whysz)) != PASS)
+                return r;
+    }
+    return PASS;
+}
+
+static int rule_aia_uri(struct lctx *c, char *why, size_t whysz)
+{
+    const AUTHORITY_INFO_ACCESS *aia = c->aia.v;
+    int i, r;
+    if (!c->aia.present)
+        return PASS;
+    if (aia == NULL || sk_ACCESS_DESCRIPTION_num(aia) <= 0)
+        return fail(why, whysz, "authorityInfoAccess is malformed or empty");
+    if (c->aia.crit)
+        return fail(why, whysz, "authorityInfoAccess is marked critical");
+    for (i = 0; i < sk_ACCESS_DESCRIPTION_num(aia); i++) {
+        const ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, i);
+        if ((r = uri_why(ad->location, "authorityInfoAccess", why, whysz)) != PASS)
+            return r;
+    }
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The table */
+
+static const struct rule {
+    struct lint_rule info;
+    rule_fn fn;
+} rules[] = {
+    {{"cert_version", "version is v3 (field value 2)", "RFC 5280 4.1.2.1; CA/B BR 7.1.1"},
+     rule_cert_version},
+    {{"serial_positive", "serial number is positive and not zero", "RFC 5280 4.1.2.2"},
+     rule_serial_positive},
+    {{"serial_length", "serial number is at most 20 octets", "RFC 5280 4.1.2.2"},
+     rule_serial_length},
+    {{"serial_entropy", "serial number is at least 9 octets (64 bits from a CSPRNG)",
+      "CA/B BR 7.1"},
+     rule_serial_entropy},
+    {{"serial_der", "serial number INTEGER is minimally encoded", "X.690 8.3.2; RFC 5280 4.1"},
+     rule_serial_der},
+    {{"unique_ids", "no issuerUniqueID or subjectUniqueID", "RFC 5280 4.1.2.8"}, rule_unique_ids},
+    {{"validity_encoding",
+      "validity times are UTCTime through 2049 and GeneralizedTime from 2050, with seconds, "
+      "in Zulu time",
+      "RFC 5280 4.1.2.5, 4.1.2.5.1, 4.1.2.5.2"},
+     rule_validity_encoding},
+    {{"validity_order", "notBefore is before notAfter", "RFC 5280 4.1.2.5"}, rule_validity_order},
+    {{"validity_issuer", "notAfter is not later than the issuer's notAfter",
+      "certmint policy (RFC 5280 6.1.3(a)(2): an expired issuer breaks the path)"},
+     rule_validity_issuer},
+    {{"issuer_name", "issuer equals the issuer certificate's subject (own subject if self-signed)",
+      "RFC 5280 4.1.2.4, 6.1.3(a)(4)"},
+     rule_issuer_name},
+    {{"subject_empty", "subject is not empty, unless an end entity with a critical subjectAltName",
+      "RFC 5280 4.1.2.6, 4.2.1.6"},
+     rule_subject_empty},
+    {{"ext_unique", "no extension appears twice", "RFC 5280 4.2"}, rule_ext_unique},
+    {{"der_default_value",
+      "no DEFAULT value encoded: no BOOLEAN FALSE (critical FALSE, basicConstraints cA FALSE)",
+      "X.690 11.5; RFC 5280 4.1"},
+     rule_der_default_value},
+    {{"der_boolean", "every BOOLEAN TRUE is 0xFF", "X.690 11.1; RFC 5280 4.1"}, rule_der_boolean},
+    {{"ext_der",
+      "each extension value is one DER value; known ones decode and re-encode identically",
+      "RFC 5280 4.1, 4.2"},
+     rule_ext_der},
+    {{"ski_missing", "subjectKeyIdentifier is present and not empty", "RFC 5280 4.2.1.2"},
+     rule_ski_missing},
+    {{"ski_critical", "subjectKeyIdentifier is not critical", "RFC 5280 4.2.1.2"},
+     rule_ski_critical},
+    {{"aki_missing",
+      "authorityKeyIdentifier with keyIdentifier is present (optional when self-signed)",
+      "RFC 5280 4.2.1.1"},
+     rule_aki_missing},
+    {{"aki_critical", "authorityKeyIdentifier is not critical", "RFC 5280 4.2.1.1"},
+     rule_aki_critical},
+    {{"aki_keyid", "authorityKeyIdentifier keyIdentifier equals the issuer's subjectKeyIdentifier",
+      "RFC 5280 4.2.1.1"},
+     rule_aki_keyid},
+    {{"bc_ca", "a CA certificate has basicConstraints with cA TRUE",
+      "RFC 5280 4.2.1.9, 4.2.1.3; CA/B BR 7.1.2.10.4"},
+     rule_bc_ca},
+    {{"bc_critical", "a CA certificate's basicConstraints is critical",
+      "RFC 5280 4.2.1.9; CA/B BR 7.1.2.10.4"},
+     rule_bc_critical},
+    {{"bc_ee", "an end-entity certificate does not assert cA TRUE", "RFC 5280 4.2.1.9"},
+     rule_bc_ee},
+    {{"bc_pathlen", "pathLenConstraint only with cA TRUE and keyCertSign, and not negative",
+      "RFC 5280 4.2.1.9"},
+     rule_bc_pathlen},
+    {{"ku_missing", "keyUsage is present with at least one bit set",
+      "RFC 5280 4.2.1.3; CA/B BR 7.1.2.7.11, 7.1.2.10.7"},
+     rule_ku_missing},
+    {{"ku_ca", "a CA certificate's keyUsage is critical with keyCertSign and cRLSign",
+      "RFC 5280 4.2.1.3; CA/B BR 7.1.2.10.7"},
+     rule_ku_ca},
+    {{"ku_ee", "an end-entity certificate has neither keyCertSign nor cRLSign",
+      "RFC 5280 4.2.1.3; CA/B BR 7.1.2.7.11"},
+     rule_ku_ee},
+    {{"ku_key_type",
+      "keyUsage fits the key: no encipherment for EC/Ed25519, no keyAgreement for RSA/Ed25519, "
+      "encipherOnly/decipherOnly only with keyAgreement",
+      "RFC 5280 4.2.1.3; RFC 5480 3; RFC 8410 5; RFC 4055 1.2"},
+     rule_ku_key_type},
+    {{"eku_any", "an end-entity certificate does not list anyExtendedKeyUsage",
+      "CA/B BR 7.1.2.7.10"},
+     rule_eku_any},
+    {{"server_san", "a serverAuth end-entity certificate has a dNSName or iPAddress SAN",
+      "CA/B BR 7.1.2.7.12"},
+     rule_server_san},
+    {{"server_cn", "a serverAuth certificate's commonName, if any, is one and among its SANs",
+      "CA/B BR 7.1.4.3"},
+     rule_server_cn},
+    {{"server_validity", "a serverAuth end-entity certificate is valid for at most 398 days",
+      "CA/B BR 6.3.2"},
+     rule_server_validity},
+    {{"san_empty", "subjectAltName, when present, is not empty", "RFC 5280 4.2.1.6"},
+     rule_san_empty},
+    {{"san_invalid",
+      "every SAN entry is valid: DNS (LDH, wildcard leftmost), IP (4/16 octets), email "
+      "(RFC 5321 mailbox), URI (with a host)",
+      "RFC 5280 4.2.1.6; RFC 1034 3.5; RFC 5321 4.1.2; CA/B BR 7.1.2.7.12"},
+     rule_san_invalid},
+    {{"san_critical", "subjectAltName is critical exactly when the subject is empty",
+      "RFC 5280 4.2.1.6"},
+     rule_san_critical},
+    {{"key_type", "public key is RSA, EC or Ed25519", "CA/B BR 6.1.5; RFC 8410"}, rule_key_type},
+    {{"key_rsa_size", "RSA modulus is at least 2048 bits and a multiple of 8", "CA/B BR 6.1.5"},
+     rule_key_rsa_size},
+    {{"key_rsa_exponent", "RSA public exponent is odd and in 65537..2^256-1", "CA/B BR 6.1.6"},
+     rule_key_rsa_exponent},
+    {{"key_ec_curve", "EC key is on P-256, P-384 or P-521 by named curve, point uncompressed",
+      "CA/B BR 6.1.5, 7.1.3.1.2; RFC 5480 2.1.1, 2.2"},
+     rule_key_ec_curve},
+    {{"sig_alg",
+      "digest fits the signing key: P-256/SHA-256, P-384/SHA-384, P-521/SHA-512, RSA/SHA-2 "
+      "256..512, Ed25519/none; a set signature field agrees",
+      "CA/B BR 7.1.3.2; RFC 5758 3.2; RFC 4055 5; RFC 8410 3"},
+     rule_sig_alg},
+    {{"sig_key", "the signing key is the issuer certificate's public key",
+      "RFC 5280 4.1.1.3, 6.1.3(a)(1)"},
+     rule_sig_key},
+    {{"cdp_uri", "cRLDistributionPoints: non-critical, fullName http/https/ldap URIs with a host",
+      "RFC 5280 4.2.1.13; CA/B BR 7.1.2.11.2"},
+     rule_cdp_uri},
+    {{"aia_uri", "authorityInfoAccess: non-critical, http/https/ldap URIs with a host",
+      "RFC 5280 4.2.2.1; CA/B BR 7.1.2.7.7"},
+     rule_aia_uri},
+};
+
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
+
+size_t lint_rule_count(void)
+{
+    return NRULES;
+}
+
+const struct lint_rule *lint_rule_at(size_t i)
+{
+    return i < NRULES ? &rules[i].info : NULL;
+}
+
+const struct lint_rule *lint_rule_find(const char *name)
+{
+    size_t i;
+    for (i = 0; i < NRULES; i++)
+        if (strcmp(rules[i].info.name, name) == 0)
+            return &rules[i].info;
+    return NULL;
+}
+
+cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o)
+{
+    static const struct lint_opts defaults = LINT_OPTS_INIT;
+    struct lctx c;
+    char why[WHY_MAX], first[WHY_MAX + 64], also[1024];
+    size_t i, nfail = 0;
+    cm_err rc = CM_OK;
+
+    assert(tbs != NULL);
+    memset(&c, 0, sizeof(c));
+    c.x = tbs;
+    c.issuer = issuer;
+    c.o = o ? o : &defaults;
+    c.sub_key = c.o->subject_key ? c.o->subject_key : X509_get0_pubkey(tbs);
+    ERR_clear_error();
+    ext_load(&c.bc, tbs, NID_basic_constraints);
+    ext_load(&c.ku, tbs, NID_key_usage);
+    ext_load(&c.eku, tbs, NID_ext_key_usage);
+    ext_load(&c.ski, tbs, NID_subject_key_identifier);
+    ext_load(&c.aki, tbs, NID_authority_key_identifier);
+    ext_load(&c.san, tbs, NID_subject_alt_name);
+    ext_load(&c.cdp, tbs, NID_crl_distribution_points);
+    ext_load(&c.aia, tbs, NID_info_access);
+    ext_load(&c.issuer_ski, issuer ? issuer : tbs, NID_subject_key_identifier);
+    c.sign_key = c.o->issuer_key ? c.o->issuer_key : issuer ? X509_get0_pubkey(issuer) : c.sub_key;
+    switch (c.o->kind) {
+    case LINT_KIND_CA:
+        c.is_ca = 1;
+        break;
+    case LINT_KIND_EE:
+        c.is_ca = 0;
+        break;
+    case LINT_KIND_AUTO:
+        c.is_ca =
+            (c.bc.v != NULL && ((BASIC_CONSTRAINTS *)c.bc.v)->ca) || ku_bit(&c, KUB_KEY_CERT_SIGN);
+        break;
+    }
+    c.server_auth = eku_has(&c, NID_server_auth);
+
+    first[0] = also[0] = '\0';
+    for (i = 0; i < NRULES; i++) {
+        int r;
+        why[0] = '\0';
+        r = rules[i].fn(&c, why, sizeof(why));
+        if (r == ERR) {
+            rc = cm_err_prefix(CM_ERR_NOMEM, "lint: %s", rules[i].info.name);
+            goto out;
+        }
+        if (r != FAIL)
+            continue;
+        if (nfail++ == 0) {
+            snprintf(first, sizeof(first), "lint: %s: %s", rules[i].info.name, why);
+        } else {
+            size_t l = strlen(also);
+            snprintf(also + l, sizeof(also) - l, "%s%s", l ? ", " : "", rules[i].info.name);
+        }
+    }
+    if (nfail > 0)
+        rc = cm_err_set(CM_ERR_LINT, "%s%s%s", first, nfail > 1 ? "; also: " : "", also);
+out:
+    ext_free(&c.bc);
+    ext_free(&c.ku);
+    ext_free(&c.eku);
+    ext_free(&c.ski);
+    ext_free(&c.aki);
+    ext_free(&c.san);
+    ext_free(&c.cdp);
+    ext_free(&c.aia);
+    ext_free(&c.issuer_ski);
+    return rc;
+}
