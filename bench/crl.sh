@@ -3,6 +3,7 @@
 # against `openssl ca -gencrl` over an index.txt with the same revoked
 # entries and the same key type (P-256), timed in the same run.
 #   sh bench/crl.sh [N ...]          (default: 100000 1000000)
+#   CRL_DB=1 sh bench/crl.sh [N ...] also time crl_publish over a database
 # Each size runs in its own process so that peak RSS is per size.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,3 +29,19 @@ for n in $sizes; do
     echo "$line" | sed 's/^/    # /'
     rm -rf "${work:?}/$n"
 done
+# The whole crl_publish path over a populated SQLite database (needs the db
+# and config modules; populating 1M rows takes about a minute): CRL_DB=1.
+if [ "${CRL_DB:-0}" = 1 ]; then
+    make -s -f Makefile -f bench/bench.mk "$BUILD/bench/crl_db_bench" >/dev/null
+    printf '\n%10s %12s %14s %10s %12s\n' entries publish_s rss_MB crl_MB rss/crl_size
+    for n in $sizes; do
+        "$BUILD/bench/crl_db_bench" "$n" "$work/db$n" >/dev/null
+        line=$("$BUILD/bench/crl_db_bench" 0 "$work/db$n")
+        echo "$line" | awk '{
+            for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            printf "%10d %12.3f %14.1f %10.1f %12.2f\n", v["entries"], v["publish_s"],
+                v["rss_mb"], v["crl_mb"], v["rss_mb"] / v["crl_mb"]
+        }'
+        rm -rf "${work:?}/db$n"
+    done
+fi
