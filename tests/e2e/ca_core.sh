@@ -136,9 +136,15 @@ check_fails "install-ca-cert refuses a certificate for another key" cm "$T/h-oth
 L="$T/h-long"
 check "root valid past 2050" new_root "$L" ec:p256 --days 36500
 cm "$L" ca-cert >"$T/long-root.pem"
-check "profile valid to 2051+" cm "$L" config set profile.tls-server.days 9500
+# A configured profile (TLS server certificates may not live past 398 days,
+# CA/B BR 6.3.2: the lint refuses them, see below).
+check "profile valid to 2051+" cm "$L" config set profile.longlived.base tls-client
+check "profile days" cm "$L" config set profile.longlived.days 9500
 make_csr ec:p256 "$T/late.csr" "$T/late.key" "/CN=late.example.org" "DNS:late.example.org"
-cm "$L" submit --profile tls-server --out "$T/late.pem" "$T/late.csr" >/dev/null
+cm "$L" submit --profile longlived --out "$T/late.pem" "$T/late.csr" >/dev/null
+cm "$L" config set profile.tls-server.days 9500
+cm "$L" submit --profile tls-server "$T/late.csr" >"$T/late-deny.out" 2>&1
+check_match "lint refuses a TLS server certificate over 398 days" "$(cat "$T/late-deny.out")" "denied.*lint"
 asn=$(openssl asn1parse -in "$T/late.pem" | grep -E 'UTCTIME|GENERALIZEDTIME' | head -n 2)
 check_match "notBefore before 2050 is UTCTime" "$(echo "$asn" | sed -n 1p)" "UTCTIME"
 check_match "notAfter from 2050 is GeneralizedTime" "$(echo "$asn" | sed -n 2p)" "GENERALIZEDTIME"

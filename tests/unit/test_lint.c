@@ -214,8 +214,8 @@ static int fx_init(struct fx *f, const struct keyspec *ks)
         return 0;
     f->ee_spec = (struct certspec){EE_DN, f->ee_key, f->ca, 0, 90};
     f->ee = mkcert(&f->ee_spec);
-    f->ca_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO};
-    f->ee_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO};
+    f->ca_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO, NULL};
+    f->ee_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO, NULL};
     return f->ee != NULL;
 }
 
