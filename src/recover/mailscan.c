@@ -47,6 +47,7 @@ cm_err mailscan_message(const unsigned char *data, size_t len, const char *sourc
 #include <gmime/gmime.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -398,33 +399,78 @@ static char *name_rfc4514(const X509_NAME *name)
     return out;
 }
 
-/* Checks that der is exactly one X.509 certificate and that its serial is
- * the one the mail gives (or takes it when the mail gives none); fills in
- * what the mail lacks. Returns 0, or -1 after reporting. */
+/* Reads one DER TLV of the given universal/context tag from [*p, end):
+ * definite length inside the bounds (ASN1_get_object checks that), the
+ * constructed bit as expected. Moves *p past it. Returns 0 or -1. */
+static int der_tlv(const unsigned char **p, const unsigned char *end, int xclass, int tag,
+                   int constructed, const unsigned char **content, long *len)
+{
+    const unsigned char *q = *p;
+    int t, c, r;
+
+    if (q >= end)
+        return -1;
+    r = ASN1_get_object(&q, len, &t, &c, end - q);
+    if ((r & 0x80) || r == 0x21 || t != tag || c != xclass || !!(r & 0x20) != constructed)
+        return -1;
+    *content = q;
+    *p = q + *len;
+    return 0;
+}
+
+/* Checks the DER skeleton of an X.509 certificate (RFC 5280 4.1):
+ * Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL,
+ * serialNumber INTEGER, signature, issuer, validity, subject,
+ * subjectPublicKeyInfo (SEQUENCEs), ... }, signatureAlgorithm SEQUENCE,
+ * signatureValue BIT STRING }, nothing after it, and returns the serial.
+ * A full d2i_X509 costs more than the whole MIME parse in OpenSSL 3 (the
+ * public key is decoded); the caller that imports the certificate parses and
+ * verifies it anyway, so the scan stops at what it needs. Returns 0 or -1. */
+static int der_cert_skeleton(char serial[CM_SERIAL_BUF], const unsigned char *der, size_t n)
+{
+    const unsigned char *p = der, *end = der + n, *c, *tp, *tend, *sn;
+    long len, snlen;
+
+    if (der_tlv(&p, end, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1, &c, &len) != 0 || p != end)
+        return -1;
+    end = p;
+    p = c;
+    if (der_tlv(&p, end, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1, &tp, &len) != 0)
+        return -1;
+    tend = p;
+    if (der_tlv(&p, end, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1, &c, &len) != 0 ||
+        der_tlv(&p, end, V_ASN1_UNIVERSAL, V_ASN1_BIT_STRING, 0, &c, &len) != 0 || p != end)
+        return -1;
+    p = tp;
+    if (p < tend && *p == 0xa0 &&
+        der_tlv(&p, tend, V_ASN1_CONTEXT_SPECIFIC, 0, 1, &c, &len) != 0)
+        return -1;
+    if (der_tlv(&p, tend, V_ASN1_UNIVERSAL, V_ASN1_INTEGER, 0, &sn, &snlen) != 0)
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (der_tlv(&p, tend, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1, &c, &len) != 0)
+            return -1;
+    /* RFC 5280 4.1.2.2: a positive INTEGER of at most 20 octets. */
+    if (snlen < 1 || (sn[0] & 0x80) != 0)
+        return -1;
+    return text_serial_from_bytes(serial, sn, (size_t)snlen) == CM_OK ? 0 : -1;
+}
+
+/* Checks that the attachment is one DER certificate whose serial is the one
+ * the mail gives (or takes it when the mail gives none); fills in from it
+ * the subject and validity the mail lacks. Returns 0, or -1 after
+ * reporting. */
 static int cert_attach(struct scan *s, struct scratch *x, const char *where)
 {
     struct mail_event *ev = &s->ev;
     const unsigned char *p = x->der->data;
-    const ASN1_INTEGER *sn;
     char serial[CM_SERIAL_BUF];
 
-    if (x->der->len == 0 || x->der->len > CA_MAX_CERT_BYTES) {
-        scan_bad(s, "%s: attachment %s: %u bytes is not a certificate", where, x->attachment,
-                 (unsigned)x->der->len);
-        return -1;
-    }
-    x->cert = d2i_X509(NULL, &p, (long)x->der->len);
-    if (x->cert == NULL || p != x->der->data + x->der->len) {
-        (void)cm_err_ossl(CM_ERR_INVALID, "not one DER certificate");
-        scan_bad(s, "%s: attachment %s: %s", where, x->attachment, cm_err_msg());
-        return -1;
-    }
-    sn = X509_get0_serialNumber(x->cert);
-    if (ASN1_STRING_type(sn) != V_ASN1_INTEGER ||
-        text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn)) !=
-            CM_OK) {
-        scan_bad(s, "%s: attachment %s: certificate serial is zero, negative or too long", where,
-                 x->attachment);
+    if (x->der->len == 0 || x->der->len > CA_MAX_CERT_BYTES ||
+        der_cert_skeleton(serial, x->der->data, x->der->len) != 0) {
+        ERR_clear_error();
+        scan_bad(s, "%s: attachment %s: not one DER certificate with a valid serial (%u bytes)",
+                 where, x->attachment, (unsigned)x->der->len);
         return -1;
     }
     if (ev->serial[0] == '\0') {
@@ -434,14 +480,22 @@ static int cert_attach(struct scan *s, struct scratch *x, const char *where)
                  serial, ev->serial);
         return -1;
     }
-    if (ev->subject_dn == NULL) {
-        x->subject = name_rfc4514(X509_get_subject_name(x->cert));
-        ev->subject_dn = x->subject;
+    if (ev->subject_dn == NULL || ev->not_before == 0 || ev->not_after == 0) {
+        x->cert = d2i_X509(NULL, &p, (long)x->der->len);
+        if (x->cert == NULL || p != x->der->data + x->der->len) {
+            (void)cm_err_ossl(CM_ERR_INVALID, "not a certificate");
+            scan_bad(s, "%s: attachment %s: %s", where, x->attachment, cm_err_msg());
+            return -1;
+        }
+        if (ev->subject_dn == NULL) {
+            x->subject = name_rfc4514(X509_get_subject_name(x->cert));
+            ev->subject_dn = x->subject;
+        }
+        if (ev->not_before == 0)
+            ev->not_before = asn1_time_unix(X509_get0_notBefore(x->cert));
+        if (ev->not_after == 0)
+            ev->not_after = asn1_time_unix(X509_get0_notAfter(x->cert));
     }
-    if (ev->not_before == 0)
-        ev->not_before = asn1_time_unix(X509_get0_notBefore(x->cert));
-    if (ev->not_after == 0)
-        ev->not_after = asn1_time_unix(X509_get0_notAfter(x->cert));
     ev->cert_der = x->der->data;
     ev->cert_der_len = x->der->len;
     return 0;

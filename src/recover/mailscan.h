@@ -60,9 +60,11 @@ struct mail_event {
     int64_t revoked_effective;
     int64_t crl_number;
     int crl_delta; /* 1 delta CRL, 0 full CRL */
-    /* The attached certificate, DER, already checked to parse as one X.509
-     * certificate whose serial equals `serial`. Subject and validity the
-     * mail lacks were filled in from it. */
+    /* The attached certificate, DER. Checked only as far as the scan needs:
+     * the RFC 5280 4.1 structure of one certificate with nothing after it,
+     * and a serial equal to `serial`. Parse it and verify its signature
+     * before trusting it. Subject and validity the mail lacks were filled in
+     * from it (those certificates were parsed in full). */
     unsigned char *cert_der;
     size_t cert_der_len;
     /* 1 when rebuilt from an AD CS-style text body (no X-Certmint headers):

@@ -750,6 +750,90 @@ TEST(events_block_errors)
     }
 }
 
+/* The certificate checks on an attachment: exactly one DER certificate, a
+ * positive serial of at most 20 octets equal to the event's. */
+static void one_attachment(const unsigned char *der, size_t len, const char *serial,
+                           int subject_given, const char *want_why)
+{
+    struct mg_event ev = {.event = "CERTISSUED",
+                          .id = 1,
+                          .serial = serial,
+                          .subject = subject_given ? "CN=x" : NULL,
+                          .not_before = subject_given ? "2026-11-22T21:40:00Z" : NULL,
+                          .not_after = subject_given ? "2027-11-22T21:40:00Z" : NULL,
+                          .garbage = der,
+                          .garbage_len = len,
+                          .attach_name = "c.cer"};
+    struct mg_mail m = {.keyid = KEYID, .ca_dn = "CN=CA", .subject = "s", .date = DATE_HDR,
+                        .body = "b", .ev = &ev, .n = 1};
+    struct recorder r = {0};
+    struct mailscan_stats st = {0};
+    cm_buf msg = CM_BUF_INIT(MG_MAX);
+
+    CHECK_OK(mg_mail(&msg, &m));
+    CHECK_OK(mailscan_message(msg.data, msg.len, "att", NULL, record, warned, &r, &st));
+    if (want_why == NULL) {
+        CHECK_INT(r.nev, 1);
+        CHECK_INT(r.nwarn, 0);
+        if (r.nev == 1) {
+            CHECK_INT(r.ev[0].ev.cert_der_len, len);
+            CHECK(r.ev[0].ev.cert_der && memcmp(r.ev[0].ev.cert_der, der, len) == 0);
+        }
+    } else {
+        CHECK_INT(r.nev, 0);
+        CHECK_INT(st.malformed, 1);
+        if (r.nwarn != 1 || strstr(r.warn_why[0], want_why) == NULL)
+            UNIT_FAIL("serial %s: warning '%s', expected '%s'", serial, r.nwarn ? r.warn_why[0] : "",
+                      want_why);
+    }
+    recorder_free(&r);
+    buf_free(&msg);
+}
+
+TEST(attachment_checks)
+{
+    unsigned char *der = NULL, *big = NULL;
+    int n = mg_cert_der(&der, cB);
+    X509 *neg = leaf("-05", "neg", NULL), *zero = leaf("00", "zero", NULL),
+         *longer = leaf("0102030405060708090A0B0C0D0E0F101112131415", "long", NULL);
+    unsigned char *dneg = NULL, *dzero = NULL, *dlong = NULL;
+    int nneg = mg_cert_der(&dneg, neg), nzero = mg_cert_der(&dzero, zero),
+        nlong = mg_cert_der(&dlong, longer);
+
+    CHECK(n > 0 && nneg > 0 && nzero > 0 && nlong > 0);
+    if (n <= 0 || nneg <= 0 || nzero <= 0 || nlong <= 0)
+        return;
+    /* The good one, with and without the fields that need a full parse. */
+    one_attachment(der, (size_t)n, "8F01020304050607", 1, NULL);
+    one_attachment(der, (size_t)n, "8F01020304050607", 0, NULL);
+    /* Not the serial the event gives. */
+    one_attachment(der, (size_t)n, "8F01020304050608", 1, "holds serial 8F01020304050607");
+    /* A byte more, a byte less, a PEM file instead of DER. */
+    big = malloc((size_t)n + 1);
+    memcpy(big, der, (size_t)n);
+    big[n] = 0;
+    one_attachment(big, (size_t)n + 1, "8F01020304050607", 1, "not one DER certificate");
+    one_attachment(der, (size_t)n - 1, "8F01020304050607", 1, "not one DER certificate");
+    one_attachment((const unsigned char *)"-----BEGIN CERTIFICATE-----\nMIIB\n", 32,
+                   "8F01020304050607", 1, "not one DER certificate");
+    /* Serials RFC 5280 4.1.2.2 does not allow. */
+    one_attachment(dneg, (size_t)nneg, "05", 1, "not one DER certificate with a valid serial");
+    one_attachment(dzero, (size_t)nzero, "01", 1, "not one DER certificate with a valid serial");
+    one_attachment(dlong, (size_t)nlong, "01", 1, "not one DER certificate with a valid serial");
+    /* Indefinite length (BER, not DER). */
+    big[0] = 0x30;
+    big[1] = 0x80;
+    one_attachment(big, (size_t)n + 1, "8F01020304050607", 1, "not one DER certificate");
+    free(big);
+    OPENSSL_free(der);
+    OPENSSL_free(dneg);
+    OPENSSL_free(dzero);
+    OPENSSL_free(dlong);
+    X509_free(neg);
+    X509_free(zero);
+    X509_free(longer);
+}
+
 TEST(bad_containers)
 {
     struct recorder r = {0};
@@ -817,6 +901,7 @@ int main(void)
     RUN(callback_error_stops);
     RUN(single_messages);
     RUN(events_block_errors);
+    RUN(attachment_checks);
     RUN(bad_containers);
 
     for (int i = 0; i < NMSG; i++)
