@@ -7,7 +7,9 @@ HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
 HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
 CPPFLAGS += -Isrc -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
+# override: `make CFLAGS='-O1 -g' SANFLAGS=...` (asan, fuzz) must still get the
+# warnings and the sanitizers; without it a command-line CFLAGS replaces them.
+override CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
            -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing $(SANFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lpthread
 CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
@@ -19,7 +21,7 @@ ifeq ($(HAVE_LDAP),1)
 CPPFLAGS += -DCM_HAVE_LDAP -DLDAP_DEPRECATED=0
 LDLIBS   += -lldap -llber
 endif
-LDFLAGS += $(SANFLAGS)
+override LDFLAGS += $(SANFLAGS)
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
