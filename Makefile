@@ -10,7 +10,8 @@ CFLAGS  ?= -O2 -g
 # override: `make CFLAGS='-O1 -g' SANFLAGS=...` (asan, fuzz) must still get the
 # warnings and the sanitizers; without it a command-line CFLAGS replaces them.
 override CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation \
-           -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing $(SANFLAGS)
+           -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing $(SANFLAGS) \
+           $(if $(findstring clang,$(CC)),-Wno-unknown-warning-option)
 LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lpthread
 CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
 ifeq ($(HAVE_GMIME),1)
@@ -63,11 +64,11 @@ asan:
 # libFuzzer targets (clang), one per parser.
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g" $(BUILD:%=build-fuzz)/libcertmint.a
+	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" CFLAGS="-O1 -g" $(BUILD:%=build-fuzz)/libcertmint.a
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f"; \
-	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/fuzz/$$n $$f build-fuzz/libcertmint.a $(LDLIBS) || exit 1; done
+	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o build-fuzz/fuzz/$$n $$f build-fuzz/libcertmint.a $(LDLIBS) || exit 1; done
 
 deps:
 	sh scripts/install-deps.sh

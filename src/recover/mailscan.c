@@ -520,7 +520,8 @@ static int attachment_find(struct scan *s, struct scratch *x, const char *name, 
             x->der = d;
             continue;
         }
-        if (d->len != x->der->len || memcmp(d->data, x->der->data, d->len) != 0) {
+        if (d->len != x->der->len ||
+            (d->len > 0 && memcmp(d->data, x->der->data, d->len) != 0)) {
             g_byte_array_unref(d);
             scan_bad(s, "%s: two different attachments named %s", where, name);
             return -1;

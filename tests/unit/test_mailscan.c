@@ -825,6 +825,25 @@ TEST(attachment_checks)
     big[1] = 0x80;
     one_attachment(big, (size_t)n + 1, "8F01020304050607", 1, "not one DER certificate");
     free(big);
+
+    /* Two empty parts under the same name (found by fuzzing: an empty
+     * decoded part has no data pointer). */
+    {
+        static const char two_empty[] =
+            "Subject: x\nMIME-Version: 1.0\nX-Certmint-Event: CERTISSUED\n"
+            "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+            "Content-Type: text/x-certmint-events\n\nX-Certmint-Event: CERTISSUED\n"
+            "X-Certmint-Serial: 01\nX-Certmint-Attachment: c.cer\n--b\n"
+            "Content-Type: application/pkix-cert; name=c.cer\n\n--b\n"
+            "Content-Type: application/pkix-cert; name=c.cer\n\n--b--\n";
+        struct recorder r = {0};
+        struct mailscan_stats st = {0};
+        CHECK_OK(mailscan_message((const unsigned char *)two_empty, sizeof(two_empty) - 1, "e",
+                                  NULL, record, warned, &r, &st));
+        CHECK_INT(r.nev, 0);
+        CHECK(r.nwarn == 1 && strstr(r.warn_why[0], "(0 bytes)") != NULL);
+        recorder_free(&r);
+    }
     OPENSSL_free(der);
     OPENSSL_free(dneg);
     OPENSSL_free(dzero);
