@@ -65,11 +65,11 @@ asan:
 # libFuzzer targets (clang), one per parser.
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g -Wno-unknown-warning-option" $(BUILD:%=build-fuzz)/libcertmint.a
+	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" CFLAGS="-O1 -g" $(BUILD:%=build-fuzz)/libcertmint.a
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f"; \
-	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build-fuzz/fuzz/$$n $$f build-fuzz/libcertmint.a $(LDLIBS) || exit 1; done
+	  clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o build-fuzz/fuzz/$$n $$f build-fuzz/libcertmint.a $(LDLIBS) || exit 1; done
 
 deps:
 	sh scripts/install-deps.sh
