@@ -1,0 +1,56 @@
+/* Recovery of "orphaned" certificates from the mail audit trail.
+ *
+ * After a CA is restored from a backup, certificates it issued after the
+ * backup are valid but unknown to it. recover_orphans() reads the SMTP exit
+ * module's notification mails (Maildir or mbox), rebuilds the events they
+ * record and, for each certificate the database lacks, imports the real
+ * certificate (when the mail carries it and it verifies with this CA's key)
+ * or records a placeholder for its serial; it re-applies revocations and
+ * releases from hold, raises the RequestID, CRL-number and event-ID
+ * sequences past everything seen in the trail, optionally revokes every
+ * recovered certificate, and publishes a new CRL. A second run finds
+ * nothing to do. */
+#ifndef CM_RECOVER_RECOVER_H
+#define CM_RECOVER_RECOVER_H
+
+#include "ca/ca.h"
+
+struct recover_opts {
+    const char *const *maildirs;
+    size_t nmaildirs;
+    const char *const *mboxes;
+    size_t nmboxes;
+    int revoke_reason; /* -1: do not revoke what is recovered */
+    int dry_run;       /* report only: nothing changes */
+    int progress;      /* progress line on stderr (a terminal) */
+};
+
+struct recover_item {
+    char source[512];
+    char serial[CM_SERIAL_BUF];
+    char what[512];
+};
+
+struct recover_report {
+    size_t messages, certmint_messages, foreign_messages, fallback_messages, malformed;
+    size_t events;
+    size_t known;          /* certificates the database already had */
+    size_t imported;       /* real certificates restored from mails */
+    size_t placeholders;   /* serials recorded without a certificate */
+    size_t revocations;    /* revocations from the trail applied */
+    size_t releases;       /* releases from hold from the trail applied */
+    size_t revoked_now;    /* recovered certificates revoked by --revoke */
+    int64_t max_request_id, max_event_id, max_crl_number;
+    int64_t crl_number;    /* the CRL published (0: none) */
+    int64_t delta_crl_number;
+    struct recover_item *rejected; /* forged, foreign, conflicting */
+    size_t nrejected;
+    struct recover_item *warnings; /* malformed messages skipped */
+    size_t nwarnings;
+};
+
+cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca,
+                       const struct recover_opts *o) CM_MUST_USE;
+void recover_report_free(struct recover_report *rep);
+
+#endif
