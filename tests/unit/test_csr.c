@@ -1,0 +1,163 @@
+/* Unit tests: CSR parsing and verification (src/ca/csr.c) and profiles
+ * (src/ca/profile.c). CSRs are made in-process with libcrypto and checked
+ * against what libcrypto's own parser says. */
+#include "unit.h"
+
+#include "ca/csr.h"
+#include "ca/profile.h"
+#include "config/config.h"
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+static unsigned char *make_csr(size_t *len, EVP_PKEY *k, const char *san, int pem)
+{
+    X509_REQ *r = X509_REQ_new();
+    X509_NAME *n = X509_NAME_new();
+    unsigned char *out = NULL;
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"unit.example.org",
+                               -1, -1, 0);
+    X509_REQ_set_subject_name(r, n);
+    X509_REQ_set_pubkey(r, k);
+    if (san) {
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san));
+        X509_REQ_add_extensions(r, exts);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    }
+    X509_REQ_sign(r, k, EVP_PKEY_is_a(k, "ED25519") ? NULL : EVP_sha256());
+    if (pem) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *p;
+        PEM_write_bio_X509_REQ(b, r);
+        *len = (size_t)BIO_get_mem_data(b, &p);
+        out = malloc(*len);
+        memcpy(out, p, *len);
+        BIO_free(b);
+    } else {
+        int l = i2d_X509_REQ(r, &out);
+        *len = (size_t)l;
+    }
+    X509_NAME_free(n);
+    X509_REQ_free(r);
+    return out;
+}
+
+static void free_buf(unsigned char *p, int pem)
+{
+    if (pem)
+        free(p);
+    else
+        OPENSSL_free(p);
+}
+
+TEST(parse_every_key_type)
+{
+    const char *types[][2] = {{"EC", "P-256"}, {"EC", "P-384"}, {"RSA", NULL}, {"ED25519", NULL}};
+    for (size_t i = 0; i < 4; i++) {
+        EVP_PKEY *k = types[i][1] ? EVP_PKEY_Q_keygen(NULL, NULL, types[i][0], types[i][1])
+                      : strcmp(types[i][0], "RSA") == 0
+                          ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+                          : EVP_PKEY_Q_keygen(NULL, NULL, types[i][0]);
+        for (int pem = 0; pem <= 1; pem++) {
+            size_t len;
+            unsigned char *d = make_csr(&len, k, "DNS:unit.example.org", pem);
+            struct csr *c = NULL;
+            CHECK_OK(csr_parse(&c, d, len, "unit"));
+            if (c != NULL) {
+                CHECK(EVP_PKEY_eq(c->pkey, k) == 1);
+                CHECK(c->exts != NULL && sk_X509_EXTENSION_num(c->exts) == 1);
+                CHECK(X509_NAME_entry_count(c->subject) == 1);
+            }
+            csr_free(c);
+            free_buf(d, pem);
+        }
+        EVP_PKEY_free(k);
+    }
+}
+
+TEST(rejects)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    size_t len;
+    unsigned char *d = make_csr(&len, k, NULL, 0);
+    unsigned char *bad = malloc(len + 2);
+    struct csr *c = NULL;
+
+    memcpy(bad, d, len);
+    bad[len - 3] ^= 1; /* inside the signature */
+    CHECK_ERR(csr_parse(&c, bad, len, "sig"), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "sig: ") == cm_err_msg());
+    memcpy(bad, d, len);
+    bad[len] = 0;
+    bad[len + 1] = 0;
+    CHECK_ERR(csr_parse(&c, bad, len + 2, "trailing"), CM_ERR_INVALID);
+    CHECK_ERR(csr_parse(&c, d, len / 2, "truncated"), CM_ERR_INVALID);
+    CHECK_ERR(csr_parse(&c, (const unsigned char *)"", 0, "empty"), CM_ERR_INVALID);
+    CHECK_ERR(csr_parse(&c, (const unsigned char *)"hello", 5, "text"), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "neither PEM nor DER") != NULL);
+    {
+        const char *wrong = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        CHECK_ERR(csr_parse(&c, (const unsigned char *)wrong, strlen(wrong), "label"),
+                  CM_ERR_INVALID);
+        CHECK(strstr(cm_err_msg(), "label") != NULL);
+    }
+    CHECK(c == NULL);
+    free(bad);
+    OPENSSL_free(d);
+    EVP_PKEY_free(k);
+}
+
+TEST(profiles)
+{
+    cm_config *cfg = NULL;
+    struct profile *p = NULL;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *r = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+
+    CHECK_OK(config_new(&cfg));
+    CHECK_OK(profile_load(&p, cfg, "tls-server"));
+    CHECK(p != NULL && p->days == 397 && p->require_san && !p->manual);
+    CHECK(profile_key_usage(p, k) == KU_DIGITAL_SIGNATURE);
+    CHECK(profile_key_usage(p, r) == (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+    profile_free(p);
+    p = NULL;
+    CHECK_OK(profile_load(&p, cfg, "smime"));
+    CHECK(p != NULL && p->require_email && (p->san_types == PROFILE_SAN_EMAIL));
+    CHECK(profile_key_usage(p, k) == (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT));
+    profile_free(p);
+    p = NULL;
+    CHECK_OK(profile_load(&p, cfg, "subca"));
+    CHECK(p != NULL && p->is_ca && p->manual);
+    profile_free(p);
+    p = NULL;
+    CHECK_ERR(profile_load(&p, cfg, "nope"), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "tls-server") != NULL);
+
+    /* A configured profile inherits from its base and overrides it. */
+    CHECK_OK(config_set(cfg, "profile.mail.base", "tls-server"));
+    CHECK_OK(config_set(cfg, "profile.mail.days", "90"));
+    CHECK_OK(config_set(cfg, "profile.mail.approval", "manual"));
+    CHECK_OK(config_set(cfg, "profile.mail.keys", "rsa:3072"));
+    CHECK_OK(profile_load(&p, cfg, "mail"));
+    CHECK(p != NULL && p->days == 90 && p->manual && p->require_san);
+    CHECK_ERR(profile_check_key(p, k), CM_ERR_POLICY);
+    CHECK_ERR(profile_check_key(p, r), CM_ERR_POLICY); /* 2048 < 3072 */
+    profile_free(p);
+    p = NULL;
+    CHECK_OK(config_set(cfg, "profile.orphan.days", "10"));
+    CHECK_ERR(profile_load(&p, cfg, "orphan"), CM_ERR_CONFIG);
+    config_free(cfg);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(r);
+}
+
+int main(void)
+{
+    unit_suite = "csr";
+    RUN(parse_every_key_type);
+    RUN(rejects);
+    RUN(profiles);
+    return UNIT_DONE();
+}
