@@ -201,44 +201,56 @@ out:
     return rc;
 }
 
+/* Appends one AVA "type=value". */
+static cm_err dn_ava_append(cm_buf *b, const X509_NAME_ENTRY *e)
+{
+    cm_err rc = CM_OK;
+    unsigned char *utf8 = NULL;
+    char oid[128];
+
+    if (OBJ_obj2txt(oid, sizeof(oid), X509_NAME_ENTRY_get_object(e), 1) <= 0)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "subject attribute type does not decode");
+    int t = dn_type_find(oid, strlen(oid));
+    const char *type = t >= 0 ? dn_types[t].names[0] : oid;
+    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+    if (len < 0)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "subject attribute %s does not decode as a string", type);
+    CM_TRY(buf_printf(b, "%s=", type));
+    CM_TRY(dn_value_append(b, utf8, (size_t)len));
+out:
+    OPENSSL_free(utf8);
+    return rc;
+}
+
 cm_err dir_name_to_dn(char **out, const X509_NAME *name)
 {
     cm_err rc = CM_OK;
     cm_buf b = CM_BUF_INIT(DN_MAX);
-    unsigned char *utf8 = NULL;
     int n = X509_NAME_entry_count(name);
-    int prev_set = -1;
 
     *out = NULL;
     CM_TRY(buf_append(&b, "", 0));
-    /* RFC 4514 2.1: the RDNSequence is written last element first. */
-    for (int i = n - 1; i >= 0; i--) {
-        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
-        const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
-        int set = X509_NAME_ENTRY_set(e);
-        char oid[128];
-        const char *type;
-
-        if (OBJ_obj2txt(oid, sizeof(oid), obj, 1) <= 0)
-            CM_FAIL_OSSL(CM_ERR_INVALID, "subject attribute type does not decode");
-        int t = dn_type_find(oid, strlen(oid));
-        type = t >= 0 ? dn_types[t].names[0] : oid;
-        if (i != n - 1)
-            CM_TRY(buf_append(&b, set == prev_set ? "+" : ",", 1));
-        prev_set = set;
-        int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
-        if (len < 0)
-            CM_FAIL_OSSL(CM_ERR_INVALID, "subject attribute %s does not decode as a string", type);
-        CM_TRY(buf_printf(&b, "%s=", type));
-        CM_TRY(dn_value_append(&b, utf8, (size_t)len));
-        OPENSSL_free(utf8);
-        utf8 = NULL;
+    /* RFC 4514 2.1: the RDNSequence is written last RDN first; the AVAs
+     * of a multi-valued RDN (entries sharing a set number) keep their
+     * order and are joined with '+'. */
+    for (int last = n - 1; last >= 0;) {
+        int set = X509_NAME_ENTRY_set(X509_NAME_get_entry(name, last));
+        int first = last;
+        while (first > 0 && X509_NAME_ENTRY_set(X509_NAME_get_entry(name, first - 1)) == set)
+            first--;
+        if (last != n - 1)
+            CM_TRY(buf_append(&b, ",", 1));
+        for (int i = first; i <= last; i++) {
+            if (i != first)
+                CM_TRY(buf_append(&b, "+", 1));
+            CM_TRY(dn_ava_append(&b, X509_NAME_get_entry(name, i)));
+        }
+        last = first - 1;
     }
     *out = (char *)buf_steal(&b, NULL);
     if (*out == NULL)
         rc = cm_err_set(CM_ERR_NOMEM, "out of memory");
 out:
-    OPENSSL_free(utf8);
     buf_free(&b);
     return rc;
 }
