@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -68,6 +69,42 @@ struct dir {
     int guard_fired;       /* the last guarded call ran past its deadline */
 };
 
+/* libldap writes with write(2): a server that closed the connection would
+ * kill the process with SIGPIPE. Libraries must not change the process's
+ * signal handling, so SIGPIPE is blocked in the calling thread during each
+ * call and a SIGPIPE it raised is consumed (pending signals raised by
+ * others are left alone). */
+struct nopipe {
+    sigset_t old;
+    int was_pending;
+};
+
+static void nopipe_start(struct nopipe *p)
+{
+    sigset_t pipe_set, pending;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    p->was_pending = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &p->old);
+}
+
+static void nopipe_stop(struct nopipe *p)
+{
+    sigset_t pipe_set, pending;
+    struct timespec zero = {0, 0};
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    if (!p->was_pending && sigismember(&pending, SIGPIPE) == 1)
+        (void)sigtimedwait(&pipe_set, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &p->old, NULL);
+}
+
 /* A watchdog for one libldap call. libldap's own deadlines cover the TCP
  * connect (LDAP_OPT_NETWORK_TIMEOUT) and waiting for results
  * (LDAP_OPT_TIMEOUT), but not the TLS handshake: with the GnuTLS backend of
@@ -83,6 +120,7 @@ struct guard {
     int done;
     int fired;
     int running;
+    struct nopipe np;
 };
 
 static void *guard_main(void *arg)
@@ -96,7 +134,10 @@ static void *guard_main(void *arg)
             continue;
         int fd = g->d->fd;
         if (fd >= 0) {
-            shutdown(fd, SHUT_RDWR);
+            /* Shutting the read side wakes every read and poll with EOF;
+             * the write side stays, so that no write (the unbind) fails
+             * with EPIPE. */
+            shutdown(fd, SHUT_RD);
             g->fired = 1;
             break;
         }
@@ -119,6 +160,7 @@ static cm_err guard_start(struct guard *g, struct dir *d, int ms)
     memset(g, 0, sizeof(*g));
     g->d = d;
     d->guard_fired = 0;
+    nopipe_start(&g->np);
     clock_gettime(CLOCK_MONOTONIC, &g->deadline);
     g->deadline.tv_sec += ms / 1000;
     g->deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -127,23 +169,29 @@ static cm_err guard_start(struct guard *g, struct dir *d, int ms)
         g->deadline.tv_nsec -= 1000000000L;
     }
     if (pthread_condattr_init(&ca) != 0)
-        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        goto nomem;
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int e = pthread_cond_init(&g->cv, &ca);
     pthread_condattr_destroy(&ca);
     if (e != 0)
-        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        goto nomem;
     if (pthread_mutex_init(&g->mu, NULL) != 0) {
         pthread_cond_destroy(&g->cv);
-        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        goto nomem;
     }
+    /* The watchdog must not take SIGPIPE either: it inherits the mask
+     * blocked above. */
     if (pthread_create(&g->th, NULL, guard_main, g) != 0) {
         pthread_mutex_destroy(&g->mu);
         pthread_cond_destroy(&g->cv);
+        nopipe_stop(&g->np);
         return cm_err_set(CM_ERR_NOMEM, "cannot start a watchdog thread");
     }
     g->running = 1;
     return CM_OK;
+nomem:
+    nopipe_stop(&g->np);
+    return cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
 /* Stops the watchdog; records in d whether it fired. */
@@ -160,6 +208,7 @@ static void guard_stop(struct guard *g)
     pthread_cond_destroy(&g->cv);
     g->running = 0;
     g->d->guard_fired = g->fired;
+    nopipe_stop(&g->np);
 }
 
 /* The backstop of one operation: libldap's own LDAP_OPT_TIMEOUT normally
@@ -519,8 +568,12 @@ void dir_close(struct dir *d)
 {
     if (d == NULL)
         return;
-    if (d->ld != NULL)
+    if (d->ld != NULL) {
+        struct nopipe np;
+        nopipe_start(&np);
         ldap_unbind_ext_s(d->ld, NULL, NULL);
+        nopipe_stop(&np);
+    }
     free(d->uri);
     free(d->base);
     free(d->ca_entry);

@@ -279,4 +279,32 @@ kill -CONT "$PID"
 check "directory answers again after the hang" \
     "$DT" --uri "$LDAPS" --cafile "$S/tls/ca.crt" --binddn "$SVC" --password-file "$S/certmint-password" open
 
+# midsession NAME ACTION: bound over ldaps, dir_tool waits; ACTION is done to
+# the server; then dir_tool publishes. Sets ms and mrc, output in $T/NAME.out.
+midsession() {
+    rm -f "$T/go" "$T/go.ready"
+    "$DT" --uri "$LDAPS" --cafile "$S/tls/ca.crt" --binddn "$SVC" --password-file "$S/certmint-password" \
+        --base "$BASE" --timeout-ms 1500 --wait-for "$T/go" publish --add "$P/alice.pem" >"$T/$1.out" 2>&1 &
+    bg=$!
+    i=0
+    while [ ! -f "$T/go.ready" ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    eval "$2"
+    t0=$(date +%s%N)
+    touch "$T/go"
+    wait "$bg"
+    mrc=$?
+    t1=$(date +%s%N)
+    ms=$(((t1 - t0) / 1000000))
+}
+midsession m1 'kill -STOP "$PID"'
+kill -CONT "$PID"
+check_match "server hangs after the bind: the operation times out" "$(cat "$T/m1.out")" "error=TIMEOUT: "
+check_eq "server hangs after the bind: error within the deadline (${ms} ms)" "$((ms < 4000))" 1
+midsession m2 'sh "$SLAPD_SH" stop "$S"'
+check_match "server gone after the bind: network error" "$(cat "$T/m2.out")" "error=NET: "
+check_eq "server gone after the bind: exit 1, no SIGPIPE death" "$mrc" 1
+
 done_testing

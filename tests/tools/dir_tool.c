@@ -13,6 +13,10 @@
  * --binddn DN --password-file F --sasl-external --base DN --ca-entry DN
  * --timeout-ms N --connect-timeout-ms N.
  *
+ * --wait-for FILE: after connecting, create FILE.ready and wait (up to 60 s)
+ * until FILE exists before the operation, so that a test can stop or kill
+ * the server between the bind and the operation.
+ *
  * Publish commands print "DN\tCHANGE" (dir_change_name). Errors print
  * "error=CODE: message" on stderr (CODE: NET, AUTH, NOTFOUND, EXISTS,
  * INVALID, TIMEOUT, CONFIG, ...) and exit 1; usage errors exit 2. */
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *code_name(cm_err e)
 {
@@ -108,11 +113,26 @@ out:
     return rc;
 }
 
+static cm_err open_dir(struct dir **d, const struct dir_opts *o, const char *wait_for)
+{
+    char ready[4096];
+    cm_err rc = dir_open(d, o);
+
+    if (rc != CM_OK || wait_for == NULL)
+        return rc;
+    snprintf(ready, sizeof(ready), "%s.ready", wait_for);
+    rc = fs_write_atomic(ready, "", 0, 0644);
+    for (int i = 0; rc == CM_OK && i < 600 && !fs_exists(wait_for); i++)
+        usleep(100 * 1000);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct dir_opts o = {0};
     enum dir_mode mode = DIR_REFUSE;
     int dry_run = 0, create = 0, ch, status = 0;
+    const char *wait_for = NULL;
     long long v;
     cm_err rc = CM_OK;
     struct dir *d = NULL;
@@ -140,6 +160,7 @@ int main(int argc, char **argv)
         {"add", no_argument, NULL, 'a'},
         {"dry-run", no_argument, NULL, 'n'},
         {"create", no_argument, NULL, 'f'},
+        {"wait-for", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
 
@@ -169,6 +190,7 @@ int main(int argc, char **argv)
         case 'a': mode = DIR_ADD; break;
         case 'n': dry_run = 1; break;
         case 'f': create = 1; break;
+        case 'w': wait_for = optarg; break;
         default: return usage();
         }
     }
@@ -181,14 +203,14 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "open") == 0) {
         if (nargs != 0)
             return usage();
-        CM_TRY(dir_open(&d, &o));
+        CM_TRY(open_dir(&d, &o, wait_for));
         puts("connected");
     } else if (strcmp(cmd, "find") == 0 || strcmp(cmd, "publish") == 0 ||
                strcmp(cmd, "unpublish") == 0) {
         if (nargs != 1)
             return usage();
         CM_TRY(read_der(&der, &len, &cert, args[0], 0));
-        CM_TRY(dir_open(&d, &o));
+        CM_TRY(open_dir(&d, &o, wait_for));
         CM_TRY(dir_find_for_cert(&dn, &how, d, cert));
         if (strcmp(cmd, "find") == 0) {
             printf("%s\t%s\n", dn, how == DIR_MATCH_MAIL ? "mail" : "dn");
@@ -203,13 +225,13 @@ int main(int argc, char **argv)
         if (nargs != 2)
             return usage();
         CM_TRY(read_der(&der, &len, NULL, args[1], 0));
-        CM_TRY(dir_open(&d, &o));
+        CM_TRY(open_dir(&d, &o, wait_for));
         CM_TRY(dir_publish_cert(d, args[0], der, len, mode, dry_run, &what));
         printf("%s\t%s\n", args[0], dir_change_name(what));
     } else if (strcmp(cmd, "count") == 0) {
         if (nargs != 2)
             return usage();
-        CM_TRY(dir_open(&d, &o));
+        CM_TRY(open_dir(&d, &o, wait_for));
         CM_TRY(dir_get_values(&vals, d, args[0], args[1]));
         printf("%zu\n", dir_values_count(vals));
     } else if (strcmp(cmd, "ca") == 0) {
@@ -225,7 +247,7 @@ int main(int argc, char **argv)
         else
             return usage();
         CM_TRY(read_der(&der, &len, NULL, args[1], which != DIR_CA_CERT));
-        CM_TRY(dir_open(&d, &o));
+        CM_TRY(open_dir(&d, &o, wait_for));
         CM_TRY(dir_publish_ca(d, which, der, len, create, dry_run, &what));
         printf("%s\t%s\n", dir_ca_entry(d), dir_change_name(what));
     } else {
