@@ -176,8 +176,8 @@ out:
 
 /* One CA file (the certificate or a CRL) to the CA entry. missing_ok: a
  * file that does not exist is skipped silently (the delta CRL). */
-static cm_err one_ca_file(struct dir *d, enum dir_ca_attr which, const char *home,
-                          const char *name, int create, int dry_run, int missing_ok)
+static cm_err one_ca_file(struct dir *d, enum dir_ca_attr which, const char *home, const char *name,
+                          int create, int dry_run, int missing_ok)
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX];
@@ -272,7 +272,8 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
     rc = connect_dir(&d, &cfg, g);
     if (rc != CM_OK)
         goto out;
-    if (ca && (rc = one_ca_file(d, DIR_CA_CERT, g->home, CA_CERT_FILE, create, dry_run, 0)) != CM_OK) {
+    if (ca &&
+        (rc = one_ca_file(d, DIR_CA_CERT, g->home, CA_CERT_FILE, create, dry_run, 0)) != CM_OK) {
         cli_fail(rc);
         failed = 1;
     }
@@ -329,8 +330,7 @@ static cm_err cert_from_db(X509 **x, unsigned char **der, size_t *len, const cha
         CM_FAIL(CM_ERR_NOTFOUND, "serial %s: no such certificate in %s", serial, path);
     if (c->raw == NULL || c->raw_len == 0)
         CM_FAIL(CM_ERR_NOTFOUND,
-                "serial %s: only a placeholder is recorded (no certificate to look for)",
-                serial);
+                "serial %s: only a placeholder is recorded (no certificate to look for)", serial);
     CM_TRY(ca_cert_parse(x, c->raw, c->raw_len, serial));
     CM_TRY(cert_der(der, len, *x, serial));
 out:
@@ -388,8 +388,8 @@ int cmd_dsunpublish(const struct cli_global *g, int argc, char **argv)
             what = serial;
             rc = cert_from_db(&x, &der, &len, g->home, serial);
         } else {
-            rc = cm_err_set(CM_ERR_NOTFOUND, "%s: neither a certificate file nor a serial",
-                            argv[i]);
+            rc =
+                cm_err_set(CM_ERR_NOTFOUND, "%s: neither a certificate file nor a serial", argv[i]);
         }
         if (rc == CM_OK)
             rc = one_cert(d, x, der, len, what, 1, DIR_REFUSE, dry_run);

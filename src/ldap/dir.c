@@ -59,8 +59,8 @@ struct dir {
     char *uri;
     char *base;
     char *ca_entry;
-    char *cafile;          /* for messages */
-    struct timeval op_tv;  /* deadline of one operation */
+    char *cafile;         /* for messages */
+    struct timeval op_tv; /* deadline of one operation */
     int op_ms, connect_ms;
     struct ldap_conncb cb; /* must live as long as ld */
     _Atomic int fd;        /* the connection's socket, -1 when none */
@@ -411,7 +411,8 @@ static cm_err tls_setup(struct dir *d, const struct dir_opts *o)
     if (o->cafile != NULL)
         CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_CACERTFILE, o->cafile, "the TLS CA file"));
     if (o->certfile != NULL)
-        CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_CERTFILE, o->certfile, "the TLS client certificate"));
+        CM_TRY(
+            set_opt(d, d->ld, LDAP_OPT_X_TLS_CERTFILE, o->certfile, "the TLS client certificate"));
     if (o->keyfile != NULL)
         CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_KEYFILE, o->keyfile, "the TLS client key"));
     CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand, "TLS certificate checking"));
@@ -448,8 +449,7 @@ out:
 }
 
 /* Binds (after TLS, when asked): the steps dir_open runs under one guard. */
-static cm_err dir_connect(struct dir *d, const struct dir_opts *o, int scheme_tls,
-                          int scheme_ldapi)
+static cm_err dir_connect(struct dir *d, const struct dir_opts *o, int scheme_tls, int scheme_ldapi)
 {
     cm_err rc = CM_OK;
     int lrc;
@@ -477,8 +477,8 @@ static cm_err dir_connect(struct dir *d, const struct dir_opts *o, int scheme_tl
          * dir_open fails here like the bound cases do. */
         LDAPMessage *res = NULL;
         char *attrs[] = {"1.1", NULL};
-        lrc = ldap_search_ext_s(d->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL,
-                                NULL, &d->op_tv, 1, &res);
+        lrc = ldap_search_ext_s(d->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+                                &d->op_tv, 1, &res);
         ldap_msgfree(res);
         if (lrc != LDAP_SUCCESS)
             DIR_FAIL(d, d->ld, lrc, "connect");
@@ -521,8 +521,8 @@ cm_err dir_open(struct dir **out, const struct dir_opts *o)
     CM_NOMEM_IF(d->uri == NULL || (o->base && d->base == NULL) ||
                 (o->ca_entry && d->ca_entry == NULL) || (o->cafile && d->cafile == NULL));
     d->op_ms = o->timeout_ms > 0 ? o->timeout_ms : DIR_TIMEOUT_MS_DEFAULT;
-    d->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms
-                                              : DIR_CONNECT_TIMEOUT_MS_DEFAULT;
+    d->connect_ms =
+        o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DIR_CONNECT_TIMEOUT_MS_DEFAULT;
     timeval_from_ms(&d->op_tv, d->op_ms);
     timeval_from_ms(&net_tv, d->connect_ms);
 
@@ -712,10 +712,11 @@ cm_err dir_find_for_cert(char **dn_out, enum dir_match *how, struct dir *d, X509
     CM_TRY(dir_name_to_dn(&subject, X509_get_subject_name(cert)));
     if (*subject == '\0') {
         if (email)
-            CM_FAIL(CM_ERR_NOTFOUND, "%s: no entry under %s has mail=%s (and the subject DN is empty)",
-                    d->uri, d->base, email);
-        CM_FAIL(CM_ERR_NOTFOUND, "%s: the certificate has neither an e-mail address nor a subject DN",
-                d->uri);
+            CM_FAIL(CM_ERR_NOTFOUND,
+                    "%s: no entry under %s has mail=%s (and the subject DN is empty)", d->uri,
+                    d->base, email);
+        CM_FAIL(CM_ERR_NOTFOUND,
+                "%s: the certificate has neither an e-mail address nor a subject DN", d->uri);
     }
     rc = dir_dn_is_under(&under, subject, d->base);
     if (rc != CM_OK || !under) {
@@ -734,8 +735,9 @@ cm_err dir_find_for_cert(char **dn_out, enum dir_match *how, struct dir *d, X509
         if (email)
             CM_FAIL(CM_ERR_NOTFOUND, "%s: no entry under %s has mail=%s or the DN %s", d->uri,
                     d->base, email, subject);
-        CM_FAIL(CM_ERR_NOTFOUND, "%s: no entry has the DN %s (the certificate has no e-mail address)",
-                d->uri, subject);
+        CM_FAIL(CM_ERR_NOTFOUND,
+                "%s: no entry has the DN %s (the certificate has no e-mail address)", d->uri,
+                subject);
     }
     if (how)
         *how = DIR_MATCH_DN;
@@ -890,8 +892,8 @@ static int has_class(struct berval *const *ocs, const char *const *names)
 /* Creates the CA entry: applicationProcess (structural, MUST cn) with the
  * auxiliary pkiCA and deltaCRL classes (RFC 4523 3.3, 3.5) that allow the
  * CA certificate and both CRL attributes. */
-static cm_err ca_entry_create(struct dir *d, const char *attr, const unsigned char *der,
-                              size_t len, int dry_run)
+static cm_err ca_entry_create(struct dir *d, const char *attr, const unsigned char *der, size_t len,
+                              int dry_run)
 {
     cm_err rc = CM_OK;
     LDAPDN dn = NULL;
@@ -930,8 +932,8 @@ out:
     return rc;
 }
 
-cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char *der,
-                      size_t len, int create, int dry_run, enum dir_change *what)
+cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char *der, size_t len,
+                      int create, int dry_run, enum dir_change *what)
 {
     cm_err rc = CM_OK;
     struct berval **vals[2] = {NULL, NULL};
@@ -987,7 +989,8 @@ cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char
     char *oc_vals[] = {need_class, NULL};
     LDAPMod oc = {LDAP_MOD_ADD, "objectClass", {.modv_strvals = oc_vals}};
     LDAPMod val = {(which == DIR_CA_CERT ? LDAP_MOD_ADD : LDAP_MOD_REPLACE) | LDAP_MOD_BVALUES,
-                   (char *)attr, {.modv_bvals = newvals}};
+                   (char *)attr,
+                   {.modv_bvals = newvals}};
     LDAPMod *mods[3] = {NULL, NULL, NULL};
     size_t m = 0;
     /* An entry made by hand may lack the auxiliary class that allows the
@@ -997,9 +1000,10 @@ cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char
     mods[m++] = &val;
     *what = (n == 0 || which == DIR_CA_CERT) ? DIR_ADDED : DIR_REPLACED;
     if (!dry_run)
-        CM_TRY(do_modify(d, d->ca_entry, mods, which == DIR_CA_CERT ? "publish cACertificate"
-                                               : which == DIR_CA_CRL ? "publish certificateRevocationList"
-                                                                     : "publish deltaRevocationList"));
+        CM_TRY(do_modify(d, d->ca_entry, mods,
+                         which == DIR_CA_CERT  ? "publish cACertificate"
+                         : which == DIR_CA_CRL ? "publish certificateRevocationList"
+                                               : "publish deltaRevocationList"));
 out:
     dir_values_free(vals[0]);
     dir_values_free(vals[1]);
@@ -1078,8 +1082,8 @@ cm_err dir_unpublish_cert(struct dir *d, const char *dn, const unsigned char *de
     return no_ldap();
 }
 
-cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char *der,
-                      size_t len, int create, int dry_run, enum dir_change *what)
+cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char *der, size_t len,
+                      int create, int dry_run, enum dir_change *what)
 {
     (void)d, (void)which, (void)der, (void)len, (void)create, (void)dry_run;
     *what = DIR_UNCHANGED;

@@ -42,16 +42,16 @@ struct berval; /* <lber.h>: {bv_len, bv_val} */
 #define DIR_ATTR_DELTA_CRL "deltaRevocationList;binary"
 
 struct dir_opts {
-    const char *uri;       /* one ldap://, ldaps:// or ldapi:// URI */
-    int starttls;          /* ldap:// only: StartTLS before binding (ldaps:// is TLS anyway) */
-    const char *cafile;    /* PEM CA certificates for the server; NULL = system trust */
-    const char *certfile;  /* TLS client certificate (SASL EXTERNAL over TLS); may be NULL */
-    const char *keyfile;   /* its key; may be NULL */
-    const char *binddn;    /* simple bind DN; NULL with !sasl_external = anonymous */
+    const char *uri;           /* one ldap://, ldaps:// or ldapi:// URI */
+    int starttls;              /* ldap:// only: StartTLS before binding (ldaps:// is TLS anyway) */
+    const char *cafile;        /* PEM CA certificates for the server; NULL = system trust */
+    const char *certfile;      /* TLS client certificate (SASL EXTERNAL over TLS); may be NULL */
+    const char *keyfile;       /* its key; may be NULL */
+    const char *binddn;        /* simple bind DN; NULL with !sasl_external = anonymous */
     const char *password_file; /* simple bind password: first line of this file */
-    int sasl_external;     /* SASL EXTERNAL bind (ldapi:// peer credentials or TLS client cert) */
-    const char *base;      /* search base for dir_find_for_cert */
-    const char *ca_entry;  /* DN of the CA entry for dir_publish_ca */
+    int sasl_external;      /* SASL EXTERNAL bind (ldapi:// peer credentials or TLS client cert) */
+    const char *base;       /* search base for dir_find_for_cert */
+    const char *ca_entry;   /* DN of the CA entry for dir_publish_ca */
     int connect_timeout_ms; /* 0 = DIR_CONNECT_TIMEOUT_MS_DEFAULT */
     int timeout_ms;         /* per operation; 0 = DIR_TIMEOUT_MS_DEFAULT */
 };
@@ -99,8 +99,7 @@ void dir_close(struct dir *d);
  * Several entries with that mail, or none by either rule, is an error naming
  * the address, the DN and the count. *dn_out is the entry's DN as the
  * server gives it (caller frees); *how (may be NULL) says which rule matched. */
-cm_err dir_find_for_cert(char **dn_out, enum dir_match *how, struct dir *d,
-                         X509 *cert) CM_MUST_USE;
+cm_err dir_find_for_cert(char **dn_out, enum dir_match *how, struct dir *d, X509 *cert) CM_MUST_USE;
 
 /* All values of attr (e.g. DIR_ATTR_USER_CERT) of the entry dn. An entry
  * without the attribute gives *out == NULL and CM_OK; a missing entry is
@@ -128,8 +127,8 @@ cm_err dir_unpublish_cert(struct dir *d, const char *dn, const unsigned char *de
  * (applicationProcess + pkiCA + deltaCRL, RFC 4523 3.3/3.5; its first RDN must
  * be cn=...), like certutil -dspublish -f. An existing entry lacking the
  * auxiliary class that allows the attribute gets it added. */
-cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char *der,
-                      size_t len, int create, int dry_run, enum dir_change *what) CM_MUST_USE;
+cm_err dir_publish_ca(struct dir *d, enum dir_ca_attr which, const unsigned char *der, size_t len,
+                      int create, int dry_run, enum dir_change *what) CM_MUST_USE;
 
 /* The URI, base and CA entry the connection was opened with (borrowed). */
 const char *dir_uri(const struct dir *d);

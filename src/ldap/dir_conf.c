@@ -55,7 +55,8 @@ cm_err dir_settings_load(struct dir_settings *s, const cm_config *cfg, const cha
     o->base = config_get(cfg, "ldap.base");
     o->ca_entry = config_get(cfg, "ldap.ca_entry");
     CM_TRY(path_setting(s->cafile, sizeof(s->cafile), &o->cafile, cfg, "ldap.cafile", home));
-    CM_TRY(path_setting(s->certfile, sizeof(s->certfile), &o->certfile, cfg, "ldap.certfile", home));
+    CM_TRY(
+        path_setting(s->certfile, sizeof(s->certfile), &o->certfile, cfg, "ldap.certfile", home));
     CM_TRY(path_setting(s->keyfile, sizeof(s->keyfile), &o->keyfile, cfg, "ldap.keyfile", home));
     CM_TRY(path_setting(s->password_file, sizeof(s->password_file), &o->password_file, cfg,
                         "ldap.password_file", home));

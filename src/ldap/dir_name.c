@@ -63,7 +63,8 @@ static int dn_type_find(const char *t, size_t len)
         if (strlen(dn_types[i].oid) == len && memcmp(dn_types[i].oid, t, len) == 0)
             return (int)i;
         for (size_t j = 0; dn_types[i].names[j]; j++)
-            if (strlen(dn_types[i].names[j]) == len && strncasecmp(dn_types[i].names[j], t, len) == 0)
+            if (strlen(dn_types[i].names[j]) == len &&
+                strncasecmp(dn_types[i].names[j], t, len) == 0)
                 return (int)i;
     }
     return -1;
@@ -183,8 +184,7 @@ static cm_err dn_value_append(cm_buf *b, const unsigned char *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = v[i];
         int esc_char = c == '"' || c == '+' || c == ',' || c == ';' || c == '<' || c == '>' ||
-                       c == '\\' || (i == 0 && (c == '#' || c == ' ')) ||
-                       (i == n - 1 && c == ' ');
+                       c == '\\' || (i == 0 && (c == '#' || c == ' ')) || (i == n - 1 && c == ' ');
         if (esc_char) {
             char e[2] = {'\\', (char)c};
             CM_TRY(buf_append(b, e, 2));
@@ -278,8 +278,8 @@ cm_err dir_check_uri(const char *uri)
         (lud->lud_host == NULL || *lud->lud_host == '\0'))
         CM_FAIL(CM_ERR_CONFIG, "'%s': no host", uri);
     if ((lud->lud_dn && *lud->lud_dn) || lud->lud_attrs || lud->lud_filter || lud->lud_exts)
-        CM_FAIL(CM_ERR_CONFIG,
-                "'%s': give only scheme, host and port (the base is ldap.base)", uri);
+        CM_FAIL(CM_ERR_CONFIG, "'%s': give only scheme, host and port (the base is ldap.base)",
+                uri);
 out:
     ldap_free_urldesc(lud);
     return rc;

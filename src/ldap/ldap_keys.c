@@ -106,8 +106,8 @@ static cm_err check_eventfilter(char **out, const struct config_key *k, const ch
                 CM_FAIL(CM_ERR_CONFIG, "empty event name in '%s'", in);
             int bit = exit_event_parse(item);
             if (bit == 0)
-                CM_FAIL(CM_ERR_CONFIG, "unknown event '%s' (CERTISSUED, CERTREVOKED, CRLISSUED, ...)",
-                        item);
+                CM_FAIL(CM_ERR_CONFIG,
+                        "unknown event '%s' (CERTISSUED, CERTREVOKED, CRLISSUED, ...)", item);
             if (sign < 0)
                 mask &= ~bit;
             else

@@ -37,12 +37,23 @@
 static const char *code_name(cm_err e)
 {
     static const char *const names[CM_ERR__COUNT] = {
-        [CM_OK] = "OK",           [CM_ERR_NOMEM] = "NOMEM",     [CM_ERR_IO] = "IO",
-        [CM_ERR_INVALID] = "INVALID", [CM_ERR_NOTFOUND] = "NOTFOUND", [CM_ERR_EXISTS] = "EXISTS",
-        [CM_ERR_CRYPTO] = "CRYPTO", [CM_ERR_DB] = "DB",           [CM_ERR_CONFIG] = "CONFIG",
-        [CM_ERR_POLICY] = "POLICY", [CM_ERR_LINT] = "LINT",       [CM_ERR_STATE] = "STATE",
-        [CM_ERR_NET] = "NET",     [CM_ERR_AUTH] = "AUTH",       [CM_ERR_TIMEOUT] = "TIMEOUT",
-        [CM_ERR_WITHHELD] = "WITHHELD", [CM_ERR_UNSUPPORTED] = "UNSUPPORTED",
+        [CM_OK] = "OK",
+        [CM_ERR_NOMEM] = "NOMEM",
+        [CM_ERR_IO] = "IO",
+        [CM_ERR_INVALID] = "INVALID",
+        [CM_ERR_NOTFOUND] = "NOTFOUND",
+        [CM_ERR_EXISTS] = "EXISTS",
+        [CM_ERR_CRYPTO] = "CRYPTO",
+        [CM_ERR_DB] = "DB",
+        [CM_ERR_CONFIG] = "CONFIG",
+        [CM_ERR_POLICY] = "POLICY",
+        [CM_ERR_LINT] = "LINT",
+        [CM_ERR_STATE] = "STATE",
+        [CM_ERR_NET] = "NET",
+        [CM_ERR_AUTH] = "AUTH",
+        [CM_ERR_TIMEOUT] = "TIMEOUT",
+        [CM_ERR_WITHHELD] = "WITHHELD",
+        [CM_ERR_UNSUPPORTED] = "UNSUPPORTED",
     };
     return (unsigned)e < CM_ERR__COUNT && names[e] ? names[e] : "?";
 }
@@ -55,11 +66,12 @@ static int fail(cm_err rc)
 
 static int usage(void)
 {
-    fputs("usage: dir_tool [--uri U] [--starttls] [--cafile F] [--binddn DN] [--password-file F]\n"
-          "       [--sasl-external] [--base DN] [--ca-entry DN] [--timeout-ms N]\n"
-          "       open | find CERT | publish CERT | publish-to DN CERT | unpublish CERT |\n"
-          "       count DN ATTR | ca cert|crl|delta FILE  [--replace|--add] [--create] [--dry-run]\n",
-          stderr);
+    fputs(
+        "usage: dir_tool [--uri U] [--starttls] [--cafile F] [--binddn DN] [--password-file F]\n"
+        "       [--sasl-external] [--base DN] [--ca-entry DN] [--timeout-ms N]\n"
+        "       open | find CERT | publish CERT | publish-to DN CERT | unpublish CERT |\n"
+        "       count DN ATTR | ca cert|crl|delta FILE  [--replace|--add] [--create] [--dry-run]\n",
+        stderr);
     return 2;
 }
 
@@ -167,16 +179,36 @@ int main(int argc, char **argv)
     /* Options may follow the command too (GNU getopt permutes). */
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
-        case 'u': o.uri = optarg; break;
-        case 'Z': o.starttls = 1; break;
-        case 'C': o.cafile = optarg; break;
-        case 'c': o.certfile = optarg; break;
-        case 'k': o.keyfile = optarg; break;
-        case 'D': o.binddn = optarg; break;
-        case 'y': o.password_file = optarg; break;
-        case 'E': o.sasl_external = 1; break;
-        case 'b': o.base = optarg; break;
-        case 'A': o.ca_entry = optarg; break;
+        case 'u':
+            o.uri = optarg;
+            break;
+        case 'Z':
+            o.starttls = 1;
+            break;
+        case 'C':
+            o.cafile = optarg;
+            break;
+        case 'c':
+            o.certfile = optarg;
+            break;
+        case 'k':
+            o.keyfile = optarg;
+            break;
+        case 'D':
+            o.binddn = optarg;
+            break;
+        case 'y':
+            o.password_file = optarg;
+            break;
+        case 'E':
+            o.sasl_external = 1;
+            break;
+        case 'b':
+            o.base = optarg;
+            break;
+        case 'A':
+            o.ca_entry = optarg;
+            break;
         case 't':
         case 'T':
             if (text_parse_int(&v, optarg, 1, 600000, "timeout") != CM_OK)
@@ -186,12 +218,23 @@ int main(int argc, char **argv)
             else
                 o.connect_timeout_ms = (int)v;
             break;
-        case 'r': mode = DIR_REPLACE; break;
-        case 'a': mode = DIR_ADD; break;
-        case 'n': dry_run = 1; break;
-        case 'f': create = 1; break;
-        case 'w': wait_for = optarg; break;
-        default: return usage();
+        case 'r':
+            mode = DIR_REPLACE;
+            break;
+        case 'a':
+            mode = DIR_ADD;
+            break;
+        case 'n':
+            dry_run = 1;
+            break;
+        case 'f':
+            create = 1;
+            break;
+        case 'w':
+            wait_for = optarg;
+            break;
+        default:
+            return usage();
         }
     }
     if (optind >= argc)

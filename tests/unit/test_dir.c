@@ -83,7 +83,8 @@ TEST(cert_email)
     X509 *x;
 
     /* The first rfc822Name wins over DNS names before it and the subject. */
-    x = make_cert(subj_mail, "DNS:host.example.org, email:san@example.org, email:second@example.org");
+    x = make_cert(subj_mail,
+                  "DNS:host.example.org, email:san@example.org, email:second@example.org");
     CHECK_OK(dir_cert_email(&e, x));
     CHECK_STR(e, "san@example.org");
     free(e);
@@ -151,8 +152,8 @@ static char *name_dn(const char *const *entries, const int *sets)
 
 TEST(name_to_dn)
 {
-    static const char *const simple[] = {"DC", "org", "DC", "example", "OU", "people", "CN",
-                                         "Carol Dn", NULL};
+    static const char *const simple[] = {"DC",     "org", "DC",       "example", "OU",
+                                         "people", "CN",  "Carol Dn", NULL};
     char *dn = name_dn(simple, NULL);
     /* RFC 4514 2.1: last RDN of the sequence first. */
     CHECK_STR(dn, "cn=Carol Dn,ou=people,dc=example,dc=org");
@@ -165,15 +166,16 @@ TEST(name_to_dn)
     CHECK_STR(dn, "cn=Frank \\, Jr.+uid=frank,dc=org");
     free(dn);
 
-    static const char *const edges[] = {"O", "#hash", "OU", " lead", "CN", "trail ", "L",
-                                        "a+b=c;d<e>f\"g\\h", NULL};
+    static const char *const edges[] = {
+        "O", "#hash", "OU", " lead", "CN", "trail ", "L", "a+b=c;d<e>f\"g\\h", NULL};
     dn = name_dn(edges, NULL);
     CHECK_STR(dn, "l=a\\+b=c\\;d\\<e\\>f\\\"g\\\\h,cn=trail\\ ,ou=\\ lead,o=\\#hash");
     free(dn);
 
     /* UTF-8 is kept; emailAddress uses the LDAP name; unknown types are OIDs. */
-    static const char *const other[] = {"C", "DE", "CN", "J\xc3\xbcrgen", "emailAddress",
-                                        "j@example.de", "1.3.6.1.4.1.99999.1", "x", NULL};
+    static const char *const other[] = {
+        "C", "DE", "CN", "J\xc3\xbcrgen", "emailAddress", "j@example.de", "1.3.6.1.4.1.99999.1",
+        "x", NULL};
     dn = name_dn(other, NULL);
     CHECK_STR(dn, "1.3.6.1.4.1.99999.1=x,email=j@example.de,cn=J\xc3\xbcrgen,c=DE");
     free(dn);
@@ -196,13 +198,13 @@ static int dn_eq(const char *a, const char *b)
 TEST(dn_equal)
 {
     CHECK_INT(dn_eq("cn=Carol Dn,ou=people,dc=example,dc=org",
-                    "CN=carol dn, OU=People, DC=Example, DC=ORG"), 1);
+                    "CN=carol dn, OU=People, DC=Example, DC=ORG"),
+              1);
     /* Type names and OIDs are the same attribute. */
     CHECK_INT(dn_eq("commonName=x,2.5.4.11=y,domainComponent=org", "cn=x,ou=y,dc=org"), 1);
     CHECK_INT(dn_eq("emailAddress=a@b.example", "email=a@b.example"), 1);
     /* Escaped and hex forms of the same value; insignificant spaces. */
-    CHECK_INT(dn_eq("cn=Frank \\2C Jr.+uid=frank,dc=org", "uid=frank+cn=frank \\,  jr.,dc=org"),
-              1);
+    CHECK_INT(dn_eq("cn=Frank \\2C Jr.+uid=frank,dc=org", "uid=frank+cn=frank \\,  jr.,dc=org"), 1);
     CHECK_INT(dn_eq("cn=  a   b ,dc=org", "cn=a b,dc=org"), 1);
     /* Different. */
     CHECK_INT(dn_eq("cn=Carol,dc=org", "cn=Carol2,dc=org"), 0);
@@ -279,10 +281,19 @@ static char *check(const char *name, const char *old, const char *in)
 
 TEST(keys_declared)
 {
-    static const char *const names[] = {
-        "ldap.uri", "ldap.starttls", "ldap.cafile", "ldap.binddn", "ldap.password_file",
-        "ldap.sasl_external", "ldap.base", "ldap.ca_entry", "ldap.timeout",
-        "ldap.connect_timeout", "exit.ldap.eventfilter", "exit.ldap.profiles", NULL};
+    static const char *const names[] = {"ldap.uri",
+                                        "ldap.starttls",
+                                        "ldap.cafile",
+                                        "ldap.binddn",
+                                        "ldap.password_file",
+                                        "ldap.sasl_external",
+                                        "ldap.base",
+                                        "ldap.ca_entry",
+                                        "ldap.timeout",
+                                        "ldap.connect_timeout",
+                                        "exit.ldap.eventfilter",
+                                        "exit.ldap.profiles",
+                                        NULL};
     for (size_t i = 0; names[i]; i++) {
         const struct config_key *k = key(names[i]);
         if (k == NULL)
