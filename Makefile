@@ -31,8 +31,11 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Test drivers (tests/tools/NAME.c -> $(BUILD)/tools/NAME) that e2e scripts run.
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check unit e2e clean deps asan fuzz bench format
+.PHONY: all check unit tools e2e clean deps asan fuzz bench format
 all: $(BUILD)/certmint
 
 $(BUILD)/libcertmint.a: $(LIB_OBJ)
@@ -53,9 +56,15 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libcertmint.a
 
 unit: $(UNIT_BIN)
 
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libcertmint.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+
+tools: $(TOOL_BIN)
+
 # The whole suite: unit tests and end-to-end tests against the real binary and
 # real servers. Ends with "N passed, N failed".
-check: all unit
+check: all unit tools
 	@BUILD=$(BUILD) sh tests/run.sh
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.

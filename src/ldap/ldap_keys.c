@@ -1,0 +1,184 @@
+/* The schema of the directory settings: ldap.* (connection, search base, CA
+ * entry) and exit.ldap.* (what the ldap exit module publishes). */
+#include "ldap/ldap_keys.h"
+
+#include "exit/exit.h"
+#include "util/buf.h"
+#include "util/text.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static cm_err dup_out(char **out, const char *s)
+{
+    *out = text_dup(s);
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
+
+/* ldap.uri: one ldap://, ldaps:// or ldapi:// URL (CFG_URL has no ldapi). */
+static cm_err check_uri(char **out, const struct config_key *k, const char *old, const char *in)
+{
+    (void)k;
+    (void)old;
+    cm_err rc = dir_check_uri(in);
+    return rc != CM_OK ? rc : dup_out(out, in);
+}
+
+/* ldap.binddn, ldap.base, ldap.ca_entry: a DN (RFC 4514). */
+static cm_err check_dn(char **out, const struct config_key *k, const char *old, const char *in)
+{
+    int eq = 0;
+    (void)k;
+    (void)old;
+    if (*in == '\0')
+        return cm_err_set(CM_ERR_CONFIG, "empty DN");
+    /* Comparing the DN with itself parses it: an unparseable DN fails. */
+    cm_err rc = dir_dn_equal(&eq, in, in);
+    if (rc != CM_OK)
+        return cm_err_set(CM_ERR_CONFIG, "'%s' is not a valid DN (RFC 4514)", in);
+    return dup_out(out, in);
+}
+
+/* exit.ldap.eventfilter: event names separated by commas ("CERTISSUED,
+ * CRLISSUED"), "none", AD CS's numeric bit mask ("0x29"), or edits of the
+ * current value ("+CERTUNREVOKED", "-CRLISSUED,+CERTIMPORTED"). Stored as
+ * the names in bit order, or "none". */
+static cm_err check_eventfilter(char **out, const struct config_key *k, const char *old,
+                                const char *in)
+{
+    cm_err rc = CM_OK;
+    cm_buf b = CM_BUF_INIT(1024);
+    char *copy = NULL;
+    int mask = 0;
+    const char *cur = old ? old : k->def;
+
+    copy = text_dup(in);
+    CM_NOMEM_IF(copy == NULL);
+    char *t = text_trim(copy);
+    if (*t == '+' || *t == '-') {
+        /* Edits start from the current value. */
+        char *cur_out = NULL;
+        if (cur != NULL && (*cur == '+' || *cur == '-'))
+            CM_FAIL(CM_ERR_CONFIG, "current value '%s' is itself an edit", cur);
+        if (cur != NULL) {
+            CM_TRY(check_eventfilter(&cur_out, k, NULL, cur));
+            for (const char *p = cur_out; *p;) {
+                size_t n = strcspn(p, ",");
+                char name[32];
+                if (n < sizeof(name)) {
+                    memcpy(name, p, n);
+                    name[n] = '\0';
+                    mask |= exit_event_parse(name);
+                }
+                p += n + (p[n] == ',');
+            }
+            free(cur_out);
+        }
+    }
+    if (strcasecmp(t, "none") == 0 || *t == '\0') {
+        mask = 0;
+    } else if (t[0] >= '0' && t[0] <= '9') {
+        long long v = 0;
+        int base16 = t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+        if (base16) {
+            char *end = NULL;
+            unsigned long long u = strtoull(t + 2, &end, 16);
+            if (t[2] == '\0' || *end != '\0' || u > EXIT_EV_ALL)
+                CM_FAIL(CM_ERR_CONFIG, "'%s': not an event mask (0x0 to 0x%x)", t, EXIT_EV_ALL);
+            v = (long long)u;
+        } else {
+            CM_TRY(text_parse_int(&v, t, 0, EXIT_EV_ALL, "event mask"));
+        }
+        mask = (int)v;
+    } else {
+        for (char *p = t; *p;) {
+            size_t n = strcspn(p, ",");
+            char save = p[n];
+            p[n] = '\0';
+            char *item = text_trim(p);
+            int sign = 0;
+            if (*item == '+' || *item == '-') {
+                sign = *item == '+' ? 1 : -1;
+                item = text_trim(item + 1);
+            }
+            if (*item == '\0')
+                CM_FAIL(CM_ERR_CONFIG, "empty event name in '%s'", in);
+            int bit = exit_event_parse(item);
+            if (bit == 0)
+                CM_FAIL(CM_ERR_CONFIG,
+                        "unknown event '%s' (CERTISSUED, CERTREVOKED, CRLISSUED, ...)", item);
+            if (sign < 0)
+                mask &= ~bit;
+            else
+                mask |= bit;
+            p[n] = save;
+            p += n + (save == ',');
+        }
+    }
+    for (int bit = 1; bit <= EXIT_EV_ALL; bit <<= 1) {
+        if (!(mask & bit))
+            continue;
+        CM_TRY(buf_printf(&b, "%s%s", b.len ? "," : "", exit_event_name(bit)));
+    }
+    if (b.len == 0)
+        CM_TRY(buf_append_str(&b, "none"));
+    *out = (char *)buf_steal(&b, NULL);
+out:
+    free(copy);
+    buf_free(&b);
+    return rc;
+}
+
+/* exit.ldap.profiles: profile names, comma separated ("smime,smime-legacy"). */
+static cm_err check_profiles(char **out, const struct config_key *k, const char *old,
+                             const char *in)
+{
+    (void)k;
+    (void)old;
+    if (*in == '\0')
+        return cm_err_set(CM_ERR_CONFIG, "empty list (give profile names or none)");
+    for (const char *p = in; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == ','))
+            return cm_err_set(CM_ERR_CONFIG,
+                              "'%s': profile names are letters, digits, '-' and '_', "
+                              "separated by commas",
+                              in);
+        if (c == ',' && (p == in || p[1] == ',' || p[1] == '\0'))
+            return cm_err_set(CM_ERR_CONFIG, "'%s': empty profile name", in);
+    }
+    return dup_out(out, in);
+}
+
+const struct config_key config_keys_ldap[] = {
+    {"ldap.uri", CFG_CUSTOM, NULL, 0, 0, NULL, check_uri,
+     "directory server: ldap://HOST[:PORT], ldaps://HOST[:PORT] or ldapi://SOCKET"},
+    {"ldap.starttls", CFG_BOOL, "yes", 0, 0, NULL, NULL,
+     "StartTLS on ldap:// before binding (ldaps:// is always TLS)"},
+    {"ldap.cafile", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "PEM file of CA certificates that verify the server (default: system trust)"},
+    {"ldap.certfile", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "TLS client certificate (PEM) for SASL EXTERNAL over TLS"},
+    {"ldap.keyfile", CFG_STRING, NULL, 0, 0, NULL, NULL, "key of ldap.certfile (PEM)"},
+    {"ldap.binddn", CFG_CUSTOM, NULL, 0, 0, NULL, check_dn,
+     "DN for a simple bind (password in ldap.password_file)"},
+    {"ldap.password_file", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "file whose first line is the bind password (mode 0600)"},
+    {"ldap.sasl_external", CFG_BOOL, "no", 0, 0, NULL, NULL,
+     "bind with SASL EXTERNAL (ldapi:// peer credentials or TLS client certificate)"},
+    {"ldap.base", CFG_CUSTOM, NULL, 0, 0, NULL, check_dn,
+     "where entries for certificates are looked up (mail, else subject DN)"},
+    {"ldap.ca_entry", CFG_CUSTOM, NULL, 0, 0, NULL, check_dn,
+     "DN of the CA entry holding cACertificate and the CRLs"},
+    {"ldap.connect_timeout", CFG_DURATION, "5s", 1, 300, NULL, NULL,
+     "deadline for connecting and the TLS handshake"},
+    {"ldap.timeout", CFG_DURATION, "10s", 1, 600, NULL, NULL,
+     "deadline for each directory operation"},
+    {"exit.ldap.eventfilter", CFG_CUSTOM, LDAP_EVENTFILTER_DEFAULT, 0, 0, NULL, check_eventfilter,
+     "events the ldap exit module acts on (names, +NAME/-NAME edits, or a mask)"},
+    {"exit.ldap.profiles", CFG_CUSTOM, "smime", 0, 0, NULL, check_profiles,
+     "profiles whose issued certificates the ldap exit module publishes"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};
