@@ -27,10 +27,12 @@
  * NULL. */
 extern const struct config_key config_keys_core[];
 extern const struct config_key config_keys_exit[];
+extern const struct config_key config_keys_ldap[];
 
 static const struct config_key *const config_registry[] = {
     config_keys_core,
     config_keys_exit,
+    config_keys_ldap,
     NULL,
 };
 

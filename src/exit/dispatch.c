@@ -69,6 +69,22 @@ cm_err exit_filter_parse(int *out, const char *old, const char *in)
     }
     if (strlen(in) >= sizeof(buf))
         return cm_err_set(CM_ERR_CONFIG, "event filter: too long");
+    {
+        /* Every comma separates two names: no empty item. */
+        const char *p = in;
+        int empty = 1;
+        for (; *p; p++) {
+            if (*p == ',') {
+                if (empty)
+                    return cm_err_set(CM_ERR_CONFIG, "event filter '%s': empty event name", in);
+                empty = 1;
+            } else if (*p != ' ') {
+                empty = 0;
+            }
+        }
+        if (empty && strchr(in, ',') != NULL)
+            return cm_err_set(CM_ERR_CONFIG, "event filter '%s': empty event name", in);
+    }
     memcpy(buf, in, strlen(in) + 1);
     for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
         if (*tok == '+' || *tok == '-')

@@ -93,6 +93,11 @@ int exit_module_filter(const struct ca_ctx *ca, const char *name);
  * or names "CERTISSUED,CERTREVOKED", or edits "+CRLISSUED" / "-CERTDENIED"
  * applied to `old`. */
 cm_err exit_filter_parse(int *out, const char *old, const char *in) CM_MUST_USE;
+/* The config_check_fn of every exit.MODULE.eventfilter key: validates and
+ * stores the filter as names (see config/config.h). */
+struct config_key;
+cm_err exit_check_eventfilter(char **out, const struct config_key *k, const char *old,
+                              const char *in) CM_MUST_USE;
 /* Names of the bits in mask, comma separated, into buf. */
 void exit_filter_names(char *buf, size_t bufsz, int mask);
 

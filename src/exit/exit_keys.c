@@ -10,8 +10,8 @@
 /* exit.MODULE.eventfilter: AD CS's EventFilter as a number or event names,
  * edited with +NAME / -NAME (the `certutil -setreg` of certmint). Stored as
  * names so the file reads well. */
-static cm_err check_eventfilter(char **out, const struct config_key *k, const char *old,
-                                const char *in)
+cm_err exit_check_eventfilter(char **out, const struct config_key *k, const char *old,
+                              const char *in)
 {
     char names[512];
     int mask = 0;
@@ -55,7 +55,7 @@ const struct config_key config_keys_exit[] = {
      "raise CERTEXPIRING once per certificate this many days before it expires (0 = never)"},
     {"exit.file.dir", CFG_STRING, NULL, 0, 0, NULL, NULL,
      "directory the file module writes one JSON record per event into"},
-    {"exit.file.eventfilter", CFG_CUSTOM, EXIT_FILTER_ALL_NAMES, 0, 0, NULL, check_eventfilter,
+    {"exit.file.eventfilter", CFG_CUSTOM, EXIT_FILTER_ALL_NAMES, 0, 0, NULL, exit_check_eventfilter,
      "events the file module records (names, +NAME/-NAME edits, or a number)"},
     {"exit.file.offbox", CFG_BOOL, "no", 0, 0, NULL, NULL,
      "the file module's directory is off this machine (a mounted remote share)"},

@@ -40,95 +40,9 @@ static cm_err check_dn(char **out, const struct config_key *k, const char *old, 
     return dup_out(out, in);
 }
 
-/* exit.ldap.eventfilter: event names separated by commas ("CERTISSUED,
- * CRLISSUED"), "none", AD CS's numeric bit mask ("0x29"), or edits of the
- * current value ("+CERTUNREVOKED", "-CRLISSUED,+CERTIMPORTED"). Stored as
- * the names in bit order, or "none". */
-static cm_err check_eventfilter(char **out, const struct config_key *k, const char *old,
-                                const char *in)
-{
-    cm_err rc = CM_OK;
-    cm_buf b = CM_BUF_INIT(1024);
-    char *copy = NULL;
-    int mask = 0;
-    const char *cur = old ? old : k->def;
-
-    copy = text_dup(in);
-    CM_NOMEM_IF(copy == NULL);
-    char *t = text_trim(copy);
-    if (*t == '+' || *t == '-') {
-        /* Edits start from the current value. */
-        char *cur_out = NULL;
-        if (cur != NULL && (*cur == '+' || *cur == '-'))
-            CM_FAIL(CM_ERR_CONFIG, "current value '%s' is itself an edit", cur);
-        if (cur != NULL) {
-            CM_TRY(check_eventfilter(&cur_out, k, NULL, cur));
-            for (const char *p = cur_out; *p;) {
-                size_t n = strcspn(p, ",");
-                char name[32];
-                if (n < sizeof(name)) {
-                    memcpy(name, p, n);
-                    name[n] = '\0';
-                    mask |= exit_event_parse(name);
-                }
-                p += n + (p[n] == ',');
-            }
-            free(cur_out);
-        }
-    }
-    if (strcasecmp(t, "none") == 0 || *t == '\0') {
-        mask = 0;
-    } else if (t[0] >= '0' && t[0] <= '9') {
-        long long v = 0;
-        int base16 = t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
-        if (base16) {
-            char *end = NULL;
-            unsigned long long u = strtoull(t + 2, &end, 16);
-            if (t[2] == '\0' || *end != '\0' || u > EXIT_EV_ALL)
-                CM_FAIL(CM_ERR_CONFIG, "'%s': not an event mask (0x0 to 0x%x)", t, EXIT_EV_ALL);
-            v = (long long)u;
-        } else {
-            CM_TRY(text_parse_int(&v, t, 0, EXIT_EV_ALL, "event mask"));
-        }
-        mask = (int)v;
-    } else {
-        for (char *p = t; *p;) {
-            size_t n = strcspn(p, ",");
-            char save = p[n];
-            p[n] = '\0';
-            char *item = text_trim(p);
-            int sign = 0;
-            if (*item == '+' || *item == '-') {
-                sign = *item == '+' ? 1 : -1;
-                item = text_trim(item + 1);
-            }
-            if (*item == '\0')
-                CM_FAIL(CM_ERR_CONFIG, "empty event name in '%s'", in);
-            int bit = exit_event_parse(item);
-            if (bit == 0)
-                CM_FAIL(CM_ERR_CONFIG,
-                        "unknown event '%s' (CERTISSUED, CERTREVOKED, CRLISSUED, ...)", item);
-            if (sign < 0)
-                mask &= ~bit;
-            else
-                mask |= bit;
-            p[n] = save;
-            p += n + (save == ',');
-        }
-    }
-    for (int bit = 1; bit <= EXIT_EV_ALL; bit <<= 1) {
-        if (!(mask & bit))
-            continue;
-        CM_TRY(buf_printf(&b, "%s%s", b.len ? "," : "", exit_event_name(bit)));
-    }
-    if (b.len == 0)
-        CM_TRY(buf_append_str(&b, "none"));
-    *out = (char *)buf_steal(&b, NULL);
-out:
-    free(copy);
-    buf_free(&b);
-    return rc;
-}
+/* exit.ldap.eventfilter: the event filter syntax shared by every exit
+ * module (exit/exit.h: names, +NAME/-NAME edits, or AD CS's mask). */
+#define check_eventfilter exit_check_eventfilter
 
 /* exit.ldap.profiles: profile names, comma separated ("smime,smime-legacy"). */
 static cm_err check_profiles(char **out, const struct config_key *k, const char *old,

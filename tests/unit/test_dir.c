@@ -328,7 +328,7 @@ TEST(key_eventfilter)
     CHECK_STR(v, "CERTISSUED");
     free(v);
     v = check("exit.ldap.eventfilter", NULL, "none");
-    CHECK_STR(v, "none");
+    CHECK_STR(v, "NONE");
     free(v);
     CHECK(check("exit.ldap.eventfilter", NULL, "CERTISSUED,BOGUS") == NULL);
     CHECK(check("exit.ldap.eventfilter", NULL, "CERTISSUED,,CRLISSUED") == NULL);
