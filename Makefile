@@ -28,7 +28,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit e2e clean deps asan fuzz bench format
+.PHONY: all check unit tools e2e clean deps asan fuzz bench format
 all: $(BUILD)/certmint
 
 $(BUILD)/libcertmint.a: $(LIB_OBJ)
@@ -49,9 +49,19 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libcertmint.a
 
 unit: $(UNIT_BIN)
 
+# Small drivers that end-to-end tests and benchmarks run against the library
+# (tests/tools/NAME.c -> $(BUILD)/tools/NAME).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libcertmint.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+
+tools: $(TOOL_BIN)
+
 # The whole suite: unit tests and end-to-end tests against the real binary and
 # real servers. Ends with "N passed, N failed".
-check: all unit
+check: all unit tools
 	@BUILD=$(BUILD) sh tests/run.sh
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.

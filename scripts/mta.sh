@@ -266,6 +266,9 @@ ssl = no
 # password never crosses the wire unencrypted; Dovecot cannot see that.
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests send wrong passwords on purpose: no 2 s delay after a failure, and
+# no growing per-IP penalty (anvil) that would slow the next, good login.
+auth_failure_delay = 0
 passdb {
   driver = passwd-file
   args = scheme=PLAIN $dir/etc/dovecot.passwd
@@ -281,6 +284,12 @@ service auth {
     mode = 0660
     user = postfix
     group = postfix
+  }
+}
+# Dovecot's documented switch for the auth penalty: an unusable socket.
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
   }
 }
 service stats {

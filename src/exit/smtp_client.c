@@ -34,6 +34,9 @@ struct smtp_client {
     int session_authed;
     int auth_missing; /* the read callback refused to send unauthenticated */
     char reply[REPLY_MAX];
+    char refusal[REPLY_MAX]; /* the last 4xx/5xx line (a QUIT's 221 follows) */
+    char offered[REPLY_MAX]; /* mechanisms of the EHLO reply's AUTH line */
+    enum smtp_auth auth;
     char errbuf[CURL_ERROR_SIZE];
     /* The message being sent. */
     const unsigned char *msg;
@@ -170,6 +173,17 @@ out:
     return rc;
 }
 
+/* Copies a reply line for messages: printable ASCII only. */
+static void copy_line(char *dst, size_t dstsz, const char *src, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < dstsz; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        dst[k++] = (ch >= 32 && ch < 127) ? (char)ch : '?';
+    }
+    dst[k] = '\0';
+}
+
 /* The protocol trace. Only the server's lines are kept (the last one, for
  * messages); of what is sent, only the command verb is looked at, since
  * the AUTH line carries the credentials. */
@@ -179,8 +193,11 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
     (void)h;
 
     if (type == CURLINFO_HEADER_OUT) {
-        if (size >= 5 && (strncasecmp(data, "EHLO ", 5) == 0 || strncasecmp(data, "HELO ", 5) == 0))
+        if (size >= 5 &&
+            (strncasecmp(data, "EHLO ", 5) == 0 || strncasecmp(data, "HELO ", 5) == 0)) {
             c->session_authed = 0;
+            c->offered[0] = '\0';
+        }
         else if (size >= 5 && strncasecmp(data, "AUTH ", 5) == 0)
             c->session_authed = 1;
     } else if (type == CURLINFO_HEADER_IN) {
@@ -193,12 +210,14 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
         start = end;
         while (start > 0 && data[start - 1] != '\n')
             start--;
-        size_t n = 0;
-        for (size_t i = start; i < end && n + 1 < sizeof(c->reply); i++) {
-            unsigned char ch = (unsigned char)data[i];
-            c->reply[n++] = (ch >= 32 && ch < 127) ? (char)ch : '?';
-        }
-        c->reply[n] = '\0';
+        copy_line(c->reply, sizeof(c->reply), data + start, end - start);
+        if (data[start] == '4' || data[start] == '5')
+            copy_line(c->refusal, sizeof(c->refusal), data + start, end - start);
+        /* RFC 4954 3: "250-AUTH PLAIN LOGIN" in the EHLO reply. */
+        if (end - start > 9 && strncasecmp(data + start + 3, "-AUTH ", 6) == 0)
+            copy_line(c->offered, sizeof(c->offered), data + start + 9, end - start - 9);
+        else if (end - start > 9 && strncasecmp(data + start + 3, " AUTH ", 6) == 0)
+            copy_line(c->offered, sizeof(c->offered), data + start + 9, end - start - 9);
     }
     return 0;
 }
@@ -331,6 +350,7 @@ cm_err smtp_client_open(struct smtp_client **out, const struct smtp_opts *o)
     snprintf(c->server, sizeof(c->server), "%s%s%s:%d", strchr(o->server, ':') ? "[" : "",
              o->server, strchr(o->server, ':') ? "]" : "", port);
     c->need_auth = o->auth != SMTP_AUTH_NONE;
+    c->auth = o->auth;
     if (o->username) {
         c->username = text_dup(o->username);
         CM_NOMEM_IF(c->username == NULL);
@@ -394,15 +414,21 @@ out:
 static cm_err map_error(struct smtp_client *c, CURLcode res, long code, int *permanent)
 {
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
-    const char *reply = c->reply[0] ? c->reply : "(no reply)";
+    const char *reply = c->refusal[0] ? c->refusal : c->reply[0] ? c->reply : "(no reply)";
 
+    /* The refusal line is authoritative: libcurl's response code may be
+     * that of a later command. */
+    if (c->refusal[0] >= '4' && c->refusal[0] <= '5' && c->refusal[1] >= '0' &&
+        c->refusal[1] <= '9' && c->refusal[2] >= '0' && c->refusal[2] <= '9')
+        code = (c->refusal[0] - '0') * 100 + (c->refusal[1] - '0') * 10 + (c->refusal[2] - '0');
     *permanent = code >= 500 && code < 600;
     if (c->auth_missing) {
         *permanent = 1;
         return cm_err_set(CM_ERR_AUTH,
-                          "SMTP server %s did not let us authenticate as '%s' (no AUTH offered?); "
-                          "message not sent",
-                          c->server, c->username ? c->username : "");
+                          "SMTP server %s: session not authenticated as '%s' (%s); message not "
+                          "sent",
+                          c->server, c->username ? c->username : "",
+                          c->offered[0] ? "AUTH was offered" : "the server offers no AUTH");
     }
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -411,6 +437,12 @@ static cm_err map_error(struct smtp_client *c, CURLcode res, long code, int *per
                           c->server, why, reply);
     case CURLE_LOGIN_DENIED:
         *permanent = !(code >= 400 && code < 500);
+        if (code < 400)
+            /* Refused before asking: no offered mechanism is allowed. */
+            return cm_err_set(CM_ERR_AUTH,
+                              "SMTP server %s offers no mechanism for auth %s (it offers: %s)",
+                              c->server, smtp_auth_name(c->auth),
+                              c->offered[0] ? c->offered : "no AUTH at all");
         return cm_err_set(CM_ERR_AUTH, "SMTP server %s refused authentication as '%s': %s",
                           c->server, c->username ? c->username : "", reply);
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -481,6 +513,7 @@ cm_err smtp_client_send(struct smtp_client *c, const char *from, const char *con
         c->len = len;
         c->pos = 0;
         c->reply[0] = '\0';
+        c->refusal[0] = '\0';
         c->errbuf[0] = '\0';
         c->auth_missing = 0;
         res = curl_easy_perform(c->curl);
