@@ -100,7 +100,9 @@ cm_err mime_add_attachment(struct mime_msg *m, const char *content_type, const c
                            const unsigned char *data, size_t len) CM_MUST_USE;
 
 /* Renders the message, appending to out (whose max bounds the size). Needs
- * a From. multipart/mixed when there is at least one part. */
+ * a From. multipart/mixed when there is at least one part. On failure out
+ * may hold part of a message: the caller resets it. Each call draws a new
+ * boundary (and, without mime_set_message_id, a new Message-ID). */
 cm_err mime_render(cm_buf *out, const struct mime_msg *m) CM_MUST_USE;
 
 /* Appends utf8 as RFC 2047 encoded-words ("=?UTF-8?Q?...?=" or "?B?",
