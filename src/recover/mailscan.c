@@ -1483,14 +1483,17 @@ cm_err mailscan_mbox(const char *path, const char *ca_key_id, mailscan_cb cb,
 
         s->fatal = NULL;
         msg = g_mime_parser_construct_message(parser, s->opts);
-        if (msg == NULL)
-            break; /* nothing after the last From line */
-        n++;
-        if (g_mime_parser_tell(parser) <= last_end) {
-            g_object_unref(msg);
-            msg = NULL;
-            break; /* no progress: do not loop on damaged input */
+        if (msg == NULL || g_mime_parser_tell(parser) <= last_end) {
+            /* GMime stops at the end of the file; anywhere else (or if it
+             * makes no progress) the rest cannot be read: say so. */
+            if (!g_mime_parser_eos(parser)) {
+                scan_source(s, "mbox:%s#%zu", path, n + 1);
+                scan_bad(s, "unreadable at offset %lld: the rest of the file is skipped",
+                         (long long)g_mime_parser_tell(parser));
+            }
+            break;
         }
+        n++;
         last_end = g_mime_parser_tell(parser);
         scan_source(s, "mbox:%s#%zu", path, n);
         start = g_mime_parser_get_mbox_marker_offset(parser);
