@@ -853,6 +853,56 @@ TEST(attachment_checks)
     X509_free(longer);
 }
 
+/* The test mails checked by independent parsers: Python's mailbox/email
+ * modules split the mbox and undo quoted-printable, openssl reads the
+ * certificate they decode. They must agree with the scanner. */
+TEST(independent_parsers_agree)
+{
+    static const char py[] =
+        "import mailbox, sys\n"
+        "msgs = list(mailbox.mbox(sys.argv[1]))\n"
+        "print(len(msgs))\n"
+        "for p in msgs[4].walk():\n"
+        "    ct = p.get_content_type()\n"
+        "    if ct == 'text/x-certmint-events':\n"
+        "        for l in p.get_payload(decode=True).decode().splitlines():\n"
+        "            if l.startswith('X-Certmint-Subject:'): print(l)\n"
+        "    if ct == 'application/pkix-cert':\n"
+        "        open(sys.argv[2], 'wb').write(p.get_payload(decode=True))\n";
+    char script[PATH_MAX], der[PATH_MAX], out[PATH_MAX], cmd[4 * PATH_MAX];
+    unsigned char *text = NULL, *got = NULL, *want = NULL;
+    size_t tlen = 0, glen = 0;
+    int wlen;
+
+    if (system("command -v python3 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") != 0) {
+        printf("# SKIP independent_parsers_agree: python3 or openssl missing\n");
+        return;
+    }
+    snprintf(script, sizeof(script), "%s/check.py", tmpdir);
+    snprintf(der, sizeof(der), "%s/m5.der", tmpdir);
+    snprintf(out, sizeof(out), "%s/check.out", tmpdir);
+    CHECK_OK(fs_write_atomic(script, py, sizeof(py) - 1, 0600));
+    snprintf(cmd, sizeof(cmd),
+             "python3 '%s' '%s' '%s' >'%s' 2>&1 && "
+             "openssl x509 -inform DER -in '%s' -noout -serial >>'%s' 2>&1",
+             script, mbox_path, der, out, der, out);
+    CHECK_INT(system(cmd), 0);
+    CHECK_OK(fs_read_file(&text, &tlen, out, 65536));
+    CHECK(text && strstr((char *)text, "15\n") == (char *)text);
+    CHECK(text && strstr((char *)text, "X-Certmint-Subject: CN=dave,OU=A rather long "
+                                       "organisational unit name to force a soft line break,"
+                                       "O=Example\n") != NULL);
+    CHECK(text && strstr((char *)text, "serial=7D00000000000000000000000000000000000001") != NULL);
+    CHECK_OK(fs_read_file(&got, &glen, der, 65536));
+    wlen = mg_cert_der(&want, cD);
+    CHECK(wlen > 0 && (size_t)wlen == glen && got && memcmp(got, want, glen) == 0);
+    if (unit_failed_now && text)
+        printf("# %s", (char *)text);
+    free(text);
+    free(got);
+    OPENSSL_free(want);
+}
+
 TEST(bad_containers)
 {
     struct recorder r = {0};
@@ -921,6 +971,7 @@ int main(void)
     RUN(single_messages);
     RUN(events_block_errors);
     RUN(attachment_checks);
+    RUN(independent_parsers_agree);
     RUN(bad_containers);
 
     for (int i = 0; i < NMSG; i++)
