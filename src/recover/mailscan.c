@@ -1232,9 +1232,11 @@ out:
     return rc;
 }
 
-/* Reads one maildir file into buf (reused) and scans it. A file that cannot
- * be read is a warning: it may have been moved by a mail client. */
-static cm_err scan_file(struct scan *s, GByteArray *buf, const char *path)
+/* Reads one maildir file into buf (reused) and scans it. *vanished is set
+ * (and nothing counted) when the file is gone: a mail client renamed it
+ * (new/ to cur/, or new flags after the ":2,") since the directory was
+ * listed. */
+static cm_err scan_file(struct scan *s, GByteArray *buf, const char *path, int *vanished)
 {
     struct stat sb;
     int fd = -1;
@@ -1242,9 +1244,14 @@ static cm_err scan_file(struct scan *s, GByteArray *buf, const char *path)
     GMimeStream *stream = NULL;
     cm_err rc = CM_OK;
 
-    scan_source(s, "maildir:%s", path);
+    *vanished = 0;
     /* O_NOFOLLOW|O_NONBLOCK: a symlink or a FIFO in a Maildir is not mail. */
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT) {
+        *vanished = 1;
+        return CM_OK;
+    }
+    scan_source(s, "maildir:%s", path);
     if (fd < 0) {
         scan_bad(s, "cannot open: %s", strerror(errno));
         goto out;
@@ -1347,28 +1354,98 @@ static void names_free(char **v, size_t n)
     free(v);
 }
 
-/* One Maildir folder: cur/ then new/. */
+/* The unique part of a Maildir file name: what comes before the ":2,FLAGS"
+ * info (';' or '!' on file systems that forbid ':'). */
+static size_t maildir_base_len(const char *name)
+{
+    return strcspn(name, ":;!");
+}
+
+/* Adds the base of name to the set of vanished messages. */
+static cm_err vanished_add(char ***v, size_t *n, size_t *cap, const char *name)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 8;
+        char **nv = realloc(*v, ncap * sizeof(*nv));
+        if (nv == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[*n] = strndup(name, maildir_base_len(name));
+    if ((*v)[*n] == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    (*n)++;
+    return CM_OK;
+}
+
+/* Index of the vanished entry with the same base as name, or -1. */
+static long vanished_find(char **v, size_t n, const char *name)
+{
+    size_t bl = maildir_base_len(name);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] && strlen(v[i]) == bl && strncmp(v[i], name, bl) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* One Maildir folder: cur/ then new/. A client may rename files while we
+ * read (new/ to cur/ when it sees a mail, a new flags suffix when it marks
+ * one): new/ is listed before cur/ so that a move between the two listings
+ * shows the file in both, and files gone when opened are looked for again
+ * under their unique name, up to three times, before a warning. */
 static cm_err scan_folder(struct scan *s, GByteArray *buf, const char *folder)
 {
     static const char *const subs[] = {"cur", "new"};
-    char dir[PATH_MAX], path[PATH_MAX];
-    char **names = NULL;
-    size_t n = 0;
+    char dir[2][PATH_MAX], path[PATH_MAX];
+    char **names[2] = {NULL, NULL}, **gone = NULL;
+    size_t n[2] = {0, 0}, ngone = 0, capgone = 0, left;
+    int vanished;
     cm_err rc = CM_OK;
 
-    for (size_t k = 0; k < 2; k++) {
-        CM_TRY(fs_join(dir, sizeof(dir), folder, subs[k]));
-        CM_TRY(dir_list(&names, &n, dir));
-        for (size_t i = 0; i < n; i++) {
-            CM_TRY(fs_join(path, sizeof(path), dir, names[i]));
-            CM_TRY(scan_file(s, buf, path));
+    for (int k = 0; k < 2; k++)
+        CM_TRY(fs_join(dir[k], sizeof(dir[k]), folder, subs[k]));
+    CM_TRY(dir_list(&names[1], &n[1], dir[1]));
+    CM_TRY(dir_list(&names[0], &n[0], dir[0]));
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < n[k]; i++) {
+            CM_TRY(fs_join(path, sizeof(path), dir[k], names[k][i]));
+            CM_TRY(scan_file(s, buf, path, &vanished));
+            if (vanished && vanished_find(gone, ngone, names[k][i]) < 0)
+                CM_TRY(vanished_add(&gone, &ngone, &capgone, names[k][i]));
         }
-        names_free(names, n);
-        names = NULL;
-        n = 0;
+    left = ngone;
+    for (int pass = 0; pass < 3 && left > 0; pass++) {
+        for (int k = 0; k < 2; k++) {
+            names_free(names[k], n[k]);
+            names[k] = NULL;
+            n[k] = 0;
+        }
+        CM_TRY(dir_list(&names[1], &n[1], dir[1]));
+        CM_TRY(dir_list(&names[0], &n[0], dir[0]));
+        for (int k = 0; k < 2 && left > 0; k++)
+            for (size_t i = 0; i < n[k] && left > 0; i++) {
+                long g = vanished_find(gone, ngone, names[k][i]);
+                if (g < 0)
+                    continue;
+                CM_TRY(fs_join(path, sizeof(path), dir[k], names[k][i]));
+                CM_TRY(scan_file(s, buf, path, &vanished));
+                if (!vanished) {
+                    free(gone[g]);
+                    gone[g] = NULL;
+                    left--;
+                }
+            }
     }
+    for (size_t i = 0; i < ngone; i++)
+        if (gone[i] != NULL) {
+            snprintf(s->ev.source, sizeof(s->ev.source), "maildir:%s/*/%s", folder, gone[i]);
+            scan_note(s, "vanished while the Maildir was read (deleted, or renamed repeatedly)");
+        }
 out:
-    names_free(names, n);
+    for (int k = 0; k < 2; k++)
+        names_free(names[k], n[k]);
+    names_free(gone, ngone);
     return rc;
 }
 

@@ -74,6 +74,7 @@ struct recorder {
     char warn_why[64][512];
     size_t nwarn;
     int stop_after; /* return an error from the callback after this many */
+    void (*hook)(void); /* run once, at the first event */
 };
 
 static cm_err record(void *ctx, const struct mail_event *ev)
@@ -85,6 +86,10 @@ static cm_err record(void *ctx, const struct mail_event *ev)
         return cm_err_set(CM_ERR_DB, "stop requested");
     if (r->nev == 64)
         return cm_err_set(CM_ERR_INVALID, "recorder full");
+    if (r->hook) {
+        r->hook();
+        r->hook = NULL;
+    }
     x = &r->ev[r->nev++];
     x->ev = *ev;
     x->subject = text_dup(ev->subject_dn);
@@ -903,6 +908,54 @@ TEST(independent_parsers_agree)
     OPENSSL_free(want);
 }
 
+/* A mail client at work during the scan: message 3 gets a new flag (renamed
+ * in cur/), message 13 is seen (moved from new/ to cur/). Both must still be
+ * read, once. */
+static char renamed3[PATH_MAX], moved13[PATH_MAX];
+
+static void client_renames(void)
+{
+    snprintf(renamed3, sizeof(renamed3), "%.*sRS", (int)strlen(msg_path[2]) - 1, msg_path[2]);
+    snprintf(moved13, sizeof(moved13), "%s", msg_path[12]);
+    char *p = strstr(moved13, "/new/");
+    if (p)
+        memcpy(p, "/cur/", 5);
+    strncat(moved13, ":2,S", sizeof(moved13) - strlen(moved13) - 1);
+    if (rename(msg_path[2], renamed3) != 0 || rename(msg_path[12], moved13) != 0)
+        perror("rename");
+}
+
+TEST(maildir_client_renames)
+{
+    struct recorder r = {0};
+    struct mailscan_stats st = {0};
+    char md[PATH_MAX];
+    int saw46 = 0, saw56 = 0;
+
+    snprintf(md, sizeof(md), "%s/Maildir", tmpdir);
+    r.hook = client_renames;
+    CHECK_OK(mailscan_maildir(md, NULL, record, warned, &r, &st));
+    CHECK_INT(st.events, NWANT);
+    CHECK_INT(st.messages, NMSG);
+    CHECK_INT(r.nwarn, NWARN);
+    for (size_t i = 0; i < r.nev; i++) {
+        if (r.ev[i].ev.event_id == 46) {
+            saw46++;
+            CHECK_STR(r.ev[i].ev.source + strlen("maildir:"), renamed3);
+        }
+        if (r.ev[i].ev.event_id == 56) {
+            saw56++;
+            CHECK_STR(r.ev[i].ev.source + strlen("maildir:"), moved13);
+        }
+    }
+    CHECK_INT(saw46, 1);
+    CHECK_INT(saw56, 1);
+    recorder_free(&r);
+    /* Put them back for the other tests. */
+    if (rename(renamed3, msg_path[2]) != 0 || rename(moved13, msg_path[12]) != 0)
+        UNIT_FAIL("cannot restore the Maildir");
+}
+
 TEST(bad_containers)
 {
     struct recorder r = {0};
@@ -972,6 +1025,7 @@ int main(void)
     RUN(events_block_errors);
     RUN(attachment_checks);
     RUN(independent_parsers_agree);
+    RUN(maildir_client_renames);
     RUN(bad_containers);
 
     for (int i = 0; i < NMSG; i++)
