@@ -17,8 +17,8 @@ static volatile size_t sink;
 
 static cm_err touch(void *ctx, const struct mail_event *ev)
 {
-    size_t n = strlen(ev->source) + strlen(ev->message_id) + strlen(ev->ca_key_id) +
-               strlen(ev->serial);
+    size_t n =
+        strlen(ev->source) + strlen(ev->message_id) + strlen(ev->ca_key_id) + strlen(ev->serial);
     (void)ctx;
     if (ev->subject_dn)
         n += strlen(ev->subject_dn);
@@ -46,9 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&st, 0, sizeof(st));
     /* The filter path too: a key ID that the seeds carry. */
-    (void)mailscan_message(data, size, "fuzz", (size & 1) ? "3f1c2a9be4d05f6a7b8c9d0e1f2a3b4c5d6e7f80"
-                                                          : NULL,
-                           touch, warn, NULL, &st);
+    (void)mailscan_message(data, size, "fuzz",
+                           (size & 1) ? "3f1c2a9be4d05f6a7b8c9d0e1f2a3b4c5d6e7f80" : NULL, touch,
+                           warn, NULL, &st);
     if (size >= 5 && memcmp(data, "From ", 5) == 0) {
         int fd = memfd_create("fuzz_mbox", 0);
         char path[64];

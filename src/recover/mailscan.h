@@ -103,8 +103,8 @@ cm_err mailscan_maildir(const char *dir, const char *ca_key_id, mailscan_cb cb,
  * memory used does not grow with the file. A body line quoted as ">From " is
  * not a separator (and stays quoted). Fails with CM_ERR_INVALID when the
  * file is not empty and does not start with a From line. */
-cm_err mailscan_mbox(const char *path, const char *ca_key_id, mailscan_cb cb,
-                     mailscan_warn_cb warn, void *ctx, struct mailscan_stats *st) CM_MUST_USE;
+cm_err mailscan_mbox(const char *path, const char *ca_key_id, mailscan_cb cb, mailscan_warn_cb warn,
+                     void *ctx, struct mailscan_stats *st) CM_MUST_USE;
 
 /* Scans one RFC 5322 message held in memory. source names it in events and
  * warnings (NULL: "message"). */
