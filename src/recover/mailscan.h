@@ -17,8 +17,12 @@
  * passed back unchanged, so the caller can stop a scan).
  *
  * Nothing read from a mail is trusted: a certificate attached to a mail is
- * only known to be DER that parses as X.509 with the serial the mail
- * claims. Whether this CA signed it is for the caller to verify. */
+ * only known to have the DER structure of one certificate with the serial
+ * the mail claims. Parsing it fully and checking that this CA signed it is
+ * the caller's job.
+ *
+ * Each scan keeps its own state (GMime is initialised once, on first use);
+ * callbacks are called on the scanning thread. */
 #ifndef CM_RECOVER_MAILSCAN_H
 #define CM_RECOVER_MAILSCAN_H
 
