@@ -62,8 +62,8 @@ static int generate(const char *out, long n, int maildir)
     int ret = 1;
 
     if (!cakey || !key || !caname ||
-        !X509_NAME_add_entry_by_txt(caname, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"bench CA", -1, -1, 0))
+        !X509_NAME_add_entry_by_txt(caname, "CN", MBSTRING_ASC, (const unsigned char *)"bench CA",
+                                    -1, -1, 0))
         goto out;
     ca = mg_cert(cakey, NULL, cakey, "01", "bench CA", "Example", 1700000000, 2000000000);
     for (int i = 0; i < NCERTS && ca; i++) {

@@ -17,8 +17,12 @@
  * passed back unchanged, so the caller can stop a scan).
  *
  * Nothing read from a mail is trusted: a certificate attached to a mail is
- * only known to be DER that parses as X.509 with the serial the mail
- * claims. Whether this CA signed it is for the caller to verify. */
+ * only known to have the DER structure of one certificate with the serial
+ * the mail claims. Parsing it fully and checking that this CA signed it is
+ * the caller's job.
+ *
+ * Each scan keeps its own state (GMime is initialised once, on first use);
+ * callbacks are called on the scanning thread. */
 #ifndef CM_RECOVER_MAILSCAN_H
 #define CM_RECOVER_MAILSCAN_H
 
@@ -103,8 +107,8 @@ cm_err mailscan_maildir(const char *dir, const char *ca_key_id, mailscan_cb cb,
  * memory used does not grow with the file. A body line quoted as ">From " is
  * not a separator (and stays quoted). Fails with CM_ERR_INVALID when the
  * file is not empty and does not start with a From line. */
-cm_err mailscan_mbox(const char *path, const char *ca_key_id, mailscan_cb cb,
-                     mailscan_warn_cb warn, void *ctx, struct mailscan_stats *st) CM_MUST_USE;
+cm_err mailscan_mbox(const char *path, const char *ca_key_id, mailscan_cb cb, mailscan_warn_cb warn,
+                     void *ctx, struct mailscan_stats *st) CM_MUST_USE;
 
 /* Scans one RFC 5322 message held in memory. source names it in events and
  * warnings (NULL: "message"). */

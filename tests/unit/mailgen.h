@@ -22,13 +22,13 @@
 #define MG_MAX (64u * 1024 * 1024)
 
 struct mg_event {
-    const char *event;       /* "CERTISSUED"; NULL leaves the line out */
-    long long id;            /* X-Certmint-Event-ID */
-    const char *when;        /* YYYY-MM-DDTHH:MM:SSZ, NULL: none */
-    long long request_id;    /* 0: none */
-    const char *serial;      /* as written; NULL: the certificate's, else none */
-    const char *subject;     /* UTF-8 DN; RFC 2047 encoded when not ASCII */
-    int fold_subject;        /* fold the subject line at its first ", " */
+    const char *event;    /* "CERTISSUED"; NULL leaves the line out */
+    long long id;         /* X-Certmint-Event-ID */
+    const char *when;     /* YYYY-MM-DDTHH:MM:SSZ, NULL: none */
+    long long request_id; /* 0: none */
+    const char *serial;   /* as written; NULL: the certificate's, else none */
+    const char *subject;  /* UTF-8 DN; RFC 2047 encoded when not ASCII */
+    int fold_subject;     /* fold the subject line at its first ", " */
     const char *not_before, *not_after, *profile;
     const char *reason, *effective; /* revocations */
     long long crl_number;           /* CRLISSUED; 0: none */
@@ -41,16 +41,16 @@ struct mg_event {
 };
 
 struct mg_mail {
-    const char *keyid;   /* X-Certmint-CA-Key-ID, full lower-case hex */
-    const char *ca_dn;   /* X-Certmint-CA */
-    const char *subject; /* Subject: as written (encode it yourself) */
-    const char *date;    /* RFC 5322 date */
-    const char *body;    /* text/plain, UTF-8 */
+    const char *keyid;                /* X-Certmint-CA-Key-ID, full lower-case hex */
+    const char *ca_dn;                /* X-Certmint-CA */
+    const char *subject;              /* Subject: as written (encode it yourself) */
+    const char *date;                 /* RFC 5322 date */
+    const char *body;                 /* text/plain, UTF-8 */
     int qp_body, qp_events, qp_certs; /* quoted-printable instead of 8bit/7bit/base64 */
-    int toplevel_only;   /* no events part: a single event in the headers only */
+    int toplevel_only;                /* no events part: a single event in the headers only */
     int reverse_attachments;
-    int crlf;                  /* CRLF line ends instead of LF */
-    long long count_override;  /* X-Certmint-Event-Count when not 0 */
+    int crlf;                 /* CRLF line ends instead of LF */
+    long long count_override; /* X-Certmint-Event-Count when not 0 */
     const struct mg_event *ev;
     size_t n;
 };
@@ -254,18 +254,19 @@ static inline cm_err mg_mail(cm_buf *out, const struct mg_mail *m)
         const char *nm = m->ev[i].event;
         if (nm == NULL || strstr(names, nm))
             continue;
-        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-                 names[0] ? "," : "", nm);
+        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", names[0] ? "," : "",
+                 nm);
     }
     if (first && first->serial)
         snprintf(serial, sizeof(serial), "%s", first->serial);
     else if (first && first->cert)
         mg_cert_serial(serial, first->cert);
 
-    CM_TRY(buf_printf(&b, "Return-Path: <certmint@ca.example>\n"
-                          "From: certmint <certmint@ca.example>\n"
-                          "To: pki-audit@example.org\n"
-                          "Subject: %s\nDate: %s\n",
+    CM_TRY(buf_printf(&b,
+                      "Return-Path: <certmint@ca.example>\n"
+                      "From: certmint <certmint@ca.example>\n"
+                      "To: pki-audit@example.org\n"
+                      "Subject: %s\nDate: %s\n",
                       m->subject, m->date));
     if (first && first->id != last->id)
         CM_TRY(buf_printf(&b, "Message-ID: <certmint.%.16s.%lld-%lld@ca.example>\n", m->keyid,
@@ -378,8 +379,9 @@ static inline X509 *mg_cert(EVP_PKEY *cakey, const X509_NAME *issuer, EVP_PKEY *
              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
                                         -1, 0) &&
              X509_set_subject_name(x, name) && X509_set_issuer_name(x, issuer ? issuer : name) &&
-             ASN1_TIME_set(X509_getm_notBefore(x), nb) && ASN1_TIME_set(X509_getm_notAfter(x), na) &&
-             X509_set_pubkey(x, key) && X509_sign(x, cakey, EVP_sha256()) > 0;
+             ASN1_TIME_set(X509_getm_notBefore(x), nb) &&
+             ASN1_TIME_set(X509_getm_notAfter(x), na) && X509_set_pubkey(x, key) &&
+             X509_sign(x, cakey, EVP_sha256()) > 0;
     ASN1_INTEGER_free(sn);
     BN_free(bn);
     X509_NAME_free(name);

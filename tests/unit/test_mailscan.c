@@ -73,7 +73,8 @@ struct recorder {
     char warn_src[64][MAILSCAN_SOURCE_MAX];
     char warn_why[64][512];
     size_t nwarn;
-    int stop_after; /* return an error from the callback after this many */
+    int stop_after;     /* return an error from the callback after this many */
+    void (*hook)(void); /* run once, at the first event */
 };
 
 static cm_err record(void *ctx, const struct mail_event *ev)
@@ -85,6 +86,10 @@ static cm_err record(void *ctx, const struct mail_event *ev)
         return cm_err_set(CM_ERR_DB, "stop requested");
     if (r->nev == 64)
         return cm_err_set(CM_ERR_INVALID, "recorder full");
+    if (r->hook) {
+        r->hook();
+        r->hook = NULL;
+    }
     x = &r->ev[r->nev++];
     x->ev = *ev;
     x->subject = text_dup(ev->subject_dn);
@@ -179,11 +184,8 @@ static void build_mails(void)
                              .profile = "tls-server",
                              .cert = cD}};
     struct mg_event m8[] = {{.event = "CERTISSUED", .id = 7, .request_id = 3, .cert = cE}};
-    struct mg_event m9[] = {{.event = "CERTISSUED",
-                             .id = 50,
-                             .request_id = 21,
-                             .subject = "CN=frank",
-                             .cert = cF}};
+    struct mg_event m9[] = {
+        {.event = "CERTISSUED", .id = 50, .request_id = 21, .subject = "CN=frank", .cert = cF}};
     struct mg_event m10[] = {
         {.event = "CERTISSUED", .id = 51, .request_id = 22, .cert = cG},
         {.event = "CERTISSUED",
@@ -213,12 +215,16 @@ static void build_mails(void)
                  "From here on the holder may sign mail.\n",
          .ev = m1,
          .n = 1},
-        {.subject = "certmint: 3 events", .body = "Three events.\n", .ev = m2, .n = 3,
+        {.subject = "certmint: 3 events",
+         .body = "Three events.\n",
+         .ev = m2,
+         .n = 3,
          .reverse_attachments = 1},
         {.subject = "Certificate revoked", .body = "On hold.\n", .ev = m3, .n = 1, .crlf = 1},
         {.subject = "CRL issued", .body = "CRL 12 (delta).\n", .ev = m4, .n = 1},
         {.subject = "Certificate issued",
-         .body = "Gr\xc3\xbc\xc3\x9f" "e: the certificate for dave=ok.\n",
+         .body = "Gr\xc3\xbc\xc3\x9f"
+                 "e: the certificate for dave=ok.\n",
          .ev = m5,
          .n = 1,
          .qp_body = 1,
@@ -226,16 +232,25 @@ static void build_mails(void)
          .qp_certs = 1},
         {0}, /* 6, 7: AD CS-style text mails, written below */
         {0},
-        {.subject = "Certificate issued (other CA)", .body = "x\n", .ev = m8, .n = 1,
+        {.subject = "Certificate issued (other CA)",
+         .body = "x\n",
+         .ev = m8,
+         .n = 1,
          .keyid = OTHER_KEYID},
         {.subject = "Certificate issued", .body = "cut\n", .ev = m9, .n = 1},
         {.subject = "certmint: 2 events", .body = "two\n", .ev = m10, .n = 2},
         {0}, /* 11: not a notification */
         {.subject = "certmint: 3 events", .body = "three\n", .ev = m12, .n = 3},
-        {.subject = "Certificate issued", .body = "top-level only\n", .ev = m13, .n = 1,
+        {.subject = "Certificate issued",
+         .body = "top-level only\n",
+         .ev = m13,
+         .n = 1,
          .toplevel_only = 1},
         {.subject = "Certificate issued", .body = "forged\n", .ev = m14, .n = 1},
-        {.subject = "Certificate issued", .body = "count\n", .ev = m15, .n = 1,
+        {.subject = "Certificate issued",
+         .body = "count\n",
+         .ev = m15,
+         .n = 1,
          .count_override = 2},
     };
 
@@ -253,21 +268,20 @@ static void build_mails(void)
         }
     }
     /* 6: AD CS issued mail (CRLF, as Exchange would store it). */
-    if (buf_append_str(&msgs[5],
-                       "From: CA Admin <ca@contoso.com>\r\n"
-                       "To: pki@contoso.com\r\n"
-                       "Subject: Certificate Issued\r\n"
-                       "Date: Sun, 22 Nov 2026 21:45:00 +0000\r\n"
-                       "Message-ID: <adcs-12@contoso.com>\r\n"
-                       "MIME-Version: 1.0\r\n"
-                       "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
-                       "Certificate Services issued a certificate.\r\n\r\n"
-                       "Request ID: 12\r\n"
-                       "Serial Number: 61 1a 2b 3c 00 00 00 00 00 0c\r\n"
-                       "Subject: CN=bob, OU=Users, DC=contoso, DC=com\r\n"
-                       "Certificate Template: User\r\n"
-                       "NotBefore: 11/22/2026 9:40 PM\r\n"
-                       "NotAfter: 11/22/2027 9:40 PM\r\n") != CM_OK ||
+    if (buf_append_str(&msgs[5], "From: CA Admin <ca@contoso.com>\r\n"
+                                 "To: pki@contoso.com\r\n"
+                                 "Subject: Certificate Issued\r\n"
+                                 "Date: Sun, 22 Nov 2026 21:45:00 +0000\r\n"
+                                 "Message-ID: <adcs-12@contoso.com>\r\n"
+                                 "MIME-Version: 1.0\r\n"
+                                 "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+                                 "Certificate Services issued a certificate.\r\n\r\n"
+                                 "Request ID: 12\r\n"
+                                 "Serial Number: 61 1a 2b 3c 00 00 00 00 00 0c\r\n"
+                                 "Subject: CN=bob, OU=Users, DC=contoso, DC=com\r\n"
+                                 "Certificate Template: User\r\n"
+                                 "NotBefore: 11/22/2026 9:40 PM\r\n"
+                                 "NotAfter: 11/22/2027 9:40 PM\r\n") != CM_OK ||
         /* 7: AD CS revocation, labels without spaces, quoted-printable. */
         buf_append_str(&msgs[6],
                        "From: CA Admin <ca@contoso.com>\n"
@@ -285,14 +299,13 @@ static void build_mails(void)
                        "Revocation Date: Mon, 23 Nov 2026 09:30:00 +0000\n") != CM_OK ||
         /* 11: not a notification, with a line that an mbox must quote and a
          * "Serial:" that is not a certificate's. */
-        buf_append_str(&msgs[10],
-                       "From: alice@example.org\n"
-                       "To: pki-audit@example.org\n"
-                       "Subject: Lunch on Friday\n"
-                       "Date: Mon, 23 Nov 2026 12:00:00 +0000\n"
-                       "Message-ID: <lunch@example.org>\n\n"
-                       "From the kitchen: soup.\n"
-                       "Serial: ZZ-TOP-1\n") != CM_OK) {
+        buf_append_str(&msgs[10], "From: alice@example.org\n"
+                                  "To: pki-audit@example.org\n"
+                                  "Subject: Lunch on Friday\n"
+                                  "Date: Mon, 23 Nov 2026 12:00:00 +0000\n"
+                                  "Message-ID: <lunch@example.org>\n\n"
+                                  "From the kitchen: soup.\n"
+                                  "Serial: ZZ-TOP-1\n") != CM_OK) {
         fprintf(stderr, "test mail: %s\n", cm_err_msg());
         exit(2);
     }
@@ -368,36 +381,36 @@ struct want {
 static struct want wants[] = {
     {1, EXIT_EV_CERTISSUED, 42, 17, "5A3F09C2D1E4B7A8", "CN=J\xc3\xbcrgen M\xc3\xbcller,O=Example",
      0, 0, 0, "smime", -1, 0, -1, -1, &cA, 0, "certmint.3f1c2a9be4d05f6a.42@ca.example", KEYID},
-    {2, EXIT_EV_CERTISSUED, 43, 18, "8F01020304050607", "CN=bob,O=Example", 0, 0, 0,
-     "tls-client", -1, 0, -1, -1, &cB, 0, "certmint.3f1c2a9be4d05f6a.43-45@ca.example", KEYID},
+    {2, EXIT_EV_CERTISSUED, 43, 18, "8F01020304050607", "CN=bob,O=Example", 0, 0, 0, "tls-client",
+     -1, 0, -1, -1, &cB, 0, "certmint.3f1c2a9be4d05f6a.43-45@ca.example", KEYID},
     /* No X-Certmint-Subject / validity in the block: taken from the certificate. */
-    {2, EXIT_EV_CERTIMPORTED, 44, 0, "0C0FFEE0", "CN=carol,O=Example", 0, 0, 0, NULL, -1, 0, -1,
-     -1, &cC, 0, "certmint.3f1c2a9be4d05f6a.43-45@ca.example", KEYID},
-    {2, EXIT_EV_CERTREVOKED, 45, 17, "5A3F09C2D1E4B7A8", NULL, 0, 0, 0, NULL, 1, 0, -1, -1, NULL,
-     0, "certmint.3f1c2a9be4d05f6a.43-45@ca.example", KEYID},
+    {2, EXIT_EV_CERTIMPORTED, 44, 0, "0C0FFEE0", "CN=carol,O=Example", 0, 0, 0, NULL, -1, 0, -1, -1,
+     &cC, 0, "certmint.3f1c2a9be4d05f6a.43-45@ca.example", KEYID},
+    {2, EXIT_EV_CERTREVOKED, 45, 17, "5A3F09C2D1E4B7A8", NULL, 0, 0, 0, NULL, 1, 0, -1, -1, NULL, 0,
+     "certmint.3f1c2a9be4d05f6a.43-45@ca.example", KEYID},
     /* Folded subject: unfolding keeps the white space (RFC 5322 2.2.3). */
     {3, EXIT_EV_CERTREVOKED, 46, 0, "8F01020304050607", "CN=bob, O=Example", 0, 0, 0, NULL, 6, 0,
      -1, -1, NULL, 0, "certmint.3f1c2a9be4d05f6a.46@ca.example", KEYID},
     {4, EXIT_EV_CRLISSUED, 47, 0, "", NULL, 0, 0, 0, NULL, -1, 0, 12, 1, NULL, 0,
      "certmint.3f1c2a9be4d05f6a.47@ca.example", KEYID},
     {5, EXIT_EV_CERTISSUED, 48, 19, "7D00000000000000000000000000000000000001",
-     "CN=dave,OU=A rather long organisational unit name to force a soft line break,O=Example", 0,
-     0, 0, "tls-server", -1, 0, -1, -1, &cD, 0, "certmint.3f1c2a9be4d05f6a.48@ca.example", KEYID},
+     "CN=dave,OU=A rather long organisational unit name to force a soft line break,O=Example", 0, 0,
+     0, "tls-server", -1, 0, -1, -1, &cD, 0, "certmint.3f1c2a9be4d05f6a.48@ca.example", KEYID},
     {6, EXIT_EV_CERTISSUED, 0, 12, "611A2B3C00000000000C", "CN=bob, OU=Users, DC=contoso, DC=com",
      0, 0, 0, "User", -1, 0, -1, -1, NULL, 1, "adcs-12@contoso.com", ""},
-    {7, EXIT_EV_CERTREVOKED, 0, 13, "1A2B3C", "CN=J\xc3\xbcrgen", 0, 0, 0, NULL, 1, 0, -1, -1,
-     NULL, 1, "adcs-13@contoso.com", ""},
+    {7, EXIT_EV_CERTREVOKED, 0, 13, "1A2B3C", "CN=J\xc3\xbcrgen", 0, 0, 0, NULL, 1, 0, -1, -1, NULL,
+     1, "adcs-13@contoso.com", ""},
     {8, EXIT_EV_CERTISSUED, 7, 3, "0E0E", "CN=erin,O=Other", 0, 0, 0, NULL, -1, 0, -1, -1, &cE, 0,
      "certmint.ffeeddccbbaa9988.7@ca.example", OTHER_KEYID},
-    {10, EXIT_EV_CERTISSUED, 51, 22, "1111", "CN=gina,O=Example", 0, 0, 0, NULL, -1, 0, -1, -1,
-     &cG, 0, "certmint.3f1c2a9be4d05f6a.51-52@ca.example", KEYID},
-    {12, EXIT_EV_CERTREVOKED, 55, 0, "8F01020304050607", NULL, 0, 0, 0, NULL, 4, 0, -1, -1, NULL,
-     0, "certmint.3f1c2a9be4d05f6a.53-55@ca.example", KEYID},
+    {10, EXIT_EV_CERTISSUED, 51, 22, "1111", "CN=gina,O=Example", 0, 0, 0, NULL, -1, 0, -1, -1, &cG,
+     0, "certmint.3f1c2a9be4d05f6a.51-52@ca.example", KEYID},
+    {12, EXIT_EV_CERTREVOKED, 55, 0, "8F01020304050607", NULL, 0, 0, 0, NULL, 4, 0, -1, -1, NULL, 0,
+     "certmint.3f1c2a9be4d05f6a.53-55@ca.example", KEYID},
     /* Top-level headers only: the single certificate part is the event's. */
-    {13, EXIT_EV_CERTISSUED, 56, 24, "4848", "CN=hank,O=Example", 0, 0, 0, NULL, -1, 0, -1, -1,
-     &cH, 0, "certmint.3f1c2a9be4d05f6a.56@ca.example", KEYID},
-    {15, EXIT_EV_CERTISSUED, 58, 25, "4A4A", "CN=jane,O=Example", 0, 0, 0, NULL, -1, 0, -1, -1,
-     &cJ, 0, "certmint.3f1c2a9be4d05f6a.58@ca.example", KEYID},
+    {13, EXIT_EV_CERTISSUED, 56, 24, "4848", "CN=hank,O=Example", 0, 0, 0, NULL, -1, 0, -1, -1, &cH,
+     0, "certmint.3f1c2a9be4d05f6a.56@ca.example", KEYID},
+    {15, EXIT_EV_CERTISSUED, 58, 25, "4A4A", "CN=jane,O=Example", 0, 0, 0, NULL, -1, 0, -1, -1, &cJ,
+     0, "certmint.3f1c2a9be4d05f6a.58@ca.example", KEYID},
 };
 #define NWANT (sizeof(wants) / sizeof(wants[0]))
 
@@ -684,8 +697,8 @@ TEST(single_messages)
     if (big) {
         memset(big, 'a', MAILSCAN_MAX_MESSAGE + 1);
         memcpy(big, msgs[0].data, msgs[0].len);
-        CHECK_OK(mailscan_message(big, MAILSCAN_MAX_MESSAGE + 1, "big", NULL, record, warned, &r,
-                                  &st));
+        CHECK_OK(
+            mailscan_message(big, MAILSCAN_MAX_MESSAGE + 1, "big", NULL, record, warned, &r, &st));
         CHECK_INT(r.nev, 0);
         CHECK_INT(st.malformed, 1);
         CHECK(r.nwarn == 1 && strstr(r.warn_why[0], "larger than") != NULL);
@@ -764,8 +777,13 @@ static void one_attachment(const unsigned char *der, size_t len, const char *ser
                           .garbage = der,
                           .garbage_len = len,
                           .attach_name = "c.cer"};
-    struct mg_mail m = {.keyid = KEYID, .ca_dn = "CN=CA", .subject = "s", .date = DATE_HDR,
-                        .body = "b", .ev = &ev, .n = 1};
+    struct mg_mail m = {.keyid = KEYID,
+                        .ca_dn = "CN=CA",
+                        .subject = "s",
+                        .date = DATE_HDR,
+                        .body = "b",
+                        .ev = &ev,
+                        .n = 1};
     struct recorder r = {0};
     struct mailscan_stats st = {0};
     cm_buf msg = CM_BUF_INIT(MG_MAX);
@@ -783,8 +801,8 @@ static void one_attachment(const unsigned char *der, size_t len, const char *ser
         CHECK_INT(r.nev, 0);
         CHECK_INT(st.malformed, 1);
         if (r.nwarn != 1 || strstr(r.warn_why[0], want_why) == NULL)
-            UNIT_FAIL("serial %s: warning '%s', expected '%s'", serial, r.nwarn ? r.warn_why[0] : "",
-                      want_why);
+            UNIT_FAIL("serial %s: warning '%s', expected '%s'", serial,
+                      r.nwarn ? r.warn_why[0] : "", want_why);
     }
     recorder_free(&r);
     buf_free(&msg);
@@ -851,6 +869,103 @@ TEST(attachment_checks)
     X509_free(neg);
     X509_free(zero);
     X509_free(longer);
+}
+
+/* The test mails checked by independent parsers: Python's mailbox/email
+ * modules split the mbox and undo quoted-printable, openssl reads the
+ * certificate they decode. They must agree with the scanner. */
+TEST(independent_parsers_agree)
+{
+    static const char py[] = "import mailbox, sys\n"
+                             "msgs = list(mailbox.mbox(sys.argv[1]))\n"
+                             "print(len(msgs))\n"
+                             "for p in msgs[4].walk():\n"
+                             "    ct = p.get_content_type()\n"
+                             "    if ct == 'text/x-certmint-events':\n"
+                             "        for l in p.get_payload(decode=True).decode().splitlines():\n"
+                             "            if l.startswith('X-Certmint-Subject:'): print(l)\n"
+                             "    if ct == 'application/pkix-cert':\n"
+                             "        open(sys.argv[2], 'wb').write(p.get_payload(decode=True))\n";
+    char script[PATH_MAX], der[PATH_MAX], out[PATH_MAX], cmd[4 * PATH_MAX];
+    unsigned char *text = NULL, *got = NULL, *want = NULL;
+    size_t tlen = 0, glen = 0;
+    int wlen;
+
+    if (system("command -v python3 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1") != 0) {
+        printf("# SKIP independent_parsers_agree: python3 or openssl missing\n");
+        return;
+    }
+    snprintf(script, sizeof(script), "%s/check.py", tmpdir);
+    snprintf(der, sizeof(der), "%s/m5.der", tmpdir);
+    snprintf(out, sizeof(out), "%s/check.out", tmpdir);
+    CHECK_OK(fs_write_atomic(script, py, sizeof(py) - 1, 0600));
+    snprintf(cmd, sizeof(cmd),
+             "python3 '%s' '%s' '%s' >'%s' 2>&1 && "
+             "openssl x509 -inform DER -in '%s' -noout -serial >>'%s' 2>&1",
+             script, mbox_path, der, out, der, out);
+    CHECK_INT(system(cmd), 0);
+    CHECK_OK(fs_read_file(&text, &tlen, out, 65536));
+    CHECK(text && strstr((char *)text, "15\n") == (char *)text);
+    CHECK(text && strstr((char *)text, "X-Certmint-Subject: CN=dave,OU=A rather long "
+                                       "organisational unit name to force a soft line break,"
+                                       "O=Example\n") != NULL);
+    CHECK(text && strstr((char *)text, "serial=7D00000000000000000000000000000000000001") != NULL);
+    CHECK_OK(fs_read_file(&got, &glen, der, 65536));
+    wlen = mg_cert_der(&want, cD);
+    CHECK(wlen > 0 && (size_t)wlen == glen && got && memcmp(got, want, glen) == 0);
+    if (unit_failed_now && text)
+        printf("# %s", (char *)text);
+    free(text);
+    free(got);
+    OPENSSL_free(want);
+}
+
+/* A mail client at work during the scan: message 3 gets a new flag (renamed
+ * in cur/), message 13 is seen (moved from new/ to cur/). Both must still be
+ * read, once. */
+static char renamed3[PATH_MAX], moved13[PATH_MAX];
+
+static void client_renames(void)
+{
+    snprintf(renamed3, sizeof(renamed3), "%.*sRS", (int)strlen(msg_path[2]) - 1, msg_path[2]);
+    snprintf(moved13, sizeof(moved13), "%s", msg_path[12]);
+    char *p = strstr(moved13, "/new/");
+    if (p)
+        memcpy(p, "/cur/", 5);
+    strncat(moved13, ":2,S", sizeof(moved13) - strlen(moved13) - 1);
+    if (rename(msg_path[2], renamed3) != 0 || rename(msg_path[12], moved13) != 0)
+        perror("rename");
+}
+
+TEST(maildir_client_renames)
+{
+    struct recorder r = {0};
+    struct mailscan_stats st = {0};
+    char md[PATH_MAX];
+    int saw46 = 0, saw56 = 0;
+
+    snprintf(md, sizeof(md), "%s/Maildir", tmpdir);
+    r.hook = client_renames;
+    CHECK_OK(mailscan_maildir(md, NULL, record, warned, &r, &st));
+    CHECK_INT(st.events, NWANT);
+    CHECK_INT(st.messages, NMSG);
+    CHECK_INT(r.nwarn, NWARN);
+    for (size_t i = 0; i < r.nev; i++) {
+        if (r.ev[i].ev.event_id == 46) {
+            saw46++;
+            CHECK_STR(r.ev[i].ev.source + strlen("maildir:"), renamed3);
+        }
+        if (r.ev[i].ev.event_id == 56) {
+            saw56++;
+            CHECK_STR(r.ev[i].ev.source + strlen("maildir:"), moved13);
+        }
+    }
+    CHECK_INT(saw46, 1);
+    CHECK_INT(saw56, 1);
+    recorder_free(&r);
+    /* Put them back for the other tests. */
+    if (rename(renamed3, msg_path[2]) != 0 || rename(moved13, msg_path[12]) != 0)
+        UNIT_FAIL("cannot restore the Maildir");
 }
 
 TEST(bad_containers)
@@ -921,6 +1036,8 @@ int main(void)
     RUN(single_messages);
     RUN(events_block_errors);
     RUN(attachment_checks);
+    RUN(independent_parsers_agree);
+    RUN(maildir_client_renames);
     RUN(bad_containers);
 
     for (int i = 0; i < NMSG; i++)
@@ -937,14 +1054,23 @@ int main(void)
 
 #else
 
+/* Built without GMime: every entry point refuses, clearly. */
+TEST(refused_without_gmime)
+{
+    struct mailscan_stats st = {0};
+
+    CHECK_ERR(mailscan_mbox("/dev/null", NULL, NULL, NULL, NULL, &st), CM_ERR_UNSUPPORTED);
+    CHECK_ERR(mailscan_maildir("/tmp", NULL, NULL, NULL, NULL, &st), CM_ERR_UNSUPPORTED);
+    CHECK_ERR(mailscan_message((const unsigned char *)"", 0, NULL, NULL, NULL, NULL, NULL, &st),
+              CM_ERR_UNSUPPORTED);
+    CHECK(strstr(cm_err_msg(), "GMime") != NULL);
+}
+
 int main(void)
 {
     unit_suite = "mailscan";
-    if (mailscan_mbox("/dev/null", NULL, NULL, NULL, NULL, NULL) == CM_ERR_UNSUPPORTED)
-        printf("ok - mailscan: without GMime every scan is refused\n");
-    else
-        printf("not ok - mailscan: scan without GMime did not fail\n");
-    return 0;
+    RUN(refused_without_gmime);
+    return UNIT_DONE();
 }
 
 #endif
