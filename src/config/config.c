@@ -28,11 +28,13 @@
 extern const struct config_key config_keys_core[];
 extern const struct config_key config_keys_exit[];
 extern const struct config_key config_keys_ldap[];
+extern const struct config_key config_keys_smtp[];
 
 static const struct config_key *const config_registry[] = {
     config_keys_core,
     config_keys_exit,
     config_keys_ldap,
+    config_keys_smtp,
     NULL,
 };
 

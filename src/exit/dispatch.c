@@ -17,9 +17,7 @@
 #include <unistd.h>
 
 extern const struct exit_module_ops exit_file_ops;
-#ifdef CM_HAVE_EXIT_SMTP
 extern const struct exit_module_ops exit_smtp_ops;
-#endif
 #ifdef CM_HAVE_EXIT_LDAP
 extern const struct exit_module_ops exit_ldap_ops;
 #endif
@@ -27,9 +25,7 @@ extern const struct exit_module_ops exit_ldap_ops;
 /* The one static table of exit modules: a new module is a new file and one
  * row here. */
 static const struct exit_module_ops *const modules[] = {
-#ifdef CM_HAVE_EXIT_SMTP
     &exit_smtp_ops,
-#endif
     &exit_file_ops,
 #ifdef CM_HAVE_EXIT_LDAP
     &exit_ldap_ops,
@@ -392,6 +388,27 @@ out:
     return rc;
 }
 
+/* exit.MODULE.batch_window: under `certmint serve`, a part-filled batch
+ * waits this many milliseconds (from its oldest event) for more events. */
+static int batch_wait(const struct ca_ctx *ca, const char *name, const struct ev_item *items,
+                      size_t n)
+{
+    char kw[128], km[128];
+    long long window = 0, max = 1;
+    struct timespec now;
+    snprintf(kw, sizeof(kw), "exit.%s.batch_window", name);
+    snprintf(km, sizeof(km), "exit.%s.batch_max", name);
+    if (config_schema_find(kw) == NULL || config_get_int(ca->cfg, kw, &window) != CM_OK ||
+        window <= 0)
+        return 0;
+    if (config_schema_find(km) != NULL && config_get_int(ca->cfg, km, &max) == CM_OK &&
+        (long long)n >= max)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000) - items[0].ev.created * 1000 <
+           window;
+}
+
 static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m, int flags,
                              const struct exit_ca_info *info, struct exit_delivery_report *rep)
 {
@@ -423,6 +440,8 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
             break;
         CM_TRY(db_event_iter(ca->db, cursor, filter, c.cap, collect_cb, &c));
         if (c.n == 0)
+            break;
+        if ((flags & EXIT_DELIVER_ALLOW_WAIT) && batch_wait(ca, m->name, c.items, c.n))
             break;
         for (i = 0; i < c.n; i++) {
             CM_TRY(load_row(ca->db, &c.items[i]));

@@ -101,7 +101,10 @@ cm_err exit_check_eventfilter(char **out, const struct config_key *k, const char
 /* Names of the bits in mask, comma separated, into buf. */
 void exit_filter_names(char *buf, size_t bufsz, int mask);
 
-enum { EXIT_DELIVER_RESPECT_BACKOFF = 1 };
+enum {
+    EXIT_DELIVER_RESPECT_BACKOFF = 1, /* skip modules whose retry time has not come */
+    EXIT_DELIVER_ALLOW_WAIT = 2,      /* let part-filled batches wait (batch_window) */
+};
 
 struct exit_delivery_report {
     size_t delivered;  /* events acknowledged in this call, over all modules */

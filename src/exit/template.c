@@ -172,9 +172,18 @@ cm_err template_compile_cols(struct template **out, const char *format, const ch
         }
         if (format[i + 1] < '1' || format[i + 1] > '9')
             CM_FAIL(CM_ERR_CONFIG,
-                    "template format '%.200s': '%%%c' at offset %zu is not %%1..%%9 or %%%%",
-                    format, format[i + 1], i);
+                    "template format '%.200s': '%%%c' at offset %zu is not %%1..%%%d or %%%%",
+                    format, format[i + 1], i, TEMPLATE_MAX_ARGS);
         int n = format[i + 1] - '1';
+        /* Two digits (%10 ..) when the argument list is that long, as in
+         * AD CS's message formats; otherwise "%10" is %1 followed by "0". */
+        if (i + 2 < flen && format[i + 2] >= '0' && format[i + 2] <= '9') {
+            int n2 = (format[i + 1] - '0') * 10 + (format[i + 2] - '0');
+            if ((size_t)n2 <= t->nargs) {
+                n = n2 - 1;
+                i++;
+            }
+        }
         if ((size_t)n >= t->nargs)
             CM_FAIL(CM_ERR_CONFIG,
                     "template format '%.200s': %%%d refers to argument %d but the argument "

@@ -7,8 +7,9 @@
  *     args:   "RequestID,RequesterName,SerialNumber"
  *
  * Format syntax:
- *   %1 .. %9   the value of the Nth column of the argument list; one digit,
- *              so "%10" is %1 followed by "0"
+ *   %1 .. %32  the value of the Nth column of the argument list; two digits
+ *              are read when the list has that many arguments, otherwise
+ *              "%10" is %1 followed by "0"
  *   %%         a literal '%'
  *   \n \t \\   newline, tab, backslash (configuration values are single
  *              lines); any other backslash is kept as written
@@ -35,7 +36,7 @@
 
 #include <stddef.h>
 
-#define TEMPLATE_MAX_ARGS 9
+#define TEMPLATE_MAX_ARGS 32
 #define TEMPLATE_NULL_TEXT "???"
 
 struct template;

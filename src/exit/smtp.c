@@ -1,0 +1,749 @@
+/* The SMTP exit module: mails an alert for every CA event through a real
+ * mail server, with AD CS's per-event templates (TitleFormat/TitleArg,
+ * BodyFormat/BodyArg over database columns), From/To/Cc per event, and
+ * per-profile overrides (AD CS's Templates\<Template> keys). Every mail
+ * carries the machine-readable part of docs/mail-format.md, and every
+ * CERTISSUED/CERTIMPORTED mail the certificate, so that the mailbox is an
+ * off-box audit trail the CA can be rebuilt from (recover-orphans).
+ *
+ * Under a burst, up to exit.smtp.batch_max queued events with the same
+ * recipients share one mail; one event alone gets one mail with its own
+ * template. The connection is reused across the mails of one delivery. */
+#include "exit/exit.h"
+
+#include "ca/ca.h"
+#include "exit/mime.h"
+#include "exit/smtp_client.h"
+#include "exit/template.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define EVENT_KINDS 11
+#define BODY_SEPARATOR "\n----------------------------------------------------------------\n\n"
+
+/* Event short names used in configuration keys (exit.smtp.issued.titleformat). */
+static const struct {
+    int bit;
+    const char *key;
+} kinds[EVENT_KINDS] = {
+    {EXIT_EV_CERTISSUED, "issued"},       {EXIT_EV_CERTPENDING, "pending"},
+    {EXIT_EV_CERTDENIED, "denied"},       {EXIT_EV_CERTREVOKED, "revoked"},
+    {EXIT_EV_CERTRETRIEVEPENDING, "retrievepending"},
+    {EXIT_EV_CRLISSUED, "crlissued"},     {EXIT_EV_SHUTDOWN, "shutdown"},
+    {EXIT_EV_STARTUP, "startup"},         {EXIT_EV_CERTUNREVOKED, "unrevoked"},
+    {EXIT_EV_CERTIMPORTED, "imported"},   {EXIT_EV_CERTEXPIRING, "expiring"},
+};
+
+static int kind_index(int bit)
+{
+    for (int i = 0; i < EVENT_KINDS; i++)
+        if (kinds[i].bit == bit)
+            return i;
+    return -1;
+}
+
+/* Pseudo-columns templates can name besides the database's. */
+enum { PC_CANAME, PC_CADN, PC_EVENT, PC_EVENTID, PC_EVENTTIME, PC_CRLNUMBER, PC_CRLKIND, PC_HOST,
+       PC__COUNT };
+static const struct db_column pseudo_cols[PC__COUNT] = {
+    {"CAName", DB_COL_TEXT, 0},      {"CADistinguishedName", DB_COL_TEXT, 0},
+    {"EventName", DB_COL_TEXT, 0},   {"EventID", DB_COL_INT, 0},
+    {"EventTime", DB_COL_TIME, 0},   {"CRLNumber", DB_COL_INT, 0},
+    {"CRLKind", DB_COL_TEXT, 0},     {"HostName", DB_COL_TEXT, 0},
+};
+
+/* db_columns followed by the pseudo-columns: what templates compile against. */
+static struct db_column *all_cols;
+static size_t nall_cols;
+
+static cm_err cols_init(void)
+{
+    if (all_cols != NULL)
+        return CM_OK;
+    all_cols = calloc(db_ncolumns + PC__COUNT, sizeof(*all_cols));
+    if (all_cols == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    memcpy(all_cols, db_columns, db_ncolumns * sizeof(*all_cols));
+    memcpy(all_cols + db_ncolumns, pseudo_cols, sizeof(pseudo_cols));
+    nall_cols = db_ncolumns + PC__COUNT;
+    return CM_OK;
+}
+
+/* Built-in templates: what an administrator needs, and the lines AD CS's
+ * mails have ("Serial Number:", "Request ID:") so that text-only readers
+ * find them too. */
+#define ISSUED_BODY_ARGS                                                                           \
+    "CAName,RequestID,RequesterName,SerialNumber,DistinguishedName,SubjectAltNames,"               \
+    "CertificateTemplate,NotBefore,NotAfter,CertificateHash,SubjectKeyIdentifier,"                \
+    "DispositionMessage,EventTime"
+static const struct deftpl {
+    const char *title, *title_args, *body, *body_args;
+} defaults[EVENT_KINDS] = {
+    /* issued */
+    {"[%1] Certificate issued: %2 (request %3)", "CAName,CommonName,RequestID",
+     "Certificate issued by %1\n\nRequest ID: %2\nRequester: %3\nSerial Number: %4\n"
+     "Subject: %5\nSubject alternative names: %6\nProfile: %7\nValid from: %8 UTC\n"
+     "Valid to: %9 UTC\nThumbprint (SHA-1): %10\nSubject key identifier: %11\n"
+     "Disposition: %12\nEvent time: %13 UTC\n",
+     ISSUED_BODY_ARGS},
+    /* pending */
+    {"[%1] Request %2 pending: %3", "CAName,RequestID,RequestDistinguishedName",
+     "A request to %1 is waiting for an officer (certmint approve %2 / deny %2).\n\n"
+     "Request ID: %2\nRequester: %3\nSubject: %4\nProfile: %5\nSubmitted: %6 UTC\n"
+     "Disposition: %7\n",
+     "CAName,RequestID,RequesterName,RequestDistinguishedName,CertificateTemplate,SubmittedWhen,"
+     "DispositionMessage"},
+    /* denied */
+    {"[%1] Request %2 denied: %3", "CAName,RequestID,RequestDistinguishedName",
+     "A request to %1 was denied.\n\nRequest ID: %2\nRequester: %3\nSubject: %4\nProfile: %5\n"
+     "Submitted: %6 UTC\nResolved: %7 UTC\nDisposition: %8\n",
+     "CAName,RequestID,RequesterName,RequestDistinguishedName,CertificateTemplate,SubmittedWhen,"
+     "ResolvedWhen,DispositionMessage"},
+    /* revoked */
+    {"[%1] Certificate revoked: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "Certificate revoked by %1\n\nSerial Number: %2\nRequest ID: %3\nSubject: %4\n"
+     "Subject alternative names: %5\nProfile: %6\nRevocation reason: %7\n"
+     "Revocation date: %8 UTC\nRecorded: %9 UTC\nValid to: %10 UTC\nThumbprint (SHA-1): %11\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,SubjectAltNames,CertificateTemplate,"
+     "RevokedReason,RevokedEffectiveWhen,RevokedWhen,NotAfter,CertificateHash"},
+    /* retrievepending */
+    {"[%1] Certificate retrieved: request %2", "CAName,RequestID",
+     "The certificate of request %2 was retrieved from %1.\n\nRequest ID: %2\n"
+     "Serial Number: %3\nSubject: %4\nRequester: %5\n",
+     "CAName,RequestID,SerialNumber,DistinguishedName,RequesterName"},
+    /* crlissued */
+    {"[%1] %2 CRL %3 published", "CAName,CRLKind,CRLNumber",
+     "%1 published a %2 CRL.\n\nCRL number: %3\nPublished: %4 UTC\n",
+     "CAName,CRLKind,CRLNumber,EventTime"},
+    /* shutdown */
+    {"[%1] certmint service stopped on %2", "CAName,HostName",
+     "The certmint service of %1 stopped on %2 at %3 UTC.\n", "CAName,HostName,EventTime"},
+    /* startup */
+    {"[%1] certmint service started on %2", "CAName,HostName",
+     "The certmint service of %1 started on %2 at %3 UTC.\n", "CAName,HostName,EventTime"},
+    /* unrevoked */
+    {"[%1] Certificate released from hold: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "A certificate on hold was released by %1.\n\nSerial Number: %2\nRequest ID: %3\n"
+     "Subject: %4\nValid to: %5 UTC\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,NotAfter"},
+    /* imported */
+    {"[%1] Certificate recorded: serial %2", "CAName,SerialNumber",
+     "A certificate was added to the database of %1 (%3).\n\nSerial Number: %2\n"
+     "Request ID: %4\nSubject: %5\nValid from: %6 UTC\nValid to: %7 UTC\nThumbprint (SHA-1): %8\n",
+     "CAName,SerialNumber,Origin,RequestID,DistinguishedName,NotBefore,NotAfter,CertificateHash"},
+    /* expiring */
+    {"[%1] Certificate expires %2: %3 (serial %4)", "CAName,NotAfter,CommonName,SerialNumber",
+     "A certificate issued by %1 expires soon.\n\nSerial Number: %2\nSubject: %3\n"
+     "Subject alternative names: %4\nProfile: %5\nValid to: %6 UTC\nRequester: %7\n",
+     "CAName,SerialNumber,DistinguishedName,SubjectAltNames,CertificateTemplate,NotAfter,"
+     "RequesterName"},
+};
+
+struct tpl_set {
+    struct template *title, *body;
+    char *from, *to, *cc;
+};
+
+struct smtp_state {
+    ca_ctx *ca;
+    const struct exit_ca_info *info;
+    struct smtp_opts opts;
+    char *server, *username, *password_file, *cafile;
+    struct smtp_client *client;
+    struct tpl_set tpl[EVENT_KINDS];
+    long long batch_max;
+};
+
+static const char *cfg_str(const ca_ctx *ca, const char *key)
+{
+    const char *v = config_get(ca->cfg, key);
+    return v && *v ? v : NULL;
+}
+
+static void tpl_free(struct tpl_set *t)
+{
+    template_free(t->title);
+    template_free(t->body);
+    free(t->from);
+    free(t->to);
+    free(t->cc);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Reads one template pair (format + args) from keys prefix.{title,body}*
+ * with fallbacks. */
+static cm_err compile_pair(struct template **out, const ca_ctx *ca, const char *prefix,
+                           const char *what, const char *def_fmt, const char *def_args)
+{
+    char kf[256], ka[256];
+    const char *fmt, *args;
+    snprintf(kf, sizeof(kf), "%s.%sformat", prefix, what);
+    snprintf(ka, sizeof(ka), "%s.%sarg", prefix, what);
+    fmt = config_is_set(ca->cfg, kf) ? config_get(ca->cfg, kf) : def_fmt;
+    args = config_is_set(ca->cfg, ka) ? config_get(ca->cfg, ka) : def_args;
+    if (template_compile_cols(out, fmt, args ? args : "", all_cols, nall_cols) != CM_OK)
+        return cm_err_prefix(CM_ERR_CONFIG, "%s / %s", kf, ka);
+    return CM_OK;
+}
+
+static cm_err load_templates(struct smtp_state *s)
+{
+    cm_err rc = CM_OK;
+    char prefix[128], k[160];
+    for (int i = 0; i < EVENT_KINDS; i++) {
+        struct tpl_set *t = &s->tpl[i];
+        snprintf(prefix, sizeof(prefix), "exit.smtp.%s", kinds[i].key);
+        CM_TRY(compile_pair(&t->title, s->ca, prefix, "title", defaults[i].title,
+                            defaults[i].title_args));
+        CM_TRY(compile_pair(&t->body, s->ca, prefix, "body", defaults[i].body,
+                            defaults[i].body_args));
+        snprintf(k, sizeof(k), "%s.from", prefix);
+        t->from = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.from"));
+        snprintf(k, sizeof(k), "%s.to", prefix);
+        t->to = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.to"));
+        snprintf(k, sizeof(k), "%s.cc", prefix);
+        t->cc = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.cc"));
+        if (t->from == NULL)
+            CM_FAIL(CM_ERR_CONFIG, "exit module smtp: exit.smtp.from is not set");
+        if (t->to == NULL)
+            CM_FAIL(CM_ERR_CONFIG, "exit module smtp: exit.smtp.to is not set");
+    }
+out:
+    return rc;
+}
+
+static void smtp_shutdown(void *state)
+{
+    struct smtp_state *s = state;
+    if (s == NULL)
+        return;
+    smtp_client_close(s->client);
+    for (int i = 0; i < EVENT_KINDS; i++)
+        tpl_free(&s->tpl[i]);
+    free(s->server);
+    free(s->username);
+    free(s->password_file);
+    free(s->cafile);
+    free(s);
+}
+
+static int smtp_offbox(void *state)
+{
+    (void)state;
+    return 1;
+}
+
+/* Relative file names in the configuration are relative to the CA home. */
+static char *home_path(const ca_ctx *ca, const char *p)
+{
+    char buf[PATH_MAX];
+    if (p == NULL)
+        return NULL;
+    if (p[0] == '/')
+        return strdup(p);
+    snprintf(buf, sizeof(buf), "%s/%s", ca->home, p);
+    return strdup(buf);
+}
+
+static cm_err smtp_init(void **out, struct ca_ctx *ca, const struct exit_ca_info *info)
+{
+    cm_err rc = CM_OK;
+    struct smtp_state *s = NULL;
+    long long port = 0;
+    int64_t timeout = 30;
+    const char *v;
+
+    *out = NULL;
+    CM_TRY(cols_init());
+    s = calloc(1, sizeof(*s));
+    CM_NOMEM_IF(s == NULL);
+    s->ca = ca;
+    s->info = info;
+    s->opts = (struct smtp_opts)SMTP_OPTS_INIT;
+    v = cfg_str(ca, "exit.smtp.server");
+    if (v == NULL)
+        CM_FAIL(CM_ERR_CONFIG, "exit module smtp: exit.smtp.server is not set");
+    s->server = strdup(v);
+    CM_NOMEM_IF(s->server == NULL);
+    s->opts.server = s->server;
+    CM_TRY(config_get_int(ca->cfg, "exit.smtp.port", &port));
+    s->opts.port = (int)port;
+    CM_TRY(smtp_tls_parse(&s->opts.tls, config_get(ca->cfg, "exit.smtp.tls")));
+    CM_TRY(smtp_auth_parse(&s->opts.auth, config_get(ca->cfg, "exit.smtp.auth")));
+    s->username = text_dup(cfg_str(ca, "exit.smtp.username"));
+    s->password_file = home_path(ca, cfg_str(ca, "exit.smtp.password_file"));
+    s->cafile = home_path(ca, cfg_str(ca, "exit.smtp.cafile"));
+    s->opts.username = s->username;
+    s->opts.password_file = s->password_file;
+    s->opts.cafile = s->cafile;
+    CM_TRY(config_get_seconds(ca->cfg, "exit.smtp.timeout", &timeout));
+    s->opts.timeout_ms = (long)timeout * 1000;
+    CM_TRY(config_get_int(ca->cfg, "exit.smtp.batch_max", &s->batch_max));
+    if (s->batch_max < 1)
+        s->batch_max = 1;
+    CM_TRY(load_templates(s));
+    *out = s;
+    s = NULL;
+out:
+    smtp_shutdown(s);
+    return rc;
+}
+
+/* ---- Rendering ---- */
+
+static void iso_time(char *buf, size_t sz, int64_t t)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(buf, sz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Payload fields are small JSON objects written by certmint itself. */
+static long long payload_int(const char *payload, const char *field, long long def)
+{
+    char pat[64];
+    const char *p;
+    if (payload == NULL)
+        return def;
+    snprintf(pat, sizeof(pat), "\"%s\":", field);
+    p = strstr(payload, pat);
+    if (p == NULL)
+        return def;
+    p += strlen(pat);
+    if (strncmp(p, "true", 4) == 0)
+        return 1;
+    if (strncmp(p, "false", 5) == 0)
+        return 0;
+    return strtoll(p, NULL, 10);
+}
+
+struct values {
+    const char **v;
+    char eventid[32], eventtime[32], crlnum[32];
+};
+
+static cm_err values_fill(struct values *vals, const struct smtp_state *s,
+                          const struct exit_event_ctx *e)
+{
+    size_t i;
+    long long crl = payload_int(e->ev->payload, "crl_number", -1);
+    vals->v = calloc(nall_cols, sizeof(char *));
+    if (vals->v == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    for (i = 0; e->values != NULL && i < db_ncolumns; i++)
+        vals->v[i] = e->values[i];
+    if (e->values == NULL && e->ev->serial[0])
+        vals->v[db_column_find("SerialNumber")] = e->ev->serial;
+    snprintf(vals->eventid, sizeof(vals->eventid), "%lld", (long long)e->ev->id);
+    text_format_time(vals->eventtime, sizeof(vals->eventtime), e->ev->created);
+    vals->v[db_ncolumns + PC_CANAME] = s->info->name;
+    vals->v[db_ncolumns + PC_CADN] = s->info->dn;
+    vals->v[db_ncolumns + PC_EVENT] = exit_event_name(e->ev->type);
+    vals->v[db_ncolumns + PC_EVENTID] = vals->eventid;
+    vals->v[db_ncolumns + PC_EVENTTIME] = vals->eventtime;
+    vals->v[db_ncolumns + PC_HOST] = s->info->hostname;
+    if (crl >= 0) {
+        snprintf(vals->crlnum, sizeof(vals->crlnum), "%lld", crl);
+        vals->v[db_ncolumns + PC_CRLNUMBER] = vals->crlnum;
+        vals->v[db_ncolumns + PC_CRLKIND] =
+            payload_int(e->ev->payload, "delta", 0) ? "delta" : "full";
+    }
+    return CM_OK;
+}
+
+/* The per-profile override (exit.smtp.template.PROFILE.EVENT.*), if any. */
+static cm_err tpl_for(struct template **title, struct template **body, const struct smtp_state *s,
+                      const struct exit_event_ctx *e, int ki)
+{
+    int tcol = db_column_find("CertificateTemplate");
+    const char *profile = e->values && tcol >= 0 ? e->values[tcol] : NULL;
+    char prefix[256], k[300];
+    int any = 0;
+
+    *title = *body = NULL;
+    if (profile == NULL)
+        return CM_OK;
+    snprintf(prefix, sizeof(prefix), "exit.smtp.template.%s.%s", profile, kinds[ki].key);
+    for (const char *const *w = (const char *const[]){"titleformat", "titlearg", "bodyformat",
+                                                        "bodyarg", NULL};
+         *w; w++) {
+        snprintf(k, sizeof(k), "%s.%s", prefix, *w);
+        if (config_schema_find(k) && config_is_set(s->ca->cfg, k))
+            any = 1;
+    }
+    if (!any)
+        return CM_OK;
+    if (compile_pair(title, s->ca, prefix, "title", defaults[ki].title, defaults[ki].title_args) !=
+            CM_OK ||
+        compile_pair(body, s->ca, prefix, "body", defaults[ki].body, defaults[ki].body_args) !=
+            CM_OK) {
+        template_free(*title);
+        *title = NULL;
+        return CM_ERR_CONFIG;
+    }
+    return CM_OK;
+}
+
+static cm_err header_value(cm_buf *b, const char *v)
+{
+    /* events.txt is ASCII: non-ASCII values become encoded-words. */
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p >= 0x80 || *p < 0x20)
+            return mime_encode_word(b, v);
+    return buf_append_str(b, v);
+}
+
+static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct exit_event_ctx *e)
+{
+    cm_err rc = CM_OK;
+    char t[32];
+    const char *const *v = e->values;
+    int c;
+
+    (void)s;
+    iso_time(t, sizeof(t), e->ev->created);
+    CM_TRY(buf_printf(b, "X-Certmint-Event: %s\r\nX-Certmint-Event-ID: %lld\r\nX-Certmint-When: %s\r\n",
+                      exit_event_name(e->ev->type), (long long)e->ev->id, t));
+    if (e->ev->request_id > 0)
+        CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", (long long)e->ev->request_id));
+    if (e->ev->serial[0])
+        CM_TRY(buf_printf(b, "X-Certmint-Serial: %s\r\n", e->ev->serial));
+    if (v != NULL) {
+        if ((c = db_column_find("DistinguishedName")) >= 0 && v[c] && *v[c]) {
+            CM_TRY(buf_append_str(b, "X-Certmint-Subject: "));
+            CM_TRY(header_value(b, v[c]));
+            CM_TRY(buf_append_str(b, "\r\n"));
+        }
+        /* Times in the view are "YYYY-MM-DD HH:MM:SS" UTC. */
+        static const char *const tcols[][2] = {{"NotBefore", "X-Certmint-Not-Before"},
+                                               {"NotAfter", "X-Certmint-Not-After"}};
+        for (size_t i = 0; i < 2; i++) {
+            int64_t tv;
+            if ((c = db_column_find(tcols[i][0])) >= 0 && v[c] &&
+                text_parse_time(&tv, v[c]) == CM_OK) {
+                iso_time(t, sizeof(t), tv);
+                CM_TRY(buf_printf(b, "%s: %s\r\n", tcols[i][1], t));
+            }
+        }
+        if ((c = db_column_find("CertificateTemplate")) >= 0 && v[c] && *v[c])
+            CM_TRY(buf_printf(b, "X-Certmint-Profile: %s\r\n", v[c]));
+    }
+    if (e->ev->type == EXIT_EV_CERTREVOKED) {
+        long long reason = payload_int(e->ev->payload, "reason", 0);
+        long long eff = payload_int(e->ev->payload, "effective", e->ev->created);
+        iso_time(t, sizeof(t), (int64_t)eff);
+        CM_TRY(buf_printf(b, "X-Certmint-Revoked-Reason: %s\r\nX-Certmint-Revoked-Effective: %s\r\n",
+                          db_reason_name((int)reason), t));
+    }
+    if (e->ev->type == EXIT_EV_CRLISSUED) {
+        CM_TRY(buf_printf(b, "X-Certmint-CRL-Number: %lld\r\nX-Certmint-CRL-Delta: %s\r\n",
+                          payload_int(e->ev->payload, "crl_number", 0),
+                          payload_int(e->ev->payload, "delta", 0) ? "yes" : "no"));
+    }
+    if ((e->ev->type == EXIT_EV_CERTISSUED || e->ev->type == EXIT_EV_CERTIMPORTED) &&
+        e->cert_der != NULL)
+        CM_TRY(buf_printf(b, "X-Certmint-Attachment: %s.cer\r\n", e->ev->serial));
+out:
+    return rc;
+}
+
+static cm_err add_addresses(struct mime_msg *m, enum mime_addr_field f, const char *list,
+                            char ***rcpts, size_t *nrcpts)
+{
+    cm_err rc = CM_OK;
+    struct mime_addr *a = NULL;
+    size_t n = 0, i;
+    CM_TRY(mime_addr_parse_list(&a, &n, list));
+    for (i = 0; i < n; i++) {
+        CM_TRY(mime_add_address(m, f, a[i].display, a[i].addr));
+        if (rcpts != NULL) {
+            char **p = realloc(*rcpts, (*nrcpts + 1) * sizeof(char *));
+            CM_NOMEM_IF(p == NULL);
+            *rcpts = p;
+            (*rcpts)[*nrcpts] = strdup(a[i].addr);
+            CM_NOMEM_IF((*rcpts)[*nrcpts] == NULL);
+            (*nrcpts)++;
+        }
+    }
+out:
+    mime_addr_free(a, n);
+    return rc;
+}
+
+/* Builds and sends one mail for evs[0..n) (n >= 1, same recipients). */
+static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const *evs, size_t n)
+{
+    cm_err rc = CM_OK;
+    struct mime_msg *m = NULL;
+    cm_buf subject = CM_BUF_INIT(MIME_VALUE_MAX), body = CM_BUF_INIT(MIME_PART_MAX),
+           events = CM_BUF_INIT(MIME_PART_MAX), msg = CM_BUF_INIT((size_t)512 * 1024 * 1024);
+    char **rcpts = NULL;
+    size_t nrcpts = 0, i;
+    struct values vals = {0};
+    int ki = kind_index(evs[0]->ev->type);
+    const struct tpl_set *t = &s->tpl[ki];
+    char id[256], kid16[17], names[512] = "", num[64];
+    int permanent = 0;
+    struct mime_addr *from = NULL;
+    size_t nfrom = 0;
+
+    CM_TRY(mime_new(&m));
+    CM_TRY(mime_addr_parse_list(&from, &nfrom, t->from));
+    CM_TRY(mime_add_address(m, MIME_FROM, from[0].display, from[0].addr));
+    CM_TRY(add_addresses(m, MIME_TO, t->to, &rcpts, &nrcpts));
+    if (t->cc != NULL)
+        CM_TRY(add_addresses(m, MIME_CC, t->cc, &rcpts, &nrcpts));
+
+    for (i = 0; i < n; i++) {
+        const struct exit_event_ctx *e = evs[i];
+        int k = kind_index(e->ev->type);
+        struct template *ptitle = NULL, *pbody = NULL;
+        const struct template *title, *bodyt;
+
+        free(vals.v);
+        memset(&vals, 0, sizeof(vals));
+        CM_TRY(values_fill(&vals, s, e));
+        CM_TRY(tpl_for(&ptitle, &pbody, s, e, k));
+        title = ptitle ? ptitle : s->tpl[k].title;
+        bodyt = pbody ? pbody : s->tpl[k].body;
+        if (n == 1)
+            rc = template_render(&subject, title, vals.v, nall_cols);
+        if (rc == CM_OK && i > 0)
+            rc = buf_append_str(&body, BODY_SEPARATOR);
+        if (rc == CM_OK)
+            rc = template_render(&body, bodyt, vals.v, nall_cols);
+        template_free(ptitle);
+        template_free(pbody);
+        if (rc != CM_OK)
+            goto out;
+        if (i > 0)
+            CM_TRY(buf_append_str(&events, "\r\n"));
+        CM_TRY(events_block(&events, s, e));
+        if (strstr(names, exit_event_name(e->ev->type)) == NULL) {
+            size_t l = strlen(names);
+            snprintf(names + l, sizeof(names) - l, "%s%s", l ? "," : "",
+                     exit_event_name(e->ev->type));
+        }
+    }
+    if (n > 1)
+        CM_TRY(buf_printf(&subject, "[%s] %zu events: %s", s->info->name, n, names));
+    CM_TRY(mime_set_subject(m, buf_str(&subject)));
+    CM_TRY(mime_set_date(m, (int64_t)time(NULL)));
+    /* The same events always give the same Message-ID: a mail sent again
+     * after a failure is recognisable as a duplicate. */
+    snprintf(kid16, sizeof(kid16), "%.16s", s->info->key_id);
+    if (n == 1)
+        snprintf(id, sizeof(id), "certmint.%s.%lld@%s", kid16, (long long)evs[0]->ev->id,
+                 s->info->hostname);
+    else
+        snprintf(id, sizeof(id), "certmint.%s.%lld-%lld@%s", kid16, (long long)evs[0]->ev->id,
+                 (long long)evs[n - 1]->ev->id, s->info->hostname);
+    if (mime_set_message_id(m, id) != CM_OK) {
+        snprintf(id, sizeof(id), "certmint.%s.%lld-%lld@certmint.invalid", kid16,
+                 (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id);
+        CM_TRY(mime_set_message_id(m, id));
+    }
+    CM_TRY(mime_add_header(m, "X-Certmint-CA", s->info->dn));
+    CM_TRY(mime_add_header(m, "X-Certmint-CA-Key-ID", s->info->key_id));
+    CM_TRY(mime_add_header(m, "X-Certmint-Event", names));
+    if (n == 1)
+        snprintf(num, sizeof(num), "%lld", (long long)evs[0]->ev->id);
+    else
+        snprintf(num, sizeof(num), "%lld-%lld", (long long)evs[0]->ev->id,
+                 (long long)evs[n - 1]->ev->id);
+    CM_TRY(mime_add_header(m, "X-Certmint-Event-ID", num));
+    if (evs[0]->ev->request_id > 0) {
+        snprintf(num, sizeof(num), "%lld", (long long)evs[0]->ev->request_id);
+        CM_TRY(mime_add_header(m, "X-Certmint-Request-ID", num));
+    }
+    if (evs[0]->ev->serial[0])
+        CM_TRY(mime_add_header(m, "X-Certmint-Serial", evs[0]->ev->serial));
+    snprintf(num, sizeof(num), "%zu", n);
+    CM_TRY(mime_add_header(m, "X-Certmint-Event-Count", num));
+    CM_TRY(mime_add_text(m, buf_str(&body)));
+    CM_TRY(mime_add_part(m, "text/x-certmint-events; charset=us-ascii", "inline", "events.txt",
+                         events.data, events.len));
+    for (i = 0; i < n; i++) {
+        const struct exit_event_ctx *e = evs[i];
+        char fname[CM_SERIAL_BUF + 8];
+        if ((e->ev->type != EXIT_EV_CERTISSUED && e->ev->type != EXIT_EV_CERTIMPORTED) ||
+            e->cert_der == NULL)
+            continue;
+        snprintf(fname, sizeof(fname), "%s.cer", e->ev->serial);
+        CM_TRY(mime_add_attachment(m, "application/pkix-cert", fname, e->cert_der,
+                                   e->cert_der_len));
+    }
+    CM_TRY(mime_render(&msg, m));
+    if (s->client == NULL)
+        CM_TRY(smtp_client_open(&s->client, &s->opts));
+    rc = smtp_client_send(s->client, from[0].addr, (const char *const *)rcpts, nrcpts, msg.data,
+                          msg.len, &permanent);
+    if (rc != CM_OK) {
+        /* A broken connection is not reused. */
+        smtp_client_close(s->client);
+        s->client = NULL;
+        cm_err_prefix(rc, "exit module smtp%s", permanent ? " (permanent)" : "");
+        goto out;
+    }
+    log_debug("exit module smtp: sent %s (%zu event%s): %s", id, n, n == 1 ? "" : "s",
+              smtp_client_last_reply(s->client));
+out:
+    mime_addr_free(from, nfrom);
+    for (i = 0; i < nrcpts; i++)
+        free(rcpts[i]);
+    free(rcpts);
+    free(vals.v);
+    mime_free(m);
+    buf_free(&subject);
+    buf_free(&body);
+    buf_free(&events);
+    buf_free(&msg);
+    return rc;
+}
+
+static int same_route(const struct smtp_state *s, int a, int b)
+{
+    const struct tpl_set *x = &s->tpl[a], *y = &s->tpl[b];
+    return strcmp(x->from, y->from) == 0 && strcmp(x->to, y->to) == 0 &&
+           ((x->cc == NULL && y->cc == NULL) || (x->cc && y->cc && strcmp(x->cc, y->cc) == 0));
+}
+
+static cm_err smtp_deliver(void *state, const struct exit_event_ctx *const *evs, size_t n,
+                           size_t *acked)
+{
+    struct smtp_state *s = state;
+    size_t i = 0, j;
+    cm_err rc;
+
+    *acked = 0;
+    while (i < n) {
+        int ki = kind_index(evs[i]->ev->type);
+        if (ki < 0) {
+            (*acked)++; /* not an event this module mails */
+            i++;
+            continue;
+        }
+        /* A batch: consecutive events with the same route, up to batch_max. */
+        for (j = i + 1; j < n && (long long)(j - i) < s->batch_max; j++) {
+            int kj = kind_index(evs[j]->ev->type);
+            if (kj < 0 || !same_route(s, ki, kj))
+                break;
+        }
+        rc = send_mail(s, evs + i, j - i);
+        if (rc != CM_OK)
+            return rc;
+        *acked += j - i;
+        i = j;
+    }
+    return CM_OK;
+}
+
+const struct exit_module_ops exit_smtp_ops = {
+    EXIT_MODULE_VERSION, "smtp", smtp_offbox, smtp_init, smtp_deliver, smtp_shutdown,
+};
+
+/* ---- Configuration keys ---- */
+
+static cm_err check_args(char **out, const struct config_key *k, const char *old, const char *in)
+{
+    struct template *t = NULL;
+    cm_err rc;
+    (void)k;
+    (void)old;
+    if ((rc = cols_init()) != CM_OK)
+        return rc;
+    /* Unknown column names are a configuration error when set. */
+    rc = template_compile_cols(&t, "", in, all_cols, nall_cols);
+    template_free(t);
+    if (rc != CM_OK)
+        return rc;
+    *out = strdup(in);
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
+
+static cm_err check_addrs(char **out, const struct config_key *k, const char *old, const char *in)
+{
+    struct mime_addr *a = NULL;
+    size_t n = 0;
+    cm_err rc;
+    (void)k;
+    (void)old;
+    rc = mime_addr_parse_list(&a, &n, in);
+    mime_addr_free(a, n);
+    if (rc != CM_OK)
+        return cm_err_set(CM_ERR_CONFIG, "%s", cm_err_msg());
+    *out = strdup(in);
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
+
+static cm_err check_auth(char **out, const struct config_key *k, const char *old, const char *in)
+{
+    enum smtp_auth a;
+    (void)k;
+    (void)old;
+    if (smtp_auth_parse(&a, in) != CM_OK)
+        return CM_ERR_CONFIG;
+    *out = strdup(smtp_auth_name(a));
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
+
+#define ALL_EVENTS                                                                                 \
+    "CERTISSUED,CERTPENDING,CERTDENIED,CERTREVOKED,CERTRETRIEVEPENDING,CRLISSUED,SHUTDOWN,"        \
+    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING"
+
+const struct config_key config_keys_smtp[] = {
+    {"exit.smtp.server", CFG_STRING, NULL, 0, 0, NULL, NULL, "mail server host name or address"},
+    {"exit.smtp.port", CFG_INT, "0", 0, 65535, NULL, NULL,
+     "mail server port (0: 25, or 465 with exit.smtp.tls tls)"},
+    {"exit.smtp.tls", CFG_ENUM, "starttls", 0, 0, "none|starttls|tls", NULL,
+     "none, STARTTLS (required), or implicit TLS"},
+    {"exit.smtp.cafile", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "PEM CA certificates that verify the mail server (default: the system's)"},
+    {"exit.smtp.auth", CFG_CUSTOM, "none", 0, 0, NULL, check_auth,
+     "none, plain, login, basic, ntlm, gssapi; AD CS's SMTPAuthenticate 0, 1, 2 also"},
+    {"exit.smtp.username", CFG_STRING, NULL, 0, 0, NULL, NULL, "user name for AUTH"},
+    {"exit.smtp.password_file", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "file whose first line is the AUTH password (never on a command line)"},
+    {"exit.smtp.timeout", CFG_DURATION, "30s", 0, 0, NULL, NULL,
+     "deadline for one mail: connect, TLS, AUTH, transfer, reply"},
+    {"exit.smtp.eventfilter", CFG_CUSTOM, ALL_EVENTS, 0, 0, NULL, exit_check_eventfilter,
+     "events mailed (AD CS EventFilter: names, +NAME/-NAME edits, or a mask)"},
+    {"exit.smtp.from", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs, "From: of every mail"},
+    {"exit.smtp.to", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs,
+     "To: of every mail (several addresses, comma separated)"},
+    {"exit.smtp.cc", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs, "Cc: of every mail"},
+    {"exit.smtp.batch_max", CFG_INT, "100", 1, 10000, NULL, NULL,
+     "events that may share one mail under a burst (1 = one mail per event)"},
+    {"exit.smtp.batch_window", CFG_INT, "0", 0, 60000, NULL, NULL,
+     "milliseconds certmint serve waits for more events before mailing a part-filled batch"},
+    {"exit.smtp.*.from", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs,
+     "From: for one event (issued, pending, denied, revoked, retrievepending, crlissued, "
+     "shutdown, startup, unrevoked, imported, expiring)"},
+    {"exit.smtp.*.to", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs, "To: for one event"},
+    {"exit.smtp.*.cc", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs, "Cc: for one event"},
+    {"exit.smtp.*.titleformat", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "subject format for one event (%1.. = its titlearg columns)"},
+    {"exit.smtp.*.titlearg", CFG_CUSTOM, NULL, 0, 0, NULL, check_args,
+     "database columns for the subject, comma separated"},
+    {"exit.smtp.*.bodyformat", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "body format for one event (\\n for newlines)"},
+    {"exit.smtp.*.bodyarg", CFG_CUSTOM, NULL, 0, 0, NULL, check_args,
+     "database columns for the body, comma separated"},
+    {"exit.smtp.template.*.*.titleformat", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "per-profile subject format: exit.smtp.template.PROFILE.EVENT.titleformat"},
+    {"exit.smtp.template.*.*.titlearg", CFG_CUSTOM, NULL, 0, 0, NULL, check_args,
+     "per-profile subject columns"},
+    {"exit.smtp.template.*.*.bodyformat", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "per-profile body format"},
+    {"exit.smtp.template.*.*.bodyarg", CFG_CUSTOM, NULL, 0, 0, NULL, check_args,
+     "per-profile body columns"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};
