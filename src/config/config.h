@@ -8,8 +8,9 @@
  *
  * Modules declare their keys in their own static array of struct
  * config_key (terminated by a {NULL} entry) and list it once in the table
- * in config.c. A key pattern may contain one `*` segment standing for a name
- * (a profile, a per-event template): `profile.*.days`. */
+ * in config.c. A key pattern may contain `*` segments (at most two), each
+ * standing for one name (a profile, an event): `profile.*.days`,
+ * `exit.smtp.template.*.*.titleformat`. */
 #ifndef CM_CONFIG_CONFIG_H
 #define CM_CONFIG_CONFIG_H
 

@@ -730,8 +730,8 @@ static void schema_cb(void *ctx, const struct config_key *k)
                    *p == '-' || *p == '.'))
             schema_bad++, printf("    pattern %s: bad character\n", k->pattern);
     }
-    if (stars > 1 || k->help == NULL || k->help[0] == '\0')
-        schema_bad++, printf("    pattern %s: more than one * or no help\n", k->pattern);
+    if (stars > 2 || k->help == NULL || k->help[0] == '\0')
+        schema_bad++, printf("    pattern %s: more than two * or no help\n", k->pattern);
     instantiate(key, sizeof(key), k->pattern);
     if (config_schema_find(key) != k)
         schema_bad++, printf("    pattern %s: does not find itself\n", k->pattern);

@@ -52,7 +52,7 @@ TEST(substitution)
     CHECK_STR(render("no arguments", ""), "no arguments");
     CHECK_STR(render("no arguments", NULL), "no arguments");
     CHECK_STR(render("", "RequestID"), "");
-    /* One digit only: %10 is %1 then "0". */
+    /* With fewer than ten arguments %10 is %1 then "0". */
     CHECK_STR(render("%10", "RequestID"), "170");
 }
 
@@ -105,11 +105,15 @@ TEST(errors)
     CHECK_ERR(template_compile_cols(&t, "%1", "RequestID,", cols, NCOLS), CM_ERR_CONFIG);
     CHECK_ERR(template_compile_cols(&t, "%1", "Request.", cols, NCOLS), CM_ERR_CONFIG);
     CHECK_ERR(template_compile_cols(&t, "%1", "RequestIDX", cols, NCOLS), CM_ERR_CONFIG);
-    CHECK_ERR(template_compile_cols(&t, "x",
-                                    "RequestID,RequestID,RequestID,RequestID,RequestID,"
-                                    "RequestID,RequestID,RequestID,RequestID,RequestID",
-                                    cols, NCOLS),
-              CM_ERR_CONFIG);
+    {
+        /* TEMPLATE_MAX_ARGS + 1 arguments are refused. */
+        char many[1024] = "";
+        for (int i = 0; i <= TEMPLATE_MAX_ARGS; i++) {
+            size_t l = strlen(many);
+            snprintf(many + l, sizeof(many) - l, "%sRequestID", i ? "," : "");
+        }
+        CHECK_ERR(template_compile_cols(&t, "x", many, cols, NCOLS), CM_ERR_CONFIG);
+    }
     CHECK(t == NULL);
     /* Nine arguments are fine. */
     CHECK_OK(template_compile_cols(&t, "%9",
