@@ -40,10 +40,13 @@ all: $(BUILD)/certmint
 
 $(BUILD)/libcertmint.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	@echo "  AR      $@"
+	@rm -f $@
+	@$(AR) rcs $@ $^
 
 $(BUILD)/certmint: $(CLI_OBJ) $(BUILD)/libcertmint.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertmint.a $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertmint.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -52,13 +55,15 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libcertmint.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
 
 unit: $(UNIT_BIN)
 
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libcertmint.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
 
 tools: $(TOOL_BIN)
 
