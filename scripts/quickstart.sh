@@ -2,7 +2,9 @@
 # The main job on the embedded default: a CA home with SQLite in a local
 # folder (./ca-home). Creates the CA on first run (the passphrase is generated
 # into ./ca-home.pass, mode 0600), issues a TLS server certificate for
-# mail.example.org, publishes a CRL, and shows the database.
+# mail.example.org, publishes a CRL, shows the database, and then runs the CA
+# service, `certmint serve`, in the foreground (Ctrl-C stops it; with
+# QUICKSTART_ONCE=1 it makes one pass and exits).
 set -eu
 cd "$(dirname "$0")/.."
 CM=./build/certmint
@@ -25,3 +27,8 @@ $CM ca-cert >"$work/root.pem"
 openssl verify -x509_strict -CAfile "$work/root.pem" "$work/mail.pem"
 $CM crl
 $CM view --out RequestID,Disposition,SerialNumber,CommonName,NotAfter
+if [ "${QUICKSTART_ONCE:-0}" = 1 ]; then
+    exec $CM serve --once
+fi
+echo "certmint serve: the CA service (Ctrl-C to stop)"
+exec $CM serve
