@@ -13,7 +13,8 @@
 #   scripts/mta.sh mode DIR normal|tempfail|permfail
 #       Makes RCPT TO answer 451 4.3.0 (tempfail) or 550 5.7.1 (permfail), or
 #       accept again (normal). Returns once no server process of the old
-#       configuration can answer any more.
+#       configuration can answer any more: open client connections are
+#       closed (clients reconnect; new connections may then wait up to 1 s).
 #   scripts/mta.sh count DIR            Prints the number of delivered messages.
 #   scripts/mta.sh wait DIR N [SECS]    Waits until at least N messages are
 #       delivered (default 30 s); prints the count; fails on timeout.
@@ -209,6 +210,10 @@ smtpd_client_message_rate_limit = 0
 smtpd_client_event_limit_exceptions = 127.0.0.0/8
 smtputf8_enable = no
 biff = no
+# "mode" terminates an smtpd that holds a client's connection; when that
+# was its first session the master pauses the service ("bad command
+# startup -- throttling"), 60 s by default: 1 s here.
+service_throttle_time = 1s
 EOF
 }
 
@@ -453,13 +458,18 @@ cmd_mode() {
     printf '%s\n' "$rule" >"$dir/etc/rcpt_access.new"
     mv "$dir/etc/rcpt_access.new" "$dir/etc/rcpt_access"
     master=$(tr -dc 0-9 <"$dir/postfix.pid")
-    # smtpd reads the map when it starts: after the reload, wait until every
-    # smtpd of the old configuration is gone, so that the next connection is
-    # answered under the new mode.
+    # smtpd reads the map when it starts: after the reload, every smtpd of
+    # the old configuration must be gone so that the next command is
+    # answered under the new mode. Idle ones exit at once; one that serves a
+    # connection (a client holding it open between messages) would finish
+    # its session first, so it is terminated: the client sees the
+    # connection close, as after a server restart, and reconnects.
     old=$(pgrep -P "$master" -x smtpd || true)
     postfix -c "$dir/etc" reload >/dev/null 2>&1 || die "mode: postfix reload failed"
     for p in $old; do
-        wait_gone "$p" 15 || die "mode: smtpd $p of the old configuration did not exit"
+        wait_gone "$p" 1 && continue
+        kill -TERM "$p" 2>/dev/null || true
+        wait_gone "$p" 10 || die "mode: smtpd $p of the old configuration did not exit"
     done
 }
 

@@ -187,15 +187,32 @@ send $AUTH
 check_eq "normal mode again: accepted" "$(result)" "OK"
 check_eq "nothing delivered for the refused messages" "$(sh "$MTA" wait "$M" $((before + 1)) 30 2>&1)" "$((before + 1))"
 
-# --- the server closes an idle connection: the client reconnects --------------
-master=$(cat "$M/postfix.pid")
+# A client holding its connection open across the switch gets the new mode.
 # shellcheck disable=SC2086
 "$SEND" --server 127.0.0.1 --from ca@example.org --to admin@example.org $AUTH \
-    --count 4 --pause-after 2 --pause-ms 2000 --quiet >"$T/send.out" 2>&1 &
+    --count 3 --pause-after 1 --pause-ms 1500 --quiet >"$T/send.out" 2>&1 &
 sender=$!
 i=0
 while ! grep -q '^paused' "$T/send.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-for p in $(pgrep -P "$master" -x smtpd); do kill -TERM "$p" 2>/dev/null; done
+sh "$MTA" mode "$M" tempfail
+wait "$sender"
+check_eq "mode switch reaches a client holding its connection: 1 sent, then refused" \
+    "$(result) $(field sent) $(field permanent)" "NET 1 0"
+check_match "... with the new mode's 451" "$(grep '^result=' "$T/send.out")" "451 4\.3\.0"
+sh "$MTA" mode "$M" normal
+check_eq "that one message delivered" "$(sh "$MTA" wait "$M" $((before + 2)) 30 2>&1)" "$((before + 2))"
+
+# --- the server closes an idle connection: the client reconnects --------------
+# mta.sh mode closes the connections held by the old configuration's smtpd.
+# shellcheck disable=SC2086
+"$SEND" --server 127.0.0.1 --from ca@example.org --to admin@example.org $AUTH \
+    --count 4 --pause-after 2 --pause-ms 3000 --quiet >"$T/send.out" 2>&1 &
+sender=$!
+i=0
+while ! grep -q '^paused' "$T/send.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+c0=$(grep -c 'killed by signal' "$M/maillog")
+sh "$MTA" mode "$M" normal
+check_eq "the server side of the idle connection was closed" "$(($(grep -c 'killed by signal' "$M/maillog") - c0))" "1"
 wait "$sender"
 check_eq "server closed the idle connection: all 4 sent on 2 connections" \
     "$(result) $(field sent) $(field connects)" "OK 4 2"
@@ -222,6 +239,7 @@ echo "# smtp_client rate, one STARTTLS+AUTH connection, 500 messages: $rate msg/
 ok "measured the MTA's message rate with $(command -v smtp-source)"
 
 # --- stopped server, a server that never answers -----------------------------
+master=$(cat "$M/postfix.pid")
 sh "$MTA" stop "$M"
 check_fails "mta.sh stop: Postfix master gone" kill -0 "$master"
 check "mta.sh stop again is harmless" sh "$MTA" stop "$M"
