@@ -96,7 +96,7 @@ cm_err ca_cert_describe(struct db_cert *c, X509 *x) CM_MUST_USE;
 
 /* One submitted request and its outcome. */
 struct ca_submission {
-    const unsigned char *csr; /* PEM or DER */
+    const unsigned char *csr; /* PEM or DER; NULL: read from the file `source` */
     size_t csr_len;
     const char *source;       /* file name, for messages */
     /* outputs */

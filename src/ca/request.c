@@ -8,6 +8,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -159,6 +160,24 @@ out:
     return rc;
 }
 
+/* Parses one submission; a submission given by file name only is read here
+ * (in the worker that handles it, for large batches). */
+static cm_err submission_parse(struct csr **out, const struct ca_submission *s)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cm_err rc;
+
+    if (s->csr != NULL)
+        return csr_parse(out, s->csr, s->csr_len, s->source ? s->source : "request");
+    assert(s->source != NULL);
+    rc = fs_read_file(&data, &len, s->source, CA_MAX_CSR_BYTES);
+    if (rc == CM_OK)
+        rc = csr_parse(out, data, len, s->source);
+    free(data);
+    return rc;
+}
+
 /* Records requests [from, to) in transactions of `group`. On a failed
  * group nothing of it is stored and its results are cleared. */
 static cm_err submit_range(ca_ctx *ca, const struct profile *p, struct csr **csrs,
@@ -274,8 +293,7 @@ static void worker_run(ca_ctx *ca, const struct profile *p, struct ca_submission
     if (csrs == NULL)
         _exit(3);
     for (i = from; i < to; i++) {
-        slots[i].err = csr_parse(&csrs[i - from], subs[i].csr, subs[i].csr_len,
-                                 subs[i].source ? subs[i].source : "request");
+        slots[i].err = submission_parse(&csrs[i - from], &subs[i]);
         if (slots[i].err != CM_OK) {
             snprintf(slots[i].message, sizeof(slots[i].message), "%s", cm_err_msg());
             bad = 1;
@@ -468,8 +486,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
     csrs = calloc(n, sizeof(*csrs));
     CM_NOMEM_IF(csrs == NULL);
     for (i = 0; i < n; i++) {
-        subs[i].err = csr_parse(&csrs[i], subs[i].csr, subs[i].csr_len,
-                                subs[i].source ? subs[i].source : "request");
+        subs[i].err = submission_parse(&csrs[i], &subs[i]);
         if (subs[i].err != CM_OK) {
             rc = subs[i].err;
             goto out;

@@ -36,7 +36,6 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     const char *out = NULL;
     ca_ctx *ca = NULL;
     struct ca_submission *subs = NULL;
-    unsigned char **bufs = NULL;
     int ch, status = 0, n, i;
     cm_err rc = CM_OK;
 
@@ -66,23 +65,12 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
                                    out, n);
     }
     subs = calloc((size_t)n, sizeof(*subs));
-    bufs = calloc((size_t)n, sizeof(*bufs));
-    if (subs == NULL || bufs == NULL) {
-        free(subs);
-        free(bufs);
+    if (subs == NULL) {
         return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
     }
-    for (i = 0; i < n; i++) {
-        size_t len = 0;
-        rc = fs_read_file(&bufs[i], &len, argv[optind + i], CA_MAX_CSR_BYTES);
-        if (rc == CM_ERR_INVALID && len == 0)
-            cm_err_prefix(rc, "request rejected");
-        if (rc != CM_OK)
-            goto out;
-        subs[i].csr = bufs[i];
-        subs[i].csr_len = len;
+    /* The files are read where they are parsed (in the batch workers). */
+    for (i = 0; i < n; i++)
         subs[i].source = argv[optind + i];
-    }
     CM_TRY(cli_open_ca(&ca, g, 0));
     rc = ca_submit(ca, subs, (size_t)n, &so);
     cli_deliver(ca);
@@ -136,10 +124,6 @@ out:
     if (subs)
         for (i = 0; i < n; i++)
             ca_submission_clear(&subs[i]);
-    if (bufs)
-        for (i = 0; i < n; i++)
-            free(bufs[i]);
-    free(bufs);
     free(subs);
     ca_close(ca);
     if (rc != CM_OK)
