@@ -20,17 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-static void cert_fields_free(struct db_cert *c)
-{
-    free(c->dn);
-    free(c->cn);
-    free(c->email);
-    free(c->san);
-    free(c->hash);
-    free(c->ski);
-    memset(c, 0, sizeof(*c));
-}
-
 static int strict_mode(const ca_ctx *ca)
 {
     const struct config_key *k = config_schema_find("audit.require_offbox");
@@ -73,10 +62,11 @@ cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x
         der = NULL;
     }
 out:
+    /* Borrowed: not ours to free. */
     c.template_name = NULL;
     c.raw = NULL;
     c.recovered_from = NULL;
-    cert_fields_free(&c);
+    db_cert_clear(&c);
     OPENSSL_free(der);
     return rc;
 }

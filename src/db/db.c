@@ -186,7 +186,7 @@ void db_request_free(struct db_request *r)
     free(r);
 }
 
-void db_cert_free(struct db_cert *c)
+void db_cert_clear(struct db_cert *c)
 {
     if (c == NULL)
         return;
@@ -199,6 +199,12 @@ void db_cert_free(struct db_cert *c)
     free(c->template_name);
     free(c->raw);
     free(c->recovered_from);
+    memset(c, 0, sizeof(*c));
+}
+
+void db_cert_free(struct db_cert *c)
+{
+    db_cert_clear(c);
     free(c);
 }
 

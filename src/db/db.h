@@ -268,6 +268,8 @@ cm_err db_cert_revoke(db_t *db, const char *serial, int reason, int64_t when, in
                       int64_t invalidity, int64_t seq) CM_MUST_USE;
 cm_err db_cert_unrevoke(db_t *db, const char *serial, int64_t when, int64_t seq) CM_MUST_USE;
 void db_cert_free(struct db_cert *c);
+/* Frees the strings and buffers inside c (not c itself) and zeroes it. */
+void db_cert_clear(struct db_cert *c);
 
 /* Revoked certificates for a CRL. since_seq < 0: every revoked certificate
  * (full CRL). since_seq >= 0: certificates whose revocation changed after
