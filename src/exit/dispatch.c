@@ -20,7 +20,7 @@ extern const struct exit_module_ops exit_file_ops;
 #ifdef CM_HAVE_EXIT_SMTP
 extern const struct exit_module_ops exit_smtp_ops;
 #endif
-#ifdef CM_HAVE_EXIT_LDAP
+#ifdef CM_HAVE_LDAP
 extern const struct exit_module_ops exit_ldap_ops;
 #endif
 
@@ -31,7 +31,7 @@ static const struct exit_module_ops *const modules[] = {
     &exit_smtp_ops,
 #endif
     &exit_file_ops,
-#ifdef CM_HAVE_EXIT_LDAP
+#ifdef CM_HAVE_LDAP
     &exit_ldap_ops,
 #endif
     NULL,
