@@ -131,6 +131,19 @@ out:
     return rc;
 }
 
+/* The certificate's profile: its own column, else its request's (the
+ * view's CertificateTemplate, which the event carries). */
+static const char *profile_of(const struct db_cert *c, const struct exit_event_ctx *e)
+{
+    int col;
+    if (c->template_name != NULL)
+        return c->template_name;
+    col = db_column_find("CertificateTemplate");
+    if (e->values == NULL || col < 0)
+        return NULL;
+    return e->values[col];
+}
+
 static int cert_expired(const struct db_cert *c, int64_t now)
 {
     return c->not_after != 0 && c->not_after < now;
@@ -150,7 +163,7 @@ static cm_err on_cert(struct ldap_state *s, const struct exit_event_ctx *e)
     CM_TRY(cert_row(&c, s, e->ev->serial));
     /* A placeholder has no certificate to publish; other profiles are
      * not ours to publish. */
-    if (c->raw == NULL || c->raw_len == 0 || !dir_profile_listed(s->ca->cfg, c->template_name))
+    if (c->raw == NULL || c->raw_len == 0 || !dir_profile_listed(s->ca->cfg, profile_of(c, e)))
         goto out;
     CM_TRY(dir_record_get(&st, &dn, s->ca->db, c->serial));
     if (e->ev->type == EXIT_EV_CERTUNREVOKED && st != DIR_REC_REMOVED)
