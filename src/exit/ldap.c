@@ -280,8 +280,8 @@ static cm_err on_crl(struct ldap_state *s, const struct exit_event_ctx *e)
         numbuf[i] = v[i];
     numbuf[i] = '\0';
     CM_TRY(text_parse_int(&number, numbuf, 1, INT64_MAX, "crl_number"));
-    CM_TRY(fs_join(path, sizeof(path), s->ca->home, delta ? CA_CRL_DIR "/delta.crl"
-                                                          : CA_CRL_DIR "/ca.crl"));
+    CM_TRY(fs_join(path, sizeof(path), s->ca->home,
+                   delta ? CA_CRL_DIR "/delta.crl" : CA_CRL_DIR "/ca.crl"));
     CM_TRY(fs_read_file(&data, &n, path, MAX_CRL_BYTES));
     const unsigned char *p = data;
     crl = d2i_X509_CRL(NULL, &p, (long)n);
@@ -383,9 +383,8 @@ static cm_err ldap_deliver(void *state, const struct exit_event_ctx *const *evs,
                 s->d = NULL;
             }
             if (e->ev->serial[0])
-                return cm_err_set(rc, "event %lld %s of certificate %s: %s%s",
-                                  (long long)e->ev->id, exit_event_name(e->ev->type),
-                                  e->ev->serial, msg, hint(rc));
+                return cm_err_set(rc, "event %lld %s of certificate %s: %s%s", (long long)e->ev->id,
+                                  exit_event_name(e->ev->type), e->ev->serial, msg, hint(rc));
             return cm_err_set(rc, "event %lld %s: %s%s", (long long)e->ev->id,
                               exit_event_name(e->ev->type), msg, hint(rc));
         }

@@ -826,8 +826,7 @@ cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *c
                     "%s: listing %s under %s: the server's %s limit stopped it after %zu entries; "
                     "raise the limits of the bind DN for paged searches (OpenLDAP: limits "
                     "dn.exact=\"BINDDN\" size.prtotal=unlimited time=unlimited)",
-                    d->uri, type, d->base,
-                    lrc == LDAP_TIMELIMIT_EXCEEDED ? "time" : "size",
+                    d->uri, type, d->base, lrc == LDAP_TIMELIMIT_EXCEEDED ? "time" : "size",
                     entries + (size_t)(res ? ldap_count_entries(d->ld, res) : 0));
         if (lrc != LDAP_SUCCESS)
             DIR_FAIL(d, d->ld, lrc, "list %s under %s", type, d->base);

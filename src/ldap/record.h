@@ -68,7 +68,6 @@ cm_err dir_record_publish(char **dn_out, enum dir_change *what, struct dir *d, d
  * Any other record: nothing is touched, *what = DIR_UNCHANGED. *dn_out
  * (may be NULL; caller frees) is the entry it was removed from. */
 cm_err dir_record_unpublish(char **dn_out, enum dir_change *what, struct dir *d, db_t *db,
-                            const char *serial, const unsigned char *der,
-                            size_t len) CM_MUST_USE;
+                            const char *serial, const unsigned char *der, size_t len) CM_MUST_USE;
 
 #endif
