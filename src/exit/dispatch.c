@@ -200,8 +200,8 @@ static cm_err meta_set_str(db_t *db, const char *module, const char *what, const
 
 struct ev_item {
     struct db_event ev;
-    char **values;       /* db_ncolumns strings, or NULL */
-    unsigned char *cert; /* RawCertificate copy */
+    char **values;          /* db_ncolumns strings, or NULL */
+    unsigned char *cert;    /* RawCertificate copy */
     size_t cert_len;
     struct exit_event_ctx ctx;
 };
