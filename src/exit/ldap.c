@@ -329,8 +329,24 @@ out:
     return rc;
 }
 
+/* Without ldap.ca_entry the CA entry is not ours to keep: CRLs and the CA
+ * certificate are then published by hand (dspublish --ca --crl) or not at
+ * all, and their events must not hold up the certificates queued behind. */
+static int ca_entry_unset(struct ldap_state *s, const struct exit_event_ctx *e)
+{
+    const char *ce = s->settings.opts.ca_entry;
+    if (ce != NULL && *ce != '\0')
+        return 0;
+    log_info("exit module ldap: event %lld %s: ldap.ca_entry is not set, nothing to publish",
+             (long long)e->ev->id, exit_event_name(e->ev->type));
+    return 1;
+}
+
 static cm_err deliver_one(struct ldap_state *s, const struct exit_event_ctx *e)
 {
+    if ((e->ev->type == EXIT_EV_CRLISSUED || e->ev->type == EXIT_EV_STARTUP) &&
+        ca_entry_unset(s, e))
+        return CM_OK;
     switch (e->ev->type) {
     case EXIT_EV_CERTISSUED:
     case EXIT_EV_CERTIMPORTED:

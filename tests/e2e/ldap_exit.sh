@@ -324,6 +324,30 @@ check "dsverify: consistent again (exit 0)" cm "$H" dsverify
 check "revoke Gina" cm "$H" revoke "$GSERIAL" affiliationChanged
 check_eq "removed on revocation" "$(fetch "$GINA" "userCertificate;binary")" 0
 
+# ---- A CRL event whose file was not written ---------------------------------------
+cp "$H/crl/ca.crl" "$T/old.crl"
+check "disable the module" cm "$H" config set exit.modules ""
+check "certmint crl while the module is off" cm "$H" crl
+cp "$H/crl/ca.crl" "$T/new.crl"
+cp "$T/old.crl" "$H/crl/ca.crl"
+check "enable the module" cm "$H" config set exit.modules ldap
+check_fails "flush: the CRL file is older than the event" cm "$H" exit flush
+check_match "exit status says the file was not written" "$(ldap_status)" \
+    "last_error=.*CRLISSUED.*crl/ca.crl holds CRL [0-9]+, older than CRL [0-9]+ of the event"
+check_eq "the older CRL was not published" \
+    "$(fetch "$CAE" "certificateRevocationList;binary"):$(holds "$T/old.crl")" "1:1"
+cp "$T/new.crl" "$H/crl/ca.crl"
+check_match "flush once the file is there" "$(cm "$H" exit flush 2>&1)" "0 still queued"
+check_eq "the new CRL published" \
+    "$(fetch "$CAE" "certificateRevocationList;binary"):$(holds "$T/new.crl")" "1:1"
+
+# ---- No CA entry configured: CA events do not hold up the queue -------------------
+check "config: no ldap.ca_entry" cm "$H" config unset ldap.ca_entry
+check "certmint crl" cm "$H" crl
+check_eq "acknowledged without publishing" "$(backlog)" 0
+check_eq "the CA entry keeps the previous CRL" \
+    "$(fetch "$CAE" "certificateRevocationList;binary"):$(holds "$T/new.crl")" "1:1"
+
 # ---- Configuration errors ------------------------------------------------------
 check "config: no ldap.uri" cm "$H" config unset ldap.uri
 issue late smime "/CN=Alice Example/emailAddress=alice@example.org" "email:alice@example.org"
