@@ -96,8 +96,10 @@ static cm_err ensure_open(struct ldap_state *s)
 static cm_err cert_row(struct db_cert **c, struct ldap_state *s, const char *serial)
 {
     cm_err rc = db_cert_get(s->ca->db, c, serial);
-    if (rc == CM_OK && *c == NULL)
-        rc = cm_err_set(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
+    /* An event names a certificate of its own transaction: one missing
+     * now is a damaged database, not a directory problem. */
+    if (rc == CM_ERR_NOTFOUND || (rc == CM_OK && *c == NULL))
+        rc = cm_err_set(CM_ERR_STATE, "certificate %s: not in the database", serial);
     return rc;
 }
 
@@ -219,9 +221,10 @@ out:
     return rc;
 }
 
-/* A number field of the event payload, which certmint writes itself
- * ({"crl_number":5,"delta":false,...}, crl/crl_publish.c): *found 0 when
- * absent. */
+/* Where the value of a field of the event payload starts (*val NULL when
+ * the field is absent). The payload is JSON certmint writes itself,
+ * {"crl_number":5,"delta":false,...} (crl/crl_publish.c): flat, keys
+ * unique, numbers and literals unquoted. */
 static cm_err payload_field(const char **val, const char *json, const char *key)
 {
     char pat[64];
