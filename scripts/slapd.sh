@@ -6,6 +6,7 @@
 #   scripts/slapd.sh start DIR PORT [TLSPORT]   configure and start; waits until it answers
 #   scripts/slapd.sh load DIR FILE.ldif          add the entries of FILE (as the rootdn)
 #   scripts/slapd.sh stop DIR                    stop the instance by its PID
+#   scripts/slapd.sh restart DIR                 start a stopped instance again, keeping its data
 #
 # What start leaves in DIR (paths other scripts and tests rely on):
 #   slapd.conf            the configuration
@@ -119,7 +120,7 @@ cmd_start() {
     if [ -f "$dir/slapd.pid" ] && kill -0 "$(cat "$dir/slapd.pid")" 2>/dev/null; then
         die "$dir: a slapd is already running (pid $(cat "$dir/slapd.pid"))"
     fi
-    rm -rf "$dir/db"
+    rm -rf "$dir/db" "$dir/ldaps_url"
     mkdir -p "$dir/db"
     make_tls "$dir/tls"
     new_password "$dir/admin-password"
@@ -207,25 +208,48 @@ EOF
     printf 'ldap://127.0.0.1:%s/\n' "$port" >"$dir/url"
     [ -z "$tlsport" ] || printf 'ldaps://127.0.0.1:%s/\n' "$tlsport" >"$dir/ldaps_url"
     printf '%s\n' "$ldapi" >"$dir/ldapi_url"
+    launch "$dir" "$urls"
+}
+
+# launch DIR URLS: runs slapd on DIR/slapd.conf and waits until every TCP
+# URL answers.
+launch() {
+    dir=$1
+    urls=$2
     rm -f "$dir/slapd.pid"
     # slapd forks and writes its pidfile; -u/-g only when root (it drops to
     # that account). Running as root it stays root: the state folder is
     # private to the invoking user anyway.
-    if [ "$uid" -eq 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
         "$(slapd_bin)" -f "$dir/slapd.conf" -h "$urls" -u root -g root >"$dir/slapd.log" 2>&1 ||
             die "slapd did not start: $(tail -n 5 "$dir/slapd.log")"
     else
         "$(slapd_bin)" -f "$dir/slapd.conf" -h "$urls" >"$dir/slapd.log" 2>&1 ||
             die "slapd did not start: $(tail -n 5 "$dir/slapd.log")"
     fi
-    if ! wait_up "ldap://127.0.0.1:$port/" "$dir/slapd.pid"; then
+    if ! wait_up "$(cat "$dir/url")" "$dir/slapd.pid"; then
         cmd_stop "$dir" >/dev/null 2>&1 || true
-        die "slapd on 127.0.0.1:$port did not answer"
+        die "slapd on $(cat "$dir/url") did not answer"
     fi
-    if [ -n "$tlsport" ] && ! LDAPTLS_CACERT="$dir/tls/ca.crt" wait_up "ldaps://127.0.0.1:$tlsport/" "$dir/slapd.pid"; then
+    if [ -f "$dir/ldaps_url" ] && ! LDAPTLS_CACERT="$dir/tls/ca.crt" wait_up "$(cat "$dir/ldaps_url")" "$dir/slapd.pid"; then
         cmd_stop "$dir" >/dev/null 2>&1 || true
-        die "slapd on ldaps://127.0.0.1:$tlsport did not answer"
+        die "slapd on $(cat "$dir/ldaps_url") did not answer"
     fi
+}
+
+# Starts an instance made by `start` again, keeping its database, passwords
+# and TLS files (for tests of a directory that goes down and comes back).
+cmd_restart() {
+    [ $# -eq 1 ] || die "usage: slapd.sh restart DIR"
+    dir=$(abspath "$1")
+    [ -f "$dir/slapd.conf" ] && [ -f "$dir/url" ] && [ -f "$dir/ldapi_url" ] ||
+        die "$dir: not started by slapd.sh"
+    need slapd
+    cmd_stop "$dir"
+    urls=$(cat "$dir/url")
+    [ ! -f "$dir/ldaps_url" ] || urls="$urls $(cat "$dir/ldaps_url")"
+    urls="$urls $(cat "$dir/ldapi_url")"
+    launch "$dir" "$urls"
 }
 
 cmd_load() {
@@ -257,12 +281,13 @@ cmd_stop() {
     rm -f "$dir/slapd.pid"
 }
 
-[ $# -ge 1 ] || die "usage: slapd.sh start|load|stop DIR ..."
+[ $# -ge 1 ] || die "usage: slapd.sh start|load|stop|restart DIR ..."
 cmd=$1
 shift
 case "$cmd" in
 start) cmd_start "$@" ;;
 load) cmd_load "$@" ;;
 stop) cmd_stop "$@" ;;
-*) die "unknown command '$cmd' (start, load, stop)" ;;
+restart) cmd_restart "$@" ;;
+*) die "unknown command '$cmd' (start, load, stop, restart)" ;;
 esac

@@ -18,7 +18,7 @@
 
 extern const struct exit_module_ops exit_file_ops;
 extern const struct exit_module_ops exit_smtp_ops;
-#ifdef CM_HAVE_EXIT_LDAP
+#ifdef CM_HAVE_LDAP
 extern const struct exit_module_ops exit_ldap_ops;
 #endif
 
@@ -27,7 +27,7 @@ extern const struct exit_module_ops exit_ldap_ops;
 static const struct exit_module_ops *const modules[] = {
     &exit_smtp_ops,
     &exit_file_ops,
-#ifdef CM_HAVE_EXIT_LDAP
+#ifdef CM_HAVE_LDAP
     &exit_ldap_ops,
 #endif
     NULL,

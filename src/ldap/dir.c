@@ -753,6 +753,140 @@ out:
     return rc;
 }
 
+/* Entries per page of dir_iter_values: small enough to keep one page's
+ * certificates (a few KiB each) in modest memory, large enough that a
+ * directory of 100 000 users takes a few hundred round trips. */
+#define DIR_PAGE_SIZE 500
+
+/* Tells the server to drop the state of an unfinished paged search (RFC
+ * 2696 3: a request with size 0 and the last cookie). Best effort: the
+ * connection is about to be used for something else or closed. */
+static void page_abandon(struct dir *d, const char *base, const char *filter, char **attrs,
+                         struct berval *cookie)
+{
+    LDAPControl *ctrl = NULL;
+    LDAPMessage *res = NULL;
+    struct guard g;
+
+    if (ldap_create_page_control(d->ld, 0, cookie, 0, &ctrl) != LDAP_SUCCESS)
+        return;
+    LDAPControl *sctrls[] = {ctrl, NULL};
+    if (guard_start(&g, d, OP_GUARD_MS(d)) == CM_OK) {
+        (void)ldap_search_ext_s(d->ld, base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, sctrls, NULL,
+                                &d->op_tv, LDAP_NO_LIMIT, &res);
+        guard_stop(&g);
+    }
+    ldap_msgfree(res);
+    ldap_control_free(ctrl);
+}
+
+cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *ctx)
+{
+    cm_err rc = CM_OK;
+    char filter[128], type[96];
+    char *attrs[] = {(char *)attr, NULL};
+    struct berval cookie = {0, NULL};
+    LDAPMessage *res = NULL;
+    LDAPControl *page = NULL, **rctrls = NULL;
+    char *dn = NULL;
+    struct berval **vals = NULL;
+    size_t entries = 0;
+    int more = 0;
+
+    if (d->base == NULL || *d->base == '\0')
+        CM_FAIL(CM_ERR_CONFIG, "%s: no search base configured (ldap.base)", d->uri);
+    /* The presence filter names the attribute type without its options
+     * ("userCertificate" for "userCertificate;binary", RFC 4512 2.5). */
+    size_t tlen = strcspn(attr, ";");
+    if (tlen == 0 || tlen >= sizeof(type))
+        CM_FAIL(CM_ERR_INVALID, "'%s' is not an attribute description", attr);
+    memcpy(type, attr, tlen);
+    type[tlen] = '\0';
+    snprintf(filter, sizeof(filter), "(%s=*)", type);
+    do {
+        struct guard g;
+        int lrc, err = LDAP_SUCCESS;
+
+        more = 0;
+        if (ldap_create_page_control(d->ld, DIR_PAGE_SIZE, cookie.bv_val ? &cookie : NULL, 0,
+                                     &page) != LDAP_SUCCESS)
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        LDAPControl *sctrls[] = {page, NULL};
+        CM_TRY(guard_start(&g, d, OP_GUARD_MS(d)));
+        lrc = ldap_search_ext_s(d->ld, d->base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, sctrls, NULL,
+                                &d->op_tv, LDAP_NO_LIMIT, &res);
+        guard_stop(&g);
+        ldap_control_free(page);
+        page = NULL;
+        if (lrc == LDAP_NO_SUCH_OBJECT)
+            CM_FAIL(CM_ERR_NOTFOUND, "%s: the search base %s does not exist", d->uri, d->base);
+        if (lrc == LDAP_SIZELIMIT_EXCEEDED || lrc == LDAP_ADMINLIMIT_EXCEEDED ||
+            lrc == LDAP_TIMELIMIT_EXCEEDED)
+            CM_FAIL(CM_ERR_INVALID,
+                    "%s: listing %s under %s: the server's %s limit stopped it after %zu entries; "
+                    "raise the limits of the bind DN for paged searches (OpenLDAP: limits "
+                    "dn.exact=\"BINDDN\" size.prtotal=unlimited time=unlimited)",
+                    d->uri, type, d->base, lrc == LDAP_TIMELIMIT_EXCEEDED ? "time" : "size",
+                    entries + (size_t)(res ? ldap_count_entries(d->ld, res) : 0));
+        if (lrc != LDAP_SUCCESS)
+            DIR_FAIL(d, d->ld, lrc, "list %s under %s", type, d->base);
+        for (LDAPMessage *e = ldap_first_entry(d->ld, res); e; e = ldap_next_entry(d->ld, e)) {
+            entries++;
+            dn = ldap_get_dn(d->ld, e);
+            CM_NOMEM_IF(dn == NULL);
+            vals = ldap_get_values_len(d->ld, e, attr);
+            for (size_t i = 0; vals && vals[i]; i++)
+                if ((rc = cb(ctx, dn, vals[i])) != CM_OK)
+                    break;
+            ldap_value_free_len(vals);
+            vals = NULL;
+            ldap_memfree(dn);
+            dn = NULL;
+            if (rc != CM_OK)
+                break;
+        }
+        /* The result's controls carry the cookie of the next page; read
+         * them even when cb stopped us, to tell the server to let go. */
+        lrc = ldap_parse_result(d->ld, res, &err, NULL, NULL, NULL, &rctrls, 0);
+        if (lrc != LDAP_SUCCESS && rc == CM_OK)
+            DIR_FAIL(d, d->ld, lrc, "list %s under %s: reading the result", type, d->base);
+        ldap_msgfree(res);
+        res = NULL;
+        ber_memfree(cookie.bv_val);
+        cookie.bv_val = NULL;
+        cookie.bv_len = 0;
+        /* No paged-results response control: the server does not page and
+         * sent everything (the control was not critical). */
+        LDAPControl *pc =
+            rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL) : NULL;
+        if (pc != NULL) {
+            ber_int_t estimate = 0;
+            if (ldap_parse_pageresponse_control(d->ld, pc, &estimate, &cookie) != LDAP_SUCCESS) {
+                if (rc == CM_OK)
+                    rc = cm_err_set(CM_ERR_NET, "%s: list %s under %s: bad paged-results answer",
+                                    d->uri, type, d->base);
+                goto out;
+            }
+            more = cookie.bv_val != NULL && cookie.bv_len > 0;
+        }
+        ldap_controls_free(rctrls);
+        rctrls = NULL;
+        if (rc != CM_OK) {
+            if (more)
+                page_abandon(d, d->base, filter, attrs, &cookie);
+            goto out;
+        }
+    } while (more);
+out:
+    ldap_memfree(dn);
+    ldap_value_free_len(vals);
+    ldap_msgfree(res);
+    ldap_control_free(page);
+    ldap_controls_free(rctrls);
+    ber_memfree(cookie.bv_val);
+    return rc;
+}
+
 static int value_is(const struct berval *v, const unsigned char *der, size_t len)
 {
     return v->bv_len == len && memcmp(v->bv_val, der, len) == 0;
@@ -1063,6 +1197,12 @@ cm_err dir_get_values(struct berval ***out, struct dir *d, const char *dn, const
     (void)dn;
     (void)attr;
     *out = NULL;
+    return no_ldap();
+}
+
+cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *ctx)
+{
+    (void)d, (void)attr, (void)cb, (void)ctx;
     return no_ldap();
 }
 

@@ -109,6 +109,21 @@ cm_err dir_get_values(struct berval ***out, struct dir *d, const char *dn,
 void dir_values_free(struct berval **v);
 size_t dir_values_count(struct berval *const *v);
 
+/* One value met by dir_iter_values: the entry's DN and the value, both
+ * borrowed during the call. A non-OK return stops the listing and is
+ * passed back. */
+typedef cm_err (*dir_value_cb)(void *ctx, const char *dn, const struct berval *value);
+
+/* Lists every value of attr (e.g. DIR_ATTR_USER_CERT) on every entry under
+ * the search base that holds the attribute (a subtree search for the
+ * attribute's presence), calling cb for each. Read in pages (RFC 2696, a
+ * non-critical control: a server without paging answers in one go), each
+ * page under the operation deadline, so a large directory is never held in
+ * memory at once. A server size or time limit that cuts the listing short
+ * is an error (CM_ERR_INVALID naming the limit to raise): a partial list
+ * must never pass for the whole. */
+cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *ctx) CM_MUST_USE;
+
 /* Publishes the DER certificate in userCertificate;binary of dn. The same
  * certificate already there is a no-op (DIR_UNCHANGED). Another certificate
  * there: mode decides (DIR_REFUSE fails with CM_ERR_EXISTS naming their

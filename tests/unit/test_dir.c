@@ -314,8 +314,12 @@ TEST(key_eventfilter)
     CHECK_STR(v, "CERTISSUED,CRLISSUED");
     free(v);
     /* Edits of the current value (the default when unset). */
-    v = check("exit.ldap.eventfilter", NULL, "+CERTUNREVOKED");
-    CHECK_STR(v, "CERTISSUED,CERTREVOKED,CRLISSUED,CERTUNREVOKED");
+    v = check("exit.ldap.eventfilter", NULL, "-STARTUP");
+    CHECK_STR(v, "CERTISSUED,CERTREVOKED,CRLISSUED,CERTUNREVOKED,CERTIMPORTED");
+    free(v);
+    v = check("exit.ldap.eventfilter", NULL, "+CERTEXPIRING");
+    CHECK_STR(v,
+              "CERTISSUED,CERTREVOKED,CRLISSUED,STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING");
     free(v);
     v = check("exit.ldap.eventfilter", "CERTISSUED,CRLISSUED", "-CRLISSUED,+CERTREVOKED");
     CHECK_STR(v, "CERTISSUED,CERTREVOKED");

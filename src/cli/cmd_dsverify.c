@@ -1,0 +1,124 @@
+/* certmint dsverify [--fix]: the directory against the database
+ * (ldap/verify.h). Needs the CA's database and certificate, never its key. */
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "ldap/dir.h"
+#include "ldap/ldap_keys.h"
+#include "ldap/verify.h"
+#include "util/text.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+const char cmd_dsverify_usage[] =
+    "usage: certmint dsverify [--fix]\n"
+    "\n"
+    "Compares the directory (ldap.* settings, everything under ldap.base) with\n"
+    "the CA's database and prints one line per finding:\n"
+    "  missing  a certificate of a profile in exit.ldap.profiles that is valid\n"
+    "           now is on no entry (the line names the entry it belongs on, or\n"
+    "           why none was found)\n"
+    "  stale    an entry holds a certificate of this CA that has expired\n"
+    "  revoked  an entry holds a certificate of this CA that is revoked or on hold\n"
+    "then a summary line.\n"
+    "\n"
+    "  --fix    repair: publish what is missing (beside the owner's other\n"
+    "           certificates, as the ldap exit module does) and remove stale and\n"
+    "           revoked values (that exact certificate only)\n"
+    "\n"
+    "Exit status: 0 when directory and database agree (or --fix repaired every\n"
+    "finding), 3 when findings remain, 1 on an error (directory unreachable...),\n"
+    "2 on a usage error.\n"
+    "\n"
+    "Example:\n"
+    "  certmint dsverify\n"
+    "  certmint dsverify --fix\n";
+
+struct print_ctx {
+    int fix;
+};
+
+static void print_finding(void *ctx, const struct dir_verify_finding *f)
+{
+    struct print_ctx *p = ctx;
+    char when[32] = "";
+
+    if (f->when != 0)
+        text_format_time(when, sizeof(when), f->when);
+    printf("%-8s %s %s", dir_verify_kind_name(f->kind), f->serial, f->owner);
+    switch (f->kind) {
+    case DIR_VERIFY_MISSING:
+        if (f->dn != NULL)
+            printf(" -> %s", f->dn);
+        break;
+    case DIR_VERIFY_STALE:
+        printf(" on %s (expired %s UTC)", f->dn, when);
+        break;
+    case DIR_VERIFY_REVOKED:
+        printf(" on %s (revoked %s UTC)", f->dn, when);
+        break;
+    }
+    if (f->fixed)
+        printf(": %s\n", f->kind == DIR_VERIFY_MISSING ? "published" : "removed");
+    else if (p->fix)
+        printf(": not fixed: %s\n", f->note ? f->note : "?");
+    else if (f->note != NULL && f->kind == DIR_VERIFY_MISSING && f->dn == NULL)
+        printf(": %s\n", f->note);
+    else
+        printf("\n");
+}
+
+int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"fix", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch, status = 0;
+    struct print_ctx pc = {0};
+    ca_ctx *ca = NULL;
+    struct dir *d = NULL;
+    struct dir_settings s;
+    struct dir_verify_report rep;
+    cm_err rc = CM_OK;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            pc.fix = 1;
+            break;
+        case 'h':
+            fputs(cmd_dsverify_usage, stdout);
+            return 0;
+        default:
+            fputs(cmd_dsverify_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("dsverify: unexpected argument '%s'", argv[optind]);
+    CM_TRY(cli_open_ca(&ca, g, 0));
+    CM_TRY(dir_settings_load(&s, ca->cfg, ca->home));
+    CM_TRY(dir_open(&d, &s.opts));
+    CM_TRY(dir_verify(&rep, ca, d, pc.fix, print_finding, &pc));
+    size_t findings = rep.missing + rep.stale + rep.revoked;
+    printf("dsverify: %zu valid certificate%s of profiles %s, %zu certificate%s of this CA in the "
+           "directory; %zu missing, %zu stale, %zu revoked",
+           rep.expected, rep.expected == 1 ? "" : "s", config_get(ca->cfg, "exit.ldap.profiles"),
+           rep.published, rep.published == 1 ? "" : "s", rep.missing, rep.stale, rep.revoked);
+    if (pc.fix)
+        printf("; %zu fixed", rep.fixed);
+    if (rep.unknown > 0)
+        printf("; %zu value%s naming this CA unknown to the database (left alone)", rep.unknown,
+               rep.unknown == 1 ? "" : "s");
+    printf("\n");
+    status = findings > rep.fixed ? 3 : 0;
+out:
+    dir_close(d);
+    ca_close(ca);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    return status;
+}
