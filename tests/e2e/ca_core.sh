@@ -69,6 +69,28 @@ for ck in ec:p256 ec:p384 rsa:2048 ed25519; do
     done
 done
 
+# The remaining key types: RSA-3072 and RSA-4096 CAs, and every subject key
+# type under one profile.
+for ck in rsa:3072 rsa:4096; do
+    H="$T/ca-$(echo "$ck" | tr ':' '-')"
+    check "init root $ck" new_root "$H" "$ck"
+    cm "$H" ca-cert >"$H.root.pem"
+    make_csr ec:p256 "$H.csr" "$H.key" "/CN=srv.example.org" "DNS:srv.example.org"
+    check "$ck issues" cm "$H" submit --profile tls-server --out "$H.pem" "$H.csr"
+    verify_openssl "$ck/tls-server" "$H.pem" "$H.root.pem"
+    cat "$H.pem" "$H.root.pem" >"$H.chain"
+    verify_certtool "$ck/tls-server" "$H.chain"
+done
+H="$T/ca-ec-p384"
+for sk in ec:p384 rsa:3072 ed25519; do
+    f="$T/subject-$(echo "$sk" | tr ':' '-')"
+    make_csr "$sk" "$f.csr" "$f.key" "/CN=client.example.org" "DNS:client.example.org"
+    check "subject key $sk (tls-client)" cm "$H" submit --profile tls-client --out "$f.pem" "$f.csr"
+    verify_openssl "subject key $sk" "$f.pem" "$H.root.pem"
+    check "certificate holds the request's key ($sk)" sh -c \
+        "[ \"\$(openssl x509 -in '$f.pem' -noout -pubkey)\" = \"\$(openssl pkey -in '$f.key' -pubout)\" ]"
+done
+
 # smime with the address only in the subject's emailAddress gets an rfc822Name SAN.
 H="$T/ca-ec-p256"
 make_csr ec:p256 "$T/bob.csr" "$T/bob.key" "/CN=Bob/emailAddress=bob@example.org"
