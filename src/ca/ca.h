@@ -115,10 +115,14 @@ struct ca_submit_opts {
     size_t group; /* requests per transaction in a batch (default 256) */
 };
 
-/* Submits n requests. Each is checked against the profile and gets a
- * disposition; all are recorded. A bad CSR (unparseable, bad signature,
- * refused by the profile) is recorded as denied with the reason, except that
- * when n == 1 the error is returned and nothing is stored. Commits in groups. */
+/* Submits n requests. Every request is parsed and its signature verified
+ * first: a bad one (unparseable, badly signed, unreadable file) refuses the
+ * whole call with its error and nothing is stored. Then each request is
+ * checked against the profile and gets a disposition (issued, pending, or
+ * denied with the reason as its message; all are recorded), signed outside
+ * and committed inside transactions of o->group (submit.batch_group), in
+ * worker processes for large batches (submit.workers). On a database error
+ * the groups already committed stay, and their results are filled in. */
 cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
                  const struct ca_submit_opts *o) CM_MUST_USE;
 void ca_submission_clear(struct ca_submission *s);
