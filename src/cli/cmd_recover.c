@@ -40,11 +40,12 @@ static int json_report(const struct recover_report *r, int dry_run)
                       "\"events\":%zu,\"already_known\":%zu,\"imported\":%zu,"
                       "\"placeholders\":%zu,\"revocations_applied\":%zu,\"releases_applied\":%zu,"
                       "\"revoked_now\":%zu,\"crl_number\":%lld,\"delta_crl_number\":%lld,"
-                      "\"rejected\":[",
+                      "\"rejected_total\":%zu,\"warnings_total\":%zu,\"rejected\":[",
                       dry_run ? "true" : "false", r->messages, r->certmint_messages,
                       r->foreign_messages, r->fallback_messages, r->malformed, r->events, r->known,
                       r->imported, r->placeholders, r->revocations, r->releases, r->revoked_now,
-                      (long long)r->crl_number, (long long)r->delta_crl_number));
+                      (long long)r->crl_number, (long long)r->delta_crl_number, r->rejected_total,
+                      r->warnings_total));
     for (i = 0; i < r->nrejected; i++) {
         first = 1;
         CM_TRY(buf_append_str(&b, i ? ",{" : "{"));
@@ -78,6 +79,7 @@ static void table_report(const struct recover_report *r, int dry_run)
            r->foreign_messages);
     printf("  text-only (AD CS-style) mails %zu\n", r->fallback_messages);
     printf("  events found               %zu\n", r->events);
+    printf("  already in the database    %zu\n", r->known);
     printf("  orphans imported           %zu\n", r->imported);
     printf("  placeholders recorded      %zu\n", r->placeholders);
     printf("  revocations applied        %zu\n", r->revocations);
@@ -87,12 +89,17 @@ static void table_report(const struct recover_report *r, int dry_run)
     if (r->crl_number)
         printf("  CRL published              %lld%s\n", (long long)r->crl_number,
                r->delta_crl_number ? " (and a delta)" : "");
-    printf("  rejected mails             %zu\n", r->nrejected);
+    printf("  rejected mails             %zu\n", r->rejected_total);
     for (i = 0; i < r->nrejected; i++)
         printf("    %s%s%s: %s\n", r->rejected[i].source, r->rejected[i].serial[0] ? " serial " : "",
                r->rejected[i].serial, r->rejected[i].what);
+    if (r->nrejected < r->rejected_total)
+        printf("    ... and %zu more\n", r->rejected_total - r->nrejected);
     for (i = 0; i < r->nwarnings; i++)
         fprintf(stderr, "certmint: warning: %s: %s\n", r->warnings[i].source, r->warnings[i].what);
+    if (r->nwarnings < r->warnings_total)
+        fprintf(stderr, "certmint: warning: ... and %zu more\n",
+                r->warnings_total - r->nwarnings);
 }
 
 int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
@@ -175,7 +182,7 @@ int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
         status = json_report(&rep, o.dry_run);
     else
         table_report(&rep, o.dry_run);
-    if (status == 0 && rep.nrejected > 0)
+    if (status == 0 && rep.rejected_total > 0)
         status = 3;
 done:
     recover_report_free(&rep);
