@@ -22,9 +22,14 @@ const char cmd_recover_orphans_usage[] =
     "from hold in the trail are re-applied; RequestIDs, CRL numbers and event IDs seen in\n"
     "the trail are never used again. Forged and foreign mails are rejected and listed;\n"
     "malformed ones are skipped with a warning. A new full CRL (and delta, if configured)\n"
-    "is published. Running it again finds nothing to do.\n"
-    "  --revoke REASON  then revoke every recovered certificate (RFC 5280 reason)\n"
-    "  --dry-run        report what would change; change nothing\n"
+    "is published. Running it again finds nothing to do. Run it right after 'restore',\n"
+    "before the restored CA issues or publishes anything. See docs/recovery.md.\n"
+    "  --maildir DIR    a Maildir (cur/, new/ and Maildir++ subfolders); may repeat\n"
+    "  --mbox FILE      an mbox file; may repeat\n"
+    "  --revoke REASON  then revoke every recovered certificate that the trail left valid\n"
+    "                   or on hold (RFC 5280 reason); the trail's revocations keep theirs\n"
+    "  --dry-run        report what would change; change nothing (no passphrase needed)\n"
+    "  --format F       table (default) or json\n"
     "Exit status: 0 done, 1 error, 3 done but some mails were rejected.\n";
 
 static int json_report(const struct recover_report *r, int dry_run)
