@@ -441,4 +441,24 @@ cm "$H3" recover-orphans --mbox "$T/trail.mbox" --format json >"$T/r5.json" 2>/d
 check_eq "mbox, second run: nothing to do (the rejections stay listed)" \
     "$(json "$T/r5.json" 'd["imported"], d["placeholders"], d["revocations_applied"], d["rejected_total"]')" "(0, 0, 0, 5)"
 
+# Nothing to recover but the trail knows newer CRLs than the backup: a CRL is
+# published anyway, numbered above them (relying parties have those).
+python3 - "$T/crl-only.mbox" "$T/trail" <<'EOF'
+import email, mailbox, os, sys
+mb = mailbox.mbox(sys.argv[1], create=True)
+d = os.path.join(sys.argv[2], "new")
+for f in sorted(os.listdir(d)):
+    raw = open(os.path.join(d, f), "rb").read()
+    if email.message_from_bytes(raw).get("X-Certmint-Event") == "CRLISSUED":
+        mb.add(mailbox.mboxMessage(raw))
+mb.flush()
+EOF
+H4="$T/ca4"
+cm "$H" restore "$T/bk" --home "$H4" >/dev/null
+cm "$H4" config set exit.modules "" >/dev/null
+cm "$H4" recover-orphans --mbox "$T/crl-only.mbox" --format json >"$T/r6.json" 2>&1
+check_eq "trail of CRLISSUED mails only: nothing imported, a CRL above the trail's published" \
+    "$(json "$T/r6.json" 'd["imported"], d["crl_number"] > '"$CRL_BEFORE")" "(0, True)"
+check_eq "and the file on disk is that CRL" "$(crlnum "$H4/crl/ca.crl")" "$(json "$T/r6.json" 'd["crl_number"]')"
+
 done_testing
