@@ -75,36 +75,41 @@ out:
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
+static void row(const char *what, size_t n)
+{
+    printf("  %-36s %zu\n", what, n);
+}
+
 static void table_report(const struct recover_report *r, int dry_run)
 {
     size_t i;
     printf("%s\n", dry_run ? "recover-orphans (dry run: nothing was changed)" : "recover-orphans");
-    printf("  messages read              %zu\n", r->messages);
-    printf("  certmint notification mails %zu (%zu of another CA)\n", r->certmint_messages,
-           r->foreign_messages);
-    printf("  text-only (AD CS-style) mails %zu\n", r->fallback_messages);
-    printf("  events found               %zu\n", r->events);
-    printf("  already in the database    %zu\n", r->known);
-    printf("  orphans imported           %zu\n", r->imported);
-    printf("  placeholders recorded      %zu\n", r->placeholders);
-    printf("  revocations applied        %zu\n", r->revocations);
-    printf("  releases from hold applied %zu\n", r->releases);
-    printf("  recovered and revoked now  %zu\n", r->revoked_now);
-    printf("  malformed messages skipped %zu\n", r->malformed);
+    row("messages read", r->messages);
+    row("certmint notification mails", r->certmint_messages);
+    row("  of another CA (foreign)", r->foreign_messages);
+    row("text-only (AD CS-style) mails", r->fallback_messages);
+    row("malformed messages skipped", r->malformed);
+    row("events found", r->events);
+    row("already in the database", r->known);
+    row("orphans imported", r->imported);
+    row("placeholders recorded", r->placeholders);
+    row("revocations applied", r->revocations);
+    row("releases from hold applied", r->releases);
+    row("recovered and revoked now", r->revoked_now);
     if (r->crl_number)
-        printf("  CRL published              %lld%s\n", (long long)r->crl_number,
+        printf("  %-36s %lld%s\n", "CRL published", (long long)r->crl_number,
                r->delta_crl_number ? " (and a delta)" : "");
-    printf("  rejected mails             %zu\n", r->rejected_total);
+    row("rejected mails", r->rejected_total);
     for (i = 0; i < r->nrejected; i++)
-        printf("    %s%s%s: %s\n", r->rejected[i].source, r->rejected[i].serial[0] ? " serial " : "",
-               r->rejected[i].serial, r->rejected[i].what);
+        printf("    %s%s%s: %s\n", r->rejected[i].source,
+               r->rejected[i].serial[0] ? " serial " : "", r->rejected[i].serial,
+               r->rejected[i].what);
     if (r->nrejected < r->rejected_total)
         printf("    ... and %zu more\n", r->rejected_total - r->nrejected);
     for (i = 0; i < r->nwarnings; i++)
         fprintf(stderr, "certmint: warning: %s: %s\n", r->warnings[i].source, r->warnings[i].what);
     if (r->nwarnings < r->warnings_total)
-        fprintf(stderr, "certmint: warning: ... and %zu more\n",
-                r->warnings_total - r->nwarnings);
+        fprintf(stderr, "certmint: warning: ... and %zu more\n", r->warnings_total - r->nwarnings);
 }
 
 int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)

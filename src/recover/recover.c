@@ -130,8 +130,8 @@ static void on_warn(void *ctx, const char *source, const char *why)
     if (strncmp(why, "foreign", 7) == 0)
         rc = reject(s->rep, source, NULL, why);
     else
-        rc = add_item(&s->rep->warnings, &s->rep->nwarnings, &s->rep->warnings_total, source,
-                      NULL, why);
+        rc = add_item(&s->rep->warnings, &s->rep->nwarnings, &s->rep->warnings_total, source, NULL,
+                      why);
     if (rc != CM_OK && s->fatal == CM_OK)
         s->fatal = rc;
 }
@@ -141,8 +141,8 @@ static void progress(struct scan *s, int final)
     if (!s->o->progress)
         return;
     if (final || s->rep->events % 1000 == 0)
-        fprintf(stderr, "\rrecover-orphans: %zu events read, %zu orphan records%s",
-                s->rep->events, s->norphans, final ? "\n" : "");
+        fprintf(stderr, "\rrecover-orphans: %zu events read, %zu orphan records%s", s->rep->events,
+                s->norphans, final ? "\n" : "");
 }
 
 /* --- the scratch file ------------------------------------------------------ */
@@ -161,8 +161,7 @@ static cm_err spill_open(struct scan *s)
         return cm_err_set(CM_ERR_INVALID, "TMPDIR: path too long");
     fd = mkstemp(path);
     if (fd < 0)
-        return cm_err_set(CM_ERR_IO, "%s: cannot create a scratch file: %s", path,
-                          strerror(errno));
+        return cm_err_set(CM_ERR_IO, "%s: cannot create a scratch file: %s", path, strerror(errno));
     unlink(path);
     s->spill = fdopen(fd, "w+");
     if (s->spill == NULL) {
@@ -275,7 +274,7 @@ static cm_err db_has(int *state, ca_ctx *ca, const char *serial, const unsigned 
 #define GROW(arr, n, cap)                                                                          \
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
-            size_t ncap_ = (cap) ? (cap) * 2 : 64;                                                 \
+            size_t ncap_ = (cap) ? (cap)*2 : 64;                                                   \
             void *p_ = realloc((arr), ncap_ * sizeof(*(arr)));                                     \
             CM_NOMEM_IF(p_ == NULL);                                                               \
             (arr) = p_;                                                                            \
@@ -540,7 +539,8 @@ static cm_err restore_orphans(struct scan *s, struct tx *t)
     cm_err rc = CM_OK;
     size_t i = 0, j;
 
-    qsort(s->orphans, s->norphans, sizeof(*s->orphans), orphan_cmp);
+    if (s->norphans > 1) /* qsort's base must not be NULL, even for 0 */
+        qsort(s->orphans, s->norphans, sizeof(*s->orphans), orphan_cmp);
     while (i < s->norphans) {
         size_t before = s->nrecovered;
         for (j = i + 1; j < s->norphans && strcmp(s->orphans[j].serial, s->orphans[i].serial) == 0;
@@ -567,7 +567,8 @@ static cm_err apply_revocations(struct scan *s, struct tx *t)
     struct db_cert *c = NULL;
     struct rec r;
 
-    qsort(s->revs, s->nrevs, sizeof(*s->revs), revent_cmp);
+    if (s->nrevs > 1)
+        qsort(s->revs, s->nrevs, sizeof(*s->revs), revent_cmp);
     while (i < s->nrevs) {
         const struct revent *last;
         int final_revoked, reason;
@@ -724,8 +725,8 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     CM_TRY(apply_revocations(&s, &t));
     if (o->revoke_reason >= 0)
         CM_TRY(revoke_recovered(&s, &t, o->revoke_reason));
-    changes = rep->imported + rep->placeholders + rep->revocations + rep->releases +
-              rep->revoked_now;
+    changes =
+        rep->imported + rep->placeholders + rep->revocations + rep->releases + rep->revoked_now;
     if (changes > 0) {
         char details[256];
         snprintf(details, sizeof(details),

@@ -440,6 +440,10 @@ check_eq "mbox: all 12 certificates byte-identical" "$nid" 12
 cm "$H3" recover-orphans --mbox "$T/trail.mbox" --format json >"$T/r5.json" 2>/dev/null
 check_eq "mbox, second run: nothing to do (the rejections stay listed)" \
     "$(json "$T/r5.json" 'd["imported"], d["placeholders"], d["revocations_applied"], d["rejected_total"]')" "(0, 0, 0, 5)"
+cm "$H3" recover-orphans --mbox "$T/trail.mbox" >"$T/r5.table" 2>"$T/r5.err"
+check_eq "table format: exit status 3 too" "$?" 3
+check_match "table format: the rejections counted and listed" "$(cat "$T/r5.table")" "rejected mails +5"
+check_match "table format: the warning on stderr names the message" "$(cat "$T/r5.err")" "^certmint: warning: mbox:$T/trail.mbox#[0-9]+: "
 
 # Nothing to recover but the trail knows newer CRLs than the backup: a CRL is
 # published anyway, numbered above them (relying parties have those).
