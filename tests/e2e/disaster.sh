@@ -445,9 +445,13 @@ check_eq "table format: exit status 3 too" "$?" 3
 check_match "table format: the rejections counted and listed" "$(cat "$T/r5.table")" "rejected mails +5"
 check_match "table format: the warning on stderr names the message" "$(cat "$T/r5.err")" "^certmint: warning: mbox:$T/trail.mbox#[0-9]+: "
 
-# Nothing to recover but the trail knows newer CRLs than the backup: a CRL is
-# published anyway, numbered above them (relying parties have those).
-python3 - "$T/crl-only.mbox" "$T/trail" <<'EOF'
+# A trail of CRLISSUED mails and c1's revocation mail only: c1 is known only
+# by its serial (a placeholder, with the RequestID the revocation mail
+# gives, revoked), and the new CRL goes above the trail's.
+c1rev=$(grep -l "^X-Certmint-Event: CERTREVOKED" "$T"/trail/new/* | xargs grep -l "^X-Certmint-Serial: $S_c1" | head -n 1)
+C1REQ=$(sed -n 's/^X-Certmint-Request-ID: //p' "$c1rev" | head -n 1 | tr -d '\r')
+check_eq "revocation mails carry the certificate's RequestID" "$C1REQ" "$(sed -n 's/^\([0-9]*\)\t.*/\1/p' "$T/sub-c.out" | head -n 1)"
+python3 - "$T/crl-only.mbox" "$T/trail" "$c1rev" <<'EOF'
 import email, mailbox, os, sys
 mb = mailbox.mbox(sys.argv[1], create=True)
 d = os.path.join(sys.argv[2], "new")
@@ -455,14 +459,18 @@ for f in sorted(os.listdir(d)):
     raw = open(os.path.join(d, f), "rb").read()
     if email.message_from_bytes(raw).get("X-Certmint-Event") == "CRLISSUED":
         mb.add(mailbox.mboxMessage(raw))
+mb.add(mailbox.mboxMessage(open(sys.argv[3], "rb").read()))
 mb.flush()
 EOF
 H4="$T/ca4"
 cm "$H" restore "$T/bk" --home "$H4" >/dev/null
 cm "$H4" config set exit.modules "" >/dev/null
 cm "$H4" recover-orphans --mbox "$T/crl-only.mbox" --format json >"$T/r6.json" 2>&1
-check_eq "trail of CRLISSUED mails only: nothing imported, a CRL above the trail's published" \
-    "$(json "$T/r6.json" 'd["imported"], d["crl_number"] > '"$CRL_BEFORE")" "(0, True)"
+check_eq "CRLISSUED + one revocation: 1 placeholder, revoked, a CRL above the trail's" \
+    "$(json "$T/r6.json" 'd["imported"], d["placeholders"], d["revocations_applied"], d["crl_number"] > '"$CRL_BEFORE")" "(0, 1, 1, True)"
+check_eq "the placeholder has c1's RequestID and reason" \
+    "$(cm "$H4" view --restrict "SerialNumber=$S_c1" --out RequestID,Origin,RevokedReason --format csv | tail -n 1 | tr -d '\r')" \
+    "$C1REQ,placeholder,superseded"
 check_eq "and the file on disk is that CRL" "$(crlnum "$H4/crl/ca.crl")" "$(json "$T/r6.json" 'd["crl_number"]')"
 
 done_testing
