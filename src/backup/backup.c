@@ -133,6 +133,7 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
     cm_buf man = CM_BUF_INIT(MANIFEST_MAX);
     db_t *copy = NULL;
     time_t now = time(NULL);
+    struct tm tm;
     char when[32];
     size_t i;
 
@@ -152,7 +153,7 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
     db_close(copy);
     copy = NULL;
 
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     CM_TRY(buf_printf(&man, "certmint-backup 1\ncreated %s\nhome %s\n", when, ca->home));
     if (ca->ski_len > 0) {
         char kid[130];
@@ -389,23 +390,41 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
                       const char *dir, const struct restore_opts *o)
 {
     cm_err rc = CM_OK;
-    char tmp[PATH_MAX], path[PATH_MAX];
+    char tmp[PATH_MAX], path[PATH_MAX], home[PATH_MAX], parent[PATH_MAX], *slash;
     struct restore_ctx r;
     struct backup_marks m2;
     db_t *db = NULL;
     int64_t highest = 0;
+    size_t hl;
 
     moved_aside[0] = '\0';
+    /* "ca/" names the same home as "ca": the sibling paths below
+     * (HOME.restoring.PID, HOME.replaced.TIME) must not land inside it. */
+    hl = strlen(o->home);
+    while (hl > 1 && o->home[hl - 1] == '/')
+        hl--;
+    if (hl == 0 || hl >= sizeof(home) || (hl == 1 && o->home[0] == '/'))
+        return cm_err_set(CM_ERR_INVALID, "%s: not a place for a CA home", o->home);
+    memcpy(home, o->home, hl);
+    home[hl] = '\0';
+    snprintf(parent, sizeof(parent), "%s", home);
+    slash = strrchr(parent, '/');
+    if (slash == NULL)
+        snprintf(parent, sizeof(parent), ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
     CM_TRY(backup_verify(marks, dir));
-    if (!fs_dir_empty_or_absent(o->home) && !o->force)
+    if (!fs_dir_empty_or_absent(home) && !o->force)
         CM_FAIL(CM_ERR_EXISTS,
                 "%s: a CA home is already there; restore into a new directory (--home NEW) or "
                 "give --force to replace it (it is moved aside, not deleted)",
-                o->home);
+                home);
     /* Build the restored home beside the target, then rename it into place,
      * so that a failed restore leaves nothing half-made. */
-    if (snprintf(tmp, sizeof(tmp), "%s.restoring.%ld", o->home, (long)getpid()) >= (int)sizeof(tmp))
-        CM_FAIL(CM_ERR_INVALID, "%s: path too long", o->home);
+    if (snprintf(tmp, sizeof(tmp), "%s.restoring.%ld", home, (long)getpid()) >= (int)sizeof(tmp))
+        CM_FAIL(CM_ERR_INVALID, "%s: path too long", home);
     CM_TRY(fs_mkdirs(tmp, 0700));
     r.from = dir;
     r.to = tmp;
@@ -422,20 +441,36 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
         if (rc != CM_OK)
             goto fail;
     }
-    if (fs_exists(o->home) && !fs_dir_empty_or_absent(o->home)) {
-        snprintf(moved_aside, moved_aside_sz, "%s.replaced.%ld", o->home, (long)time(NULL));
-        if (rename(o->home, moved_aside) != 0) {
-            rc = cm_err_set(CM_ERR_IO, "%s: cannot move aside: %s", o->home, strerror(errno));
+    if (fs_exists(home) && !fs_dir_empty_or_absent(home)) {
+        if (snprintf(moved_aside, moved_aside_sz, "%s.replaced.%ld", home, (long)time(NULL)) >=
+            (int)moved_aside_sz) {
+            moved_aside[0] = '\0';
+            rc = cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
+            goto fail;
+        }
+        if (fs_exists(moved_aside)) {
+            rc = cm_err_set(CM_ERR_EXISTS, "%s: already exists; try again in a second",
+                            moved_aside);
             moved_aside[0] = '\0';
             goto fail;
         }
-    } else if (fs_exists(o->home)) {
-        rmdir(o->home);
+        if (rename(home, moved_aside) != 0) {
+            rc = cm_err_set(CM_ERR_IO, "%s: cannot move aside: %s", home, strerror(errno));
+            moved_aside[0] = '\0';
+            goto fail;
+        }
+    } else if (fs_exists(home)) {
+        rmdir(home);
     }
-    if (rename(tmp, o->home) != 0) {
-        rc = cm_err_set(CM_ERR_IO, "%s: cannot rename into place: %s", o->home, strerror(errno));
+    if (rename(tmp, home) != 0) {
+        rc = cm_err_set(CM_ERR_IO, "%s: cannot rename into place: %s", home, strerror(errno));
+        /* Put the replaced home back: a failed restore changes nothing. */
+        if (moved_aside[0] != '\0' && rename(moved_aside, home) == 0)
+            moved_aside[0] = '\0';
         goto fail;
     }
+    /* The renames are durable before the command says it restored. */
+    CM_TRY(fs_sync_dir(parent));
     return CM_OK;
 fail:
     /* Remove the partial copy (only files we wrote). */

@@ -142,10 +142,12 @@ cm_err ca_unrevoke(ca_ctx *ca, const char *serial) CM_MUST_USE;
 
 /* Recovery primitives. The _in_tx forms run inside the caller's
  * transaction (recovery commits many in groups); request_id > 0 keeps the
- * RequestID known from the audit trail when it is free. */
+ * RequestID known from the audit trail when it is free; profile (may be
+ * NULL: guessed from the certificate's extended key usage) is the
+ * CertificateTemplate recorded, as the audit trail names it. */
 cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what) CM_MUST_USE;
-cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *what,
-                            const char *recovered_from,
+cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
+                            const char *what, const char *recovered_from,
                             char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject,
                             int64_t not_after, int64_t request_id,

@@ -6,6 +6,7 @@
 #include "ca/name.h"
 #include "exit/exit.h"
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,14 +47,16 @@ cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, i
         if (c->revoked_reason != DB_REASON_NONE && c->revoked_reason != DB_REASON_HOLD)
             CM_FAIL(CM_ERR_STATE, "serial %s: already revoked (%s)", canon,
                     db_reason_name(c->revoked_reason));
-        db_cert_free(c);
-        c = NULL;
         CM_TRY(db_counter_next(ca->db, &seq, "rev_seq"));
         CM_TRY(db_cert_revoke(ca->db, canon, reason, now, effective, invalidity, seq));
         snprintf(payload, sizeof(payload), "{\"reason\":%d,\"effective\":%lld}", reason,
                  (long long)effective);
-        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTREVOKED, 0, canon, payload));
-        CM_TRY(ca_audit(ca, "revoke", 0, canon, db_reason_name(reason)));
+        /* The RequestID goes into the mail: a placeholder recovered from it
+         * keeps the certificate's RequestID. */
+        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTREVOKED, c->request_id, canon, payload));
+        CM_TRY(ca_audit(ca, "revoke", c->request_id, canon, db_reason_name(reason)));
+        db_cert_free(c);
+        c = NULL;
     }
     CM_TRY(db_commit(ca->db));
 out:
@@ -161,14 +164,25 @@ cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what)
     if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca->cert)) != 0)
         return cm_err_set(CM_ERR_INVALID, "%s: not issued by this CA (issuer differs)", what);
     capub = X509_get0_pubkey(ca->cert);
-    if (capub == NULL || X509_verify(x, capub) != 1)
-        return cm_err_ossl(CM_ERR_INVALID, "%s: signature does not verify with this CA's key",
+    if (capub == NULL)
+        return cm_err_ossl(CM_ERR_CRYPTO, "this CA's public key cannot be read");
+    switch (X509_verify(x, capub)) {
+    case 1:
+        return CM_OK;
+    case 0:
+        /* A clean mismatch: OpenSSL's queue holds nothing worth showing. */
+        ERR_clear_error();
+        return cm_err_set(CM_ERR_INVALID, "%s: signature does not verify with this CA's key",
+                          what);
+    default:
+        return cm_err_ossl(CM_ERR_INVALID, "%s: signature cannot be checked with this CA's key",
                            what);
-    return CM_OK;
+    }
 }
 
-cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *what,
-                            const char *recovered_from, char serial_out[CM_SERIAL_BUF])
+cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
+                            const char *what, const char *recovered_from,
+                            char serial_out[CM_SERIAL_BUF])
 {
     cm_err rc = CM_OK;
     struct db_cert *existing = NULL;
@@ -184,7 +198,8 @@ cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char 
     CM_TRY(text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn),
                                   (size_t)ASN1_STRING_length(sn)));
     CM_TRY(name_to_string(&dn, X509_get_subject_name(x)));
-    tmpl = template_of(x);
+    tmpl = profile != NULL ? strdup(profile) : template_of(x);
+    CM_NOMEM_IF(profile != NULL && tmpl == NULL);
     rc = db_cert_get(ca->db, &existing, serial);
     if (rc == CM_OK) {
         CM_FAIL(CM_ERR_EXISTS, "%s: serial %s is already in the database%s", what, serial,
@@ -213,7 +228,7 @@ cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const c
 
     CM_TRY(ca_cert_parse(&x, data, len, what));
     CM_TRY(db_begin(ca->db));
-    rc = ca_import_cert_in_tx(ca, x, 0, what, recovered_from, serial_out);
+    rc = ca_import_cert_in_tx(ca, x, 0, NULL, what, recovered_from, serial_out);
     if (rc == CM_OK)
         rc = db_commit(ca->db);
     if (rc != CM_OK)

@@ -68,7 +68,8 @@ const char cmd_restore_usage[] =
     "moves it aside (HOME.replaced.TIME), never deletes it. --crl FILE names CRLs published\n"
     "before the disaster that are still at hand: the next CRL number will exceed theirs.\n"
     "Then run 'certmint recover-orphans' on the notification mails to bring back what was\n"
-    "issued after the backup.\n";
+    "issued after the backup, before the restored CA issues or publishes anything: it\n"
+    "raises the RequestID, CRL-number and event-ID sequences past the mail trail.\n";
 
 int cmd_restore(const struct cli_global *g, int argc, char **argv)
 {
@@ -121,6 +122,9 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
     print_marks(&m);
     if (aside[0])
         printf("the previous CA home was moved to %s\n", aside);
+    printf("next: certmint --home %s recover-orphans --maildir DIR | --mbox FILE, before "
+           "anything else\n",
+           o.home);
     /* Record the restore in the restored CA's own audit log. */
     {
         ca_ctx *ca = NULL;

@@ -22,9 +22,14 @@ const char cmd_recover_orphans_usage[] =
     "from hold in the trail are re-applied; RequestIDs, CRL numbers and event IDs seen in\n"
     "the trail are never used again. Forged and foreign mails are rejected and listed;\n"
     "malformed ones are skipped with a warning. A new full CRL (and delta, if configured)\n"
-    "is published. Running it again finds nothing to do.\n"
-    "  --revoke REASON  then revoke every recovered certificate (RFC 5280 reason)\n"
-    "  --dry-run        report what would change; change nothing\n"
+    "is published. Running it again finds nothing to do. Run it right after 'restore',\n"
+    "before the restored CA issues or publishes anything. See docs/recovery.md.\n"
+    "  --maildir DIR    a Maildir (cur/, new/ and Maildir++ subfolders); may repeat\n"
+    "  --mbox FILE      an mbox file; may repeat\n"
+    "  --revoke REASON  then revoke every recovered certificate that the trail left valid\n"
+    "                   or on hold (RFC 5280 reason); the trail's revocations keep theirs\n"
+    "  --dry-run        report what would change; change nothing (no passphrase needed)\n"
+    "  --format F       table (default) or json\n"
     "Exit status: 0 done, 1 error, 3 done but some mails were rejected.\n";
 
 static int json_report(const struct recover_report *r, int dry_run)
@@ -40,11 +45,12 @@ static int json_report(const struct recover_report *r, int dry_run)
                       "\"events\":%zu,\"already_known\":%zu,\"imported\":%zu,"
                       "\"placeholders\":%zu,\"revocations_applied\":%zu,\"releases_applied\":%zu,"
                       "\"revoked_now\":%zu,\"crl_number\":%lld,\"delta_crl_number\":%lld,"
-                      "\"rejected\":[",
+                      "\"rejected_total\":%zu,\"warnings_total\":%zu,\"rejected\":[",
                       dry_run ? "true" : "false", r->messages, r->certmint_messages,
                       r->foreign_messages, r->fallback_messages, r->malformed, r->events, r->known,
                       r->imported, r->placeholders, r->revocations, r->releases, r->revoked_now,
-                      (long long)r->crl_number, (long long)r->delta_crl_number));
+                      (long long)r->crl_number, (long long)r->delta_crl_number, r->rejected_total,
+                      r->warnings_total));
     for (i = 0; i < r->nrejected; i++) {
         first = 1;
         CM_TRY(buf_append_str(&b, i ? ",{" : "{"));
@@ -69,30 +75,41 @@ out:
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
+static void row(const char *what, size_t n)
+{
+    printf("  %-36s %zu\n", what, n);
+}
+
 static void table_report(const struct recover_report *r, int dry_run)
 {
     size_t i;
     printf("%s\n", dry_run ? "recover-orphans (dry run: nothing was changed)" : "recover-orphans");
-    printf("  messages read              %zu\n", r->messages);
-    printf("  certmint notification mails %zu (%zu of another CA)\n", r->certmint_messages,
-           r->foreign_messages);
-    printf("  text-only (AD CS-style) mails %zu\n", r->fallback_messages);
-    printf("  events found               %zu\n", r->events);
-    printf("  orphans imported           %zu\n", r->imported);
-    printf("  placeholders recorded      %zu\n", r->placeholders);
-    printf("  revocations applied        %zu\n", r->revocations);
-    printf("  releases from hold applied %zu\n", r->releases);
-    printf("  recovered and revoked now  %zu\n", r->revoked_now);
-    printf("  malformed messages skipped %zu\n", r->malformed);
+    row("messages read", r->messages);
+    row("certmint notification mails", r->certmint_messages);
+    row("  of another CA (foreign)", r->foreign_messages);
+    row("text-only (AD CS-style) mails", r->fallback_messages);
+    row("malformed messages skipped", r->malformed);
+    row("events found", r->events);
+    row("already in the database", r->known);
+    row("orphans imported", r->imported);
+    row("placeholders recorded", r->placeholders);
+    row("revocations applied", r->revocations);
+    row("releases from hold applied", r->releases);
+    row("recovered and revoked now", r->revoked_now);
     if (r->crl_number)
-        printf("  CRL published              %lld%s\n", (long long)r->crl_number,
+        printf("  %-36s %lld%s\n", "CRL published", (long long)r->crl_number,
                r->delta_crl_number ? " (and a delta)" : "");
-    printf("  rejected mails             %zu\n", r->nrejected);
+    row("rejected mails", r->rejected_total);
     for (i = 0; i < r->nrejected; i++)
-        printf("    %s%s%s: %s\n", r->rejected[i].source, r->rejected[i].serial[0] ? " serial " : "",
-               r->rejected[i].serial, r->rejected[i].what);
+        printf("    %s%s%s: %s\n", r->rejected[i].source,
+               r->rejected[i].serial[0] ? " serial " : "", r->rejected[i].serial,
+               r->rejected[i].what);
+    if (r->nrejected < r->rejected_total)
+        printf("    ... and %zu more\n", r->rejected_total - r->nrejected);
     for (i = 0; i < r->nwarnings; i++)
         fprintf(stderr, "certmint: warning: %s: %s\n", r->warnings[i].source, r->warnings[i].what);
+    if (r->nwarnings < r->warnings_total)
+        fprintf(stderr, "certmint: warning: ... and %zu more\n", r->warnings_total - r->nwarnings);
 }
 
 int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
@@ -175,7 +192,7 @@ int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
         status = json_report(&rep, o.dry_run);
     else
         table_report(&rep, o.dry_run);
-    if (status == 0 && rep.nrejected > 0)
+    if (status == 0 && rep.rejected_total > 0)
         status = 3;
 done:
     recover_report_free(&rep);

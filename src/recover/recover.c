@@ -1,3 +1,24 @@
+/* Recovery of orphaned certificates from the mail audit trail (recover.h).
+ *
+ * 1. Scan (mailscan.h): every event of this CA's notification mails. The
+ *    certificate events whose serial the database lacks become orphan
+ *    records, revocations and releases become revent records, and the
+ *    highest RequestID, event ID and CRL number seen are kept. The bulky
+ *    parts of a record (certificate, subject, source, Message-ID) go to an
+ *    unlinked scratch file: memory holds about 100 bytes per record, however
+ *    large the mailbox.
+ * 2. Apply, in transactions of GROUP changes: counters raised past the
+ *    trail first (so that the events this run raises get IDs, hence
+ *    Message-IDs, no mail has had); per serial, the real certificate when a
+ *    mail carries one that verifies with this CA's key, else a placeholder;
+ *    then the trail's final revocation state per serial (by event ID); then
+ *    --revoke on everything recovered.
+ * 3. Publish a new full CRL (and delta, when configured).
+ *
+ * Idempotent: everything applied is compared with the database first, so a
+ * second run (or a run over a mailbox holding every mail twice, as
+ * at-least-once delivery may leave it) changes nothing. A run cut short
+ * leaves committed groups behind; running it again finishes the job. */
 #include "recover/recover.h"
 
 #include "crl/crl.h"
@@ -5,36 +26,59 @@
 #include "recover/mailscan.h"
 #include "util/log.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* Changes committed per transaction. */
 #define GROUP 512
-#define LIST_MAX 100000
+/* Rejected mails and warnings listed one by one; the counts go on. */
+#define LIST_MAX 10000
+/* IDs and numbers above this in a mail are not believed: a forged mail
+ * could otherwise push a counter to INT64_MAX and stop the CA (no real CA
+ * gets near 2^53, the largest integer JSON readers keep exactly). */
+#define RECOVER_ID_MAX ((int64_t)1 << 53)
+/* Profile names taken from a mail: a configuration identifier. */
+#define PROFILE_NAME_MAX 64
+
+/* For the small helpers without an out: label. */
+#define TRY_RET(expr)                                                                              \
+    do {                                                                                           \
+        cm_err r_ = (expr);                                                                        \
+        if (r_ != CM_OK)                                                                           \
+            return r_;                                                                             \
+    } while (0)
 
 /* A certificate event of the trail whose serial the database lacks. */
 struct orphan {
     char serial[CM_SERIAL_BUF];
     int64_t request_id, not_after, event_id;
-    char *subject_dn;
-    unsigned char *der;
-    size_t der_len;
-    char source[512];
-    char message_id[256];
+    int64_t off;      /* its record in the scratch file */
+    uint32_t der_len; /* 0: the mail names the certificate without carrying it */
+    int from_text;    /* an AD CS-style text mail: least trusted */
 };
 
-/* A revocation or release seen in the trail. */
+/* A revocation or release from hold seen in the trail. */
 struct revent {
     char serial[CM_SERIAL_BUF];
     int type; /* EXIT_EV_CERTREVOKED or EXIT_EV_CERTUNREVOKED */
     int reason;
-    int64_t effective, event_id, when;
-    char source[512];
-    char message_id[256];
+    int64_t request_id, effective, event_id, when;
+    int64_t off;
+};
+
+/* One scratch-file record read back (pointers into the scratch buffer). */
+struct rec {
+    const unsigned char *der;
+    size_t der_len;
+    const char *subject, *profile, *source, *message_id;
 };
 
 struct scan {
@@ -45,16 +89,23 @@ struct scan {
     size_t norphans, cap_orphans;
     struct revent *revs;
     size_t nrevs, cap_revs;
-    size_t seen_messages;
+    /* Serials recovered by this run (for --revoke). */
+    char (*recovered)[CM_SERIAL_BUF];
+    size_t nrecovered, cap_recovered;
+    FILE *spill;
+    int64_t spill_size;
+    unsigned char *rbuf; /* record read back */
+    size_t rbuf_cap;
     cm_err fatal;
 };
 
-static cm_err add_item(struct recover_item **list, size_t *n, const char *source,
+static cm_err add_item(struct recover_item **list, size_t *n, size_t *total, const char *source,
                        const char *serial, const char *what)
 {
     struct recover_item *p;
+    (*total)++;
     if (*n >= LIST_MAX)
-        return CM_OK; /* the count in the report is enough past this */
+        return CM_OK; /* the total in the report is enough past this */
     p = realloc(*list, (*n + 1) * sizeof(**list));
     if (p == NULL)
         return cm_err_set(CM_ERR_NOMEM, "out of memory");
@@ -66,14 +117,21 @@ static cm_err add_item(struct recover_item **list, size_t *n, const char *source
     return CM_OK;
 }
 
+static cm_err reject(struct recover_report *rep, const char *source, const char *serial,
+                     const char *what)
+{
+    return add_item(&rep->rejected, &rep->nrejected, &rep->rejected_total, source, serial, what);
+}
+
 static void on_warn(void *ctx, const char *source, const char *why)
 {
     struct scan *s = ctx;
     cm_err rc;
     if (strncmp(why, "foreign", 7) == 0)
-        rc = add_item(&s->rep->rejected, &s->rep->nrejected, source, NULL, why);
+        rc = reject(s->rep, source, NULL, why);
     else
-        rc = add_item(&s->rep->warnings, &s->rep->nwarnings, source, NULL, why);
+        rc = add_item(&s->rep->warnings, &s->rep->nwarnings, &s->rep->warnings_total, source, NULL,
+                      why);
     if (rc != CM_OK && s->fatal == CM_OK)
         s->fatal = rc;
 }
@@ -83,12 +141,118 @@ static void progress(struct scan *s, int final)
     if (!s->o->progress)
         return;
     if (final || s->rep->events % 1000 == 0)
-        fprintf(stderr, "\rrecover-orphans: %zu events read, %zu orphans so far%s",
-                s->rep->events, s->norphans, final ? "\n" : "");
+        fprintf(stderr, "\rrecover-orphans: %zu events read, %zu orphan records%s", s->rep->events,
+                s->norphans, final ? "\n" : "");
 }
 
-/* Does the database already hold this certificate? 1 yes (same), 0 no,
- * -1 a different certificate with this serial (conflict). */
+/* --- the scratch file ------------------------------------------------------ */
+
+/* An unlinked file in $TMPDIR (else /tmp), readable by nobody else. It holds
+ * certificates and mail sources only: nothing secret. */
+static cm_err spill_open(struct scan *s)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    int fd;
+
+    if (dir == NULL || *dir == '\0')
+        dir = "/tmp";
+    if (snprintf(path, sizeof(path), "%s/certmint-recover.XXXXXX", dir) >= (int)sizeof(path))
+        return cm_err_set(CM_ERR_INVALID, "TMPDIR: path too long");
+    fd = mkstemp(path);
+    if (fd < 0)
+        return cm_err_set(CM_ERR_IO, "%s: cannot create a scratch file: %s", path, strerror(errno));
+    unlink(path);
+    s->spill = fdopen(fd, "w+");
+    if (s->spill == NULL) {
+        close(fd);
+        return cm_err_set(CM_ERR_IO, "scratch file: %s", strerror(errno));
+    }
+    return CM_OK;
+}
+
+/* Appends a record: five lengths, then the bytes. *off gets its offset. */
+static cm_err spill_put(struct scan *s, int64_t *off, const unsigned char *der, size_t der_len,
+                        const char *subject, const char *profile, const char *source,
+                        const char *message_id)
+{
+    const void *p[5] = {der, subject, profile, source, message_id};
+    uint32_t len[5];
+
+    if (s->spill == NULL)
+        TRY_RET(spill_open(s));
+    len[0] = der ? (uint32_t)der_len : 0;
+    for (int i = 1; i < 5; i++)
+        len[i] = p[i] ? (uint32_t)strlen(p[i]) : 0;
+    *off = s->spill_size;
+    if (fwrite(len, sizeof(len), 1, s->spill) != 1)
+        return cm_err_set(CM_ERR_IO, "scratch file: %s", strerror(errno));
+    s->spill_size += (int64_t)sizeof(len);
+    for (int i = 0; i < 5; i++) {
+        if (len[i] == 0)
+            continue;
+        if (fwrite(p[i], len[i], 1, s->spill) != 1)
+            return cm_err_set(CM_ERR_IO, "scratch file: %s", strerror(errno));
+        s->spill_size += len[i];
+    }
+    return CM_OK;
+}
+
+static cm_err read_at(struct scan *s, void *buf, size_t n, int64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fileno(s->spill), (char *)buf + got, n - got, (off_t)off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return cm_err_set(CM_ERR_IO, "scratch file: %s",
+                              r < 0 ? strerror(errno) : "short read");
+        got += (size_t)r;
+    }
+    return CM_OK;
+}
+
+/* Reads a record back; the strings are NUL-terminated, NULL when empty. */
+static cm_err spill_get(struct scan *s, struct rec *r, int64_t off)
+{
+    uint32_t len[5];
+    size_t total = 0, pos = 0;
+    const char **str[4] = {&r->subject, &r->profile, &r->source, &r->message_id};
+
+    memset(r, 0, sizeof(*r));
+    TRY_RET(read_at(s, len, sizeof(len), off));
+    for (int i = 0; i < 5; i++)
+        total += (size_t)len[i] + 1;
+    if (total > s->rbuf_cap) {
+        unsigned char *nb = realloc(s->rbuf, total);
+        if (nb == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        s->rbuf = nb;
+        s->rbuf_cap = total;
+    }
+    off += (int64_t)sizeof(len);
+    for (int i = 0; i < 5; i++) {
+        if (len[i] > 0)
+            TRY_RET(read_at(s, s->rbuf + pos, len[i], off));
+        s->rbuf[pos + len[i]] = '\0';
+        if (i == 0) {
+            r->der = len[0] ? s->rbuf : NULL;
+            r->der_len = len[0];
+        } else {
+            *str[i - 1] = len[i] ? (const char *)s->rbuf + pos : NULL;
+        }
+        pos += (size_t)len[i] + 1;
+        off += len[i];
+    }
+    return CM_OK;
+}
+
+/* --- scan --------------------------------------------------------------------- */
+
+/* Does the database already hold this certificate? 1 yes (same, or a
+ * placeholder, or the mail carries no certificate), 0 no, -1 a different
+ * certificate with this serial (conflict). */
 static cm_err db_has(int *state, ca_ctx *ca, const char *serial, const unsigned char *der,
                      size_t len)
 {
@@ -100,11 +264,28 @@ static cm_err db_has(int *state, ca_ctx *ca, const char *serial, const unsigned 
     if (rc != CM_OK)
         return rc;
     if (der == NULL || c->raw == NULL)
-        *state = 1; /* a placeholder, or a mail without the certificate */
+        *state = 1;
     else
         *state = (c->raw_len == len && memcmp(c->raw, der, len) == 0) ? 1 : -1;
     db_cert_free(c);
     return CM_OK;
+}
+
+#define GROW(arr, n, cap)                                                                          \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            size_t ncap_ = (cap) ? (cap)*2 : 64;                                                   \
+            void *p_ = realloc((arr), ncap_ * sizeof(*(arr)));                                     \
+            CM_NOMEM_IF(p_ == NULL);                                                               \
+            (arr) = p_;                                                                            \
+            (cap) = ncap_;                                                                         \
+        }                                                                                          \
+    } while (0)
+
+static int is_cert_event(int type)
+{
+    return type == EXIT_EV_CERTISSUED || type == EXIT_EV_CERTIMPORTED ||
+           type == EXIT_EV_CERTRETRIEVEPENDING || type == EXIT_EV_CERTEXPIRING;
 }
 
 static cm_err on_event(void *ctx, const struct mail_event *ev)
@@ -116,6 +297,10 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
 
     rep->events++;
     progress(s, 0);
+    if (ev->event_id > RECOVER_ID_MAX || ev->request_id > RECOVER_ID_MAX ||
+        ev->crl_number > RECOVER_ID_MAX)
+        return reject(rep, ev->source, ev->serial,
+                      "implausibly large event ID, RequestID or CRL number: not believed");
     if (ev->event_id > rep->max_event_id)
         rep->max_event_id = ev->event_id;
     if (ev->request_id > rep->max_request_id)
@@ -124,91 +309,74 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
         rep->max_crl_number = ev->crl_number;
     if (ev->serial[0] == '\0')
         return CM_OK;
-    switch (ev->type) {
-    case EXIT_EV_CERTISSUED:
-    case EXIT_EV_CERTIMPORTED:
-    case EXIT_EV_CERTRETRIEVEPENDING:
-    case EXIT_EV_CERTEXPIRING: {
+    if (is_cert_event(ev->type)) {
         struct orphan *o;
         /* Events that only name a certificate still prove it exists. */
         CM_TRY(db_has(&state, s->ca, ev->serial, ev->cert_der, ev->cert_der_len));
-        if (state == 1)
-            break;
+        if (state == 1) {
+            rep->known++;
+            goto out;
+        }
         if (state == -1) {
-            CM_TRY(add_item(&rep->rejected, &rep->nrejected, ev->source, ev->serial,
-                            "serial conflicts with a different certificate in the database"));
-            break;
+            CM_TRY(reject(rep, ev->source, ev->serial,
+                          "serial conflicts with a different certificate in the database"));
+            goto out;
         }
-        if (s->norphans == s->cap_orphans) {
-            size_t ncap = s->cap_orphans ? s->cap_orphans * 2 : 64;
-            void *p = realloc(s->orphans, ncap * sizeof(*s->orphans));
-            CM_NOMEM_IF(p == NULL);
-            s->orphans = p;
-            s->cap_orphans = ncap;
-        }
+        if (ev->cert_der_len > CA_MAX_CERT_BYTES)
+            goto out; /* the scanner refuses these already */
+        GROW(s->orphans, s->norphans, s->cap_orphans);
         o = &s->orphans[s->norphans];
         memset(o, 0, sizeof(*o));
         snprintf(o->serial, sizeof(o->serial), "%s", ev->serial);
         o->request_id = ev->request_id;
         o->not_after = ev->not_after;
         o->event_id = ev->event_id;
-        snprintf(o->source, sizeof(o->source), "%s", ev->source);
-        snprintf(o->message_id, sizeof(o->message_id), "%s", ev->message_id);
-        if (ev->subject_dn != NULL) {
-            o->subject_dn = strdup(ev->subject_dn);
-            CM_NOMEM_IF(o->subject_dn == NULL);
-        }
-        if (ev->cert_der != NULL) {
-            o->der = malloc(ev->cert_der_len);
-            CM_NOMEM_IF(o->der == NULL);
-            memcpy(o->der, ev->cert_der, ev->cert_der_len);
-            o->der_len = ev->cert_der_len;
-        }
+        o->der_len = ev->cert_der ? (uint32_t)ev->cert_der_len : 0;
+        o->from_text = ev->from_text_fallback;
+        CM_TRY(spill_put(s, &o->off, ev->cert_der, ev->cert_der_len, ev->subject_dn, ev->profile,
+                         ev->source, ev->message_id));
         s->norphans++;
-        break;
-    }
-    case EXIT_EV_CERTREVOKED:
-    case EXIT_EV_CERTUNREVOKED: {
+    } else if (ev->type == EXIT_EV_CERTREVOKED || ev->type == EXIT_EV_CERTUNREVOKED) {
         struct revent *r;
-        if (s->nrevs == s->cap_revs) {
-            size_t ncap = s->cap_revs ? s->cap_revs * 2 : 64;
-            void *p = realloc(s->revs, ncap * sizeof(*s->revs));
-            CM_NOMEM_IF(p == NULL);
-            s->revs = p;
-            s->cap_revs = ncap;
-        }
-        r = &s->revs[s->nrevs++];
+        GROW(s->revs, s->nrevs, s->cap_revs);
+        r = &s->revs[s->nrevs];
         memset(r, 0, sizeof(*r));
         snprintf(r->serial, sizeof(r->serial), "%s", ev->serial);
         r->type = ev->type;
         r->reason = ev->revoked_reason;
+        r->request_id = ev->request_id;
         r->effective = ev->revoked_effective ? ev->revoked_effective : ev->when;
         r->event_id = ev->event_id;
         r->when = ev->when;
-        snprintf(r->source, sizeof(r->source), "%s", ev->source);
-        snprintf(r->message_id, sizeof(r->message_id), "%s", ev->message_id);
-        break;
-    }
-    default:
-        break;
+        CM_TRY(spill_put(s, &r->off, NULL, 0, NULL, NULL, ev->source, ev->message_id));
+        s->nrevs++;
     }
 out:
     return rc;
 }
 
-/* Orphans sorted by serial, the most complete record (with DER) first. */
+/* --- apply -------------------------------------------------------------------- */
+
+/* Orphans by serial; within a serial, the records carrying a certificate
+ * first, then certmint's mails before text-only ones, then in event order. */
 static int orphan_cmp(const void *a, const void *b)
 {
     const struct orphan *x = a, *y = b;
     int c = strcmp(x->serial, y->serial);
     if (c != 0)
         return c;
-    if ((x->der != NULL) != (y->der != NULL))
-        return x->der != NULL ? -1 : 1;
-    return x->event_id < y->event_id ? -1 : x->event_id > y->event_id;
+    if ((x->der_len > 0) != (y->der_len > 0))
+        return x->der_len > 0 ? -1 : 1;
+    if (x->from_text != y->from_text)
+        return x->from_text ? 1 : -1;
+    if (x->event_id != y->event_id)
+        return x->event_id < y->event_id ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Revocation events by serial, then in the order the CA raised them. */
+/* Revocation events by serial, then in the order the CA raised them (the
+ * outbox ID). Text-only mails carry no ID: they come first, by date, so
+ * that certmint's own record of the same serial has the last word. */
 static int revent_cmp(const void *a, const void *b)
 {
     const struct revent *x = a, *y = b;
@@ -217,7 +385,9 @@ static int revent_cmp(const void *a, const void *b)
         return c;
     if (x->event_id != y->event_id)
         return x->event_id < y->event_id ? -1 : 1;
-    return x->when < y->when ? -1 : x->when > y->when;
+    if (x->when != y->when)
+        return x->when < y->when ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
 struct tx {
@@ -226,7 +396,7 @@ struct tx {
     int dry_run;
 };
 
-/* Commits every GROUP changes (one transaction for a dry run, never
+/* Commits every GROUP changes (a dry run stays in one transaction, never
  * committed). */
 static cm_err tx_tick(struct tx *t)
 {
@@ -239,78 +409,210 @@ static cm_err tx_tick(struct tx *t)
     return db_begin(t->ca->db);
 }
 
-static cm_err recover_revoke_one(ca_ctx *ca, const char *serial, int reason, int64_t effective,
-                                 const char *why)
+static cm_err recovered_add(struct scan *s, const char *serial)
+{
+    cm_err rc = CM_OK;
+    GROW(s->recovered, s->nrecovered, s->cap_recovered);
+    snprintf(s->recovered[s->nrecovered++], CM_SERIAL_BUF, "%s", serial);
+out:
+    return rc;
+}
+
+/* A profile name from a mail, if it looks like one (else NULL: the import
+ * guesses from the certificate). */
+static const char *profile_name(const char *p)
+{
+    size_t n = 0;
+    if (p == NULL)
+        return NULL;
+    for (; p[n]; n++)
+        if (!isalnum((unsigned char)p[n]) && p[n] != '-' && p[n] != '_' && p[n] != '.')
+            return NULL;
+    return n > 0 && n <= PROFILE_NAME_MAX ? p : NULL;
+}
+
+static cm_err revoke_one(ca_ctx *ca, const struct db_cert *c, int reason, int64_t when,
+                         int64_t effective, const char *why)
 {
     cm_err rc = CM_OK;
     int64_t seq;
     char payload[160];
     CM_TRY(db_counter_next(ca->db, &seq, "rev_seq"));
-    CM_TRY(db_cert_revoke(ca->db, serial, reason, (int64_t)time(NULL), effective, 0, seq));
+    CM_TRY(db_cert_revoke(ca->db, c->serial, reason, when, effective, 0, seq));
     snprintf(payload, sizeof(payload), "{\"reason\":%d,\"effective\":%lld,\"recovered\":true}",
              reason, (long long)effective);
-    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTREVOKED, 0, serial, payload));
-    CM_TRY(ca_audit(ca, "revoke", 0, serial, why));
+    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTREVOKED, c->request_id, c->serial, payload));
+    CM_TRY(ca_audit(ca, "revoke", c->request_id, c->serial, why));
 out:
     return rc;
 }
 
-/* Applies the trail's final revocation state of each serial. */
+/* One serial's orphan records o[0..n): import the first certificate that
+ * verifies; the others must be the same certificate. Without one, a
+ * placeholder from the best serial-only record, unless the only evidence
+ * was rejected certificates. */
+static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
+{
+    cm_err rc = CM_OK;
+    struct recover_report *rep = s->rep;
+    unsigned char *imported = NULL;
+    size_t imported_len = 0, k;
+    char imported_from[512] = "", serial[CM_SERIAL_BUF];
+    const struct orphan *ph = NULL;
+    X509 *x = NULL;
+    struct rec r;
+    int state = 0;
+
+    CM_TRY(db_has(&state, s->ca, o[0].serial, NULL, 0));
+    if (state != 0)
+        goto out; /* recorded meanwhile (a revocation's placeholder) */
+    for (k = 0; k < n; k++) {
+        const unsigned char *p;
+        if (o[k].der_len == 0) {
+            if (ph == NULL)
+                ph = &o[k];
+            continue;
+        }
+        CM_TRY(spill_get(s, &r, o[k].off));
+        if (imported != NULL) {
+            if (r.der_len != imported_len || memcmp(r.der, imported, imported_len) != 0) {
+                char why[700];
+                snprintf(why, sizeof(why),
+                         "a different certificate with this serial was imported from %s",
+                         imported_from);
+                CM_TRY(reject(rep, r.source, o[k].serial, why));
+            }
+            continue; /* else the same certificate in another mail */
+        }
+        p = r.der;
+        x = d2i_X509(NULL, &p, (long)r.der_len);
+        if (x == NULL || (size_t)(p - r.der) != r.der_len) {
+            CM_TRY(reject(rep, r.source, o[k].serial, "attached certificate does not parse"));
+            X509_free(x);
+            x = NULL;
+            continue;
+        }
+        rc = ca_import_cert_in_tx(s->ca, x, o[k].request_id, profile_name(r.profile),
+                                  "attached certificate", r.message_id ? r.message_id : r.source,
+                                  serial);
+        X509_free(x);
+        x = NULL;
+        if (rc == CM_ERR_INVALID) {
+            /* Forged or foreign: never imported. */
+            CM_TRY(reject(rep, r.source, o[k].serial, cm_err_msg()));
+            rc = CM_OK;
+            continue;
+        }
+        if (rc != CM_OK)
+            goto out;
+        imported = malloc(r.der_len);
+        CM_NOMEM_IF(imported == NULL);
+        memcpy(imported, r.der, r.der_len);
+        imported_len = r.der_len;
+        snprintf(imported_from, sizeof(imported_from), "%s", r.source ? r.source : "");
+        rep->imported++;
+        CM_TRY(recovered_add(s, o[k].serial));
+    }
+    if (imported == NULL && ph != NULL) {
+        CM_TRY(spill_get(s, &r, ph->off));
+        rc = ca_placeholder_in_tx(s->ca, ph->serial, r.subject, ph->not_after, ph->request_id,
+                                  r.message_id ? r.message_id : r.source);
+        if (rc == CM_ERR_INVALID && r.subject != NULL) {
+            /* A subject in a form we cannot parse: the serial is what
+             * matters, record it without. */
+            rc = ca_placeholder_in_tx(s->ca, ph->serial, NULL, ph->not_after, ph->request_id,
+                                      r.message_id ? r.message_id : r.source);
+        }
+        if (rc != CM_OK)
+            goto out;
+        rep->placeholders++;
+        CM_TRY(recovered_add(s, ph->serial));
+    }
+out:
+    X509_free(x);
+    free(imported);
+    return rc;
+}
+
+static cm_err restore_orphans(struct scan *s, struct tx *t)
+{
+    cm_err rc = CM_OK;
+    size_t i = 0, j;
+
+    if (s->norphans > 1) /* qsort's base must not be NULL, even for 0 */
+        qsort(s->orphans, s->norphans, sizeof(*s->orphans), orphan_cmp);
+    while (i < s->norphans) {
+        size_t before = s->nrecovered;
+        for (j = i + 1; j < s->norphans && strcmp(s->orphans[j].serial, s->orphans[i].serial) == 0;
+             j++)
+            ;
+        CM_TRY(restore_serial(s, &s->orphans[i], j - i));
+        if (s->nrecovered != before)
+            CM_TRY(tx_tick(t));
+        i = j;
+    }
+out:
+    return rc;
+}
+
+/* Applies the trail's final revocation state of each serial: the last of
+ * its revocation events by event ID. A serial the database still lacks is
+ * recorded as a placeholder first (the mail proves the certificate
+ * exists). Revocation is final: a revoked certificate is never released,
+ * and only a hold is turned into a final revocation. */
 static cm_err apply_revocations(struct scan *s, struct tx *t)
 {
     cm_err rc = CM_OK;
     size_t i = 0, j;
     struct db_cert *c = NULL;
+    struct rec r;
 
-    qsort(s->revs, s->nrevs, sizeof(*s->revs), revent_cmp);
+    if (s->nrevs > 1)
+        qsort(s->revs, s->nrevs, sizeof(*s->revs), revent_cmp);
     while (i < s->nrevs) {
-        int final_revoked = 0, reason = 0;
-        int64_t effective = 0;
-        const struct revent *last = NULL;
-        for (j = i; j < s->nrevs && strcmp(s->revs[j].serial, s->revs[i].serial) == 0; j++) {
-            last = &s->revs[j];
-            if (last->type == EXIT_EV_CERTREVOKED) {
-                final_revoked = 1;
-                reason = last->reason >= 0 ? last->reason : 0;
-                effective = last->effective;
-            } else {
-                final_revoked = 0;
-            }
+        const struct revent *last;
+        int final_revoked, reason;
+        for (j = i + 1; j < s->nrevs && strcmp(s->revs[j].serial, s->revs[i].serial) == 0; j++)
+            ;
+        last = &s->revs[j - 1];
+        final_revoked = last->type == EXIT_EV_CERTREVOKED;
+        reason = last->reason >= 0 ? last->reason : DB_REASON_UNSPECIFIED;
+        if (reason == DB_REASON_REMOVE_FROM_CRL) {
+            final_revoked = 0; /* a release written as a revocation reason */
         }
-        rc = db_cert_get(s->ca->db, &c, s->revs[i].serial);
+        rc = db_cert_get(s->ca->db, &c, last->serial);
         if (rc == CM_ERR_NOTFOUND) {
-            /* Revoked in the trail, unknown here: record the serial. */
-            rc = CM_OK;
-            if (final_revoked) {
-                CM_TRY(ca_placeholder_in_tx(s->ca, s->revs[i].serial, NULL, 0, 0,
-                                            last->message_id));
-                s->rep->placeholders++;
-                CM_TRY(db_cert_get(s->ca->db, &c, s->revs[i].serial));
-            }
+            CM_TRY(spill_get(s, &r, last->off));
+            CM_TRY(ca_placeholder_in_tx(s->ca, last->serial, NULL, 0, last->request_id,
+                                        r.message_id ? r.message_id : r.source));
+            s->rep->placeholders++;
+            CM_TRY(recovered_add(s, last->serial));
+            CM_TRY(tx_tick(t));
+            CM_TRY(db_cert_get(s->ca->db, &c, last->serial));
         } else if (rc != CM_OK) {
             goto out;
         }
-        if (c != NULL) {
-            if (final_revoked && (c->revoked_reason == DB_REASON_NONE ||
-                                  (c->revoked_reason == DB_REASON_HOLD && reason != DB_REASON_HOLD))) {
-                CM_TRY(recover_revoke_one(s->ca, c->serial, reason, effective,
-                                          "re-applied from the audit trail"));
-                s->rep->revocations++;
-                CM_TRY(tx_tick(t));
-            } else if (!final_revoked && c->revoked_reason == DB_REASON_HOLD) {
-                int64_t seq;
-                CM_TRY(db_counter_next(s->ca->db, &seq, "rev_seq"));
-                CM_TRY(db_cert_unrevoke(s->ca->db, c->serial, (int64_t)time(NULL), seq));
-                CM_TRY(exit_raise(s->ca->db, EXIT_EV_CERTUNREVOKED, c->request_id, c->serial,
-                                  "{\"recovered\":true}"));
-                CM_TRY(ca_audit(s->ca, "unrevoke", c->request_id, c->serial,
-                                "re-applied from the audit trail"));
-                s->rep->releases++;
-                CM_TRY(tx_tick(t));
-            }
-            db_cert_free(c);
-            c = NULL;
+        if (final_revoked && (c->revoked_reason == DB_REASON_NONE ||
+                              (c->revoked_reason == DB_REASON_HOLD && reason != DB_REASON_HOLD))) {
+            CM_TRY(revoke_one(s->ca, c, reason, last->when > 0 ? last->when : (int64_t)time(NULL),
+                              last->effective > 0 ? last->effective : (int64_t)time(NULL),
+                              "re-applied from the audit trail"));
+            s->rep->revocations++;
+            CM_TRY(tx_tick(t));
+        } else if (!final_revoked && c->revoked_reason == DB_REASON_HOLD) {
+            int64_t seq;
+            CM_TRY(db_counter_next(s->ca->db, &seq, "rev_seq"));
+            CM_TRY(db_cert_unrevoke(s->ca->db, c->serial,
+                                    last->when > 0 ? last->when : (int64_t)time(NULL), seq));
+            CM_TRY(exit_raise(s->ca->db, EXIT_EV_CERTUNREVOKED, c->request_id, c->serial,
+                              "{\"recovered\":true}"));
+            CM_TRY(ca_audit(s->ca, "unrevoke", c->request_id, c->serial,
+                            "re-applied from the audit trail"));
+            s->rep->releases++;
+            CM_TRY(tx_tick(t));
         }
+        db_cert_free(c);
+        c = NULL;
         i = j;
     }
 out:
@@ -318,67 +620,45 @@ out:
     return rc;
 }
 
-static cm_err restore_orphans(struct scan *s, struct tx *t, int revoke_reason)
+/* --revoke REASON: every certificate this run recovered that the trail left
+ * valid or on hold. The trail's own revocations keep their reason and date. */
+static cm_err revoke_recovered(struct scan *s, struct tx *t, int reason)
 {
     cm_err rc = CM_OK;
-    size_t i;
-    X509 *x = NULL;
-    char serial[CM_SERIAL_BUF];
+    struct db_cert *c = NULL;
+    int64_t now = (int64_t)time(NULL);
 
-    qsort(s->orphans, s->norphans, sizeof(*s->orphans), orphan_cmp);
-    for (i = 0; i < s->norphans; i++) {
-        struct orphan *o = &s->orphans[i];
-        int state = 0;
-        if (i > 0 && strcmp(o->serial, s->orphans[i - 1].serial) == 0)
-            continue; /* the same certificate in several mails */
-        CM_TRY(db_has(&state, s->ca, o->serial, o->der, o->der_len));
-        if (state != 0)
-            continue;
-        if (o->der != NULL) {
-            const unsigned char *p = o->der;
-            x = d2i_X509(NULL, &p, (long)o->der_len);
-            if (x == NULL || (size_t)(p - o->der) != o->der_len) {
-                CM_TRY(add_item(&s->rep->rejected, &s->rep->nrejected, o->source, o->serial,
-                                "attached certificate does not parse"));
-                X509_free(x);
-                x = NULL;
-                continue;
-            }
-            rc = ca_import_cert_in_tx(s->ca, x, o->request_id, o->source, o->message_id, serial);
-            X509_free(x);
-            x = NULL;
-            if (rc == CM_ERR_INVALID) {
-                /* Forged or foreign: never imported. */
-                CM_TRY(add_item(&s->rep->rejected, &s->rep->nrejected, o->source, o->serial,
-                                cm_err_msg()));
-                rc = CM_OK;
-                continue;
-            }
-            if (rc != CM_OK)
-                goto out;
-            s->rep->imported++;
-        } else {
-            rc = ca_placeholder_in_tx(s->ca, o->serial, o->subject_dn, o->not_after,
-                                      o->request_id, o->message_id);
-            if (rc == CM_ERR_INVALID && o->subject_dn != NULL) {
-                /* A subject the mail gives in a form we cannot parse: the
-                 * serial matters, record it without. */
-                rc = ca_placeholder_in_tx(s->ca, o->serial, NULL, o->not_after, o->request_id,
-                                          o->message_id);
-            }
-            if (rc != CM_OK)
-                goto out;
-            s->rep->placeholders++;
-        }
-        if (revoke_reason >= 0) {
-            CM_TRY(recover_revoke_one(s->ca, o->serial, revoke_reason, (int64_t)time(NULL),
-                                      "recovered orphan revoked (recover-orphans --revoke)"));
+    for (size_t i = 0; i < s->nrecovered; i++) {
+        CM_TRY(db_cert_get(s->ca->db, &c, s->recovered[i]));
+        if (c->revoked_reason == DB_REASON_NONE ||
+            (c->revoked_reason == DB_REASON_HOLD && reason != DB_REASON_HOLD)) {
+            CM_TRY(revoke_one(s->ca, c, reason, now, now,
+                              "recovered orphan revoked (recover-orphans --revoke)"));
             s->rep->revoked_now++;
+            CM_TRY(tx_tick(t));
         }
-        CM_TRY(tx_tick(t));
+        db_cert_free(c);
+        c = NULL;
     }
 out:
-    X509_free(x);
+    db_cert_free(c);
+    return rc;
+}
+
+/* The highest CRL number this database has published (0: none). */
+static cm_err last_crl_number(int64_t *out, db_t *db)
+{
+    cm_err rc = CM_OK;
+    struct db_crl *c = NULL;
+    *out = 0;
+    for (int delta = 0; delta < 2; delta++) {
+        CM_TRY(db_crl_last(db, &c, delta));
+        if (c != NULL && c->number > *out)
+            *out = c->number;
+        db_crl_free(c);
+        c = NULL;
+    }
+out:
     return rc;
 }
 
@@ -391,6 +671,7 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     char keyid[130];
     size_t i, changes;
     int in_tx = 0;
+    int64_t db_crl = 0;
 
     memset(rep, 0, sizeof(*rep));
     memset(&s, 0, sizeof(s));
@@ -402,14 +683,24 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
         return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet");
     if (o->nmaildirs + o->nmboxes == 0)
         return cm_err_set(CM_ERR_INVALID, "recover-orphans: give --maildir DIR or --mbox FILE");
+    if (o->revoke_reason == 7 || o->revoke_reason == DB_REASON_REMOVE_FROM_CRL ||
+        o->revoke_reason > DB_REASON_AA_COMPROMISE || o->revoke_reason < -1)
+        return cm_err_set(CM_ERR_INVALID, "recover-orphans: reason %d is not a revocation reason",
+                          o->revoke_reason);
+    /* The key signs the CRL at the end: ask for it before a long scan, not
+     * after. A dry run only verifies certificates (public key). */
+    if (!o->dry_run)
+        CM_TRY(ca_load_key(ca));
     text_hex(keyid, ca->ski, ca->ski_len);
 
-    /* Scan: only the certificates the database lacks are kept in memory. */
+    /* Scan: only what the database lacks is kept. */
     for (i = 0; i < o->nmaildirs; i++)
         CM_TRY(mailscan_maildir(o->maildirs[i], keyid, on_event, on_warn, &s, &st));
     for (i = 0; i < o->nmboxes; i++)
         CM_TRY(mailscan_mbox(o->mboxes[i], keyid, on_event, on_warn, &s, &st));
     CM_TRY(s.fatal);
+    if (s.spill != NULL && fflush(s.spill) != 0)
+        CM_FAIL(CM_ERR_IO, "scratch file: %s", strerror(errno));
     progress(&s, 1);
     rep->messages = st.messages;
     rep->certmint_messages = st.certmint_messages;
@@ -417,21 +708,25 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     rep->fallback_messages = st.fallback_messages;
     rep->malformed = st.malformed;
 
-    if (!o->dry_run || s.norphans + s.nrevs > 0)
-        CM_TRY(ca_load_key(ca));
+    CM_TRY(last_crl_number(&db_crl, ca->db));
     CM_TRY(db_begin(ca->db));
     in_tx = 1;
     /* Nothing goes backwards: IDs and numbers seen in the trail are never
-     * used again (they name mails, requests and CRLs people have). */
+     * used again (they name mails, requests and CRLs people have). First, so
+     * that the events raised below get IDs, and so Message-IDs, above every
+     * mail of the trail. */
     if (rep->max_request_id > 0)
         CM_TRY(db_counter_raise(ca->db, "request_id", rep->max_request_id));
     if (rep->max_crl_number > 0)
         CM_TRY(db_counter_raise(ca->db, "crl_number", rep->max_crl_number));
     if (rep->max_event_id > 0)
         CM_TRY(db_event_raise_id(ca->db, rep->max_event_id));
-    CM_TRY(restore_orphans(&s, &t, o->revoke_reason));
+    CM_TRY(restore_orphans(&s, &t));
     CM_TRY(apply_revocations(&s, &t));
-    changes = rep->imported + rep->placeholders + rep->revocations + rep->releases;
+    if (o->revoke_reason >= 0)
+        CM_TRY(revoke_recovered(&s, &t, o->revoke_reason));
+    changes =
+        rep->imported + rep->placeholders + rep->revocations + rep->releases + rep->revoked_now;
     if (changes > 0) {
         char details[256];
         snprintf(details, sizeof(details),
@@ -447,9 +742,11 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     }
     CM_TRY(db_commit(ca->db));
     in_tx = 0;
-    /* A new CRL (and delta, when configured) reflects the recovered state,
-     * with a number above every CRL in the trail. */
-    if (changes > 0) {
+    /* A new CRL reflects the recovered state, numbered above every CRL of
+     * the trail. Also when nothing changed but the trail holds a CRL newer
+     * than this database's last one: relying parties have a CRL the
+     * restored CA never made (or a run was cut short before its CRL). */
+    if (changes > 0 || rep->max_crl_number > db_crl) {
         struct crl_result cr;
         int64_t dp = 0;
         CM_TRY(crl_publish(&cr, ca, 0));
@@ -462,12 +759,12 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
 out:
     if (in_tx)
         db_rollback(ca->db);
-    for (i = 0; i < s.norphans; i++) {
-        free(s.orphans[i].subject_dn);
-        free(s.orphans[i].der);
-    }
+    if (s.spill)
+        fclose(s.spill);
+    free(s.rbuf);
     free(s.orphans);
     free(s.revs);
+    free(s.recovered);
     return rc;
 }
 

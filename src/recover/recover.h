@@ -34,19 +34,20 @@ struct recover_item {
 struct recover_report {
     size_t messages, certmint_messages, foreign_messages, fallback_messages, malformed;
     size_t events;
-    size_t known;          /* certificates the database already had */
-    size_t imported;       /* real certificates restored from mails */
-    size_t placeholders;   /* serials recorded without a certificate */
-    size_t revocations;    /* revocations from the trail applied */
-    size_t releases;       /* releases from hold from the trail applied */
-    size_t revoked_now;    /* recovered certificates revoked by --revoke */
+    size_t known;        /* certificate events whose certificate the database had */
+    size_t imported;     /* real certificates restored from mails */
+    size_t placeholders; /* serials recorded without a certificate */
+    size_t revocations;  /* revocations from the trail applied */
+    size_t releases;     /* releases from hold from the trail applied */
+    size_t revoked_now;  /* recovered certificates revoked by --revoke */
     int64_t max_request_id, max_event_id, max_crl_number;
-    int64_t crl_number;    /* the CRL published (0: none) */
+    int64_t crl_number; /* the CRL published (0: none) */
     int64_t delta_crl_number;
+    /* The first 10,000 of each are listed; the totals count them all. */
     struct recover_item *rejected; /* forged, foreign, conflicting */
-    size_t nrejected;
+    size_t nrejected, rejected_total;
     struct recover_item *warnings; /* malformed messages skipped */
-    size_t nwarnings;
+    size_t nwarnings, warnings_total;
 };
 
 cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca,

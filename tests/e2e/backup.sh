@@ -50,6 +50,14 @@ after=$(openssl crl -inform DER -in "$T/restored/crl/ca.crl" -noout -crlnumber |
 [ $((after)) -gt $((before)) ] && ok "CRL number after restore ($after) exceeds the last before ($before)" ||
     fail "CRL number went backwards: $before -> $after"
 
+# A home given with a trailing slash is the same home (the sibling paths
+# HOME.restoring.PID and HOME.replaced.TIME must not land inside it).
+check "restore into 'NEW/' (trailing slash)" cm "$H" restore "$T/bk" --home "$T/slash/"
+check "restore --force into 'NEW//' moves the old one aside" cm "$H" restore "$T/bk" --home "$T/slash//" --force
+check_eq "one restored home and one moved aside, nothing inside" \
+    "$(ls -d "$T"/slash* | wc -l) $(ls -A "$T/slash" | grep -c 'restoring\|replaced')" "2 0"
+check "the restored home opens" cm "$T/slash" view
+
 # Damage is detected.
 cp -r "$T/bk" "$T/bk-damaged"
 printf 'x' >>"$T/bk-damaged/ca.crt"

@@ -1,0 +1,75 @@
+#!/bin/sh
+# Benchmark of certmint recover-orphans: a real CA is backed up, then issues
+# N certificates (default 100,000; `certmint submit` of CSRs made by
+# bench/gen_csrs.c), revokes 1% of them and publishes a CRL. Its outbox is
+# written as an mbox of notification mails (bench/recover_mails.c: one mail
+# per event, laid out per docs/mail-format.md by tests/unit/mailgen.h, each
+# CERTISSUED mail carrying the certificate the CA really signed). The home
+# is destroyed and restored from the backup, so every certificate is an
+# orphan, and `certmint recover-orphans --mbox` is timed: messages/s and peak
+# RSS (/usr/bin/time -f %M), then the second (no-op) run. Finally the
+# recovered database is compared with the lost one.
+#   sh bench/recover.sh [N]
+# The mails are written by the generator, not sent through the SMTP exit
+# module and an MTA: 100,000 mails through Postfix would take the MTA's own
+# rate (see bench/smtp.sh, tests/e2e/smtp_transport.sh) and prove nothing
+# more about recovery; tests/e2e/disaster.sh does that path end to end.
+set -eu
+cd "$(dirname "$0")/.."
+N=${1:-100000}
+BUILD=${BUILD:-build}
+make -s "$BUILD/certmint"
+case "$BUILD" in /*) CM="$BUILD/certmint" ;; *) CM="$PWD/$BUILD/certmint" ;; esac
+make -s -f Makefile -f bench/bench.mk "$BUILD/bench/recover_mails" >/dev/null
+[ -x /usr/bin/time ] || { echo "recover bench: /usr/bin/time (GNU time) is needed" >&2; exit 1; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-recover.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+printf 'bench-passphrase\n' >"$W/pass"
+cm() { "$CM" --home "$W/ca" --passphrase-file "$W/pass" "$@"; }
+secs() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+
+cc -O2 -o "$W/gen_csrs" bench/gen_csrs.c -lcrypto
+mkdir "$W/csrs"
+"$W/gen_csrs" "$W/csrs" "$N"
+cm init --subject "/CN=Bench Recover CA/O=certmint bench" --key ec:p256 >/dev/null
+cm crl >/dev/null
+cm backup "$W/bk" >/dev/null
+
+# Issue N after the backup (in chunks: the argument list has a limit).
+t0=$(secs)
+(cd "$W/csrs" && ls | xargs -n 20000 "$CM" --home "$W/ca" --passphrase-file "$W/pass" submit --profile tls-server) >"$W/submit.out"
+t1=$(secs)
+issued=$(cm view --restrict "Disposition=issued" --out SerialNumber --format csv | tail -n +2 | wc -l)
+[ "$issued" -eq "$N" ] || { echo "only $issued of $N issued" >&2; exit 1; }
+cm view --out SerialNumber --format csv | tail -n +2 | tr -d '\r' | awk -v n="$N" 'NR % 100 == 50' >"$W/revoke.list"
+cm revoke --from-file "$W/revoke.list" keyCompromise >/dev/null
+cm crl >/dev/null
+nrev=$(wc -l <"$W/revoke.list")
+cm view --out RequestID,SerialNumber,RevokedReason,RawCertificate --format csv >"$W/view-lost.csv"
+
+t2=$(secs)
+mails=$("$BUILD/bench/recover_mails" "$W/ca" "$W/trail.mbox" | cut -d' ' -f1)
+t3=$(secs)
+size=$(du -m "$W/trail.mbox" | cut -f1)
+
+rm -rf "$W/ca"
+cm restore "$W/bk" >/dev/null
+/usr/bin/time -f '%e %M' -o "$W/time1" "$CM" --home "$W/ca" --passphrase-file "$W/pass" \
+    recover-orphans --mbox "$W/trail.mbox" --format json >"$W/r1.json"
+/usr/bin/time -f '%e %M' -o "$W/time2" "$CM" --home "$W/ca" --passphrase-file "$W/pass" \
+    recover-orphans --mbox "$W/trail.mbox" --format json >"$W/r2.json"
+cm view --out RequestID,SerialNumber,RevokedReason,RawCertificate --format csv >"$W/view-back.csv"
+same=no
+cmp -s "$W/view-lost.csv" "$W/view-back.csv" && same=yes
+
+field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+read -r e1 rss1 <"$W/time1"
+read -r e2 rss2 <"$W/time2"
+echo "recover-orphans benchmark: $N certificates issued after the backup, $nrev revoked, $(nproc) cores"
+echo "issuance: $(rate "$N" "$t0" "$t1") certificates/s; mail generation: $mails mails, $size MiB mbox, $(rate "$mails" "$t2" "$t3") mails/s"
+echo "first run:  $(field "$W/r1.json" messages) messages in ${e1}s = $(rate "$mails" 0 "$e1") messages/s, peak RSS $((rss1 / 1024)) MiB;" \
+    "imported $(field "$W/r1.json" imported), revocations $(field "$W/r1.json" revocations_applied), CRL $(field "$W/r1.json" crl_number)"
+echo "second run: ${e2}s = $(rate "$mails" 0 "$e2") messages/s, peak RSS $((rss2 / 1024)) MiB;" \
+    "imported $(field "$W/r2.json" imported), already known $(field "$W/r2.json" already_known)"
+echo "recovered database identical to the lost one (RequestID, serial, reason, certificate): $same"
