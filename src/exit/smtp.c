@@ -328,7 +328,87 @@ static long long payload_int(const char *payload, const char *field, long long d
 struct values {
     const char **v;
     char eventid[32], eventtime[32], crlnum[32];
+    char *dn[3]; /* readable forms of the DN columns (dn_readable) */
 };
+
+static void values_clear(struct values *vals)
+{
+    free(vals->v);
+    for (size_t i = 0; i < sizeof(vals->dn) / sizeof(vals->dn[0]); i++)
+        free(vals->dn[i]);
+    memset(vals, 0, sizeof(*vals));
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629 section 4),
+ * 0 if there is none. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len, i;
+    unsigned cp;
+    if (n == 0 || p[0] < 0xc2 || p[0] > 0xf4)
+        return 0;
+    len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
+    if (n < len)
+        return 0;
+    cp = p[0] & (0x7f >> len);
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/* The database keeps distinguished names as OpenSSL's RFC 2253 printer
+ * writes them (`openssl x509 -nameopt RFC2253`), with every non-ASCII byte
+ * escaped: "CN=J\C3\BCrgen". RFC 4514 section 2.4 lets UTF-8 stand
+ * unescaped, so the text a person reads shows "CN=Jürgen"; only escapes
+ * that decode to well-formed UTF-8 are undone, every other escape stays.
+ * Returns NULL when there is nothing to change (or no memory: the
+ * escaped form is still correct). */
+static char *dn_readable(const char *dn)
+{
+    size_t n = strlen(dn), i = 0, o = 0, k, b, len;
+    unsigned char seq[4];
+    char *out;
+    if (strstr(dn, "\\") == NULL || (out = malloc(n + 1)) == NULL)
+        return NULL;
+    while (i < n) {
+        if (dn[i] == '\\' && i + 1 < n && dn[i + 1] == '\\') {
+            out[o++] = dn[i++]; /* an escaped backslash stays escaped */
+            out[o++] = dn[i++];
+            continue;
+        }
+        /* Up to four escaped bytes "\XX" in a row. */
+        for (k = 0, b = i; k < 4 && b + 2 < n && dn[b] == '\\' && hexval(dn[b + 1]) >= 0 &&
+                           hexval(dn[b + 2]) >= 0;
+             k++, b += 3)
+            seq[k] = (unsigned char)(hexval(dn[b + 1]) * 16 + hexval(dn[b + 2]));
+        if ((len = utf8_seq(seq, k)) > 0) {
+            memcpy(out + o, seq, len);
+            o += len;
+            i += 3 * len;
+            continue;
+        }
+        out[o++] = dn[i++];
+    }
+    out[o] = '\0';
+    return out;
+}
 
 static cm_err values_fill(struct values *vals, const struct smtp_state *s,
                           const struct exit_event_ctx *e)
@@ -346,6 +426,18 @@ static cm_err values_fill(struct values *vals, const struct smtp_state *s,
     text_format_time(vals->eventtime, sizeof(vals->eventtime), e->ev->created);
     vals->v[db_ncolumns + PC_CANAME] = s->info->name;
     vals->v[db_ncolumns + PC_CADN] = s->info->dn;
+    {
+        const int dncols[3] = {db_column_find("DistinguishedName"),
+                               db_column_find("RequestDistinguishedName"),
+                               (int)db_ncolumns + PC_CADN};
+        for (i = 0; i < 3; i++) {
+            if (dncols[i] < 0 || vals->v[dncols[i]] == NULL)
+                continue;
+            vals->dn[i] = dn_readable(vals->v[dncols[i]]);
+            if (vals->dn[i] != NULL)
+                vals->v[dncols[i]] = vals->dn[i];
+        }
+    }
     vals->v[db_ncolumns + PC_EVENT] = exit_event_name(e->ev->type);
     vals->v[db_ncolumns + PC_EVENTID] = vals->eventid;
     vals->v[db_ncolumns + PC_EVENTTIME] = vals->eventtime;
@@ -508,8 +600,7 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
         struct template *ptitle = NULL, *pbody = NULL;
         const struct template *title, *bodyt;
 
-        free(vals.v);
-        memset(&vals, 0, sizeof(vals));
+        values_clear(&vals);
         CM_TRY(values_fill(&vals, s, e));
         CM_TRY(tpl_for(&ptitle, &pbody, s, e, k));
         title = ptitle ? ptitle : s->tpl[k].title;
@@ -600,7 +691,7 @@ out:
     for (i = 0; i < nrcpts; i++)
         free(rcpts[i]);
     free(rcpts);
-    free(vals.v);
+    values_clear(&vals);
     mime_free(m);
     buf_free(&subject);
     buf_free(&body);
