@@ -151,6 +151,14 @@ struct tpl_set {
     char *from, *to, *cc;
 };
 
+/* Per-profile templates (exit.smtp.template.PROFILE.EVENT.*), looked up
+ * and compiled once per profile and event in a delivery run. */
+struct prof_tpl {
+    char *profile;
+    int ki;
+    struct template *title, *body; /* NULL: no override for this pair */
+};
+
 struct smtp_state {
     ca_ctx *ca;
     const struct exit_ca_info *info;
@@ -158,6 +166,8 @@ struct smtp_state {
     char *server, *username, *password_file, *cafile;
     struct smtp_client *client;
     struct tpl_set tpl[EVENT_KINDS];
+    struct prof_tpl *ptpl;
+    size_t nptpl;
     long long batch_max;
 };
 
@@ -177,19 +187,35 @@ static void tpl_free(struct tpl_set *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* Reads one template pair (format + args) from keys prefix.{title,body}*
- * with fallbacks. */
-static cm_err compile_pair(struct template **out, const ca_ctx *ca, const char *prefix,
-                           const char *what, const char *def_fmt, const char *def_args)
+/* The value of key prefix.{what}{kind} ("exit.smtp.issued" "title"
+ * "format"), else of fallback.{what}{kind} when fallback is not NULL, else
+ * def. */
+static const char *tpl_key(const ca_ctx *ca, const char *prefix, const char *fallback,
+                           const char *what, const char *kind, const char *def)
 {
-    char kf[256], ka[256];
-    const char *fmt, *args;
-    snprintf(kf, sizeof(kf), "%s.%sformat", prefix, what);
-    snprintf(ka, sizeof(ka), "%s.%sarg", prefix, what);
-    fmt = config_is_set(ca->cfg, kf) ? config_get(ca->cfg, kf) : def_fmt;
-    args = config_is_set(ca->cfg, ka) ? config_get(ca->cfg, ka) : def_args;
+    char k[300];
+    snprintf(k, sizeof(k), "%s.%s%s", prefix, what, kind);
+    if (config_is_set(ca->cfg, k))
+        return config_get(ca->cfg, k);
+    if (fallback != NULL) {
+        snprintf(k, sizeof(k), "%s.%s%s", fallback, what, kind);
+        if (config_is_set(ca->cfg, k))
+            return config_get(ca->cfg, k);
+    }
+    return def;
+}
+
+/* Compiles one template pair (format + args) from keys prefix.{title,body}*,
+ * each key falling back on its own to fallback's and then to the built-in
+ * default. */
+static cm_err compile_pair(struct template **out, const ca_ctx *ca, const char *prefix,
+                           const char *fallback, const char *what, const char *def_fmt,
+                           const char *def_args)
+{
+    const char *fmt = tpl_key(ca, prefix, fallback, what, "format", def_fmt);
+    const char *args = tpl_key(ca, prefix, fallback, what, "arg", def_args);
     if (template_compile_cols(out, fmt, args ? args : "", all_cols, nall_cols) != CM_OK)
-        return cm_err_prefix(CM_ERR_CONFIG, "%s / %s", kf, ka);
+        return cm_err_prefix(CM_ERR_CONFIG, "%s.%sformat / %s.%sarg", prefix, what, prefix, what);
     return CM_OK;
 }
 
@@ -200,9 +226,9 @@ static cm_err load_templates(struct smtp_state *s)
     for (int i = 0; i < EVENT_KINDS; i++) {
         struct tpl_set *t = &s->tpl[i];
         snprintf(prefix, sizeof(prefix), "exit.smtp.%s", kinds[i].key);
-        CM_TRY(compile_pair(&t->title, s->ca, prefix, "title", defaults[i].title,
+        CM_TRY(compile_pair(&t->title, s->ca, prefix, NULL, "title", defaults[i].title,
                             defaults[i].title_args));
-        CM_TRY(compile_pair(&t->body, s->ca, prefix, "body", defaults[i].body,
+        CM_TRY(compile_pair(&t->body, s->ca, prefix, NULL, "body", defaults[i].body,
                             defaults[i].body_args));
         snprintf(k, sizeof(k), "%s.from", prefix);
         t->from = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.from"));
@@ -227,6 +253,12 @@ static void smtp_shutdown(void *state)
     smtp_client_close(s->client);
     for (int i = 0; i < EVENT_KINDS; i++)
         tpl_free(&s->tpl[i]);
+    for (size_t i = 0; i < s->nptpl; i++) {
+        free(s->ptpl[i].profile);
+        template_free(s->ptpl[i].title);
+        template_free(s->ptpl[i].body);
+    }
+    free(s->ptpl);
     free(s->server);
     free(s->username);
     free(s->password_file);
@@ -451,37 +483,57 @@ static cm_err values_fill(struct values *vals, const struct smtp_state *s,
     return CM_OK;
 }
 
-/* The per-profile override (exit.smtp.template.PROFILE.EVENT.*), if any. */
-static cm_err tpl_for(struct template **title, struct template **body, const struct smtp_state *s,
-                      const struct exit_event_ctx *e, int ki)
+/* The templates of event kind ki for this event: its profile's override
+ * (exit.smtp.template.PROFILE.EVENT.*; each key not set there comes from
+ * exit.smtp.EVENT.*, then the built-in default), else the event's. */
+static cm_err tpl_for(const struct template **title, const struct template **body,
+                      struct smtp_state *s, const struct exit_event_ctx *e, int ki)
 {
+    cm_err rc = CM_OK;
     int tcol = db_column_find("CertificateTemplate");
     const char *profile = e->values && tcol >= 0 ? e->values[tcol] : NULL;
-    char prefix[256], k[300];
-    int any = 0;
+    static const char *const keys[] = {"titleformat", "titlearg", "bodyformat", "bodyarg"};
+    char prefix[256], fallback[64], k[300];
+    struct prof_tpl pt = {NULL, ki, NULL, NULL}, *p;
+    size_t i;
 
-    *title = *body = NULL;
+    *title = s->tpl[ki].title;
+    *body = s->tpl[ki].body;
     if (profile == NULL)
         return CM_OK;
-    snprintf(prefix, sizeof(prefix), "exit.smtp.template.%s.%s", profile, kinds[ki].key);
-    for (const char *const *w = (const char *const[]){"titleformat", "titlearg", "bodyformat",
-                                                        "bodyarg", NULL};
-         *w; w++) {
-        snprintf(k, sizeof(k), "%s.%s", prefix, *w);
-        if (config_schema_find(k) && config_is_set(s->ca->cfg, k))
-            any = 1;
+    for (i = 0; i < s->nptpl; i++)
+        if (s->ptpl[i].ki == ki && strcmp(s->ptpl[i].profile, profile) == 0)
+            break;
+    if (i == s->nptpl) {
+        snprintf(prefix, sizeof(prefix), "exit.smtp.template.%s.%s", profile, kinds[ki].key);
+        snprintf(fallback, sizeof(fallback), "exit.smtp.%s", kinds[ki].key);
+        for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
+            snprintf(k, sizeof(k), "%s.%s", prefix, keys[j]);
+            if (config_schema_find(k) && config_is_set(s->ca->cfg, k)) {
+                CM_TRY(compile_pair(&pt.title, s->ca, prefix, fallback, "title",
+                                    defaults[ki].title, defaults[ki].title_args));
+                CM_TRY(compile_pair(&pt.body, s->ca, prefix, fallback, "body", defaults[ki].body,
+                                    defaults[ki].body_args));
+                break;
+            }
+        }
+        p = realloc(s->ptpl, (s->nptpl + 1) * sizeof(*p));
+        CM_NOMEM_IF(p == NULL);
+        s->ptpl = p;
+        pt.profile = strdup(profile);
+        CM_NOMEM_IF(pt.profile == NULL);
+        s->ptpl[s->nptpl++] = pt;
+        memset(&pt, 0, sizeof(pt));
     }
-    if (!any)
-        return CM_OK;
-    if (compile_pair(title, s->ca, prefix, "title", defaults[ki].title, defaults[ki].title_args) !=
-            CM_OK ||
-        compile_pair(body, s->ca, prefix, "body", defaults[ki].body, defaults[ki].body_args) !=
-            CM_OK) {
-        template_free(*title);
-        *title = NULL;
-        return CM_ERR_CONFIG;
+    if (s->ptpl[i].title != NULL) {
+        *title = s->ptpl[i].title;
+        *body = s->ptpl[i].body;
     }
-    return CM_OK;
+out:
+    free(pt.profile);
+    template_free(pt.title);
+    template_free(pt.body);
+    return rc;
 }
 
 static cm_err header_value(cm_buf *b, const char *v)
@@ -597,22 +649,17 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
     for (i = 0; i < n; i++) {
         const struct exit_event_ctx *e = evs[i];
         int k = kind_index(e->ev->type);
-        struct template *ptitle = NULL, *pbody = NULL;
-        const struct template *title, *bodyt;
+        const struct template *title = NULL, *bodyt = NULL;
 
         values_clear(&vals);
         CM_TRY(values_fill(&vals, s, e));
-        CM_TRY(tpl_for(&ptitle, &pbody, s, e, k));
-        title = ptitle ? ptitle : s->tpl[k].title;
-        bodyt = pbody ? pbody : s->tpl[k].body;
+        CM_TRY(tpl_for(&title, &bodyt, s, e, k));
         if (n == 1)
             rc = template_render(&subject, title, vals.v, nall_cols);
         if (rc == CM_OK && i > 0)
             rc = buf_append_str(&body, BODY_SEPARATOR);
         if (rc == CM_OK)
             rc = template_render(&body, bodyt, vals.v, nall_cols);
-        template_free(ptitle);
-        template_free(pbody);
         if (rc != CM_OK)
             goto out;
         if (i > 0)

@@ -244,8 +244,6 @@ cfg exit.smtp.issued.bodyformat 'Serial=%1\nHash=%2\nRevoked=%3\nEvent=%4 #%5\nP
 cfg exit.smtp.issued.bodyarg 'SerialNumber,CertificateHash,RevokedWhen,EventName,EventID,CertificateTemplate,CAName'
 cfg exit.smtp.template.web.issued.titleformat 'WEB %1: %2'
 cfg exit.smtp.template.web.issued.titlearg 'CertificateTemplate,SerialNumber'
-cfg exit.smtp.template.web.issued.bodyformat 'Web certificate for %1'
-cfg exit.smtp.template.web.issued.bodyarg 'CommonName'
 check "submit tls-server (event template)" submit_one "$T/t1.csr" --out "$T/t1.pem"
 RT1=$R ST1=$S
 check "submit web (per-profile template)" submit_one --profile web "$T/t2.csr" --out "$T/t2.pem"
@@ -261,7 +259,12 @@ printf 'Serial=%s\nHash=%s\nRevoked=???\nEvent=CERTISSUED #%s\nProfile=tls-serve
 check "custom body: every %N, \\n, %% and ???, exactly" cmp "$T/p2/body/1.txt" "$T/want-body1"
 check_eq "per-profile subject (exit.smtp.template.web.issued.*)" \
     "$(awk -F'\t' 'NR == 2 { print $9 }' "$T/p2/mails.tsv")" "WEB web: $ST2"
-check_eq "per-profile body" "$(cat "$T/p2/body/2.txt")" "Web certificate for t2.example.org"
+h2=$(openssl x509 -in "$T/t2.pem" -noout -fingerprint -sha1 | sed 's/.*=//' | tr -d ':' | tr 'A-F' 'a-f')
+e2=$(awk -F'\t' 'NR == 2 { print $5 }' "$T/p2/mails.tsv")
+printf 'Serial=%s\nHash=%s\nRevoked=???\nEvent=CERTISSUED #%s\nProfile=web\n100%% by %s\n' \
+    "$ST2" "$h2" "$e2" "$CA" >"$T/want-body2"
+check "per-profile body not set: the event's custom body (exit.smtp.issued.body*)" \
+    cmp "$T/p2/body/2.txt" "$T/want-body2"
 check "the per-profile mail still carries the certificate" cmp "$T/p2/att/$ST2.cer" "$(der_of "$T/t2.pem" >"$T/t2.der"; echo "$T/t2.der")"
 # A format naming an argument its list lacks is an error when the module
 # loads: the event stays queued and `exit status` says why.
@@ -411,10 +414,17 @@ check_match "  ... the request is issued in the database" "$(cat "$T/submit.out"
 cm "$H" retrieve "$RS" --out "$T/strict.pem" >"$T/ret.out" 2>&1
 check_eq "  ... retrieve refuses with exit 4" "$?" "4"
 check_fails "  ... and writes nothing" test -e "$T/strict.pem"
+check "strict, MTA down: a request pends" submit_one --profile manual "$T/p.csr"
+RA=$R
+cm "$H" approve "$RA" --out "$T/approved.pem" >"$T/approve.out" 2>"$T/approve.err"
+check_eq "  ... approve exits non-zero" "$?" "1"
+check_match "  ... saying the certificate is withheld" "$(cat "$T/approve.err")" "request $RA: certificate .* withheld"
+check_fails "  ... and writes no certificate" test -e "$T/approved.pem"
 sh "$MTA" start "$M" "$PORT" >"$T/mta.out" 2>&1 || fail "mta.sh start again: $(cat "$T/mta.out")"
 check "MTA back: exit flush" cm "$H" exit flush
 check "  ... retrieve returns the certificate" cm "$H" retrieve "$RS" --out "$T/strict.pem"
 check_eq "  ... the one issued" "$(serial_of "$T/strict.pem")" "$SS"
+check "  ... and the approved one" cm "$H" retrieve "$RA" --out "$T/approved.pem"
 scan p7
 check "  ... and its mail was accepted first, with the certificate attached" \
     cmp "$T/p7/att/$SS.cer" "$(der_of "$T/strict.pem" >"$T/strict.der"; echo "$T/strict.der")"
