@@ -660,8 +660,8 @@ out:
  * a command's own delivery) sending the same queue would mail every event
  * twice. An flock on HOME/exit.lock; the kernel drops it when the process
  * dies, so a killed `serve` never blocks the next one. *fd = -1 when
- * another process holds it and `wait` is 0. */
-static cm_err delivery_lock(int *fd, const struct ca_ctx *ca, int wait)
+ * another process holds it and `block` is 0. */
+static cm_err delivery_lock(int *fd, const struct ca_ctx *ca, int block)
 {
     char path[PATH_MAX];
     int f, r;
@@ -673,7 +673,7 @@ static cm_err delivery_lock(int *fd, const struct ca_ctx *ca, int wait)
     if (f < 0)
         return cm_err_set(CM_ERR_IO, "%s: cannot open the delivery lock: %s", path,
                           strerror(errno));
-    while ((r = flock(f, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR)
+    while ((r = flock(f, LOCK_EX | (block ? 0 : LOCK_NB))) != 0 && errno == EINTR)
         ;
     if (r != 0) {
         int e = errno;

@@ -545,6 +545,20 @@ static cm_err header_value(cm_buf *b, const char *v)
     return buf_append_str(b, v);
 }
 
+/* The request the event is about: the event's own RequestID, else the
+ * certificate's (revocations are raised by serial number alone). 0: none. */
+static long long ev_request_id(const struct exit_event_ctx *e)
+{
+    int c = db_column_find("RequestID");
+    long long id = 0;
+    if (e->ev->request_id > 0)
+        return e->ev->request_id;
+    if (e->values != NULL && c >= 0 && e->values[c] != NULL &&
+        text_parse_int(&id, e->values[c], 1, INT64_MAX, "RequestID") == CM_OK)
+        return id;
+    return 0;
+}
+
 static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct exit_event_ctx *e)
 {
     cm_err rc = CM_OK;
@@ -556,8 +570,8 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
     iso_time(t, sizeof(t), e->ev->created);
     CM_TRY(buf_printf(b, "X-Certmint-Event: %s\r\nX-Certmint-Event-ID: %lld\r\nX-Certmint-When: %s\r\n",
                       exit_event_name(e->ev->type), (long long)e->ev->id, t));
-    if (e->ev->request_id > 0)
-        CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", (long long)e->ev->request_id));
+    if (ev_request_id(e) > 0)
+        CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", ev_request_id(e)));
     if (e->ev->serial[0])
         CM_TRY(buf_printf(b, "X-Certmint-Serial: %s\r\n", e->ev->serial));
     if (v != NULL) {
@@ -698,8 +712,8 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
         snprintf(num, sizeof(num), "%lld-%lld", (long long)evs[0]->ev->id,
                  (long long)evs[n - 1]->ev->id);
     CM_TRY(mime_add_header(m, "X-Certmint-Event-ID", num));
-    if (evs[0]->ev->request_id > 0) {
-        snprintf(num, sizeof(num), "%lld", (long long)evs[0]->ev->request_id);
+    if (ev_request_id(evs[0]) > 0) {
+        snprintf(num, sizeof(num), "%lld", ev_request_id(evs[0]));
         CM_TRY(mime_add_header(m, "X-Certmint-Request-ID", num));
     }
     if (evs[0]->ev->serial[0])

@@ -181,6 +181,12 @@ check_eq "CERTISSUED subject (RFC 2047 decoded)" "$(col p1 9 CERTISSUED)" \
 check_eq "CERTISSUED subject is RFC 2047 encoded on the wire" "$(col p1 14 CERTISSUED)" "1"
 check_eq "ASCII subjects are not encoded" "$(col p1 14 CRLISSUED)" "0"
 check_eq "CERTISSUED headers: request ID, serial" "$(col p1 7 CERTISSUED) $(col p1 8 CERTISSUED)" "$R1 $S1"
+check_eq "X-Certmint-Request-ID / -Serial of every certificate event" \
+    "$(awk -F'\t' '$4 ~ /^CERT(REVOKED|UNREVOKED|RETRIEVEPENDING)$/ { print $4 "=" $7 "/" $8 }' "$T/p1/mails.tsv" | sort | tr '\n' ' ')" \
+    "CERTRETRIEVEPENDING=$R1/$S1 CERTREVOKED=$R1/$S1 CERTUNREVOKED=$R1/$S1 "
+check_eq "  ... request events: the request ID, no serial" \
+    "$(awk -F'\t' '$4 ~ /^CERT(PENDING|DENIED)$/ { print $4 "=" $7 "/" $8 }' "$T/p1/mails.tsv" | sort | tr '\n' ' ')" \
+    "CERTDENIED=$R2/ CERTPENDING=$R2/ "
 check_match "CERTPENDING subject" "$(col p1 9 CERTPENDING)" "^\\[$CA\\] Request $R2 pending: .*CN=pending\\.example\\.org"
 check_match "CERTDENIED subject" "$(col p1 9 CERTDENIED)" "^\\[$CA\\] Request $R2 denied: .*pending\\.example\\.org"
 check_eq "CERTREVOKED subject" "$(col p1 9 CERTREVOKED)" "[$CA] Certificate revoked: $CN_U (serial $S1)"
