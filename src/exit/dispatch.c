@@ -201,10 +201,10 @@ static cm_err meta_set_str(db_t *db, const char *module, const char *what, const
 
 struct ev_item {
     struct db_event ev;
-    char **values;          /* db_ncolumns strings, or NULL */
-    unsigned char *cert;    /* RawCertificate copy */
+    char **values;       /* db_ncolumns strings, or NULL */
+    unsigned char *cert; /* RawCertificate copy */
     size_t cert_len;
-    int row_tried;          /* looked up (load_rows), whether found or not */
+    int row_tried; /* looked up (load_rows), whether found or not */
     struct exit_event_ctx ctx;
 };
 

@@ -510,8 +510,8 @@ static cm_err tpl_for(const struct template **title, const struct template **bod
         for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
             snprintf(k, sizeof(k), "%s.%s", prefix, keys[j]);
             if (config_schema_find(k) && config_is_set(s->ca->cfg, k)) {
-                CM_TRY(compile_pair(&pt.title, s->ca, prefix, fallback, "title",
-                                    defaults[ki].title, defaults[ki].title_args));
+                CM_TRY(compile_pair(&pt.title, s->ca, prefix, fallback, "title", defaults[ki].title,
+                                    defaults[ki].title_args));
                 CM_TRY(compile_pair(&pt.body, s->ca, prefix, fallback, "body", defaults[ki].body,
                                     defaults[ki].body_args));
                 break;

@@ -24,14 +24,14 @@ static X509 *make_ca_cert(EVP_PKEY *key)
     X509_NAME *n = X509_NAME_new();
     X509V3_CTX ctx;
     X509_EXTENSION *e = NULL;
-    int ok = x && n && X509_set_version(x, X509_VERSION_3) &&
-             ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
-             X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                                        (const unsigned char *)"certmint dispatch test", -1, -1,
-                                        0) &&
-             X509_set_subject_name(x, n) && X509_set_issuer_name(x, n) &&
-             X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
-             X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) && X509_set_pubkey(x, key);
+    int ok =
+        x && n && X509_set_version(x, X509_VERSION_3) &&
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"certmint dispatch test", -1, -1, 0) &&
+        X509_set_subject_name(x, n) && X509_set_issuer_name(x, n) &&
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+        X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) && X509_set_pubkey(x, key);
     if (ok) {
         X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
         e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_key_identifier, "hash");
