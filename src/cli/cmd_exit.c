@@ -10,9 +10,16 @@
 void cli_deliver(ca_ctx *ca)
 {
     struct exit_delivery_report rep;
+    int flags = EXIT_DELIVER_RESPECT_BACKOFF;
+    /* In strict audit mode the command's certificate is released only by a
+     * delivery: wait for a running `certmint serve` to finish its pass
+     * rather than leave the certificate to it. Otherwise a running serve
+     * delivers the events, and the command does not wait. */
+    if (config_get_bool(ca->cfg, "audit.require_offbox"))
+        flags |= EXIT_DELIVER_WAIT_LOCK;
     /* The command's state change is committed; delivery problems are
      * recorded for `certmint exit status` and retried later, never fatal. */
-    if (exit_deliver(ca, EXIT_DELIVER_RESPECT_BACKOFF, &rep) != CM_OK)
+    if (exit_deliver(ca, flags, &rep) != CM_OK)
         log_error("event delivery: %s", cm_err_msg());
     else if (rep.failed_modules > 0)
         fprintf(stderr, "certmint: warning: %zu exit module(s) could not deliver; events stay "
@@ -79,7 +86,7 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
     } else if (strcmp(argv[1], "flush") == 0) {
         struct exit_delivery_report rep;
         struct backlog_ctx b = {0};
-        rc = exit_deliver(ca, 0, &rep);
+        rc = exit_deliver(ca, EXIT_DELIVER_WAIT_LOCK, &rep);
         if (rc == CM_OK)
             rc = exit_status(ca, backlog_cb, &b);
         if (rc == CM_OK) {

@@ -224,9 +224,15 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
         printf("\t%s", s.message);
     putchar('\n');
     fflush(stdout);
-    if (s.disposition == DB_DISP_ISSUED && s.cert_der == NULL)
-        fprintf(stderr, "certmint: certificate withheld until its off-box audit record is "
-                        "acknowledged\n");
+    if (s.disposition == DB_DISP_ISSUED && s.cert_der == NULL) {
+        /* Strict audit mode, as submit: withheld is not success. */
+        fprintf(stderr,
+                "certmint: request %lld: certificate %s withheld until its off-box audit record "
+                "is acknowledged; 'certmint retrieve %lld' after delivery\n",
+                (long long)id, s.serial, (long long)id);
+        ca_submission_clear(&s);
+        return 1;
+    }
     if (out != NULL && s.cert_der != NULL && (rc = cli_write_cert(out, s.cert_der, s.cert_der_len)) != CM_OK) {
         ca_submission_clear(&s);
         return cli_fail(rc);

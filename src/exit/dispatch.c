@@ -5,14 +5,17 @@
 
 #include "ca/ca.h"
 #include "ca/name.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 #include "util/text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +39,8 @@ static const struct exit_module_ops *const modules[] = {
 /* Events handed to a module per call, and the backoff ceiling. */
 #define BATCH_EVENTS 1000
 #define BACKOFF_MAX_S 300
+/* How long acknowledged mails may wait before their position is recorded. */
+#define ACK_INTERVAL_MS 50
 
 const struct exit_module_ops *exit_module_find(const char *name)
 {
@@ -196,9 +201,10 @@ static cm_err meta_set_str(db_t *db, const char *module, const char *what, const
 
 struct ev_item {
     struct db_event ev;
-    char **values;          /* db_ncolumns strings, or NULL */
-    unsigned char *cert;    /* RawCertificate copy */
+    char **values;       /* db_ncolumns strings, or NULL */
+    unsigned char *cert; /* RawCertificate copy */
     size_t cert_len;
+    int row_tried; /* looked up (load_rows), whether found or not */
     struct exit_event_ctx ctx;
 };
 
@@ -221,21 +227,12 @@ static cm_err collect_cb(void *ctx, const struct db_event *ev)
     return CM_OK;
 }
 
-struct row_copy {
-    struct ev_item *it;
-    int found;
-};
-
-static cm_err row_cb(void *ctx, const struct db_row *row)
+/* Copies one view row into an item (values as text, the certificate). */
+static cm_err item_set_row(struct ev_item *it, const struct db_row *row)
 {
-    struct row_copy *rc = ctx;
-    struct ev_item *it = rc->it;
     int raw = db_column_find("RawCertificate");
     size_t i;
 
-    if (rc->found)
-        return CM_OK;
-    rc->found = 1;
     it->values = calloc(db_ncolumns, sizeof(char *));
     if (it->values == NULL)
         return cm_err_set(CM_ERR_NOMEM, "out of memory");
@@ -256,6 +253,20 @@ static cm_err row_cb(void *ctx, const struct db_row *row)
     return CM_OK;
 }
 
+struct row_copy {
+    struct ev_item *it;
+    int found;
+};
+
+static cm_err row_cb(void *ctx, const struct db_row *row)
+{
+    struct row_copy *rc = ctx;
+    if (rc->found)
+        return CM_OK;
+    rc->found = 1;
+    return item_set_row(rc->it, row);
+}
+
 /* Loads the view row of an event (by RequestID, else by SerialNumber). */
 static cm_err load_row(db_t *db, struct ev_item *it)
 {
@@ -274,6 +285,102 @@ static cm_err load_row(db_t *db, struct ev_item *it)
         return CM_OK;
     }
     return db_view(db, &r, 1, row_cb, &rc);
+}
+
+/* Bulk loading: the rows of a run of events whose RequestIDs lie close
+ * together (a burst of issuances) come from one range query instead of one
+ * query per event. by_rid lists the items sorted by RequestID. */
+struct rid_ref {
+    int64_t rid;
+    size_t item;
+};
+
+struct range_load {
+    struct ev_item *items;
+    struct rid_ref *by_rid;
+    size_t n;
+    int rid_col;
+};
+
+static int rid_cmp(const void *a, const void *b)
+{
+    const struct rid_ref *x = a, *y = b;
+    if (x->rid != y->rid)
+        return (x->rid > y->rid) - (x->rid < y->rid);
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+static cm_err range_cb(void *ctx, const struct db_row *row)
+{
+    struct range_load *rl = ctx;
+    const char *v = row->values[rl->rid_col];
+    long long rid;
+    size_t lo = 0, hi = rl->n;
+
+    if (v == NULL || text_parse_int(&rid, v, 1, INT64_MAX, "RequestID") != CM_OK)
+        return CM_OK;
+    while (lo < hi) { /* the first reference with rid >= this row's */
+        size_t mid = lo + (hi - lo) / 2;
+        if (rl->by_rid[mid].rid < rid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < rl->n && rl->by_rid[lo].rid == rid; lo++) {
+        struct ev_item *it = &rl->items[rl->by_rid[lo].item];
+        if (it->values == NULL) {
+            cm_err rc = item_set_row(it, row);
+            if (rc != CM_OK)
+                return rc;
+        }
+    }
+    return CM_OK;
+}
+
+static cm_err load_rows(db_t *db, struct ev_item *items, size_t n)
+{
+    cm_err rc = CM_OK;
+    struct range_load rl = {items, NULL, 0, db_column_find("RequestID")};
+    struct db_restrict r[2];
+    int64_t lo = INT64_MAX, hi = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (items[i].ev.request_id <= 0)
+            continue;
+        if (items[i].ev.request_id < lo)
+            lo = items[i].ev.request_id;
+        if (items[i].ev.request_id > hi)
+            hi = items[i].ev.request_id;
+        rl.n++;
+    }
+    /* A range query pays when the range is dense enough; sparse events
+     * (a revocation of an old certificate) are looked up one by one. */
+    if (rl.n >= 8 && (uint64_t)(hi - lo) < 4 * (uint64_t)rl.n + 64) {
+        rl.by_rid = malloc(rl.n * sizeof(*rl.by_rid));
+        CM_NOMEM_IF(rl.by_rid == NULL);
+        rl.n = 0;
+        for (i = 0; i < n; i++)
+            if (items[i].ev.request_id > 0)
+                rl.by_rid[rl.n++] = (struct rid_ref){items[i].ev.request_id, i};
+        qsort(rl.by_rid, rl.n, sizeof(*rl.by_rid), rid_cmp);
+        memset(r, 0, sizeof(r));
+        r[0].column = r[1].column = rl.rid_col;
+        r[0].op = DB_OP_GE;
+        r[0].ival = lo;
+        r[1].op = DB_OP_LE;
+        r[1].ival = hi;
+        CM_TRY(db_view(db, r, 2, range_cb, &rl));
+        for (i = 0; i < n; i++) /* in the range but not in the view: no row */
+            if (items[i].ev.request_id > 0)
+                items[i].row_tried = 1;
+    }
+    for (i = 0; i < n; i++)
+        if (items[i].values == NULL && !items[i].row_tried)
+            CM_TRY(load_row(db, &items[i]));
+out:
+    free(rl.by_rid);
+    return rc;
 }
 
 static void items_free(struct ev_item *items, size_t n)
@@ -339,19 +446,32 @@ static int strict_mode(const struct ca_ctx *ca)
            config_get_bool(ca->cfg, "audit.require_offbox");
 }
 
-/* Records progress (and releases withheld certificates) in one transaction. */
-static cm_err record_ack(struct ca_ctx *ca, const char *name, struct ev_item *items, size_t acked,
-                         int release)
+/* What one module's delivery run has written, so that the acknowledgement
+ * of each mail (each slice) costs one small transaction. */
+struct run_state {
+    int64_t success_written; /* last_success value stored in this run */
+    int failures_cleared;    /* attempts/next_attempt reset in this run */
+};
+
+/* Records progress (and releases withheld certificates) in one transaction.
+ * The position only moves forward: `exit skip`, or a delivery that another
+ * process finished first, may already have moved it further. */
+static cm_err record_ack(struct ca_ctx *ca, const char *name, struct run_state *run,
+                         const struct ev_item *items, size_t acked, int release)
 {
     cm_err rc = CM_OK;
     size_t i;
     int64_t now = (int64_t)time(NULL);
 
     CM_TRY(db_begin(ca->db));
-    CM_TRY(meta_set_int(ca->db, name, "acked", items[acked - 1].ev.id));
-    CM_TRY(meta_set_int(ca->db, name, "last_success", now));
-    CM_TRY(meta_set_int(ca->db, name, "attempts", 0));
-    CM_TRY(meta_set_int(ca->db, name, "next_attempt", 0));
+    if (items[acked - 1].ev.id > meta_int(ca->db, name, "acked"))
+        CM_TRY(meta_set_int(ca->db, name, "acked", items[acked - 1].ev.id));
+    if (run->success_written != now)
+        CM_TRY(meta_set_int(ca->db, name, "last_success", now));
+    if (!run->failures_cleared) {
+        CM_TRY(meta_set_int(ca->db, name, "attempts", 0));
+        CM_TRY(meta_set_int(ca->db, name, "next_attempt", 0));
+    }
     if (release) {
         for (i = 0; i < acked; i++) {
             if (items[i].ev.type != EXIT_EV_CERTISSUED || items[i].ev.serial[0] == '\0')
@@ -360,6 +480,8 @@ static cm_err record_ack(struct ca_ctx *ca, const char *name, struct ev_item *it
         }
     }
     CM_TRY(db_commit(ca->db));
+    run->success_written = now;
+    run->failures_cleared = 1;
 out:
     if (rc != CM_OK)
         db_rollback(ca->db);
@@ -409,17 +531,40 @@ static int batch_wait(const struct ca_ctx *ca, const char *name, const struct ev
            window;
 }
 
+/* Events per deliver() call: exit.MODULE.batch_max where the module has
+ * one (SMTP: one mail per call unless routes differ), so that the position
+ * can be recorded between mails; other modules get whole chunks. */
+static size_t module_slice(const struct ca_ctx *ca, const char *name)
+{
+    char k[128];
+    long long max = 0;
+    snprintf(k, sizeof(k), "exit.%s.batch_max", name);
+    if (config_schema_find(k) == NULL || config_get_int(ca->cfg, k, &max) != CM_OK || max < 1 ||
+        max > BATCH_EVENTS)
+        return BATCH_EVENTS;
+    return (size_t)max;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m, int flags,
                              const struct exit_ca_info *info, struct exit_delivery_report *rep)
 {
-    cm_err rc = CM_OK, mrc;
+    cm_err rc = CM_OK, mrc = CM_OK;
     void *state = NULL;
     struct collect c = {NULL, 0, 0};
     const struct exit_event_ctx **ctxs = NULL;
     int filter = exit_module_filter(ca, m->name);
+    struct run_state run = {0, 0};
     int64_t cursor, next;
-    int release;
-    size_t i, acked;
+    int release = 0, failed = 0;
+    size_t i, off, k, acked, slice = module_slice(ca, m->name), chunk_acked, recorded;
+    int64_t last_record;
     char msg[600];
 
     next = meta_int(ca->db, m->name, "next_attempt");
@@ -432,7 +577,7 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
         rc = cm_err_set(CM_ERR_NOMEM, "out of memory");
         goto out;
     }
-    for (;;) {
+    while (!failed) {
         cursor = meta_int(ca->db, m->name, "acked");
         items_free(c.items, c.n);
         c.n = 0;
@@ -443,8 +588,8 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
             break;
         if ((flags & EXIT_DELIVER_ALLOW_WAIT) && batch_wait(ca, m->name, c.items, c.n))
             break;
+        CM_TRY(load_rows(ca->db, c.items, c.n));
         for (i = 0; i < c.n; i++) {
-            CM_TRY(load_row(ca->db, &c.items[i]));
             c.items[i].ctx.ev = &c.items[i].ev;
             c.items[i].ctx.values = (const char *const *)c.items[i].values;
             c.items[i].ctx.cert_der = c.items[i].cert;
@@ -461,25 +606,46 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
                 state = NULL;
                 break;
             }
-        }
-        acked = 0;
-        mrc = m->deliver(state, ctxs, c.n, &acked);
-        if (acked > c.n)
-            acked = c.n;
-        if (acked > 0) {
             release = strict_mode(ca) && m->offbox(state);
-            CM_TRY(record_ack(ca, m->name, c.items, acked, release));
-            rep->delivered += acked;
-            log_info("exit module %s: delivered %zu event(s) up to %lld", m->name, acked,
-                     (long long)c.items[acked - 1].ev.id);
         }
-        if (mrc != CM_OK || acked < c.n) {
-            snprintf(msg, sizeof(msg), "%s", mrc != CM_OK ? cm_err_msg() : "delivery stopped");
-            log_warn("exit module %s: %s (events stay queued)", m->name, msg);
-            CM_TRY(record_failure(ca, m->name, msg));
-            rep->failed_modules++;
-            break;
+        /* Acknowledged slices are recorded together at most every
+         * ACK_INTERVAL_MS (a durable commit per mail would cost a quarter of
+         * the MTA's rate), and always before the chunk is left: a crash
+         * re-sends at most that interval's mails. */
+        chunk_acked = 0;
+        recorded = 0;
+        last_record = now_ms();
+        for (off = 0; off < c.n; off += k) {
+            k = c.n - off < slice ? c.n - off : slice;
+            acked = 0;
+            mrc = m->deliver(state, ctxs + off, k, &acked);
+            if (acked > k)
+                acked = k;
+            chunk_acked += acked;
+            if (mrc != CM_OK || acked < k) {
+                /* Kept before anything else can replace the message. */
+                snprintf(msg, sizeof(msg), "%s", mrc != CM_OK ? cm_err_msg() : "delivery stopped");
+                failed = 1;
+            }
+            if (chunk_acked > recorded &&
+                (failed || off + k >= c.n || now_ms() - last_record >= ACK_INTERVAL_MS)) {
+                CM_TRY(record_ack(ca, m->name, &run, c.items + recorded, chunk_acked - recorded,
+                                  release));
+                rep->delivered += chunk_acked - recorded;
+                recorded = chunk_acked;
+                last_record = now_ms();
+            }
+            if (failed)
+                break;
         }
+        if (chunk_acked > 0)
+            log_info("exit module %s: delivered %zu event(s) up to %lld", m->name, chunk_acked,
+                     (long long)c.items[chunk_acked - 1].ev.id);
+    }
+    if (failed) {
+        log_warn("exit module %s: %s (events stay queued)", m->name, msg);
+        CM_TRY(record_failure(ca, m->name, msg));
+        rep->failed_modules++;
     }
 out:
     if (state != NULL)
@@ -490,17 +656,55 @@ out:
     return rc;
 }
 
+/* One delivering process per CA home: two processes (`certmint serve` and
+ * a command's own delivery) sending the same queue would mail every event
+ * twice. An flock on HOME/exit.lock; the kernel drops it when the process
+ * dies, so a killed `serve` never blocks the next one. *fd = -1 when
+ * another process holds it and `block` is 0. */
+static cm_err delivery_lock(int *fd, const struct ca_ctx *ca, int block)
+{
+    char path[PATH_MAX];
+    int f, r;
+
+    *fd = -1;
+    if (fs_join(path, sizeof(path), ca->home, "exit.lock") != CM_OK)
+        return CM_ERR_INVALID;
+    f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f < 0)
+        return cm_err_set(CM_ERR_IO, "%s: cannot open the delivery lock: %s", path,
+                          strerror(errno));
+    while ((r = flock(f, LOCK_EX | (block ? 0 : LOCK_NB))) != 0 && errno == EINTR)
+        ;
+    if (r != 0) {
+        int e = errno;
+        close(f);
+        if (e == EWOULDBLOCK)
+            return CM_OK;
+        return cm_err_set(CM_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+    }
+    *fd = f;
+    return CM_OK;
+}
+
 cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep)
 {
     cm_err rc = CM_OK;
     struct info_buf ib;
-    struct exit_delivery_report local = {0, 0};
+    struct exit_delivery_report local;
+    int lock = -1;
 
+    memset(&ib, 0, sizeof(ib));
     if (rep == NULL)
         rep = &local;
     memset(rep, 0, sizeof(*rep));
     if (ca->cert == NULL)
         return CM_OK;
+    CM_TRY(delivery_lock(&lock, ca, flags & EXIT_DELIVER_WAIT_LOCK));
+    if (lock < 0) {
+        rep->busy = 1;
+        log_info("exit modules: another process is delivering; events stay queued for it");
+        goto out;
+    }
     CM_TRY(info_load(&ib, ca));
     for (size_t i = 0; modules[i]; i++) {
         if (!module_enabled(ca, modules[i]->name))
@@ -509,8 +713,10 @@ cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *r
         if (rc != CM_OK)
             break;
     }
-    info_free(&ib);
 out:
+    info_free(&ib);
+    if (lock >= 0)
+        close(lock);
     return rc;
 }
 

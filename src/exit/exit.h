@@ -104,16 +104,22 @@ void exit_filter_names(char *buf, size_t bufsz, int mask);
 enum {
     EXIT_DELIVER_RESPECT_BACKOFF = 1, /* skip modules whose retry time has not come */
     EXIT_DELIVER_ALLOW_WAIT = 2,      /* let part-filled batches wait (batch_window) */
+    EXIT_DELIVER_WAIT_LOCK = 4,       /* wait while another process delivers */
 };
 
 struct exit_delivery_report {
     size_t delivered;  /* events acknowledged in this call, over all modules */
     size_t failed_modules;
+    int busy;          /* another process was delivering: nothing was tried */
 };
 
-/* Delivers queued events to every enabled module. Errors of modules are
- * recorded (exit status) and logged, not returned: only a failure of the
- * database itself is returned. */
+/* Delivers queued events to every enabled module. One process delivers at a
+ * time (a lock file in the CA home): without EXIT_DELIVER_WAIT_LOCK a call
+ * that finds another process delivering returns at once with rep->busy set,
+ * leaving the events to that process. Each module's position is recorded
+ * after every deliver() call of at most exit.MODULE.batch_max events. Errors
+ * of modules are recorded (exit status) and logged, not returned: only a
+ * failure of the database itself (or of the lock file) is returned. */
 cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep) CM_MUST_USE;
 
 /* Per-module state for `certmint exit status`. */

@@ -151,6 +151,14 @@ struct tpl_set {
     char *from, *to, *cc;
 };
 
+/* Per-profile templates (exit.smtp.template.PROFILE.EVENT.*), looked up
+ * and compiled once per profile and event in a delivery run. */
+struct prof_tpl {
+    char *profile;
+    int ki;
+    struct template *title, *body; /* NULL: no override for this pair */
+};
+
 struct smtp_state {
     ca_ctx *ca;
     const struct exit_ca_info *info;
@@ -158,6 +166,8 @@ struct smtp_state {
     char *server, *username, *password_file, *cafile;
     struct smtp_client *client;
     struct tpl_set tpl[EVENT_KINDS];
+    struct prof_tpl *ptpl;
+    size_t nptpl;
     long long batch_max;
 };
 
@@ -177,19 +187,35 @@ static void tpl_free(struct tpl_set *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* Reads one template pair (format + args) from keys prefix.{title,body}*
- * with fallbacks. */
-static cm_err compile_pair(struct template **out, const ca_ctx *ca, const char *prefix,
-                           const char *what, const char *def_fmt, const char *def_args)
+/* The value of key prefix.{what}{kind} ("exit.smtp.issued" "title"
+ * "format"), else of fallback.{what}{kind} when fallback is not NULL, else
+ * def. */
+static const char *tpl_key(const ca_ctx *ca, const char *prefix, const char *fallback,
+                           const char *what, const char *kind, const char *def)
 {
-    char kf[256], ka[256];
-    const char *fmt, *args;
-    snprintf(kf, sizeof(kf), "%s.%sformat", prefix, what);
-    snprintf(ka, sizeof(ka), "%s.%sarg", prefix, what);
-    fmt = config_is_set(ca->cfg, kf) ? config_get(ca->cfg, kf) : def_fmt;
-    args = config_is_set(ca->cfg, ka) ? config_get(ca->cfg, ka) : def_args;
+    char k[300];
+    snprintf(k, sizeof(k), "%s.%s%s", prefix, what, kind);
+    if (config_is_set(ca->cfg, k))
+        return config_get(ca->cfg, k);
+    if (fallback != NULL) {
+        snprintf(k, sizeof(k), "%s.%s%s", fallback, what, kind);
+        if (config_is_set(ca->cfg, k))
+            return config_get(ca->cfg, k);
+    }
+    return def;
+}
+
+/* Compiles one template pair (format + args) from keys prefix.{title,body}*,
+ * each key falling back on its own to fallback's and then to the built-in
+ * default. */
+static cm_err compile_pair(struct template **out, const ca_ctx *ca, const char *prefix,
+                           const char *fallback, const char *what, const char *def_fmt,
+                           const char *def_args)
+{
+    const char *fmt = tpl_key(ca, prefix, fallback, what, "format", def_fmt);
+    const char *args = tpl_key(ca, prefix, fallback, what, "arg", def_args);
     if (template_compile_cols(out, fmt, args ? args : "", all_cols, nall_cols) != CM_OK)
-        return cm_err_prefix(CM_ERR_CONFIG, "%s / %s", kf, ka);
+        return cm_err_prefix(CM_ERR_CONFIG, "%s.%sformat / %s.%sarg", prefix, what, prefix, what);
     return CM_OK;
 }
 
@@ -200,9 +226,9 @@ static cm_err load_templates(struct smtp_state *s)
     for (int i = 0; i < EVENT_KINDS; i++) {
         struct tpl_set *t = &s->tpl[i];
         snprintf(prefix, sizeof(prefix), "exit.smtp.%s", kinds[i].key);
-        CM_TRY(compile_pair(&t->title, s->ca, prefix, "title", defaults[i].title,
+        CM_TRY(compile_pair(&t->title, s->ca, prefix, NULL, "title", defaults[i].title,
                             defaults[i].title_args));
-        CM_TRY(compile_pair(&t->body, s->ca, prefix, "body", defaults[i].body,
+        CM_TRY(compile_pair(&t->body, s->ca, prefix, NULL, "body", defaults[i].body,
                             defaults[i].body_args));
         snprintf(k, sizeof(k), "%s.from", prefix);
         t->from = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.from"));
@@ -227,6 +253,12 @@ static void smtp_shutdown(void *state)
     smtp_client_close(s->client);
     for (int i = 0; i < EVENT_KINDS; i++)
         tpl_free(&s->tpl[i]);
+    for (size_t i = 0; i < s->nptpl; i++) {
+        free(s->ptpl[i].profile);
+        template_free(s->ptpl[i].title);
+        template_free(s->ptpl[i].body);
+    }
+    free(s->ptpl);
     free(s->server);
     free(s->username);
     free(s->password_file);
@@ -328,7 +360,87 @@ static long long payload_int(const char *payload, const char *field, long long d
 struct values {
     const char **v;
     char eventid[32], eventtime[32], crlnum[32];
+    char *dn[3]; /* readable forms of the DN columns (dn_readable) */
 };
+
+static void values_clear(struct values *vals)
+{
+    free(vals->v);
+    for (size_t i = 0; i < sizeof(vals->dn) / sizeof(vals->dn[0]); i++)
+        free(vals->dn[i]);
+    memset(vals, 0, sizeof(*vals));
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629 section 4),
+ * 0 if there is none. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len, i;
+    unsigned cp;
+    if (n == 0 || p[0] < 0xc2 || p[0] > 0xf4)
+        return 0;
+    len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
+    if (n < len)
+        return 0;
+    cp = p[0] & (0x7f >> len);
+    for (i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/* The database keeps distinguished names as OpenSSL's RFC 2253 printer
+ * writes them (`openssl x509 -nameopt RFC2253`), with every non-ASCII byte
+ * escaped: "CN=J\C3\BCrgen". RFC 4514 section 2.4 lets UTF-8 stand
+ * unescaped, so the text a person reads shows "CN=Jürgen"; only escapes
+ * that decode to well-formed UTF-8 are undone, every other escape stays.
+ * Returns NULL when there is nothing to change (or no memory: the
+ * escaped form is still correct). */
+static char *dn_readable(const char *dn)
+{
+    size_t n = strlen(dn), i = 0, o = 0, k, b, len;
+    unsigned char seq[4];
+    char *out;
+    if (strstr(dn, "\\") == NULL || (out = malloc(n + 1)) == NULL)
+        return NULL;
+    while (i < n) {
+        if (dn[i] == '\\' && i + 1 < n && dn[i + 1] == '\\') {
+            out[o++] = dn[i++]; /* an escaped backslash stays escaped */
+            out[o++] = dn[i++];
+            continue;
+        }
+        /* Up to four escaped bytes "\XX" in a row. */
+        for (k = 0, b = i; k < 4 && b + 2 < n && dn[b] == '\\' && hexval(dn[b + 1]) >= 0 &&
+                           hexval(dn[b + 2]) >= 0;
+             k++, b += 3)
+            seq[k] = (unsigned char)(hexval(dn[b + 1]) * 16 + hexval(dn[b + 2]));
+        if ((len = utf8_seq(seq, k)) > 0) {
+            memcpy(out + o, seq, len);
+            o += len;
+            i += 3 * len;
+            continue;
+        }
+        out[o++] = dn[i++];
+    }
+    out[o] = '\0';
+    return out;
+}
 
 static cm_err values_fill(struct values *vals, const struct smtp_state *s,
                           const struct exit_event_ctx *e)
@@ -346,6 +458,18 @@ static cm_err values_fill(struct values *vals, const struct smtp_state *s,
     text_format_time(vals->eventtime, sizeof(vals->eventtime), e->ev->created);
     vals->v[db_ncolumns + PC_CANAME] = s->info->name;
     vals->v[db_ncolumns + PC_CADN] = s->info->dn;
+    {
+        const int dncols[3] = {db_column_find("DistinguishedName"),
+                               db_column_find("RequestDistinguishedName"),
+                               (int)db_ncolumns + PC_CADN};
+        for (i = 0; i < 3; i++) {
+            if (dncols[i] < 0 || vals->v[dncols[i]] == NULL)
+                continue;
+            vals->dn[i] = dn_readable(vals->v[dncols[i]]);
+            if (vals->dn[i] != NULL)
+                vals->v[dncols[i]] = vals->dn[i];
+        }
+    }
     vals->v[db_ncolumns + PC_EVENT] = exit_event_name(e->ev->type);
     vals->v[db_ncolumns + PC_EVENTID] = vals->eventid;
     vals->v[db_ncolumns + PC_EVENTTIME] = vals->eventtime;
@@ -359,37 +483,57 @@ static cm_err values_fill(struct values *vals, const struct smtp_state *s,
     return CM_OK;
 }
 
-/* The per-profile override (exit.smtp.template.PROFILE.EVENT.*), if any. */
-static cm_err tpl_for(struct template **title, struct template **body, const struct smtp_state *s,
-                      const struct exit_event_ctx *e, int ki)
+/* The templates of event kind ki for this event: its profile's override
+ * (exit.smtp.template.PROFILE.EVENT.*; each key not set there comes from
+ * exit.smtp.EVENT.*, then the built-in default), else the event's. */
+static cm_err tpl_for(const struct template **title, const struct template **body,
+                      struct smtp_state *s, const struct exit_event_ctx *e, int ki)
 {
+    cm_err rc = CM_OK;
     int tcol = db_column_find("CertificateTemplate");
     const char *profile = e->values && tcol >= 0 ? e->values[tcol] : NULL;
-    char prefix[256], k[300];
-    int any = 0;
+    static const char *const keys[] = {"titleformat", "titlearg", "bodyformat", "bodyarg"};
+    char prefix[256], fallback[64], k[300];
+    struct prof_tpl pt = {NULL, ki, NULL, NULL}, *p;
+    size_t i;
 
-    *title = *body = NULL;
+    *title = s->tpl[ki].title;
+    *body = s->tpl[ki].body;
     if (profile == NULL)
         return CM_OK;
-    snprintf(prefix, sizeof(prefix), "exit.smtp.template.%s.%s", profile, kinds[ki].key);
-    for (const char *const *w = (const char *const[]){"titleformat", "titlearg", "bodyformat",
-                                                        "bodyarg", NULL};
-         *w; w++) {
-        snprintf(k, sizeof(k), "%s.%s", prefix, *w);
-        if (config_schema_find(k) && config_is_set(s->ca->cfg, k))
-            any = 1;
+    for (i = 0; i < s->nptpl; i++)
+        if (s->ptpl[i].ki == ki && strcmp(s->ptpl[i].profile, profile) == 0)
+            break;
+    if (i == s->nptpl) {
+        snprintf(prefix, sizeof(prefix), "exit.smtp.template.%s.%s", profile, kinds[ki].key);
+        snprintf(fallback, sizeof(fallback), "exit.smtp.%s", kinds[ki].key);
+        for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
+            snprintf(k, sizeof(k), "%s.%s", prefix, keys[j]);
+            if (config_schema_find(k) && config_is_set(s->ca->cfg, k)) {
+                CM_TRY(compile_pair(&pt.title, s->ca, prefix, fallback, "title", defaults[ki].title,
+                                    defaults[ki].title_args));
+                CM_TRY(compile_pair(&pt.body, s->ca, prefix, fallback, "body", defaults[ki].body,
+                                    defaults[ki].body_args));
+                break;
+            }
+        }
+        p = realloc(s->ptpl, (s->nptpl + 1) * sizeof(*p));
+        CM_NOMEM_IF(p == NULL);
+        s->ptpl = p;
+        pt.profile = strdup(profile);
+        CM_NOMEM_IF(pt.profile == NULL);
+        s->ptpl[s->nptpl++] = pt;
+        memset(&pt, 0, sizeof(pt));
     }
-    if (!any)
-        return CM_OK;
-    if (compile_pair(title, s->ca, prefix, "title", defaults[ki].title, defaults[ki].title_args) !=
-            CM_OK ||
-        compile_pair(body, s->ca, prefix, "body", defaults[ki].body, defaults[ki].body_args) !=
-            CM_OK) {
-        template_free(*title);
-        *title = NULL;
-        return CM_ERR_CONFIG;
+    if (s->ptpl[i].title != NULL) {
+        *title = s->ptpl[i].title;
+        *body = s->ptpl[i].body;
     }
-    return CM_OK;
+out:
+    free(pt.profile);
+    template_free(pt.title);
+    template_free(pt.body);
+    return rc;
 }
 
 static cm_err header_value(cm_buf *b, const char *v)
@@ -401,14 +545,14 @@ static cm_err header_value(cm_buf *b, const char *v)
     return buf_append_str(b, v);
 }
 
-/* The event's RequestID, else its certificate's (events raised by serial,
- * such as revocations, name the certificate only). 0: none. */
-static long long event_request_id(const struct exit_event_ctx *e)
+/* The request the event is about: the event's own RequestID, else the
+ * certificate's (revocations are raised by serial number alone). 0: none. */
+static long long ev_request_id(const struct exit_event_ctx *e)
 {
     int c = db_column_find("RequestID");
     long long id = 0;
     if (e->ev->request_id > 0)
-        return (long long)e->ev->request_id;
+        return e->ev->request_id;
     if (e->values != NULL && c >= 0 && e->values[c] != NULL &&
         text_parse_int(&id, e->values[c], 1, INT64_MAX, "RequestID") == CM_OK)
         return id;
@@ -426,8 +570,8 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
     iso_time(t, sizeof(t), e->ev->created);
     CM_TRY(buf_printf(b, "X-Certmint-Event: %s\r\nX-Certmint-Event-ID: %lld\r\nX-Certmint-When: %s\r\n",
                       exit_event_name(e->ev->type), (long long)e->ev->id, t));
-    if (event_request_id(e) > 0)
-        CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", event_request_id(e)));
+    if (ev_request_id(e) > 0)
+        CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", ev_request_id(e)));
     if (e->ev->serial[0])
         CM_TRY(buf_printf(b, "X-Certmint-Serial: %s\r\n", e->ev->serial));
     if (v != NULL) {
@@ -519,23 +663,17 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
     for (i = 0; i < n; i++) {
         const struct exit_event_ctx *e = evs[i];
         int k = kind_index(e->ev->type);
-        struct template *ptitle = NULL, *pbody = NULL;
-        const struct template *title, *bodyt;
+        const struct template *title = NULL, *bodyt = NULL;
 
-        free(vals.v);
-        memset(&vals, 0, sizeof(vals));
+        values_clear(&vals);
         CM_TRY(values_fill(&vals, s, e));
-        CM_TRY(tpl_for(&ptitle, &pbody, s, e, k));
-        title = ptitle ? ptitle : s->tpl[k].title;
-        bodyt = pbody ? pbody : s->tpl[k].body;
+        CM_TRY(tpl_for(&title, &bodyt, s, e, k));
         if (n == 1)
             rc = template_render(&subject, title, vals.v, nall_cols);
         if (rc == CM_OK && i > 0)
             rc = buf_append_str(&body, BODY_SEPARATOR);
         if (rc == CM_OK)
             rc = template_render(&body, bodyt, vals.v, nall_cols);
-        template_free(ptitle);
-        template_free(pbody);
         if (rc != CM_OK)
             goto out;
         if (i > 0)
@@ -574,8 +712,8 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
         snprintf(num, sizeof(num), "%lld-%lld", (long long)evs[0]->ev->id,
                  (long long)evs[n - 1]->ev->id);
     CM_TRY(mime_add_header(m, "X-Certmint-Event-ID", num));
-    if (event_request_id(evs[0]) > 0) {
-        snprintf(num, sizeof(num), "%lld", event_request_id(evs[0]));
+    if (ev_request_id(evs[0]) > 0) {
+        snprintf(num, sizeof(num), "%lld", ev_request_id(evs[0]));
         CM_TRY(mime_add_header(m, "X-Certmint-Request-ID", num));
     }
     if (evs[0]->ev->serial[0])
@@ -614,7 +752,7 @@ out:
     for (i = 0; i < nrcpts; i++)
         free(rcpts[i]);
     free(rcpts);
-    free(vals.v);
+    values_clear(&vals);
     mime_free(m);
     buf_free(&subject);
     buf_free(&body);

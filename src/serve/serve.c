@@ -158,9 +158,11 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
             nanosleep(&ts, NULL);
         }
     }
-    /* SHUTDOWN: recorded, then drained as far as the modules allow. */
+    /* SHUTDOWN: recorded, then drained as far as the modules allow (after
+     * a command that is delivering at this moment, rather than leaving
+     * SHUTDOWN to whichever process delivers next). */
     CM_TRY(raise_service_event(ca, EXIT_EV_SHUTDOWN));
-    if (exit_deliver(ca, 0, &rep) != CM_OK)
+    if (exit_deliver(ca, EXIT_DELIVER_WAIT_LOCK, &rep) != CM_OK)
         log_error("event delivery at shutdown: %s", cm_err_msg());
     log_info("certmint serve stopped");
 out:
