@@ -160,8 +160,9 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
         text_hex(kid, ca->ski, ca->ski_len);
         CM_TRY(buf_printf(&man, "ca_key_id %s\n", kid));
     }
-    CM_TRY(buf_printf(&man, "last_request_id %lld\nlast_crl_number %lld\nlast_event_id %lld\n"
-                            "certificates %lld\n",
+    CM_TRY(buf_printf(&man,
+                      "last_request_id %lld\nlast_crl_number %lld\nlast_event_id %lld\n"
+                      "certificates %lld\n",
                       (long long)marks->last_request_id, (long long)marks->last_crl_number,
                       (long long)marks->last_event_id, (long long)marks->certificates));
     CM_TRY(sha256_file(hex, to));
@@ -449,8 +450,8 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
             goto fail;
         }
         if (fs_exists(moved_aside)) {
-            rc = cm_err_set(CM_ERR_EXISTS, "%s: already exists; try again in a second",
-                            moved_aside);
+            rc =
+                cm_err_set(CM_ERR_EXISTS, "%s: already exists; try again in a second", moved_aside);
             moved_aside[0] = '\0';
             goto fail;
         }
@@ -476,10 +477,10 @@ fail:
     /* Remove the partial copy (only files we wrote). */
     {
         char sub[PATH_MAX];
-        static const char *const rels[] = {CA_DB_FILE, CA_CONF_FILE, CA_KEY_FILE, CA_CERT_FILE,
-                                           CA_CHAIN_FILE, CA_CSR_FILE, "crl/ca.crl",
-                                           "crl/ca.crl.pem", "crl/delta.crl", "crl/delta.crl.pem",
-                                           CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
+        static const char *const rels[] = {
+            CA_DB_FILE,      CA_CONF_FILE,        CA_KEY_FILE,       CA_CERT_FILE,
+            CA_CHAIN_FILE,   CA_CSR_FILE,         "crl/ca.crl",      "crl/ca.crl.pem",
+            "crl/delta.crl", "crl/delta.crl.pem", CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
         for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++)
             if (fs_join(sub, sizeof(sub), tmp, rels[i]) == CM_OK)
                 unlink(sub);

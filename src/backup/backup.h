@@ -28,8 +28,8 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir) CM
 cm_err backup_verify(struct backup_marks *marks, const char *dir) CM_MUST_USE;
 
 struct restore_opts {
-    const char *home;       /* where to restore */
-    int force;              /* replace a live CA home (it is moved aside, not deleted) */
+    const char *home;             /* where to restore */
+    int force;                    /* replace a live CA home (it is moved aside, not deleted) */
     const char *const *crl_files; /* CRLs still at hand: the next CRL number exceeds theirs */
     size_t ncrl_files;
 };

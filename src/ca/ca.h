@@ -37,12 +37,12 @@ typedef struct ca_ctx {
     char home[PATH_MAX];
     cm_config *cfg;
     db_t *db;
-    X509 *cert;              /* NULL while a subordinate waits for install-ca-cert */
-    STACK_OF(X509) *chain;   /* issuers above cert, nearest first; may be empty */
-    EVP_PKEY *key;           /* loaded by ca_load_key(); NULL until then */
-    char *passphrase_file;   /* global --passphrase-file, else ca.passphrase_file */
+    X509 *cert;                /* NULL while a subordinate waits for install-ca-cert */
+    STACK_OF(X509) * chain;    /* issuers above cert, nearest first; may be empty */
+    EVP_PKEY *key;             /* loaded by ca_load_key(); NULL until then */
+    char *passphrase_file;     /* global --passphrase-file, else ca.passphrase_file */
     const char *operator_name; /* who, for the audit log */
-    unsigned char ski[64];   /* CA's subjectKeyIdentifier */
+    unsigned char ski[64];     /* CA's subjectKeyIdentifier */
     size_t ski_len;
     struct issue_cache *issue_cache; /* precomputed extensions (issue.c) */
 } ca_ctx;
@@ -98,15 +98,15 @@ cm_err ca_cert_describe(struct db_cert *c, X509 *x) CM_MUST_USE;
 struct ca_submission {
     const unsigned char *csr; /* PEM or DER; NULL: read from the file `source` */
     size_t csr_len;
-    const char *source;       /* file name, for messages */
+    const char *source; /* file name, for messages */
     /* outputs */
     int64_t request_id;
-    int disposition;          /* DB_DISP_ISSUED, PENDING, DENIED */
-    char message[512];        /* disposition message */
+    int disposition;   /* DB_DISP_ISSUED, PENDING, DENIED */
+    char message[512]; /* disposition message */
     char serial[CM_SERIAL_BUF];
-    unsigned char *cert_der;  /* issued certificate (malloc'ed), NULL otherwise */
+    unsigned char *cert_der; /* issued certificate (malloc'ed), NULL otherwise */
     size_t cert_der_len;
-    cm_err err;               /* CM_OK or why this request failed (message in `message`) */
+    cm_err err; /* CM_OK or why this request failed (message in `message`) */
 };
 
 struct ca_submit_opts {
@@ -132,8 +132,7 @@ cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out) CM_
 cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason) CM_MUST_USE;
 /* The certificate of an issued request (DER, malloc'ed). Raises
  * CERTRETRIEVEPENDING. CM_ERR_WITHHELD in strict audit mode until released. */
-cm_err ca_retrieve(ca_ctx *ca, int64_t request_id, unsigned char **der,
-                   size_t *len) CM_MUST_USE;
+cm_err ca_retrieve(ca_ctx *ca, int64_t request_id, unsigned char **der, size_t *len) CM_MUST_USE;
 
 /* Revocation. reason: RFC 5280 code. effective/invalidity 0 = now / none. */
 cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, int64_t effective,
@@ -149,9 +148,8 @@ cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what) CM_MUST_USE;
 cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
                             const char *what, const char *recovered_from,
                             char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
-cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject,
-                            int64_t not_after, int64_t request_id,
-                            const char *recovered_from) CM_MUST_USE;
+cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
+                            int64_t request_id, const char *recovered_from) CM_MUST_USE;
 cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,
                       const char *recovered_from, char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,

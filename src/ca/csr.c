@@ -15,7 +15,7 @@ struct tlv {
     const unsigned char *val;   /* first byte of the value */
     long len;                   /* value length */
     int tag, cls, constructed;
-    size_t total;               /* header + value */
+    size_t total; /* header + value */
 };
 
 static int tlv_read(struct tlv *t, const unsigned char **p, long avail)
@@ -58,9 +58,8 @@ cm_err pem_to_der(unsigned char **der, size_t *der_len, int *owned, const unsign
         *der_len = len;
         return CM_OK;
     }
-    for (i = 0; i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' ||
-                            data[i] == '\t');
-         i++)
+    for (i = 0;
+         i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t'); i++)
         ;
     if (len - i < 11 || memcmp(data + i, "-----BEGIN ", 11) != 0)
         return cm_err_set(CM_ERR_INVALID, "%s: neither PEM nor DER", what);
@@ -121,8 +120,8 @@ static cm_err spki_to_pkey(EVP_PKEY **out, const X509_ALGOR *alg, const unsigned
             CM_FAIL(CM_ERR_INVALID, "%s: EC curve not supported (P-256, P-384, P-521 are)", what);
         }
         params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-        params[1] =
-            OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, (size_t)bits_len);
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits,
+                                                      (size_t)bits_len);
         params[2] = OSSL_PARAM_construct_end();
         ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
         CM_NOMEM_IF(ctx == NULL);
@@ -163,8 +162,8 @@ static cm_err sigalg_md(const char **md, const X509_ALGOR *sigalg, const EVP_PKE
     if ((pknid == NID_X9_62_id_ecPublicKey && !EVP_PKEY_is_a(pkey, "EC")) ||
         (pknid == NID_rsaEncryption && !EVP_PKEY_is_a(pkey, "RSA")) ||
         (pknid != NID_X9_62_id_ecPublicKey && pknid != NID_rsaEncryption))
-        return cm_err_set(CM_ERR_INVALID, "%s: signature algorithm %s does not match the key",
-                          what, OBJ_nid2sn(nid));
+        return cm_err_set(CM_ERR_INVALID, "%s: signature algorithm %s does not match the key", what,
+                          OBJ_nid2sn(nid));
     switch (mdnid) {
     case NID_sha256:
         *md = "SHA256";
@@ -209,8 +208,7 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
     /* CertificationRequest ::= SEQUENCE { certificationRequestInfo,
      *   signatureAlgorithm, signature BIT STRING }   (RFC 2986 4.2) */
     p = der;
-    if (!tlv_read(&outer, &p, (long)der_len) || outer.tag != V_ASN1_SEQUENCE ||
-        !outer.constructed)
+    if (!tlv_read(&outer, &p, (long)der_len) || outer.tag != V_ASN1_SEQUENCE || !outer.constructed)
         CM_FAIL(CM_ERR_INVALID, "%s: not a PKCS#10 request (bad outer SEQUENCE)", what);
     if (outer.total != der_len)
         CM_FAIL(CM_ERR_INVALID, "%s: trailing data after the request", what);

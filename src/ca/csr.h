@@ -16,12 +16,12 @@
 
 struct csr {
     X509_NAME *subject;              /* owned */
-    STACK_OF(X509_EXTENSION) *exts;  /* extensionRequest (RFC 2985 5.4.2), owned, may be NULL */
+    STACK_OF(X509_EXTENSION) * exts; /* extensionRequest (RFC 2985 5.4.2), owned, may be NULL */
     EVP_PKEY *pkey;                  /* owned */
     X509_ALGOR *spki_alg;            /* SubjectPublicKeyInfo algorithm, owned */
     unsigned char *spki_bits;        /* subjectPublicKey bits, owned */
     int spki_bits_len;
-    unsigned char *der;              /* the whole request, DER, owned */
+    unsigned char *der; /* the whole request, DER, owned */
     size_t der_len;
 };
 

@@ -59,7 +59,7 @@ out:
 }
 
 /* Reads every certificate in a PEM file (chain.pem). */
-static cm_err read_pem_certs(STACK_OF(X509) **out, const char *path, int allow_missing)
+static cm_err read_pem_certs(STACK_OF(X509) * *out, const char *path, int allow_missing)
 {
     cm_err rc = CM_OK;
     unsigned char *data = NULL;
@@ -231,8 +231,8 @@ out:
 cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *serial,
                 const char *details)
 {
-    struct db_audit a = {(int64_t)time(NULL), ca->operator_name, action, request_id, serial,
-                         details};
+    struct db_audit a = {
+        (int64_t)time(NULL), ca->operator_name, action, request_id, serial, details};
     return db_audit_append(ca->db, &a);
 }
 
@@ -334,7 +334,8 @@ cm_err ca_init(const struct ca_init_opts *o)
     if (o->subordinate && (o->csr_out == NULL || *o->csr_out == '\0'))
         CM_FAIL(CM_ERR_INVALID, "init --subordinate: --out FILE for the CSR is required");
     if (!fs_dir_empty_or_absent(o->home))
-        CM_FAIL(CM_ERR_EXISTS, "%s: already exists and is not empty; refusing to overwrite", o->home);
+        CM_FAIL(CM_ERR_EXISTS, "%s: already exists and is not empty; refusing to overwrite",
+                o->home);
     CM_TRY(key_read_passphrase(pass, sizeof(pass), o->passphrase_file, 1));
 
     CM_TRY(fs_mkdirs(o->home, 0700));
@@ -379,7 +380,8 @@ cm_err ca_init(const struct ca_init_opts *o)
             sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build basicConstraints");
         }
-        e = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+        e = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage,
+                                "critical,keyCertSign,cRLSign,digitalSignature");
         if (e == NULL || !sk_X509_EXTENSION_push(exts, e)) {
             X509_EXTENSION_free(e);
             sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
@@ -428,7 +430,8 @@ cm_err ca_init(const struct ca_init_opts *o)
         else
             snprintf(bc, sizeof(bc), "critical,CA:TRUE");
         CM_TRY(add_ext(x, NULL, NULL, NID_basic_constraints, bc));
-        CM_TRY(add_ext(x, NULL, NULL, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
+        CM_TRY(
+            add_ext(x, NULL, NULL, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
         CM_TRY(add_ext(x, NULL, NULL, NID_subject_key_identifier, "hash"));
         {
             struct lint_opts lo = LINT_OPTS_INIT;
@@ -454,8 +457,9 @@ cm_err ca_init(const struct ca_init_opts *o)
     {
         char details[512];
         struct db_audit a = {(int64_t)now, whoami(), "init", 0, NULL, details};
-        snprintf(details, sizeof(details), "%s CA '%s' key %s", o->subordinate ? "subordinate" : "root",
-                 o->subject, o->key_spec ? o->key_spec : "ec:p256");
+        snprintf(details, sizeof(details), "%s CA '%s' key %s",
+                 o->subordinate ? "subordinate" : "root", o->subject,
+                 o->key_spec ? o->key_spec : "ec:p256");
         rc = db_audit_append(db, &a);
         if (rc == CM_OK)
             rc = db_commit(db);
@@ -469,8 +473,8 @@ out:
     db_close(db);
     if (rc != CM_OK && created_home) {
         /* Leave nothing half-made: a failed init removes what it created. */
-        const char *files[] = {CA_KEY_FILE, CA_CERT_FILE, CA_CHAIN_FILE, CA_CSR_FILE,
-                               CA_CONF_FILE, CA_DB_FILE, CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
+        const char *files[] = {CA_KEY_FILE,  CA_CERT_FILE, CA_CHAIN_FILE,     CA_CSR_FILE,
+                               CA_CONF_FILE, CA_DB_FILE,   CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
             if (fs_join(path, sizeof(path), o->home, files[i]) == CM_OK)
                 unlink(path);
@@ -510,7 +514,8 @@ cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path
     if (X509_check_private_key(x, ca->key) != 1)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: the certificate does not match this CA's key", cert_path);
     if (X509_check_ca(x) < 1)
-        CM_FAIL(CM_ERR_INVALID, "%s: not a CA certificate (basicConstraints cA missing)", cert_path);
+        CM_FAIL(CM_ERR_INVALID, "%s: not a CA certificate (basicConstraints cA missing)",
+                cert_path);
     if (X509_get0_subject_key_id(x) == NULL)
         CM_FAIL(CM_ERR_INVALID, "%s: the certificate has no subjectKeyIdentifier", cert_path);
     if (chain_path != NULL) {

@@ -27,7 +27,7 @@
 
 struct issue_cache {
     char profile[64];
-    unsigned ku;              /* keyUsage bits of ku_ext */
+    unsigned ku; /* keyUsage bits of ku_ext */
     X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia;
     const char *md;
 };
@@ -73,9 +73,12 @@ static cm_err ku_ext(X509_EXTENSION **out, unsigned ku)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
-                 {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
-                 {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
+    } names[] = {{KU_DIGITAL_SIGNATURE, "digitalSignature"},
+                 {KU_NON_REPUDIATION, "nonRepudiation"},
+                 {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+                 {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+                 {KU_KEY_AGREEMENT, "keyAgreement"},
+                 {KU_KEY_CERT_SIGN, "keyCertSign"},
                  {KU_CRL_SIGN, "cRLSign"}};
     char v[256] = "critical";
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -130,8 +133,7 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
         if (akid == NULL)
             CM_FAIL(CM_ERR_NOMEM, "out of memory");
         akid->keyid = ASN1_OCTET_STRING_new();
-        if (akid->keyid == NULL ||
-            !ASN1_OCTET_STRING_set(akid->keyid, ca->ski, (int)ca->ski_len)) {
+        if (akid->keyid == NULL || !ASN1_OCTET_STRING_set(akid->keyid, ca->ski, (int)ca->ski_len)) {
             AUTHORITY_KEYID_free(akid);
             CM_FAIL(CM_ERR_NOMEM, "out of memory");
         }
@@ -224,14 +226,14 @@ static cm_err check_gen(const GENERAL_NAME *g)
     switch (g->type) {
     case GEN_DNS:
         return san_check_dns(text) == CM_OK ? CM_OK
-                                             : cm_err_prefix(CM_ERR_POLICY, "SAN DNS '%s'", text);
+                                            : cm_err_prefix(CM_ERR_POLICY, "SAN DNS '%s'", text);
     case GEN_EMAIL:
         return san_check_email(text) == CM_OK
                    ? CM_OK
                    : cm_err_prefix(CM_ERR_POLICY, "SAN email '%s'", text);
     case GEN_URI:
         return san_check_uri(text) == CM_OK ? CM_OK
-                                             : cm_err_prefix(CM_ERR_POLICY, "SAN URI '%s'", text);
+                                            : cm_err_prefix(CM_ERR_POLICY, "SAN URI '%s'", text);
     default:
         return cm_err_set(CM_ERR_POLICY, "SAN type %s not allowed", gen_type_name(g->type));
     }
@@ -316,9 +318,8 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
         subject = X509_NAME_new();
         CM_NOMEM_IF(subject == NULL);
         cn = name_attr(c->subject, NID_commonName);
-        if (cn != NULL &&
-            !X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
-                                        (unsigned char *)cn, -1, -1, 0))
+        if (cn != NULL && !X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
+                                                      (unsigned char *)cn, -1, -1, 0))
             CM_FAIL_OSSL(CM_ERR_POLICY, "bad commonName");
         break;
     default:

@@ -22,9 +22,8 @@ cm_err key_spec_parse(struct key_spec *out, const char *s)
         enum key_kind kind;
         int bits;
     } specs[] = {
-        {"ec:p256", KEY_EC_P256, 256}, {"ec:p384", KEY_EC_P384, 384},
-        {"ec:p521", KEY_EC_P521, 521}, {"rsa:2048", KEY_RSA, 2048},
-        {"rsa:3072", KEY_RSA, 3072},   {"rsa:4096", KEY_RSA, 4096},
+        {"ec:p256", KEY_EC_P256, 256}, {"ec:p384", KEY_EC_P384, 384}, {"ec:p521", KEY_EC_P521, 521},
+        {"rsa:2048", KEY_RSA, 2048},   {"rsa:3072", KEY_RSA, 3072},   {"rsa:4096", KEY_RSA, 4096},
         {"ed25519", KEY_ED25519, 256},
     };
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {

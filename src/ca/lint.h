@@ -37,7 +37,10 @@ struct lint_opts {
      * must be the key in tbs. NULL: decoded from tbs. Borrowed. */
     const EVP_PKEY *subject_key;
 };
-#define LINT_OPTS_INIT {NULL, NULL, LINT_KIND_AUTO, NULL}
+#define LINT_OPTS_INIT                                                                             \
+    {                                                                                              \
+        NULL, NULL, LINT_KIND_AUTO, NULL                                                           \
+    }
 
 /* Checks tbs, a fully populated certificate that is not yet signed (its
  * signature algorithm may be unset; when set it is checked too). issuer is

@@ -92,9 +92,12 @@ struct san_list {
     struct san_entry {
         int type;
         char *value;
-    } *e;
+    } * e;
 };
-#define SAN_LIST_INIT {0, NULL}
+#define SAN_LIST_INIT                                                                              \
+    {                                                                                              \
+        0, NULL                                                                                    \
+    }
 
 /* From the CSR's extensionRequest attribute (PKCS#9, or Microsoft's
  * 1.3.6.1.4.1.311.2.1.14). No attribute or no SAN = empty list. A malformed

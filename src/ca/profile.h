@@ -21,19 +21,19 @@ enum profile_subject { PROFILE_SUBJECT_KEEP, PROFILE_SUBJECT_CN_ONLY, PROFILE_SU
 
 struct profile {
     char name[64];
-    char base[32];       /* the built-in it derives from */
+    char base[32]; /* the built-in it derives from */
     int days;
-    int manual;          /* approval: 1 = pends for an officer */
-    int ku_set;          /* key_usage given explicitly (else by key type) */
-    unsigned key_usage;  /* KU_* bits */
-    char *eku;           /* comma list of EKU short names / OIDs, NULL = none */
+    int manual;              /* approval: 1 = pends for an officer */
+    int ku_set;              /* key_usage given explicitly (else by key type) */
+    unsigned key_usage;      /* KU_* bits */
+    char *eku;               /* comma list of EKU short names / OIDs, NULL = none */
     struct key_spec keys[8]; /* allowed key types (RSA: minimum bits) */
     size_t nkeys;
-    unsigned san_types;  /* PROFILE_SAN_* allowed */
+    unsigned san_types; /* PROFILE_SAN_* allowed */
     int require_san, require_email;
     int max_sans;
     enum profile_subject subject;
-    int is_ca, pathlen;  /* pathlen -1 = none */
+    int is_ca, pathlen; /* pathlen -1 = none */
     char *description;
 };
 

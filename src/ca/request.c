@@ -51,10 +51,11 @@ cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x
      * module has acknowledged its CERTISSUED event. */
     c.withheld = origin == DB_ORIGIN_ISSUED && strict_mode(ca);
     CM_TRY(db_cert_insert(ca->db, &c));
-    CM_TRY(exit_raise(ca->db, origin == DB_ORIGIN_ISSUED ? EXIT_EV_CERTISSUED : EXIT_EV_CERTIMPORTED,
+    CM_TRY(exit_raise(ca->db,
+                      origin == DB_ORIGIN_ISSUED ? EXIT_EV_CERTISSUED : EXIT_EV_CERTIMPORTED,
                       request_id, c.serial, NULL));
-    CM_TRY(ca_audit(ca, origin == DB_ORIGIN_ISSUED ? "issue" : "import", request_id, c.serial,
-                    c.dn));
+    CM_TRY(
+        ca_audit(ca, origin == DB_ORIGIN_ISSUED ? "issue" : "import", request_id, c.serial, c.dn));
     snprintf(serial_out, CM_SERIAL_BUF, "%s", c.serial);
     if (der_out != NULL && !c.withheld) {
         *der_out = der;
@@ -131,8 +132,8 @@ static cm_err record_one(ca_ctx *ca, const struct profile *p, const struct csr *
     s->request_id = r.request_id;
     switch (r.disposition) {
     case DB_DISP_ISSUED:
-        CM_TRY(issue_record(ca, r.request_id, p->name, x, &s->cert_der, &s->cert_der_len,
-                            s->serial, DB_ORIGIN_ISSUED, NULL));
+        CM_TRY(issue_record(ca, r.request_id, p->name, x, &s->cert_der, &s->cert_der_len, s->serial,
+                            DB_ORIGIN_ISSUED, NULL));
         break;
     case DB_DISP_PENDING:
         ev = EXIT_EV_CERTPENDING;
@@ -244,7 +245,7 @@ struct slot {
 };
 
 struct worker_state {
-    int failed;            /* after phase 2: a group failed */
+    int failed; /* after phase 2: a group failed */
     int err;
     char errmsg[1024];
 };
@@ -267,9 +268,9 @@ static int workers_for(const ca_ctx *ca, size_t n)
     return w < 1 ? 1 : (int)w;
 }
 
-static void worker_run(ca_ctx *ca, const struct profile *p, struct ca_submission *subs,
-                       size_t from, size_t to, size_t group, const char *requester,
-                       struct slot *slots, struct worker_state *ws, int status_fd, int go_fd)
+static void worker_run(ca_ctx *ca, const struct profile *p, struct ca_submission *subs, size_t from,
+                       size_t to, size_t group, const char *requester, struct slot *slots,
+                       struct worker_state *ws, int status_fd, int go_fd)
 {
     struct csr **csrs = NULL;
     char path[PATH_MAX];
@@ -442,8 +443,7 @@ out:
     return rc;
 }
 
-cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
-                 const struct ca_submit_opts *o)
+cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct ca_submit_opts *o)
 {
     cm_err rc = CM_OK;
     struct profile *p = NULL;

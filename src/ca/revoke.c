@@ -102,8 +102,7 @@ out:
  * placeholder), so that every certificate has a RequestID as in AD CS.
  * request_id > 0 keeps the RequestID the audit trail gave it. */
 static cm_err foreign_request(int64_t *id, ca_ctx *ca, int64_t request_id, const char *dn,
-                              const char *profile, const char *message,
-                              const char *recovered_from)
+                              const char *profile, const char *message, const char *recovered_from)
 {
     struct db_request r;
     cm_err rc;
@@ -172,8 +171,7 @@ cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what)
     case 0:
         /* A clean mismatch: OpenSSL's queue holds nothing worth showing. */
         ERR_clear_error();
-        return cm_err_set(CM_ERR_INVALID, "%s: signature does not verify with this CA's key",
-                          what);
+        return cm_err_set(CM_ERR_INVALID, "%s: signature does not verify with this CA's key", what);
     default:
         return cm_err_ossl(CM_ERR_INVALID, "%s: signature cannot be checked with this CA's key",
                            what);
@@ -195,8 +193,8 @@ cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char 
     sn = X509_get0_serialNumber(x);
     if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
         CM_FAIL(CM_ERR_INVALID, "%s: negative serial number", what);
-    CM_TRY(text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn),
-                                  (size_t)ASN1_STRING_length(sn)));
+    CM_TRY(
+        text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn)));
     CM_TRY(name_to_string(&dn, X509_get_subject_name(x)));
     tmpl = profile != NULL ? strdup(profile) : template_of(x);
     CM_NOMEM_IF(profile != NULL && tmpl == NULL);
@@ -211,8 +209,8 @@ cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char 
     CM_TRY(foreign_request(&id, ca, request_id, dn, tmpl,
                            recovered_from ? "Recovered from the audit trail" : "Imported",
                            recovered_from));
-    CM_TRY(issue_record(ca, id, tmpl, x, NULL, NULL, serial_out, DB_ORIGIN_IMPORTED,
-                        recovered_from));
+    CM_TRY(
+        issue_record(ca, id, tmpl, x, NULL, NULL, serial_out, DB_ORIGIN_IMPORTED, recovered_from));
 out:
     db_cert_free(existing);
     free(dn);
@@ -238,8 +236,8 @@ out:
     return rc;
 }
 
-cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject,
-                            int64_t not_after, int64_t request_id, const char *recovered_from)
+cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
+                            int64_t request_id, const char *recovered_from)
 {
     cm_err rc = CM_OK;
     struct db_cert c;

@@ -10,8 +10,10 @@ const char cmd_init_usage[] =
     "certmint --home DIR init --subordinate --subject DN --out CSR [--key SPEC] [--pathlen N]\n"
     "\n"
     "Creates a CA home in DIR (which must not exist or be empty).\n"
-    "  --subject DN     the CA's name: \"/CN=Example Root/O=Example\" or \"CN=Example Root,O=Example\"\n"
-    "  --key SPEC       ec:p256 (default), ec:p384, ec:p521, rsa:2048, rsa:3072, rsa:4096, ed25519\n"
+    "  --subject DN     the CA's name: \"/CN=Example Root/O=Example\" or \"CN=Example "
+    "Root,O=Example\"\n"
+    "  --key SPEC       ec:p256 (default), ec:p384, ec:p521, rsa:2048, rsa:3072, rsa:4096, "
+    "ed25519\n"
     "  --days N         validity of a root certificate (default 3650)\n"
     "  --pathlen N      basicConstraints pathLenConstraint (default: none)\n"
     "  --subordinate    make a subordinate CA: write a CSR for the parent CA to --out, then\n"
@@ -22,9 +24,12 @@ const char cmd_init_usage[] =
 int cmd_init(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"subject", required_argument, NULL, 's'}, {"key", required_argument, NULL, 'k'},
-        {"days", required_argument, NULL, 'd'},    {"pathlen", required_argument, NULL, 'p'},
-        {"subordinate", no_argument, NULL, 'S'},   {"out", required_argument, NULL, 'o'},
+        {"subject", required_argument, NULL, 's'},
+        {"key", required_argument, NULL, 'k'},
+        {"days", required_argument, NULL, 'd'},
+        {"pathlen", required_argument, NULL, 'p'},
+        {"subordinate", no_argument, NULL, 'S'},
+        {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     struct ca_init_opts o = {0};

@@ -125,8 +125,7 @@ static cm_err read_stdin_value(char *out, size_t outsz)
     if (n > 0 && out[n - 1] == '\n')
         out[--n] = '\0';
     else if (!feof(stdin))
-        return cm_err_set(CM_ERR_INVALID, "standard input: value longer than %zu bytes",
-                          outsz - 2);
+        return cm_err_set(CM_ERR_INVALID, "standard input: value longer than %zu bytes", outsz - 2);
     if (n > 0 && out[n - 1] == '\r')
         out[--n] = '\0';
     return CM_OK;
@@ -184,7 +183,8 @@ static cm_err config_change(const char *home, const char *key, const char *value
         if (fs_write_atomic(path, orig, origlen, 0600) == CM_OK)
             rc = cm_err_set(rc, "%s (the configuration change was undone)", errmsg);
         else
-            rc = cm_err_set(rc, "%s; restoring %s also failed: %s (the change is in the file "
+            rc = cm_err_set(rc,
+                            "%s; restoring %s also failed: %s (the change is in the file "
                             "but not in the audit log)",
                             errmsg, path, cm_err_msg());
     }

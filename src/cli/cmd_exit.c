@@ -22,8 +22,9 @@ void cli_deliver(ca_ctx *ca)
     if (exit_deliver(ca, flags, &rep) != CM_OK)
         log_error("event delivery: %s", cm_err_msg());
     else if (rep.failed_modules > 0)
-        fprintf(stderr, "certmint: warning: %zu exit module(s) could not deliver; events stay "
-                        "queued (see 'certmint exit status')\n",
+        fprintf(stderr,
+                "certmint: warning: %zu exit module(s) could not deliver; events stay "
+                "queued (see 'certmint exit status')\n",
                 rep.failed_modules);
 }
 

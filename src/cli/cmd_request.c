@@ -131,10 +131,11 @@ out:
     return status;
 }
 
-const char cmd_pending_usage[] = "certmint pending\n"
-                                 "\n"
-                                 "Lists the requests waiting for an officer: REQUEST-ID, submitted,\n"
-                                 "requester, profile, requested subject.\n";
+const char cmd_pending_usage[] =
+    "certmint pending\n"
+    "\n"
+    "Lists the requests waiting for an officer: REQUEST-ID, submitted,\n"
+    "requester, profile, requested subject.\n";
 
 struct pending_ctx {
     int id, when, who, tmpl, dn;
@@ -177,10 +178,11 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
     return 0;
 }
 
-const char cmd_approve_usage[] = "certmint approve REQUEST-ID [--out FILE]\n"
-                                 "\n"
-                                 "Issues the certificate of a pending request (checked against its\n"
-                                 "profile again) and prints REQUEST-ID DISPOSITION SERIAL.\n";
+const char cmd_approve_usage[] =
+    "certmint approve REQUEST-ID [--out FILE]\n"
+    "\n"
+    "Issues the certificate of a pending request (checked against its\n"
+    "profile again) and prints REQUEST-ID DISPOSITION SERIAL.\n";
 
 int cmd_approve(const struct cli_global *g, int argc, char **argv)
 {
@@ -233,7 +235,8 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
         ca_submission_clear(&s);
         return 1;
     }
-    if (out != NULL && s.cert_der != NULL && (rc = cli_write_cert(out, s.cert_der, s.cert_der_len)) != CM_OK) {
+    if (out != NULL && s.cert_der != NULL &&
+        (rc = cli_write_cert(out, s.cert_der, s.cert_der_len)) != CM_OK) {
         ca_submission_clear(&s);
         return cli_fail(rc);
     }
@@ -241,9 +244,10 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
     return s.disposition == DB_DISP_DENIED ? 3 : 0;
 }
 
-const char cmd_deny_usage[] = "certmint deny REQUEST-ID [--reason TEXT]\n"
-                              "\n"
-                              "Denies a pending request; the reason becomes its disposition message.\n";
+const char cmd_deny_usage[] =
+    "certmint deny REQUEST-ID [--reason TEXT]\n"
+    "\n"
+    "Denies a pending request; the reason becomes its disposition message.\n";
 
 int cmd_deny(const struct cli_global *g, int argc, char **argv)
 {

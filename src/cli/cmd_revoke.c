@@ -157,10 +157,11 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
     if (reason_s != NULL) {
         reason = db_reason_parse(reason_s);
         if (reason < 0 || reason == DB_REASON_REMOVE_FROM_CRL)
-            return cli_fail(reason < 0 ? CM_ERR_INVALID
-                                       : cm_err_set(CM_ERR_INVALID,
-                                                    "reason removeFromCRL is only used in delta "
-                                                    "CRLs; use 'certmint unrevoke' to release a hold"));
+            return cli_fail(reason < 0
+                                ? CM_ERR_INVALID
+                                : cm_err_set(CM_ERR_INVALID,
+                                             "reason removeFromCRL is only used in delta "
+                                             "CRLs; use 'certmint unrevoke' to release a hold"));
     }
     if (from != NULL)
         rc = read_serial_file(&serials, &n, from);

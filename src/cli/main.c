@@ -55,8 +55,7 @@ cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert)
 {
     struct ca_open_opts o = {g->passphrase_file, allow_no_cert};
     if (g->home == NULL)
-        return cm_err_set(CM_ERR_INVALID,
-                          "no CA home: give --home DIR or set CERTMINT_HOME");
+        return cm_err_set(CM_ERR_INVALID, "no CA home: give --home DIR or set CERTMINT_HOME");
     return ca_open(out, g->home, &o);
 }
 

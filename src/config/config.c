@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define CFG_LINE_MAX 4096           /* bytes per line, without the newline */
+#define CFG_LINE_MAX 4096          /* bytes per line, without the newline */
 #define CFG_FILE_MAX (1024 * 1024) /* bytes per file */
 
 /* The registry: every module's key array, in the order `config keys` and
@@ -31,11 +31,7 @@ extern const struct config_key config_keys_ldap[];
 extern const struct config_key config_keys_smtp[];
 
 static const struct config_key *const config_registry[] = {
-    config_keys_core,
-    config_keys_exit,
-    config_keys_ldap,
-    config_keys_smtp,
-    NULL,
+    config_keys_core, config_keys_exit, config_keys_ldap, config_keys_smtp, NULL,
 };
 
 struct cfg_line {
@@ -260,7 +256,7 @@ static void duration_format(char *out, size_t outsz, long long s)
  * spaces, a known scheme, and a host for everything but file:. */
 static cm_err url_check(const char *s)
 {
-    static const char *const schemes[] = {"http", "https", "ldap",  "ldaps",
+    static const char *const schemes[] = {"http", "https", "ldap", "ldaps",
                                           "smtp", "smtps", "file"};
     const char *p, *colon, *auth, *aend, *host, *hend;
     size_t i, sn;
@@ -643,8 +639,7 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
 
         lineno++;
         if (ll > CFG_LINE_MAX)
-            CM_FAIL(CM_ERR_CONFIG, "%s:%zu: line longer than %d bytes", path, lineno,
-                    CFG_LINE_MAX);
+            CM_FAIL(CM_ERR_CONFIG, "%s:%zu: line longer than %d bytes", path, lineno, CFG_LINE_MAX);
         CM_TRY(lines_grow(c));
         l = &c->lines[c->n];
         memset(l, 0, sizeof(*l));
@@ -672,8 +667,8 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
                     lineno, l->key, dup + 1);
         if (value_validate(&norm, k, k->def, l->value) != CM_OK) {
             if (config_key_is_secret(l->key) && k->type != CFG_STRING)
-                rc = cm_err_set(CM_ERR_CONFIG, "%s:%zu: %s: bad value (not shown: a secret)",
-                                path, lineno, l->key);
+                rc = cm_err_set(CM_ERR_CONFIG, "%s:%zu: %s: bad value (not shown: a secret)", path,
+                                lineno, l->key);
             else
                 rc = cm_err_prefix(CM_ERR_CONFIG, "%s:%zu: %s", path, lineno, l->key);
             goto out;
@@ -844,8 +839,8 @@ void config_foreach(const cm_config *c, void (*cb)(void *ctx, const char *key, c
             cb(ctx, c->lines[i].key, c->lines[i].value);
 }
 
-void config_names(const cm_config *c, const char *prefix,
-                  void (*cb)(void *ctx, const char *name), void *ctx)
+void config_names(const cm_config *c, const char *prefix, void (*cb)(void *ctx, const char *name),
+                  void *ctx)
 {
     size_t plen = strlen(prefix);
     char name[CFG_LINE_MAX + 1];

@@ -46,7 +46,7 @@ struct config_key {
     long long min, max;
     const char *choices; /* CFG_ENUM: "none|starttls|tls" */
     config_check_fn check;
-    const char *help;    /* one line for docs and `config list` */
+    const char *help; /* one line for docs and `config list` */
 };
 
 typedef struct cm_config cm_config;
@@ -88,8 +88,8 @@ void config_foreach(const cm_config *c, void (*cb)(void *ctx, const char *key, c
                     void *ctx);
 /* Names N for which some key "prefix.N.*" is set, e.g. the profiles defined
  * in the file for prefix "profile". cb gets each name once. */
-void config_names(const cm_config *c, const char *prefix,
-                  void (*cb)(void *ctx, const char *name), void *ctx);
+void config_names(const cm_config *c, const char *prefix, void (*cb)(void *ctx, const char *name),
+                  void *ctx);
 
 /* Parses a duration string into seconds. */
 cm_err config_parse_duration(int64_t *out, const char *s) CM_MUST_USE;

@@ -38,9 +38,12 @@ static const struct list_name san_names[] = {
 
 /* RFC 5280 4.2.1.12 key purposes: the name and its OID (alias). */
 static const struct list_name eku_names[] = {
-    {"serverAuth", "1.3.6.1.5.5.7.3.1"},      {"clientAuth", "1.3.6.1.5.5.7.3.2"},
-    {"emailProtection", "1.3.6.1.5.5.7.3.4"}, {"codeSigning", "1.3.6.1.5.5.7.3.3"},
-    {"OCSPSigning", "1.3.6.1.5.5.7.3.9"},     {"timeStamping", "1.3.6.1.5.5.7.3.8"},
+    {"serverAuth", "1.3.6.1.5.5.7.3.1"},
+    {"clientAuth", "1.3.6.1.5.5.7.3.2"},
+    {"emailProtection", "1.3.6.1.5.5.7.3.4"},
+    {"codeSigning", "1.3.6.1.5.5.7.3.3"},
+    {"OCSPSigning", "1.3.6.1.5.5.7.3.9"},
+    {"timeStamping", "1.3.6.1.5.5.7.3.8"},
     {NULL, NULL},
 };
 
@@ -190,9 +193,8 @@ cm_err config_list_normalize(char **out, enum config_list_kind kind, const char 
             name = it;
         } else {
             names_expected(expected, sizeof(expected), t);
-            CM_FAIL(CM_ERR_CONFIG, "unknown %s '%.*s' (expected %s%s)", kind_what(kind),
-                    (int)il, it, expected,
-                    kind == CFG_LIST_EXT_KEY_USAGE ? " or a dotted OID" : "");
+            CM_FAIL(CM_ERR_CONFIG, "unknown %s '%.*s' (expected %s%s)", kind_what(kind), (int)il,
+                    it, expected, kind == CFG_LIST_EXT_KEY_USAGE ? " or a dotted OID" : "");
         }
         if (kind == CFG_LIST_EXT_KEY_USAGE) {
             /* Extended key usages keep the order given, without repeats. */

@@ -78,11 +78,11 @@ struct db_request {
     int64_t resolved_when;  /* 0 while pending */
     int disposition;
     char *disposition_message;
-    char *template_name;     /* CertificateTemplate: the profile */
-    char *request_dn;        /* subject DN as requested (RFC 4514 string) */
+    char *template_name;        /* CertificateTemplate: the profile */
+    char *request_dn;           /* subject DN as requested (RFC 4514 string) */
     unsigned char *raw_request; /* DER PKCS#10, may be NULL */
     size_t raw_request_len;
-    char *recovered_from;    /* Message-ID / file a recovered row came from */
+    char *recovered_from; /* Message-ID / file a recovered row came from */
 };
 
 struct db_cert {
@@ -105,9 +105,9 @@ struct db_cert {
     int64_t revoked_effective_when; /* revocationDate on the CRL */
     int64_t invalidity_date;        /* 0 = none (RFC 5280 5.3.2) */
     int64_t rev_seq;                /* change sequence of the last revoke/unrevoke */
-    int64_t hold_seq;  /* rev_seq the certificate was put on hold at, when released */
-    int64_t released_when; /* 0 unless released from hold */
-    int withheld;      /* strict audit mode: not yet handed out */
+    int64_t hold_seq;               /* rev_seq the certificate was put on hold at, when released */
+    int64_t released_when;          /* 0 unless released from hold */
+    int withheld;                   /* strict audit mode: not yet handed out */
     char *recovered_from;
 };
 
@@ -116,7 +116,7 @@ struct db_crl {
     int is_delta;
     int64_t base_number; /* deltas: the full CRL they build on */
     int64_t this_update, next_update;
-    int64_t rev_seq;     /* highest revocation change covered */
+    int64_t rev_seq; /* highest revocation change covered */
     int64_t entries;
     char *hash; /* SHA-256 of the DER, hex */
 };
@@ -140,12 +140,19 @@ struct db_revoked {
 typedef cm_err (*db_revoked_cb)(void *ctx, const struct db_revoked *r);
 
 /* Column table for view/restrict/templates. */
-enum db_coltype { DB_COL_INT, DB_COL_TEXT, DB_COL_TIME, DB_COL_SERIAL, DB_COL_BLOB, DB_COL_DISP,
-                  DB_COL_REASON };
+enum db_coltype {
+    DB_COL_INT,
+    DB_COL_TEXT,
+    DB_COL_TIME,
+    DB_COL_SERIAL,
+    DB_COL_BLOB,
+    DB_COL_DISP,
+    DB_COL_REASON
+};
 struct db_column {
     const char *name; /* AD CS column name, matched case-insensitively */
     enum db_coltype type;
-    int indexed;      /* restrict on it uses an index */
+    int indexed; /* restrict on it uses an index */
 };
 extern const struct db_column db_columns[];
 extern const size_t db_ncolumns;
@@ -157,9 +164,9 @@ enum db_op { DB_OP_EQ, DB_OP_NE, DB_OP_LT, DB_OP_LE, DB_OP_GT, DB_OP_GE };
 struct db_restrict {
     int column;
     enum db_op op;
-    int is_null;   /* value is "EMPTY"/NULL */
-    int64_t ival;  /* INT, TIME, DISP, REASON */
-    char *sval;    /* TEXT, SERIAL (canonical) */
+    int is_null;  /* value is "EMPTY"/NULL */
+    int64_t ival; /* INT, TIME, DISP, REASON */
+    char *sval;   /* TEXT, SERIAL (canonical) */
 };
 
 /* One row of the view: values[i] is the text form of db_columns[i] (NULL when
@@ -174,12 +181,12 @@ typedef cm_err (*db_row_cb)(void *ctx, const struct db_row *row);
 
 /* Exit-module outbox. */
 struct db_event {
-    int64_t id;          /* assigned on enqueue, strictly increasing */
-    int type;            /* EXIT_EV_* bit (see exit/exit.h) */
-    int64_t request_id;  /* 0 = none */
+    int64_t id;                 /* assigned on enqueue, strictly increasing */
+    int type;                   /* EXIT_EV_* bit (see exit/exit.h) */
+    int64_t request_id;         /* 0 = none */
     char serial[CM_SERIAL_BUF]; /* "" = none */
     int64_t created;
-    char *payload;       /* JSON with event-specific fields, may be NULL */
+    char *payload; /* JSON with event-specific fields, may be NULL */
 };
 typedef cm_err (*db_event_cb)(void *ctx, const struct db_event *ev);
 
@@ -213,8 +220,8 @@ struct db_ops {
     cm_err (*cert_get)(db_t *db, struct db_cert **out, const char *serial);
     cm_err (*cert_get_by_request)(db_t *db, struct db_cert **out, int64_t request_id);
     cm_err (*cert_set_withheld)(db_t *db, const char *serial, int withheld);
-    cm_err (*cert_revoke)(db_t *db, const char *serial, int reason, int64_t when,
-                          int64_t effective, int64_t invalidity, int64_t seq);
+    cm_err (*cert_revoke)(db_t *db, const char *serial, int reason, int64_t when, int64_t effective,
+                          int64_t invalidity, int64_t seq);
     cm_err (*cert_unrevoke)(db_t *db, const char *serial, int64_t when, int64_t seq);
     cm_err (*revoked_iter)(db_t *db, int64_t since_seq, db_revoked_cb cb, void *ctx);
     cm_err (*crl_insert)(db_t *db, const struct db_crl *crl);

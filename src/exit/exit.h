@@ -37,7 +37,6 @@ int exit_event_parse(const char *name);
 cm_err exit_raise(db_t *db, int ev, int64_t request_id, const char *serial,
                   const char *payload) CM_MUST_USE;
 
-
 /* ---- Exit modules ------------------------------------------------------
  * An exit module is an ops table registered in the static table in
  * dispatch.c. The dispatcher hands each enabled module the events that pass
@@ -63,9 +62,9 @@ struct exit_event_ctx {
 
 /* Facts about the CA every module needs for its messages. */
 struct exit_ca_info {
-    const char *name;    /* ca.name, else the CA's CN */
-    const char *dn;      /* RFC 4514 subject DN */
-    const char *key_id;  /* subject key identifier, lower-case hex */
+    const char *name;   /* ca.name, else the CA's CN */
+    const char *dn;     /* RFC 4514 subject DN */
+    const char *key_id; /* subject key identifier, lower-case hex */
     const char *hostname;
 };
 
@@ -108,9 +107,9 @@ enum {
 };
 
 struct exit_delivery_report {
-    size_t delivered;  /* events acknowledged in this call, over all modules */
+    size_t delivered; /* events acknowledged in this call, over all modules */
     size_t failed_modules;
-    int busy;          /* another process was delivering: nothing was tried */
+    int busy; /* another process was delivering: nothing was tried */
 };
 
 /* Delivers queued events to every enabled module. One process delivers at a
@@ -128,12 +127,12 @@ struct exit_module_status {
     int enabled;
     int filter;
     int offbox;
-    int64_t acked;         /* last acknowledged event ID */
-    int64_t backlog;       /* events waiting that pass the filter */
-    int64_t last_success;  /* 0 = never */
+    int64_t acked;        /* last acknowledged event ID */
+    int64_t backlog;      /* events waiting that pass the filter */
+    int64_t last_success; /* 0 = never */
     int64_t last_error_when;
     char last_error[512];
-    int64_t attempts;      /* consecutive failures */
+    int64_t attempts; /* consecutive failures */
     int64_t next_attempt;
 };
 typedef void (*exit_status_cb)(void *ctx, const struct exit_module_status *st);

@@ -23,8 +23,7 @@ cm_err exit_check_eventfilter(char **out, const struct config_key *k, const char
     return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
-static cm_err check_modules(char **out, const struct config_key *k, const char *old,
-                            const char *in)
+static cm_err check_modules(char **out, const struct config_key *k, const char *old, const char *in)
 {
     char buf[512], norm[512] = "", *save = NULL, *tok;
     (void)k;

@@ -121,8 +121,9 @@ static cm_err file_deliver(void *state, const struct exit_event_ctx *const *evs,
         const struct exit_event_ctx *e = evs[i];
         cm_buf b = CM_BUF_INIT(16 * 1024 * 1024);
         char name[PATH_MAX], *pem = NULL;
-        int carries_cert = (e->ev->type == EXIT_EV_CERTISSUED ||
-                            e->ev->type == EXIT_EV_CERTIMPORTED) && e->cert_der != NULL;
+        int carries_cert =
+            (e->ev->type == EXIT_EV_CERTISSUED || e->ev->type == EXIT_EV_CERTIMPORTED) &&
+            e->cert_der != NULL;
 
         if (carries_cert)
             rc = pem_of(&pem, e->cert_der, e->cert_der_len);

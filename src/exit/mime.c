@@ -20,7 +20,7 @@
 #define LINE_SOFT 78
 #define LINE_HARD 998
 #define LINE_EW 76
-#define EW_MAX 75 /* RFC 2047 2: one encoded-word */
+#define EW_MAX 75      /* RFC 2047 2: one encoded-word */
 #define EW_OVERHEAD 12 /* "=?UTF-8?B?" + "?=" */
 /* A run of text without white space longer than this cannot be folded
  * under LINE_HARD together with a header name: encode it instead. */
@@ -150,8 +150,7 @@ static cm_err check_field_name(const char *name)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c < 33 || c > 126 || c == ':')
-            return cm_err_set(CM_ERR_INVALID, "header name '%.80s': bad character 0x%02x", name,
-                              c);
+            return cm_err_set(CM_ERR_INVALID, "header name '%.80s': bad character 0x%02x", name, c);
     }
     return CM_OK;
 }
@@ -181,8 +180,8 @@ static int needs_encoding(const char *s)
  * name. */
 static int q_literal(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '!' ||
+           c == '*' || c == '+' || c == '-' || c == '/';
 }
 
 static size_t q_len(unsigned char c)
@@ -429,8 +428,7 @@ cm_err mime_check_addr(const char *addr)
     if (at == NULL)
         return cm_err_set(CM_ERR_INVALID, "mail address '%.254s': no '@'", addr);
     if ((size_t)(at - addr) > 64)
-        return cm_err_set(CM_ERR_INVALID, "mail address '%.254s': local part over 64 octets",
-                          addr);
+        return cm_err_set(CM_ERR_INVALID, "mail address '%.254s': local part over 64 octets", addr);
     if (!dot_atom_ok(addr, (size_t)(at - addr)))
         return cm_err_set(CM_ERR_INVALID,
                           "mail address '%.254s': local part is not a dot-atom "
@@ -726,8 +724,8 @@ out:
 /* Headers the builder writes itself; an extra one would contradict them. */
 static int reserved_header(const char *name)
 {
-    static const char *const names[] = {"Date",    "From",       "To",           "Cc",
-                                        "Bcc",     "Reply-To",   "Sender",       "Subject",
+    static const char *const names[] = {"Date",       "From",        "To",     "Cc",
+                                        "Bcc",        "Reply-To",    "Sender", "Subject",
                                         "Message-ID", "MIME-Version"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcasecmp(name, names[i]) == 0)
@@ -914,8 +912,7 @@ out:
 }
 
 static cm_err add_part(struct mime_msg *m, const char *content_type, const char *disposition,
-                       const char *filename, const unsigned char *data, size_t len,
-                       enum cte cte)
+                       const char *filename, const unsigned char *data, size_t len, enum cte cte)
 {
     /* Quoted-printable may triple the size; base64 adds a third. */
     struct mime_part part = {NULL, CM_BUF_INIT((size_t)MIME_PART_MAX * 4)};
@@ -925,8 +922,8 @@ static cm_err add_part(struct mime_msg *m, const char *content_type, const char 
     cm_err rc = CM_OK;
 
     if (len > MIME_PART_MAX)
-        CM_FAIL(CM_ERR_INVALID, "part %s: %zu bytes, more than the limit of %u", content_type,
-                len, MIME_PART_MAX);
+        CM_FAIL(CM_ERR_INVALID, "part %s: %zu bytes, more than the limit of %u", content_type, len,
+                MIME_PART_MAX);
     CM_TRY(check_content_type(content_type));
     if (disposition != NULL && strcmp(disposition, "inline") != 0 &&
         strcmp(disposition, "attachment") != 0)
@@ -1086,14 +1083,14 @@ cm_err mime_render(cm_buf *out, const struct mime_msg *m)
     for (tries = 0;; tries++) {
         int clash = 0;
         if (tries == 8)
-            return cm_err_set(CM_ERR_CRYPTO, "no MIME boundary found that the parts do not contain");
+            return cm_err_set(CM_ERR_CRYPTO,
+                              "no MIME boundary found that the parts do not contain");
         CM_TRY(random_hex(hex, 16));
         snprintf(boundary, sizeof(boundary), "%s%s", BOUNDARY_PREFIX, hex);
         snprintf(delim, sizeof(delim), "--%s", boundary);
         for (size_t i = 0; i < m->nparts && !clash; i++)
-            clash = m->parts[i].body.len > 0 &&
-                    memmem(m->parts[i].body.data, m->parts[i].body.len, delim, strlen(delim)) !=
-                        NULL;
+            clash = m->parts[i].body.len > 0 && memmem(m->parts[i].body.data, m->parts[i].body.len,
+                                                       delim, strlen(delim)) != NULL;
         if (!clash)
             break;
     }

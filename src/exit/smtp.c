@@ -33,12 +33,17 @@ static const struct {
     int bit;
     const char *key;
 } kinds[EVENT_KINDS] = {
-    {EXIT_EV_CERTISSUED, "issued"},       {EXIT_EV_CERTPENDING, "pending"},
-    {EXIT_EV_CERTDENIED, "denied"},       {EXIT_EV_CERTREVOKED, "revoked"},
+    {EXIT_EV_CERTISSUED, "issued"},
+    {EXIT_EV_CERTPENDING, "pending"},
+    {EXIT_EV_CERTDENIED, "denied"},
+    {EXIT_EV_CERTREVOKED, "revoked"},
     {EXIT_EV_CERTRETRIEVEPENDING, "retrievepending"},
-    {EXIT_EV_CRLISSUED, "crlissued"},     {EXIT_EV_SHUTDOWN, "shutdown"},
-    {EXIT_EV_STARTUP, "startup"},         {EXIT_EV_CERTUNREVOKED, "unrevoked"},
-    {EXIT_EV_CERTIMPORTED, "imported"},   {EXIT_EV_CERTEXPIRING, "expiring"},
+    {EXIT_EV_CRLISSUED, "crlissued"},
+    {EXIT_EV_SHUTDOWN, "shutdown"},
+    {EXIT_EV_STARTUP, "startup"},
+    {EXIT_EV_CERTUNREVOKED, "unrevoked"},
+    {EXIT_EV_CERTIMPORTED, "imported"},
+    {EXIT_EV_CERTEXPIRING, "expiring"},
 };
 
 static int kind_index(int bit)
@@ -50,13 +55,22 @@ static int kind_index(int bit)
 }
 
 /* Pseudo-columns templates can name besides the database's. */
-enum { PC_CANAME, PC_CADN, PC_EVENT, PC_EVENTID, PC_EVENTTIME, PC_CRLNUMBER, PC_CRLKIND, PC_HOST,
-       PC__COUNT };
+enum {
+    PC_CANAME,
+    PC_CADN,
+    PC_EVENT,
+    PC_EVENTID,
+    PC_EVENTTIME,
+    PC_CRLNUMBER,
+    PC_CRLKIND,
+    PC_HOST,
+    PC__COUNT
+};
 static const struct db_column pseudo_cols[PC__COUNT] = {
-    {"CAName", DB_COL_TEXT, 0},      {"CADistinguishedName", DB_COL_TEXT, 0},
-    {"EventName", DB_COL_TEXT, 0},   {"EventID", DB_COL_INT, 0},
-    {"EventTime", DB_COL_TIME, 0},   {"CRLNumber", DB_COL_INT, 0},
-    {"CRLKind", DB_COL_TEXT, 0},     {"HostName", DB_COL_TEXT, 0},
+    {"CAName", DB_COL_TEXT, 0},    {"CADistinguishedName", DB_COL_TEXT, 0},
+    {"EventName", DB_COL_TEXT, 0}, {"EventID", DB_COL_INT, 0},
+    {"EventTime", DB_COL_TIME, 0}, {"CRLNumber", DB_COL_INT, 0},
+    {"CRLKind", DB_COL_TEXT, 0},   {"HostName", DB_COL_TEXT, 0},
 };
 
 /* db_columns followed by the pseudo-columns: what templates compile against. */
@@ -81,7 +95,7 @@ static cm_err cols_init(void)
  * find them too. */
 #define ISSUED_BODY_ARGS                                                                           \
     "CAName,RequestID,RequesterName,SerialNumber,DistinguishedName,SubjectAltNames,"               \
-    "CertificateTemplate,NotBefore,NotAfter,CertificateHash,SubjectKeyIdentifier,"                \
+    "CertificateTemplate,NotBefore,NotAfter,CertificateHash,SubjectKeyIdentifier,"                 \
     "DispositionMessage,EventTime"
 static const struct deftpl {
     const char *title, *title_args, *body, *body_args;
@@ -231,7 +245,8 @@ static cm_err load_templates(struct smtp_state *s)
         CM_TRY(compile_pair(&t->body, s->ca, prefix, NULL, "body", defaults[i].body,
                             defaults[i].body_args));
         snprintf(k, sizeof(k), "%s.from", prefix);
-        t->from = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.from"));
+        t->from =
+            text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.from"));
         snprintf(k, sizeof(k), "%s.to", prefix);
         t->to = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.to"));
         snprintf(k, sizeof(k), "%s.cc", prefix);
@@ -568,8 +583,9 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
 
     (void)s;
     iso_time(t, sizeof(t), e->ev->created);
-    CM_TRY(buf_printf(b, "X-Certmint-Event: %s\r\nX-Certmint-Event-ID: %lld\r\nX-Certmint-When: %s\r\n",
-                      exit_event_name(e->ev->type), (long long)e->ev->id, t));
+    CM_TRY(buf_printf(
+        b, "X-Certmint-Event: %s\r\nX-Certmint-Event-ID: %lld\r\nX-Certmint-When: %s\r\n",
+        exit_event_name(e->ev->type), (long long)e->ev->id, t));
     if (ev_request_id(e) > 0)
         CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", ev_request_id(e)));
     if (e->ev->serial[0])
@@ -598,7 +614,8 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
         long long reason = payload_int(e->ev->payload, "reason", 0);
         long long eff = payload_int(e->ev->payload, "effective", e->ev->created);
         iso_time(t, sizeof(t), (int64_t)eff);
-        CM_TRY(buf_printf(b, "X-Certmint-Revoked-Reason: %s\r\nX-Certmint-Revoked-Effective: %s\r\n",
+        CM_TRY(buf_printf(b,
+                          "X-Certmint-Revoked-Reason: %s\r\nX-Certmint-Revoked-Effective: %s\r\n",
                           db_reason_name((int)reason), t));
     }
     if (e->ev->type == EXIT_EV_CRLISSUED) {
@@ -730,8 +747,8 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
             e->cert_der == NULL)
             continue;
         snprintf(fname, sizeof(fname), "%s.cer", e->ev->serial);
-        CM_TRY(mime_add_attachment(m, "application/pkix-cert", fname, e->cert_der,
-                                   e->cert_der_len));
+        CM_TRY(
+            mime_add_attachment(m, "application/pkix-cert", fname, e->cert_der, e->cert_der_len));
     }
     CM_TRY(mime_render(&msg, m));
     if (s->client == NULL)

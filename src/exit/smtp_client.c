@@ -24,9 +24,9 @@
 
 struct smtp_client {
     CURL *curl;
-    char server[300];      /* "host:port", for messages */
-    char *username;        /* for messages; NULL for none */
-    int need_auth;         /* AUTH must have happened on the session */
+    char server[300]; /* "host:port", for messages */
+    char *username;   /* for messages; NULL for none */
+    int need_auth;    /* AUTH must have happened on the session */
     long connects;
     /* Session state, followed through the protocol trace (debug callback):
      * reset by each EHLO, set by an AUTH command (which libcurl only
@@ -78,9 +78,9 @@ cm_err smtp_auth_parse(enum smtp_auth *out, const char *s)
         const char *name;
         enum smtp_auth auth;
     } names[] = {
-        {"none", SMTP_AUTH_NONE},   {"anonymous", SMTP_AUTH_NONE}, {"0", SMTP_AUTH_NONE},
-        {"basic", SMTP_AUTH_BASIC}, {"1", SMTP_AUTH_BASIC},        {"plain", SMTP_AUTH_PLAIN},
-        {"login", SMTP_AUTH_LOGIN}, {"ntlm", SMTP_AUTH_NTLM},      {"2", SMTP_AUTH_NTLM},
+        {"none", SMTP_AUTH_NONE},     {"anonymous", SMTP_AUTH_NONE}, {"0", SMTP_AUTH_NONE},
+        {"basic", SMTP_AUTH_BASIC},   {"1", SMTP_AUTH_BASIC},        {"plain", SMTP_AUTH_PLAIN},
+        {"login", SMTP_AUTH_LOGIN},   {"ntlm", SMTP_AUTH_NTLM},      {"2", SMTP_AUTH_NTLM},
         {"gssapi", SMTP_AUTH_GSSAPI},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -119,8 +119,8 @@ static cm_err check_host(const char *h)
         int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                  c == '.' || c == '-' || (colon && c == ':');
         if (!ok)
-            return cm_err_set(CM_ERR_CONFIG,
-                              "SMTP server '%.253s': not a host name or IP address", h);
+            return cm_err_set(CM_ERR_CONFIG, "SMTP server '%.253s': not a host name or IP address",
+                              h);
     }
     return CM_OK;
 }
@@ -153,8 +153,7 @@ static cm_err read_password(char **out, const char *path)
     if (stat(path, &st) != 0)
         CM_FAIL(CM_ERR_NOTFOUND, "SMTP password file %s: cannot stat it", path);
     if (st.st_mode & S_IROTH)
-        CM_FAIL(CM_ERR_CONFIG, "SMTP password file %s: readable by every user (chmod o-r)",
-                path);
+        CM_FAIL(CM_ERR_CONFIG, "SMTP password file %s: readable by every user (chmod o-r)", path);
     CM_TRY(fs_read_file(&data, &len, path, PASSWORD_FILE_MAX));
     for (n = 0; n < len && data[n] != '\n' && data[n] != '\r'; n++)
         if (data[n] == '\0')
@@ -197,8 +196,7 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
             (strncasecmp(data, "EHLO ", 5) == 0 || strncasecmp(data, "HELO ", 5) == 0)) {
             c->session_authed = 0;
             c->offered[0] = '\0';
-        }
-        else if (size >= 5 && strncasecmp(data, "AUTH ", 5) == 0)
+        } else if (size >= 5 && strncasecmp(data, "AUTH ", 5) == 0)
             c->session_authed = 1;
     } else if (type == CURLINFO_HEADER_IN) {
         /* The last non-empty line of the chunk, printable ASCII only. */
@@ -327,8 +325,7 @@ cm_err smtp_client_open(struct smtp_client **out, const struct smtp_opts *o)
     }
     if (o->auth != SMTP_AUTH_NONE) {
         if (o->username == NULL || o->username[0] == '\0')
-            CM_FAIL(CM_ERR_CONFIG, "SMTP auth %s: no username configured",
-                    smtp_auth_name(o->auth));
+            CM_FAIL(CM_ERR_CONFIG, "SMTP auth %s: no username configured", smtp_auth_name(o->auth));
         if (strpbrk(o->username, "\r\n") != NULL || strlen(o->username) > 256)
             CM_FAIL(CM_ERR_CONFIG, "SMTP username: line break or too long");
         if (o->auth != SMTP_AUTH_GSSAPI) {
@@ -359,8 +356,8 @@ cm_err smtp_client_open(struct smtp_client **out, const struct smtp_opts *o)
     CM_NOMEM_IF(c->curl == NULL);
 
     /* The URL's path is the EHLO name (libcurl's SMTP URL syntax). */
-    CM_TRY(buf_printf(&url, "%s://%s/%s", o->tls == SMTP_TLS_IMPLICIT ? "smtps" : "smtp",
-                      c->server, o->helo ? o->helo : ""));
+    CM_TRY(buf_printf(&url, "%s://%s/%s", o->tls == SMTP_TLS_IMPLICIT ? "smtps" : "smtp", c->server,
+                      o->helo ? o->helo : ""));
     SETOPT(CURLOPT_URL, buf_str(&url));
     SETOPT(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     SETOPT(CURLOPT_NOSIGNAL, 1L);
@@ -439,10 +436,9 @@ static cm_err map_error(struct smtp_client *c, CURLcode res, long code, int *per
         *permanent = !(code >= 400 && code < 500);
         if (code < 400)
             /* Refused before asking: no offered mechanism is allowed. */
-            return cm_err_set(CM_ERR_AUTH,
-                              "SMTP server %s offers no mechanism for auth %s (it offers: %s)",
-                              c->server, smtp_auth_name(c->auth),
-                              c->offered[0] ? c->offered : "no AUTH at all");
+            return cm_err_set(
+                CM_ERR_AUTH, "SMTP server %s offers no mechanism for auth %s (it offers: %s)",
+                c->server, smtp_auth_name(c->auth), c->offered[0] ? c->offered : "no AUTH at all");
         return cm_err_set(CM_ERR_AUTH, "SMTP server %s refused authentication as '%s': %s",
                           c->server, c->username ? c->username : "", reply);
     case CURLE_COULDNT_RESOLVE_HOST:

@@ -40,8 +40,8 @@ enum smtp_auth {
 };
 
 struct smtp_opts {
-    const char *server;        /* host name or IP address (required) */
-    int port;                  /* 0: 25, or 465 for SMTP_TLS_IMPLICIT */
+    const char *server; /* host name or IP address (required) */
+    int port;           /* 0: 25, or 465 for SMTP_TLS_IMPLICIT */
     enum smtp_tls tls;
     enum smtp_auth auth;
     const char *username;      /* required for every auth but none */
@@ -53,7 +53,10 @@ struct smtp_opts {
     long connect_timeout_ms;   /* 0: min(10000, timeout_ms) */
     const char *helo;          /* EHLO name; NULL: the local host name */
 };
-#define SMTP_OPTS_INIT {NULL, 0, SMTP_TLS_STARTTLS, SMTP_AUTH_NONE, NULL, NULL, NULL, 0, 0, NULL}
+#define SMTP_OPTS_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, SMTP_TLS_STARTTLS, SMTP_AUTH_NONE, NULL, NULL, NULL, 0, 0, NULL                   \
+    }
 
 /* "none", "starttls", "tls" (also "smtps", "implicit"). CM_ERR_CONFIG. */
 cm_err smtp_tls_parse(enum smtp_tls *out, const char *s) CM_MUST_USE;

@@ -18,7 +18,8 @@ struct segment {
     int arg;         /* argument number 0..8, or -1 for a literal */
 };
 
-struct template {
+struct template
+{
     char *text; /* literal text, escapes resolved */
     struct segment *segs;
     size_t nsegs;
@@ -66,8 +67,7 @@ static cm_err parse_args(struct template *t, const char *args, const struct db_c
     const char *p = args;
 
     if (strlen(args) > ARGS_MAX)
-        return cm_err_set(CM_ERR_CONFIG, "template argument list: longer than %d bytes",
-                          ARGS_MAX);
+        return cm_err_set(CM_ERR_CONFIG, "template argument list: longer than %d bytes", ARGS_MAX);
     while (*p == ' ' || *p == '\t')
         p++;
     if (*p == '\0')
@@ -90,13 +90,11 @@ static cm_err parse_args(struct template *t, const char *args, const struct db_c
             return cm_err_set(CM_ERR_CONFIG, "template argument list '%s': empty column name",
                               args);
         if (t->nargs == TEMPLATE_MAX_ARGS)
-            return cm_err_set(CM_ERR_CONFIG,
-                              "template argument list '%s': more than %d columns", args,
-                              TEMPLATE_MAX_ARGS);
+            return cm_err_set(CM_ERR_CONFIG, "template argument list '%s': more than %d columns",
+                              args, TEMPLATE_MAX_ARGS);
         col = find_column(cols, ncols, s, len);
         if (col < 0)
-            return cm_err_set(CM_ERR_CONFIG,
-                              "template argument list: unknown column '%.*s'",
+            return cm_err_set(CM_ERR_CONFIG, "template argument list: unknown column '%.*s'",
                               (int)len, s);
         t->cols[t->nargs++] = col;
         if (*p == '\0')
@@ -162,8 +160,9 @@ cm_err template_compile_cols(struct template **out, const char *format, const ch
             continue;
         }
         if (i + 1 == flen)
-            CM_FAIL(CM_ERR_CONFIG, "template format '%.200s': '%%' at the end (write %%%% for a "
-                                   "literal %%)",
+            CM_FAIL(CM_ERR_CONFIG,
+                    "template format '%.200s': '%%' at the end (write %%%% for a "
+                    "literal %%)",
                     format);
         if (format[i + 1] == '%') {
             i++;

@@ -13,7 +13,8 @@
 extern const struct config_key config_keys_ldap[];
 
 /* Default of exit.ldap.eventfilter: what the ldap exit module acts on. */
-#define LDAP_EVENTFILTER_DEFAULT "CERTISSUED,CERTREVOKED,CRLISSUED,STARTUP,CERTUNREVOKED,CERTIMPORTED"
+#define LDAP_EVENTFILTER_DEFAULT                                                                   \
+    "CERTISSUED,CERTREVOKED,CRLISSUED,STARTUP,CERTUNREVOKED,CERTIMPORTED"
 
 /* dir_opts filled from a configuration. Relative file names in the
  * configuration are taken relative to the CA home; the strings in opts

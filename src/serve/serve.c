@@ -145,8 +145,7 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
                 log_info("raised CERTEXPIRING for %zu certificate(s)", raised);
             last_expiry = (int64_t)time(NULL);
         }
-        if (exit_deliver(ca, EXIT_DELIVER_RESPECT_BACKOFF | EXIT_DELIVER_ALLOW_WAIT, &rep) !=
-            CM_OK)
+        if (exit_deliver(ca, EXIT_DELIVER_RESPECT_BACKOFF | EXIT_DELIVER_ALLOW_WAIT, &rep) != CM_OK)
             log_error("event delivery: %s", cm_err_msg());
         if (o && o->once)
             break;

@@ -17,7 +17,10 @@ typedef struct cm_buf {
     size_t max; /* appending past this fails with CM_ERR_INVALID */
 } cm_buf;
 
-#define CM_BUF_INIT(maxbytes) {NULL, 0, 0, (maxbytes)}
+#define CM_BUF_INIT(maxbytes)                                                                      \
+    {                                                                                              \
+        NULL, 0, 0, (maxbytes)                                                                     \
+    }
 
 void buf_init(cm_buf *b, size_t max);
 cm_err buf_append(cm_buf *b, const void *p, size_t n) CM_MUST_USE;

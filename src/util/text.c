@@ -140,8 +140,8 @@ cm_err text_parse_time(int64_t *out, const char *in)
         used++;
     if (in[used] != '\0')
         return cm_err_set(CM_ERR_INVALID, "date '%s': unexpected text after the date", in);
-    if (y < 1950 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-        h > 23 || mi > 59 || s > 59 || h < 0 || mi < 0 || s < 0)
+    if (y < 1950 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || s > 59 || h < 0 || mi < 0 || s < 0)
         return cm_err_set(CM_ERR_INVALID, "date '%s': out of range", in);
     days_from_civil(y, (unsigned)mo, (unsigned)d, &days);
     *out = days * 86400 + h * 3600 + mi * 60 + s;
