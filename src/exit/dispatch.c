@@ -599,8 +599,9 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
         if (state == NULL) {
             mrc = m->init(&state, ca, info);
             if (mrc != CM_OK) {
-                snprintf(msg, sizeof(msg), "%s", cm_err_msg());
-                log_error("exit module %s: %s", m->name, msg);
+                /* Modules report bare reasons; the module is named here. */
+                snprintf(msg, sizeof(msg), "exit module %s: %s", m->name, cm_err_msg());
+                log_error("%s", msg);
                 CM_TRY(record_failure(ca, m->name, msg));
                 rep->failed_modules++;
                 state = NULL;
@@ -624,7 +625,8 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
             chunk_acked += acked;
             if (mrc != CM_OK || acked < k) {
                 /* Kept before anything else can replace the message. */
-                snprintf(msg, sizeof(msg), "%s", mrc != CM_OK ? cm_err_msg() : "delivery stopped");
+                snprintf(msg, sizeof(msg), "exit module %s: %s", m->name,
+                         mrc != CM_OK ? cm_err_msg() : "delivery stopped");
                 failed = 1;
             }
             if (chunk_acked > recorded &&
@@ -643,7 +645,7 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
                      (long long)c.items[chunk_acked - 1].ev.id);
     }
     if (failed) {
-        log_warn("exit module %s: %s (events stay queued)", m->name, msg);
+        log_warn("%s (events stay queued)", msg);
         CM_TRY(record_failure(ca, m->name, msg));
         rep->failed_modules++;
     }

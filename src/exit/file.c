@@ -35,11 +35,11 @@ static cm_err file_init(void **out, struct ca_ctx *ca, const struct exit_ca_info
 
     *out = NULL;
     if (dir == NULL || *dir == '\0')
-        return cm_err_set(CM_ERR_CONFIG, "exit module file: exit.file.dir is not set");
+        return cm_err_set(CM_ERR_CONFIG, "exit.file.dir is not set");
     if (strlen(dir) >= sizeof(s->dir))
         return cm_err_set(CM_ERR_CONFIG, "exit.file.dir: path too long");
     if ((rc = fs_mkdirs(dir, 0700)) != CM_OK)
-        return cm_err_prefix(rc, "exit module file");
+        return rc;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return cm_err_set(CM_ERR_NOMEM, "out of memory");
@@ -141,7 +141,7 @@ static cm_err file_deliver(void *state, const struct exit_event_ctx *const *evs,
         free(pem);
         buf_free(&b);
         if (rc != CM_OK)
-            return cm_err_prefix(rc, "exit module file");
+            return rc;
         (*acked)++;
     }
     return CM_OK;

@@ -70,10 +70,8 @@ static cm_err ldap_init(void **out, struct ca_ctx *ca, const struct exit_ca_info
     /* Only the settings are read here: a bad one is a configuration error
      * now, while the directory is contacted when an event needs it. */
     rc = dir_settings_load(&s->settings, ca->cfg, ca->home);
-    if (rc != CM_OK) {
-        rc = cm_err_prefix(rc, "exit module ldap");
+    if (rc != CM_OK)
         goto out;
-    }
     *out = s;
     s = NULL;
 out:

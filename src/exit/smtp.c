@@ -252,9 +252,9 @@ static cm_err load_templates(struct smtp_state *s)
         snprintf(k, sizeof(k), "%s.cc", prefix);
         t->cc = text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.cc"));
         if (t->from == NULL)
-            CM_FAIL(CM_ERR_CONFIG, "exit module smtp: exit.smtp.from is not set");
+            CM_FAIL(CM_ERR_CONFIG, "exit.smtp.from is not set");
         if (t->to == NULL)
-            CM_FAIL(CM_ERR_CONFIG, "exit module smtp: exit.smtp.to is not set");
+            CM_FAIL(CM_ERR_CONFIG, "exit.smtp.to is not set");
     }
 out:
     return rc;
@@ -316,7 +316,7 @@ static cm_err smtp_init(void **out, struct ca_ctx *ca, const struct exit_ca_info
     s->opts = (struct smtp_opts)SMTP_OPTS_INIT;
     v = cfg_str(ca, "exit.smtp.server");
     if (v == NULL)
-        CM_FAIL(CM_ERR_CONFIG, "exit module smtp: exit.smtp.server is not set");
+        CM_FAIL(CM_ERR_CONFIG, "exit.smtp.server is not set");
     s->server = strdup(v);
     CM_NOMEM_IF(s->server == NULL);
     s->opts.server = s->server;
@@ -759,7 +759,8 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
         /* A broken connection is not reused. */
         smtp_client_close(s->client);
         s->client = NULL;
-        cm_err_prefix(rc, "exit module smtp%s", permanent ? " (permanent)" : "");
+        if (permanent)
+            cm_err_prefix(rc, "permanent failure");
         goto out;
     }
     log_debug("exit module smtp: sent %s (%zu event%s): %s", id, n, n == 1 ? "" : "s",
