@@ -178,6 +178,36 @@ cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what)
     }
 }
 
+static cm_err fill_placeholder(ca_ctx *ca, X509 *x, const char *tmpl, const char *recovered_from,
+                               int64_t request_id)
+{
+    cm_err rc = CM_OK;
+    struct db_cert c;
+    unsigned char *der = NULL;
+    int len;
+
+    memset(&c, 0, sizeof(c));
+    len = i2d_X509(x, &der);
+    if (len <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate");
+    c.raw = der;
+    c.raw_len = (size_t)len;
+    CM_TRY(ca_cert_describe(&c, x));
+    c.template_name = (char *)tmpl;
+    c.recovered_from = (char *)recovered_from;
+    CM_TRY(db_cert_fill_placeholder(ca->db, &c));
+    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTIMPORTED, request_id, c.serial,
+                      "{\"placeholder_filled\":true}"));
+    CM_TRY(ca_audit(ca, "import", request_id, c.serial, "placeholder filled with the certificate"));
+out:
+    c.raw = NULL;
+    c.template_name = NULL;
+    c.recovered_from = NULL;
+    db_cert_clear(&c);
+    OPENSSL_free(der);
+    return rc;
+}
+
 cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
                             const char *what, const char *recovered_from,
                             char serial_out[CM_SERIAL_BUF])
@@ -199,12 +229,17 @@ cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char 
     tmpl = profile != NULL ? strdup(profile) : template_of(x);
     CM_NOMEM_IF(profile != NULL && tmpl == NULL);
     rc = db_cert_get(ca->db, &existing, serial);
-    if (rc == CM_OK) {
-        CM_FAIL(CM_ERR_EXISTS, "%s: serial %s is already in the database%s", what, serial,
-                existing->origin == DB_ORIGIN_PLACEHOLDER ? " (as a placeholder)" : "");
-    } else if (rc != CM_ERR_NOTFOUND) {
+    if (rc == CM_OK && existing->origin == DB_ORIGIN_PLACEHOLDER) {
+        /* The real certificate of a serial recorded earlier without one:
+         * the placeholder becomes it (its revocation state stays). */
+        CM_TRY(fill_placeholder(ca, x, tmpl, recovered_from, existing->request_id));
+        snprintf(serial_out, CM_SERIAL_BUF, "%s", serial);
         goto out;
     }
+    if (rc == CM_OK)
+        CM_FAIL(CM_ERR_EXISTS, "%s: serial %s is already in the database", what, serial);
+    if (rc != CM_ERR_NOTFOUND)
+        goto out;
     rc = CM_OK;
     CM_TRY(foreign_request(&id, ca, request_id, dn, tmpl,
                            recovered_from ? "Recovered from the audit trail" : "Imported",

@@ -219,8 +219,9 @@ const char cmd_import_cert_usage[] =
     "certmint import-cert FILE\n"
     "\n"
     "Adds a certificate this CA signed (PEM or DER) that the database lacks, e.g. one issued\n"
-    "after the last backup. Its signature must verify with this CA's key; a serial already\n"
-    "in the database is refused.\n";
+    "after the last backup. Its signature must verify with this CA's key. A placeholder\n"
+    "recorded for its serial is filled with it (its revocation stays); any other serial\n"
+    "already in the database is refused.\n";
 
 int cmd_import_cert(const struct cli_global *g, int argc, char **argv)
 {

@@ -429,6 +429,12 @@ cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db
     return db->ops->event_iter(db, after_id, type_mask, limit, cb, ctx);
 }
 
+cm_err db_cert_fill_placeholder(db_t *db, const struct db_cert *c)
+{
+    assert(db->in_tx);
+    return db->ops->cert_fill_placeholder(db, c);
+}
+
 cm_err db_event_raise_id(db_t *db, int64_t at_least)
 {
     assert(db->in_tx);

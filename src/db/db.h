@@ -233,6 +233,7 @@ struct db_ops {
                          void *ctx);
     cm_err (*backup)(db_t *db, const char *dest_path);
     cm_err (*event_raise_id)(db_t *db, int64_t at_least);
+    cm_err (*cert_fill_placeholder)(db_t *db, const struct db_cert *c);
 };
 
 /* Registry: the backends compiled in. */
@@ -274,6 +275,10 @@ cm_err db_cert_set_withheld(db_t *db, const char *serial, int withheld) CM_MUST_
 cm_err db_cert_revoke(db_t *db, const char *serial, int reason, int64_t when, int64_t effective,
                       int64_t invalidity, int64_t seq) CM_MUST_USE;
 cm_err db_cert_unrevoke(db_t *db, const char *serial, int64_t when, int64_t seq) CM_MUST_USE;
+/* Turns the placeholder with c->serial into the real certificate c (the
+ * descriptive columns and the DER; revocation state and RequestID stay).
+ * CM_ERR_NOTFOUND when there is no placeholder with that serial. */
+cm_err db_cert_fill_placeholder(db_t *db, const struct db_cert *c) CM_MUST_USE;
 void db_cert_free(struct db_cert *c);
 /* Frees the strings and buffers inside c (not c itself) and zeroes it. */
 void db_cert_clear(struct db_cert *c);

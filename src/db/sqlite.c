@@ -720,6 +720,49 @@ out:
     return rc;
 }
 
+/* A placeholder becomes the real certificate: descriptive columns and the
+ * DER are filled in; revocation state and RequestID stay. */
+static cm_err sq_cert_fill_placeholder(db_t *db, const struct db_cert *c)
+{
+    static const char sql[] =
+        "UPDATE certificates SET Origin = 1, NotBefore = ?2, NotAfter = ?3,"
+        " DistinguishedName = ?4, CommonName = ?5, EMail = ?6, SubjectAltNames = ?7,"
+        " CertificateHash = ?8, SubjectKeyIdentifier = ?9,"
+        " CertificateTemplate = COALESCE(?10, CertificateTemplate),"
+        " RecoveredFrom = COALESCE(?11, RecoveredFrom), RawCertificate = ?12"
+        " WHERE SerialNumber = ?1 AND Origin = 2";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    char serial[CM_SERIAL_BUF];
+    cm_err rc = CM_OK;
+
+    CM_TRY(text_serial_canon(serial, c->serial));
+    if (c->raw == NULL || c->raw_len == 0)
+        CM_FAIL(CM_ERR_INVALID, "certificate %s: no certificate to fill the placeholder with",
+                serial);
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "filling a placeholder"));
+    bind_text(st, 1, serial);
+    bind_opt_int(st, 2, c->not_before);
+    bind_opt_int(st, 3, c->not_after);
+    bind_text(st, 4, c->dn);
+    bind_text(st, 5, c->cn);
+    bind_text(st, 6, c->email);
+    bind_text(st, 7, c->san);
+    bind_text(st, 8, c->hash);
+    bind_text(st, 9, c->ski);
+    bind_text(st, 10, c->template_name);
+    bind_text(st, 11, c->recovered_from);
+    bind_blob(st, 12, c->raw, c->raw_len);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "filling a placeholder"));
+    if (sqlite3_changes(s->h) == 0)
+        CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: no placeholder with this serial", serial);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* The current RevokedReason of serial (DB_REASON_NONE when not revoked). */
 static cm_err cert_reason(struct sqlite_db *s, int *out, const char *serial)
 {
@@ -1549,4 +1592,5 @@ const struct db_ops db_sqlite_ops = {
     .event_iter = sq_event_iter,
     .backup = sq_backup,
     .event_raise_id = sq_event_raise_id,
+    .cert_fill_placeholder = sq_cert_fill_placeholder,
 };

@@ -263,7 +263,9 @@ static cm_err db_has(int *state, ca_ctx *ca, const char *serial, const unsigned 
         return CM_OK;
     if (rc != CM_OK)
         return rc;
-    if (der == NULL || c->raw == NULL)
+    if (der != NULL && c->origin == DB_ORIGIN_PLACEHOLDER)
+        *state = 2; /* a placeholder this mail's certificate can fill */
+    else if (der == NULL || c->raw == NULL)
         *state = 1;
     else
         *state = (c->raw_len == len && memcmp(c->raw, der, len) == 0) ? 1 : -1;
@@ -461,11 +463,15 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
     const struct orphan *ph = NULL;
     X509 *x = NULL;
     struct rec r;
-    int state = 0;
+    int state = 0, have_der = 0;
 
-    CM_TRY(db_has(&state, s->ca, o[0].serial, NULL, 0));
-    if (state != 0)
-        goto out; /* recorded meanwhile (a revocation's placeholder) */
+    for (k = 0; k < n; k++)
+        have_der |= o[k].der_len > 0;
+    /* Recorded meanwhile (a revocation's placeholder): only a certificate
+     * can still fill it. */
+    CM_TRY(db_has(&state, s->ca, o[0].serial, have_der ? (const unsigned char *)"" : NULL, 0));
+    if (state != 0 && state != 2)
+        goto out;
     for (k = 0; k < n; k++) {
         const unsigned char *p;
         if (o[k].der_len == 0) {
@@ -513,7 +519,7 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
         rep->imported++;
         CM_TRY(recovered_add(s, o[k].serial));
     }
-    if (imported == NULL && ph != NULL) {
+    if (imported == NULL && ph != NULL && state == 0) {
         CM_TRY(spill_get(s, &r, ph->off));
         rc = ca_placeholder_in_tx(s->ca, ph->serial, r.subject, ph->not_after, ph->request_id,
                                   r.message_id ? r.message_id : r.source);

@@ -68,4 +68,20 @@ check_fails "restore refuses a damaged backup" cm "$H" restore "$T/bk-damaged" -
 rm "$T/bk-damaged/MANIFEST"
 check_match "a backup without MANIFEST is refused" "$(cm "$H" backup --verify "$T/bk-damaged" 2>&1)" "no MANIFEST"
 
+# A placeholder recorded for a lost serial is filled when the certificate
+# itself turns up (import-cert): its revocation stays.
+R2="$T/restored-fill"
+check "restore for the placeholder case" cm "$H" restore "$T/bk" --home "$R2"
+cm "$H" retrieve 3 --out "$T/c3.pem" >/dev/null 2>&1
+lost=$(openssl x509 -in "$T/c3.pem" -noout -serial | cut -d= -f2)
+check "placeholder for the lost serial" cm "$R2" placeholder "$lost" --subject "/CN=c3.example.org"
+check "revoke the placeholder" cm "$R2" revoke "$lost" keyCompromise
+check "import-cert fills the placeholder" cm "$R2" import-cert "$T/c3.pem"
+row=$(cm "$R2" view --restrict "SerialNumber=$lost" --out Origin,RevokedReason,CommonName --format csv | tail -n 1 | tr -d '\r')
+check_eq "now imported, still revoked" "$row" "imported,keyCompromise,c3.example.org"
+cm "$R2" view --restrict "SerialNumber=$lost" --out RawCertificate --format csv | tail -n 1 | tr -d '\r"' |
+    base64 -d >"$T/c3.back.der" 2>/dev/null
+check "the stored certificate is the real one" sh -c "openssl x509 -in '$T/c3.pem' -outform DER | cmp - '$T/c3.back.der'"
+check_fails "a second import is refused" cm "$R2" import-cert "$T/c3.pem"
+
 done_testing

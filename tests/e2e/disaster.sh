@@ -473,4 +473,16 @@ check_eq "the placeholder has c1's RequestID and reason" \
     "$C1REQ,placeholder,superseded"
 check_eq "and the file on disk is that CRL" "$(crlnum "$H4/crl/ca.crl")" "$(json "$T/r6.json" 'd["crl_number"]')"
 
+# The whole trail later: the placeholder is filled with c1's real certificate
+# (byte-identical), its revocation kept; the other orphans come back too.
+cm "$H4" recover-orphans --maildir "$T/trail" --format json >"$T/r7.json" 2>&1
+check_eq "full trail after a placeholder: 12 imported (c1 filled), no new placeholder" \
+    "$(json "$T/r7.json" 'd["imported"], d["placeholders"]')" "(12, 0)"
+check_eq "c1 is now the real certificate, still superseded" \
+    "$(cm "$H4" view --restrict "SerialNumber=$S_c1" --out RequestID,Origin,RevokedReason --format csv | tail -n 1 | tr -d '\r')" \
+    "$C1REQ,imported,superseded"
+cm "$H4" view --restrict "SerialNumber=$S_c1" --out RawCertificate --format csv | tail -n 1 | tr -d '\r"' |
+    base64 -d >"$T/c1.back.der" 2>/dev/null
+check "c1's stored certificate is byte-identical to the issued one" cmp "$T/c1.back.der" "$T/issued-c1.der"
+
 done_testing
