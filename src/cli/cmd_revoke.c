@@ -25,26 +25,35 @@ const char cmd_revoke_usage[] =
     "Dates: YYYY-MM-DD[ HH:MM[:SS]] UTC, or @UNIXTIME. Either every serial is revoked or,\n"
     "on any error, none is.\n";
 
-static cm_err read_serial_file(char ***out, size_t *n, const char *path)
+static void serials_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Splits text (modified in place) at any of seps into trimmed, non-empty
+ * items, skipping "#" comment lines when comments is set. `what` names the
+ * input in errors. */
+static cm_err split_serials(char ***out, size_t *n, char *text, const char *seps, int comments,
+                            const char *what)
 {
     cm_err rc = CM_OK;
-    unsigned char *data = NULL;
-    size_t len = 0, cap = 0;
-    char *line, *save = NULL;
+    char *tok, *save = NULL;
     char **v = NULL;
+    size_t cap = 0;
 
     *out = NULL;
     *n = 0;
-    CM_TRY(fs_read_file(&data, &len, path, (size_t)1 << 30));
-    for (line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *t = text_trim(line);
-        if (*t == '\0' || *t == '#')
+    for (tok = strtok_r(text, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
+        char *t = text_trim(tok);
+        if (*t == '\0' || (comments && *t == '#'))
             continue;
         if (*n == cap) {
             char **nv;
             if (cap >= MAX_SERIALS)
-                CM_FAIL(CM_ERR_INVALID, "%s: more than %d serials", path, MAX_SERIALS);
-            cap = cap ? cap * 2 : 256;
+                CM_FAIL(CM_ERR_INVALID, "%s: more than %d serials", what, MAX_SERIALS);
+            cap = cap ? cap * 2 : 64;
             nv = realloc(v, cap * sizeof(*v));
             CM_NOMEM_IF(nv == NULL);
             v = nv;
@@ -54,53 +63,35 @@ static cm_err read_serial_file(char ***out, size_t *n, const char *path)
         (*n)++;
     }
     if (*n == 0)
-        CM_FAIL(CM_ERR_INVALID, "%s: no serial numbers in the file", path);
+        CM_FAIL(CM_ERR_INVALID, "%s: no serial numbers", what);
     *out = v;
     v = NULL;
 out:
     if (v != NULL) {
-        for (size_t i = 0; i < *n; i++)
-            free(v[i]);
-        free(v);
+        serials_free(v, *n);
         *n = 0;
     }
+    return rc;
+}
+
+static cm_err read_serial_file(char ***out, size_t *n, const char *path)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cm_err rc = fs_read_file(&data, &len, path, (size_t)1 << 30);
+    if (rc == CM_OK)
+        rc = split_serials(out, n, (char *)data, "\n", 1, path);
     free(data);
     return rc;
 }
 
-static cm_err split_serials(char ***out, size_t *n, const char *arg)
+static cm_err parse_serial_list(char ***out, size_t *n, const char *arg)
 {
-    char *copy = strdup(arg), *save = NULL, *tok;
-    char **v = NULL;
-    size_t cap = 0;
-    cm_err rc = CM_OK;
-
-    *out = NULL;
-    *n = 0;
-    CM_NOMEM_IF(copy == NULL);
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n == cap) {
-            char **nv;
-            cap = cap ? cap * 2 : 8;
-            nv = realloc(v, cap * sizeof(*v));
-            CM_NOMEM_IF(nv == NULL);
-            v = nv;
-        }
-        v[*n] = strdup(text_trim(tok));
-        CM_NOMEM_IF(v[*n] == NULL);
-        (*n)++;
-    }
-    if (*n == 0)
-        CM_FAIL(CM_ERR_INVALID, "serial number list '%s' is empty", arg);
-    *out = v;
-    v = NULL;
-out:
-    if (v != NULL) {
-        for (size_t i = 0; i < *n; i++)
-            free(v[i]);
-        free(v);
-        *n = 0;
-    }
+    char *copy = strdup(arg);
+    cm_err rc;
+    if (copy == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    rc = split_serials(out, n, copy, ",", 0, arg);
     free(copy);
     return rc;
 }
@@ -166,7 +157,7 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
     if (from != NULL)
         rc = read_serial_file(&serials, &n, from);
     else
-        rc = split_serials(&serials, &n, argv[optind]);
+        rc = parse_serial_list(&serials, &n, argv[optind]);
     if (rc != CM_OK)
         return cli_fail(rc);
     /* Check every serial's syntax before touching the database. */
@@ -180,9 +171,7 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
     cli_deliver(ca);
     printf("revoked %zu certificate%s (%s)\n", n, n == 1 ? "" : "s", db_reason_name(reason));
 out:
-    for (i = 0; i < n; i++)
-        free(serials[i]);
-    free(serials);
+    serials_free(serials, n);
     ca_close(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }

@@ -6,6 +6,7 @@
  * by hand as in test_crl_publish.c (no CA home needed). */
 #include "ca/ca.h"
 #include "exit/exit.h"
+#include "fixture_ca.h"
 #include "unit.h"
 #include "util/fsutil.h"
 
@@ -18,55 +19,13 @@
 
 static char base[200], home[256];
 
-static X509 *make_ca_cert(EVP_PKEY *key)
+/* The shared fixture's CA, with the file module enabled into dir/events. */
+static ca_ctx *open_dispatch_ca(const char *dir)
 {
-    X509 *x = X509_new();
-    X509_NAME *n = X509_NAME_new();
-    X509V3_CTX ctx;
-    X509_EXTENSION *e = NULL;
-    int ok =
-        x && n && X509_set_version(x, X509_VERSION_3) &&
-        ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
-        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                                   (const unsigned char *)"certmint dispatch test", -1, -1, 0) &&
-        X509_set_subject_name(x, n) && X509_set_issuer_name(x, n) &&
-        X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
-        X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365) && X509_set_pubkey(x, key);
-    if (ok) {
-        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-        e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_key_identifier, "hash");
-        ok = e != NULL && X509_add_ext(x, e, -1) == 1 && X509_sign(x, key, EVP_sha256()) > 0;
-    }
-    X509_EXTENSION_free(e);
-    X509_NAME_free(n);
-    if (!ok) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
-}
-
-static ca_ctx *open_test_ca(const char *dir)
-{
-    ca_ctx *ca = calloc(1, sizeof(*ca));
     char path[512];
-    const ASN1_OCTET_STRING *ski;
-
-    if (ca == NULL)
-        return NULL;
-    snprintf(ca->home, sizeof(ca->home), "%s", dir);
-    snprintf(path, sizeof(path), "%s/%s", dir, CA_DB_FILE);
-    if (fs_mkdirs(dir, 0700) != CM_OK || config_new(&ca->cfg) != CM_OK ||
-        db_open(&ca->db, path, 1) != CM_OK)
+    ca_ctx *ca = open_test_ca(dir);
+    if (ca == NULL || ca->cfg == NULL)
         return ca;
-    ca->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    ca->cert = ca->key ? make_ca_cert(ca->key) : NULL;
-    ski = ca->cert ? X509_get0_subject_key_id(ca->cert) : NULL;
-    if (ski) {
-        ca->ski_len = (size_t)ASN1_STRING_length(ski);
-        memcpy(ca->ski, ASN1_STRING_get0_data(ski), ca->ski_len);
-    }
-    ca->operator_name = "tester";
     snprintf(path, sizeof(path), "%s/events", dir);
     if (config_set(ca->cfg, "exit.modules", "file") != CM_OK ||
         config_set(ca->cfg, "exit.file.dir", path) != CM_OK)
@@ -74,18 +33,6 @@ static ca_ctx *open_test_ca(const char *dir)
     return ca;
 }
 
-static void close_test_ca(ca_ctx *ca)
-{
-    if (ca == NULL)
-        return;
-    db_close(ca->db);
-    config_free(ca->cfg);
-    X509_free(ca->cert);
-    EVP_PKEY_free(ca->key);
-    free(ca);
-}
-
-/* A request with a placeholder certificate for serial; its ID in *id. */
 static cm_err add_cert(ca_ctx *ca, int64_t *id, const char *serial)
 {
     cm_err rc = CM_OK;
@@ -155,7 +102,7 @@ TEST(rows_follow_their_events)
 {
     ca_ctx *ca;
     snprintf(home, sizeof(home), "%s/rows", base);
-    ca = open_test_ca(home);
+    ca = open_dispatch_ca(home);
     struct exit_delivery_report rep;
     int64_t ids[40], far = 0;
     char serial[40][32], *r = NULL, want[128];
@@ -232,7 +179,7 @@ TEST(one_delivering_process)
 {
     ca_ctx *ca;
     snprintf(home, sizeof(home), "%s/lock", base);
-    ca = open_test_ca(home);
+    ca = open_dispatch_ca(home);
     struct exit_delivery_report rep;
     char path[512], *r = NULL;
     int fd;
@@ -270,7 +217,7 @@ TEST(filter_failure_backoff)
 {
     ca_ctx *ca;
     snprintf(home, sizeof(home), "%s/backoff", base);
-    ca = open_test_ca(home);
+    ca = open_dispatch_ca(home);
     struct exit_delivery_report rep;
     char bad[512], good[512];
     int64_t start;
