@@ -18,13 +18,22 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
   apt-get update -qq
+  # Debian starts a daemon when its package is installed. certmint's tests run
+  # private instances, and this machine may be a real mail or directory server:
+  # a policy-rc.d that answers 101 ("action forbidden") keeps the packages
+  # installed now from starting a system-wide instance, while services that
+  # were already installed and configured are never stopped, disabled or
+  # reconfigured. An existing policy-rc.d is the administrator's: kept as is.
+  policy=/usr/sbin/policy-rc.d
+  ours=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# certmint install-deps: no daemon starts during this install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    ours=1
+    trap 'rm -f "$policy"' EXIT INT TERM
+  fi
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $missing
+  if [ -n "$ours" ]; then rm -f "$policy"; trap - EXIT INT TERM; fi
 fi
-# Debian starts system daemons on install; certmint's tests use their own
-# private instances, so stop any system-wide ones that came up.
-for s in postfix slapd dovecot; do
-  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$s" >/dev/null 2>&1 || true; fi
-  service "$s" stop >/dev/null 2>&1 || true
-done
 echo "install-deps: all packages present"
