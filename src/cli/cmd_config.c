@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "config/config.h"
 #include "db/db.h"
+#include "exit/exit.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 
@@ -161,6 +162,7 @@ static cm_err config_change(const char *home, const char *key, const char *value
     CM_TRY(config_load(&cfg, path, 0));
     if (value != NULL) {
         CM_TRY(config_set(cfg, key, value));
+        CM_TRY(exit_config_check(cfg, key));
         if (secret)
             CM_TRY(buf_printf(&details, "set %s", key));
         else
@@ -178,6 +180,11 @@ static cm_err config_change(const char *home, const char *key, const char *value
     CM_TRY(db_audit_append(db, &a));
     CM_TRY(config_save(cfg, path));
     rc = db_commit(db);
+    if (rc == CM_OK && value != NULL) {
+        char warn[512];
+        if (exit_config_warning(warn, sizeof(warn), cfg, key) != NULL)
+            fprintf(stderr, "certmint: warning: %s\n", warn);
+    }
     if (rc != CM_OK) {
         snprintf(errmsg, sizeof(errmsg), "%s", cm_err_msg());
         if (fs_write_atomic(path, orig, origlen, 0600) == CM_OK)

@@ -429,6 +429,24 @@ cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db
     return db->ops->event_iter(db, after_id, type_mask, limit, cb, ctx);
 }
 
+cm_err db_poison_add(db_t *db, const char *module, int64_t event_id, const char *reason,
+                     int64_t when)
+{
+    assert(db->in_tx);
+    return db->ops->poison_add(db, module, event_id, reason, when);
+}
+
+cm_err db_poison_del(db_t *db, const char *module, int64_t event_id)
+{
+    assert(db->in_tx);
+    return db->ops->poison_del(db, module, event_id);
+}
+
+cm_err db_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx)
+{
+    return db->ops->poison_iter(db, module, cb, ctx);
+}
+
 cm_err db_cert_fill_placeholder(db_t *db, const struct db_cert *c)
 {
     assert(db->in_tx);

@@ -190,6 +190,17 @@ struct db_event {
 };
 typedef cm_err (*db_event_cb)(void *ctx, const struct db_event *ev);
 
+/* An event one exit module cannot deliver as it is (docs/exit-modules.md):
+ * kept aside with the reason until `certmint exit retry` or `exit skip`. */
+struct db_poison {
+    const char *module;
+    int64_t event_id;
+    const char *reason;
+    int64_t since;
+    int64_t attempts;
+};
+typedef cm_err (*db_poison_cb)(void *ctx, const struct db_poison *p);
+
 /* Every backend's handle starts with this struct (so db.c can dispatch and
  * track the transaction state): struct sqlite_db { struct db base; ... }. */
 typedef struct db db_t;
@@ -234,6 +245,10 @@ struct db_ops {
     cm_err (*backup)(db_t *db, const char *dest_path);
     cm_err (*event_raise_id)(db_t *db, int64_t at_least);
     cm_err (*cert_fill_placeholder)(db_t *db, const struct db_cert *c);
+    cm_err (*poison_add)(db_t *db, const char *module, int64_t event_id, const char *reason,
+                         int64_t when);
+    cm_err (*poison_del)(db_t *db, const char *module, int64_t event_id);
+    cm_err (*poison_iter)(db_t *db, const char *module, db_poison_cb cb, void *ctx);
 };
 
 /* Registry: the backends compiled in. */
@@ -305,6 +320,15 @@ cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db
 /* Makes the next event ID greater than at_least (after a restore, event IDs
  * seen in the mail trail must not be used again: they name the mails). */
 cm_err db_event_raise_id(db_t *db, int64_t at_least) CM_MUST_USE;
+
+/* Poisoned events. add: records (or, when already there, updates the reason
+ * and counts one more attempt of) event_id as poisoned for module. del:
+ * CM_ERR_NOTFOUND when it is not. iter: module NULL = every module; by
+ * event ID. Strings passed to cb are borrowed for the call. */
+cm_err db_poison_add(db_t *db, const char *module, int64_t event_id, const char *reason,
+                     int64_t when) CM_MUST_USE;
+cm_err db_poison_del(db_t *db, const char *module, int64_t event_id) CM_MUST_USE;
+cm_err db_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx) CM_MUST_USE;
 
 /* Consistent online snapshot into dest_path (SQLite backup API). */
 cm_err db_backup(db_t *db, const char *dest_path) CM_MUST_USE;

@@ -37,6 +37,20 @@
 /* How long a writer waits for another process's transaction to end. */
 #define BUSY_TIMEOUT_MS 10000
 
+/* Poisoned events (docs/exit-modules.md): an event one exit module cannot
+ * deliver as it is, moved aside so that the events behind it flow on. Added
+ * after schema version 1 without a version change: an existing database
+ * gains the table when it is opened (sq_open), older builds ignore it. */
+#define POISON_TABLE_SQL                                                                           \
+    "CREATE TABLE IF NOT EXISTS event_poison ("                                                    \
+    "  Module TEXT NOT NULL,"                                                                      \
+    "  EventID INTEGER NOT NULL,"                                                                  \
+    "  Reason TEXT NOT NULL,"                                                                      \
+    "  Since INTEGER NOT NULL,"                                                                    \
+    "  Attempts INTEGER NOT NULL DEFAULT 1,"                                                       \
+    "  PRIMARY KEY (Module, EventID)"                                                              \
+    ");"
+
 static const char schema_sql[] =
     "CREATE TABLE meta ("
     "  key TEXT PRIMARY KEY NOT NULL,"
@@ -125,7 +139,7 @@ static const char schema_sql[] =
     "  SerialNumber TEXT,"
     "  Created INTEGER NOT NULL,"
     "  Payload TEXT"
-    ");"
+    ");" POISON_TABLE_SQL
     /* The view of AD CS: one row per request with its certificate, if any.
      * Disposition says 21 (revoked) while the certificate is revoked;
      * RequestDisposition (not a db_columns entry) keeps the stored value
@@ -1284,6 +1298,82 @@ out:
     return rc;
 }
 
+/* ---- poisoned events ---- */
+
+static cm_err sq_poison_add(db_t *db, const char *module, int64_t event_id, const char *reason,
+                            int64_t when)
+{
+    static const char sql[] =
+        "INSERT INTO event_poison(Module, EventID, Reason, Since) VALUES (?1, ?2, ?3, ?4)"
+        " ON CONFLICT(Module, EventID) DO UPDATE SET Reason = ?3, Attempts = Attempts + 1";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc = CM_OK;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "recording a poisoned event"));
+    bind_text(st, 1, module);
+    sqlite3_bind_int64(st, 2, event_id);
+    bind_text(st, 3, reason);
+    sqlite3_bind_int64(st, 4, when);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "recording a poisoned event"));
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static cm_err sq_poison_del(db_t *db, const char *module, int64_t event_id)
+{
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc = CM_OK;
+
+    if (sqlite3_prepare_v2(s->h, "DELETE FROM event_poison WHERE Module = ?1 AND EventID = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "clearing a poisoned event"));
+    bind_text(st, 1, module);
+    sqlite3_bind_int64(st, 2, event_id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "clearing a poisoned event"));
+    if (sqlite3_changes(s->h) == 0)
+        CM_FAIL(CM_ERR_NOTFOUND, "event %lld is not poisoned for exit module %s",
+                (long long)event_id, module);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static cm_err sq_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx)
+{
+    static const char sql[] = "SELECT Module, EventID, Reason, Since, Attempts FROM event_poison"
+                              " WHERE ?1 IS NULL OR Module = ?1 ORDER BY EventID, Module";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    struct db_poison p;
+    int x;
+    cm_err rc = CM_OK;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "reading poisoned events"));
+    bind_text(st, 1, module);
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        p.module = (const char *)sqlite3_column_text(st, 0);
+        p.event_id = col_int(st, 1);
+        p.reason = (const char *)sqlite3_column_text(st, 2);
+        p.since = col_int(st, 3);
+        p.attempts = col_int(st, 4);
+        if (p.module == NULL || p.reason == NULL)
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        CM_TRY(cb(ctx, &p));
+    }
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "reading poisoned events"));
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- open, transactions, backup ---- */
 
 static void sq_close(db_t *db)
@@ -1471,6 +1561,8 @@ static cm_err sq_open(db_t **out, const char *path, int create)
     if (!create)
         CM_TRY(check_identity(s));
     CM_TRY(set_pragmas(s));
+    if (!create)
+        CM_TRY(sq_exec(s, POISON_TABLE_SQL, "adding the poisoned-events table"));
     if (create) {
         char dir[PATH_MAX];
         CM_TRY(create_schema(s));
@@ -1592,5 +1684,8 @@ const struct db_ops db_sqlite_ops = {
     .event_iter = sq_event_iter,
     .backup = sq_backup,
     .event_raise_id = sq_event_raise_id,
+    .poison_add = sq_poison_add,
+    .poison_del = sq_poison_del,
+    .poison_iter = sq_poison_iter,
     .cert_fill_placeholder = sq_cert_fill_placeholder,
 };

@@ -5,6 +5,7 @@
 
 #include "ca/ca.h"
 #include "ca/name.h"
+#include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/text.h"
@@ -114,7 +115,8 @@ cm_err exit_filter_parse(int *out, const char *old, const char *in)
             return cm_err_set(CM_ERR_CONFIG,
                               "event filter: unknown event '%s' (CERTISSUED, CERTPENDING, "
                               "CERTDENIED, CERTREVOKED, CERTRETRIEVEPENDING, CRLISSUED, SHUTDOWN, "
-                              "STARTUP, CERTUNREVOKED, CERTIMPORTED, CERTEXPIRING, ALL)",
+                              "STARTUP, CERTUNREVOKED, CERTIMPORTED, CERTEXPIRING, EXITPOISONED, "
+                              "ALL; AD CS's EXITEVENT_ prefix is accepted)",
                               tok);
         if (sign == '-')
             mask &= ~bit;
@@ -469,6 +471,9 @@ static cm_err record_ack(struct ca_ctx *ca, const char *name, struct run_state *
     if (run->success_written != now)
         CM_TRY(meta_set_int(ca->db, name, "last_success", now));
     if (!run->failures_cleared) {
+        if (meta_int(ca->db, name, "attempts") > 0)
+            log_info("exit module %s: delivering again after %lld failed attempt(s)", name,
+                     (long long)meta_int(ca->db, name, "attempts"));
         CM_TRY(meta_set_int(ca->db, name, "attempts", 0));
         CM_TRY(meta_set_int(ca->db, name, "next_attempt", 0));
     }
@@ -486,6 +491,26 @@ out:
     if (rc != CM_OK)
         db_rollback(ca->db);
     return rc;
+}
+
+/* A failure is logged when it starts or changes, not on every retry of
+ * the same one (a server down for an hour under `certmint serve` gives one
+ * line, and one when delivery works again: record_ack's caller). */
+static cm_err log_failure_once(struct ca_ctx *ca, const char *name, const char *msg)
+{
+    char key[128], *last = NULL;
+    cm_err rc;
+    snprintf(key, sizeof(key), "exit.%s.last_error", name);
+    rc = db_meta_get(ca->db, &last, key);
+    if (rc != CM_OK)
+        return rc;
+    if (meta_int(ca->db, name, "attempts") == 0 || last == NULL || strcmp(last, msg) != 0)
+        log_warn("%s (events stay queued; retried with backoff, logged again when it changes)",
+                 msg);
+    else
+        log_debug("%s (still failing)", msg);
+    free(last);
+    return CM_OK;
 }
 
 static cm_err record_failure(struct ca_ctx *ca, const char *name, const char *msg)
@@ -507,6 +532,57 @@ static cm_err record_failure(struct ca_ctx *ca, const char *name, const char *ms
 out:
     if (rc != CM_OK)
         db_rollback(ca->db);
+    return rc;
+}
+
+/* Appends s to b as a JSON string (RFC 8259 7). */
+static cm_err json_str(cm_buf *b, const char *s)
+{
+    cm_err rc = CM_OK;
+    CM_TRY(buf_append(b, "\"", 1));
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            CM_TRY(buf_printf(b, "\\%c", *p));
+        else if (*p < 0x20 || *p == 0x7f)
+            CM_TRY(buf_printf(b, "\\u%04x", *p));
+        else
+            CM_TRY(buf_append(b, p, 1));
+    }
+    CM_TRY(buf_append(b, "\"", 1));
+out:
+    return rc;
+}
+
+/* Moves event `it` of module `name` aside as poisoned, in one transaction
+ * with the module's position (past it, so the events behind it flow on)
+ * and the EXITPOISONED alert that tells the other modules (not raised for
+ * an alert that is itself poisoned: no chain of alerts). */
+static cm_err record_poison(struct ca_ctx *ca, const char *name, const struct ev_item *it,
+                            const char *msg)
+{
+    cm_err rc = CM_OK;
+    cm_buf payload = CM_BUF_INIT(8192);
+    int64_t now = (int64_t)time(NULL);
+
+    log_error("%s: event %lld (%s) moved aside as poisoned; later events go on ('certmint exit "
+              "retry %lld' after fixing the cause)",
+              msg, (long long)it->ev.id, exit_event_name(it->ev.type), (long long)it->ev.id);
+    CM_TRY(buf_printf(&payload, "{\"module\":\"%s\",\"event_id\":%lld,\"event\":\"%s\",\"reason\":",
+                      name, (long long)it->ev.id, exit_event_name(it->ev.type)));
+    CM_TRY(json_str(&payload, msg));
+    CM_TRY(buf_append_str(&payload, "}"));
+    CM_TRY(db_begin(ca->db));
+    CM_TRY(db_poison_add(ca->db, name, it->ev.id, msg, now));
+    if (it->ev.id > meta_int(ca->db, name, "acked"))
+        CM_TRY(meta_set_int(ca->db, name, "acked", it->ev.id));
+    if (it->ev.type != EXIT_EV_EXITPOISONED)
+        CM_TRY(exit_raise(ca->db, EXIT_EV_EXITPOISONED, it->ev.request_id,
+                          it->ev.serial[0] ? it->ev.serial : NULL, buf_str(&payload)));
+    CM_TRY(db_commit(ca->db));
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    buf_free(&payload);
     return rc;
 }
 
@@ -562,7 +638,7 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
     int filter = exit_module_filter(ca, m->name);
     struct run_state run = {0, 0};
     int64_t cursor, next;
-    int release = 0, failed = 0;
+    int release = 0, failed = 0, poison = 0;
     size_t i, off, k, acked, slice = module_slice(ca, m->name), chunk_acked, recorded;
     int64_t last_record;
     char msg[600];
@@ -601,7 +677,7 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
             if (mrc != CM_OK) {
                 /* Modules report bare reasons; the module is named here. */
                 snprintf(msg, sizeof(msg), "exit module %s: %s", m->name, cm_err_msg());
-                log_error("%s", msg);
+                CM_TRY(log_failure_once(ca, m->name, msg));
                 CM_TRY(record_failure(ca, m->name, msg));
                 rep->failed_modules++;
                 state = NULL;
@@ -619,7 +695,8 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
         for (off = 0; off < c.n; off += k) {
             k = c.n - off < slice ? c.n - off : slice;
             acked = 0;
-            mrc = m->deliver(state, ctxs + off, k, &acked);
+            poison = 0;
+            mrc = m->deliver(state, ctxs + off, k, &acked, &poison);
             if (acked > k)
                 acked = k;
             chunk_acked += acked;
@@ -628,6 +705,7 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
                 snprintf(msg, sizeof(msg), "exit module %s: %s", m->name,
                          mrc != CM_OK ? cm_err_msg() : "delivery stopped");
                 failed = 1;
+                poison = poison && mrc != CM_OK && acked < k;
             }
             if (chunk_acked > recorded &&
                 (failed || off + k >= c.n || now_ms() - last_record >= ACK_INTERVAL_MS)) {
@@ -640,12 +718,21 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
             if (failed)
                 break;
         }
+        if (failed && poison) {
+            /* This event, not the module, is at fault: set it aside and
+             * go on with the events behind it (a new chunk from the new
+             * position). Strict mode keeps only its certificate. */
+            CM_TRY(record_poison(ca, m->name, &c.items[chunk_acked], msg));
+            rep->poisoned++;
+            failed = 0;
+            continue;
+        }
         if (chunk_acked > 0)
             log_info("exit module %s: delivered %zu event(s) up to %lld", m->name, chunk_acked,
                      (long long)c.items[chunk_acked - 1].ev.id);
     }
     if (failed) {
-        log_warn("%s (events stay queued)", msg);
+        CM_TRY(log_failure_once(ca, m->name, msg));
         CM_TRY(record_failure(ca, m->name, msg));
         rep->failed_modules++;
     }
@@ -733,6 +820,40 @@ static cm_err count_cb(void *ctx, const struct db_event *ev)
     return CM_OK;
 }
 
+static cm_err poison_count_cb(void *ctx, const struct db_poison *p)
+{
+    (void)p;
+    (*(int64_t *)ctx)++;
+    return CM_OK;
+}
+
+struct configured_ctx {
+    const char *prefix, *prefix2;
+    int found;
+};
+
+static void configured_cb(void *ctx, const char *key, const char *value)
+{
+    struct configured_ctx *c = ctx;
+    (void)value;
+    if (strncmp(key, c->prefix, strlen(c->prefix)) == 0 ||
+        (c->prefix2 != NULL && strncmp(key, c->prefix2, strlen(c->prefix2)) == 0))
+        c->found = 1;
+}
+
+/* Is some key of module `name` set (exit.NAME.*; the LDAP module also
+ * reads ldap.*)? */
+static int module_configured(const cm_config *cfg, const char *name)
+{
+    char prefix[64];
+    struct configured_ctx c = {prefix, NULL, 0};
+    snprintf(prefix, sizeof(prefix), "exit.%s.", name);
+    if (strcmp(name, "ldap") == 0)
+        c.prefix2 = "ldap.";
+    config_foreach(cfg, configured_cb, &c);
+    return c.found;
+}
+
 cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx)
 {
     cm_err rc = CM_OK;
@@ -759,10 +880,152 @@ cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx)
         if (st.filter != 0)
             CM_TRY(db_event_iter(ca->db, st.acked, st.filter, (size_t)-1, count_cb, &cc));
         st.backlog = cc.n;
+        CM_TRY(db_poison_iter(ca->db, st.name, poison_count_cb, &st.poisoned));
+        st.configured = module_configured(ca->cfg, st.name);
         cb(ctx, &st);
     }
 out:
     free(v);
+    return rc;
+}
+
+/* The poisoned events of a module (or of an event: want_id). */
+struct poison_ids {
+    int64_t *id;
+    char (*names)[32];
+    size_t n, cap;
+    int64_t want_id; /* 0: every event */
+};
+
+static cm_err poison_ids_cb(void *ctx, const struct db_poison *p)
+{
+    struct poison_ids *x = ctx;
+    if (x->want_id != 0 && p->event_id != x->want_id)
+        return CM_OK;
+    if (x->n == x->cap) {
+        size_t ncap = x->cap ? x->cap * 2 : 16;
+        int64_t *ni = realloc(x->id, ncap * sizeof(*ni));
+        if (ni == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        x->id = ni;
+        char(*nn)[32] = realloc(x->names, ncap * sizeof(*nn));
+        if (nn == NULL)
+            return cm_err_set(CM_ERR_NOMEM, "out of memory");
+        x->names = nn;
+        x->cap = ncap;
+    }
+    x->id[x->n] = p->event_id;
+    snprintf(x->names[x->n], sizeof(x->names[0]), "%s", p->module);
+    x->n++;
+    return CM_OK;
+}
+
+cm_err exit_poisoned(struct ca_ctx *ca, const char *module, db_poison_cb cb, void *ctx)
+{
+    return db_poison_iter(ca->db, module, cb, ctx);
+}
+
+/* Delivers the one event `it` to module m; on success takes it off the
+ * module's poisoned list in one transaction with the release of its
+ * certificate (strict mode, an off-box module) and the audit record. */
+static cm_err retry_one(struct ca_ctx *ca, const struct exit_module_ops *m,
+                        const struct exit_ca_info *info, struct ev_item *it)
+{
+    cm_err rc = CM_OK, mrc;
+    void *state = NULL;
+    const struct exit_event_ctx *ctx = &it->ctx;
+    size_t acked = 0;
+    int poison = 0;
+    char msg[600], details[128];
+
+    mrc = m->init(&state, ca, info);
+    if (mrc == CM_OK)
+        mrc = m->deliver(state, &ctx, 1, &acked, &poison);
+    if (mrc != CM_OK || acked != 1) {
+        snprintf(msg, sizeof(msg), "exit module %s: %s", m->name,
+                 mrc != CM_OK ? cm_err_msg() : "delivery stopped");
+        CM_TRY(db_begin(ca->db));
+        CM_TRY(db_poison_add(ca->db, m->name, it->ev.id, msg, (int64_t)time(NULL)));
+        CM_TRY(db_commit(ca->db));
+        CM_FAIL(mrc != CM_OK ? mrc : CM_ERR_STATE, "event %lld: %s (still poisoned)",
+                (long long)it->ev.id, msg);
+    }
+    snprintf(details, sizeof(details), "event %lld delivered by %s", (long long)it->ev.id,
+             m->name);
+    CM_TRY(db_begin(ca->db));
+    CM_TRY(db_poison_del(ca->db, m->name, it->ev.id));
+    if (strict_mode(ca) && m->offbox(state) && it->ev.type == EXIT_EV_CERTISSUED &&
+        it->ev.serial[0] != '\0')
+        CM_TRY(db_cert_set_withheld(ca->db, it->ev.serial, 0));
+    CM_TRY(ca_audit(ca, "exit-retry", it->ev.request_id, it->ev.serial[0] ? it->ev.serial : NULL,
+                    details));
+    CM_TRY(db_commit(ca->db));
+    log_info("exit module %s: poisoned event %lld delivered on retry", m->name,
+             (long long)it->ev.id);
+out:
+    if (rc != CM_OK)
+        db_rollback(ca->db);
+    if (state != NULL)
+        m->shutdown(state);
+    return rc;
+}
+
+/* Loads event id with its row into *it (CM_ERR_NOTFOUND if it is gone). */
+static cm_err load_event(struct ca_ctx *ca, struct ev_item *it, int64_t id)
+{
+    cm_err rc = CM_OK;
+    struct collect c = {it, 0, 1};
+    CM_TRY(db_event_iter(ca->db, id - 1, EXIT_EV_ALL, 1, collect_cb, &c));
+    if (c.n == 0 || it->ev.id != id)
+        CM_FAIL(CM_ERR_NOTFOUND, "event %lld: not in the outbox", (long long)id);
+    CM_TRY(load_rows(ca->db, it, 1));
+    it->ctx.ev = &it->ev;
+    it->ctx.values = (const char *const *)it->values;
+    it->ctx.cert_der = it->cert;
+    it->ctx.cert_der_len = it->cert_len;
+out:
+    return rc;
+}
+
+cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module, size_t *delivered)
+{
+    cm_err rc = CM_OK, first = CM_OK;
+    struct poison_ids ids = {NULL, NULL, 0, 0, id};
+    struct ev_item it;
+    struct info_buf ib;
+    int lock = -1;
+    char firstmsg[700] = "";
+
+    memset(&it, 0, sizeof(it));
+    memset(&ib, 0, sizeof(ib));
+    *delivered = 0;
+    if (module != NULL && exit_module_find(module) == NULL)
+        return cm_err_set(CM_ERR_INVALID, "no exit module '%s'", module);
+    CM_TRY(db_poison_iter(ca->db, module, poison_ids_cb, &ids));
+    if (ids.n == 0)
+        CM_FAIL(CM_ERR_NOTFOUND, "event %lld is not poisoned%s%s (see 'certmint exit status')",
+                (long long)id, module ? " for exit module " : "", module ? module : "");
+    CM_TRY(load_event(ca, &it, id));
+    CM_TRY(info_load(&ib, ca));
+    CM_TRY(delivery_lock(&lock, ca, 1));
+    for (size_t i = 0; i < ids.n; i++) {
+        cm_err r = retry_one(ca, exit_module_find(ids.names[i]), &ib.info, &it);
+        if (r == CM_OK) {
+            (*delivered)++;
+        } else if (first == CM_OK) {
+            first = r;
+            snprintf(firstmsg, sizeof(firstmsg), "%s", cm_err_msg());
+        }
+    }
+    if (first != CM_OK)
+        rc = cm_err_set(first, "%s", firstmsg);
+out:
+    if (lock >= 0)
+        close(lock);
+    info_free(&ib);
+    items_free(&it, 1);
+    free(ids.id);
+    free(ids.names);
     return rc;
 }
 
@@ -776,6 +1039,7 @@ cm_err exit_skip(struct ca_ctx *ca, const char *name)
 {
     cm_err rc = CM_OK;
     int64_t last = 0, from = 0;
+    struct poison_ids ids = {NULL, NULL, 0, 0, 0};
 
     if (exit_module_find(name) == NULL)
         return cm_err_set(CM_ERR_INVALID, "no exit module '%s'", name);
@@ -791,11 +1055,16 @@ cm_err exit_skip(struct ca_ctx *ca, const char *name)
     CM_TRY(meta_set_int(ca->db, name, "acked", last));
     CM_TRY(meta_set_int(ca->db, name, "attempts", 0));
     CM_TRY(meta_set_int(ca->db, name, "next_attempt", 0));
+    CM_TRY(db_poison_iter(ca->db, name, poison_ids_cb, &ids));
+    for (size_t i = 0; i < ids.n; i++)
+        CM_TRY(db_poison_del(ca->db, name, ids.id[i]));
     CM_TRY(ca_audit(ca, "exit-skip", 0, NULL, name));
     CM_TRY(db_commit(ca->db));
 out:
     if (rc != CM_OK)
         db_rollback(ca->db);
+    free(ids.id);
+    free(ids.names);
     return rc;
 }
 

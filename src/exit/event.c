@@ -21,6 +21,7 @@ static const struct {
     {EXIT_EV_CERTUNREVOKED, "CERTUNREVOKED"},
     {EXIT_EV_CERTIMPORTED, "CERTIMPORTED"},
     {EXIT_EV_CERTEXPIRING, "CERTEXPIRING"},
+    {EXIT_EV_EXITPOISONED, "EXITPOISONED"},
 };
 
 const char *exit_event_name(int ev)
@@ -33,6 +34,9 @@ const char *exit_event_name(int ev)
 
 int exit_event_parse(const char *name)
 {
+    /* AD CS's names in certexit.h: EXITEVENT_CERTISSUED. */
+    if (strncasecmp(name, "EXITEVENT_", 10) == 0)
+        name += 10;
     for (size_t i = 0; i < sizeof(event_names) / sizeof(event_names[0]); i++)
         if (strcasecmp(event_names[i].name, name) == 0)
             return event_names[i].bit;

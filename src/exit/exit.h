@@ -24,12 +24,16 @@ enum exit_event {
     EXIT_EV_CERTUNREVOKED = 0x100,
     EXIT_EV_CERTIMPORTED = 0x200,
     EXIT_EV_CERTEXPIRING = 0x400,
+    /* certmint's alert: an exit module moved an event aside as poisoned
+     * (payload: module, event_id, event, reason). */
+    EXIT_EV_EXITPOISONED = 0x800,
 };
-#define EXIT_EV_ALL 0x7ff
+#define EXIT_EV_ALL 0xfff
 
 /* "CERTISSUED" for EXIT_EV_CERTISSUED; NULL for a value that is not one bit. */
 const char *exit_event_name(int ev);
-/* Bit for a name (case-insensitive), 0 if unknown. */
+/* Bit for a name (case-insensitive; AD CS's "EXITEVENT_" prefix is
+ * accepted: EXITEVENT_CERTISSUED), 0 if unknown. */
 int exit_event_parse(const char *name);
 
 /* Records an event in the outbox, in the current transaction. payload is an
@@ -78,9 +82,14 @@ struct exit_module_ops {
     /* Reads the module's configuration; a bad setting is CM_ERR_CONFIG. */
     cm_err (*init)(void **state, struct ca_ctx *ca, const struct exit_ca_info *info);
     /* Delivers a prefix of evs[0..n): *acked = how many were delivered. A
-     * non-OK return with *acked < n leaves the rest queued. */
+     * non-OK return with *acked < n leaves the rest queued. The module sets
+     * *poison = 1 with a non-OK return when evs[*acked] itself can never be
+     * delivered as it is (its permanent-failure rule: for SMTP a render
+     * error or a 5xx reply to the message); the dispatcher then moves that
+     * event aside as poisoned and goes on with the next. A failure of the
+     * server or the configuration leaves *poison 0: everything waits. */
     cm_err (*deliver)(void *state, const struct exit_event_ctx *const *evs, size_t n,
-                      size_t *acked);
+                      size_t *acked, int *poison);
     void (*shutdown)(void *state);
 };
 
@@ -109,6 +118,7 @@ enum {
 struct exit_delivery_report {
     size_t delivered; /* events acknowledged in this call, over all modules */
     size_t failed_modules;
+    size_t poisoned; /* events moved aside in this call */
     int busy; /* another process was delivering: nothing was tried */
 };
 
@@ -134,12 +144,41 @@ struct exit_module_status {
     char last_error[512];
     int64_t attempts; /* consecutive failures */
     int64_t next_attempt;
+    int64_t poisoned;   /* events moved aside (db_poison_iter lists them) */
+    int configured;     /* some exit.NAME.* (or ldap.*) key is set */
 };
 typedef void (*exit_status_cb)(void *ctx, const struct exit_module_status *st);
 cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx) CM_MUST_USE;
 
-/* Moves module `name`'s position to the newest event (skips the backlog). */
+/* Moves module `name`'s position to the newest event (skips the backlog,
+ * and forgets the module's poisoned events). */
 cm_err exit_skip(struct ca_ctx *ca, const char *name) CM_MUST_USE;
+
+/* Delivers poisoned event `id` again, to `module` or (NULL) to every module
+ * that has it poisoned, and on success takes it off the list (and, in
+ * strict mode, releases its certificate). CM_ERR_NOTFOUND when the event is
+ * not poisoned; the module's error when it still fails (the reason is
+ * updated). *delivered counts the modules that took it. */
+cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module,
+                  size_t *delivered) CM_MUST_USE;
+
+/* Calls cb for every poisoned event of module (NULL: of every module). */
+cm_err exit_poisoned(struct ca_ctx *ca, const char *module, db_poison_cb cb,
+                     void *ctx) CM_MUST_USE;
+
+/* `config set` checks of exit keys that need the whole configuration:
+ * every SMTP template that `key` takes part in must compile against the
+ * configuration as it would be saved (format %N within its argument list,
+ * known columns). CM_ERR_CONFIG naming the keys otherwise. */
+struct cm_config;
+cm_err exit_config_check(const struct cm_config *cfg, const char *key) CM_MUST_USE;
+/* A warning for `config set` (NULL: none): key configures a module that
+ * exit.modules does not list, so nothing would be delivered through it.
+ * Written into buf. */
+const char *exit_config_warning(char *buf, size_t bufsz, const struct cm_config *cfg,
+                                const char *key);
+/* The same check for smtp's templates only (smtp.c). */
+cm_err exit_smtp_check_templates(const struct cm_config *cfg) CM_MUST_USE;
 
 /* Finds a registered module. */
 const struct exit_module_ops *exit_module_find(const char *name);

@@ -42,10 +42,56 @@ static cm_err check_modules(char **out, const struct config_key *k, const char *
     return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
+cm_err exit_config_check(const cm_config *cfg, const char *key)
+{
+    /* A format and its argument list are set one key at a time: the pair
+     * as it would be saved must compile, or the module would fall back to
+     * the built-in template at every mail. */
+    if (strncmp(key, "exit.smtp.", 10) == 0)
+        return exit_smtp_check_templates(cfg);
+    return CM_OK;
+}
+
+static int listed(const cm_config *cfg, const char *name)
+{
+    char buf[512], *save = NULL, *tok;
+    const char *v = config_get(cfg, "exit.modules");
+    if (v == NULL || strlen(v) >= sizeof(buf))
+        return 0;
+    memcpy(buf, v, strlen(v) + 1);
+    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+        if (strcmp(tok, name) == 0)
+            return 1;
+    return 0;
+}
+
+const char *exit_config_warning(char *buf, size_t bufsz, const cm_config *cfg, const char *key)
+{
+    const char *name = NULL;
+    if (strncmp(key, "exit.smtp.", 10) == 0)
+        name = "smtp";
+    else if (strncmp(key, "exit.file.", 10) == 0)
+        name = "file";
+    else if (strncmp(key, "exit.ldap.", 10) == 0 || strncmp(key, "ldap.", 5) == 0)
+        name = "ldap";
+    if (name == NULL || exit_module_find(name) == NULL || listed(cfg, name))
+        return NULL;
+    /* ldap.* also serves dspublish/dsverify: the warning says what is off. */
+    snprintf(buf, bufsz,
+             "exit module %s is not enabled: exit.modules does not list it, so no event is "
+             "delivered through it (enable it with 'certmint config set exit.modules %s%s%s')",
+             name, config_get(cfg, "exit.modules") && *config_get(cfg, "exit.modules")
+                       ? config_get(cfg, "exit.modules")
+                       : "",
+             config_get(cfg, "exit.modules") && *config_get(cfg, "exit.modules") ? "," : "",
+             name);
+    return buf;
+}
+
 /* EXIT_EV_ALL as stored (names, in bit order). */
 #define EXIT_FILTER_ALL_NAMES                                                                      \
     "CERTISSUED,CERTPENDING,CERTDENIED,CERTREVOKED,CERTRETRIEVEPENDING,CRLISSUED,SHUTDOWN,"        \
-    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING"
+    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING,EXITPOISONED"
 
 const struct config_key config_keys_exit[] = {
     {"exit.modules", CFG_CUSTOM, "", 0, 0, NULL, check_modules,

@@ -110,13 +110,14 @@ out:
 }
 
 static cm_err file_deliver(void *state, const struct exit_event_ctx *const *evs, size_t n,
-                           size_t *acked)
+                           size_t *acked, int *poison)
 {
     struct file_state *s = state;
     cm_err rc = CM_OK;
     size_t i;
 
     *acked = 0;
+    *poison = 0; /* no event-specific failure: every error waits for a fix */
     for (i = 0; i < n; i++) {
         const struct exit_event_ctx *e = evs[i];
         cm_buf b = CM_BUF_INIT(16 * 1024 * 1024);

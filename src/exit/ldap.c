@@ -383,13 +383,14 @@ static const char *hint(cm_err rc)
 }
 
 static cm_err ldap_deliver(void *state, const struct exit_event_ctx *const *evs, size_t n,
-                           size_t *acked)
+                           size_t *acked, int *poison)
 {
     struct ldap_state *s = state;
     cm_err rc = CM_OK;
     char msg[700];
 
     *acked = 0;
+    *poison = 0; /* no event-specific failure: every error waits for a fix */
     for (size_t i = 0; i < n; i++) {
         const struct exit_event_ctx *e = evs[i];
         rc = deliver_one(s, e);

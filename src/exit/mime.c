@@ -107,14 +107,15 @@ static size_t utf8_seq(const unsigned char *p, size_t left)
 }
 
 /* Checks that s is valid UTF-8 text fit for a header: no CR or LF (header
- * injection), no other control character but TAB. `what` names the input. */
-static cm_err check_header_text(const char *s, const char *what)
+ * injection), no other control character but TAB, at most max bytes.
+ * `what` names the input. */
+static cm_err check_header_text_max(const char *s, const char *what, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s), n;
 
-    if (len > MIME_VALUE_MAX)
-        return cm_err_set(CM_ERR_INVALID, "%s: longer than %d bytes", what, MIME_VALUE_MAX);
+    if (len > max)
+        return cm_err_set(CM_ERR_INVALID, "%s: longer than %zu bytes", what, max);
     for (size_t i = 0; i < len; i += n) {
         if (p[i] == '\r' || p[i] == '\n')
             return cm_err_set(CM_ERR_INVALID, "%s: line break in a header value refused", what);
@@ -126,6 +127,11 @@ static cm_err check_header_text(const char *s, const char *what)
             return cm_err_set(CM_ERR_INVALID, "%s: not valid UTF-8 (at byte %zu)", what, i);
     }
     return CM_OK;
+}
+
+static cm_err check_header_text(const char *s, const char *what)
+{
+    return check_header_text_max(s, what, MIME_VALUE_MAX);
 }
 
 static cm_err check_utf8(const unsigned char *p, size_t len, const char *what)
@@ -332,7 +338,8 @@ out:
  * folded. */
 static cm_err put_unstructured(cm_buf *out, const char *name, const char *value)
 {
-    cm_buf v = CM_BUF_INIT(4 * MIME_VALUE_MAX + 1024);
+    /* Encoded-words take at most 4 characters per byte plus their framing. */
+    cm_buf v = CM_BUF_INIT(4 * strlen(value) + 1024);
     size_t first;
     cm_err rc = CM_OK;
 
@@ -353,7 +360,7 @@ cm_err mime_format_header(cm_buf *out, const char *name, const char *utf8)
 {
     cm_err rc = CM_OK;
     CM_TRY(check_field_name(name));
-    CM_TRY(check_header_text(utf8, name));
+    CM_TRY(check_header_text_max(utf8, name, MIME_FIELD_MAX));
     CM_TRY(put_unstructured(out, name, utf8));
 out:
     return rc;

@@ -27,6 +27,9 @@
 /* Longest header value accepted (before encoding), and longest part. */
 #define MIME_VALUE_MAX 8192
 #define MIME_PART_MAX (64u * 1024 * 1024)
+/* Longest value mime_format_header takes: its blocks live in a body part,
+ * where no MTA's header size limit applies; folding keeps every line short. */
+#define MIME_FIELD_MAX (1024u * 1024)
 
 struct mime_msg;
 
@@ -112,8 +115,10 @@ cm_err mime_encode_word(cm_buf *out, const char *utf8) CM_MUST_USE;
 
 /* Appends one complete header field "Name: value" CRLF: value as is when it
  * is plain printable ASCII, else encoded-words; folded at 78 characters
- * where it has spaces. The same checks as mime_add_header (no CR/LF). Used
- * for header-syntax blocks inside parts (the text/x-certmint-events part). */
+ * where it has spaces (encoded-words are folded between words). The same
+ * checks as mime_add_header (no CR/LF) but values up to MIME_FIELD_MAX
+ * bytes. Used for header-syntax blocks inside parts (the
+ * text/x-certmint-events part). */
 cm_err mime_format_header(cm_buf *out, const char *name, const char *utf8) CM_MUST_USE;
 
 #endif

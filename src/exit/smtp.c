@@ -25,7 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define EVENT_KINDS 11
+#define EVENT_KINDS 12
 #define BODY_SEPARATOR "\n----------------------------------------------------------------\n\n"
 
 /* Event short names used in configuration keys (exit.smtp.issued.titleformat). */
@@ -44,6 +44,7 @@ static const struct {
     {EXIT_EV_CERTUNREVOKED, "unrevoked"},
     {EXIT_EV_CERTIMPORTED, "imported"},
     {EXIT_EV_CERTEXPIRING, "expiring"},
+    {EXIT_EV_EXITPOISONED, "poisoned"},
 };
 
 static int kind_index(int bit)
@@ -64,6 +65,10 @@ enum {
     PC_CRLNUMBER,
     PC_CRLKIND,
     PC_HOST,
+    PC_PMODULE,
+    PC_PEVENTID,
+    PC_PEVENT,
+    PC_PREASON,
     PC__COUNT
 };
 static const struct db_column pseudo_cols[PC__COUNT] = {
@@ -71,6 +76,9 @@ static const struct db_column pseudo_cols[PC__COUNT] = {
     {"EventName", DB_COL_TEXT, 0}, {"EventID", DB_COL_INT, 0},
     {"EventTime", DB_COL_TIME, 0}, {"CRLNumber", DB_COL_INT, 0},
     {"CRLKind", DB_COL_TEXT, 0},   {"HostName", DB_COL_TEXT, 0},
+    /* EXITPOISONED: which module set which event aside, and why. */
+    {"PoisonedModule", DB_COL_TEXT, 0}, {"PoisonedEventID", DB_COL_INT, 0},
+    {"PoisonedEvent", DB_COL_TEXT, 0},  {"PoisonedReason", DB_COL_TEXT, 0},
 };
 
 /* db_columns followed by the pseudo-columns: what templates compile against. */
@@ -158,10 +166,21 @@ static const struct deftpl {
      "Subject alternative names: %4\nProfile: %5\nValid to: %6 UTC\nRequester: %7\n",
      "CAName,SerialNumber,DistinguishedName,SubjectAltNames,CertificateTemplate,NotAfter,"
      "RequesterName"},
+    /* poisoned */
+    {"[%1] Exit module %2 set event %3 (%4) aside", "CAName,PoisonedModule,PoisonedEventID,"
+     "PoisonedEvent",
+     "Exit module %1 of %2 could not deliver event %3 (%4) and moved it aside as poisoned;\n"
+     "the events after it are delivered as usual.\n\nReason: %5\nRequest ID: %6\n"
+     "Serial Number: %7\nSubject: %8\nEvent time: %9 UTC\n\n"
+     "Fix the cause, then: certmint exit retry %3\n"
+     "(certmint exit status lists every poisoned event.)\n",
+     "PoisonedModule,CAName,PoisonedEventID,PoisonedEvent,PoisonedReason,RequestID,SerialNumber,"
+     "RequestDistinguishedName,EventTime"},
 };
 
 struct tpl_set {
     struct template *title, *body;
+    int title_set; /* exit.smtp.EVENT.titleformat is configured */
     char *from, *to, *cc;
 };
 
@@ -204,33 +223,43 @@ static void tpl_free(struct tpl_set *t)
 /* The value of key prefix.{what}{kind} ("exit.smtp.issued" "title"
  * "format"), else of fallback.{what}{kind} when fallback is not NULL, else
  * def. */
-static const char *tpl_key(const ca_ctx *ca, const char *prefix, const char *fallback,
+static const char *tpl_key(const cm_config *cfg, const char *prefix, const char *fallback,
                            const char *what, const char *kind, const char *def)
 {
     char k[300];
     snprintf(k, sizeof(k), "%s.%s%s", prefix, what, kind);
-    if (config_is_set(ca->cfg, k))
-        return config_get(ca->cfg, k);
+    if (config_schema_find(k) && config_is_set(cfg, k))
+        return config_get(cfg, k);
     if (fallback != NULL) {
         snprintf(k, sizeof(k), "%s.%s%s", fallback, what, kind);
-        if (config_is_set(ca->cfg, k))
-            return config_get(ca->cfg, k);
+        if (config_schema_find(k) && config_is_set(cfg, k))
+            return config_get(cfg, k);
     }
     return def;
 }
 
 /* Compiles one template pair (format + args) from keys prefix.{title,body}*,
  * each key falling back on its own to fallback's and then to the built-in
- * default. */
-static cm_err compile_pair(struct template **out, const ca_ctx *ca, const char *prefix,
+ * default. A configured pair that does not compile (a file edited by hand,
+ * or written by an older certmint) is an error when strict (`config set`
+ * checks this way); at send time the built-in template is used instead,
+ * with a warning, so that a typo never stops delivery. */
+static cm_err compile_pair(struct template **out, const cm_config *cfg, const char *prefix,
                            const char *fallback, const char *what, const char *def_fmt,
-                           const char *def_args)
+                           const char *def_args, int strict)
 {
-    const char *fmt = tpl_key(ca, prefix, fallback, what, "format", def_fmt);
-    const char *args = tpl_key(ca, prefix, fallback, what, "arg", def_args);
-    if (template_compile_cols(out, fmt, args ? args : "", all_cols, nall_cols) != CM_OK)
-        return cm_err_prefix(CM_ERR_CONFIG, "%s.%sformat / %s.%sarg", prefix, what, prefix, what);
-    return CM_OK;
+    const char *fmt = tpl_key(cfg, prefix, fallback, what, "format", def_fmt);
+    const char *args = tpl_key(cfg, prefix, fallback, what, "arg", def_args);
+    if (template_compile_cols(out, fmt, args ? args : "", all_cols, nall_cols) == CM_OK)
+        return CM_OK;
+    if (strict)
+        return cm_err_set(CM_ERR_CONFIG,
+                          "%s.%sformat / %s.%sarg: %s (a format that needs more arguments: set "
+                          "the argument list first)",
+                          prefix, what, prefix, what, cm_err_msg());
+    log_warn("exit module smtp: %s.%sformat / %s.%sarg: %s; using the built-in template", prefix,
+             what, prefix, what, cm_err_msg());
+    return template_compile_cols(out, def_fmt, def_args, all_cols, nall_cols);
 }
 
 static cm_err load_templates(struct smtp_state *s)
@@ -240,10 +269,12 @@ static cm_err load_templates(struct smtp_state *s)
     for (int i = 0; i < EVENT_KINDS; i++) {
         struct tpl_set *t = &s->tpl[i];
         snprintf(prefix, sizeof(prefix), "exit.smtp.%s", kinds[i].key);
-        CM_TRY(compile_pair(&t->title, s->ca, prefix, NULL, "title", defaults[i].title,
-                            defaults[i].title_args));
-        CM_TRY(compile_pair(&t->body, s->ca, prefix, NULL, "body", defaults[i].body,
-                            defaults[i].body_args));
+        CM_TRY(compile_pair(&t->title, s->ca->cfg, prefix, NULL, "title", defaults[i].title,
+                            defaults[i].title_args, 0));
+        CM_TRY(compile_pair(&t->body, s->ca->cfg, prefix, NULL, "body", defaults[i].body,
+                            defaults[i].body_args, 0));
+        snprintf(k, sizeof(k), "%s.titleformat", prefix);
+        t->title_set = config_is_set(s->ca->cfg, k);
         snprintf(k, sizeof(k), "%s.from", prefix);
         t->from =
             text_dup(cfg_str(s->ca, k) ? cfg_str(s->ca, k) : cfg_str(s->ca, "exit.smtp.from"));
@@ -372,10 +403,46 @@ static long long payload_int(const char *payload, const char *field, long long d
     return strtoll(p, NULL, 10);
 }
 
+/* A string field of a payload certmint wrote (JSON, RFC 8259 7: the escapes
+ * json_str in dispatch.c writes), decoded into a new string; NULL when
+ * absent. \uXXXX escapes of controls come back as "\xHH" text. */
+static char *payload_str(const char *payload, const char *field)
+{
+    char pat[64];
+    const char *p;
+    cm_buf b = CM_BUF_INIT(64 * 1024);
+    char *out = NULL;
+    if (payload == NULL)
+        return NULL;
+    snprintf(pat, sizeof(pat), "\"%s\":\"", field);
+    p = strstr(payload, pat);
+    if (p == NULL)
+        return NULL;
+    for (p += strlen(pat); *p && *p != '"'; p++) {
+        if (*p == '\\' && p[1] == 'u' && strlen(p) >= 6) {
+            if (buf_printf(&b, "\\x%.2s", p + 4) != CM_OK)
+                goto out;
+            p += 5;
+            continue;
+        }
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+        if (buf_append(&b, p, 1) != CM_OK)
+            goto out;
+    }
+    out = strdup(buf_str(&b));
+out:
+    buf_free(&b);
+    return out;
+}
+
 struct values {
     const char **v;
     char eventid[32], eventtime[32], crlnum[32];
-    char *dn[3]; /* readable forms of the DN columns (dn_readable) */
+    char revwhen[32], reveff[32], pevid[32];
+    char *pstr[3]; /* PoisonedModule, PoisonedEvent, PoisonedReason */
+    char *dn[3];  /* readable forms of the DN columns (dn_readable) */
+    char **owned; /* nall_cols escaped copies (value_escape), or NULL */
 };
 
 static void values_clear(struct values *vals)
@@ -383,6 +450,11 @@ static void values_clear(struct values *vals)
     free(vals->v);
     for (size_t i = 0; i < sizeof(vals->dn) / sizeof(vals->dn[0]); i++)
         free(vals->dn[i]);
+    for (size_t i = 0; i < sizeof(vals->pstr) / sizeof(vals->pstr[0]); i++)
+        free(vals->pstr[i]);
+    for (size_t i = 0; vals->owned != NULL && i < nall_cols; i++)
+        free(vals->owned[i]);
+    free(vals->owned);
     memset(vals, 0, sizeof(*vals));
 }
 
@@ -445,7 +517,8 @@ static char *dn_readable(const char *dn)
                            hexval(dn[b + 2]) >= 0;
              k++, b += 3)
             seq[k] = (unsigned char)(hexval(dn[b + 1]) * 16 + hexval(dn[b + 2]));
-        if ((len = utf8_seq(seq, k)) > 0) {
+        /* C1 controls (U+0080..U+009F) stay escaped: a terminal acts on them. */
+        if ((len = utf8_seq(seq, k)) > 0 && !(len == 2 && seq[0] == 0xc2 && seq[1] < 0xa0)) {
             memcpy(out + o, seq, len);
             o += len;
             i += 3 * len;
@@ -455,6 +528,118 @@ static char *dn_readable(const char *dn)
     }
     out[o] = '\0';
     return out;
+}
+
+/* A copy of v in which every control character (C0, DEL, C1) and every
+ * byte that is not part of well-formed UTF-8 is written "\xHH", so that
+ * nothing a certificate or request carries can break a line or act on a
+ * terminal (docs/mail-format.md). *out is NULL when v needs no change. */
+static int needs_escape(const unsigned char *p, size_t n, size_t *seq)
+{
+    *seq = utf8_seq(p, n);
+    if (p[0] < 0x80) {
+        *seq = 1;
+        return p[0] < 0x20 || p[0] == 0x7f;
+    }
+    return *seq == 0 || (*seq == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
+static cm_err value_escape(char **out, const char *v)
+{
+    const unsigned char *p = (const unsigned char *)v;
+    size_t n = strlen(v), i, k, bad = 0;
+    cm_buf b = CM_BUF_INIT((size_t)MIME_PART_MAX);
+    cm_err rc = CM_OK;
+
+    *out = NULL;
+    for (i = 0; i < n; i += k)
+        if (needs_escape(p + i, n - i, &k)) {
+            bad = 1;
+            if (k == 0)
+                k = 1;
+        }
+    if (!bad)
+        return CM_OK;
+    for (i = 0; i < n; i += k) {
+        if (needs_escape(p + i, n - i, &k)) {
+            /* An invalid byte alone; a C1 control's two bytes both. */
+            size_t m = k == 0 ? 1 : k;
+            for (size_t j = 0; j < m; j++)
+                CM_TRY(buf_printf(&b, "\\x%02X", p[i + j]));
+            k = m;
+        } else {
+            CM_TRY(buf_append(&b, p + i, k));
+        }
+    }
+    *out = strdup(buf_str(&b));
+    CM_NOMEM_IF(*out == NULL);
+out:
+    buf_free(&b);
+    return rc;
+}
+
+/* Replaces every value that needs it by its escaped copy (owned by vals). */
+static cm_err values_escape(struct values *vals)
+{
+    cm_err rc = CM_OK;
+    vals->owned = calloc(nall_cols, sizeof(char *));
+    CM_NOMEM_IF(vals->owned == NULL);
+    for (size_t i = 0; i < nall_cols; i++) {
+        if (vals->v[i] == NULL)
+            continue;
+        CM_TRY(value_escape(&vals->owned[i], vals->v[i]));
+        if (vals->owned[i] != NULL)
+            vals->v[i] = vals->owned[i];
+    }
+out:
+    return rc;
+}
+
+static void set_col(struct values *vals, const char *name, const char *v)
+{
+    int c = db_column_find(name);
+    if (c >= 0)
+        vals->v[c] = v;
+}
+
+/* The state the event recorded, not the row's state when the mail is sent
+ * (an issued certificate revoked before its CERTISSUED mail left still
+ * reads "issued" there; each event of a batch shows its own state). */
+static void values_recorded(struct values *vals, const struct exit_event_ctx *e)
+{
+    int disp = 0;
+    switch (e->ev->type) {
+    case EXIT_EV_CERTREVOKED: {
+        long long reason = payload_int(e->ev->payload, "reason", 0);
+        long long eff = payload_int(e->ev->payload, "effective", e->ev->created);
+        disp = DB_DISP_REVOKED;
+        text_format_time(vals->revwhen, sizeof(vals->revwhen), e->ev->created);
+        text_format_time(vals->reveff, sizeof(vals->reveff), (int64_t)eff);
+        set_col(vals, "RevokedReason", db_reason_name((int)reason));
+        set_col(vals, "RevokedWhen", vals->revwhen);
+        set_col(vals, "RevokedEffectiveWhen", vals->reveff);
+        break;
+    }
+    case EXIT_EV_CERTISSUED:
+    case EXIT_EV_CERTUNREVOKED:
+    case EXIT_EV_CERTRETRIEVEPENDING:
+        disp = DB_DISP_ISSUED;
+        set_col(vals, "RevokedReason", NULL);
+        set_col(vals, "RevokedWhen", NULL);
+        set_col(vals, "RevokedEffectiveWhen", NULL);
+        break;
+    case EXIT_EV_CERTPENDING:
+        disp = DB_DISP_PENDING;
+        set_col(vals, "ResolvedWhen", NULL);
+        break;
+    case EXIT_EV_CERTDENIED:
+        disp = DB_DISP_DENIED;
+        break;
+    default:
+        break;
+    }
+    if (disp != 0)
+        set_col(vals, "Disposition", db_disposition_name(disp));
 }
 
 static cm_err values_fill(struct values *vals, const struct smtp_state *s,
@@ -469,6 +654,8 @@ static cm_err values_fill(struct values *vals, const struct smtp_state *s,
         vals->v[i] = e->values[i];
     if (e->values == NULL && e->ev->serial[0])
         vals->v[db_column_find("SerialNumber")] = e->ev->serial;
+    if (e->values != NULL)
+        values_recorded(vals, e);
     snprintf(vals->eventid, sizeof(vals->eventid), "%lld", (long long)e->ev->id);
     text_format_time(vals->eventtime, sizeof(vals->eventtime), e->ev->created);
     vals->v[db_ncolumns + PC_CANAME] = s->info->name;
@@ -495,7 +682,15 @@ static cm_err values_fill(struct values *vals, const struct smtp_state *s,
         vals->v[db_ncolumns + PC_CRLKIND] =
             payload_int(e->ev->payload, "delta", 0) ? "delta" : "full";
     }
-    return CM_OK;
+    if (e->ev->type == EXIT_EV_EXITPOISONED) {
+        snprintf(vals->pevid, sizeof(vals->pevid), "%lld",
+                 payload_int(e->ev->payload, "event_id", 0));
+        vals->v[db_ncolumns + PC_PEVENTID] = vals->pevid;
+        vals->v[db_ncolumns + PC_PMODULE] = vals->pstr[0] = payload_str(e->ev->payload, "module");
+        vals->v[db_ncolumns + PC_PEVENT] = vals->pstr[1] = payload_str(e->ev->payload, "event");
+        vals->v[db_ncolumns + PC_PREASON] = vals->pstr[2] = payload_str(e->ev->payload, "reason");
+    }
+    return values_escape(vals);
 }
 
 /* The templates of event kind ki for this event: its profile's override
@@ -525,10 +720,10 @@ static cm_err tpl_for(const struct template **title, const struct template **bod
         for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
             snprintf(k, sizeof(k), "%s.%s", prefix, keys[j]);
             if (config_schema_find(k) && config_is_set(s->ca->cfg, k)) {
-                CM_TRY(compile_pair(&pt.title, s->ca, prefix, fallback, "title", defaults[ki].title,
-                                    defaults[ki].title_args));
-                CM_TRY(compile_pair(&pt.body, s->ca, prefix, fallback, "body", defaults[ki].body,
-                                    defaults[ki].body_args));
+                CM_TRY(compile_pair(&pt.title, s->ca->cfg, prefix, fallback, "title",
+                                    defaults[ki].title, defaults[ki].title_args, 0));
+                CM_TRY(compile_pair(&pt.body, s->ca->cfg, prefix, fallback, "body",
+                                    defaults[ki].body, defaults[ki].body_args, 0));
                 break;
             }
         }
@@ -551,13 +746,16 @@ out:
     return rc;
 }
 
-static cm_err header_value(cm_buf *b, const char *v)
+/* One field of an events block from database text: control characters and
+ * stray bytes escaped (value_escape), then encoded and folded. */
+static cm_err put_field(cm_buf *b, const char *name, const char *v)
 {
-    /* events.txt is ASCII: non-ASCII values become encoded-words. */
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-        if (*p >= 0x80 || *p < 0x20)
-            return mime_encode_word(b, v);
-    return buf_append_str(b, v);
+    char *esc = NULL;
+    cm_err rc = value_escape(&esc, v);
+    if (rc == CM_OK)
+        rc = mime_format_header(b, name, esc ? esc : v);
+    free(esc);
+    return rc;
 }
 
 /* The request the event is about: the event's own RequestID, else the
@@ -591,11 +789,10 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
     if (e->ev->serial[0])
         CM_TRY(buf_printf(b, "X-Certmint-Serial: %s\r\n", e->ev->serial));
     if (v != NULL) {
-        if ((c = db_column_find("DistinguishedName")) >= 0 && v[c] && *v[c]) {
-            CM_TRY(buf_append_str(b, "X-Certmint-Subject: "));
-            CM_TRY(header_value(b, v[c]));
-            CM_TRY(buf_append_str(b, "\r\n"));
-        }
+        /* Encoded-words where needed and folded (RFC 5322 2.2.3): a subject
+         * of any length or content gives short ASCII lines; readers unfold. */
+        if ((c = db_column_find("DistinguishedName")) >= 0 && v[c] && *v[c])
+            CM_TRY(put_field(b, "X-Certmint-Subject", v[c]));
         /* Times in the view are "YYYY-MM-DD HH:MM:SS" UTC. */
         static const char *const tcols[][2] = {{"NotBefore", "X-Certmint-Not-Before"},
                                                {"NotAfter", "X-Certmint-Not-After"}};
@@ -608,7 +805,7 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
             }
         }
         if ((c = db_column_find("CertificateTemplate")) >= 0 && v[c] && *v[c])
-            CM_TRY(buf_printf(b, "X-Certmint-Profile: %s\r\n", v[c]));
+            CM_TRY(put_field(b, "X-Certmint-Profile", v[c]));
     }
     if (e->ev->type == EXIT_EV_CERTREVOKED) {
         long long reason = payload_int(e->ev->payload, "reason", 0);
@@ -653,72 +850,204 @@ out:
     return rc;
 }
 
-/* Builds and sends one mail for evs[0..n) (n >= 1, same recipients). */
-static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const *evs, size_t n)
+/* Characters of a Subject: the full values are in the body and the events
+ * part; the header carries a summary that any reader shows whole. */
+#define SUBJECT_MAX_CHARS 200
+/* Body lines are wrapped at this many characters (RFC 5322 2.1.1's 78,
+ * less room for a continuation indent). */
+#define BODY_WRAP_CHARS 76
+
+/* Appends a one-line summary of s (valid UTF-8): white space and controls
+ * (which only a template's own \n or \t can put there) become spaces, runs
+ * of spaces one, and text beyond SUBJECT_MAX_CHARS characters is cut at a
+ * character boundary and marked. */
+static cm_err subject_summary(cm_buf *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i = 0, k, chars = 0;
+    int space = 0;
+    cm_err rc = CM_OK;
+
+    while (i < n && chars < SUBJECT_MAX_CHARS) {
+        if (p[i] < 0x20 || p[i] == 0x7f || p[i] == ' ') {
+            space = out->len > 0;
+            i++;
+            continue;
+        }
+        k = p[i] < 0x80 ? 1 : utf8_seq(p + i, n - i);
+        if (k == 0) { /* not reached: values are escaped */
+            i++;
+            continue;
+        }
+        if (space) {
+            CM_TRY(buf_append(out, " ", 1));
+            chars++;
+            space = 0;
+        }
+        CM_TRY(buf_append(out, p + i, k));
+        chars++;
+        i += k;
+    }
+    if (i < n)
+        CM_TRY(buf_append_str(out, " [...]"));
+out:
+    return rc;
+}
+
+/* Appends text with every line longer than BODY_WRAP_CHARS characters
+ * wrapped: broken after the last ',' or ' ' that fits (else at the limit,
+ * between characters), continuation lines indented by two spaces. A long
+ * subject stays readable and no line nears SMTP's 998-octet limit. */
+static cm_err body_wrap(cm_buf *out, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t n = strlen(text), i = 0;
+    cm_err rc = CM_OK;
+
+    while (i < n) {
+        size_t j = i, chars = 0, brk = 0, k, limit = BODY_WRAP_CHARS;
+        int cont = 0;
+        /* One output line from p[i..]: up to the limit or a newline. */
+        for (;;) {
+            while (j < n && p[j] != '\n' && chars < limit) {
+                k = p[j] < 0x80 ? 1 : utf8_seq(p + j, n - j);
+                if (k == 0)
+                    k = 1;
+                j += k;
+                chars++;
+                if (p[j - 1] == ',' || p[j - 1] == ' ')
+                    brk = j;
+            }
+            if (j >= n || p[j] == '\n') {
+                CM_TRY(buf_append(out, p + i, j - i));
+                if (j < n)
+                    CM_TRY(buf_append(out, "\n", 1));
+                i = j + 1;
+                break;
+            }
+            if (brk > i && brk < j)
+                j = brk;
+            CM_TRY(buf_append(out, p + i, j - i));
+            CM_TRY(buf_append_str(out, "\n  "));
+            i = j;
+            j = i;
+            chars = 0;
+            brk = 0;
+            limit = BODY_WRAP_CHARS - 2;
+            cont = 1;
+        }
+        (void)cont;
+    }
+out:
+    return rc;
+}
+
+/* A mail being built: the message and its envelope. */
+struct mail {
+    cm_buf msg;
+    struct mime_addr *from;
+    size_t nfrom;
+    char **rcpts;
+    size_t nrcpts;
+    char id[256];
+};
+
+static void mail_clear(struct mail *ml)
+{
+    mime_addr_free(ml->from, ml->nfrom);
+    for (size_t i = 0; i < ml->nrcpts; i++)
+        free(ml->rcpts[i]);
+    free(ml->rcpts);
+    buf_free(&ml->msg);
+}
+
+/* Subject and body of evs[0..n): each event's body from its template,
+ * wrapped; one event's subject from its template, a batch's from the first
+ * event's configured subject template (when one is set) or the built-in
+ * batch subject, and the names of its events. */
+static cm_err render_text(cm_buf *subject, cm_buf *body, cm_buf *events, char *names,
+                          size_t namesz, struct smtp_state *s,
+                          const struct exit_event_ctx *const *evs, size_t n)
+{
+    cm_err rc = CM_OK;
+    cm_buf raw = CM_BUF_INIT(MIME_PART_MAX), title = CM_BUF_INIT(MIME_PART_MAX);
+    struct values vals = {0};
+    int custom_title = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct exit_event_ctx *e = evs[i];
+        const struct template *tt = NULL, *bt = NULL;
+        int k = kind_index(e->ev->type);
+
+        values_clear(&vals);
+        CM_TRY(values_fill(&vals, s, e));
+        CM_TRY(tpl_for(&tt, &bt, s, e, k));
+        if (i == 0) {
+            CM_TRY(template_render(&title, tt, vals.v, nall_cols));
+            custom_title = s->tpl[k].title_set || tt != s->tpl[k].title;
+        }
+        buf_reset(&raw);
+        CM_TRY(template_render(&raw, bt, vals.v, nall_cols));
+        if (i > 0)
+            CM_TRY(buf_append_str(body, BODY_SEPARATOR));
+        CM_TRY(body_wrap(body, buf_str(&raw)));
+        if (i > 0)
+            CM_TRY(buf_append_str(events, "\r\n"));
+        CM_TRY(events_block(events, s, e));
+        if (strstr(names, exit_event_name(e->ev->type)) == NULL) {
+            size_t l = strlen(names);
+            snprintf(names + l, namesz - l, "%s%s", l ? "," : "", exit_event_name(e->ev->type));
+        }
+    }
+    if (n == 1 || custom_title) {
+        CM_TRY(subject_summary(subject, buf_str(&title)));
+        if (n > 1)
+            CM_TRY(buf_printf(subject, " (+%zu more: %s)", n - 1, names));
+    } else {
+        CM_TRY(buf_printf(subject, "[%s] %zu events: %s", s->info->name, n, names));
+    }
+out:
+    values_clear(&vals);
+    buf_free(&raw);
+    buf_free(&title);
+    return rc;
+}
+
+/* Builds the mail for evs[0..n) (n >= 1, same recipients) into ml. */
+static cm_err build_mail(struct mail *ml, struct smtp_state *s,
+                         const struct exit_event_ctx *const *evs, size_t n)
 {
     cm_err rc = CM_OK;
     struct mime_msg *m = NULL;
     cm_buf subject = CM_BUF_INIT(MIME_VALUE_MAX), body = CM_BUF_INIT(MIME_PART_MAX),
-           events = CM_BUF_INIT(MIME_PART_MAX), msg = CM_BUF_INIT((size_t)512 * 1024 * 1024);
-    char **rcpts = NULL;
-    size_t nrcpts = 0, i;
-    struct values vals = {0};
-    int ki = kind_index(evs[0]->ev->type);
-    const struct tpl_set *t = &s->tpl[ki];
-    char id[256], kid16[17], names[512] = "", num[64];
-    int permanent = 0;
-    struct mime_addr *from = NULL;
-    size_t nfrom = 0;
+           events = CM_BUF_INIT(MIME_PART_MAX);
+    const struct tpl_set *t = &s->tpl[kind_index(evs[0]->ev->type)];
+    char kid16[17], names[512] = "", num[64];
+    size_t i;
 
     CM_TRY(mime_new(&m));
-    CM_TRY(mime_addr_parse_list(&from, &nfrom, t->from));
-    CM_TRY(mime_add_address(m, MIME_FROM, from[0].display, from[0].addr));
-    CM_TRY(add_addresses(m, MIME_TO, t->to, &rcpts, &nrcpts));
+    CM_TRY(mime_addr_parse_list(&ml->from, &ml->nfrom, t->from));
+    CM_TRY(mime_add_address(m, MIME_FROM, ml->from[0].display, ml->from[0].addr));
+    CM_TRY(add_addresses(m, MIME_TO, t->to, &ml->rcpts, &ml->nrcpts));
     if (t->cc != NULL)
-        CM_TRY(add_addresses(m, MIME_CC, t->cc, &rcpts, &nrcpts));
-
-    for (i = 0; i < n; i++) {
-        const struct exit_event_ctx *e = evs[i];
-        int k = kind_index(e->ev->type);
-        const struct template *title = NULL, *bodyt = NULL;
-
-        values_clear(&vals);
-        CM_TRY(values_fill(&vals, s, e));
-        CM_TRY(tpl_for(&title, &bodyt, s, e, k));
-        if (n == 1)
-            rc = template_render(&subject, title, vals.v, nall_cols);
-        if (rc == CM_OK && i > 0)
-            rc = buf_append_str(&body, BODY_SEPARATOR);
-        if (rc == CM_OK)
-            rc = template_render(&body, bodyt, vals.v, nall_cols);
-        if (rc != CM_OK)
-            goto out;
-        if (i > 0)
-            CM_TRY(buf_append_str(&events, "\r\n"));
-        CM_TRY(events_block(&events, s, e));
-        if (strstr(names, exit_event_name(e->ev->type)) == NULL) {
-            size_t l = strlen(names);
-            snprintf(names + l, sizeof(names) - l, "%s%s", l ? "," : "",
-                     exit_event_name(e->ev->type));
-        }
-    }
-    if (n > 1)
-        CM_TRY(buf_printf(&subject, "[%s] %zu events: %s", s->info->name, n, names));
+        CM_TRY(add_addresses(m, MIME_CC, t->cc, &ml->rcpts, &ml->nrcpts));
+    CM_TRY(render_text(&subject, &body, &events, names, sizeof(names), s, evs, n));
     CM_TRY(mime_set_subject(m, buf_str(&subject)));
     CM_TRY(mime_set_date(m, (int64_t)time(NULL)));
     /* The same events always give the same Message-ID: a mail sent again
      * after a failure is recognisable as a duplicate. */
     snprintf(kid16, sizeof(kid16), "%.16s", s->info->key_id);
     if (n == 1)
-        snprintf(id, sizeof(id), "certmint.%s.%lld@%s", kid16, (long long)evs[0]->ev->id,
+        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld@%s", kid16, (long long)evs[0]->ev->id,
                  s->info->hostname);
     else
-        snprintf(id, sizeof(id), "certmint.%s.%lld-%lld@%s", kid16, (long long)evs[0]->ev->id,
-                 (long long)evs[n - 1]->ev->id, s->info->hostname);
-    if (mime_set_message_id(m, id) != CM_OK) {
-        snprintf(id, sizeof(id), "certmint.%s.%lld-%lld@certmint.invalid", kid16,
+        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld-%lld@%s", kid16,
+                 (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id, s->info->hostname);
+    if (mime_set_message_id(m, ml->id) != CM_OK) {
+        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld-%lld@certmint.invalid", kid16,
                  (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id);
-        CM_TRY(mime_set_message_id(m, id));
+        CM_TRY(mime_set_message_id(m, ml->id));
     }
     CM_TRY(mime_add_header(m, "X-Certmint-CA", s->info->dn));
     CM_TRY(mime_add_header(m, "X-Certmint-CA-Key-ID", s->info->key_id));
@@ -750,12 +1079,41 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
         CM_TRY(
             mime_add_attachment(m, "application/pkix-cert", fname, e->cert_der, e->cert_der_len));
     }
-    CM_TRY(mime_render(&msg, m));
+    CM_TRY(mime_render(&ml->msg, m));
+out:
+    mime_free(m);
+    buf_free(&subject);
+    buf_free(&body);
+    buf_free(&events);
+    return rc;
+}
+
+/* Builds and sends one mail for evs[0..n) (n >= 1, same recipients).
+ * *poison = 1 when the failure belongs to these events, not to the server
+ * or the configuration: the mail cannot be rendered, or the server refused
+ * its content with a 5xx reply (docs/exit-modules.md, poisoned events). */
+static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const *evs, size_t n,
+                        int *poison)
+{
+    cm_err rc = CM_OK;
+    struct mail ml;
+    int permanent = 0;
+
+    memset(&ml, 0, sizeof(ml));
+    ml.msg = (cm_buf)CM_BUF_INIT((size_t)512 * 1024 * 1024);
+    *poison = 0;
+    rc = build_mail(&ml, s, evs, n);
+    if (rc != CM_OK) {
+        *poison = rc != CM_ERR_NOMEM;
+        cm_err_prefix(rc, "cannot render the mail");
+        goto out;
+    }
     if (s->client == NULL)
         CM_TRY(smtp_client_open(&s->client, &s->opts));
-    rc = smtp_client_send(s->client, from[0].addr, (const char *const *)rcpts, nrcpts, msg.data,
-                          msg.len, &permanent);
+    rc = smtp_client_send(s->client, ml.from[0].addr, (const char *const *)ml.rcpts, ml.nrcpts,
+                          ml.msg.data, ml.msg.len, &permanent);
     if (rc != CM_OK) {
+        *poison = smtp_client_content_refused(s->client);
         /* A broken connection is not reused. */
         smtp_client_close(s->client);
         s->client = NULL;
@@ -763,19 +1121,10 @@ static cm_err send_mail(struct smtp_state *s, const struct exit_event_ctx *const
             cm_err_prefix(rc, "permanent failure");
         goto out;
     }
-    log_debug("exit module smtp: sent %s (%zu event%s): %s", id, n, n == 1 ? "" : "s",
+    log_debug("exit module smtp: sent %s (%zu event%s): %s", ml.id, n, n == 1 ? "" : "s",
               smtp_client_last_reply(s->client));
 out:
-    mime_addr_free(from, nfrom);
-    for (i = 0; i < nrcpts; i++)
-        free(rcpts[i]);
-    free(rcpts);
-    values_clear(&vals);
-    mime_free(m);
-    buf_free(&subject);
-    buf_free(&body);
-    buf_free(&events);
-    buf_free(&msg);
+    mail_clear(&ml);
     return rc;
 }
 
@@ -786,14 +1135,30 @@ static int same_route(const struct smtp_state *s, int a, int b)
            ((x->cc == NULL && y->cc == NULL) || (x->cc && y->cc && strcmp(x->cc, y->cc) == 0));
 }
 
+/* Sends evs[0..n) one mail each, to find which event of a refused batch
+ * is the poisoned one: *acked counts those sent before it. */
+static cm_err send_each(struct smtp_state *s, const struct exit_event_ctx *const *evs, size_t n,
+                        size_t *acked, int *poison)
+{
+    cm_err rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = send_mail(s, evs + i, 1, poison);
+        if (rc != CM_OK)
+            return rc;
+        (*acked)++;
+    }
+    return CM_OK;
+}
+
 static cm_err smtp_deliver(void *state, const struct exit_event_ctx *const *evs, size_t n,
-                           size_t *acked)
+                           size_t *acked, int *poison)
 {
     struct smtp_state *s = state;
     size_t i = 0, j;
     cm_err rc;
 
     *acked = 0;
+    *poison = 0;
     while (i < n) {
         int ki = kind_index(evs[i]->ev->type);
         if (ki < 0) {
@@ -807,10 +1172,14 @@ static cm_err smtp_deliver(void *state, const struct exit_event_ctx *const *evs,
             if (kj < 0 || !same_route(s, ki, kj))
                 break;
         }
-        rc = send_mail(s, evs + i, j - i);
+        rc = send_mail(s, evs + i, j - i, poison);
+        /* One event's content spoils the whole batch: the others go alone. */
+        if (rc != CM_OK && *poison && j - i > 1)
+            rc = send_each(s, evs + i, j - i, acked, poison);
+        else if (rc == CM_OK)
+            *acked += j - i;
         if (rc != CM_OK)
             return rc;
-        *acked += j - i;
         i = j;
     }
     return CM_OK;
@@ -821,6 +1190,69 @@ const struct exit_module_ops exit_smtp_ops = {
 };
 
 /* ---- Configuration keys ---- */
+
+struct tpl_check {
+    const cm_config *cfg;
+    cm_err rc;
+};
+
+/* For each set key exit.smtp.template.PROFILE.EVENT.*: that pair compiles. */
+static void check_profile_key(void *ctx, const char *key, const char *value)
+{
+    struct tpl_check *c = ctx;
+    static const char pre[] = "exit.smtp.template.";
+    char prefix[256], fallback[64];
+    const char *dot;
+    int ki;
+    struct template *t = NULL;
+    (void)value;
+    if (c->rc != CM_OK || strncmp(key, pre, sizeof(pre) - 1) != 0 ||
+        (dot = strrchr(key, '.')) == NULL || (size_t)(dot - key) >= sizeof(prefix))
+        return;
+    snprintf(prefix, sizeof(prefix), "%.*s", (int)(dot - key), key);
+    for (ki = 0; ki < EVENT_KINDS; ki++) {
+        size_t kl = strlen(kinds[ki].key), pl = strlen(prefix);
+        if (pl > kl && prefix[pl - kl - 1] == '.' && strcmp(prefix + pl - kl, kinds[ki].key) == 0)
+            break;
+    }
+    if (ki == EVENT_KINDS)
+        return; /* not an event this module knows: never used */
+    snprintf(fallback, sizeof(fallback), "exit.smtp.%s", kinds[ki].key);
+    c->rc = compile_pair(&t, c->cfg, prefix, fallback, "title", defaults[ki].title,
+                         defaults[ki].title_args, 1);
+    template_free(t);
+    t = NULL;
+    if (c->rc == CM_OK)
+        c->rc = compile_pair(&t, c->cfg, prefix, fallback, "body", defaults[ki].body,
+                             defaults[ki].body_args, 1);
+    template_free(t);
+}
+
+cm_err exit_smtp_check_templates(const cm_config *cfg)
+{
+    cm_err rc = CM_OK;
+    char prefix[128];
+    struct template *t = NULL;
+    struct tpl_check c = {cfg, CM_OK};
+
+    CM_TRY(cols_init());
+    for (int i = 0; i < EVENT_KINDS; i++) {
+        snprintf(prefix, sizeof(prefix), "exit.smtp.%s", kinds[i].key);
+        CM_TRY(compile_pair(&t, cfg, prefix, NULL, "title", defaults[i].title,
+                            defaults[i].title_args, 1));
+        template_free(t);
+        t = NULL;
+        CM_TRY(compile_pair(&t, cfg, prefix, NULL, "body", defaults[i].body,
+                            defaults[i].body_args, 1));
+        template_free(t);
+        t = NULL;
+    }
+    config_foreach(cfg, check_profile_key, &c);
+    rc = c.rc;
+out:
+    template_free(t);
+    return rc;
+}
 
 static cm_err check_args(char **out, const struct config_key *k, const char *old, const char *in)
 {
@@ -867,7 +1299,7 @@ static cm_err check_auth(char **out, const struct config_key *k, const char *old
 
 #define ALL_EVENTS                                                                                 \
     "CERTISSUED,CERTPENDING,CERTDENIED,CERTREVOKED,CERTRETRIEVEPENDING,CRLISSUED,SHUTDOWN,"        \
-    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING"
+    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING,EXITPOISONED"
 
 const struct config_key config_keys_smtp[] = {
     {"exit.smtp.server", CFG_STRING, NULL, 0, 0, NULL, NULL, "mail server host name or address"},

@@ -37,6 +37,7 @@ struct smtp_client {
     char refusal[REPLY_MAX]; /* the last 4xx/5xx line (a QUIT's 221 follows) */
     char offered[REPLY_MAX]; /* mechanisms of the EHLO reply's AUTH line */
     enum smtp_auth auth;
+    int content_refused; /* the last send: 5xx to the transferred message */
     char errbuf[CURL_ERROR_SIZE];
     /* The message being sent. */
     const unsigned char *msg;
@@ -477,6 +478,7 @@ cm_err smtp_client_send(struct smtp_client *c, const char *from, const char *con
 
     if (permanent)
         *permanent = 0;
+    c->content_refused = 0;
     if (nrcpt == 0) {
         perm = 1;
         CM_FAIL(CM_ERR_INVALID, "SMTP: no recipient");
@@ -529,8 +531,13 @@ cm_err smtp_client_send(struct smtp_client *c, const char *from, const char *con
         break;
     }
     SETOPT(CURLOPT_FRESH_CONNECT, 0L);
-    if (res != CURLE_OK)
+    if (res != CURLE_OK) {
         rc = map_error(c, res, code, &perm);
+        /* The whole message was read before the refusal: the server refused
+         * this message's content (RFC 5321 4.2.5: the reply to the end of
+         * DATA), not the session, the sender or the recipients. */
+        c->content_refused = rc == CM_ERR_NET && perm && c->len > 0 && c->pos >= c->len;
+    }
 out:
     if (c->curl) {
         /* The list is freed below: libcurl must not keep a pointer to it. */
@@ -542,6 +549,11 @@ out:
     if (permanent)
         *permanent = perm;
     return rc;
+}
+
+int smtp_client_content_refused(const struct smtp_client *c)
+{
+    return c->content_refused;
 }
 
 const char *smtp_client_last_reply(const struct smtp_client *c)

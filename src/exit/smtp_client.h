@@ -94,6 +94,11 @@ cm_err smtp_client_send(struct smtp_client *c, const char *from, const char *con
                         size_t nrcpt, const unsigned char *msg, size_t len,
                         int *permanent) CM_MUST_USE;
 
+/* 1 when the last smtp_client_send failed with a permanent (5xx) reply
+ * given after the whole message was transferred: the server refuses this
+ * message's content, so sending other messages may still succeed. */
+int smtp_client_content_refused(const struct smtp_client *c);
+
 /* The server's last reply line (after a success: the 250 to DATA, which
  * usually names the server's queue ID), "" if none. Borrowed; valid until
  * the next send or close. */

@@ -336,7 +336,7 @@ TEST(key_eventfilter)
     free(v);
     CHECK(check("exit.ldap.eventfilter", NULL, "CERTISSUED,BOGUS") == NULL);
     CHECK(check("exit.ldap.eventfilter", NULL, "CERTISSUED,,CRLISSUED") == NULL);
-    CHECK(check("exit.ldap.eventfilter", NULL, "0x800") == NULL);
+    CHECK(check("exit.ldap.eventfilter", NULL, "0x1000") == NULL); /* beyond EXITPOISONED */
     CHECK(check("exit.ldap.eventfilter", NULL, "0xZZ") == NULL);
 }
 
