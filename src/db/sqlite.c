@@ -1119,12 +1119,17 @@ static cm_err sq_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_c
     size_t blob_len[64];
     char text[64][32];
     struct db_row row = {values, blobs, blob_len};
-    int x, origin = db_column_find("Origin");
+    int x, origin = db_column_find("Origin"), withheld = db_column_find("Withheld");
     cm_err rc;
 
-    assert(db_ncolumns <= 64 && origin >= 0);
+    assert(db_ncolumns <= 64 && origin >= 0 && withheld >= 0);
     CM_TRY(view_prepare(s, &st, "", r, nr));
     while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        /* Strict audit mode: a withheld certificate leaves the CA by no
+         * path before its off-box acknowledgement, the view (`view --out
+         * RawCertificate`, exports) included; the exit dispatcher reads it
+         * with db_cert_get to mail it. */
+        int hide_raw = sqlite3_column_int(st, withheld) != 0;
         for (size_t i = 0; i < db_ncolumns; i++) {
             int ci = (int)i;
             values[i] = NULL;
@@ -1152,6 +1157,8 @@ static cm_err sq_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_c
                 values[i] = db_reason_name(sqlite3_column_int(st, ci));
                 break;
             case DB_COL_BLOB:
+                if (hide_raw)
+                    break;
                 blobs[i] = sqlite3_column_blob(st, ci);
                 blob_len[i] = (size_t)sqlite3_column_bytes(st, ci);
                 break;

@@ -339,6 +339,29 @@ static cm_err range_cb(void *ctx, const struct db_row *row)
     return CM_OK;
 }
 
+/* The view hides a withheld certificate (strict audit mode); the mail that
+ * releases it must carry it, so it is read from the certificate record. */
+static cm_err load_withheld(db_t *db, struct ev_item *it)
+{
+    int wcol = db_column_find("Withheld"), scol = db_column_find("SerialNumber");
+    struct db_cert *c = NULL;
+    cm_err rc = CM_OK;
+
+    if (it->values == NULL || it->cert != NULL || it->values[wcol] == NULL ||
+        strcmp(it->values[wcol], "0") == 0 || it->values[scol] == NULL)
+        return CM_OK;
+    CM_TRY(db_cert_get(db, &c, it->values[scol]));
+    if (c != NULL && c->raw != NULL && c->raw_len > 0) {
+        it->cert = malloc(c->raw_len);
+        CM_NOMEM_IF(it->cert == NULL);
+        memcpy(it->cert, c->raw, c->raw_len);
+        it->cert_len = c->raw_len;
+    }
+out:
+    db_cert_free(c);
+    return rc;
+}
+
 static cm_err load_rows(db_t *db, struct ev_item *items, size_t n)
 {
     cm_err rc = CM_OK;
@@ -380,6 +403,8 @@ static cm_err load_rows(db_t *db, struct ev_item *items, size_t n)
     for (i = 0; i < n; i++)
         if (items[i].values == NULL && !items[i].row_tried)
             CM_TRY(load_row(db, &items[i]));
+    for (i = 0; i < n; i++)
+        CM_TRY(load_withheld(db, &items[i]));
 out:
     free(rl.by_rid);
     return rc;
@@ -882,6 +907,11 @@ cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx)
         st.backlog = cc.n;
         CM_TRY(db_poison_iter(ca->db, st.name, poison_count_cb, &st.poisoned));
         st.configured = module_configured(ca->cfg, st.name);
+        /* As the modules' offbox() answer it, from the configuration. */
+        if (strcmp(st.name, "smtp") == 0)
+            st.offbox = config_get_bool(ca->cfg, "exit.smtp.offbox");
+        else if (strcmp(st.name, "file") == 0)
+            st.offbox = config_get_bool(ca->cfg, "exit.file.offbox");
         cb(ctx, &st);
     }
 out:

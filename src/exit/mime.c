@@ -23,8 +23,10 @@
 #define EW_MAX 75      /* RFC 2047 2: one encoded-word */
 #define EW_OVERHEAD 12 /* "=?UTF-8?B?" + "?=" */
 /* A run of text without white space longer than this cannot be folded
- * under LINE_HARD together with a header name: encode it instead. */
-#define RUN_MAX 900
+ * under LINE_SOFT together with a header name ("Subject: " and more):
+ * encode it instead, as encoded-words fold between words (a 20,000-octet
+ * subject from a hostile CSR still gives lines of at most 76). */
+#define RUN_MAX 60
 #define QP_LINE 76  /* RFC 2045 6.7 (5), soft break "=" included */
 #define B64_LINE 76 /* RFC 2045 6.8: at most 76 characters per line */
 #define BOUNDARY_PREFIX "=_certmint_"

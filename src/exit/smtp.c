@@ -202,6 +202,7 @@ struct smtp_state {
     struct prof_tpl *ptpl;
     size_t nptpl;
     long long batch_max;
+    int offbox;
 };
 
 static const char *cfg_str(const ca_ctx *ca, const char *key)
@@ -250,15 +251,17 @@ static cm_err compile_pair(struct template **out, const cm_config *cfg, const ch
 {
     const char *fmt = tpl_key(cfg, prefix, fallback, what, "format", def_fmt);
     const char *args = tpl_key(cfg, prefix, fallback, what, "arg", def_args);
+    char why[512];
     if (template_compile_cols(out, fmt, args ? args : "", all_cols, nall_cols) == CM_OK)
         return CM_OK;
+    snprintf(why, sizeof(why), "%s", cm_err_msg());
     if (strict)
         return cm_err_set(CM_ERR_CONFIG,
                           "%s.%sformat / %s.%sarg: %s (a format that needs more arguments: set "
                           "the argument list first)",
-                          prefix, what, prefix, what, cm_err_msg());
+                          prefix, what, prefix, what, why);
     log_warn("exit module smtp: %s.%sformat / %s.%sarg: %s; using the built-in template", prefix,
-             what, prefix, what, cm_err_msg());
+             what, prefix, what, why);
     return template_compile_cols(out, def_fmt, def_args, all_cols, nall_cols);
 }
 
@@ -312,10 +315,12 @@ static void smtp_shutdown(void *state)
     free(s);
 }
 
+/* A mail accepted by the server has left this machine, unless the server
+ * delivers into a mailbox on this machine: exit.smtp.offbox = no says so
+ * (docs/exit-modules.md, strict audit mode). */
 static int smtp_offbox(void *state)
 {
-    (void)state;
-    return 1;
+    return ((struct smtp_state *)state)->offbox;
 }
 
 /* Relative file names in the configuration are relative to the CA home. */
@@ -364,6 +369,7 @@ static cm_err smtp_init(void **out, struct ca_ctx *ca, const struct exit_ca_info
     CM_TRY(config_get_seconds(ca->cfg, "exit.smtp.timeout", &timeout));
     s->opts.timeout_ms = (long)timeout * 1000;
     CM_TRY(config_get_int(ca->cfg, "exit.smtp.batch_max", &s->batch_max));
+    s->offbox = config_get_bool(ca->cfg, "exit.smtp.offbox");
     if (s->batch_max < 1)
         s->batch_max = 1;
     CM_TRY(load_templates(s));
@@ -1322,6 +1328,9 @@ const struct config_key config_keys_smtp[] = {
     {"exit.smtp.to", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs,
      "To: of every mail (several addresses, comma separated)"},
     {"exit.smtp.cc", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs, "Cc: of every mail"},
+    {"exit.smtp.offbox", CFG_BOOL, "yes", 0, 0, NULL, NULL,
+     "the mail server is another machine: its acknowledgement releases certificates in strict "
+     "audit mode (no: it delivers into a mailbox on this machine)"},
     {"exit.smtp.batch_max", CFG_INT, "100", 1, 10000, NULL, NULL,
      "events that may share one mail under a burst (1 = one mail per event)"},
     {"exit.smtp.batch_window", CFG_INT, "0", 0, 60000, NULL, NULL,

@@ -4,6 +4,7 @@
 #include "exit/exit.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -113,6 +114,71 @@ static void reload_config(ca_ctx *ca)
     log_info("configuration reloaded");
 }
 
+/* Module lines for the start-up log: what is on, what is configured but
+ * off (the new administrator's trap), and what waits. */
+struct start_log {
+    char active[256];
+    int64_t backlog, poisoned;
+};
+
+static void start_module_cb(void *ctx, const struct exit_module_status *st)
+{
+    struct start_log *l = ctx;
+    size_t n = strlen(l->active);
+    if (st->enabled) {
+        snprintf(l->active + n, sizeof(l->active) - n, "%s%s%s", n ? "," : "", st->name,
+                 st->offbox ? " (off-box)" : "");
+        l->backlog += st->backlog;
+        l->poisoned += st->poisoned;
+        if (st->last_error[0])
+            log_warn("exit module %s: last error: %s", st->name, st->last_error);
+    } else if (st->configured) {
+        log_warn("exit module %s is configured but not enabled (exit.modules): nothing is "
+                 "delivered through it",
+                 st->name);
+    }
+}
+
+/* When the next CRL of this kind is due (0: never: its period is 0). */
+static int64_t crl_next_time(ca_ctx *ca, int delta)
+{
+    struct db_crl *last = NULL;
+    int64_t period = 0, overlap = 3600, when = 0;
+    if (config_get_seconds(ca->cfg, delta ? "crl.delta_period" : "crl.period", &period) != CM_OK ||
+        period <= 0)
+        return 0;
+    if (config_get_seconds(ca->cfg, "crl.overlap", &overlap) != CM_OK)
+        overlap = 3600;
+    if (overlap > period / 2)
+        overlap = period / 2;
+    if (db_crl_last(ca->db, &last, delta) != CM_OK)
+        return 0;
+    when = last == NULL ? (int64_t)time(NULL) : last->next_update - overlap;
+    db_crl_free(last);
+    return when;
+}
+
+static void log_start(ca_ctx *ca)
+{
+    struct start_log l;
+    char full[32] = "never", delta[32] = "never";
+    int64_t t;
+
+    memset(&l, 0, sizeof(l));
+    if (exit_status(ca, start_module_cb, &l) != CM_OK) {
+        log_error("exit module status: %s", cm_err_msg());
+        return;
+    }
+    if ((t = crl_next_time(ca, 0)) > 0)
+        text_format_time(full, sizeof(full), t);
+    if ((t = crl_next_time(ca, 1)) > 0)
+        text_format_time(delta, sizeof(delta), t);
+    log_info("exit modules active: %s; backlog %lld event(s), %lld poisoned; next full CRL %s "
+             "UTC, next delta CRL %s UTC",
+             l.active[0] ? l.active : "none (exit.modules is empty)", (long long)l.backlog,
+             (long long)l.poisoned, full, delta);
+}
+
 cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
 {
     cm_err rc = CM_OK;
@@ -132,6 +198,7 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
     CM_TRY(ca_load_key(ca));
     CM_TRY(raise_service_event(ca, EXIT_EV_STARTUP));
     log_info("certmint serve started for %s (pid %ld)", ca->home, (long)getpid());
+    log_start(ca);
     while (!stop_requested) {
         if (reload_requested) {
             reload_requested = 0;
