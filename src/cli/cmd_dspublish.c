@@ -331,6 +331,12 @@ static cm_err cert_from_db(X509 **x, unsigned char **der, size_t *len, const cha
     if (c->raw == NULL || c->raw_len == 0)
         CM_FAIL(CM_ERR_NOTFOUND,
                 "serial %s: only a placeholder is recorded (no certificate to look for)", serial);
+    /* Strict audit mode: not published before its off-box record either. */
+    if (c->withheld)
+        CM_FAIL(CM_ERR_WITHHELD,
+                "serial %s: withheld until its off-box audit record is acknowledged (see "
+                "'certmint exit status')",
+                serial);
     CM_TRY(ca_cert_parse(x, c->raw, c->raw_len, serial));
     CM_TRY(cert_der(der, len, *x, serial));
 out:

@@ -117,7 +117,7 @@ static const struct deftpl {
      ISSUED_BODY_ARGS},
     /* pending */
     {"[%1] Request %2 pending: %3", "CAName,RequestID,RequestDistinguishedName",
-     "A request to %1 is waiting for an officer (certmint approve %2 / deny %2).\n\n"
+     "A request to %1 is waiting for an officer\n(certmint approve %2 / deny %2).\n\n"
      "Request ID: %2\nRequester: %3\nSubject: %4\nProfile: %5\nSubmitted: %6 UTC\n"
      "Disposition: %7\n",
      "CAName,RequestID,RequesterName,RequestDistinguishedName,CertificateTemplate,SubmittedWhen,"
