@@ -1120,9 +1120,10 @@ static cm_err sq_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_c
     char text[64][32];
     struct db_row row = {values, blobs, blob_len};
     int x, origin = db_column_find("Origin"), withheld = db_column_find("Withheld");
+    int rawcert = db_column_find("RawCertificate");
     cm_err rc;
 
-    assert(db_ncolumns <= 64 && origin >= 0 && withheld >= 0);
+    assert(db_ncolumns <= 64 && origin >= 0 && withheld >= 0 && rawcert >= 0);
     CM_TRY(view_prepare(s, &st, "", r, nr));
     while ((x = sqlite3_step(st)) == SQLITE_ROW) {
         /* Strict audit mode: a withheld certificate leaves the CA by no
@@ -1157,7 +1158,7 @@ static cm_err sq_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_c
                 values[i] = db_reason_name(sqlite3_column_int(st, ci));
                 break;
             case DB_COL_BLOB:
-                if (hide_raw)
+                if (hide_raw && ci == rawcert)
                     break;
                 blobs[i] = sqlite3_column_blob(st, ci);
                 blob_len[i] = (size_t)sqlite3_column_bytes(st, ci);

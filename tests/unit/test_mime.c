@@ -300,6 +300,40 @@ TEST(format_header)
     buf_free(&b);
 }
 
+/* Issue 9: a subject from a hostile CSR, 20,000 characters without white
+ * space, gives a field of short lines (encoded-words folded between words)
+ * instead of an error; a run longer than 60 characters is encoded even in
+ * ASCII, so that no line passes 78. Header values of mime_add_header keep
+ * their 8 KiB bound. */
+TEST(long_values_fold)
+{
+    cm_buf b = CM_BUF_INIT(1024 * 1024);
+    char *v = malloc(20001 + 2);
+    char why[256];
+    CHECK(v != NULL);
+    if (v == NULL)
+        return;
+    v[0] = 'O';
+    v[1] = '=';
+    memset(v + 2, 'A', 20000);
+    v[20002] = '\0';
+    CHECK_OK(mime_format_header(&b, "X-Certmint-Subject", v));
+    if (!wire_ok(&b, 78, why, sizeof(why)))
+        UNIT_FAIL("20,000-character field: %s", why);
+    CHECK(strncmp(buf_str(&b), "X-Certmint-Subject: =?UTF-8?", 28) == 0);
+    buf_reset(&b);
+    memset(v, 'x', 61);
+    v[61] = '\0';
+    CHECK_OK(mime_format_header(&b, "X-A", v));
+    CHECK(strncmp(buf_str(&b), "X-A: =?UTF-8?", 13) == 0);
+    buf_reset(&b);
+    v[60] = '\0';
+    CHECK_OK(mime_format_header(&b, "X-A", v));
+    CHECK(strncmp(buf_str(&b), "X-A: xxx", 8) == 0);
+    free(v);
+    buf_free(&b);
+}
+
 #ifdef CM_HAVE_GMIME
 static GMimeMessage *parse(const cm_buf *b)
 {
@@ -601,6 +635,7 @@ int main(void)
     RUN(addresses);
     RUN(no_from);
     RUN(format_header);
+    RUN(long_values_fold);
 #ifdef CM_HAVE_GMIME
     RUN(gmime_roundtrip);
     RUN(gmime_folding);
