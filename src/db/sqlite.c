@@ -1337,8 +1337,8 @@ static cm_err sq_poison_del(db_t *db, const char *module, int64_t event_id)
     sqlite3_stmt *st = NULL;
     cm_err rc = CM_OK;
 
-    if (sqlite3_prepare_v2(s->h, "DELETE FROM event_poison WHERE Module = ?1 AND EventID = ?2",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->h, "DELETE FROM event_poison WHERE Module = ?1 AND EventID = ?2", -1,
+                           &st, NULL) != SQLITE_OK)
         CM_TRY(sq_fail(s, "clearing a poisoned event"));
     bind_text(st, 1, module);
     sqlite3_bind_int64(st, 2, event_id);

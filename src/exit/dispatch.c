@@ -980,8 +980,7 @@ static cm_err retry_one(struct ca_ctx *ca, const struct exit_module_ops *m,
         CM_FAIL(mrc != CM_OK ? mrc : CM_ERR_STATE, "event %lld: %s (still poisoned)",
                 (long long)it->ev.id, msg);
     }
-    snprintf(details, sizeof(details), "event %lld delivered by %s", (long long)it->ev.id,
-             m->name);
+    snprintf(details, sizeof(details), "event %lld delivered by %s", (long long)it->ev.id, m->name);
     CM_TRY(db_begin(ca->db));
     CM_TRY(db_poison_del(ca->db, m->name, it->ev.id));
     if (strict_mode(ca) && m->offbox(state) && it->ev.type == EXIT_EV_CERTISSUED &&

@@ -88,8 +88,8 @@ struct exit_module_ops {
      * error or a 5xx reply to the message); the dispatcher then moves that
      * event aside as poisoned and goes on with the next. A failure of the
      * server or the configuration leaves *poison 0: everything waits. */
-    cm_err (*deliver)(void *state, const struct exit_event_ctx *const *evs, size_t n,
-                      size_t *acked, int *poison);
+    cm_err (*deliver)(void *state, const struct exit_event_ctx *const *evs, size_t n, size_t *acked,
+                      int *poison);
     void (*shutdown)(void *state);
 };
 
@@ -119,7 +119,7 @@ struct exit_delivery_report {
     size_t delivered; /* events acknowledged in this call, over all modules */
     size_t failed_modules;
     size_t poisoned; /* events moved aside in this call */
-    int busy; /* another process was delivering: nothing was tried */
+    int busy;        /* another process was delivering: nothing was tried */
 };
 
 /* Delivers queued events to every enabled module. One process delivers at a
@@ -144,8 +144,8 @@ struct exit_module_status {
     char last_error[512];
     int64_t attempts; /* consecutive failures */
     int64_t next_attempt;
-    int64_t poisoned;   /* events moved aside (db_poison_iter lists them) */
-    int configured;     /* some exit.NAME.* (or ldap.*) key is set */
+    int64_t poisoned; /* events moved aside (db_poison_iter lists them) */
+    int configured;   /* some exit.NAME.* (or ldap.*) key is set */
 };
 typedef void (*exit_status_cb)(void *ctx, const struct exit_module_status *st);
 cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx) CM_MUST_USE;
@@ -159,12 +159,10 @@ cm_err exit_skip(struct ca_ctx *ca, const char *name) CM_MUST_USE;
  * strict mode, releases its certificate). CM_ERR_NOTFOUND when the event is
  * not poisoned; the module's error when it still fails (the reason is
  * updated). *delivered counts the modules that took it. */
-cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module,
-                  size_t *delivered) CM_MUST_USE;
+cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module, size_t *delivered) CM_MUST_USE;
 
 /* Calls cb for every poisoned event of module (NULL: of every module). */
-cm_err exit_poisoned(struct ca_ctx *ca, const char *module, db_poison_cb cb,
-                     void *ctx) CM_MUST_USE;
+cm_err exit_poisoned(struct ca_ctx *ca, const char *module, db_poison_cb cb, void *ctx) CM_MUST_USE;
 
 /* `config set` checks of exit keys that need the whole configuration:
  * every SMTP template that `key` takes part in must compile against the

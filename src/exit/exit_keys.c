@@ -80,11 +80,11 @@ const char *exit_config_warning(char *buf, size_t bufsz, const cm_config *cfg, c
     snprintf(buf, bufsz,
              "exit module %s is not enabled: exit.modules does not list it, so no event is "
              "delivered through it (enable it with 'certmint config set exit.modules %s%s%s')",
-             name, config_get(cfg, "exit.modules") && *config_get(cfg, "exit.modules")
-                       ? config_get(cfg, "exit.modules")
-                       : "",
-             config_get(cfg, "exit.modules") && *config_get(cfg, "exit.modules") ? "," : "",
-             name);
+             name,
+             config_get(cfg, "exit.modules") && *config_get(cfg, "exit.modules")
+                 ? config_get(cfg, "exit.modules")
+                 : "",
+             config_get(cfg, "exit.modules") && *config_get(cfg, "exit.modules") ? "," : "", name);
     return buf;
 }
 

@@ -72,13 +72,19 @@ enum {
     PC__COUNT
 };
 static const struct db_column pseudo_cols[PC__COUNT] = {
-    {"CAName", DB_COL_TEXT, 0},    {"CADistinguishedName", DB_COL_TEXT, 0},
-    {"EventName", DB_COL_TEXT, 0}, {"EventID", DB_COL_INT, 0},
-    {"EventTime", DB_COL_TIME, 0}, {"CRLNumber", DB_COL_INT, 0},
-    {"CRLKind", DB_COL_TEXT, 0},   {"HostName", DB_COL_TEXT, 0},
+    {"CAName", DB_COL_TEXT, 0},
+    {"CADistinguishedName", DB_COL_TEXT, 0},
+    {"EventName", DB_COL_TEXT, 0},
+    {"EventID", DB_COL_INT, 0},
+    {"EventTime", DB_COL_TIME, 0},
+    {"CRLNumber", DB_COL_INT, 0},
+    {"CRLKind", DB_COL_TEXT, 0},
+    {"HostName", DB_COL_TEXT, 0},
     /* EXITPOISONED: which module set which event aside, and why. */
-    {"PoisonedModule", DB_COL_TEXT, 0}, {"PoisonedEventID", DB_COL_INT, 0},
-    {"PoisonedEvent", DB_COL_TEXT, 0},  {"PoisonedReason", DB_COL_TEXT, 0},
+    {"PoisonedModule", DB_COL_TEXT, 0},
+    {"PoisonedEventID", DB_COL_INT, 0},
+    {"PoisonedEvent", DB_COL_TEXT, 0},
+    {"PoisonedReason", DB_COL_TEXT, 0},
 };
 
 /* db_columns followed by the pseudo-columns: what templates compile against. */
@@ -167,7 +173,8 @@ static const struct deftpl {
      "CAName,SerialNumber,DistinguishedName,SubjectAltNames,CertificateTemplate,NotAfter,"
      "RequesterName"},
     /* poisoned */
-    {"[%1] Exit module %2 set event %3 (%4) aside", "CAName,PoisonedModule,PoisonedEventID,"
+    {"[%1] Exit module %2 set event %3 (%4) aside",
+     "CAName,PoisonedModule,PoisonedEventID,"
      "PoisonedEvent",
      "Exit module %1 of %2 could not deliver event %3 (%4) and moved it aside as poisoned;\n"
      "the events after it are delivered as usual.\n\nReason: %5\nRequest ID: %6\n"
@@ -447,8 +454,8 @@ struct values {
     char eventid[32], eventtime[32], crlnum[32];
     char revwhen[32], reveff[32], pevid[32];
     char *pstr[3]; /* PoisonedModule, PoisonedEvent, PoisonedReason */
-    char *dn[3];  /* readable forms of the DN columns (dn_readable) */
-    char **owned; /* nall_cols escaped copies (value_escape), or NULL */
+    char *dn[3];   /* readable forms of the DN columns (dn_readable) */
+    char **owned;  /* nall_cols escaped copies (value_escape), or NULL */
 };
 
 static void values_clear(struct values *vals)
@@ -536,10 +543,9 @@ static char *dn_readable(const char *dn)
     return out;
 }
 
-/* A copy of v in which every control character (C0, DEL, C1) and every
- * byte that is not part of well-formed UTF-8 is written "\xHH", so that
- * nothing a certificate or request carries can break a line or act on a
- * terminal (docs/mail-format.md). *out is NULL when v needs no change. */
+/* Does the character at p[0..n) need "\xHH"? A C0 control, DEL, a C1
+ * control (U+0080..U+009F), or a byte that starts no well-formed UTF-8
+ * sequence. *seq = its length (0 for a stray byte). */
 static int needs_escape(const unsigned char *p, size_t n, size_t *seq)
 {
     *seq = utf8_seq(p, n);
@@ -550,6 +556,10 @@ static int needs_escape(const unsigned char *p, size_t n, size_t *seq)
     return *seq == 0 || (*seq == 2 && p[0] == 0xc2 && p[1] < 0xa0);
 }
 
+/* A copy of v with every character needs_escape names written "\xHH" (each
+ * byte), so that nothing a certificate or request carries can break a line
+ * or act on a terminal (docs/mail-format.md). *out is NULL when v needs no
+ * change. */
 static cm_err value_escape(char **out, const char *v)
 {
     const unsigned char *p = (const unsigned char *)v;
@@ -907,42 +917,31 @@ out:
 static cm_err body_wrap(cm_buf *out, const char *text)
 {
     const unsigned char *p = (const unsigned char *)text;
-    size_t n = strlen(text), i = 0;
+    size_t n = strlen(text), i = 0, j, k, chars, brk, limit = BODY_WRAP_CHARS;
     cm_err rc = CM_OK;
 
     while (i < n) {
-        size_t j = i, chars = 0, brk = 0, k, limit = BODY_WRAP_CHARS;
-        int cont = 0;
         /* One output line from p[i..]: up to the limit or a newline. */
-        for (;;) {
-            while (j < n && p[j] != '\n' && chars < limit) {
-                k = p[j] < 0x80 ? 1 : utf8_seq(p + j, n - j);
-                if (k == 0)
-                    k = 1;
-                j += k;
-                chars++;
-                if (p[j - 1] == ',' || p[j - 1] == ' ')
-                    brk = j;
-            }
-            if (j >= n || p[j] == '\n') {
-                CM_TRY(buf_append(out, p + i, j - i));
-                if (j < n)
-                    CM_TRY(buf_append(out, "\n", 1));
-                i = j + 1;
-                break;
-            }
-            if (brk > i && brk < j)
-                j = brk;
-            CM_TRY(buf_append(out, p + i, j - i));
-            CM_TRY(buf_append_str(out, "\n  "));
-            i = j;
-            j = i;
-            chars = 0;
-            brk = 0;
-            limit = BODY_WRAP_CHARS - 2;
-            cont = 1;
+        for (j = i, chars = 0, brk = 0; j < n && p[j] != '\n' && chars < limit; chars++) {
+            k = p[j] < 0x80 ? 1 : utf8_seq(p + j, n - j);
+            j += k == 0 ? 1 : k;
+            if (p[j - 1] == ',' || p[j - 1] == ' ')
+                brk = j;
         }
-        (void)cont;
+        if (j >= n || p[j] == '\n') {
+            CM_TRY(buf_append(out, p + i, j - i));
+            if (j < n)
+                CM_TRY(buf_append(out, "\n", 1));
+            i = j + 1;
+            limit = BODY_WRAP_CHARS;
+            continue;
+        }
+        if (brk > i && brk < j)
+            j = brk;
+        CM_TRY(buf_append(out, p + i, j - i));
+        CM_TRY(buf_append_str(out, "\n  "));
+        i = j;
+        limit = BODY_WRAP_CHARS - 2; /* the continuation's indent */
     }
 out:
     return rc;
@@ -971,9 +970,8 @@ static void mail_clear(struct mail *ml)
  * wrapped; one event's subject from its template, a batch's from the first
  * event's configured subject template (when one is set) or the built-in
  * batch subject, and the names of its events. */
-static cm_err render_text(cm_buf *subject, cm_buf *body, cm_buf *events, char *names,
-                          size_t namesz, struct smtp_state *s,
-                          const struct exit_event_ctx *const *evs, size_t n)
+static cm_err render_text(cm_buf *subject, cm_buf *body, cm_buf *events, char *names, size_t namesz,
+                          struct smtp_state *s, const struct exit_event_ctx *const *evs, size_t n)
 {
     cm_err rc = CM_OK;
     cm_buf raw = CM_BUF_INIT(MIME_PART_MAX), title = CM_BUF_INIT(MIME_PART_MAX);
@@ -1248,8 +1246,8 @@ cm_err exit_smtp_check_templates(const cm_config *cfg)
                             defaults[i].title_args, 1));
         template_free(t);
         t = NULL;
-        CM_TRY(compile_pair(&t, cfg, prefix, NULL, "body", defaults[i].body,
-                            defaults[i].body_args, 1));
+        CM_TRY(compile_pair(&t, cfg, prefix, NULL, "body", defaults[i].body, defaults[i].body_args,
+                            1));
         template_free(t);
         t = NULL;
     }
