@@ -294,5 +294,32 @@ check_match "  ... its subject from the configured template" "$(cut -f9 "$T/s6/m
     "^Issued: batch.example.org \\(#[0-9]+\\) \\(\\+1 more: CERTISSUED,CERTREVOKED\\)$"
 check "  ... the issuance shows the state it recorded" grep -qx "Issued $SB, state issued, reason ???" "$T/s6/body/1.txt"
 check "  ... the revocation its own" grep -qx "Revoked $SB, state revoked, reason superseded" "$T/s6/body/1.txt"
+archive
+
+# --- 7. certmint serve: what it logs on start; a failure logged once ---------
+cfg exit.smtp.batch_window 0
+cfg serve.poll_interval 1s
+cfg crl.period 7d
+cm "$H" crl >/dev/null
+sh "$MTA" mode "$M" tempfail >/dev/null
+cm "$H" revoke "$S2" superseded >"$T/rev7.log" 2>&1
+"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
+spid=$!
+at_exit "kill -9 $spid 2>/dev/null"
+sleep 9
+sh "$MTA" mode "$M" normal >/dev/null
+i=0
+while [ "$(backlog)" != 0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM "$spid"
+wait "$spid"
+check_match "serve logs the active modules, backlog and poisoned events on start" "$(cat "$T/serve.log")" \
+    "exit modules active: smtp \\(off-box\\); backlog [0-9]+ event\\(s\\), 0 poisoned; next full CRL [0-9-]+ [0-9:]+ UTC, next delta CRL"
+check_eq "a failure repeated on every retry is logged once (by the command that met it first)" \
+    "$(cat "$T/rev7.log" "$T/serve.log" | grep -c 'events stay queued; retried with backoff')" "1"
+check_match "  ... serve names it once on start" "$(cat "$T/serve.log")" \
+    "exit module smtp: last error: .*451 4.3.0"
+nfail=$(sed -n 's/.*delivering again after \([0-9]*\) failed attempt.*/\1/p' "$T/serve.log" | head -n 1)
+check "  ... though it failed several times (${nfail:-0}); recovery is logged" test "${nfail:-0}" -ge 2
+check_eq "everything delivered after the fault" "$(backlog)" "0"
 
 done_testing
