@@ -14,7 +14,12 @@
  *   san:KIND:HEX    a subjectAltName entry: KIND dns, email or uri (an
  *                   IA5String holding the bytes) or ip (HEX of 4 or 16
  *                   octets).
- * The request is signed with KEY (SHA-256; none for Ed25519). */
+ * The request is signed with KEY (SHA-256; none for Ed25519).
+ *
+ * OpenSSL cannot encode a name holding invalid UTF-8 (it canonicalizes
+ * names when encoding them), so UTF8String values of 4 or more bytes are
+ * first set to a unique placeholder of the same length, and the real bytes
+ * are put in the encoded request before it is signed. */
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -23,6 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Values to put in place of their placeholders after encoding. */
+#define MAX_PATCH 64
+static struct patch {
+    unsigned char *real, *ph;
+    size_t len;
+} patches[MAX_PATCH];
+static size_t npatch;
 
 static int hexval(int c)
 {
@@ -93,6 +106,22 @@ static int add_attr(X509_NAME *n, char *item)
         free(v);
         return -1;
     }
+    if (type == V_ASN1_UTF8STRING && len >= 4 && npatch < MAX_PATCH) {
+        struct patch *pt = &patches[npatch];
+        pt->real = v;
+        pt->len = (size_t)len;
+        pt->ph = malloc((size_t)len);
+        if (pt->ph == NULL)
+            return -1;
+        memset(pt->ph, '~', (size_t)len);
+        snprintf((char *)pt->ph, 4, "#%02zX", npatch);
+        pt->ph[3] = '#';
+        v = malloc((size_t)len);
+        if (v == NULL)
+            return -1;
+        memcpy(v, pt->ph, (size_t)len);
+        npatch++;
+    }
     /* A V_ASN1_* type (not MBSTRING_*) stores the bytes as they are. */
     ne = X509_NAME_ENTRY_create_by_OBJ(NULL, obj, type, v, (int)len);
     ok = ne != NULL && X509_NAME_add_entry(n, ne, -1, 0);
@@ -137,6 +166,100 @@ bad:
     GENERAL_NAME_free(g);
     free(v);
     return -1;
+}
+
+/* DER length octets of n into b; returns their count. */
+static size_t der_len(unsigned char *b, size_t n)
+{
+    if (n < 0x80) {
+        b[0] = (unsigned char)n;
+        return 1;
+    }
+    if (n < 0x100) {
+        b[0] = 0x81;
+        b[1] = (unsigned char)n;
+        return 2;
+    }
+    if (n < 0x10000) {
+        b[0] = 0x82;
+        b[1] = (unsigned char)(n >> 8);
+        b[2] = (unsigned char)n;
+        return 3;
+    }
+    b[0] = 0x83;
+    b[1] = (unsigned char)(n >> 16);
+    b[2] = (unsigned char)(n >> 8);
+    b[3] = (unsigned char)n;
+    return 4;
+}
+
+/* Encodes the request info, swaps the placeholders for the real bytes,
+ * signs that, and writes the request as PEM. */
+static int sign_write(X509_REQ *req, EVP_PKEY *key, const char *path)
+{
+    int ed = EVP_PKEY_is_a(key, "ED25519");
+    unsigned char *tbs = NULL, *alg = NULL, *sig = NULL, *der = NULL, hdr[8];
+    int tbslen, alglen, ok = 0;
+    size_t siglen = 0, body, n, i;
+    const X509_ALGOR *palg = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    FILE *f = NULL;
+
+    /* The signature algorithm is set by signing once. */
+    if (md == NULL || X509_REQ_sign(req, key, ed ? NULL : EVP_sha256()) <= 0)
+        goto out;
+    X509_REQ_get0_signature(req, NULL, &palg);
+    if ((tbslen = i2d_re_X509_REQ_tbs(req, &tbs)) <= 0 ||
+        (alglen = i2d_X509_ALGOR(palg, &alg)) <= 0)
+        goto out;
+    for (i = 0; i < npatch; i++) {
+        unsigned char *p = tbs, *end = tbs + tbslen;
+        int found = 0;
+        for (; p + patches[i].len <= end; p++)
+            if (memcmp(p, patches[i].ph, patches[i].len) == 0) {
+                memcpy(p, patches[i].real, patches[i].len);
+                found = 1;
+                break;
+            }
+        if (!found)
+            goto out;
+    }
+    if (EVP_DigestSignInit(md, NULL, ed ? NULL : EVP_sha256(), NULL, key) <= 0 ||
+        EVP_DigestSign(md, NULL, &siglen, tbs, (size_t)tbslen) <= 0 ||
+        (sig = malloc(siglen)) == NULL ||
+        EVP_DigestSign(md, sig, &siglen, tbs, (size_t)tbslen) <= 0)
+        goto out;
+    /* CertificationRequest ::= SEQUENCE { info, algorithm, BIT STRING } */
+    n = der_len(hdr, siglen + 1);
+    body = (size_t)tbslen + (size_t)alglen + 1 + n + 1 + siglen;
+    der = malloc(body + 8);
+    if (der == NULL)
+        goto out;
+    i = 0;
+    der[i++] = 0x30;
+    i += der_len(der + i, body);
+    memcpy(der + i, tbs, (size_t)tbslen);
+    i += (size_t)tbslen;
+    memcpy(der + i, alg, (size_t)alglen);
+    i += (size_t)alglen;
+    der[i++] = 0x03;
+    memcpy(der + i, hdr, n);
+    i += n;
+    der[i++] = 0x00;
+    memcpy(der + i, sig, siglen);
+    i += siglen;
+    if ((f = fopen(path, "w")) == NULL || !PEM_write(f, "CERTIFICATE REQUEST", "", der, (long)i))
+        goto out;
+    ok = 1;
+out:
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(tbs);
+    OPENSSL_free(alg);
+    free(sig);
+    free(der);
+    return ok ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -192,9 +315,7 @@ int main(int argc, char **argv)
         if (!X509_REQ_add_extensions(req, exts))
             goto out;
     }
-    if (X509_REQ_sign(req, key, EVP_PKEY_is_a(key, "ED25519") ? NULL : EVP_sha256()) <= 0)
-        goto out;
-    if ((f = fopen(argv[2], "w")) == NULL || !PEM_write_X509_REQ(f, req))
+    if (sign_write(req, key, argv[2]) != 0)
         goto out;
     rc = 0;
 out:
