@@ -1134,8 +1134,8 @@ static int rule_policy_oids(struct lctx *c, char *why, size_t whysz)
         return fail(why, whysz, "certificatePolicies lists no policy");
     for (int i = 0; i < sk_POLICYINFO_num(p); i++)
         for (int j = 0; j < i; j++)
-            if (OBJ_cmp(sk_POLICYINFO_value(p, i)->policyid,
-                        sk_POLICYINFO_value(p, j)->policyid) == 0) {
+            if (OBJ_cmp(sk_POLICYINFO_value(p, i)->policyid, sk_POLICYINFO_value(p, j)->policyid) ==
+                0) {
                 char t[128];
                 OBJ_obj2txt(t, sizeof(t), sk_POLICYINFO_value(p, i)->policyid, 1);
                 return fail(why, whysz, "policy %s is listed twice", t);
@@ -1245,7 +1245,8 @@ static const struct rule {
       "(PrintableString/UTF8String; C PrintableString; emailAddress, DC IA5String)",
       "RFC 5280 4.1.2.6, Appendix A.1"},
      rule_subject_attr_type},
-    {{"subject_attr_empty", "no subject attribute is empty", "RFC 5280 4.1.2.4 (X.520 lower bound 1)"},
+    {{"subject_attr_empty", "no subject attribute is empty",
+      "RFC 5280 4.1.2.4 (X.520 lower bound 1)"},
      rule_subject_attr_empty},
     {{"subject_attr_charset",
       "subject values are valid for their string type and hold no control character (C0, DEL, "

@@ -1144,8 +1144,8 @@ enum name_fault name_check_entry(const X509_NAME_ENTRY *e, char *why, size_t why
     }
     if ((unsigned long)nch > a->ub) {
         why_set(why, whysz,
-                "%s has %ld characters, more than the upper bound of %u (RFC 5280 Appendix A)",
-                oid, nch, a->ub);
+                "%s has %ld characters, more than the upper bound of %u (RFC 5280 Appendix A)", oid,
+                nch, a->ub);
         return NAME_FAULT_LENGTH;
     }
     if (a->kind == DNK_COUNTRY || a->kind == DNK_EMAIL) {

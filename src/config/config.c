@@ -286,8 +286,8 @@ cm_err config_check_url(const char *s)
                               "%%-encode it",
                               s, *p);
         if (*p == '%' && (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])))
-            return cm_err_set(CM_ERR_CONFIG, "URL '%s': '%%' must start a %%XX escape (RFC 3986 2.1)",
-                              s);
+            return cm_err_set(CM_ERR_CONFIG,
+                              "URL '%s': '%%' must start a %%XX escape (RFC 3986 2.1)", s);
     }
     colon = strchr(s, ':');
     if (colon == NULL)

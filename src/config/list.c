@@ -248,9 +248,8 @@ static cm_err list_normalize(char **out, enum config_list_kind kind, const char 
             names_expected(expected, sizeof(expected), t);
             CM_FAIL(CM_ERR_CONFIG, "unknown %s '%.*s' (expected %s%s)", kind_what(kind), (int)il,
                     it, expected,
-                    kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES
-                        ? " or a dotted OID"
-                        : "");
+                    kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES ? " or a dotted OID"
+                                                                                : "");
         }
         if (kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES) {
             /* Extended key usages keep the order given, without repeats. */

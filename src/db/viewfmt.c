@@ -205,8 +205,7 @@ static int csv_formula(const char *s, int number)
 {
     if (number)
         return 0;
-    return s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-           s[0] == '\r';
+    return s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
 }
 
 /* RFC 4180 2.6-2.7: a field holding a comma, quote, CR or LF is quoted,

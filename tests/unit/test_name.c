@@ -826,12 +826,12 @@ TEST(san_list_req)
 static enum name_fault entry_fault(int nid, int type, const char *v, int len, char *why,
                                    size_t whysz)
 {
-    X509_NAME_ENTRY *e = X509_NAME_ENTRY_create_by_NID(NULL, nid, type, (const unsigned char *)v,
-                                                       len);
+    X509_NAME_ENTRY *e =
+        X509_NAME_ENTRY_create_by_NID(NULL, nid, type, (const unsigned char *)v, len);
     enum name_fault f;
     why[0] = '\0';
     if (e == NULL)
-        return (enum name_fault)-1;
+        return (enum name_fault) - 1;
     f = name_check_entry(e, why, whysz);
     X509_NAME_ENTRY_free(e);
     return f;
@@ -895,7 +895,10 @@ TEST(check_entries)
     CHECK_FAULT(NID_commonName, U, "a\r\nb", -1, NAME_FAULT_CHARSET, "control character 0x0D");
     CHECK_FAULT(NID_commonName, U, "\x1b[31m", -1, NAME_FAULT_CHARSET, "0x1B");
     CHECK_FAULT(NID_commonName, U, "a\x7f", -1, NAME_FAULT_CHARSET, "0x7F");
-    CHECK_FAULT(NID_commonName, U, "a\xc2\x9b" "b", -1, NAME_FAULT_CHARSET, "U+009B");
+    CHECK_FAULT(NID_commonName, U,
+                "a\xc2\x9b"
+                "b",
+                -1, NAME_FAULT_CHARSET, "U+009B");
     CHECK_FAULT(NID_commonName, U, "a\xc2\x85", -1, NAME_FAULT_CHARSET, "U+0085");
     CHECK_FAULT(NID_commonName, U, "a\0b", 3, NAME_FAULT_CHARSET, "0x00");
     CHECK_FAULT(NID_commonName, U, "a\xff", -1, NAME_FAULT_CHARSET, "invalid UTF-8");
@@ -936,10 +939,13 @@ TEST(check_entries)
     /* name_check: the first bad attribute, named; a parsed DN passes. */
     {
         X509_NAME *n = NULL;
-        CHECK_OK(name_parse_dn(&n, "/C=DE/O=Example/CN=www.example.com/emailAddress=a@example.com"));
+        CHECK_OK(
+            name_parse_dn(&n, "/C=DE/O=Example/CN=www.example.com/emailAddress=a@example.com"));
         CHECK_OK(name_check(n, "subject"));
         CHECK(X509_NAME_add_entry_by_NID(n, NID_organizationalUnitName, V_ASN1_UTF8STRING,
-                                         (const unsigned char *)"a\x1b" "b", -1, -1, 0));
+                                         (const unsigned char *)"a\x1b"
+                                                                "b",
+                                         -1, -1, 0));
         CHECK_ERR(name_check(n, "subject"), CM_ERR_INVALID);
         CHECK(strstr(cm_err_msg(), "subject: organizationalUnitName 'a\\x1Bb'") != NULL);
         X509_NAME_free(n);

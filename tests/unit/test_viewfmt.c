@@ -317,12 +317,18 @@ int main(void)
         add(DB_DISP_PENDING, NULL, NULL, NULL, 0) != 3 ||
         add(DB_DISP_ISSUED, " Jürgen ", "04", NULL, 0) != 4 ||
         add(DB_DISP_ISSUED, (const char *)badutf8, "05", NULL, 0) != 5 ||
-        add(DB_DISP_ISSUED, "C1\xc2\x9b[31mred\xc2\x85" "end", "06", NULL, 0) != 6 ||
+        add(DB_DISP_ISSUED,
+            "C1\xc2\x9b[31mred\xc2\x85"
+            "end",
+            "06", NULL, 0) != 6 ||
         add(DB_DISP_ISSUED, "=HYPERLINK(\"http://x/\")", "07", NULL, 0) != 7 ||
         add(DB_DISP_ISSUED, "+1", "08", NULL, 0) != 8 ||
         add(DB_DISP_ISSUED, "-2", "09", NULL, 0) != 9 ||
         add(DB_DISP_ISSUED, "@SUM(A1)", "0A", NULL, 0) != 10 ||
-        add(DB_DISP_ISSUED, "\xe2\x80\xae" "evil", "0B", NULL, 0) != 11 ||
+        add(DB_DISP_ISSUED,
+            "\xe2\x80\xae"
+            "evil",
+            "0B", NULL, 0) != 11 ||
         db_cert_revoke(db, "01", 1, 1700000000, 0, 0, 1) != CM_OK || db_commit(db) != CM_OK) {
         printf("not ok - viewfmt: setup: %s\n", cm_err_msg());
         return 1;
