@@ -155,6 +155,7 @@ out:
 
 static cm_err aia_push(AUTHORITY_INFO_ACCESS *aia, int method, const char *url)
 {
+    cm_err rc = CM_OK;
     ACCESS_DESCRIPTION *ad = NULL;
     GENERAL_NAME *g = NULL;
 
@@ -162,19 +163,18 @@ static cm_err aia_push(AUTHORITY_INFO_ACCESS *aia, int method, const char *url)
         return CM_OK;
     ad = ACCESS_DESCRIPTION_new();
     g = uri_name(url);
-    if (ad == NULL || g == NULL)
-        goto nomem;
+    CM_NOMEM_IF(ad == NULL || g == NULL);
+    ASN1_OBJECT_free(ad->method);
     ad->method = OBJ_nid2obj(method);
     GENERAL_NAME_free(ad->location);
     ad->location = g;
     g = NULL;
-    if (!sk_ACCESS_DESCRIPTION_push(aia, ad))
-        goto nomem;
-    return CM_OK;
-nomem:
+    CM_NOMEM_IF(!sk_ACCESS_DESCRIPTION_push(aia, ad));
+    ad = NULL;
+out:
     GENERAL_NAME_free(g);
     ACCESS_DESCRIPTION_free(ad);
-    return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    return rc;
 }
 
 /* authorityInfoAccess (RFC 5280 4.2.2.1): OCSP and caIssuers, one URI each,
