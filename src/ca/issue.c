@@ -28,7 +28,7 @@
 struct issue_cache {
     char profile[64];
     unsigned ku; /* keyUsage bits of ku_ext */
-    X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia;
+    X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia, *pol;
     const char *md;
 };
 
@@ -40,6 +40,7 @@ static void cache_clear(struct issue_cache *c)
     X509_EXTENSION_free(c->aki);
     X509_EXTENSION_free(c->cdp);
     X509_EXTENSION_free(c->aia);
+    X509_EXTENSION_free(c->pol);
     memset(c, 0, sizeof(*c));
 }
 
@@ -90,6 +91,184 @@ static cm_err ku_ext(X509_EXTENSION **out, unsigned ku)
     return conf_ext(out, NID_key_usage, v);
 }
 
+/* One uniformResourceIdentifier GeneralName holding url as it is: the URL
+ * is never parsed by OpenSSL's configuration syntax ("URI:a,URI:b"), so a
+ * comma or "URI:" inside it cannot add names. */
+static GENERAL_NAME *uri_name(const char *url)
+{
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    if (g == NULL || ia5 == NULL || !ASN1_STRING_set(ia5, url, (int)strlen(url))) {
+        GENERAL_NAME_free(g);
+        ASN1_IA5STRING_free(ia5);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(g, GEN_URI, ia5);
+    return g;
+}
+
+/* The configured URL of key, checked again (a hand-edited file skips
+ * `config set`): certificates carry it as an IA5String URI (RFC 5280
+ * 4.2.1.13, 4.2.2.1). NULL when unset. */
+static cm_err conf_url(const char **out, const ca_ctx *ca, const char *key)
+{
+    const char *v = config_get(ca->cfg, key);
+    *out = NULL;
+    if (v == NULL || v[0] == '\0')
+        return CM_OK;
+    if (config_check_url(v) != CM_OK)
+        return cm_err_prefix(CM_ERR_CONFIG, "%s", key);
+    *out = v;
+    return CM_OK;
+}
+
+/* cRLDistributionPoints with one DistributionPoint whose fullName is the one
+ * URI (RFC 5280 4.2.1.13), built as ASN.1 structures. */
+static cm_err cdp_ext(X509_EXTENSION **out, const char *url)
+{
+    cm_err rc = CM_OK;
+    CRL_DIST_POINTS *cdp = sk_DIST_POINT_new_null();
+    DIST_POINT *dp = DIST_POINT_new();
+    GENERAL_NAME *g = uri_name(url);
+
+    *out = NULL;
+    if (cdp == NULL || dp == NULL || g == NULL)
+        CM_FAIL(CM_ERR_NOMEM, "out of memory");
+    dp->distpoint = DIST_POINT_NAME_new();
+    CM_NOMEM_IF(dp->distpoint == NULL);
+    dp->distpoint->type = 0; /* fullName */
+    dp->distpoint->name.fullname = GENERAL_NAMES_new();
+    CM_NOMEM_IF(dp->distpoint->name.fullname == NULL);
+    CM_NOMEM_IF(!sk_GENERAL_NAME_push(dp->distpoint->name.fullname, g));
+    g = NULL;
+    CM_NOMEM_IF(!sk_DIST_POINT_push(cdp, dp));
+    dp = NULL;
+    *out = X509V3_EXT_i2d(NID_crl_distribution_points, 0, cdp);
+    if (*out == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build cRLDistributionPoints");
+out:
+    GENERAL_NAME_free(g);
+    DIST_POINT_free(dp);
+    CRL_DIST_POINTS_free(cdp);
+    return rc;
+}
+
+static cm_err aia_push(AUTHORITY_INFO_ACCESS *aia, int method, const char *url)
+{
+    cm_err rc = CM_OK;
+    ACCESS_DESCRIPTION *ad = NULL;
+    GENERAL_NAME *g = NULL;
+
+    if (url == NULL)
+        return CM_OK;
+    ad = ACCESS_DESCRIPTION_new();
+    g = uri_name(url);
+    CM_NOMEM_IF(ad == NULL || g == NULL);
+    ASN1_OBJECT_free(ad->method);
+    ad->method = OBJ_nid2obj(method);
+    GENERAL_NAME_free(ad->location);
+    ad->location = g;
+    g = NULL;
+    CM_NOMEM_IF(!sk_ACCESS_DESCRIPTION_push(aia, ad));
+    ad = NULL;
+out:
+    GENERAL_NAME_free(g);
+    ACCESS_DESCRIPTION_free(ad);
+    return rc;
+}
+
+/* authorityInfoAccess (RFC 5280 4.2.2.1): OCSP and caIssuers, one URI each,
+ * built as ASN.1 structures. *out NULL when neither is configured. */
+static cm_err aia_ext(X509_EXTENSION **out, const char *ocsp, const char *issuers)
+{
+    cm_err rc = CM_OK;
+    AUTHORITY_INFO_ACCESS *aia = NULL;
+
+    *out = NULL;
+    if (ocsp == NULL && issuers == NULL)
+        return CM_OK;
+    aia = sk_ACCESS_DESCRIPTION_new_null();
+    CM_NOMEM_IF(aia == NULL);
+    CM_TRY(aia_push(aia, NID_ad_OCSP, ocsp));
+    CM_TRY(aia_push(aia, NID_ad_ca_issuers, issuers));
+    *out = X509V3_EXT_i2d(NID_info_access, 0, aia);
+    if (*out == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build authorityInfoAccess");
+out:
+    AUTHORITY_INFO_ACCESS_free(aia);
+    return rc;
+}
+
+/* extendedKeyUsage (RFC 5280 4.2.1.12) from the profile's normalized list of
+ * names and dotted OIDs. */
+static cm_err eku_ext(X509_EXTENSION **out, const char *list)
+{
+    cm_err rc = CM_OK;
+    EXTENDED_KEY_USAGE *eku = NULL;
+    ASN1_OBJECT *o = NULL;
+    char **items = NULL;
+    size_t n = 0;
+
+    *out = NULL;
+    CM_TRY(config_parse_list(&items, &n, list));
+    if (n == 0)
+        goto out;
+    eku = sk_ASN1_OBJECT_new_null();
+    CM_NOMEM_IF(eku == NULL);
+    for (size_t i = 0; i < n; i++) {
+        o = OBJ_txt2obj(items[i], 0);
+        if (o == NULL)
+            CM_FAIL_OSSL(CM_ERR_CONFIG, "extended key usage '%s' is not a known name or OID",
+                         items[i]);
+        CM_NOMEM_IF(!sk_ASN1_OBJECT_push(eku, o));
+        o = NULL;
+    }
+    *out = X509V3_EXT_i2d(NID_ext_key_usage, 0, eku);
+    if (*out == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build extendedKeyUsage");
+out:
+    ASN1_OBJECT_free(o);
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    config_list_free(items, n);
+    return rc;
+}
+
+/* certificatePolicies (RFC 5280 4.2.1.4): one PolicyInformation per OID,
+ * without qualifiers, non-critical. */
+static cm_err policies_ext(X509_EXTENSION **out, const char *list)
+{
+    cm_err rc = CM_OK;
+    CERTIFICATEPOLICIES *pols = NULL;
+    POLICYINFO *pi = NULL;
+    char **items = NULL;
+    size_t n = 0;
+
+    *out = NULL;
+    CM_TRY(config_parse_list(&items, &n, list));
+    if (n == 0)
+        goto out;
+    pols = sk_POLICYINFO_new_null();
+    CM_NOMEM_IF(pols == NULL);
+    for (size_t i = 0; i < n; i++) {
+        pi = POLICYINFO_new();
+        CM_NOMEM_IF(pi == NULL);
+        ASN1_OBJECT_free(pi->policyid);
+        pi->policyid = OBJ_txt2obj(items[i], 1);
+        if (pi->policyid == NULL)
+            CM_FAIL_OSSL(CM_ERR_CONFIG, "policy '%s' is not a dotted OID", items[i]);
+        CM_NOMEM_IF(!sk_POLICYINFO_push(pols, pi));
+        pi = NULL;
+    }
+    *out = X509V3_EXT_i2d(NID_certificate_policies, 0, pols);
+    if (*out == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build certificatePolicies");
+out:
+    POLICYINFO_free(pi);
+    CERTIFICATEPOLICIES_free(pols);
+    config_list_free(items, n);
+    return rc;
+}
+
 /* Builds (once per profile) the extensions every certificate of the profile
  * shares. RFC 5280 sections: basicConstraints 4.2.1.9, extKeyUsage 4.2.1.12,
  * authorityKeyIdentifier 4.2.1.1, cRLDistributionPoints 4.2.1.13,
@@ -127,7 +306,9 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
     }
     CM_TRY(conf_ext(&c->bc, NID_basic_constraints, buf));
     if (p->eku != NULL && p->eku[0] != '\0')
-        CM_TRY(conf_ext(&c->eku, NID_ext_key_usage, p->eku));
+        CM_TRY(eku_ext(&c->eku, p->eku));
+    if (p->policies != NULL)
+        CM_TRY(policies_ext(&c->pol, p->policies));
     {
         AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
         if (akid == NULL)
@@ -142,23 +323,14 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
         if (c->aki == NULL)
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build authorityKeyIdentifier");
     }
-    v = config_get(ca->cfg, "crl.cdp_url");
-    if (v != NULL && v[0] != '\0') {
-        snprintf(buf, sizeof(buf), "URI:%s", v);
-        CM_TRY(conf_ext(&c->cdp, NID_crl_distribution_points, buf));
-    }
+    CM_TRY(conf_url(&v, ca, "crl.cdp_url"));
+    if (v != NULL)
+        CM_TRY(cdp_ext(&c->cdp, v));
     {
-        const char *aia = config_get(ca->cfg, "ca.aia_url");
-        const char *ocsp = config_get(ca->cfg, "ca.ocsp_url");
-        buf[0] = '\0';
-        if (ocsp != NULL && ocsp[0] != '\0')
-            snprintf(buf, sizeof(buf), "OCSP;URI:%s", ocsp);
-        if (aia != NULL && aia[0] != '\0') {
-            size_t n = strlen(buf);
-            snprintf(buf + n, sizeof(buf) - n, "%scaIssuers;URI:%s", n ? "," : "", aia);
-        }
-        if (buf[0] != '\0')
-            CM_TRY(conf_ext(&c->aia, NID_info_access, buf));
+        const char *aia = NULL, *ocsp = NULL;
+        CM_TRY(conf_url(&aia, ca, "ca.aia_url"));
+        CM_TRY(conf_url(&ocsp, ca, "ca.ocsp_url"));
+        CM_TRY(aia_ext(&c->aia, ocsp, aia));
     }
     *out = c;
     return CM_OK;
@@ -203,8 +375,10 @@ static const char *gen_type_name(int type)
     }
 }
 
-/* Validates one requested SAN entry by type (RFC 5280 4.2.1.6). */
-static cm_err check_gen(const GENERAL_NAME *g)
+/* Validates one requested SAN entry by type (RFC 5280 4.2.1.6). A wildcard
+ * DNS name (the whole leftmost label, san_check_dns) only where the profile
+ * allows it. */
+static cm_err check_gen(const struct profile *p, const GENERAL_NAME *g)
 {
     const ASN1_STRING *s;
     char text[512];
@@ -225,15 +399,18 @@ static cm_err check_gen(const GENERAL_NAME *g)
     text[s->length] = '\0';
     switch (g->type) {
     case GEN_DNS:
-        return san_check_dns(text) == CM_OK ? CM_OK
-                                            : cm_err_prefix(CM_ERR_POLICY, "SAN DNS '%s'", text);
+        if (san_check_dns(text) != CM_OK)
+            return cm_err_prefix(CM_ERR_POLICY, "SAN DNS");
+        if (text[0] == '*' && !p->wildcards)
+            return cm_err_set(CM_ERR_POLICY,
+                              "SAN DNS '%s': profile %s does not allow wildcard names "
+                              "(profile.%s.wildcards)",
+                              text, p->name, p->name);
+        return CM_OK;
     case GEN_EMAIL:
-        return san_check_email(text) == CM_OK
-                   ? CM_OK
-                   : cm_err_prefix(CM_ERR_POLICY, "SAN email '%s'", text);
+        return san_check_email(text) == CM_OK ? CM_OK : cm_err_prefix(CM_ERR_POLICY, "SAN email");
     case GEN_URI:
-        return san_check_uri(text) == CM_OK ? CM_OK
-                                            : cm_err_prefix(CM_ERR_POLICY, "SAN URI '%s'", text);
+        return san_check_uri(text) == CM_OK ? CM_OK : cm_err_prefix(CM_ERR_POLICY, "SAN URI");
     default:
         return cm_err_set(CM_ERR_POLICY, "SAN type %s not allowed", gen_type_name(g->type));
     }
@@ -287,6 +464,12 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
     *gens_out = NULL;
     *subject_out = NULL;
     CM_TRY(profile_check_key(p, c->pkey));
+    /* The request's subject as submitted, whatever the profile keeps of it:
+     * it is stored, shown and mailed too (RFC 5280 4.1.2.6, Appendix A). */
+    if (name_check(c->subject, "the request's subject") != CM_OK) {
+        rc = cm_err_prefix(CM_ERR_POLICY, "name lint");
+        goto out;
+    }
     /* Only the SAN is taken from the request; every other extension is the
      * profile's decision. */
     if (c->exts != NULL) {
@@ -305,7 +488,7 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
         if (!gen_type_allowed(p, g->type))
             CM_FAIL(CM_ERR_POLICY, "profile %s does not allow %s SANs", p->name,
                     gen_type_name(g->type));
-        CM_TRY(check_gen(g));
+        CM_TRY(check_gen(p, g));
     }
 
     /* Subject per the profile's subject policy. */
@@ -401,6 +584,19 @@ static cm_err add_ext_dup(X509 *x, X509_EXTENSION *e)
     if (e != NULL && !X509_add_ext(x, e, -1))
         return cm_err_ossl(CM_ERR_NOMEM, "cannot add extension");
     return CM_OK;
+}
+
+cm_err issue_check(ca_ctx *ca, const struct profile *p, const struct csr *c)
+{
+    GENERAL_NAMES *gens = NULL;
+    X509_NAME *subject = NULL;
+    cm_err rc;
+
+    (void)ca;
+    rc = check_request(&gens, &subject, p, c);
+    GENERAL_NAMES_free(gens);
+    X509_NAME_free(subject);
+    return rc;
 }
 
 cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c)
@@ -512,6 +708,7 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
     }
     CM_TRY(add_ext_dup(x, cache->cdp));
     CM_TRY(add_ext_dup(x, cache->aia));
+    CM_TRY(add_ext_dup(x, cache->pol));
 
     /* Nothing is signed that fails certmint's lint. */
     {

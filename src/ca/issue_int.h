@@ -18,6 +18,12 @@ void issue_cache_free(ca_ctx *ca);
  * the message; the caller records the request as denied. */
 cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c) CM_MUST_USE;
 
+/* The checks of issue_sign that need no signature (key, subject name lint,
+ * SANs, profile rules), for requests that will pend: a hostile request is
+ * denied at submission, not left for an officer. Same results as
+ * issue_sign's refusals. */
+cm_err issue_check(ca_ctx *ca, const struct profile *p, const struct csr *c) CM_MUST_USE;
+
 /* Records an issued certificate (certificate row, CERTISSUED event, audit)
  * in the current transaction. */
 cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x,

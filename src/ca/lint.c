@@ -46,7 +46,7 @@ struct lctx {
     const EVP_PKEY *sign_key; /* the key that will sign */
     int is_ca;
     int server_auth; /* EKU lists id-kp-serverAuth */
-    struct ext bc, ku, eku, ski, aki, san, cdp, aia;
+    struct ext bc, ku, eku, ski, aki, san, cdp, aia, pol;
     struct ext issuer_ski;
 };
 
@@ -333,6 +333,43 @@ static int rule_subject_empty(struct lctx *c, char *why, size_t whysz)
     if (!c->san.present || !c->san.crit)
         return fail(why, whysz, "an empty subject needs a critical subjectAltName");
     return PASS;
+}
+
+/* The first subject attribute with the given fault (name_check_entry in
+ * src/ca/name.c), so that each fault is its own rule. */
+static int subject_fault(struct lctx *c, enum name_fault want, char *why, size_t whysz)
+{
+    const X509_NAME *n = X509_get_subject_name(c->x);
+    char w[WHY_MAX - 32];
+    for (int i = 0; i < X509_NAME_entry_count(n); i++)
+        if (name_check_entry(X509_NAME_get_entry(n, i), w, sizeof(w)) == want)
+            return fail(why, whysz, "subject attribute %d: %s", i + 1, w);
+    return PASS;
+}
+
+static int rule_subject_attr_type(struct lctx *c, char *why, size_t whysz)
+{
+    return subject_fault(c, NAME_FAULT_TYPE, why, whysz);
+}
+
+static int rule_subject_attr_empty(struct lctx *c, char *why, size_t whysz)
+{
+    return subject_fault(c, NAME_FAULT_EMPTY, why, whysz);
+}
+
+static int rule_subject_attr_charset(struct lctx *c, char *why, size_t whysz)
+{
+    return subject_fault(c, NAME_FAULT_CHARSET, why, whysz);
+}
+
+static int rule_subject_attr_length(struct lctx *c, char *why, size_t whysz)
+{
+    return subject_fault(c, NAME_FAULT_LENGTH, why, whysz);
+}
+
+static int rule_subject_attr_value(struct lctx *c, char *why, size_t whysz)
+{
+    return subject_fault(c, NAME_FAULT_VALUE, why, whysz);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1069,6 +1106,107 @@ static int rule_aia_uri(struct lctx *c, char *why, size_t whysz)
 }
 
 /* ------------------------------------------------------------------------ */
+/* certificatePolicies */
+
+static int oid_under(const ASN1_OBJECT *o, const char *prefix)
+{
+    char t[128];
+    size_t n = strlen(prefix);
+    if (OBJ_obj2txt(t, sizeof(t), o, 1) <= 0)
+        return 0;
+    return strncmp(t, prefix, n) == 0 && (t[n] == '\0' || t[n] == '.');
+}
+
+static int oid_is(const ASN1_OBJECT *o, const char *oid)
+{
+    char t[128];
+    return OBJ_obj2txt(t, sizeof(t), o, 1) > 0 && strcmp(t, oid) == 0;
+}
+
+static int rule_policy_oids(struct lctx *c, char *why, size_t whysz)
+{
+    const CERTIFICATEPOLICIES *p = c->pol.v;
+    if (!c->pol.present)
+        return PASS;
+    if (p == NULL)
+        return fail(why, whysz, "certificatePolicies is malformed");
+    if (sk_POLICYINFO_num(p) <= 0)
+        return fail(why, whysz, "certificatePolicies lists no policy");
+    for (int i = 0; i < sk_POLICYINFO_num(p); i++)
+        for (int j = 0; j < i; j++)
+            if (OBJ_cmp(sk_POLICYINFO_value(p, i)->policyid, sk_POLICYINFO_value(p, j)->policyid) ==
+                0) {
+                char t[128];
+                OBJ_obj2txt(t, sizeof(t), sk_POLICYINFO_value(p, i)->policyid, 1);
+                return fail(why, whysz, "policy %s is listed twice", t);
+            }
+    return PASS;
+}
+
+/* The CA/Browser Forum's reserved OIDs belong to their own kind of
+ * certificate: 2.23.140.1.1 and 2.23.140.1.2.x (TLS BR 7.1.6.1) to TLS
+ * server certificates, 2.23.140.1.5.x (S/MIME BR 7.1.6.1) to S/MIME ones. A
+ * CA certificate may carry either (it issues under them). */
+static int rule_policy_scope(struct lctx *c, char *why, size_t whysz)
+{
+    const CERTIFICATEPOLICIES *p = c->pol.v;
+    if (p == NULL || c->is_ca)
+        return PASS;
+    for (int i = 0; i < sk_POLICYINFO_num(p); i++) {
+        const ASN1_OBJECT *o = sk_POLICYINFO_value(p, i)->policyid;
+        char t[128];
+        OBJ_obj2txt(t, sizeof(t), o, 1);
+        if ((oid_under(o, "2.23.140.1.1") || oid_under(o, "2.23.140.1.2")) && !c->server_auth)
+            return fail(why, whysz,
+                        "policy %s is a TLS Baseline Requirements OID but the certificate is "
+                        "not for serverAuth",
+                        t);
+        if (oid_under(o, "2.23.140.1.5") && !eku_has(c, NID_email_protect))
+            return fail(why, whysz,
+                        "policy %s is an S/MIME Baseline Requirements OID but the certificate is "
+                        "not for emailProtection",
+                        t);
+    }
+    return PASS;
+}
+
+static int subject_has(const struct lctx *c, int nid)
+{
+    return X509_NAME_get_index_by_NID(X509_get_subject_name(c->x), nid, -1) >= 0;
+}
+
+/* What the validation level asserted by a CA/B policy OID requires of the
+ * subject (TLS BR 7.1.2.7.2-7.1.2.7.4): domain validated: nothing but
+ * commonName and countryName; organization validated: organizationName and
+ * countryName present. */
+static int rule_policy_subject(struct lctx *c, char *why, size_t whysz)
+{
+    const CERTIFICATEPOLICIES *p = c->pol.v;
+    const X509_NAME *n = X509_get_subject_name(c->x);
+    if (p == NULL || c->is_ca)
+        return PASS;
+    for (int i = 0; i < sk_POLICYINFO_num(p); i++) {
+        const ASN1_OBJECT *o = sk_POLICYINFO_value(p, i)->policyid;
+        if (oid_is(o, "2.23.140.1.2.1")) {
+            for (int k = 0; k < X509_NAME_entry_count(n); k++) {
+                int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, k)));
+                if (nid != NID_commonName && nid != NID_countryName)
+                    return fail(why, whysz,
+                                "domain-validated policy 2.23.140.1.2.1 allows only commonName "
+                                "and countryName in the subject, not %s",
+                                OBJ_nid2ln(nid));
+            }
+        }
+        if (oid_is(o, "2.23.140.1.2.2") &&
+            (!subject_has(c, NID_organizationName) || !subject_has(c, NID_countryName)))
+            return fail(why, whysz,
+                        "organization-validated policy 2.23.140.1.2.2 needs organizationName and "
+                        "countryName in the subject");
+    }
+    return PASS;
+}
+
+/* ------------------------------------------------------------------------ */
 /* The table */
 
 static const struct rule {
@@ -1102,6 +1240,27 @@ static const struct rule {
     {{"subject_empty", "subject is not empty, unless an end entity with a critical subjectAltName",
       "RFC 5280 4.1.2.6, 4.2.1.6"},
      rule_subject_empty},
+    {{"subject_attr_type",
+      "subject attributes are of types certmint knows, each in the string type RFC 5280 allows "
+      "(PrintableString/UTF8String; C PrintableString; emailAddress, DC IA5String)",
+      "RFC 5280 4.1.2.6, Appendix A.1"},
+     rule_subject_attr_type},
+    {{"subject_attr_empty", "no subject attribute is empty",
+      "RFC 5280 4.1.2.4 (X.520 lower bound 1)"},
+     rule_subject_attr_empty},
+    {{"subject_attr_charset",
+      "subject values are valid for their string type and hold no control character (C0, DEL, "
+      "C1)",
+      "X.680 41.4; RFC 3629; RFC 5280 4.1.2.4"},
+     rule_subject_attr_charset},
+    {{"subject_attr_length",
+      "subject values respect the upper bounds (CN, O, OU 64; L, ST 128; serialNumber 64; "
+      "emailAddress 255)",
+      "RFC 5280 Appendix A.1"},
+     rule_subject_attr_length},
+    {{"subject_attr_value", "countryName is two upper-case letters; emailAddress is a mailbox",
+      "RFC 5280 Appendix A.1 (ISO 3166); RFC 5321 4.1.2"},
+     rule_subject_attr_value},
     {{"ext_unique", "no extension appears twice", "RFC 5280 4.2"}, rule_ext_unique},
     {{"der_default_value",
       "no DEFAULT value encoded: no BOOLEAN FALSE (critical FALSE, basicConstraints cA FALSE)",
@@ -1194,6 +1353,19 @@ static const struct rule {
     {{"aia_uri", "authorityInfoAccess: non-critical, http/https/ldap URIs with a host",
       "RFC 5280 4.2.2.1; CA/B BR 7.1.2.7.7"},
      rule_aia_uri},
+    {{"policy_oids", "certificatePolicies, when present, lists at least one policy and none twice",
+      "RFC 5280 4.2.1.4"},
+     rule_policy_oids},
+    {{"policy_scope",
+      "CA/B TLS policy OIDs (2.23.140.1.1, 2.23.140.1.2.x) only with serverAuth, S/MIME ones "
+      "(2.23.140.1.5.x) only with emailProtection",
+      "CA/B BR 7.1.6.1; CA/B S/MIME BR 7.1.6.1"},
+     rule_policy_scope},
+    {{"policy_subject",
+      "domain-validated (2.23.140.1.2.1): subject only CN and C; organization-validated "
+      "(2.23.140.1.2.2): O and C present",
+      "CA/B BR 7.1.2.7.2, 7.1.2.7.3"},
+     rule_policy_subject},
 };
 
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
@@ -1240,6 +1412,7 @@ cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o)
     ext_load(&c.san, tbs, NID_subject_alt_name);
     ext_load(&c.cdp, tbs, NID_crl_distribution_points);
     ext_load(&c.aia, tbs, NID_info_access);
+    ext_load(&c.pol, tbs, NID_certificate_policies);
     ext_load(&c.issuer_ski, issuer ? issuer : tbs, NID_subject_key_identifier);
     c.sign_key = c.o->issuer_key ? c.o->issuer_key : issuer ? X509_get0_pubkey(issuer) : c.sub_key;
     switch (c.o->kind) {
@@ -1285,6 +1458,7 @@ out:
     ext_free(&c.san);
     ext_free(&c.cdp);
     ext_free(&c.aia);
+    ext_free(&c.pol);
     ext_free(&c.issuer_ski);
     return rc;
 }

@@ -1029,6 +1029,152 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Checking names that come from outside (CSRs) */
+
+/* The string types RFC 5280 allows for an attribute: DirectoryString values
+ * of new certificates are PrintableString or UTF8String (4.1.2.6); country,
+ * serialNumber and dnQualifier are PrintableString (Appendix A.1); the
+ * PKCS#9 emailAddress and domainComponent are IA5String (Appendix A.1,
+ * RFC 4519 2.4). */
+static int string_type_allowed(enum dn_kind k, int type)
+{
+    switch (k) {
+    case DNK_DIR:
+        return type == V_ASN1_UTF8STRING || type == V_ASN1_PRINTABLESTRING;
+    case DNK_PRINTABLE:
+    case DNK_COUNTRY:
+        return type == V_ASN1_PRINTABLESTRING;
+    case DNK_EMAIL:
+    case DNK_IA5:
+        return type == V_ASN1_IA5STRING;
+    }
+    return 0;
+}
+
+static const char *string_type_name(int type)
+{
+    switch (type) {
+    case V_ASN1_UTF8STRING:
+        return "UTF8String";
+    case V_ASN1_PRINTABLESTRING:
+        return "PrintableString";
+    case V_ASN1_IA5STRING:
+        return "IA5String";
+    case V_ASN1_T61STRING:
+        return "TeletexString";
+    case V_ASN1_BMPSTRING:
+        return "BMPString";
+    case V_ASN1_UNIVERSALSTRING:
+        return "UniversalString";
+    case V_ASN1_VISIBLESTRING:
+        return "VisibleString";
+    default:
+        return "a non-string type";
+    }
+}
+
+/* The bytes of v valid for its string type: PrintableString per X.680 41.4,
+ * IA5String ASCII, UTF8String valid UTF-8; control characters (C0, DEL, C1)
+ * in none of them (a name is displayed, logged and mailed). Returns the
+ * number of characters, or -1 with why. */
+static long string_chars(const ASN1_STRING *v, char *why, size_t whysz)
+{
+    const unsigned char *d = v->data;
+    size_t len = (size_t)v->length, i;
+
+    if (v->type == V_ASN1_UTF8STRING)
+        return utf8_count(d, len, why, whysz);
+    for (i = 0; i < len; i++) {
+        if (d[i] < 0x20 || d[i] == 0x7f) {
+            why_set(why, whysz, "control character 0x%02X", d[i]);
+            return -1;
+        }
+        if (v->type == V_ASN1_PRINTABLESTRING && !is_printable(d[i])) {
+            why_set(why, whysz, "character 0x%02X is not allowed in a PrintableString (X.680 41.4)",
+                    d[i]);
+            return -1;
+        }
+        if (d[i] >= 0x80) {
+            why_set(why, whysz, "byte 0x%02X is not ASCII (IA5String)", d[i]);
+            return -1;
+        }
+    }
+    return (long)len;
+}
+
+static const struct dn_attr *attr_by_nid(int nid)
+{
+    for (size_t i = 0; i < sizeof(dn_attrs) / sizeof(dn_attrs[0]); i++)
+        if (dn_attrs[i].nid == nid)
+            return &dn_attrs[i];
+    return NULL;
+}
+
+enum name_fault name_check_entry(const X509_NAME_ENTRY *e, char *why, size_t whysz)
+{
+    const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
+    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+    const struct dn_attr *a = attr_by_nid(OBJ_obj2nid(obj));
+    char sub[200], sh[SHOW_MAX], oid[80];
+    long nch;
+
+    if (a == NULL) {
+        OBJ_obj2txt(oid, sizeof(oid), obj, 0);
+        why_set(why, whysz, "attribute type %s is not one certmint issues", oid);
+        return NAME_FAULT_TYPE;
+    }
+    snprintf(oid, sizeof(oid), "%s", OBJ_nid2ln(a->nid));
+    if (v == NULL || v->length <= 0) {
+        why_set(why, whysz, "%s is empty", oid);
+        return NAME_FAULT_EMPTY;
+    }
+    if (!string_type_allowed(a->kind, v->type)) {
+        why_set(why, whysz, "%s is a %s; RFC 5280 4.1.2.6 and Appendix A allow only %s", oid,
+                string_type_name(v->type),
+                a->kind == DNK_DIR ? "PrintableString or UTF8String"
+                                   : string_type_name(asn1_type_of(a->kind)));
+        return NAME_FAULT_TYPE;
+    }
+    nch = string_chars(v, sub, sizeof(sub));
+    if (nch < 0) {
+        why_set(why, whysz, "%s '%s': %s", oid,
+                show(sh, sizeof(sh), (const char *)v->data, (size_t)v->length), sub);
+        return NAME_FAULT_CHARSET;
+    }
+    if ((unsigned long)nch > a->ub) {
+        why_set(why, whysz,
+                "%s has %ld characters, more than the upper bound of %u (RFC 5280 Appendix A)", oid,
+                nch, a->ub);
+        return NAME_FAULT_LENGTH;
+    }
+    if (a->kind == DNK_COUNTRY || a->kind == DNK_EMAIL) {
+        /* No NUL and no control byte (checked above); copy to terminate. */
+        char *t = mem_dup(v->data, (size_t)v->length);
+        int bad;
+        if (t == NULL) {
+            why_set(why, whysz, "out of memory");
+            return NAME_FAULT_VALUE;
+        }
+        bad = value_why(a, (const unsigned char *)t, strlen(t), sub, sizeof(sub)) != 0;
+        if (bad)
+            why_set(why, whysz, "%s '%s': %s", oid, show(sh, sizeof(sh), t, strlen(t)), sub);
+        free(t);
+        if (bad)
+            return NAME_FAULT_VALUE;
+    }
+    return NAME_FAULT_NONE;
+}
+
+cm_err name_check(const X509_NAME *n, const char *what)
+{
+    char why[400];
+    for (int i = 0; i < X509_NAME_entry_count(n); i++)
+        if (name_check_entry(X509_NAME_get_entry(n, i), why, sizeof(why)) != NAME_FAULT_NONE)
+            return cm_err_set(CM_ERR_INVALID, "%s: %s", what, why);
+    return CM_OK;
+}
+
 cm_err name_to_string(char **out, const X509_NAME *n)
 {
     BIO *b = NULL;

@@ -43,6 +43,36 @@
  * value of just "#" unescaped), a lone "#" value reads as that character. */
 cm_err name_parse_dn(X509_NAME **out, const char *s) CM_MUST_USE;
 
+/* Checks of names that come from outside (a CSR's subject), before they are
+ * signed. name_check_entry judges one attribute, in this order, and returns
+ * the first fault (NAME_FAULT_NONE = 0 when it passes), with the reason in
+ * why (the value escaped as \xNN where it is not printable ASCII):
+ *   NAME_FAULT_TYPE     the attribute type is not one of those name_parse_dn
+ *                       knows, or its string type is not allowed: Directory
+ *                       strings PrintableString or UTF8String (RFC 5280
+ *                       4.1.2.6), C/serialNumber/dnQualifier PrintableString,
+ *                       emailAddress/DC IA5String (Appendix A.1)
+ *   NAME_FAULT_EMPTY    an empty value
+ *   NAME_FAULT_CHARSET  a byte the string type does not allow (X.680 41.4
+ *                       for PrintableString, ASCII for IA5String, valid UTF-8
+ *                       for UTF8String), or a control character (C0, DEL, C1)
+ *   NAME_FAULT_LENGTH   more characters than the RFC 5280 Appendix A upper
+ *                       bound (ub-common-name 64, ub-organization-name 64, ...)
+ *   NAME_FAULT_VALUE    countryName not two upper-case letters, emailAddress
+ *                       not an RFC 5321 mailbox
+ * name_check runs it on every attribute of n and returns CM_ERR_INVALID
+ * "WHAT: reason" for the first that fails. */
+enum name_fault {
+    NAME_FAULT_NONE = 0,
+    NAME_FAULT_TYPE,
+    NAME_FAULT_EMPTY,
+    NAME_FAULT_CHARSET,
+    NAME_FAULT_LENGTH,
+    NAME_FAULT_VALUE,
+};
+enum name_fault name_check_entry(const X509_NAME_ENTRY *e, char *why, size_t whysz);
+cm_err name_check(const X509_NAME *n, const char *what) CM_MUST_USE;
+
 /* The RFC 4514 string of n, byte for byte what `openssl x509 -noout -subject
  * -nameopt RFC2253` prints after "subject=" (non-ASCII escaped as \XX). An
  * empty name gives "". *out: malloc'ed, caller frees. */

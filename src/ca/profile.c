@@ -20,16 +20,29 @@ static const struct builtin {
     int require_san, require_email;
     int is_ca;
     const char *description;
+    const char *policies; /* certificatePolicies OIDs */
+    int wildcards;
 } builtins[] = {
     {"tls-server", 397, 0, 0, "serverAuth", PROFILE_SAN_DNS | PROFILE_SAN_IP, 1, 0, 0,
-     "TLS server (mail servers, web servers): DNS/IP SANs, serverAuth"},
+     "TLS server (mail servers, web servers): DNS/IP SANs, serverAuth",
+     /* CA/B BR 7.1.6.1 domain-validated: the CA checks the names, not the
+      * organization. */
+     "2.23.140.1.2.1", 1},
     {"tls-client", 365, 0, 0, "clientAuth",
      PROFILE_SAN_DNS | PROFILE_SAN_IP | PROFILE_SAN_EMAIL | PROFILE_SAN_URI, 0, 0, 0,
-     "TLS client authentication: clientAuth"},
+     "TLS client authentication: clientAuth",
+     /* No Baseline Requirements cover client certificates, and their OIDs
+      * are refused outside serverAuth/emailProtection: anyPolicy (RFC 5280
+      * 4.2.1.4) until the operator sets the CA's own policy OID. */
+     "2.5.29.32.0", 0},
     {"smime", 365, 0, 0, "emailProtection", PROFILE_SAN_EMAIL, 1, 1, 0,
-     "S/MIME signing and encryption: e-mail SAN, emailProtection"},
+     "S/MIME signing and encryption: e-mail SAN, emailProtection",
+     /* S/MIME BR 7.1.6.1: mailbox-validated, multipurpose generation. */
+     "2.23.140.1.5.1.2", 0},
     {"subca", 1825, 1, KU_KEY_CERT_SIGN | KU_CRL_SIGN | KU_DIGITAL_SIGNATURE, NULL, 0, 0, 0, 1,
-     "subordinate CA certificate (pends for an officer)"},
+     "subordinate CA certificate (pends for an officer)",
+     /* The subordinate may issue under any policy of this CA. */
+     "2.5.29.32.0", 0},
 };
 
 static const struct builtin *builtin_find(const char *name)
@@ -110,6 +123,28 @@ static cm_err parse_sans(unsigned *out, const char *v)
             return cm_err_set(CM_ERR_CONFIG, "san_types: unknown type '%s'", tok);
     }
     *out = t;
+    return CM_OK;
+}
+
+/* certificatePolicies: a normalized list of dotted OIDs, or "none"/"" for
+ * no extension. Checked again here because a hand-edited file skips
+ * `config set`. */
+static cm_err set_policies(struct profile *p, const char *v)
+{
+    cm_err rc = CM_OK;
+    char *norm = NULL;
+
+    free(p->policies);
+    p->policies = NULL;
+    if (v == NULL || v[0] == '\0')
+        return CM_OK;
+    rc = config_list_normalize(&norm, CFG_LIST_POLICIES, v);
+    if (rc != CM_OK)
+        return cm_err_prefix(CM_ERR_CONFIG, "profile %s policies", p->name);
+    if (strcmp(norm, "none") == 0)
+        free(norm);
+    else
+        p->policies = norm;
     return CM_OK;
 }
 
@@ -214,6 +249,8 @@ cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name
     p->pathlen = -1;
     p->description = strdup(b->description);
     CM_NOMEM_IF(p->description == NULL);
+    CM_TRY(set_policies(p, b->policies));
+    p->wildcards = b->wildcards;
 
     /* Configuration overrides (validated on write by config; re-checked). */
     if ((v = pget(cfg, name, "days")) != NULL) {
@@ -256,6 +293,10 @@ cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name
         CM_TRY(text_parse_int(&pl, v, -1, 16, "profile pathlen"));
         p->pathlen = (int)pl;
     }
+    if ((v = pget(cfg, name, "policies")) != NULL)
+        CM_TRY(set_policies(p, v));
+    if ((v = pget(cfg, name, "wildcards")) != NULL)
+        p->wildcards = strcmp(v, "yes") == 0;
     if ((v = pget(cfg, name, "description")) != NULL) {
         free(p->description);
         p->description = strdup(v);
@@ -278,6 +319,7 @@ void profile_free(struct profile *p)
         return;
     free(p->eku);
     free(p->description);
+    free(p->policies);
     free(p);
 }
 

@@ -35,6 +35,11 @@ struct profile {
     enum profile_subject subject;
     int is_ca, pathlen; /* pathlen -1 = none */
     char *description;
+    /* certificatePolicies (RFC 5280 4.2.1.4): comma-separated dotted OIDs,
+     * NULL = no extension. Built-in defaults: the CA/Browser Forum's reserved
+     * OIDs where a Baseline Requirements document covers the profile. */
+    char *policies;
+    int wildcards; /* a DNS SAN may be "*.example.com" (CA/B BR 7.1.2.7.12) */
 };
 
 /* Loads profile `name` (built-in and/or configured). Unknown: CM_ERR_INVALID

@@ -90,12 +90,14 @@ static cm_err decide_one(X509 **x, ca_ctx *ca, const struct profile *p, const st
     cm_err why;
 
     *x = NULL;
-    if (p->manual) {
+    /* A request that will pend is checked now (names, SANs, key): a hostile
+     * one is denied at once, not left for an officer. */
+    why = p->manual ? issue_check(ca, p, c) : issue_sign(x, ca, p, c);
+    if (why == CM_OK && p->manual) {
         s->disposition = DB_DISP_PENDING;
         snprintf(s->message, sizeof(s->message), "Taken under submission");
         return CM_OK;
     }
-    why = issue_sign(x, ca, p, c);
     if (why == CM_ERR_POLICY || why == CM_ERR_LINT) {
         s->disposition = DB_DISP_DENIED;
         snprintf(s->message, sizeof(s->message), "Denied by policy: %s", cm_err_msg());

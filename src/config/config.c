@@ -251,10 +251,22 @@ static void duration_format(char *out, size_t outsz, long long s)
         snprintf(out, outsz, "%llds", s);
 }
 
+/* RFC 3986 2.2-2.3: unreserved, gen-delims and sub-delims; '%' starts a
+ * pct-encoded triplet (checked separately). */
+static int url_char(int c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("-._~:/?#[]@!$&'()*+,;=%", c) != NULL);
+}
+
 /* URLs go into certificates (CRL distribution points, AIA) as IA5String
- * (RFC 5280 4.2.1.13, 4.2.2.1) and into client libraries: ASCII only, no
- * spaces, a known scheme, and a host for everything but file:. */
-static cm_err url_check(const char *s)
+ * (RFC 5280 4.2.1.13, 4.2.2.1) and into client libraries: only RFC 3986
+ * characters with valid %XX escapes (no spaces, quotes, '<', '>', '\\',
+ * '^', '`', '{', '|', '}', no control or non-ASCII byte), a known scheme,
+ * and a host for everything but file:. The certificate extensions are built
+ * from the URL as one ASN.1 string (src/ca/issue.c), so characters with a
+ * meaning in OpenSSL's configuration syntax (',' ':') are plain data. */
+cm_err config_check_url(const char *s)
 {
     static const char *const schemes[] = {"http", "https", "ldap", "ldaps",
                                           "smtp", "smtps", "file"};
@@ -267,6 +279,16 @@ static cm_err url_check(const char *s)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
             return cm_err_set(CM_ERR_CONFIG,
                               "URL '%s': spaces and non-ASCII characters must be %%-encoded", s);
+    for (p = s; *p; p++) {
+        if (!url_char((unsigned char)*p))
+            return cm_err_set(CM_ERR_CONFIG,
+                              "URL '%s': character '%c' is not allowed in a URI (RFC 3986 2); "
+                              "%%-encode it",
+                              s, *p);
+        if (*p == '%' && (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])))
+            return cm_err_set(CM_ERR_CONFIG,
+                              "URL '%s': '%%' must start a %%XX escape (RFC 3986 2.1)", s);
+    }
     colon = strchr(s, ':');
     if (colon == NULL)
         return cm_err_set(CM_ERR_CONFIG, "URL '%s': no scheme (e.g. http://)", s);
@@ -287,6 +309,13 @@ static cm_err url_check(const char *s)
         return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected %s://HOST...", s, schemes[i]);
     auth = colon + 3;
     aend = auth + strcspn(auth, "/?#");
+    /* One setting holds one URL: "http://a/x.crl,URI:http://b/" is what a
+     * list (or an attempt on OpenSSL's "URI:" syntax) looks like. */
+    if (strstr(aend, "://") != NULL)
+        return cm_err_set(CM_ERR_CONFIG,
+                          "URL '%s': holds a second URL ('://' after the host); give one URL "
+                          "(%%-encode ':' as %%3A if it is data)",
+                          s);
     /* userinfo@ is allowed (ldap://, smtp://); the host follows the last '@'. */
     host = auth;
     for (p = auth; p < aend; p++)
@@ -379,7 +408,7 @@ static cm_err value_validate(char **out, const struct config_key *k, const char 
         norm = strdup(in);
         break;
     case CFG_URL:
-        CM_TRY(url_check(in));
+        CM_TRY(config_check_url(in));
         norm = strdup(in);
         break;
     case CFG_CUSTOM:

@@ -94,6 +94,11 @@ void config_names(const cm_config *c, const char *prefix, void (*cb)(void *ctx, 
 /* Parses a duration string into seconds. */
 cm_err config_parse_duration(int64_t *out, const char *s) CM_MUST_USE;
 
+/* Validates a URL as CFG_URL values are: RFC 3986 characters and %XX
+ * escapes, scheme http, https, ldap, ldaps, smtp, smtps or file, a host and
+ * a valid port. CM_ERR_CONFIG naming the URL and the reason. */
+cm_err config_check_url(const char *s) CM_MUST_USE;
+
 /* 1 if key holds a secret (its name ends in "password" or "passphrase"):
  * its value is never logged, audited, echoed in errors or listed. */
 int config_key_is_secret(const char *key);
@@ -104,14 +109,16 @@ enum config_list_kind {
     CFG_LIST_EXT_KEY_USAGE, /* serverAuth,... or dotted OIDs (RFC 5280 4.2.1.12) */
     CFG_LIST_KEYS,          /* ec:p256,ec:p384,ec:p521,rsa:2048,rsa:3072,rsa:4096,ed25519 */
     CFG_LIST_SAN_TYPES,     /* dns,ip,email,uri */
+    CFG_LIST_POLICIES,      /* dotted policy OIDs, anyPolicy (RFC 5280 4.2.1.4) */
 };
 /* Validates a list of that kind and writes its normal form to *out
  * (malloc'ed, caller frees): items comma-separated without spaces, names in
  * their canonical spelling (input is case-insensitive; contentCommitment is
  * nonRepudiation; EKU OIDs with a name become the name), duplicates dropped.
  * Key usages, key types and SAN types come in the fixed order listed above;
- * extended key usages keep the order given. "none" (all kinds but
- * CFG_LIST_KEYS) is the empty list and normalizes to "none". */
+ * extended key usages and policies keep the order given. Policies may also
+ * be separated by spaces. "none" (all kinds but CFG_LIST_KEYS) is the empty
+ * list and normalizes to "none". */
 cm_err config_list_normalize(char **out, enum config_list_kind kind, const char *in) CM_MUST_USE;
 /* Splits a comma-separated list (normally a normalized value) into trimmed,
  * non-empty items. "" and "none" give *n == 0 and *items NULL. An empty item

@@ -40,6 +40,14 @@ static cm_err check_san_types(char **out, const struct config_key *k, const char
     return config_list_normalize(out, CFG_LIST_SAN_TYPES, in);
 }
 
+static cm_err check_policies(char **out, const struct config_key *k, const char *old,
+                             const char *in)
+{
+    (void)k;
+    (void)old;
+    return config_list_normalize(out, CFG_LIST_POLICIES, in);
+}
+
 /* Fields: pattern, type, default, min, max, choices, check, help. For
  * durations min/max are seconds (both 0: any). */
 const struct config_key config_keys_core[] = {
@@ -111,6 +119,13 @@ const struct config_key config_keys_core[] = {
      "certificate subject: keep the request's, only its CN, or empty (SAN only)"},
     {"profile.*.ca", CFG_BOOL, NULL, 0, 0, NULL, NULL,
      "issue CA certificates: basicConstraints cA=TRUE (RFC 5280 4.2.1.9)"},
+    {"profile.*.policies", CFG_CUSTOM, NULL, 0, 0, NULL, check_policies,
+     "certificatePolicies OIDs (RFC 5280 4.2.1.4), comma or space separated, anyPolicy, or none; "
+     "defaults: tls-server 2.23.140.1.2.1, smime 2.23.140.1.5.1.2, tls-client and subca "
+     "anyPolicy"},
+    {"profile.*.wildcards", CFG_BOOL, NULL, 0, 0, NULL, NULL,
+     "allow a wildcard DNS SAN (*.example.com, the whole leftmost label only); default yes for "
+     "tls-server, no for the others"},
     {"profile.*.pathlen", CFG_INT, NULL, -1, 16, NULL, NULL,
      "CA certificates' pathLenConstraint (RFC 5280 4.2.1.9); -1: none"},
 

@@ -47,6 +47,12 @@ static const struct list_name eku_names[] = {
     {NULL, NULL},
 };
 
+/* certificatePolicies: dotted OIDs; anyPolicy by name too. */
+static const struct list_name policy_names[] = {
+    {"2.5.29.32.0", "anyPolicy"},
+    {NULL, NULL},
+};
+
 static const char *kind_what(enum config_list_kind kind)
 {
     switch (kind) {
@@ -58,6 +64,8 @@ static const char *kind_what(enum config_list_kind kind)
         return "key type";
     case CFG_LIST_SAN_TYPES:
         return "SAN type";
+    case CFG_LIST_POLICIES:
+        return "policy OID";
     }
     return "item";
 }
@@ -73,6 +81,8 @@ static const struct list_name *kind_table(enum config_list_kind kind)
         return key_names;
     case CFG_LIST_SAN_TYPES:
         return san_names;
+    case CFG_LIST_POLICIES:
+        return policy_names;
     }
     return NULL;
 }
@@ -146,7 +156,49 @@ static void names_expected(char *out, size_t outsz, const struct list_name *t)
     }
 }
 
+/* Policies may be separated by commas and/or blanks: rewritten as one comma
+ * between items. *out: malloc'ed. */
+static cm_err blanks_to_commas(char **out, const char *in)
+{
+    size_t n = strlen(in), o = 0;
+    char *r = malloc(n + 1);
+    int sep = 0;
+
+    if (r == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    for (const char *p = in; *p; p++) {
+        if (is_blank((unsigned char)*p) || *p == ',') {
+            sep = o > 0;
+            continue;
+        }
+        if (sep)
+            r[o++] = ',';
+        sep = 0;
+        r[o++] = *p;
+    }
+    r[o] = '\0';
+    *out = r;
+    return CM_OK;
+}
+
+static cm_err list_normalize(char **out, enum config_list_kind kind, const char *in);
+
 cm_err config_list_normalize(char **out, enum config_list_kind kind, const char *in)
+{
+    char *tmp = NULL;
+    cm_err rc;
+
+    if (kind != CFG_LIST_POLICIES)
+        return list_normalize(out, kind, in);
+    *out = NULL;
+    if ((rc = blanks_to_commas(&tmp, in)) != CM_OK)
+        return rc;
+    rc = list_normalize(out, kind, tmp);
+    free(tmp);
+    return rc;
+}
+
+static cm_err list_normalize(char **out, enum config_list_kind kind, const char *in)
 {
     cm_err rc = CM_OK;
     const struct list_name *t = kind_table(kind);
@@ -189,14 +241,17 @@ cm_err config_list_normalize(char **out, enum config_list_kind kind, const char 
             bits |= 1UL << j;
             name = t[j].name;
             il = strlen(name);
-        } else if (kind == CFG_LIST_EXT_KEY_USAGE && oid_valid(it, il)) {
+        } else if ((kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES) &&
+                   oid_valid(it, il)) {
             name = it;
         } else {
             names_expected(expected, sizeof(expected), t);
             CM_FAIL(CM_ERR_CONFIG, "unknown %s '%.*s' (expected %s%s)", kind_what(kind), (int)il,
-                    it, expected, kind == CFG_LIST_EXT_KEY_USAGE ? " or a dotted OID" : "");
+                    it, expected,
+                    kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES ? " or a dotted OID"
+                                                                                : "");
         }
-        if (kind == CFG_LIST_EXT_KEY_USAGE) {
+        if (kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES) {
             /* Extended key usages keep the order given, without repeats. */
             int dup = 0;
             for (size_t m = 0; m < nitems && !dup; m++)
@@ -211,7 +266,7 @@ cm_err config_list_normalize(char **out, enum config_list_kind kind, const char 
         if (last)
             break;
     }
-    if (kind != CFG_LIST_EXT_KEY_USAGE)
+    if (kind != CFG_LIST_EXT_KEY_USAGE && kind != CFG_LIST_POLICIES)
         for (size_t j = 0; t[j].name != NULL; j++)
             if (bits & (1UL << j)) {
                 items[nitems] = t[j].name;

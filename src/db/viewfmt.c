@@ -118,42 +118,114 @@ static int is_number_col(int ci)
     return db_columns[ci].type == DB_COL_INT && strcmp(db_columns[ci].name, "Origin") != 0;
 }
 
-/* Table cell: control characters escaped so that a row stays one line. */
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629 4: no overlongs,
+ * no surrogates, at most U+10FFFF), or 0 when it is not one; *cp gets the
+ * code point. */
+static size_t utf8_seq(const unsigned char *p, unsigned *cp)
+{
+    unsigned c = p[0], need, v;
+    size_t k;
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf)
+        need = 1, v = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        need = 2, v = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        need = 3, v = c & 0x07;
+    else
+        return 0;
+    for (k = 1; k <= need; k++) {
+        if ((p[k] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        v = v << 6 | (p[k] & 0x3f);
+    }
+    if ((need == 2 && v < 0x800) || (need == 3 && v < 0x10000) || v > 0x10ffff ||
+        (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return need + 1;
+}
+
+/* Table cell: what reaches a terminal is printable. C0 controls and DEL,
+ * C1 controls (U+0080..U+009F: 0x9B is CSI, as ESC [ is), bytes that are
+ * not well-formed UTF-8, and the bidirectional overrides and isolates
+ * (U+202A..U+202E, U+2066..U+2069, which reorder the rest of the line) are
+ * written as \xHH per byte; \n and \t as such. So a row stays one line and
+ * a value cannot drive the terminal. */
 static cm_err enc_table(cm_buf *b, const char *s, int present)
 {
     static const char hx[] = "0123456789abcdef";
     cm_err rc = CM_OK;
+    const unsigned char *p = (const unsigned char *)s;
 
     if (!present)
         return buf_append_str(b, "EMPTY");
-    for (const unsigned char *p = (const unsigned char *)s; *p && rc == CM_OK; p++) {
-        if (*p == '\n')
+    while (*p && rc == CM_OK) {
+        unsigned cp = 0;
+        size_t n = utf8_seq(p, &cp), esc;
+        if (*p == '\n') {
             rc = buf_append(b, "\\n", 2);
-        else if (*p == '\t')
+            p++;
+            continue;
+        }
+        if (*p == '\t') {
             rc = buf_append(b, "\\t", 2);
-        else if (*p < 0x20 || *p == 0x7f) {
-            char e[4] = {'\\', 'x', hx[*p >> 4], hx[*p & 15]};
+            p++;
+            continue;
+        }
+        /* Bytes to escape: the whole sequence when the character is a
+         * control, the one offending byte when the UTF-8 is broken. */
+        esc = n == 0 ? 1
+              : (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+                 (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+                  ? n
+                  : 0;
+        if (esc == 0) {
+            rc = buf_append(b, p, n);
+            p += n;
+            continue;
+        }
+        for (size_t i = 0; i < esc && rc == CM_OK; i++) {
+            char e[4] = {'\\', 'x', hx[p[i] >> 4], hx[p[i] & 15]};
             rc = buf_append(b, e, 4);
-        } else
-            rc = buf_append(b, p, 1);
+        }
+        p += esc;
     }
     return rc;
 }
 
+/* A cell a spreadsheet would run as a formula (OWASP "CSV Injection"):
+ * starting with '=', '+', '-' or '@', or with a tab or CR before one of
+ * them. Numbers ("-1") are left alone: they are data, not formulas. */
+static int csv_formula(const char *s, int number)
+{
+    if (number)
+        return 0;
+    return s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
+}
+
 /* RFC 4180 2.6-2.7: a field holding a comma, quote, CR or LF is quoted,
  * quotes doubled. Leading/trailing spaces are quoted too (spreadsheets
- * trim them otherwise). NULL is an empty field, an empty string "". */
-static cm_err enc_csv(cm_buf *b, const char *s, int present)
+ * trim them otherwise). A text that a spreadsheet would take for a formula
+ * gets a leading single quote (OWASP), inside the quotes. NULL is an empty
+ * field, an empty string "". */
+static cm_err enc_csv(cm_buf *b, const char *s, int present, int number)
 {
     size_t n;
     cm_err rc = CM_OK;
+    int formula;
 
     if (!present)
         return CM_OK;
     n = strlen(s);
-    if (n > 0 && strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' && s[n - 1] != ' ')
+    formula = csv_formula(s, number);
+    if (n > 0 && !formula && strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' && s[n - 1] != ' ')
         return buf_append(b, s, n);
-    rc = buf_append(b, "\"", 1);
+    rc = buf_append(b, formula ? "\"'" : "\"", formula ? 2 : 1);
     for (const char *p = s; *p && rc == CM_OK; p++)
         rc = *p == '"' ? buf_append(b, "\"\"", 2) : buf_append(b, p, 1);
     if (rc == CM_OK)
@@ -272,7 +344,7 @@ static cm_err row_cb(void *ctx, const struct db_row *row)
             case VIEWFMT_CSV:
                 if (i > 0)
                     CM_TRY(buf_append(&r->cell, ",", 1));
-                CM_TRY(enc_csv(&r->cell, buf_str(&r->raw), present));
+                CM_TRY(enc_csv(&r->cell, buf_str(&r->raw), present, is_number_col(ci)));
                 break;
             case VIEWFMT_JSON:
                 if (i > 0)

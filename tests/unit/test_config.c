@@ -366,6 +366,8 @@ TEST(type_url)
         "file:/tmp/ca.crl",
         "file://localhost/tmp/ca.crl",
         "http://h/%20space",
+        "http://crl.example.com/a,URI:b.crl", /* ',' and ':' are data (RFC 3986 2.2) */
+        "http://h/~user/a-b_c.d!$&'()*+;=@",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         set_ok(c, "crl.cdp_url", good[i], good[i]);
@@ -391,6 +393,16 @@ TEST(type_url)
         {"file:relative/path", "file:///PATH"},
         {"", "empty URL"},
         {"http://h/\x01", "control character"},
+        /* RFC 3986 characters only, valid escapes, one URL per setting */
+        {"http://a.example/\"x", "character '\"' is not allowed in a URI"},
+        {"http://a.example/<script>", "character '<' is not allowed"},
+        {"http://a.example/a\\b", "character '\\' is not allowed"},
+        {"http://a.example/{x}", "character '{' is not allowed"},
+        {"http://a.example/a|b", "character '|' is not allowed"},
+        {"http://a.example/%zz", "%XX escape"},
+        {"http://a.example/%4", "%XX escape"},
+        {"http://a.example/x.crl,URI:http://evil.example/", "second URL"},
+        {"ldap://l.example/cn=x?y?sub?(x=http://evil/)", "second URL"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         set_bad(c, "ca.aia_url", bad[i].in, bad[i].why);
@@ -469,6 +481,20 @@ TEST(type_custom_lists)
 
     set_ok(c, "profile.w.san_types", "uri,EMAIL,ip,dns,dns", "dns,ip,email,uri");
     set_ok(c, "profile.w.san_types", "none", "none");
+
+    /* certificatePolicies: OIDs in the order given, commas and/or spaces. */
+    set_ok(c, "profile.w.policies", "2.23.140.1.2.1", "2.23.140.1.2.1");
+    set_ok(c, "profile.w.policies", " 1.3.6.1.4.1.99999.1  2.23.140.1.2.2,anypolicy ,",
+           "1.3.6.1.4.1.99999.1,2.23.140.1.2.2,2.5.29.32.0");
+    set_ok(c, "profile.w.policies", "2.23.140.1.2.1 2.23.140.1.2.1", "2.23.140.1.2.1");
+    set_ok(c, "profile.w.policies", "None", "none");
+    set_bad(c, "profile.w.policies", "2.23.x", "unknown policy OID '2.23.x'");
+    set_bad(c, "profile.w.policies", "2.23.140.1.2.1 3.1", "unknown policy OID '3.1'");
+    set_bad(c, "profile.w.policies", "URI:http://evil/", "unknown policy OID");
+    set_bad(c, "profile.w.policies", " , ", "empty list");
+    set_bad(c, "profile.w.policies", "none 2.5.29.32.0", "cannot be combined");
+    set_ok(c, "profile.w.wildcards", "YES", "yes");
+    set_bad(c, "profile.w.wildcards", "maybe", "not yes or no");
     set_bad(c, "profile.w.san_types", "dns,upn", "unknown SAN type 'upn'");
     config_free(c);
 

@@ -746,6 +746,149 @@ TEST(rule_names)
     X509_NAME_free(empty);
 }
 
+/* Adds one raw attribute (bytes as they are, of ASN.1 type type) to x's
+ * subject. */
+static int add_subject_raw(X509 *x, int nid, int type, const char *v, int len)
+{
+    X509_NAME *n = X509_get_subject_name(x);
+    return X509_NAME_add_entry_by_NID(n, nid, type, (const unsigned char *)v, len, -1, 0);
+}
+
+TEST(rule_subject_attrs)
+{
+    X509 *x;
+    char big[300];
+
+    memset(big, 'o', sizeof(big));
+    /* One rule per fault: type, empty, charset, length, value. */
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_organizationalUnitName, V_ASN1_BMPSTRING, "\0a", 2));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_type");
+    X509_free(x);
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_pkcs9_unstructuredName, V_ASN1_UTF8STRING, "x", 1));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_type");
+    X509_free(x);
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_organizationalUnitName, V_ASN1_UTF8STRING, "", 0));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_empty");
+    X509_free(x);
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_organizationalUnitName, V_ASN1_UTF8STRING, "a\r\nb", -1));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_charset");
+    X509_free(x);
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_localityName, V_ASN1_UTF8STRING, "M\xc2\x9b", -1));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_charset");
+    X509_free(x);
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_organizationalUnitName, V_ASN1_UTF8STRING, big, 65));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_length");
+    X509_free(x);
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_localityName, V_ASN1_UTF8STRING, big, 128));
+    CHECK_LINT_OK(x, fx_ec.ca, &fx_ec.ee_opts);
+    CHECK(add_subject_raw(x, NID_stateOrProvinceName, V_ASN1_UTF8STRING, big, 129));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_length");
+    X509_free(x);
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_jurisdictionCountryName, V_ASN1_PRINTABLESTRING, "de", 2));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_value");
+    X509_free(x);
+    /* Several faults: each rule names its own attribute. */
+    x = ee_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_organizationalUnitName, V_ASN1_UTF8STRING, "", 0));
+    CHECK(add_subject_raw(x, NID_localityName, V_ASN1_UTF8STRING, "\x1b", 1));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "subject_attr_empty subject_attr_charset");
+    X509_free(x);
+    /* The CA certificate is checked the same way. */
+    x = ca_copy(&fx_ec);
+    CHECK(add_subject_raw(x, NID_organizationalUnitName, V_ASN1_UTF8STRING, big, 100));
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    CHECK_RULES(x, NULL, &fx_ec.ca_opts, "subject_attr_length");
+    X509_free(x);
+}
+
+/* Sets certificatePolicies to the OIDs in conf ("2.23.140.1.2.1, ..."). */
+static int set_policies(X509 *x, const char *conf)
+{
+    CERTIFICATEPOLICIES *pols = sk_POLICYINFO_new_null();
+    char buf[256], *save = NULL, *tok;
+    int ok = pols != NULL;
+
+    snprintf(buf, sizeof(buf), "%s", conf);
+    for (tok = strtok_r(buf, ", ", &save); ok && tok; tok = strtok_r(NULL, ", ", &save)) {
+        POLICYINFO *pi = POLICYINFO_new();
+        ok = pi != NULL;
+        if (ok) {
+            ASN1_OBJECT_free(pi->policyid);
+            pi->policyid = OBJ_txt2obj(tok, 1);
+            ok = pi->policyid != NULL && sk_POLICYINFO_push(pols, pi);
+        }
+        if (!ok)
+            POLICYINFO_free(pi);
+    }
+    del_ext(x, NID_certificate_policies);
+    ok = ok && X509_add1_ext_i2d(x, NID_certificate_policies, pols, 0, X509V3_ADD_DEFAULT) == 1;
+    CERTIFICATEPOLICIES_free(pols);
+    return ok;
+}
+
+TEST(rule_policies)
+{
+    X509 *x = ee_copy(&fx_ec);
+    X509_NAME *n = NULL;
+
+    /* A serverAuth certificate with the DV OID and only CN (and C). */
+    CHECK_OK(name_parse_dn(&n, "CN=www.example.com,C=DE"));
+    X509_set_subject_name(x, n);
+    X509_NAME_free(n);
+    n = NULL;
+    CHECK(set_policies(x, "2.23.140.1.2.1"));
+    CHECK_LINT_OK(x, fx_ec.ca, &fx_ec.ee_opts);
+    CHECK(set_policies(x, "2.23.140.1.2.1,1.3.6.1.4.1.99999.1"));
+    CHECK_LINT_OK(x, fx_ec.ca, &fx_ec.ee_opts);
+    CHECK(set_policies(x, "2.23.140.1.2.1,2.23.140.1.2.1"));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "policy_oids");
+    /* OV needs O and C. */
+    CHECK(set_policies(x, "2.23.140.1.2.2"));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "policy_subject");
+    X509_free(x);
+    /* The fixture's subject has O: DV refuses it, OV takes it. */
+    x = ee_copy(&fx_ec);
+    CHECK(set_policies(x, "2.23.140.1.2.1"));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "policy_subject");
+    CHECK(set_policies(x, "2.23.140.1.2.2"));
+    CHECK_LINT_OK(x, fx_ec.ca, &fx_ec.ee_opts);
+    /* S/MIME OIDs need emailProtection; TLS OIDs need serverAuth. */
+    CHECK(set_policies(x, "2.23.140.1.5.1.2"));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "policy_scope");
+    CHECK(set_ext(x, NULL, NID_ext_key_usage, "clientAuth,emailProtection"));
+    CHECK_LINT_OK(x, fx_ec.ca, &fx_ec.ee_opts);
+    CHECK(set_policies(x, "2.23.140.1.2.2"));
+    CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "policy_scope");
+    CHECK(set_policies(x, "2.5.29.32.0"));
+    CHECK_LINT_OK(x, fx_ec.ca, &fx_ec.ee_opts);
+    X509_free(x);
+    /* A CA certificate may carry any of them. */
+    x = ca_copy(&fx_ec);
+    CHECK(set_policies(x, "2.23.140.1.2.1,2.23.140.1.5.1.2"));
+    CHECK_LINT_OK(x, NULL, &fx_ec.ca_opts);
+    X509_free(x);
+    /* An empty certificatePolicies. */
+    x = ee_copy(&fx_ec);
+    {
+        static const unsigned char empty_seq[] = {0x30, 0x00};
+        CHECK(set_ext_der(x, NID_certificate_policies, 0, empty_seq, sizeof(empty_seq)));
+    }
+    {
+        cm_err rc = lint_cert(x, fx_ec.ca, &fx_ec.ee_opts);
+        CHECK_INT(rc, CM_ERR_LINT);
+        CHECK(strstr(cm_err_msg(), "policy_oids") != NULL);
+    }
+    X509_free(x);
+}
+
 TEST(rule_ext_unique)
 {
     X509 *x = ee_copy(&fx_ec);
@@ -1258,6 +1401,8 @@ int main(void)
     RUN(rule_unique_ids);
     RUN(rule_validity);
     RUN(rule_names);
+    RUN(rule_subject_attrs);
+    RUN(rule_policies);
     RUN(rule_ext_unique);
     RUN(rule_der);
     RUN(rule_key_identifiers);

@@ -818,6 +818,140 @@ TEST(san_list_req)
     X509_REQ_free(r);
 }
 
+/* ------------------------------------------------------------------------ */
+/* name_check_entry / name_check: names as a CSR may carry them */
+
+/* The fault name_check_entry finds in one attribute of type nid holding
+ * len raw bytes of ASN.1 string type type; why gets the reason. */
+static enum name_fault entry_fault(int nid, int type, const char *v, int len, char *why,
+                                   size_t whysz)
+{
+    X509_NAME_ENTRY *e =
+        X509_NAME_ENTRY_create_by_NID(NULL, nid, type, (const unsigned char *)v, len);
+    enum name_fault f;
+    why[0] = '\0';
+    if (e == NULL)
+        return (enum name_fault) - 1;
+    f = name_check_entry(e, why, whysz);
+    X509_NAME_ENTRY_free(e);
+    return f;
+}
+
+#define CHECK_FAULT(nid, type, v, len, want, text)                                                 \
+    do {                                                                                           \
+        char why_[400];                                                                            \
+        enum name_fault f_ = entry_fault(nid, type, v, len, why_, sizeof(why_));                   \
+        CHECK_INT((int)f_, (int)(want));                                                           \
+        if ((text) != NULL && strstr(why_, (text) ? (text) : "") == NULL)                          \
+            UNIT_FAIL("reason '%s' lacks '%s'", why_, (text) ? (text) : "");                       \
+    } while (0)
+
+TEST(check_entries)
+{
+    char big[20001];
+    const int U = V_ASN1_UTF8STRING, P = V_ASN1_PRINTABLESTRING, I = V_ASN1_IA5STRING;
+
+    /* Good values, at the bounds. */
+    memset(big, 'a', sizeof(big));
+    CHECK_FAULT(NID_commonName, U, big, 64, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_commonName, P, "Device 42 (lab), rack-7/A", -1, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_commonName, U, "J\xc3\xb6rg M\xc3\xbcller \xe2\x82\xac", -1, NAME_FAULT_NONE,
+                NULL);
+    CHECK_FAULT(NID_organizationName, U, big, 64, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_organizationalUnitName, U, big, 64, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_localityName, U, big, 128, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_stateOrProvinceName, U, big, 128, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_serialNumber, P, "1234567890", -1, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_countryName, P, "DE", -1, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_pkcs9_emailAddress, I, "alice@example.org", -1, NAME_FAULT_NONE, NULL);
+    CHECK_FAULT(NID_domainComponent, I, "example", -1, NAME_FAULT_NONE, NULL);
+
+    /* Upper bounds: counted in characters (a 64-character UTF-8 CN of
+     * 2-byte characters passes, 65 do not). */
+    CHECK_FAULT(NID_commonName, U, big, 65, NAME_FAULT_LENGTH, "65 characters");
+    CHECK_FAULT(NID_commonName, U, big, 300, NAME_FAULT_LENGTH, "upper bound of 64");
+    CHECK_FAULT(NID_organizationName, U, big, 20000, NAME_FAULT_LENGTH, "20000 characters");
+    CHECK_FAULT(NID_organizationalUnitName, U, big, 65, NAME_FAULT_LENGTH, NULL);
+    CHECK_FAULT(NID_localityName, U, big, 129, NAME_FAULT_LENGTH, "upper bound of 128");
+    CHECK_FAULT(NID_stateOrProvinceName, U, big, 129, NAME_FAULT_LENGTH, NULL);
+    CHECK_FAULT(NID_serialNumber, P, big, 65, NAME_FAULT_LENGTH, NULL);
+    {
+        char e[300];
+        memset(e, 'e', sizeof(e));
+        memcpy(e + 244, "@example.com", 12); /* 256 octets */
+        CHECK_FAULT(NID_pkcs9_emailAddress, I, e, 256, NAME_FAULT_LENGTH, "upper bound of 255");
+    }
+    {
+        char u[200];
+        for (int i = 0; i < 64; i++)
+            memcpy(u + 2 * i, "\xc3\xa9", 2);
+        CHECK_FAULT(NID_commonName, U, u, 128, NAME_FAULT_NONE, NULL);
+        memcpy(u + 128, "\xc3\xa9", 2);
+        CHECK_FAULT(NID_commonName, U, u, 130, NAME_FAULT_LENGTH, "65 characters");
+    }
+    CHECK_FAULT(NID_countryName, P, "DEU", -1, NAME_FAULT_LENGTH, NULL);
+
+    /* Character sets and controls. */
+    CHECK_FAULT(NID_commonName, U, "a\r\nb", -1, NAME_FAULT_CHARSET, "control character 0x0D");
+    CHECK_FAULT(NID_commonName, U, "\x1b[31m", -1, NAME_FAULT_CHARSET, "0x1B");
+    CHECK_FAULT(NID_commonName, U, "a\x7f", -1, NAME_FAULT_CHARSET, "0x7F");
+    CHECK_FAULT(NID_commonName, U,
+                "a\xc2\x9b"
+                "b",
+                -1, NAME_FAULT_CHARSET, "U+009B");
+    CHECK_FAULT(NID_commonName, U, "a\xc2\x85", -1, NAME_FAULT_CHARSET, "U+0085");
+    CHECK_FAULT(NID_commonName, U, "a\0b", 3, NAME_FAULT_CHARSET, "0x00");
+    CHECK_FAULT(NID_commonName, U, "a\xff", -1, NAME_FAULT_CHARSET, "invalid UTF-8");
+    CHECK_FAULT(NID_commonName, U, "\xc0\xaf", -1, NAME_FAULT_CHARSET, "0xC0");
+    CHECK_FAULT(NID_commonName, U, "\xed\xa0\x80", -1, NAME_FAULT_CHARSET, "surrogate");
+    CHECK_FAULT(NID_commonName, U, "ab\xe2\x82", -1, NAME_FAULT_CHARSET, "truncated");
+    CHECK_FAULT(NID_commonName, P, "a@b", -1, NAME_FAULT_CHARSET, "PrintableString");
+    CHECK_FAULT(NID_commonName, P, "a*b", -1, NAME_FAULT_CHARSET, "PrintableString");
+    CHECK_FAULT(NID_commonName, P, "a\nb", -1, NAME_FAULT_CHARSET, "0x0A");
+    CHECK_FAULT(NID_pkcs9_emailAddress, I, "a\xc3\xa9@example.com", -1, NAME_FAULT_CHARSET,
+                "not ASCII");
+    CHECK_FAULT(NID_pkcs9_emailAddress, I, "a\t@example.com", -1, NAME_FAULT_CHARSET, "0x09");
+    /* The reason shows the value escaped: no raw control byte in it. */
+    {
+        char why[400];
+        entry_fault(NID_commonName, U, "x\r\nBcc: y", -1, why, sizeof(why));
+        CHECK(strstr(why, "'x\\x0D\\x0ABcc: y'") != NULL);
+        CHECK(strchr(why, '\r') == NULL && strchr(why, '\n') == NULL);
+    }
+
+    /* Empty values and string types. */
+    CHECK_FAULT(NID_commonName, U, "", 0, NAME_FAULT_EMPTY, "commonName is empty");
+    CHECK_FAULT(NID_countryName, P, "", 0, NAME_FAULT_EMPTY, NULL);
+    CHECK_FAULT(NID_commonName, V_ASN1_BMPSTRING, "\0a\0b", 4, NAME_FAULT_TYPE, "BMPString");
+    CHECK_FAULT(NID_commonName, V_ASN1_T61STRING, "abc", -1, NAME_FAULT_TYPE, "TeletexString");
+    CHECK_FAULT(NID_commonName, I, "abc", -1, NAME_FAULT_TYPE, "IA5String");
+    CHECK_FAULT(NID_countryName, U, "DE", -1, NAME_FAULT_TYPE, "allow only PrintableString");
+    CHECK_FAULT(NID_serialNumber, U, "123", -1, NAME_FAULT_TYPE, NULL);
+    CHECK_FAULT(NID_pkcs9_emailAddress, U, "a@example.com", -1, NAME_FAULT_TYPE, "IA5String");
+    CHECK_FAULT(NID_pkcs9_unstructuredName, U, "x", -1, NAME_FAULT_TYPE, "not one certmint");
+
+    /* Values. */
+    CHECK_FAULT(NID_countryName, P, "de", -1, NAME_FAULT_VALUE, "upper-case");
+    CHECK_FAULT(NID_countryName, P, "1A", -1, NAME_FAULT_VALUE, NULL);
+    CHECK_FAULT(NID_pkcs9_emailAddress, I, "no address", -1, NAME_FAULT_VALUE, "emailAddress");
+    CHECK_FAULT(NID_pkcs9_emailAddress, I, "a@b@example.com", -1, NAME_FAULT_VALUE, NULL);
+
+    /* name_check: the first bad attribute, named; a parsed DN passes. */
+    {
+        X509_NAME *n = NULL;
+        CHECK_OK(
+            name_parse_dn(&n, "/C=DE/O=Example/CN=www.example.com/emailAddress=a@example.com"));
+        CHECK_OK(name_check(n, "subject"));
+        CHECK(X509_NAME_add_entry_by_NID(n, NID_organizationalUnitName, V_ASN1_UTF8STRING,
+                                         (const unsigned char *)"a\x1b"
+                                                                "b",
+                                         -1, -1, 0));
+        CHECK_ERR(name_check(n, "subject"), CM_ERR_INVALID);
+        CHECK(strstr(cm_err_msg(), "subject: organizationalUnitName 'a\\x1Bb'") != NULL);
+        X509_NAME_free(n);
+    }
+}
+
 int main(void)
 {
     unit_suite = "name";
@@ -841,6 +975,7 @@ int main(void)
     RUN(san_list_bad);
     RUN(san_list_dup_ext);
     RUN(san_list_req);
+    RUN(check_entries);
     {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

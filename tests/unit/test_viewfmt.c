@@ -131,7 +131,7 @@ TEST(csv)
         " errors=\"surrogateescape\"), strict=True))\n"
         "assert rows[0] == [\"RequestID\", \"CommonName\", \"SerialNumber\","
         " \"RawCertificate\", \"RevokedReason\", \"NotAfter\"], rows[0]\n"
-        "assert len(rows) == 6, len(rows)\n"
+        "assert len(rows) == 12, len(rows)\n"
         "assert rows[1][0] == \"1\" and rows[1][2] == \"01\"\n"
         "assert base64.b64decode(rows[1][3], validate=True) =="
         " open(sys.argv[2], \"rb\").read()\n"
@@ -183,7 +183,7 @@ TEST(json)
                       VIEWFMT_JSON, NULL, 0));
     CHECK(python("import json, base64, sys\n"
                  "rows = json.load(open(sys.argv[1], encoding=\"utf-8\"))\n"
-                 "assert isinstance(rows, list) and len(rows) == 5, rows\n"
+                 "assert isinstance(rows, list) and len(rows) == 11, rows\n"
                  "r = rows[0]\n"
                  "assert r[\"RequestID\"] == 1 and r[\"SerialNumber\"] == \"01\", r\n"
                  "assert base64.b64decode(r[\"RawCertificate\"]) =="
@@ -239,6 +239,57 @@ TEST(table)
     free(s);
 }
 
+/* Rows 6..11 (see main): C1 controls, formula-looking cells, a bidi
+ * override. */
+TEST(hostile_cells)
+{
+    char *s = NULL;
+
+    /* Table: nothing that drives a terminal reaches it (docs/view.md). */
+    CHECK_OK(run_view("RequestID,CommonName", VIEWFMT_TABLE, "RequestID >= 5", 0));
+    s = slurp();
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    CHECK(strstr(s, "C1\\xc2\\x9b[31mred\\xc2\\x85end") != NULL);
+    CHECK(strstr(s, "bad\\xffbyte\\x01") != NULL);
+    CHECK(strstr(s, "\\xe2\\x80\\xaeevil") != NULL);
+    CHECK(strstr(s, "J\xc3\xbcrgen") == NULL); /* not in this range */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f || *p >= 0x80) {
+            UNIT_FAIL("raw byte 0x%02x in the table at offset %zu", *p,
+                      (size_t)(p - (const unsigned char *)s));
+            break;
+        }
+    }
+    free(s);
+    /* Real non-ASCII text is not escaped. */
+    CHECK_OK(run_view("CommonName", VIEWFMT_TABLE, "RequestID = 4", 0));
+    s = slurp();
+    CHECK(s != NULL && strstr(s, " J\xc3\xbcrgen") != NULL);
+    free(s);
+
+    /* CSV: formula-looking text gets a leading quote (OWASP); numbers and
+     * the raw text otherwise stay as they are. */
+    CHECK_OK(run_view("RequestID,CommonName", VIEWFMT_CSV, "RequestID >= 6", 0));
+    CHECK(python("import csv, sys\n"
+                 "rows = list(csv.reader(open(sys.argv[1], newline=\"\", encoding=\"utf-8\"),"
+                 " strict=True))\n"
+                 "got = [r[1] for r in rows[1:]]\n"
+                 "want = [\"C1\\u009b[31mred\\u0085end\", \"\\x27=HYPERLINK(\\\"http://x/\\\")\","
+                 " \"\\x27+1\", \"\\x27-2\", \"\\x27@SUM(A1)\", \"\\u202eevil\"]\n"
+                 "assert got == want, got\n"
+                 "assert [r[0] for r in rows[1:]] == [\"6\", \"7\", \"8\", \"9\", \"10\","
+                 " \"11\"]\n"));
+    /* JSON is data for programs: values unchanged. */
+    CHECK_OK(run_view("RequestID,CommonName", VIEWFMT_JSON, "RequestID >= 6", 0));
+    CHECK(python("import json, sys\n"
+                 "rows = json.load(open(sys.argv[1], encoding=\"utf-8\"))\n"
+                 "assert rows[0][\"CommonName\"] == \"C1\\u009b[31mred\\u0085end\"\n"
+                 "assert rows[1][\"CommonName\"] == \"=HYPERLINK(\\\"http://x/\\\")\"\n"
+                 "assert rows[3][\"CommonName\"] == \"-2\"\n"));
+}
+
 int main(void)
 {
     char cmd[1024];
@@ -266,6 +317,18 @@ int main(void)
         add(DB_DISP_PENDING, NULL, NULL, NULL, 0) != 3 ||
         add(DB_DISP_ISSUED, " Jürgen ", "04", NULL, 0) != 4 ||
         add(DB_DISP_ISSUED, (const char *)badutf8, "05", NULL, 0) != 5 ||
+        add(DB_DISP_ISSUED,
+            "C1\xc2\x9b[31mred\xc2\x85"
+            "end",
+            "06", NULL, 0) != 6 ||
+        add(DB_DISP_ISSUED, "=HYPERLINK(\"http://x/\")", "07", NULL, 0) != 7 ||
+        add(DB_DISP_ISSUED, "+1", "08", NULL, 0) != 8 ||
+        add(DB_DISP_ISSUED, "-2", "09", NULL, 0) != 9 ||
+        add(DB_DISP_ISSUED, "@SUM(A1)", "0A", NULL, 0) != 10 ||
+        add(DB_DISP_ISSUED,
+            "\xe2\x80\xae"
+            "evil",
+            "0B", NULL, 0) != 11 ||
         db_cert_revoke(db, "01", 1, 1700000000, 0, 0, 1) != CM_OK || db_commit(db) != CM_OK) {
         printf("not ok - viewfmt: setup: %s\n", cm_err_msg());
         return 1;
@@ -274,6 +337,7 @@ int main(void)
     RUN(csv);
     RUN(json);
     RUN(table);
+    RUN(hostile_cells);
     db_close(db);
     free(der);
     if (getenv("KEEP") == NULL)
