@@ -3,7 +3,8 @@
  * A CA home holds:
  *   certmint.conf        configuration (config/config.h)
  *   certmint.db          the certificate database (db/db.h), SQLite
- *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC, scrypt), 0600
+ *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC,
+ *                        PBKDF2-HMAC-SHA256, 600,000 iterations), 0600
  *   ca.crt               the CA certificate (PEM)
  *   chain.pem            the issuers above it up to the root (PEM, may be empty)
  *   ca.csr               a subordinate CA's request until install-ca-cert
