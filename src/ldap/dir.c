@@ -409,8 +409,10 @@ static cm_err tls_setup(struct dir *d, const struct dir_opts *o)
     if (o->certfile != NULL)
         CM_TRY(
             set_opt(d, d->ld, LDAP_OPT_X_TLS_CERTFILE, o->certfile, "the TLS client certificate"));
-    if (o->keyfile != NULL)
+    if (o->keyfile != NULL) {
+        CM_TRY(fs_check_secret(o->keyfile, "LDAP TLS client key file"));
         CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_KEYFILE, o->keyfile, "the TLS client key"));
+    }
     CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand, "TLS certificate checking"));
     CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min, "the TLS minimum version"));
     int lrc = ldap_set_option(d->ld, LDAP_OPT_X_TLS_NEWCTX, &is_server);

@@ -11,6 +11,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static cm_err secret_mode_check(const struct stat *st, const char *path, const char *what)
+{
+    if (S_ISREG(st->st_mode) && (st->st_mode & 077) != 0)
+        return cm_err_set(CM_ERR_CONFIG,
+                          "%s %s is %s by group or others (mode %04o): run chmod 600 %s", what,
+                          path, (st->st_mode & 044) ? "readable" : "writable",
+                          (unsigned)(st->st_mode & 07777), path);
+    return CM_OK;
+}
+
+cm_err fs_check_secret(const char *path, const char *what)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return cm_err_set(errno == ENOENT ? CM_ERR_NOTFOUND : CM_ERR_IO, "%s %s: %s", what, path,
+                          strerror(errno));
+    return secret_mode_check(&st, path, what);
+}
+
 /* Reads path; when `secret` names what the file holds, a regular file that
  * group or others may read or write is refused, as ssh refuses such keys. */
 static cm_err read_file(unsigned char **out, size_t *len, const char *path, size_t max,
@@ -30,10 +49,8 @@ static cm_err read_file(unsigned char **out, size_t *len, const char *path, size
         CM_FAIL(errno == ENOENT ? CM_ERR_NOTFOUND : CM_ERR_IO, "%s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0)
         CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
-    if (secret != NULL && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
-        CM_FAIL(CM_ERR_CONFIG, "%s %s is %s by group or others (mode %04o): run chmod 600 %s",
-                secret, path, (st.st_mode & 044) ? "readable" : "writable",
-                (unsigned)(st.st_mode & 07777), path);
+    if (secret != NULL)
+        CM_TRY(secret_mode_check(&st, path, secret));
     if (S_ISDIR(st.st_mode))
         CM_FAIL(CM_ERR_INVALID, "%s: is a directory", path);
     if (S_ISREG(st.st_mode) && (size_t)st.st_size > max)

@@ -20,6 +20,10 @@ cm_err fs_read_file(unsigned char **out, size_t *len, const char *path, size_t m
 cm_err fs_read_secret(unsigned char **out, size_t *len, const char *path, size_t max,
                       const char *what) CM_MUST_USE;
 
+/* The same mode rule for a secret file another library reads (a TLS client
+ * key handed to libldap). */
+cm_err fs_check_secret(const char *path, const char *what) CM_MUST_USE;
+
 /* Atomically replaces path with data, file mode `mode`. */
 cm_err fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode) CM_MUST_USE;
 

@@ -110,6 +110,9 @@ TEST(secret_modes)
     CHECK_ERR(fs_read_secret(&data, &len, at("out/s620"), 100, "passphrase file"), CM_ERR_CONFIG);
     CHECK(strstr(cm_err_msg(), "writable by group or others (mode 0620)") != NULL);
     CHECK_ERR(fs_read_secret(&data, &len, at("out/none"), 100, "passphrase file"), CM_ERR_NOTFOUND);
+    CHECK_OK(fs_check_secret(at("out/s600"), "key file"));
+    CHECK_ERR(fs_check_secret(at("out/s604"), "key file"), CM_ERR_CONFIG);
+    CHECK(strstr(cm_err_msg(), "key file") != NULL);
 }
 
 int main(void)
