@@ -144,8 +144,7 @@ static cm_err encode_encrypted(BIO *mem, const EVP_PKEY *k, const char *pass, co
     p8 = EVP_PKEY2PKCS8(k);
     if (p8 == NULL)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot encode the private key", path);
-    pbe = PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), KEY_PBKDF2_ITER, NULL, 0, NULL,
-                            NID_hmacWithSHA256);
+    pbe = PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), KEY_PBKDF2_ITER, NULL, 0, NULL, NID_hmacWithSHA256);
     if (pbe == NULL)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot set up PBES2", path);
     sig = PKCS8_set0_pbe(pass, (int)strlen(pass), p8, pbe);

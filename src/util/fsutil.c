@@ -404,8 +404,8 @@ cm_err fs_out_check_dir(const char *dir, const char *protect)
     return CM_OK;
 }
 
-cm_err fs_out_write(const char *path, const char *protect, int force, const void *data,
-                    size_t len, mode_t mode)
+cm_err fs_out_write(const char *path, const char *protect, int force, const void *data, size_t len,
+                    mode_t mode)
 {
     struct iovec iov = {(void *)data, len};
     cm_err rc = fs_out_check(path, protect, force);

@@ -69,7 +69,7 @@ cm_err fs_out_check_dir(const char *dir, const char *protect) CM_MUST_USE;
 /* fs_out_check, then writes data atomically (temp + fsync + rename). Without
  * force the final step never replaces a file that appeared meanwhile
  * (RENAME_NOREPLACE, else link(2)). */
-cm_err fs_out_write(const char *path, const char *protect, int force, const void *data,
-                    size_t len, mode_t mode) CM_MUST_USE;
+cm_err fs_out_write(const char *path, const char *protect, int force, const void *data, size_t len,
+                    mode_t mode) CM_MUST_USE;
 
 #endif
