@@ -337,6 +337,24 @@ static int dir_under(const char *dir, const struct stat *home)
     }
 }
 
+/* Where the symbolic link at path points, resolved (also when dangling);
+ * dir is the canonical directory that holds the link. */
+static cm_err link_target(char target[PATH_MAX], const char *dir, const char *path)
+{
+    char link[PATH_MAX], joined[PATH_MAX];
+    ssize_t n = readlink(path, link, sizeof(link) - 1);
+
+    if (n < 0)
+        return cm_err_set(CM_ERR_IO, "%s: readlink: %s", path, strerror(errno));
+    link[n] = '\0';
+    if (link[0] != '/') {
+        if ((size_t)snprintf(joined, sizeof(joined), "%s/%s", dir, link) >= sizeof(joined))
+            return cm_err_set(CM_ERR_INVALID, "%s: link target too long", path);
+        return fs_resolve(target, PATH_MAX, joined);
+    }
+    return fs_resolve(target, PATH_MAX, link);
+}
+
 static cm_err refuse_inside(const char *path, const char *protect)
 {
     return cm_err_set(CM_ERR_POLICY,
@@ -370,8 +388,7 @@ cm_err fs_out_check(const char *path, const char *protect, int force)
     if (lstat(path, &st) == 0) {
         /* rename(2) would replace the link, not write through it; refuse a
          * link into the home all the same: it says someone aimed it there. */
-        if (S_ISLNK(st.st_mode) && protect != NULL &&
-            fs_resolve(target, sizeof(target), path) == CM_OK &&
+        if (S_ISLNK(st.st_mode) && protect != NULL && link_target(target, full, path) == CM_OK &&
             (path_within(target, home) || (have_home && dir_under(target, &hst))))
             return cm_err_set(CM_ERR_POLICY, "%s: a symbolic link into the CA home %s; refused",
                               path, protect);

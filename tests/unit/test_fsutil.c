@@ -61,6 +61,8 @@ TEST(symlink_into_home)
 {
     CHECK_ERR(fs_out_check(at("out/keylink"), home, 1), CM_ERR_POLICY);
     CHECK(strstr(cm_err_msg(), "symbolic link") != NULL);
+    /* Dangling, relative: still a link into the home. */
+    CHECK_ERR(fs_out_check(at("out/newkeylink"), home, 1), CM_ERR_POLICY);
     /* A dangling link elsewhere is replaced only with force. */
     CHECK_ERR(fs_out_check(at("out/dangling"), home, 0), CM_ERR_EXISTS);
     CHECK_OK(fs_out_check(at("out/dangling"), home, 1));
@@ -126,7 +128,8 @@ int main(void)
     if (mkdir(home, 0700) != 0 || mkdir(at("home/private"), 0700) != 0 ||
         mkdir(at("out"), 0755) != 0 || symlink(home, at("alias")) != 0 ||
         symlink(at("home/private/ca.key"), at("out/keylink")) != 0 ||
-        symlink(at("nowhere/x"), at("out/dangling")) != 0)
+        symlink(at("nowhere/x"), at("out/dangling")) != 0 ||
+        symlink("../home/private/new.key", at("out/newkeylink")) != 0)
         return 1;
     put(at("home/private/ca.key"), "KEY", 0600);
     RUN(resolve_missing_tail);
