@@ -366,7 +366,13 @@ static void warn_open_parent(const char *home)
  * directory that already existed keeps whatever mode it had. */
 static cm_err make_dir_mode(const char *path, mode_t mode)
 {
+    struct stat st;
     cm_err rc = fs_mkdirs(path, mode);
+    /* An empty directory someone else made (in /tmp, say) stays theirs:
+     * they could swap the key or the database later. */
+    if (rc == CM_OK && stat(path, &st) == 0 && st.st_uid != geteuid())
+        rc = cm_err_set(CM_ERR_POLICY, "%s: owned by uid %ld, not by the user running init (%ld)",
+                        path, (long)st.st_uid, (long)geteuid());
     if (rc == CM_OK && chmod(path, mode) != 0)
         rc = cm_err_set(CM_ERR_IO, "%s: chmod %04o: %s", path, (unsigned)mode, strerror(errno));
     return rc;

@@ -129,6 +129,11 @@ mkdir -m 755 "$T/premade"
 cm "$T/premade" init --subject "/CN=Premade" >/dev/null
 check_eq "an existing empty home is made 0700" "$(stat -c %a "$T/premade")" 700
 
+mkdir -m 755 "$T/theirs" && chown 65534 "$T/theirs"
+cm "$T/theirs" init --subject "/CN=Theirs" >/dev/null 2>"$T/theirs.err"
+check_match "init into an empty directory another user owns is refused" "$(cat "$T/theirs.err")" "owned by uid 65534"
+check_eq "and that directory is left alone" "$(stat -c '%a %u' "$T/theirs")" "755 65534"
+
 cp "$PASS" "$T/loose.pass" && chmod 644 "$T/loose.pass"
 "$CM" --home "$T/loose" --passphrase-file "$T/loose.pass" init --subject "/CN=L" >/dev/null 2>"$T/loose.err"
 check_match "init with a 0644 passphrase file is refused with the chmod" "$(cat "$T/loose.err")" \
