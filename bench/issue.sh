@@ -16,6 +16,7 @@ cc -O2 -o "$W/gen_csrs" bench/gen_csrs.c -lcrypto
 mkdir "$W/csrs"
 "$W/gen_csrs" "$W/csrs" "$N"
 printf 'bench-passphrase\n' >"$W/pass"
+chmod 600 "$W/pass"
 cores=$(nproc)
 
 # openssl speed: ops/s for one core.

@@ -25,6 +25,7 @@ make -s -f Makefile -f bench/bench.mk "$BUILD/bench/recover_mails" >/dev/null
 W=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-recover.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 printf 'bench-passphrase\n' >"$W/pass"
+chmod 600 "$W/pass"
 cm() { "$CM" --home "$W/ca" --passphrase-file "$W/pass" "$@"; }
 secs() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }

@@ -137,6 +137,8 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
     char when[32];
     size_t i;
 
+    if ((rc = fs_out_check_dir(dir, ca->home)) != CM_OK)
+        return rc;
     if (!fs_dir_empty_or_absent(dir))
         return cm_err_set(CM_ERR_EXISTS, "%s: not empty; a backup goes into a new directory", dir);
     CM_TRY(fs_mkdirs(dir, 0700));

@@ -3,7 +3,8 @@
  * A CA home holds:
  *   certmint.conf        configuration (config/config.h)
  *   certmint.db          the certificate database (db/db.h), SQLite
- *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC, PBKDF2), 0600
+ *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC,
+ *                        PBKDF2-HMAC-SHA256, 600,000 iterations), 0600
  *   ca.crt               the CA certificate (PEM)
  *   chain.pem            the issuers above it up to the root (PEM, may be empty)
  *   ca.csr               a subordinate CA's request until install-ca-cert
@@ -13,6 +14,7 @@
 #ifndef CM_CA_CA_H
 #define CM_CA_CA_H
 
+#include "ca/keys.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "util/err.h"
@@ -61,6 +63,13 @@ void ca_close(ca_ctx *ca);
  * terminal). Idempotent. */
 cm_err ca_load_key(ca_ctx *ca) CM_MUST_USE;
 
+/* Re-encrypts the CA key (loaded with the current passphrase) under the
+ * passphrase read from new_passphrase_file (NULL: prompt twice) with the
+ * current KDF, atomically (temp, fsync, rename; mode 0600), and records it
+ * in the audit log. *was and *now describe the KDF before and after. */
+cm_err ca_change_passphrase(struct key_kdf *was, struct key_kdf *now, ca_ctx *ca,
+                            const char *new_passphrase_file) CM_MUST_USE;
+
 struct ca_init_opts {
     const char *home;
     const char *subject;         /* "/CN=Example Root" or "CN=Example Root,O=Example" */
@@ -68,10 +77,12 @@ struct ca_init_opts {
     int days;                    /* validity of the root (default 3650) */
     int pathlen;                 /* -1 = unlimited */
     int subordinate;             /* write a CSR instead of self-signing */
-    const char *csr_out;         /* subordinate: where to write the CSR (PEM) */
+    const char *csr_out;         /* subordinate: where to write the CSR (PEM); never inside home */
+    int force;                   /* csr_out may replace an existing file */
     const char *passphrase_file; /* NULL = prompt */
 };
-/* Creates a new CA home (refuses an existing one). */
+/* Creates a new CA home (refuses an existing one), mode 0700 whatever the
+ * umask; warns when the parent directory is writable by others. */
 cm_err ca_init(const struct ca_init_opts *o) CM_MUST_USE;
 
 /* Completes a subordinate: checks the certificate matches the key, is a CA

@@ -13,6 +13,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -134,9 +135,13 @@ cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o)
     struct stat st;
 
     *out = NULL;
-    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode))
+    if (stat(home, &st) != 0 && errno == ENOENT)
         return cm_err_set(CM_ERR_NOTFOUND, "%s: no such CA home (create one with 'certmint init')",
                           home);
+    if (stat(home, &st) != 0)
+        return cm_err_set(CM_ERR_IO, "%s: cannot open the CA home: %s", home, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return cm_err_set(CM_ERR_INVALID, "%s: not a directory, so not a CA home", home);
     ca = calloc(1, sizeof(*ca));
     CM_NOMEM_IF(ca == NULL);
     if (strlen(home) >= sizeof(ca->home))
@@ -145,13 +150,17 @@ cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o)
     ca->operator_name = whoami();
 
     CM_TRY(fs_join(path, sizeof(path), home, CA_CONF_FILE));
-    if (!fs_exists(path))
+    if (stat(path, &st) != 0 && errno == ENOENT)
         CM_FAIL(CM_ERR_NOTFOUND, "%s: not a CA home (no %s)", home, CA_CONF_FILE);
+    if (stat(path, &st) != 0)
+        CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
     CM_TRY(config_load(&ca->cfg, path, 0));
 
     CM_TRY(fs_join(path, sizeof(path), home, CA_DB_FILE));
-    if (!fs_exists(path))
+    if (stat(path, &st) != 0 && errno == ENOENT)
         CM_FAIL(CM_ERR_NOTFOUND, "%s: CA database missing", path);
+    if (stat(path, &st) != 0)
+        CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
     CM_TRY(db_open(&ca->db, path, 0));
 
     CM_TRY(fs_join(path, sizeof(path), home, CA_CERT_FILE));
@@ -224,7 +233,46 @@ cm_err ca_load_key(ca_ctx *ca)
         ca->key = NULL;
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CA key does not match %s", path, CA_CERT_FILE);
     }
+    {
+        struct key_kdf kdf;
+        if (key_kdf_of(&kdf, path) == CM_OK && key_kdf_is_weak(&kdf))
+            log_warn("%s: the CA key is encrypted with %s, below current guidance; re-encrypt "
+                     "it with 'certmint ca passphrase'",
+                     path, kdf.name);
+    }
 out:
+    return rc;
+}
+
+cm_err ca_change_passphrase(struct key_kdf *was, struct key_kdf *now, ca_ctx *ca,
+                            const char *new_passphrase_file)
+{
+    cm_err rc = CM_OK;
+    char pass[PASS_MAX];
+    char path[PATH_MAX];
+    char details[256];
+    int in_tx = 0;
+
+    pass[0] = '\0';
+    CM_TRY(fs_join(path, sizeof(path), ca->home, CA_KEY_FILE));
+    CM_TRY(key_kdf_of(was, path));
+    CM_TRY(ca_load_key(ca));
+    CM_TRY(key_read_passphrase(pass, sizeof(pass), new_passphrase_file, 1));
+    /* The audit record and the new key stand or fall together: the record
+     * commits only once the key file has been replaced. */
+    CM_TRY(db_begin(ca->db));
+    in_tx = 1;
+    snprintf(details, sizeof(details), "CA key re-encrypted with a new passphrase (was %s)",
+             was->name);
+    CM_TRY(ca_audit(ca, "ca-passphrase", 0, NULL, details));
+    CM_TRY(key_save_encrypted(ca->key, path, pass));
+    CM_TRY(db_commit(ca->db));
+    in_tx = 0;
+    CM_TRY(key_kdf_of(now, path));
+out:
+    if (in_tx)
+        db_rollback(ca->db);
+    OPENSSL_cleanse(pass, sizeof(pass));
     return rc;
 }
 
@@ -296,6 +344,40 @@ out:
     return rc;
 }
 
+/* A parent directory that others may write lets them rename the home away
+ * and put their own in its place (the sticky bit stops renames of others'
+ * entries but not a home that is created later by name): say so. */
+static void warn_open_parent(const char *home)
+{
+    char resolved[PATH_MAX], dir[PATH_MAX];
+    struct stat st;
+
+    if (fs_resolve(resolved, sizeof(resolved), home) != CM_OK)
+        return;
+    snprintf(dir, sizeof(dir), "%s", resolved);
+    if (stat(dirname(dir), &st) == 0 && (st.st_mode & S_IWOTH))
+        log_warn("%s: the parent directory %s is writable by every user (mode %04o%s); another "
+                 "user could replace the CA home: keep it in a directory only you can write",
+                 home, dir, (unsigned)(st.st_mode & 07777),
+                 (st.st_mode & S_ISVTX) ? ", sticky" : "");
+}
+
+/* mkdir -p, then the exact mode: mkdir(2) applies the umask, and an empty
+ * directory that already existed keeps whatever mode it had. */
+static cm_err make_dir_mode(const char *path, mode_t mode)
+{
+    struct stat st;
+    cm_err rc = fs_mkdirs(path, mode);
+    /* An empty directory someone else made (in /tmp, say) stays theirs:
+     * they could swap the key or the database later. */
+    if (rc == CM_OK && stat(path, &st) == 0 && st.st_uid != geteuid())
+        rc = cm_err_set(CM_ERR_POLICY, "%s: owned by uid %ld, not by the user running init (%ld)",
+                        path, (long)st.st_uid, (long)geteuid());
+    if (rc == CM_OK && chmod(path, mode) != 0)
+        rc = cm_err_set(CM_ERR_IO, "%s: chmod %04o: %s", path, (unsigned)mode, strerror(errno));
+    return rc;
+}
+
 static cm_err write_config_defaults(const char *path)
 {
     static const char text[] =
@@ -336,14 +418,17 @@ cm_err ca_init(const struct ca_init_opts *o)
     if (!fs_dir_empty_or_absent(o->home))
         CM_FAIL(CM_ERR_EXISTS, "%s: already exists and is not empty; refusing to overwrite",
                 o->home);
+    if (o->subordinate)
+        CM_TRY(fs_out_check(o->csr_out, o->home, o->force));
     CM_TRY(key_read_passphrase(pass, sizeof(pass), o->passphrase_file, 1));
 
-    CM_TRY(fs_mkdirs(o->home, 0700));
+    warn_open_parent(o->home);
+    CM_TRY(make_dir_mode(o->home, 0700));
     created_home = 1;
     CM_TRY(fs_join(path, sizeof(path), o->home, "private"));
-    CM_TRY(fs_mkdirs(path, 0700));
+    CM_TRY(make_dir_mode(path, 0700));
     CM_TRY(fs_join(path, sizeof(path), o->home, CA_CRL_DIR));
-    CM_TRY(fs_mkdirs(path, 0755));
+    CM_TRY(make_dir_mode(path, 0755));
 
     CM_TRY(key_generate(&key, &spec));
     CM_TRY(fs_join(path, sizeof(path), o->home, CA_KEY_FILE));
@@ -401,7 +486,7 @@ cm_err ca_init(const struct ca_init_opts *o)
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the CA request");
         }
         plen = BIO_get_mem_data(mem, &pem);
-        rc = fs_write_atomic(o->csr_out, pem, (size_t)plen, 0644);
+        rc = fs_out_write(o->csr_out, o->home, o->force, pem, (size_t)plen, 0644);
         if (rc == CM_OK) {
             CM_TRY(fs_join(path, sizeof(path), o->home, CA_CSR_FILE));
             rc = fs_write_atomic(path, pem, (size_t)plen, 0644);

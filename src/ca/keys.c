@@ -7,6 +7,8 @@
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,25 +124,66 @@ const char *key_sign_md(const EVP_PKEY *k)
     }
 }
 
+/* PBKDF2 rounds for new keys: OWASP's 2023 figure for PBKDF2-HMAC-SHA256
+ * (Password Storage Cheat Sheet). scrypt at OWASP's level (N=2^17, r=8) needs
+ * 128 MiB, beyond OpenSSL 3.0's 32 MiB cap for PKCS#8, so neither certmint
+ * through libcrypto nor `openssl pkey` could read such a key back; PBKDF2
+ * keeps the key readable by every OpenSSL. About 0.25 s per key load. */
+#define KEY_PBKDF2_ITER 600000
+
+/* Encodes k as PEM EncryptedPrivateKeyInfo (RFC 5958 section 3): PBES2
+ * (RFC 8018 section 6.2) with AES-256-CBC and PBKDF2-HMAC-SHA256, a random
+ * 16-byte salt and IV from libcrypto's DRBG. */
+static cm_err encode_encrypted(BIO *mem, const EVP_PKEY *k, const char *pass, const char *path)
+{
+    cm_err rc = CM_OK;
+    PKCS8_PRIV_KEY_INFO *p8 = NULL;
+    X509_ALGOR *pbe = NULL;
+    X509_SIG *sig = NULL;
+
+    p8 = EVP_PKEY2PKCS8(k);
+    if (p8 == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot encode the private key", path);
+    pbe = PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), KEY_PBKDF2_ITER, NULL, 0, NULL, NID_hmacWithSHA256);
+    if (pbe == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot set up PBES2", path);
+    sig = PKCS8_set0_pbe(pass, (int)strlen(pass), p8, pbe);
+    if (sig == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot encrypt the private key", path);
+    pbe = NULL; /* owned by sig now */
+    if (!PEM_write_bio_PKCS8(mem, sig))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot encode the private key", path);
+out:
+    X509_SIG_free(sig);
+    X509_ALGOR_free(pbe);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    return rc;
+}
+
 cm_err key_save_encrypted(const EVP_PKEY *k, const char *path, const char *pass)
 {
     cm_err rc = CM_OK;
-    BIO *mem = NULL;
+    BIO *mem = NULL, *back = NULL;
+    EVP_PKEY *check = NULL;
     char *data = NULL;
     long len;
 
     mem = BIO_new(BIO_s_mem());
     CM_NOMEM_IF(mem == NULL);
-    /* PKCS#8 EncryptedPrivateKeyInfo with PBES2 (RFC 8018): AES-256-CBC and
-     * PBKDF2 with a random salt; libcrypto picks the salt from its DRBG. */
-    if (!PEM_write_bio_PKCS8PrivateKey(mem, k, EVP_aes_256_cbc(), pass, (int)strlen(pass), NULL,
-                                       NULL))
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot encrypt the private key", path);
+    CM_TRY(encode_encrypted(mem, k, pass, path));
     len = BIO_get_mem_data(mem, &data);
     if (len <= 0)
         CM_FAIL(CM_ERR_CRYPTO, "%s: empty key encoding", path);
+    /* Never replace a key with one that does not decrypt back to it. */
+    back = BIO_new_mem_buf(data, (int)len);
+    CM_NOMEM_IF(back == NULL);
+    check = PEM_read_bio_PrivateKey(back, NULL, NULL, (void *)pass);
+    if (check == NULL || EVP_PKEY_eq(check, k) != 1)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the encrypted key does not read back; not written", path);
     rc = fs_write_atomic(path, data, (size_t)len, 0600);
 out:
+    EVP_PKEY_free(check);
+    BIO_free(back);
     if (mem != NULL) {
         /* The encoding is encrypted, but wipe it anyway. */
         if (BIO_get_mem_data(mem, &data) > 0)
@@ -148,6 +191,81 @@ out:
         BIO_free(mem);
     }
     return rc;
+}
+
+/* Describes the PBES2 key derivation of an EncryptedPrivateKeyInfo. */
+static void describe_pbes2(struct key_kdf *out, const X509_ALGOR *alg)
+{
+    const ASN1_OBJECT *oid = NULL, *kdf_oid = NULL;
+    const void *pv = NULL;
+    int ptype = 0;
+    PBE2PARAM *pbe2 = NULL;
+    PBKDF2PARAM *kdf = NULL;
+    SCRYPT_PARAMS *sc = NULL;
+
+    X509_ALGOR_get0(&oid, &ptype, &pv, alg);
+    if (OBJ_obj2nid(oid) != NID_pbes2 || ptype != V_ASN1_SEQUENCE) {
+        snprintf(out->name, sizeof(out->name), "%s", OBJ_nid2sn(OBJ_obj2nid(oid)));
+        return;
+    }
+    pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+    if (pbe2 == NULL)
+        return;
+    X509_ALGOR_get0(&kdf_oid, &ptype, &pv, pbe2->keyfunc);
+    if (OBJ_obj2nid(kdf_oid) == NID_id_pbkdf2 &&
+        (kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)) !=
+            NULL) {
+        out->kind = KEY_KDF_PBKDF2;
+        out->cost = ASN1_INTEGER_get(kdf->iter);
+        snprintf(out->name, sizeof(out->name), "PBKDF2-%s, %ld iterations",
+                 kdf->prf ? OBJ_nid2sn(OBJ_obj2nid(kdf->prf->algorithm)) : "hmacWithSHA1",
+                 out->cost);
+    } else if (OBJ_obj2nid(kdf_oid) == NID_id_scrypt &&
+               (sc = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS),
+                                               pbe2->keyfunc->parameter)) != NULL) {
+        out->kind = KEY_KDF_SCRYPT;
+        out->cost = ASN1_INTEGER_get(sc->costParameter);
+        snprintf(out->name, sizeof(out->name), "scrypt N=%ld r=%ld p=%ld", out->cost,
+                 ASN1_INTEGER_get(sc->blockSize), ASN1_INTEGER_get(sc->parallelizationParameter));
+    }
+    SCRYPT_PARAMS_free(sc);
+    PBKDF2PARAM_free(kdf);
+    PBE2PARAM_free(pbe2);
+}
+
+cm_err key_kdf_of(struct key_kdf *out, const char *path)
+{
+    cm_err rc = CM_OK;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    BIO *mem = NULL;
+    X509_SIG *sig = NULL;
+    const X509_ALGOR *alg = NULL;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "unknown");
+    CM_TRY(fs_read_file(&data, &len, path, MAX_KEY_FILE));
+    mem = BIO_new_mem_buf(data, (int)len);
+    CM_NOMEM_IF(mem == NULL);
+    sig = PEM_read_bio_PKCS8(mem, NULL, NULL, NULL);
+    if (sig == NULL)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: not a PEM encrypted private key", path);
+    X509_SIG_get0(sig, &alg, NULL);
+    describe_pbes2(out, alg);
+out:
+    X509_SIG_free(sig);
+    BIO_free(mem);
+    free(data);
+    return rc;
+}
+
+int key_kdf_is_weak(const struct key_kdf *k)
+{
+    if (k->kind == KEY_KDF_PBKDF2)
+        return k->cost < KEY_PBKDF2_ITER;
+    if (k->kind == KEY_KDF_SCRYPT)
+        return k->cost < 16384;
+    return 1;
 }
 
 cm_err key_load_encrypted(EVP_PKEY **out, const char *path, const char *pass)
@@ -223,7 +341,7 @@ cm_err key_read_passphrase(char *out, size_t outsz, const char *file, int confir
 
     out[0] = '\0';
     if (file != NULL) {
-        CM_TRY(fs_read_file(&data, &len, file, 4096));
+        CM_TRY(fs_read_secret(&data, &len, file, 4096, "passphrase file"));
         for (n = 0; n < len && data[n] != '\n' && data[n] != '\r'; n++)
             ;
         if (n == 0)

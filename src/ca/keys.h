@@ -1,6 +1,8 @@
 /* CA key generation and storage: PKCS#8 encrypted at rest (PBES2, AES-256-CBC,
- * PBKDF2-HMAC-SHA256 with a random salt), files mode 0600, passphrases read
- * from a file or the terminal (never the command line, never logged). */
+ * PBKDF2-HMAC-SHA256 with 600,000 iterations and a random salt; keys written
+ * by older versions with 2,048 iterations still load), files mode 0600,
+ * passphrases read from a file (mode 0600 or stricter) or the terminal
+ * (never the command line, never logged). */
 #ifndef CM_CA_KEYS_H
 #define CM_CA_KEYS_H
 
@@ -36,9 +38,22 @@ cm_err key_save_encrypted(const EVP_PKEY *k, const char *path, const char *pass)
 /* Loads an encrypted key; a wrong passphrase is CM_ERR_AUTH. */
 cm_err key_load_encrypted(EVP_PKEY **out, const char *path, const char *pass) CM_MUST_USE;
 
-/* Reads a passphrase: first line of file (mode must not be group/world
- * readable? warned) or, when file is NULL, from /dev/tty without echo
- * (confirm: asked twice). Wipe out with OPENSSL_cleanse after use. */
+/* How an encrypted key file's passphrase is stretched (read from its PBES2
+ * parameters, no passphrase needed). */
+enum key_kdf_kind { KEY_KDF_UNKNOWN, KEY_KDF_PBKDF2, KEY_KDF_SCRYPT };
+struct key_kdf {
+    enum key_kdf_kind kind;
+    long cost;     /* PBKDF2 iterations, scrypt N */
+    char name[96]; /* "PBKDF2-hmacWithSHA256, 2048 iterations" */
+};
+cm_err key_kdf_of(struct key_kdf *out, const char *path) CM_MUST_USE;
+/* 1 when below what key_save_encrypted writes today. */
+int key_kdf_is_weak(const struct key_kdf *k);
+
+/* Reads a passphrase: first line of file (refused when group or others may
+ * read or write it, with the chmod that fixes it) or, when file is NULL,
+ * from /dev/tty without echo (confirm: asked twice; at least 8 characters).
+ * Wipe out with OPENSSL_cleanse after use. */
 cm_err key_read_passphrase(char *out, size_t outsz, const char *file, int confirm) CM_MUST_USE;
 
 #endif

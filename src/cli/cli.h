@@ -6,6 +6,8 @@
 
 #include "ca/ca.h"
 
+#include <sys/types.h>
+
 struct cli_global {
     const char *home;            /* --home or CERTMINT_HOME */
     const char *passphrase_file; /* --passphrase-file or CERTMINT_PASSPHRASE_FILE */
@@ -28,9 +30,17 @@ cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert) 
 
 /* PEM text of a DER certificate (malloc'ed, NUL-terminated). */
 cm_err cli_cert_pem(char **out, const unsigned char *der, size_t len) CM_MUST_USE;
-/* Writes a DER certificate as PEM to path atomically (mode 0644), or to
+/* Checks an output file before any work is done: not inside the CA home of
+ * g, not an existing file unless force (fs_out_check). NULL or "-" (stdout)
+ * pass. */
+cm_err cli_out_check(const struct cli_global *g, const char *path, int force) CM_MUST_USE;
+/* Writes data to path under the output-file policy (fs_out_write), or to
  * stdout when path is NULL or "-". */
-cm_err cli_write_cert(const char *path, const unsigned char *der, size_t len) CM_MUST_USE;
+cm_err cli_write_file(const struct cli_global *g, const char *path, int force, const void *data,
+                      size_t len, mode_t mode) CM_MUST_USE;
+/* Writes a DER certificate as PEM (mode 0644) the same way. */
+cm_err cli_write_cert(const struct cli_global *g, const char *path, int force,
+                      const unsigned char *der, size_t len) CM_MUST_USE;
 /* Parses a RequestID argument. */
 cm_err cli_parse_request_id(int64_t *out, const char *s) CM_MUST_USE;
 

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include "backup/backup.h"
+#include "util/fsutil.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -12,11 +13,12 @@ const char cmd_backup_usage[] =
     "certmint backup DIR\n"
     "certmint backup --verify DIR\n"
     "\n"
-    "Writes an online, consistent snapshot of the CA home into DIR (new or empty): the\n"
-    "database (SQLite's backup API, safe while 'certmint serve' runs), the CA key as stored\n"
-    "(encrypted), the certificate and chain, the configuration, the published CRLs, and a\n"
-    "MANIFEST with the SHA-256 of every file and the high-water marks (last RequestID, last\n"
-    "CRL number, last event ID). --verify checks a backup without restoring it.\n";
+    "Writes an online, consistent snapshot of the CA home into DIR (new or empty, never\n"
+    "inside the CA home): the database (SQLite's backup API, safe while 'certmint serve'\n"
+    "runs), the CA key as stored (encrypted), the certificate and chain, the configuration,\n"
+    "the published CRLs, and a MANIFEST with the SHA-256 of every file and the high-water\n"
+    "marks (last RequestID, last CRL number, last event ID). --verify checks a backup\n"
+    "without restoring it.\n";
 
 static void print_marks(const struct backup_marks *m)
 {
@@ -64,12 +66,13 @@ const char cmd_restore_usage[] =
     "certmint restore DIR [--home NEW] [--force] [--crl FILE]...\n"
     "\n"
     "Verifies the backup in DIR and restores it into the CA home (--home NEW, else the\n"
-    "global --home / CERTMINT_HOME). An existing CA home is refused unless --force, which\n"
-    "moves it aside (HOME.replaced.TIME), never deletes it. --crl FILE names CRLs published\n"
-    "before the disaster that are still at hand: the next CRL number will exceed theirs.\n"
-    "Then run 'certmint recover-orphans' on the notification mails to bring back what was\n"
-    "issued after the backup, before the restored CA issues or publishes anything: it\n"
-    "raises the RequestID, CRL-number and event-ID sequences past the mail trail.\n";
+    "global --home / CERTMINT_HOME; NEW never inside that one). An existing CA home is\n"
+    "refused unless --force, which moves it aside (HOME.replaced.TIME), never deletes it.\n"
+    "--crl FILE names CRLs published before the disaster that are still at hand: the next\n"
+    "CRL number will exceed theirs. Then run 'certmint recover-orphans' on the notification\n"
+    "mails to bring back what was issued after the backup, before the restored CA issues or\n"
+    "publishes anything: it raises the RequestID, CRL-number and event-ID sequences past\n"
+    "the mail trail.\n";
 
 int cmd_restore(const struct cli_global *g, int argc, char **argv)
 {
@@ -113,6 +116,12 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
     if (o.home == NULL) {
         free(crls);
         return cli_usage_error("restore: no CA home: give --home NEW (or the global --home)");
+    }
+    /* A new home (--home NEW) never goes inside the CA home named globally. */
+    if (g->home != NULL && strcmp(o.home, g->home) != 0 &&
+        (rc = fs_out_check_dir(o.home, g->home)) != CM_OK) {
+        free(crls);
+        return cli_fail(rc);
     }
     rc = backup_restore(&m, aside, sizeof(aside), argv[optind], &o);
     free(crls);

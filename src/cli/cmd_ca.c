@@ -4,12 +4,15 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char cmd_init_usage[] =
     "certmint --home DIR init --subject DN [--key SPEC] [--days N] [--pathlen N]\n"
-    "certmint --home DIR init --subordinate --subject DN --out CSR [--key SPEC] [--pathlen N]\n"
+    "certmint --home DIR init --subordinate --subject DN --out CSR [--force] [--key SPEC]\n"
+    "                    [--pathlen N]\n"
     "\n"
-    "Creates a CA home in DIR (which must not exist or be empty).\n"
+    "Creates a CA home in DIR (which must not exist, or be empty and yours), mode 0700\n"
+    "whatever the umask; a parent directory that every user may write draws a warning.\n"
     "  --subject DN     the CA's name: \"/CN=Example Root/O=Example\" or \"CN=Example "
     "Root,O=Example\"\n"
     "  --key SPEC       ec:p256 (default), ec:p384, ec:p521, rsa:2048, rsa:3072, rsa:4096, "
@@ -17,9 +20,11 @@ const char cmd_init_usage[] =
     "  --days N         validity of a root certificate (default 3650)\n"
     "  --pathlen N      basicConstraints pathLenConstraint (default: none)\n"
     "  --subordinate    make a subordinate CA: write a CSR for the parent CA to --out, then\n"
-    "                   complete with 'certmint install-ca-cert CERT CHAIN'\n"
+    "                   complete with 'certmint install-ca-cert CERT CHAIN'; CSR must be\n"
+    "                   outside DIR and is not replaced unless --force\n"
     "The key is encrypted with the passphrase from --passphrase-file (global option) or a\n"
-    "prompt; it is never taken from the command line.\n";
+    "prompt; it is never taken from the command line. A passphrase file that group or\n"
+    "others may read is refused (chmod 600 it).\n";
 
 int cmd_init(const struct cli_global *g, int argc, char **argv)
 {
@@ -30,6 +35,7 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
         {"pathlen", required_argument, NULL, 'p'},
         {"subordinate", no_argument, NULL, 'S'},
         {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     struct ca_init_opts o = {0};
@@ -64,6 +70,9 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
         case 'o':
             o.csr_out = optarg;
             break;
+        case 'f':
+            o.force = 1;
+            break;
         default:
             return cli_usage_error("init: see 'certmint help init'");
         }
@@ -86,23 +95,35 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
     return 0;
 }
 
-const char cmd_ca_cert_usage[] = "certmint ca-cert [--chain]\n"
-                                 "\n"
-                                 "Prints the CA certificate as PEM; with --chain also the issuers\n"
-                                 "above it up to the root.\n";
+const char cmd_ca_cert_usage[] =
+    "certmint ca-cert [--chain] [--out FILE [--force]]\n"
+    "\n"
+    "Prints the CA certificate as PEM; with --chain also the issuers\n"
+    "above it up to the root.\n"
+    "  --out FILE   write to FILE instead of stdout (never inside the CA home)\n"
+    "  --force      replace FILE if it exists\n";
 
 int cmd_ca_cert(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"chain", no_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"chain", no_argument, NULL, 'c'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     ca_ctx *ca = NULL;
     char *pem = NULL;
-    int ch, chain = 0;
+    const char *out = NULL;
+    int ch, chain = 0, force = 0;
     cm_err rc;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch != 'c')
+        if (ch == 'c')
+            chain = 1;
+        else if (ch == 'o')
+            out = optarg;
+        else if (ch == 'f')
+            force = 1;
+        else
             return cli_usage_error("ca-cert: see 'certmint help ca-cert'");
-        chain = 1;
     }
     if (optind != argc)
         return cli_usage_error("ca-cert: unexpected argument '%s'", argv[optind]);
@@ -110,7 +131,7 @@ int cmd_ca_cert(const struct cli_global *g, int argc, char **argv)
         return cli_fail(rc);
     rc = ca_cert_pem(&pem, ca, chain);
     if (rc == CM_OK)
-        fputs(pem, stdout);
+        rc = cli_write_file(g, out, force, pem, strlen(pem), 0644);
     free(pem);
     ca_close(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
@@ -138,5 +159,48 @@ int cmd_install_ca_cert(const struct cli_global *g, int argc, char **argv)
     if (rc != CM_OK)
         return cli_fail(rc);
     printf("CA certificate installed in %s\n", g->home);
+    return 0;
+}
+
+const char cmd_ca_usage[] =
+    "certmint ca passphrase [--new-passphrase-file FILE]\n"
+    "\n"
+    "passphrase  decrypts the CA key with the current passphrase (global --passphrase-file,\n"
+    "            ca.passphrase_file, else a prompt) and re-encrypts it under the new one from\n"
+    "            FILE (else asked twice on the terminal; never the command line; at least 8\n"
+    "            characters) with today's KDF: PBES2, AES-256-CBC, PBKDF2-HMAC-SHA256 with\n"
+    "            600,000 iterations. Keys made by older versions (2,048 iterations) are\n"
+    "            upgraded this way. The key file is replaced atomically (mode 0600) and the\n"
+    "            change is recorded in the audit log. Update ca.passphrase_file's file\n"
+    "            afterwards if the configuration names one.\n";
+
+int cmd_ca(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"new-passphrase-file", required_argument, NULL, 'n'},
+                                         {NULL, 0, NULL, 0}};
+    struct key_kdf was, now;
+    const char *newfile = NULL;
+    ca_ctx *ca = NULL;
+    int ch;
+    cm_err rc;
+
+    if (argc < 2 || strcmp(argv[1], "passphrase") != 0)
+        return cli_usage_error("ca: usage: certmint ca passphrase [--new-passphrase-file FILE]");
+    argc--;
+    argv++;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch != 'n')
+            return cli_usage_error("ca passphrase: see 'certmint help ca'");
+        newfile = optarg;
+    }
+    if (optind != argc)
+        return cli_usage_error("ca passphrase: unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_open_ca(&ca, g, 1)) != CM_OK)
+        return cli_fail(rc);
+    rc = ca_change_passphrase(&was, &now, ca, newfile);
+    ca_close(ca);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    printf("CA key re-encrypted with %s (was %s)\n", now.name, was.name);
     return 0;
 }

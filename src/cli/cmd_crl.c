@@ -12,7 +12,7 @@
 #include <string.h>
 
 const char cmd_crl_usage[] =
-    "usage: certmint crl [--delta] [--out FILE]\n"
+    "usage: certmint crl [--delta] [--out FILE [--force]]\n"
     "\n"
     "Signs and publishes a CRL with the CA key (RFC 5280 section 5): every\n"
     "revoked certificate (full CRL) or, with --delta, what changed since the\n"
@@ -20,13 +20,15 @@ const char cmd_crl_usage[] =
     "delta.crl and delta.crl.pem, records the CRL and raises CRLISSUED.\n"
     "\n"
     "  --delta      publish a delta CRL (needs crl.delta_period > 0 and a full CRL)\n"
-    "  --out FILE   also write the DER CRL to FILE\n"
+    "  --out FILE   also write the DER CRL to FILE (never inside the CA home)\n"
+    "  --force      replace FILE if it exists\n"
     "\n"
     "Validity: crl.period (full, default 7d), crl.delta_period (delta, default 1d).\n";
 
 /* Copies the CRL just written to the user's file, checking that it is the
  * one published (not one a concurrent run wrote meanwhile). */
-static cm_err copy_out(const struct crl_result *r, const char *dest)
+static cm_err copy_out(const struct cli_global *g, const struct crl_result *r, const char *dest,
+                       int force)
 {
     cm_err rc = CM_OK;
     unsigned char *data = NULL, md[32];
@@ -40,7 +42,7 @@ static cm_err copy_out(const struct crl_result *r, const char *dest)
     if (strcmp(hex, r->sha256_hex) != 0)
         CM_FAIL(CM_ERR_STATE, "%s: replaced by another CRL meanwhile; %s not written", r->der_path,
                 dest);
-    CM_TRY(fs_write_atomic(dest, data, len, 0644));
+    CM_TRY(cli_write_file(g, dest, force, data, len, 0644));
 out:
     free(data);
     return rc;
@@ -51,6 +53,7 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
     static const struct option opts[] = {
         {"delta", no_argument, NULL, 'd'},
         {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -58,16 +61,19 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
     struct crl_result res;
     const char *out_file = NULL;
     char next[32];
-    int delta = 0, ch, status = 0;
+    int delta = 0, ch, status = 0, force = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "do:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "do:fh", opts, NULL)) != -1) {
         switch (ch) {
         case 'd':
             delta = 1;
             break;
         case 'o':
             out_file = optarg;
+            break;
+        case 'f':
+            force = 1;
             break;
         case 'h':
             fputs(cmd_crl_usage, stdout);
@@ -81,6 +87,9 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
         return cli_usage_error("crl: unexpected argument '%s'", argv[optind]);
     if (out_file != NULL && out_file[0] == '\0')
         return cli_usage_error("crl: --out needs a file name");
+    /* Refused before signing: a CRL number is not spent on a bad --out. */
+    if (out_file != NULL && (rc = cli_out_check(g, out_file, force)) != CM_OK)
+        return cli_fail(rc);
 
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK || (rc = ca_load_key(ca)) != CM_OK ||
         (rc = crl_publish(&res, ca, delta)) != CM_OK) {
@@ -93,7 +102,7 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
            (long long)res.number, res.is_delta ? "delta" : "full", (long long)res.entries, next,
            res.der_path);
     if (out_file != NULL) {
-        if ((rc = copy_out(&res, out_file)) != CM_OK) {
+        if ((rc = copy_out(g, &res, out_file, force)) != CM_OK) {
             status = cli_fail(rc);
             goto out;
         }

@@ -12,17 +12,35 @@
 #include <sys/stat.h>
 
 const char cmd_submit_usage[] =
-    "certmint submit FILE... [--profile NAME] [--out PATH] [--requester NAME]\n"
+    "certmint submit FILE... [--profile NAME] [--out PATH [--force]] [--requester NAME]\n"
     "\n"
     "Submits PKCS#10 requests (PEM or DER). Each request's signature is verified and the\n"
     "request is checked against the profile (default tls-server); the policy issues it,\n"
     "pends it for an officer (profile approval manual) or denies it, with a message.\n"
     "Prints one line per request: REQUEST-ID DISPOSITION SERIAL FILE [MESSAGE].\n"
     "  --out PATH   issued certificates as PEM: a file for one request, a directory for\n"
-    "               several (named REQUEST-ID.pem)\n"
+    "               several (named REQUEST-ID.pem); never inside the CA home, and an\n"
+    "               existing file is not replaced (that request's certificate stays\n"
+    "               retrievable) unless --force\n"
+    "  --force      replace existing output files\n"
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
     "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n";
+
+/* Before anything is submitted: the output file (one request) or directory
+ * (a batch: a name in it stands for every REQUEST-ID.pem, whose existence is
+ * checked as each is written) passes the output-file policy. */
+static cm_err submit_out_check(const struct cli_global *g, const char *out, int n, int force)
+{
+    char probe[4096];
+    if (out == NULL)
+        return CM_OK;
+    if (n == 1)
+        return cli_out_check(g, out, force);
+    if ((size_t)snprintf(probe, sizeof(probe), "%s/REQUEST-ID.pem", out) >= sizeof(probe))
+        return cm_err_set(CM_ERR_INVALID, "%s: path too long", out);
+    return cli_out_check(g, probe, 1);
+}
 
 int cmd_submit(const struct cli_global *g, int argc, char **argv)
 {
@@ -30,13 +48,14 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         {"profile", required_argument, NULL, 'p'},
         {"out", required_argument, NULL, 'o'},
         {"requester", required_argument, NULL, 'r'},
+        {"force", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     struct ca_submit_opts so = {0};
     const char *out = NULL;
     ca_ctx *ca = NULL;
     struct ca_submission *subs = NULL;
-    int ch, status = 0, n, i;
+    int ch, status = 0, n, i, force = 0;
     cm_err rc = CM_OK;
 
     so.profile = "tls-server";
@@ -51,6 +70,9 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         case 'r':
             so.requester = optarg;
             break;
+        case 'f':
+            force = 1;
+            break;
         default:
             return cli_usage_error("submit: see 'certmint help submit'");
         }
@@ -64,6 +86,8 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             return cli_usage_error("submit: --out %s must be an existing directory for %d requests",
                                    out, n);
     }
+    if ((rc = submit_out_check(g, out, n, force)) != CM_OK)
+        return cli_fail(rc);
     subs = calloc((size_t)n, sizeof(*subs));
     if (subs == NULL) {
         return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
@@ -113,7 +137,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             snprintf(path, sizeof(path), "%s/%lld.pem", out, (long long)s->request_id);
         else
             snprintf(path, sizeof(path), "%s", out);
-        cm_err wrc = cli_write_cert(path, s->cert_der, s->cert_der_len);
+        cm_err wrc = cli_write_cert(g, path, force, s->cert_der, s->cert_der_len);
         if (wrc != CM_OK) {
             cli_fail(wrc);
             status = 1;
@@ -179,29 +203,39 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
 }
 
 const char cmd_approve_usage[] =
-    "certmint approve REQUEST-ID [--out FILE]\n"
+    "certmint approve REQUEST-ID [--out FILE [--force]]\n"
     "\n"
     "Issues the certificate of a pending request (checked against its\n"
-    "profile again) and prints REQUEST-ID DISPOSITION SERIAL.\n";
+    "profile again) and prints REQUEST-ID DISPOSITION SERIAL.\n"
+    "  --out FILE   also write the certificate as PEM to FILE (never inside the CA home;\n"
+    "               checked before the request is approved)\n"
+    "  --force      replace FILE if it exists\n";
 
 int cmd_approve(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     const char *out = NULL;
     ca_ctx *ca = NULL;
     struct ca_submission s;
     int64_t id;
-    int ch;
+    int ch, force = 0;
     cm_err rc;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch != 'o')
+        if (ch == 'f')
+            force = 1;
+        else if (ch == 'o')
+            out = optarg;
+        else
             return cli_usage_error("approve: see 'certmint help approve'");
-        out = optarg;
     }
     if (argc - optind != 1)
         return cli_usage_error("approve: usage: certmint approve REQUEST-ID [--out FILE]");
     if ((rc = cli_parse_request_id(&id, argv[optind])) != CM_OK)
+        return cli_fail(rc);
+    if ((rc = cli_out_check(g, out, force)) != CM_OK)
         return cli_fail(rc);
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
@@ -236,7 +270,7 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
         return 1;
     }
     if (out != NULL && s.cert_der != NULL &&
-        (rc = cli_write_cert(out, s.cert_der, s.cert_der_len)) != CM_OK) {
+        (rc = cli_write_cert(g, out, force, s.cert_der, s.cert_der_len)) != CM_OK) {
         ca_submission_clear(&s);
         return cli_fail(rc);
     }
@@ -281,31 +315,39 @@ int cmd_deny(const struct cli_global *g, int argc, char **argv)
 }
 
 const char cmd_retrieve_usage[] =
-    "certmint retrieve REQUEST-ID [--out FILE]\n"
+    "certmint retrieve REQUEST-ID [--out FILE [--force]]\n"
     "\n"
-    "Fetches the certificate of an issued request as PEM (stdout or FILE). In strict audit\n"
+    "Fetches the certificate of an issued request as PEM (stdout or FILE; FILE never inside\n"
+    "the CA home, an existing FILE replaced only with --force). In strict audit\n"
     "mode a certificate is withheld until its CERTISSUED event has been acknowledged by an\n"
     "off-box exit module (exit status 4).\n";
 
 int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     const char *out = NULL;
     ca_ctx *ca = NULL;
     unsigned char *der = NULL;
     size_t len = 0;
     int64_t id;
-    int ch;
+    int ch, force = 0;
     cm_err rc;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch != 'o')
+        if (ch == 'f')
+            force = 1;
+        else if (ch == 'o')
+            out = optarg;
+        else
             return cli_usage_error("retrieve: see 'certmint help retrieve'");
-        out = optarg;
     }
     if (argc - optind != 1)
         return cli_usage_error("retrieve: usage: certmint retrieve REQUEST-ID [--out FILE]");
     if ((rc = cli_parse_request_id(&id, argv[optind])) != CM_OK)
+        return cli_fail(rc);
+    if ((rc = cli_out_check(g, out, force)) != CM_OK)
         return cli_fail(rc);
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
@@ -319,7 +361,7 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
         cli_deliver(ca);
     ca_close(ca);
     if (rc == CM_OK)
-        rc = cli_write_cert(out, der, len);
+        rc = cli_write_cert(g, out, force, der, len);
     free(der);
     if (rc == CM_ERR_WITHHELD) {
         cli_fail(rc);

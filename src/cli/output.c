@@ -30,18 +30,36 @@ out:
     return rc;
 }
 
-cm_err cli_write_cert(const char *path, const unsigned char *der, size_t len)
+static int is_stdout(const char *path)
+{
+    return path == NULL || strcmp(path, "-") == 0;
+}
+
+cm_err cli_out_check(const struct cli_global *g, const char *path, int force)
+{
+    if (is_stdout(path))
+        return CM_OK;
+    return fs_out_check(path, g->home, force);
+}
+
+cm_err cli_write_file(const struct cli_global *g, const char *path, int force, const void *data,
+                      size_t len, mode_t mode)
+{
+    if (!is_stdout(path))
+        return fs_out_write(path, g->home, force, data, len, mode);
+    if ((len > 0 && fwrite(data, len, 1, stdout) != 1) || fflush(stdout) != 0)
+        return cm_err_set(CM_ERR_IO, "stdout: write failed");
+    return CM_OK;
+}
+
+cm_err cli_write_cert(const struct cli_global *g, const char *path, int force,
+                      const unsigned char *der, size_t len)
 {
     char *pem = NULL;
     cm_err rc = cli_cert_pem(&pem, der, len);
     if (rc != CM_OK)
         return rc;
-    if (path == NULL || strcmp(path, "-") == 0) {
-        if (fputs(pem, stdout) == EOF || fflush(stdout) != 0)
-            rc = cm_err_set(CM_ERR_IO, "stdout: write failed");
-    } else {
-        rc = fs_write_atomic(path, pem, strlen(pem), 0644);
-    }
+    rc = cli_write_file(g, path, force, pem, strlen(pem), 0644);
     free(pem);
     return rc;
 }

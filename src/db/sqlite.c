@@ -254,8 +254,33 @@ struct sqlite_db {
 #define SDB(db) ((struct sqlite_db *)(void *)(db))
 
 /* The one error shape of this file: "PATH: what: SQLite's message". */
+/* 1 for SQLite results that come from the operating system (I/O, space,
+ * permissions, a read-only file system), not from the database's content. */
+static int sq_is_os_error(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The error of the last call, with the operating system's reason when there
+ * is one ("disk I/O error (No space left on device)"): disk full, read-only
+ * file system and permission denied each read as what they are. */
 static cm_err sq_fail(struct sqlite_db *s, const char *what)
 {
+    int code = sqlite3_extended_errcode(s->h), sys = sqlite3_system_errno(s->h);
+    if (sq_is_os_error(code) && sys != 0)
+        return cm_err_set(CM_ERR_IO, "%s: %s: %s (%s)", s->path, what, strerror(sys),
+                          sqlite3_errmsg(s->h));
+    if (sq_is_os_error(code))
+        return cm_err_set(CM_ERR_IO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->h));
     return cm_err_set(CM_ERR_DB, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->h));
 }
 
@@ -1465,8 +1490,13 @@ static cm_err check_identity(struct sqlite_db *s)
 
     /* The first read parses the header: garbage fails here with "file is
      * not a database". */
-    if (query_int(s, &appid, "PRAGMA application_id", "reading the header") != CM_OK)
+    if (query_int(s, &appid, "PRAGMA application_id", "reading the header") != CM_OK) {
+        /* Only content SQLite cannot parse means "not a database"; a
+         * failing disk or a refused open keeps its own message. */
+        if (sq_is_os_error(sqlite3_extended_errcode(s->h)))
+            CM_TRY(sq_fail(s, "cannot open the database"));
         CM_FAIL(CM_ERR_DB, "%s: not a certmint database (%s)", s->path, sqlite3_errmsg(s->h));
+    }
     if (appid != DB_SQLITE_APPLICATION_ID)
         CM_FAIL(CM_ERR_DB,
                 "%s: not a certmint database (SQLite application_id is 0x%08" PRIx64
@@ -1517,6 +1547,27 @@ static int file_nonempty(const char *path)
     return lstat(path, &st) == 0 && (!S_ISREG(st.st_mode) || st.st_size > 0);
 }
 
+/* certmint writes on every open (WAL mode, the -wal and -shm files beside
+ * the database): say plainly when the file or its directory cannot be
+ * written, before SQLite reports it as "unable to open database file". */
+static cm_err check_writable(const char *path)
+{
+    char dir[PATH_MAX];
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return cm_err_set(errno == ENOENT ? CM_ERR_NOTFOUND : CM_ERR_IO,
+                          "%s: cannot open the database for writing: %s", path, strerror(errno));
+    close(fd);
+    snprintf(dir, sizeof(dir), "%s", path);
+    if (access(dirname(dir), W_OK) != 0)
+        return cm_err_set(CM_ERR_IO,
+                          "%s: cannot write in the database's directory (SQLite keeps its -wal "
+                          "and -shm files there): %s",
+                          path, strerror(errno));
+    return CM_OK;
+}
+
 static cm_err sq_open(db_t **out, const char *path, int create)
 {
     struct sqlite_db *s = NULL;
@@ -1553,6 +1604,7 @@ static cm_err sq_open(db_t **out, const char *path, int create)
                     path, errno == ENOENT ? "no such file" : strerror(errno));
         if (!S_ISREG(sb.st_mode))
             CM_FAIL(CM_ERR_DB, "%s: not a certmint database (not a regular file)", path);
+        CM_TRY(check_writable(path));
     }
     if (sqlite3_open_v2(path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {

@@ -145,17 +145,12 @@ static cm_err check_helo(const char *h)
  * can read: that password is as good as published. */
 static cm_err read_password(char **out, const char *path)
 {
-    struct stat st;
     unsigned char *data = NULL;
     size_t len = 0, n;
     cm_err rc = CM_OK;
 
     *out = NULL;
-    if (stat(path, &st) != 0)
-        CM_FAIL(CM_ERR_NOTFOUND, "SMTP password file %s: cannot stat it", path);
-    if (st.st_mode & S_IROTH)
-        CM_FAIL(CM_ERR_CONFIG, "SMTP password file %s: readable by every user (chmod o-r)", path);
-    CM_TRY(fs_read_file(&data, &len, path, PASSWORD_FILE_MAX));
+    CM_TRY(fs_read_secret(&data, &len, path, PASSWORD_FILE_MAX, "SMTP password file"));
     for (n = 0; n < len && data[n] != '\n' && data[n] != '\r'; n++)
         if (data[n] == '\0')
             CM_FAIL(CM_ERR_CONFIG, "SMTP password file %s: NUL byte in the password", path);

@@ -350,14 +350,10 @@ static cm_err password_read(char **out, size_t *len, const char *path)
     cm_err rc = CM_OK;
     unsigned char *data = NULL;
     size_t n = 0;
-    struct stat st;
 
     *out = NULL;
     *len = 0;
-    CM_TRY(fs_read_file(&data, &n, path, PASSWORD_MAX));
-    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
-        log_warn("%s: bind password file is readable by group or others (mode %03o)", path,
-                 (unsigned)(st.st_mode & 0777));
+    CM_TRY(fs_read_secret(&data, &n, path, PASSWORD_MAX, "LDAP bind password file"));
     size_t l = 0;
     while (l < n && data[l] != '\n' && data[l] != '\r')
         l++;
@@ -413,8 +409,10 @@ static cm_err tls_setup(struct dir *d, const struct dir_opts *o)
     if (o->certfile != NULL)
         CM_TRY(
             set_opt(d, d->ld, LDAP_OPT_X_TLS_CERTFILE, o->certfile, "the TLS client certificate"));
-    if (o->keyfile != NULL)
+    if (o->keyfile != NULL) {
+        CM_TRY(fs_check_secret(o->keyfile, "LDAP TLS client key file"));
         CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_KEYFILE, o->keyfile, "the TLS client key"));
+    }
     CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand, "TLS certificate checking"));
     CM_TRY(set_opt(d, d->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min, "the TLS minimum version"));
     int lrc = ldap_set_option(d->ld, LDAP_OPT_X_TLS_NEWCTX, &is_server);

@@ -14,6 +14,16 @@
  * and NUL-terminated (not counted in *len). Errors name the path. */
 cm_err fs_read_file(unsigned char **out, size_t *len, const char *path, size_t max) CM_MUST_USE;
 
+/* fs_read_file for a file holding a secret (a passphrase, a password):
+ * a regular file that group or others may read or write is refused with the
+ * chmod that fixes it (CM_ERR_CONFIG); `what` names it ("passphrase file"). */
+cm_err fs_read_secret(unsigned char **out, size_t *len, const char *path, size_t max,
+                      const char *what) CM_MUST_USE;
+
+/* The same mode rule for a secret file another library reads (a TLS client
+ * key handed to libldap). */
+cm_err fs_check_secret(const char *path, const char *what) CM_MUST_USE;
+
 /* Atomically replaces path with data, file mode `mode`. */
 cm_err fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode) CM_MUST_USE;
 
@@ -35,5 +45,31 @@ cm_err fs_join(char *out, size_t outsz, const char *dir, const char *name) CM_MU
 
 /* fsync a directory (after rename/create inside it). */
 cm_err fs_sync_dir(const char *dir) CM_MUST_USE;
+
+/* Canonical absolute form of path (symlinks and . / .. resolved, as
+ * realpath(3)) even when its last components do not exist yet: the longest
+ * existing prefix is resolved and the rest appended. out has PATH_MAX bytes. */
+cm_err fs_resolve(char *out, size_t outsz, const char *path) CM_MUST_USE;
+
+/* The output-file policy for every file a command writes on the user's
+ * behalf (--out, backup DIR, a subordinate's CSR):
+ *  - never inside `protect` (the CA home: its key, database, configuration),
+ *    judged after resolving symlinks and .. in the parent directory, and by
+ *    device and inode of every directory above the file (bind mounts);
+ *  - a symbolic link at path that points into `protect` is refused always;
+ *  - an existing file (or link) is refused unless force; a directory always;
+ *  - the parent directory must exist.
+ * protect may be NULL (no home) and need not exist yet (init). */
+cm_err fs_out_check(const char *path, const char *protect, int force) CM_MUST_USE;
+
+/* The same rule for an output directory (backup DIR): neither it nor the
+ * directories it would be created in are inside protect. */
+cm_err fs_out_check_dir(const char *dir, const char *protect) CM_MUST_USE;
+
+/* fs_out_check, then writes data atomically (temp + fsync + rename). Without
+ * force the final step never replaces a file that appeared meanwhile
+ * (RENAME_NOREPLACE, else link(2)). */
+cm_err fs_out_write(const char *path, const char *protect, int force, const void *data, size_t len,
+                    mode_t mode) CM_MUST_USE;
 
 #endif

@@ -75,7 +75,26 @@ bad "no CA home given" "no CA home" env -u CERTMINT_HOME "$CM" view
 
 # Wrong passphrase.
 printf 'wrong-passphrase\n' >"$T/wrong"
-bad "wrong passphrase" "passphrase" "$CM" --home "$H" --passphrase-file "$T/wrong" submit "$T/good.csr"
+chmod 600 "$T/wrong"
+bad "wrong passphrase" "cannot decrypt the CA key \\(wrong passphrase\\?\\)" "$CM" --home "$H" --passphrase-file "$T/wrong" submit "$T/good.csr"
+chmod 644 "$T/wrong"
+cp "$PASS" "$T/open.pass"
+chmod 640 "$T/open.pass"
+bad "passphrase file readable by the group" "passphrase file $T/open.pass is readable by group or others \\(mode 0640\\): run chmod 600 $T/open.pass" \
+    "$CM" --home "$H" --passphrase-file "$T/open.pass" submit "$T/good.csr"
+chmod 620 "$T/open.pass"
+bad "passphrase file writable by the group" "passphrase file $T/open.pass is writable by group or others \\(mode 0620\\)" \
+    "$CM" --home "$H" --passphrase-file "$T/open.pass" crl
+bad "output file inside the CA home" "$H/x.pem: inside the CA home" cm "$H" submit --out "$H/x.pem" "$T/good.csr"
+bad "output file exists" "good.pem: already exists; give --force" cm "$H" submit --out "$T/good.pem" "$T/good.csr"
+
+# A missing database, a missing home file: each its own message.
+M="$T/missing"
+cp -r "$H" "$M"
+rm "$M/certmint.db"
+bad "missing database" "$M/certmint.db: CA database missing" "$CM" --home "$M" --passphrase-file "$PASS" view
+rm "$M/certmint.conf"
+bad "missing configuration" "$M: not a CA home \\(no certmint.conf\\)" "$CM" --home "$M" --passphrase-file "$PASS" view
 
 # A corrupt CA home.
 C="$T/corrupt"

@@ -100,7 +100,7 @@ TEST(open_errors)
     o.password_file = "/nonexistent/pw";
     open_fails(&o, CM_ERR_NOTFOUND, "/nonexistent/pw");
     o.password_file = pwopen;
-    open_fails(&o, CM_ERR_CONFIG, "every user");
+    open_fails(&o, CM_ERR_CONFIG, "readable by group or others (mode 0644): run chmod 600");
     o.password_file = pwempty;
     open_fails(&o, CM_ERR_CONFIG, "empty");
     o.password_file = pwfile;

@@ -1,0 +1,145 @@
+/* Unit tests: the output-file policy (fs_out_check, fs_out_write), loose path
+ * resolution (fs_resolve) and the secret-file mode check (fs_read_secret),
+ * on a scratch directory. */
+#include "unit.h"
+#include "util/fsutil.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char top[PATH_MAX];  /* canonical scratch directory */
+static char home[PATH_MAX]; /* a fake CA home inside it */
+
+static const char *at(const char *rel)
+{
+    static char buf[4][PATH_MAX];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof(buf[i]), "%s/%s", top, rel);
+    return buf[i];
+}
+
+static void put(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fputs(text, f);
+        fclose(f);
+    }
+    chmod(path, mode);
+}
+
+TEST(resolve_missing_tail)
+{
+    char out[PATH_MAX];
+    CHECK_OK(fs_resolve(out, sizeof(out), at("home/private/../nothere/x.pem")));
+    CHECK_STR(out, at("home/nothere/x.pem"));
+    CHECK_OK(fs_resolve(out, sizeof(out), at("alias/certmint.conf")));
+    CHECK_STR(out, at("home/certmint.conf"));
+    CHECK_OK(fs_resolve(out, sizeof(out), at("no/such/../dir")));
+    CHECK_STR(out, at("no/dir"));
+}
+
+TEST(inside_home_refused)
+{
+    CHECK_ERR(fs_out_check(at("home/x.pem"), home, 1), CM_ERR_POLICY);
+    CHECK_ERR(fs_out_check(at("home/private/ca.key"), home, 1), CM_ERR_POLICY);
+    CHECK_ERR(fs_out_check(at("out/../home/certmint.db"), home, 1), CM_ERR_POLICY);
+    CHECK_ERR(fs_out_check(at("alias/certmint.conf"), home, 1), CM_ERR_POLICY);
+    CHECK(strstr(cm_err_msg(), "inside the CA home") != NULL);
+    /* A home that does not exist yet (init) is judged by name. */
+    CHECK_ERR(fs_out_check(at("out/newhome/x.csr"), at("out/newhome"), 1), CM_ERR_POLICY);
+    CHECK_ERR(fs_out_write(at("home/y.pem"), home, 1, "x", 1, 0644), CM_ERR_POLICY);
+    CHECK(access(at("home/y.pem"), F_OK) != 0);
+    /* A name that only starts like the home is outside it. */
+    CHECK_OK(fs_out_check(at("home2.pem"), home, 0));
+}
+
+TEST(symlink_into_home)
+{
+    CHECK_ERR(fs_out_check(at("out/keylink"), home, 1), CM_ERR_POLICY);
+    CHECK(strstr(cm_err_msg(), "symbolic link") != NULL);
+    /* Dangling, relative: still a link into the home. */
+    CHECK_ERR(fs_out_check(at("out/newkeylink"), home, 1), CM_ERR_POLICY);
+    /* A dangling link elsewhere is replaced only with force. */
+    CHECK_ERR(fs_out_check(at("out/dangling"), home, 0), CM_ERR_EXISTS);
+    CHECK_OK(fs_out_check(at("out/dangling"), home, 1));
+}
+
+TEST(existing_needs_force)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    put(at("out/old.pem"), "old", 0644);
+    CHECK_ERR(fs_out_write(at("out/old.pem"), home, 0, "new", 3, 0644), CM_ERR_EXISTS);
+    CHECK(strstr(cm_err_msg(), "--force") != NULL);
+    CHECK_OK(fs_read_file(&data, &len, at("out/old.pem"), 100));
+    CHECK_STR((char *)data, "old");
+    free(data);
+    CHECK_OK(fs_out_write(at("out/old.pem"), home, 1, "new", 3, 0644));
+    CHECK_OK(fs_read_file(&data, &len, at("out/old.pem"), 100));
+    CHECK_STR((char *)data, "new");
+    free(data);
+    CHECK_OK(fs_out_write(at("out/fresh.pem"), home, 0, "f", 1, 0644));
+    CHECK_ERR(fs_out_check(at("out"), home, 1), CM_ERR_INVALID); /* a directory */
+    CHECK_ERR(fs_out_check(at("missing/x.pem"), home, 0), CM_ERR_NOTFOUND);
+    CHECK_ERR(fs_out_check("", home, 0), CM_ERR_INVALID);
+    CHECK_OK(fs_out_check(at("out/free.pem"), NULL, 0));
+}
+
+TEST(out_dir)
+{
+    CHECK_ERR(fs_out_check_dir(at("home/backup"), home), CM_ERR_POLICY);
+    CHECK_ERR(fs_out_check_dir(at("alias/a/b"), home), CM_ERR_POLICY);
+    CHECK_OK(fs_out_check_dir(at("out/backup"), home));
+}
+
+TEST(secret_modes)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    put(at("out/s600"), "pw\n", 0600);
+    put(at("out/s640"), "pw\n", 0640);
+    put(at("out/s604"), "pw\n", 0604);
+    put(at("out/s620"), "pw\n", 0620);
+    CHECK_OK(fs_read_secret(&data, &len, at("out/s600"), 100, "passphrase file"));
+    free(data);
+    CHECK_ERR(fs_read_secret(&data, &len, at("out/s640"), 100, "passphrase file"), CM_ERR_CONFIG);
+    CHECK(strstr(cm_err_msg(), "readable by group or others (mode 0640): run chmod 600") != NULL);
+    CHECK_ERR(fs_read_secret(&data, &len, at("out/s604"), 100, "passphrase file"), CM_ERR_CONFIG);
+    CHECK_ERR(fs_read_secret(&data, &len, at("out/s620"), 100, "passphrase file"), CM_ERR_CONFIG);
+    CHECK(strstr(cm_err_msg(), "writable by group or others (mode 0620)") != NULL);
+    CHECK_ERR(fs_read_secret(&data, &len, at("out/none"), 100, "passphrase file"), CM_ERR_NOTFOUND);
+    CHECK_OK(fs_check_secret(at("out/s600"), "key file"));
+    CHECK_ERR(fs_check_secret(at("out/s604"), "key file"), CM_ERR_CONFIG);
+    CHECK(strstr(cm_err_msg(), "key file") != NULL);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/cm-fsutil.XXXXXX";
+    char cmd[PATH_MAX + 16];
+    unit_suite = "fsutil";
+    if (mkdtemp(tmpl) == NULL || realpath(tmpl, top) == NULL)
+        return 1;
+    snprintf(home, sizeof(home), "%s/home", top);
+    if (mkdir(home, 0700) != 0 || mkdir(at("home/private"), 0700) != 0 ||
+        mkdir(at("out"), 0755) != 0 || symlink(home, at("alias")) != 0 ||
+        symlink(at("home/private/ca.key"), at("out/keylink")) != 0 ||
+        symlink(at("nowhere/x"), at("out/dangling")) != 0 ||
+        symlink("../home/private/new.key", at("out/newkeylink")) != 0)
+        return 1;
+    put(at("home/private/ca.key"), "KEY", 0600);
+    RUN(resolve_missing_tail);
+    RUN(inside_home_refused);
+    RUN(symlink_into_home);
+    RUN(existing_needs_force);
+    RUN(out_dir);
+    RUN(secret_modes);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+    if (system(cmd) != 0)
+        return 1;
+    return UNIT_DONE();
+}
