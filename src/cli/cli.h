@@ -5,6 +5,9 @@
 #define CM_CLI_CLI_H
 
 #include "ca/ca.h"
+#include "util/buf.h"
+
+#include <getopt.h>
 
 struct cli_global {
     const char *home;            /* --home or CERTMINT_HOME */
@@ -37,6 +40,31 @@ cm_err cli_parse_request_id(int64_t *out, const char *s) CM_MUST_USE;
 /* Delivers queued exit-module events after a command committed (errors are
  * reported as warnings; the events stay queued). */
 void cli_deliver(ca_ctx *ca);
+
+/* Options (opt.c). cli_getopt is getopt_long with certmint's messages: a
+ * refused option is reported on stderr naming the command, with the nearest
+ * long option of longopts ("unrecognized option '--ouput'; did you mean
+ * '--out'?"); it returns '?' then, as getopt_long does. */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* Optimal-string-alignment edit distance of a and b; -1 if either is longer
+ * than 64 bytes. */
+int cli_edit_distance(const char *a, const char *b);
+/* The candidate nearest to word when it is close enough to be a typo (at
+ * most half of word's length, 1..3 edits), else NULL. */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+/* cli_suggest over the command names. */
+const char *cli_suggest_command(const char *word);
+/* The command being run (main.c sets it), for messages. */
+extern const struct cli_command *cli_current;
+
+/* Output format of commands that report (--format table|json). */
+enum cli_format { CLI_FMT_TEXT, CLI_FMT_JSON };
+/* Parses a --format value ("table", "text" or "json"); prints a usage error
+ * naming the command and returns 2 when it is neither, else 0. */
+int cli_parse_format(enum cli_format *out, const char *arg);
+/* Writes the JSON document in b (one line) to stdout and frees b. rc is the
+ * result of building it; returns the exit status (0, or 1 after cli_fail). */
+int cli_json_emit(cm_buf *b, cm_err rc);
 
 /* The command table (main.c). */
 extern const struct cli_command cli_commands[];

@@ -34,7 +34,7 @@ int cmd_backup(const struct cli_global *g, int argc, char **argv)
     int ch, verify = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         if (ch != 'v')
             return cli_usage_error("backup: see 'certmint help backup'");
         verify = 1;
@@ -89,7 +89,7 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
     crls = calloc((size_t)argc, sizeof(*crls));
     if (crls == NULL)
         return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 'H':
             o.home = optarg;

@@ -40,7 +40,7 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
     o.days = 3650;
     o.pathlen = -1;
     o.key_spec = "ec:p256";
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 's':
             o.subject = optarg;
@@ -99,7 +99,7 @@ int cmd_ca_cert(const struct cli_global *g, int argc, char **argv)
     int ch, chain = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         if (ch != 'c')
             return cli_usage_error("ca-cert: see 'certmint help ca-cert'");
         chain = 1;

@@ -61,7 +61,7 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
     int delta = 0, ch, status = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "do:h", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "do:h", opts)) != -1) {
         switch (ch) {
         case 'd':
             delta = 1;

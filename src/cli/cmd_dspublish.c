@@ -229,7 +229,7 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
     cm_config *cfg = NULL;
     struct dir *d = NULL;
 
-    while ((ch = getopt_long(argc, argv, "fnh", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "fnh", opts)) != -1) {
         switch (ch) {
         case 'r':
         case 'a':
@@ -355,7 +355,7 @@ int cmd_dsunpublish(const struct cli_global *g, int argc, char **argv)
     cm_config *cfg = NULL;
     struct dir *d = NULL;
 
-    while ((ch = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "nh", opts)) != -1) {
         switch (ch) {
         case 'n':
             dry_run = 1;

@@ -84,7 +84,7 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
     struct dir_verify_report rep;
     cm_err rc = CM_OK;
 
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "h", opts)) != -1) {
         switch (ch) {
         case 'f':
             pc.fix = 1;

@@ -40,7 +40,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     cm_err rc = CM_OK;
 
     so.profile = "tls-server";
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 'p':
             so.profile = optarg;
@@ -194,7 +194,7 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
     int ch;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         if (ch != 'o')
             return cli_usage_error("approve: see 'certmint help approve'");
         out = optarg;
@@ -259,7 +259,7 @@ int cmd_deny(const struct cli_global *g, int argc, char **argv)
     int ch;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         if (ch != 'r')
             return cli_usage_error("deny: see 'certmint help deny'");
         reason = optarg;
@@ -298,7 +298,7 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
     int ch;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         if (ch != 'o')
             return cli_usage_error("retrieve: see 'certmint help retrieve'");
         out = optarg;

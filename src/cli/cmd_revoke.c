@@ -113,7 +113,7 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
     int ch, reason = 0, nargs;
     cm_err rc = CM_OK;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 'f':
             from = optarg;
@@ -256,7 +256,7 @@ int cmd_placeholder(const struct cli_global *g, int argc, char **argv)
     int ch;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 's':
             subject = optarg;

@@ -54,3 +54,25 @@ cm_err cli_parse_request_id(int64_t *out, const char *s)
         *out = v;
     return rc;
 }
+
+int cli_parse_format(enum cli_format *out, const char *arg)
+{
+    if (strcmp(arg, "json") == 0)
+        *out = CLI_FMT_JSON;
+    else if (strcmp(arg, "table") == 0 || strcmp(arg, "text") == 0)
+        *out = CLI_FMT_TEXT;
+    else
+        return cli_usage_error("%s: --format '%s': use table or json",
+                               cli_current ? cli_current->name : "certmint", arg);
+    return 0;
+}
+
+int cli_json_emit(cm_buf *b, cm_err rc)
+{
+    if (rc == CM_OK)
+        rc = buf_append(b, "\n", 1);
+    if (rc == CM_OK && (fwrite(b->data, 1, b->len, stdout) != b->len || fflush(stdout) != 0))
+        rc = cm_err_set(CM_ERR_IO, "standard output: write failed");
+    buf_free(b);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
