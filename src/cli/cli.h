@@ -8,6 +8,7 @@
 #include "util/buf.h"
 
 #include <getopt.h>
+#include <stdio.h>
 
 struct cli_global {
     const char *home;            /* --home or CERTMINT_HOME */
@@ -65,6 +66,10 @@ int cli_parse_format(enum cli_format *out, const char *arg);
 /* Writes the JSON document in b (one line) to stdout and frees b. rc is the
  * result of building it; returns the exit status (0, or 1 after cli_fail). */
 int cli_json_emit(cm_buf *b, cm_err rc);
+
+/* Writes s to f with C0 controls, DEL and C1 controls (U+0080..U+009F)
+ * shown as \xHH, so that stored text cannot drive the terminal. */
+void cli_print_safe(FILE *f, const char *s);
 
 /* The command table (main.c). */
 extern const struct cli_command cli_commands[];

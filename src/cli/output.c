@@ -76,3 +76,19 @@ int cli_json_emit(cm_buf *b, cm_err rc)
     buf_free(b);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
+
+void cli_print_safe(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; p != NULL && *p; p++) {
+        /* C1 controls are U+0080..U+009F, UTF-8 C2 80..C2 9F. */
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            fprintf(f, "\\x%02X", p[1]);
+            p++;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            fprintf(f, "\\x%02X", *p);
+        } else {
+            fputc(*p, f);
+        }
+    }
+}
