@@ -35,6 +35,9 @@ cm_err cli_cert_pem(char **out, const unsigned char *der, size_t len) CM_MUST_US
 /* Writes a DER certificate as PEM to path atomically (mode 0644), or to
  * stdout when path is NULL or "-". */
 cm_err cli_write_cert(const char *path, const unsigned char *der, size_t len) CM_MUST_USE;
+/* Writes data atomically to path (mode 0644), or to stdout when path is
+ * NULL or "-". binary: refused on a terminal (DER, PKCS#7). */
+cm_err cli_write_data(const char *path, const void *data, size_t len, int binary) CM_MUST_USE;
 /* Parses a RequestID argument. */
 cm_err cli_parse_request_id(int64_t *out, const char *s) CM_MUST_USE;
 

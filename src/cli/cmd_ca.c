@@ -86,32 +86,58 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
     return 0;
 }
 
-const char cmd_ca_cert_usage[] = "certmint ca-cert [--chain]\n"
-                                 "\n"
-                                 "Prints the CA certificate as PEM; with --chain also the issuers\n"
-                                 "above it up to the root.\n";
+const char cmd_ca_cert_usage[] =
+    "certmint ca-cert [--chain] [--format pem|der|p7b] [--out FILE]\n"
+    "\n"
+    "Prints the CA certificate as PEM; with --chain also the issuers above it up to\n"
+    "the root.\n"
+    "  --format F   pem (default); der: the CA certificate alone, binary; p7b: the CA\n"
+    "               certificate and its chain as a certificates-only PKCS#7 (DER), the\n"
+    "               .p7b file that Windows, Exchange and IIS import\n"
+    "  --out FILE   write to FILE (atomically) instead of standard output; binary\n"
+    "               formats are never written to a terminal\n";
 
 int cmd_ca_cert(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"chain", no_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"chain", no_argument, NULL, 'c'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {NULL, 0, NULL, 0}};
+    enum ca_export_format fmt = CA_EXPORT_PEM;
+    const char *out = NULL;
     ca_ctx *ca = NULL;
-    char *pem = NULL;
+    unsigned char *data = NULL;
+    size_t len = 0;
     int ch, chain = 0;
     cm_err rc;
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        if (ch != 'c')
+        switch (ch) {
+        case 'c':
+            chain = 1;
+            break;
+        case 'f':
+            if (ca_export_parse_format(&fmt, optarg) != CM_OK)
+                return cli_usage_error("ca-cert: %s", cm_err_msg());
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        default:
             return cli_usage_error("ca-cert: see 'certmint help ca-cert'");
-        chain = 1;
+        }
     }
     if (optind != argc)
         return cli_usage_error("ca-cert: unexpected argument '%s'", argv[optind]);
+    if (fmt == CA_EXPORT_DER && chain)
+        return cli_usage_error("ca-cert: a DER file holds one certificate: use --format pem or "
+                               "p7b for the chain");
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    rc = ca_cert_pem(&pem, ca, chain);
+    rc = ca_cert_export(&data, &len, ca, NULL, 0, chain, fmt);
     if (rc == CM_OK)
-        fputs(pem, stdout);
-    free(pem);
+        rc = cli_write_data(out, data, len, fmt != CA_EXPORT_PEM);
+    free(data);
     ca_close(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }

@@ -281,30 +281,50 @@ int cmd_deny(const struct cli_global *g, int argc, char **argv)
 }
 
 const char cmd_retrieve_usage[] =
-    "certmint retrieve REQUEST-ID [--out FILE]\n"
+    "certmint retrieve REQUEST-ID [--out FILE] [--chain] [--format pem|der|p7b]\n"
     "\n"
     "Fetches the certificate of an issued request as PEM (stdout or FILE). In strict audit\n"
     "mode a certificate is withheld until its CERTISSUED event has been acknowledged by an\n"
-    "off-box exit module (exit status 4).\n";
+    "off-box exit module (exit status 4).\n"
+    "  --chain      add the CA certificate and the issuers above it up to the root (a PEM\n"
+    "               bundle, leaf first)\n"
+    "  --format F   pem (default); der: the certificate alone, binary; p7b: the\n"
+    "               certificate and its chain as a certificates-only PKCS#7 (DER, .p7b)\n";
 
 int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"chain", no_argument, NULL, 'c'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     const char *out = NULL;
     ca_ctx *ca = NULL;
-    unsigned char *der = NULL;
-    size_t len = 0;
+    unsigned char *der = NULL, *data = NULL;
+    size_t len = 0, dlen = 0;
+    enum ca_export_format fmt = CA_EXPORT_PEM;
     int64_t id;
-    int ch;
+    int ch, chain = 0, plain = 1;
     cm_err rc;
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        if (ch != 'o')
+        if (ch == 'o') {
+            out = optarg;
+        } else if (ch == 'c') {
+            chain = 1;
+            plain = 0;
+        } else if (ch == 'f') {
+            if (ca_export_parse_format(&fmt, optarg) != CM_OK)
+                return cli_usage_error("retrieve: %s", cm_err_msg());
+            plain = 0;
+        } else {
             return cli_usage_error("retrieve: see 'certmint help retrieve'");
-        out = optarg;
+        }
     }
     if (argc - optind != 1)
         return cli_usage_error("retrieve: usage: certmint retrieve REQUEST-ID [--out FILE]");
+    if (fmt == CA_EXPORT_DER && chain)
+        return cli_usage_error("retrieve: a DER file holds one certificate: use --format pem or "
+                               "p7b for the chain");
     if ((rc = cli_parse_request_id(&id, argv[optind])) != CM_OK)
         return cli_fail(rc);
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
@@ -317,10 +337,16 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
     }
     if (rc == CM_OK)
         cli_deliver(ca);
+    /* The chain and the other formats are built while the CA is open. */
+    if (rc == CM_OK && !plain)
+        rc = ca_cert_export(&data, &dlen, ca, der, len, chain, fmt);
     ca_close(ca);
-    if (rc == CM_OK)
+    if (rc == CM_OK && plain)
         rc = cli_write_cert(out, der, len);
+    else if (rc == CM_OK)
+        rc = cli_write_data(out, data, dlen, fmt != CA_EXPORT_PEM);
     free(der);
+    free(data);
     if (rc == CM_ERR_WITHHELD) {
         cli_fail(rc);
         return 4;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 cm_err cli_cert_pem(char **out, const unsigned char *der, size_t len)
 {
@@ -44,6 +45,19 @@ cm_err cli_write_cert(const char *path, const unsigned char *der, size_t len)
     }
     free(pem);
     return rc;
+}
+
+cm_err cli_write_data(const char *path, const void *data, size_t len, int binary)
+{
+    if (path != NULL && strcmp(path, "-") != 0)
+        return fs_write_atomic(path, data, len, 0644);
+    if (binary && isatty(STDOUT_FILENO))
+        return cm_err_set(CM_ERR_INVALID,
+                          "binary output is not written to a terminal: give --out FILE or "
+                          "redirect standard output");
+    if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+        return cm_err_set(CM_ERR_IO, "stdout: write failed");
+    return CM_OK;
 }
 
 cm_err cli_parse_request_id(int64_t *out, const char *s)
