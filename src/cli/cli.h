@@ -69,6 +69,8 @@ int cli_parse_format(enum cli_format *out, const char *arg);
 /* Writes the JSON document in b (one line) to stdout and frees b. rc is the
  * result of building it; returns the exit status (0, or 1 after cli_fail). */
 int cli_json_emit(cm_buf *b, cm_err rc);
+/* As cli_json_emit, but returns the error instead of reporting it. */
+cm_err cli_json_write(cm_buf *b, cm_err rc) CM_MUST_USE;
 
 /* Writes s to f with C0 controls, DEL and C1 controls (U+0080..U+009F)
  * shown as \xHH, so that stored text cannot drive the terminal. */

@@ -81,13 +81,19 @@ int cli_parse_format(enum cli_format *out, const char *arg)
     return 0;
 }
 
-int cli_json_emit(cm_buf *b, cm_err rc)
+cm_err cli_json_write(cm_buf *b, cm_err rc)
 {
     if (rc == CM_OK)
         rc = buf_append(b, "\n", 1);
     if (rc == CM_OK && (fwrite(b->data, 1, b->len, stdout) != b->len || fflush(stdout) != 0))
         rc = cm_err_set(CM_ERR_IO, "standard output: write failed");
     buf_free(b);
+    return rc;
+}
+
+int cli_json_emit(cm_buf *b, cm_err rc)
+{
+    rc = cli_json_write(b, rc);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
