@@ -66,6 +66,10 @@ enum cli_format { CLI_FMT_TEXT, CLI_FMT_JSON };
 /* Parses a --format value ("table", "text" or "json"); prints a usage error
  * naming the command and returns 2 when it is neither, else 0. */
 int cli_parse_format(enum cli_format *out, const char *arg);
+/* For commands that parse their arguments by hand (config, exit): removes
+ * "--format F" or "--format=F" from argv (before a "--"), updating *argc.
+ * Returns 0, or 2 after a usage error for a bad or missing F. */
+int cli_take_format(enum cli_format *out, int *argc, char **argv);
 /* Writes the JSON document in b (one line) to stdout and frees b. rc is the
  * result of building it; returns the exit status (0, or 1 after cli_fail). */
 int cli_json_emit(cm_buf *b, cm_err rc);

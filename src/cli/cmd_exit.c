@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include "exit/exit.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #include <stdio.h>
@@ -29,7 +30,7 @@ void cli_deliver(ca_ctx *ca)
 }
 
 const char cmd_exit_usage[] =
-    "certmint exit status\n"
+    "certmint exit status [--format table|json]\n"
     "certmint exit flush\n"
     "certmint exit skip MODULE\n"
     "\n"
@@ -38,7 +39,10 @@ const char cmd_exit_usage[] =
     "  status   per module: enabled, event filter, backlog, last success, last error\n"
     "  flush    deliver every queued event now (ignores the retry backoff); exit status 1\n"
     "           if a module still has a backlog\n"
-    "  skip     start MODULE from the newest event (drops its backlog; audited)\n";
+    "  skip     start MODULE from the newest event (drops its backlog; audited)\n"
+    "status --format json: {\"modules\":[{\"name\",\"enabled\",\"offbox\",\"filter\",\n"
+    "\"backlog\",\"acked\",\"last_success\",\"last_error\",\"last_error_when\",\"attempts\",\n"
+    "\"next_attempt\"}]} (times UTC, null for never).\n";
 
 static void status_line(void *ctx, const struct exit_module_status *st)
 {
@@ -57,6 +61,52 @@ static void status_line(void *ctx, const struct exit_module_status *st)
                (long long)st->attempts, st->attempts == 1 ? "" : "s");
 }
 
+struct status_json_ctx {
+    cm_buf b;
+    size_t n;   /* modules written */
+    cm_err err; /* first failure (the callback cannot return one) */
+};
+
+/* One module of `exit status --format json`. */
+static void status_json(void *ctx, const struct exit_module_status *st)
+{
+    struct status_json_ctx *j = ctx;
+    cm_buf *b = &j->b;
+    char filter[512];
+    int first = 1;
+    cm_err rc;
+
+    exit_filter_names(filter, sizeof(filter), st->filter);
+    if (j->err != CM_OK)
+        return;
+    rc = buf_append_str(b, j->n++ ? ",{" : "{");
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "name", st->name);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(b, &first, "enabled", st->enabled);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(b, &first, "offbox", st->offbox);
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "filter", filter);
+    if (rc == CM_OK)
+        rc = json_append_kv_int(b, &first, "backlog", (long long)st->backlog);
+    if (rc == CM_OK)
+        rc = json_append_kv_int(b, &first, "acked", (long long)st->acked);
+    if (rc == CM_OK)
+        rc = json_append_kv_time(b, &first, "last_success", st->last_success);
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "last_error", st->last_error[0] ? st->last_error : NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv_time(b, &first, "last_error_when", st->last_error_when);
+    if (rc == CM_OK)
+        rc = json_append_kv_int(b, &first, "attempts", (long long)st->attempts);
+    if (rc == CM_OK)
+        rc = json_append_kv_time(b, &first, "next_attempt", st->next_attempt);
+    if (rc == CM_OK)
+        rc = buf_append_str(b, "}");
+    j->err = rc;
+}
+
 struct backlog_ctx {
     int64_t backlog;
 };
@@ -72,7 +122,11 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
     ca_ctx *ca = NULL;
     cm_err rc = CM_OK;
     int status = 0;
+    enum cli_format fmt = CLI_FMT_TEXT;
+    struct status_json_ctx js = {CM_BUF_INIT(16 * 1024 * 1024), 0, CM_OK};
 
+    if (cli_take_format(&fmt, &argc, argv) != 0)
+        return 2;
     if (argc < 2)
         return cli_usage_error("exit: usage: certmint exit status|flush|skip MODULE");
     if (strcmp(argv[1], "skip") == 0 ? argc != 3 : argc != 2)
@@ -82,7 +136,15 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
         return cli_usage_error("exit: unknown subcommand '%s'", argv[1]);
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    if (strcmp(argv[1], "status") == 0) {
+    if (strcmp(argv[1], "status") == 0 && fmt == CLI_FMT_JSON) {
+        rc = buf_append_str(&js.b, "{\"modules\":[");
+        if (rc == CM_OK)
+            rc = exit_status(ca, status_json, &js);
+        if (rc == CM_OK)
+            rc = js.err;
+        if (rc == CM_OK)
+            status = cli_json_emit(&js.b, buf_append_str(&js.b, "]}"));
+    } else if (strcmp(argv[1], "status") == 0) {
         rc = exit_status(ca, status_line, NULL);
     } else if (strcmp(argv[1], "flush") == 0) {
         struct exit_delivery_report rep;
@@ -100,5 +162,6 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
         rc = exit_skip(ca, argv[2]);
     }
     ca_close(ca);
+    buf_free(&js.b);
     return rc == CM_OK ? status : cli_fail(rc);
 }

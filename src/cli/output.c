@@ -91,6 +91,34 @@ cm_err cli_json_write(cm_buf *b, cm_err rc)
     return rc;
 }
 
+int cli_take_format(enum cli_format *out, int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        const char *v = NULL;
+        int drop;
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strncmp(argv[i], "--format=", 9) == 0) {
+            v = argv[i] + 9;
+            drop = 1;
+        } else if (strcmp(argv[i], "--format") == 0) {
+            if (i + 1 >= *argc)
+                return cli_usage_error("%s: option '--format' needs a value",
+                                       cli_current ? cli_current->name : "certmint");
+            v = argv[i + 1];
+            drop = 2;
+        } else {
+            continue;
+        }
+        if (cli_parse_format(out, v) != 0)
+            return 2;
+        memmove(&argv[i], &argv[i + drop], (size_t)(*argc - i - drop + 1) * sizeof(*argv));
+        *argc -= drop;
+        i--;
+    }
+    return 0;
+}
+
 int cli_json_emit(cm_buf *b, cm_err rc)
 {
     rc = cli_json_write(b, rc);
