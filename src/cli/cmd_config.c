@@ -305,9 +305,15 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
         return 0;
     }
     if (strcmp(sub, "get") != 0 && strcmp(sub, "set") != 0 && strcmp(sub, "unset") != 0 &&
-        strcmp(sub, "list") != 0)
+        strcmp(sub, "list") != 0) {
+        static const char *const subs[] = {"get", "set", "unset", "list", "keys"};
+        const char *near = cli_suggest(sub, subs, sizeof(subs) / sizeof(subs[0]));
+        if (near != NULL)
+            return cli_usage_error("config: unknown subcommand '%s'; did you mean '%s'?", sub,
+                                   near);
         return cli_usage_error("config: unknown subcommand '%s' (get, set, unset, list, keys)",
                                sub);
+    }
     if (nargs != (strcmp(sub, "list") == 0 ? 0 : strcmp(sub, "set") == 0 ? 2 : 1))
         return cli_usage_error("config %s: wrong number of arguments (see 'certmint help "
                                "config')",

@@ -47,6 +47,7 @@ check_match "global option typo" "$("$CM" --hme x view 2>&1)" "unrecognized opti
 check_match "missing value named" "$("$CM" view --limit 2>&1)" "view: option '--limit' needs a value"
 check_match "ambiguous abbreviation lists the candidates" "$("$CM" dspublish --cr 2>&1)" "'--cr' is ambiguous: --crl --create"
 check_match "value to a flag refused" "$("$CM" backup --verify=x 2>&1)" "option '--verify' takes no value"
+check_match "config subcommand typo" "$("$CM" --home "$T/nohome" config lsit 2>&1)" "unknown subcommand 'lsit'; did you mean 'list'\?"
 
 # ---- make install ---------------------------------------------------------------
 D="$T/root"
