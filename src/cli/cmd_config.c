@@ -298,8 +298,9 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
             rc = buf_append_str(&js.b, "{\"keys\":[");
             if (rc == CM_OK)
                 config_schema_foreach(json_key_cb, &js);
-            return cli_json_emit(&js.b, rc != CM_OK ? rc : js.err != CM_OK ? js.err
-                                                         : buf_append_str(&js.b, "]}"));
+            return cli_json_emit(&js.b, rc != CM_OK       ? rc
+                                        : js.err != CM_OK ? js.err
+                                                          : buf_append_str(&js.b, "]}"));
         }
         config_schema_foreach(print_key, NULL);
         return 0;

@@ -237,8 +237,8 @@ static cm_err one_cert(struct ds_report *r, struct dir *d, X509 *x, const unsign
     else
         CM_TRY(dir_publish_cert(d, dn, der, len, mode, dry_run, &change));
     if (r->fmt == CLI_FMT_JSON)
-        ds_json_item(r, what, dn, how == DIR_MATCH_MAIL ? "mail" : "DN",
-                     "userCertificate;binary", change_text(change, dry_run), NULL);
+        ds_json_item(r, what, dn, how == DIR_MATCH_MAIL ? "mail" : "DN", "userCertificate;binary",
+                     change_text(change, dry_run), NULL);
     else
         printf("%s: %s (matched by %s): %s\n", what, dn, how == DIR_MATCH_MAIL ? "mail" : "DN",
                change_text(change, dry_run));
@@ -296,10 +296,14 @@ out:
 int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"replace", no_argument, NULL, 'r'}, {"add", no_argument, NULL, 'a'},
-        {"ca", no_argument, NULL, 'C'},      {"crl", no_argument, NULL, 'L'},
-        {"create", no_argument, NULL, 'f'},  {"dry-run", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},    {"format", required_argument, NULL, 'F'},
+        {"replace", no_argument, NULL, 'r'},
+        {"add", no_argument, NULL, 'a'},
+        {"ca", no_argument, NULL, 'C'},
+        {"crl", no_argument, NULL, 'L'},
+        {"create", no_argument, NULL, 'f'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     struct ds_report rep = {CLI_FMT_TEXT, CM_BUF_INIT(64 * 1024 * 1024), 0, CM_OK};
@@ -356,8 +360,8 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
     rc = connect_dir(&d, &cfg, g);
     if (rc != CM_OK)
         goto out;
-    if (ca && (rc = one_ca_file(&rep, d, DIR_CA_CERT, g->home, CA_CERT_FILE, create, dry_run,
-                                0)) != CM_OK) {
+    if (ca && (rc = one_ca_file(&rep, d, DIR_CA_CERT, g->home, CA_CERT_FILE, create, dry_run, 0)) !=
+                  CM_OK) {
         ds_fail(&rep, rc, CA_CERT_FILE);
         failed = 1;
     }
@@ -367,8 +371,8 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
                               0)) != CM_OK) {
             ds_fail(&rep, rc, CA_CRL_DIR "/ca.crl");
             failed = 1;
-        } else if ((rc = one_ca_file(&rep, d, DIR_CA_DELTA_CRL, g->home, CA_CRL_DIR "/delta.crl",
-                                     0, dry_run, 1)) != CM_OK) {
+        } else if ((rc = one_ca_file(&rep, d, DIR_CA_DELTA_CRL, g->home, CA_CRL_DIR "/delta.crl", 0,
+                                     dry_run, 1)) != CM_OK) {
             ds_fail(&rep, rc, CA_CRL_DIR "/delta.crl");
             failed = 1;
         }
