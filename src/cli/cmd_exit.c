@@ -31,7 +31,7 @@ void cli_deliver(ca_ctx *ca)
 
 const char cmd_exit_usage[] =
     "certmint exit status [--format table|json]\n"
-    "certmint exit flush\n"
+    "certmint exit flush [--format table|json]\n"
     "certmint exit skip MODULE\n"
     "\n"
     "Exit modules are told of every CA event (exit.modules). Events are queued in the\n"
@@ -42,7 +42,8 @@ const char cmd_exit_usage[] =
     "  skip     start MODULE from the newest event (drops its backlog; audited)\n"
     "status --format json: {\"modules\":[{\"name\",\"enabled\",\"offbox\",\"filter\",\n"
     "\"backlog\",\"acked\",\"last_success\",\"last_error\",\"last_error_when\",\"attempts\",\n"
-    "\"next_attempt\"}]} (times UTC, null for never).\n";
+    "\"next_attempt\"}]} (times UTC, null for never). flush --format json:\n"
+    "{\"delivered\",\"queued\"}.\n";
 
 static void status_line(void *ctx, const struct exit_module_status *st)
 {
@@ -152,7 +153,18 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
         rc = exit_deliver(ca, EXIT_DELIVER_WAIT_LOCK, &rep);
         if (rc == CM_OK)
             rc = exit_status(ca, backlog_cb, &b);
-        if (rc == CM_OK) {
+        if (rc == CM_OK && fmt == CLI_FMT_JSON) {
+            int first = 1;
+            rc = buf_append_str(&js.b, "{");
+            if (rc == CM_OK)
+                rc = json_append_kv_int(&js.b, &first, "delivered", (long long)rep.delivered);
+            if (rc == CM_OK)
+                rc = json_append_kv_int(&js.b, &first, "queued", (long long)b.backlog);
+            if (rc == CM_OK)
+                rc = cli_json_write(&js.b, buf_append_str(&js.b, "}"));
+            if (rc == CM_OK && b.backlog > 0)
+                status = 1;
+        } else if (rc == CM_OK) {
             printf("delivered %zu event(s); %lld still queued\n", rep.delivered,
                    (long long)b.backlog);
             if (b.backlog > 0)

@@ -216,6 +216,9 @@ cm "$I" exit status --format json >"$T/exit.json" 2>&1
 json_ok "exit status --format json" "$T/exit.json"
 check_eq "exit status json: the modules" "$(jget "$T/exit.json" 'sorted(m["name"] for m in d["modules"])')" \
     "$(cm "$I" exit status | grep -v '^	' | cut -f1 | sort | python3 -c 'import sys; print(sorted(l.strip() for l in sys.stdin))')"
+cm "$I" exit flush --format json >"$T/flush.json" 2>&1
+json_ok "exit flush --format json" "$T/flush.json"
+check_eq "exit flush json: nothing queued for no enabled module" "$(jget "$T/flush.json" '(d["delivered"], d["queued"])')" "(0, 0)"
 cm "$I" config set crl.period 3d >/dev/null 2>&1
 cm "$I" config list --format json >"$T/config.json" 2>&1
 json_ok "config list --format json" "$T/config.json"
