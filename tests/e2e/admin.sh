@@ -165,6 +165,11 @@ fi
 check "ca-cert --format der" cm "$I" ca-cert --format der --out "$T/ca.der"
 check_eq "DER is the CA certificate" "$(openssl x509 -inform DER -in "$T/ca.der" -outform PEM)" "$(openssl x509 -in "$I/ca.crt")"
 check_fails "ca-cert --format der --chain refused" cm "$I" ca-cert --format der --chain
+if command -v script >/dev/null 2>&1; then
+    check_match "binary output is never written to a terminal" \
+        "$(script -qec "'$CM' --home '$I' ca-cert --format p7b" /dev/null 2>&1 | tr -d '\r')" \
+        "binary output is not written to a terminal"
+fi
 check_match "ca-cert --format xml: clear error" "$(cm "$I" ca-cert --format xml 2>&1)" "--format 'xml': use pem, der or p7b"
 check_eq "ca-cert --format pem --chain: 2 certificates" "$(cm "$I" ca-cert --format pem --chain | grep -c 'BEGIN CERTIFICATE')" 2
 check "retrieve --chain --format p7b" cm "$I" retrieve "$lid" --chain --format p7b --out "$T/leaf.p7b"
