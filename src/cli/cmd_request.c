@@ -64,6 +64,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     };
     enum cli_format fmt = CLI_FMT_TEXT;
     cm_buf js = CM_BUF_INIT(256 * 1024 * 1024);
+    cm_err jrc = CM_OK;
     struct ca_submit_opts so = {0};
     const char *out = NULL;
     ca_ctx *ca = NULL;
@@ -129,10 +130,8 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         if (s->request_id == 0)
             continue;
         if (fmt == CLI_FMT_JSON) {
-            if (submission_json(&js, s) != CM_OK) {
-                cli_fail(CM_ERR_NOMEM);
-                status = 1;
-            }
+            if (jrc == CM_OK)
+                jrc = submission_json(&js, s);
         } else {
             printf("%lld\t%s\t%s\t%s", (long long)s->request_id,
                    db_disposition_name(s->disposition), s->serial[0] ? s->serial : "-", s->source);
@@ -162,8 +161,11 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             status = 1;
         }
     }
-    if (fmt == CLI_FMT_JSON && status != 1 &&
-        cli_json_emit(&js, buf_printf(&js, "%s]}", js.len ? "" : "{\"results\":[")) != 0)
+    /* The results are printed also when a certificate is withheld or could
+     * not be written (reported on stderr, exit status 1). */
+    if (fmt == CLI_FMT_JSON &&
+        cli_json_emit(
+            &js, jrc != CM_OK ? jrc : buf_printf(&js, "%s]}", js.len ? "" : "{\"results\":[")) != 0)
         status = 1;
     fflush(stdout);
 out:

@@ -138,6 +138,17 @@ check_eq "approve json: issued, the serial of the certificate written" \
     "$(jget "$T/approve.json" 'd["disposition"]+" "+d["serial"]')" \
     "issued $(openssl x509 -in "$T/issuing.pem" -noout -serial | sed 's/serial=//')"
 check "install-ca-cert on the issuing CA" cm "$I" install-ca-cert "$T/issuing.pem" "$T/root.pem"
+# Strict audit mode with no off-box module: the certificate is withheld; the
+# JSON still reports the request (withheld: true) and the exit status is 1.
+make_csr ec:p256 "$T/strict.csr" "$T/strict.key" "/CN=strict.example.org" "DNS:strict.example.org"
+cm "$R" config set audit.require_offbox true >/dev/null 2>&1
+cm "$R" submit --profile tls-server --format json "$T/strict.csr" >"$T/strict.json" 2>/dev/null
+check_eq "strict mode: submit --format json exits 1" "$?" 1
+json_ok "strict mode: submit --format json" "$T/strict.json"
+check_eq "strict mode: the result says withheld" \
+    "$(jget "$T/strict.json" '[(r["disposition"], r["withheld"], len(r["serial"]) > 0) for r in d["results"]]')" \
+    "[('issued', True, True)]"
+cm "$R" config set audit.require_offbox false >/dev/null 2>&1
 make_csr ec:p256 "$T/leaf.csr" "$T/leaf.key" "/CN=leaf.example.org" "DNS:leaf.example.org"
 make_csr ec:p256 "$T/leaf2.csr" "$T/leaf2.key" "/CN=two.example.org" "DNS:two.example.org"
 cm "$I" submit --profile tls-server --out "$T/leaf.pem" --format json "$T/leaf.csr" >"$T/submit.json" 2>&1
