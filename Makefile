@@ -35,8 +35,66 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check unit tools e2e clean deps asan fuzz bench format
+.PHONY: all check unit tools e2e clean deps asan fuzz bench format dist install uninstall
 all: $(BUILD)/certmint
+
+# Installation: `make install` (PREFIX=/usr/local by default; DESTDIR for
+# packaging). The man pages and the bash completion are generated from the
+# binary's help texts, the systemd unit gets the binary's path.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/certmint
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL     ?= install
+DIST := $(BUILD)/dist/certmint.1 $(BUILD)/dist/certmint.conf.5 $(BUILD)/dist/certmint.bash \
+        $(BUILD)/dist/certmint.service
+DOCS := README.md $(wildcard docs/*.md)
+
+dist: $(DIST)
+
+$(BUILD)/dist/certmint.1: $(BUILD)/certmint docs/man/certmint.1.in scripts/gen-man.sh
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	@sh scripts/gen-man.sh $(BUILD)/certmint certmint.1 docs/man/certmint.1.in $(DOCDIR) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/dist/certmint.conf.5: $(BUILD)/certmint scripts/gen-man.sh
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	@sh scripts/gen-man.sh $(BUILD)/certmint certmint.conf.5 $(DOCDIR) >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/dist/certmint.bash: $(BUILD)/certmint scripts/gen-completion.sh
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	@sh scripts/gen-completion.sh $(BUILD)/certmint >$@.tmp && mv $@.tmp $@
+
+# The unit names the installed binary: rebuilt when BINDIR changes.
+$(BUILD)/dist/certmint.service: dist/certmint.service.in FORCE
+	@mkdir -p $(@D)
+	@sed 's|@BINDIR@|$(BINDIR)|g' dist/certmint.service.in >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else echo "  GEN     $@"; mv $@.tmp $@; fi
+
+install: $(BUILD)/certmint $(DIST)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR) $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 755 $(BUILD)/certmint $(DESTDIR)$(BINDIR)/certmint
+	$(INSTALL) -m 644 $(BUILD)/dist/certmint.1 $(DESTDIR)$(MANDIR)/man1/certmint.1
+	$(INSTALL) -m 644 $(BUILD)/dist/certmint.conf.5 $(DESTDIR)$(MANDIR)/man5/certmint.conf.5
+	$(INSTALL) -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 644 dist/certmint.env $(DESTDIR)$(DOCDIR)/examples/certmint.env
+	$(INSTALL) -m 644 $(BUILD)/dist/certmint.service $(DESTDIR)$(UNITDIR)/certmint.service
+	$(INSTALL) -m 644 $(BUILD)/dist/certmint.bash $(DESTDIR)$(BASHCOMPDIR)/certmint
+
+# Removes exactly what install put there (never a CA home or /etc/certmint).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/certmint $(DESTDIR)$(MANDIR)/man1/certmint.1 \
+	    $(DESTDIR)$(MANDIR)/man5/certmint.conf.5 $(DESTDIR)$(UNITDIR)/certmint.service \
+	    $(DESTDIR)$(BASHCOMPDIR)/certmint $(DESTDIR)$(DOCDIR)/examples/certmint.env \
+	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+FORCE:
 
 $(BUILD)/libcertmint.a: $(LIB_OBJ)
 	@mkdir -p $(@D)

@@ -24,7 +24,9 @@ if [ -n "$missing" ]; then
   # installed now from starting a system-wide instance, while services that
   # were already installed and configured are never stopped, disabled or
   # reconfigured. An existing policy-rc.d is the administrator's: kept as is.
-  policy=/usr/sbin/policy-rc.d
+  # CERTMINT_POLICY_RC_D: only for tests/e2e/install_deps.sh, which runs this
+  # script against stub tools and must not touch the real policy-rc.d.
+  policy=${CERTMINT_POLICY_RC_D:-/usr/sbin/policy-rc.d}
   ours=""
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\n# certmint install-deps: no daemon starts during this install\nexit 101\n' >"$policy"

@@ -169,6 +169,22 @@ cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64
 /* Drops precomputed issuance state (after a configuration reload). */
 void issue_cache_reset(ca_ctx *ca);
 
+/* Certificates with their chain, for export (export.c). */
+enum ca_export_format {
+    CA_EXPORT_PEM, /* PEM certificates, concatenated (a bundle) */
+    CA_EXPORT_DER, /* one DER certificate: never a chain */
+    CA_EXPORT_P7B  /* DER PKCS#7 SignedData, certificates only (RFC 2315 9.1; RFC 5652 5.2,
+                      "degenerate"): what Windows, Exchange and IIS import as .p7b */
+};
+/* "pem", "der" or "p7b" (also "p7c", "pkcs7"); CM_ERR_INVALID else. */
+cm_err ca_export_parse_format(enum ca_export_format *out, const char *s) CM_MUST_USE;
+/* Encodes leaf (DER; NULL: the CA certificate comes first) and, when
+ * with_chain, the CA certificate and the issuers above it up to the root,
+ * nearest first. P7B always carries the chain; DER refuses a chain. *out is
+ * malloc'ed (the caller frees it) and NUL-terminated for PEM. */
+cm_err ca_cert_export(unsigned char **out, size_t *len, const ca_ctx *ca, const unsigned char *leaf,
+                      size_t leaf_len, int with_chain, enum ca_export_format fmt) CM_MUST_USE;
+
 /* Appends to the audit log in the current transaction. */
 cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *serial,
                 const char *details) CM_MUST_USE;

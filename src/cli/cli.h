@@ -5,6 +5,10 @@
 #define CM_CLI_CLI_H
 
 #include "ca/ca.h"
+#include "util/buf.h"
+
+#include <getopt.h>
+#include <stdio.h>
 
 #include <sys/types.h>
 
@@ -41,12 +45,50 @@ cm_err cli_write_file(const struct cli_global *g, const char *path, int force, c
 /* Writes a DER certificate as PEM (mode 0644) the same way. */
 cm_err cli_write_cert(const struct cli_global *g, const char *path, int force,
                       const unsigned char *der, size_t len) CM_MUST_USE;
+/* Writes data the same way; binary: refused on a terminal (DER, PKCS#7). */
+cm_err cli_write_data(const struct cli_global *g, const char *path, int force, const void *data,
+                      size_t len, int binary) CM_MUST_USE;
 /* Parses a RequestID argument. */
 cm_err cli_parse_request_id(int64_t *out, const char *s) CM_MUST_USE;
 
 /* Delivers queued exit-module events after a command committed (errors are
  * reported as warnings; the events stay queued). */
 void cli_deliver(ca_ctx *ca);
+
+/* Options (opt.c). cli_getopt is getopt_long with certmint's messages: a
+ * refused option is reported on stderr naming the command, with the nearest
+ * long option of longopts ("unrecognized option '--ouput'; did you mean
+ * '--out'?"); it returns '?' then, as getopt_long does. */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* Optimal-string-alignment edit distance of a and b; -1 if either is longer
+ * than 64 bytes. */
+int cli_edit_distance(const char *a, const char *b);
+/* The candidate nearest to word when it is close enough to be a typo (at
+ * most half of word's length, 1..3 edits), else NULL. */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+/* cli_suggest over the command names. */
+const char *cli_suggest_command(const char *word);
+/* The command being run (main.c sets it), for messages. */
+extern const struct cli_command *cli_current;
+
+/* Output format of commands that report (--format table|json). */
+enum cli_format { CLI_FMT_TEXT, CLI_FMT_JSON };
+/* Parses a --format value ("table", "text" or "json"); prints a usage error
+ * naming the command and returns 2 when it is neither, else 0. */
+int cli_parse_format(enum cli_format *out, const char *arg);
+/* For commands that parse their arguments by hand (config, exit): removes
+ * "--format F" or "--format=F" from argv (before a "--"), updating *argc.
+ * Returns 0, or 2 after a usage error for a bad or missing F. */
+int cli_take_format(enum cli_format *out, int *argc, char **argv);
+/* Writes the JSON document in b (one line) to stdout and frees b. rc is the
+ * result of building it; returns the exit status (0, or 1 after cli_fail). */
+int cli_json_emit(cm_buf *b, cm_err rc);
+/* As cli_json_emit, but returns the error instead of reporting it. */
+cm_err cli_json_write(cm_buf *b, cm_err rc) CM_MUST_USE;
+
+/* Writes s to f with C0 controls, DEL and C1 controls (U+0080..U+009F)
+ * shown as \xHH, so that stored text cannot drive the terminal. */
+void cli_print_safe(FILE *f, const char *s);
 
 /* The command table (main.c). */
 extern const struct cli_command cli_commands[];

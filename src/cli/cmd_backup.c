@@ -3,6 +3,7 @@
 
 #include "backup/backup.h"
 #include "util/fsutil.h"
+#include "util/json.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -10,15 +11,18 @@
 #include <string.h>
 
 const char cmd_backup_usage[] =
-    "certmint backup DIR\n"
-    "certmint backup --verify DIR\n"
+    "certmint backup DIR [--format table|json]\n"
+    "certmint backup --verify DIR [--format table|json]\n"
     "\n"
     "Writes an online, consistent snapshot of the CA home into DIR (new or empty, never\n"
     "inside the CA home): the database (SQLite's backup API, safe while 'certmint serve'\n"
     "runs), the CA key as stored (encrypted), the certificate and chain, the configuration,\n"
     "the published CRLs, and a MANIFEST with the SHA-256 of every file and the high-water\n"
     "marks (last RequestID, last CRL number, last event ID). --verify checks a backup\n"
-    "without restoring it.\n";
+    "without restoring it.\n"
+    "  --format F   table (default) or json: {\"backup\",\"verified\",\"last_request_id\",\n"
+    "               \"last_crl_number\",\"last_event_id\",\"certificates\"}\n"
+    "               (verified: false for a new backup, true after --verify)\n";
 
 static void print_marks(const struct backup_marks *m)
 {
@@ -28,15 +32,41 @@ static void print_marks(const struct backup_marks *m)
            m->certificates == 1 ? "" : "s");
 }
 
+static int marks_json(const char *dir, int verified, const struct backup_marks *m)
+{
+    cm_buf b = CM_BUF_INIT(64 * 1024);
+    int first = 1;
+    cm_err rc = CM_OK;
+
+    CM_TRY(buf_append_str(&b, "{"));
+    CM_TRY(json_append_kv(&b, &first, "backup", dir));
+    CM_TRY(json_append_kv_bool(&b, &first, "verified", verified));
+    CM_TRY(json_append_kv_int(&b, &first, "last_request_id", (long long)m->last_request_id));
+    CM_TRY(json_append_kv_int(&b, &first, "last_crl_number", (long long)m->last_crl_number));
+    CM_TRY(json_append_kv_int(&b, &first, "last_event_id", (long long)m->last_event_id));
+    CM_TRY(json_append_kv_int(&b, &first, "certificates", (long long)m->certificates));
+    CM_TRY(buf_append_str(&b, "}"));
+out:
+    return cli_json_emit(&b, rc);
+}
+
 int cmd_backup(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"verify", no_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"verify", no_argument, NULL, 'v'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     struct backup_marks m;
+    enum cli_format fmt = CLI_FMT_TEXT;
     ca_ctx *ca = NULL;
     int ch, verify = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
+        if (ch == 'f') {
+            if (cli_parse_format(&fmt, optarg) != 0)
+                return 2;
+            continue;
+        }
         if (ch != 'v')
             return cli_usage_error("backup: see 'certmint help backup'");
         verify = 1;
@@ -47,6 +77,8 @@ int cmd_backup(const struct cli_global *g, int argc, char **argv)
         rc = backup_verify(&m, argv[optind]);
         if (rc != CM_OK)
             return cli_fail(rc);
+        if (fmt == CLI_FMT_JSON)
+            return marks_json(argv[optind], 1, &m);
         printf("backup %s is intact: ", argv[optind]);
         print_marks(&m);
         return 0;
@@ -57,6 +89,8 @@ int cmd_backup(const struct cli_global *g, int argc, char **argv)
     ca_close(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
+    if (fmt == CLI_FMT_JSON)
+        return marks_json(argv[optind], 0, &m);
     printf("backup written to %s: ", argv[optind]);
     print_marks(&m);
     return 0;
@@ -92,7 +126,7 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
     crls = calloc((size_t)argc, sizeof(*crls));
     if (crls == NULL)
         return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 'H':
             o.home = optarg;

@@ -46,7 +46,7 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
     o.days = 3650;
     o.pathlen = -1;
     o.key_spec = "ec:p256";
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 's':
             o.subject = optarg;
@@ -96,43 +96,62 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
 }
 
 const char cmd_ca_cert_usage[] =
-    "certmint ca-cert [--chain] [--out FILE [--force]]\n"
+    "certmint ca-cert [--chain] [--format pem|der|p7b] [--out FILE [--force]]\n"
     "\n"
-    "Prints the CA certificate as PEM; with --chain also the issuers\n"
-    "above it up to the root.\n"
-    "  --out FILE   write to FILE instead of stdout (never inside the CA home)\n"
+    "Prints the CA certificate as PEM; with --chain also the issuers above it up to\n"
+    "the root.\n"
+    "  --format F   pem (default); der: the CA certificate alone, binary; p7b: the CA\n"
+    "               certificate and its chain as a certificates-only PKCS#7 (DER), the\n"
+    "               .p7b file that Windows, Exchange and IIS import\n"
+    "  --out FILE   write to FILE (atomically, never inside the CA home) instead of\n"
+    "               standard output; binary formats are never written to a terminal\n"
     "  --force      replace FILE if it exists\n";
 
 int cmd_ca_cert(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"chain", no_argument, NULL, 'c'},
+                                         {"format", required_argument, NULL, 'F'},
                                          {"out", required_argument, NULL, 'o'},
                                          {"force", no_argument, NULL, 'f'},
                                          {NULL, 0, NULL, 0}};
-    ca_ctx *ca = NULL;
-    char *pem = NULL;
+    enum ca_export_format fmt = CA_EXPORT_PEM;
     const char *out = NULL;
+    ca_ctx *ca = NULL;
+    unsigned char *data = NULL;
+    size_t len = 0;
     int ch, chain = 0, force = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch == 'c')
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
+        switch (ch) {
+        case 'c':
             chain = 1;
-        else if (ch == 'o')
+            break;
+        case 'F':
+            if (ca_export_parse_format(&fmt, optarg) != CM_OK)
+                return cli_usage_error("ca-cert: %s", cm_err_msg());
+            break;
+        case 'o':
             out = optarg;
-        else if (ch == 'f')
+            break;
+        case 'f':
             force = 1;
-        else
+            break;
+        default:
             return cli_usage_error("ca-cert: see 'certmint help ca-cert'");
+        }
     }
     if (optind != argc)
         return cli_usage_error("ca-cert: unexpected argument '%s'", argv[optind]);
+    if (fmt == CA_EXPORT_DER && chain)
+        return cli_usage_error("ca-cert: a DER file holds one certificate: use --format pem or "
+                               "p7b for the chain");
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    rc = ca_cert_pem(&pem, ca, chain);
+    rc = ca_cert_export(&data, &len, ca, NULL, 0, chain, fmt);
     if (rc == CM_OK)
-        rc = cli_write_file(g, out, force, pem, strlen(pem), 0644);
-    free(pem);
+        rc = cli_write_data(g, out, force, data, len, fmt != CA_EXPORT_PEM);
+    free(data);
     ca_close(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }

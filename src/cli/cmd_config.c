@@ -12,6 +12,7 @@
 #include "exit/exit.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/json.h"
 
 #include <limits.h>
 #include <pwd.h>
@@ -30,6 +31,7 @@ const char cmd_config_usage[] =
     "       certmint config unset KEY\n"
     "       certmint config list\n"
     "       certmint config keys\n"
+    "       certmint config get|list|keys --format json\n"
     "\n"
     "Reads and changes HOME/certmint.conf. The CA key is not needed.\n"
     "\n"
@@ -45,6 +47,11 @@ const char cmd_config_usage[] =
     "                 values are not shown)\n"
     "  keys           print every key the configuration accepts, with its type,\n"
     "                 default and meaning; * stands for a name (a profile...)\n"
+    "\n"
+    "  --format json  get: {\"key\",\"value\",\"set\"}; list: {\"settings\":[{\"key\",\n"
+    "                 \"value\",\"secret\"}]} (a secret's value is null); keys:\n"
+    "                 {\"keys\":[{\"pattern\",\"type\",\"min\",\"max\",\"choices\",\n"
+    "                 \"default\",\"help\"}]}\n"
     "\n"
     "Comments, blank lines and key order are kept when the file is rewritten.\n"
     "set and unset are recorded in the audit log (without secret values).\n"
@@ -100,6 +107,65 @@ static void print_setting(void *ctx, const char *key, const char *value)
 {
     (void)ctx;
     printf("%s = %s\n", key, config_key_is_secret(key) ? "(secret, not shown)" : value);
+}
+
+/* JSON documents of get, list and keys: one array filled by the
+ * callbacks, which cannot return an error (the first one is kept). */
+struct json_ctx {
+    cm_buf b;
+    size_t n;
+    cm_err err;
+};
+
+static void json_key_cb(void *ctx, const struct config_key *k)
+{
+    struct json_ctx *j = ctx;
+    int first = 1;
+    int ranged = k->type == CFG_INT || (k->type == CFG_DURATION && (k->min != 0 || k->max != 0));
+    cm_err rc;
+
+    if (j->err != CM_OK)
+        return;
+    rc = buf_append_str(&j->b, j->n++ ? ",{" : "{");
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "pattern", k->pattern);
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "type", type_name(k->type));
+    if (rc == CM_OK)
+        rc = ranged ? json_append_kv_int(&j->b, &first, "min", k->min)
+                    : json_append_kv(&j->b, &first, "min", NULL);
+    if (rc == CM_OK)
+        rc = ranged ? json_append_kv_int(&j->b, &first, "max", k->max)
+                    : json_append_kv(&j->b, &first, "max", NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "choices", k->type == CFG_ENUM ? k->choices : NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "default", k->def);
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "help", k->help);
+    if (rc == CM_OK)
+        rc = buf_append_str(&j->b, "}");
+    j->err = rc;
+}
+
+static void json_setting_cb(void *ctx, const char *key, const char *value)
+{
+    struct json_ctx *j = ctx;
+    int first = 1, secret = config_key_is_secret(key);
+    cm_err rc;
+
+    if (j->err != CM_OK)
+        return;
+    rc = buf_append_str(&j->b, j->n++ ? ",{" : "{");
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "key", key);
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "value", secret ? NULL : value);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(&j->b, &first, "secret", secret);
+    if (rc == CM_OK)
+        rc = buf_append_str(&j->b, "}");
+    j->err = rc;
 }
 
 /* Who made the change, for the audit log: the login name of the effective
@@ -214,7 +280,11 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
     const char *sub, *key;
     char **args;
     int nargs, status = 0;
+    enum cli_format fmt = CLI_FMT_TEXT;
+    struct json_ctx js = {CM_BUF_INIT(16 * 1024 * 1024), 0, CM_OK};
 
+    if (cli_take_format(&fmt, &argc, argv) != 0)
+        return 2;
     if (argc < 2)
         return cli_usage_error("config: missing subcommand (get, set, unset, list, keys)");
     sub = argv[1];
@@ -226,16 +296,32 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
         args++;
         nargs--;
     }
+    if (fmt == CLI_FMT_JSON && (strcmp(sub, "set") == 0 || strcmp(sub, "unset") == 0))
+        return cli_usage_error("config: --format applies to get, list and keys");
     if (strcmp(sub, "keys") == 0) {
         if (nargs != 0)
             return cli_usage_error("config keys: no arguments expected");
+        if (fmt == CLI_FMT_JSON) {
+            rc = buf_append_str(&js.b, "{\"keys\":[");
+            if (rc == CM_OK)
+                config_schema_foreach(json_key_cb, &js);
+            return cli_json_emit(&js.b, rc != CM_OK       ? rc
+                                        : js.err != CM_OK ? js.err
+                                                          : buf_append_str(&js.b, "]}"));
+        }
         config_schema_foreach(print_key, NULL);
         return 0;
     }
     if (strcmp(sub, "get") != 0 && strcmp(sub, "set") != 0 && strcmp(sub, "unset") != 0 &&
-        strcmp(sub, "list") != 0)
+        strcmp(sub, "list") != 0) {
+        static const char *const subs[] = {"get", "set", "unset", "list", "keys"};
+        const char *near = cli_suggest(sub, subs, sizeof(subs) / sizeof(subs[0]));
+        if (near != NULL)
+            return cli_usage_error("config: unknown subcommand '%s'; did you mean '%s'?", sub,
+                                   near);
         return cli_usage_error("config: unknown subcommand '%s' (get, set, unset, list, keys)",
                                sub);
+    }
     if (nargs != (strcmp(sub, "list") == 0 ? 0 : strcmp(sub, "set") == 0 ? 2 : 1))
         return cli_usage_error("config %s: wrong number of arguments (see 'certmint help "
                                "config')",
@@ -265,8 +351,26 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
 
     CM_TRY(fs_join(path, sizeof(path), g->home, CA_CONF_FILE));
     CM_TRY(config_load(&cfg, path, 0));
-    if (strcmp(sub, "list") == 0) {
+    if (strcmp(sub, "list") == 0 && fmt == CLI_FMT_JSON) {
+        CM_TRY(buf_append_str(&js.b, "{\"settings\":["));
+        config_foreach(cfg, json_setting_cb, &js);
+        CM_TRY(js.err);
+        CM_TRY(buf_append_str(&js.b, "]}"));
+        CM_TRY(cli_json_write(&js.b, CM_OK));
+    } else if (strcmp(sub, "list") == 0) {
         config_foreach(cfg, print_setting, NULL);
+    } else if (fmt == CLI_FMT_JSON) {
+        const char *v;
+        int first = 1;
+        if (config_schema_find(key) == NULL)
+            CM_FAIL(CM_ERR_CONFIG, "unknown key '%s' (see 'certmint config keys')", key);
+        v = config_get(cfg, key);
+        CM_TRY(buf_append_str(&js.b, "{"));
+        CM_TRY(json_append_kv(&js.b, &first, "key", key));
+        CM_TRY(json_append_kv(&js.b, &first, "value", v));
+        CM_TRY(json_append_kv_bool(&js.b, &first, "set", config_is_set(cfg, key)));
+        CM_TRY(buf_append_str(&js.b, "}"));
+        CM_TRY(cli_json_write(&js.b, CM_OK));
     } else {
         const char *v;
         if (config_schema_find(key) == NULL)
@@ -277,6 +381,7 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
     }
 out:
     explicit_bzero(value, sizeof(value));
+    buf_free(&js.b);
     config_free(cfg);
     if (rc != CM_OK)
         status = cli_fail(rc);

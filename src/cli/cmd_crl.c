@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "crl/crl.h"
 #include "util/fsutil.h"
+#include "util/json.h"
 #include "util/text.h"
 
 #include <getopt.h>
@@ -12,7 +13,7 @@
 #include <string.h>
 
 const char cmd_crl_usage[] =
-    "usage: certmint crl [--delta] [--out FILE [--force]]\n"
+    "usage: certmint crl [--delta] [--out FILE [--force]] [--format table|json]\n"
     "\n"
     "Signs and publishes a CRL with the CA key (RFC 5280 section 5): every\n"
     "revoked certificate (full CRL) or, with --delta, what changed since the\n"
@@ -22,6 +23,9 @@ const char cmd_crl_usage[] =
     "  --delta      publish a delta CRL (needs crl.delta_period > 0 and a full CRL)\n"
     "  --out FILE   also write the DER CRL to FILE (never inside the CA home)\n"
     "  --force      replace FILE if it exists\n"
+    "  --format F   table (default) or json: {\"number\",\"kind\":\"full\"|\"delta\",\n"
+    "               \"base_number\",\"entries\",\"this_update\",\"next_update\",\"sha256\",\n"
+    "               \"der_path\",\"pem_path\",\"out\"} (what was published)\n"
     "\n"
     "Validity: crl.period (full, default 7d), crl.delta_period (delta, default 1d).\n";
 
@@ -48,6 +52,32 @@ out:
     return rc;
 }
 
+/* crl's JSON report of what was published. */
+static int crl_json(const struct crl_result *r, const char *out_file)
+{
+    cm_buf b = CM_BUF_INIT(64 * 1024);
+    int first = 1;
+    cm_err rc = CM_OK;
+
+    CM_TRY(buf_append_str(&b, "{"));
+    CM_TRY(json_append_kv_int(&b, &first, "number", (long long)r->number));
+    CM_TRY(json_append_kv(&b, &first, "kind", r->is_delta ? "delta" : "full"));
+    if (r->is_delta)
+        CM_TRY(json_append_kv_int(&b, &first, "base_number", (long long)r->base_number));
+    else
+        CM_TRY(json_append_kv(&b, &first, "base_number", NULL));
+    CM_TRY(json_append_kv_int(&b, &first, "entries", (long long)r->entries));
+    CM_TRY(json_append_kv_time(&b, &first, "this_update", r->this_update));
+    CM_TRY(json_append_kv_time(&b, &first, "next_update", r->next_update));
+    CM_TRY(json_append_kv(&b, &first, "sha256", r->sha256_hex));
+    CM_TRY(json_append_kv(&b, &first, "der_path", r->der_path));
+    CM_TRY(json_append_kv(&b, &first, "pem_path", r->pem_path));
+    CM_TRY(json_append_kv(&b, &first, "out", out_file));
+    CM_TRY(buf_append_str(&b, "}"));
+out:
+    return cli_json_emit(&b, rc);
+}
+
 int cmd_crl(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -55,8 +85,10 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
+    enum cli_format fmt = CLI_FMT_TEXT;
     ca_ctx *ca = NULL;
     struct crl_result res;
     const char *out_file = NULL;
@@ -64,7 +96,7 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
     int delta = 0, ch, status = 0, force = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "do:fh", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "do:fh", opts)) != -1) {
         switch (ch) {
         case 'd':
             delta = 1;
@@ -78,6 +110,10 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
         case 'h':
             fputs(cmd_crl_usage, stdout);
             return 0;
+        case 'F':
+            if (cli_parse_format(&fmt, optarg) != 0)
+                return 2;
+            break;
         default:
             fputs(cmd_crl_usage, stderr);
             return 2;
@@ -97,6 +133,13 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
         goto out;
     }
     cli_deliver(ca);
+    if (fmt == CLI_FMT_JSON) {
+        if (out_file != NULL && (rc = copy_out(g, &res, out_file, force)) != CM_OK)
+            status = cli_fail(rc);
+        else
+            status = crl_json(&res, out_file);
+        goto out;
+    }
     text_format_time(next, sizeof(next), res.next_update);
     printf("CRL %lld (%s): %lld entries, next update %s UTC, written to %s\n",
            (long long)res.number, res.is_delta ? "delta" : "full", (long long)res.entries, next,

@@ -13,6 +13,7 @@
 #include "ldap/dir.h"
 #include "ldap/ldap_keys.h"
 #include "util/fsutil.h"
+#include "util/json.h"
 #include "util/text.h"
 
 #include <getopt.h>
@@ -50,6 +51,9 @@ const char cmd_dspublish_usage[] =
     "                 (each replaces the previous value)\n"
     "  -f, --create   create ldap.ca_entry when it does not exist\n"
     "  -n, --dry-run  show what would change; change nothing\n"
+    "  --format F     table (default) or json: {\"results\":[{\"item\",\"dn\",\n"
+    "                 \"matched_by\",\"attribute\",\"change\",\"error\"}],\"dry_run\",\n"
+    "                 \"failed\"} (one result per file, serial or CA object)\n"
     "\n"
     "Exit status: 0 when everything was published (or already there), 1 when\n"
     "something failed (the others are still done), 2 on a usage error.\n"
@@ -68,9 +72,76 @@ const char cmd_dsunpublish_usage[] =
     "  CERT           a certificate file (PEM or DER)\n"
     "  SERIAL         the serial of a certificate in this CA's database (hex)\n"
     "  -n, --dry-run  show what would change; change nothing\n"
+    "  --format F     table (default) or json, as dspublish's\n"
     "\n"
     "Example:\n"
     "  certmint dsunpublish 4F2A9C01D3\n";
+
+/* The results of one run, printed as they come (table) or gathered into one
+ * JSON document. */
+struct ds_report {
+    enum cli_format fmt;
+    cm_buf b; /* json: the results array so far */
+    size_t n;
+    cm_err err; /* first failure to build the document */
+};
+
+/* One JSON result; NULL members are null. */
+static void ds_json_item(struct ds_report *r, const char *item, const char *dn, const char *matched,
+                         const char *attr, const char *change, const char *error)
+{
+    int first = 1;
+    cm_err rc;
+
+    if (r->err != CM_OK)
+        return;
+    rc = buf_append_str(&r->b, r->n++ ? ",{" : "{\"results\":[{");
+    if (rc == CM_OK)
+        rc = json_append_kv(&r->b, &first, "item", item);
+    if (rc == CM_OK)
+        rc = json_append_kv(&r->b, &first, "dn", dn);
+    if (rc == CM_OK)
+        rc = json_append_kv(&r->b, &first, "matched_by", matched);
+    if (rc == CM_OK)
+        rc = json_append_kv(&r->b, &first, "attribute", attr);
+    if (rc == CM_OK)
+        rc = json_append_kv(&r->b, &first, "change", change);
+    if (rc == CM_OK)
+        rc = json_append_kv(&r->b, &first, "error", error);
+    if (rc == CM_OK)
+        rc = buf_append_str(&r->b, "}");
+    r->err = rc;
+}
+
+/* Reports a failed item: on stderr, and in the JSON results. */
+static void ds_fail(struct ds_report *r, cm_err rc, const char *item)
+{
+    if (r->fmt == CLI_FMT_JSON)
+        ds_json_item(r, item, NULL, NULL, NULL, NULL, cm_err_msg());
+    cli_fail(rc);
+}
+
+/* Ends the JSON document (nothing for the table); returns the exit status
+ * given, or 1 when the document could not be written. */
+static int ds_report_end(struct ds_report *r, int dry_run, int failed)
+{
+    int first = 0;
+    cm_err rc = r->err;
+
+    if (r->fmt != CLI_FMT_JSON) {
+        buf_free(&r->b);
+        return failed;
+    }
+    if (rc == CM_OK)
+        rc = buf_append_str(&r->b, r->n ? "]" : "{\"results\":[]");
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(&r->b, &first, "dry_run", dry_run);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(&r->b, &first, "failed", failed);
+    if (rc == CM_OK)
+        rc = buf_append_str(&r->b, "}");
+    return cli_json_emit(&r->b, rc) != 0 ? 1 : failed;
+}
 
 static cm_err config_open(cm_config **cfg, const struct cli_global *g)
 {
@@ -152,8 +223,8 @@ static const char *change_text(enum dir_change c, int dry_run)
 
 /* Publishes (or, with unpublish, removes) one certificate. what names it in
  * messages (file or serial). Prints one line; returns the error. */
-static cm_err one_cert(struct dir *d, X509 *x, const unsigned char *der, size_t len,
-                       const char *what, int unpublish, enum dir_mode mode, int dry_run)
+static cm_err one_cert(struct ds_report *r, struct dir *d, X509 *x, const unsigned char *der,
+                       size_t len, const char *what, int unpublish, enum dir_mode mode, int dry_run)
 {
     cm_err rc = CM_OK;
     char *dn = NULL;
@@ -165,8 +236,12 @@ static cm_err one_cert(struct dir *d, X509 *x, const unsigned char *der, size_t 
         CM_TRY(dir_unpublish_cert(d, dn, der, len, dry_run, &change));
     else
         CM_TRY(dir_publish_cert(d, dn, der, len, mode, dry_run, &change));
-    printf("%s: %s (matched by %s): %s\n", what, dn, how == DIR_MATCH_MAIL ? "mail" : "DN",
-           change_text(change, dry_run));
+    if (r->fmt == CLI_FMT_JSON)
+        ds_json_item(r, what, dn, how == DIR_MATCH_MAIL ? "mail" : "DN", "userCertificate;binary",
+                     change_text(change, dry_run), NULL);
+    else
+        printf("%s: %s (matched by %s): %s\n", what, dn, how == DIR_MATCH_MAIL ? "mail" : "DN",
+               change_text(change, dry_run));
 out:
     if (rc != CM_OK)
         cm_err_prefix(rc, "%s", what);
@@ -176,8 +251,9 @@ out:
 
 /* One CA file (the certificate or a CRL) to the CA entry. missing_ok: a
  * file that does not exist is skipped silently (the delta CRL). */
-static cm_err one_ca_file(struct dir *d, enum dir_ca_attr which, const char *home, const char *name,
-                          int create, int dry_run, int missing_ok)
+static cm_err one_ca_file(struct ds_report *r, struct dir *d, enum dir_ca_attr which,
+                          const char *home, const char *name, int create, int dry_run,
+                          int missing_ok)
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX];
@@ -202,11 +278,13 @@ static cm_err one_ca_file(struct dir *d, enum dir_ca_attr which, const char *hom
             CM_FAIL_OSSL(CM_ERR_INVALID, "%s: not a DER CRL", path);
     }
     CM_TRY(dir_publish_ca(d, which, der ? der : data, der ? len : n, create, dry_run, &change));
-    printf("%s: %s %s: %s\n", path, dir_ca_entry(d),
-           which == DIR_CA_CERT  ? "cACertificate"
-           : which == DIR_CA_CRL ? "certificateRevocationList"
-                                 : "deltaRevocationList",
-           change_text(change, dry_run));
+    const char *attr = which == DIR_CA_CERT  ? "cACertificate"
+                       : which == DIR_CA_CRL ? "certificateRevocationList"
+                                             : "deltaRevocationList";
+    if (r->fmt == CLI_FMT_JSON)
+        ds_json_item(r, path, dir_ca_entry(d), NULL, attr, change_text(change, dry_run), NULL);
+    else
+        printf("%s: %s %s: %s\n", path, dir_ca_entry(d), attr, change_text(change, dry_run));
 out:
     X509_free(x);
     X509_CRL_free(crl);
@@ -218,18 +296,24 @@ out:
 int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"replace", no_argument, NULL, 'r'}, {"add", no_argument, NULL, 'a'},
-        {"ca", no_argument, NULL, 'C'},      {"crl", no_argument, NULL, 'L'},
-        {"create", no_argument, NULL, 'f'},  {"dry-run", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
+        {"replace", no_argument, NULL, 'r'},
+        {"add", no_argument, NULL, 'a'},
+        {"ca", no_argument, NULL, 'C'},
+        {"crl", no_argument, NULL, 'L'},
+        {"create", no_argument, NULL, 'f'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
     };
+    struct ds_report rep = {CLI_FMT_TEXT, CM_BUF_INIT(64 * 1024 * 1024), 0, CM_OK};
     enum dir_mode mode = DIR_REFUSE;
     int ca = 0, crl = 0, create = 0, dry_run = 0, ch, failed = 0;
     cm_err rc = CM_OK;
     cm_config *cfg = NULL;
     struct dir *d = NULL;
 
-    while ((ch = getopt_long(argc, argv, "fnh", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "fnh", opts)) != -1) {
         switch (ch) {
         case 'r':
         case 'a':
@@ -252,6 +336,10 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
         case 'h':
             fputs(cmd_dspublish_usage, stdout);
             return 0;
+        case 'F':
+            if (cli_parse_format(&rep.fmt, optarg) != 0)
+                return 2;
+            break;
         default:
             fputs(cmd_dspublish_usage, stderr);
             return 2;
@@ -272,20 +360,20 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
     rc = connect_dir(&d, &cfg, g);
     if (rc != CM_OK)
         goto out;
-    if (ca &&
-        (rc = one_ca_file(d, DIR_CA_CERT, g->home, CA_CERT_FILE, create, dry_run, 0)) != CM_OK) {
-        cli_fail(rc);
+    if (ca && (rc = one_ca_file(&rep, d, DIR_CA_CERT, g->home, CA_CERT_FILE, create, dry_run, 0)) !=
+                  CM_OK) {
+        ds_fail(&rep, rc, CA_CERT_FILE);
         failed = 1;
     }
     if (crl) {
         /* The full CRL first: the delta names it as its base. */
-        if ((rc = one_ca_file(d, DIR_CA_CRL, g->home, CA_CRL_DIR "/ca.crl", create, dry_run, 0)) !=
-            CM_OK) {
-            cli_fail(rc);
+        if ((rc = one_ca_file(&rep, d, DIR_CA_CRL, g->home, CA_CRL_DIR "/ca.crl", create, dry_run,
+                              0)) != CM_OK) {
+            ds_fail(&rep, rc, CA_CRL_DIR "/ca.crl");
             failed = 1;
-        } else if ((rc = one_ca_file(d, DIR_CA_DELTA_CRL, g->home, CA_CRL_DIR "/delta.crl", 0,
+        } else if ((rc = one_ca_file(&rep, d, DIR_CA_DELTA_CRL, g->home, CA_CRL_DIR "/delta.crl", 0,
                                      dry_run, 1)) != CM_OK) {
-            cli_fail(rc);
+            ds_fail(&rep, rc, CA_CRL_DIR "/delta.crl");
             failed = 1;
         }
     }
@@ -295,9 +383,9 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
         size_t len = 0;
         rc = cert_load(&x, &der, &len, argv[i]);
         if (rc == CM_OK)
-            rc = one_cert(d, x, der, len, argv[i], 0, mode, dry_run);
+            rc = one_cert(&rep, d, x, der, len, argv[i], 0, mode, dry_run);
         if (rc != CM_OK) {
-            cli_fail(rc);
+            ds_fail(&rep, rc, argv[i]);
             failed = 1;
         }
         X509_free(x);
@@ -307,9 +395,11 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
 out:
     dir_close(d);
     config_free(cfg);
-    if (rc != CM_OK)
+    if (rc != CM_OK) {
+        buf_free(&rep.b);
         return cli_fail(rc);
-    return failed;
+    }
+    return ds_report_end(&rep, dry_run, failed);
 }
 
 /* The stored certificate of serial (canonical hex) from the database. */
@@ -354,14 +444,16 @@ int cmd_dsunpublish(const struct cli_global *g, int argc, char **argv)
     static const struct option opts[] = {
         {"dry-run", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
+    struct ds_report rep = {CLI_FMT_TEXT, CM_BUF_INIT(64 * 1024 * 1024), 0, CM_OK};
     int dry_run = 0, ch, failed = 0;
     cm_err rc = CM_OK;
     cm_config *cfg = NULL;
     struct dir *d = NULL;
 
-    while ((ch = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "nh", opts)) != -1) {
         switch (ch) {
         case 'n':
             dry_run = 1;
@@ -369,6 +461,10 @@ int cmd_dsunpublish(const struct cli_global *g, int argc, char **argv)
         case 'h':
             fputs(cmd_dsunpublish_usage, stdout);
             return 0;
+        case 'F':
+            if (cli_parse_format(&rep.fmt, optarg) != 0)
+                return 2;
+            break;
         default:
             fputs(cmd_dsunpublish_usage, stderr);
             return 2;
@@ -398,9 +494,9 @@ int cmd_dsunpublish(const struct cli_global *g, int argc, char **argv)
                 cm_err_set(CM_ERR_NOTFOUND, "%s: neither a certificate file nor a serial", argv[i]);
         }
         if (rc == CM_OK)
-            rc = one_cert(d, x, der, len, what, 1, DIR_REFUSE, dry_run);
+            rc = one_cert(&rep, d, x, der, len, what, 1, DIR_REFUSE, dry_run);
         if (rc != CM_OK) {
-            cli_fail(rc);
+            ds_fail(&rep, rc, argv[i]);
             failed = 1;
         }
         X509_free(x);
@@ -410,7 +506,9 @@ int cmd_dsunpublish(const struct cli_global *g, int argc, char **argv)
 out:
     dir_close(d);
     config_free(cfg);
-    if (rc != CM_OK)
+    if (rc != CM_OK) {
+        buf_free(&rep.b);
         return cli_fail(rc);
-    return failed;
+    }
+    return ds_report_end(&rep, dry_run, failed);
 }

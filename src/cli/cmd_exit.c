@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include "exit/exit.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #include <stdio.h>
@@ -34,8 +35,8 @@ void cli_deliver(ca_ctx *ca)
 }
 
 const char cmd_exit_usage[] =
-    "certmint exit status\n"
-    "certmint exit flush\n"
+    "certmint exit status [--format table|json]\n"
+    "certmint exit flush [--format table|json]\n"
     "certmint exit skip MODULE\n"
     "certmint exit retry ID [MODULE]\n"
     "\n"
@@ -51,7 +52,12 @@ const char cmd_exit_usage[] =
     "  skip     start MODULE from the newest event (drops its backlog and its poisoned\n"
     "           events; audited)\n"
     "  retry    deliver poisoned event ID again (to MODULE, or to every module that set\n"
-    "           it aside) after fixing the cause; audited; exit status 1 if it still fails\n";
+    "           it aside) after fixing the cause; audited; exit status 1 if it still fails\n"
+    "status --format json: {\"modules\":[{\"name\",\"enabled\",\"configured\",\"offbox\",\n"
+    "\"filter\",\"backlog\",\"acked\",\"last_success\",\"last_error\",\"last_error_when\",\n"
+    "\"attempts\",\"next_attempt\",\"poisoned\":[{\"event\",\"since\",\"attempts\",\n"
+    "\"reason\"}]}]} (times UTC, null for never). flush --format json:\n"
+    "{\"delivered\",\"queued\"}.\n";
 
 static cm_err poison_line(void *ctx, const struct db_poison *p)
 {
@@ -87,6 +93,80 @@ static void status_line(void *ctx, const struct exit_module_status *st)
         printf("\tpoisoned events: %s\n", cm_err_msg());
 }
 
+struct status_json_ctx {
+    struct ca_ctx *ca;
+    cm_buf b;
+    size_t n;       /* modules written */
+    size_t npoison; /* poisoned events written for the current module */
+    cm_err err; /* first failure (the callback cannot return one) */
+};
+
+/* One poisoned event in `exit status --format json`. */
+static cm_err poison_json(void *ctx, const struct db_poison *p)
+{
+    struct status_json_ctx *j = ctx;
+    int first = 1;
+    cm_err rc = buf_append_str(&j->b, j->npoison++ ? ",{" : "{");
+    if (rc == CM_OK)
+        rc = json_append_kv_int(&j->b, &first, "event", (long long)p->event_id);
+    if (rc == CM_OK)
+        rc = json_append_kv_time(&j->b, &first, "since", p->since);
+    if (rc == CM_OK)
+        rc = json_append_kv_int(&j->b, &first, "attempts", (long long)p->attempts);
+    if (rc == CM_OK)
+        rc = json_append_kv(&j->b, &first, "reason", p->reason);
+    if (rc == CM_OK)
+        rc = buf_append_str(&j->b, "}");
+    return rc;
+}
+
+/* One module of `exit status --format json`. */
+static void status_json(void *ctx, const struct exit_module_status *st)
+{
+    struct status_json_ctx *j = ctx;
+    cm_buf *b = &j->b;
+    char filter[512];
+    int first = 1;
+    cm_err rc;
+
+    exit_filter_names(filter, sizeof(filter), st->filter);
+    if (j->err != CM_OK)
+        return;
+    rc = buf_append_str(b, j->n++ ? ",{" : "{");
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "name", st->name);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(b, &first, "enabled", st->enabled);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(b, &first, "configured", st->configured);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(b, &first, "offbox", st->offbox);
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "filter", filter);
+    if (rc == CM_OK)
+        rc = json_append_kv_int(b, &first, "backlog", (long long)st->backlog);
+    if (rc == CM_OK)
+        rc = json_append_kv_int(b, &first, "acked", (long long)st->acked);
+    if (rc == CM_OK)
+        rc = json_append_kv_time(b, &first, "last_success", st->last_success);
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "last_error", st->last_error[0] ? st->last_error : NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv_time(b, &first, "last_error_when", st->last_error_when);
+    if (rc == CM_OK)
+        rc = json_append_kv_int(b, &first, "attempts", (long long)st->attempts);
+    if (rc == CM_OK)
+        rc = json_append_kv_time(b, &first, "next_attempt", st->next_attempt);
+    if (rc == CM_OK)
+        rc = buf_append_str(b, ",\"poisoned\":[");
+    j->npoison = 0;
+    if (rc == CM_OK && st->poisoned > 0)
+        rc = exit_poisoned(j->ca, st->name, poison_json, j);
+    if (rc == CM_OK)
+        rc = buf_append_str(b, "]}");
+    j->err = rc;
+}
+
 struct backlog_ctx {
     int64_t backlog;
 };
@@ -102,9 +182,13 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
     ca_ctx *ca = NULL;
     cm_err rc = CM_OK;
     int status = 0;
+    enum cli_format fmt = CLI_FMT_TEXT;
+    struct status_json_ctx js = {NULL, CM_BUF_INIT(16 * 1024 * 1024), 0, 0, CM_OK};
 
     long long id = 0;
 
+    if (cli_take_format(&fmt, &argc, argv) != 0)
+        return 2;
     if (argc < 2)
         return cli_usage_error("exit: usage: certmint exit status|flush|skip MODULE|retry ID");
     if (strcmp(argv[1], "retry") == 0) {
@@ -120,7 +204,16 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
         return cli_usage_error("exit: unknown subcommand '%s'", argv[1]);
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    if (strcmp(argv[1], "status") == 0) {
+    if (strcmp(argv[1], "status") == 0 && fmt == CLI_FMT_JSON) {
+        js.ca = ca;
+        rc = buf_append_str(&js.b, "{\"modules\":[");
+        if (rc == CM_OK)
+            rc = exit_status(ca, status_json, &js);
+        if (rc == CM_OK)
+            rc = js.err;
+        if (rc == CM_OK)
+            status = cli_json_emit(&js.b, buf_append_str(&js.b, "]}"));
+    } else if (strcmp(argv[1], "status") == 0) {
         rc = exit_status(ca, status_line, ca);
     } else if (strcmp(argv[1], "retry") == 0) {
         size_t n = 0;
@@ -133,7 +226,18 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
         rc = exit_deliver(ca, EXIT_DELIVER_WAIT_LOCK, &rep);
         if (rc == CM_OK)
             rc = exit_status(ca, backlog_cb, &b);
-        if (rc == CM_OK) {
+        if (rc == CM_OK && fmt == CLI_FMT_JSON) {
+            int first = 1;
+            rc = buf_append_str(&js.b, "{");
+            if (rc == CM_OK)
+                rc = json_append_kv_int(&js.b, &first, "delivered", (long long)rep.delivered);
+            if (rc == CM_OK)
+                rc = json_append_kv_int(&js.b, &first, "queued", (long long)b.backlog);
+            if (rc == CM_OK)
+                rc = cli_json_write(&js.b, buf_append_str(&js.b, "}"));
+            if (rc == CM_OK && b.backlog > 0)
+                status = 1;
+        } else if (rc == CM_OK) {
             printf("delivered %zu event(s); %lld still queued\n", rep.delivered,
                    (long long)b.backlog);
             if (b.backlog > 0)
@@ -143,5 +247,6 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
         rc = exit_skip(ca, argv[2]);
     }
     ca_close(ca);
+    buf_free(&js.b);
     return rc == CM_OK ? status : cli_fail(rc);
 }

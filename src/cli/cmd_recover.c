@@ -135,7 +135,7 @@ int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
         status = cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
         goto done;
     }
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 'm':
             maildirs[o.nmaildirs++] = optarg;

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 
 #include "util/fsutil.h"
+#include "util/json.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -13,6 +14,7 @@
 
 const char cmd_submit_usage[] =
     "certmint submit FILE... [--profile NAME] [--out PATH [--force]] [--requester NAME]\n"
+    "                [--format table|json]\n"
     "\n"
     "Submits PKCS#10 requests (PEM or DER). Each request's signature is verified and the\n"
     "request is checked against the profile (default tls-server); the policy issues it,\n"
@@ -23,6 +25,8 @@ const char cmd_submit_usage[] =
     "               existing file is not replaced (that request's certificate stays\n"
     "               retrievable) unless --force\n"
     "  --force      replace existing output files\n"
+    "  --format F   table (default) or json: {\"results\":[{\"request_id\",\"disposition\",\n"
+    "               \"serial\",\"file\",\"message\",\"withheld\"}]} (null when absent)\n"
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
     "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n";
@@ -42,6 +46,31 @@ static cm_err submit_out_check(const struct cli_global *g, const char *out, int 
     return cli_out_check(g, probe, 1);
 }
 
+/* One element of submit's JSON results (and approve's object): opens the
+ * document on the first call. */
+static cm_err submission_json(cm_buf *b, const struct ca_submission *s)
+{
+    int first = 1, withheld = s->disposition == DB_DISP_ISSUED && s->cert_der == NULL;
+    cm_err rc = buf_append_str(b, b->len == 0 ? "{\"results\":[{" : ",{");
+
+    if (rc == CM_OK)
+        rc = json_append_kv_int(b, &first, "request_id", (long long)s->request_id);
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "disposition", db_disposition_name(s->disposition));
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "serial", s->serial[0] ? s->serial : NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "file", s->source);
+    if (rc == CM_OK)
+        rc = json_append_kv(b, &first, "message",
+                            s->disposition != DB_DISP_ISSUED ? s->message : NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(b, &first, "withheld", withheld);
+    if (rc == CM_OK)
+        rc = buf_append_str(b, "}");
+    return rc;
+}
+
 int cmd_submit(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -49,8 +78,12 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {"requester", required_argument, NULL, 'r'},
         {"force", no_argument, NULL, 'f'},
+        {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
+    enum cli_format fmt = CLI_FMT_TEXT;
+    cm_buf js = CM_BUF_INIT(256 * 1024 * 1024);
+    cm_err jrc = CM_OK;
     struct ca_submit_opts so = {0};
     const char *out = NULL;
     ca_ctx *ca = NULL;
@@ -59,7 +92,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     cm_err rc = CM_OK;
 
     so.profile = "tls-server";
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 'p':
             so.profile = optarg;
@@ -72,6 +105,10 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             break;
         case 'f':
             force = 1;
+            break;
+        case 'F':
+            if (cli_parse_format(&fmt, optarg) != 0)
+                return 2;
             break;
         default:
             return cli_usage_error("submit: see 'certmint help submit'");
@@ -116,11 +153,16 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         char path[4096];
         if (s->request_id == 0)
             continue;
-        printf("%lld\t%s\t%s\t%s", (long long)s->request_id, db_disposition_name(s->disposition),
-               s->serial[0] ? s->serial : "-", s->source);
-        if (s->disposition != DB_DISP_ISSUED)
-            printf("\t%s", s->message);
-        putchar('\n');
+        if (fmt == CLI_FMT_JSON) {
+            if (jrc == CM_OK)
+                jrc = submission_json(&js, s);
+        } else {
+            printf("%lld\t%s\t%s\t%s", (long long)s->request_id,
+                   db_disposition_name(s->disposition), s->serial[0] ? s->serial : "-", s->source);
+            if (s->disposition != DB_DISP_ISSUED)
+                printf("\t%s", s->message);
+            putchar('\n');
+        }
         if (s->disposition == DB_DISP_DENIED)
             status = 3;
         if (s->disposition == DB_DISP_ISSUED && s->cert_der == NULL) {
@@ -143,8 +185,15 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             status = 1;
         }
     }
+    /* The results are printed also when a certificate is withheld or could
+     * not be written (reported on stderr, exit status 1). */
+    if (fmt == CLI_FMT_JSON &&
+        cli_json_emit(
+            &js, jrc != CM_OK ? jrc : buf_printf(&js, "%s]}", js.len ? "" : "{\"results\":[")) != 0)
+        status = 1;
     fflush(stdout);
 out:
+    buf_free(&js);
     if (subs)
         for (i = 0; i < n; i++)
             ca_submission_clear(&subs[i]);
@@ -156,20 +205,51 @@ out:
 }
 
 const char cmd_pending_usage[] =
-    "certmint pending\n"
+    "certmint pending [--format table|json]\n"
     "\n"
     "Lists the requests waiting for an officer: REQUEST-ID, submitted,\n"
-    "requester, profile, requested subject.\n";
+    "requester, profile, requested subject.\n"
+    "  --format F   table (default) or json: {\"pending\":[{\"request_id\",\"submitted\",\n"
+    "               \"requester\",\"profile\",\"subject\"}]}\n";
 
 struct pending_ctx {
     int id, when, who, tmpl, dn;
     int count;
+    enum cli_format fmt;
+    cm_buf js;
 };
+
+static cm_err pending_json(struct pending_ctx *p, const char *const *v)
+{
+    long long id = 0;
+    int first = 1;
+    cm_err rc = buf_append_str(&p->js, p->count ? ",{" : "{");
+
+    if (rc == CM_OK && v[p->id] != NULL)
+        rc = text_parse_int(&id, v[p->id], 1, INT64_MAX, "RequestID");
+    if (rc == CM_OK)
+        rc = json_append_kv_int(&p->js, &first, "request_id", id);
+    if (rc == CM_OK)
+        rc = json_append_kv(&p->js, &first, "submitted", v[p->when]);
+    if (rc == CM_OK)
+        rc = json_append_kv(&p->js, &first, "requester", v[p->who]);
+    if (rc == CM_OK)
+        rc = json_append_kv(&p->js, &first, "profile", v[p->tmpl]);
+    if (rc == CM_OK)
+        rc = json_append_kv(&p->js, &first, "subject", v[p->dn]);
+    if (rc == CM_OK)
+        rc = buf_append_str(&p->js, "}");
+    if (rc == CM_OK)
+        p->count++;
+    return rc;
+}
 
 static cm_err pending_row(void *ctx, const struct db_row *row)
 {
     struct pending_ctx *p = ctx;
     const char *const *v = row->values;
+    if (p->fmt == CLI_FMT_JSON)
+        return pending_json(p, v);
     printf("%s\t%s\t%s\t%s\t%s\n", v[p->id] ? v[p->id] : "", v[p->when] ? v[p->when] : "",
            v[p->who] ? v[p->who] : "", v[p->tmpl] ? v[p->tmpl] : "", v[p->dn] ? v[p->dn] : "");
     p->count++;
@@ -178,12 +258,22 @@ static cm_err pending_row(void *ctx, const struct db_row *row)
 
 int cmd_pending(const struct cli_global *g, int argc, char **argv)
 {
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
     ca_ctx *ca = NULL;
     struct pending_ctx p;
+    int ch;
     cm_err rc;
 
-    (void)argv;
-    if (argc != 1)
+    p.fmt = CLI_FMT_TEXT;
+    buf_init(&p.js, 256 * 1024 * 1024);
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
+        if (ch != 'f')
+            return cli_usage_error("pending: see 'certmint help pending'");
+        if (cli_parse_format(&p.fmt, optarg) != 0)
+            return 2;
+    }
+    if (optind != argc)
         return cli_usage_error("pending: takes no arguments");
     p.id = db_column_find("RequestID");
     p.when = db_column_find("SubmittedWhen");
@@ -193,37 +283,76 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
     p.count = 0;
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    rc = db_request_list(ca->db, DB_DISP_PENDING, pending_row, &p);
+    if ((rc = buf_append_str(&p.js, "{\"pending\":[")) == CM_OK)
+        rc = db_request_list(ca->db, DB_DISP_PENDING, pending_row, &p);
     ca_close(ca);
-    if (rc != CM_OK)
+    if (rc != CM_OK) {
+        buf_free(&p.js);
         return cli_fail(rc);
+    }
+    if (p.fmt == CLI_FMT_JSON)
+        return cli_json_emit(&p.js, buf_append_str(&p.js, "]}"));
+    buf_free(&p.js);
     if (p.count == 0)
         fprintf(stderr, "no pending requests\n");
     return 0;
 }
 
 const char cmd_approve_usage[] =
-    "certmint approve REQUEST-ID [--out FILE [--force]]\n"
+    "certmint approve REQUEST-ID [--out FILE [--force]] [--format table|json]\n"
     "\n"
     "Issues the certificate of a pending request (checked against its\n"
     "profile again) and prints REQUEST-ID DISPOSITION SERIAL.\n"
     "  --out FILE   also write the certificate as PEM to FILE (never inside the CA home;\n"
     "               checked before the request is approved)\n"
-    "  --force      replace FILE if it exists\n";
+    "  --force      replace FILE if it exists\n"
+    "  --format F   table (default) or json: {\"request_id\",\"disposition\",\"serial\",\n"
+    "               \"message\",\"withheld\"}\n";
+
+/* approve's JSON: the object of one submit result, without "file". */
+static void approve_json(int64_t id, const struct ca_submission *s)
+{
+    cm_buf b = CM_BUF_INIT(64 * 1024);
+    int first = 1;
+    cm_err rc = buf_append_str(&b, "{");
+
+    if (rc == CM_OK)
+        rc = json_append_kv_int(&b, &first, "request_id", (long long)id);
+    if (rc == CM_OK)
+        rc = json_append_kv(&b, &first, "disposition", db_disposition_name(s->disposition));
+    if (rc == CM_OK)
+        rc = json_append_kv(&b, &first, "serial", s->serial[0] ? s->serial : NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv(&b, &first, "message",
+                            s->disposition != DB_DISP_ISSUED ? s->message : NULL);
+    if (rc == CM_OK)
+        rc = json_append_kv_bool(&b, &first, "withheld",
+                                 s->disposition == DB_DISP_ISSUED && s->cert_der == NULL);
+    if (rc == CM_OK)
+        rc = buf_append_str(&b, "}");
+    (void)cli_json_emit(&b, rc);
+}
 
 int cmd_approve(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"force", no_argument, NULL, 'f'},
+                                         {"format", required_argument, NULL, 'F'},
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL;
+    enum cli_format fmt = CLI_FMT_TEXT;
     ca_ctx *ca = NULL;
     struct ca_submission s;
     int64_t id;
     int ch, force = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
+        if (ch == 'F') {
+            if (cli_parse_format(&fmt, optarg) != 0)
+                return 2;
+            continue;
+        }
         if (ch == 'f')
             force = 1;
         else if (ch == 'o')
@@ -254,11 +383,15 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
     ca_close(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
-    printf("%lld\t%s\t%s", (long long)id, db_disposition_name(s.disposition),
-           s.serial[0] ? s.serial : "-");
-    if (s.disposition != DB_DISP_ISSUED)
-        printf("\t%s", s.message);
-    putchar('\n');
+    if (fmt == CLI_FMT_JSON) {
+        approve_json(id, &s);
+    } else {
+        printf("%lld\t%s\t%s", (long long)id, db_disposition_name(s.disposition),
+               s.serial[0] ? s.serial : "-");
+        if (s.disposition != DB_DISP_ISSUED)
+            printf("\t%s", s.message);
+        putchar('\n');
+    }
     fflush(stdout);
     if (s.disposition == DB_DISP_ISSUED && s.cert_der == NULL) {
         /* Strict audit mode, as submit: withheld is not success. */
@@ -279,21 +412,30 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
 }
 
 const char cmd_deny_usage[] =
-    "certmint deny REQUEST-ID [--reason TEXT]\n"
+    "certmint deny REQUEST-ID [--reason TEXT] [--format table|json]\n"
     "\n"
-    "Denies a pending request; the reason becomes its disposition message.\n";
+    "Denies a pending request; the reason becomes its disposition message.\n"
+    "  --format F   table (default) or json: {\"request_id\",\"disposition\":\"denied\",\n"
+    "               \"message\"}\n";
 
 int cmd_deny(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
+                                         {"format", required_argument, NULL, 'f'},
                                          {NULL, 0, NULL, 0}};
     const char *reason = NULL;
+    enum cli_format fmt = CLI_FMT_TEXT;
     ca_ctx *ca = NULL;
     int64_t id;
     int ch;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
+        if (ch == 'f') {
+            if (cli_parse_format(&fmt, optarg) != 0)
+                return 2;
+            continue;
+        }
         if (ch != 'r')
             return cli_usage_error("deny: see 'certmint help deny'");
         reason = optarg;
@@ -310,41 +452,73 @@ int cmd_deny(const struct cli_global *g, int argc, char **argv)
     ca_close(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
+    if (fmt == CLI_FMT_JSON) {
+        cm_buf b = CM_BUF_INIT(64 * 1024);
+        int first = 1;
+        rc = buf_append_str(&b, "{");
+        if (rc == CM_OK)
+            rc = json_append_kv_int(&b, &first, "request_id", (long long)id);
+        if (rc == CM_OK)
+            rc = json_append_kv(&b, &first, "disposition", "denied");
+        if (rc == CM_OK)
+            rc = json_append_kv(&b, &first, "message", reason);
+        if (rc == CM_OK)
+            rc = buf_append_str(&b, "}");
+        return cli_json_emit(&b, rc);
+    }
     printf("%lld\tdenied\n", (long long)id);
     return 0;
 }
 
 const char cmd_retrieve_usage[] =
-    "certmint retrieve REQUEST-ID [--out FILE [--force]]\n"
+    "certmint retrieve REQUEST-ID [--out FILE [--force]] [--chain] [--format pem|der|p7b]\n"
     "\n"
     "Fetches the certificate of an issued request as PEM (stdout or FILE; FILE never inside\n"
     "the CA home, an existing FILE replaced only with --force). In strict audit\n"
     "mode a certificate is withheld until its CERTISSUED event has been acknowledged by an\n"
-    "off-box exit module (exit status 4).\n";
+    "off-box exit module (exit status 4).\n"
+    "  --chain      add the CA certificate and the issuers above it up to the root (a PEM\n"
+    "               bundle, leaf first)\n"
+    "  --format F   pem (default); der: the certificate alone, binary; p7b: the\n"
+    "               certificate and its chain as a certificates-only PKCS#7 (DER, .p7b)\n";
 
 int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"force", no_argument, NULL, 'f'},
+                                         {"chain", no_argument, NULL, 'c'},
+                                         {"format", required_argument, NULL, 'F'},
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL;
     ca_ctx *ca = NULL;
-    unsigned char *der = NULL;
-    size_t len = 0;
+    unsigned char *der = NULL, *data = NULL;
+    size_t len = 0, dlen = 0;
+    enum ca_export_format fmt = CA_EXPORT_PEM;
     int64_t id;
-    int ch, force = 0;
+    int ch, chain = 0, plain = 1, force = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (ch == 'f')
-            force = 1;
-        else if (ch == 'o')
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
+        if (ch == 'o') {
             out = optarg;
-        else
+        } else if (ch == 'f') {
+            force = 1;
+        } else if (ch == 'c') {
+            chain = 1;
+            plain = 0;
+        } else if (ch == 'F') {
+            if (ca_export_parse_format(&fmt, optarg) != CM_OK)
+                return cli_usage_error("retrieve: %s", cm_err_msg());
+            plain = 0;
+        } else {
             return cli_usage_error("retrieve: see 'certmint help retrieve'");
+        }
     }
     if (argc - optind != 1)
         return cli_usage_error("retrieve: usage: certmint retrieve REQUEST-ID [--out FILE]");
+    if (fmt == CA_EXPORT_DER && chain)
+        return cli_usage_error("retrieve: a DER file holds one certificate: use --format pem or "
+                               "p7b for the chain");
     if ((rc = cli_parse_request_id(&id, argv[optind])) != CM_OK)
         return cli_fail(rc);
     if ((rc = cli_out_check(g, out, force)) != CM_OK)
@@ -359,10 +533,16 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
     }
     if (rc == CM_OK)
         cli_deliver(ca);
+    /* The chain and the other formats are built while the CA is open. */
+    if (rc == CM_OK && !plain)
+        rc = ca_cert_export(&data, &dlen, ca, der, len, chain, fmt);
     ca_close(ca);
-    if (rc == CM_OK)
+    if (rc == CM_OK && plain)
         rc = cli_write_cert(g, out, force, der, len);
+    else if (rc == CM_OK)
+        rc = cli_write_data(g, out, force, data, dlen, fmt != CA_EXPORT_PEM);
     free(der);
+    free(data);
     if (rc == CM_ERR_WITHHELD) {
         cli_fail(rc);
         return 4;

@@ -3,6 +3,7 @@
 
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/json.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ const char cmd_revoke_usage[] =
     "  --effective DATE    revocation date on the CRL (default now)\n"
     "  --invalidity DATE   when the key is known or suspected compromised (RFC 5280 5.3.2)\n"
     "  --from-file FILE    one serial per line (# comments); all in one transaction\n"
+    "  --format F          table (default) or json: {\"revoked\":N,\"reason\",\"serials\":[..]}\n"
     "Dates: YYYY-MM-DD[ HH:MM[:SS]] UTC, or @UNIXTIME. Either every serial is revoked or,\n"
     "on any error, none is.\n";
 
@@ -96,6 +98,28 @@ static cm_err parse_serial_list(char ***out, size_t *n, const char *arg)
     return rc;
 }
 
+/* revoke's JSON report: the serials in canonical form. */
+static cm_err revoke_json(char **serials, size_t n, int reason)
+{
+    cm_buf b = CM_BUF_INIT(64 * 1024 * 1024);
+    char canon[CM_SERIAL_BUF];
+    int first = 1;
+    cm_err rc = CM_OK;
+
+    CM_TRY(buf_append_str(&b, "{"));
+    CM_TRY(json_append_kv_int(&b, &first, "revoked", (long long)n));
+    CM_TRY(json_append_kv(&b, &first, "reason", db_reason_name(reason)));
+    CM_TRY(buf_append_str(&b, ",\"serials\":["));
+    for (size_t i = 0; i < n; i++) {
+        CM_TRY(text_serial_canon(canon, serials[i]));
+        CM_TRY(buf_append_str(&b, i ? "," : ""));
+        CM_TRY(json_append_string(&b, canon));
+    }
+    CM_TRY(buf_append_str(&b, "]}"));
+out:
+    return cli_json_write(&b, rc);
+}
+
 int cmd_revoke(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -103,8 +127,10 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
         {"effective", required_argument, NULL, 'e'},
         {"invalidity", required_argument, NULL, 'i'},
         {"reason", required_argument, NULL, 'r'},
+        {"format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
+    enum cli_format fmt = CLI_FMT_TEXT;
     const char *from = NULL, *reason_s = NULL;
     int64_t effective = 0, invalidity = 0;
     char **serials = NULL;
@@ -113,7 +139,7 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
     int ch, reason = 0, nargs;
     cm_err rc = CM_OK;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 'f':
             from = optarg;
@@ -128,6 +154,10 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
             break;
         case 'r':
             reason_s = optarg;
+            break;
+        case 'F':
+            if (cli_parse_format(&fmt, optarg) != 0)
+                return 2;
             break;
         default:
             return cli_usage_error("revoke: see 'certmint help revoke'");
@@ -169,6 +199,10 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_revoke(ca, (const char *const *)serials, n, reason, effective, invalidity));
     cli_deliver(ca);
+    if (fmt == CLI_FMT_JSON) {
+        rc = revoke_json(serials, n, reason);
+        goto out;
+    }
     printf("revoked %zu certificate%s (%s)\n", n, n == 1 ? "" : "s", db_reason_name(reason));
 out:
     serials_free(serials, n);
@@ -256,7 +290,7 @@ int cmd_placeholder(const struct cli_global *g, int argc, char **argv)
     int ch;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 's':
             subject = optarg;

@@ -27,7 +27,7 @@ int cmd_serve(const struct cli_global *g, int argc, char **argv)
     int ch;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         if (ch != 'o')
             return cli_usage_error("serve: see 'certmint help serve'");
         o.once = 1;

@@ -52,7 +52,7 @@ int cmd_view(const struct cli_global *g, int argc, char **argv)
     int ch, status = 0;
     cm_err rc;
 
-    while ((ch = getopt_long(argc, argv, "r:o:f:n:h", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "r:o:f:n:h", opts)) != -1) {
         switch (ch) {
         case 'r':
             restrict_expr = optarg;

@@ -20,8 +20,10 @@ const struct cli_command cli_commands[] = {
 #define CLI_CMD(name, fn, summary) {name, fn, summary, fn##_usage},
 #include "cli/commands.def"
 #undef CLI_CMD
-    {"help", cmd_help, "show help for certmint or one command", "certmint help [COMMAND]\n"},
-    {"version", cmd_version, "print the version", "certmint version\n"},
+    {"help", cmd_help, "show help for certmint or one command",
+     "certmint help [COMMAND]\n"
+     "certmint COMMAND --help\n"},
+    {"version", cmd_version, "print the version", "certmint version\ncertmint --version\n"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -61,15 +63,45 @@ cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert)
 
 static void usage_all(FILE *f)
 {
-    fputs("usage: certmint [--home DIR] [--passphrase-file FILE] [-v] COMMAND [ARGS]\n\n"
+    fputs("usage: certmint [--home DIR] [--passphrase-file FILE] [-v] COMMAND [ARGS]\n"
+          "       certmint --version | --help\n\n"
           "Commands:\n",
           f);
     for (const struct cli_command *c = cli_commands; c->name; c++)
         fprintf(f, "  %-16s %s\n", c->name, c->summary);
-    fputs("\nRun 'certmint help COMMAND' for a command's options. The CA home comes from\n"
-          "--home or CERTMINT_HOME; the CA key passphrase from --passphrase-file,\n"
-          "CERTMINT_PASSPHRASE_FILE, ca.passphrase_file in the configuration, or a prompt.\n",
+    fputs("\nRun 'certmint help COMMAND' or 'certmint COMMAND --help' for a command's\n"
+          "options. The CA home comes from --home or CERTMINT_HOME; the CA key\n"
+          "passphrase from --passphrase-file, CERTMINT_PASSPHRASE_FILE,\n"
+          "ca.passphrase_file in the configuration, or a prompt.\n",
           f);
+}
+
+/* `certmint help NAME` and `certmint NAME --help`. */
+static void command_help(const struct cli_command *c)
+{
+    printf("%s\n\n%s", c->summary, c->usage);
+}
+
+static int unknown_command(const char *name)
+{
+    const char *near = cli_suggest_command(name);
+    if (near != NULL)
+        return cli_usage_error("unknown command '%s'; did you mean '%s'?", name, near);
+    return cli_usage_error("unknown command '%s' (see 'certmint help')", name);
+}
+
+/* Every command answers --help as `certmint help COMMAND` does. Only the
+ * exact word counts, before a "--" that ends the options, so that a value
+ * after "--" is never taken for it. */
+static int asks_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static int cmd_help(const struct cli_global *g, int argc, char **argv)
@@ -81,8 +113,8 @@ static int cmd_help(const struct cli_global *g, int argc, char **argv)
     }
     const struct cli_command *c = cli_command_find(argv[1]);
     if (c == NULL)
-        return cli_usage_error("help: unknown command '%s'", argv[1]);
-    printf("%s\n\n%s", c->summary, c->usage);
+        return unknown_command(argv[1]);
+    command_help(c);
     return 0;
 }
 
@@ -103,12 +135,13 @@ int main(int argc, char **argv)
         {"passphrase-file", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int ch;
 
     /* '+' stops at the command name: the rest belongs to the command. */
-    while ((ch = getopt_long(argc, argv, "+H:P:vh", opts, NULL)) != -1) {
+    while ((ch = cli_getopt(argc, argv, "+H:P:vh", opts)) != -1) {
         switch (ch) {
         case 'H':
             g.home = optarg;
@@ -122,6 +155,8 @@ int main(int argc, char **argv)
         case 'h':
             usage_all(stdout);
             return 0;
+        case 'V':
+            return cmd_version(&g, 0, NULL);
         default:
             usage_all(stderr);
             return 2;
@@ -135,7 +170,12 @@ int main(int argc, char **argv)
     }
     const struct cli_command *c = cli_command_find(argv[optind]);
     if (c == NULL)
-        return cli_usage_error("unknown command '%s' (see 'certmint help')", argv[optind]);
+        return unknown_command(argv[optind]);
+    cli_current = c;
+    if (asks_help(argc - optind, argv + optind)) {
+        command_help(c);
+        return 0;
+    }
     /* Each command parses its own options with getopt from its argv[0];
      * optind = 0 makes glibc's getopt start afresh. */
     int cidx = optind;

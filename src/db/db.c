@@ -412,6 +412,11 @@ cm_err db_audit_append(db_t *db, const struct db_audit *a)
     return db->ops->audit_append(db, a);
 }
 
+cm_err db_audit_iter(db_t *db, int64_t since, db_audit_cb cb, void *ctx)
+{
+    return db->ops->audit_iter(db, since, cb, ctx);
+}
+
 cm_err db_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_cb cb, void *ctx)
 {
     return db->ops->view(db, r, nr, cb, ctx);

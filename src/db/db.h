@@ -130,6 +130,10 @@ struct db_audit {
     const char *details;
 };
 
+/* One audit record as read back; id orders them (assigned on append,
+ * strictly increasing). Pointers borrowed during the callback. */
+typedef cm_err (*db_audit_cb)(void *ctx, int64_t id, const struct db_audit *a);
+
 /* An entry for CRL building (borrowed pointers valid during the callback). */
 struct db_revoked {
     const char *serial; /* canonical hex */
@@ -249,6 +253,7 @@ struct db_ops {
                          int64_t when);
     cm_err (*poison_del)(db_t *db, const char *module, int64_t event_id);
     cm_err (*poison_iter)(db_t *db, const char *module, db_poison_cb cb, void *ctx);
+    cm_err (*audit_iter)(db_t *db, int64_t since, db_audit_cb cb, void *ctx);
 };
 
 /* Registry: the backends compiled in. */
@@ -309,6 +314,9 @@ cm_err db_crl_last(db_t *db, struct db_crl **out, int is_delta) CM_MUST_USE; /* 
 void db_crl_free(struct db_crl *c);
 
 cm_err db_audit_append(db_t *db, const struct db_audit *a) CM_MUST_USE;
+/* The audit log, oldest first: records whose time is at or after since
+ * (0: all). A non-OK return of cb stops and is passed back. */
+cm_err db_audit_iter(db_t *db, int64_t since, db_audit_cb cb, void *ctx) CM_MUST_USE;
 
 cm_err db_view(db_t *db, const struct db_restrict *r, size_t nr, db_row_cb cb,
                void *ctx) CM_MUST_USE;

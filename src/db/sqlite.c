@@ -1026,6 +1026,36 @@ out:
     return rc;
 }
 
+static cm_err sq_audit_iter(db_t *db, int64_t since, db_audit_cb cb, void *ctx)
+{
+    static const char sql[] = "SELECT ID, \"When\", Who, Action, RequestID, SerialNumber, Details"
+                              " FROM audit WHERE \"When\" >= ?1 ORDER BY ID";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    struct db_audit a;
+    int x;
+    cm_err rc;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "preparing the audit query"));
+    sqlite3_bind_int64(st, 1, since);
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        a.when = col_int(st, 1);
+        a.who = (const char *)sqlite3_column_text(st, 2);
+        a.action = (const char *)sqlite3_column_text(st, 3);
+        a.request_id = col_int(st, 4);
+        a.serial = (const char *)sqlite3_column_text(st, 5);
+        a.details = (const char *)sqlite3_column_text(st, 6);
+        CM_TRY(cb(ctx, col_int(st, 0), &a));
+    }
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "reading the audit log"));
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- the view ---- */
 
 /* Appends the SQL condition for one restriction; the values are bound in
@@ -1747,5 +1777,6 @@ const struct db_ops db_sqlite_ops = {
     .poison_add = sq_poison_add,
     .poison_del = sq_poison_del,
     .poison_iter = sq_poison_iter,
+    .audit_iter = sq_audit_iter,
     .cert_fill_placeholder = sq_cert_fill_placeholder,
 };

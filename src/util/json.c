@@ -1,6 +1,8 @@
 /* JSON output helpers. */
 #include "util/json.h"
 
+#include "util/text.h"
+
 #include <stdio.h>
 
 /* Length of a valid UTF-8 sequence at p (RFC 3629), 0 if invalid. */
@@ -73,4 +75,37 @@ cm_err json_append_kv(cm_buf *b, int *first, const char *key, const char *value)
     if (rc == CM_OK)
         rc = value ? json_append_string(b, value) : buf_append_str(b, "null");
     return rc;
+}
+
+/* `,"key":` (no comma for the first member). */
+static cm_err json_key(cm_buf *b, int *first, const char *key)
+{
+    cm_err rc = buf_append_str(b, *first ? "" : ",");
+    *first = 0;
+    if (rc == CM_OK)
+        rc = json_append_string(b, key);
+    if (rc == CM_OK)
+        rc = buf_append(b, ":", 1);
+    return rc;
+}
+
+cm_err json_append_kv_int(cm_buf *b, int *first, const char *key, long long value)
+{
+    cm_err rc = json_key(b, first, key);
+    return rc == CM_OK ? buf_printf(b, "%lld", value) : rc;
+}
+
+cm_err json_append_kv_bool(cm_buf *b, int *first, const char *key, int value)
+{
+    cm_err rc = json_key(b, first, key);
+    return rc == CM_OK ? buf_append_str(b, value ? "true" : "false") : rc;
+}
+
+cm_err json_append_kv_time(cm_buf *b, int *first, const char *key, int64_t t)
+{
+    char when[32];
+    if (t == 0)
+        return json_append_kv(b, first, key, NULL);
+    text_format_time(when, sizeof(when), t);
+    return json_append_kv(b, first, key, when);
 }

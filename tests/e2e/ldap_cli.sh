@@ -95,6 +95,11 @@ rc=$?
 check_eq "one failure among several: exit 1" "$rc" 1
 check_match "the failure is reported" "$out" "team.pem: .*2 entries .*mail=team@example.org"
 check_match "the others are still done" "$out" "erin.pem: $ERIN \\(matched by mail\\): unchanged"
+# The same run as JSON (parsed with Python's json module).
+cm "$H" dspublish --format json "$P/team.pem" "$P/erin.pem" >"$T/ds.json" 2>/dev/null
+check_eq "dspublish --format json: exit 1, the failure and the result" \
+    "$?:$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["failed"], [(r["item"].split("/")[-1], r["dn"], r["matched_by"], r["change"], r["error"] is None) for r in d["results"]])' "$T/ds.json" 2>&1)" \
+    "1:True [('team.pem', None, None, None, False), ('erin.pem', '$ERIN', 'mail', 'unchanged', True)]"
 
 # The mail user's case: fetch from the directory, encrypt, decrypt.
 fetch "$ERIN" "userCertificate;binary" >/dev/null

@@ -282,6 +282,11 @@ out=$(cm "$H" dsverify 2>&1)
 rc=$?
 check_eq "dsverify finds the hand-published revoked certificate: exit 3" "$rc" 3
 check_match "dsverify names it, its entry" "$out" "^revoked +$(cat "$T/erin2.serial") erin@partner.example on $ERIN"
+# The same finding as JSON (checked with Python's json module).
+cm "$H" dsverify --format json >"$T/dsv.json" 2>&1
+check_eq "dsverify --format json: the finding, kind, serial and entry" \
+    "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["revoked"], ",".join(f["kind"]+" "+f["serial"]+" "+f["dn"] for f in d["findings"]))' "$T/dsv.json" 2>&1)" \
+    "1 revoked $(cat "$T/erin2.serial") $ERIN"
 check_match "dsverify --fix removes it" "$(cm "$H" dsverify --fix 2>&1)" "revoked .*$(cat "$T/erin2.serial").*: removed"
 check_eq "exactly that value gone, Erin's valid one stays" \
     "$(fetch "$ERIN" "userCertificate;binary"):$(holds "$T/erin.der")" "1:1"

@@ -645,6 +645,65 @@ TEST(audit_append_only)
     CHECK_INT(raw_int(path, "SELECT count(*) FROM audit"), 2);
 }
 
+/* db_audit_iter: oldest first, every field back, NULLs as NULL, the since
+ * bound inclusive, and a callback's error stops the walk. */
+struct audit_seen {
+    int n;
+    int64_t ids[4];
+    char text[512];
+};
+
+static cm_err audit_collect(void *ctx, int64_t id, const struct db_audit *a)
+{
+    struct audit_seen *s = ctx;
+    size_t len = strlen(s->text);
+    if (s->n < 4)
+        s->ids[s->n] = id;
+    s->n++;
+    snprintf(s->text + len, sizeof(s->text) - len, "%lld|%s|%s|%lld|%s|%s;", (long long)a->when,
+             a->who, a->action, (long long)a->request_id, a->serial ? a->serial : "NULL",
+             a->details ? a->details : "NULL");
+    return CM_OK;
+}
+
+static cm_err audit_stop(void *ctx, int64_t id, const struct db_audit *a)
+{
+    (void)id;
+    (void)a;
+    ++*(int *)ctx;
+    return cm_err_set(CM_ERR_IO, "stop");
+}
+
+TEST(audit_iter)
+{
+    char path[256];
+    db_t *db = new_db(path, sizeof(path));
+    struct db_audit a = {1700000000, "alice", "revoke", 3, "0A", "reason=keyCompromise"};
+    struct db_audit b = {1700000100, "service", "crl", 0, NULL, NULL};
+    struct audit_seen s;
+    int n = 0;
+
+    CHECK_OK(db_begin(db));
+    CHECK_OK(db_audit_append(db, &a));
+    CHECK_OK(db_audit_append(db, &b));
+    CHECK_OK(db_commit(db));
+    memset(&s, 0, sizeof(s));
+    CHECK_OK(db_audit_iter(db, 0, audit_collect, &s));
+    CHECK_INT(s.n, 2);
+    CHECK(s.ids[0] < s.ids[1]);
+    CHECK_STR(s.text, "1700000000|alice|revoke|3|0A|reason=keyCompromise;"
+                      "1700000100|service|crl|0|NULL|NULL;");
+    memset(&s, 0, sizeof(s));
+    CHECK_OK(db_audit_iter(db, 1700000100, audit_collect, &s));
+    CHECK_STR(s.text, "1700000100|service|crl|0|NULL|NULL;");
+    memset(&s, 0, sizeof(s));
+    CHECK_OK(db_audit_iter(db, 1700000101, audit_collect, &s));
+    CHECK_INT(s.n, 0);
+    CHECK_ERR(db_audit_iter(db, 0, audit_stop, &n), CM_ERR_IO);
+    CHECK_INT(n, 1);
+    db_close(db);
+}
+
 TEST(crls)
 {
     char path[256];
@@ -1073,6 +1132,7 @@ int main(void)
     RUN(revoked_iter);
     RUN(revoked_iter_stops);
     RUN(audit_append_only);
+    RUN(audit_iter);
     RUN(crls);
     RUN(view_restrictions);
     RUN(request_list);
