@@ -134,7 +134,30 @@ cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason) CM_MUST_USE;
  * CERTRETRIEVEPENDING. CM_ERR_WITHHELD in strict audit mode until released. */
 cm_err ca_retrieve(ca_ctx *ca, int64_t request_id, unsigned char **der, size_t *len) CM_MUST_USE;
 
-/* Revocation. reason: RFC 5280 code. effective/invalidity 0 = now / none. */
+/* Revocation. reason: RFC 5280 code. effective/invalidity 0 = now / none;
+ * dates before 1970 or after 9999 are refused.
+ * A list is all or nothing: every serial is checked and every refused one
+ * (bad syntax, not in the database, already revoked) is reported through
+ * rep->note; when any is refused nothing is revoked and the call fails. A
+ * serial listed more than once (in any spelling) is revoked once and
+ * reported once as a duplicate. rep may be NULL. */
+enum ca_revoke_note {
+    CA_REVOKE_DUPLICATE, /* not an error: revoked once */
+    CA_REVOKE_BAD,       /* not a serial number */
+    CA_REVOKE_NOTFOUND,
+    CA_REVOKE_ALREADY,
+};
+struct ca_revoke_report {
+    void (*note)(void *ctx, const char *serial, enum ca_revoke_note kind, const char *msg);
+    void *note_ctx;
+    /* outputs */
+    size_t revoked;    /* distinct serials revoked */
+    size_t duplicates; /* serials listed more than once */
+    size_t refused;    /* serials refused */
+};
+cm_err ca_revoke_list(ca_ctx *ca, const char *const *serials, size_t n, int reason,
+                      int64_t effective, int64_t invalidity,
+                      struct ca_revoke_report *rep) CM_MUST_USE;
 cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, int64_t effective,
                  int64_t invalidity) CM_MUST_USE;
 cm_err ca_unrevoke(ca_ctx *ca, const char *serial) CM_MUST_USE;

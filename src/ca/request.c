@@ -492,6 +492,9 @@ out:
     return rc;
 }
 
+/* Reads the request inside the caller's transaction (BEGIN IMMEDIATE: no
+ * other writer can change it until commit) and checks that it is pending.
+ * The resolve itself is a compare-and-set too (db_request_resolve). */
 static cm_err load_pending(struct db_request **out, ca_ctx *ca, int64_t id)
 {
     cm_err rc = db_request_get(ca->db, out, id);
@@ -503,60 +506,79 @@ static cm_err load_pending(struct db_request **out, ca_ctx *ca, int64_t id)
         int d = (*out)->disposition;
         db_request_free(*out);
         *out = NULL;
-        return cm_err_set(CM_ERR_STATE, "request %lld is not pending (it is %s)", (long long)id,
-                          db_disposition_name(d));
+        return cm_err_set(CM_ERR_STATE, "request %lld is no longer pending (now: %s)",
+                          (long long)id, db_disposition_name(d));
     }
     return CM_OK;
+}
+
+/* Signs and records an approved request, or denies it when the profile
+ * (changed since submission) refuses it; inside the caller's transaction,
+ * after the request was found pending in it. The resolve comes first: a
+ * certificate row is only written when the compare-and-set won. */
+static cm_err approve_in_tx(ca_ctx *ca, const struct db_request *r, struct ca_submission *out)
+{
+    cm_err rc = CM_OK, why;
+    struct profile *p = NULL;
+    struct csr *c = NULL;
+    X509 *x = NULL;
+    int64_t id = r->request_id;
+
+    CM_TRY(profile_load(&p, ca->cfg, r->template_name));
+    CM_TRY(csr_parse(&c, r->raw_request, r->raw_request_len, "stored request"));
+    why = issue_sign(&x, ca, p, c);
+    if (why == CM_ERR_POLICY || why == CM_ERR_LINT) {
+        snprintf(out->message, sizeof(out->message), "Denied by policy: %s", cm_err_msg());
+        out->disposition = DB_DISP_DENIED;
+        CM_TRY(db_request_resolve(ca->db, id, DB_DISP_DENIED, out->message, (int64_t)time(NULL)));
+        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTDENIED, id, NULL, NULL));
+        CM_TRY(ca_audit(ca, "deny", id, NULL, out->message));
+        goto out;
+    }
+    if (why != CM_OK) {
+        rc = why;
+        goto out;
+    }
+    snprintf(out->message, sizeof(out->message), "Issued (approved by %s)", ca->operator_name);
+    out->disposition = DB_DISP_ISSUED;
+    CM_TRY(db_request_resolve(ca->db, id, DB_DISP_ISSUED, out->message, (int64_t)time(NULL)));
+    CM_TRY(issue_record(ca, id, p->name, x, &out->cert_der, &out->cert_der_len, out->serial,
+                        DB_ORIGIN_ISSUED, NULL));
+out:
+    X509_free(x);
+    csr_free(c);
+    profile_free(p);
+    return rc;
 }
 
 cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out)
 {
     cm_err rc = CM_OK;
     struct db_request *r = NULL;
-    struct profile *p = NULL;
-    struct csr *c = NULL;
-    X509 *x = NULL;
-    cm_err why;
-    int in_tx = 0;
 
     memset(out, 0, sizeof(*out));
     out->request_id = request_id;
+    /* A quick look first, so that a request that is not pending is refused
+     * before the passphrase is asked for; then the key, whose prompt must
+     * not hold the write lock; then the real check inside the transaction. */
     CM_TRY(load_pending(&r, ca, request_id));
-    CM_TRY(profile_load(&p, ca->cfg, r->template_name));
-    CM_TRY(csr_parse(&c, r->raw_request, r->raw_request_len, "stored request"));
+    db_request_free(r);
+    r = NULL;
     CM_TRY(ca_load_key(ca));
     CM_TRY(db_begin(ca->db));
-    in_tx = 1;
-    why = issue_sign(&x, ca, p, c);
-    if (why == CM_ERR_POLICY || why == CM_ERR_LINT) {
-        /* The profile may have changed since submission: deny with the reason. */
-        snprintf(out->message, sizeof(out->message), "Denied by policy: %s", cm_err_msg());
-        out->disposition = DB_DISP_DENIED;
-        CM_TRY(db_request_resolve(ca->db, request_id, DB_DISP_DENIED, out->message,
-                                  (int64_t)time(NULL)));
-        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTDENIED, request_id, NULL, NULL));
-        CM_TRY(ca_audit(ca, "deny", request_id, NULL, out->message));
-    } else if (why != CM_OK) {
-        rc = why;
-        goto out;
-    } else {
-        snprintf(out->message, sizeof(out->message), "Issued (approved by %s)", ca->operator_name);
-        out->disposition = DB_DISP_ISSUED;
-        CM_TRY(db_request_resolve(ca->db, request_id, DB_DISP_ISSUED, out->message,
-                                  (int64_t)time(NULL)));
-        CM_TRY(issue_record(ca, request_id, p->name, x, &out->cert_der, &out->cert_der_len,
-                            out->serial, DB_ORIGIN_ISSUED, NULL));
-    }
-    CM_TRY(db_commit(ca->db));
-    in_tx = 0;
-out:
-    if (in_tx) {
+    rc = load_pending(&r, ca, request_id);
+    if (rc == CM_OK)
+        rc = approve_in_tx(ca, r, out);
+    if (rc == CM_OK)
+        rc = db_commit(ca->db);
+    if (rc != CM_OK) {
+        /* Nothing signed leaves: the certificate goes with the rollback. */
         db_rollback(ca->db);
         ca_submission_clear(out);
+        out->disposition = 0;
+        out->serial[0] = '\0';
     }
-    X509_free(x);
-    csr_free(c);
-    profile_free(p);
+out:
     db_request_free(r);
     return rc;
 }
@@ -567,11 +589,12 @@ cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason)
     struct db_request *r = NULL;
     char msg[512];
 
-    CM_TRY(load_pending(&r, ca, request_id));
     snprintf(msg, sizeof(msg), "Denied by %s%s%s", ca->operator_name, reason ? ": " : "",
              reason ? reason : "");
     CM_TRY(db_begin(ca->db));
-    rc = db_request_resolve(ca->db, request_id, DB_DISP_DENIED, msg, (int64_t)time(NULL));
+    rc = load_pending(&r, ca, request_id);
+    if (rc == CM_OK)
+        rc = db_request_resolve(ca->db, request_id, DB_DISP_DENIED, msg, (int64_t)time(NULL));
     if (rc == CM_OK)
         rc = exit_raise(ca->db, EXIT_EV_CERTDENIED, request_id, NULL, NULL);
     if (rc == CM_OK)
