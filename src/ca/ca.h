@@ -127,6 +127,23 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
                  const struct ca_submit_opts *o) CM_MUST_USE;
 void ca_submission_clear(struct ca_submission *s);
 
+/* Interrupted batches (batch.c). A batch (more requests than one group, or
+ * split across workers) is recorded while it runs; one whose process died
+ * (kill -9, power loss) is reported by the next ca_batch_interrupted():
+ * what it had recorded (its requester's requests from its start on;
+ * concurrent submissions of the same requester are counted too), then the
+ * record is dropped. */
+struct ca_batch_report {
+    long long pid, started, size; /* the batch: its process, start, requests given */
+    char requester[128];
+    long long recorded, issued, pending, denied; /* requests found in the database */
+    long long first_id, last_id;                 /* their RequestIDs */
+};
+typedef void (*ca_batch_cb)(void *ctx, const struct ca_batch_report *r);
+cm_err ca_batch_interrupted(ca_ctx *ca, ca_batch_cb cb, void *ctx) CM_MUST_USE;
+cm_err ca_batch_begin(ca_ctx *ca, size_t n, const char *requester) CM_MUST_USE;
+void ca_batch_end(ca_ctx *ca);
+
 /* Officer actions on pending requests. */
 cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out) CM_MUST_USE;
 cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason) CM_MUST_USE;

@@ -10,7 +10,9 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -268,6 +270,18 @@ static int workers_for(const ca_ctx *ca, size_t n)
     return w < 1 ? 1 : (int)w;
 }
 
+/* A worker must not outlive its parent: a killed `submit` leaves no
+ * process signing on (and nobody to report what it signed). The kernel
+ * kills the worker when the parent dies; the parent may have died before
+ * the request was made, hence the check after it (prctl(2)). A worker
+ * killed this way takes only uncommitted work with it: its signed but
+ * unrecorded certificates never left its memory. */
+static void worker_bind_to_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(4);
+}
+
 static void worker_run(ca_ctx *ca, const struct profile *p, struct ca_submission *subs, size_t from,
                        size_t to, size_t group, const char *requester, struct slot *slots,
                        struct worker_state *ws, int status_fd, int go_fd)
@@ -337,6 +351,7 @@ static cm_err submit_parallel(ca_ctx *ca, const struct profile *p, struct ca_sub
     int started = 0, w, any_bad = 0;
     size_t slots_len = n * sizeof(struct slot);
     size_t i;
+    pid_t parent = getpid();
 
     for (w = 0; w < WORKERS_MAX; w++)
         status_fd[w] = go_fd[w] = -1;
@@ -366,6 +381,7 @@ static cm_err submit_parallel(ca_ctx *ca, const struct profile *p, struct ca_sub
             CM_FAIL(CM_ERR_IO, "fork: %s", strerror(errno));
         }
         if (pids[w] == 0) {
+            worker_bind_to_parent(parent);
             close(sp[0]);
             close(gp[1]);
             for (int o = 0; o < w; o++) {
@@ -451,7 +467,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     size_t i, group;
     long long g = 512;
     const char *requester = o->requester ? o->requester : ca->operator_name;
-    int nw;
+    int nw, marked = 0;
 
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
@@ -467,6 +483,12 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
         group = (size_t)g;
     }
     nw = workers_for(ca, n);
+    /* A batch of several transactions records itself while it runs, so
+     * that one killed half-way is reported by the next run. */
+    if (nw > 1 || n > group) {
+        CM_TRY(ca_batch_begin(ca, n, requester));
+        marked = 1;
+    }
     if (nw > 1) {
         rc = submit_parallel(ca, p, subs, n, group, requester, nw);
         goto out;
@@ -484,6 +506,8 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     }
     rc = submit_range(ca, p, csrs, subs, 0, n, group, requester);
 out:
+    if (marked)
+        ca_batch_end(ca);
     if (csrs != NULL)
         for (i = 0; i < n; i++)
             csr_free(csrs[i]);
