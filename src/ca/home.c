@@ -348,8 +348,8 @@ static cm_err home_claim(int *lock_fd, int *created, const char *home)
     /* Under the lock: an init that finished before us left files. */
     if (!fs_dir_empty_or_absent(home)) {
         close(fd);
-        return cm_err_set(CM_ERR_EXISTS, "%s: already exists and is not empty; refusing to overwrite",
-                          home);
+        return cm_err_set(CM_ERR_EXISTS,
+                          "%s: already exists and is not empty; refusing to overwrite", home);
     }
     *lock_fd = fd;
     return CM_OK;

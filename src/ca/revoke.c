@@ -160,8 +160,8 @@ cm_err ca_revoke_list(ca_ctx *ca, const char *const *serials, size_t n, int reas
         ndistinct += !dup[i];
     for (i = 0; i < n; i++)
         if (!dup[i] && canon[i * CM_SERIAL_BUF] != '\0')
-            CM_TRY(revoke_one(ca, canon + i * CM_SERIAL_BUF, reason, now, effective, invalidity,
-                              rep));
+            CM_TRY(
+                revoke_one(ca, canon + i * CM_SERIAL_BUF, reason, now, effective, invalidity, rep));
     /* All or nothing: one refused serial revokes none of the list. */
     if (rep->refused > 0)
         CM_FAIL(CM_ERR_STATE, "revoke: %zu of %zu serial%s refused; nothing was revoked",

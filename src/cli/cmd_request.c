@@ -41,9 +41,10 @@ static void print_interrupted(void *ctx, const struct ca_batch_report *r)
             "%lld pending, %lld denied",
             r->size, r->pid, when, r->requester, r->recorded, r->issued, r->pending, r->denied);
     if (r->recorded > 0)
-        fprintf(stderr, " (RequestIDs %lld..%lld; certmint view --restrict "
-                        "'RequestID>=%lld,RequestID<=%lld')", r->first_id, r->last_id,
-                r->first_id, r->last_id);
+        fprintf(stderr,
+                " (RequestIDs %lld..%lld; certmint view --restrict "
+                "'RequestID>=%lld,RequestID<=%lld')",
+                r->first_id, r->last_id, r->first_id, r->last_id);
     fprintf(stderr, "; submit the rest again\n");
 }
 

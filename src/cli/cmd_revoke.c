@@ -107,8 +107,8 @@ static cm_err parse_rev_date(int64_t *out, const char *arg, const char *opt)
     if (rc != CM_OK)
         return cm_err_prefix(rc, "%s", opt);
     if (*out <= 0 || *out > 253402300799LL)
-        return cm_err_set(CM_ERR_INVALID, "%s '%s': must be after 1970-01-01 and before 10000-01-01",
-                          opt, arg);
+        return cm_err_set(CM_ERR_INVALID,
+                          "%s '%s': must be after 1970-01-01 and before 10000-01-01", opt, arg);
     return CM_OK;
 }
 
@@ -191,7 +191,8 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
         return cli_fail(rc);
     rep.note = print_note;
     CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_revoke_list(ca, (const char *const *)serials, n, reason, effective, invalidity, &rep));
+    CM_TRY(
+        ca_revoke_list(ca, (const char *const *)serials, n, reason, effective, invalidity, &rep));
     cli_deliver(ca);
     printf("revoked %zu certificate%s (%s)\n", rep.revoked, rep.revoked == 1 ? "" : "s",
            db_reason_name(reason));

@@ -55,8 +55,7 @@ cm_err hex_normalize(char *out, size_t outsz, size_t *ndigits, const char *in, i
         v = hex_digit_value(*p);
         if (v < 0) {
             if (*p >= 0x20 && *p < 0x7f)
-                return cm_err_set(CM_ERR_INVALID, "%s '%s': '%c' is not a hex digit", what, in,
-                                  *p);
+                return cm_err_set(CM_ERR_INVALID, "%s '%s': '%c' is not a hex digit", what, in, *p);
             return cm_err_set(CM_ERR_INVALID, "%s: byte 0x%02x is not a hex digit", what, *p);
         }
         if (n + 1 >= outsz)
