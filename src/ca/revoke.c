@@ -27,6 +27,20 @@ static void revoke_note(struct ca_revoke_report *rep, const char *serial, enum c
         rep->note(rep->note_ctx, serial, kind, msg);
 }
 
+/* A single serial: its refusal is the error itself, one line. */
+static void single_note(void *ctx, const char *serial, enum ca_revoke_note kind, const char *msg)
+{
+    cm_err *code = ctx;
+    char copy[512]; /* msg may be the error buffer itself */
+
+    (void)serial;
+    snprintf(copy, sizeof(copy), "%s", msg);
+    *code = kind == CA_REVOKE_BAD        ? CM_ERR_INVALID
+            : kind == CA_REVOKE_NOTFOUND ? CM_ERR_NOTFOUND
+                                         : CM_ERR_STATE;
+    cm_err_set(*code, "%s", copy);
+}
+
 struct canon_ref {
     const char *canon;
     size_t index;
@@ -66,7 +80,8 @@ static cm_err revoke_prepare(char *canon, unsigned char *dup, const char *const 
     qsort(refs, n, sizeof(*refs), canon_ref_cmp);
     for (i = 0; i < n; i = j) {
         for (j = i + 1; j < n && strcmp(refs[j].canon, refs[i].canon) == 0; j++)
-            dup[refs[j].index] = 1;
+            if (refs[i].canon[0] != '\0') /* bad ones are each reported */
+                dup[refs[j].index] = 1;
         if (j - i > 1 && refs[i].canon[0] != '\0') {
             snprintf(msg, sizeof(msg), "serial %s: listed %zu times; counted once", refs[i].canon,
                      j - i);
@@ -126,7 +141,8 @@ cm_err ca_revoke_list(ca_ctx *ca, const char *const *serials, size_t n, int reas
 {
     cm_err rc = CM_OK;
     int64_t now = (int64_t)time(NULL);
-    struct ca_revoke_report none;
+    struct ca_revoke_report none, saved;
+    cm_err single_code = CM_OK;
     char *canon = NULL;
     unsigned char *dup = NULL;
     size_t i, ndistinct = 0;
@@ -150,6 +166,11 @@ cm_err ca_revoke_list(ca_ctx *ca, const char *const *serials, size_t n, int reas
         effective = now;
     if (invalidity != 0 && invalidity > now)
         return cm_err_set(CM_ERR_INVALID, "revoke: invalidity date is in the future");
+    if (n == 1) {
+        saved = *rep;
+        rep->note = single_note;
+        rep->note_ctx = &single_code;
+    }
     canon = malloc(n * CM_SERIAL_BUF);
     dup = calloc(n, 1);
     CM_NOMEM_IF(canon == NULL || dup == NULL);
@@ -163,6 +184,10 @@ cm_err ca_revoke_list(ca_ctx *ca, const char *const *serials, size_t n, int reas
             CM_TRY(
                 revoke_one(ca, canon + i * CM_SERIAL_BUF, reason, now, effective, invalidity, rep));
     /* All or nothing: one refused serial revokes none of the list. */
+    if (rep->refused > 0 && n == 1) {
+        rc = single_code;
+        goto out;
+    }
     if (rep->refused > 0)
         CM_FAIL(CM_ERR_STATE, "revoke: %zu of %zu serial%s refused; nothing was revoked",
                 rep->refused, ndistinct, ndistinct == 1 ? "" : "s");
@@ -172,6 +197,10 @@ out:
     if (in_tx) {
         db_rollback(ca->db);
         rep->revoked = 0;
+    }
+    if (n == 1) {
+        rep->note = saved.note;
+        rep->note_ctx = saved.note_ctx;
     }
     free(canon);
     free(dup);
