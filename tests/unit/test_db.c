@@ -491,7 +491,8 @@ TEST(compare_and_set)
     CHECK_ERR(db_request_resolve(b, id, DB_DISP_DENIED, "denied", 201), CM_ERR_STATE);
     CHECK(strstr(cm_err_msg(), "is no longer pending (now: issued)") != NULL);
     db_rollback(b);
-    CHECK_INT(raw_int(path, "SELECT Disposition FROM requests WHERE RequestID = 1"), DB_DISP_ISSUED);
+    CHECK_INT(raw_int(path, "SELECT Disposition FROM requests WHERE RequestID = 1"),
+              DB_DISP_ISSUED);
     /* A hold released by a, then again by b. */
     CHECK_OK(db_begin(a));
     CHECK_OK(db_cert_unrevoke(a, "0B", 300, 2));
