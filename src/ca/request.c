@@ -538,8 +538,10 @@ static cm_err load_pending(struct db_request **out, ca_ctx *ca, int64_t id)
 
 /* Signs and records an approved request, or denies it when the profile
  * (changed since submission) refuses it; inside the caller's transaction,
- * after the request was found pending in it. The resolve comes first: a
- * certificate row is only written when the compare-and-set won. */
+ * after the request was found pending in it. The resolve (a compare-and-set)
+ * precedes the certificate row, which is written only when it won; a
+ * certificate signed for a request that is no longer pending is dropped
+ * with the rollback and never leaves the process. */
 static cm_err approve_in_tx(ca_ctx *ca, const struct db_request *r, struct ca_submission *out)
 {
     cm_err rc = CM_OK, why;
