@@ -30,6 +30,16 @@ static size_t separator_len(const unsigned char *p)
     return 0;
 }
 
+/* Whether s can be echoed in a message as it is (no control bytes reach
+ * the terminal). */
+static int all_printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return 0;
+    return 1;
+}
+
 cm_err hex_normalize(char *out, size_t outsz, size_t *ndigits, const char *in, int upper,
                      const char *what)
 {
@@ -54,8 +64,10 @@ cm_err hex_normalize(char *out, size_t outsz, size_t *ndigits, const char *in, i
         }
         v = hex_digit_value(*p);
         if (v < 0) {
-            if (*p >= 0x20 && *p < 0x7f)
+            if (*p >= 0x20 && *p < 0x7f && all_printable(in))
                 return cm_err_set(CM_ERR_INVALID, "%s '%s': '%c' is not a hex digit", what, in, *p);
+            if (*p >= 0x20 && *p < 0x7f)
+                return cm_err_set(CM_ERR_INVALID, "%s: '%c' is not a hex digit", what, *p);
             return cm_err_set(CM_ERR_INVALID, "%s: byte 0x%02x is not a hex digit", what, *p);
         }
         if (n + 1 >= outsz)

@@ -41,6 +41,10 @@ TEST(normalize_rejects)
     CHECK(strstr(cm_err_msg(), "'g' is not a hex digit") != NULL);
     CHECK(strstr(cm_err_msg(), "thumb") != NULL);
     CHECK_ERR(hex_normalize(out, sizeof(out), &n, "5a\xc3\xa9", 1, "thumb"), CM_ERR_INVALID);
+    /* No control byte of the input reaches the message (a terminal). */
+    CHECK_ERR(hex_normalize(out, sizeof(out), &n, "5g\x1b[31m", 1, "thumb"), CM_ERR_INVALID);
+    CHECK(strchr(cm_err_msg(), 0x1b) == NULL);
+    CHECK(strstr(cm_err_msg(), "'g' is not a hex digit") != NULL);
     CHECK_ERR(hex_normalize(out, sizeof(out), &n, "-5a", 1, "thumb"), CM_ERR_INVALID);
     /* 7 digits fit in 8 bytes, 8 do not. */
     CHECK_OK(hex_normalize(out, sizeof(out), &n, "1234567", 1, "thumb"));
