@@ -138,6 +138,23 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
                  const struct ca_submit_opts *o) CM_MUST_USE;
 void ca_submission_clear(struct ca_submission *s);
 
+/* Interrupted batches (batch.c). A batch (more requests than one group, or
+ * split across workers) is recorded while it runs; one whose process died
+ * (kill -9, power loss) is reported by the next ca_batch_interrupted():
+ * what it had recorded (its requester's requests from its start on;
+ * concurrent submissions of the same requester are counted too), then the
+ * record is dropped. */
+struct ca_batch_report {
+    long long pid, started, size; /* the batch: its process, start, requests given */
+    char requester[128];
+    long long recorded, issued, pending, denied; /* requests found in the database */
+    long long first_id, last_id;                 /* their RequestIDs */
+};
+typedef void (*ca_batch_cb)(void *ctx, const struct ca_batch_report *r);
+cm_err ca_batch_interrupted(ca_ctx *ca, ca_batch_cb cb, void *ctx) CM_MUST_USE;
+cm_err ca_batch_begin(ca_ctx *ca, size_t n, const char *requester) CM_MUST_USE;
+void ca_batch_end(ca_ctx *ca);
+
 /* Officer actions on pending requests. */
 cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out) CM_MUST_USE;
 cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason) CM_MUST_USE;
@@ -145,7 +162,30 @@ cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason) CM_MUST_USE;
  * CERTRETRIEVEPENDING. CM_ERR_WITHHELD in strict audit mode until released. */
 cm_err ca_retrieve(ca_ctx *ca, int64_t request_id, unsigned char **der, size_t *len) CM_MUST_USE;
 
-/* Revocation. reason: RFC 5280 code. effective/invalidity 0 = now / none. */
+/* Revocation. reason: RFC 5280 code. effective/invalidity 0 = now / none;
+ * dates before 1970 or after 9999 are refused.
+ * A list is all or nothing: every serial is checked and every refused one
+ * (bad syntax, not in the database, already revoked) is reported through
+ * rep->note; when any is refused nothing is revoked and the call fails. A
+ * serial listed more than once (in any spelling) is revoked once and
+ * reported once as a duplicate. rep may be NULL. */
+enum ca_revoke_note {
+    CA_REVOKE_DUPLICATE, /* not an error: revoked once */
+    CA_REVOKE_BAD,       /* not a serial number */
+    CA_REVOKE_NOTFOUND,
+    CA_REVOKE_ALREADY,
+};
+struct ca_revoke_report {
+    void (*note)(void *ctx, const char *serial, enum ca_revoke_note kind, const char *msg);
+    void *note_ctx;
+    /* outputs */
+    size_t revoked;    /* distinct serials revoked */
+    size_t duplicates; /* serials listed more than once */
+    size_t refused;    /* serials refused */
+};
+cm_err ca_revoke_list(ca_ctx *ca, const char *const *serials, size_t n, int reason,
+                      int64_t effective, int64_t invalidity,
+                      struct ca_revoke_report *rep) CM_MUST_USE;
 cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, int64_t effective,
                  int64_t invalidity) CM_MUST_USE;
 cm_err ca_unrevoke(ca_ctx *ca, const char *serial) CM_MUST_USE;

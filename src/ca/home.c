@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -386,6 +388,55 @@ static cm_err write_config_defaults(const char *path)
     return fs_write_atomic(path, text, sizeof(text) - 1, 0600);
 }
 
+/* Creates the home directory (or takes an existing empty one) and locks it
+ * for this init: two inits on one home at once must not both write into it,
+ * and the loser must not clean up the winner's files. The lock is a flock
+ * on the directory itself, held until init returns. *created says whether
+ * this run made the directory (only then may a failed init remove it). */
+static cm_err home_claim(int *lock_fd, int *created, const char *home)
+{
+    char parent[PATH_MAX];
+    char *slash;
+    int fd;
+
+    *lock_fd = -1;
+    *created = 0;
+    if (snprintf(parent, sizeof(parent), "%s", home) >= (int)sizeof(parent))
+        return cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
+    for (size_t n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
+        parent[n - 1] = '\0';
+    slash = strrchr(parent, '/');
+    if (slash != NULL && slash != parent) {
+        cm_err rc;
+        *slash = '\0';
+        if ((rc = fs_mkdirs(parent, 0700)) != CM_OK)
+            return rc;
+    }
+    if (mkdir(home, 0700) == 0)
+        *created = 1;
+    else if (errno != EEXIST)
+        return cm_err_set(CM_ERR_IO, "%s: mkdir: %s", home, strerror(errno));
+    fd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cm_err_set(CM_ERR_IO, "%s: %s", home, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return cm_err_set(CM_ERR_STATE, "%s: another 'certmint init' is creating a CA here",
+                              home);
+        return cm_err_set(CM_ERR_IO, "%s: lock: %s", home, strerror(e));
+    }
+    /* Under the lock: an init that finished before us left files. */
+    if (!fs_dir_empty_or_absent(home)) {
+        close(fd);
+        return cm_err_set(CM_ERR_EXISTS,
+                          "%s: already exists and is not empty; refusing to overwrite", home);
+    }
+    *lock_fd = fd;
+    return CM_OK;
+}
+
 cm_err ca_init(const struct ca_init_opts *o)
 {
     cm_err rc = CM_OK;
@@ -398,7 +449,7 @@ cm_err ca_init(const struct ca_init_opts *o)
     X509_REQ *req = NULL;
     ASN1_INTEGER *serial = NULL;
     db_t *db = NULL;
-    int created_home = 0;
+    int created_home = 0, lock_fd = -1;
     const char *md;
     time_t now = time(NULL);
 
@@ -423,8 +474,9 @@ cm_err ca_init(const struct ca_init_opts *o)
     CM_TRY(key_read_passphrase(pass, sizeof(pass), o->passphrase_file, 1));
 
     warn_open_parent(o->home);
+    CM_TRY(home_claim(&lock_fd, &created_home, o->home));
+    /* Under the lock: the exact mode whatever the umask, and the owner. */
     CM_TRY(make_dir_mode(o->home, 0700));
-    created_home = 1;
     CM_TRY(fs_join(path, sizeof(path), o->home, "private"));
     CM_TRY(make_dir_mode(path, 0700));
     CM_TRY(fs_join(path, sizeof(path), o->home, CA_CRL_DIR));
@@ -556,8 +608,10 @@ cm_err ca_init(const struct ca_init_opts *o)
 out:
     OPENSSL_cleanse(pass, sizeof(pass));
     db_close(db);
-    if (rc != CM_OK && created_home) {
-        /* Leave nothing half-made: a failed init removes what it created. */
+    if (rc != CM_OK && lock_fd >= 0) {
+        /* Leave nothing half-made: a failed init removes what it created,
+         * and only while it holds the lock (the files are then its own);
+         * the home itself only when this run made the directory. */
         const char *files[] = {CA_KEY_FILE,  CA_CERT_FILE, CA_CHAIN_FILE,     CA_CSR_FILE,
                                CA_CONF_FILE, CA_DB_FILE,   CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -567,8 +621,11 @@ out:
             rmdir(path);
         if (fs_join(path, sizeof(path), o->home, CA_CRL_DIR) == CM_OK)
             rmdir(path);
-        rmdir(o->home);
+        if (created_home)
+            rmdir(o->home);
     }
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the lock, after the clean-up */
     ASN1_INTEGER_free(serial);
     X509_REQ_free(req);
     X509_free(x);

@@ -10,7 +10,9 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -270,6 +272,18 @@ static int workers_for(const ca_ctx *ca, size_t n)
     return w < 1 ? 1 : (int)w;
 }
 
+/* A worker must not outlive its parent: a killed `submit` leaves no
+ * process signing on (and nobody to report what it signed). The kernel
+ * kills the worker when the parent dies; the parent may have died before
+ * the request was made, hence the check after it (prctl(2)). A worker
+ * killed this way takes only uncommitted work with it: its signed but
+ * unrecorded certificates never left its memory. */
+static void worker_bind_to_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(4);
+}
+
 static void worker_run(ca_ctx *ca, const struct profile *p, struct ca_submission *subs, size_t from,
                        size_t to, size_t group, const char *requester, struct slot *slots,
                        struct worker_state *ws, int status_fd, int go_fd)
@@ -339,6 +353,7 @@ static cm_err submit_parallel(ca_ctx *ca, const struct profile *p, struct ca_sub
     int started = 0, w, any_bad = 0;
     size_t slots_len = n * sizeof(struct slot);
     size_t i;
+    pid_t parent = getpid();
 
     for (w = 0; w < WORKERS_MAX; w++)
         status_fd[w] = go_fd[w] = -1;
@@ -368,6 +383,7 @@ static cm_err submit_parallel(ca_ctx *ca, const struct profile *p, struct ca_sub
             CM_FAIL(CM_ERR_IO, "fork: %s", strerror(errno));
         }
         if (pids[w] == 0) {
+            worker_bind_to_parent(parent);
             close(sp[0]);
             close(gp[1]);
             for (int o = 0; o < w; o++) {
@@ -453,7 +469,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     size_t i, group;
     long long g = 512;
     const char *requester = o->requester ? o->requester : ca->operator_name;
-    int nw;
+    int nw, marked = 0;
 
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
@@ -469,6 +485,12 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
         group = (size_t)g;
     }
     nw = workers_for(ca, n);
+    /* A batch of several transactions records itself while it runs, so
+     * that one killed half-way is reported by the next run. */
+    if (nw > 1 || n > group) {
+        CM_TRY(ca_batch_begin(ca, n, requester));
+        marked = 1;
+    }
     if (nw > 1) {
         rc = submit_parallel(ca, p, subs, n, group, requester, nw);
         goto out;
@@ -486,6 +508,8 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     }
     rc = submit_range(ca, p, csrs, subs, 0, n, group, requester);
 out:
+    if (marked)
+        ca_batch_end(ca);
     if (csrs != NULL)
         for (i = 0; i < n; i++)
             csr_free(csrs[i]);
@@ -494,6 +518,9 @@ out:
     return rc;
 }
 
+/* Reads the request inside the caller's transaction (BEGIN IMMEDIATE: no
+ * other writer can change it until commit) and checks that it is pending.
+ * The resolve itself is a compare-and-set too (db_request_resolve). */
 static cm_err load_pending(struct db_request **out, ca_ctx *ca, int64_t id)
 {
     cm_err rc = db_request_get(ca->db, out, id);
@@ -505,60 +532,81 @@ static cm_err load_pending(struct db_request **out, ca_ctx *ca, int64_t id)
         int d = (*out)->disposition;
         db_request_free(*out);
         *out = NULL;
-        return cm_err_set(CM_ERR_STATE, "request %lld is not pending (it is %s)", (long long)id,
-                          db_disposition_name(d));
+        return cm_err_set(CM_ERR_STATE, "request %lld is no longer pending (now: %s)",
+                          (long long)id, db_disposition_name(d));
     }
     return CM_OK;
+}
+
+/* Signs and records an approved request, or denies it when the profile
+ * (changed since submission) refuses it; inside the caller's transaction,
+ * after the request was found pending in it. The resolve (a compare-and-set)
+ * precedes the certificate row, which is written only when it won; a
+ * certificate signed for a request that is no longer pending is dropped
+ * with the rollback and never leaves the process. */
+static cm_err approve_in_tx(ca_ctx *ca, const struct db_request *r, struct ca_submission *out)
+{
+    cm_err rc = CM_OK, why;
+    struct profile *p = NULL;
+    struct csr *c = NULL;
+    X509 *x = NULL;
+    int64_t id = r->request_id;
+
+    CM_TRY(profile_load(&p, ca->cfg, r->template_name));
+    CM_TRY(csr_parse(&c, r->raw_request, r->raw_request_len, "stored request"));
+    why = issue_sign(&x, ca, p, c);
+    if (why == CM_ERR_POLICY || why == CM_ERR_LINT) {
+        snprintf(out->message, sizeof(out->message), "Denied by policy: %s", cm_err_msg());
+        out->disposition = DB_DISP_DENIED;
+        CM_TRY(db_request_resolve(ca->db, id, DB_DISP_DENIED, out->message, (int64_t)time(NULL)));
+        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTDENIED, id, NULL, NULL));
+        CM_TRY(ca_audit(ca, "deny", id, NULL, out->message));
+        goto out;
+    }
+    if (why != CM_OK) {
+        rc = why;
+        goto out;
+    }
+    snprintf(out->message, sizeof(out->message), "Issued (approved by %s)", ca->operator_name);
+    out->disposition = DB_DISP_ISSUED;
+    CM_TRY(db_request_resolve(ca->db, id, DB_DISP_ISSUED, out->message, (int64_t)time(NULL)));
+    CM_TRY(issue_record(ca, id, p->name, x, &out->cert_der, &out->cert_der_len, out->serial,
+                        DB_ORIGIN_ISSUED, NULL));
+out:
+    X509_free(x);
+    csr_free(c);
+    profile_free(p);
+    return rc;
 }
 
 cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out)
 {
     cm_err rc = CM_OK;
     struct db_request *r = NULL;
-    struct profile *p = NULL;
-    struct csr *c = NULL;
-    X509 *x = NULL;
-    cm_err why;
-    int in_tx = 0;
 
     memset(out, 0, sizeof(*out));
     out->request_id = request_id;
+    /* A quick look first, so that a request that is not pending is refused
+     * before the passphrase is asked for; then the key, whose prompt must
+     * not hold the write lock; then the real check inside the transaction. */
     CM_TRY(load_pending(&r, ca, request_id));
-    CM_TRY(profile_load(&p, ca->cfg, r->template_name));
-    CM_TRY(csr_parse(&c, r->raw_request, r->raw_request_len, "stored request"));
+    db_request_free(r);
+    r = NULL;
     CM_TRY(ca_load_key(ca));
     CM_TRY(db_begin(ca->db));
-    in_tx = 1;
-    why = issue_sign(&x, ca, p, c);
-    if (why == CM_ERR_POLICY || why == CM_ERR_LINT) {
-        /* The profile may have changed since submission: deny with the reason. */
-        snprintf(out->message, sizeof(out->message), "Denied by policy: %s", cm_err_msg());
-        out->disposition = DB_DISP_DENIED;
-        CM_TRY(db_request_resolve(ca->db, request_id, DB_DISP_DENIED, out->message,
-                                  (int64_t)time(NULL)));
-        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTDENIED, request_id, NULL, NULL));
-        CM_TRY(ca_audit(ca, "deny", request_id, NULL, out->message));
-    } else if (why != CM_OK) {
-        rc = why;
-        goto out;
-    } else {
-        snprintf(out->message, sizeof(out->message), "Issued (approved by %s)", ca->operator_name);
-        out->disposition = DB_DISP_ISSUED;
-        CM_TRY(db_request_resolve(ca->db, request_id, DB_DISP_ISSUED, out->message,
-                                  (int64_t)time(NULL)));
-        CM_TRY(issue_record(ca, request_id, p->name, x, &out->cert_der, &out->cert_der_len,
-                            out->serial, DB_ORIGIN_ISSUED, NULL));
-    }
-    CM_TRY(db_commit(ca->db));
-    in_tx = 0;
-out:
-    if (in_tx) {
+    rc = load_pending(&r, ca, request_id);
+    if (rc == CM_OK)
+        rc = approve_in_tx(ca, r, out);
+    if (rc == CM_OK)
+        rc = db_commit(ca->db);
+    if (rc != CM_OK) {
+        /* Nothing signed leaves: the certificate goes with the rollback. */
         db_rollback(ca->db);
         ca_submission_clear(out);
+        out->disposition = 0;
+        out->serial[0] = '\0';
     }
-    X509_free(x);
-    csr_free(c);
-    profile_free(p);
+out:
     db_request_free(r);
     return rc;
 }
@@ -569,11 +617,12 @@ cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason)
     struct db_request *r = NULL;
     char msg[512];
 
-    CM_TRY(load_pending(&r, ca, request_id));
     snprintf(msg, sizeof(msg), "Denied by %s%s%s", ca->operator_name, reason ? ": " : "",
              reason ? reason : "");
     CM_TRY(db_begin(ca->db));
-    rc = db_request_resolve(ca->db, request_id, DB_DISP_DENIED, msg, (int64_t)time(NULL));
+    rc = load_pending(&r, ca, request_id);
+    if (rc == CM_OK)
+        rc = db_request_resolve(ca->db, request_id, DB_DISP_DENIED, msg, (int64_t)time(NULL));
     if (rc == CM_OK)
         rc = exit_raise(ca->db, EXIT_EV_CERTDENIED, request_id, NULL, NULL);
     if (rc == CM_OK)

@@ -13,57 +13,204 @@
 #include <string.h>
 #include <time.h>
 
-cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, int64_t effective,
-                 int64_t invalidity)
+/* Last second that RFC 5280 4.1.2.5.2 GeneralizedTime can carry. */
+#define REVOKE_TIME_MAX 253402300799LL
+
+static void revoke_note(struct ca_revoke_report *rep, const char *serial, enum ca_revoke_note kind,
+                        const char *msg)
+{
+    if (kind == CA_REVOKE_DUPLICATE)
+        rep->duplicates++;
+    else
+        rep->refused++;
+    if (rep->note != NULL)
+        rep->note(rep->note_ctx, serial, kind, msg);
+}
+
+/* A single serial: its refusal is the error itself, one line. */
+static void single_note(void *ctx, const char *serial, enum ca_revoke_note kind, const char *msg)
+{
+    cm_err *code = ctx;
+    char copy[512]; /* msg may be the error buffer itself */
+
+    (void)serial;
+    snprintf(copy, sizeof(copy), "%s", msg);
+    *code = kind == CA_REVOKE_BAD        ? CM_ERR_INVALID
+            : kind == CA_REVOKE_NOTFOUND ? CM_ERR_NOTFOUND
+                                         : CM_ERR_STATE;
+    cm_err_set(*code, "%s", copy);
+}
+
+struct canon_ref {
+    const char *canon;
+    size_t index;
+};
+
+static int canon_ref_cmp(const void *a, const void *b)
+{
+    const struct canon_ref *x = a, *y = b;
+    int c = strcmp(x->canon, y->canon);
+    if (c != 0)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Canonicalises every serial into canon (n * CM_SERIAL_BUF; "" for a bad
+ * one, reported) and marks in dup[i] the entries that repeat an earlier
+ * one ("0a", "0A" and "00:0A" are one serial), reporting each once. */
+static cm_err revoke_prepare(char *canon, unsigned char *dup, const char *const *serials, size_t n,
+                             struct ca_revoke_report *rep)
+{
+    struct canon_ref *refs = NULL;
+    size_t i, j;
+    char msg[160];
+
+    refs = calloc(n, sizeof(*refs));
+    if (refs == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        char *c = canon + i * CM_SERIAL_BUF;
+        if (text_serial_canon(c, serials[i]) != CM_OK) {
+            c[0] = '\0';
+            revoke_note(rep, serials[i], CA_REVOKE_BAD, cm_err_msg());
+        }
+        refs[i].canon = c;
+        refs[i].index = i;
+    }
+    qsort(refs, n, sizeof(*refs), canon_ref_cmp);
+    for (i = 0; i < n; i = j) {
+        for (j = i + 1; j < n && strcmp(refs[j].canon, refs[i].canon) == 0; j++)
+            if (refs[i].canon[0] != '\0') /* bad ones are each reported */
+                dup[refs[j].index] = 1;
+        if (j - i > 1 && refs[i].canon[0] != '\0') {
+            snprintf(msg, sizeof(msg), "serial %s: listed %zu times; counted once", refs[i].canon,
+                     j - i);
+            revoke_note(rep, refs[i].canon, CA_REVOKE_DUPLICATE, msg);
+        }
+    }
+    free(refs);
+    return CM_OK;
+}
+
+/* Revokes one serial in the current transaction, or reports why not (and
+ * then writes nothing: the whole call will be rolled back). */
+static cm_err revoke_one(ca_ctx *ca, const char *canon, int reason, int64_t now, int64_t effective,
+                         int64_t invalidity, struct ca_revoke_report *rep)
 {
     cm_err rc = CM_OK;
-    int64_t now = (int64_t)time(NULL), seq;
-    char canon[CM_SERIAL_BUF];
-    char payload[128];
     struct db_cert *c = NULL;
-    size_t i;
+    char payload[128], msg[256];
+    int64_t seq;
 
+    rc = db_cert_get(ca->db, &c, canon);
+    if (rc == CM_ERR_NOTFOUND) {
+        snprintf(msg, sizeof(msg),
+                 "serial %s: no such certificate in this CA's database (record it with "
+                 "'certmint import-cert' or 'certmint placeholder')",
+                 canon);
+        revoke_note(rep, canon, CA_REVOKE_NOTFOUND, msg);
+        return CM_OK;
+    }
+    if (rc != CM_OK)
+        return rc;
+    if ((c->revoked_reason != DB_REASON_NONE && c->revoked_reason != DB_REASON_HOLD) ||
+        (c->revoked_reason == DB_REASON_HOLD && reason == DB_REASON_HOLD)) {
+        snprintf(msg, sizeof(msg), "serial %s: already revoked (%s)", canon,
+                 db_reason_name(c->revoked_reason));
+        revoke_note(rep, canon, CA_REVOKE_ALREADY, msg);
+        goto out;
+    }
+    if (rep->refused > 0)
+        goto out; /* only checking now: nothing will be revoked */
+    CM_TRY(db_counter_next(ca->db, &seq, "rev_seq"));
+    CM_TRY(db_cert_revoke(ca->db, canon, reason, now, effective, invalidity, seq));
+    snprintf(payload, sizeof(payload), "{\"reason\":%d,\"effective\":%lld}", reason,
+             (long long)effective);
+    /* The RequestID goes into the mail: a placeholder recovered from it
+     * keeps the certificate's RequestID. */
+    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTREVOKED, c->request_id, canon, payload));
+    CM_TRY(ca_audit(ca, "revoke", c->request_id, canon, db_reason_name(reason)));
+    rep->revoked++;
+out:
+    db_cert_free(c);
+    return rc;
+}
+
+cm_err ca_revoke_list(ca_ctx *ca, const char *const *serials, size_t n, int reason,
+                      int64_t effective, int64_t invalidity, struct ca_revoke_report *rep)
+{
+    cm_err rc = CM_OK;
+    int64_t now = (int64_t)time(NULL);
+    struct ca_revoke_report none, saved;
+    cm_err single_code = CM_OK;
+    char *canon = NULL;
+    unsigned char *dup = NULL;
+    size_t i, ndistinct = 0;
+    int in_tx = 0;
+
+    if (rep == NULL) {
+        memset(&none, 0, sizeof(none));
+        rep = &none;
+    }
+    rep->revoked = rep->duplicates = rep->refused = 0;
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "revoke: no serial number given");
     /* RFC 5280 5.3.1: removeFromCRL (8) only appears in delta CRLs; it is
      * not a reason to revoke with. */
     if (reason < 0 || reason == 7 || reason == DB_REASON_REMOVE_FROM_CRL || reason > 10)
         return cm_err_set(CM_ERR_INVALID, "revoke: reason %d is not a revocation reason", reason);
+    if (effective < 0 || effective > REVOKE_TIME_MAX || invalidity < 0 ||
+        invalidity > REVOKE_TIME_MAX)
+        return cm_err_set(CM_ERR_INVALID, "revoke: dates must lie between 1970 and 9999");
     if (effective == 0)
         effective = now;
     if (invalidity != 0 && invalidity > now)
         return cm_err_set(CM_ERR_INVALID, "revoke: invalidity date is in the future");
-    CM_TRY(db_begin(ca->db));
-    for (i = 0; i < n; i++) {
-        CM_TRY(text_serial_canon(canon, serials[i]));
-        rc = db_cert_get(ca->db, &c, canon);
-        if (rc == CM_ERR_NOTFOUND)
-            CM_FAIL(CM_ERR_NOTFOUND,
-                    "serial %s: no such certificate in this CA's database (record it with "
-                    "'certmint import-cert' or 'certmint placeholder')",
-                    canon);
-        if (rc != CM_OK)
-            goto out;
-        if (c->revoked_reason != DB_REASON_NONE && c->revoked_reason != DB_REASON_HOLD)
-            CM_FAIL(CM_ERR_STATE, "serial %s: already revoked (%s)", canon,
-                    db_reason_name(c->revoked_reason));
-        CM_TRY(db_counter_next(ca->db, &seq, "rev_seq"));
-        CM_TRY(db_cert_revoke(ca->db, canon, reason, now, effective, invalidity, seq));
-        snprintf(payload, sizeof(payload), "{\"reason\":%d,\"effective\":%lld}", reason,
-                 (long long)effective);
-        /* The RequestID goes into the mail: a placeholder recovered from it
-         * keeps the certificate's RequestID. */
-        CM_TRY(exit_raise(ca->db, EXIT_EV_CERTREVOKED, c->request_id, canon, payload));
-        CM_TRY(ca_audit(ca, "revoke", c->request_id, canon, db_reason_name(reason)));
-        db_cert_free(c);
-        c = NULL;
+    if (n == 1) {
+        saved = *rep;
+        rep->note = single_note;
+        rep->note_ctx = &single_code;
     }
+    canon = malloc(n * CM_SERIAL_BUF);
+    dup = calloc(n, 1);
+    CM_NOMEM_IF(canon == NULL || dup == NULL);
+    CM_TRY(revoke_prepare(canon, dup, serials, n, rep));
+    CM_TRY(db_begin(ca->db));
+    in_tx = 1;
+    for (i = 0; i < n; i++)
+        ndistinct += !dup[i];
+    for (i = 0; i < n; i++)
+        if (!dup[i] && canon[i * CM_SERIAL_BUF] != '\0')
+            CM_TRY(
+                revoke_one(ca, canon + i * CM_SERIAL_BUF, reason, now, effective, invalidity, rep));
+    /* All or nothing: one refused serial revokes none of the list. */
+    if (rep->refused > 0 && n == 1) {
+        rc = single_code;
+        goto out;
+    }
+    if (rep->refused > 0)
+        CM_FAIL(CM_ERR_STATE, "revoke: %zu of %zu serial%s refused; nothing was revoked",
+                rep->refused, ndistinct, ndistinct == 1 ? "" : "s");
     CM_TRY(db_commit(ca->db));
+    in_tx = 0;
 out:
-    db_cert_free(c);
-    if (rc != CM_OK)
+    if (in_tx) {
         db_rollback(ca->db);
+        rep->revoked = 0;
+    }
+    if (n == 1) {
+        rep->note = saved.note;
+        rep->note_ctx = saved.note_ctx;
+    }
+    free(canon);
+    free(dup);
     return rc;
+}
+
+cm_err ca_revoke(ca_ctx *ca, const char *const *serials, size_t n, int reason, int64_t effective,
+                 int64_t invalidity)
+{
+    return ca_revoke_list(ca, serials, n, reason, effective, invalidity, NULL);
 }
 
 cm_err ca_unrevoke(ca_ctx *ca, const char *serial)

@@ -68,6 +68,17 @@ static int json_report(const struct recover_report *r, int dry_run)
         CM_TRY(json_append_kv(&b, &first, "reason", r->warnings[i].what));
         CM_TRY(buf_append_str(&b, "}"));
     }
+    CM_TRY(buf_printf(&b, "],\"pending_unknown_total\":%zu,\"pending_unknown\":[",
+                      r->pending_unknown_total));
+    for (i = 0; i < r->npending_unknown; i++) {
+        first = 1;
+        CM_TRY(buf_printf(&b, "%s{\"request_id\":%lld", i ? "," : "",
+                          (long long)r->pending_unknown[i].request_id));
+        first = 0;
+        CM_TRY(json_append_kv(&b, &first, "source", r->pending_unknown[i].source));
+        CM_TRY(json_append_kv(&b, &first, "reason", r->pending_unknown[i].what));
+        CM_TRY(buf_append_str(&b, "}"));
+    }
     CM_TRY(buf_append_str(&b, "]}\n"));
     fputs(buf_str(&b), stdout);
 out:
@@ -106,6 +117,13 @@ static void table_report(const struct recover_report *r, int dry_run)
                r->rejected[i].what);
     if (r->nrejected < r->rejected_total)
         printf("    ... and %zu more\n", r->rejected_total - r->nrejected);
+    row("pending requests unknown to the database", r->pending_unknown_total);
+    for (i = 0; i < r->npending_unknown; i++)
+        printf("    pending-unknown RequestID %lld (%s): %s\n",
+               (long long)r->pending_unknown[i].request_id, r->pending_unknown[i].source,
+               r->pending_unknown[i].what);
+    if (r->npending_unknown < r->pending_unknown_total)
+        printf("    ... and %zu more\n", r->pending_unknown_total - r->npending_unknown);
     for (i = 0; i < r->nwarnings; i++)
         fprintf(stderr, "certmint: warning: %s: %s\n", r->warnings[i].source, r->warnings[i].what);
     if (r->nwarnings < r->warnings_total)

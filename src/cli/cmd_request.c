@@ -29,7 +29,31 @@ const char cmd_submit_usage[] =
     "               \"serial\",\"file\",\"message\",\"withheld\"}]} (null when absent)\n"
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
-    "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n";
+    "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n"
+    "Large batches run in worker processes (submit.workers) that die with submit; a batch\n"
+    "that was killed is reported by the next submit: how many of its requests were\n"
+    "recorded (issued, pending, denied) and their RequestIDs.\n";
+
+/* An earlier batch that was killed: what it had recorded (stderr, so that
+ * this run's one line per request stays as it is). */
+static void print_interrupted(void *ctx, const struct ca_batch_report *r)
+{
+    char when[32];
+
+    (void)ctx;
+    text_format_time(when, sizeof(when), r->started);
+    fprintf(stderr,
+            "certmint: an earlier submit of %lld requests (process %lld, started %s UTC, "
+            "requester %s) was interrupted; %lld of them were recorded: %lld issued, "
+            "%lld pending, %lld denied",
+            r->size, r->pid, when, r->requester, r->recorded, r->issued, r->pending, r->denied);
+    if (r->recorded > 0)
+        fprintf(stderr,
+                " (RequestIDs %lld..%lld; certmint view --restrict "
+                "'RequestID>=%lld,RequestID<=%lld')",
+                r->first_id, r->last_id, r->first_id, r->last_id);
+    fprintf(stderr, "; submit the rest again\n");
+}
 
 /* Before anything is submitted: the output file (one request) or directory
  * (a batch: a name in it stands for every REQUEST-ID.pem, whose existence is
@@ -133,6 +157,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     for (i = 0; i < n; i++)
         subs[i].source = argv[optind + i];
     CM_TRY(cli_open_ca(&ca, g, 0));
+    CM_TRY(ca_batch_interrupted(ca, print_interrupted, NULL));
     rc = ca_submit(ca, subs, (size_t)n, &so);
     cli_deliver(ca);
     /* Strict audit mode: certificates whose CERTISSUED event has now been

@@ -23,9 +23,13 @@ const char cmd_revoke_usage[] =
     "  --effective DATE    revocation date on the CRL (default now)\n"
     "  --invalidity DATE   when the key is known or suspected compromised (RFC 5280 5.3.2)\n"
     "  --from-file FILE    one serial per line (# comments); all in one transaction\n"
-    "  --format F          table (default) or json: {\"revoked\":N,\"reason\",\"serials\":[..]}\n"
-    "Dates: YYYY-MM-DD[ HH:MM[:SS]] UTC, or @UNIXTIME. Either every serial is revoked or,\n"
-    "on any error, none is.\n";
+    "  --format F          table (default) or json: {\"revoked\":N,\"duplicates\":N,\n"
+    "                      \"reason\",\"serials\":[..]} (each serial once, sorted)\n"
+    "Dates: YYYY-MM-DD[ HH:MM[:SS]] UTC, or @UNIXTIME, between 1970 and 9999.\n"
+    "A list is all or nothing: every serial that cannot be revoked (not a serial number,\n"
+    "not in the database, already revoked) is reported on its own line and then none is\n"
+    "revoked (exit 1). A serial listed twice, in any spelling, is revoked once and\n"
+    "reported as a duplicate.\n";
 
 static void serials_free(char **v, size_t n)
 {
@@ -98,26 +102,67 @@ static cm_err parse_serial_list(char ***out, size_t *n, const char *arg)
     return rc;
 }
 
-/* revoke's JSON report: the serials in canonical form. */
-static cm_err revoke_json(char **serials, size_t n, int reason)
+static int canon_cmp(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* revoke's JSON report: the serials in canonical form, each once. */
+static cm_err revoke_json(char **serials, size_t n, int reason, const struct ca_revoke_report *rep)
 {
     cm_buf b = CM_BUF_INIT(64 * 1024 * 1024);
-    char canon[CM_SERIAL_BUF];
+    char(*canon)[CM_SERIAL_BUF] = NULL;
     int first = 1;
     cm_err rc = CM_OK;
 
+    canon = calloc(n ? n : 1, sizeof(*canon));
+    CM_NOMEM_IF(canon == NULL);
+    for (size_t i = 0; i < n; i++)
+        CM_TRY(text_serial_canon(canon[i], serials[i]));
+    qsort(canon, n, sizeof(*canon), canon_cmp);
     CM_TRY(buf_append_str(&b, "{"));
-    CM_TRY(json_append_kv_int(&b, &first, "revoked", (long long)n));
+    CM_TRY(json_append_kv_int(&b, &first, "revoked", (long long)rep->revoked));
+    CM_TRY(json_append_kv_int(&b, &first, "duplicates", (long long)rep->duplicates));
     CM_TRY(json_append_kv(&b, &first, "reason", db_reason_name(reason)));
     CM_TRY(buf_append_str(&b, ",\"serials\":["));
-    for (size_t i = 0; i < n; i++) {
-        CM_TRY(text_serial_canon(canon, serials[i]));
-        CM_TRY(buf_append_str(&b, i ? "," : ""));
-        CM_TRY(json_append_string(&b, canon));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (i > 0 && strcmp(canon[i], canon[i - 1]) == 0)
+            continue;
+        CM_TRY(buf_append_str(&b, k++ ? "," : ""));
+        CM_TRY(json_append_string(&b, canon[i]));
     }
     CM_TRY(buf_append_str(&b, "]}"));
 out:
+    free(canon);
     return cli_json_write(&b, rc);
+}
+
+/* A revocation date: text_parse_time, then the range a CRL can carry
+ * (1970 to 9999; RFC 5280 4.1.2.5 times, 5.1.2.6 revocationDate). */
+static cm_err parse_rev_date(int64_t *out, const char *arg, const char *opt)
+{
+    cm_err rc = text_parse_time(out, arg);
+    if (rc != CM_OK)
+        return cm_err_prefix(rc, "%s", opt);
+    if (*out <= 0 || *out > 253402300799LL)
+        return cm_err_set(CM_ERR_INVALID,
+                          "%s '%s': must be after 1970-01-01 and before 10000-01-01", opt, arg);
+    return CM_OK;
+}
+
+/* One line per duplicate (stdout: it was revoked) or refused serial
+ * (stderr: the run fails). */
+static void print_note(void *ctx, const char *serial, enum ca_revoke_note kind, const char *msg)
+{
+    const int *json = ctx;
+    (void)serial;
+    /* With --format json standard output carries the document alone. */
+    if (kind == CA_REVOKE_DUPLICATE && !*json)
+        printf("duplicate: %s\n", msg);
+    else if (kind == CA_REVOKE_DUPLICATE)
+        fprintf(stderr, "certmint: duplicate: %s\n", msg);
+    else
+        fprintf(stderr, "certmint: %s\n", msg);
 }
 
 int cmd_revoke(const struct cli_global *g, int argc, char **argv)
@@ -131,10 +176,12 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     enum cli_format fmt = CLI_FMT_TEXT;
+    int json = 0;
     const char *from = NULL, *reason_s = NULL;
     int64_t effective = 0, invalidity = 0;
     char **serials = NULL;
-    size_t n = 0, i;
+    size_t n = 0;
+    struct ca_revoke_report rep = {0};
     ca_ctx *ca = NULL;
     int ch, reason = 0, nargs;
     cm_err rc = CM_OK;
@@ -145,12 +192,12 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
             from = optarg;
             break;
         case 'e':
-            if ((rc = text_parse_time(&effective, optarg)) != CM_OK)
-                return cli_fail(cm_err_prefix(rc, "--effective"));
+            if ((rc = parse_rev_date(&effective, optarg, "--effective")) != CM_OK)
+                return cli_fail(rc);
             break;
         case 'i':
-            if ((rc = text_parse_time(&invalidity, optarg)) != CM_OK)
-                return cli_fail(cm_err_prefix(rc, "--invalidity"));
+            if ((rc = parse_rev_date(&invalidity, optarg, "--invalidity")) != CM_OK)
+                return cli_fail(rc);
             break;
         case 'r':
             reason_s = optarg;
@@ -190,20 +237,19 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
         rc = parse_serial_list(&serials, &n, argv[optind]);
     if (rc != CM_OK)
         return cli_fail(rc);
-    /* Check every serial's syntax before touching the database. */
-    for (i = 0; i < n; i++) {
-        char canon[CM_SERIAL_BUF];
-        if ((rc = text_serial_canon(canon, serials[i])) != CM_OK)
-            goto out;
-    }
+    json = fmt == CLI_FMT_JSON;
+    rep.note = print_note;
+    rep.note_ctx = &json;
     CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_revoke(ca, (const char *const *)serials, n, reason, effective, invalidity));
+    CM_TRY(
+        ca_revoke_list(ca, (const char *const *)serials, n, reason, effective, invalidity, &rep));
     cli_deliver(ca);
     if (fmt == CLI_FMT_JSON) {
-        rc = revoke_json(serials, n, reason);
+        rc = revoke_json(serials, n, reason, &rep);
         goto out;
     }
-    printf("revoked %zu certificate%s (%s)\n", n, n == 1 ? "" : "s", db_reason_name(reason));
+    printf("revoked %zu certificate%s (%s)\n", rep.revoked, rep.revoked == 1 ? "" : "s",
+           db_reason_name(reason));
 out:
     serials_free(serials, n);
     ca_close(ca);

@@ -282,6 +282,10 @@ cm_err db_counter_raise(db_t *db, const char *key, int64_t at_least) CM_MUST_USE
  * taken, and later IDs stay above it. */
 cm_err db_request_insert(db_t *db, struct db_request *req) CM_MUST_USE;
 cm_err db_request_get(db_t *db, struct db_request **out, int64_t id) CM_MUST_USE;
+/* Resolves a pending request: a compare-and-set on Disposition = pending,
+ * so that of two officers racing exactly one wins; the other gets
+ * CM_ERR_STATE "request N is no longer pending (now: issued)" and must roll
+ * back (CM_ERR_NOTFOUND when there is no such request). */
 cm_err db_request_resolve(db_t *db, int64_t id, int disposition, const char *message,
                           int64_t when) CM_MUST_USE;
 /* Rows of the view for requests with that disposition, oldest first. */
@@ -292,6 +296,9 @@ cm_err db_cert_insert(db_t *db, const struct db_cert *c) CM_MUST_USE; /* CM_ERR_
 cm_err db_cert_get(db_t *db, struct db_cert **out, const char *serial) CM_MUST_USE;
 cm_err db_cert_get_by_request(db_t *db, struct db_cert **out, int64_t request_id) CM_MUST_USE;
 cm_err db_cert_set_withheld(db_t *db, const char *serial, int withheld) CM_MUST_USE;
+/* Revoke and release are compare-and-sets on the revocation state read in
+ * the same transaction (CM_ERR_STATE when it is not revocable / not on
+ * hold, or changed meanwhile). */
 cm_err db_cert_revoke(db_t *db, const char *serial, int reason, int64_t when, int64_t effective,
                       int64_t invalidity, int64_t seq) CM_MUST_USE;
 cm_err db_cert_unrevoke(db_t *db, const char *serial, int64_t when, int64_t seq) CM_MUST_USE;

@@ -5,6 +5,7 @@
 #include "db/restrict.h"
 
 #include "util/buf.h"
+#include "util/hex.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -177,6 +178,13 @@ static cm_err origin_parse(int64_t *out, const char *v)
                       v);
 }
 
+/* Text columns that hold hex digests (describe.c stores them lower case). */
+static int is_hex_column(const struct db_column *col)
+{
+    return strcmp(col->name, "CertificateHash") == 0 ||
+           strcmp(col->name, "SubjectKeyIdentifier") == 0;
+}
+
 /* Types the value v (already unquoted) for column col into r. */
 static cm_err value_parse(struct db_restrict *r, const char *v, int quoted)
 {
@@ -184,6 +192,7 @@ static cm_err value_parse(struct db_restrict *r, const char *v, int quoted)
     long long n = 0;
     int code;
     char serial[CM_SERIAL_BUF];
+    char thumb[HEX_THUMB_MAX + 1];
     cm_err rc;
 
     if (col->type == DB_COL_BLOB)
@@ -221,6 +230,14 @@ static cm_err value_parse(struct db_restrict *r, const char *v, int quoted)
         v = serial;
         break;
     case DB_COL_TEXT:
+        /* Thumbprints are stored as bare lower-case hex; accept them as
+         * Windows (upper case, spaces) or OpenSSL (colons) shows them.
+         * Only for equality: an ordering of hex text means nothing. */
+        if (is_hex_column(col) && (r->op == DB_OP_EQ || r->op == DB_OP_NE)) {
+            if ((rc = hex_thumbprint(thumb, v, col->name)) != CM_OK)
+                return rc;
+            v = thumb;
+        }
         break;
     case DB_COL_BLOB:
         assert(0);

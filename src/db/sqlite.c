@@ -214,8 +214,10 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_REQ_INSERT] = "INSERT INTO requests(" REQ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
                       " ?9, ?10)",
     [ST_REQ_GET] = "SELECT " REQ_COLS " FROM requests WHERE RequestID = ?1",
+    /* Compare-and-set: only a pending request is resolved, so that of two
+     * officers racing (approve against deny) exactly one wins. */
     [ST_REQ_RESOLVE] = "UPDATE requests SET Disposition = ?2, DispositionMessage = ?3,"
-                       " ResolvedWhen = ?4 WHERE RequestID = ?1",
+                       " ResolvedWhen = ?4 WHERE RequestID = ?1 AND Disposition = ?5",
     [ST_CERT_INSERT] = "INSERT INTO certificates(" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
                        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
                        " ?22)",
@@ -225,7 +227,7 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_CERT_REASON] = "SELECT RevokedReason FROM certificates WHERE SerialNumber = ?1",
     [ST_CERT_REVOKE] = "UPDATE certificates SET RevokedReason = ?2, RevokedWhen = ?3,"
                        " RevokedEffectiveWhen = ?4, InvalidityDate = ?5, RevSeq = ?6"
-                       " WHERE SerialNumber = ?1",
+                       " WHERE SerialNumber = ?1 AND RevokedReason IS ?7",
     /* HoldSeq keeps the sequence of the first hold ever released: a delta
      * CRL whose base was taken during any earlier hold then still gets its
      * removeFromCRL entry (a removal of an entry the base lacks is
@@ -233,7 +235,7 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_CERT_UNREVOKE] = "UPDATE certificates SET HoldSeq = COALESCE(HoldSeq, RevSeq),"
                          " RevSeq = ?3, ReleasedWhen = ?2, RevokedReason = NULL,"
                          " RevokedWhen = NULL, RevokedEffectiveWhen = NULL, InvalidityDate = NULL"
-                         " WHERE SerialNumber = ?1",
+                         " WHERE SerialNumber = ?1 AND RevokedReason = 6",
     [ST_CRL_INSERT] = "INSERT INTO crls(Number, IsDelta, BaseNumber, ThisUpdate, NextUpdate,"
                       " RevSeq, Entries, Hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_CRL_LAST] = "SELECT Number, IsDelta, BaseNumber, ThisUpdate, NextUpdate, RevSeq, Entries,"
@@ -564,6 +566,22 @@ out:
     return rc;
 }
 
+/* Why the compare-and-set of a resolve found nothing to change. */
+static cm_err request_not_pending(db_t *db, int64_t id)
+{
+    struct db_request *r = NULL;
+    cm_err rc = sq_request_get(db, &r, id);
+
+    if (rc == CM_ERR_NOTFOUND)
+        return cm_err_set(CM_ERR_NOTFOUND, "request %" PRId64 ": not in the database", id);
+    if (rc != CM_OK)
+        return rc;
+    rc = cm_err_set(CM_ERR_STATE, "request %" PRId64 " is no longer pending (now: %s)", id,
+                    db_disposition_name(r->disposition));
+    db_request_free(r);
+    return rc;
+}
+
 static cm_err sq_request_resolve(db_t *db, int64_t id, int disposition, const char *message,
                                  int64_t when)
 {
@@ -578,10 +596,15 @@ static cm_err sq_request_resolve(db_t *db, int64_t id, int disposition, const ch
     sqlite3_bind_int(st, 2, disposition);
     bind_text(st, 3, message);
     bind_opt_int(st, 4, when);
+    sqlite3_bind_int(st, 5, DB_DISP_PENDING);
     if (sqlite3_step(st) != SQLITE_DONE)
         CM_TRY(sq_fail(s, "updating a request"));
-    if (sqlite3_changes(s->h) == 0)
-        CM_FAIL(CM_ERR_NOTFOUND, "request %" PRId64 ": not in the database", id);
+    if (sqlite3_changes(s->h) == 0) {
+        st_done(st);
+        st = NULL;
+        rc = request_not_pending(db, id);
+        goto out;
+    }
     rc = CM_OK;
 out:
     st_done(st);
@@ -849,8 +872,16 @@ static cm_err sq_cert_revoke(db_t *db, const char *serial_in, int reason, int64_
     bind_opt_int(st, 4, effective ? effective : when);
     bind_opt_int(st, 5, invalidity);
     sqlite3_bind_int64(st, 6, seq);
+    if (cur == DB_REASON_NONE)
+        sqlite3_bind_null(st, 7);
+    else
+        sqlite3_bind_int(st, 7, cur);
     if (sqlite3_step(st) != SQLITE_DONE)
         CM_TRY(sq_fail(s, "revoking a certificate"));
+    /* Compare-and-set on the state read above: never revoke over a
+     * revocation another writer recorded in between. */
+    if (sqlite3_changes(s->h) == 0)
+        CM_FAIL(CM_ERR_STATE, "certificate %s: its revocation state changed meanwhile", serial);
     rc = CM_OK;
 out:
     st_done(st);
@@ -881,6 +912,9 @@ static cm_err sq_cert_unrevoke(db_t *db, const char *serial_in, int64_t when, in
     sqlite3_bind_int64(st, 3, seq);
     if (sqlite3_step(st) != SQLITE_DONE)
         CM_TRY(sq_fail(s, "releasing a certificate from hold"));
+    /* Compare-and-set: released only while still on hold. */
+    if (sqlite3_changes(s->h) == 0)
+        CM_FAIL(CM_ERR_STATE, "certificate %s: no longer on hold", serial);
     rc = CM_OK;
 out:
     st_done(st);

@@ -74,6 +74,14 @@ struct revent {
     int64_t off;
 };
 
+/* A request event seen in the trail: CERTPENDING, or an outcome
+ * (CERTISSUED, CERTDENIED) that settles it. */
+struct reqev {
+    int64_t request_id;
+    int settled;  /* an outcome, not a pending notice */
+    char *source; /* pending notices: the mail, for the report */
+};
+
 /* One scratch-file record read back (pointers into the scratch buffer). */
 struct rec {
     const unsigned char *der;
@@ -89,6 +97,8 @@ struct scan {
     size_t norphans, cap_orphans;
     struct revent *revs;
     size_t nrevs, cap_revs;
+    struct reqev *reqs;
+    size_t nreqs, cap_reqs;
     /* Serials recovered by this run (for --revoke). */
     char (*recovered)[CM_SERIAL_BUF];
     size_t nrecovered, cap_recovered;
@@ -113,6 +123,7 @@ static cm_err add_item(struct recover_item **list, size_t *n, size_t *total, con
     snprintf(p[*n].source, sizeof(p[*n].source), "%s", source ? source : "");
     snprintf(p[*n].serial, sizeof(p[*n].serial), "%s", serial ? serial : "");
     snprintf(p[*n].what, sizeof(p[*n].what), "%s", what);
+    p[*n].request_id = 0;
     (*n)++;
     return CM_OK;
 }
@@ -290,6 +301,26 @@ static int is_cert_event(int type)
            type == EXIT_EV_CERTRETRIEVEPENDING || type == EXIT_EV_CERTEXPIRING;
 }
 
+/* Remembers a request event for the pending-request check. */
+static cm_err request_seen(struct scan *s, const struct mail_event *ev)
+{
+    cm_err rc = CM_OK;
+    struct reqev *r;
+
+    GROW(s->reqs, s->nreqs, s->cap_reqs);
+    r = &s->reqs[s->nreqs];
+    r->request_id = ev->request_id;
+    r->settled = ev->type != EXIT_EV_CERTPENDING;
+    r->source = NULL;
+    if (!r->settled) {
+        r->source = strdup(ev->source);
+        CM_NOMEM_IF(r->source == NULL);
+    }
+    s->nreqs++;
+out:
+    return rc;
+}
+
 static cm_err on_event(void *ctx, const struct mail_event *ev)
 {
     struct scan *s = ctx;
@@ -309,6 +340,9 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
         rep->max_request_id = ev->request_id;
     if (ev->type == EXIT_EV_CRLISSUED && ev->crl_number > rep->max_crl_number)
         rep->max_crl_number = ev->crl_number;
+    if (ev->request_id > 0 && (ev->type == EXIT_EV_CERTPENDING || ev->type == EXIT_EV_CERTISSUED ||
+                               ev->type == EXIT_EV_CERTDENIED))
+        CM_TRY(request_seen(s, ev));
     if (ev->serial[0] == '\0')
         return CM_OK;
     if (is_cert_event(ev->type)) {
@@ -352,6 +386,54 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
         r->when = ev->when;
         CM_TRY(spill_put(s, &r->off, NULL, 0, NULL, NULL, ev->source, ev->message_id));
         s->nrevs++;
+    }
+out:
+    return rc;
+}
+
+static int reqev_cmp(const void *a, const void *b)
+{
+    const struct reqev *x = a, *y = b;
+    if (x->request_id != y->request_id)
+        return x->request_id < y->request_id ? -1 : 1;
+    return x->settled - y->settled;
+}
+
+/* Requests the trail shows pending, with no outcome in the trail, that the
+ * database lacks: submitted after the backup and never decided. Their
+ * CSRs are not in the mails, so they cannot be restored; the report lists
+ * them so that their requesters can be asked to submit again. */
+static cm_err report_pending_unknown(struct scan *s)
+{
+    cm_err rc = CM_OK;
+    size_t i, j, listed;
+    char what[160];
+
+    if (s->nreqs > 0)
+        qsort(s->reqs, s->nreqs, sizeof(*s->reqs), reqev_cmp);
+    for (i = 0; i < s->nreqs; i = j) {
+        struct db_request *r = NULL;
+        int settled = 0;
+        for (j = i; j < s->nreqs && s->reqs[j].request_id == s->reqs[i].request_id; j++)
+            settled |= s->reqs[j].settled;
+        if (settled)
+            continue;
+        rc = db_request_get(s->ca->db, &r, s->reqs[i].request_id);
+        db_request_free(r);
+        if (rc == CM_OK)
+            continue;
+        if (rc != CM_ERR_NOTFOUND)
+            goto out;
+        rc = CM_OK;
+        snprintf(what, sizeof(what),
+                 "request %lld was pending and is missing from the database; ask its requester "
+                 "to submit again",
+                 (long long)s->reqs[i].request_id);
+        listed = s->rep->npending_unknown;
+        CM_TRY(add_item(&s->rep->pending_unknown, &s->rep->npending_unknown,
+                        &s->rep->pending_unknown_total, s->reqs[i].source, NULL, what));
+        if (s->rep->npending_unknown > listed)
+            s->rep->pending_unknown[listed].request_id = s->reqs[i].request_id;
     }
 out:
     return rc;
@@ -713,6 +795,7 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     rep->foreign_messages = st.foreign_messages;
     rep->fallback_messages = st.fallback_messages;
     rep->malformed = st.malformed;
+    CM_TRY(report_pending_unknown(&s));
 
     CM_TRY(last_crl_number(&db_crl, ca->db));
     CM_TRY(db_begin(ca->db));
@@ -770,6 +853,9 @@ out:
     free(s.rbuf);
     free(s.orphans);
     free(s.revs);
+    for (i = 0; i < s.nreqs; i++)
+        free(s.reqs[i].source);
+    free(s.reqs);
     free(s.recovered);
     return rc;
 }
@@ -780,6 +866,7 @@ void recover_report_free(struct recover_report *rep)
         return;
     free(rep->rejected);
     free(rep->warnings);
-    rep->rejected = rep->warnings = NULL;
-    rep->nrejected = rep->nwarnings = 0;
+    free(rep->pending_unknown);
+    rep->rejected = rep->warnings = rep->pending_unknown = NULL;
+    rep->nrejected = rep->nwarnings = rep->npending_unknown = 0;
 }

@@ -29,6 +29,7 @@ struct recover_item {
     char source[512];
     char serial[CM_SERIAL_BUF];
     char what[512];
+    int64_t request_id; /* pending_unknown: the RequestID; else 0 */
 };
 
 struct recover_report {
@@ -48,6 +49,10 @@ struct recover_report {
     size_t nrejected, rejected_total;
     struct recover_item *warnings; /* malformed messages skipped */
     size_t nwarnings, warnings_total;
+    /* Requests the trail shows pending (CERTPENDING, no outcome) that the
+     * database lacks: reported, not restored (the mails lack the CSR). */
+    struct recover_item *pending_unknown;
+    size_t npending_unknown, pending_unknown_total;
 };
 
 cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca,

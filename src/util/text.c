@@ -1,47 +1,25 @@
 #include "util/text.h"
 
+#include "util/hex.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 cm_err text_serial_canon(char out[CM_SERIAL_BUF], const char *in)
 {
     char digits[128];
     size_t nd = 0, i, start;
-    const char *p = in;
+    cm_err rc;
 
     out[0] = '\0';
     if (in == NULL || *in == '\0')
         return cm_err_set(CM_ERR_INVALID, "serial number: empty");
-    while (isspace((unsigned char)*p))
-        p++;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-        p += 2;
-    for (; *p; p++) {
-        if (*p == ':' || *p == ' ' || *p == '\t')
-            continue;
-        if (hexval((unsigned char)*p) < 0)
-            return cm_err_set(CM_ERR_INVALID, "serial number '%s': '%c' is not a hex digit", in,
-                              *p);
-        if (nd + 1 >= sizeof(digits))
-            return cm_err_set(CM_ERR_INVALID, "serial number '%s': too long", in);
-        digits[nd++] = (char)toupper((unsigned char)*p);
-    }
-    if (nd == 0)
-        return cm_err_set(CM_ERR_INVALID, "serial number '%s': no hex digits", in);
+    rc = hex_normalize(digits, sizeof(digits), &nd, in, 1, "serial number");
+    if (rc != CM_OK)
+        return rc;
     /* Strip leading zeros, then pad to an even number of digits. */
     for (start = 0; start + 1 < nd && digits[start] == '0'; start++)
         ;

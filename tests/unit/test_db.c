@@ -464,6 +464,47 @@ TEST(counters)
     db_close(db);
 }
 
+/* Two connections (two officers' processes) on one database: the second
+ * resolve of a request, or release of a hold, finds the state changed and
+ * changes nothing (compare-and-set). */
+TEST(compare_and_set)
+{
+    char path[256];
+    db_t *a = new_db(path, sizeof(path)), *b = NULL;
+    struct db_request *r = NULL;
+    int64_t id;
+
+    CHECK_OK(db_open(&b, path, 0));
+    CHECK_OK(db_begin(a));
+    id = add(a, DB_DISP_PENDING, "p", NULL, 0);
+    add(a, DB_DISP_ISSUED, "h", "0B", 1800000000);
+    CHECK_OK(db_cert_revoke(a, "0B", DB_REASON_HOLD, 100, 0, 0, 1));
+    CHECK_OK(db_commit(a));
+    /* Both saw it pending; a approves first. */
+    CHECK_OK(db_request_get(b, &r, id));
+    CHECK_INT(r->disposition, DB_DISP_PENDING);
+    db_request_free(r);
+    CHECK_OK(db_begin(a));
+    CHECK_OK(db_request_resolve(a, id, DB_DISP_ISSUED, "approved", 200));
+    CHECK_OK(db_commit(a));
+    CHECK_OK(db_begin(b));
+    CHECK_ERR(db_request_resolve(b, id, DB_DISP_DENIED, "denied", 201), CM_ERR_STATE);
+    CHECK(strstr(cm_err_msg(), "is no longer pending (now: issued)") != NULL);
+    db_rollback(b);
+    CHECK_INT(raw_int(path, "SELECT Disposition FROM requests WHERE RequestID = 1"),
+              DB_DISP_ISSUED);
+    /* A hold released by a, then again by b. */
+    CHECK_OK(db_begin(a));
+    CHECK_OK(db_cert_unrevoke(a, "0B", 300, 2));
+    CHECK_OK(db_commit(a));
+    CHECK_OK(db_begin(b));
+    CHECK_ERR(db_cert_unrevoke(b, "0B", 301, 3), CM_ERR_STATE);
+    db_rollback(b);
+    CHECK_INT(raw_int(path, "SELECT RevSeq FROM certificates WHERE SerialNumber = '0B'"), 2);
+    db_close(b);
+    db_close(a);
+}
+
 TEST(revocation_states)
 {
     char path[256];
@@ -1123,6 +1164,7 @@ int main(void)
         return 1;
     }
     RUN(names);
+    RUN(compare_and_set);
     RUN(create_open);
     RUN(refuse_foreign_files);
     RUN(requests_and_certs);
