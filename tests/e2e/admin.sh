@@ -100,7 +100,7 @@ complete_words() {
 }
 check_eq "completion: certmint re<TAB>" "$(complete_words certmint re)" "retrieve revoke restore recover-orphans"
 check_eq "completion after global options" "$(complete_words certmint --home "$T/h" ca-c)" "ca-cert"
-check_eq "completion: retrieve options" "$(complete_words certmint retrieve 1 --)" "--chain --format --out --help"
+check_eq "completion: retrieve options" "$(complete_words certmint retrieve 1 --)" "--chain --force --format --out --help"
 check_eq "completion: ca-cert --format values" "$(complete_words certmint ca-cert --format '')" "pem der p7b"
 check_eq "completion: config subcommands" "$(complete_words certmint config '')" "get keys list set unset"
 # Every option the completion offers is one the command accepts.
