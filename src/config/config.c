@@ -11,6 +11,8 @@
 #include "util/text.h"
 
 #include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -21,18 +23,25 @@
 #define CFG_LINE_MAX 4096          /* bytes per line, without the newline */
 #define CFG_FILE_MAX (1024 * 1024) /* bytes per file */
 
-/* The registry: every module's key array, in the order `config keys` and
- * the documentation list them. A module adds its array here (one extern
- * declaration and one row). Each array ends with an entry whose pattern is
- * NULL. */
+/* The schema: the core keys (keys_core.c), then the tables the layers
+ * above register (config_schema_register), in the order `config keys` and
+ * the documentation list them. config depends on none of those layers: the
+ * exit registry (src/exit/registry.c) registers the exit framework's keys,
+ * the directory client's and each exit module's at start.
+ *
+ * Tables are only ever appended: a reader loads the count (acquire) and
+ * reads tables below it, which the writer filled before publishing the
+ * count (release), so lookups need no lock; writers take the mutex. */
+#define CFG_MAX_TABLES 32
 extern const struct config_key config_keys_core[];
-extern const struct config_key config_keys_exit[];
-extern const struct config_key config_keys_ldap[];
-extern const struct config_key config_keys_smtp[];
+static const struct config_key *schema_tables[CFG_MAX_TABLES] = {config_keys_core};
+static _Atomic size_t schema_ntables = 1;
+static pthread_mutex_t schema_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const struct config_key *const config_registry[] = {
-    config_keys_core, config_keys_exit, config_keys_ldap, config_keys_smtp, NULL,
-};
+static size_t schema_count(void)
+{
+    return atomic_load_explicit(&schema_ntables, memory_order_acquire);
+}
 
 struct cfg_line {
     char *raw;     /* the line as read, without newline; NULL once rewritten */
@@ -91,9 +100,10 @@ const struct config_key *config_schema_find(const char *key)
 {
     /* Exact patterns win over wildcard ones, so that a module can declare
      * both `x.*.y` and a specific `x.default.y`. */
+    size_t n = schema_count();
     for (int wild = 0; wild < 2; wild++)
-        for (size_t m = 0; config_registry[m] != NULL; m++)
-            for (const struct config_key *k = config_registry[m]; k->pattern != NULL; k++)
+        for (size_t m = 0; m < n; m++)
+            for (const struct config_key *k = schema_tables[m]; k->pattern != NULL; k++)
                 if ((strchr(k->pattern, '*') != NULL) == wild && pattern_match(k->pattern, key))
                     return k;
     return NULL;
@@ -101,9 +111,48 @@ const struct config_key *config_schema_find(const char *key)
 
 void config_schema_foreach(void (*cb)(void *ctx, const struct config_key *k), void *ctx)
 {
-    for (size_t m = 0; config_registry[m] != NULL; m++)
-        for (const struct config_key *k = config_registry[m]; k->pattern != NULL; k++)
+    size_t n = schema_count();
+    for (size_t m = 0; m < n; m++)
+        for (const struct config_key *k = schema_tables[m]; k->pattern != NULL; k++)
             cb(ctx, k);
+}
+
+/* The table and key of an already declared pattern, or NULL. */
+static const struct config_key *schema_declared(const char *pattern, size_t n)
+{
+    for (size_t m = 0; m < n; m++)
+        for (const struct config_key *k = schema_tables[m]; k->pattern != NULL; k++)
+            if (strcmp(k->pattern, pattern) == 0)
+                return k;
+    return NULL;
+}
+
+cm_err config_schema_register(const struct config_key *keys)
+{
+    cm_err rc = CM_OK;
+    size_t n;
+
+    pthread_mutex_lock(&schema_lock);
+    n = schema_count();
+    for (size_t m = 0; m < n; m++)
+        if (schema_tables[m] == keys)
+            goto out; /* already registered */
+    if (n == CFG_MAX_TABLES)
+        CM_FAIL(CM_ERR_CONFIG, "configuration schema: more than %d key tables", CFG_MAX_TABLES);
+    for (const struct config_key *k = keys; k->pattern != NULL; k++) {
+        /* Two owners of one key would shadow each other silently. */
+        if (schema_declared(k->pattern, n) != NULL)
+            CM_FAIL(CM_ERR_CONFIG, "configuration schema: key '%s' is declared twice", k->pattern);
+        for (const struct config_key *j = keys; j != k; j++)
+            if (strcmp(j->pattern, k->pattern) == 0)
+                CM_FAIL(CM_ERR_CONFIG, "configuration schema: key '%s' is declared twice",
+                        k->pattern);
+    }
+    schema_tables[n] = keys;
+    atomic_store_explicit(&schema_ntables, n + 1, memory_order_release);
+out:
+    pthread_mutex_unlock(&schema_lock);
+    return rc;
 }
 
 int config_key_is_secret(const char *key)

@@ -1189,10 +1189,6 @@ static cm_err smtp_deliver(void *state, const struct exit_event_ctx *const *evs,
     return CM_OK;
 }
 
-const struct exit_module_ops exit_smtp_ops = {
-    EXIT_MODULE_VERSION, "smtp", smtp_offbox, smtp_init, smtp_deliver, smtp_shutdown,
-};
-
 /* ---- Configuration keys ---- */
 
 struct tpl_check {
@@ -1232,7 +1228,7 @@ static void check_profile_key(void *ctx, const char *key, const char *value)
     template_free(t);
 }
 
-cm_err exit_smtp_check_templates(const cm_config *cfg)
+static cm_err smtp_check_templates(const cm_config *cfg)
 {
     cm_err rc = CM_OK;
     char prefix[128];
@@ -1301,11 +1297,7 @@ static cm_err check_auth(char **out, const struct config_key *k, const char *old
     return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
-#define ALL_EVENTS                                                                                 \
-    "CERTISSUED,CERTPENDING,CERTDENIED,CERTREVOKED,CERTRETRIEVEPENDING,CRLISSUED,SHUTDOWN,"        \
-    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING,EXITPOISONED"
-
-const struct config_key config_keys_smtp[] = {
+static const struct config_key smtp_keys[] = {
     {"exit.smtp.server", CFG_STRING, NULL, 0, 0, NULL, NULL, "mail server host name or address"},
     {"exit.smtp.port", CFG_INT, "0", 0, 65535, NULL, NULL,
      "mail server port (0: 25, or 465 with exit.smtp.tls tls)"},
@@ -1320,7 +1312,7 @@ const struct config_key config_keys_smtp[] = {
      "file whose first line is the AUTH password (never on a command line)"},
     {"exit.smtp.timeout", CFG_DURATION, "30s", 0, 0, NULL, NULL,
      "deadline for one mail: connect, TLS, AUTH, transfer, reply"},
-    {"exit.smtp.eventfilter", CFG_CUSTOM, ALL_EVENTS, 0, 0, NULL, exit_check_eventfilter,
+    {"exit.smtp.eventfilter", CFG_CUSTOM, EXIT_FILTER_ALL_NAMES, 0, 0, NULL, exit_check_eventfilter,
      "events mailed (AD CS EventFilter: names, +NAME/-NAME edits, or a mask)"},
     {"exit.smtp.from", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs, "From: of every mail"},
     {"exit.smtp.to", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs,
@@ -1355,4 +1347,17 @@ const struct config_key config_keys_smtp[] = {
     {"exit.smtp.template.*.*.bodyarg", CFG_CUSTOM, NULL, 0, 0, NULL, check_args,
      "per-profile body columns"},
     {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};
+
+const struct exit_module_ops exit_smtp_ops = {
+    .version = EXIT_MODULE_VERSION,
+    .name = "smtp",
+    .description = "one mail per event (or per burst) through an SMTP server, with the "
+                   "certificate and a machine-readable events part",
+    .keys = smtp_keys,
+    .check_config = smtp_check_templates,
+    .offbox = smtp_offbox,
+    .init = smtp_init,
+    .deliver = smtp_deliver,
+    .shutdown = smtp_shutdown,
 };
