@@ -12,6 +12,7 @@
 #include "exit/exit.h"
 
 #include "ca/ca.h"
+#include "exit/mailfmt.h"
 #include "exit/mime.h"
 #include "exit/smtp_client.h"
 #include "exit/template.h"
@@ -797,21 +798,22 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
 
     (void)s;
     iso_time(t, sizeof(t), e->ev->created);
-    CM_TRY(buf_printf(
-        b, "X-Certmint-Event: %s\r\nX-Certmint-Event-ID: %lld\r\nX-Certmint-When: %s\r\n",
-        exit_event_name(e->ev->type), (long long)e->ev->id, t));
+    CM_TRY(buf_printf(b,
+                      MAILFMT_HDR_EVENT ": %s\r\n" MAILFMT_HDR_EVENT_ID
+                                        ": %lld\r\n" MAILFMT_HDR_WHEN ": %s\r\n",
+                      exit_event_name(e->ev->type), (long long)e->ev->id, t));
     if (ev_request_id(e) > 0)
-        CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", ev_request_id(e)));
+        CM_TRY(buf_printf(b, MAILFMT_HDR_REQUEST_ID ": %lld\r\n", ev_request_id(e)));
     if (e->ev->serial[0])
-        CM_TRY(buf_printf(b, "X-Certmint-Serial: %s\r\n", e->ev->serial));
+        CM_TRY(buf_printf(b, MAILFMT_HDR_SERIAL ": %s\r\n", e->ev->serial));
     if (v != NULL) {
         /* Encoded-words where needed and folded (RFC 5322 2.2.3): a subject
          * of any length or content gives short ASCII lines; readers unfold. */
         if ((c = db_column_find("DistinguishedName")) >= 0 && v[c] && *v[c])
-            CM_TRY(put_field(b, "X-Certmint-Subject", v[c]));
+            CM_TRY(put_field(b, MAILFMT_HDR_SUBJECT, v[c]));
         /* Times in the view are "YYYY-MM-DD HH:MM:SS" UTC. */
-        static const char *const tcols[][2] = {{"NotBefore", "X-Certmint-Not-Before"},
-                                               {"NotAfter", "X-Certmint-Not-After"}};
+        static const char *const tcols[][2] = {{"NotBefore", MAILFMT_HDR_NOT_BEFORE},
+                                               {"NotAfter", MAILFMT_HDR_NOT_AFTER}};
         for (size_t i = 0; i < 2; i++) {
             int64_t tv;
             if ((c = db_column_find(tcols[i][0])) >= 0 && v[c] &&
@@ -821,24 +823,25 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
             }
         }
         if ((c = db_column_find("CertificateTemplate")) >= 0 && v[c] && *v[c])
-            CM_TRY(put_field(b, "X-Certmint-Profile", v[c]));
+            CM_TRY(put_field(b, MAILFMT_HDR_PROFILE, v[c]));
     }
     if (e->ev->type == EXIT_EV_CERTREVOKED) {
         long long reason = payload_int(e->ev->payload, "reason", 0);
         long long eff = payload_int(e->ev->payload, "effective", e->ev->created);
         iso_time(t, sizeof(t), (int64_t)eff);
-        CM_TRY(buf_printf(b,
-                          "X-Certmint-Revoked-Reason: %s\r\nX-Certmint-Revoked-Effective: %s\r\n",
-                          db_reason_name((int)reason), t));
+        CM_TRY(buf_printf(
+            b, MAILFMT_HDR_REVOKED_REASON ": %s\r\n" MAILFMT_HDR_REVOKED_EFFECTIVE ": %s\r\n",
+            db_reason_name((int)reason), t));
     }
     if (e->ev->type == EXIT_EV_CRLISSUED) {
-        CM_TRY(buf_printf(b, "X-Certmint-CRL-Number: %lld\r\nX-Certmint-CRL-Delta: %s\r\n",
+        CM_TRY(buf_printf(b, MAILFMT_HDR_CRL_NUMBER ": %lld\r\n" MAILFMT_HDR_CRL_DELTA ": %s\r\n",
                           payload_int(e->ev->payload, "crl_number", 0),
                           payload_int(e->ev->payload, "delta", 0) ? "yes" : "no"));
     }
     if ((e->ev->type == EXIT_EV_CERTISSUED || e->ev->type == EXIT_EV_CERTIMPORTED) &&
         e->cert_der != NULL)
-        CM_TRY(buf_printf(b, "X-Certmint-Attachment: %s.cer\r\n", e->ev->serial));
+        CM_TRY(
+            buf_printf(b, MAILFMT_HDR_ATTACHMENT ": %s" MAILFMT_CERT_SUFFIX "\r\n", e->ev->serial));
 out:
     return rc;
 }
@@ -1043,35 +1046,35 @@ static cm_err build_mail(struct mail *ml, struct smtp_state *s,
      * after a failure is recognisable as a duplicate. */
     snprintf(kid16, sizeof(kid16), "%.16s", s->info->key_id);
     if (n == 1)
-        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld@%s", kid16, (long long)evs[0]->ev->id,
-                 s->info->hostname);
+        snprintf(ml->id, sizeof(ml->id), MAILFMT_MSGID_PREFIX "%s.%lld@%s", kid16,
+                 (long long)evs[0]->ev->id, s->info->hostname);
     else
-        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld-%lld@%s", kid16,
+        snprintf(ml->id, sizeof(ml->id), MAILFMT_MSGID_PREFIX "%s.%lld-%lld@%s", kid16,
                  (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id, s->info->hostname);
     if (mime_set_message_id(m, ml->id) != CM_OK) {
-        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld-%lld@certmint.invalid", kid16,
-                 (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id);
+        snprintf(ml->id, sizeof(ml->id), MAILFMT_MSGID_PREFIX "%s.%lld-%lld@certmint.invalid",
+                 kid16, (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id);
         CM_TRY(mime_set_message_id(m, ml->id));
     }
-    CM_TRY(mime_add_header(m, "X-Certmint-CA", s->info->dn));
-    CM_TRY(mime_add_header(m, "X-Certmint-CA-Key-ID", s->info->key_id));
-    CM_TRY(mime_add_header(m, "X-Certmint-Event", names));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_CA, s->info->dn));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_CA_KEY_ID, s->info->key_id));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_EVENT, names));
     if (n == 1)
         snprintf(num, sizeof(num), "%lld", (long long)evs[0]->ev->id);
     else
         snprintf(num, sizeof(num), "%lld-%lld", (long long)evs[0]->ev->id,
                  (long long)evs[n - 1]->ev->id);
-    CM_TRY(mime_add_header(m, "X-Certmint-Event-ID", num));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_EVENT_ID, num));
     if (ev_request_id(evs[0]) > 0) {
         snprintf(num, sizeof(num), "%lld", ev_request_id(evs[0]));
-        CM_TRY(mime_add_header(m, "X-Certmint-Request-ID", num));
+        CM_TRY(mime_add_header(m, MAILFMT_HDR_REQUEST_ID, num));
     }
     if (evs[0]->ev->serial[0])
-        CM_TRY(mime_add_header(m, "X-Certmint-Serial", evs[0]->ev->serial));
+        CM_TRY(mime_add_header(m, MAILFMT_HDR_SERIAL, evs[0]->ev->serial));
     snprintf(num, sizeof(num), "%zu", n);
-    CM_TRY(mime_add_header(m, "X-Certmint-Event-Count", num));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_EVENT_COUNT, num));
     CM_TRY(mime_add_text(m, buf_str(&body)));
-    CM_TRY(mime_add_part(m, "text/x-certmint-events; charset=us-ascii", "inline", "events.txt",
+    CM_TRY(mime_add_part(m, MAILFMT_EVENTS_CONTENT_TYPE, "inline", MAILFMT_EVENTS_FILENAME,
                          events.data, events.len));
     for (i = 0; i < n; i++) {
         const struct exit_event_ctx *e = evs[i];
@@ -1079,9 +1082,9 @@ static cm_err build_mail(struct mail *ml, struct smtp_state *s,
         if ((e->ev->type != EXIT_EV_CERTISSUED && e->ev->type != EXIT_EV_CERTIMPORTED) ||
             e->cert_der == NULL)
             continue;
-        snprintf(fname, sizeof(fname), "%s.cer", e->ev->serial);
+        snprintf(fname, sizeof(fname), "%s" MAILFMT_CERT_SUFFIX, e->ev->serial);
         CM_TRY(
-            mime_add_attachment(m, "application/pkix-cert", fname, e->cert_der, e->cert_der_len));
+            mime_add_attachment(m, MAILFMT_CERT_CONTENT_TYPE, fname, e->cert_der, e->cert_der_len));
     }
     CM_TRY(mime_render(&ml->msg, m));
 out:

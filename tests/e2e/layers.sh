@@ -18,6 +18,11 @@ check_fails "a planted upward include (db -> exit) is reported" sh "$T/tree/scri
 check_match "the report names the file and the layer" "$(cat "$T/last.out")" "src/db/db.h includes exit/"
 mkdir -p "$T/tree/src/newlayer"
 check_fails "a directory without a layer is reported" sh "$T/tree/scripts/layers.sh"
+# The mail format is defined once (src/exit/mailfmt.h): the SMTP module
+# and the mail scanner name no header or part type as a literal of their own.
+dup=$(grep -n '"[^"]*[Xx]-[Cc]ertmint[^"]*"' "$TOP"/src/*/*.c "$TOP"/src/*/*.h |
+    grep -v '^[^:]*:[0-9]*:[[:space:]]*/\?\*' | grep -v 'src/exit/mailfmt.h:' || true)
+check_eq "no X-Certmint literal outside src/exit/mailfmt.h" "$dup" ""
 n=$(sh "$TOP/scripts/long-functions.sh" | grep -c '^src/')
 echo "# core functions over 80 lines: $n"
 sh "$TOP/scripts/long-functions.sh" | sed 's/^/#   /'
