@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/hex.h"
 #include "util/text.h"
 
 #include <assert.h>
@@ -334,7 +335,8 @@ cm_err config_check_url(const char *s)
                               "URL '%s': character '%c' is not allowed in a URI (RFC 3986 2); "
                               "%%-encode it",
                               s, *p);
-        if (*p == '%' && (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])))
+        if (*p == '%' &&
+            (hex_digit_value((unsigned char)p[1]) < 0 || hex_digit_value((unsigned char)p[2]) < 0))
             return cm_err_set(CM_ERR_CONFIG,
                               "URL '%s': '%%' must start a %%XX escape (RFC 3986 2.1)", s);
     }

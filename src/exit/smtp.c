@@ -17,6 +17,7 @@
 #include "exit/smtp_client.h"
 #include "exit/template.h"
 #include "util/buf.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -472,17 +473,6 @@ static void values_clear(struct values *vals)
     memset(vals, 0, sizeof(*vals));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629 section 4),
  * 0 if there is none. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
@@ -527,10 +517,12 @@ static char *dn_readable(const char *dn)
             continue;
         }
         /* Up to four escaped bytes "\XX" in a row. */
-        for (k = 0, b = i; k < 4 && b + 2 < n && dn[b] == '\\' && hexval(dn[b + 1]) >= 0 &&
-                           hexval(dn[b + 2]) >= 0;
+        for (k = 0, b = i; k < 4 && b + 2 < n && dn[b] == '\\' &&
+                           hex_digit_value((unsigned char)dn[b + 1]) >= 0 &&
+                           hex_digit_value((unsigned char)dn[b + 2]) >= 0;
              k++, b += 3)
-            seq[k] = (unsigned char)(hexval(dn[b + 1]) * 16 + hexval(dn[b + 2]));
+            seq[k] = (unsigned char)(hex_digit_value((unsigned char)dn[b + 1]) * 16 +
+                                     hex_digit_value((unsigned char)dn[b + 2]));
         /* C1 controls (U+0080..U+009F) stay escaped: a terminal acts on them. */
         if ((len = utf8_seq(seq, k)) > 0 && !(len == 2 && seq[0] == 0xc2 && seq[1] < 0xa0)) {
             memcpy(out + o, seq, len);
