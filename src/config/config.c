@@ -683,14 +683,49 @@ void config_free(cm_config *c)
     free(c);
 }
 
+/* Parses and validates line `lineno` (the last of c->lines): its key must
+ * be declared and not seen before (ks), its value valid; the value is
+ * replaced by its normal form. Errors name path, line and key. */
+static cm_err load_line(cm_config *c, struct keyset *ks, const char *path, size_t lineno)
+{
+    struct cfg_line *l = &c->lines[c->n - 1];
+    const char *text = l->raw;
+    const struct config_key *k;
+    char *norm = NULL;
+    size_t dup;
+
+    /* An editor's UTF-8 byte order mark: skipped, and kept on save. */
+    if (lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
+        text += 3;
+    if (line_parse(&l->key, &l->value, &l->comment, text) != CM_OK)
+        return cm_err_prefix(CM_ERR_CONFIG, "%s:%zu", path, lineno);
+    if (l->key == NULL)
+        return CM_OK;
+    k = config_schema_find(l->key);
+    if (k == NULL)
+        return cm_err_set(CM_ERR_CONFIG, "%s:%zu: unknown key '%s'", path, lineno, l->key);
+    dup = keyset_add(ks, c, c->n - 1);
+    if (dup != (size_t)-1) /* every line is one entry: line number = index + 1 */
+        return cm_err_set(CM_ERR_CONFIG, "%s:%zu: duplicate key '%s' (first set on line %zu)", path,
+                          lineno, l->key, dup + 1);
+    if (value_validate(&norm, k, k->def, l->value) != CM_OK) {
+        if (config_key_is_secret(l->key) && k->type != CFG_STRING)
+            return cm_err_set(CM_ERR_CONFIG, "%s:%zu: %s: bad value (not shown: a secret)", path,
+                              lineno, l->key);
+        return cm_err_prefix(CM_ERR_CONFIG, "%s:%zu: %s", path, lineno, l->key);
+    }
+    free(l->value);
+    l->value = norm;
+    return CM_OK;
+}
+
 cm_err config_load(cm_config **out, const char *path, int allow_missing)
 {
     cm_err rc = CM_OK;
     unsigned char *data = NULL;
-    size_t len = 0, nlines = 1, pos, lineno = 0;
+    size_t len = 0, nlines = 1, pos, lineno = 0, cap = 16;
     cm_config *c = NULL;
     struct keyset ks = {NULL, 0};
-    char *norm = NULL;
 
     *out = NULL;
     rc = fs_read_file(&data, &len, path, CFG_FILE_MAX);
@@ -703,7 +738,6 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
         CM_FAIL(CM_ERR_CONFIG, "%s: contains a NUL byte: not a text file", path);
     for (pos = 0; pos < len; pos++)
         nlines += data[pos] == '\n';
-    size_t cap = 16;
     while (cap < 2 * nlines)
         cap *= 2;
     ks.slot = calloc(cap, sizeof(*ks.slot));
@@ -713,9 +747,7 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
     for (pos = 0; pos < len;) {
         char *nl = memchr(data + pos, '\n', len - pos);
         size_t ll = nl ? (size_t)(nl - (char *)data) - pos : len - pos;
-        const char *text;
         struct cfg_line *l;
-        const struct config_key *k;
 
         lineno++;
         if (ll > CFG_LINE_MAX)
@@ -727,40 +759,11 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
         CM_NOMEM_IF(l->raw == NULL);
         c->n++;
         pos += ll + (nl != NULL);
-
-        text = l->raw;
-        /* An editor's UTF-8 byte order mark: skipped, and kept on save. */
-        if (lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
-            text += 3;
-        if (line_parse(&l->key, &l->value, &l->comment, text) != CM_OK) {
-            rc = cm_err_prefix(CM_ERR_CONFIG, "%s:%zu", path, lineno);
-            goto out;
-        }
-        if (l->key == NULL)
-            continue;
-        k = config_schema_find(l->key);
-        if (k == NULL)
-            CM_FAIL(CM_ERR_CONFIG, "%s:%zu: unknown key '%s'", path, lineno, l->key);
-        size_t dup = keyset_add(&ks, c, c->n - 1);
-        if (dup != (size_t)-1) /* every line is one entry: line number = index + 1 */
-            CM_FAIL(CM_ERR_CONFIG, "%s:%zu: duplicate key '%s' (first set on line %zu)", path,
-                    lineno, l->key, dup + 1);
-        if (value_validate(&norm, k, k->def, l->value) != CM_OK) {
-            if (config_key_is_secret(l->key) && k->type != CFG_STRING)
-                rc = cm_err_set(CM_ERR_CONFIG, "%s:%zu: %s: bad value (not shown: a secret)", path,
-                                lineno, l->key);
-            else
-                rc = cm_err_prefix(CM_ERR_CONFIG, "%s:%zu: %s", path, lineno, l->key);
-            goto out;
-        }
-        free(l->value);
-        l->value = norm;
-        norm = NULL;
+        CM_TRY(load_line(c, &ks, path, lineno));
     }
     *out = c;
     c = NULL;
 out:
-    free(norm);
     free(ks.slot);
     free(data);
     config_free(c);
