@@ -316,15 +316,11 @@ static int url_char(int c)
  * and a host for everything but file:. The certificate extensions are built
  * from the URL as one ASN.1 string (src/ca/issue.c), so characters with a
  * meaning in OpenSSL's configuration syntax (',' ':') are plain data. */
-cm_err config_check_url(const char *s)
+/* Only RFC 3986 characters, and every '%' starts a %XX escape. */
+static cm_err url_check_chars(const char *s)
 {
-    static const char *const schemes[] = {"http", "https", "ldap", "ldaps",
-                                          "smtp", "smtps", "file"};
-    const char *p, *colon, *auth, *aend, *host, *hend;
-    size_t i, sn;
+    const char *p;
 
-    if (*s == '\0')
-        return cm_err_set(CM_ERR_CONFIG, "empty URL (use 'config unset' to remove it)");
     for (p = s; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
             return cm_err_set(CM_ERR_CONFIG,
@@ -340,35 +336,16 @@ cm_err config_check_url(const char *s)
             return cm_err_set(CM_ERR_CONFIG,
                               "URL '%s': '%%' must start a %%XX escape (RFC 3986 2.1)", s);
     }
-    colon = strchr(s, ':');
-    if (colon == NULL)
-        return cm_err_set(CM_ERR_CONFIG, "URL '%s': no scheme (e.g. http://)", s);
-    sn = (size_t)(colon - s);
-    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-        if (strlen(schemes[i]) == sn && strncasecmp(s, schemes[i], sn) == 0)
-            break;
-    if (i == sizeof(schemes) / sizeof(schemes[0]))
-        return cm_err_set(CM_ERR_CONFIG,
-                          "URL '%s': scheme must be http, https, ldap, ldaps, smtp, smtps or file",
-                          s);
-    if (strcmp(schemes[i], "file") == 0) {
-        if (colon[1] != '/')
-            return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected file:///PATH", s);
-        return CM_OK;
-    }
-    if (colon[1] != '/' || colon[2] != '/')
-        return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected %s://HOST...", s, schemes[i]);
-    auth = colon + 3;
-    aend = auth + strcspn(auth, "/?#");
-    /* One setting holds one URL: "http://a/x.crl,URI:http://b/" is what a
-     * list (or an attempt on OpenSSL's "URI:" syntax) looks like. */
-    if (strstr(aend, "://") != NULL)
-        return cm_err_set(CM_ERR_CONFIG,
-                          "URL '%s': holds a second URL ('://' after the host); give one URL "
-                          "(%%-encode ':' as %%3A if it is data)",
-                          s);
+    return CM_OK;
+}
+
+/* The authority auth..aend of URL s (RFC 3986 3.2): [userinfo@]host[:port],
+ * host a name or a bracketed IPv6 address, port 1..65535. */
+static cm_err url_check_authority(const char *s, const char *auth, const char *aend)
+{
+    const char *p, *host = auth, *hend;
+
     /* userinfo@ is allowed (ldap://, smtp://); the host follows the last '@'. */
-    host = auth;
     for (p = auth; p < aend; p++)
         if (*p == '@')
             host = p + 1;
@@ -399,6 +376,48 @@ cm_err config_check_url(const char *s)
             return cm_err_set(CM_ERR_CONFIG, "URL '%s': port out of range 1..65535", s);
     }
     return CM_OK;
+}
+
+cm_err config_check_url(const char *s)
+{
+    static const char *const schemes[] = {"http", "https", "ldap", "ldaps",
+                                          "smtp", "smtps", "file"};
+    const char *colon, *auth, *aend;
+    size_t i, sn;
+    cm_err rc;
+
+    if (*s == '\0')
+        return cm_err_set(CM_ERR_CONFIG, "empty URL (use 'config unset' to remove it)");
+    if ((rc = url_check_chars(s)) != CM_OK)
+        return rc;
+    colon = strchr(s, ':');
+    if (colon == NULL)
+        return cm_err_set(CM_ERR_CONFIG, "URL '%s': no scheme (e.g. http://)", s);
+    sn = (size_t)(colon - s);
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+        if (strlen(schemes[i]) == sn && strncasecmp(s, schemes[i], sn) == 0)
+            break;
+    if (i == sizeof(schemes) / sizeof(schemes[0]))
+        return cm_err_set(CM_ERR_CONFIG,
+                          "URL '%s': scheme must be http, https, ldap, ldaps, smtp, smtps or file",
+                          s);
+    if (strcmp(schemes[i], "file") == 0) {
+        if (colon[1] != '/')
+            return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected file:///PATH", s);
+        return CM_OK;
+    }
+    if (colon[1] != '/' || colon[2] != '/')
+        return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected %s://HOST...", s, schemes[i]);
+    auth = colon + 3;
+    aend = auth + strcspn(auth, "/?#");
+    /* One setting holds one URL: "http://a/x.crl,URI:http://b/" is what a
+     * list (or an attempt on OpenSSL's "URI:" syntax) looks like. */
+    if (strstr(aend, "://") != NULL)
+        return cm_err_set(CM_ERR_CONFIG,
+                          "URL '%s': holds a second URL ('://' after the host); give one URL "
+                          "(%%-encode ':' as %%3A if it is data)",
+                          s);
+    return url_check_authority(s, auth, aend);
 }
 
 /* Validates `in` for k and gives the value to store. The message on failure
