@@ -76,7 +76,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: recover_mails HOME OUT.mbox\n");
         return 2;
     }
-    if (ca_open(&ca, argv[1], &oo) != CM_OK) {
+    /* The home's certmint.conf may set exit keys: the schema needs them. */
+    if (exit_registry_init() != CM_OK || ca_open(&ca, argv[1], &oo) != CM_OK) {
         fprintf(stderr, "%s\n", cm_err_msg());
         return 1;
     }

@@ -5,6 +5,7 @@
  * same keys with the same values in the same order, and saving that again
  * gives the same bytes (what certmint writes, it reads back). */
 #include "config/config.h"
+#include "exit/exit.h"
 #include "util/err.h"
 #include "util/fsutil.h"
 
@@ -47,6 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t l1, l2;
 
     if (dir[0] == '\0') {
+        /* Every key of the build: the exit modules' and ldap.* too. */
+        if (exit_registry_init() != CM_OK)
+            abort();
         snprintf(dir, sizeof(dir), "%s/fuzz-config.XXXXXX",
                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         if (mkdtemp(dir) == NULL)

@@ -1,5 +1,7 @@
-/* libFuzzer target for hex_normalize() and hex_thumbprint() (src/util/hex.c)
- * and text_serial_canon() built on them: arbitrary bytes as pasted hex.
+/* libFuzzer target for hex_normalize(), hex_thumbprint() and hex_decode()
+ * (src/util/hex.c) and text_serial_canon() built on them: arbitrary bytes as
+ * pasted hex. hex_decode succeeds exactly on bare hex digits that fit, with
+ * (digits + 1) / 2 octets.
  * Invariants: on success the output is only hex digits of the asked case,
  * its length is the digit count and fits the buffer; a thumbprint has an
  * even length; a canonical serial is even, at most 40 digits, upper case,
@@ -50,6 +52,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         check_digits(ser, n, 1);
         if (text_serial_canon(again, ser) != CM_OK || strcmp(again, ser) != 0)
+            abort();
+    }
+    {
+        unsigned char oct[16];
+        int nb = hex_decode(oct, sizeof(oct), s);
+        size_t nd = strlen(s);
+        int bare = nd > 0 && (nd + 1) / 2 <= sizeof(oct);
+        for (size_t i = 0; bare && i < nd; i++)
+            bare = hex_digit_value((unsigned char)s[i]) >= 0;
+        if ((nb >= 0) != bare || (bare && (size_t)nb != (nd + 1) / 2))
             abort();
     }
     free(s);

@@ -1,6 +1,6 @@
 #include "backup/backup.h"
 
-#include "exit/exit.h"
+#include "event/event.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/text.h"

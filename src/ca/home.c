@@ -7,7 +7,6 @@
 #include "ca/keys.h"
 #include "ca/lint.h"
 #include "ca/name.h"
-#include "exit/exit.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"

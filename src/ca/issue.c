@@ -10,7 +10,6 @@
 
 #include "ca/lint.h"
 #include "ca/name.h"
-#include "exit/exit.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>

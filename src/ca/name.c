@@ -3,6 +3,7 @@
 #include "ca/name.h"
 
 #include "util/buf.h"
+#include "util/hex.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -75,17 +76,6 @@ static int is_alpha(int c)
 static int is_digit(int c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int hex_val(int c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Counts the characters of a UTF-8 string, or returns -1 with the reason:
@@ -497,8 +487,8 @@ static int uri_why(const char *s, char *why, size_t whysz)
     for (i = aend; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            if (i + 2 >= len || hex_val((unsigned char)s[i + 1]) < 0 ||
-                hex_val((unsigned char)s[i + 2]) < 0) {
+            if (i + 2 >= len || hex_digit_value((unsigned char)s[i + 1]) < 0 ||
+                hex_digit_value((unsigned char)s[i + 2]) < 0) {
                 why_set(why, whysz, "bad %%-escape (RFC 3986 2.1)");
                 return -1;
             }
@@ -845,9 +835,9 @@ static cm_err dn_hexvalue(struct dn_parse *p, const char **sp, unsigned char **o
 
     der = malloc(cap);
     CM_NOMEM_IF(der == NULL);
-    while (hex_val((unsigned char)s[0]) >= 0 && hex_val((unsigned char)s[1]) >= 0) {
-        der[n++] =
-            (unsigned char)(hex_val((unsigned char)s[0]) * 16 + hex_val((unsigned char)s[1]));
+    while (hex_digit_value((unsigned char)s[0]) >= 0 && hex_digit_value((unsigned char)s[1]) >= 0) {
+        der[n++] = (unsigned char)(hex_digit_value((unsigned char)s[0]) * 16 +
+                                   hex_digit_value((unsigned char)s[1]));
         s += 2;
     }
     while (*s == ' ')
@@ -933,8 +923,8 @@ static cm_err dn_parse_4514(struct dn_parse *p)
             while (*s != '\0' && *s != ',' && *s != '+') {
                 unsigned char c = (unsigned char)*s;
                 if (c == '\\') {
-                    int h1 = hex_val((unsigned char)s[1]);
-                    int h2 = h1 >= 0 ? hex_val((unsigned char)s[2]) : -1;
+                    int h1 = hex_digit_value((unsigned char)s[1]);
+                    int h2 = h1 >= 0 ? hex_digit_value((unsigned char)s[2]) : -1;
                     if (h1 >= 0 && h2 >= 0) {
                         val[vlen++] = (unsigned char)(h1 * 16 + h2);
                         s += 3;

@@ -4,7 +4,7 @@
 #include "ca/issue_int.h"
 
 #include "ca/name.h"
-#include "exit/exit.h"
+#include "event/event.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 

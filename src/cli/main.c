@@ -1,6 +1,7 @@
 /* certmint: entry point, global options and the command table. */
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "exit/exit.h"
 #include "util/log.h"
 
 #include <getopt.h>
@@ -139,6 +140,11 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int ch;
+
+    /* The exit modules' ops versions are checked and their keys join the
+     * configuration schema before any command reads a configuration. */
+    if (exit_registry_init() != CM_OK)
+        return cli_fail(CM_ERR_CONFIG);
 
     /* '+' stops at the command name: the rest belongs to the command. */
     while ((ch = cli_getopt(argc, argv, "+H:P:vh", opts)) != -1) {

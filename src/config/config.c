@@ -8,9 +8,12 @@
 #include "config/config.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
+#include "util/hex.h"
 #include "util/text.h"
 
 #include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -21,18 +24,25 @@
 #define CFG_LINE_MAX 4096          /* bytes per line, without the newline */
 #define CFG_FILE_MAX (1024 * 1024) /* bytes per file */
 
-/* The registry: every module's key array, in the order `config keys` and
- * the documentation list them. A module adds its array here (one extern
- * declaration and one row). Each array ends with an entry whose pattern is
- * NULL. */
+/* The schema: the core keys (keys_core.c), then the tables the layers
+ * above register (config_schema_register), in the order `config keys` and
+ * the documentation list them. config depends on none of those layers: the
+ * exit registry (src/exit/registry.c) registers the exit framework's keys,
+ * the directory client's and each exit module's at start.
+ *
+ * Tables are only ever appended: a reader loads the count (acquire) and
+ * reads tables below it, which the writer filled before publishing the
+ * count (release), so lookups need no lock; writers take the mutex. */
+#define CFG_MAX_TABLES 32
 extern const struct config_key config_keys_core[];
-extern const struct config_key config_keys_exit[];
-extern const struct config_key config_keys_ldap[];
-extern const struct config_key config_keys_smtp[];
+static const struct config_key *schema_tables[CFG_MAX_TABLES] = {config_keys_core};
+static _Atomic size_t schema_ntables = 1;
+static pthread_mutex_t schema_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const struct config_key *const config_registry[] = {
-    config_keys_core, config_keys_exit, config_keys_ldap, config_keys_smtp, NULL,
-};
+static size_t schema_count(void)
+{
+    return atomic_load_explicit(&schema_ntables, memory_order_acquire);
+}
 
 struct cfg_line {
     char *raw;     /* the line as read, without newline; NULL once rewritten */
@@ -91,9 +101,10 @@ const struct config_key *config_schema_find(const char *key)
 {
     /* Exact patterns win over wildcard ones, so that a module can declare
      * both `x.*.y` and a specific `x.default.y`. */
+    size_t n = schema_count();
     for (int wild = 0; wild < 2; wild++)
-        for (size_t m = 0; config_registry[m] != NULL; m++)
-            for (const struct config_key *k = config_registry[m]; k->pattern != NULL; k++)
+        for (size_t m = 0; m < n; m++)
+            for (const struct config_key *k = schema_tables[m]; k->pattern != NULL; k++)
                 if ((strchr(k->pattern, '*') != NULL) == wild && pattern_match(k->pattern, key))
                     return k;
     return NULL;
@@ -101,9 +112,48 @@ const struct config_key *config_schema_find(const char *key)
 
 void config_schema_foreach(void (*cb)(void *ctx, const struct config_key *k), void *ctx)
 {
-    for (size_t m = 0; config_registry[m] != NULL; m++)
-        for (const struct config_key *k = config_registry[m]; k->pattern != NULL; k++)
+    size_t n = schema_count();
+    for (size_t m = 0; m < n; m++)
+        for (const struct config_key *k = schema_tables[m]; k->pattern != NULL; k++)
             cb(ctx, k);
+}
+
+/* The table and key of an already declared pattern, or NULL. */
+static const struct config_key *schema_declared(const char *pattern, size_t n)
+{
+    for (size_t m = 0; m < n; m++)
+        for (const struct config_key *k = schema_tables[m]; k->pattern != NULL; k++)
+            if (strcmp(k->pattern, pattern) == 0)
+                return k;
+    return NULL;
+}
+
+cm_err config_schema_register(const struct config_key *keys)
+{
+    cm_err rc = CM_OK;
+    size_t n;
+
+    pthread_mutex_lock(&schema_lock);
+    n = schema_count();
+    for (size_t m = 0; m < n; m++)
+        if (schema_tables[m] == keys)
+            goto out; /* already registered */
+    if (n == CFG_MAX_TABLES)
+        CM_FAIL(CM_ERR_CONFIG, "configuration schema: more than %d key tables", CFG_MAX_TABLES);
+    for (const struct config_key *k = keys; k->pattern != NULL; k++) {
+        /* Two owners of one key would shadow each other silently. */
+        if (schema_declared(k->pattern, n) != NULL)
+            CM_FAIL(CM_ERR_CONFIG, "configuration schema: key '%s' is declared twice", k->pattern);
+        for (const struct config_key *j = keys; j != k; j++)
+            if (strcmp(j->pattern, k->pattern) == 0)
+                CM_FAIL(CM_ERR_CONFIG, "configuration schema: key '%s' is declared twice",
+                        k->pattern);
+    }
+    schema_tables[n] = keys;
+    atomic_store_explicit(&schema_ntables, n + 1, memory_order_release);
+out:
+    pthread_mutex_unlock(&schema_lock);
+    return rc;
 }
 
 int config_key_is_secret(const char *key)
@@ -266,15 +316,11 @@ static int url_char(int c)
  * and a host for everything but file:. The certificate extensions are built
  * from the URL as one ASN.1 string (src/ca/issue.c), so characters with a
  * meaning in OpenSSL's configuration syntax (',' ':') are plain data. */
-cm_err config_check_url(const char *s)
+/* Only RFC 3986 characters, and every '%' starts a %XX escape. */
+static cm_err url_check_chars(const char *s)
 {
-    static const char *const schemes[] = {"http", "https", "ldap", "ldaps",
-                                          "smtp", "smtps", "file"};
-    const char *p, *colon, *auth, *aend, *host, *hend;
-    size_t i, sn;
+    const char *p;
 
-    if (*s == '\0')
-        return cm_err_set(CM_ERR_CONFIG, "empty URL (use 'config unset' to remove it)");
     for (p = s; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
             return cm_err_set(CM_ERR_CONFIG,
@@ -285,39 +331,21 @@ cm_err config_check_url(const char *s)
                               "URL '%s': character '%c' is not allowed in a URI (RFC 3986 2); "
                               "%%-encode it",
                               s, *p);
-        if (*p == '%' && (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])))
+        if (*p == '%' &&
+            (hex_digit_value((unsigned char)p[1]) < 0 || hex_digit_value((unsigned char)p[2]) < 0))
             return cm_err_set(CM_ERR_CONFIG,
                               "URL '%s': '%%' must start a %%XX escape (RFC 3986 2.1)", s);
     }
-    colon = strchr(s, ':');
-    if (colon == NULL)
-        return cm_err_set(CM_ERR_CONFIG, "URL '%s': no scheme (e.g. http://)", s);
-    sn = (size_t)(colon - s);
-    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-        if (strlen(schemes[i]) == sn && strncasecmp(s, schemes[i], sn) == 0)
-            break;
-    if (i == sizeof(schemes) / sizeof(schemes[0]))
-        return cm_err_set(CM_ERR_CONFIG,
-                          "URL '%s': scheme must be http, https, ldap, ldaps, smtp, smtps or file",
-                          s);
-    if (strcmp(schemes[i], "file") == 0) {
-        if (colon[1] != '/')
-            return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected file:///PATH", s);
-        return CM_OK;
-    }
-    if (colon[1] != '/' || colon[2] != '/')
-        return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected %s://HOST...", s, schemes[i]);
-    auth = colon + 3;
-    aend = auth + strcspn(auth, "/?#");
-    /* One setting holds one URL: "http://a/x.crl,URI:http://b/" is what a
-     * list (or an attempt on OpenSSL's "URI:" syntax) looks like. */
-    if (strstr(aend, "://") != NULL)
-        return cm_err_set(CM_ERR_CONFIG,
-                          "URL '%s': holds a second URL ('://' after the host); give one URL "
-                          "(%%-encode ':' as %%3A if it is data)",
-                          s);
+    return CM_OK;
+}
+
+/* The authority auth..aend of URL s (RFC 3986 3.2): [userinfo@]host[:port],
+ * host a name or a bracketed IPv6 address, port 1..65535. */
+static cm_err url_check_authority(const char *s, const char *auth, const char *aend)
+{
+    const char *p, *host = auth, *hend;
+
     /* userinfo@ is allowed (ldap://, smtp://); the host follows the last '@'. */
-    host = auth;
     for (p = auth; p < aend; p++)
         if (*p == '@')
             host = p + 1;
@@ -348,6 +376,48 @@ cm_err config_check_url(const char *s)
             return cm_err_set(CM_ERR_CONFIG, "URL '%s': port out of range 1..65535", s);
     }
     return CM_OK;
+}
+
+cm_err config_check_url(const char *s)
+{
+    static const char *const schemes[] = {"http", "https", "ldap", "ldaps",
+                                          "smtp", "smtps", "file"};
+    const char *colon, *auth, *aend;
+    size_t i, sn;
+    cm_err rc;
+
+    if (*s == '\0')
+        return cm_err_set(CM_ERR_CONFIG, "empty URL (use 'config unset' to remove it)");
+    if ((rc = url_check_chars(s)) != CM_OK)
+        return rc;
+    colon = strchr(s, ':');
+    if (colon == NULL)
+        return cm_err_set(CM_ERR_CONFIG, "URL '%s': no scheme (e.g. http://)", s);
+    sn = (size_t)(colon - s);
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+        if (strlen(schemes[i]) == sn && strncasecmp(s, schemes[i], sn) == 0)
+            break;
+    if (i == sizeof(schemes) / sizeof(schemes[0]))
+        return cm_err_set(CM_ERR_CONFIG,
+                          "URL '%s': scheme must be http, https, ldap, ldaps, smtp, smtps or file",
+                          s);
+    if (strcmp(schemes[i], "file") == 0) {
+        if (colon[1] != '/')
+            return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected file:///PATH", s);
+        return CM_OK;
+    }
+    if (colon[1] != '/' || colon[2] != '/')
+        return cm_err_set(CM_ERR_CONFIG, "URL '%s': expected %s://HOST...", s, schemes[i]);
+    auth = colon + 3;
+    aend = auth + strcspn(auth, "/?#");
+    /* One setting holds one URL: "http://a/x.crl,URI:http://b/" is what a
+     * list (or an attempt on OpenSSL's "URI:" syntax) looks like. */
+    if (strstr(aend, "://") != NULL)
+        return cm_err_set(CM_ERR_CONFIG,
+                          "URL '%s': holds a second URL ('://' after the host); give one URL "
+                          "(%%-encode ':' as %%3A if it is data)",
+                          s);
+    return url_check_authority(s, auth, aend);
 }
 
 /* Validates `in` for k and gives the value to store. The message on failure
@@ -632,14 +702,49 @@ void config_free(cm_config *c)
     free(c);
 }
 
+/* Parses and validates line `lineno` (the last of c->lines): its key must
+ * be declared and not seen before (ks), its value valid; the value is
+ * replaced by its normal form. Errors name path, line and key. */
+static cm_err load_line(cm_config *c, struct keyset *ks, const char *path, size_t lineno)
+{
+    struct cfg_line *l = &c->lines[c->n - 1];
+    const char *text = l->raw;
+    const struct config_key *k;
+    char *norm = NULL;
+    size_t dup;
+
+    /* An editor's UTF-8 byte order mark: skipped, and kept on save. */
+    if (lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
+        text += 3;
+    if (line_parse(&l->key, &l->value, &l->comment, text) != CM_OK)
+        return cm_err_prefix(CM_ERR_CONFIG, "%s:%zu", path, lineno);
+    if (l->key == NULL)
+        return CM_OK;
+    k = config_schema_find(l->key);
+    if (k == NULL)
+        return cm_err_set(CM_ERR_CONFIG, "%s:%zu: unknown key '%s'", path, lineno, l->key);
+    dup = keyset_add(ks, c, c->n - 1);
+    if (dup != (size_t)-1) /* every line is one entry: line number = index + 1 */
+        return cm_err_set(CM_ERR_CONFIG, "%s:%zu: duplicate key '%s' (first set on line %zu)", path,
+                          lineno, l->key, dup + 1);
+    if (value_validate(&norm, k, k->def, l->value) != CM_OK) {
+        if (config_key_is_secret(l->key) && k->type != CFG_STRING)
+            return cm_err_set(CM_ERR_CONFIG, "%s:%zu: %s: bad value (not shown: a secret)", path,
+                              lineno, l->key);
+        return cm_err_prefix(CM_ERR_CONFIG, "%s:%zu: %s", path, lineno, l->key);
+    }
+    free(l->value);
+    l->value = norm;
+    return CM_OK;
+}
+
 cm_err config_load(cm_config **out, const char *path, int allow_missing)
 {
     cm_err rc = CM_OK;
     unsigned char *data = NULL;
-    size_t len = 0, nlines = 1, pos, lineno = 0;
+    size_t len = 0, nlines = 1, pos, lineno = 0, cap = 16;
     cm_config *c = NULL;
     struct keyset ks = {NULL, 0};
-    char *norm = NULL;
 
     *out = NULL;
     rc = fs_read_file(&data, &len, path, CFG_FILE_MAX);
@@ -652,7 +757,6 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
         CM_FAIL(CM_ERR_CONFIG, "%s: contains a NUL byte: not a text file", path);
     for (pos = 0; pos < len; pos++)
         nlines += data[pos] == '\n';
-    size_t cap = 16;
     while (cap < 2 * nlines)
         cap *= 2;
     ks.slot = calloc(cap, sizeof(*ks.slot));
@@ -662,9 +766,7 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
     for (pos = 0; pos < len;) {
         char *nl = memchr(data + pos, '\n', len - pos);
         size_t ll = nl ? (size_t)(nl - (char *)data) - pos : len - pos;
-        const char *text;
         struct cfg_line *l;
-        const struct config_key *k;
 
         lineno++;
         if (ll > CFG_LINE_MAX)
@@ -676,40 +778,11 @@ cm_err config_load(cm_config **out, const char *path, int allow_missing)
         CM_NOMEM_IF(l->raw == NULL);
         c->n++;
         pos += ll + (nl != NULL);
-
-        text = l->raw;
-        /* An editor's UTF-8 byte order mark: skipped, and kept on save. */
-        if (lineno == 1 && strncmp(text, "\xef\xbb\xbf", 3) == 0)
-            text += 3;
-        if (line_parse(&l->key, &l->value, &l->comment, text) != CM_OK) {
-            rc = cm_err_prefix(CM_ERR_CONFIG, "%s:%zu", path, lineno);
-            goto out;
-        }
-        if (l->key == NULL)
-            continue;
-        k = config_schema_find(l->key);
-        if (k == NULL)
-            CM_FAIL(CM_ERR_CONFIG, "%s:%zu: unknown key '%s'", path, lineno, l->key);
-        size_t dup = keyset_add(&ks, c, c->n - 1);
-        if (dup != (size_t)-1) /* every line is one entry: line number = index + 1 */
-            CM_FAIL(CM_ERR_CONFIG, "%s:%zu: duplicate key '%s' (first set on line %zu)", path,
-                    lineno, l->key, dup + 1);
-        if (value_validate(&norm, k, k->def, l->value) != CM_OK) {
-            if (config_key_is_secret(l->key) && k->type != CFG_STRING)
-                rc = cm_err_set(CM_ERR_CONFIG, "%s:%zu: %s: bad value (not shown: a secret)", path,
-                                lineno, l->key);
-            else
-                rc = cm_err_prefix(CM_ERR_CONFIG, "%s:%zu: %s", path, lineno, l->key);
-            goto out;
-        }
-        free(l->value);
-        l->value = norm;
-        norm = NULL;
+        CM_TRY(load_line(c, &ks, path, lineno));
     }
     *out = c;
     c = NULL;
 out:
-    free(norm);
     free(ks.slot);
     free(data);
     config_free(c);

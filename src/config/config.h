@@ -7,8 +7,10 @@
  * is touched, and the file is rewritten atomically.
  *
  * Modules declare their keys in their own static array of struct
- * config_key (terminated by a {NULL} entry) and list it once in the table
- * in config.c. A key pattern may contain `*` segments (at most two), each
+ * config_key (terminated by a {NULL} entry). The core keys (keys_core.c) are
+ * built in; layers above config add theirs with config_schema_register (the
+ * exit registry does so for the exit framework, the directory client and
+ * every exit module), so config depends on none of them. A key pattern may contain `*` segments (at most two), each
  * standing for one name (a profile, an event): `profile.*.days`,
  * `exit.smtp.template.*.*.titleformat`. */
 #ifndef CM_CONFIG_CONFIG_H
@@ -78,6 +80,14 @@ cm_err config_get_seconds(const cm_config *c, const char *key, int64_t *out) CM_
 cm_err config_set(cm_config *c, const char *key, const char *value) CM_MUST_USE;
 /* Removes an explicit setting (back to the default). */
 cm_err config_unset(cm_config *c, const char *key) CM_MUST_USE;
+
+/* Adds a {NULL}-terminated key table to the schema (the table must live as
+ * long as the process: a static array). Called at start, by the layer that
+ * owns the keys, before they are used; thread-safe, and a table registered
+ * twice is added once. CM_ERR_CONFIG when a pattern is already declared
+ * (by another table or twice in this one), naming it; the schema is then
+ * unchanged. */
+cm_err config_schema_register(const struct config_key *keys) CM_MUST_USE;
 
 /* Schema lookup: the declaration matching key, or NULL. */
 const struct config_key *config_schema_find(const char *key);

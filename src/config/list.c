@@ -198,12 +198,35 @@ cm_err config_list_normalize(char **out, enum config_list_kind kind, const char 
     return rc;
 }
 
+/* items[0..n) (lens[i] bytes each) joined with commas into *out
+ * (malloc'ed). */
+static cm_err items_join(char **out, const char *const *items, const size_t *lens, size_t n)
+{
+    size_t total = 1, o = 0;
+    char *res;
+
+    for (size_t m = 0; m < n; m++)
+        total += lens[m] + 1;
+    res = malloc(total);
+    if (res == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    for (size_t m = 0; m < n; m++) {
+        if (m > 0)
+            res[o++] = ',';
+        memcpy(res + o, items[m], lens[m]);
+        o += lens[m];
+    }
+    res[o] = '\0';
+    *out = res;
+    return CM_OK;
+}
+
 static cm_err list_normalize(char **out, enum config_list_kind kind, const char *in)
 {
     cm_err rc = CM_OK;
     const struct list_name *t = kind_table(kind);
     const char *p = in;
-    size_t n = strlen(in), total = 0, nitems = 0;
+    size_t n = strlen(in), nitems = 0;
     unsigned long bits = 0;
     const char *items[LIST_MAX_ITEMS];
     size_t lens[LIST_MAX_ITEMS];
@@ -272,18 +295,7 @@ static cm_err list_normalize(char **out, enum config_list_kind kind, const char 
                 items[nitems] = t[j].name;
                 lens[nitems++] = strlen(t[j].name);
             }
-    for (size_t m = 0; m < nitems; m++)
-        total += lens[m] + 1;
-    res = malloc(total);
-    CM_NOMEM_IF(res == NULL);
-    total = 0;
-    for (size_t m = 0; m < nitems; m++) {
-        if (m > 0)
-            res[total++] = ',';
-        memcpy(res + total, items[m], lens[m]);
-        total += lens[m];
-    }
-    res[total] = '\0';
+    CM_TRY(items_join(&res, items, lens, nitems));
 done:
     *out = res;
     res = NULL;

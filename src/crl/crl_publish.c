@@ -3,7 +3,7 @@
  * Kept apart from the encoder (crl.c) so that programs using only
  * crl_build() do not pull in the database, configuration and exit modules. */
 #include "crl/crl.h"
-#include "exit/exit.h"
+#include "event/event.h"
 #include "util/fsutil.h"
 #include "util/text.h"
 

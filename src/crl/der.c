@@ -1,6 +1,8 @@
 /* Minimal DER writer and reader (X.690 DER subset used by X.509). */
 #include "crl/der.h"
 
+#include "util/hex.h"
+
 #include <assert.h>
 #include <string.h>
 
@@ -119,51 +121,11 @@ cm_err der_integer_bytes(cm_buf *b, const unsigned char *mag, size_t n)
     return buf_append(b, mag, n);
 }
 
-/* Hex digit values, -1 for anything else. A table, not comparisons:
- * random serials make the digit/letter branches unpredictable, and this is
- * on the path of every CRL entry. */
-static const signed char hexval_tab[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
-    ['8'] = 9,  ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
-    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-};
-
-static int hexval(int c)
-{
-    /* Stored plus one so that the zero-initialised rest means "not hex". */
-    return hexval_tab[(unsigned char)c] - 1;
-}
-
-/* Hex digits to big-endian octets; returns the octet count, or -1 when the
- * text is empty, too long or not hex. */
-static int hex_to_bytes(unsigned char *out, size_t outsz, const char *hex)
-{
-    size_t nd = strlen(hex), nb = (nd + 1) / 2, i = 0, o = 0;
-    int hi, lo;
-
-    if (nd == 0 || nb > outsz)
-        return -1;
-    if (nd % 2) {
-        if ((lo = hexval((unsigned char)hex[0])) < 0)
-            return -1;
-        out[o++] = (unsigned char)lo;
-        i = 1;
-    }
-    for (; i < nd; i += 2) {
-        hi = hexval((unsigned char)hex[i]);
-        lo = hexval((unsigned char)hex[i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[o++] = (unsigned char)(hi << 4 | lo);
-    }
-    return (int)o;
-}
-
 size_t der_put_integer_hex(unsigned char *p, size_t cap, const char *hex)
 {
     unsigned char mag[64];
     const unsigned char *m = mag;
-    int n = hex_to_bytes(mag, sizeof(mag), hex);
+    int n = hex_decode(mag, sizeof(mag), hex);
     size_t o;
 
     if (n < 0)

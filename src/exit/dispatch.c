@@ -20,128 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-extern const struct exit_module_ops exit_file_ops;
-extern const struct exit_module_ops exit_smtp_ops;
-#ifdef CM_HAVE_LDAP
-extern const struct exit_module_ops exit_ldap_ops;
-#endif
-
-/* The one static table of exit modules: a new module is a new file and one
- * row here. */
-static const struct exit_module_ops *const modules[] = {
-    &exit_smtp_ops,
-    &exit_file_ops,
-#ifdef CM_HAVE_LDAP
-    &exit_ldap_ops,
-#endif
-    NULL,
-};
+/* The module table lives in registry.c (the one place a module is listed). */
+static const struct exit_module_ops *const *const modules = exit_modules;
 
 /* Events handed to a module per call, and the backoff ceiling. */
 #define BATCH_EVENTS 1000
 #define BACKOFF_MAX_S 300
 /* How long acknowledged mails may wait before their position is recorded. */
 #define ACK_INTERVAL_MS 50
-
-const struct exit_module_ops *exit_module_find(const char *name)
-{
-    for (size_t i = 0; modules[i]; i++)
-        if (strcmp(modules[i]->name, name) == 0)
-            return modules[i];
-    return NULL;
-}
-
-cm_err exit_filter_parse(int *out, const char *old, const char *in)
-{
-    char buf[1024], *save = NULL, *tok;
-    int mask = 0, relative = 0, absolute = 0;
-
-    while (*in == ' ')
-        in++;
-    if (*in >= '0' && *in <= '9') {
-        char *end = NULL;
-        long v;
-        errno = 0;
-        v = strtol(in, &end, 0);
-        if (errno != 0 || end == in || *end != '\0' || v < 0 || v > EXIT_EV_ALL)
-            return cm_err_set(CM_ERR_CONFIG, "event filter '%s': not a mask of 0..0x%x", in,
-                              EXIT_EV_ALL);
-        *out = (int)v;
-        return CM_OK;
-    }
-    if (strlen(in) >= sizeof(buf))
-        return cm_err_set(CM_ERR_CONFIG, "event filter: too long");
-    {
-        /* Every comma separates two names: no empty item. */
-        const char *p = in;
-        int empty = 1;
-        for (; *p; p++) {
-            if (*p == ',') {
-                if (empty)
-                    return cm_err_set(CM_ERR_CONFIG, "event filter '%s': empty event name", in);
-                empty = 1;
-            } else if (*p != ' ') {
-                empty = 0;
-            }
-        }
-        if (empty && strchr(in, ',') != NULL)
-            return cm_err_set(CM_ERR_CONFIG, "event filter '%s': empty event name", in);
-    }
-    memcpy(buf, in, strlen(in) + 1);
-    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
-        if (*tok == '+' || *tok == '-')
-            relative = 1;
-        else
-            absolute = 1;
-    if (relative && absolute)
-        return cm_err_set(CM_ERR_CONFIG,
-                          "event filter '%s': mix of names and +/- edits (use one or the other)",
-                          in);
-    if (relative && old != NULL && *old != '\0') {
-        cm_err rc = exit_filter_parse(&mask, NULL, old);
-        if (rc != CM_OK)
-            return rc;
-    }
-    memcpy(buf, in, strlen(in) + 1);
-    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        int sign = 0, bit;
-        if (*tok == '+' || *tok == '-')
-            sign = *tok++;
-        if (strcasecmp(tok, "ALL") == 0)
-            bit = EXIT_EV_ALL;
-        else if (strcasecmp(tok, "NONE") == 0 && !sign)
-            bit = 0;
-        else if ((bit = exit_event_parse(tok)) == 0)
-            return cm_err_set(CM_ERR_CONFIG,
-                              "event filter: unknown event '%s' (CERTISSUED, CERTPENDING, "
-                              "CERTDENIED, CERTREVOKED, CERTRETRIEVEPENDING, CRLISSUED, SHUTDOWN, "
-                              "STARTUP, CERTUNREVOKED, CERTIMPORTED, CERTEXPIRING, EXITPOISONED, "
-                              "ALL; AD CS's EXITEVENT_ prefix is accepted)",
-                              tok);
-        if (sign == '-')
-            mask &= ~bit;
-        else
-            mask |= bit;
-    }
-    *out = mask;
-    return CM_OK;
-}
-
-void exit_filter_names(char *buf, size_t bufsz, int mask)
-{
-    size_t n = 0;
-    buf[0] = '\0';
-    if (mask == 0) {
-        snprintf(buf, bufsz, "NONE");
-        return;
-    }
-    for (int bit = 1; bit <= EXIT_EV_ALL; bit <<= 1) {
-        if (!(mask & bit))
-            continue;
-        n = strlen(buf);
-        snprintf(buf + n, bufsz - n, "%s%s", n ? "," : "", exit_event_name(bit));
-    }
-}
 
 int exit_module_filter(const struct ca_ctx *ca, const char *name)
 {
@@ -866,15 +752,13 @@ static void configured_cb(void *ctx, const char *key, const char *value)
         c->found = 1;
 }
 
-/* Is some key of module `name` set (exit.NAME.*; the LDAP module also
- * reads ldap.*)? */
-static int module_configured(const cm_config *cfg, const char *name)
+/* Is some key of module m set (exit.NAME.*, or its reads_prefix: the LDAP
+ * module also reads ldap.*)? */
+static int module_configured(const cm_config *cfg, const struct exit_module_ops *m)
 {
     char prefix[64];
-    struct configured_ctx c = {prefix, NULL, 0};
-    snprintf(prefix, sizeof(prefix), "exit.%s.", name);
-    if (strcmp(name, "ldap") == 0)
-        c.prefix2 = "ldap.";
+    struct configured_ctx c = {prefix, m->reads_prefix, 0};
+    snprintf(prefix, sizeof(prefix), "exit.%s.", m->name);
     config_foreach(cfg, configured_cb, &c);
     return c.found;
 }
@@ -906,12 +790,12 @@ cm_err exit_status(struct ca_ctx *ca, exit_status_cb cb, void *ctx)
             CM_TRY(db_event_iter(ca->db, st.acked, st.filter, (size_t)-1, count_cb, &cc));
         st.backlog = cc.n;
         CM_TRY(db_poison_iter(ca->db, st.name, poison_count_cb, &st.poisoned));
-        st.configured = module_configured(ca->cfg, st.name);
-        /* As the modules' offbox() answer it, from the configuration. */
-        if (strcmp(st.name, "smtp") == 0)
-            st.offbox = config_get_bool(ca->cfg, "exit.smtp.offbox");
-        else if (strcmp(st.name, "file") == 0)
-            st.offbox = config_get_bool(ca->cfg, "exit.file.offbox");
+        st.configured = module_configured(ca->cfg, modules[i]);
+        /* As the modules' offbox() answer it, from the configuration: a
+         * module whose records may leave the machine declares
+         * exit.NAME.offbox (smtp, file). */
+        snprintf(key, sizeof(key), "exit.%s.offbox", st.name);
+        st.offbox = config_schema_find(key) != NULL && config_get_bool(ca->cfg, key);
         cb(ctx, &st);
     }
 out:

@@ -1,56 +1,34 @@
-/* CA events and exit modules.
- *
- * Event bits are AD CS's exit-module filter bits (certexit.h), so existing
- * EventFilter values carry over; CERTIMPORTED and CERTEXPIRING are certmint's.
+/* Exit modules: what delivers CA events (event/event.h) to the world.
  *
  * Raising an event writes it to the database outbox in the caller's
- * transaction (exit_raise); delivery to the configured modules happens after
- * commit (exit_deliver), with retries, in order, at least once. */
+ * transaction (exit_raise, event/event.h); delivery to the configured
+ * modules happens after commit (exit_deliver), with retries, in order, at
+ * least once. */
 #ifndef CM_EXIT_EXIT_H
 #define CM_EXIT_EXIT_H
 
+#include "config/config.h"
 #include "db/db.h"
+#include "event/event.h"
 #include "util/err.h"
 
-enum exit_event {
-    EXIT_EV_CERTISSUED = 0x1,
-    EXIT_EV_CERTPENDING = 0x2,
-    EXIT_EV_CERTDENIED = 0x4,
-    EXIT_EV_CERTREVOKED = 0x8,
-    EXIT_EV_CERTRETRIEVEPENDING = 0x10,
-    EXIT_EV_CRLISSUED = 0x20,
-    EXIT_EV_SHUTDOWN = 0x40,
-    EXIT_EV_STARTUP = 0x80,
-    EXIT_EV_CERTUNREVOKED = 0x100,
-    EXIT_EV_CERTIMPORTED = 0x200,
-    EXIT_EV_CERTEXPIRING = 0x400,
-    /* certmint's alert: an exit module moved an event aside as poisoned
-     * (payload: module, event_id, event, reason). */
-    EXIT_EV_EXITPOISONED = 0x800,
-};
-#define EXIT_EV_ALL 0xfff
-
-/* "CERTISSUED" for EXIT_EV_CERTISSUED; NULL for a value that is not one bit. */
-const char *exit_event_name(int ev);
-/* Bit for a name (case-insensitive; AD CS's "EXITEVENT_" prefix is
- * accepted: EXITEVENT_CERTISSUED), 0 if unknown. */
-int exit_event_parse(const char *name);
-
-/* Records an event in the outbox, in the current transaction. payload is an
- * optional JSON object with event-specific fields (e.g. {"crl_number":5}). */
-cm_err exit_raise(db_t *db, int ev, int64_t request_id, const char *serial,
-                  const char *payload) CM_MUST_USE;
-
 /* ---- Exit modules ------------------------------------------------------
- * An exit module is an ops table registered in the static table in
- * dispatch.c. The dispatcher hands each enabled module the events that pass
- * its filter, in outbox order, in batches; the module delivers a prefix of
- * them and says how many (`*acked`). The acknowledged position is stored in
- * the database after each batch, so delivery is at least once and in order
- * per module; a module that fails is retried later with backoff. */
+ * An exit module is one file that fills one struct exit_module_ops: its
+ * functions, its configuration keys and their one-line docs. The module is
+ * listed once, in the static table of registry.c; nothing else names it.
+ * The dispatcher hands each enabled module the events that pass its filter,
+ * in outbox order, in batches; the module delivers a prefix of them and
+ * says how many (`*acked`). The acknowledged position is stored in the
+ * database after each batch, so delivery is at least once and in order per
+ * module; a module that fails is retried later with backoff.
+ * docs/exit-modules.md ("Writing a module") walks through a new one. */
 #include <stddef.h>
 
-#define EXIT_MODULE_VERSION 1
+/* The layout of struct exit_module_ops. Bumped whenever a field is added,
+ * removed or changes meaning: exit_registry_init refuses a module built
+ * against another layout, naming it. 2: description, keys, reads_prefix,
+ * check_config. */
+#define EXIT_MODULE_VERSION 2
 
 struct ca_ctx;
 
@@ -73,8 +51,24 @@ struct exit_ca_info {
 };
 
 struct exit_module_ops {
-    int version; /* EXIT_MODULE_VERSION */
-    const char *name;
+    /* version and name stay the first two fields in every layout, so that
+     * the registry can name a module built against another one. */
+    int version;             /* EXIT_MODULE_VERSION */
+    const char *name;        /* [a-z0-9]+: exit.modules lists it, keys are exit.NAME.* */
+    const char *description; /* one line for docs and `certmint exit status` */
+    /* The module's configuration keys, each under exit.NAME. (checked at
+     * start), {NULL}-terminated; NULL: none. Their help strings are the
+     * docs (`certmint config keys`, docs/configuration.md). The registry
+     * adds them to the configuration schema. */
+    const struct config_key *keys;
+    /* Another prefix of keys the module reads ("ldap." for the directory
+     * settings it shares with dspublish), or NULL: `config set` warns when
+     * such a key is set while the module is not enabled. */
+    const char *reads_prefix;
+    /* Optional (NULL): checks of the module's keys that need the whole
+     * configuration, run by `config set` on the configuration as it would
+     * be saved. CM_ERR_CONFIG naming the keys. */
+    cm_err (*check_config)(const cm_config *cfg);
     /* 1 when an acknowledgement means the record left this machine (SMTP,
      * LDAP): only those release certificates in strict audit mode. The file
      * module is off-box only when exit.file.offbox says its directory is. */
@@ -93,21 +87,30 @@ struct exit_module_ops {
     void (*shutdown)(void *state);
 };
 
+/* ---- The registry (registry.c) ----------------------------------------- */
+
+/* The registered modules, NULL-terminated, in the order events are
+ * delivered and `exit status` lists them. */
+extern const struct exit_module_ops *const exit_modules[];
+
+/* Checks a NULL-terminated table of modules: the ops version, a valid and
+ * unique name, the required functions, and that every key lies under
+ * exit.NAME. CM_ERR_CONFIG naming the module and what is wrong. */
+cm_err exit_registry_check(const struct exit_module_ops *const *mods) CM_MUST_USE;
+
+/* Run once at start by every front end (and every test that reads exit or
+ * directory keys), before threads: checks the module table
+ * (exit_registry_check) and adds to the configuration schema the exit
+ * framework's keys, the directory client's (ldap.*) and each module's.
+ * Idempotent and thread-safe: later calls return the first call's result. */
+cm_err exit_registry_init(void) CM_MUST_USE;
+
+/* Finds a registered module. */
+const struct exit_module_ops *exit_module_find(const char *name);
+
 /* The event filter of module `name` (exit.NAME.eventfilter), a mask of
  * EXIT_EV_* bits. */
 int exit_module_filter(const struct ca_ctx *ca, const char *name);
-
-/* Parses an event filter: a number (decimal or 0x hex, AD CS's EventFilter),
- * or names "CERTISSUED,CERTREVOKED", or edits "+CRLISSUED" / "-CERTDENIED"
- * applied to `old`. */
-cm_err exit_filter_parse(int *out, const char *old, const char *in) CM_MUST_USE;
-/* The config_check_fn of every exit.MODULE.eventfilter key: validates and
- * stores the filter as names (see config/config.h). */
-struct config_key;
-cm_err exit_check_eventfilter(char **out, const struct config_key *k, const char *old,
-                              const char *in) CM_MUST_USE;
-/* Names of the bits in mask, comma separated, into buf. */
-void exit_filter_names(char *buf, size_t bufsz, int mask);
 
 enum {
     EXIT_DELIVER_RESPECT_BACKOFF = 1, /* skip modules whose retry time has not come */
@@ -164,22 +167,15 @@ cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module, size_t *del
 /* Calls cb for every poisoned event of module (NULL: of every module). */
 cm_err exit_poisoned(struct ca_ctx *ca, const char *module, db_poison_cb cb, void *ctx) CM_MUST_USE;
 
-/* `config set` checks of exit keys that need the whole configuration:
- * every SMTP template that `key` takes part in must compile against the
- * configuration as it would be saved (format %N within its argument list,
- * known columns). CM_ERR_CONFIG naming the keys otherwise. */
-struct cm_config;
-cm_err exit_config_check(const struct cm_config *cfg, const char *key) CM_MUST_USE;
+/* `config set` checks of exit keys that need the whole configuration: the
+ * check_config of the module whose exit.NAME. prefix `key` has (for SMTP:
+ * every template must compile against the configuration as it would be
+ * saved). CM_ERR_CONFIG naming the keys otherwise. */
+cm_err exit_config_check(const cm_config *cfg, const char *key) CM_MUST_USE;
 /* A warning for `config set` (NULL: none): key configures a module that
  * exit.modules does not list, so nothing would be delivered through it.
  * Written into buf. */
-const char *exit_config_warning(char *buf, size_t bufsz, const struct cm_config *cfg,
-                                const char *key);
-/* The same check for smtp's templates only (smtp.c). */
-cm_err exit_smtp_check_templates(const struct cm_config *cfg) CM_MUST_USE;
-
-/* Finds a registered module. */
-const struct exit_module_ops *exit_module_find(const char *name);
+const char *exit_config_warning(char *buf, size_t bufsz, const cm_config *cfg, const char *key);
 
 /* Raises CERTEXPIRING for certificates expiring within exit.expiring_days
  * that have not been announced yet (once per certificate). */

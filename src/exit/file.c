@@ -153,6 +153,23 @@ static void file_shutdown(void *state)
     free(state);
 }
 
+static const struct config_key file_keys[] = {
+    {"exit.file.dir", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "directory the file module writes one JSON record per event into"},
+    {"exit.file.eventfilter", CFG_CUSTOM, EXIT_FILTER_ALL_NAMES, 0, 0, NULL, exit_check_eventfilter,
+     "events the file module records (names, +NAME/-NAME edits, or a number)"},
+    {"exit.file.offbox", CFG_BOOL, "no", 0, 0, NULL, NULL,
+     "the file module's directory is off this machine (a mounted remote share)"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};
+
 const struct exit_module_ops exit_file_ops = {
-    EXIT_MODULE_VERSION, "file", file_offbox, file_init, file_deliver, file_shutdown,
+    .version = EXIT_MODULE_VERSION,
+    .name = "file",
+    .description = "one JSON record (and the certificate as PEM) per event in a directory",
+    .keys = file_keys,
+    .offbox = file_offbox,
+    .init = file_init,
+    .deliver = file_deliver,
+    .shutdown = file_shutdown,
 };

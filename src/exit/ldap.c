@@ -423,8 +423,56 @@ static void ldap_shutdown(void *state)
     free(s);
 }
 
+/* exit.ldap.profiles: profile names, comma separated ("smime,smime-legacy"). */
+static cm_err check_profiles(char **out, const struct config_key *k, const char *old,
+                             const char *in)
+{
+    (void)k;
+    (void)old;
+    if (*in == '\0')
+        return cm_err_set(CM_ERR_CONFIG, "empty list (give profile names or none)");
+    for (const char *p = in; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == ','))
+            return cm_err_set(CM_ERR_CONFIG,
+                              "'%s': profile names are letters, digits, '-' and '_', "
+                              "separated by commas",
+                              in);
+        if (c == ',' && (p == in || p[1] == ',' || p[1] == '\0'))
+            return cm_err_set(CM_ERR_CONFIG, "'%s': empty profile name", in);
+    }
+    *out = text_dup(in);
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
+
+/* What the module acts on by default: not CERTPENDING and the like, which
+ * change nothing in the directory. */
+#define LDAP_EVENTFILTER_DEFAULT                                                                   \
+    "CERTISSUED,CERTREVOKED,CRLISSUED,STARTUP,CERTUNREVOKED,CERTIMPORTED"
+
+/* The connection settings (ldap.*) belong to the directory client
+ * (ldap/ldap_keys.c): dspublish and dsverify read them too. */
+static const struct config_key ldap_module_keys[] = {
+    {"exit.ldap.eventfilter", CFG_CUSTOM, LDAP_EVENTFILTER_DEFAULT, 0, 0, NULL,
+     exit_check_eventfilter,
+     "events the ldap exit module acts on (names, +NAME/-NAME edits, or a mask)"},
+    {"exit.ldap.profiles", CFG_CUSTOM, "smime", 0, 0, NULL, check_profiles,
+     "profiles whose issued certificates the ldap exit module publishes"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};
+
 const struct exit_module_ops exit_ldap_ops = {
-    EXIT_MODULE_VERSION, "ldap", ldap_offbox, ldap_init, ldap_deliver, ldap_shutdown,
+    .version = EXIT_MODULE_VERSION,
+    .name = "ldap",
+    .description = "publishes certificates and CRLs to an LDAP directory and removes revoked "
+                   "certificates",
+    .keys = ldap_module_keys,
+    .reads_prefix = "ldap.",
+    .offbox = ldap_offbox,
+    .init = ldap_init,
+    .deliver = ldap_deliver,
+    .shutdown = ldap_shutdown,
 };
 
 #endif /* CM_HAVE_LDAP */

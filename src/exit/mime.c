@@ -4,6 +4,7 @@
  * (parameter value encoding), RFC 5321 (SMTP address limits). */
 #include "exit/mime.h"
 
+#include "exit/mailfmt.h"
 #include "util/text.h"
 
 #include <assert.h>
@@ -1076,7 +1077,7 @@ static cm_err put_default_msgid(cm_buf *out)
     if (gethostname(host, sizeof(host)) != 0 || !domain_ok(host, strnlen(host, sizeof(host))))
         snprintf(host, sizeof(host), "localhost.invalid");
     host[sizeof(host) - 1] = '\0';
-    return buf_printf(out, "Message-ID: <certmint.%s@%s>\r\n", hex, host);
+    return buf_printf(out, "Message-ID: <" MAILFMT_MSGID_PREFIX "%s@%s>\r\n", hex, host);
 }
 
 cm_err mime_render(cm_buf *out, const struct mime_msg *m)

@@ -12,10 +12,12 @@
 #include "exit/exit.h"
 
 #include "ca/ca.h"
+#include "exit/mailfmt.h"
 #include "exit/mime.h"
 #include "exit/smtp_client.h"
 #include "exit/template.h"
 #include "util/buf.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -471,17 +473,6 @@ static void values_clear(struct values *vals)
     memset(vals, 0, sizeof(*vals));
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629 section 4),
  * 0 if there is none. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
@@ -526,10 +517,12 @@ static char *dn_readable(const char *dn)
             continue;
         }
         /* Up to four escaped bytes "\XX" in a row. */
-        for (k = 0, b = i; k < 4 && b + 2 < n && dn[b] == '\\' && hexval(dn[b + 1]) >= 0 &&
-                           hexval(dn[b + 2]) >= 0;
+        for (k = 0, b = i; k < 4 && b + 2 < n && dn[b] == '\\' &&
+                           hex_digit_value((unsigned char)dn[b + 1]) >= 0 &&
+                           hex_digit_value((unsigned char)dn[b + 2]) >= 0;
              k++, b += 3)
-            seq[k] = (unsigned char)(hexval(dn[b + 1]) * 16 + hexval(dn[b + 2]));
+            seq[k] = (unsigned char)(hex_digit_value((unsigned char)dn[b + 1]) * 16 +
+                                     hex_digit_value((unsigned char)dn[b + 2]));
         /* C1 controls (U+0080..U+009F) stay escaped: a terminal acts on them. */
         if ((len = utf8_seq(seq, k)) > 0 && !(len == 2 && seq[0] == 0xc2 && seq[1] < 0xa0)) {
             memcpy(out + o, seq, len);
@@ -797,21 +790,22 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
 
     (void)s;
     iso_time(t, sizeof(t), e->ev->created);
-    CM_TRY(buf_printf(
-        b, "X-Certmint-Event: %s\r\nX-Certmint-Event-ID: %lld\r\nX-Certmint-When: %s\r\n",
-        exit_event_name(e->ev->type), (long long)e->ev->id, t));
+    CM_TRY(buf_printf(b,
+                      MAILFMT_HDR_EVENT ": %s\r\n" MAILFMT_HDR_EVENT_ID
+                                        ": %lld\r\n" MAILFMT_HDR_WHEN ": %s\r\n",
+                      exit_event_name(e->ev->type), (long long)e->ev->id, t));
     if (ev_request_id(e) > 0)
-        CM_TRY(buf_printf(b, "X-Certmint-Request-ID: %lld\r\n", ev_request_id(e)));
+        CM_TRY(buf_printf(b, MAILFMT_HDR_REQUEST_ID ": %lld\r\n", ev_request_id(e)));
     if (e->ev->serial[0])
-        CM_TRY(buf_printf(b, "X-Certmint-Serial: %s\r\n", e->ev->serial));
+        CM_TRY(buf_printf(b, MAILFMT_HDR_SERIAL ": %s\r\n", e->ev->serial));
     if (v != NULL) {
         /* Encoded-words where needed and folded (RFC 5322 2.2.3): a subject
          * of any length or content gives short ASCII lines; readers unfold. */
         if ((c = db_column_find("DistinguishedName")) >= 0 && v[c] && *v[c])
-            CM_TRY(put_field(b, "X-Certmint-Subject", v[c]));
+            CM_TRY(put_field(b, MAILFMT_HDR_SUBJECT, v[c]));
         /* Times in the view are "YYYY-MM-DD HH:MM:SS" UTC. */
-        static const char *const tcols[][2] = {{"NotBefore", "X-Certmint-Not-Before"},
-                                               {"NotAfter", "X-Certmint-Not-After"}};
+        static const char *const tcols[][2] = {{"NotBefore", MAILFMT_HDR_NOT_BEFORE},
+                                               {"NotAfter", MAILFMT_HDR_NOT_AFTER}};
         for (size_t i = 0; i < 2; i++) {
             int64_t tv;
             if ((c = db_column_find(tcols[i][0])) >= 0 && v[c] &&
@@ -821,24 +815,25 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
             }
         }
         if ((c = db_column_find("CertificateTemplate")) >= 0 && v[c] && *v[c])
-            CM_TRY(put_field(b, "X-Certmint-Profile", v[c]));
+            CM_TRY(put_field(b, MAILFMT_HDR_PROFILE, v[c]));
     }
     if (e->ev->type == EXIT_EV_CERTREVOKED) {
         long long reason = payload_int(e->ev->payload, "reason", 0);
         long long eff = payload_int(e->ev->payload, "effective", e->ev->created);
         iso_time(t, sizeof(t), (int64_t)eff);
-        CM_TRY(buf_printf(b,
-                          "X-Certmint-Revoked-Reason: %s\r\nX-Certmint-Revoked-Effective: %s\r\n",
-                          db_reason_name((int)reason), t));
+        CM_TRY(buf_printf(
+            b, MAILFMT_HDR_REVOKED_REASON ": %s\r\n" MAILFMT_HDR_REVOKED_EFFECTIVE ": %s\r\n",
+            db_reason_name((int)reason), t));
     }
     if (e->ev->type == EXIT_EV_CRLISSUED) {
-        CM_TRY(buf_printf(b, "X-Certmint-CRL-Number: %lld\r\nX-Certmint-CRL-Delta: %s\r\n",
+        CM_TRY(buf_printf(b, MAILFMT_HDR_CRL_NUMBER ": %lld\r\n" MAILFMT_HDR_CRL_DELTA ": %s\r\n",
                           payload_int(e->ev->payload, "crl_number", 0),
                           payload_int(e->ev->payload, "delta", 0) ? "yes" : "no"));
     }
     if ((e->ev->type == EXIT_EV_CERTISSUED || e->ev->type == EXIT_EV_CERTIMPORTED) &&
         e->cert_der != NULL)
-        CM_TRY(buf_printf(b, "X-Certmint-Attachment: %s.cer\r\n", e->ev->serial));
+        CM_TRY(
+            buf_printf(b, MAILFMT_HDR_ATTACHMENT ": %s" MAILFMT_CERT_SUFFIX "\r\n", e->ev->serial));
 out:
     return rc;
 }
@@ -1043,35 +1038,35 @@ static cm_err build_mail(struct mail *ml, struct smtp_state *s,
      * after a failure is recognisable as a duplicate. */
     snprintf(kid16, sizeof(kid16), "%.16s", s->info->key_id);
     if (n == 1)
-        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld@%s", kid16, (long long)evs[0]->ev->id,
-                 s->info->hostname);
+        snprintf(ml->id, sizeof(ml->id), MAILFMT_MSGID_PREFIX "%s.%lld@%s", kid16,
+                 (long long)evs[0]->ev->id, s->info->hostname);
     else
-        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld-%lld@%s", kid16,
+        snprintf(ml->id, sizeof(ml->id), MAILFMT_MSGID_PREFIX "%s.%lld-%lld@%s", kid16,
                  (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id, s->info->hostname);
     if (mime_set_message_id(m, ml->id) != CM_OK) {
-        snprintf(ml->id, sizeof(ml->id), "certmint.%s.%lld-%lld@certmint.invalid", kid16,
-                 (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id);
+        snprintf(ml->id, sizeof(ml->id), MAILFMT_MSGID_PREFIX "%s.%lld-%lld@certmint.invalid",
+                 kid16, (long long)evs[0]->ev->id, (long long)evs[n - 1]->ev->id);
         CM_TRY(mime_set_message_id(m, ml->id));
     }
-    CM_TRY(mime_add_header(m, "X-Certmint-CA", s->info->dn));
-    CM_TRY(mime_add_header(m, "X-Certmint-CA-Key-ID", s->info->key_id));
-    CM_TRY(mime_add_header(m, "X-Certmint-Event", names));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_CA, s->info->dn));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_CA_KEY_ID, s->info->key_id));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_EVENT, names));
     if (n == 1)
         snprintf(num, sizeof(num), "%lld", (long long)evs[0]->ev->id);
     else
         snprintf(num, sizeof(num), "%lld-%lld", (long long)evs[0]->ev->id,
                  (long long)evs[n - 1]->ev->id);
-    CM_TRY(mime_add_header(m, "X-Certmint-Event-ID", num));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_EVENT_ID, num));
     if (ev_request_id(evs[0]) > 0) {
         snprintf(num, sizeof(num), "%lld", ev_request_id(evs[0]));
-        CM_TRY(mime_add_header(m, "X-Certmint-Request-ID", num));
+        CM_TRY(mime_add_header(m, MAILFMT_HDR_REQUEST_ID, num));
     }
     if (evs[0]->ev->serial[0])
-        CM_TRY(mime_add_header(m, "X-Certmint-Serial", evs[0]->ev->serial));
+        CM_TRY(mime_add_header(m, MAILFMT_HDR_SERIAL, evs[0]->ev->serial));
     snprintf(num, sizeof(num), "%zu", n);
-    CM_TRY(mime_add_header(m, "X-Certmint-Event-Count", num));
+    CM_TRY(mime_add_header(m, MAILFMT_HDR_EVENT_COUNT, num));
     CM_TRY(mime_add_text(m, buf_str(&body)));
-    CM_TRY(mime_add_part(m, "text/x-certmint-events; charset=us-ascii", "inline", "events.txt",
+    CM_TRY(mime_add_part(m, MAILFMT_EVENTS_CONTENT_TYPE, "inline", MAILFMT_EVENTS_FILENAME,
                          events.data, events.len));
     for (i = 0; i < n; i++) {
         const struct exit_event_ctx *e = evs[i];
@@ -1079,9 +1074,9 @@ static cm_err build_mail(struct mail *ml, struct smtp_state *s,
         if ((e->ev->type != EXIT_EV_CERTISSUED && e->ev->type != EXIT_EV_CERTIMPORTED) ||
             e->cert_der == NULL)
             continue;
-        snprintf(fname, sizeof(fname), "%s.cer", e->ev->serial);
+        snprintf(fname, sizeof(fname), "%s" MAILFMT_CERT_SUFFIX, e->ev->serial);
         CM_TRY(
-            mime_add_attachment(m, "application/pkix-cert", fname, e->cert_der, e->cert_der_len));
+            mime_add_attachment(m, MAILFMT_CERT_CONTENT_TYPE, fname, e->cert_der, e->cert_der_len));
     }
     CM_TRY(mime_render(&ml->msg, m));
 out:
@@ -1189,10 +1184,6 @@ static cm_err smtp_deliver(void *state, const struct exit_event_ctx *const *evs,
     return CM_OK;
 }
 
-const struct exit_module_ops exit_smtp_ops = {
-    EXIT_MODULE_VERSION, "smtp", smtp_offbox, smtp_init, smtp_deliver, smtp_shutdown,
-};
-
 /* ---- Configuration keys ---- */
 
 struct tpl_check {
@@ -1232,7 +1223,7 @@ static void check_profile_key(void *ctx, const char *key, const char *value)
     template_free(t);
 }
 
-cm_err exit_smtp_check_templates(const cm_config *cfg)
+static cm_err smtp_check_templates(const cm_config *cfg)
 {
     cm_err rc = CM_OK;
     char prefix[128];
@@ -1301,11 +1292,7 @@ static cm_err check_auth(char **out, const struct config_key *k, const char *old
     return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
-#define ALL_EVENTS                                                                                 \
-    "CERTISSUED,CERTPENDING,CERTDENIED,CERTREVOKED,CERTRETRIEVEPENDING,CRLISSUED,SHUTDOWN,"        \
-    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING,EXITPOISONED"
-
-const struct config_key config_keys_smtp[] = {
+static const struct config_key smtp_keys[] = {
     {"exit.smtp.server", CFG_STRING, NULL, 0, 0, NULL, NULL, "mail server host name or address"},
     {"exit.smtp.port", CFG_INT, "0", 0, 65535, NULL, NULL,
      "mail server port (0: 25, or 465 with exit.smtp.tls tls)"},
@@ -1320,7 +1307,7 @@ const struct config_key config_keys_smtp[] = {
      "file whose first line is the AUTH password (never on a command line)"},
     {"exit.smtp.timeout", CFG_DURATION, "30s", 0, 0, NULL, NULL,
      "deadline for one mail: connect, TLS, AUTH, transfer, reply"},
-    {"exit.smtp.eventfilter", CFG_CUSTOM, ALL_EVENTS, 0, 0, NULL, exit_check_eventfilter,
+    {"exit.smtp.eventfilter", CFG_CUSTOM, EXIT_FILTER_ALL_NAMES, 0, 0, NULL, exit_check_eventfilter,
      "events mailed (AD CS EventFilter: names, +NAME/-NAME edits, or a mask)"},
     {"exit.smtp.from", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs, "From: of every mail"},
     {"exit.smtp.to", CFG_CUSTOM, NULL, 0, 0, NULL, check_addrs,
@@ -1355,4 +1342,17 @@ const struct config_key config_keys_smtp[] = {
     {"exit.smtp.template.*.*.bodyarg", CFG_CUSTOM, NULL, 0, 0, NULL, check_args,
      "per-profile body columns"},
     {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
+};
+
+const struct exit_module_ops exit_smtp_ops = {
+    .version = EXIT_MODULE_VERSION,
+    .name = "smtp",
+    .description = "one mail per event (or per burst) through an SMTP server, with the "
+                   "certificate and a machine-readable events part",
+    .keys = smtp_keys,
+    .check_config = smtp_check_templates,
+    .offbox = smtp_offbox,
+    .init = smtp_init,
+    .deliver = smtp_deliver,
+    .shutdown = smtp_shutdown,
 };

@@ -252,104 +252,113 @@ void smtp_client_close(struct smtp_client *c)
             CM_FAIL(CM_ERR_UNSUPPORTED, "libcurl: %s: %s", #opt, curl_easy_strerror(e_));          \
     } while (0)
 
-cm_err smtp_client_open(struct smtp_client **out, const struct smtp_opts *o)
-{
-    struct smtp_client *c = NULL;
+/* The connection settings smtp_client_open derives from the options. */
+struct open_plan {
     const curl_version_info_data *vi;
-    char *password = NULL;
-    cm_buf url = CM_BUF_INIT(1024);
-    int port = o->port, has_smtp = 0, has_smtps = 0;
-    long timeout = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-    long connect = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_MS;
-    const char *mech = NULL;
+    int port;
+    long timeout, connect; /* ms */
+    const char *mech;      /* CURLOPT_LOGIN_OPTIONS, NULL: no AUTH */
+};
+
+/* The SASL mechanism for o->auth, refused when libcurl lacks it. */
+static cm_err auth_mech(struct open_plan *pl, const struct smtp_opts *o)
+{
+    cm_err rc = CM_OK;
+    switch (o->auth) {
+    case SMTP_AUTH_NONE:
+        break;
+    case SMTP_AUTH_BASIC:
+        pl->mech = "AUTH=LOGIN;AUTH=PLAIN";
+        break;
+    case SMTP_AUTH_PLAIN:
+        pl->mech = "AUTH=PLAIN";
+        break;
+    case SMTP_AUTH_LOGIN:
+        pl->mech = "AUTH=LOGIN";
+        break;
+    case SMTP_AUTH_NTLM:
+        pl->mech = "AUTH=NTLM";
+        if (!(pl->vi->features & CURL_VERSION_NTLM))
+            CM_FAIL(CM_ERR_UNSUPPORTED, "SMTP auth ntlm: libcurl %s is built without NTLM",
+                    pl->vi->version);
+        break;
+    case SMTP_AUTH_GSSAPI:
+        pl->mech = "AUTH=GSSAPI";
+        if (!(pl->vi->features & CURL_VERSION_GSSAPI))
+            CM_FAIL(CM_ERR_UNSUPPORTED, "SMTP auth gssapi: libcurl %s is built without GSS-API",
+                    pl->vi->version);
+        break;
+    }
+    if (o->auth == SMTP_AUTH_NONE)
+        goto out;
+    if (o->username == NULL || o->username[0] == '\0')
+        CM_FAIL(CM_ERR_CONFIG, "SMTP auth %s: no username configured", smtp_auth_name(o->auth));
+    if (strpbrk(o->username, "\r\n") != NULL || strlen(o->username) > 256)
+        CM_FAIL(CM_ERR_CONFIG, "SMTP username: line break or too long");
+    if (o->auth != SMTP_AUTH_GSSAPI) {
+        if (o->tls == SMTP_TLS_NONE)
+            CM_FAIL(CM_ERR_CONFIG,
+                    "SMTP auth %s without TLS would send the password in clear; "
+                    "use tls starttls or tls",
+                    smtp_auth_name(o->auth));
+        if (o->password_file == NULL)
+            CM_FAIL(CM_ERR_CONFIG, "SMTP auth %s: no password file configured",
+                    smtp_auth_name(o->auth));
+    }
+out:
+    return rc;
+}
+
+/* Checks the options (configuration errors before anything else) and what
+ * this libcurl supports; fills *pl. */
+static cm_err open_plan(struct open_plan *pl, const struct smtp_opts *o)
+{
+    int has_smtp = 0, has_smtps = 0;
     cm_err rc = CM_OK;
 
-    *out = NULL;
+    memset(pl, 0, sizeof(*pl));
+    pl->port = o->port;
+    pl->timeout = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    pl->connect = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_MS;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
         CM_FAIL(CM_ERR_UNSUPPORTED, "libcurl: %s", curl_easy_strerror(curl_init_rc));
-    vi = curl_version_info(CURLVERSION_NOW);
-    for (const char *const *p = vi->protocols; p && *p; p++) {
+    pl->vi = curl_version_info(CURLVERSION_NOW);
+    for (const char *const *p = pl->vi->protocols; p && *p; p++) {
         has_smtp |= strcmp(*p, "smtp") == 0;
         has_smtps |= strcmp(*p, "smtps") == 0;
     }
-
-    /* Options first: configuration errors before anything else. */
     if (o->server == NULL)
         CM_FAIL(CM_ERR_CONFIG, "SMTP: no server configured");
     CM_TRY(check_host(o->server));
     if ((unsigned)o->tls > SMTP_TLS_IMPLICIT || (unsigned)o->auth > SMTP_AUTH_GSSAPI)
         CM_FAIL(CM_ERR_CONFIG, "SMTP: bad TLS or auth mode");
-    if (port == 0)
-        port = o->tls == SMTP_TLS_IMPLICIT ? 465 : 25;
-    if (port < 1 || port > 65535)
-        CM_FAIL(CM_ERR_CONFIG, "SMTP port %d: not 1..65535", port);
-    if (timeout < 1 || timeout > 3600000L || connect < 1)
-        CM_FAIL(CM_ERR_CONFIG, "SMTP timeout %ld ms: not 1..3600000", timeout);
-    if (connect > timeout)
-        connect = timeout;
+    if (pl->port == 0)
+        pl->port = o->tls == SMTP_TLS_IMPLICIT ? 465 : 25;
+    if (pl->port < 1 || pl->port > 65535)
+        CM_FAIL(CM_ERR_CONFIG, "SMTP port %d: not 1..65535", pl->port);
+    if (pl->timeout < 1 || pl->timeout > 3600000L || pl->connect < 1)
+        CM_FAIL(CM_ERR_CONFIG, "SMTP timeout %ld ms: not 1..3600000", pl->timeout);
+    if (pl->connect > pl->timeout)
+        pl->connect = pl->timeout;
     if (o->helo)
         CM_TRY(check_helo(o->helo));
     if (!has_smtp || (o->tls == SMTP_TLS_IMPLICIT && !has_smtps) ||
-        (o->tls != SMTP_TLS_NONE && !(vi->features & CURL_VERSION_SSL)))
+        (o->tls != SMTP_TLS_NONE && !(pl->vi->features & CURL_VERSION_SSL)))
         CM_FAIL(CM_ERR_UNSUPPORTED, "SMTP with TLS mode %s: not supported by libcurl %s",
-                smtp_tls_name(o->tls), vi->version);
-    switch (o->auth) {
-    case SMTP_AUTH_NONE:
-        break;
-    case SMTP_AUTH_BASIC:
-        mech = "AUTH=LOGIN;AUTH=PLAIN";
-        break;
-    case SMTP_AUTH_PLAIN:
-        mech = "AUTH=PLAIN";
-        break;
-    case SMTP_AUTH_LOGIN:
-        mech = "AUTH=LOGIN";
-        break;
-    case SMTP_AUTH_NTLM:
-        mech = "AUTH=NTLM";
-        if (!(vi->features & CURL_VERSION_NTLM))
-            CM_FAIL(CM_ERR_UNSUPPORTED, "SMTP auth ntlm: libcurl %s is built without NTLM",
-                    vi->version);
-        break;
-    case SMTP_AUTH_GSSAPI:
-        mech = "AUTH=GSSAPI";
-        if (!(vi->features & CURL_VERSION_GSSAPI))
-            CM_FAIL(CM_ERR_UNSUPPORTED, "SMTP auth gssapi: libcurl %s is built without GSS-API",
-                    vi->version);
-        break;
-    }
-    if (o->auth != SMTP_AUTH_NONE) {
-        if (o->username == NULL || o->username[0] == '\0')
-            CM_FAIL(CM_ERR_CONFIG, "SMTP auth %s: no username configured", smtp_auth_name(o->auth));
-        if (strpbrk(o->username, "\r\n") != NULL || strlen(o->username) > 256)
-            CM_FAIL(CM_ERR_CONFIG, "SMTP username: line break or too long");
-        if (o->auth != SMTP_AUTH_GSSAPI) {
-            if (o->tls == SMTP_TLS_NONE)
-                CM_FAIL(CM_ERR_CONFIG,
-                        "SMTP auth %s without TLS would send the password in clear; "
-                        "use tls starttls or tls",
-                        smtp_auth_name(o->auth));
-            if (o->password_file == NULL)
-                CM_FAIL(CM_ERR_CONFIG, "SMTP auth %s: no password file configured",
-                        smtp_auth_name(o->auth));
-        }
-    }
-    if (o->password_file && o->auth != SMTP_AUTH_NONE)
-        CM_TRY(read_password(&password, o->password_file));
+                smtp_tls_name(o->tls), pl->vi->version);
+    CM_TRY(auth_mech(pl, o));
+out:
+    return rc;
+}
 
-    c = calloc(1, sizeof(*c));
-    CM_NOMEM_IF(c == NULL);
-    snprintf(c->server, sizeof(c->server), "%s%s%s:%d", strchr(o->server, ':') ? "[" : "",
-             o->server, strchr(o->server, ':') ? "]" : "", port);
-    c->need_auth = o->auth != SMTP_AUTH_NONE;
-    c->auth = o->auth;
-    if (o->username) {
-        c->username = text_dup(o->username);
-        CM_NOMEM_IF(c->username == NULL);
-    }
-    c->curl = curl_easy_init();
-    CM_NOMEM_IF(c->curl == NULL);
+/* Sets the transfer options of c's handle: URL, callbacks, deadlines, TLS
+ * and AUTH. */
+static cm_err client_setopts(struct smtp_client *c, const struct smtp_opts *o,
+                             const struct open_plan *pl, const char *password)
+{
+    cm_buf url = CM_BUF_INIT(1024);
+    cm_err rc = CM_OK;
 
     /* The URL's path is the EHLO name (libcurl's SMTP URL syntax). */
     CM_TRY(buf_printf(&url, "%s://%s/%s", o->tls == SMTP_TLS_IMPLICIT ? "smtps" : "smtp", c->server,
@@ -366,11 +375,11 @@ cm_err smtp_client_open(struct smtp_client **out, const struct smtp_opts *o)
     SETOPT(CURLOPT_UPLOAD, 1L);
     /* Time limits: connect, the whole message, and a stalled connection
      * (a server that accepts and never answers). */
-    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, connect);
-    SETOPT(CURLOPT_TIMEOUT_MS, timeout);
-    SETOPT(CURLOPT_SERVER_RESPONSE_TIMEOUT, (timeout + 999) / 1000);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, pl->connect);
+    SETOPT(CURLOPT_TIMEOUT_MS, pl->timeout);
+    SETOPT(CURLOPT_SERVER_RESPONSE_TIMEOUT, (pl->timeout + 999) / 1000);
     SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SETOPT(CURLOPT_LOW_SPEED_TIME, (timeout + 999) / 1000);
+    SETOPT(CURLOPT_LOW_SPEED_TIME, (pl->timeout + 999) / 1000);
     if (o->tls != SMTP_TLS_NONE) {
         SETOPT(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
         SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -382,14 +391,43 @@ cm_err smtp_client_open(struct smtp_client **out, const struct smtp_opts *o)
             SETOPT(CURLOPT_CAINFO, o->cafile);
         }
     }
-    if (mech) {
+    if (pl->mech) {
         SETOPT(CURLOPT_USERNAME, o->username);
         if (password)
             SETOPT(CURLOPT_PASSWORD, password);
-        SETOPT(CURLOPT_LOGIN_OPTIONS, mech);
+        SETOPT(CURLOPT_LOGIN_OPTIONS, pl->mech);
         /* RFC 4954 4: the initial response saves a round trip. */
         SETOPT(CURLOPT_SASL_IR, 1L);
     }
+out:
+    buf_free(&url);
+    return rc;
+}
+
+cm_err smtp_client_open(struct smtp_client **out, const struct smtp_opts *o)
+{
+    struct smtp_client *c = NULL;
+    struct open_plan pl;
+    char *password = NULL;
+    cm_err rc = CM_OK;
+
+    *out = NULL;
+    CM_TRY(open_plan(&pl, o));
+    if (o->password_file && o->auth != SMTP_AUTH_NONE)
+        CM_TRY(read_password(&password, o->password_file));
+    c = calloc(1, sizeof(*c));
+    CM_NOMEM_IF(c == NULL);
+    snprintf(c->server, sizeof(c->server), "%s%s%s:%d", strchr(o->server, ':') ? "[" : "",
+             o->server, strchr(o->server, ':') ? "]" : "", pl.port);
+    c->need_auth = o->auth != SMTP_AUTH_NONE;
+    c->auth = o->auth;
+    if (o->username) {
+        c->username = text_dup(o->username);
+        CM_NOMEM_IF(c->username == NULL);
+    }
+    c->curl = curl_easy_init();
+    CM_NOMEM_IF(c->curl == NULL);
+    CM_TRY(client_setopts(c, o, &pl, password));
     *out = c;
     c = NULL;
 out:
@@ -397,7 +435,6 @@ out:
         OPENSSL_cleanse(password, strlen(password));
         free(password);
     }
-    buf_free(&url);
     smtp_client_close(c);
     return rc;
 }

@@ -1,8 +1,8 @@
 /* The schema of the directory settings: ldap.* (connection, search base, CA
- * entry) and exit.ldap.* (what the ldap exit module publishes). */
+ * entry). The ldap exit module's own keys (exit.ldap.*) are in its file,
+ * src/exit/ldap.c. */
 #include "ldap/ldap_keys.h"
 
-#include "exit/exit.h"
 #include "util/buf.h"
 #include "util/text.h"
 
@@ -40,32 +40,6 @@ static cm_err check_dn(char **out, const struct config_key *k, const char *old, 
     return dup_out(out, in);
 }
 
-/* exit.ldap.eventfilter: the event filter syntax shared by every exit
- * module (exit/exit.h: names, +NAME/-NAME edits, or AD CS's mask). */
-#define check_eventfilter exit_check_eventfilter
-
-/* exit.ldap.profiles: profile names, comma separated ("smime,smime-legacy"). */
-static cm_err check_profiles(char **out, const struct config_key *k, const char *old,
-                             const char *in)
-{
-    (void)k;
-    (void)old;
-    if (*in == '\0')
-        return cm_err_set(CM_ERR_CONFIG, "empty list (give profile names or none)");
-    for (const char *p = in; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == ','))
-            return cm_err_set(CM_ERR_CONFIG,
-                              "'%s': profile names are letters, digits, '-' and '_', "
-                              "separated by commas",
-                              in);
-        if (c == ',' && (p == in || p[1] == ',' || p[1] == '\0'))
-            return cm_err_set(CM_ERR_CONFIG, "'%s': empty profile name", in);
-    }
-    return dup_out(out, in);
-}
-
 const struct config_key config_keys_ldap[] = {
     {"ldap.uri", CFG_CUSTOM, NULL, 0, 0, NULL, check_uri,
      "directory server: ldap://HOST[:PORT], ldaps://HOST[:PORT] or ldapi://SOCKET"},
@@ -90,9 +64,5 @@ const struct config_key config_keys_ldap[] = {
      "deadline for connecting and the TLS handshake"},
     {"ldap.timeout", CFG_DURATION, "10s", 1, 600, NULL, NULL,
      "deadline for each directory operation"},
-    {"exit.ldap.eventfilter", CFG_CUSTOM, LDAP_EVENTFILTER_DEFAULT, 0, 0, NULL, check_eventfilter,
-     "events the ldap exit module acts on (names, +NAME/-NAME edits, or a mask)"},
-    {"exit.ldap.profiles", CFG_CUSTOM, "smime", 0, 0, NULL, check_profiles,
-     "profiles whose issued certificates the ldap exit module publishes"},
     {NULL, 0, NULL, 0, 0, NULL, NULL, NULL},
 };

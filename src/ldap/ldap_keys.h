@@ -1,5 +1,5 @@
-/* The directory settings (ldap.* and exit.ldap.* keys of certmint.conf) and
- * the connection options built from them. */
+/* The directory settings (ldap.* keys of certmint.conf) and the connection
+ * options built from them. */
 #ifndef CM_LDAP_LDAP_KEYS_H
 #define CM_LDAP_LDAP_KEYS_H
 
@@ -8,13 +8,9 @@
 
 #include <limits.h>
 
-/* The schema of the ldap.* and exit.ldap.* keys, {NULL}-terminated; listed
- * in the key table of config.c. */
+/* The schema of the ldap.* keys, {NULL}-terminated; the exit registry
+ * (exit/registry.c) adds it to the configuration schema at start. */
 extern const struct config_key config_keys_ldap[];
-
-/* Default of exit.ldap.eventfilter: what the ldap exit module acts on. */
-#define LDAP_EVENTFILTER_DEFAULT                                                                   \
-    "CERTISSUED,CERTREVOKED,CRLISSUED,STARTUP,CERTUNREVOKED,CERTIMPORTED"
 
 /* dir_opts filled from a configuration. Relative file names in the
  * configuration are taken relative to the CA home; the strings in opts

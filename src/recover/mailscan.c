@@ -35,8 +35,10 @@ cm_err mailscan_message(const unsigned char *data, size_t len, const char *sourc
 #else /* CM_HAVE_GMIME */
 
 #include "exit/exit.h"
+#include "exit/mailfmt.h"
 #include "recover/mailscan_int.h"
 #include "util/fsutil.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #include <assert.h>
@@ -140,20 +142,13 @@ static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *
         s->fatal = why;
 }
 
-/* Key identifiers compare as lower-case hex without separators. */
+/* Key identifiers compare as lower-case hex without separators (the one
+ * hex parser, util/hex.h). */
 static int keyid_norm(char out[MAILSCAN_KEYID_MAX], const char *in)
 {
     size_t n = 0;
-
-    for (const char *p = in; *p; p++) {
-        if (*p == ':' || *p == ' ' || *p == '\t')
-            continue;
-        if (!isxdigit((unsigned char)*p) || n + 1 >= MAILSCAN_KEYID_MAX)
-            return -1;
-        out[n++] = (char)tolower((unsigned char)*p);
-    }
-    out[n] = '\0';
-    return n > 0 ? 0 : -1;
+    return hex_normalize(out, MAILSCAN_KEYID_MAX, &n, in, 0, MAILFMT_HDR_CA_KEY_ID) == CM_OK ? 0
+                                                                                             : -1;
 }
 
 /* --- events ----------------------------------------------------------------- */
@@ -190,7 +185,7 @@ cm_err mailscan_event_emit(struct scan *s)
 
 static int is_cert_type(GMimeContentType *ct)
 {
-    return g_mime_content_type_is_type(ct, "application", "pkix-cert") ||
+    return g_mime_content_type_is_type(ct, MAILFMT_CERT_TYPE, MAILFMT_CERT_SUBTYPE) ||
            g_mime_content_type_is_type(ct, "application", "x-x509-ca-cert") ||
            g_mime_content_type_is_type(ct, "application", "x-x509-user-cert");
 }
@@ -214,8 +209,8 @@ static int parts_walk(struct parts *p, GMimeObject *obj, int depth)
     GMimeContentType *ct = g_mime_object_get_content_type(obj);
     const char *fn = g_mime_part_get_filename(part);
 
-    if (g_mime_content_type_is_type(ct, "text", "x-certmint-events") ||
-        (fn && g_ascii_strcasecmp(fn, "events.txt") == 0)) {
+    if (g_mime_content_type_is_type(ct, MAILFMT_EVENTS_TYPE, MAILFMT_EVENTS_SUBTYPE) ||
+        (fn && g_ascii_strcasecmp(fn, MAILFMT_EVENTS_FILENAME) == 0)) {
         if (p->nevents++ == 0)
             p->events = part;
     } else if (is_cert_type(ct)) {
@@ -241,8 +236,8 @@ static int parts_walk(struct parts *p, GMimeObject *obj, int depth)
 static cm_err scan_parsed(struct scan *s, GMimeMessage *msg)
 {
     GMimeObject *top = GMIME_OBJECT(msg);
-    const char *xev = g_mime_object_get_header(top, "X-Certmint-Event");
-    const char *keyid = g_mime_object_get_header(top, "X-Certmint-CA-Key-ID");
+    const char *xev = g_mime_object_get_header(top, MAILFMT_HDR_EVENT);
+    const char *keyid = g_mime_object_get_header(top, MAILFMT_HDR_CA_KEY_ID);
     const char *mid = g_mime_message_get_message_id(msg);
     GDateTime *date = g_mime_message_get_date(msg);
     char kid[MAILSCAN_KEYID_MAX];
@@ -263,8 +258,8 @@ static cm_err scan_parsed(struct scan *s, GMimeMessage *msg)
         int nh = g_mime_header_list_get_count(hl);
         for (int i = 0; i < nh; i++) {
             const char *name = g_mime_header_get_name(g_mime_header_list_get_header_at(hl, i));
-            if (g_ascii_strncasecmp(name, "X-Certmint-", 11) == 0) {
-                mailscan_bad(s, "%s header without X-Certmint-Event or an events part", name);
+            if (g_ascii_strncasecmp(name, MAILFMT_HDR_PREFIX, MAILFMT_HDR_PREFIX_LEN) == 0) {
+                mailscan_bad(s, "%s header without " MAILFMT_HDR_EVENT " or an events part", name);
                 return CM_OK;
             }
         }
@@ -274,15 +269,15 @@ static cm_err scan_parsed(struct scan *s, GMimeMessage *msg)
     if (keyid != NULL && keyid_norm(kid, keyid) == 0) {
         memcpy(s->ev.ca_key_id, kid, sizeof(kid));
     } else if (keyid != NULL) {
-        mailscan_bad(s, "bad X-Certmint-CA-Key-ID '%.64s'", keyid);
+        mailscan_bad(s, "bad " MAILFMT_HDR_CA_KEY_ID " '%.64s'", keyid);
         return CM_OK;
     }
     if (s->keyid[0] != '\0' && strcmp(s->keyid, s->ev.ca_key_id) != 0) {
         s->st->foreign_messages++;
         if (s->ev.ca_key_id[0] == '\0')
-            mailscan_note(s, "foreign: no X-Certmint-CA-Key-ID (this CA is %s)", s->keyid);
+            mailscan_note(s, "foreign: no " MAILFMT_HDR_CA_KEY_ID " (this CA is %s)", s->keyid);
         else
-            mailscan_note(s, "foreign: X-Certmint-CA-Key-ID %s is not this CA's %s",
+            mailscan_note(s, "foreign: " MAILFMT_HDR_CA_KEY_ID " %s is not this CA's %s",
                           s->ev.ca_key_id, s->keyid);
         return CM_OK;
     }

@@ -6,6 +6,7 @@
 #include "ca/ca.h"
 #include "db/db.h"
 #include "exit/exit.h"
+#include "exit/mailfmt.h"
 #include "recover/mailscan_int.h"
 
 #include <ctype.h>
@@ -40,20 +41,20 @@ enum fld {
 };
 
 static const char *const fld_names[F__COUNT] = {
-    [F_EVENT] = "X-Certmint-Event",
-    [F_EVENT_ID] = "X-Certmint-Event-ID",
-    [F_WHEN] = "X-Certmint-When",
-    [F_REQUEST_ID] = "X-Certmint-Request-ID",
-    [F_SERIAL] = "X-Certmint-Serial",
-    [F_SUBJECT] = "X-Certmint-Subject",
-    [F_NOT_BEFORE] = "X-Certmint-Not-Before",
-    [F_NOT_AFTER] = "X-Certmint-Not-After",
-    [F_PROFILE] = "X-Certmint-Profile",
-    [F_ATTACHMENT] = "X-Certmint-Attachment",
-    [F_REASON] = "X-Certmint-Revoked-Reason",
-    [F_EFFECTIVE] = "X-Certmint-Revoked-Effective",
-    [F_CRL_NUMBER] = "X-Certmint-CRL-Number",
-    [F_CRL_DELTA] = "X-Certmint-CRL-Delta",
+    [F_EVENT] = MAILFMT_HDR_EVENT,
+    [F_EVENT_ID] = MAILFMT_HDR_EVENT_ID,
+    [F_WHEN] = MAILFMT_HDR_WHEN,
+    [F_REQUEST_ID] = MAILFMT_HDR_REQUEST_ID,
+    [F_SERIAL] = MAILFMT_HDR_SERIAL,
+    [F_SUBJECT] = MAILFMT_HDR_SUBJECT,
+    [F_NOT_BEFORE] = MAILFMT_HDR_NOT_BEFORE,
+    [F_NOT_AFTER] = MAILFMT_HDR_NOT_AFTER,
+    [F_PROFILE] = MAILFMT_HDR_PROFILE,
+    [F_ATTACHMENT] = MAILFMT_HDR_ATTACHMENT,
+    [F_REASON] = MAILFMT_HDR_REVOKED_REASON,
+    [F_EFFECTIVE] = MAILFMT_HDR_REVOKED_EFFECTIVE,
+    [F_CRL_NUMBER] = MAILFMT_HDR_CRL_NUMBER,
+    [F_CRL_DELTA] = MAILFMT_HDR_CRL_DELTA,
 };
 
 /* Lines of one events block: more than this is not a certmint block. */
@@ -346,7 +347,7 @@ static int event_build(struct scan *s, struct scratch *x, char *const v[F__COUNT
 
     mailscan_event_reset(ev);
     if (v[F_EVENT] == NULL) {
-        mailscan_bad(s, "%s: no X-Certmint-Event", where);
+        mailscan_bad(s, "%s: no " MAILFMT_HDR_EVENT, where);
         return -1;
     }
     ev->type = exit_event_parse(v[F_EVENT]);
@@ -418,7 +419,7 @@ static int event_build(struct scan *s, struct scratch *x, char *const v[F__COUNT
 /* Matches name against the field table; -1 if it is not a certmint field. */
 static int fld_index(const char *name)
 {
-    if (g_ascii_strncasecmp(name, "X-Certmint-", 11) != 0)
+    if (g_ascii_strncasecmp(name, MAILFMT_HDR_PREFIX, MAILFMT_HDR_PREFIX_LEN) != 0)
         return -1;
     for (int i = 0; i < F__COUNT; i++)
         if (g_ascii_strcasecmp(name, fld_names[i]) == 0)
@@ -558,7 +559,7 @@ out:
 cm_err mailscan_scan_events(struct scan *s, GMimeMessage *msg)
 {
     GByteArray *data = part_decode(s->parts.events);
-    const char *cnt = g_mime_object_get_header(GMIME_OBJECT(msg), "X-Certmint-Event-Count");
+    const char *cnt = g_mime_object_get_header(GMIME_OBJECT(msg), MAILFMT_HDR_EVENT_COUNT);
     size_t nblocks = 0;
     int64_t want;
     cm_err rc = CM_OK;
@@ -574,7 +575,7 @@ cm_err mailscan_scan_events(struct scan *s, GMimeMessage *msg)
     /* The count in the headers and the blocks must agree: a mismatch means
      * the mail was cut or edited after certmint wrote it. */
     if (cnt != NULL && (mailscan_parse_id(&want, cnt, 0) != 0 || (uint64_t)want != nblocks))
-        mailscan_bad(s, "X-Certmint-Event-Count '%.32s' but %zu events blocks", cnt, nblocks);
+        mailscan_bad(s, MAILFMT_HDR_EVENT_COUNT " '%.32s' but %zu events blocks", cnt, nblocks);
 out:
     g_byte_array_unref(data);
     return rc;
@@ -602,11 +603,12 @@ cm_err mailscan_scan_toplevel(struct scan *s, GMimeMessage *msg)
         v[f] = g_strstrip(g_strdup(g_mime_header_get_value(h) ? g_mime_header_get_value(h) : ""));
     }
     if (v[F_EVENT] && strchr(v[F_EVENT], ',') != NULL) {
-        mailscan_bad(s, "batch mail (X-Certmint-Event: %.64s) without an events part", v[F_EVENT]);
+        mailscan_bad(s, "batch mail (" MAILFMT_HDR_EVENT ": %.64s) without an events part",
+                     v[F_EVENT]);
         goto out;
     }
     if (v[F_EVENT_ID] && strchr(v[F_EVENT_ID], '-') != NULL) {
-        mailscan_bad(s, "batch mail (X-Certmint-Event-ID: %.64s) without an events part",
+        mailscan_bad(s, "batch mail (" MAILFMT_HDR_EVENT_ID ": %.64s) without an events part",
                      v[F_EVENT_ID]);
         goto out;
     }

@@ -1,17 +1,45 @@
 /* Hex typed or pasted by users (see hex.h). */
 #include "util/hex.h"
 
+#include <limits.h>
 #include <string.h>
+
+/* Hex digit values plus one (so that the zero-initialised rest means "not
+ * hex"). A table, not comparisons: random serials make the digit/letter
+ * branches unpredictable, and hex_decode is on the path of every CRL
+ * entry. */
+static const signed char digit_tab[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
 
 int hex_digit_value(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return c < 0 || c > 255 ? -1 : digit_tab[c] - 1;
+}
+
+int hex_decode(unsigned char *out, size_t outsz, const char *hex)
+{
+    size_t nd = strlen(hex), nb = (nd + 1) / 2, i = 0, o = 0;
+    int hi, lo;
+
+    if (nd == 0 || nb > outsz || nb > (size_t)INT_MAX)
+        return -1;
+    if (nd % 2) {
+        if ((lo = digit_tab[(unsigned char)hex[0]] - 1) < 0)
+            return -1;
+        out[o++] = (unsigned char)lo;
+        i = 1;
+    }
+    for (; i < nd; i += 2) {
+        hi = digit_tab[(unsigned char)hex[i]] - 1;
+        lo = digit_tab[(unsigned char)hex[i + 1]] - 1;
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[o++] = (unsigned char)(hi << 4 | lo);
+    }
+    return (int)o;
 }
 
 /* Length of the separator at p (0 when p holds none). The UTF-8 forms are

@@ -10,8 +10,16 @@
 
 #include <stddef.h>
 
-/* Value of one hex digit, -1 when c is not one. */
+/* Value of one hex digit, -1 when c is not one. Every hex parser in the
+ * tree (DER serials, DN escapes, URL %XX, mail key ids) goes through this
+ * file. */
 int hex_digit_value(int c);
+
+/* Bare hex digits (no separators; as stored in the database) to big-endian
+ * octets; an odd count has a leading nibble ("ABC" is 0x0A 0xBC). Returns
+ * the octet count, or -1 when hex is empty, not hex, or needs more than
+ * outsz octets. */
+int hex_decode(unsigned char *out, size_t outsz, const char *hex);
 
 /* Normalises in to bare hex digits in out (NUL-terminated, upper case when
  * upper, else lower case): surrounding white space, one leading "0x", and

@@ -2,6 +2,7 @@
  * schema, names(), saving (comments, order, mode, atomicity of refusals),
  * durations and the list normalizers. Files are real files in a temp dir. */
 #include "config/config.h"
+#include "exit/exit.h"
 #include "unit.h"
 #include "util/fsutil.h"
 
@@ -854,6 +855,10 @@ TEST(docs_name_every_key)
 int main(void)
 {
     unit_suite = "config";
+    if (exit_registry_init() != CM_OK) {
+        printf("not ok - config: exit_registry_init: %s\n", cm_err_msg());
+        return 1;
+    }
     snprintf(dir, sizeof(dir), "%s/cm-test-config.XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(dir) == NULL) {

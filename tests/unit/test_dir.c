@@ -4,6 +4,7 @@
  * parts that talk to a server are tested against a real slapd in
  * tests/e2e/ldap_dir.sh. */
 #include "ldap/dir.h"
+#include "exit/exit.h"
 #include "ldap/ldap_keys.h"
 #include "unit.h"
 
@@ -259,12 +260,12 @@ TEST(check_uri)
     CHECK_ERR(dir_check_uri("ldap.example.org"), CM_ERR_CONFIG);
 }
 
+/* The declaration of a key, as registered (ldap.* by the directory client,
+ * exit.ldap.* by the ldap exit module): exact patterns only. */
 static const struct config_key *key(const char *name)
 {
-    for (const struct config_key *k = config_keys_ldap; k->pattern; k++)
-        if (strcmp(k->pattern, name) == 0)
-            return k;
-    return NULL;
+    const struct config_key *k = config_schema_find(name);
+    return k != NULL && strcmp(k->pattern, name) == 0 ? k : NULL;
 }
 
 /* Runs the key's validator; returns the stored value or NULL (error). */
@@ -373,6 +374,10 @@ TEST(change_names)
 int main(void)
 {
     unit_suite = "dir";
+    if (exit_registry_init() != CM_OK) {
+        printf("not ok - dir: exit_registry_init: %s\n", cm_err_msg());
+        return 1;
+    }
     RUN(filter_escape);
     RUN(cert_email);
     RUN(cert_email_embedded_nul);

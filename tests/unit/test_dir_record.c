@@ -4,6 +4,7 @@
  * itself is tested against slapd in tests/e2e/ldap_exit.sh. */
 #include "config/config.h"
 #include "db/db.h"
+#include "exit/exit.h"
 #include "ldap/record.h"
 #include "unit.h"
 
@@ -131,6 +132,10 @@ TEST(profiles)
 int main(void)
 {
     unit_suite = "dir_record";
+    if (exit_registry_init() != CM_OK) {
+        printf("not ok - dir_record: exit_registry_init: %s\n", cm_err_msg());
+        return 1;
+    }
     if (mkdtemp(tmpdir) == NULL) {
         printf("not ok - dir_record: mkdtemp\n");
         return 1;

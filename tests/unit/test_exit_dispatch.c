@@ -271,6 +271,10 @@ int main(void)
 {
     char tmpl[] = "/tmp/cm-test-dispatch.XXXXXX";
     unit_suite = "exit_dispatch";
+    if (exit_registry_init() != CM_OK) {
+        printf("not ok - exit_dispatch: exit_registry_init: %s\n", cm_err_msg());
+        return 1;
+    }
     if (mkdtemp(tmpl) == NULL)
         return 1;
     snprintf(base, sizeof(base), "%s", tmpl);

@@ -71,6 +71,37 @@ TEST(serials_any_spelling)
     CHECK_STR(a, "0ABCDE");
 }
 
+/* Every byte against a reference (the parsers it replaced in der.c,
+ * smtp.c, name.c and mailscan.c accepted exactly [0-9A-Fa-f]). */
+TEST(digit_values)
+{
+    for (int c = -1; c < 257; c++) {
+        int want = c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+        if (hex_digit_value(c) != want)
+            UNIT_FAIL("hex_digit_value(%d) = %d, expected %d", c, hex_digit_value(c), want);
+    }
+}
+
+/* Bare stored hex to octets (DER serials in CRLs). */
+TEST(decode)
+{
+    unsigned char b[4];
+    CHECK_INT(hex_decode(b, sizeof(b), "0aBc"), 2);
+    CHECK(b[0] == 0x0a && b[1] == 0xbc);
+    CHECK_INT(hex_decode(b, sizeof(b), "ABC"), 2); /* odd: a leading nibble */
+    CHECK(b[0] == 0x0a && b[1] == 0xbc);
+    CHECK_INT(hex_decode(b, sizeof(b), "01020304"), 4);
+    CHECK(b[3] == 0x04);
+    CHECK_INT(hex_decode(b, sizeof(b), "0102030405"), -1); /* does not fit */
+    CHECK_INT(hex_decode(b, sizeof(b), ""), -1);
+    CHECK_INT(hex_decode(b, sizeof(b), "0g"), -1);
+    CHECK_INT(hex_decode(b, sizeof(b), "01:02"), -1); /* stored form: no separators */
+    CHECK_INT(hex_decode(b, sizeof(b), "\xc3\xa9"), -1);
+}
+
 int main(void)
 {
     unit_suite = "hex";
@@ -78,5 +109,7 @@ int main(void)
     RUN(normalize_rejects);
     RUN(thumbprints);
     RUN(serials_any_spelling);
+    RUN(digit_values);
+    RUN(decode);
     return UNIT_DONE();
 }
