@@ -30,9 +30,10 @@ const char cmd_submit_usage[] =
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
     "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n"
-    "Large batches run in worker processes (submit.workers) that die with submit; a batch\n"
-    "that was killed is reported by the next submit: how many of its requests were\n"
-    "recorded (issued, pending, denied) and their RequestIDs.\n";
+    "Large batches run in worker threads (submit.workers); --out DIR files are synced in\n"
+    "groups of 256 before their lines are printed. A batch that was killed is reported\n"
+    "by the next submit: how many of its requests were recorded (issued, pending,\n"
+    "denied) and their RequestIDs.\n";
 
 /* An earlier batch that was killed: what it had recorded (stderr, so that
  * this run's one line per request stays as it is). */
