@@ -433,6 +433,9 @@ cm_err fs_out_write(const char *path, const char *protect, int force, const void
 
 /* ---- groups of output files (fsutil.h) ---- */
 
+/* From this many files on, a group is synced with one syncfs. */
+#define FS_GROUP_SYNCFS_MIN 8
+
 struct fs_group_file {
     char name[NAME_MAX + 1];
     char tmp[NAME_MAX + 1];
@@ -563,9 +566,6 @@ cm_err fs_group_add(fs_group *g, const char *name, const void *data, size_t len,
         unlinkat(g->dirfd, f->tmp, 0);
         goto out;
     }
-    /* Start the write-back now; the commit's syncs then mostly wait for
-     * I/O already under way (and one journal commit covers many files). */
-    (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
     g->n++;
 out:
     return rc;
@@ -592,13 +592,23 @@ static int group_rename(const fs_group *g, const struct fs_group_file *f)
     return 0;
 }
 
-/* Syncs and closes every temp file; the first error, all of them closed. */
+/* Syncs and closes every temp file; the first error, all of them closed.
+ * A group of more than a few files is synced with one syncfs(2) of the
+ * directory's file system: one write-back, one journal commit and one
+ * cache flush for the whole group, where an fsync per file costs a flush
+ * of the disk's cache each (measured: ~0.5 ms per file here). syncfs
+ * reports write-back errors on the file system since the directory was
+ * opened (Linux 5.8), so a failed write is not missed. */
 static cm_err group_sync_files(fs_group *g)
 {
     cm_err rc = CM_OK;
+    int whole = g->n >= FS_GROUP_SYNCFS_MIN;
+
+    if (whole && syncfs(g->dirfd) != 0)
+        rc = cm_err_set(CM_ERR_IO, "%s: syncfs: %s", g->full, strerror(errno));
     for (size_t i = 0; i < g->n; i++) {
         struct fs_group_file *f = &g->f[i];
-        if (rc == CM_OK && fsync(f->fd) != 0)
+        if (rc == CM_OK && !whole && fsync(f->fd) != 0)
             rc = cm_err_set(CM_ERR_IO, "%s/%s: fsync: %s", g->full, f->tmp, strerror(errno));
         if (close(f->fd) != 0 && rc == CM_OK)
             rc = cm_err_set(CM_ERR_IO, "%s/%s: close: %s", g->full, f->tmp, strerror(errno));
