@@ -74,8 +74,8 @@ cm_err issue_record_ready(ca_ctx *ca, int64_t request_id, const char *profile,
     CM_TRY(exit_raise(ca->db,
                       origin == DB_ORIGIN_ISSUED ? EXIT_EV_CERTISSUED : EXIT_EV_CERTIMPORTED,
                       request_id, c->serial, NULL));
-    CM_TRY(
-        ca_audit(ca, origin == DB_ORIGIN_ISSUED ? "issue" : "import", request_id, c->serial, c->dn));
+    CM_TRY(ca_audit(ca, origin == DB_ORIGIN_ISSUED ? "issue" : "import", request_id, c->serial,
+                    c->dn));
     snprintf(serial_out, CM_SERIAL_BUF, "%s", c->serial);
     if (der_out != NULL && !c->withheld) {
         *der_out = r->der;
@@ -248,8 +248,8 @@ struct writer_time {
  * transaction; on failure nothing of it is stored and its results are
  * cleared. Frees the group's parsed and decided requests either way. */
 static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csrs,
-                           struct ca_submission *subs, struct decided *ds, size_t start,
-                           size_t end, const char *requester, struct writer_time *wt)
+                           struct ca_submission *subs, struct decided *ds, size_t start, size_t end,
+                           const char *requester, struct writer_time *wt)
 {
     cm_err rc;
     size_t i;
@@ -373,10 +373,10 @@ struct pool {
     struct csr **csrs;
     struct decided *ds;
     size_t n, group, units;
-    size_t *left;        /* per group: units not yet prepared */
-    size_t next;         /* next unit to take */
-    size_t committed;    /* groups the writer has finished */
-    int phase, stop;     /* stop: a failure; nobody takes more work */
+    size_t *left;     /* per group: units not yet prepared */
+    size_t next;      /* next unit to take */
+    size_t committed; /* groups the writer has finished */
+    int phase, stop;  /* stop: a failure; nobody takes more work */
     cm_err err;
     char errmsg[1024];
     pthread_mutex_t mu;

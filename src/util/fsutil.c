@@ -490,8 +490,8 @@ cm_err fs_group_open(fs_group **out, const char *dir, const char *protect, int f
         CM_FAIL(CM_ERR_IO, "/dev/urandom: cannot read");
     }
     fclose(ur);
-    snprintf(g->tag, sizeof(g->tag), "%ld.%02x%02x%02x%02x%02x%02x", (long)getpid(), rnd[0],
-             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    snprintf(g->tag, sizeof(g->tag), "%ld.%02x%02x%02x%02x%02x%02x", (long)getpid(), rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5]);
     *out = g;
     g = NULL;
 out:
@@ -515,8 +515,7 @@ static cm_err group_check_name(const fs_group *g, const char *name)
             return CM_OK;
         return cm_err_set(CM_ERR_IO, "%s: %s", path, strerror(errno));
     }
-    if (S_ISLNK(st.st_mode) && g->home[0] != '\0' &&
-        link_target(target, g->full, path) == CM_OK &&
+    if (S_ISLNK(st.st_mode) && g->home[0] != '\0' && link_target(target, g->full, path) == CM_OK &&
         (path_within(target, g->home) || (g->have_home && dir_under(target, &g->hst))))
         return cm_err_set(CM_ERR_POLICY, "%s: a symbolic link into the CA home %s; refused", path,
                           g->home);
@@ -632,11 +631,11 @@ cm_err fs_group_commit(fs_group *g, fs_group_fail_fn fail, void *ctx)
         if (frc != CM_OK)
             cm_err_set(frc, "%s/%s: not written: %s", g->full, f->name, why);
         else if (group_rename(g, f) != 0)
-            frc = errno == EEXIST ? cm_err_set(CM_ERR_EXISTS,
-                                               "%s/%s: already exists; give --force to replace it",
-                                               g->full, f->name)
-                                  : cm_err_set(CM_ERR_IO, "%s/%s: rename: %s", g->full, f->name,
-                                               strerror(errno));
+            frc =
+                errno == EEXIST
+                    ? cm_err_set(CM_ERR_EXISTS, "%s/%s: already exists; give --force to replace it",
+                                 g->full, f->name)
+                    : cm_err_set(CM_ERR_IO, "%s/%s: rename: %s", g->full, f->name, strerror(errno));
         if (frc != CM_OK) {
             unlinkat(g->dirfd, f->tmp, 0);
             if (first == CM_OK)
