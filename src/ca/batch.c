@@ -3,8 +3,8 @@
  * before its first group and removes the line when it returns, whatever
  * the outcome. A line whose process is gone is a batch that was killed:
  * the next `submit` reports what it had recorded by then (its groups are
- * committed or absent, never half: each group is one transaction, and a
- * worker dies with its parent, see request.c). */
+ * committed or absent, never half: each group is one transaction, and the
+ * workers are threads of the submit, see request.c). */
 #include "ca/ca.h"
 
 #include "util/buf.h"

@@ -132,7 +132,7 @@ struct ca_submit_opts {
  * checked against the profile and gets a disposition (issued, pending, or
  * denied with the reason as its message; all are recorded), signed outside
  * and committed inside transactions of o->group (submit.batch_group), in
- * worker processes for large batches (submit.workers). On a database error
+ * worker threads for large batches (submit.workers). On a database error
  * the groups already committed stay, and their results are filled in. */
 cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
                  const struct ca_submit_opts *o) CM_MUST_USE;

@@ -24,6 +24,26 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
  * issue_sign's refusals. */
 cm_err issue_check(ca_ctx *ca, const struct profile *p, const struct csr *c) CM_MUST_USE;
 
+/* An issued certificate ready to be recorded: its DER and its descriptive
+ * columns, computed before the transaction (in the signing workers of a
+ * batch) so that the database writer only binds them. */
+struct issue_ready {
+    struct db_cert c;   /* described; c.raw and c.raw_len are der's */
+    unsigned char *der; /* OPENSSL_malloc'ed */
+    size_t der_len;
+};
+
+/* Encodes and describes x into r (cleared first; issue_ready_clear frees). */
+cm_err issue_ready_make(struct issue_ready *r, X509 *x) CM_MUST_USE;
+void issue_ready_clear(struct issue_ready *r);
+
+/* issue_record for a certificate made ready: the rows only. The DER moves
+ * to *der_out when given and the certificate is not withheld. */
+cm_err issue_record_ready(ca_ctx *ca, int64_t request_id, const char *profile,
+                          struct issue_ready *r, unsigned char **der_out, size_t *der_len,
+                          char serial_out[CM_SERIAL_BUF], int origin,
+                          const char *recovered_from) CM_MUST_USE;
+
 /* Records an issued certificate (certificate row, CERTISSUED event, audit)
  * in the current transaction. */
 cm_err issue_record(ca_ctx *ca, int64_t request_id, const char *profile, X509 *x,

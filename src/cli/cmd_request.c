@@ -30,9 +30,10 @@ const char cmd_submit_usage[] =
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
     "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n"
-    "Large batches run in worker processes (submit.workers) that die with submit; a batch\n"
-    "that was killed is reported by the next submit: how many of its requests were\n"
-    "recorded (issued, pending, denied) and their RequestIDs.\n";
+    "Large batches run in worker threads (submit.workers); --out DIR files are synced in\n"
+    "groups of 256 before their lines are printed. A batch that was killed is reported\n"
+    "by the next submit: how many of its requests were recorded (issued, pending,\n"
+    "denied) and their RequestIDs.\n";
 
 /* An earlier batch that was killed: what it had recorded (stderr, so that
  * this run's one line per request stays as it is). */
@@ -95,6 +96,75 @@ static cm_err submission_json(cm_buf *b, const struct ca_submission *s)
     return rc;
 }
 
+/* Prints one result (a line, or an element of the JSON results); returns
+ * the exit status it calls for (3 denied, 1 withheld, else 0). */
+static int submit_print_one(const struct ca_submission *s, enum cli_format fmt, cm_buf *js,
+                            cm_err *jrc)
+{
+    if (s->request_id == 0)
+        return 0;
+    if (fmt == CLI_FMT_JSON) {
+        if (*jrc == CM_OK)
+            *jrc = submission_json(js, s);
+    } else {
+        printf("%lld\t%s\t%s\t%s", (long long)s->request_id, db_disposition_name(s->disposition),
+               s->serial[0] ? s->serial : "-", s->source);
+        if (s->disposition != DB_DISP_ISSUED)
+            printf("\t%s", s->message);
+        putchar('\n');
+    }
+    if (s->disposition == DB_DISP_ISSUED && s->cert_der == NULL) {
+        fprintf(stderr,
+                "certmint: request %lld: certificate %s withheld until its off-box audit "
+                "record is acknowledged; 'certmint retrieve %lld' after delivery\n",
+                (long long)s->request_id, s->serial, (long long)s->request_id);
+        return 1;
+    }
+    return s->disposition == DB_DISP_DENIED ? 3 : 0;
+}
+
+static void out_failed(void *ctx, size_t index, cm_err rc)
+{
+    (void)index;
+    cli_fail(rc);
+    *(int *)ctx = 1;
+}
+
+/* Writes the issued certificates of subs[0..n) (n <= FS_GROUP_MAX) into
+ * the --out directory as REQUEST-ID.pem, synced as one group before their
+ * lines are printed; returns 1 when a file could not be written (reported
+ * on stderr; its certificate stays retrievable). */
+static int submit_write_group(const struct cli_global *g, fs_group **grp, const char *dir,
+                              int force, const struct ca_submission *subs, int n)
+{
+    int failed = 0;
+    char name[64], *pem = NULL;
+    cm_err rc;
+
+    if (*grp == NULL && (rc = fs_group_open(grp, dir, g->home, force, FS_GROUP_MAX)) != CM_OK) {
+        cli_fail(rc);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (subs[i].request_id == 0 || subs[i].cert_der == NULL)
+            continue;
+        snprintf(name, sizeof(name), "%lld.pem", (long long)subs[i].request_id);
+        rc = cli_cert_pem(&pem, subs[i].cert_der, subs[i].cert_der_len);
+        if (rc == CM_OK)
+            rc = fs_group_add(*grp, name, pem, strlen(pem), 0644);
+        free(pem);
+        pem = NULL;
+        if (rc != CM_OK) {
+            cli_fail(rc);
+            failed = 1;
+        }
+    }
+    /* Errors are reported per file by out_failed. */
+    if (fs_group_commit(*grp, out_failed, &failed) != CM_OK)
+        failed = 1;
+    return failed;
+}
+
 int cmd_submit(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -112,6 +182,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     const char *out = NULL;
     ca_ctx *ca = NULL;
     struct ca_submission *subs = NULL;
+    fs_group *grp = NULL;
     int ch, status = 0, n, i, force = 0;
     cm_err rc = CM_OK;
 
@@ -173,41 +244,24 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         }
         db_cert_free(c);
     }
-    for (i = 0; i < n; i++) {
-        struct ca_submission *s = &subs[i];
-        char path[4096];
-        if (s->request_id == 0)
-            continue;
-        if (fmt == CLI_FMT_JSON) {
-            if (jrc == CM_OK)
-                jrc = submission_json(&js, s);
-        } else {
-            printf("%lld\t%s\t%s\t%s", (long long)s->request_id,
-                   db_disposition_name(s->disposition), s->serial[0] ? s->serial : "-", s->source);
-            if (s->disposition != DB_DISP_ISSUED)
-                printf("\t%s", s->message);
-            putchar('\n');
-        }
-        if (s->disposition == DB_DISP_DENIED)
-            status = 3;
-        if (s->disposition == DB_DISP_ISSUED && s->cert_der == NULL) {
-            fprintf(stderr,
-                    "certmint: request %lld: certificate %s withheld until its off-box audit "
-                    "record is acknowledged; 'certmint retrieve %lld' after delivery\n",
-                    (long long)s->request_id, s->serial, (long long)s->request_id);
+    /* Results in groups: a group's files are synced before its lines are
+     * printed (its rows were committed before ca_submit returned). */
+    for (i = 0; i < n; i += FS_GROUP_MAX) {
+        int to = n - i < FS_GROUP_MAX ? n : i + FS_GROUP_MAX;
+        if (out != NULL && n > 1 && submit_write_group(g, &grp, out, force, subs + i, to - i))
             status = 1;
-            continue;
-        }
-        if (s->cert_der == NULL || out == NULL)
-            continue;
-        if (n > 1)
-            snprintf(path, sizeof(path), "%s/%lld.pem", out, (long long)s->request_id);
-        else
-            snprintf(path, sizeof(path), "%s", out);
-        cm_err wrc = cli_write_cert(g, path, force, s->cert_der, s->cert_der_len);
-        if (wrc != CM_OK) {
-            cli_fail(wrc);
-            status = 1;
+        for (int k = i; k < to; k++) {
+            int st = submit_print_one(&subs[k], fmt, &js, &jrc);
+            /* An error (1) outranks a denial (3). */
+            if (st != 0 && status != 1)
+                status = st;
+            if (out != NULL && n == 1 && subs[k].cert_der != NULL) {
+                cm_err wrc = cli_write_cert(g, out, force, subs[k].cert_der, subs[k].cert_der_len);
+                if (wrc != CM_OK) {
+                    cli_fail(wrc);
+                    status = 1;
+                }
+            }
         }
     }
     /* The results are printed also when a certificate is withheld or could
@@ -219,6 +273,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     fflush(stdout);
 out:
     buf_free(&js);
+    fs_group_free(grp);
     if (subs)
         for (i = 0; i < n; i++)
             ca_submission_clear(&subs[i]);

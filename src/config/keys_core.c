@@ -85,7 +85,7 @@ const struct config_key config_keys_core[] = {
     {"submit.batch_group", CFG_INT, "512", 1, 100000, NULL, NULL,
      "requests committed per database transaction in a batch submission"},
     {"submit.workers", CFG_INT, "0", 0, 64, NULL, NULL,
-     "worker processes signing a large batch (0 = one per CPU core)"},
+     "worker threads signing a large batch (0 = one per CPU core)"},
 
     /* Profiles: keys override the built-in profiles (tls-server, tls-client,
      * smime, subca) or, with profile.NAME.base, define new ones. Unset keys

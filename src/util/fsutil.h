@@ -72,4 +72,46 @@ cm_err fs_out_check_dir(const char *dir, const char *protect) CM_MUST_USE;
 cm_err fs_out_write(const char *path, const char *protect, int force, const void *data, size_t len,
                     mode_t mode) CM_MUST_USE;
 
+/* A group of output files in one directory made durable together (submit
+ * --out of a batch): each file goes to its own temp file as it is added; the
+ * commit syncs them all in one pass, renames each to its name and fsyncs
+ * the directory once. A group of N files costs N file syncs that the file
+ * system can merge into one journal commit, and one directory sync, instead
+ * of 2N syncs taken one after the other. The output-file policy is
+ * fs_out_check's: the directory is checked (and opened: later writes go to
+ * that directory even if its name is moved) when the group is opened, each
+ * name when it is added, and without force a rename never replaces a file
+ * that appeared meanwhile (RENAME_NOREPLACE, else link(2)). Not thread-safe. */
+typedef struct fs_group fs_group;
+
+/* Opens a group for files in dir (which must exist); at most `max` files
+ * (1..FS_GROUP_MAX) are added between commits. */
+#define FS_GROUP_MAX 256
+cm_err fs_group_open(fs_group **out, const char *dir, const char *protect, int force,
+                     size_t max) CM_MUST_USE;
+
+/* Checks name (one path component in the group's directory) against the
+ * policy and writes data to its temp file. On an error the file is not in
+ * the group and the group stays usable. CM_ERR_INVALID when the group is
+ * full (commit first). */
+cm_err fs_group_add(fs_group *g, const char *name, const void *data, size_t len,
+                    mode_t mode) CM_MUST_USE;
+
+/* Files added since the last commit. */
+size_t fs_group_count(const fs_group *g);
+
+/* Called once per file that could not be published, with its index (in
+ * the order added since the last commit) and its error (cm_err_msg() says
+ * why). */
+typedef void (*fs_group_fail_fn)(void *ctx, size_t index, cm_err rc);
+
+/* Syncs every file of the group, then renames each, then syncs the
+ * directory. When a sync fails nothing is renamed and every file fails.
+ * Returns the first error (CM_OK when every file is published); the group is
+ * empty afterwards. fail may be NULL. */
+cm_err fs_group_commit(fs_group *g, fs_group_fail_fn fail, void *ctx) CM_MUST_USE;
+
+/* Removes the temp files of an uncommitted group and frees it (NULL-safe). */
+void fs_group_free(fs_group *g);
+
 #endif

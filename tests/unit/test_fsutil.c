@@ -4,8 +4,10 @@
 #include "unit.h"
 #include "util/fsutil.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,6 +119,104 @@ TEST(secret_modes)
     CHECK(strstr(cm_err_msg(), "key file") != NULL);
 }
 
+static void group_failed(void *ctx, size_t index, cm_err rc)
+{
+    int *seen = ctx;
+    seen[index] = (int)rc;
+}
+
+/* Only NAME entries, no temp file left behind. */
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+        else if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n += 1000; /* a leftover .NAME.tmp.* */
+    closedir(d);
+    return n;
+}
+
+TEST(group_writes)
+{
+    fs_group *g = NULL;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int seen[4] = {0};
+    struct stat st;
+
+    CHECK(mkdir(at("grp"), 0755) == 0);
+    put(at("grp/2.pem"), "keep", 0600);
+    CHECK_OK(fs_group_open(&g, at("grp"), home, 0, 4));
+    CHECK_OK(fs_group_add(g, "1.pem", "one", 3, 0644));
+    /* An existing name is refused at once, without force... */
+    CHECK_ERR(fs_group_add(g, "2.pem", "two", 3, 0644), CM_ERR_EXISTS);
+    CHECK(strstr(cm_err_msg(), "2.pem: already exists") != NULL);
+    CHECK_ERR(fs_group_add(g, "a/b.pem", "x", 1, 0644), CM_ERR_INVALID);
+    CHECK_ERR(fs_group_add(g, "..", "x", 1, 0644), CM_ERR_INVALID);
+    CHECK_OK(fs_group_add(g, "3.pem", "three", 5, 0644));
+    /* ...and one that appears between add and commit is not replaced. */
+    put(at("grp/3.pem"), "raced", 0600);
+    CHECK_INT((int)fs_group_count(g), 2);
+    CHECK_ERR(fs_group_commit(g, group_failed, seen), CM_ERR_EXISTS);
+    CHECK_INT(seen[0], 0);
+    CHECK_INT(seen[1], CM_ERR_EXISTS);
+    CHECK_INT((int)fs_group_count(g), 0);
+    CHECK_OK(fs_read_file(&data, &len, at("grp/1.pem"), 100));
+    CHECK_STR((char *)data, "one");
+    free(data);
+    CHECK_OK(fs_read_file(&data, &len, at("grp/3.pem"), 100));
+    CHECK_STR((char *)data, "raced");
+    free(data);
+    CHECK(stat(at("grp/1.pem"), &st) == 0 && (st.st_mode & 07777) == 0644);
+    /* The group is reusable after a commit; full at max. */
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%d.pem", i);
+        CHECK_OK(fs_group_add(g, name, "n", 1, 0644));
+    }
+    CHECK_ERR(fs_group_add(g, "n4.pem", "n", 1, 0644), CM_ERR_INVALID);
+    CHECK_OK(fs_group_commit(g, NULL, NULL));
+    /* 1, 2, 3 and n0..n3; no temp file left. */
+    CHECK_INT(dir_entries(at("grp")), 7);
+    /* Uncommitted files vanish with the group. */
+    CHECK_OK(fs_group_add(g, "gone.pem", "g", 1, 0644));
+    fs_group_free(g);
+    CHECK_INT(dir_entries(at("grp")), 7);
+}
+
+TEST(group_policy)
+{
+    fs_group *g = NULL;
+    unsigned char *data = NULL;
+    size_t len = 0;
+
+    CHECK_ERR(fs_group_open(&g, home, home, 1, 4), CM_ERR_POLICY);
+    CHECK_ERR(fs_group_open(&g, at("alias"), home, 1, 4), CM_ERR_POLICY);
+    CHECK_ERR(fs_group_open(&g, at("alias/private"), home, 1, 4), CM_ERR_POLICY);
+    CHECK_ERR(fs_group_open(&g, at("nodir"), home, 1, 4), CM_ERR_NOTFOUND);
+    CHECK_ERR(fs_group_open(&g, at("out"), home, 1, FS_GROUP_MAX + 1), CM_ERR_INVALID);
+    CHECK(g == NULL);
+    /* With force: a link into the home is still refused, others replaced. */
+    CHECK_OK(fs_group_open(&g, at("out"), home, 1, 4));
+    CHECK_ERR(fs_group_add(g, "keylink", "x", 1, 0644), CM_ERR_POLICY);
+    CHECK_ERR(fs_group_add(g, "newkeylink", "x", 1, 0644), CM_ERR_POLICY);
+    CHECK_OK(fs_group_add(g, "s600", "x", 1, 0644));
+    CHECK_OK(fs_group_commit(g, NULL, NULL));
+    fs_group_free(g);
+    CHECK_OK(fs_read_file(&data, &len, at("home/private/ca.key"), 100));
+    CHECK_STR((char *)data, "KEY");
+    free(data);
+    CHECK_OK(fs_read_file(&data, &len, at("out/s600"), 100));
+    CHECK_STR((char *)data, "x");
+    free(data);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/cm-fsutil.XXXXXX";
@@ -138,6 +238,8 @@ int main(void)
     RUN(existing_needs_force);
     RUN(out_dir);
     RUN(secret_modes);
+    RUN(group_writes);
+    RUN(group_policy);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
     if (system(cmd) != 0)
         return 1;
