@@ -402,8 +402,10 @@ t0=$(now_ms)
 submit_one "$T/t1.csr"
 rc=$? el=$(($(now_ms) - t0))
 check_eq "never-answering server: submit succeeds" "$rc" "0"
-if [ "$el" -ge 2500 ] && [ "$el" -lt 8000 ]; then ok "  ... and returns after $el ms (timeout 3 s)"; else
-    fail "  ... returned after $el ms, expected 3 s to 8 s"; fi
+# The upper bound leaves room for the key load and issuance on a loaded
+# machine or under ASan; without the timeout the call would never return.
+if [ "$el" -ge 2500 ] && [ "$el" -lt 20000 ]; then ok "  ... and returns after $el ms (timeout 3 s)"; else
+    fail "  ... returned after $el ms, expected 3 s to 20 s"; fi
 check_match "  ... exit status: timeout" "$(cm "$H" exit status)" "last_error=.*(timeout|timed out|Timeout)"
 check_eq "  ... queued" "$(backlog)" "1"
 cfg exit.smtp.port "$PORT"
