@@ -289,7 +289,6 @@ static void worker_run(ca_ctx *ca, const struct profile *p, struct ca_submission
                        struct worker_state *ws, int status_fd, int go_fd)
 {
     struct csr **csrs = NULL;
-    char path[PATH_MAX];
     char go = 0;
     int bad = 0;
     size_t i;
@@ -312,8 +311,7 @@ static void worker_run(ca_ctx *ca, const struct profile *p, struct ca_submission
     if (read(go_fd, &go, 1) != 1 || go != 'G')
         _exit(0);
     /* Never use a database connection across fork: open our own. */
-    if (fs_join(path, sizeof(path), ca->home, CA_DB_FILE) != CM_OK ||
-        (rc = db_open(&db, path, 0)) != CM_OK) {
+    if ((rc = db_clone(&db, ca->db)) != CM_OK) {
         ws->failed = 1;
         ws->err = rc ? (int)rc : CM_ERR_DB;
         snprintf(ws->errmsg, sizeof(ws->errmsg), "%s", cm_err_msg());
