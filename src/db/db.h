@@ -76,7 +76,8 @@
  *    process or several; it is held until db_unlock, db_close, or the death
  *    of the process (a killed holder never blocks the next one: SQLite uses
  *    flock(2), PostgreSQL a session-level advisory lock). Locks do not
- *    depend on transactions.
+ *    depend on transactions. Callers never fork() while holding one (with
+ *    flock the child would hold it too, as long as it lives).
  * C9 Snapshots. db_snapshot writes a consistent snapshot of the committed
  *    state (one point in time, while other handles keep writing) into a
  *    directory, with the high-water marks of exactly that state;

@@ -2060,10 +2060,13 @@ static cm_err sq_check(db_t *db)
             CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %s", s->path, sqlite3_errmsg(s->h));
         x = sqlite3_step(st);
         if (x == SQLITE_ROW && i == 0) {
-            const unsigned char *t = sqlite3_column_text(st, 0);
-            if (t == NULL || strcmp((const char *)t, "ok") != 0)
-                CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %s", s->path,
-                        t ? (const char *)t : "?");
+            const char *t = (const char *)sqlite3_column_text(st, 0);
+            /* "*** in database main ***\nPage 7: ...": one line. */
+            if (t != NULL && strncmp(t, "*** ", 4) == 0 && strchr(t, '\n') != NULL)
+                t = strchr(t, '\n') + 1;
+            if (t == NULL || strcmp(t, "ok") != 0)
+                CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %.*s", s->path,
+                        t ? (int)strcspn(t, "\n") : 1, t ? t : "?");
         } else if (x == SQLITE_ROW) {
             const unsigned char *t = sqlite3_column_text(st, 0);
             CM_FAIL(CM_ERR_DB, "%s: integrity check failed: a row of %s refers to a missing row",
