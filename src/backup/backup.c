@@ -278,8 +278,7 @@ cm_err backup_verify(struct backup_marks *marks, const char *dir)
     if (got.last_request_id != marks->last_request_id ||
         got.last_crl_number != marks->last_crl_number ||
         got.last_event_id != marks->last_event_id || got.certificates != marks->certificates)
-        CM_FAIL(CM_ERR_INVALID, "%s: database does not match the manifest's high-water marks",
-                dir);
+        CM_FAIL(CM_ERR_INVALID, "%s: database does not match the manifest's high-water marks", dir);
 out:
     db_close(db);
     buf_free(&v.listed);

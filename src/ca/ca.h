@@ -2,8 +2,8 @@
  *
  * A CA home holds:
  *   certmint.conf        configuration (config/config.h)
- *   the database         where db_home_location() says (db/db.h; SQLite:
- *                        certmint.db and its -wal/-shm, a lock file per lock)
+ *   the database         where db_home_location() says; its files are the
+ *                        backend's business (db/db.h)
  *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC,
  *                        PBKDF2-HMAC-SHA256, 600,000 iterations), 0600
  *   ca.crt               the CA certificate (PEM)

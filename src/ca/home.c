@@ -607,8 +607,7 @@ out:
         /* Leave nothing half-made: a failed init removes what it created,
          * and only while it holds the lock (the files are then its own);
          * the home itself only when this run made the directory. */
-        const char *files[] = {CA_KEY_FILE, CA_CERT_FILE, CA_CHAIN_FILE, CA_CSR_FILE,
-                               CA_CONF_FILE};
+        const char *files[] = {CA_KEY_FILE, CA_CERT_FILE, CA_CHAIN_FILE, CA_CSR_FILE, CA_CONF_FILE};
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
             if (fs_join(path, sizeof(path), o->home, files[i]) == CM_OK)
                 unlink(path);

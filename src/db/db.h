@@ -351,8 +351,7 @@ struct db_ops {
     cm_err (*lock)(db_t *db, int *held, const char *name, int wait);
     void (*unlock)(db_t *db, const char *name);
     cm_err (*marks)(db_t *db, struct db_marks *out);
-    cm_err (*snapshot)(db_t *db, struct db_marks *marks, const char *dir, db_file_cb cb,
-                       void *ctx);
+    cm_err (*snapshot)(db_t *db, struct db_marks *marks, const char *dir, db_file_cb cb, void *ctx);
     cm_err (*snapshot_open)(db_t **out, const char *dir, db_file_cb cb, void *ctx);
     cm_err (*restore)(const char *location, const char *dir);
     cm_err (*check)(db_t *db);

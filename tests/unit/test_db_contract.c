@@ -127,8 +127,7 @@ static cm_err issue_one(db_t *db, int n)
  * int64 values to its own pipe. Returns the values of child i in vals[i]
  * (up to max each) and 1 when every child exited 0. */
 typedef int (*child_fn)(db_t *db, int i, int fd);
-static int run_children(db_t *db, int nproc, child_fn fn, int64_t vals[][256], int *nvals,
-                        int max)
+static int run_children(db_t *db, int nproc, child_fn fn, int64_t vals[][256], int *nvals, int max)
 {
     pid_t pid[8];
     int fds[8], ok = 1;
@@ -179,11 +178,11 @@ TEST(ops_complete)
           o->meta_set && o->counter_next && o->counter_raise && o->counter_get &&
           o->request_insert && o->request_get && o->request_resolve && o->request_list &&
           o->cert_insert && o->cert_get && o->cert_get_by_request && o->cert_set_withheld &&
-          o->cert_revoke && o->cert_unrevoke && o->revoked_iter && o->crl_insert &&
-          o->crl_last && o->audit_append && o->audit_iter && o->view && o->event_enqueue &&
-          o->event_iter && o->cert_fill_placeholder && o->poison_add && o->poison_del &&
-          o->poison_iter && o->home_location && o->clone && o->remove && o->lock &&
-          o->unlock && o->marks && o->snapshot && o->snapshot_open && o->restore && o->check);
+          o->cert_revoke && o->cert_unrevoke && o->revoked_iter && o->crl_insert && o->crl_last &&
+          o->audit_append && o->audit_iter && o->view && o->event_enqueue && o->event_iter &&
+          o->cert_fill_placeholder && o->poison_add && o->poison_del && o->poison_iter &&
+          o->home_location && o->clone && o->remove && o->lock && o->unlock && o->marks &&
+          o->snapshot && o->snapshot_open && o->restore && o->check);
     CHECK(db_backend_find(o->name) == o);
 }
 
