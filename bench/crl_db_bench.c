@@ -70,7 +70,6 @@ int main(int argc, char **argv)
     static const int reasons[] = {0, 1, 3, 4, 5, 9};
     long long n;
     ca_ctx ca;
-    char dbpath[PATH_MAX];
     const ASN1_OCTET_STRING *ski;
     struct crl_result r;
     double t0, t1, t2, base;
@@ -82,9 +81,8 @@ int main(int argc, char **argv)
     }
     memset(&ca, 0, sizeof(ca));
     snprintf(ca.home, sizeof(ca.home), "%s", argv[2]);
-    snprintf(dbpath, sizeof(dbpath), "%s/%s", argv[2], CA_DB_FILE);
     if (fs_mkdirs(ca.home, 0700) != CM_OK || config_new(&ca.cfg) != CM_OK ||
-        db_open(&ca.db, dbpath, n > 0) != CM_OK)
+        db_open_home(&ca.db, ca.home, n > 0) != CM_OK)
         die("setup");
     ca.key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     ca.cert = ca.key ? self_signed(ca.key) : NULL;

@@ -65,73 +65,40 @@ out:
     return rc;
 }
 
-static cm_err counter_value(int64_t *out, db_t *db, const char *key)
+static void marks_from_db(struct backup_marks *m, const struct db_marks *d)
 {
-    char k[64], *v = NULL;
-    long long n = 0;
-    cm_err rc;
-    snprintf(k, sizeof(k), "counter.%s", key);
-    *out = 0;
-    rc = db_meta_get(db, &v, k);
-    if (rc == CM_OK && v != NULL)
-        rc = text_parse_int(&n, v, 0, INT64_MAX, k);
-    free(v);
-    if (rc == CM_OK)
-        *out = n;
-    return rc;
+    m->last_request_id = d->last_request_id;
+    m->last_crl_number = d->last_crl_number;
+    m->last_event_id = d->last_event_id;
+    m->certificates = d->certificates;
 }
 
-static cm_err last_event_cb(void *ctx, const struct db_event *ev)
-{
-    *(int64_t *)ctx = ev->id;
-    return CM_OK;
-}
-
-struct count_ctx {
-    int64_t n;
+/* The snapshot's files, hashed into the manifest's file lines as the
+ * database layer reports them. */
+struct snap_ctx {
+    const char *dir;
+    cm_buf *lines;
 };
 
-static cm_err count_row(void *ctx, const struct db_row *row)
+static cm_err snap_file(void *ctx, const char *name)
 {
-    (void)row;
-    ((struct count_ctx *)ctx)->n++;
-    return CM_OK;
-}
+    struct snap_ctx *c = ctx;
+    char path[PATH_MAX], hex[65];
+    cm_err rc;
 
-static cm_err marks_read(struct backup_marks *m, db_t *db)
-{
-    cm_err rc = CM_OK;
-    int64_t from = 0, last = 0;
-    struct db_restrict r;
-    struct count_ctx cc = {0};
-
-    memset(m, 0, sizeof(*m));
-    CM_TRY(counter_value(&m->last_request_id, db, "request_id"));
-    CM_TRY(counter_value(&m->last_crl_number, db, "crl_number"));
-    for (;;) {
-        int64_t before = last;
-        CM_TRY(db_event_iter(db, from, EXIT_EV_ALL, 100000, last_event_cb, &last));
-        if (last == before)
-            break;
-        from = last;
-    }
-    m->last_event_id = last;
-    memset(&r, 0, sizeof(r));
-    r.column = db_column_find("SerialNumber");
-    r.op = DB_OP_NE;
-    r.is_null = 1;
-    CM_TRY(db_view(db, &r, 1, count_row, &cc));
-    m->certificates = cc.n;
-out:
-    return rc;
+    if ((rc = fs_join(path, sizeof(path), c->dir, name)) != CM_OK ||
+        (rc = sha256_file(hex, path)) != CM_OK)
+        return rc;
+    return buf_printf(c->lines, "sha256 %s %s\n", hex, name);
 }
 
 cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
 {
     cm_err rc = CM_OK;
     char from[PATH_MAX], to[PATH_MAX], hex[65];
-    cm_buf man = CM_BUF_INIT(MANIFEST_MAX);
-    db_t *copy = NULL;
+    cm_buf man = CM_BUF_INIT(MANIFEST_MAX), snap = CM_BUF_INIT(MANIFEST_MAX);
+    struct snap_ctx sc = {dir, &snap};
+    struct db_marks dm;
     time_t now = time(NULL);
     struct tm tm;
     char when[32];
@@ -148,12 +115,8 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
     CM_TRY(fs_mkdirs(to, 0755));
 
     /* The database first: the snapshot fixes what the backup contains. */
-    CM_TRY(fs_join(to, sizeof(to), dir, CA_DB_FILE));
-    CM_TRY(db_backup(ca->db, to));
-    CM_TRY(db_open(&copy, to, 0));
-    CM_TRY(marks_read(marks, copy));
-    db_close(copy);
-    copy = NULL;
+    CM_TRY(db_snapshot(ca->db, &dm, dir, snap_file, &sc));
+    marks_from_db(marks, &dm);
 
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     CM_TRY(buf_printf(&man, "certmint-backup 1\ncreated %s\nhome %s\n", when, ca->home));
@@ -167,8 +130,7 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
                       "certificates %lld\n",
                       (long long)marks->last_request_id, (long long)marks->last_crl_number,
                       (long long)marks->last_event_id, (long long)marks->certificates));
-    CM_TRY(sha256_file(hex, to));
-    CM_TRY(buf_printf(&man, "sha256 %s %s\n", hex, CA_DB_FILE));
+    CM_TRY(buf_append(&man, snap.data, snap.len));
     for (i = 0; i < sizeof(home_files) / sizeof(home_files[0]); i++) {
         CM_TRY(fs_join(from, sizeof(from), ca->home, home_files[i].path));
         if (!fs_exists(from)) {
@@ -191,7 +153,7 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
     if (rc != CM_OK)
         db_rollback(ca->db);
 out:
-    db_close(copy);
+    buf_free(&snap);
     buf_free(&man);
     return rc;
 }
@@ -206,7 +168,7 @@ static cm_err manifest_read(struct backup_marks *m, const char *dir,
     unsigned char *data = NULL;
     size_t len = 0;
     char *line, *save = NULL;
-    int lineno = 0, have_header = 0, have_db = 0;
+    int lineno = 0, have_header = 0;
 
     memset(m, 0, sizeof(*m));
     CM_TRY(fs_join(path, sizeof(path), dir, BACKUP_MANIFEST));
@@ -232,8 +194,6 @@ static cm_err manifest_read(struct backup_marks *m, const char *dir,
             if (sscanf(line, "sha256 %159s %4095s", a, b) != 2 || strlen(a) != 64 ||
                 strstr(b, "..") != NULL || b[0] == '/')
                 CM_FAIL(CM_ERR_INVALID, "%s:%d: bad file line", path, lineno);
-            if (strcmp(b, CA_DB_FILE) == 0)
-                have_db = 1;
             if (file_cb)
                 CM_TRY(file_cb(ctx, a, b));
         } else if (sscanf(line, "%31s %lld", key, &v) == 2) {
@@ -249,8 +209,6 @@ static cm_err manifest_read(struct backup_marks *m, const char *dir,
     }
     if (!have_header)
         CM_FAIL(CM_ERR_INVALID, "%s: empty manifest", path);
-    if (!have_db)
-        CM_FAIL(CM_ERR_INVALID, "%s: the manifest lists no database", path);
 out:
     free(data);
     return rc;
@@ -258,6 +216,7 @@ out:
 
 struct verify_ctx {
     const char *dir;
+    cm_buf listed; /* "\nNAME\n..." of every file line */
 };
 
 static cm_err verify_file(void *ctx, const char *hex, const char *rel)
@@ -274,31 +233,55 @@ static cm_err verify_file(void *ctx, const char *hex, const char *rel)
     if (strcmp(got, hex) != 0)
         return cm_err_set(CM_ERR_INVALID, "%s: SHA-256 does not match the manifest (damaged)",
                           path);
+    if (v->listed.len == 0 && (rc = buf_append(&v->listed, "\n", 1)) != CM_OK)
+        return rc;
+    return buf_printf(&v->listed, "%s\n", rel);
+}
+
+/* Every file of the database snapshot must be one the manifest lists (and
+ * so hash-checked above): an unlisted one could be anything. */
+static cm_err verify_listed(void *ctx, const char *name)
+{
+    struct verify_ctx *v = ctx;
+    char needle[PATH_MAX + 2];
+    cm_err rc = CM_OK;
+
+    snprintf(needle, sizeof(needle), "\n%s\n", name);
+    if (v->listed.len == 0 || (rc = buf_append(&v->listed, "", 1)) != CM_OK ||
+        strstr((const char *)v->listed.data, needle) == NULL)
+        return rc != CM_OK ? rc
+                           : cm_err_set(CM_ERR_INVALID,
+                                        "%s/%s: the manifest lists no database (%s is not in it)",
+                                        v->dir, BACKUP_MANIFEST, name);
+    v->listed.len--; /* drop the NUL again */
     return CM_OK;
 }
 
 cm_err backup_verify(struct backup_marks *marks, const char *dir)
 {
     cm_err rc = CM_OK;
-    struct verify_ctx v = {dir};
+    struct verify_ctx v = {dir, CM_BUF_INIT(MANIFEST_MAX)};
+    struct db_marks dm;
     struct backup_marks got;
-    char path[PATH_MAX];
     db_t *db = NULL;
 
     CM_TRY(manifest_read(marks, dir, verify_file, &v));
-    CM_TRY(fs_join(path, sizeof(path), dir, CA_DB_FILE));
-    /* Opening a copy in a scratch place would cost a copy of the file; the
-     * database is opened read-write but nothing is written (hash checked
-     * above, marks compared below). */
-    CM_TRY(db_open(&db, path, 0));
-    CM_TRY(marks_read(&got, db));
+    /* Read-only: verifying leaves the backup byte for byte as it was. */
+    rc = db_snapshot_open(&db, dir, verify_listed, &v);
+    if (rc == CM_ERR_NOTFOUND)
+        CM_FAIL(CM_ERR_INVALID, "%s/%s: the manifest lists no database", dir, BACKUP_MANIFEST);
+    if (rc != CM_OK)
+        goto out;
+    CM_TRY(db_check(db));
+    CM_TRY(db_marks(db, &dm));
+    marks_from_db(&got, &dm);
     if (got.last_request_id != marks->last_request_id ||
         got.last_crl_number != marks->last_crl_number ||
         got.last_event_id != marks->last_event_id || got.certificates != marks->certificates)
-        CM_FAIL(CM_ERR_INVALID, "%s: database does not match the manifest's high-water marks",
-                path);
+        CM_FAIL(CM_ERR_INVALID, "%s: database does not match the manifest's high-water marks", dir);
 out:
     db_close(db);
+    buf_free(&v.listed);
     return rc;
 }
 
@@ -366,16 +349,20 @@ struct restore_ctx {
     const char *from, *to;
 };
 
+/* Copies a file of the CA home from the backup; the database's files are
+ * db_restore's (the snapshot is the backend's format). */
 static cm_err restore_file(void *ctx, const char *hex, const char *rel)
 {
     struct restore_ctx *r = ctx;
     char from[PATH_MAX], to[PATH_MAX], dirbuf[PATH_MAX], *slash;
     cm_err rc;
-    mode_t mode = (strncmp(rel, "private/", 8) == 0 || strcmp(rel, CA_CONF_FILE) == 0 ||
-                   strcmp(rel, CA_DB_FILE) == 0)
-                      ? 0600
-                      : 0644;
+    mode_t mode = 0;
     (void)hex;
+    for (size_t i = 0; i < sizeof(home_files) / sizeof(home_files[0]); i++)
+        if (strcmp(rel, home_files[i].path) == 0)
+            mode = home_files[i].mode;
+    if (mode == 0)
+        return CM_OK;
     if ((rc = fs_join(from, sizeof(from), r->from, rel)) != CM_OK ||
         (rc = fs_join(to, sizeof(to), r->to, rel)) != CM_OK)
         return rc;
@@ -393,9 +380,10 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
                       const char *dir, const struct restore_opts *o)
 {
     cm_err rc = CM_OK;
-    char tmp[PATH_MAX], path[PATH_MAX], home[PATH_MAX], parent[PATH_MAX], *slash;
+    char tmp[PATH_MAX], home[PATH_MAX], parent[PATH_MAX], *slash;
     struct restore_ctx r;
     struct backup_marks m2;
+    char loc[PATH_MAX + 16];
     db_t *db = NULL;
     int64_t highest = 0;
     size_t hl;
@@ -432,11 +420,14 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
     r.from = dir;
     r.to = tmp;
     rc = manifest_read(&m2, dir, restore_file, &r);
+    if (rc == CM_OK)
+        rc = db_home_location(loc, sizeof(loc), tmp);
+    if (rc == CM_OK)
+        rc = db_restore(loc, dir);
     if (rc != CM_OK)
         goto fail;
     if (o->ncrl_files > 0) {
-        CM_TRY(fs_join(path, sizeof(path), tmp, CA_DB_FILE));
-        rc = db_open(&db, path, 0);
+        rc = db_open_home(&db, tmp, 0);
         if (rc == CM_OK)
             rc = backup_raise_crl_number(db, o->crl_files, o->ncrl_files, &highest);
         db_close(db);
@@ -479,13 +470,11 @@ fail:
     /* Remove the partial copy (only files we wrote). */
     {
         char sub[PATH_MAX];
-        static const char *const rels[] = {
-            CA_DB_FILE,      CA_CONF_FILE,        CA_KEY_FILE,       CA_CERT_FILE,
-            CA_CHAIN_FILE,   CA_CSR_FILE,         "crl/ca.crl",      "crl/ca.crl.pem",
-            "crl/delta.crl", "crl/delta.crl.pem", CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
-        for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++)
-            if (fs_join(sub, sizeof(sub), tmp, rels[i]) == CM_OK)
+        for (size_t i = 0; i < sizeof(home_files) / sizeof(home_files[0]); i++)
+            if (fs_join(sub, sizeof(sub), tmp, home_files[i].path) == CM_OK)
                 unlink(sub);
+        if (db_home_location(loc, sizeof(loc), tmp) == CM_OK)
+            (void)db_remove(loc);
         if (fs_join(sub, sizeof(sub), tmp, "private") == CM_OK)
             rmdir(sub);
         if (fs_join(sub, sizeof(sub), tmp, CA_CRL_DIR) == CM_OK)

@@ -2,7 +2,8 @@
  *
  * A CA home holds:
  *   certmint.conf        configuration (config/config.h)
- *   certmint.db          the certificate database (db/db.h), SQLite
+ *   the database         where db_home_location() says; its files are the
+ *                        backend's business (db/db.h)
  *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC,
  *                        PBKDF2-HMAC-SHA256, 600,000 iterations), 0600
  *   ca.crt               the CA certificate (PEM)
@@ -24,7 +25,6 @@
 #include <openssl/x509.h>
 
 #define CA_CONF_FILE "certmint.conf"
-#define CA_DB_FILE "certmint.db"
 #define CA_KEY_FILE "private/ca.key"
 #define CA_CERT_FILE "ca.crt"
 #define CA_CHAIN_FILE "chain.pem"

@@ -157,12 +157,7 @@ cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o)
         CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
     CM_TRY(config_load(&ca->cfg, path, 0));
 
-    CM_TRY(fs_join(path, sizeof(path), home, CA_DB_FILE));
-    if (stat(path, &st) != 0 && errno == ENOENT)
-        CM_FAIL(CM_ERR_NOTFOUND, "%s: CA database missing", path);
-    if (stat(path, &st) != 0)
-        CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
-    CM_TRY(db_open(&ca->db, path, 0));
+    CM_TRY(db_open_home(&ca->db, home, 0));
 
     CM_TRY(fs_join(path, sizeof(path), home, CA_CERT_FILE));
     rc = fs_read_file(&data, &len, path, CA_MAX_CERT_BYTES);
@@ -448,7 +443,7 @@ cm_err ca_init(const struct ca_init_opts *o)
     X509_REQ *req = NULL;
     ASN1_INTEGER *serial = NULL;
     db_t *db = NULL;
-    int created_home = 0, lock_fd = -1;
+    int created_home = 0, lock_fd = -1, db_created = 0;
     const char *md;
     time_t now = time(NULL);
 
@@ -587,8 +582,8 @@ cm_err ca_init(const struct ca_init_opts *o)
 
     CM_TRY(fs_join(path, sizeof(path), o->home, CA_CONF_FILE));
     CM_TRY(write_config_defaults(path));
-    CM_TRY(fs_join(path, sizeof(path), o->home, CA_DB_FILE));
-    CM_TRY(db_open(&db, path, 1));
+    CM_TRY(db_open_home(&db, o->home, 1));
+    db_created = 1; /* a failed open leaves nothing; this one we remove */
     CM_TRY(db_begin(db));
     {
         char details[512];
@@ -611,11 +606,12 @@ out:
         /* Leave nothing half-made: a failed init removes what it created,
          * and only while it holds the lock (the files are then its own);
          * the home itself only when this run made the directory. */
-        const char *files[] = {CA_KEY_FILE,  CA_CERT_FILE, CA_CHAIN_FILE,     CA_CSR_FILE,
-                               CA_CONF_FILE, CA_DB_FILE,   CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
+        const char *files[] = {CA_KEY_FILE, CA_CERT_FILE, CA_CHAIN_FILE, CA_CSR_FILE, CA_CONF_FILE};
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
             if (fs_join(path, sizeof(path), o->home, files[i]) == CM_OK)
                 unlink(path);
+        if (db_created && db_home_location(path, sizeof(path), o->home) == CM_OK)
+            db_remove(path);
         if (fs_join(path, sizeof(path), o->home, "private") == CM_OK)
             rmdir(path);
         if (fs_join(path, sizeof(path), o->home, CA_CRL_DIR) == CM_OK)

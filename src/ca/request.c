@@ -630,8 +630,8 @@ out:
     return rc;
 }
 
-/* Reads the request inside the caller's transaction (BEGIN IMMEDIATE: no
- * other writer can change it until commit) and checks that it is pending.
+/* Reads the request inside the caller's transaction (serializable, db/db.h
+ * C2: no other writer can change it until commit) and checks that it is pending.
  * The resolve itself is a compare-and-set too (db_request_resolve). */
 static cm_err load_pending(struct db_request **out, ca_ctx *ca, int64_t id)
 {

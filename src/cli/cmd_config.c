@@ -208,7 +208,7 @@ static cm_err read_stdin_value(char *out, size_t outsz)
 static cm_err config_change(const char *home, const char *key, const char *value)
 {
     cm_err rc = CM_OK;
-    char path[PATH_MAX], dbpath[PATH_MAX], who[256], errmsg[1024];
+    char path[PATH_MAX], who[256], errmsg[1024];
     cm_config *cfg = NULL;
     db_t *db = NULL;
     unsigned char *orig = NULL;
@@ -221,8 +221,7 @@ static cm_err config_change(const char *home, const char *key, const char *value
     if (config_schema_find(key) == NULL)
         CM_FAIL(CM_ERR_CONFIG, "unknown key '%s' (see 'certmint config keys')", key);
     CM_TRY(fs_join(path, sizeof(path), home, CA_CONF_FILE));
-    CM_TRY(fs_join(dbpath, sizeof(dbpath), home, CA_DB_FILE));
-    CM_TRY(db_open(&db, dbpath, 0));
+    CM_TRY(db_open_home(&db, home, 0));
     CM_TRY(db_begin(db));
     CM_TRY(fs_read_file(&orig, &origlen, path, 1024 * 1024));
     CM_TRY(config_load(&cfg, path, 0));

@@ -407,17 +407,15 @@ static cm_err cert_from_db(X509 **x, unsigned char **der, size_t *len, const cha
                            const char *serial)
 {
     cm_err rc = CM_OK;
-    char path[PATH_MAX];
     db_t *db = NULL;
     struct db_cert *c = NULL;
 
     *x = NULL;
     *der = NULL;
-    CM_TRY(fs_join(path, sizeof(path), home, CA_DB_FILE));
-    CM_TRY(db_open(&db, path, 0));
+    CM_TRY(db_open_home(&db, home, 0));
     CM_TRY(db_cert_get(db, &c, serial));
     if (c == NULL)
-        CM_FAIL(CM_ERR_NOTFOUND, "serial %s: no such certificate in %s", serial, path);
+        CM_FAIL(CM_ERR_NOTFOUND, "serial %s: no such certificate in %s", serial, home);
     if (c->raw == NULL || c->raw_len == 0)
         CM_FAIL(CM_ERR_NOTFOUND,
                 "serial %s: only a placeholder is recorded (no certificate to look for)", serial);

@@ -46,26 +46,12 @@ static cm_err json_str(cm_buf *b, const char *s)
     return rc;
 }
 
-/* The last value of the revocation change sequence: the sqlite backend keeps
- * counters in meta as "counter.KEY" (db/sqlite.c). 0 when nothing was ever
- * revoked. Read inside the CRL's transaction, so it matches the entries. */
+/* The last value of the revocation change sequence (0 when nothing was
+ * ever revoked). Read inside the CRL's transaction, so it matches the
+ * entries. */
 static cm_err current_rev_seq(int64_t *out, db_t *db)
 {
-    cm_err rc = CM_OK;
-    char *v = NULL;
-    long long n = 0;
-
-    *out = 0;
-    CM_TRY(db_meta_get(db, &v, "counter.rev_seq"));
-    if (v != NULL) {
-        rc = text_parse_int(&n, v, 0, INT64_MAX, "database counter rev_seq");
-        if (rc != CM_OK)
-            goto out;
-    }
-    *out = n;
-out:
-    free(v);
-    return rc;
+    return db_counter_get(db, out, DB_COUNTER_REV_SEQ);
 }
 
 cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)

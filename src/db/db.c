@@ -6,6 +6,7 @@
 #include "db/db.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,30 @@ static const struct db_ops *const backends[] = {
     &db_sqlite_ops,
 };
 
+#define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
+
 const struct db_ops *db_backend_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+    for (size_t i = 0; i < NBACKENDS; i++)
         if (strcasecmp(backends[i]->name, name) == 0)
             return backends[i];
     return NULL;
+}
+
+const struct db_ops *db_backend_at(size_t i)
+{
+    return i < NBACKENDS ? backends[i] : NULL;
+}
+
+/* A backend built against another version of this header would call
+ * through the wrong slots: refuse it by name rather than crash. */
+static cm_err backend_check(const struct db_ops *ops)
+{
+    if (ops->version != DB_OPS_VERSION)
+        return cm_err_set(CM_ERR_UNSUPPORTED,
+                          "database backend '%s' implements ops version %d, this build needs %d",
+                          ops->name, ops->version, DB_OPS_VERSION);
+    return CM_OK;
 }
 
 /* The view's columns, in AD CS's names and in the order `certmint view`
@@ -227,16 +246,16 @@ static cm_err backend_select(const struct db_ops **ops, const char **rest, const
     *ops = backends[0];
     *rest = location;
     if (colon == NULL || colon == location)
-        return CM_OK;
+        return backend_check(*ops);
     n = (size_t)(colon - location);
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)location[i]))
-            return CM_OK; /* "./a:b", "/x/y:z": a path */
-    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+            return backend_check(*ops); /* "./a:b", "/x/y:z": a path */
+    for (size_t i = 0; i < NBACKENDS; i++)
         if (strlen(backends[i]->name) == n && strncasecmp(backends[i]->name, location, n) == 0) {
             *ops = backends[i];
             *rest = colon + 1;
-            return CM_OK;
+            return backend_check(*ops);
         }
     return cm_err_set(CM_ERR_UNSUPPORTED, "database '%s': unknown backend '%.*s'", location, (int)n,
                       location);
@@ -254,12 +273,55 @@ cm_err db_open(db_t **out, const char *location, int create)
         return rc;
     if (*rest == '\0')
         return cm_err_set(CM_ERR_INVALID, "database '%s': empty location", location);
-    assert(ops->version == DB_OPS_VERSION);
     if ((rc = ops->open(out, rest, create)) != CM_OK)
         return rc;
     (*out)->ops = ops;
     (*out)->in_tx = 0;
     return CM_OK;
+}
+
+cm_err db_home_location(char *out, size_t outsz, const char *home)
+{
+    cm_err rc = backend_check(backends[0]);
+    if (rc != CM_OK)
+        return rc;
+    return backends[0]->home_location(out, outsz, home);
+}
+
+cm_err db_open_home(db_t **out, const char *home, int create)
+{
+    char loc[PATH_MAX + 16];
+    cm_err rc;
+
+    *out = NULL;
+    if ((rc = db_home_location(loc, sizeof(loc), home)) != CM_OK)
+        return rc;
+    return db_open(out, loc, create);
+}
+
+cm_err db_clone(db_t **out, db_t *db)
+{
+    cm_err rc;
+
+    *out = NULL;
+    if ((rc = db->ops->clone(out, db)) != CM_OK)
+        return rc;
+    (*out)->ops = db->ops;
+    (*out)->in_tx = 0;
+    return CM_OK;
+}
+
+cm_err db_remove(const char *location)
+{
+    const struct db_ops *ops = NULL;
+    const char *rest = NULL;
+    cm_err rc;
+
+    if ((rc = backend_select(&ops, &rest, location)) != CM_OK)
+        return rc;
+    if (*rest == '\0')
+        return cm_err_set(CM_ERR_INVALID, "database '%s': empty location", location);
+    return ops->remove(rest);
 }
 
 void db_close(db_t *db)
@@ -310,27 +372,78 @@ void db_rollback(db_t *db)
  * its own and break the one-transaction-per-command rule. */
 #define WRITE(db) assert((db)->in_tx)
 
+/* The backend's own keys (C7): a caller that could write "counter.crl_number"
+ * would bypass the counter contract, one that reads it depends on an
+ * encoding. */
+static cm_err meta_key_check(const char *key)
+{
+    if (strcmp(key, "schema_version") == 0 || strncmp(key, "counter.", 8) == 0)
+        return cm_err_set(CM_ERR_INVALID, "metadata key '%s' is reserved for the database", key);
+    return CM_OK;
+}
+
+/* Counter and lock names: short, [a-z0-9_-], so that every backend can use
+ * them as a key or a file name as they are. */
+static cm_err name_check(const char *what, const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 64)
+        return cm_err_set(CM_ERR_INVALID, "%s name '%s': 1 to 64 characters", what, name);
+    for (size_t i = 0; i < n; i++)
+        if (!(islower((unsigned char)name[i]) || isdigit((unsigned char)name[i]) ||
+              name[i] == '_' || name[i] == '-'))
+            return cm_err_set(CM_ERR_INVALID, "%s name '%s': only a-z, 0-9, _ and -", what, name);
+    return CM_OK;
+}
+
 cm_err db_meta_get(db_t *db, char **out, const char *key)
 {
-    return db->ops->meta_get(db, out, key);
+    cm_err rc = meta_key_check(key);
+    *out = NULL;
+    return rc != CM_OK ? rc : db->ops->meta_get(db, out, key);
 }
 
 cm_err db_meta_set(db_t *db, const char *key, const char *value)
 {
+    cm_err rc = meta_key_check(key);
     WRITE(db);
-    return db->ops->meta_set(db, key, value);
+    return rc != CM_OK ? rc : db->ops->meta_set(db, key, value);
 }
 
 cm_err db_counter_next(db_t *db, int64_t *out, const char *key)
 {
+    cm_err rc = name_check("counter", key);
     WRITE(db);
-    return db->ops->counter_next(db, out, key);
+    if (rc == CM_OK && strcmp(key, DB_COUNTER_EVENT_ID) == 0)
+        rc = cm_err_set(CM_ERR_INVALID, "event IDs are assigned by queueing an event");
+    return rc != CM_OK ? rc : db->ops->counter_next(db, out, key);
 }
 
 cm_err db_counter_raise(db_t *db, const char *key, int64_t at_least)
 {
+    cm_err rc = name_check("counter", key);
     WRITE(db);
-    return db->ops->counter_raise(db, key, at_least);
+    return rc != CM_OK ? rc : db->ops->counter_raise(db, key, at_least);
+}
+
+cm_err db_counter_get(db_t *db, int64_t *out, const char *key)
+{
+    cm_err rc = name_check("counter", key);
+    *out = 0;
+    return rc != CM_OK ? rc : db->ops->counter_get(db, out, key);
+}
+
+cm_err db_lock(db_t *db, int *held, const char *name, int wait)
+{
+    cm_err rc = name_check("lock", name);
+    *held = 0;
+    return rc != CM_OK ? rc : db->ops->lock(db, held, name, wait);
+}
+
+void db_unlock(db_t *db, const char *name)
+{
+    if (db != NULL)
+        db->ops->unlock(db, name);
 }
 
 cm_err db_request_insert(db_t *db, struct db_request *req)
@@ -460,11 +573,61 @@ cm_err db_cert_fill_placeholder(db_t *db, const struct db_cert *c)
 
 cm_err db_event_raise_id(db_t *db, int64_t at_least)
 {
-    assert(db->in_tx);
-    return db->ops->event_raise_id(db, at_least);
+    return db_counter_raise(db, DB_COUNTER_EVENT_ID, at_least);
 }
 
-cm_err db_backup(db_t *db, const char *dest_path)
+cm_err db_marks(db_t *db, struct db_marks *out)
 {
-    return db->ops->backup(db, dest_path);
+    memset(out, 0, sizeof(*out));
+    return db->ops->marks(db, out);
+}
+
+cm_err db_snapshot(db_t *db, struct db_marks *marks, const char *dir, db_file_cb cb, void *ctx)
+{
+    memset(marks, 0, sizeof(*marks));
+    if (db->in_tx)
+        return cm_err_set(CM_ERR_STATE, "a snapshot inside a transaction would copy uncommitted "
+                                        "data");
+    return db->ops->snapshot(db, marks, dir, cb, ctx);
+}
+
+/* A snapshot directory says nothing about its backend: the first backend
+ * that finds its snapshot there opens it. */
+cm_err db_snapshot_open(db_t **out, const char *dir, db_file_cb cb, void *ctx)
+{
+    cm_err rc = CM_ERR_NOTFOUND;
+
+    *out = NULL;
+    for (size_t i = 0; i < NBACKENDS; i++) {
+        if ((rc = backend_check(backends[i])) != CM_OK)
+            return rc;
+        rc = backends[i]->snapshot_open(out, dir, cb, ctx);
+        if (rc == CM_OK) {
+            (*out)->ops = backends[i];
+            (*out)->in_tx = 0;
+            return CM_OK;
+        }
+        if (rc != CM_ERR_NOTFOUND)
+            return rc;
+    }
+    return rc;
+}
+
+cm_err db_restore(const char *location, const char *dir)
+{
+    const struct db_ops *ops = NULL;
+    const char *rest = NULL;
+    cm_err rc;
+
+    if ((rc = backend_select(&ops, &rest, location)) != CM_OK)
+        return rc;
+    if (*rest == '\0')
+        return cm_err_set(CM_ERR_INVALID, "database '%s': empty location", location);
+    return ops->restore(rest, dir);
+}
+
+cm_err db_check(db_t *db)
+{
+    assert(!db->in_tx);
+    return db->ops->check(db);
 }

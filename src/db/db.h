@@ -1,7 +1,9 @@
 /* The certificate database: a storage interface (an ops table, like libgit2's
  * odb backends) whose first implementation is SQLite. Callers use only the
  * db_* wrappers below, so a PostgreSQL backend is one new file registered in
- * the static table in db.c.
+ * the static table in db.c. Nothing outside src/db names a file of the
+ * database, an SQL statement or how a backend encodes its state: counters,
+ * locks, metadata, snapshots and the integrity check are ops like the rest.
  *
  * Model (AD CS's view, column names included so exit-module templates and
  * `certmint view` can name them):
@@ -14,10 +16,78 @@
  *   audit     append-only log of every state change.
  *   event     the exit-module outbox (written in the same transaction as
  *             the state change that raised it).
+ *   meta      small named values of the modules above the database (exit
+ *             cursors, directory publication marks, open batches).
+ *   counter   named sequences (RequestID, CRL number, revocation sequence,
+ *             event ID).
  *
  * Transactions: every command runs in exactly one db_begin()/db_commit();
  * on any error the caller calls db_rollback() and nothing has changed. The
  * wrappers assert that a write happens inside a transaction.
+ *
+ * THE CONTRACT (what every backend must guarantee; tests/unit/
+ * test_db_contract.c runs it against every backend in the registry, so a
+ * new backend is done when that test passes for it):
+ *
+ * C1 Handles. A handle (db_t) is one connection, used by one thread at a
+ *    time; two handles on one database (db_clone, or db_open twice, in one
+ *    process or several) are independent sessions. db_clone may be called
+ *    in a child after fork() on the parent's handle: it uses only the
+ *    handle's location, never the parent's connection.
+ * C2 Transactions. db_begin starts a write transaction that is serializable
+ *    against every other handle's: what it reads stays true until its
+ *    commit (SQLite: BEGIN IMMEDIATE, one writer; PostgreSQL: SERIALIZABLE,
+ *    or row locks on what is read, with the retry inside the backend). A
+ *    commit that returned CM_OK is durable (survives a crash or power
+ *    loss); a rollback leaves no trace; a handle closed inside a
+ *    transaction rolls it back. Reads outside a transaction see committed
+ *    data only.
+ * C3 Counters (db_counter_*: "request_id", "crl_number", "rev_seq" and
+ *    event IDs). A value handed out never repeats and never goes
+ *    backwards, across handles, processes, reopen, restore from a snapshot
+ *    and rollbacks of other transactions (a rolled-back value may be
+ *    handed out again only if nobody committed it; gaps are allowed). Two
+ *    transactions that both take a value get different ones: the read and
+ *    the increment are one atomic step (SQLite gets this from BEGIN
+ *    IMMEDIATE; PostgreSQL must use UPDATE ... RETURNING on a locked row or
+ *    a sequence, never SELECT-then-UPDATE without a lock). RequestIDs and
+ *    CRL numbers are the certificates' and CRLs' names: RFC 5280 5.2.3
+ *    requires monotonically increasing CRL numbers.
+ * C4 Uniqueness is the database's. A certificate's serial is drawn at
+ *    random by the caller (>= 64 bits); db_cert_insert of a serial already
+ *    there fails with CM_ERR_EXISTS even when the other insert came through
+ *    another handle a moment before (a unique index, not a read-then-
+ *    insert). The same holds for RequestIDs given by the caller.
+ * C5 State changes are compare-and-set. db_request_resolve, db_cert_revoke
+ *    and db_cert_unrevoke change a row only if it is still in the state the
+ *    caller expects, in the same statement; of two racing handles exactly
+ *    one wins, the other gets CM_ERR_STATE and changes nothing.
+ * C6 The outbox. Event IDs are assigned at enqueue, strictly increasing in
+ *    commit order as seen by db_event_iter (an event committed later never
+ *    gets a lower ID than one already read by a deliverer: with SQLite the
+ *    single writer gives this; PostgreSQL must take the ID under the
+ *    writer's lock or deliver only IDs below the oldest open transaction's).
+ *    Exit modules deliver in ID order and record "delivered up to ID".
+ * C7 Metadata (db_meta_*) is transactional like every row. Keys are the
+ *    callers' (module.name...); the backend keeps its own state (counters,
+ *    schema version) out of their reach: db_meta_* refuses the reserved
+ *    keys "schema_version" and "counter.*".
+ * C8 Locks (db_lock). A named lock is exclusive across handles, in one
+ *    process or several; it is held until db_unlock, db_close, or the death
+ *    of the process (a killed holder never blocks the next one: SQLite uses
+ *    flock(2), PostgreSQL a session-level advisory lock). Locks do not
+ *    depend on transactions. Callers never fork() while holding one (with
+ *    flock the child would hold it too, as long as it lives).
+ * C9 Snapshots. db_snapshot writes a consistent snapshot of the committed
+ *    state (one point in time, while other handles keep writing) into a
+ *    directory, with the high-water marks of exactly that state;
+ *    db_snapshot_open opens such a snapshot without changing it;
+ *    db_restore makes a new database from one. Counters continue from the
+ *    snapshot's values (C3 across a restore; recovery raises them past the
+ *    mail trail with db_counter_raise).
+ * C10 Integrity. db_check finds damage to the stored data (torn pages,
+ *    broken indexes, dangling references) and names it; CM_OK only when
+ *    the backend's own check passes.
  *
  * Ownership: structs returned through an out pointer are owned by the caller
  * and freed with the matching *_free() (NULL-safe). Strings inside structs
@@ -31,7 +101,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DB_OPS_VERSION 1
+/* 2: counters read, locks, clone, snapshots, integrity check (issue 10). */
+#define DB_OPS_VERSION 2
+
+/* The counters every backend keeps (C3). "event_id" is the outbox's: read
+ * and raised like the others, taken only by db_event_enqueue. */
+#define DB_COUNTER_REQUEST_ID "request_id"
+#define DB_COUNTER_CRL_NUMBER "crl_number"
+#define DB_COUNTER_REV_SEQ "rev_seq"
+#define DB_COUNTER_EVENT_ID "event_id"
 
 /* Disposition values: AD CS's numbers so that habits carry over. */
 enum db_disposition {
@@ -214,8 +292,21 @@ struct db {
     int in_tx;
 };
 
+/* The high-water marks of a database state (C9): what a backup records and
+ * a restore continues from. */
+struct db_marks {
+    int64_t last_request_id; /* the request_id counter */
+    int64_t last_crl_number; /* the crl_number counter */
+    int64_t last_event_id;   /* highest event ID in the outbox, 0 when empty */
+    int64_t certificates;    /* certificate rows */
+};
+
+/* Called with each file (relative to the snapshot directory) a snapshot
+ * consists of. */
+typedef cm_err (*db_file_cb)(void *ctx, const char *name);
+
 struct db_ops {
-    int version; /* DB_OPS_VERSION */
+    int version; /* DB_OPS_VERSION: checked when the backend is selected */
     const char *name;
     cm_err (*open)(db_t **out, const char *location, int create);
     void (*close)(db_t *db);
@@ -246,18 +337,31 @@ struct db_ops {
     cm_err (*event_enqueue)(db_t *db, struct db_event *ev);
     cm_err (*event_iter)(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
                          void *ctx);
-    cm_err (*backup)(db_t *db, const char *dest_path);
-    cm_err (*event_raise_id)(db_t *db, int64_t at_least);
     cm_err (*cert_fill_placeholder)(db_t *db, const struct db_cert *c);
     cm_err (*poison_add)(db_t *db, const char *module, int64_t event_id, const char *reason,
                          int64_t when);
     cm_err (*poison_del)(db_t *db, const char *module, int64_t event_id);
     cm_err (*poison_iter)(db_t *db, const char *module, db_poison_cb cb, void *ctx);
     cm_err (*audit_iter)(db_t *db, int64_t since, db_audit_cb cb, void *ctx);
+    /* Version 2. */
+    cm_err (*home_location)(char *out, size_t outsz, const char *home);
+    cm_err (*clone)(db_t **out, db_t *db);
+    cm_err (*remove)(const char *location);
+    cm_err (*counter_get)(db_t *db, int64_t *out, const char *key);
+    cm_err (*lock)(db_t *db, int *held, const char *name, int wait);
+    void (*unlock)(db_t *db, const char *name);
+    cm_err (*marks)(db_t *db, struct db_marks *out);
+    cm_err (*snapshot)(db_t *db, struct db_marks *marks, const char *dir, db_file_cb cb, void *ctx);
+    cm_err (*snapshot_open)(db_t **out, const char *dir, db_file_cb cb, void *ctx);
+    cm_err (*restore)(const char *location, const char *dir);
+    cm_err (*check)(db_t *db);
 };
 
-/* Registry: the backends compiled in. */
+/* Registry: the backends compiled in (db.c's table; the first is the
+ * default). db_backend_find returns NULL for an unknown name; db_backend_at
+ * walks the table (NULL past the end), for the contract test. */
 const struct db_ops *db_backend_find(const char *name);
+const struct db_ops *db_backend_at(size_t i);
 
 /* Opens the database at location ("sqlite:PATH" or a bare path = sqlite).
  * create = 1 makes a new one (schema created); 0 requires it to exist. */
@@ -265,17 +369,53 @@ cm_err db_open(db_t **out, const char *location, int create) CM_MUST_USE;
 void db_close(db_t *db);
 const struct db_ops *db_get_ops(db_t *db);
 
+/* The location of the database of the CA home at home (the default
+ * backend's choice: for SQLite "sqlite:HOME/certmint.db"). Every caller
+ * that opens a CA's database goes through this (or db_open_home), so the
+ * home's layout below the database is the backend's business. */
+cm_err db_home_location(char *out, size_t outsz, const char *home) CM_MUST_USE;
+/* db_open(db_home_location(home), create). A missing database is
+ * CM_ERR_NOTFOUND "LOCATION: CA database missing". */
+cm_err db_open_home(db_t **out, const char *home, int create) CM_MUST_USE;
+/* A new, independent handle (C1) on the database db is open on, for a
+ * worker (thread, or process after fork) that needs its own connection. */
+cm_err db_clone(db_t **out, db_t *db) CM_MUST_USE;
+/* Removes the database at location and everything the backend keeps for it
+ * (SQLite: the file, its -wal and -shm). Only for cleaning up what a failed
+ * init or restore created; a missing database is not an error (clean-up
+ * code may ignore the result: it is already on an error path). */
+cm_err db_remove(const char *location);
+
 cm_err db_begin(db_t *db) CM_MUST_USE;
 cm_err db_commit(db_t *db) CM_MUST_USE;
 void db_rollback(db_t *db); /* no-op outside a transaction */
 
-cm_err db_meta_get(db_t *db, char **out, const char *key) CM_MUST_USE; /* *out NULL if absent */
+/* Metadata (C7): small named strings of the modules above ("exit.MODULE.
+ * acked", "ldap.published.SERIAL", ...). get: *out NULL if absent; outside
+ * a transaction it reads the committed value. set: inside a transaction,
+ * replaces the value. Keys "schema_version" and "counter.*" are the
+ * backend's: CM_ERR_INVALID. */
+cm_err db_meta_get(db_t *db, char **out, const char *key) CM_MUST_USE;
 cm_err db_meta_set(db_t *db, const char *key, const char *value) CM_MUST_USE;
-/* Counters ("crl_number", "rev_seq", "request_id_floor", ...): next value is
- * strictly greater than every value returned before, also across restarts. */
+/* Counters (C3, DB_COUNTER_*; other names [a-z0-9_]+ are fine too). next:
+ * inside a transaction, returns a value strictly greater than every value
+ * any handle ever committed for key, atomically with the transaction
+ * (CM_ERR_INVALID for "event_id": event IDs are taken by enqueue). */
 cm_err db_counter_next(db_t *db, int64_t *out, const char *key) CM_MUST_USE;
-/* Makes the next value of key greater than at_least (restore/recovery). */
+/* Inside a transaction: makes every later value of key greater than
+ * at_least (restore, recovery); never lowers it. */
 cm_err db_counter_raise(db_t *db, const char *key, int64_t at_least) CM_MUST_USE;
+/* The last value handed out (or raised to); 0 when never used. Inside a
+ * transaction it is consistent with what the transaction reads (a CRL
+ * records the revocation sequence it covers). */
+cm_err db_counter_get(db_t *db, int64_t *out, const char *key) CM_MUST_USE;
+
+/* Named locks (C8), [a-z0-9_-]+: "exit" is the one delivering process per
+ * CA home. wait = 0: *held = 0 when another handle holds it; wait = 1:
+ * blocks until it is free. Taking a lock the handle already holds is a
+ * programming error. unlock: releases it (no-op when not held). */
+cm_err db_lock(db_t *db, int *held, const char *name, int wait) CM_MUST_USE;
+void db_unlock(db_t *db, const char *name);
 
 /* Assigns req->request_id; when the caller sets it (> 0, recovery of a
  * request known from the audit trail) that ID is used, CM_ERR_EXISTS if
@@ -333,7 +473,8 @@ cm_err db_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db
                      void *ctx) CM_MUST_USE;
 
 /* Makes the next event ID greater than at_least (after a restore, event IDs
- * seen in the mail trail must not be used again: they name the mails). */
+ * seen in the mail trail must not be used again: they name the mails).
+ * Same as db_counter_raise(db, DB_COUNTER_EVENT_ID, at_least). */
 cm_err db_event_raise_id(db_t *db, int64_t at_least) CM_MUST_USE;
 
 /* Poisoned events. add: records (or, when already there, updates the reason
@@ -345,7 +486,28 @@ cm_err db_poison_add(db_t *db, const char *module, int64_t event_id, const char 
 cm_err db_poison_del(db_t *db, const char *module, int64_t event_id) CM_MUST_USE;
 cm_err db_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx) CM_MUST_USE;
 
-/* Consistent online snapshot into dest_path (SQLite backup API). */
-cm_err db_backup(db_t *db, const char *dest_path) CM_MUST_USE;
+/* High-water marks (C9) of the committed state, read consistently. */
+cm_err db_marks(db_t *db, struct db_marks *out) CM_MUST_USE;
+
+/* Snapshots (C9). snapshot: outside a transaction, writes a consistent
+ * snapshot of the committed state into the existing directory dir (durable
+ * when it returns: files fsynced), fills *marks with the marks of exactly
+ * that state, and calls cb for each file written (the caller lists and
+ * hashes them; SQLite: "certmint.db", a self-contained file). A file of
+ * that name already in dir is replaced only once the copy is complete.
+ * snapshot_open: a read-only handle on the snapshot in dir, the dir left
+ * byte for byte as it was; cb is called for each file it consists of (so a
+ * verifier can check that its manifest covers them); CM_ERR_NOTFOUND when
+ * dir holds none. restore: creates the database at location from the
+ * snapshot in dir (CM_ERR_EXISTS when one is there); counters go on from
+ * the snapshot's values. */
+cm_err db_snapshot(db_t *db, struct db_marks *marks, const char *dir, db_file_cb cb,
+                   void *ctx) CM_MUST_USE;
+cm_err db_snapshot_open(db_t **out, const char *dir, db_file_cb cb, void *ctx) CM_MUST_USE;
+cm_err db_restore(const char *location, const char *dir) CM_MUST_USE;
+
+/* Integrity check (C10): outside a transaction. CM_OK when the stored data
+ * is sound; CM_ERR_DB naming the first problem found otherwise. */
+cm_err db_check(db_t *db) CM_MUST_USE;
 
 #endif

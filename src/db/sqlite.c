@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -246,12 +247,24 @@ static const char *const st_sql[ST__COUNT] = {
                         " VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
+/* Named locks held by a handle (db_lock): each an flock on its own open
+ * file, so two handles of one process exclude each other as two processes
+ * do. */
+#define SQ_LOCKS_MAX 4
+
 struct sqlite_db {
     struct db base; /* first: db.c sees a db_t */
     sqlite3 *h;
     char *path;
     sqlite3_stmt *st[ST__COUNT];
+    struct {
+        char name[65]; /* "" = free slot */
+        int fd;
+    } locks[SQ_LOCKS_MAX];
 };
+
+/* The database file of a CA home, and of a snapshot directory. */
+#define SQ_HOME_FILE "certmint.db"
 
 #define SDB(db) ((struct sqlite_db *)(void *)(db))
 
@@ -446,6 +459,9 @@ static cm_err counter_write(struct sqlite_db *s, const char *mkey, int64_t v)
     return sq_meta_set(&s->base, mkey, num);
 }
 
+static cm_err event_seq_get(struct sqlite_db *s, int64_t *out);
+static cm_err sq_event_raise_id(db_t *db, int64_t at_least);
+
 static cm_err sq_counter_next(db_t *db, int64_t *out, const char *key)
 {
     struct sqlite_db *s = SDB(db);
@@ -470,10 +486,28 @@ static cm_err sq_counter_raise(db_t *db, const char *key, int64_t at_least)
     int64_t cur = 0;
     cm_err rc;
 
+    /* Event IDs are SQLite's AUTOINCREMENT sequence (see the events table). */
+    if (strcmp(key, DB_COUNTER_EVENT_ID) == 0)
+        return sq_event_raise_id(db, at_least);
     CM_TRY(counter_key(mkey, sizeof(mkey), key));
     CM_TRY(counter_read(s, &cur, mkey));
     if (at_least > cur)
         CM_TRY(counter_write(s, mkey, at_least));
+out:
+    return rc;
+}
+
+static cm_err sq_counter_get(db_t *db, int64_t *out, const char *key)
+{
+    struct sqlite_db *s = SDB(db);
+    char mkey[128];
+    cm_err rc;
+
+    *out = 0;
+    if (strcmp(key, DB_COUNTER_EVENT_ID) == 0)
+        return event_seq_get(s, out);
+    CM_TRY(counter_key(mkey, sizeof(mkey), key));
+    CM_TRY(counter_read(s, out, mkey));
 out:
     return rc;
 }
@@ -1332,6 +1366,30 @@ out:
     return rc;
 }
 
+/* One integer from a PRAGMA or query. */
+static cm_err query_int(struct sqlite_db *s, int64_t *out, const char *sql, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    cm_err rc;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+        CM_TRY(sq_fail(s, what));
+    *out = col_int(st, 0);
+    rc = CM_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The AUTOINCREMENT high-water mark of the outbox: the last event ID taken
+ * or raised to, even when those events are gone. */
+static cm_err event_seq_get(struct sqlite_db *s, int64_t *out)
+{
+    return query_int(s, out,
+                     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+                     "reading the event ID");
+}
+
 /* AUTOINCREMENT keeps its high-water mark in sqlite_sequence. */
 static cm_err sq_event_raise_id(db_t *db, int64_t at_least)
 {
@@ -1480,6 +1538,9 @@ static void sq_close(db_t *db)
         return;
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < SQ_LOCKS_MAX; i++)
+        if (s->locks[i].name[0] != '\0')
+            close(s->locks[i].fd); /* releases the flock */
     sqlite3_close(s->h);
     free(s->path);
     free(s);
@@ -1503,21 +1564,6 @@ static void sq_rollback(db_t *db)
     /* SQLite may already have rolled back (a failed COMMIT, I/O errors). */
     if (!sqlite3_get_autocommit(s->h))
         (void)sqlite3_exec(s->h, "ROLLBACK", NULL, NULL, NULL);
-}
-
-/* One integer from a PRAGMA or query. */
-static cm_err query_int(struct sqlite_db *s, int64_t *out, const char *sql, const char *what)
-{
-    sqlite3_stmt *st = NULL;
-    cm_err rc;
-
-    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
-        CM_TRY(sq_fail(s, what));
-    *out = col_int(st, 0);
-    rc = CM_OK;
-out:
-    sqlite3_finalize(st);
-    return rc;
 }
 
 static cm_err set_pragmas(struct sqlite_db *s)
@@ -1663,9 +1709,10 @@ static cm_err sq_open(db_t **out, const char *path, int create)
         if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > 0)
             CM_FAIL(CM_ERR_EXISTS, "%s: a database already exists; not overwriting it", path);
     } else {
+        if (stat(path, &sb) != 0 && errno == ENOENT)
+            CM_FAIL(CM_ERR_NOTFOUND, "%s: CA database missing", path);
         if (stat(path, &sb) != 0)
-            CM_FAIL(errno == ENOENT ? CM_ERR_NOTFOUND : CM_ERR_IO, "%s: cannot open database: %s",
-                    path, errno == ENOENT ? "no such file" : strerror(errno));
+            CM_FAIL(CM_ERR_IO, "%s: cannot open database: %s", path, strerror(errno));
         if (!S_ISREG(sb.st_mode))
             CM_FAIL(CM_ERR_DB, "%s: not a certmint database (not a regular file)", path);
         CM_TRY(check_writable(path));
@@ -1712,18 +1759,17 @@ out:
     return rc;
 }
 
-static cm_err sq_backup(db_t *db, const char *dest_path)
+/* Copies the database of s into dest_path, a self-contained file in
+ * rollback-journal mode, through SQLite's online backup API: a consistent
+ * snapshot even while other connections write. */
+static cm_err backup_to(struct sqlite_db *s, const char *dest_path)
 {
-    struct sqlite_db *s = SDB(db);
     sqlite3 *dh = NULL;
     sqlite3_backup *bk = NULL;
     char tmp[PATH_MAX], dir[PATH_MAX];
     int fd = -1, made_tmp = 0, x;
     cm_err rc;
 
-    if (db->in_tx)
-        CM_FAIL(CM_ERR_STATE, "%s: backup inside a transaction would copy uncommitted data",
-                s->path);
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dest_path) >= (int)sizeof(tmp))
         CM_FAIL(CM_ERR_INVALID, "%s: path too long", dest_path);
     fd = mkstemp(tmp);
@@ -1777,6 +1823,265 @@ out:
     return rc;
 }
 
+/* ---- handles, locks, snapshots, integrity (ops version 2) ---- */
+
+static cm_err sq_home_location(char *out, size_t outsz, const char *home)
+{
+    int n = snprintf(out, outsz, "sqlite:%s/" SQ_HOME_FILE, home);
+    if (n < 0 || (size_t)n >= outsz)
+        return cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
+    return CM_OK;
+}
+
+/* Only the path is used: after fork() the parent's connection belongs to
+ * the parent (SQLite forbids carrying one across fork). */
+static cm_err sq_clone(db_t **out, db_t *db)
+{
+    return sq_open(out, SDB(db)->path, 0);
+}
+
+static cm_err sq_remove(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >= (int)sizeof(p))
+            return cm_err_set(CM_ERR_INVALID, "%s: path too long", path);
+        if (unlink(p) != 0 && errno != ENOENT)
+            return cm_err_set(CM_ERR_IO, "%s: cannot remove: %s", p, strerror(errno));
+    }
+    return CM_OK;
+}
+
+/* A lock is an flock on DIR/NAME.lock beside the database: "exit" is then
+ * HOME/exit.lock, the file earlier versions used, so an old `serve` and a
+ * new command still exclude each other during an upgrade. */
+static cm_err lock_path(char *out, size_t outsz, const struct sqlite_db *s, const char *name)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", s->path);
+    if (snprintf(out, outsz, "%s/%s.lock", dirname(dir), name) >= (int)outsz)
+        return cm_err_set(CM_ERR_INVALID, "%s: path too long", s->path);
+    return CM_OK;
+}
+
+static cm_err sq_lock(db_t *db, int *held, const char *name, int wait)
+{
+    struct sqlite_db *s = SDB(db);
+    char path[PATH_MAX];
+    int slot = -1, fd = -1, r;
+    cm_err rc;
+
+    *held = 0;
+    for (int i = 0; i < SQ_LOCKS_MAX; i++) {
+        assert(strcmp(s->locks[i].name, name) != 0); /* already held by this handle */
+        if (slot < 0 && s->locks[i].name[0] == '\0')
+            slot = i;
+    }
+    if (slot < 0)
+        CM_FAIL(CM_ERR_STATE, "%s: too many locks held", s->path);
+    CM_TRY(lock_path(path, sizeof(path), s, name));
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        CM_FAIL(CM_ERR_IO, "%s: cannot open the lock: %s", path, strerror(errno));
+    while ((r = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR)
+        ;
+    if (r != 0 && errno == EWOULDBLOCK)
+        goto out; /* held elsewhere: *held stays 0 */
+    if (r != 0)
+        CM_FAIL(CM_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
+    snprintf(s->locks[slot].name, sizeof(s->locks[slot].name), "%s", name);
+    s->locks[slot].fd = fd;
+    fd = -1;
+    *held = 1;
+    rc = CM_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static void sq_unlock(db_t *db, const char *name)
+{
+    struct sqlite_db *s = SDB(db);
+    for (int i = 0; i < SQ_LOCKS_MAX; i++)
+        if (strcmp(s->locks[i].name, name) == 0) {
+            close(s->locks[i].fd);
+            s->locks[i].name[0] = '\0';
+            s->locks[i].fd = -1;
+        }
+}
+
+/* The marks in one read transaction (WAL: a stable view while others
+ * commit), or in the caller's. */
+static cm_err sq_marks(db_t *db, struct db_marks *m)
+{
+    struct sqlite_db *s = SDB(db);
+    int own = !db->in_tx && sqlite3_get_autocommit(s->h);
+    cm_err rc;
+
+    if (own)
+        CM_TRY(sq_exec(s, "BEGIN", "reading the high-water marks"));
+    CM_TRY(counter_read(s, &m->last_request_id, "counter." DB_COUNTER_REQUEST_ID));
+    CM_TRY(counter_read(s, &m->last_crl_number, "counter." DB_COUNTER_CRL_NUMBER));
+    CM_TRY(query_int(s, &m->last_event_id, "SELECT COALESCE(max(ID), 0) FROM events",
+                     "reading the high-water marks"));
+    CM_TRY(query_int(s, &m->certificates, "SELECT count(*) FROM certificates",
+                     "reading the high-water marks"));
+out:
+    if (own && !sqlite3_get_autocommit(s->h))
+        (void)sqlite3_exec(s->h, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+/* A read-only connection that changes nothing in the file or beside it
+ * (immutable: no locks, no -wal or -shm): for a snapshot, whose hash is
+ * in a manifest. */
+static cm_err open_readonly(struct sqlite_db **out, const char *path)
+{
+    struct sqlite_db *s = NULL;
+    cm_buf uri = CM_BUF_INIT(3 * PATH_MAX + 32);
+    struct stat sb;
+    cm_err rc;
+
+    *out = NULL;
+    if (stat(path, &sb) != 0)
+        return cm_err_set(errno == ENOENT ? CM_ERR_NOTFOUND : CM_ERR_IO, "%s: %s", path,
+                          strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return cm_err_set(CM_ERR_DB, "%s: not a certmint database (not a regular file)", path);
+    s = calloc(1, sizeof(*s));
+    CM_NOMEM_IF(s == NULL);
+    s->path = strdup(path);
+    CM_NOMEM_IF(s->path == NULL);
+    /* RFC 3986 file URI: escape what SQLite's URI parser would read. */
+    CM_TRY(buf_append_str(&uri, "file:"));
+    for (const char *p = path; *p; p++)
+        if (*p == '%' || *p == '?' || *p == '#')
+            CM_TRY(buf_printf(&uri, "%%%02X", (unsigned char)*p));
+        else
+            CM_TRY(buf_append(&uri, p, 1));
+    CM_TRY(buf_append(&uri, "?immutable=1", 13)); /* with the NUL */
+    if (sqlite3_open_v2((const char *)uri.data, &s->h,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        if (s->h == NULL)
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        CM_TRY(sq_fail(s, "cannot open database"));
+    }
+    sqlite3_extended_result_codes(s->h, 1);
+    sqlite3_db_config(s->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(s->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    CM_TRY(check_identity(s));
+    *out = s;
+    s = NULL;
+    rc = CM_OK;
+out:
+    buf_free(&uri);
+    if (s != NULL)
+        sq_close(&s->base);
+    return rc;
+}
+
+static cm_err sq_snapshot(db_t *db, struct db_marks *marks, const char *dir, db_file_cb cb,
+                          void *ctx)
+{
+    struct sqlite_db *copy = NULL;
+    char to[PATH_MAX];
+    cm_err rc;
+
+    CM_TRY(fs_join(to, sizeof(to), dir, SQ_HOME_FILE));
+    CM_TRY(backup_to(SDB(db), to));
+    /* The marks of exactly the copied state: read from the copy. */
+    CM_TRY(open_readonly(&copy, to));
+    CM_TRY(sq_marks(&copy->base, marks));
+    if (cb != NULL)
+        CM_TRY(cb(ctx, SQ_HOME_FILE));
+out:
+    if (copy != NULL)
+        sq_close(&copy->base);
+    return rc;
+}
+
+static cm_err sq_snapshot_open(db_t **out, const char *dir, db_file_cb cb, void *ctx)
+{
+    struct sqlite_db *s = NULL;
+    char path[PATH_MAX];
+    cm_err rc;
+
+    *out = NULL;
+    CM_TRY(fs_join(path, sizeof(path), dir, SQ_HOME_FILE));
+    if (!fs_exists(path))
+        CM_FAIL(CM_ERR_NOTFOUND, "%s: no database snapshot (no %s)", dir, SQ_HOME_FILE);
+    if (cb != NULL)
+        CM_TRY(cb(ctx, SQ_HOME_FILE));
+    CM_TRY(open_readonly(&s, path));
+    *out = &s->base;
+out:
+    return rc;
+}
+
+static cm_err sq_restore(const char *path, const char *dir)
+{
+    struct sqlite_db *src = NULL;
+    char from[PATH_MAX], wal[PATH_MAX];
+    cm_err rc;
+
+    CM_TRY(fs_join(from, sizeof(from), dir, SQ_HOME_FILE));
+    if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+        CM_FAIL(CM_ERR_INVALID, "%s: path too long", path);
+    if (file_nonempty(path) || file_nonempty(wal))
+        CM_FAIL(CM_ERR_EXISTS, "%s: a database already exists; not overwriting it", path);
+    CM_TRY(open_readonly(&src, from));
+    /* Page by page, not the file read whole: a database of millions of
+     * certificates does not pass through memory at once. */
+    CM_TRY(backup_to(src, path));
+    if (chmod(path, 0600) != 0)
+        CM_FAIL(CM_ERR_IO, "%s: chmod: %s", path, strerror(errno));
+out:
+    if (src != NULL)
+        sq_close(&src->base);
+    return rc;
+}
+
+/* PRAGMA integrity_check reads every page and index; foreign_key_check
+ * finds certificates whose request is gone. The first complaint is named. */
+static cm_err sq_check(db_t *db)
+{
+    static const char *const sql[] = {"PRAGMA integrity_check(1)", "PRAGMA foreign_key_check"};
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc = CM_OK;
+    int x;
+
+    for (size_t i = 0; i < 2; i++) {
+        if (sqlite3_prepare_v2(s->h, sql[i], -1, &st, NULL) != SQLITE_OK)
+            CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %s", s->path, sqlite3_errmsg(s->h));
+        x = sqlite3_step(st);
+        if (x == SQLITE_ROW && i == 0) {
+            const char *t = (const char *)sqlite3_column_text(st, 0);
+            /* "*** in database main ***\nPage 7: ...": one line. */
+            if (t != NULL && strncmp(t, "*** ", 4) == 0 && strchr(t, '\n') != NULL)
+                t = strchr(t, '\n') + 1;
+            if (t == NULL || strcmp(t, "ok") != 0)
+                CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %.*s", s->path,
+                        t ? (int)strcspn(t, "\n") : 1, t ? t : "?");
+        } else if (x == SQLITE_ROW) {
+            const unsigned char *t = sqlite3_column_text(st, 0);
+            CM_FAIL(CM_ERR_DB, "%s: integrity check failed: a row of %s refers to a missing row",
+                    s->path, t ? (const char *)t : "?");
+        } else if (x != SQLITE_DONE) {
+            CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %s", s->path, sqlite3_errmsg(s->h));
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 const struct db_ops db_sqlite_ops = {
     .version = DB_OPS_VERSION,
     .name = "sqlite",
@@ -1806,11 +2111,20 @@ const struct db_ops db_sqlite_ops = {
     .view = sq_view,
     .event_enqueue = sq_event_enqueue,
     .event_iter = sq_event_iter,
-    .backup = sq_backup,
-    .event_raise_id = sq_event_raise_id,
     .poison_add = sq_poison_add,
     .poison_del = sq_poison_del,
     .poison_iter = sq_poison_iter,
     .audit_iter = sq_audit_iter,
     .cert_fill_placeholder = sq_cert_fill_placeholder,
+    .home_location = sq_home_location,
+    .clone = sq_clone,
+    .remove = sq_remove,
+    .counter_get = sq_counter_get,
+    .lock = sq_lock,
+    .unlock = sq_unlock,
+    .marks = sq_marks,
+    .snapshot = sq_snapshot,
+    .snapshot_open = sq_snapshot_open,
+    .restore = sq_restore,
+    .check = sq_check,
 };

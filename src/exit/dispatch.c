@@ -658,32 +658,15 @@ out:
 
 /* One delivering process per CA home: two processes (`certmint serve` and
  * a command's own delivery) sending the same queue would mail every event
- * twice. An flock on HOME/exit.lock; the kernel drops it when the process
- * dies, so a killed `serve` never blocks the next one. *fd = -1 when
- * another process holds it and `block` is 0. */
-static cm_err delivery_lock(int *fd, const struct ca_ctx *ca, int block)
-{
-    char path[PATH_MAX];
-    int f, r;
+ * twice. The database's "exit" lock (db/db.h C8): exclusive across
+ * handles and processes, dropped when the holder dies, so a killed `serve`
+ * never blocks the next one. *held = 0 when another process holds it and
+ * `block` is 0. */
+#define DELIVERY_LOCK "exit"
 
-    *fd = -1;
-    if (fs_join(path, sizeof(path), ca->home, "exit.lock") != CM_OK)
-        return CM_ERR_INVALID;
-    f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (f < 0)
-        return cm_err_set(CM_ERR_IO, "%s: cannot open the delivery lock: %s", path,
-                          strerror(errno));
-    while ((r = flock(f, LOCK_EX | (block ? 0 : LOCK_NB))) != 0 && errno == EINTR)
-        ;
-    if (r != 0) {
-        int e = errno;
-        close(f);
-        if (e == EWOULDBLOCK)
-            return CM_OK;
-        return cm_err_set(CM_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
-    }
-    *fd = f;
-    return CM_OK;
+static cm_err delivery_lock(int *held, const struct ca_ctx *ca, int block)
+{
+    return db_lock(ca->db, held, DELIVERY_LOCK, block);
 }
 
 cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep)
@@ -691,7 +674,7 @@ cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *r
     cm_err rc = CM_OK;
     struct info_buf ib;
     struct exit_delivery_report local;
-    int lock = -1;
+    int lock = 0;
 
     memset(&ib, 0, sizeof(ib));
     if (rep == NULL)
@@ -700,7 +683,7 @@ cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *r
     if (ca->cert == NULL)
         return CM_OK;
     CM_TRY(delivery_lock(&lock, ca, flags & EXIT_DELIVER_WAIT_LOCK));
-    if (lock < 0) {
+    if (!lock) {
         rep->busy = 1;
         log_info("exit modules: another process is delivering; events stay queued for it");
         goto out;
@@ -715,8 +698,8 @@ cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *r
     }
 out:
     info_free(&ib);
-    if (lock >= 0)
-        close(lock);
+    if (lock)
+        db_unlock(ca->db, DELIVERY_LOCK);
     return rc;
 }
 

@@ -22,7 +22,10 @@ check "backup while serve runs" cm "$H" backup "$T/bk"
 check "MANIFEST lists the database with its SHA-256" grep -q "^sha256 [0-9a-f]\{64\} certmint.db$" "$T/bk/MANIFEST"
 check "the key is backed up encrypted" grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$T/bk/private/ca.key"
 check_eq "the key keeps mode 0600" "$(stat -c %a "$T/bk/private/ca.key")" 600
+(cd "$T/bk" && find . -type f | sort | xargs sha256sum) >"$T/bk.sums"
 check "backup --verify" cm "$H" backup --verify "$T/bk"
+check "  ... changes no byte of the backup (and adds no file)" \
+    sh -c 'cd "$1" && find . -type f | sort | xargs sha256sum | cmp -s - "$2"' sh "$T/bk" "$T/bk.sums"
 check_fails "backup refuses a non-empty directory" cm "$H" backup "$T/bk"
 kill "$spid"; wait "$spid" 2>/dev/null
 check_match "serve logged its stop" "$(cat "$T/serve.log")" "stopped"
@@ -65,6 +68,15 @@ check_fails "verify detects a damaged file" cm "$H" backup --verify "$T/bk-damag
 check_match "and names it" "$(cm "$H" backup --verify "$T/bk-damaged" 2>&1)" "ca.crt: SHA-256 does not match"
 check_fails "restore refuses a damaged backup" cm "$H" restore "$T/bk-damaged" --home "$T/r2"
 [ ! -e "$T/r2" ] && ok "a refused restore leaves nothing" || fail "a refused restore left $T/r2"
+# A damaged database page under a manifest rewritten to match: the
+# integrity check finds what the hash cannot.
+cp -r "$T/bk" "$T/bk-torn"
+python3 -c 'import os,sys; f=open(sys.argv[1],"r+b"); n=os.path.getsize(sys.argv[1]); f.seek(n-4096); f.write(b"\x5a"*64)' \
+    "$T/bk-torn/certmint.db"
+sed -i "s/^sha256 [0-9a-f]* certmint.db$/sha256 $(sha256sum "$T/bk-torn/certmint.db" | cut -c1-64) certmint.db/" \
+    "$T/bk-torn/MANIFEST"
+check_match "verify finds a damaged database page" "$(cm "$H" backup --verify "$T/bk-torn" 2>&1)" \
+    "certmint.db: .*(integrity check failed|malformed)"
 rm "$T/bk-damaged/MANIFEST"
 check_match "a backup without MANIFEST is refused" "$(cm "$H" backup --verify "$T/bk-damaged" 2>&1)" "no MANIFEST"
 

@@ -52,15 +52,13 @@ static X509 *make_ca_cert(EVP_PKEY *key)
 static ca_ctx *open_test_ca(const char *dir)
 {
     ca_ctx *ca = calloc(1, sizeof(*ca));
-    char dbpath[512];
     const ASN1_OCTET_STRING *ski;
 
     if (ca == NULL)
         return NULL;
     snprintf(ca->home, sizeof(ca->home), "%s", dir);
-    snprintf(dbpath, sizeof(dbpath), "%s/%s", dir, CA_DB_FILE);
     if (fs_mkdirs(dir, 0700) != CM_OK || config_new(&ca->cfg) != CM_OK ||
-        db_open(&ca->db, dbpath, 1) != CM_OK)
+        db_open_home(&ca->db, dir, 1) != CM_OK)
         return ca;
     ca->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     ca->cert = ca->key ? make_ca_cert(ca->key) : NULL;
