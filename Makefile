@@ -15,6 +15,8 @@ override CFLAGS += -Wno-format-truncation
 endif
 LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lpthread
 CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
+# PKCS#11 header only (src/key/pkcs11.c loads the module with dlopen).
+CPPFLAGS += $(shell pkg-config --cflags p11-kit-1)
 ifeq ($(HAVE_GMIME),1)
 CPPFLAGS += $(shell pkg-config --cflags gmime-3.0) -DCM_HAVE_GMIME
 LDLIBS   += $(shell pkg-config --libs gmime-3.0)
