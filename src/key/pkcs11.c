@@ -543,14 +543,14 @@ static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x2
 static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 
 /* Generates the key pair in the token: private key sensitive and never
- * extractable (v2.40 4.9), both token objects with the URI's label and id. */
+ * extractable (v2.40 4.9), sign only, both token objects with the URI's label and id. */
 static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct key_spec *spec)
 {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
     CK_ULONG bits = (CK_ULONG)spec->bits;
     static const unsigned char f4[] = {0x01, 0x00, 0x01};
-    CK_ATTRIBUTE pub[6], priv[8];
+    CK_ATTRIBUTE pub[6], priv[10];
     CK_ULONG np = 0, nv = 0;
     CK_OBJECT_HANDLE hpub, hpriv;
     CK_RV rv;
@@ -591,6 +591,9 @@ static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct 
     priv[nv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof(yes)};
     priv[nv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof(no)};
     priv[nv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
+    /* A CA key signs and does nothing else (RFC 5280 4.2.1.3 spirit). */
+    priv[nv++] = (CK_ATTRIBUTE){CKA_DECRYPT, &no, sizeof(no)};
+    priv[nv++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
     priv[nv++] = (CK_ATTRIBUTE){CKA_LABEL, p->uri.object, strlen(p->uri.object)};
     if (p->uri.has_id) {
         pub[np++] = (CK_ATTRIBUTE){CKA_ID, p->uri.id, p->uri.id_len};
