@@ -37,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check unit tools e2e clean deps asan fuzz bench format dist install uninstall
+.PHONY: all check check-softhsm unit tools e2e clean deps asan fuzz bench format dist install uninstall
 all: $(BUILD)/certmint
 
 # Installation: `make install` (PREFIX=/usr/local by default; DESTDIR for
@@ -131,6 +131,11 @@ tools: $(TOOL_BIN)
 # real servers. Ends with "N passed, N failed".
 check: all unit tools
 	@BUILD=$(BUILD) sh tests/run.sh
+
+# The same end-to-end suite with every CA key in a SoftHSM2 token (PKCS#11)
+# instead of an encrypted file (tests/e2e/lib.sh, CERTMINT_TEST_KEYSTORE).
+check-softhsm: all unit tools
+	@CERTMINT_TEST_KEYSTORE=softhsm BUILD=$(BUILD) sh tests/run.sh
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

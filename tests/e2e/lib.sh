@@ -54,13 +54,6 @@ PASS="$T/pass"
 printf 'test-passphrase-%s\n' "$$" >"$PASS"
 chmod 600 "$PASS"
 
-# cm HOME args...: run certmint on a CA home.
-cm() {
-    h=$1
-    shift
-    "$CM" --home "$h" --passphrase-file "$PASS" "$@"
-}
-
 # SoftHSM2 (PKCS#11) for tests: a private token directory in $T, its
 # configuration in SOFTHSM2_CONF, the user PIN in a 0600 file.
 # reset_on_fork: a forked batch worker finds the module reset, as with a
@@ -87,9 +80,8 @@ p11_uri() {
     echo "pkcs11:token=$1;object=$2?module-path=$P11_MODULE&pin-source=file:$P11_PIN"
 }
 # CERTMINT_TEST_KEYSTORE=softhsm: every CA the tests make keeps its key in
-# SoftHSM (make check-softhsm). P11_SEQ numbers the objects.
+# SoftHSM (make check-softhsm).
 KEYSTORE=${CERTMINT_TEST_KEYSTORE:-file}
-P11_SEQ=0
 # skip_unless_file_keys WHY: ends a script that needs the CA key in a file.
 skip_unless_file_keys() {
     if [ "$KEYSTORE" != file ]; then
@@ -98,19 +90,34 @@ skip_unless_file_keys() {
     fi
 }
 
+# cm HOME args...: run certmint on a CA home. With the softhsm keystore an
+# init keeps its key in the token: --key SPEC becomes --key-type SPEC beside
+# --key URI, the object named after the home (unique, and the same again
+# for a home made anew at the same path).
+cm() {
+    h=$1
+    shift
+    if [ "$KEYSTORE" = softhsm ] && [ "${1:-}" = init ]; then
+        softhsm_token certmint-test || return 1
+        _cm_obj="ca-$(printf '%s' "$h" | sha256sum | cut -c1-16)"
+        _cm_n=$#
+        for _cm_a in "$@"; do
+            [ "$_cm_a" = --key ] && _cm_a=--key-type
+            set -- "$@" "$_cm_a"
+        done
+        shift "$_cm_n"
+        "$CM" --home "$h" --passphrase-file "$PASS" "$@" --key "$(p11_uri certmint-test "$_cm_obj")"
+        return
+    fi
+    "$CM" --home "$h" --passphrase-file "$PASS" "$@"
+}
+
 # new_root HOME KEYSPEC [extra init args]
 new_root() {
     h=$1
     k=$2
     shift 2
-    if [ "$KEYSTORE" = softhsm ]; then
-        softhsm_token certmint-test || return 1
-        P11_SEQ=$((P11_SEQ + 1))
-        cm "$h" init --subject "/CN=Test Root $k/O=certmint tests" \
-            --key "$(p11_uri certmint-test "ca-$P11_SEQ-$$")" --key-type "$k" "$@"
-    else
-        cm "$h" init --subject "/CN=Test Root $k/O=certmint tests" --key "$k" "$@"
-    fi
+    cm "$h" init --subject "/CN=Test Root $k/O=certmint tests" --key "$k" "$@"
 }
 
 # make_csr KEYSPEC OUTCSR OUTKEY SUBJ [SAN]: a CSR made with openssl.
