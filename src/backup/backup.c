@@ -483,11 +483,11 @@ fail:
     /* Remove the partial copy (only files we wrote). */
     {
         char sub[PATH_MAX];
-        static const char *const rels[] = {
-            CA_DB_FILE,      CA_CONF_FILE,        CA_KEY_FILE,       CA_KEY_URI_FILE,
-            CA_CERT_FILE,    CA_CHAIN_FILE,       CA_CSR_FILE,       "crl/ca.crl",
-            "crl/ca.crl.pem", "crl/delta.crl",    "crl/delta.crl.pem", CA_DB_FILE "-wal",
-            CA_DB_FILE "-shm"};
+        static const char *const rels[] = {CA_DB_FILE,       CA_CONF_FILE,        CA_KEY_FILE,
+                                           CA_KEY_URI_FILE,  CA_CERT_FILE,        CA_CHAIN_FILE,
+                                           CA_CSR_FILE,      "crl/ca.crl",        "crl/ca.crl.pem",
+                                           "crl/delta.crl",  "crl/delta.crl.pem", CA_DB_FILE "-wal",
+                                           CA_DB_FILE "-shm"};
         for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++)
             if (fs_join(sub, sizeof(sub), tmp, rels[i]) == CM_OK)
                 unlink(sub);

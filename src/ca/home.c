@@ -604,8 +604,8 @@ static cm_err init_check(const struct ca_init_opts *o, struct key_spec *spec, X5
     if (o->subordinate && (o->csr_out == NULL || *o->csr_out == '\0'))
         return cm_err_set(CM_ERR_INVALID, "init --subordinate: --out FILE for the CSR is required");
     if (!fs_dir_empty_or_absent(o->home))
-        return cm_err_set(CM_ERR_EXISTS, "%s: already exists and is not empty; refusing to overwrite",
-                          o->home);
+        return cm_err_set(CM_ERR_EXISTS,
+                          "%s: already exists and is not empty; refusing to overwrite", o->home);
     if (o->subordinate)
         return fs_out_check(o->csr_out, o->home, o->force);
     return CM_OK;
@@ -646,9 +646,9 @@ out:
  * there (the token is not the home's to clean). */
 static void init_undo(const char *home, int created_home)
 {
-    const char *files[] = {CA_KEY_FILE,  CA_KEY_URI_FILE, CA_CERT_FILE,      CA_CHAIN_FILE,
-                           CA_CSR_FILE,  CA_CONF_FILE,    CA_DB_FILE,        CA_DB_FILE "-wal",
-                           CA_DB_FILE "-shm"};
+    const char *files[] = {CA_KEY_FILE,   CA_KEY_URI_FILE,   CA_CERT_FILE,
+                           CA_CHAIN_FILE, CA_CSR_FILE,       CA_CONF_FILE,
+                           CA_DB_FILE,    CA_DB_FILE "-wal", CA_DB_FILE "-shm"};
     char path[PATH_MAX];
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)

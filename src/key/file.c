@@ -108,8 +108,8 @@ static cm_err file_create(void **state, int *created, const char *ref, const str
 
     *state = NULL;
     pass[0] = '\0';
-    CM_TRY(key_read_passphrase(pass, sizeof(pass), o ? o->passphrase_file : NULL,
-                               o ? o->confirm : 1));
+    CM_TRY(
+        key_read_passphrase(pass, sizeof(pass), o ? o->passphrase_file : NULL, o ? o->confirm : 1));
     CM_TRY(key_generate(&k, spec));
     CM_TRY(key_save_encrypted(k, ref, pass));
     CM_TRY(file_state(&f, k, ref));
@@ -164,6 +164,6 @@ static void file_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_file = {
-    KEY_OPS_VERSION, "file",      file_claims,     file_open, file_create,
+    KEY_OPS_VERSION, "file",          file_claims,   file_open,  file_create,
     file_sign,       file_public_key, file_describe, file_close,
 };

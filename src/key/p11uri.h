@@ -26,9 +26,9 @@ struct p11_uri {
     char token[P11_LABEL_MAX];  /* CK_TOKEN_INFO label (32 octets in PKCS#11) */
     char object[P11_LABEL_MAX]; /* CKA_LABEL */
     unsigned char id[P11_ID_MAX];
-    size_t id_len;                /* CKA_ID */
-    char module_path[PATH_MAX];   /* "" = none */
-    char pin_source[PATH_MAX];    /* a file path; "" = none */
+    size_t id_len;              /* CKA_ID */
+    char module_path[PATH_MAX]; /* "" = none */
+    char pin_source[PATH_MAX];  /* a file path; "" = none */
 };
 
 /* 1 when s starts with the scheme "pkcs11:" (case-insensitive, RFC 3986 3.1). */

@@ -73,7 +73,8 @@ static const char *object_name(const struct p11_key *p)
 static cm_err read_pin(struct p11_key *p)
 {
     cm_err rc = CM_OK;
-    const char *file = p->uri.pin_source[0] ? p->uri.pin_source : getenv("CERTMINT_PKCS11_PIN_FILE");
+    const char *file =
+        p->uri.pin_source[0] ? p->uri.pin_source : getenv("CERTMINT_PKCS11_PIN_FILE");
     const char *env = getenv("CERTMINT_PKCS11_PIN");
     unsigned char *data = NULL;
     size_t len = 0, n;
@@ -214,8 +215,8 @@ static cm_err open_session(struct p11_key *p, CK_SESSION_HANDLE *s, int login)
 }
 
 /* Finds the one object of class cls with the URI's label and id. */
-static cm_err find_object(CK_OBJECT_HANDLE *out, int *found, struct p11_key *p,
-                          CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
+static cm_err find_object(CK_OBJECT_HANDLE *out, int *found, struct p11_key *p, CK_SESSION_HANDLE s,
+                          CK_OBJECT_CLASS cls)
 {
     CK_ATTRIBUTE t[3];
     CK_ULONG nt = 0, n = 0;
@@ -273,9 +274,8 @@ static void unwrap_point(const unsigned char **pt, size_t *n)
     const unsigned char *q = *pt;
     long len = 0;
     int tag = 0, cls = 0;
-    if (*n > 2 && q[0] == 0x04 &&
-        !(ASN1_get_object(&q, &len, &tag, &cls, (long)*n) & 0x80) && tag == V_ASN1_OCTET_STRING &&
-        (size_t)(q - *pt) + (size_t)len == *n) {
+    if (*n > 2 && q[0] == 0x04 && !(ASN1_get_object(&q, &len, &tag, &cls, (long)*n) & 0x80) &&
+        tag == V_ASN1_OCTET_STRING && (size_t)(q - *pt) + (size_t)len == *n) {
         *n = (size_t)len;
         *pt = q;
     }
@@ -537,7 +537,8 @@ out:
 }
 
 /* DER OIDs for CKA_EC_PARAMS (RFC 5480 2.1.1.1, RFC 8410 3). */
-static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const unsigned char oid_p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
 static const unsigned char oid_p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
 static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
 static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
@@ -711,11 +712,11 @@ static EVP_PKEY *p11_public_key(void *state)
 static void p11_describe(void *state, char *buf, size_t bufsz)
 {
     const struct p11_key *p = state;
-    snprintf(buf, bufsz, "PKCS#11 token '%s' key '%s' (module %s)", token_name(p),
-             object_name(p), p->uri.module_path);
+    snprintf(buf, bufsz, "PKCS#11 token '%s' key '%s' (module %s)", token_name(p), object_name(p),
+             p->uri.module_path);
 }
 
 const struct key_ops key_ops_pkcs11 = {
-    KEY_OPS_VERSION, "pkcs11",     p11_claims,     p11_open,  p11_create,
+    KEY_OPS_VERSION, "pkcs11",       p11_claims,   p11_open,  p11_create,
     p11_sign,        p11_public_key, p11_describe, p11_close,
 };

@@ -38,13 +38,13 @@ TEST(uri_rejects)
     struct p11_uri u;
     static const char *bad[] = {
         "pkcs12:token=a",
-        "pkcs11:token=a?pin-value=1234",        /* a PIN never in a URI */
-        "pkcs11:token=a;token=b",               /* twice */
+        "pkcs11:token=a?pin-value=1234", /* a PIN never in a URI */
+        "pkcs11:token=a;token=b",        /* twice */
         "pkcs11:object=a?module-path=/x&module-path=/y",
-        "pkcs11:token=",                        /* empty */
-        "pkcs11:token",                         /* no '=' */
+        "pkcs11:token=", /* empty */
+        "pkcs11:token",  /* no '=' */
         "pkcs11:=x",
-        "pkcs11:object=%zz",                    /* bad escape */
+        "pkcs11:object=%zz", /* bad escape */
         "pkcs11:object=%4",
         "pkcs11:object=a%00b",                  /* NUL in a label */
         "pkcs11:type=cert",                     /* the CA key is private */
