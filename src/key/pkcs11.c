@@ -19,12 +19,14 @@
 #include <dlfcn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PIN_MAX 256
@@ -153,6 +155,10 @@ static cm_err module_init(struct p11_key *p)
                           p->uri.module_path, (unsigned long)rv);
     p->initialized = rv == CKR_OK;
     p->pid = getpid();
+    /* A module built on libcrypto (SoftHSM) may leave errors in this
+     * thread's OpenSSL queue while it starts (a provider or engine it could
+     * not load); they are not ours and would end up in the next message. */
+    ERR_clear_error();
     return CM_OK;
 }
 
@@ -395,7 +401,22 @@ static cm_err find_private(struct p11_key *p, CK_SESSION_HANDLE s, int *found)
 static cm_err connect_token(struct p11_key *p, CK_SESSION_HANDLE *s)
 {
     cm_err rc;
-    if ((rc = module_init(p)) != CM_OK || (rc = find_slot(p)) != CM_OK)
+    /* SoftHSM2's file store skips a token whose files another process has
+     * locked at that moment (seen with 20 concurrent `approve`s), and a
+     * module scans its tokens in C_Initialize: start over a few times
+     * before calling the token missing. */
+    for (int attempt = 1;; attempt++) {
+        struct timespec ts = {0, 50 * 1000 * 1000L * attempt};
+        if ((rc = module_init(p)) != CM_OK)
+            return rc;
+        rc = find_slot(p);
+        if (rc != CM_ERR_NOTFOUND || attempt == 5)
+            break;
+        if (p->initialized)
+            p->f->C_Finalize(NULL);
+        nanosleep(&ts, NULL);
+    }
+    if (rc != CM_OK)
         return rc;
     return open_session(p, s, 1);
 }
@@ -525,6 +546,7 @@ static cm_err p11_start(void **state, int *created, const char *ref, const struc
         CM_FAIL(CM_ERR_NOTFOUND, "PKCS#11 token '%s': no private key '%s'", token_name(p),
                 object_name(p));
     CM_TRY(read_public(p, s));
+    ERR_clear_error(); /* the module's, as in module_init() */
     p->pool[p->npool++] = s;
     have_session = 0;
     *state = p;
@@ -690,6 +712,7 @@ static cm_err p11_sign(void *state, unsigned char **sig, size_t *siglen, const c
                                   : p->f->C_Sign(s, in, inlen, out, &outlen);
     if (rv != CKR_OK)
         CK_FAIL(rv, "C_Sign");
+    ERR_clear_error(); /* the module's, as in module_init() */
     if (m.mechanism == CKM_ECDSA) {
         CM_TRY(ecdsa_der(sig, siglen, out, outlen));
     } else {
