@@ -9,7 +9,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 N=${1:-5000}
-CM=./build/certmint
+CM=./${BUILD:-build}/certmint
 [ -x "$CM" ] || make -s
 MODULE=${P11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 W=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-p11.XXXXXX")
