@@ -15,6 +15,8 @@ override CFLAGS += -Wno-format-truncation
 endif
 LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lpthread
 CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
+# PKCS#11 header only (src/key/pkcs11.c loads the module with dlopen).
+CPPFLAGS += $(shell pkg-config --cflags p11-kit-1)
 ifeq ($(HAVE_GMIME),1)
 CPPFLAGS += $(shell pkg-config --cflags gmime-3.0) -DCM_HAVE_GMIME
 LDLIBS   += $(shell pkg-config --libs gmime-3.0)
@@ -35,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check unit tools e2e clean deps asan fuzz bench format dist install uninstall
+.PHONY: all check check-softhsm unit tools e2e clean deps asan fuzz bench format dist install uninstall
 all: $(BUILD)/certmint
 
 # Installation: `make install` (PREFIX=/usr/local by default; DESTDIR for
@@ -129,6 +131,11 @@ tools: $(TOOL_BIN)
 # real servers. Ends with "N passed, N failed".
 check: all unit tools
 	@BUILD=$(BUILD) sh tests/run.sh
+
+# The same end-to-end suite with every CA key in a SoftHSM2 token (PKCS#11)
+# instead of an encrypted file (tests/e2e/lib.sh, CERTMINT_TEST_KEYSTORE).
+check-softhsm: all unit tools
+	@CERTMINT_TEST_KEYSTORE=softhsm BUILD=$(BUILD) sh tests/run.sh
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

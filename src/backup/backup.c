@@ -27,7 +27,8 @@ static const struct {
     int optional;
 } home_files[] = {
     {CA_CONF_FILE, 0600, 0},
-    {CA_KEY_FILE, 0600, 0},
+    {CA_KEY_FILE, 0600, 2}, /* 2: required unless the key is in a token */
+    {CA_KEY_URI_FILE, 0600, 1},
     {CA_CERT_FILE, 0644, 1},
     {CA_CHAIN_FILE, 0644, 1},
     {CA_CSR_FILE, 0644, 1},
@@ -134,7 +135,10 @@ cm_err backup_create(struct backup_marks *marks, ca_ctx *ca, const char *dir)
     for (i = 0; i < sizeof(home_files) / sizeof(home_files[0]); i++) {
         CM_TRY(fs_join(from, sizeof(from), ca->home, home_files[i].path));
         if (!fs_exists(from)) {
-            if (home_files[i].optional)
+            char uri[PATH_MAX];
+            if (home_files[i].optional == 1 ||
+                (home_files[i].optional == 2 &&
+                 fs_join(uri, sizeof(uri), ca->home, CA_KEY_URI_FILE) == CM_OK && fs_exists(uri)))
                 continue;
             CM_FAIL(CM_ERR_NOTFOUND, "%s: missing from the CA home", from);
         }

@@ -5,7 +5,9 @@
  *   the database         where db_home_location() says; its files are the
  *                        backend's business (db/db.h)
  *   private/ca.key       the CA private key, PKCS#8 encrypted (PBES2: AES-256-CBC,
- *                        PBKDF2-HMAC-SHA256, 600,000 iterations), 0600
+ *                        PBKDF2-HMAC-SHA256, 600,000 iterations), 0600; or
+ *   private/ca.key.uri   where the key is when it is not in a file: a PKCS#11
+ *                        URI (RFC 7512, never a PIN), 0600 (src/key/key.h)
  *   ca.crt               the CA certificate (PEM)
  *   chain.pem            the issuers above it up to the root (PEM, may be empty)
  *   ca.csr               a subordinate CA's request until install-ca-cert
@@ -16,6 +18,7 @@
 #define CM_CA_CA_H
 
 #include "ca/keys.h"
+#include "key/key.h"
 #include "config/config.h"
 #include "db/db.h"
 #include "util/err.h"
@@ -26,6 +29,8 @@
 
 #define CA_CONF_FILE "certmint.conf"
 #define CA_KEY_FILE "private/ca.key"
+#define CA_KEY_URI_FILE "private/ca.key.uri"
+#define CA_KEY_REF_MAX 4200 /* a key URI (4096) or a path */
 #define CA_CERT_FILE "ca.crt"
 #define CA_CHAIN_FILE "chain.pem"
 #define CA_CSR_FILE "ca.csr"
@@ -41,7 +46,8 @@ typedef struct ca_ctx {
     db_t *db;
     X509 *cert;                /* NULL while a subordinate waits for install-ca-cert */
     STACK_OF(X509) * chain;    /* issuers above cert, nearest first; may be empty */
-    EVP_PKEY *key;             /* loaded by ca_load_key(); NULL until then */
+    cm_key *signer;            /* loaded by ca_load_key(); NULL until then */
+    EVP_PKEY *key;             /* its public key (borrowed from signer); NULL until then */
     char *passphrase_file;     /* global --passphrase-file, else ca.passphrase_file */
     const char *operator_name; /* who, for the audit log */
     unsigned char ski[64];     /* CA's subjectKeyIdentifier */
@@ -59,8 +65,9 @@ struct ca_open_opts {
 cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o) CM_MUST_USE;
 void ca_close(ca_ctx *ca);
 
-/* Decrypts the CA key with the passphrase (file, else prompt on the
- * terminal). Idempotent. */
+/* Opens the CA key: decrypts the key file with the passphrase (file, else
+ * prompt on the terminal), or opens the PKCS#11 key private/ca.key.uri
+ * names. Idempotent. */
 cm_err ca_load_key(ca_ctx *ca) CM_MUST_USE;
 
 /* Re-encrypts the CA key (loaded with the current passphrase) under the
@@ -74,6 +81,8 @@ struct ca_init_opts {
     const char *home;
     const char *subject;         /* "/CN=Example Root" or "CN=Example Root,O=Example" */
     const char *key_spec;        /* ec:p256 ec:p384 rsa:2048 rsa:3072 rsa:4096 ed25519 */
+    const char *key_ref;         /* NULL: a new key file; a pkcs11: URI: the key in a token,
+                                    generated (of key_spec) when the object is missing */
     int days;                    /* validity of the root (default 3650) */
     int pathlen;                 /* -1 = unlimited */
     int subordinate;             /* write a CSR instead of self-signing */

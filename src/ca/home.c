@@ -204,37 +204,54 @@ void ca_close(ca_ctx *ca)
     config_free(ca->cfg);
     X509_free(ca->cert);
     sk_X509_pop_free(ca->chain, X509_free);
-    EVP_PKEY_free(ca->key);
+    key_close(ca->signer);
     free(ca->passphrase_file);
     issue_cache_free(ca);
     free(ca);
 }
 
+/* The key's reference: the URI in private/ca.key.uri, else the path of
+ * private/ca.key. */
+static cm_err key_ref_of(char *ref, size_t refsz, const char *home)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX];
+    unsigned char *data = NULL;
+    size_t len = 0;
+
+    CM_TRY(fs_join(path, sizeof(path), home, CA_KEY_URI_FILE));
+    if (access(path, F_OK) != 0)
+        return fs_join(ref, refsz, home, CA_KEY_FILE);
+    CM_TRY(fs_read_file(&data, &len, path, refsz - 1));
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+    memcpy(ref, data, len);
+    ref[len] = '\0';
+    if (len == 0 || memchr(ref, '\0', len) != NULL || !key_ref_is_uri(ref))
+        CM_FAIL(CM_ERR_INVALID, "%s: not a key URI", path);
+out:
+    free(data);
+    return rc;
+}
+
 cm_err ca_load_key(ca_ctx *ca)
 {
     cm_err rc = CM_OK;
-    char pass[PASS_MAX];
-    char path[PATH_MAX];
+    char ref[CA_KEY_REF_MAX];
+    struct key_open_opts ko = {ca->passphrase_file, 0};
 
-    if (ca->key != NULL)
+    if (ca->signer != NULL)
         return CM_OK;
-    CM_TRY(fs_join(path, sizeof(path), ca->home, CA_KEY_FILE));
-    CM_TRY(key_read_passphrase(pass, sizeof(pass), ca->passphrase_file, 0));
-    rc = key_load_encrypted(&ca->key, path, pass);
-    OPENSSL_cleanse(pass, sizeof(pass));
-    if (rc != CM_OK)
-        goto out;
+    CM_TRY(key_ref_of(ref, sizeof(ref), ca->home));
+    CM_TRY(key_open(&ca->signer, ref, &ko));
+    ca->key = key_public(ca->signer);
     if (ca->cert != NULL && X509_check_private_key(ca->cert, ca->key) != 1) {
-        EVP_PKEY_free(ca->key);
+        char what[PATH_MAX + 64];
+        key_describe(ca->signer, what, sizeof(what));
+        key_close(ca->signer);
+        ca->signer = NULL;
         ca->key = NULL;
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CA key does not match %s", path, CA_CERT_FILE);
-    }
-    {
-        struct key_kdf kdf;
-        if (key_kdf_of(&kdf, path) == CM_OK && key_kdf_is_weak(&kdf))
-            log_warn("%s: the CA key is encrypted with %s, below current guidance; re-encrypt "
-                     "it with 'certmint ca passphrase'",
-                     path, kdf.name);
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CA key does not match %s", what, CA_CERT_FILE);
     }
 out:
     return rc;
@@ -250,9 +267,13 @@ cm_err ca_change_passphrase(struct key_kdf *was, struct key_kdf *now, ca_ctx *ca
     int in_tx = 0;
 
     pass[0] = '\0';
+    CM_TRY(ca_load_key(ca));
+    if (strcmp(key_backend(ca->signer), "file") != 0)
+        CM_FAIL(CM_ERR_STATE,
+                "the CA key is in a PKCS#11 token, not in a file: its PIN is the token's (change "
+                "it with the token's tools)");
     CM_TRY(fs_join(path, sizeof(path), ca->home, CA_KEY_FILE));
     CM_TRY(key_kdf_of(was, path));
-    CM_TRY(ca_load_key(ca));
     CM_TRY(key_read_passphrase(pass, sizeof(pass), new_passphrase_file, 1));
     /* The audit record and the new key stand or fall together: the record
      * commits only once the key file has been replaced. */
@@ -431,42 +452,222 @@ static cm_err home_claim(int *lock_fd, int *created, const char *home)
     return CM_OK;
 }
 
+/* Creates the CA key: a new encrypted file in the home, or the key in a
+ * PKCS#11 token (generated when the URI's object is missing), whose URI the
+ * home then records. */
+static cm_err init_key(cm_key **signer, const struct ca_init_opts *o, const struct key_spec *spec)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX], what[PATH_MAX + 64];
+    struct key_open_opts ko = {o->passphrase_file, 1};
+    int created = 0;
+
+    if (o->key_ref == NULL) {
+        CM_TRY(fs_join(path, sizeof(path), o->home, CA_KEY_FILE));
+        return key_create(signer, &created, path, spec, &ko);
+    }
+    CM_TRY(key_create(signer, &created, o->key_ref, spec, &ko));
+    key_describe(*signer, what, sizeof(what));
+    log_info("%s: %s", what, created ? "generated" : "existing key used");
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_KEY_URI_FILE));
+    CM_TRY(fs_write_atomic(path, o->key_ref, strlen(o->key_ref), 0600));
+out:
+    return rc;
+}
+
+/* The CA's own extensions: a CA certificate that signs certificates and
+ * CRLs (RFC 5280 4.2.1.3, 4.2.1.9). */
+static void ca_bc_value(char *bc, size_t n, int pathlen)
+{
+    if (pathlen >= 0)
+        snprintf(bc, n, "critical,CA:TRUE,pathlen:%d", pathlen);
+    else
+        snprintf(bc, n, "critical,CA:TRUE");
+}
+
+static cm_err push_ext(STACK_OF(X509_EXTENSION) * exts, X509V3_CTX *v3, int nid, const char *value)
+{
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, v3, nid, value);
+    if (e == NULL || !sk_X509_EXTENSION_push(exts, e)) {
+        X509_EXTENSION_free(e);
+        return cm_err_ossl(CM_ERR_CRYPTO, "cannot build %s", OBJ_nid2sn(nid));
+    }
+    return CM_OK;
+}
+
+/* A subordinate: the request for the parent CA, asking for a CA
+ * certificate, written to csr_out and kept in the home. */
+static cm_err init_request(const struct ca_init_opts *o, const cm_key *signer, X509_NAME *subject)
+{
+    cm_err rc = CM_OK;
+    STACK_OF(X509_EXTENSION) *exts = NULL;
+    X509V3_CTX v3;
+    X509_REQ *req = NULL;
+    BIO *mem = NULL;
+    char bc[64], path[PATH_MAX];
+    char *pem = NULL;
+    long plen;
+
+    req = X509_REQ_new();
+    exts = sk_X509_EXTENSION_new_null();
+    CM_NOMEM_IF(req == NULL || exts == NULL);
+    if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, subject) ||
+        !X509_REQ_set_pubkey(req, key_public(signer)))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build the CA request");
+    X509V3_set_ctx(&v3, NULL, NULL, req, NULL, 0);
+    ca_bc_value(bc, sizeof(bc), o->pathlen);
+    CM_TRY(push_ext(exts, &v3, NID_basic_constraints, bc));
+    CM_TRY(push_ext(exts, &v3, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
+    if (!X509_REQ_add_extensions(req, exts))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot add extensions to the request");
+    CM_TRY(key_sign_req(signer, &req));
+    mem = BIO_new(BIO_s_mem());
+    CM_NOMEM_IF(mem == NULL);
+    if (!PEM_write_bio_X509_REQ(mem, req))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the CA request");
+    plen = BIO_get_mem_data(mem, &pem);
+    CM_TRY(fs_out_write(o->csr_out, o->home, o->force, pem, (size_t)plen, 0644));
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_CSR_FILE));
+    CM_TRY(fs_write_atomic(path, pem, (size_t)plen, 0644));
+out:
+    BIO_free(mem);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+    return rc;
+}
+
+/* A root: the self-signed certificate, linted before it is signed. */
+static cm_err init_root(const struct ca_init_opts *o, const cm_key *signer, X509_NAME *subject,
+                        time_t now)
+{
+    cm_err rc = CM_OK;
+    X509 *x = NULL;
+    ASN1_INTEGER *serial = NULL;
+    EVP_PKEY *key = key_public(signer);
+    char bc[64], path[PATH_MAX];
+    struct lint_opts lo = LINT_OPTS_INIT;
+
+    x = X509_new();
+    CM_NOMEM_IF(x == NULL);
+    CM_TRY(ca_random_serial(&serial, 16));
+    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+        !X509_set_subject_name(x, subject) || !X509_set_issuer_name(x, subject) ||
+        !X509_set_pubkey(x, key))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build the root certificate");
+    /* ASN1_TIME_set picks UTCTime before 2050 and GeneralizedTime from
+     * 2050 on, as RFC 5280 4.1.2.5 requires. */
+    if (ASN1_TIME_set(X509_getm_notBefore(x), now) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(x), now + (time_t)o->days * 86400) == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot set the validity");
+    ca_bc_value(bc, sizeof(bc), o->pathlen);
+    CM_TRY(add_ext(x, NULL, NULL, NID_basic_constraints, bc));
+    CM_TRY(add_ext(x, NULL, NULL, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
+    CM_TRY(add_ext(x, NULL, NULL, NID_subject_key_identifier, "hash"));
+    lo.issuer_key = key;
+    lo.subject_key = key;
+    lo.md_name = key_sign_md(key);
+    lo.kind = LINT_KIND_CA;
+    CM_TRY(lint_cert(x, NULL, &lo));
+    CM_TRY(key_sign_cert(signer, &x));
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_CERT_FILE));
+    CM_TRY(write_pem_cert(path, x, 0644));
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_CHAIN_FILE));
+    CM_TRY(fs_write_atomic(path, "", 0, 0644));
+out:
+    ASN1_INTEGER_free(serial);
+    X509_free(x);
+    return rc;
+}
+
+static cm_err init_check(const struct ca_init_opts *o, struct key_spec *spec, X509_NAME **subject)
+{
+    if (o->subject == NULL || *o->subject == '\0')
+        return cm_err_set(CM_ERR_INVALID, "init: --subject DN is required");
+    if (o->key_ref != NULL && !key_ref_is_uri(o->key_ref))
+        return cm_err_set(CM_ERR_INVALID, "init: --key %s: neither a key type nor a pkcs11: URI",
+                          o->key_ref);
+    if (key_spec_parse(spec, o->key_spec ? o->key_spec : "ec:p256") != CM_OK ||
+        name_parse_dn(subject, o->subject) != CM_OK)
+        return CM_ERR_INVALID;
+    if (X509_NAME_entry_count(*subject) == 0)
+        return cm_err_set(CM_ERR_INVALID, "init: --subject must not be empty");
+    if (o->days < 1 || o->days > 36500)
+        return cm_err_set(CM_ERR_INVALID, "init: --days %d out of range 1..36500", o->days);
+    if (o->pathlen < -1 || o->pathlen > 16)
+        return cm_err_set(CM_ERR_INVALID, "init: --pathlen %d out of range 0..16", o->pathlen);
+    if (o->subordinate && (o->csr_out == NULL || *o->csr_out == '\0'))
+        return cm_err_set(CM_ERR_INVALID, "init --subordinate: --out FILE for the CSR is required");
+    if (!fs_dir_empty_or_absent(o->home))
+        return cm_err_set(CM_ERR_EXISTS,
+                          "%s: already exists and is not empty; refusing to overwrite", o->home);
+    if (o->subordinate)
+        return fs_out_check(o->csr_out, o->home, o->force);
+    return CM_OK;
+}
+
+static cm_err init_db(const struct ca_init_opts *o, const cm_key *signer, time_t now)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX], details[512], spec[32], what[PATH_MAX + 64];
+    struct key_spec ks;
+    db_t *db = NULL;
+    struct db_audit a = {(int64_t)now, whoami(), "init", 0, NULL, details};
+
+    CM_TRY(fs_join(path, sizeof(path), o->home, CA_CONF_FILE));
+    CM_TRY(write_config_defaults(path));
+    CM_TRY(db_open_home(&db, o->home, 1));
+    key_spec_of(&ks, key_public(signer));
+    key_describe(signer, what, sizeof(what));
+    snprintf(details, sizeof(details), "%s CA '%s' key %s%s%s",
+             o->subordinate ? "subordinate" : "root", o->subject,
+             key_spec_name(&ks, spec, sizeof(spec)), o->key_ref ? " in " : "",
+             o->key_ref ? what : "");
+    CM_TRY(db_begin(db));
+    rc = db_audit_append(db, &a);
+    if (rc == CM_OK)
+        rc = db_commit(db);
+    if (rc != CM_OK)
+        db_rollback(db);
+out:
+    db_close(db);
+    return rc;
+}
+
+/* Leave nothing half-made: a failed init removes what it created, and only
+ * while it holds the lock (the files are then its own); the home itself
+ * only when this run made the directory. A key generated in a token stays
+ * there (the token is not the home's to clean). */
+static void init_undo(const char *home, int created_home)
+{
+    const char *files[] = {CA_KEY_FILE,   CA_KEY_URI_FILE, CA_CERT_FILE,
+                           CA_CHAIN_FILE, CA_CSR_FILE,     CA_CONF_FILE};
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (fs_join(path, sizeof(path), home, files[i]) == CM_OK)
+            unlink(path);
+    /* The directory was empty under the lock: a database in it is ours. */
+    if (db_home_location(path, sizeof(path), home) == CM_OK)
+        (void)db_remove(path);
+    if (fs_join(path, sizeof(path), home, "private") == CM_OK)
+        rmdir(path);
+    if (fs_join(path, sizeof(path), home, CA_CRL_DIR) == CM_OK)
+        rmdir(path);
+    if (created_home)
+        rmdir(home);
+}
+
 cm_err ca_init(const struct ca_init_opts *o)
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX];
-    char pass[PASS_MAX];
     struct key_spec spec;
-    EVP_PKEY *key = NULL;
+    cm_key *signer = NULL;
     X509_NAME *subject = NULL;
-    X509 *x = NULL;
-    X509_REQ *req = NULL;
-    ASN1_INTEGER *serial = NULL;
-    db_t *db = NULL;
-    int created_home = 0, lock_fd = -1, db_created = 0;
-    const char *md;
+    int created_home = 0, lock_fd = -1;
     time_t now = time(NULL);
 
-    pass[0] = '\0';
-    if (o->subject == NULL || *o->subject == '\0')
-        return cm_err_set(CM_ERR_INVALID, "init: --subject DN is required");
-    CM_TRY(key_spec_parse(&spec, o->key_spec ? o->key_spec : "ec:p256"));
-    CM_TRY(name_parse_dn(&subject, o->subject));
-    if (X509_NAME_entry_count(subject) == 0)
-        CM_FAIL(CM_ERR_INVALID, "init: --subject must not be empty");
-    if (o->days < 1 || o->days > 36500)
-        CM_FAIL(CM_ERR_INVALID, "init: --days %d out of range 1..36500", o->days);
-    if (o->pathlen < -1 || o->pathlen > 16)
-        CM_FAIL(CM_ERR_INVALID, "init: --pathlen %d out of range 0..16", o->pathlen);
-    if (o->subordinate && (o->csr_out == NULL || *o->csr_out == '\0'))
-        CM_FAIL(CM_ERR_INVALID, "init --subordinate: --out FILE for the CSR is required");
-    if (!fs_dir_empty_or_absent(o->home))
-        CM_FAIL(CM_ERR_EXISTS, "%s: already exists and is not empty; refusing to overwrite",
-                o->home);
-    if (o->subordinate)
-        CM_TRY(fs_out_check(o->csr_out, o->home, o->force));
-    CM_TRY(key_read_passphrase(pass, sizeof(pass), o->passphrase_file, 1));
-
+    CM_TRY(init_check(o, &spec, &subject));
     warn_open_parent(o->home);
     CM_TRY(home_claim(&lock_fd, &created_home, o->home));
     /* Under the lock: the exact mode whatever the umask, and the owner. */
@@ -475,157 +676,19 @@ cm_err ca_init(const struct ca_init_opts *o)
     CM_TRY(make_dir_mode(path, 0700));
     CM_TRY(fs_join(path, sizeof(path), o->home, CA_CRL_DIR));
     CM_TRY(make_dir_mode(path, 0755));
-
-    CM_TRY(key_generate(&key, &spec));
-    CM_TRY(fs_join(path, sizeof(path), o->home, CA_KEY_FILE));
-    CM_TRY(key_save_encrypted(key, path, pass));
-    md = key_sign_md(key);
-
-    if (o->subordinate) {
-        /* A request for the parent CA, asking for a CA certificate. */
-        STACK_OF(X509_EXTENSION) *exts = NULL;
-        X509V3_CTX v3;
-        X509_EXTENSION *e;
-        char bc[64];
-        unsigned char *der = NULL;
-        int dlen;
-        BIO *mem = NULL;
-        char *pem = NULL;
-        long plen;
-
-        req = X509_REQ_new();
-        CM_NOMEM_IF(req == NULL);
-        if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, subject) ||
-            !X509_REQ_set_pubkey(req, key))
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build the CA request");
-        exts = sk_X509_EXTENSION_new_null();
-        CM_NOMEM_IF(exts == NULL);
-        X509V3_set_ctx(&v3, NULL, NULL, req, NULL, 0);
-        if (o->pathlen >= 0)
-            snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", o->pathlen);
-        else
-            snprintf(bc, sizeof(bc), "critical,CA:TRUE");
-        e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, bc);
-        if (e == NULL || !sk_X509_EXTENSION_push(exts, e)) {
-            X509_EXTENSION_free(e);
-            sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build basicConstraints");
-        }
-        e = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage,
-                                "critical,keyCertSign,cRLSign,digitalSignature");
-        if (e == NULL || !sk_X509_EXTENSION_push(exts, e)) {
-            X509_EXTENSION_free(e);
-            sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build keyUsage");
-        }
-        if (!X509_REQ_add_extensions(req, exts)) {
-            sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot add extensions to the request");
-        }
-        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-        if (X509_REQ_sign(req, key, md ? EVP_get_digestbyname(md) : NULL) <= 0)
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot sign the CA request");
-        mem = BIO_new(BIO_s_mem());
-        CM_NOMEM_IF(mem == NULL);
-        if (!PEM_write_bio_X509_REQ(mem, req)) {
-            BIO_free(mem);
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the CA request");
-        }
-        plen = BIO_get_mem_data(mem, &pem);
-        rc = fs_out_write(o->csr_out, o->home, o->force, pem, (size_t)plen, 0644);
-        if (rc == CM_OK) {
-            CM_TRY(fs_join(path, sizeof(path), o->home, CA_CSR_FILE));
-            rc = fs_write_atomic(path, pem, (size_t)plen, 0644);
-        }
-        BIO_free(mem);
-        (void)der;
-        (void)dlen;
-        if (rc != CM_OK)
-            goto out;
-    } else {
-        char bc[64];
-        x = X509_new();
-        CM_NOMEM_IF(x == NULL);
-        CM_TRY(ca_random_serial(&serial, 16));
-        if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
-            !X509_set_subject_name(x, subject) || !X509_set_issuer_name(x, subject) ||
-            !X509_set_pubkey(x, key))
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build the root certificate");
-        /* ASN1_TIME_set picks UTCTime before 2050 and GeneralizedTime from
-         * 2050 on, as RFC 5280 4.1.2.5 requires. */
-        if (ASN1_TIME_set(X509_getm_notBefore(x), now) == NULL ||
-            ASN1_TIME_set(X509_getm_notAfter(x), now + (time_t)o->days * 86400) == NULL)
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot set the validity");
-        if (o->pathlen >= 0)
-            snprintf(bc, sizeof(bc), "critical,CA:TRUE,pathlen:%d", o->pathlen);
-        else
-            snprintf(bc, sizeof(bc), "critical,CA:TRUE");
-        CM_TRY(add_ext(x, NULL, NULL, NID_basic_constraints, bc));
-        CM_TRY(
-            add_ext(x, NULL, NULL, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature"));
-        CM_TRY(add_ext(x, NULL, NULL, NID_subject_key_identifier, "hash"));
-        {
-            struct lint_opts lo = LINT_OPTS_INIT;
-            lo.issuer_key = key;
-            lo.subject_key = key;
-            lo.md_name = md;
-            lo.kind = LINT_KIND_CA;
-            CM_TRY(lint_cert(x, NULL, &lo));
-        }
-        if (X509_sign(x, key, md ? EVP_get_digestbyname(md) : NULL) <= 0)
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot sign the root certificate");
-        CM_TRY(fs_join(path, sizeof(path), o->home, CA_CERT_FILE));
-        CM_TRY(write_pem_cert(path, x, 0644));
-        CM_TRY(fs_join(path, sizeof(path), o->home, CA_CHAIN_FILE));
-        CM_TRY(fs_write_atomic(path, "", 0, 0644));
-    }
-
-    CM_TRY(fs_join(path, sizeof(path), o->home, CA_CONF_FILE));
-    CM_TRY(write_config_defaults(path));
-    CM_TRY(db_open_home(&db, o->home, 1));
-    db_created = 1; /* a failed open leaves nothing; this one we remove */
-    CM_TRY(db_begin(db));
-    {
-        char details[512];
-        struct db_audit a = {(int64_t)now, whoami(), "init", 0, NULL, details};
-        snprintf(details, sizeof(details), "%s CA '%s' key %s",
-                 o->subordinate ? "subordinate" : "root", o->subject,
-                 o->key_spec ? o->key_spec : "ec:p256");
-        rc = db_audit_append(db, &a);
-        if (rc == CM_OK)
-            rc = db_commit(db);
-        if (rc != CM_OK) {
-            db_rollback(db);
-            goto out;
-        }
-    }
+    CM_TRY(init_key(&signer, o, &spec));
+    if (o->subordinate)
+        CM_TRY(init_request(o, signer, subject));
+    else
+        CM_TRY(init_root(o, signer, subject, now));
+    CM_TRY(init_db(o, signer, now));
 out:
-    OPENSSL_cleanse(pass, sizeof(pass));
-    db_close(db);
-    if (rc != CM_OK && lock_fd >= 0) {
-        /* Leave nothing half-made: a failed init removes what it created,
-         * and only while it holds the lock (the files are then its own);
-         * the home itself only when this run made the directory. */
-        const char *files[] = {CA_KEY_FILE, CA_CERT_FILE, CA_CHAIN_FILE, CA_CSR_FILE, CA_CONF_FILE};
-        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-            if (fs_join(path, sizeof(path), o->home, files[i]) == CM_OK)
-                unlink(path);
-        if (db_created && db_home_location(path, sizeof(path), o->home) == CM_OK)
-            db_remove(path);
-        if (fs_join(path, sizeof(path), o->home, "private") == CM_OK)
-            rmdir(path);
-        if (fs_join(path, sizeof(path), o->home, CA_CRL_DIR) == CM_OK)
-            rmdir(path);
-        if (created_home)
-            rmdir(o->home);
-    }
+    if (rc != CM_OK && lock_fd >= 0)
+        init_undo(o->home, created_home);
     if (lock_fd >= 0)
         close(lock_fd); /* releases the lock, after the clean-up */
-    ASN1_INTEGER_free(serial);
-    X509_REQ_free(req);
-    X509_free(x);
+    key_close(signer);
     X509_NAME_free(subject);
-    EVP_PKEY_free(key);
     return rc;
 }
 

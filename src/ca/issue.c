@@ -718,8 +718,7 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
         lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
         CM_TRY(lint_cert(x, ca->cert, &lo));
     }
-    if (X509_sign(x, ca->key, cache->md ? EVP_get_digestbyname(cache->md) : NULL) <= 0)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "signing failed");
+    CM_TRY(key_sign_cert(ca->signer, &x));
     *out = x;
     x = NULL;
 out:

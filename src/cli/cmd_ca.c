@@ -1,5 +1,6 @@
 /* certmint init, ca-cert, install-ca-cert. */
 #include "cli/commands.h"
+#include "key/p11uri.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -7,9 +8,10 @@
 #include <string.h>
 
 const char cmd_init_usage[] =
-    "certmint --home DIR init --subject DN [--key SPEC] [--days N] [--pathlen N]\n"
-    "certmint --home DIR init --subordinate --subject DN --out CSR [--force] [--key SPEC]\n"
+    "certmint --home DIR init --subject DN [--key SPEC|URI] [--key-type SPEC] [--days N]\n"
     "                    [--pathlen N]\n"
+    "certmint --home DIR init --subordinate --subject DN --out CSR [--force]\n"
+    "                    [--key SPEC|URI] [--key-type SPEC] [--pathlen N]\n"
     "\n"
     "Creates a CA home in DIR (which must not exist, or be empty and yours), mode 0700\n"
     "whatever the umask; a parent directory that every user may write draws a warning.\n"
@@ -17,6 +19,15 @@ const char cmd_init_usage[] =
     "Root,O=Example\"\n"
     "  --key SPEC       ec:p256 (default), ec:p384, ec:p521, rsa:2048, rsa:3072, rsa:4096, "
     "ed25519\n"
+    "  --key URI        keep the key in a PKCS#11 token (RFC 7512), e.g.\n"
+    "                   'pkcs11:token=ca;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so"
+    "\n"
+    "                   &pin-source=file:/etc/certmint/pin': the object is used when it\n"
+    "                   exists, else a key pair of --key-type is generated in the token;\n"
+    "                   the home records the URI. The PIN comes from pin-source, else the\n"
+    "                   file CERTMINT_PKCS11_PIN_FILE names, else CERTMINT_PKCS11_PIN;\n"
+    "                   pin-value is refused\n"
+    "  --key-type SPEC  the type of a key generated in a token (default ec:p256)\n"
     "  --days N         validity of a root certificate (default 3650)\n"
     "  --pathlen N      basicConstraints pathLenConstraint (default: none)\n"
     "  --subordinate    make a subordinate CA: write a CSR for the parent CA to --out, then\n"
@@ -31,6 +42,7 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
     static const struct option opts[] = {
         {"subject", required_argument, NULL, 's'},
         {"key", required_argument, NULL, 'k'},
+        {"key-type", required_argument, NULL, 't'},
         {"days", required_argument, NULL, 'd'},
         {"pathlen", required_argument, NULL, 'p'},
         {"subordinate", no_argument, NULL, 'S'},
@@ -39,20 +51,26 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct ca_init_opts o = {0};
+    const char *spec = NULL, *type = NULL;
     long long v;
     int ch;
     cm_err rc;
 
     o.days = 3650;
     o.pathlen = -1;
-    o.key_spec = "ec:p256";
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
         case 's':
             o.subject = optarg;
             break;
         case 'k':
-            o.key_spec = optarg;
+            if (p11_uri_is(optarg))
+                o.key_ref = optarg;
+            else
+                spec = optarg;
+            break;
+        case 't':
+            type = optarg;
             break;
         case 'd':
             if (text_parse_int(&v, optarg, 1, 36500, "--days") != CM_OK)
@@ -79,6 +97,9 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_error("init: unexpected argument '%s'", argv[optind]);
+    if (spec != NULL && type != NULL)
+        return cli_usage_error("init: give the key type once: --key SPEC or --key-type SPEC");
+    o.key_spec = spec ? spec : type ? type : "ec:p256";
     if (g->home == NULL)
         return cli_usage_error("init: no CA home: give --home DIR or set CERTMINT_HOME");
     o.home = g->home;

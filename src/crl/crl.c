@@ -17,68 +17,17 @@ static const unsigned char oid_delta_crl[] = {0x55, 0x1d, 0x1b};  /* 2.5.29.27 *
 static const unsigned char oid_aki[] = {0x55, 0x1d, 0x23};        /* 2.5.29.35 */
 static const unsigned char oid_freshest[] = {0x55, 0x1d, 0x2e};   /* 2.5.29.46 */
 
-/* AlgorithmIdentifier of each supported signature, whole DER. */
+/* The signature algorithm follows the CA key (src/key/key.h). */
 struct sigalg {
     const char *md; /* NULL: the algorithm hashes itself (Ed25519) */
     const unsigned char *der;
     size_t len;
 };
-/* RFC 5758 3.2: ecdsa-with-SHA256/384/512, parameters absent. */
-static const unsigned char alg_ecdsa_sha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
-                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
-static const unsigned char alg_ecdsa_sha384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
-                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
-static const unsigned char alg_ecdsa_sha512[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
-                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04};
-/* RFC 4055 5: sha256WithRSAEncryption, parameters NULL. */
-static const unsigned char alg_rsa_sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-                                               0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00};
-/* RFC 8410 3: id-Ed25519, parameters absent. */
-static const unsigned char alg_ed25519[] = {0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70};
 
-static const struct sigalg sig_ecdsa_sha256 = {"SHA256", alg_ecdsa_sha256,
-                                               sizeof(alg_ecdsa_sha256)};
-static const struct sigalg sig_ecdsa_sha384 = {"SHA384", alg_ecdsa_sha384,
-                                               sizeof(alg_ecdsa_sha384)};
-static const struct sigalg sig_ecdsa_sha512 = {"SHA512", alg_ecdsa_sha512,
-                                               sizeof(alg_ecdsa_sha512)};
-static const struct sigalg sig_rsa_sha256 = {"SHA256", alg_rsa_sha256, sizeof(alg_rsa_sha256)};
-static const struct sigalg sig_ed25519 = {NULL, alg_ed25519, sizeof(alg_ed25519)};
-
-/* The signature algorithm follows the key: the hash matches the curve's
- * strength for ECDSA (RFC 5480 4), SHA-256 for RSA. */
-static cm_err sigalg_for_key(const struct sigalg **out, EVP_PKEY *key)
+static cm_err sigalg_for_key(struct sigalg *out, const cm_key *key)
 {
-    char group[64];
-    size_t glen = 0;
-
-    if (EVP_PKEY_is_a(key, "ED25519")) {
-        *out = &sig_ed25519;
-        return CM_OK;
-    }
-    if (EVP_PKEY_is_a(key, "RSA")) {
-        *out = &sig_rsa_sha256;
-        return CM_OK;
-    }
-    if (EVP_PKEY_is_a(key, "EC")) {
-        if (!EVP_PKEY_get_group_name(key, group, sizeof(group), &glen))
-            return cm_err_ossl(CM_ERR_CRYPTO, "CA key: cannot read its curve");
-        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0) {
-            *out = &sig_ecdsa_sha256;
-            return CM_OK;
-        }
-        if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0) {
-            *out = &sig_ecdsa_sha384;
-            return CM_OK;
-        }
-        if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0) {
-            *out = &sig_ecdsa_sha512;
-            return CM_OK;
-        }
-        return cm_err_set(CM_ERR_UNSUPPORTED, "CA key: curve %s is not supported for CRLs", group);
-    }
-    return cm_err_set(CM_ERR_UNSUPPORTED, "CA key: type %s is not supported for CRLs",
-                      EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "?");
+    out->md = key_sign_md(key_public(key));
+    return key_sigalg_der(&out->der, &out->len, key);
 }
 
 /* Largest entry: SEQUENCE header, serial of 64 octets + sign octet, Time,
@@ -239,10 +188,11 @@ out:
     return rc;
 }
 
-/* Signs tbs and checks the signature with the same key's public half, so
- * that a faulty signer never publishes a CRL nobody can verify. */
-static cm_err sign_tbs(unsigned char **sig, size_t *siglen, const struct sigalg *sa, EVP_PKEY *key,
-                       const unsigned char *tbs, size_t tbslen)
+/* Signs tbs through the key's backend and checks the signature with its
+ * public half, so that a faulty signer never publishes a CRL nobody can
+ * verify. */
+static cm_err sign_tbs(unsigned char **sig, size_t *siglen, const struct sigalg *sa,
+                       const cm_key *key, const unsigned char *tbs, size_t tbslen)
 {
     cm_err rc = CM_OK;
     EVP_MD_CTX *mctx = NULL;
@@ -251,21 +201,10 @@ static cm_err sign_tbs(unsigned char **sig, size_t *siglen, const struct sigalg 
 
     *sig = NULL;
     *siglen = 0;
+    CM_TRY(key_sign(key, &s, &n, tbs, tbslen));
     mctx = EVP_MD_CTX_new();
     CM_NOMEM_IF(mctx == NULL);
-    /* One-shot EVP_DigestSign: Ed25519 (RFC 8032 PureEdDSA) cannot stream,
-     * and the TBSCertList is contiguous anyway. */
-    if (EVP_DigestSignInit_ex(mctx, NULL, sa->md, NULL, NULL, key, NULL) != 1 ||
-        EVP_DigestSign(mctx, NULL, &n, tbs, tbslen) != 1)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "CRL: cannot start signing with the CA key");
-    s = malloc(n);
-    CM_NOMEM_IF(s == NULL);
-    if (EVP_DigestSign(mctx, s, &n, tbs, tbslen) != 1)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "CRL: signing with the CA key failed");
-    EVP_MD_CTX_free(mctx);
-    mctx = EVP_MD_CTX_new();
-    CM_NOMEM_IF(mctx == NULL);
-    if (EVP_DigestVerifyInit_ex(mctx, NULL, sa->md, NULL, NULL, key, NULL) != 1 ||
+    if (EVP_DigestVerifyInit_ex(mctx, NULL, sa->md, NULL, NULL, key_public(key), NULL) != 1 ||
         EVP_DigestVerify(mctx, s, n, tbs, tbslen) != 1)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "CRL: the new signature does not verify with the CA key");
     *sig = s;
@@ -283,7 +222,7 @@ cm_err crl_build(struct crl_output *out, const struct crl_params *p, crl_entry_i
     cm_err rc = CM_OK;
     struct crl_output o = CRL_OUTPUT_INIT;
     cm_buf pre = CM_BUF_INIT(1 << 20), ext = CM_BUF_INIT(1 << 20);
-    const struct sigalg *sa = NULL;
+    struct sigalg sal, *sa = &sal;
     struct build_state st = {NULL, 0};
     unsigned char *sig = NULL;
     unsigned char hdr[DER_HEADER_MAX];
@@ -294,7 +233,7 @@ cm_err crl_build(struct crl_output *out, const struct crl_params *p, crl_entry_i
     assert(p->issuer_der != NULL || p->issuer_len == 0);
     memset(out, 0, sizeof(*out));
     buf_init(&out->buf, CRL_MAX_BYTES);
-    CM_TRY(sigalg_for_key(&sa, p->key));
+    CM_TRY(sigalg_for_key(sa, p->key));
     if (p->issuer_len > 65536)
         CM_FAIL(CM_ERR_INVALID, "CRL issuer name of %zu bytes is too large", p->issuer_len);
 

@@ -44,7 +44,7 @@ struct crl_params {
     size_t issuer_len;
     const unsigned char *aki_keyid; /* authorityKeyIdentifier keyid (RFC 5280 5.2.1) */
     size_t aki_keyid_len;
-    EVP_PKEY *key;            /* signing key: EC P-256/384/521, RSA, Ed25519 */
+    const cm_key *key;        /* signing key: EC P-256/384/521, RSA, Ed25519 */
     int64_t number;           /* cRLNumber (5.2.3), > 0 */
     int64_t last_number;      /* highest number issued before, 0 = none (lint) */
     int is_delta;             /* 1: delta CRL (5.2.4) */

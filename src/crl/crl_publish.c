@@ -108,7 +108,7 @@ cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)
             p.aki_keyid_len = (size_t)ASN1_STRING_length(skid);
         }
     }
-    p.key = ca->key;
+    p.key = ca->signer;
     p.is_delta = delta;
     p.freshest_url = freshest;
 

@@ -73,18 +73,22 @@ bad "import of a certificate already in the database" "already in the database" 
 bad "missing CA home" "no such CA home" "$CM" --home "$T/none" --passphrase-file "$PASS" view
 bad "no CA home given" "no CA home" env -u CERTMINT_HOME "$CM" view
 
-# Wrong passphrase.
-printf 'wrong-passphrase\n' >"$T/wrong"
-chmod 600 "$T/wrong"
-bad "wrong passphrase" "cannot decrypt the CA key \\(wrong passphrase\\?\\)" "$CM" --home "$H" --passphrase-file "$T/wrong" submit "$T/good.csr"
-chmod 644 "$T/wrong"
-cp "$PASS" "$T/open.pass"
-chmod 640 "$T/open.pass"
-bad "passphrase file readable by the group" "passphrase file $T/open.pass is readable by group or others \\(mode 0640\\): run chmod 600 $T/open.pass" \
-    "$CM" --home "$H" --passphrase-file "$T/open.pass" submit "$T/good.csr"
-chmod 620 "$T/open.pass"
-bad "passphrase file writable by the group" "passphrase file $T/open.pass is writable by group or others \\(mode 0620\\)" \
-    "$CM" --home "$H" --passphrase-file "$T/open.pass" crl
+# Wrong passphrase (a key file only: a token key has a PIN, tests/e2e/pkcs11.sh).
+if [ "$KEYSTORE" = file ]; then
+    printf 'wrong-passphrase\n' >"$T/wrong"
+    chmod 600 "$T/wrong"
+    bad "wrong passphrase" "cannot decrypt the CA key \\(wrong passphrase\\?\\)" "$CM" --home "$H" --passphrase-file "$T/wrong" submit "$T/good.csr"
+    chmod 644 "$T/wrong"
+    cp "$PASS" "$T/open.pass"
+    chmod 640 "$T/open.pass"
+    bad "passphrase file readable by the group" "passphrase file $T/open.pass is readable by group or others \\(mode 0640\\): run chmod 600 $T/open.pass" \
+        "$CM" --home "$H" --passphrase-file "$T/open.pass" submit "$T/good.csr"
+    chmod 620 "$T/open.pass"
+    bad "passphrase file writable by the group" "passphrase file $T/open.pass is writable by group or others \\(mode 0620\\)" \
+        "$CM" --home "$H" --passphrase-file "$T/open.pass" crl
+else
+    ok "skipped with CERTMINT_TEST_KEYSTORE=$KEYSTORE: passphrase errors (the key is in the token)"
+fi
 bad "output file inside the CA home" "$H/x.pem: inside the CA home" cm "$H" submit --out "$H/x.pem" "$T/good.csr"
 bad "output file exists" "good.pem: already exists; give --force" cm "$H" submit --out "$T/good.pem" "$T/good.csr"
 

@@ -24,10 +24,14 @@ for ck in ec:p256 ec:p384 rsa:2048 ed25519; do
     H="$T/ca-$(echo "$ck" | tr ':' '-')"
     check "init root $ck" new_root "$H" "$ck"
     cm "$H" ca-cert >"$H.root.pem"
-    # The key is encrypted at rest and private.
-    mode=$(stat -c %a "$H/private/ca.key")
-    check_eq "key file mode 0600 ($ck)" "$mode" 600
-    check "key file is encrypted PKCS#8 ($ck)" grep -q 'BEGIN ENCRYPTED PRIVATE KEY' "$H/private/ca.key"
+    # The key is encrypted at rest and private (or in the token).
+    if [ "$KEYSTORE" = softhsm ]; then
+        check_eq "key URI file mode 0600 ($ck)" "$(stat -c %a "$H/private/ca.key.uri")" 600
+    else
+        mode=$(stat -c %a "$H/private/ca.key")
+        check_eq "key file mode 0600 ($ck)" "$mode" 600
+        check "key file is encrypted PKCS#8 ($ck)" grep -q 'BEGIN ENCRYPTED PRIVATE KEY' "$H/private/ca.key"
+    fi
     # Signature hash follows the key.
     sigalg=$(openssl x509 -in "$H.root.pem" -noout -text | grep -m1 'Signature Algorithm' | sed 's/.*: //')
     case "$ck" in

@@ -6,6 +6,7 @@
 # file, permission denied, a read-only file system and a full disk each get
 # their own error. Checked with openssl, stat, sha256sum and sqlite3.
 . "$(dirname "$0")/lib.sh"
+skip_unless_file_keys "files.sh checks the encrypted key file itself (mode, KDF, old keys, ca passphrase)"
 
 H="$T/ca"
 # umask 000: the home must still come out 0700.

@@ -54,10 +54,61 @@ PASS="$T/pass"
 printf 'test-passphrase-%s\n' "$$" >"$PASS"
 chmod 600 "$PASS"
 
-# cm HOME args...: run certmint on a CA home.
+# SoftHSM2 (PKCS#11) for tests: a private token directory in $T, its
+# configuration in SOFTHSM2_CONF, the user PIN in a 0600 file.
+# reset_on_fork: a forked batch worker finds the module reset, as with a
+# real HSM, and must open its own session.
+P11_MODULE=${P11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+P11_PIN="$T/softhsm/pin"
+# softhsm_token LABEL: creates (once per label) a token LABEL.
+softhsm_token() {
+    if [ ! -f "$T/softhsm/softhsm2.conf" ]; then
+        mkdir -p "$T/softhsm/tokens"
+        printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nlibrary.reset_on_fork = true\n' \
+            "$T/softhsm/tokens" >"$T/softhsm/softhsm2.conf"
+        printf '%s\n' "pin-$$" >"$P11_PIN"
+        chmod 600 "$P11_PIN"
+    fi
+    SOFTHSM2_CONF="$T/softhsm/softhsm2.conf"
+    export SOFTHSM2_CONF
+    [ -f "$T/softhsm/token-$1" ] && return 0
+    softhsm2-util --init-token --free --label "$1" --pin "pin-$$" --so-pin "so-$$" >/dev/null &&
+        : >"$T/softhsm/token-$1"
+}
+# p11_uri TOKEN OBJECT: the key's URI, PIN from the file.
+p11_uri() {
+    echo "pkcs11:token=$1;object=$2?module-path=$P11_MODULE&pin-source=file:$P11_PIN"
+}
+# CERTMINT_TEST_KEYSTORE=softhsm: every CA the tests make keeps its key in
+# SoftHSM (make check-softhsm).
+KEYSTORE=${CERTMINT_TEST_KEYSTORE:-file}
+# skip_unless_file_keys WHY: ends a script that needs the CA key in a file.
+skip_unless_file_keys() {
+    if [ "$KEYSTORE" != file ]; then
+        ok "skipped with CERTMINT_TEST_KEYSTORE=$KEYSTORE: $*"
+        exit 0
+    fi
+}
+
+# cm HOME args...: run certmint on a CA home. With the softhsm keystore an
+# init keeps its key in the token: --key SPEC becomes --key-type SPEC beside
+# --key URI, the object named after the home (unique, and the same again
+# for a home made anew at the same path).
 cm() {
     h=$1
     shift
+    if [ "$KEYSTORE" = softhsm ] && [ "${1:-}" = init ]; then
+        softhsm_token certmint-test || return 1
+        _cm_obj="ca-$(printf '%s' "$h" | sha256sum | cut -c1-16)"
+        _cm_n=$#
+        for _cm_a in "$@"; do
+            [ "$_cm_a" = --key ] && _cm_a=--key-type
+            set -- "$@" "$_cm_a"
+        done
+        shift "$_cm_n"
+        "$CM" --home "$h" --passphrase-file "$PASS" "$@" --key "$(p11_uri certmint-test "$_cm_obj")"
+        return
+    fi
     "$CM" --home "$h" --passphrase-file "$PASS" "$@"
 }
 

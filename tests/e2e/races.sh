@@ -160,7 +160,9 @@ for round in 1 2 3 4 5; do
     [ "$(cat "$T/i1.$round.rc")" = 0 ] && n0=$((n0 + 1))
     [ "$(cat "$T/i2.$round.rc")" = 0 ] && n0=$((n0 + 1))
     [ "$n0" = 1 ] || bad="$bad round$round:$n0-succeeded"
-    for f in ca.crt certmint.conf certmint.db private/ca.key; do
+    keyfile=private/ca.key
+    [ "$KEYSTORE" = softhsm ] && keyfile=private/ca.key.uri
+    for f in ca.crt certmint.conf certmint.db $keyfile; do
         [ -s "$I/$f" ] || bad="$bad round$round:$f-missing"
     done
     openssl x509 -in "$I/ca.crt" -noout -checkend 0 >/dev/null 2>&1 || bad="$bad round$round:ca.crt"

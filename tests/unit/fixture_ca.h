@@ -61,6 +61,9 @@ static ca_ctx *open_test_ca(const char *dir)
         db_open_home(&ca->db, dir, 1) != CM_OK)
         return ca;
     ca->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    /* The signer holds its own reference; ca->key stays the fixture's. */
+    if (ca->key != NULL && key_from_pkey(&ca->signer, ca->key) != CM_OK)
+        ca->signer = NULL;
     ca->cert = ca->key ? make_ca_cert(ca->key) : NULL;
     ski = ca->cert ? X509_get0_subject_key_id(ca->cert) : NULL;
     if (ski) {
@@ -78,6 +81,7 @@ static void close_test_ca(ca_ctx *ca)
     db_close(ca->db);
     config_free(ca->cfg);
     X509_free(ca->cert);
+    key_close(ca->signer);
     EVP_PKEY_free(ca->key);
     free(ca);
 }

@@ -1,0 +1,298 @@
+/* The key registry and the signing of X.509 structures through it. */
+#include "key/key.h"
+
+#include "crl/der.h"
+#include "util/buf.h"
+
+#include <openssl/core_names.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct key_ops key_ops_pkcs11;
+extern const struct key_ops key_ops_file;
+
+/* One row per backend, the most specific first: the file backend claims
+ * every reference that no URI backend claims. */
+static const struct key_ops *const backends[] = {&key_ops_pkcs11, &key_ops_file};
+
+/* AlgorithmIdentifier of each signature algorithm, whole DER. */
+struct sigalg {
+    const char *md; /* NULL: the algorithm hashes itself (Ed25519) */
+    const unsigned char *der;
+    size_t len;
+};
+/* RFC 5758 3.2: ecdsa-with-SHA256/384/512, parameters absent. */
+static const unsigned char alg_ecdsa_sha256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+static const unsigned char alg_ecdsa_sha384[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03};
+static const unsigned char alg_ecdsa_sha512[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04};
+/* RFC 4055 5: sha256WithRSAEncryption, parameters NULL. */
+static const unsigned char alg_rsa_sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                               0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00};
+/* RFC 8410 3: id-Ed25519, parameters absent. */
+static const unsigned char alg_ed25519[] = {0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70};
+
+static const struct sigalg sigalgs[] = {
+    {"SHA256", alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256)},
+    {"SHA384", alg_ecdsa_sha384, sizeof(alg_ecdsa_sha384)},
+    {"SHA512", alg_ecdsa_sha512, sizeof(alg_ecdsa_sha512)},
+    {"SHA256", alg_rsa_sha256, sizeof(alg_rsa_sha256)},
+    {NULL, alg_ed25519, sizeof(alg_ed25519)},
+};
+
+struct cm_key {
+    const struct key_ops *ops;
+    void *state;
+    EVP_PKEY *pub; /* borrowed from the backend */
+    const struct sigalg *sa;
+};
+
+/* The algorithm follows the key: the hash matches the curve's strength for
+ * ECDSA (RFC 5480 4), SHA-256 for RSA. */
+static cm_err sigalg_for(const struct sigalg **out, EVP_PKEY *pub)
+{
+    struct key_spec s;
+
+    key_spec_of(&s, pub);
+    switch (s.kind) {
+    case KEY_EC_P256:
+        *out = &sigalgs[0];
+        return CM_OK;
+    case KEY_EC_P384:
+        *out = &sigalgs[1];
+        return CM_OK;
+    case KEY_EC_P521:
+        *out = &sigalgs[2];
+        return CM_OK;
+    case KEY_RSA:
+        *out = &sigalgs[3];
+        return CM_OK;
+    case KEY_ED25519:
+        *out = &sigalgs[4];
+        return CM_OK;
+    default:
+        return cm_err_set(CM_ERR_UNSUPPORTED, "CA key: unsupported key type %s",
+                          EVP_PKEY_get0_type_name(pub));
+    }
+}
+
+static const struct key_ops *backend_for(const char *ref)
+{
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (backends[i]->claims(ref))
+            return backends[i];
+    return NULL;
+}
+
+int key_ref_is_uri(const char *ref)
+{
+    const struct key_ops *ops = backend_for(ref);
+    return ops != NULL && ops != &key_ops_file;
+}
+
+/* Wraps an opened backend state; closes it on failure. */
+static cm_err key_wrap(cm_key **out, const struct key_ops *ops, void *state)
+{
+    cm_err rc = CM_OK;
+    cm_key *k = calloc(1, sizeof(*k));
+
+    if (k == NULL) {
+        ops->close(state);
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    }
+    k->ops = ops;
+    k->state = state;
+    k->pub = ops->public_key(state);
+    if (k->pub == NULL)
+        CM_FAIL(CM_ERR_CRYPTO, "CA key: the %s backend gave no public key", ops->name);
+    CM_TRY(sigalg_for(&k->sa, k->pub));
+    *out = k;
+    k = NULL;
+out:
+    key_close(k);
+    return rc;
+}
+
+static cm_err backend_check(const struct key_ops **out, const char *ref)
+{
+    *out = backend_for(ref);
+    if (*out == NULL)
+        return cm_err_set(CM_ERR_INVALID, "%s: no key backend takes this reference", ref);
+    /* A backend built against another table layout would be called
+     * through the wrong pointers. */
+    if ((*out)->version != KEY_OPS_VERSION)
+        return cm_err_set(CM_ERR_INVALID, "key backend %s has ops version %u, expected %u",
+                          (*out)->name, (*out)->version, KEY_OPS_VERSION);
+    return CM_OK;
+}
+
+cm_err key_open(cm_key **out, const char *ref, const struct key_open_opts *o)
+{
+    const struct key_ops *ops = NULL;
+    void *state = NULL;
+    cm_err rc;
+
+    *out = NULL;
+    if ((rc = backend_check(&ops, ref)) != CM_OK || (rc = ops->open(&state, ref, o)) != CM_OK)
+        return rc;
+    return key_wrap(out, ops, state);
+}
+
+cm_err key_create(cm_key **out, int *created, const char *ref, const struct key_spec *spec,
+                  const struct key_open_opts *o)
+{
+    const struct key_ops *ops = NULL;
+    void *state = NULL;
+    cm_err rc;
+
+    *out = NULL;
+    *created = 0;
+    if ((rc = backend_check(&ops, ref)) != CM_OK ||
+        (rc = ops->create(&state, created, ref, spec, o)) != CM_OK)
+        return rc;
+    return key_wrap(out, ops, state);
+}
+
+/* file.c: wraps an EVP_PKEY in the file backend's state. */
+cm_err key_file_state_from_pkey(void **state, EVP_PKEY *k);
+
+cm_err key_from_pkey(cm_key **out, EVP_PKEY *k)
+{
+    void *state = NULL;
+    cm_err rc;
+
+    *out = NULL;
+    if ((rc = key_file_state_from_pkey(&state, k)) != CM_OK)
+        return rc;
+    return key_wrap(out, &key_ops_file, state);
+}
+
+void key_close(cm_key *k)
+{
+    if (k == NULL)
+        return;
+    if (k->state != NULL)
+        k->ops->close(k->state);
+    free(k);
+}
+
+EVP_PKEY *key_public(const cm_key *k)
+{
+    return k->pub;
+}
+
+const char *key_backend(const cm_key *k)
+{
+    return k->ops->name;
+}
+
+void key_describe(const cm_key *k, char *buf, size_t bufsz)
+{
+    k->ops->describe(k->state, buf, bufsz);
+}
+
+cm_err key_sigalg_der(const unsigned char **der, size_t *len, const cm_key *k)
+{
+    *der = k->sa->der;
+    *len = k->sa->len;
+    return CM_OK;
+}
+
+cm_err key_sign(const cm_key *k, unsigned char **sig, size_t *siglen, const unsigned char *data,
+                size_t n)
+{
+    *sig = NULL;
+    *siglen = 0;
+    return k->ops->sign(k->state, sig, siglen, k->sa->md, data, n);
+}
+
+/* Signs tbs and returns the whole signed structure (RFC 5280 4.1.1,
+ * RFC 2986 4.2): SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }. */
+static cm_err sign_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
+                        const unsigned char *tbs, size_t tbslen)
+{
+    cm_err rc = CM_OK;
+    cm_buf b = CM_BUF_INIT(16 * 1024 * 1024);
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    static const unsigned char no_unused_bits = 0;
+
+    *der = NULL;
+    CM_TRY(key_sign(k, &sig, &siglen, tbs, tbslen));
+    CM_TRY(der_header(&b, DER_SEQUENCE, tbslen + k->sa->len + der_tlv_size(siglen + 1)));
+    CM_TRY(buf_append(&b, tbs, tbslen));
+    CM_TRY(buf_append(&b, k->sa->der, k->sa->len));
+    CM_TRY(der_header(&b, DER_BIT_STRING, siglen + 1));
+    CM_TRY(buf_append(&b, &no_unused_bits, 1));
+    CM_TRY(buf_append(&b, sig, siglen));
+    *der = buf_steal(&b, derlen);
+out:
+    buf_free(&b);
+    free(sig);
+    return rc;
+}
+
+cm_err key_sign_cert(const cm_key *k, X509 **x)
+{
+    cm_err rc = CM_OK;
+    X509_ALGOR *alg = NULL;
+    const unsigned char *p = k->sa->der;
+    unsigned char *tbs = NULL, *der = NULL;
+    int tbslen;
+    size_t derlen = 0;
+    X509 *signed_x = NULL;
+
+    alg = d2i_X509_ALGOR(NULL, &p, (long)k->sa->len);
+    CM_NOMEM_IF(alg == NULL);
+    /* The TBSCertificate names the algorithm too (RFC 5280 4.1.2.3), and
+     * OpenSSL has no setter for it: X509_sign() writes through this same
+     * pointer. */
+    if (!X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(*x), alg))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
+    tbslen = i2d_re_X509_tbs(*x, &tbs);
+    if (tbslen <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate to sign");
+    CM_TRY(sign_wrap(&der, &derlen, k, tbs, (size_t)tbslen));
+    p = der;
+    signed_x = d2i_X509(NULL, &p, (long)derlen);
+    if (signed_x == NULL || p != der + derlen)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "the signed certificate does not decode");
+    X509_free(*x);
+    *x = signed_x;
+    signed_x = NULL;
+out:
+    X509_free(signed_x);
+    free(der);
+    OPENSSL_free(tbs);
+    X509_ALGOR_free(alg);
+    return rc;
+}
+
+cm_err key_sign_req(const cm_key *k, X509_REQ **req)
+{
+    cm_err rc = CM_OK;
+    unsigned char *tbs = NULL, *der = NULL;
+    const unsigned char *p;
+    int tbslen;
+    size_t derlen = 0;
+    X509_REQ *signed_req = NULL;
+
+    tbslen = i2d_re_X509_REQ_tbs(*req, &tbs);
+    if (tbslen <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the request to sign");
+    CM_TRY(sign_wrap(&der, &derlen, k, tbs, (size_t)tbslen));
+    p = der;
+    signed_req = d2i_X509_REQ(NULL, &p, (long)derlen);
+    if (signed_req == NULL || p != der + derlen)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "the signed request does not decode");
+    X509_REQ_free(*req);
+    *req = signed_req;
+    signed_req = NULL;
+out:
+    X509_REQ_free(signed_req);
+    free(der);
+    OPENSSL_free(tbs);
+    return rc;
+}

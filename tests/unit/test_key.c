@@ -1,0 +1,135 @@
+/* Unit tests: the PKCS#11 URI parser (RFC 7512) and the key ops registry
+ * with the file backend (signatures through key_sign verify, certificates
+ * and requests signed through key_sign_cert / key_sign_req verify). */
+#include "unit.h"
+#include "key/key.h"
+#include "key/p11uri.h"
+
+#include <openssl/x509.h>
+#include <string.h>
+
+TEST(uri_parse)
+{
+    struct p11_uri u;
+    CHECK_OK(p11_uri_parse(&u, "pkcs11:token=certmint;object=root-ca?module-path=/usr/lib/"
+                               "softhsm/libsofthsm2.so&pin-source=file:/etc/pin"));
+    CHECK(u.has_token && u.has_object && !u.has_id);
+    CHECK_STR(u.token, "certmint");
+    CHECK_STR(u.object, "root-ca");
+    CHECK_STR(u.module_path, "/usr/lib/softhsm/libsofthsm2.so");
+    CHECK_STR(u.pin_source, "/etc/pin");
+    /* Percent-decoding (RFC 7512 2.3 / RFC 3986 2.1), a binary id, the
+     * scheme in any case, file:// and a bare path for pin-source. */
+    CHECK_OK(p11_uri_parse(&u, "PKCS11:token=My%20Token;id=%00%ff%41;type=private"
+                               "?pin-source=file:///run/p%69n"));
+    CHECK_STR(u.token, "My Token");
+    CHECK_INT(u.id_len, 3);
+    CHECK(u.id[0] == 0x00 && u.id[1] == 0xff && u.id[2] == 'A');
+    CHECK_STR(u.pin_source, "/run/pin");
+    CHECK_OK(p11_uri_parse(&u, "pkcs11:object=a%3bb?pin-source=/abs/pin"));
+    CHECK_STR(u.object, "a;b");
+    CHECK_STR(u.pin_source, "/abs/pin");
+    CHECK_OK(p11_uri_parse(&u, "pkcs11:"));
+    CHECK(!u.has_token && !u.has_object && u.module_path[0] == '\0');
+}
+
+TEST(uri_rejects)
+{
+    struct p11_uri u;
+    static const char *bad[] = {
+        "pkcs12:token=a",
+        "pkcs11:token=a?pin-value=1234", /* a PIN never in a URI */
+        "pkcs11:token=a;token=b",        /* twice */
+        "pkcs11:object=a?module-path=/x&module-path=/y",
+        "pkcs11:token=", /* empty */
+        "pkcs11:token",  /* no '=' */
+        "pkcs11:=x",
+        "pkcs11:object=%zz", /* bad escape */
+        "pkcs11:object=%4",
+        "pkcs11:object=a%00b",                  /* NUL in a label */
+        "pkcs11:type=cert",                     /* the CA key is private */
+        "pkcs11:slot-id=1",                     /* not supported: named */
+        "pkcs11:object=a?pin-source=relative",  /* not absolute */
+        "pkcs11:object=a?pin-source=|/bin/cat", /* no commands */
+        "pkcs11:object=a?module-name=softhsm2",
+        "pkcs11:object=a#frag",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (p11_uri_parse(&u, bad[i]) != CM_ERR_INVALID) {
+            UNIT_FAIL("accepted: %s", bad[i]);
+        }
+    }
+    CHECK_ERR(p11_uri_parse(&u, "pkcs11:token=a?pin-value=1234"), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "pin-value is refused") != NULL);
+    {
+        char longv[P11_LABEL_MAX + 32];
+        char uri[sizeof(longv) + 16];
+        memset(longv, 'a', sizeof(longv) - 1);
+        longv[sizeof(longv) - 1] = '\0';
+        snprintf(uri, sizeof(uri), "pkcs11:object=%s", longv);
+        CHECK_ERR(p11_uri_parse(&u, uri), CM_ERR_INVALID);
+    }
+}
+
+TEST(registry_dispatch)
+{
+    CHECK(key_ref_is_uri("pkcs11:token=a;object=b"));
+    CHECK(!key_ref_is_uri("/home/ca/private/ca.key"));
+    CHECK(!key_ref_is_uri("ec:p256"));
+}
+
+/* Every key type signs through the ops table with the algorithm X.509
+ * expects, and the signed certificate and request verify. */
+static void sign_with(EVP_PKEY *pk, const char *want_sigalg)
+{
+    cm_key *k = NULL;
+    X509 *x = X509_new();
+    X509_REQ *r = X509_REQ_new();
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+
+    CHECK(pk != NULL && x != NULL && r != NULL);
+    CHECK_OK(key_from_pkey(&k, pk));
+    CHECK_STR(key_backend(k), "file");
+    CHECK_OK(key_sign(k, &sig, &siglen, (const unsigned char *)"data", 4));
+    CHECK(siglen > 0);
+    free(sig);
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"t", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pk);
+    CHECK_OK(key_sign_cert(k, &x));
+    CHECK(X509_verify(x, pk) == 1);
+    CHECK_STR(OBJ_nid2ln(X509_get_signature_nid(x)), want_sigalg);
+    X509_REQ_set_subject_name(r, X509_get_subject_name(x));
+    X509_REQ_set_pubkey(r, pk);
+    CHECK_OK(key_sign_req(k, &r));
+    CHECK(X509_REQ_verify(r, pk) == 1);
+    key_close(k);
+    X509_REQ_free(r);
+    X509_free(x);
+    EVP_PKEY_free(pk);
+}
+
+TEST(sign_every_type)
+{
+    sign_with(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), "ecdsa-with-SHA256");
+    sign_with(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"), "ecdsa-with-SHA384");
+    sign_with(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"), "ecdsa-with-SHA512");
+    sign_with(EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), "ED25519");
+    sign_with(EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048), "sha256WithRSAEncryption");
+}
+
+int main(void)
+{
+    unit_suite = "key";
+    RUN(uri_parse);
+    RUN(uri_rejects);
+    RUN(registry_dispatch);
+    RUN(sign_every_type);
+    return UNIT_DONE();
+}
