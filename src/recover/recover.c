@@ -24,6 +24,7 @@
 #include "crl/crl.h"
 #include "exit/exit.h"
 #include "recover/mailscan.h"
+#include "recover/recover_prep.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -107,6 +108,7 @@ struct scan {
     unsigned char *rbuf; /* record read back */
     size_t rbuf_cap;
     cm_err fatal;
+    struct prep *prep; /* the workers decoding and checking certificates */
 };
 
 static cm_err add_item(struct recover_item **list, size_t *n, size_t *total, const char *source,
@@ -182,7 +184,10 @@ static cm_err spill_open(struct scan *s)
     return CM_OK;
 }
 
-/* Appends a record: five lengths, then the bytes. *off gets its offset. */
+/* A record: five lengths, then the bytes (the certificate first). */
+#define SPILL_HEAD (5 * sizeof(uint32_t))
+
+/* Appends a record. *off gets its offset. */
 static cm_err spill_put(struct scan *s, int64_t *off, const unsigned char *der, size_t der_len,
                         const char *subject, const char *profile, const char *source,
                         const char *message_id)
@@ -190,6 +195,7 @@ static cm_err spill_put(struct scan *s, int64_t *off, const unsigned char *der, 
     const void *p[5] = {der, subject, profile, source, message_id};
     uint32_t len[5];
 
+    _Static_assert(sizeof(len) == SPILL_HEAD, "scratch record header");
     if (s->spill == NULL)
         TRY_RET(spill_open(s));
     len[0] = der ? (uint32_t)der_len : 0;
@@ -545,6 +551,7 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
     const struct orphan *ph = NULL;
     X509 *x = NULL;
     struct rec r;
+    struct prep_out pr;
     int state = 0, have_der = 0;
 
     for (k = 0; k < n; k++)
@@ -562,6 +569,10 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
             continue;
         }
         CM_TRY(spill_get(s, &r, o[k].off));
+        /* The worker's decoding and check of this record (dropped below
+         * when not needed: the same certificate again). */
+        prep_take(s->prep, (size_t)(&o[k] - s->orphans), &pr);
+        x = pr.x;
         if (imported != NULL) {
             if (r.der_len != imported_len || memcmp(r.der, imported, imported_len) != 0) {
                 char why[700];
@@ -570,19 +581,32 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
                          imported_from);
                 CM_TRY(reject(rep, r.source, o[k].serial, why));
             }
+            X509_free(x);
+            x = NULL;
             continue; /* else the same certificate in another mail */
         }
-        p = r.der;
-        x = d2i_X509(NULL, &p, (long)r.der_len);
-        if (x == NULL || (size_t)(p - r.der) != r.der_len) {
+        if (pr.parsed < 0) {
+            /* Not done by a worker (out of memory, a read failed): here. */
+            p = r.der;
+            x = d2i_X509(NULL, &p, (long)r.der_len);
+            pr.parsed = x != NULL && (size_t)(p - r.der) == r.der_len;
+        }
+        if (!pr.parsed) {
             CM_TRY(reject(rep, r.source, o[k].serial, "attached certificate does not parse"));
             X509_free(x);
             x = NULL;
             continue;
         }
-        rc = ca_import_cert_in_tx(s->ca, x, o[k].request_id, profile_name(r.profile),
-                                  "attached certificate", r.message_id ? r.message_id : r.source,
-                                  serial);
+        /* Checked by a worker: issuer and signature (ca_check_signed_here).
+         * Anything else is checked again here, for the message. */
+        if (pr.verified)
+            rc = ca_import_checked_in_tx(s->ca, x, o[k].request_id, profile_name(r.profile),
+                                         "attached certificate",
+                                         r.message_id ? r.message_id : r.source, serial);
+        else
+            rc = ca_import_cert_in_tx(s->ca, x, o[k].request_id, profile_name(r.profile),
+                                      "attached certificate",
+                                      r.message_id ? r.message_id : r.source, serial);
         X509_free(x);
         x = NULL;
         if (rc == CM_ERR_INVALID) {
@@ -622,6 +646,14 @@ out:
     return rc;
 }
 
+/* Job i of the workers: the certificate of orphan record i. */
+static void orphan_job(void *ctx, size_t i, int64_t *off, uint32_t *der_len)
+{
+    const struct scan *s = ctx;
+    *off = s->orphans[i].off + (int64_t)SPILL_HEAD;
+    *der_len = s->orphans[i].der_len;
+}
+
 static cm_err restore_orphans(struct scan *s, struct tx *t)
 {
     cm_err rc = CM_OK;
@@ -629,6 +661,12 @@ static cm_err restore_orphans(struct scan *s, struct tx *t)
 
     if (s->norphans > 1) /* qsort's base must not be NULL, even for 0 */
         qsort(s->orphans, s->norphans, sizeof(*s->orphans), orphan_cmp);
+    /* Decoding and signature checks run ahead in worker threads, in the
+     * order of the records; this thread imports, in that order. The orphans
+     * array stays as it is until prep_stop (the workers read it). */
+    if (s->norphans > 0 && s->spill != NULL)
+        CM_TRY(prep_start(&s->prep, fileno(s->spill), s->norphans, orphan_job, s, s->ca->cert,
+                          s->o->workers > 0 ? s->o->workers : prep_default_workers()));
     while (i < s->norphans) {
         size_t before = s->nrecovered;
         for (j = i + 1; j < s->norphans && strcmp(s->orphans[j].serial, s->orphans[i].serial) == 0;
@@ -640,6 +678,8 @@ static cm_err restore_orphans(struct scan *s, struct tx *t)
         i = j;
     }
 out:
+    prep_stop(s->prep);
+    s->prep = NULL;
     return rc;
 }
 
