@@ -25,6 +25,8 @@ case "$BUILD" in /*) CM="$BUILD/certmint" ;; *) CM="$PWD/$BUILD/certmint" ;; esa
 # CERTMINT=PATH times another binary (an older build) on the same trail.
 CM=${CERTMINT:-$CM}
 # RECOVER_ARGS adds options to both recover-orphans runs (--workers N).
+# BASELINE=PATH also times PATH's first run on the same trail, just before,
+# and prints the ratios.
 RA=${RECOVER_ARGS:-}
 make -s -f Makefile -f bench/bench.mk "$BUILD/bench/recover_mails" >/dev/null
 [ -x /usr/bin/time ] || { echo "recover bench: /usr/bin/time (GNU time) is needed" >&2; exit 1; }
@@ -74,6 +76,12 @@ fi
 read -r mails mailrate issrate nrev <"$W/prepared"
 size=$(du -m "$W/trail.mbox" | cut -f1)
 
+if [ -n "${BASELINE:-}" ]; then
+    rm -rf "$W/ca"
+    cm restore "$W/bk" >/dev/null
+    /usr/bin/time -f '%e %M %U %S' -o "$W/time0" "$BASELINE" --home "$W/ca" \
+        --passphrase-file "$W/pass" recover-orphans --mbox "$W/trail.mbox" --format json >"$W/r0.json"
+fi
 rm -rf "$W/ca"
 cm restore "$W/bk" >/dev/null
 /usr/bin/time -f '%e %M %U %S' -o "$W/time1" "$CM" --home "$W/ca" --passphrase-file "$W/pass" \
@@ -94,3 +102,11 @@ echo "first run:  $(field "$W/r1.json" messages) messages in ${e1}s = $(rate "$m
 echo "second run: ${e2}s = $(rate "$mails" 0 "$e2") messages/s, CPU $(cpu "$u2" "$s2")s, peak RSS $((rss2 / 1024)) MiB;" \
     "imported $(field "$W/r2.json" imported), already known $(field "$W/r2.json" already_known)"
 echo "recovered database identical to the lost one (RequestID, serial, reason, certificate): $same"
+# The issue's target: 5,000 messages/s for the first run at 100,000 mails.
+echo "first run against the target of 5,000 messages/s: $(awk -v m="$mails" -v e="$e1" 'BEGIN { printf "%.2f", m / e / 5000 }')"
+if [ -n "${BASELINE:-}" ]; then
+    read -r e0 rss0 u0 s0 <"$W/time0"
+    echo "baseline first run: ${e0}s = $(rate "$mails" 0 "$e0") messages/s, CPU $(cpu "$u0" "$s0")s, peak RSS $((rss0 / 1024)) MiB"
+    echo "ratios, this build / baseline: messages/s $(awk -v a="$e0" -v b="$e1" 'BEGIN { printf "%.2f", a / b }')," \
+        "CPU $(awk -v a="$u0" -v b="$s0" -v c="$u1" -v d="$s1" 'BEGIN { printf "%.2f", (c + d) / (a + b) }')"
+fi
