@@ -37,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check check-softhsm unit tools e2e clean deps asan fuzz bench format dist install uninstall
+.PHONY: all check check-softhsm unit tools e2e clean deps asan tsan fuzz bench format dist install uninstall
 all: $(BUILD)/certmint
 
 # Installation: `make install` (PREFIX=/usr/local by default; DESTDIR for
@@ -140,6 +140,17 @@ check-softhsm: all unit tools
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
 	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" check
+
+# ThreadSanitizer over the code that runs threads: the unit test of
+# recover-orphans' workers (TSAN_TESTS names more unit tests), then the
+# suite's e2e scripts that CERTMINT_TESTS selects (none unless set), with a
+# TSan build of the binary. OpenSSL and GLib are not instrumented: TSan sees
+# their locks, not their atomics.
+TSAN_TESTS ?= test_recover_prep
+tsan:
+	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" CFLAGS="-O1 -g" build-tsan/certmint $(TSAN_TESTS:%=build-tsan/tests/%)
+	@for t in $(TSAN_TESTS); do TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-tsan/tests/$$t || exit 1; done
+	@if [ -n "$$CERTMINT_TESTS" ]; then $(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" CFLAGS="-O1 -g" tools && TSAN_OPTIONS="halt_on_error=1 exitcode=66" BUILD=build-tsan sh tests/run.sh; fi
 
 # libFuzzer targets (clang), one per parser.
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)

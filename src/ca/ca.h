@@ -208,6 +208,12 @@ cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what) CM_MUST_USE;
 cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
                             const char *what, const char *recovered_from,
                             char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
+/* ca_import_cert_in_tx without its ca_check_signed_here: for a caller that
+ * has just made that check itself, on this X509 (recovery checks in worker
+ * threads and imports on one writer). */
+cm_err ca_import_checked_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
+                               const char *what, const char *recovered_from,
+                               char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
                             int64_t request_id, const char *recovered_from) CM_MUST_USE;
 cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,

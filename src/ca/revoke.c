@@ -359,6 +359,16 @@ cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char 
                             const char *what, const char *recovered_from,
                             char serial_out[CM_SERIAL_BUF])
 {
+    cm_err rc = ca_check_signed_here(ca, x, what);
+    if (rc != CM_OK)
+        return rc;
+    return ca_import_checked_in_tx(ca, x, request_id, profile, what, recovered_from, serial_out);
+}
+
+cm_err ca_import_checked_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
+                               const char *what, const char *recovered_from,
+                               char serial_out[CM_SERIAL_BUF])
+{
     cm_err rc = CM_OK;
     struct db_cert *existing = NULL;
     char serial[CM_SERIAL_BUF];
@@ -366,7 +376,6 @@ cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char 
     int64_t id = 0;
     const ASN1_INTEGER *sn;
 
-    CM_TRY(ca_check_signed_here(ca, x, what));
     sn = X509_get0_serialNumber(x);
     if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
         CM_FAIL(CM_ERR_INVALID, "%s: negative serial number", what);

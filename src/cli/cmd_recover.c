@@ -4,6 +4,7 @@
 #include "recover/recover.h"
 #include "util/buf.h"
 #include "util/json.h"
+#include "util/text.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 const char cmd_recover_orphans_usage[] =
     "certmint recover-orphans (--maildir DIR | --mbox FILE)... [--revoke REASON] [--dry-run]\n"
-    "                         [--format table|json]\n"
+    "                         [--workers N] [--format table|json]\n"
     "\n"
     "After a restore from backup, finds the certificates issued after the backup in the\n"
     "SMTP exit module's notification mails and brings them back: the real certificate when\n"
@@ -29,6 +30,8 @@ const char cmd_recover_orphans_usage[] =
     "  --revoke REASON  then revoke every recovered certificate that the trail left valid\n"
     "                   or on hold (RFC 5280 reason); the trail's revocations keep theirs\n"
     "  --dry-run        report what would change; change nothing (no passphrase needed)\n"
+    "  --workers N      threads decoding and checking the attached certificates (1-64;\n"
+    "                   default: one per processor); the result does not depend on it\n"
     "  --format F       table (default) or json\n"
     "Exit status: 0 done, 1 error, 3 done but some mails were rejected.\n";
 
@@ -133,9 +136,13 @@ static void table_report(const struct recover_report *r, int dry_run)
 int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"maildir", required_argument, NULL, 'm'}, {"mbox", required_argument, NULL, 'b'},
-        {"revoke", required_argument, NULL, 'r'},  {"dry-run", no_argument, NULL, 'n'},
-        {"format", required_argument, NULL, 'f'},  {NULL, 0, NULL, 0},
+        {"maildir", required_argument, NULL, 'm'},
+        {"mbox", required_argument, NULL, 'b'},
+        {"revoke", required_argument, NULL, 'r'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"format", required_argument, NULL, 'f'},
+        {"workers", required_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
     };
     struct recover_opts o;
     struct recover_report rep;
@@ -171,6 +178,15 @@ int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
         case 'n':
             o.dry_run = 1;
             break;
+        case 'w': {
+            long long w;
+            if (text_parse_int(&w, optarg, 1, 64, "--workers") != CM_OK) {
+                status = cli_fail(CM_ERR_INVALID);
+                goto done;
+            }
+            o.workers = (int)w;
+            break;
+        }
         case 'f':
             if (strcmp(optarg, "json") == 0)
                 json = 1;

@@ -23,6 +23,7 @@ struct recover_opts {
     int revoke_reason; /* -1: do not revoke what is recovered */
     int dry_run;       /* report only: nothing changes */
     int progress;      /* progress line on stderr (a terminal) */
+    int workers;       /* threads decoding and checking certificates; 0: one per processor */
 };
 
 struct recover_item {

@@ -454,6 +454,25 @@ check_eq "table format: exit status 3 too" "$?" 3
 check_match "table format: the rejections counted and listed" "$(cat "$T/r5.table")" "rejected mails +5"
 check_match "table format: the warning on stderr names the message" "$(cat "$T/r5.err")" "^certmint: warning: mbox:$T/trail.mbox#[0-9]+: "
 
+# --workers: the threads that decode and check the attached certificates do
+# not change the result. Two more restored copies over the same mbox, one
+# worker and five: the same JSON report, and the same database (every
+# column) as each other and as the run above (one worker per processor).
+view_of "$H3" >"$T/view-w0.csv"
+for w in 1 5; do
+    Hw="$T/ca-w$w"
+    cm "$H" restore "$T/bk" --home "$Hw" >/dev/null
+    cm "$Hw" config set exit.modules "" >/dev/null
+    cm "$Hw" recover-orphans --mbox "$T/trail.mbox" --workers "$w" --format json >"$T/rw$w.json" 2>/dev/null
+    check_eq "--workers $w: exit status 3" "$?" 3
+    view_of "$Hw" >"$T/view-w$w.csv"
+done
+check "--workers 1 and 5: the same JSON report" cmp "$T/rw1.json" "$T/rw5.json"
+check "--workers 1 and 5: the same report as the default" cmp "$T/rw1.json" "$T/r4.json"
+check "--workers 1 and 5: the same database" cmp "$T/view-w1.csv" "$T/view-w5.csv"
+check "--workers 1: the same database as the default" cmp "$T/view-w1.csv" "$T/view-w0.csv"
+check_fails "--workers 0 is refused" cm "$H3" recover-orphans --mbox "$T/trail.mbox" --workers 0
+
 # A trail of CRLISSUED mails and c1's revocation mail only: c1 is known only
 # by its serial (a placeholder, with the RequestID the revocation mail
 # gives, revoked), and the new CRL goes above the trail's.
