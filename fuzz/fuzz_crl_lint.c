@@ -3,7 +3,7 @@
  * der_parse_int64 in src/crl/der.c). Any input must give CM_OK or
  * CM_ERR_LINT, with no read outside the input. */
 #include "crl/crl.h"
-#include "crl/der.h"
+#include "util/der.h"
 
 #include <stdint.h>
 #include <stdlib.h>

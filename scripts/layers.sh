@@ -19,14 +19,15 @@ allowed() {
     db) echo "util" ;;
     config) echo "util" ;;
     event) echo "util db config" ;;
-    ca) echo "util db config event" ;;
-    crl) echo "util db config event ca" ;;
-    ldap) echo "util db config event ca crl" ;;
-    backup) echo "util db config event ca crl" ;;
-    exit) echo "util db config event ca crl ldap" ;;
-    recover) echo "util db config event ca crl ldap exit" ;;
-    serve) echo "util db config event ca crl ldap exit recover backup" ;;
-    cli) echo "util db config event ca crl ldap exit recover backup serve" ;;
+    key) echo "util" ;;
+    ca) echo "util db config event key" ;;
+    crl) echo "util db config event key ca" ;;
+    ldap) echo "util db config event key ca crl" ;;
+    backup) echo "util db config event key ca crl" ;;
+    exit) echo "util db config event key ca crl ldap" ;;
+    recover) echo "util db config event key ca crl ldap exit" ;;
+    serve) echo "util db config event key ca crl ldap exit recover backup" ;;
+    cli) echo "util db config event key ca crl ldap exit recover backup serve" ;;
     *) echo "?" ;;
     esac
 }

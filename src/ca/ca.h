@@ -17,7 +17,7 @@
 #ifndef CM_CA_CA_H
 #define CM_CA_CA_H
 
-#include "ca/keys.h"
+#include "key/keystore.h"
 #include "key/key.h"
 #include "config/config.h"
 #include "db/db.h"

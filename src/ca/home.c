@@ -4,7 +4,7 @@
 
 #include "ca/csr.h"
 #include "ca/issue_int.h"
-#include "ca/keys.h"
+#include "key/keystore.h"
 #include "ca/lint.h"
 #include "ca/name.h"
 #include "util/buf.h"

@@ -5,7 +5,7 @@
 #ifndef CM_CA_PROFILE_H
 #define CM_CA_PROFILE_H
 
-#include "ca/keys.h"
+#include "key/keystore.h"
 #include "config/config.h"
 #include "util/err.h"
 

@@ -1,6 +1,6 @@
 /* The CRL encoder: streaming DER, one buffer, signed in place. */
 #include "crl/crl.h"
-#include "crl/der.h"
+#include "util/der.h"
 #include "util/fsutil.h"
 
 #include <assert.h>

@@ -4,7 +4,7 @@
  * inputs, so an encoder bug cannot slip past them. One linear pass, no
  * allocation: a million-entry CRL is checked in tens of milliseconds. */
 #include "crl/crl.h"
-#include "crl/der.h"
+#include "util/der.h"
 
 #include <stdarg.h>
 #include <stdio.h>

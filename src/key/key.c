@@ -1,7 +1,7 @@
 /* The key registry and the signing of X.509 structures through it. */
 #include "key/key.h"
 
-#include "crl/der.h"
+#include "util/der.h"
 #include "util/buf.h"
 
 #include <openssl/core_names.h>

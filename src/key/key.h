@@ -19,7 +19,7 @@
 #ifndef CM_KEY_KEY_H
 #define CM_KEY_KEY_H
 
-#include "ca/keys.h"
+#include "key/keystore.h"
 #include "util/err.h"
 
 #include <openssl/evp.h>

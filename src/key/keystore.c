@@ -1,4 +1,4 @@
-#include "ca/keys.h"
+#include "key/keystore.h"
 
 #include "util/fsutil.h"
 

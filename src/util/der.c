@@ -1,5 +1,5 @@
 /* Minimal DER writer and reader (X.690 DER subset used by X.509). */
-#include "crl/der.h"
+#include "util/der.h"
 
 #include "util/hex.h"
 
