@@ -130,7 +130,7 @@ int cmd_audit(const struct cli_global *g, int argc, char **argv)
     CM_TRY(cli_open_ca(&ca, g, 1));
     if (o.format == CLI_FMT_JSON)
         fputs("{\"records\":[", stdout);
-    CM_TRY(db_audit_iter(ca->db, since, audit_row, &o));
+    CM_TRY(db_audit_iter(ca_session_db(ca), since, audit_row, &o));
     if (o.format == CLI_FMT_JSON)
         fputs("]}\n", stdout);
     else if (o.count == 0)
@@ -138,6 +138,6 @@ int cmd_audit(const struct cli_global *g, int argc, char **argv)
     if (fflush(stdout) != 0 || ferror(stdout))
         CM_FAIL(CM_ERR_IO, "standard output: write failed");
 out:
-    ca_close(ca);
+    cli_close_ca(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
