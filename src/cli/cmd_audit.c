@@ -15,6 +15,8 @@ const char cmd_audit_usage[] =
     "Shows the audit log, oldest first: every state change the CA recorded (submit,\n"
     "issue, deny, revoke, unrevoke, import, placeholder, config set/unset, restore,\n"
     "exit skip, ...), with who made it. The log is append-only in the database.\n"
+    "Who: the user who ran the command ($SUDO_USER under sudo); other front ends\n"
+    "record subject:DN (a client certificate), token:ID or service:NAME.\n"
     "  --since TIME   only records at or after TIME: YYYY-MM-DD[ HH:MM[:SS]] UTC,\n"
     "                 @UNIXTIME, or a duration ago (30m, 12h, 7d)\n"
     "  --format F     table (default): ID, time (UTC), who, action, RequestID, serial,\n"
