@@ -123,8 +123,7 @@ static cm_err actor_format(char *out, size_t outsz, const struct ca_actor *who)
     if (who == NULL || who->name == NULL || who->name[0] == '\0')
         return cm_err_set(CM_ERR_INVALID, "a core call needs an actor (who asked)");
     if ((unsigned)who->kind > CA_ACTOR_SERVICE)
-        return cm_err_set(CM_ERR_INVALID, "actor '%s': unknown kind %d", who->name,
-                          (int)who->kind);
+        return cm_err_set(CM_ERR_INVALID, "actor '%s': unknown kind %d", who->name, (int)who->kind);
     if (snprintf(out, outsz, "%s%s", actor_prefix[who->kind], who->name) >= (int)outsz)
         return cm_err_set(CM_ERR_INVALID, "actor '%.40s...': longer than %d bytes", who->name,
                           CA_ACTOR_MAX - 1);

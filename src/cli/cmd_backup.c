@@ -173,7 +173,8 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
         ca_ctx *ca = NULL;
         struct cli_global g2 = *g;
         g2.home = o.home;
-        if ((rc = cli_open_ca(&ca, &g2, 1)) == CM_OK && (rc = db_begin(ca_session_db(ca))) == CM_OK) {
+        if ((rc = cli_open_ca(&ca, &g2, 1)) == CM_OK &&
+            (rc = db_begin(ca_session_db(ca))) == CM_OK) {
             rc = ca_audit(ca, "restore", 0, NULL, argv[optind]);
             rc = rc == CM_OK ? db_commit(ca_session_db(ca)) : rc;
             if (rc != CM_OK)

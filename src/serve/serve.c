@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 static cm_err raise_service_event(ca_ctx *ca, int ev)
 {
     cm_err rc = CM_OK;
