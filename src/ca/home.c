@@ -957,6 +957,21 @@ out:
     return rc;
 }
 
+/* The certificate a session just installed becomes the handle's, for every
+ * session (a bare session keeps owning it). */
+static void handle_adopt_cert(ca_ctx *ca)
+{
+    if (ca->h == NULL)
+        return;
+    pthread_mutex_lock(&ca->h->mu);
+    ca->h->cert = ca->cert;
+    memcpy(ca->h->ski, ca->ski, ca->ski_len);
+    ca->h->ski_len = ca->ski_len;
+    ca->h->gen++;
+    session_sync_locked(ca);
+    pthread_mutex_unlock(&ca->h->mu);
+}
+
 cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path)
 {
     cm_err rc = CM_OK;
@@ -1043,15 +1058,7 @@ cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path
     ca->cert = x;
     x = NULL;
     CM_TRY(load_ski(ca));
-    if (ca->h != NULL) { /* the handle owns it from now on, for every session */
-        pthread_mutex_lock(&ca->h->mu);
-        ca->h->cert = ca->cert;
-        memcpy(ca->h->ski, ca->ski, ca->ski_len);
-        ca->h->ski_len = ca->ski_len;
-        ca->h->gen++;
-        session_sync_locked(ca);
-        pthread_mutex_unlock(&ca->h->mu);
-    }
+    handle_adopt_cert(ca);
     CM_TRY(db_begin(ca->db));
     rc = ca_audit(ca, "install-ca-cert", 0, NULL, cert_path);
     if (rc == CM_OK)

@@ -30,7 +30,8 @@
 #define PER_THREAD 6 /* requests per thread; every other one is revoked */
 #define SESSIONS 3   /* fewer than NTHREADS: threads wait for sessions */
 
-static char home[256];
+static char base[256]; /* a private folder (0700) holding the CA home */
+static char home[300];
 static ca_t *handle;
 
 struct result {
@@ -381,16 +382,17 @@ TEST(reload_reaches_later_sessions)
 
 static int setup(void)
 {
-    char pass[300];
+    char pass[320];
     const char *tmp = getenv("TMPDIR");
     const struct ca_actor who = {CA_ACTOR_OPERATOR, "tester"};
     struct ca_init_opts io;
     struct ca_open_opts oo = {NULL, 0, SESSIONS};
 
-    snprintf(home, sizeof(home), "%s/cm-threads-XXXXXX", tmp ? tmp : "/tmp");
-    if (mkdtemp(home) == NULL)
+    snprintf(base, sizeof(base), "%s/cm-threads-XXXXXX", tmp ? tmp : "/tmp");
+    if (mkdtemp(base) == NULL)
         return -1;
-    snprintf(pass, sizeof(pass), "%s.pass", home);
+    snprintf(home, sizeof(home), "%s/ca", base);
+    snprintf(pass, sizeof(pass), "%s/pass", base);
     if (fs_write_atomic(pass, "threads-test-passphrase\n", 24, 0600) != CM_OK)
         return -1;
     memset(&io, 0, sizeof(io));
@@ -421,8 +423,8 @@ int main(void)
     RUN(actor_required_and_formatted);
     RUN(reload_reaches_later_sessions);
     ca_close(handle);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.pass'", home, home);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
     if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", home);
+        fprintf(stderr, "could not remove %s\n", base);
     return unit_nfail ? 1 : 0;
 }
