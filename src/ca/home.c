@@ -167,9 +167,9 @@ static cm_err handle_load(struct ca *h, ca_ctx *first, const struct ca_open_opts
                               "install-ca-cert')");
         goto out;
     } else {
-        CM_TRY(ca_cert_parse(&first->cert, data, len, path));
+        CM_TRY(ca_cert_parse(&h->cert, data, len, path));
+        first->cert = h->cert;
         CM_TRY(load_ski(first));
-        h->cert = first->cert;
         memcpy(h->ski, first->ski, first->ski_len);
         h->ski_len = first->ski_len;
     }
