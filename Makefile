@@ -142,11 +142,12 @@ asan:
 	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" check
 
 # ThreadSanitizer over the code that runs threads: the unit test of
-# recover-orphans' workers (TSAN_TESTS names more unit tests), then the
+# recover-orphans' workers and the threads sharing one CA handle (TSAN_TESTS
+# names more unit tests), then the
 # suite's e2e scripts that CERTMINT_TESTS selects (none unless set), with a
 # TSan build of the binary. OpenSSL and GLib are not instrumented: TSan sees
 # their locks, not their atomics.
-TSAN_TESTS ?= test_recover_prep
+TSAN_TESTS ?= test_recover_prep test_ca_threads
 tsan:
 	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" CFLAGS="-O1 -g" build-tsan/certmint $(TSAN_TESTS:%=build-tsan/tests/%)
 	@for t in $(TSAN_TESTS); do TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-tsan/tests/$$t || exit 1; done

@@ -9,6 +9,7 @@
  * the publication alone. The publish step prints one line:
  *   entries=N publish_s=S rss_mb=M base_rss_mb=M crl_mb=M */
 #include "crl/crl.h"
+#include "ca/ca_int.h"
 #include "util/fsutil.h"
 #include "util/text.h"
 

@@ -13,6 +13,7 @@
  * from the event payload). The CA key is not needed. The mbox is scratch
  * data for a benchmark, written with stdio. */
 #include "../tests/unit/mailgen.h"
+#include "ca/ca_int.h"
 #include "ca/ca.h"
 #include "exit/exit.h"
 
@@ -61,8 +62,10 @@ static void iso(char out[32], int64_t t)
 
 int main(int argc, char **argv)
 {
+    ca_t *h = NULL;
     ca_ctx *ca = NULL;
-    struct ca_open_opts oo = {NULL, 0};
+    struct ca_open_opts oo = {NULL, 0, 0};
+    const struct ca_actor who = {CA_ACTOR_OPERATOR, "bench"};
     struct events page = {NULL, 0};
     cm_buf msg = CM_BUF_INIT(MG_MAX), box = CM_BUF_INIT(MG_MAX);
     char keyid[130], cadn[1024] = "", rfc822date[64];
@@ -77,7 +80,8 @@ int main(int argc, char **argv)
         return 2;
     }
     /* The home's certmint.conf may set exit keys: the schema needs them. */
-    if (exit_registry_init() != CM_OK || ca_open(&ca, argv[1], &oo) != CM_OK) {
+    if (exit_registry_init() != CM_OK || ca_open(&h, argv[1], &oo) != CM_OK ||
+        ca_session_open(&ca, h, &who) != CM_OK) {
         fprintf(stderr, "%s\n", cm_err_msg());
         return 1;
     }
@@ -180,6 +184,7 @@ out:
     free(page.v);
     buf_free(&msg);
     buf_free(&box);
-    ca_close(ca);
+    ca_session_close(ca);
+    ca_close(h);
     return ret;
 }

@@ -1,4 +1,5 @@
 #include "backup/backup.h"
+#include "ca/ca_int.h"
 
 #include "event/event.h"
 #include "util/buf.h"

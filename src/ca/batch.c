@@ -6,6 +6,7 @@
  * committed or absent, never half: each group is one transaction, and the
  * workers are threads of the submit, see request.c). */
 #include "ca/ca.h"
+#include "ca/ca_int.h"
 
 #include "util/buf.h"
 #include "util/log.h"

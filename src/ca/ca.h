@@ -40,30 +40,84 @@
 #define CA_MAX_CSR_BYTES (64 * 1024)
 #define CA_MAX_CERT_BYTES (64 * 1024)
 
-typedef struct ca_ctx {
-    char home[PATH_MAX];
-    cm_config *cfg;
-    db_t *db;
-    X509 *cert;                /* NULL while a subordinate waits for install-ca-cert */
-    STACK_OF(X509) * chain;    /* issuers above cert, nearest first; may be empty */
-    cm_key *signer;            /* loaded by ca_load_key(); NULL until then */
-    EVP_PKEY *key;             /* its public key (borrowed from signer); NULL until then */
-    char *passphrase_file;     /* global --passphrase-file, else ca.passphrase_file */
-    const char *operator_name; /* who, for the audit log */
-    unsigned char ski[64];     /* CA's subjectKeyIdentifier */
-    size_t ski_len;
-    struct issue_cache *issue_cache; /* precomputed extensions (issue.c) */
-} ca_ctx;
+/* The handle and its sessions.
+ *
+ * ca_t (struct ca) is one open CA home, shared by every thread of a front
+ * end (the CLI holds one for a command, a server one for its life). It owns
+ * what does not change while it is open, read by all threads without locks:
+ * the configuration (a reload installs a new one; the old one lives until
+ * ca_close, so a session that still reads it is never left dangling), the
+ * CA certificate and chain, the CA key (ca_load_key opens it once; the key
+ * backends sign from several threads at once) and the passphrase file. It
+ * also owns a bounded pool of sessions.
+ *
+ * ca_ctx (struct ca_ctx) is a session: one caller's use of the handle, by
+ * one thread at a time. It holds its own database connection (so its own
+ * transaction: no connection or transaction is shared between threads),
+ * its own cache of precomputed issuance extensions, and the actor: who
+ * asked, written into every audit record the operations of this session
+ * make. Every core operation takes a session; a front end takes one per
+ * request (ca_session_open, which waits while the pool is exhausted:
+ * ca.sessions, docs/configuration.md) and gives it back (ca_session_close:
+ * an open transaction is rolled back, the connection stays pooled).
+ *
+ * Both are opaque to front ends; the core's definitions are in
+ * ca/ca_int.h. Thread rules: ca_open/ca_close by one thread while no
+ * session is out; any number of threads may take sessions at once. */
+typedef struct ca ca_t;
+typedef struct ca_ctx ca_ctx;
+
+/* Who asked. The audit log's "who" is the name for an operator (an OS user
+ * on the command line: as before) and KIND:NAME for the others
+ * ("subject:CN=host.example", "token:7f3a", "service:serve"). */
+enum ca_actor_kind {
+    CA_ACTOR_OPERATOR, /* a person at the command line: the OS user name */
+    CA_ACTOR_SUBJECT,  /* a client authenticated by its certificate: its subject */
+    CA_ACTOR_TOKEN,    /* a client authenticated by a token: the token's id */
+    CA_ACTOR_SERVICE,  /* the CA itself (serve's schedule, ...) */
+};
+struct ca_actor {
+    enum ca_actor_kind kind;
+    const char *name; /* not empty; copied (at most CA_ACTOR_MAX - 1 bytes with the prefix) */
+};
+#define CA_ACTOR_MAX 256
 
 struct ca_open_opts {
     const char *passphrase_file; /* may be NULL */
     int allow_no_cert;           /* subordinate waiting for its certificate */
+    long long sessions;          /* pool bound; 0: ca.sessions from the configuration */
 };
 
 /* Opens an existing CA home: loads configuration, database and certificate.
  * A missing or corrupt home is a clear error naming what is wrong. */
-cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o) CM_MUST_USE;
-void ca_close(ca_ctx *ca);
+cm_err ca_open(ca_t **out, const char *home, const struct ca_open_opts *o) CM_MUST_USE;
+/* Closes the handle; every session must have been given back. */
+void ca_close(ca_t *ca);
+
+/* Takes a session of ca for the actor who (required), waiting while all
+ * ca.sessions are out. The session is the calling thread's until
+ * ca_session_close. */
+cm_err ca_session_open(ca_ctx **out, ca_t *ca, const struct ca_actor *who) CM_MUST_USE;
+/* Gives the session back (rolls back an open transaction). NULL-safe. */
+void ca_session_close(ca_ctx *s);
+/* Changes who the session acts for (a server reusing one session). */
+cm_err ca_session_actor(ca_ctx *s, const struct ca_actor *who) CM_MUST_USE;
+/* The handle a session belongs to (NULL for a test fixture's bare session). */
+ca_t *ca_session_handle(const ca_ctx *s);
+/* The audit log's "who" of the session's actor. */
+const char *ca_session_who(const ca_ctx *s);
+
+/* Read access for front ends (a session's view). */
+const char *ca_home(const ca_ctx *s);
+const cm_config *ca_config(const ca_ctx *s);
+/* The session's database connection: only while src/cli still reads the
+ * database itself (issue 10 moves those reads into the core). */
+db_t *ca_session_db(const ca_ctx *s);
+
+/* Re-reads certmint.conf (serve's SIGHUP). The new configuration is the
+ * handle's from now on: sessions taken later see it, the calling session at
+ * once. A file that does not load changes nothing. */
+cm_err ca_reload_config(ca_ctx *s) CM_MUST_USE;
 
 /* Opens the CA key: decrypts the key file with the passphrase (file, else
  * prompt on the terminal), or opens the PKCS#11 key private/ca.key.uri
@@ -89,6 +143,7 @@ struct ca_init_opts {
     const char *csr_out;         /* subordinate: where to write the CSR (PEM); never inside home */
     int force;                   /* csr_out may replace an existing file */
     const char *passphrase_file; /* NULL = prompt */
+    const struct ca_actor *actor; /* who, for the "init" audit record (NULL: "unknown") */
 };
 /* Creates a new CA home (refuses an existing one), mode 0700 whatever the
  * umask; warns when the parent directory is writable by others. */

@@ -1,6 +1,7 @@
 /* Certificates with their chain as a PEM bundle, one DER certificate, or a
  * certificates-only PKCS#7 (.p7b). */
 #include "ca/ca.h"
+#include "ca/ca_int.h"
 
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>

@@ -1,6 +1,6 @@
 /* The CA home: creating a CA (root or subordinate), opening it, the CA key,
  * the CA certificate and chain. */
-#include "ca/ca.h"
+#include "ca/ca_int.h"
 
 #include "ca/csr.h"
 #include "ca/issue_int.h"
@@ -17,7 +17,6 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,26 +112,138 @@ static cm_err load_ski(ca_ctx *ca)
     return CM_OK;
 }
 
-static const char *whoami(void)
+/* --- Actors -------------------------------------------------------------- */
+
+static const char *const actor_prefix[] = {"", "subject:", "token:", "service:"};
+
+/* The audit log's "who" for an actor: the bare name for an operator (as the
+ * log always had it), KIND:NAME for the others. */
+static cm_err actor_format(char *out, size_t outsz, const struct ca_actor *who)
 {
-    static char name[64];
-    struct passwd *pw;
-    const char *s = getenv("SUDO_USER");
-    if (s == NULL || *s == '\0') {
-        pw = getpwuid(getuid());
-        s = pw ? pw->pw_name : "unknown";
-    }
-    snprintf(name, sizeof(name), "%s", s);
-    return name;
+    if (who == NULL || who->name == NULL || who->name[0] == '\0')
+        return cm_err_set(CM_ERR_INVALID, "a core call needs an actor (who asked)");
+    if ((unsigned)who->kind > CA_ACTOR_SERVICE)
+        return cm_err_set(CM_ERR_INVALID, "actor '%s': unknown kind %d", who->name, (int)who->kind);
+    if (snprintf(out, outsz, "%s%s", actor_prefix[who->kind], who->name) >= (int)outsz)
+        return cm_err_set(CM_ERR_INVALID, "actor '%.40s...': longer than %d bytes", who->name,
+                          CA_ACTOR_MAX - 1);
+    return CM_OK;
 }
 
-cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o)
+/* --- The handle ---------------------------------------------------------- */
+
+struct cfg_retired {
+    cm_config *cfg;
+    struct cfg_retired *next;
+};
+
+#define SESSIONS_DEFAULT 16
+
+/* Loads what the handle shares: configuration, certificate, chain. */
+static cm_err handle_load(struct ca *h, ca_ctx *first, const struct ca_open_opts *o)
 {
     cm_err rc = CM_OK;
-    ca_ctx *ca = NULL;
     char path[PATH_MAX];
     unsigned char *data = NULL;
     size_t len = 0;
+    struct stat st;
+    long long n = 0;
+
+    CM_TRY(fs_join(path, sizeof(path), h->home, CA_CONF_FILE));
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        CM_FAIL(CM_ERR_NOTFOUND, "%s: not a CA home (no %s)", h->home, CA_CONF_FILE);
+    if (stat(path, &st) != 0)
+        CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
+    CM_TRY(config_load(&h->cfg, path, 0));
+    CM_TRY(db_open_home(&first->db, h->home, 0));
+
+    CM_TRY(fs_join(path, sizeof(path), h->home, CA_CERT_FILE));
+    rc = fs_read_file(&data, &len, path, CA_MAX_CERT_BYTES);
+    if (rc == CM_ERR_NOTFOUND && o && o->allow_no_cert) {
+        rc = CM_OK;
+    } else if (rc != CM_OK) {
+        if (rc == CM_ERR_NOTFOUND)
+            cm_err_prefix(rc, "CA certificate missing (a subordinate CA needs 'certmint "
+                              "install-ca-cert')");
+        goto out;
+    } else {
+        CM_TRY(ca_cert_parse(&h->cert, data, len, path));
+        first->cert = h->cert;
+        CM_TRY(load_ski(first));
+        memcpy(h->ski, first->ski, first->ski_len);
+        h->ski_len = first->ski_len;
+    }
+    CM_TRY(fs_join(path, sizeof(path), h->home, CA_CHAIN_FILE));
+    CM_TRY(read_pem_certs(&h->chain, path, 1));
+
+    if (o && o->passphrase_file) {
+        h->passphrase_file = strdup(o->passphrase_file);
+        CM_NOMEM_IF(h->passphrase_file == NULL);
+    } else if (config_is_set(h->cfg, "ca.passphrase_file")) {
+        h->passphrase_file = strdup(config_get(h->cfg, "ca.passphrase_file"));
+        CM_NOMEM_IF(h->passphrase_file == NULL);
+    }
+    n = o ? o->sessions : 0;
+    if (n <= 0 && config_get_int(h->cfg, "ca.sessions", &n) != CM_OK)
+        n = SESSIONS_DEFAULT;
+    h->max_sessions = n > 0 ? (size_t)n : SESSIONS_DEFAULT;
+out:
+    free(data);
+    return rc;
+}
+
+/* Under h->mu: the handle's shared state into s. A session that missed a
+ * change (reload, key, certificate) drops its issuance cache. */
+static void session_sync_locked(ca_ctx *s)
+{
+    struct ca *h = s->h;
+    s->cfg = h->cfg;
+    s->cert = h->cert;
+    s->chain = h->chain;
+    s->signer = h->signer;
+    s->key = h->key;
+    s->passphrase_file = h->passphrase_file;
+    memcpy(s->ski, h->ski, h->ski_len);
+    s->ski_len = h->ski_len;
+    if (s->gen != h->gen)
+        issue_cache_free(s);
+    s->gen = h->gen;
+}
+
+static void session_sync(ca_ctx *s)
+{
+    pthread_mutex_lock(&s->h->mu);
+    session_sync_locked(s);
+    pthread_mutex_unlock(&s->h->mu);
+}
+
+static cm_err session_new(ca_ctx **out, struct ca *h)
+{
+    ca_ctx *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (s == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    s->h = h;
+    s->gen = h->gen;
+    memcpy(s->home, h->home, sizeof(s->home));
+    *out = s;
+    return CM_OK;
+}
+
+static void session_free(ca_ctx *s)
+{
+    if (s == NULL)
+        return;
+    db_close(s->db);
+    issue_cache_free(s);
+    free(s);
+}
+
+cm_err ca_open(ca_t **out, const char *home, const struct ca_open_opts *o)
+{
+    cm_err rc = CM_OK;
+    struct ca *h = NULL;
+    ca_ctx *first = NULL;
     struct stat st;
 
     *out = NULL;
@@ -143,71 +254,196 @@ cm_err ca_open(ca_ctx **out, const char *home, const struct ca_open_opts *o)
         return cm_err_set(CM_ERR_IO, "%s: cannot open the CA home: %s", home, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return cm_err_set(CM_ERR_INVALID, "%s: not a directory, so not a CA home", home);
-    ca = calloc(1, sizeof(*ca));
-    CM_NOMEM_IF(ca == NULL);
-    if (strlen(home) >= sizeof(ca->home))
-        CM_FAIL(CM_ERR_INVALID, "%s: path too long", home);
-    snprintf(ca->home, sizeof(ca->home), "%s", home);
-    ca->operator_name = whoami();
-
-    CM_TRY(fs_join(path, sizeof(path), home, CA_CONF_FILE));
-    if (stat(path, &st) != 0 && errno == ENOENT)
-        CM_FAIL(CM_ERR_NOTFOUND, "%s: not a CA home (no %s)", home, CA_CONF_FILE);
-    if (stat(path, &st) != 0)
-        CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
-    CM_TRY(config_load(&ca->cfg, path, 0));
-
-    CM_TRY(db_open_home(&ca->db, home, 0));
-
-    CM_TRY(fs_join(path, sizeof(path), home, CA_CERT_FILE));
-    rc = fs_read_file(&data, &len, path, CA_MAX_CERT_BYTES);
-    if (rc == CM_ERR_NOTFOUND && o && o->allow_no_cert) {
-        rc = CM_OK;
-    } else if (rc != CM_OK) {
-        if (rc == CM_ERR_NOTFOUND)
-            cm_err_prefix(rc, "CA certificate missing (a subordinate CA needs 'certmint "
-                              "install-ca-cert')");
-        goto out;
-    } else {
-        CM_TRY(ca_cert_parse(&ca->cert, data, len, path));
-        CM_TRY(load_ski(ca));
-    }
-    CM_TRY(fs_join(path, sizeof(path), home, CA_CHAIN_FILE));
-    CM_TRY(read_pem_certs(&ca->chain, path, 1));
-
-    if (o && o->passphrase_file) {
-        ca->passphrase_file = strdup(o->passphrase_file);
-        CM_NOMEM_IF(ca->passphrase_file == NULL);
-    } else if (config_is_set(ca->cfg, "ca.passphrase_file")) {
-        ca->passphrase_file = strdup(config_get(ca->cfg, "ca.passphrase_file"));
-        CM_NOMEM_IF(ca->passphrase_file == NULL);
-    }
+    if (strlen(home) >= sizeof(h->home))
+        return cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
+    h = calloc(1, sizeof(*h));
+    CM_NOMEM_IF(h == NULL);
+    snprintf(h->home, sizeof(h->home), "%s", home);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    /* The first session's connection proves the database opens; it waits
+     * in the pool for the first caller. */
+    CM_TRY(session_new(&first, h));
+    h->open = 1;
+    h->idle = first;
+    CM_TRY(handle_load(h, first, o));
+    session_sync_locked(first);
     {
-        const char *lvl = config_get(ca->cfg, "log.level");
+        const char *lvl = config_get(h->cfg, "log.level");
         int l = lvl ? log_parse_level(lvl) : -1;
         if (l >= 0 && (cm_log_level)l > log_get_level())
             log_set_level((cm_log_level)l);
     }
-    *out = ca;
-    ca = NULL;
+    *out = h;
+    h = NULL;
 out:
-    free(data);
-    ca_close(ca);
+    ca_close(h);
     return rc;
 }
 
-void ca_close(ca_ctx *ca)
+void ca_close(ca_t *h)
 {
-    if (ca == NULL)
+    if (h == NULL)
         return;
-    db_close(ca->db);
-    config_free(ca->cfg);
-    X509_free(ca->cert);
-    sk_X509_pop_free(ca->chain, X509_free);
-    key_close(ca->signer);
-    free(ca->passphrase_file);
-    issue_cache_free(ca);
-    free(ca);
+    while (h->idle != NULL) {
+        ca_ctx *s = h->idle;
+        h->idle = s->next_idle;
+        session_free(s);
+    }
+    if (h->out != 0)
+        log_error("%s: closed with %zu session(s) still out", h->home, h->out);
+    while (h->retired != NULL) {
+        struct cfg_retired *r = h->retired;
+        h->retired = r->next;
+        config_free(r->cfg);
+        free(r);
+    }
+    config_free(h->cfg);
+    X509_free(h->cert);
+    sk_X509_pop_free(h->chain, X509_free);
+    key_close(h->signer);
+    free(h->passphrase_file);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* --- Sessions ------------------------------------------------------------ */
+
+/* Takes an idle session or the right to open one, waiting while ca.sessions
+ * are out (the bound keeps a busy server from opening a connection per
+ * request). *s NULL: open a new one. */
+static void pool_take(ca_ctx **s, struct ca *h)
+{
+    pthread_mutex_lock(&h->mu);
+    while (h->idle == NULL && h->open >= h->max_sessions)
+        pthread_cond_wait(&h->cv, &h->mu);
+    *s = h->idle;
+    if (*s != NULL) {
+        h->idle = (*s)->next_idle;
+        (*s)->next_idle = NULL;
+    } else {
+        h->open++;
+    }
+    h->out++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+cm_err ca_session_open(ca_ctx **out, ca_t *h, const struct ca_actor *who)
+{
+    cm_err rc = CM_OK;
+    char actor[CA_ACTOR_MAX];
+    ca_ctx *s = NULL;
+
+    *out = NULL;
+    CM_TRY(actor_format(actor, sizeof(actor), who));
+    pool_take(&s, h);
+    if (s == NULL) {
+        rc = session_new(&s, h);
+        if (rc == CM_OK)
+            rc = db_open_home(&s->db, h->home, 0);
+        if (rc != CM_OK) {
+            session_free(s);
+            pthread_mutex_lock(&h->mu);
+            h->open--;
+            h->out--;
+            pthread_cond_signal(&h->cv);
+            pthread_mutex_unlock(&h->mu);
+            return rc;
+        }
+    }
+    session_sync(s);
+    memcpy(s->actor, actor, sizeof(s->actor));
+    s->operator_name = s->actor;
+    *out = s;
+out:
+    return rc;
+}
+
+void ca_session_close(ca_ctx *s)
+{
+    struct ca *h;
+    if (s == NULL || s->h == NULL)
+        return; /* a bare session belongs to whoever made it */
+    h = s->h;
+    db_rollback(s->db); /* a caller that failed half-way leaves no transaction */
+    s->operator_name = NULL;
+    s->actor[0] = '\0';
+    pthread_mutex_lock(&h->mu);
+    s->next_idle = h->idle;
+    h->idle = s;
+    h->out--;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+cm_err ca_session_actor(ca_ctx *s, const struct ca_actor *who)
+{
+    char actor[CA_ACTOR_MAX];
+    cm_err rc = actor_format(actor, sizeof(actor), who);
+    if (rc != CM_OK)
+        return rc;
+    memcpy(s->actor, actor, sizeof(s->actor));
+    s->operator_name = s->actor;
+    return CM_OK;
+}
+
+ca_t *ca_session_handle(const ca_ctx *s)
+{
+    return s->h;
+}
+
+const char *ca_session_who(const ca_ctx *s)
+{
+    return s->operator_name ? s->operator_name : "unknown";
+}
+
+const char *ca_home(const ca_ctx *s)
+{
+    return s->home;
+}
+
+const cm_config *ca_config(const ca_ctx *s)
+{
+    return s->cfg;
+}
+
+db_t *ca_session_db(const ca_ctx *s)
+{
+    return s->db;
+}
+
+cm_err ca_reload_config(ca_ctx *s)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX];
+    cm_config *cfg = NULL;
+    struct cfg_retired *r = NULL;
+
+    CM_TRY(fs_join(path, sizeof(path), s->home, CA_CONF_FILE));
+    CM_TRY(config_load(&cfg, path, 0));
+    if (s->h == NULL) {
+        config_free(s->cfg);
+        s->cfg = cfg;
+        issue_cache_reset(s);
+        return CM_OK;
+    }
+    /* Other threads may be reading the old one: it lives until ca_close. */
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        config_free(cfg);
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&s->h->mu);
+    r->cfg = s->h->cfg;
+    r->next = s->h->retired;
+    s->h->retired = r;
+    s->h->cfg = cfg;
+    s->h->gen++;
+    session_sync_locked(s);
+    pthread_mutex_unlock(&s->h->mu);
+out:
+    return rc;
 }
 
 /* The key's reference: the URI in private/ca.key.uri, else the path of
@@ -234,25 +470,51 @@ out:
     return rc;
 }
 
-cm_err ca_load_key(ca_ctx *ca)
+/* Opens the key into *signer and checks it against cert (may be NULL). */
+static cm_err key_load(cm_key **signer, const char *home, const char *passphrase_file, X509 *cert)
 {
     cm_err rc = CM_OK;
     char ref[CA_KEY_REF_MAX];
-    struct key_open_opts ko = {ca->passphrase_file, 0};
+    struct key_open_opts ko = {passphrase_file, 0};
+
+    CM_TRY(key_ref_of(ref, sizeof(ref), home));
+    CM_TRY(key_open(signer, ref, &ko));
+    if (cert != NULL && X509_check_private_key(cert, key_public(*signer)) != 1) {
+        char what[PATH_MAX + 64];
+        key_describe(*signer, what, sizeof(what));
+        key_close(*signer);
+        *signer = NULL;
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CA key does not match %s", what, CA_CERT_FILE);
+    }
+out:
+    return rc;
+}
+
+cm_err ca_load_key(ca_ctx *ca)
+{
+    cm_err rc = CM_OK;
+    struct ca *h = ca->h;
 
     if (ca->signer != NULL)
         return CM_OK;
-    CM_TRY(key_ref_of(ref, sizeof(ref), ca->home));
-    CM_TRY(key_open(&ca->signer, ref, &ko));
-    ca->key = key_public(ca->signer);
-    if (ca->cert != NULL && X509_check_private_key(ca->cert, ca->key) != 1) {
-        char what[PATH_MAX + 64];
-        key_describe(ca->signer, what, sizeof(what));
-        key_close(ca->signer);
-        ca->signer = NULL;
-        ca->key = NULL;
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CA key does not match %s", what, CA_CERT_FILE);
+    if (h == NULL) {
+        CM_TRY(key_load(&ca->signer, ca->home, ca->passphrase_file, ca->cert));
+        ca->key = key_public(ca->signer);
+        return CM_OK;
     }
+    /* Once per handle: the first session to need the key opens it (a
+     * passphrase prompt included) while the others wait; then all share it. */
+    pthread_mutex_lock(&h->mu);
+    if (h->signer == NULL) {
+        rc = key_load(&h->signer, h->home, h->passphrase_file, h->cert);
+        if (rc == CM_OK) {
+            h->key = key_public(h->signer);
+            h->gen++;
+        }
+    }
+    if (rc == CM_OK)
+        session_sync_locked(ca);
+    pthread_mutex_unlock(&h->mu);
 out:
     return rc;
 }
@@ -297,7 +559,7 @@ cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *
                 const char *details)
 {
     struct db_audit a = {
-        (int64_t)time(NULL), ca->operator_name, action, request_id, serial, details};
+        (int64_t)time(NULL), ca_session_who(ca), action, request_id, serial, details};
     return db_audit_append(ca->db, &a);
 }
 
@@ -611,8 +873,11 @@ static cm_err init_db(const struct ca_init_opts *o, const cm_key *signer, time_t
     char path[PATH_MAX], details[512], spec[32], what[PATH_MAX + 64];
     struct key_spec ks;
     db_t *db = NULL;
-    struct db_audit a = {(int64_t)now, whoami(), "init", 0, NULL, details};
+    char who[CA_ACTOR_MAX] = "unknown";
+    struct db_audit a = {(int64_t)now, who, "init", 0, NULL, details};
 
+    if (o->actor != NULL)
+        CM_TRY(actor_format(who, sizeof(who), o->actor));
     CM_TRY(fs_join(path, sizeof(path), o->home, CA_CONF_FILE));
     CM_TRY(write_config_defaults(path));
     CM_TRY(db_open_home(&db, o->home, 1));
@@ -690,6 +955,21 @@ out:
     key_close(signer);
     X509_NAME_free(subject);
     return rc;
+}
+
+/* The certificate a session just installed becomes the handle's, for every
+ * session (a bare session keeps owning it). */
+static void handle_adopt_cert(ca_ctx *ca)
+{
+    if (ca->h == NULL)
+        return;
+    pthread_mutex_lock(&ca->h->mu);
+    ca->h->cert = ca->cert;
+    memcpy(ca->h->ski, ca->ski, ca->ski_len);
+    ca->h->ski_len = ca->ski_len;
+    ca->h->gen++;
+    session_sync_locked(ca);
+    pthread_mutex_unlock(&ca->h->mu);
 }
 
 cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path)
@@ -778,6 +1058,7 @@ cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path
     ca->cert = x;
     x = NULL;
     CM_TRY(load_ski(ca));
+    handle_adopt_cert(ca);
     CM_TRY(db_begin(ca->db));
     rc = ca_audit(ca, "install-ca-cert", 0, NULL, cert_path);
     if (rc == CM_OK)

@@ -7,6 +7,7 @@
  * once and reused. Requests of a batch are committed in groups: one fsync'd
  * commit costs far more than a signature. */
 #include "ca/issue_int.h"
+#include "ca/ca_int.h"
 
 #include "ca/lint.h"
 #include "ca/name.h"

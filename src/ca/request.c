@@ -2,6 +2,7 @@
  * Every state change is one transaction that also writes the audit record
  * and the exit-module event. */
 #include "ca/issue_int.h"
+#include "ca/ca_int.h"
 
 #include "ca/name.h"
 #include "event/event.h"

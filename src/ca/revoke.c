@@ -2,6 +2,7 @@
  * primitives for certificates the database lacks: import of a certificate
  * this CA signed, and placeholders for bare serial numbers. */
 #include "ca/issue_int.h"
+#include "ca/ca_int.h"
 
 #include "ca/name.h"
 #include "event/event.h"

@@ -29,8 +29,14 @@ struct cli_command {
 int cli_fail(cm_err rc);
 /* Prints "certmint: <formatted>" to stderr; returns 2 (usage error). */
 int cli_usage_error(const char *fmt, ...) CM_PRINTF(1, 2);
-/* Opens the CA home of g (error when none is given). */
+/* Opens the CA home of g (error when none is given) and takes its session
+ * for the user at the command line (cli_actor). */
 cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert) CM_MUST_USE;
+/* Gives the session back and closes the handle cli_open_ca opened. */
+void cli_close_ca(ca_ctx *ca);
+/* The command line's actor: the OS user ($SUDO_USER under sudo); its name
+ * is written into buf. */
+void cli_actor(struct ca_actor *out, char *buf, size_t bufsz);
 
 /* PEM text of a DER certificate (malloc'ed, NUL-terminated). */
 cm_err cli_cert_pem(char **out, const unsigned char *der, size_t len) CM_MUST_USE;

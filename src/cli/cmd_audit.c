@@ -15,6 +15,8 @@ const char cmd_audit_usage[] =
     "Shows the audit log, oldest first: every state change the CA recorded (submit,\n"
     "issue, deny, revoke, unrevoke, import, placeholder, config set/unset, restore,\n"
     "exit skip, ...), with who made it. The log is append-only in the database.\n"
+    "Who: the user who ran the command ($SUDO_USER under sudo); other front ends\n"
+    "record subject:DN (a client certificate), token:ID or service:NAME.\n"
     "  --since TIME   only records at or after TIME: YYYY-MM-DD[ HH:MM[:SS]] UTC,\n"
     "                 @UNIXTIME, or a duration ago (30m, 12h, 7d)\n"
     "  --format F     table (default): ID, time (UTC), who, action, RequestID, serial,\n"
@@ -130,7 +132,7 @@ int cmd_audit(const struct cli_global *g, int argc, char **argv)
     CM_TRY(cli_open_ca(&ca, g, 1));
     if (o.format == CLI_FMT_JSON)
         fputs("{\"records\":[", stdout);
-    CM_TRY(db_audit_iter(ca->db, since, audit_row, &o));
+    CM_TRY(db_audit_iter(ca_session_db(ca), since, audit_row, &o));
     if (o.format == CLI_FMT_JSON)
         fputs("]}\n", stdout);
     else if (o.count == 0)
@@ -138,6 +140,6 @@ int cmd_audit(const struct cli_global *g, int argc, char **argv)
     if (fflush(stdout) != 0 || ferror(stdout))
         CM_FAIL(CM_ERR_IO, "standard output: write failed");
 out:
-    ca_close(ca);
+    cli_close_ca(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }

@@ -86,7 +86,7 @@ int cmd_backup(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 1)) != CM_OK)
         return cli_fail(rc);
     rc = backup_create(&m, ca, argv[optind]);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     if (fmt == CLI_FMT_JSON)
@@ -173,13 +173,14 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
         ca_ctx *ca = NULL;
         struct cli_global g2 = *g;
         g2.home = o.home;
-        if ((rc = cli_open_ca(&ca, &g2, 1)) == CM_OK && (rc = db_begin(ca->db)) == CM_OK) {
+        if ((rc = cli_open_ca(&ca, &g2, 1)) == CM_OK &&
+            (rc = db_begin(ca_session_db(ca))) == CM_OK) {
             rc = ca_audit(ca, "restore", 0, NULL, argv[optind]);
-            rc = rc == CM_OK ? db_commit(ca->db) : rc;
+            rc = rc == CM_OK ? db_commit(ca_session_db(ca)) : rc;
             if (rc != CM_OK)
-                db_rollback(ca->db);
+                db_rollback(ca_session_db(ca));
         }
-        ca_close(ca);
+        cli_close_ca(ca);
         if (rc != CM_OK)
             status = cli_fail(rc);
     }

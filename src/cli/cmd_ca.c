@@ -51,6 +51,8 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct ca_init_opts o = {0};
+    struct ca_actor who;
+    char who_name[CA_ACTOR_MAX];
     const char *spec = NULL, *type = NULL;
     long long v;
     int ch;
@@ -104,6 +106,8 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
         return cli_usage_error("init: no CA home: give --home DIR or set CERTMINT_HOME");
     o.home = g->home;
     o.passphrase_file = g->passphrase_file;
+    cli_actor(&who, who_name, sizeof(who_name));
+    o.actor = &who;
     if ((rc = ca_init(&o)) != CM_OK)
         return cli_fail(rc);
     if (o.subordinate)
@@ -173,7 +177,7 @@ int cmd_ca_cert(const struct cli_global *g, int argc, char **argv)
     if (rc == CM_OK)
         rc = cli_write_data(g, out, force, data, len, fmt != CA_EXPORT_PEM);
     free(data);
-    ca_close(ca);
+    cli_close_ca(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
@@ -195,7 +199,7 @@ int cmd_install_ca_cert(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 1)) != CM_OK)
         return cli_fail(rc);
     rc = ca_install_cert(ca, argv[1], argc == 3 ? argv[2] : NULL);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     printf("CA certificate installed in %s\n", g->home);
@@ -238,7 +242,7 @@ int cmd_ca(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 1)) != CM_OK)
         return cli_fail(rc);
     rc = ca_change_passphrase(&was, &now, ca, newfile);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     printf("CA key re-encrypted with %s (was %s)\n", now.name, was.name);

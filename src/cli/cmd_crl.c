@@ -152,6 +152,6 @@ int cmd_crl(const struct cli_global *g, int argc, char **argv)
         printf("DER copy written to %s\n", out_file);
     }
 out:
-    ca_close(ca);
+    cli_close_ca(ca);
     return status;
 }

@@ -165,7 +165,7 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("dsverify: unexpected argument '%s'", argv[optind]);
     CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(dir_settings_load(&s, ca->cfg, ca->home));
+    CM_TRY(dir_settings_load(&s, ca_config(ca), ca_home(ca)));
     CM_TRY(dir_open(&d, &s.opts));
     CM_TRY(buf_append_str(&pc.js, "{\"findings\":["));
     CM_TRY(dir_verify(&rep, ca, d, pc.fix, print_finding, &pc));
@@ -173,14 +173,15 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
     status = findings > rep.fixed ? 3 : 0;
     if (pc.fmt == CLI_FMT_JSON) {
         CM_TRY(pc.err);
-        CM_TRY(json_summary(&pc.js, &rep, config_get(ca->cfg, "exit.ldap.profiles")));
+        CM_TRY(json_summary(&pc.js, &rep, config_get(ca_config(ca), "exit.ldap.profiles")));
         CM_TRY(cli_json_write(&pc.js, CM_OK));
         goto out;
     }
     printf("dsverify: %zu valid certificate%s of profiles %s, %zu certificate%s of this CA in the "
            "directory; %zu missing, %zu stale, %zu revoked",
-           rep.expected, rep.expected == 1 ? "" : "s", config_get(ca->cfg, "exit.ldap.profiles"),
-           rep.published, rep.published == 1 ? "" : "s", rep.missing, rep.stale, rep.revoked);
+           rep.expected, rep.expected == 1 ? "" : "s",
+           config_get(ca_config(ca), "exit.ldap.profiles"), rep.published,
+           rep.published == 1 ? "" : "s", rep.missing, rep.stale, rep.revoked);
     if (pc.fix)
         printf("; %zu fixed", rep.fixed);
     if (rep.unknown > 0)
@@ -191,7 +192,7 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
 out:
     buf_free(&pc.js);
     dir_close(d);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     return status;

@@ -16,7 +16,7 @@ void cli_deliver(ca_ctx *ca)
      * delivery: wait for a running `certmint serve` to finish its pass
      * rather than leave the certificate to it. Otherwise a running serve
      * delivers the events, and the command does not wait. */
-    if (config_get_bool(ca->cfg, "audit.require_offbox"))
+    if (config_get_bool(ca_config(ca), "audit.require_offbox"))
         flags |= EXIT_DELIVER_WAIT_LOCK;
     /* The command's state change is committed; delivery problems are
      * recorded for `certmint exit status` and retried later, never fatal. */
@@ -246,7 +246,7 @@ int cmd_exit(const struct cli_global *g, int argc, char **argv)
     } else {
         rc = exit_skip(ca, argv[2]);
     }
-    ca_close(ca);
+    cli_close_ca(ca);
     buf_free(&js.b);
     return rc == CM_OK ? status : cli_fail(rc);
 }

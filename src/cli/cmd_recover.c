@@ -230,7 +230,7 @@ int cmd_recover_orphans(const struct cli_global *g, int argc, char **argv)
         status = 3;
 done:
     recover_report_free(&rep);
-    ca_close(ca);
+    cli_close_ca(ca);
     free(maildirs);
     free(mboxes);
     return status;

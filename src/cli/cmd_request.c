@@ -238,7 +238,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         if (subs[i].disposition != DB_DISP_ISSUED || subs[i].cert_der != NULL ||
             subs[i].serial[0] == '\0')
             continue;
-        if (db_cert_get(ca->db, &c, subs[i].serial) == CM_OK && !c->withheld && c->raw) {
+        if (db_cert_get(ca_session_db(ca), &c, subs[i].serial) == CM_OK && !c->withheld && c->raw) {
             subs[i].cert_der = OPENSSL_memdup(c->raw, c->raw_len);
             subs[i].cert_der_len = subs[i].cert_der ? c->raw_len : 0;
         }
@@ -278,7 +278,7 @@ out:
         for (i = 0; i < n; i++)
             ca_submission_clear(&subs[i]);
     free(subs);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     return status;
@@ -364,8 +364,8 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     if ((rc = buf_append_str(&p.js, "{\"pending\":[")) == CM_OK)
-        rc = db_request_list(ca->db, DB_DISP_PENDING, pending_row, &p);
-    ca_close(ca);
+        rc = db_request_list(ca_session_db(ca), DB_DISP_PENDING, pending_row, &p);
+    cli_close_ca(ca);
     if (rc != CM_OK) {
         buf_free(&p.js);
         return cli_fail(rc);
@@ -453,14 +453,14 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
         cli_deliver(ca);
         if (s.disposition == DB_DISP_ISSUED && s.cert_der == NULL) {
             struct db_cert *c = NULL;
-            if (db_cert_get(ca->db, &c, s.serial) == CM_OK && !c->withheld && c->raw) {
+            if (db_cert_get(ca_session_db(ca), &c, s.serial) == CM_OK && !c->withheld && c->raw) {
                 s.cert_der = OPENSSL_memdup(c->raw, c->raw_len);
                 s.cert_der_len = s.cert_der ? c->raw_len : 0;
             }
             db_cert_free(c);
         }
     }
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     if (fmt == CLI_FMT_JSON) {
@@ -529,7 +529,7 @@ int cmd_deny(const struct cli_global *g, int argc, char **argv)
     rc = ca_deny(ca, id, reason);
     if (rc == CM_OK)
         cli_deliver(ca);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     if (fmt == CLI_FMT_JSON) {
@@ -616,7 +616,7 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
     /* The chain and the other formats are built while the CA is open. */
     if (rc == CM_OK && !plain)
         rc = ca_cert_export(&data, &dlen, ca, der, len, chain, fmt);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc == CM_OK && plain)
         rc = cli_write_cert(g, out, force, der, len);
     else if (rc == CM_OK)

@@ -252,7 +252,7 @@ int cmd_revoke(const struct cli_global *g, int argc, char **argv)
            db_reason_name(reason));
 out:
     serials_free(serials, n);
-    ca_close(ca);
+    cli_close_ca(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
@@ -277,7 +277,7 @@ int cmd_unrevoke(const struct cli_global *g, int argc, char **argv)
     rc = ca_unrevoke(ca, canon);
     if (rc == CM_OK)
         cli_deliver(ca);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     printf("released %s from hold\n", canon);
@@ -309,7 +309,7 @@ int cmd_import_cert(const struct cli_global *g, int argc, char **argv)
         rc = ca_import_cert(ca, data, len, argv[1], NULL, serial);
     if (rc == CM_OK)
         cli_deliver(ca);
-    ca_close(ca);
+    cli_close_ca(ca);
     free(data);
     if (rc != CM_OK)
         return cli_fail(rc);
@@ -358,7 +358,7 @@ int cmd_placeholder(const struct cli_global *g, int argc, char **argv)
     rc = ca_placeholder(ca, canon, subject, not_after, NULL);
     if (rc == CM_OK)
         cli_deliver(ca);
-    ca_close(ca);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
     printf("recorded placeholder %s\n", canon);

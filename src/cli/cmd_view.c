@@ -88,10 +88,10 @@ int cmd_view(const struct cli_global *g, int argc, char **argv)
 
     rc = cli_open_ca(&ca, g, 1);
     if (rc == CM_OK)
-        rc = viewfmt_run(stdout, ca->db, r, nr, &o);
+        rc = viewfmt_run(stdout, ca_session_db(ca), r, nr, &o);
     if (rc != CM_OK)
         status = cli_fail(rc);
-    ca_close(ca);
+    cli_close_ca(ca);
     restrict_free(r, nr);
     return status;
 }

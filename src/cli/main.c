@@ -5,10 +5,12 @@
 #include "util/log.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CM_VERSION "0.1.0"
 
@@ -54,12 +56,51 @@ int cli_usage_error(const char *fmt, ...)
     return 2;
 }
 
+/* The person at the command line, for the audit log: $SUDO_USER when run
+ * through sudo, else the login name of the real user. */
+void cli_actor(struct ca_actor *out, char *buf, size_t bufsz)
+{
+    struct passwd pw, *res = NULL;
+    char pwbuf[4096];
+    const char *s = getenv("SUDO_USER");
+
+    if (s != NULL && *s != '\0')
+        snprintf(buf, bufsz, "%s", s);
+    else if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res != NULL)
+        snprintf(buf, bufsz, "%s", res->pw_name);
+    else
+        snprintf(buf, bufsz, "unknown");
+    out->kind = CA_ACTOR_OPERATOR;
+    out->name = buf;
+}
+
 cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert)
 {
-    struct ca_open_opts o = {g->passphrase_file, allow_no_cert};
+    struct ca_open_opts o = {g->passphrase_file, allow_no_cert, 0};
+    struct ca_actor who;
+    char name[CA_ACTOR_MAX];
+    ca_t *ca = NULL;
+    cm_err rc;
+
+    *out = NULL;
     if (g->home == NULL)
         return cm_err_set(CM_ERR_INVALID, "no CA home: give --home DIR or set CERTMINT_HOME");
-    return ca_open(out, g->home, &o);
+    cli_actor(&who, name, sizeof(name));
+    if ((rc = ca_open(&ca, g->home, &o)) != CM_OK)
+        return rc;
+    if ((rc = ca_session_open(out, ca, &who)) != CM_OK)
+        ca_close(ca);
+    return rc;
+}
+
+void cli_close_ca(ca_ctx *s)
+{
+    ca_t *ca;
+    if (s == NULL)
+        return;
+    ca = ca_session_handle(s);
+    ca_session_close(s);
+    ca_close(ca);
 }
 
 static void usage_all(FILE *f)

@@ -86,6 +86,8 @@ const struct config_key config_keys_core[] = {
      "requests committed per database transaction in a batch submission"},
     {"submit.workers", CFG_INT, "0", 0, 64, NULL, NULL,
      "worker threads signing a large batch (0 = one per CPU core)"},
+    {"ca.sessions", CFG_INT, "16", 1, 1024, NULL, NULL,
+     "sessions (database connections) one process opens at most; callers wait when all are out"},
 
     /* Profiles: keys override the built-in profiles (tls-server, tls-client,
      * smime, subca) or, with profile.NAME.base, define new ones. Unset keys

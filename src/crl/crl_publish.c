@@ -3,6 +3,7 @@
  * Kept apart from the encoder (crl.c) so that programs using only
  * crl_build() do not pull in the database, configuration and exit modules. */
 #include "crl/crl.h"
+#include "ca/ca_int.h"
 #include "event/event.h"
 #include "util/fsutil.h"
 #include "util/text.h"

@@ -2,6 +2,7 @@
  * module, in order, at least once, with per-module position, error state
  * and backoff kept in the database (meta keys exit.MODULE.*). */
 #include "exit/exit.h"
+#include "ca/ca_int.h"
 
 #include "ca/ca.h"
 #include "ca/name.h"

@@ -4,6 +4,7 @@
  * EVENTID-EVENTNAME.json, with IDs zero-padded. Writing the same event again
  * (at-least-once delivery) replaces the file with identical content. */
 #include "exit/exit.h"
+#include "ca/ca_int.h"
 
 #include "ca/ca.h"
 #include "util/buf.h"

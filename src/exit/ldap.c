@@ -19,6 +19,7 @@
  * needs it and kept for the batch; a network error or timeout drops it so
  * that the retry starts afresh. */
 #include "exit/exit.h"
+#include "ca/ca_int.h"
 
 #include "ca/ca.h"
 #include "ldap/dir.h"

@@ -10,6 +10,7 @@
  * recipients share one mail; one event alone gets one mail with its own
  * template. The connection is reused across the mails of one delivery. */
 #include "exit/exit.h"
+#include "ca/ca_int.h"
 
 #include "ca/ca.h"
 #include "exit/mailfmt.h"
@@ -21,6 +22,7 @@
 #include "util/log.h"
 #include "util/text.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,20 +91,29 @@ static const struct db_column pseudo_cols[PC__COUNT] = {
     {"PoisonedReason", DB_COL_TEXT, 0},
 };
 
-/* db_columns followed by the pseudo-columns: what templates compile against. */
+/* db_columns followed by the pseudo-columns: what templates compile against.
+ * Built once per process (pthread_once: threads of a server may start SMTP
+ * deliveries at the same time) and never changed after. */
 static struct db_column *all_cols;
 static size_t nall_cols;
+static pthread_once_t cols_once = PTHREAD_ONCE_INIT;
+
+static void cols_build(void)
+{
+    struct db_column *c = calloc(db_ncolumns + PC__COUNT, sizeof(*c));
+    if (c == NULL)
+        return;
+    memcpy(c, db_columns, db_ncolumns * sizeof(*c));
+    memcpy(c + db_ncolumns, pseudo_cols, sizeof(pseudo_cols));
+    nall_cols = db_ncolumns + PC__COUNT;
+    all_cols = c;
+}
 
 static cm_err cols_init(void)
 {
-    if (all_cols != NULL)
-        return CM_OK;
-    all_cols = calloc(db_ncolumns + PC__COUNT, sizeof(*all_cols));
+    pthread_once(&cols_once, cols_build);
     if (all_cols == NULL)
         return cm_err_set(CM_ERR_NOMEM, "out of memory");
-    memcpy(all_cols, db_columns, db_ncolumns * sizeof(*all_cols));
-    memcpy(all_cols + db_ncolumns, pseudo_cols, sizeof(pseudo_cols));
-    nall_cols = db_ncolumns + PC__COUNT;
     return CM_OK;
 }
 

@@ -6,6 +6,7 @@
  * certificates of the listed profiles, each looked up among those. Repairs
  * happen after both passes, never while a listing is open. */
 #include "ldap/verify.h"
+#include "ca/ca_int.h"
 
 #include "ldap/record.h"
 #include "util/log.h"

@@ -20,6 +20,7 @@
  * at-least-once delivery may leave it) changes nothing. A run cut short
  * leaves committed groups behind; running it again finishes the job. */
 #include "recover/recover.h"
+#include "ca/ca_int.h"
 
 #include "crl/crl.h"
 #include "exit/exit.h"

@@ -1,4 +1,5 @@
 #include "serve/serve.h"
+#include "ca/ca_int.h"
 
 #include "crl/crl.h"
 #include "exit/exit.h"
@@ -7,27 +8,11 @@
 #include "util/text.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t reload_requested;
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static void on_hup(int sig)
-{
-    (void)sig;
-    reload_requested = 1;
-}
 
 static cm_err raise_service_event(ca_ctx *ca, int ev)
 {
@@ -101,17 +86,16 @@ static void publish_due_crls(ca_ctx *ca)
 
 static void reload_config(ca_ctx *ca)
 {
-    char path[PATH_MAX];
-    cm_config *cfg = NULL;
-    if (fs_join(path, sizeof(path), ca->home, CA_CONF_FILE) != CM_OK ||
-        config_load(&cfg, path, 0) != CM_OK) {
+    if (ca_reload_config(ca) != CM_OK) {
         log_error("reload refused, keeping the running configuration: %s", cm_err_msg());
         return;
     }
-    config_free(ca->cfg);
-    ca->cfg = cfg;
-    issue_cache_reset(ca);
     log_info("configuration reloaded");
+}
+
+static int poll_requests(const struct serve_opts *o)
+{
+    return o && o->poll ? o->poll(o->poll_ctx) : SERVE_RUN;
 }
 
 /* Module lines for the start-up log: what is on, what is configured but
@@ -182,28 +166,22 @@ static void log_start(ca_ctx *ca)
 cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
 {
     cm_err rc = CM_OK;
-    struct sigaction sa;
     struct exit_delivery_report rep;
     int64_t poll = 2, last_expiry = 0;
     size_t raised;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    int req = SERVE_RUN;
 
     CM_TRY(ca_load_key(ca));
     CM_TRY(raise_service_event(ca, EXIT_EV_STARTUP));
     log_info("certmint serve started for %s (pid %ld)", ca->home, (long)getpid());
     log_start(ca);
-    while (!stop_requested) {
-        if (reload_requested) {
-            reload_requested = 0;
+    for (;;) {
+        req |= poll_requests(o);
+        if (req & SERVE_STOP)
+            break;
+        if (req & SERVE_RELOAD)
             reload_config(ca);
-        }
+        req = SERVE_RUN;
         publish_due_crls(ca);
         if ((int64_t)time(NULL) - last_expiry >= 3600) {
             if (exit_raise_expiring(ca, &raised) != CM_OK)
@@ -223,6 +201,7 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
             /* A signal ends the sleep early (EINTR). */
             nanosleep(&ts, NULL);
         }
+        req = poll_requests(o);
     }
     /* SHUTDOWN: recorded, then drained as far as the modules allow (after
      * a command that is delivering at this moment, rather than leaving

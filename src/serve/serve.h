@@ -7,12 +7,24 @@
 
 #include "ca/ca.h"
 
-struct serve_opts {
-    int once; /* one pass of the loop, then stop (as after SIGTERM) */
+/* What the front end asks of a running loop (it owns the signals: the
+ * core installs no handler). */
+enum serve_request {
+    SERVE_RUN = 0,
+    SERVE_STOP = 1,   /* raise SHUTDOWN, drain, return (SIGTERM, SIGINT) */
+    SERVE_RELOAD = 2, /* re-read certmint.conf (SIGHUP) */
 };
 
-/* Runs until SIGTERM/SIGINT (or one pass with once). SIGHUP reloads the
- * configuration file. */
+struct serve_opts {
+    int once; /* one pass of the loop, then stop (as after SIGTERM) */
+    /* Polled before each pass and after each sleep: SERVE_STOP and/or
+     * SERVE_RELOAD bits, each returned once per request. NULL: never. A
+     * signal to the process ends the loop's sleep early. */
+    int (*poll)(void *ctx);
+    void *poll_ctx;
+};
+
+/* Runs until o->poll asks it to stop (or one pass with once). */
 cm_err serve_run(ca_ctx *ca, const struct serve_opts *o) CM_MUST_USE;
 
 #endif

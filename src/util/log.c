@@ -5,17 +5,19 @@
 #include <string.h>
 #include <time.h>
 
-static cm_log_level level = LOG_LVL_WARN;
+/* Process-wide, set by the front end (and raised by ca_open from log.level):
+ * atomic, since server threads log while a handle opens. */
+static _Atomic int level = LOG_LVL_WARN;
 static const char *const lvlname[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(cm_log_level lvl)
 {
-    level = lvl;
+    level = (int)lvl;
 }
 
 cm_log_level log_get_level(void)
 {
-    return level;
+    return (cm_log_level)level;
 }
 
 int log_parse_level(const char *s)
@@ -33,7 +35,7 @@ void log_msg(cm_log_level lvl, const char *fmt, ...)
     time_t now;
     va_list ap;
 
-    if (lvl > level)
+    if ((int)lvl > level)
         return;
     now = time(NULL);
     gmtime_r(&now, &tm);

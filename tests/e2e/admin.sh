@@ -279,4 +279,12 @@ check_eq "audit --since 1h: everything" "$(cm "$I" audit --since 1h 2>/dev/null 
 out=$(cm "$I" audit --since yesterday-ish 2>&1)
 check_eq "audit --since garbage: exit 2" "$?" 2
 check_match "audit --since garbage: names it" "$out" "--since 'yesterday-ish'"
+# Who: the command line passes the user who ran it as the actor (the core
+# asks the OS nothing): its login name, or $SUDO_USER under sudo.
+check_eq "audit: every record names the user who ran the command (id -un)" \
+    "$(cut -f3 "$T/audit.txt" | sort -u)" "$(id -un)"
+SUDO_USER=officer-x cm "$I" crl >/dev/null 2>&1
+check_eq "audit: under sudo, \$SUDO_USER (sqlite3)" \
+    "$(sqlite3 "$I/certmint.db" 'SELECT Who || " " || Action FROM audit ORDER BY ID DESC LIMIT 1')" \
+    "officer-x crl"
 done_testing

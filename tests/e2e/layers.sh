@@ -23,6 +23,12 @@ check_fails "a directory without a layer is reported" sh "$T/tree/scripts/layers
 dup=$(grep -n '"[^"]*[Xx]-[Cc]ertmint[^"]*"' "$TOP"/src/*/*.c "$TOP"/src/*/*.h |
     grep -v '^[^:]*:[0-9]*:[[:space:]]*/\?\*' | grep -v 'src/exit/mailfmt.h:' || true)
 check_eq "no X-Certmint literal outside src/exit/mailfmt.h" "$dup" ""
+# The CA handle and its sessions are opaque to front ends (architecture.md,
+# "The CA handle"): src/cli includes no core-internal header (*_int.h), so
+# the compiler refuses any use of their fields there.
+int=$(grep -l '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z]*/[a-z_]*_int\.h"' \
+    "$TOP"/src/cli/*.[ch] || true)
+check_eq "src/cli includes no core-internal header (*_int.h)" "$int" ""
 n=$(sh "$TOP/scripts/long-functions.sh" | grep -c '^src/')
 echo "# core functions over 80 lines: $n"
 sh "$TOP/scripts/long-functions.sh" | sed 's/^/#   /'

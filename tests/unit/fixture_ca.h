@@ -5,6 +5,7 @@
 #define CM_TESTS_FIXTURE_CA_H
 
 #include "ca/ca.h"
+#include "ca/ca_int.h"
 #include "util/fsutil.h"
 
 #include <openssl/x509.h>

@@ -3,6 +3,7 @@
  * libcrypto's own encoders and parsers, and the openssl command (crl -text,
  * crl -verify, verify -crl_check). No database is needed. */
 #include "crl/crl.h"
+#include "ca/ca_int.h"
 #include "util/der.h"
 #include "unit.h"
 #include "util/fsutil.h"

@@ -4,6 +4,7 @@
  * context is filled by hand (no CA home needed); the published CRLs are
  * checked with OpenSSL's parser and the openssl command. */
 #include "crl/crl.h"
+#include "ca/ca_int.h"
 #include "exit/exit.h"
 #include "fixture_ca.h"
 #include "unit.h"

@@ -5,6 +5,7 @@
  * one-process delivery lock, retries with backoff. The CA context is filled
  * by hand as in test_crl_publish.c (no CA home needed). */
 #include "ca/ca.h"
+#include "ca/ca_int.h"
 #include "exit/exit.h"
 #include "fixture_ca.h"
 #include "unit.h"

@@ -1,0 +1,57 @@
+/* Internal to the core (src/ca, crl, ldap, exit, backup, recover, serve):
+ * the definitions behind ca_t and ca_ctx (ca/ca.h explains the design).
+ * Front ends never include this file. */
+#ifndef CM_CA_CA_INT_H
+#define CM_CA_CA_INT_H
+
+#include "ca/ca.h"
+
+#include <pthread.h>
+
+/* A session. The pointers marked "shared" are the handle's, borrowed: a
+ * session never frees or replaces them (ca_reload_config and
+ * ca_install_cert go through the handle). A bare session without a handle
+ * (h NULL: unit test fixtures) owns what it holds. */
+struct ca_ctx {
+    char home[PATH_MAX];
+    cm_config *cfg;            /* shared: the configuration when the session was taken */
+    db_t *db;                  /* this session's own connection (from the handle's pool) */
+    X509 *cert;                /* shared; NULL while a subordinate waits for install-ca-cert */
+    STACK_OF(X509) * chain;    /* shared: issuers above cert, nearest first; may be empty */
+    cm_key *signer;            /* shared: loaded by ca_load_key(); NULL until then */
+    EVP_PKEY *key;             /* its public key (borrowed from signer); NULL until then */
+    char *passphrase_file;     /* shared: global --passphrase-file, else ca.passphrase_file */
+    const char *operator_name; /* the actor, for the audit log ("who"); points into actor */
+    unsigned char ski[64];     /* CA's subjectKeyIdentifier */
+    size_t ski_len;
+    struct issue_cache *issue_cache; /* precomputed extensions (issue.c): this session's */
+    /* Session bookkeeping (home.c). */
+    struct ca *h;             /* the handle; NULL for a bare session */
+    unsigned long gen;        /* h->gen this session last synchronised with */
+    struct ca_ctx *next_idle; /* the handle's idle list */
+    char actor[CA_ACTOR_MAX]; /* "who" of the current actor */
+};
+
+/* The handle. mu guards everything below it; what is above is fixed from
+ * ca_open to ca_close. */
+struct ca {
+    char home[PATH_MAX];
+    char *passphrase_file;
+    size_t max_sessions; /* the pool's bound (ca.sessions) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;           /* a session came back */
+    cm_config *cfg;              /* the current configuration */
+    struct cfg_retired *retired; /* configurations replaced by reloads, freed at close */
+    X509 *cert;
+    STACK_OF(X509) * chain;
+    cm_key *signer;
+    EVP_PKEY *key;
+    unsigned char ski[64];
+    size_t ski_len;
+    unsigned long gen;   /* bumped when cfg, cert or the key change */
+    struct ca_ctx *idle; /* sessions given back, each with its connection */
+    size_t open;         /* sessions that exist (idle or out) */
+    size_t out;          /* sessions taken */
+};
+
+#endif
