@@ -381,36 +381,112 @@ static cm_err restore_file(void *ctx, const char *hex, const char *rel)
     return copy_file(from, to, mode);
 }
 
-cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t moved_aside_sz,
-                      const char *dir, const struct restore_opts *o)
+/* The CA home o_home names, without trailing slashes, and the folder it is
+ * in: "ca/" names the same home as "ca": the sibling paths of a restore
+ * (HOME.restoring.PID, HOME.replaced.TIME) must not land inside it. */
+static cm_err restore_home_paths(char home[PATH_MAX], char parent[PATH_MAX], const char *o_home)
 {
-    cm_err rc = CM_OK;
-    char tmp[PATH_MAX], home[PATH_MAX], parent[PATH_MAX], *slash;
+    char *slash;
+    size_t hl;
+
+    hl = strlen(o_home);
+    while (hl > 1 && o_home[hl - 1] == '/')
+        hl--;
+    if (hl == 0 || hl >= PATH_MAX || (hl == 1 && o_home[0] == '/'))
+        return cm_err_set(CM_ERR_INVALID, "%s: not a place for a CA home", o_home);
+    memcpy(home, o_home, hl);
+    home[hl] = '\0';
+    snprintf(parent, PATH_MAX, "%s", home);
+    slash = strrchr(parent, '/');
+    if (slash == NULL)
+        snprintf(parent, PATH_MAX, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    return CM_OK;
+}
+
+/* Fills the new home tmp from the backup in dir: its files, the database,
+ * and the CRL number raised past the CRLs given (o->crl_files). */
+static cm_err restore_fill(const char *tmp, const char *dir, const struct restore_opts *o)
+{
+    cm_err rc;
     struct restore_ctx r;
     struct backup_marks m2;
     char loc[PATH_MAX + 16];
     db_t *db = NULL;
     int64_t highest = 0;
-    size_t hl;
+
+    r.from = dir;
+    r.to = tmp;
+    rc = manifest_read(&m2, dir, restore_file, &r);
+    if (rc == CM_OK)
+        rc = db_home_location(loc, sizeof(loc), tmp);
+    if (rc == CM_OK)
+        rc = db_restore(loc, dir);
+    if (rc != CM_OK)
+        return rc;
+    if (o->ncrl_files > 0) {
+        rc = db_open_home(&db, tmp, 0);
+        if (rc == CM_OK)
+            rc = backup_raise_crl_number(db, o->crl_files, o->ncrl_files, &highest);
+        db_close(db);
+        db = NULL;
+    }
+    return rc;
+}
+
+/* Moves the home being replaced aside to HOME.replaced.TIME, named in
+ * moved_aside (left empty when nothing was moved). */
+static cm_err restore_move_aside(char *moved_aside, size_t moved_aside_sz, const char *home)
+{
+    if (snprintf(moved_aside, moved_aside_sz, "%s.replaced.%ld", home, (long)time(NULL)) >=
+        (int)moved_aside_sz) {
+        moved_aside[0] = '\0';
+        return cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
+    }
+    if (fs_exists(moved_aside)) {
+        cm_err rc =
+            cm_err_set(CM_ERR_EXISTS, "%s: already exists; try again in a second", moved_aside);
+        moved_aside[0] = '\0';
+        return rc;
+    }
+    if (rename(home, moved_aside) != 0) {
+        cm_err rc = cm_err_set(CM_ERR_IO, "%s: cannot move aside: %s", home, strerror(errno));
+        moved_aside[0] = '\0';
+        return rc;
+    }
+    return CM_OK;
+}
+
+/* Removes the partial copy tmp of a failed restore (only files we wrote). */
+static void restore_remove_partial(const char *tmp)
+{
+    char sub[PATH_MAX], loc[PATH_MAX + 16];
+
+    for (size_t i = 0; i < sizeof(home_files) / sizeof(home_files[0]); i++)
+        if (fs_join(sub, sizeof(sub), tmp, home_files[i].path) == CM_OK)
+            unlink(sub);
+    if (db_home_location(loc, sizeof(loc), tmp) == CM_OK)
+        (void)db_remove(loc);
+    if (fs_join(sub, sizeof(sub), tmp, "private") == CM_OK)
+        rmdir(sub);
+    if (fs_join(sub, sizeof(sub), tmp, CA_CRL_DIR) == CM_OK)
+        rmdir(sub);
+    rmdir(tmp);
+}
+
+cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t moved_aside_sz,
+                      const char *dir, const struct restore_opts *o)
+{
+    cm_err rc = CM_OK;
+    char tmp[PATH_MAX], home[PATH_MAX], parent[PATH_MAX];
 
     moved_aside[0] = '\0';
-    /* "ca/" names the same home as "ca": the sibling paths below
-     * (HOME.restoring.PID, HOME.replaced.TIME) must not land inside it. */
-    hl = strlen(o->home);
-    while (hl > 1 && o->home[hl - 1] == '/')
-        hl--;
-    if (hl == 0 || hl >= sizeof(home) || (hl == 1 && o->home[0] == '/'))
-        return cm_err_set(CM_ERR_INVALID, "%s: not a place for a CA home", o->home);
-    memcpy(home, o->home, hl);
-    home[hl] = '\0';
-    snprintf(parent, sizeof(parent), "%s", home);
-    slash = strrchr(parent, '/');
-    if (slash == NULL)
-        snprintf(parent, sizeof(parent), ".");
-    else if (slash == parent)
-        parent[1] = '\0';
-    else
-        *slash = '\0';
+    rc = restore_home_paths(home, parent, o->home);
+    if (rc != CM_OK)
+        return rc;
     CM_TRY(backup_verify(marks, dir));
     if (!fs_dir_empty_or_absent(home) && !o->force)
         CM_FAIL(CM_ERR_EXISTS,
@@ -422,42 +498,13 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
     if (snprintf(tmp, sizeof(tmp), "%s.restoring.%ld", home, (long)getpid()) >= (int)sizeof(tmp))
         CM_FAIL(CM_ERR_INVALID, "%s: path too long", home);
     CM_TRY(fs_mkdirs(tmp, 0700));
-    r.from = dir;
-    r.to = tmp;
-    rc = manifest_read(&m2, dir, restore_file, &r);
-    if (rc == CM_OK)
-        rc = db_home_location(loc, sizeof(loc), tmp);
-    if (rc == CM_OK)
-        rc = db_restore(loc, dir);
+    rc = restore_fill(tmp, dir, o);
     if (rc != CM_OK)
         goto fail;
-    if (o->ncrl_files > 0) {
-        rc = db_open_home(&db, tmp, 0);
-        if (rc == CM_OK)
-            rc = backup_raise_crl_number(db, o->crl_files, o->ncrl_files, &highest);
-        db_close(db);
-        db = NULL;
+    if (fs_exists(home) && !fs_dir_empty_or_absent(home)) {
+        rc = restore_move_aside(moved_aside, moved_aside_sz, home);
         if (rc != CM_OK)
             goto fail;
-    }
-    if (fs_exists(home) && !fs_dir_empty_or_absent(home)) {
-        if (snprintf(moved_aside, moved_aside_sz, "%s.replaced.%ld", home, (long)time(NULL)) >=
-            (int)moved_aside_sz) {
-            moved_aside[0] = '\0';
-            rc = cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
-            goto fail;
-        }
-        if (fs_exists(moved_aside)) {
-            rc =
-                cm_err_set(CM_ERR_EXISTS, "%s: already exists; try again in a second", moved_aside);
-            moved_aside[0] = '\0';
-            goto fail;
-        }
-        if (rename(home, moved_aside) != 0) {
-            rc = cm_err_set(CM_ERR_IO, "%s: cannot move aside: %s", home, strerror(errno));
-            moved_aside[0] = '\0';
-            goto fail;
-        }
     } else if (fs_exists(home)) {
         rmdir(home);
     }
@@ -472,20 +519,7 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
     CM_TRY(fs_sync_dir(parent));
     return CM_OK;
 fail:
-    /* Remove the partial copy (only files we wrote). */
-    {
-        char sub[PATH_MAX];
-        for (size_t i = 0; i < sizeof(home_files) / sizeof(home_files[0]); i++)
-            if (fs_join(sub, sizeof(sub), tmp, home_files[i].path) == CM_OK)
-                unlink(sub);
-        if (db_home_location(loc, sizeof(loc), tmp) == CM_OK)
-            (void)db_remove(loc);
-        if (fs_join(sub, sizeof(sub), tmp, "private") == CM_OK)
-            rmdir(sub);
-        if (fs_join(sub, sizeof(sub), tmp, CA_CRL_DIR) == CM_OK)
-            rmdir(sub);
-        rmdir(tmp);
-    }
+    restore_remove_partial(tmp);
 out:
     return rc;
 }

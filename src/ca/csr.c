@@ -181,32 +181,15 @@ static cm_err sigalg_md(const char **md, const X509_ALGOR *sigalg, const EVP_PKE
     return CM_OK;
 }
 
-cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const char *what)
+/* CertificationRequest ::= SEQUENCE { certificationRequestInfo,
+ *   signatureAlgorithm, signature BIT STRING }   (RFC 2986 4.2) */
+static cm_err csr_read_outer(struct tlv *cri, struct tlv *salg_t, struct tlv *sig,
+                             const unsigned char *der, size_t der_len, const char *what)
 {
-    static const char *const labels[] = {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST", NULL};
     cm_err rc = CM_OK;
-    struct csr *c = NULL;
-    unsigned char *der = NULL;
-    size_t der_len = 0;
-    int owned = 0;
-    const unsigned char *p, *q, *end, *cri_end;
-    struct tlv outer, cri, ver, subj, spki, salg_t, sig, attrs, alg_t, bits_t;
-    X509_ALGOR *sigalg = NULL;
-    const char *md = NULL;
-    EVP_MD_CTX *mctx = NULL;
+    const unsigned char *p, *q, *end;
+    struct tlv outer;
 
-    *out = NULL;
-    if (len == 0)
-        return cm_err_set(CM_ERR_INVALID, "%s: empty file", what);
-    if (len > CA_MAX_CSR_BYTES)
-        return cm_err_set(CM_ERR_INVALID, "%s: too large for a CSR (%zu bytes, limit %d)", what,
-                          len, CA_MAX_CSR_BYTES);
-    CM_TRY(pem_to_der(&der, &der_len, &owned, data, len, labels, what));
-    c = calloc(1, sizeof(*c));
-    CM_NOMEM_IF(c == NULL);
-
-    /* CertificationRequest ::= SEQUENCE { certificationRequestInfo,
-     *   signatureAlgorithm, signature BIT STRING }   (RFC 2986 4.2) */
     p = der;
     if (!tlv_read(&outer, &p, (long)der_len) || outer.tag != V_ASN1_SEQUENCE || !outer.constructed)
         CM_FAIL(CM_ERR_INVALID, "%s: not a PKCS#10 request (bad outer SEQUENCE)", what);
@@ -214,44 +197,59 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
         CM_FAIL(CM_ERR_INVALID, "%s: trailing data after the request", what);
     q = outer.val;
     end = outer.val + outer.len;
-    if (!tlv_read(&cri, &q, end - q) || cri.tag != V_ASN1_SEQUENCE)
+    if (!tlv_read(cri, &q, end - q) || cri->tag != V_ASN1_SEQUENCE)
         CM_FAIL(CM_ERR_INVALID, "%s: bad certificationRequestInfo", what);
-    if (!tlv_read(&salg_t, &q, end - q) || salg_t.tag != V_ASN1_SEQUENCE)
+    if (!tlv_read(salg_t, &q, end - q) || salg_t->tag != V_ASN1_SEQUENCE)
         CM_FAIL(CM_ERR_INVALID, "%s: bad signatureAlgorithm", what);
-    if (!tlv_read(&sig, &q, end - q) || sig.tag != V_ASN1_BIT_STRING || sig.len < 2 ||
-        sig.val[0] != 0)
+    if (!tlv_read(sig, &q, end - q) || sig->tag != V_ASN1_BIT_STRING || sig->len < 2 ||
+        sig->val[0] != 0)
         CM_FAIL(CM_ERR_INVALID, "%s: bad signature BIT STRING", what);
     if (q != end)
         CM_FAIL(CM_ERR_INVALID, "%s: unexpected data in the request", what);
+out:
+    return rc;
+}
 
-    /* CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) },
-     *   subject Name, subjectPKInfo, attributes [0] }   (RFC 2986 4.1) */
-    p = cri.val;
-    cri_end = cri.val + cri.len;
+/* CertificationRequestInfo ::= SEQUENCE { version INTEGER { v1(0) },
+ *   subject Name, subjectPKInfo, attributes [0] }   (RFC 2986 4.1) */
+static cm_err csr_read_info(struct tlv *subj, struct tlv *spki, struct tlv *attrs,
+                            const struct tlv *cri, const char *what)
+{
+    cm_err rc = CM_OK;
+    const unsigned char *p, *cri_end;
+    struct tlv ver;
+
+    p = cri->val;
+    cri_end = cri->val + cri->len;
     if (!tlv_read(&ver, &p, cri_end - p) || ver.tag != V_ASN1_INTEGER || ver.len != 1 ||
         ver.val[0] != 0)
         CM_FAIL(CM_ERR_INVALID, "%s: request version is not v1 (0)", what);
-    if (!tlv_read(&subj, &p, cri_end - p) || subj.tag != V_ASN1_SEQUENCE)
+    if (!tlv_read(subj, &p, cri_end - p) || subj->tag != V_ASN1_SEQUENCE)
         CM_FAIL(CM_ERR_INVALID, "%s: bad subject name", what);
-    if (!tlv_read(&spki, &p, cri_end - p) || spki.tag != V_ASN1_SEQUENCE)
+    if (!tlv_read(spki, &p, cri_end - p) || spki->tag != V_ASN1_SEQUENCE)
         CM_FAIL(CM_ERR_INVALID, "%s: bad subjectPublicKeyInfo", what);
-    if (!tlv_read(&attrs, &p, cri_end - p) || attrs.cls != V_ASN1_CONTEXT_SPECIFIC ||
-        attrs.tag != 0)
+    if (!tlv_read(attrs, &p, cri_end - p) || attrs->cls != V_ASN1_CONTEXT_SPECIFIC ||
+        attrs->tag != 0)
         CM_FAIL(CM_ERR_INVALID, "%s: missing attributes [0]", what);
     if (p != cri_end)
         CM_FAIL(CM_ERR_INVALID, "%s: unexpected data in certificationRequestInfo", what);
+out:
+    return rc;
+}
 
-    q = subj.start;
-    c->subject = d2i_X509_NAME(NULL, &q, (long)subj.total);
-    if (c->subject == NULL)
-        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad subject name", what);
+/* SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
+ * into c's spki_alg, spki_bits and pkey. */
+static cm_err csr_read_spki(struct csr *c, const struct tlv *spki, const char *what)
+{
+    cm_err rc = CM_OK;
+    const unsigned char *q;
+    struct tlv alg_t, bits_t;
 
-    /* SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING } */
-    q = spki.val;
-    if (!tlv_read(&alg_t, &q, spki.len) || alg_t.tag != V_ASN1_SEQUENCE)
+    q = spki->val;
+    if (!tlv_read(&alg_t, &q, spki->len) || alg_t.tag != V_ASN1_SEQUENCE)
         CM_FAIL(CM_ERR_INVALID, "%s: bad public key algorithm", what);
-    if (!tlv_read(&bits_t, &q, spki.val + spki.len - q) || bits_t.tag != V_ASN1_BIT_STRING ||
-        bits_t.len < 2 || bits_t.val[0] != 0 || q != spki.val + spki.len)
+    if (!tlv_read(&bits_t, &q, spki->val + spki->len - q) || bits_t.tag != V_ASN1_BIT_STRING ||
+        bits_t.len < 2 || bits_t.val[0] != 0 || q != spki->val + spki->len)
         CM_FAIL(CM_ERR_INVALID, "%s: bad subjectPublicKey", what);
     q = alg_t.start;
     c->spki_alg = d2i_X509_ALGOR(NULL, &q, (long)alg_t.total);
@@ -260,17 +258,25 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
     c->spki_bits_len = (int)bits_t.len - 1;
     c->spki_bits = OPENSSL_memdup(bits_t.val + 1, (size_t)c->spki_bits_len);
     CM_NOMEM_IF(c->spki_bits == NULL);
-    CM_TRY(spki_to_pkey(&c->pkey, c->spki_alg, c->spki_bits, c->spki_bits_len, spki.start,
-                        spki.total, what));
+    CM_TRY(spki_to_pkey(&c->pkey, c->spki_alg, c->spki_bits, c->spki_bits_len, spki->start,
+                        spki->total, what));
+out:
+    return rc;
+}
 
-    /* Attributes: only extensionRequest (PKCS#9, RFC 2985 5.4.2) matters;
-     * challengePassword and others are ignored. */
-    q = attrs.val;
-    while (q < attrs.val + attrs.len) {
+/* Attributes: only extensionRequest (PKCS#9, RFC 2985 5.4.2) matters;
+ * challengePassword and others are ignored. Sets c->exts. */
+static cm_err csr_read_attributes(struct csr *c, const struct tlv *attrs, const char *what)
+{
+    cm_err rc = CM_OK;
+    const unsigned char *q;
+
+    q = attrs->val;
+    while (q < attrs->val + attrs->len) {
         struct tlv attr, oid_t, set_t, ext_t;
         const unsigned char *a;
         ASN1_OBJECT *oid = NULL;
-        if (!tlv_read(&attr, &q, attrs.val + attrs.len - q) || attr.tag != V_ASN1_SEQUENCE)
+        if (!tlv_read(&attr, &q, attrs->val + attrs->len - q) || attr.tag != V_ASN1_SEQUENCE)
             CM_FAIL(CM_ERR_INVALID, "%s: bad attribute", what);
         a = attr.val;
         if (!tlv_read(&oid_t, &a, attr.len) || oid_t.tag != V_ASN1_OBJECT)
@@ -297,10 +303,22 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
         if (c->exts == NULL)
             CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad extensionRequest", what);
     }
+out:
+    return rc;
+}
 
-    /* Proof of possession: the signature over certificationRequestInfo. */
-    q = salg_t.start;
-    sigalg = d2i_X509_ALGOR(NULL, &q, (long)salg_t.total);
+/* Proof of possession: the signature over certificationRequestInfo. */
+static cm_err csr_verify_pop(const struct csr *c, const struct tlv *cri, const struct tlv *salg_t,
+                             const struct tlv *sig, const char *what)
+{
+    cm_err rc = CM_OK;
+    const unsigned char *q;
+    X509_ALGOR *sigalg = NULL;
+    const char *md = NULL;
+    EVP_MD_CTX *mctx = NULL;
+
+    q = salg_t->start;
+    sigalg = d2i_X509_ALGOR(NULL, &q, (long)salg_t->total);
     if (sigalg == NULL)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad signatureAlgorithm", what);
     CM_TRY(sigalg_md(&md, sigalg, c->pkey, what));
@@ -308,8 +326,44 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
     CM_NOMEM_IF(mctx == NULL);
     if (EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, c->pkey, NULL) != 1)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: cannot verify the signature", what);
-    if (EVP_DigestVerify(mctx, sig.val + 1, (size_t)sig.len - 1, cri.start, cri.total) != 1)
+    if (EVP_DigestVerify(mctx, sig->val + 1, (size_t)sig->len - 1, cri->start, cri->total) != 1)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: the request's signature does not verify", what);
+out:
+    EVP_MD_CTX_free(mctx);
+    X509_ALGOR_free(sigalg);
+    return rc;
+}
+
+cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const char *what)
+{
+    static const char *const labels[] = {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST", NULL};
+    cm_err rc = CM_OK;
+    struct csr *c = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    int owned = 0;
+    const unsigned char *q;
+    struct tlv cri, subj, spki, salg_t, sig, attrs;
+
+    *out = NULL;
+    if (len == 0)
+        return cm_err_set(CM_ERR_INVALID, "%s: empty file", what);
+    if (len > CA_MAX_CSR_BYTES)
+        return cm_err_set(CM_ERR_INVALID, "%s: too large for a CSR (%zu bytes, limit %d)", what,
+                          len, CA_MAX_CSR_BYTES);
+    CM_TRY(pem_to_der(&der, &der_len, &owned, data, len, labels, what));
+    c = calloc(1, sizeof(*c));
+    CM_NOMEM_IF(c == NULL);
+
+    CM_TRY(csr_read_outer(&cri, &salg_t, &sig, der, der_len, what));
+    CM_TRY(csr_read_info(&subj, &spki, &attrs, &cri, what));
+    q = subj.start;
+    c->subject = d2i_X509_NAME(NULL, &q, (long)subj.total);
+    if (c->subject == NULL)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad subject name", what);
+    CM_TRY(csr_read_spki(c, &spki, what));
+    CM_TRY(csr_read_attributes(c, &attrs, what));
+    CM_TRY(csr_verify_pop(c, &cri, &salg_t, &sig, what));
 
     if (owned) {
         c->der = der;
@@ -322,8 +376,6 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
     *out = c;
     c = NULL;
 out:
-    EVP_MD_CTX_free(mctx);
-    X509_ALGOR_free(sigalg);
     if (owned)
         OPENSSL_free(der);
     csr_free(c);

@@ -450,26 +450,15 @@ static char *name_attr(const X509_NAME *n, int nid)
     return r;
 }
 
-/* The profile checks on a request: key, subject and SANs. *gens_out gets the
- * SubjectAltNames for the certificate (NULL for none). */
-static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
-                            const struct profile *p, const struct csr *c)
+/* The request's SubjectAltNames (NULL for none), checked against the
+ * profile: how many, which types, each name's syntax. */
+static cm_err check_sans(GENERAL_NAMES **gens_out, const struct profile *p, const struct csr *c)
 {
     cm_err rc = CM_OK;
     GENERAL_NAMES *gens = NULL;
-    X509_NAME *subject = NULL;
-    char *cn = NULL, *email = NULL;
     int crit = 0, i, n;
 
     *gens_out = NULL;
-    *subject_out = NULL;
-    CM_TRY(profile_check_key(p, c->pkey));
-    /* The request's subject as submitted, whatever the profile keeps of it:
-     * it is stored, shown and mailed too (RFC 5280 4.1.2.6, Appendix A). */
-    if (name_check(c->subject, "the request's subject") != CM_OK) {
-        rc = cm_err_prefix(CM_ERR_POLICY, "name lint");
-        goto out;
-    }
     /* Only the SAN is taken from the request; every other extension is the
      * profile's decision. */
     if (c->exts != NULL) {
@@ -490,8 +479,23 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
                     gen_type_name(g->type));
         CM_TRY(check_gen(p, g));
     }
+    *gens_out = gens;
+    gens = NULL;
+out:
+    GENERAL_NAMES_free(gens);
+    return rc;
+}
 
-    /* Subject per the profile's subject policy. */
+/* The certificate's subject per the profile's subject policy, made from the
+ * request's; no attribute may be empty. */
+static cm_err check_subject(X509_NAME **subject_out, const struct profile *p, const struct csr *c)
+{
+    cm_err rc = CM_OK;
+    X509_NAME *subject = NULL;
+    char *cn = NULL;
+    int i;
+
+    *subject_out = NULL;
     switch (p->subject) {
     case PROFILE_SUBJECT_EMPTY:
         subject = X509_NAME_new();
@@ -514,11 +518,25 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
         if (v == NULL || v->length == 0)
             CM_FAIL(CM_ERR_POLICY, "the request's subject has an empty attribute");
     }
+    *subject_out = subject;
+    subject = NULL;
+out:
+    free(cn);
+    X509_NAME_free(subject);
+    return rc;
+}
 
-    /* S/MIME: the address goes in an rfc822Name SAN (RFC 8550 3); take it
-     * from the subject's emailAddress when the request has no SAN for it. */
+/* S/MIME: the address goes in an rfc822Name SAN (RFC 8550 3); take it
+ * from the subject's emailAddress when the request has no SAN for it.
+ * *gens may be NULL on entry and is made then. */
+static cm_err check_email_san(GENERAL_NAMES **gens, const struct profile *p,
+                              const X509_NAME *subject)
+{
+    cm_err rc = CM_OK;
+    char *email = NULL;
+
     email = name_attr(subject, NID_pkcs9_emailAddress);
-    if (p->require_email && !gens_have(gens, GEN_EMAIL, NULL)) {
+    if (p->require_email && !gens_have(*gens, GEN_EMAIL, NULL)) {
         GENERAL_NAME *g = NULL;
         ASN1_IA5STRING *ia5 = NULL;
         if (email == NULL)
@@ -526,9 +544,9 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
                     p->name);
         if (san_check_email(email) != CM_OK)
             CM_FAIL(CM_ERR_POLICY, "subject emailAddress '%s' is not a valid address", email);
-        if (gens == NULL) {
-            gens = GENERAL_NAMES_new();
-            CM_NOMEM_IF(gens == NULL);
+        if (*gens == NULL) {
+            *gens = GENERAL_NAMES_new();
+            CM_NOMEM_IF(*gens == NULL);
         }
         g = GENERAL_NAME_new();
         ia5 = ASN1_IA5STRING_new();
@@ -538,18 +556,25 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
             CM_FAIL(CM_ERR_NOMEM, "out of memory");
         }
         GENERAL_NAME_set0_value(g, GEN_EMAIL, ia5);
-        if (!sk_GENERAL_NAME_push(gens, g)) {
+        if (!sk_GENERAL_NAME_push(*gens, g)) {
             GENERAL_NAME_free(g);
             CM_FAIL(CM_ERR_NOMEM, "out of memory");
         }
     }
-    if (p->require_san && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
-        CM_FAIL(CM_ERR_POLICY, "profile %s requires a subjectAltName", p->name);
-    if (X509_NAME_entry_count(subject) == 0 && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
-        CM_FAIL(CM_ERR_POLICY, "the request has neither a subject nor a subjectAltName");
-    /* CA/B BR 7.1.4.3: a TLS server certificate's commonName, if present,
-     * must be one of its SANs. */
-    free(cn);
+out:
+    free(email);
+    return rc;
+}
+
+/* CA/B BR 7.1.4.3: a TLS server certificate's commonName, if present,
+ * must be one of its SANs. */
+static cm_err check_cn_in_sans(const struct profile *p, const X509_NAME *subject,
+                               const GENERAL_NAMES *gens)
+{
+    cm_err rc = CM_OK;
+    char *cn = NULL;
+    int i;
+
     cn = name_attr(subject, NID_commonName);
     if (cn != NULL && (p->san_types & (PROFILE_SAN_DNS | PROFILE_SAN_IP)) &&
         strcmp(p->base, "tls-server") == 0 && !gens_have(gens, GEN_DNS, cn)) {
@@ -567,13 +592,42 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
         if (!ip_match)
             CM_FAIL(CM_ERR_POLICY, "commonName '%s' is not among the SANs (CA/B BR 7.1.4.3)", cn);
     }
+out:
+    free(cn);
+    return rc;
+}
+
+/* The profile checks on a request: key, subject and SANs. *gens_out gets the
+ * SubjectAltNames for the certificate (NULL for none). */
+static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
+                            const struct profile *p, const struct csr *c)
+{
+    cm_err rc = CM_OK;
+    GENERAL_NAMES *gens = NULL;
+    X509_NAME *subject = NULL;
+
+    *gens_out = NULL;
+    *subject_out = NULL;
+    CM_TRY(profile_check_key(p, c->pkey));
+    /* The request's subject as submitted, whatever the profile keeps of it:
+     * it is stored, shown and mailed too (RFC 5280 4.1.2.6, Appendix A). */
+    if (name_check(c->subject, "the request's subject") != CM_OK) {
+        rc = cm_err_prefix(CM_ERR_POLICY, "name lint");
+        goto out;
+    }
+    CM_TRY(check_sans(&gens, p, c));
+    CM_TRY(check_subject(&subject, p, c));
+    CM_TRY(check_email_san(&gens, p, subject));
+    if (p->require_san && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
+        CM_FAIL(CM_ERR_POLICY, "profile %s requires a subjectAltName", p->name);
+    if (X509_NAME_entry_count(subject) == 0 && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
+        CM_FAIL(CM_ERR_POLICY, "the request has neither a subject nor a subjectAltName");
+    CM_TRY(check_cn_in_sans(p, subject, gens));
     *gens_out = gens;
     gens = NULL;
     *subject_out = subject;
     subject = NULL;
 out:
-    free(cn);
-    free(email);
     GENERAL_NAMES_free(gens);
     X509_NAME_free(subject);
     return rc;
@@ -599,45 +653,14 @@ cm_err issue_check(ca_ctx *ca, const struct profile *p, const struct csr *c)
     return rc;
 }
 
-cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c)
+/* Validity: backdated a little for clock skew; never beyond the CA's own
+ * notAfter (RFC 5280 6.1: a chain is only valid while every certificate is). */
+static cm_err sign_validity(X509 *x, ca_ctx *ca, const struct profile *p, int64_t now,
+                            int64_t backdate)
 {
     cm_err rc = CM_OK;
-    struct issue_cache *cache = NULL;
-    GENERAL_NAMES *gens = NULL;
-    X509_NAME *subject = NULL;
-    X509 *x = NULL;
-    ASN1_INTEGER *serial = NULL;
-    X509_EXTENSION *ku = NULL;
-    ASN1_OBJECT *alg_oid = NULL;
-    unsigned char *key_bits = NULL;
-    int ptype = V_ASN1_UNDEF;
-    const void *pval = NULL;
-    void *pval_dup = NULL;
-    unsigned char skid[SHA_DIGEST_LENGTH];
-    ASN1_OCTET_STRING *skid_os = NULL;
-    int64_t now = (int64_t)time(NULL), backdate = 300, nb, na, ca_na;
-    long long serial_bytes = 16;
-    unsigned kubits;
+    int64_t nb, na, ca_na;
 
-    *out = NULL;
-    assert(ca->key != NULL && ca->cert != NULL);
-    CM_TRY(check_request(&gens, &subject, p, c));
-    CM_TRY(cache_get(&cache, ca, p));
-    if (config_get_seconds(ca->cfg, "ca.backdate", &backdate) != CM_OK)
-        backdate = 300;
-    if (config_get_int(ca->cfg, "ca.serial_bytes", &serial_bytes) != CM_OK)
-        serial_bytes = 16;
-
-    x = X509_new();
-    CM_NOMEM_IF(x == NULL);
-    CM_TRY(ca_random_serial(&serial, (size_t)serial_bytes));
-    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
-        !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
-        !X509_set_subject_name(x, subject))
-        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot build the certificate");
-
-    /* Validity: backdated a little for clock skew; never beyond the CA's own
-     * notAfter (RFC 5280 6.1: a chain is only valid while every certificate is). */
     nb = now - backdate;
     na = now + (int64_t)p->days * 86400;
     {
@@ -653,35 +676,66 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
     if (ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb) == NULL ||
         ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na) == NULL)
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the validity");
+out:
+    return rc;
+}
 
-    /* The subject public key: copy the algorithm and the key bits from the
-     * request instead of re-encoding an EVP_PKEY. */
-    {
-        const ASN1_OBJECT *o;
-        X509_ALGOR_get0(&o, &ptype, &pval, c->spki_alg);
-        alg_oid = OBJ_dup(o);
-        CM_NOMEM_IF(alg_oid == NULL);
-        if (ptype == V_ASN1_OBJECT) {
-            pval_dup = OBJ_dup(pval);
-            CM_NOMEM_IF(pval_dup == NULL);
-        } else if (ptype == V_ASN1_SEQUENCE) {
-            pval_dup = ASN1_STRING_dup(pval);
-            CM_NOMEM_IF(pval_dup == NULL);
-        } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
-            CM_FAIL(CM_ERR_POLICY, "unsupported public key parameters");
-        }
-        key_bits = OPENSSL_memdup(c->spki_bits, (size_t)c->spki_bits_len);
-        CM_NOMEM_IF(key_bits == NULL);
-        if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg_oid, ptype, pval_dup, key_bits,
-                                    c->spki_bits_len))
-            CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the public key");
-        alg_oid = NULL;
-        pval_dup = NULL;
-        key_bits = NULL;
+/* The subject public key: copy the algorithm and the key bits from the
+ * request instead of re-encoding an EVP_PKEY. */
+static cm_err sign_pubkey(X509 *x, const struct csr *c)
+{
+    cm_err rc = CM_OK;
+    ASN1_OBJECT *alg_oid = NULL;
+    unsigned char *key_bits = NULL;
+    int ptype = V_ASN1_UNDEF;
+    const void *pval = NULL;
+    void *pval_dup = NULL;
+    const ASN1_OBJECT *o;
+
+    X509_ALGOR_get0(&o, &ptype, &pval, c->spki_alg);
+    alg_oid = OBJ_dup(o);
+    CM_NOMEM_IF(alg_oid == NULL);
+    if (ptype == V_ASN1_OBJECT) {
+        pval_dup = OBJ_dup(pval);
+        CM_NOMEM_IF(pval_dup == NULL);
+    } else if (ptype == V_ASN1_SEQUENCE) {
+        pval_dup = ASN1_STRING_dup(pval);
+        CM_NOMEM_IF(pval_dup == NULL);
+    } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+        CM_FAIL(CM_ERR_POLICY, "unsupported public key parameters");
     }
+    key_bits = OPENSSL_memdup(c->spki_bits, (size_t)c->spki_bits_len);
+    CM_NOMEM_IF(key_bits == NULL);
+    if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg_oid, ptype, pval_dup, key_bits,
+                                c->spki_bits_len))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the public key");
+    alg_oid = NULL;
+    pval_dup = NULL;
+    key_bits = NULL;
+out:
+    ASN1_OBJECT_free(alg_oid);
+    if (ptype == V_ASN1_OBJECT)
+        ASN1_OBJECT_free(pval_dup);
+    else
+        ASN1_STRING_free(pval_dup);
+    OPENSSL_free(key_bits);
+    return rc;
+}
 
-    /* Extensions, RFC 5280 4.2. subjectKeyIdentifier: SHA-1 of the
-     * subjectPublicKey bits (4.2.1.2, method 1). */
+/* Extensions, RFC 5280 4.2: the profile's from the cache (keyUsage made
+ * again when the key type changes its bits), subjectKeyIdentifier and the
+ * SANs. */
+static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct profile *p,
+                              const struct csr *c, GENERAL_NAMES *gens, const X509_NAME *subject)
+{
+    cm_err rc = CM_OK;
+    X509_EXTENSION *ku = NULL;
+    unsigned char skid[SHA_DIGEST_LENGTH];
+    ASN1_OCTET_STRING *skid_os = NULL;
+    unsigned kubits;
+
+    /* subjectKeyIdentifier: SHA-1 of the subjectPublicKey bits (4.2.1.2,
+     * method 1). */
     CM_TRY(add_ext_dup(x, cache->bc));
     kubits = profile_key_usage(p, c->pkey);
     if (cache->ku_ext == NULL || cache->ku != kubits) {
@@ -709,6 +763,42 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
     CM_TRY(add_ext_dup(x, cache->cdp));
     CM_TRY(add_ext_dup(x, cache->aia));
     CM_TRY(add_ext_dup(x, cache->pol));
+out:
+    ASN1_OCTET_STRING_free(skid_os);
+    X509_EXTENSION_free(ku);
+    return rc;
+}
+
+cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c)
+{
+    cm_err rc = CM_OK;
+    struct issue_cache *cache = NULL;
+    GENERAL_NAMES *gens = NULL;
+    X509_NAME *subject = NULL;
+    X509 *x = NULL;
+    ASN1_INTEGER *serial = NULL;
+    int64_t now = (int64_t)time(NULL), backdate = 300;
+    long long serial_bytes = 16;
+
+    *out = NULL;
+    assert(ca->key != NULL && ca->cert != NULL);
+    CM_TRY(check_request(&gens, &subject, p, c));
+    CM_TRY(cache_get(&cache, ca, p));
+    if (config_get_seconds(ca->cfg, "ca.backdate", &backdate) != CM_OK)
+        backdate = 300;
+    if (config_get_int(ca->cfg, "ca.serial_bytes", &serial_bytes) != CM_OK)
+        serial_bytes = 16;
+
+    x = X509_new();
+    CM_NOMEM_IF(x == NULL);
+    CM_TRY(ca_random_serial(&serial, (size_t)serial_bytes));
+    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+        !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
+        !X509_set_subject_name(x, subject))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot build the certificate");
+    CM_TRY(sign_validity(x, ca, p, now, backdate));
+    CM_TRY(sign_pubkey(x, c));
+    CM_TRY(sign_extensions(x, cache, p, c, gens, subject));
 
     /* Nothing is signed that fails certmint's lint. */
     {
@@ -723,14 +813,6 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
     *out = x;
     x = NULL;
 out:
-    ASN1_OBJECT_free(alg_oid);
-    if (ptype == V_ASN1_OBJECT)
-        ASN1_OBJECT_free(pval_dup);
-    else
-        ASN1_STRING_free(pval_dup);
-    OPENSSL_free(key_bits);
-    ASN1_OCTET_STRING_free(skid_os);
-    X509_EXTENSION_free(ku);
     ASN1_INTEGER_free(serial);
     GENERAL_NAMES_free(gens);
     X509_NAME_free(subject);

@@ -140,12 +140,51 @@ static long utf8_count(const unsigned char *p, size_t len, char *why, size_t why
 /* ------------------------------------------------------------------------ */
 /* DNS names, IP addresses, email addresses, URIs */
 
+/* The characters of one DNS label (RFC 1034 3.5: letters, digits, hyphen);
+ * *numeric tells whether the label is all digits. Returns 0 or -1 with
+ * why. */
+static int dns_label_chars_why(const char *lab, size_t ll, int *numeric, char *why, size_t whysz)
+{
+    size_t i;
+
+    *numeric = 1;
+    for (i = 0; i < ll; i++) {
+        unsigned char c = (unsigned char)lab[i];
+        if (c >= 0x80) {
+            why_set(why, whysz,
+                    "non-ASCII byte 0x%02X: internationalized names must be given as "
+                    "A-labels (xn--..., RFC 5890)",
+                    c);
+            return -1;
+        }
+        if (c == '*') {
+            why_set(why, whysz, "wildcard '*' only as the whole leftmost label");
+            return -1;
+        }
+        if (c == '_') {
+            char sh[SHOW_MAX];
+            why_set(why, whysz, "underscore in label '%s' (RFC 1034 3.5, CA/B BR 7.1.4.2)",
+                    show(sh, sizeof(sh), lab, ll));
+            return -1;
+        }
+        if (!is_alpha(c) && !is_digit(c) && c != '-') {
+            char sh[16];
+            why_set(why, whysz, "character '%s' not allowed (letters, digits, hyphen)",
+                    show(sh, sizeof(sh), (const char *)&lab[i], 1));
+            return -1;
+        }
+        if (!is_digit(c))
+            *numeric = 0;
+    }
+    return 0;
+}
+
 /* RFC 1034 3.5 preferred name syntax as RFC 5280 4.2.1.6 requires it for
  * dNSName, plus the wildcard form CAs issue (CA/B BR 7.1.2.7.12 / RFC 6125
  * 6.4.3: the whole leftmost label only). Returns 0 or -1 with why. */
 static int dns_why(const char *s, size_t len, int allow_wild, char *why, size_t whysz)
 {
-    size_t start = 0, nlabels = 0, i;
+    size_t start = 0, nlabels = 0;
     int wild = 0, last_numeric = 0;
 
     if (len == 0) {
@@ -191,35 +230,8 @@ static int dns_why(const char *s, size_t len, int allow_wild, char *why, size_t 
             start = end + 1;
             continue;
         }
-        last_numeric = 1;
-        for (i = 0; i < ll; i++) {
-            unsigned char c = (unsigned char)lab[i];
-            if (c >= 0x80) {
-                why_set(why, whysz,
-                        "non-ASCII byte 0x%02X: internationalized names must be given as "
-                        "A-labels (xn--..., RFC 5890)",
-                        c);
-                return -1;
-            }
-            if (c == '*') {
-                why_set(why, whysz, "wildcard '*' only as the whole leftmost label");
-                return -1;
-            }
-            if (c == '_') {
-                char sh[SHOW_MAX];
-                why_set(why, whysz, "underscore in label '%s' (RFC 1034 3.5, CA/B BR 7.1.4.2)",
-                        show(sh, sizeof(sh), lab, ll));
-                return -1;
-            }
-            if (!is_alpha(c) && !is_digit(c) && c != '-') {
-                char sh[16];
-                why_set(why, whysz, "character '%s' not allowed (letters, digits, hyphen)",
-                        show(sh, sizeof(sh), (const char *)&lab[i], 1));
-                return -1;
-            }
-            if (!is_digit(c))
-                last_numeric = 0;
-        }
+        if (dns_label_chars_why(lab, ll, &last_numeric, why, whysz) != 0)
+            return -1;
         if (lab[0] == '-' || lab[ll - 1] == '-') {
             why_set(why, whysz, "label '%.*s' starts or ends with a hyphen (RFC 1034 3.5)", (int)ll,
                     lab);
@@ -371,17 +383,12 @@ static int is_uric(int c)
 
 #define URI_MAX 2048
 
-static int uri_why(const char *s, char *why, size_t whysz)
+/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1),
+ * then "//": *a is where the authority starts. Returns 0 or -1 with why. */
+static int uri_scheme_why(const char *s, size_t len, size_t *a, char *why, size_t whysz)
 {
-    size_t len = strlen(s), i, a, aend, hend;
-    int frag = 0;
-    char sub[200];
+    size_t i;
 
-    if (len > URI_MAX) {
-        why_set(why, whysz, "longer than %d octets", URI_MAX);
-        return -1;
-    }
-    /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 3.1) */
     if (len == 0 || !is_alpha((unsigned char)s[0])) {
         why_set(why, whysz, "no scheme (an absolute URI is required, RFC 5280 4.2.1.6)");
         return -1;
@@ -401,13 +408,17 @@ static int uri_why(const char *s, char *why, size_t whysz)
         why_set(why, whysz, "no authority: certmint requires scheme://host (RFC 5280 4.2.1.6)");
         return -1;
     }
-    a = i + 3;
-    for (aend = a; aend < len && s[aend] != '/' && s[aend] != '?' && s[aend] != '#'; aend++)
-        ;
-    if (memchr(s + a, '@', aend - a) != NULL) {
-        why_set(why, whysz, "userinfo is not allowed");
-        return -1;
-    }
+    *a = i + 3;
+    return 0;
+}
+
+/* The host of the authority s[a..aend): an IPv6 literal in brackets, an
+ * IPv4 address or a DNS name; *hend is where it ends (at the port's ':' or
+ * aend). Returns 0 or -1 with why. */
+static int uri_host_why(const char *s, size_t a, size_t aend, size_t *hend, char *why, size_t whysz)
+{
+    char sub[200];
+
     if (a < aend && s[a] == '[') {
         const char *rb = memchr(s + a, ']', aend - a);
         unsigned char b[16];
@@ -428,22 +439,22 @@ static int uri_why(const char *s, char *why, size_t whysz)
             why_set(why, whysz, "bad IPv6 literal");
             return -1;
         }
-        hend = (size_t)(rb - s) + 1;
-        if (hend < aend && s[hend] != ':') {
+        *hend = (size_t)(rb - s) + 1;
+        if (*hend < aend && s[*hend] != ':') {
             why_set(why, whysz, "junk after IPv6 literal");
             return -1;
         }
     } else {
         size_t hl, k;
         int numeric = 1;
-        for (hend = a; hend < aend && s[hend] != ':'; hend++)
+        for (*hend = a; *hend < aend && s[*hend] != ':'; (*hend)++)
             ;
-        hl = hend - a;
+        hl = *hend - a;
         if (hl == 0) {
             why_set(why, whysz, "empty host (RFC 5280 4.2.1.6 requires one)");
             return -1;
         }
-        for (k = a; k < hend; k++)
+        for (k = a; k < *hend; k++)
             if (!is_digit((unsigned char)s[k]) && s[k] != '.')
                 numeric = 0;
         if (numeric) {
@@ -464,27 +475,42 @@ static int uri_why(const char *s, char *why, size_t whysz)
             return -1;
         }
     }
-    if (hend < aend) {
-        /* port = *DIGIT (RFC 3986 3.2.3); certmint wants 1..65535. */
-        size_t k, nd = aend - hend - 1;
-        long port = 0;
-        if (nd == 0 || nd > 5) {
-            why_set(why, whysz, "bad port");
-            return -1;
-        }
-        for (k = hend + 1; k < aend; k++) {
-            if (!is_digit((unsigned char)s[k])) {
-                why_set(why, whysz, "bad port");
-                return -1;
-            }
-            port = port * 10 + (s[k] - '0');
-        }
-        if (port < 1 || port > 65535) {
-            why_set(why, whysz, "bad port");
-            return -1;
-        }
+    return 0;
+}
+
+/* port = *DIGIT (RFC 3986 3.2.3) in s[hend + 1..aend); certmint wants
+ * 1..65535. Returns 0 or -1 with why. */
+static int uri_port_why(const char *s, size_t hend, size_t aend, char *why, size_t whysz)
+{
+    size_t k, nd = aend - hend - 1;
+    long port = 0;
+
+    if (nd == 0 || nd > 5) {
+        why_set(why, whysz, "bad port");
+        return -1;
     }
-    for (i = aend; i < len; i++) {
+    for (k = hend + 1; k < aend; k++) {
+        if (!is_digit((unsigned char)s[k])) {
+            why_set(why, whysz, "bad port");
+            return -1;
+        }
+        port = port * 10 + (s[k] - '0');
+    }
+    if (port < 1 || port > 65535) {
+        why_set(why, whysz, "bad port");
+        return -1;
+    }
+    return 0;
+}
+
+/* Path, query and fragment s[from..len): URI characters, %-escapes, at
+ * most one '#'. Returns 0 or -1 with why. */
+static int uri_rest_why(const char *s, size_t from, size_t len, char *why, size_t whysz)
+{
+    size_t i;
+    int frag = 0;
+
+    for (i = from; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
             if (i + 2 >= len || hex_digit_value((unsigned char)s[i + 1]) < 0 ||
@@ -511,6 +537,29 @@ static int uri_why(const char *s, char *why, size_t whysz)
         }
     }
     return 0;
+}
+
+static int uri_why(const char *s, char *why, size_t whysz)
+{
+    size_t len = strlen(s), a, aend, hend;
+
+    if (len > URI_MAX) {
+        why_set(why, whysz, "longer than %d octets", URI_MAX);
+        return -1;
+    }
+    if (uri_scheme_why(s, len, &a, why, whysz) != 0)
+        return -1;
+    for (aend = a; aend < len && s[aend] != '/' && s[aend] != '?' && s[aend] != '#'; aend++)
+        ;
+    if (memchr(s + a, '@', aend - a) != NULL) {
+        why_set(why, whysz, "userinfo is not allowed");
+        return -1;
+    }
+    if (uri_host_why(s, a, aend, &hend, why, whysz) != 0)
+        return -1;
+    if (hend < aend && uri_port_why(s, hend, aend, why, whysz) != 0)
+        return -1;
+    return uri_rest_why(s, aend, len, why, whysz);
 }
 
 cm_err san_check_uri(const char *s)

@@ -199,17 +199,14 @@ void profile_names(const cm_config *cfg, void (*cb)(void *ctx, const char *name)
     config_names(cfg, "profile", names_fwd_cb, &f);
 }
 
-cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name)
+/* The built-in profile NAME is, or is based on (profile.NAME.base). */
+static cm_err profile_builtin(const struct builtin **out, const cm_config *cfg, const char *name)
 {
-    cm_err rc = CM_OK;
-    struct profile *p = NULL;
     const struct builtin *b;
     const char *v;
     struct name_probe np = {name, 0};
 
     *out = NULL;
-    if (strlen(name) >= sizeof(p->name))
-        return cm_err_set(CM_ERR_INVALID, "profile name '%s' too long", name);
     config_names(cfg, "profile", probe_cb, &np);
     b = builtin_find(name);
     if (b == NULL && np.found) {
@@ -229,8 +226,15 @@ cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name
         profile_names(cfg, list_cb, &l);
         return cm_err_set(CM_ERR_INVALID, "unknown profile '%s' (known: %s)", name, l.buf);
     }
-    p = calloc(1, sizeof(*p));
-    CM_NOMEM_IF(p == NULL);
+    *out = b;
+    return CM_OK;
+}
+
+/* Fills p with the built-in profile's settings. */
+static cm_err profile_defaults(struct profile *p, const struct builtin *b, const char *name)
+{
+    cm_err rc = CM_OK;
+
     snprintf(p->name, sizeof(p->name), "%s", name);
     snprintf(p->base, sizeof(p->base), "%s", b->name);
     p->days = b->days;
@@ -251,8 +255,16 @@ cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name
     CM_NOMEM_IF(p->description == NULL);
     CM_TRY(set_policies(p, b->policies));
     p->wildcards = b->wildcards;
+out:
+    return rc;
+}
 
-    /* Configuration overrides (validated on write by config; re-checked). */
+/* Configuration overrides (validated on write by config; re-checked). */
+static cm_err profile_overrides(struct profile *p, const cm_config *cfg, const char *name)
+{
+    cm_err rc = CM_OK;
+    const char *v;
+
     if ((v = pget(cfg, name, "days")) != NULL) {
         long long d;
         CM_TRY(text_parse_int(&d, v, 1, 36500, "profile days"));
@@ -302,6 +314,26 @@ cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name
         p->description = strdup(v);
         CM_NOMEM_IF(p->description == NULL);
     }
+out:
+    return rc;
+}
+
+cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name)
+{
+    cm_err rc = CM_OK;
+    struct profile *p = NULL;
+    const struct builtin *b;
+
+    *out = NULL;
+    if (strlen(name) >= sizeof(p->name))
+        return cm_err_set(CM_ERR_INVALID, "profile name '%s' too long", name);
+    rc = profile_builtin(&b, cfg, name);
+    if (rc != CM_OK)
+        return rc;
+    p = calloc(1, sizeof(*p));
+    CM_NOMEM_IF(p == NULL);
+    CM_TRY(profile_defaults(p, b, name));
+    CM_TRY(profile_overrides(p, cfg, name));
     if (p->is_ca && !p->ku_set) {
         p->key_usage = KU_KEY_CERT_SIGN | KU_CRL_SIGN | KU_DIGITAL_SIGNATURE;
         p->ku_set = 1;

@@ -221,6 +221,37 @@ static cm_err items_join(char **out, const char *const *items, const size_t *len
     return CM_OK;
 }
 
+/* The canonical name of the list item [it, it + *il) from the table t (its
+ * bit set in *bits), or for extended key usages and policies a dotted OID
+ * as given; *il becomes the name's length. */
+static cm_err item_name(const char **name, size_t *il, unsigned long *bits,
+                        enum config_list_kind kind, const struct list_name *t, const char *it)
+{
+    cm_err rc = CM_OK;
+    char expected[256];
+    size_t j;
+
+    for (j = 0; t[j].name != NULL; j++)
+        if (span_is(it, *il, t[j].name) || span_is(it, *il, t[j].alias))
+            break;
+    if (t[j].name != NULL) {
+        *bits |= 1UL << j;
+        *name = t[j].name;
+        *il = strlen(*name);
+    } else if ((kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES) &&
+               oid_valid(it, *il)) {
+        *name = it;
+    } else {
+        names_expected(expected, sizeof(expected), t);
+        CM_FAIL(CM_ERR_CONFIG, "unknown %s '%.*s' (expected %s%s)", kind_what(kind), (int)*il, it,
+                expected,
+                kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES ? " or a dotted OID"
+                                                                            : "");
+    }
+out:
+    return rc;
+}
+
 static cm_err list_normalize(char **out, enum config_list_kind kind, const char *in)
 {
     cm_err rc = CM_OK;
@@ -230,7 +261,7 @@ static cm_err list_normalize(char **out, enum config_list_kind kind, const char 
     unsigned long bits = 0;
     const char *items[LIST_MAX_ITEMS];
     size_t lens[LIST_MAX_ITEMS];
-    char *res = NULL, expected[256];
+    char *res = NULL;
 
     *out = NULL;
     trim_span(&p, &n);
@@ -247,7 +278,7 @@ static cm_err list_normalize(char **out, enum config_list_kind kind, const char 
     p = in;
     for (;;) {
         const char *it = p;
-        size_t il = strcspn(p, ","), j;
+        size_t il = strcspn(p, ",");
         int last = p[il] == '\0';
         const char *name = NULL;
 
@@ -257,23 +288,7 @@ static cm_err list_normalize(char **out, enum config_list_kind kind, const char 
             CM_FAIL(CM_ERR_CONFIG, "empty item in the list '%s'", in);
         if (span_is(it, il, "none"))
             CM_FAIL(CM_ERR_CONFIG, "'none' cannot be combined with other items");
-        for (j = 0; t[j].name != NULL; j++)
-            if (span_is(it, il, t[j].name) || span_is(it, il, t[j].alias))
-                break;
-        if (t[j].name != NULL) {
-            bits |= 1UL << j;
-            name = t[j].name;
-            il = strlen(name);
-        } else if ((kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES) &&
-                   oid_valid(it, il)) {
-            name = it;
-        } else {
-            names_expected(expected, sizeof(expected), t);
-            CM_FAIL(CM_ERR_CONFIG, "unknown %s '%.*s' (expected %s%s)", kind_what(kind), (int)il,
-                    it, expected,
-                    kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES ? " or a dotted OID"
-                                                                                : "");
-        }
+        CM_TRY(item_name(&name, &il, &bits, kind, t, it));
         if (kind == CFG_LIST_EXT_KEY_USAGE || kind == CFG_LIST_POLICIES) {
             /* Extended key usages keep the order given, without repeats. */
             int dup = 0;

@@ -216,6 +216,29 @@ out:
     return rc;
 }
 
+/* TBSCertList fields before the entries (5.1.2), and the header of the
+ * entries' SEQUENCE: n entries in entries_len bytes. */
+static cm_err build_tbs_start(cm_buf *pre, const struct sigalg *sa, const struct crl_params *p,
+                              int64_t n, size_t entries_len)
+{
+    cm_err rc = CM_OK;
+    static const unsigned char version_v2[] = {DER_INTEGER, 1, 1};
+
+    CM_TRY(buf_append(pre, version_v2, sizeof(version_v2)));
+    CM_TRY(buf_append(pre, sa->der, sa->len));
+    CM_TRY(buf_append(pre, p->issuer_der, p->issuer_len));
+    CM_TRY(der_time(pre, p->this_update));
+    CM_TRY(der_time(pre, p->next_update));
+    /* 5.1.2.6: with no revoked certificate the list is absent. */
+    if (n > 0) {
+        if (entries_len > DER_LEN_MAX)
+            CM_FAIL(CM_ERR_INVALID, "CRL of %lld entries is too large", (long long)n);
+        CM_TRY(der_header(pre, DER_SEQUENCE, entries_len));
+    }
+out:
+    return rc;
+}
+
 cm_err crl_build(struct crl_output *out, const struct crl_params *p, crl_entry_iter_fn iter,
                  void *iter_ctx)
 {
@@ -227,7 +250,6 @@ cm_err crl_build(struct crl_output *out, const struct crl_params *p, crl_entry_i
     unsigned char *sig = NULL;
     unsigned char hdr[DER_HEADER_MAX];
     size_t head, entries_len, tbs_len, tbs_off, hl, siglen = 0, der_off;
-    static const unsigned char version_v2[] = {DER_INTEGER, 1, 1};
 
     assert(out != NULL && p != NULL && p->key != NULL && iter != NULL);
     assert(p->issuer_der != NULL || p->issuer_len == 0);
@@ -253,18 +275,7 @@ cm_err crl_build(struct crl_output *out, const struct crl_params *p, crl_entry_i
 
     CM_TRY(build_crl_extensions(&ext, p));
 
-    /* TBSCertList fields before the entries (5.1.2). */
-    CM_TRY(buf_append(&pre, version_v2, sizeof(version_v2)));
-    CM_TRY(buf_append(&pre, sa->der, sa->len));
-    CM_TRY(buf_append(&pre, p->issuer_der, p->issuer_len));
-    CM_TRY(der_time(&pre, p->this_update));
-    CM_TRY(der_time(&pre, p->next_update));
-    /* 5.1.2.6: with no revoked certificate the list is absent. */
-    if (st.n > 0) {
-        if (entries_len > DER_LEN_MAX)
-            CM_FAIL(CM_ERR_INVALID, "CRL of %lld entries is too large", (long long)st.n);
-        CM_TRY(der_header(&pre, DER_SEQUENCE, entries_len));
-    }
+    CM_TRY(build_tbs_start(&pre, sa, p, st.n, entries_len));
     tbs_len = pre.len + entries_len + ext.len;
     if (tbs_len > DER_LEN_MAX - 1024)
         CM_FAIL(CM_ERR_INVALID, "CRL of %lld entries is too large", (long long)st.n);

@@ -327,14 +327,55 @@ static cm_err lint_crl_exts(struct crl_exts *ce, const struct der_tlv *wrap)
     return CM_OK;
 }
 
+/* The TBSCertList's fields before the entries, read from *p: version,
+ * signature, issuer, thisUpdate and nextUpdate (5.1.2.1 to 5.1.2.5). */
+static cm_err lint_header(int64_t *this_t, int64_t *next_t, const unsigned char **p,
+                          const unsigned char *end)
+{
+    struct der_tlv version, alg, issuer, this_u, next_u;
+    int64_t v;
+    cm_err rc;
+
+    /* 5.1.2.1: version v2 (INTEGER 1), required because of the extensions. */
+    if (der_next(&version, p, end) != 0)
+        return der_bad("the TBSCertList");
+    if (version.tag != DER_INTEGER)
+        return lint_fail("crl.version", "5.1.2.1", "version is absent (v1); must be v2");
+    if (der_parse_int64(&v, version.v, version.len) != 0 || v != 1)
+        return lint_fail("crl.version", "5.1.2.1", "version is not v2");
+    if (der_next(&alg, p, end) != 0 || alg.tag != DER_SEQUENCE || alg.len == 0)
+        return der_bad("the signature AlgorithmIdentifier");
+    if (der_next(&issuer, p, end) != 0 || issuer.tag != DER_SEQUENCE)
+        return der_bad("the issuer name");
+    /* 5.1.2.3: the issuer field MUST contain a non-empty distinguished name. */
+    if (issuer.len == 0)
+        return lint_fail("crl.issuer", "5.1.2.3", "the issuer name is empty");
+    if (der_next(&this_u, p, end) != 0)
+        return der_bad("thisUpdate");
+    if ((rc = lint_time(this_t, &this_u, "thisUpdate")) != CM_OK)
+        return rc;
+    /* 5.1.2.5: conforming CRL issuers MUST include nextUpdate. */
+    if (*p >= end || ((*p)[0] != DER_UTCTIME && (*p)[0] != DER_GENERALIZEDTIME))
+        return lint_fail("crl.nextupdate", "5.1.2.5", "nextUpdate is absent");
+    if (der_next(&next_u, p, end) != 0)
+        return der_bad("nextUpdate");
+    if ((rc = lint_time(next_t, &next_u, "nextUpdate")) != CM_OK)
+        return rc;
+    if (*this_t >= *next_t)
+        return lint_fail("crl.update.order", "5.1.2.5",
+                         "thisUpdate (%lld) is not before nextUpdate (%lld)", (long long)*this_t,
+                         (long long)*next_t);
+    return CM_OK;
+}
+
 cm_err crl_lint(struct crl_lint_info *info, const unsigned char *tbs, size_t len,
                 int64_t last_number)
 {
     const unsigned char *p = tbs, *end = tbs + len;
-    struct der_tlv top, version, alg, issuer, this_u, next_u, t;
+    struct der_tlv top, t;
     struct entry_state st;
     struct crl_exts ce;
-    int64_t v, this_t = 0, next_t = 0;
+    int64_t this_t = 0, next_t = 0;
     cm_err rc;
 
     memset(&st, 0, sizeof(st));
@@ -343,35 +384,8 @@ cm_err crl_lint(struct crl_lint_info *info, const unsigned char *tbs, size_t len
         return der_bad("the TBSCertList");
     p = top.v;
     end = top.v + top.len;
-    /* 5.1.2.1: version v2 (INTEGER 1), required because of the extensions. */
-    if (der_next(&version, &p, end) != 0)
-        return der_bad("the TBSCertList");
-    if (version.tag != DER_INTEGER)
-        return lint_fail("crl.version", "5.1.2.1", "version is absent (v1); must be v2");
-    if (der_parse_int64(&v, version.v, version.len) != 0 || v != 1)
-        return lint_fail("crl.version", "5.1.2.1", "version is not v2");
-    if (der_next(&alg, &p, end) != 0 || alg.tag != DER_SEQUENCE || alg.len == 0)
-        return der_bad("the signature AlgorithmIdentifier");
-    if (der_next(&issuer, &p, end) != 0 || issuer.tag != DER_SEQUENCE)
-        return der_bad("the issuer name");
-    /* 5.1.2.3: the issuer field MUST contain a non-empty distinguished name. */
-    if (issuer.len == 0)
-        return lint_fail("crl.issuer", "5.1.2.3", "the issuer name is empty");
-    if (der_next(&this_u, &p, end) != 0)
-        return der_bad("thisUpdate");
-    if ((rc = lint_time(&this_t, &this_u, "thisUpdate")) != CM_OK)
+    if ((rc = lint_header(&this_t, &next_t, &p, end)) != CM_OK)
         return rc;
-    /* 5.1.2.5: conforming CRL issuers MUST include nextUpdate. */
-    if (p >= end || (p[0] != DER_UTCTIME && p[0] != DER_GENERALIZEDTIME))
-        return lint_fail("crl.nextupdate", "5.1.2.5", "nextUpdate is absent");
-    if (der_next(&next_u, &p, end) != 0)
-        return der_bad("nextUpdate");
-    if ((rc = lint_time(&next_t, &next_u, "nextUpdate")) != CM_OK)
-        return rc;
-    if (this_t >= next_t)
-        return lint_fail("crl.update.order", "5.1.2.5",
-                         "thisUpdate (%lld) is not before nextUpdate (%lld)", (long long)this_t,
-                         (long long)next_t);
     if (p < end && p[0] == DER_SEQUENCE) {
         if (der_next(&t, &p, end) != 0)
             return der_bad("revokedCertificates");

@@ -540,10 +540,100 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Points the module's view of each collected event at its row. */
+static void chunk_contexts(struct collect *c, const struct exit_event_ctx **ctxs)
+{
+    size_t i;
+
+    for (i = 0; i < c->n; i++) {
+        c->items[i].ctx.ev = &c->items[i].ev;
+        c->items[i].ctx.values = (const char *const *)c->items[i].values;
+        c->items[i].ctx.cert_der = c->items[i].cert;
+        c->items[i].ctx.cert_der_len = c->items[i].cert_len;
+        ctxs[i] = &c->items[i].ctx;
+    }
+}
+
+/* Starts the module for its first chunk. When it cannot start, records the
+ * failure and leaves *state NULL. *release: whether strict mode releases
+ * certificates once this module has taken them off the box. */
+static cm_err module_start(void **state, int *release, struct ca_ctx *ca,
+                           const struct exit_module_ops *m, const struct exit_ca_info *info,
+                           struct exit_delivery_report *rep)
+{
+    cm_err rc = CM_OK, mrc;
+    char msg[600];
+
+    mrc = m->init(state, ca, info);
+    if (mrc != CM_OK) {
+        /* Modules report bare reasons; the module is named here. */
+        snprintf(msg, sizeof(msg), "exit module %s: %s", m->name, cm_err_msg());
+        CM_TRY(log_failure_once(ca, m->name, msg));
+        CM_TRY(record_failure(ca, m->name, msg));
+        rep->failed_modules++;
+        *state = NULL;
+        goto out;
+    }
+    *release = strict_mode(ca) && m->offbox(*state);
+out:
+    return rc;
+}
+
+/* Hands one chunk to the module, slice events per deliver() call, and
+ * records what it acknowledged. *chunk_acked: how many it took; *failed
+ * (with msg) when it stopped, *poison when the event after those is at
+ * fault rather than the module. */
+static cm_err deliver_chunk(size_t *chunk_acked, int *failed, int *poison, char *msg, size_t msgsz,
+                            struct ca_ctx *ca, const struct exit_module_ops *m, void *state,
+                            const struct collect *c, const struct exit_event_ctx **ctxs,
+                            size_t slice, int release, struct run_state *run,
+                            struct exit_delivery_report *rep)
+{
+    cm_err rc = CM_OK, mrc;
+    size_t off, k, acked, recorded;
+    int64_t last_record;
+
+    /* Acknowledged slices are recorded together at most every
+     * ACK_INTERVAL_MS (a durable commit per mail would cost a quarter of
+     * the MTA's rate), and always before the chunk is left: a crash
+     * re-sends at most that interval's mails. */
+    *chunk_acked = 0;
+    recorded = 0;
+    last_record = now_ms();
+    for (off = 0; off < c->n; off += k) {
+        k = c->n - off < slice ? c->n - off : slice;
+        acked = 0;
+        *poison = 0;
+        mrc = m->deliver(state, ctxs + off, k, &acked, poison);
+        if (acked > k)
+            acked = k;
+        *chunk_acked += acked;
+        if (mrc != CM_OK || acked < k) {
+            /* Kept before anything else can replace the message. */
+            snprintf(msg, msgsz, "exit module %s: %s", m->name,
+                     mrc != CM_OK ? cm_err_msg() : "delivery stopped");
+            *failed = 1;
+            *poison = *poison && mrc != CM_OK && acked < k;
+        }
+        if (*chunk_acked > recorded &&
+            (*failed || off + k >= c->n || now_ms() - last_record >= ACK_INTERVAL_MS)) {
+            CM_TRY(record_ack(ca, m->name, run, c->items + recorded, *chunk_acked - recorded,
+                              release));
+            rep->delivered += *chunk_acked - recorded;
+            recorded = *chunk_acked;
+            last_record = now_ms();
+        }
+        if (*failed)
+            break;
+    }
+out:
+    return rc;
+}
+
 static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m, int flags,
                              const struct exit_ca_info *info, struct exit_delivery_report *rep)
 {
-    cm_err rc = CM_OK, mrc = CM_OK;
+    cm_err rc = CM_OK;
     void *state = NULL;
     struct collect c = {NULL, 0, 0};
     const struct exit_event_ctx **ctxs = NULL;
@@ -551,8 +641,7 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
     struct run_state run = {0, 0};
     int64_t cursor, next;
     int release = 0, failed = 0, poison = 0;
-    size_t i, off, k, acked, slice = module_slice(ca, m->name), chunk_acked, recorded;
-    int64_t last_record;
+    size_t slice = module_slice(ca, m->name), chunk_acked;
     char msg[600];
 
     next = meta_int(ca->db, m->name, "next_attempt");
@@ -577,59 +666,14 @@ static cm_err deliver_module(struct ca_ctx *ca, const struct exit_module_ops *m,
         if ((flags & EXIT_DELIVER_ALLOW_WAIT) && batch_wait(ca, m->name, c.items, c.n))
             break;
         CM_TRY(load_rows(ca->db, c.items, c.n));
-        for (i = 0; i < c.n; i++) {
-            c.items[i].ctx.ev = &c.items[i].ev;
-            c.items[i].ctx.values = (const char *const *)c.items[i].values;
-            c.items[i].ctx.cert_der = c.items[i].cert;
-            c.items[i].ctx.cert_der_len = c.items[i].cert_len;
-            ctxs[i] = &c.items[i].ctx;
-        }
+        chunk_contexts(&c, ctxs);
         if (state == NULL) {
-            mrc = m->init(&state, ca, info);
-            if (mrc != CM_OK) {
-                /* Modules report bare reasons; the module is named here. */
-                snprintf(msg, sizeof(msg), "exit module %s: %s", m->name, cm_err_msg());
-                CM_TRY(log_failure_once(ca, m->name, msg));
-                CM_TRY(record_failure(ca, m->name, msg));
-                rep->failed_modules++;
-                state = NULL;
-                break;
-            }
-            release = strict_mode(ca) && m->offbox(state);
-        }
-        /* Acknowledged slices are recorded together at most every
-         * ACK_INTERVAL_MS (a durable commit per mail would cost a quarter of
-         * the MTA's rate), and always before the chunk is left: a crash
-         * re-sends at most that interval's mails. */
-        chunk_acked = 0;
-        recorded = 0;
-        last_record = now_ms();
-        for (off = 0; off < c.n; off += k) {
-            k = c.n - off < slice ? c.n - off : slice;
-            acked = 0;
-            poison = 0;
-            mrc = m->deliver(state, ctxs + off, k, &acked, &poison);
-            if (acked > k)
-                acked = k;
-            chunk_acked += acked;
-            if (mrc != CM_OK || acked < k) {
-                /* Kept before anything else can replace the message. */
-                snprintf(msg, sizeof(msg), "exit module %s: %s", m->name,
-                         mrc != CM_OK ? cm_err_msg() : "delivery stopped");
-                failed = 1;
-                poison = poison && mrc != CM_OK && acked < k;
-            }
-            if (chunk_acked > recorded &&
-                (failed || off + k >= c.n || now_ms() - last_record >= ACK_INTERVAL_MS)) {
-                CM_TRY(record_ack(ca, m->name, &run, c.items + recorded, chunk_acked - recorded,
-                                  release));
-                rep->delivered += chunk_acked - recorded;
-                recorded = chunk_acked;
-                last_record = now_ms();
-            }
-            if (failed)
+            CM_TRY(module_start(&state, &release, ca, m, info, rep));
+            if (state == NULL)
                 break;
         }
+        CM_TRY(deliver_chunk(&chunk_acked, &failed, &poison, msg, sizeof(msg), ca, m, state, &c,
+                             ctxs, slice, release, &run, rep));
         if (failed && poison) {
             /* This event, not the module, is at fault: set it aside and
              * go on with the events behind it (a new chunk from the new

@@ -498,6 +498,44 @@ static cm_err map_error(struct smtp_client *c, CURLcode res, long code, int *per
     return cm_err_set(CM_ERR_NET, "SMTP server %s: %s (last reply: %s)", c->server, why, reply);
 }
 
+/* Runs the transaction libcurl was set up for, sending msg; *res and *code:
+ * libcurl's result and the last SMTP reply code. Fails only when libcurl
+ * refuses an option. */
+static cm_err send_perform(CURLcode *res, long *code, struct smtp_client *c,
+                           const unsigned char *msg, size_t len)
+{
+    long nconn = 0;
+    cm_err rc = CM_OK;
+
+    for (int attempt = 0;; attempt++) {
+        c->msg = msg;
+        c->len = len;
+        c->pos = 0;
+        c->reply[0] = '\0';
+        c->refusal[0] = '\0';
+        c->errbuf[0] = '\0';
+        c->auth_missing = 0;
+        *res = curl_easy_perform(c->curl);
+        *code = 0;
+        nconn = 0;
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, code);
+        curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &nconn);
+        c->connects += nconn;
+        /* A reused connection that the server had closed fails before any
+         * reply: try once more on a new one. Nothing was accepted then, so
+         * this cannot duplicate a message. */
+        if (attempt == 0 && nconn == 0 && *code == 0 &&
+            (*res == CURLE_SEND_ERROR || *res == CURLE_RECV_ERROR || *res == CURLE_GOT_NOTHING)) {
+            SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+            continue;
+        }
+        break;
+    }
+    SETOPT(CURLOPT_FRESH_CONNECT, 0L);
+out:
+    return rc;
+}
+
 cm_err smtp_client_send(struct smtp_client *c, const char *from, const char *const *rcpts,
                         size_t nrcpt, const unsigned char *msg, size_t len, int *permanent)
 {
@@ -505,7 +543,7 @@ cm_err smtp_client_send(struct smtp_client *c, const char *from, const char *con
     cm_buf addr = CM_BUF_INIT(300);
     int perm = 0;
     CURLcode res = CURLE_OK;
-    long code = 0, nconn = 0;
+    long code = 0;
     cm_err rc = CM_OK;
 
     if (permanent)
@@ -538,31 +576,7 @@ cm_err smtp_client_send(struct smtp_client *c, const char *from, const char *con
     SETOPT(CURLOPT_MAIL_RCPT, list);
     SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
 
-    for (int attempt = 0;; attempt++) {
-        c->msg = msg;
-        c->len = len;
-        c->pos = 0;
-        c->reply[0] = '\0';
-        c->refusal[0] = '\0';
-        c->errbuf[0] = '\0';
-        c->auth_missing = 0;
-        res = curl_easy_perform(c->curl);
-        code = 0;
-        nconn = 0;
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &nconn);
-        c->connects += nconn;
-        /* A reused connection that the server had closed fails before any
-         * reply: try once more on a new one. Nothing was accepted then, so
-         * this cannot duplicate a message. */
-        if (attempt == 0 && nconn == 0 && code == 0 &&
-            (res == CURLE_SEND_ERROR || res == CURLE_RECV_ERROR || res == CURLE_GOT_NOTHING)) {
-            SETOPT(CURLOPT_FRESH_CONNECT, 1L);
-            continue;
-        }
-        break;
-    }
-    SETOPT(CURLOPT_FRESH_CONNECT, 0L);
+    CM_TRY(send_perform(&res, &code, c, msg, len));
     if (res != CURLE_OK) {
         rc = map_error(c, res, code, &perm);
         /* The whole message was read before the refusal: the server refused

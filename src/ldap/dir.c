@@ -778,6 +778,108 @@ static void page_abandon(struct dir *d, const char *base, const char *filter, ch
     ldap_control_free(ctrl);
 }
 
+/* One page of dir_iter_values: a subtree search under the base with the
+ * paged-results control (RFC 2696) carrying the previous page's cookie.
+ * entries: how many were listed before, for the message on a limit. */
+static cm_err page_search(LDAPMessage **res, struct dir *d, const char *filter, const char *type,
+                          char **attrs, struct berval *cookie, size_t entries)
+{
+    cm_err rc = CM_OK;
+    LDAPControl *page = NULL;
+    struct guard g;
+    int lrc;
+
+    if (ldap_create_page_control(d->ld, DIR_PAGE_SIZE, cookie->bv_val ? cookie : NULL, 0, &page) !=
+        LDAP_SUCCESS)
+        CM_FAIL(CM_ERR_NOMEM, "out of memory");
+    LDAPControl *sctrls[] = {page, NULL};
+    CM_TRY(guard_start(&g, d, OP_GUARD_MS(d)));
+    lrc = ldap_search_ext_s(d->ld, d->base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, sctrls, NULL,
+                            &d->op_tv, LDAP_NO_LIMIT, res);
+    guard_stop(&g);
+    if (lrc == LDAP_NO_SUCH_OBJECT)
+        CM_FAIL(CM_ERR_NOTFOUND, "%s: the search base %s does not exist", d->uri, d->base);
+    if (lrc == LDAP_SIZELIMIT_EXCEEDED || lrc == LDAP_ADMINLIMIT_EXCEEDED ||
+        lrc == LDAP_TIMELIMIT_EXCEEDED)
+        CM_FAIL(CM_ERR_INVALID,
+                "%s: listing %s under %s: the server's %s limit stopped it after %zu entries; "
+                "raise the limits of the bind DN for paged searches (OpenLDAP: limits "
+                "dn.exact=\"BINDDN\" size.prtotal=unlimited time=unlimited)",
+                d->uri, type, d->base, lrc == LDAP_TIMELIMIT_EXCEEDED ? "time" : "size",
+                entries + (size_t)(*res ? ldap_count_entries(d->ld, *res) : 0));
+    if (lrc != LDAP_SUCCESS)
+        DIR_FAIL(d, d->ld, lrc, "list %s under %s", type, d->base);
+out:
+    ldap_control_free(page);
+    return rc;
+}
+
+/* Hands every value of attr in the page's entries to cb; stops at, and
+ * returns, cb's first error. */
+static cm_err page_values(size_t *entries, struct dir *d, LDAPMessage *res, const char *attr,
+                          dir_value_cb cb, void *ctx)
+{
+    cm_err rc = CM_OK;
+    char *dn = NULL;
+    struct berval **vals = NULL;
+
+    for (LDAPMessage *e = ldap_first_entry(d->ld, res); e; e = ldap_next_entry(d->ld, e)) {
+        (*entries)++;
+        dn = ldap_get_dn(d->ld, e);
+        CM_NOMEM_IF(dn == NULL);
+        vals = ldap_get_values_len(d->ld, e, attr);
+        for (size_t i = 0; vals && vals[i]; i++)
+            if ((rc = cb(ctx, dn, vals[i])) != CM_OK)
+                break;
+        ldap_value_free_len(vals);
+        vals = NULL;
+        ldap_memfree(dn);
+        dn = NULL;
+        if (rc != CM_OK)
+            break;
+    }
+out:
+    ldap_memfree(dn);
+    ldap_value_free_len(vals);
+    return rc;
+}
+
+/* The cookie of the next page, from the page's result; *more: whether
+ * there is one. rc is the page's result so far: when it is an error, it is
+ * returned unchanged and nothing here is reported over it. */
+static cm_err page_next(struct berval *cookie, int *more, struct dir *d, LDAPMessage *res,
+                        const char *type, cm_err rc)
+{
+    LDAPControl **rctrls = NULL;
+    int lrc, err = LDAP_SUCCESS;
+
+    *more = 0;
+    /* The result's controls carry the cookie of the next page; read
+     * them even when cb stopped us, to tell the server to let go. */
+    lrc = ldap_parse_result(d->ld, res, &err, NULL, NULL, NULL, &rctrls, 0);
+    if (lrc != LDAP_SUCCESS && rc == CM_OK)
+        DIR_FAIL(d, d->ld, lrc, "list %s under %s: reading the result", type, d->base);
+    ber_memfree(cookie->bv_val);
+    cookie->bv_val = NULL;
+    cookie->bv_len = 0;
+    /* No paged-results response control: the server does not page and
+     * sent everything (the control was not critical). */
+    LDAPControl *pc = rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL) : NULL;
+    if (pc != NULL) {
+        ber_int_t estimate = 0;
+        if (ldap_parse_pageresponse_control(d->ld, pc, &estimate, cookie) != LDAP_SUCCESS) {
+            if (rc == CM_OK)
+                rc = cm_err_set(CM_ERR_NET, "%s: list %s under %s: bad paged-results answer",
+                                d->uri, type, d->base);
+            goto out;
+        }
+        *more = cookie->bv_val != NULL && cookie->bv_len > 0;
+    }
+out:
+    ldap_controls_free(rctrls);
+    return rc;
+}
+
 cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *ctx)
 {
     cm_err rc = CM_OK;
@@ -785,9 +887,6 @@ cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *c
     char *attrs[] = {(char *)attr, NULL};
     struct berval cookie = {0, NULL};
     LDAPMessage *res = NULL;
-    LDAPControl *page = NULL, **rctrls = NULL;
-    char *dn = NULL;
-    struct berval **vals = NULL;
     size_t entries = 0;
     int more = 0;
 
@@ -802,73 +901,11 @@ cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *c
     type[tlen] = '\0';
     snprintf(filter, sizeof(filter), "(%s=*)", type);
     do {
-        struct guard g;
-        int lrc, err = LDAP_SUCCESS;
-
-        more = 0;
-        if (ldap_create_page_control(d->ld, DIR_PAGE_SIZE, cookie.bv_val ? &cookie : NULL, 0,
-                                     &page) != LDAP_SUCCESS)
-            CM_FAIL(CM_ERR_NOMEM, "out of memory");
-        LDAPControl *sctrls[] = {page, NULL};
-        CM_TRY(guard_start(&g, d, OP_GUARD_MS(d)));
-        lrc = ldap_search_ext_s(d->ld, d->base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, sctrls, NULL,
-                                &d->op_tv, LDAP_NO_LIMIT, &res);
-        guard_stop(&g);
-        ldap_control_free(page);
-        page = NULL;
-        if (lrc == LDAP_NO_SUCH_OBJECT)
-            CM_FAIL(CM_ERR_NOTFOUND, "%s: the search base %s does not exist", d->uri, d->base);
-        if (lrc == LDAP_SIZELIMIT_EXCEEDED || lrc == LDAP_ADMINLIMIT_EXCEEDED ||
-            lrc == LDAP_TIMELIMIT_EXCEEDED)
-            CM_FAIL(CM_ERR_INVALID,
-                    "%s: listing %s under %s: the server's %s limit stopped it after %zu entries; "
-                    "raise the limits of the bind DN for paged searches (OpenLDAP: limits "
-                    "dn.exact=\"BINDDN\" size.prtotal=unlimited time=unlimited)",
-                    d->uri, type, d->base, lrc == LDAP_TIMELIMIT_EXCEEDED ? "time" : "size",
-                    entries + (size_t)(res ? ldap_count_entries(d->ld, res) : 0));
-        if (lrc != LDAP_SUCCESS)
-            DIR_FAIL(d, d->ld, lrc, "list %s under %s", type, d->base);
-        for (LDAPMessage *e = ldap_first_entry(d->ld, res); e; e = ldap_next_entry(d->ld, e)) {
-            entries++;
-            dn = ldap_get_dn(d->ld, e);
-            CM_NOMEM_IF(dn == NULL);
-            vals = ldap_get_values_len(d->ld, e, attr);
-            for (size_t i = 0; vals && vals[i]; i++)
-                if ((rc = cb(ctx, dn, vals[i])) != CM_OK)
-                    break;
-            ldap_value_free_len(vals);
-            vals = NULL;
-            ldap_memfree(dn);
-            dn = NULL;
-            if (rc != CM_OK)
-                break;
-        }
-        /* The result's controls carry the cookie of the next page; read
-         * them even when cb stopped us, to tell the server to let go. */
-        lrc = ldap_parse_result(d->ld, res, &err, NULL, NULL, NULL, &rctrls, 0);
-        if (lrc != LDAP_SUCCESS && rc == CM_OK)
-            DIR_FAIL(d, d->ld, lrc, "list %s under %s: reading the result", type, d->base);
+        CM_TRY(page_search(&res, d, filter, type, attrs, &cookie, entries));
+        rc = page_values(&entries, d, res, attr, cb, ctx);
+        rc = page_next(&cookie, &more, d, res, type, rc);
         ldap_msgfree(res);
         res = NULL;
-        ber_memfree(cookie.bv_val);
-        cookie.bv_val = NULL;
-        cookie.bv_len = 0;
-        /* No paged-results response control: the server does not page and
-         * sent everything (the control was not critical). */
-        LDAPControl *pc =
-            rctrls ? ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, NULL) : NULL;
-        if (pc != NULL) {
-            ber_int_t estimate = 0;
-            if (ldap_parse_pageresponse_control(d->ld, pc, &estimate, &cookie) != LDAP_SUCCESS) {
-                if (rc == CM_OK)
-                    rc = cm_err_set(CM_ERR_NET, "%s: list %s under %s: bad paged-results answer",
-                                    d->uri, type, d->base);
-                goto out;
-            }
-            more = cookie.bv_val != NULL && cookie.bv_len > 0;
-        }
-        ldap_controls_free(rctrls);
-        rctrls = NULL;
         if (rc != CM_OK) {
             if (more)
                 page_abandon(d, d->base, filter, attrs, &cookie);
@@ -876,11 +913,7 @@ cm_err dir_iter_values(struct dir *d, const char *attr, dir_value_cb cb, void *c
         }
     } while (more);
 out:
-    ldap_memfree(dn);
-    ldap_value_free_len(vals);
     ldap_msgfree(res);
-    ldap_control_free(page);
-    ldap_controls_free(rctrls);
     ber_memfree(cookie.bv_val);
     return rc;
 }

@@ -453,6 +453,44 @@ out:
     return rc;
 }
 
+/* Whether the line [ls, le) holds only spaces and tabs. */
+static int line_blank(const char *ls, const char *le)
+{
+    for (const char *p = ls; p < le; p++)
+        if (*p != ' ' && *p != '\t')
+            return 0;
+    return 1;
+}
+
+/* Takes the "Name: value" line [ls, le) of an events block as field *nf:
+ * its name and value are moved to *w (NUL after the name; the value's end is
+ * left to the caller, which may append continuation lines). Returns NULL, or
+ * why the line breaks the block. */
+static const char *field_start(char **w, char **names, char **values, size_t *nf, char *ls,
+                               char *le)
+{
+    char *colon, *val;
+
+    colon = memchr(ls, ':', (size_t)(le - ls));
+    if (colon == NULL || colon == ls)
+        return "line is not 'Name: value'";
+    for (char *p = ls; p < colon; p++)
+        if (*p < 33 || *p > 126) /* RFC 5322 2.2: printable US-ASCII */
+            return "bad character in a field name";
+    if (*nf == BLOCK_MAX_FIELDS)
+        return "too many fields";
+    memmove(*w, ls, (size_t)(colon - ls));
+    names[*nf] = *w;
+    *w += colon - ls;
+    *(*w)++ = '\0';
+    for (val = colon + 1; val < le && (*val == ' ' || *val == '\t'); val++)
+        ;
+    memmove(*w, val, (size_t)(le - val));
+    values[(*nf)++] = *w;
+    *w += le - val;
+    return NULL;
+}
+
 /* Parses the events part (docs/mail-format.md: blocks in header syntax,
  * separated by empty lines) in place: buf holds len bytes and a NUL after
  * them. Field names and unfolded values (RFC 5322 2.2.3: a line starting with
@@ -474,7 +512,7 @@ static cm_err events_parse(struct scan *s, char *buf, size_t len, size_t *nblock
         return CM_OK;
     }
     for (;;) {
-        char *ls = r, *le = r, *nl, *colon, *val;
+        char *ls = r, *le = r, *nl;
         int blank = 1;
 
         if (r < end) {
@@ -483,11 +521,7 @@ static cm_err events_parse(struct scan *s, char *buf, size_t len, size_t *nblock
             r = nl ? nl + 1 : end;
             if (le > ls && le[-1] == '\r')
                 le--;
-            for (char *p = ls; p < le; p++)
-                if (*p != ' ' && *p != '\t') {
-                    blank = 0;
-                    break;
-                }
+            blank = line_blank(ls, le);
         }
         if (in_field && (blank || (*ls != ' ' && *ls != '\t'))) {
             *w++ = '\0';
@@ -523,31 +557,9 @@ static cm_err events_parse(struct scan *s, char *buf, size_t len, size_t *nblock
             w += le - ls;
             continue;
         }
-        colon = memchr(ls, ':', (size_t)(le - ls));
-        if (colon == NULL || colon == ls) {
-            bad = "line is not 'Name: value'";
-            continue;
-        }
-        for (char *p = ls; p < colon; p++)
-            if (*p < 33 || *p > 126) { /* RFC 5322 2.2: printable US-ASCII */
-                bad = "bad character in a field name";
-                break;
-            }
+        bad = field_start(&w, names, values, &nf, ls, le);
         if (bad)
             continue;
-        if (nf == BLOCK_MAX_FIELDS) {
-            bad = "too many fields";
-            continue;
-        }
-        memmove(w, ls, (size_t)(colon - ls));
-        names[nf] = w;
-        w += colon - ls;
-        *w++ = '\0';
-        for (val = colon + 1; val < le && (*val == ' ' || *val == '\t'); val++)
-            ;
-        memmove(w, val, (size_t)(le - val));
-        values[nf++] = w;
-        w += le - val;
         in_field = 1;
     }
     *nblocks = blockno;

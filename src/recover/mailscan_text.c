@@ -96,10 +96,18 @@ static int subject_event(const char *subject)
     return 0;
 }
 
-/* AD CS-style text mail: no X-Certmint headers, a body with labelled lines
- * ("Serial Number: 61 1a 2b ...", "Request ID: 12", ...) and the event in the
- * subject ("Certificate Issued"). Anything else is not a notification. */
-cm_err mailscan_scan_text(struct scan *s, GMimeMessage *msg)
+/* What the labelled lines of a text mail said so far. */
+struct text_fields {
+    struct mail_event *ev;
+    char serial[CM_SERIAL_BUF];
+    char err[160]; /* the first problem found, "" for none */
+    char *subject_dn, *profile;
+    int revoked_hint;
+};
+
+/* Reads one line of a text mail's body into f: a "Label: value" line with
+ * a label certmint knows, or a bare "Revoked". */
+static void text_line(struct text_fields *f, char *line)
 {
     static const char *const l_serial[] = {"serialnumber", "serial", "certificateserialnumber",
                                            NULL};
@@ -114,10 +122,56 @@ cm_err mailscan_scan_text(struct scan *s, GMimeMessage *msg)
         "revocationdate",          "revoked", "revokedon", "revokedeffective",
         "revocationeffectivedate", NULL};
     static const char *const l_profile[] = {"certificatetemplate", "template", "profile", NULL};
+    struct mail_event *ev = f->ev;
+    char label[40], *colon, *val;
+
+    line = text_trim(line);
+    colon = strchr(line, ':');
+    if (colon == NULL) {
+        label_norm(label, sizeof(label), line, line + strlen(line));
+        if (strcmp(label, "revoked") == 0)
+            f->revoked_hint = 1;
+        return;
+    }
+    label_norm(label, sizeof(label), line, colon);
+    val = text_trim(colon + 1);
+    if (label_in(label, l_serial)) {
+        char sn[CM_SERIAL_BUF];
+        if (text_serial_canon(sn, val) != CM_OK)
+            snprintf(f->err, sizeof(f->err), "bad serial number '%.64s'", val);
+        else if (f->serial[0] && strcmp(f->serial, sn) != 0)
+            snprintf(f->err, sizeof(f->err), "two serial numbers (%s, %s)", f->serial, sn);
+        else
+            memcpy(f->serial, sn, sizeof(sn));
+    } else if (label_in(label, l_request)) {
+        if (mailscan_parse_id(&ev->request_id, val, 1) != 0)
+            snprintf(f->err, sizeof(f->err), "bad request ID '%.64s'", val);
+    } else if (label_in(label, l_subject) && f->subject_dn == NULL && *val) {
+        f->subject_dn = g_strdup(val);
+    } else if (label_in(label, l_profile) && f->profile == NULL && *val) {
+        f->profile = g_strdup(val);
+    } else if (label_in(label, l_notbefore)) {
+        (void)parse_loose_time(&ev->not_before, val);
+    } else if (label_in(label, l_notafter)) {
+        (void)parse_loose_time(&ev->not_after, val);
+    } else if (label_in(label, l_reason)) {
+        f->revoked_hint = 1;
+        ev->revoked_reason = mailscan_parse_reason(val);
+    } else if (label_in(label, l_revdate)) {
+        f->revoked_hint = 1;
+        (void)parse_loose_time(&ev->revoked_effective, val);
+    }
+}
+
+/* AD CS-style text mail: no X-Certmint headers, a body with labelled lines
+ * ("Serial Number: 61 1a 2b ...", "Request ID: 12", ...) and the event in the
+ * subject ("Certificate Issued"). Anything else is not a notification. */
+cm_err mailscan_scan_text(struct scan *s, GMimeMessage *msg)
+{
     struct mail_event *ev = &s->ev;
-    char *body = NULL, *line, *next, *subject_dn = NULL, *profile = NULL;
-    char serial[CM_SERIAL_BUF] = "", label[40], err[160] = "";
-    int type, revoked_hint = 0;
+    struct text_fields f;
+    char *body = NULL, *line, *next;
+    int type;
     cm_err rc = CM_OK;
 
     if (s->parts.text == NULL || !GMIME_IS_TEXT_PART(s->parts.text))
@@ -126,60 +180,26 @@ cm_err mailscan_scan_text(struct scan *s, GMimeMessage *msg)
     if (body == NULL)
         return CM_OK;
     mailscan_event_reset(ev);
+    memset(&f, 0, sizeof(f));
+    f.ev = ev;
     /* A problem is reported only once the mail turns out to be a
      * notification: a "Serial:" line in someone's invoice is not our concern. */
-    for (line = body; line != NULL && err[0] == '\0'; line = next) {
-        char *colon, *val;
+    for (line = body; line != NULL && f.err[0] == '\0'; line = next) {
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        line = text_trim(line);
-        colon = strchr(line, ':');
-        if (colon == NULL) {
-            label_norm(label, sizeof(label), line, line + strlen(line));
-            if (strcmp(label, "revoked") == 0)
-                revoked_hint = 1;
-            continue;
-        }
-        label_norm(label, sizeof(label), line, colon);
-        val = text_trim(colon + 1);
-        if (label_in(label, l_serial)) {
-            char sn[CM_SERIAL_BUF];
-            if (text_serial_canon(sn, val) != CM_OK)
-                snprintf(err, sizeof(err), "bad serial number '%.64s'", val);
-            else if (serial[0] && strcmp(serial, sn) != 0)
-                snprintf(err, sizeof(err), "two serial numbers (%s, %s)", serial, sn);
-            else
-                memcpy(serial, sn, sizeof(sn));
-        } else if (label_in(label, l_request)) {
-            if (mailscan_parse_id(&ev->request_id, val, 1) != 0)
-                snprintf(err, sizeof(err), "bad request ID '%.64s'", val);
-        } else if (label_in(label, l_subject) && subject_dn == NULL && *val) {
-            subject_dn = g_strdup(val);
-        } else if (label_in(label, l_profile) && profile == NULL && *val) {
-            profile = g_strdup(val);
-        } else if (label_in(label, l_notbefore)) {
-            (void)parse_loose_time(&ev->not_before, val);
-        } else if (label_in(label, l_notafter)) {
-            (void)parse_loose_time(&ev->not_after, val);
-        } else if (label_in(label, l_reason)) {
-            revoked_hint = 1;
-            ev->revoked_reason = mailscan_parse_reason(val);
-        } else if (label_in(label, l_revdate)) {
-            revoked_hint = 1;
-            (void)parse_loose_time(&ev->revoked_effective, val);
-        }
+        text_line(&f, line);
     }
     type = subject_event(g_mime_message_get_subject(msg));
-    if (type == 0 && revoked_hint)
+    if (type == 0 && f.revoked_hint)
         type = EXIT_EV_CERTREVOKED;
     if (type == 0)
         goto out; /* not a notification */
-    if (err[0] != '\0') {
-        mailscan_bad(s, "text mail: %s", err);
+    if (f.err[0] != '\0') {
+        mailscan_bad(s, "text mail: %s", f.err);
         goto out;
     }
-    if (serial[0] == '\0' && ev->request_id == 0)
+    if (f.serial[0] == '\0' && ev->request_id == 0)
         goto out; /* names no certificate and no request */
     if (s->fatal) {
         mailscan_bad(s, "text mail: %s", s->fatal);
@@ -187,15 +207,15 @@ cm_err mailscan_scan_text(struct scan *s, GMimeMessage *msg)
     }
     s->st->fallback_messages++;
     ev->type = type;
-    memcpy(ev->serial, serial, sizeof(serial));
-    ev->subject_dn = subject_dn;
-    ev->profile = profile;
+    memcpy(ev->serial, f.serial, sizeof(f.serial));
+    ev->subject_dn = f.subject_dn;
+    ev->profile = f.profile;
     ev->when = s->date;
     ev->from_text_fallback = 1;
     rc = mailscan_event_emit(s);
 out:
-    g_free(subject_dn);
-    g_free(profile);
+    g_free(f.subject_dn);
+    g_free(f.profile);
     g_free(body);
     return rc;
 }

@@ -424,6 +424,30 @@ TEST(dn_matches_openssl)
             UNIT_FAIL("%s(\"%s\"): message '%s' lacks '%s'", #fn, s, cm_err_msg(), part);          \
     } while (0)
 
+/* The pieces uri_why checks one after the other (scheme, host, port, the
+ * rest), at their boundaries. */
+TEST(san_uri_parts)
+{
+    CHECK_GOOD(san_check_uri, "svn+ssh://example.com/");
+    CHECK_GOOD(san_check_uri, "a-b.c://example.com");
+    CHECK_BAD(san_check_uri, "ht_tp://example.com/", "no scheme");
+    CHECK_BAD(san_check_uri, "http", "no scheme");
+    CHECK_GOOD(san_check_uri, "http://[::1]");
+    CHECK_GOOD(san_check_uri, "http://[::1]:8080");
+    CHECK_BAD(san_check_uri, "http://[]/", "bad IPv6");
+    CHECK_BAD(san_check_uri, "http://[::1]:/", "bad port");
+    CHECK_BAD(san_check_uri, "http://1.2.3/", "bad IPv4");
+    CHECK_BAD(san_check_uri, "http://ex_ample.com/", "host: underscore");
+    CHECK_GOOD(san_check_uri, "http://example.com:1/");
+    CHECK_GOOD(san_check_uri, "http://example.com:65535");
+    CHECK_BAD(san_check_uri, "http://example.com:65536/", "bad port");
+    CHECK_BAD(san_check_uri, "http://example.com:123456/", "bad port");
+    CHECK_GOOD(san_check_uri, "http://example.com?q");
+    CHECK_GOOD(san_check_uri, "http://example.com#f");
+    CHECK_BAD(san_check_uri, "http://example.com/[x]", "not allowed");
+    CHECK_BAD(san_check_uri, "http://example.com/%", "%-escape");
+}
+
 TEST(san_dns)
 {
     char lab63[80], lab64[80], long253[300], long254[300];
@@ -970,6 +994,7 @@ int main(void)
     RUN(san_ip);
     RUN(san_email);
     RUN(san_uri);
+    RUN(san_uri_parts);
     RUN(san_list_cert);
     RUN(san_list_more_types);
     RUN(san_list_bad);
