@@ -5,6 +5,8 @@
 #   - with an object folder (BUILD/src/DIR/*.o, from `make`), the symbols each
 #     object needs and which directory defines them (what the link uses:
 #     an extern declaration without an #include is caught here).
+#   - no file under src/cli includes a db/ header or sqlite3.h (the CLI
+#     is a thin client of the core).
 # Prints each upward use and exits 1 if there is one; a directory missing
 # from the table is an error too (a new layer must be placed on purpose).
 #   sh scripts/layers.sh [BUILD]
@@ -55,6 +57,16 @@ for f in "$top"/src/*/*.[ch]; do
         ok_use "$from" "$to" || echo "layers: ${f#"$top"/} includes $to/ (src/$from may use: $(allowed "$from"))"
     done
 done >"${TMPDIR:-/tmp}/layers.$$"
+
+# 1b. The front end is a thin client (docs/architecture.md): it calls core
+# functions only, so no file under src/cli names a storage header (db/...)
+# or SQLite's own, whatever the table above allows.
+for f in "$top"/src/cli/*.[ch]; do
+    grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]\(db/[^">]*\|sqlite3\.h\)[">]' "$f" |
+        while IFS= read -r line; do
+            echo "layers: ${f#"$top"/}:${line%%:*} includes ${line#*:} (src/cli is a thin client: call a core function instead)"
+        done
+done >>"${TMPDIR:-/tmp}/layers.$$"
 
 # 2. Link: undefined symbols of each object against the defining directory.
 # Objects of sources that still exist (a moved file leaves its old object).
