@@ -380,6 +380,25 @@ static cm_err restore_file(void *ctx, const char *hex, const char *rel)
     return copy_file(from, to, mode);
 }
 
+/* The restore's own record in the restored database (one transaction). */
+static cm_err restore_audit(const char *tmp_home, const char *dir, const char *actor)
+{
+    cm_err rc = CM_OK;
+    db_t *db = NULL;
+    struct db_audit a = {(int64_t)time(NULL), actor ? actor : "unknown", "restore", 0, NULL, dir};
+
+    CM_TRY(db_open_home(&db, tmp_home, 0));
+    CM_TRY(db_begin(db));
+    rc = db_audit_append(db, &a);
+    if (rc == CM_OK)
+        rc = db_commit(db);
+out:
+    if (db != NULL)
+        db_rollback(db);
+    db_close(db);
+    return rc;
+}
+
 cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t moved_aside_sz,
                       const char *dir, const struct restore_opts *o)
 {
@@ -439,6 +458,8 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
         if (rc != CM_OK)
             goto fail;
     }
+    if ((rc = restore_audit(tmp, dir, o->actor)) != CM_OK)
+        goto fail;
     if (fs_exists(home) && !fs_dir_empty_or_absent(home)) {
         if (snprintf(moved_aside, moved_aside_sz, "%s.replaced.%ld", home, (long)time(NULL)) >=
             (int)moved_aside_sz) {

@@ -29,6 +29,10 @@ struct cli_command {
 int cli_fail(cm_err rc);
 /* Prints "certmint: <formatted>" to stderr; returns 2 (usage error). */
 int cli_usage_error(const char *fmt, ...) CM_PRINTF(1, 2);
+/* Who runs the command, the actor of the core calls (the audit log's
+ * "who"): the invoking user behind sudo (SUDO_USER), else the login name of
+ * the real user id. Front ends name their actor; the core records it. */
+const char *cli_actor(void);
 /* Opens the CA home of g (error when none is given). */
 cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert) CM_MUST_USE;
 

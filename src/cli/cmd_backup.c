@@ -118,11 +118,12 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
     struct backup_marks m;
     const char **crls = NULL;
     char aside[4096];
-    int ch, status = 0;
+    int ch;
     cm_err rc;
 
     memset(&o, 0, sizeof(o));
     o.home = g->home;
+    o.actor = cli_actor();
     crls = calloc((size_t)argc, sizeof(*crls));
     if (crls == NULL)
         return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
@@ -168,20 +169,5 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
     printf("next: certmint --home %s recover-orphans --maildir DIR | --mbox FILE, before "
            "anything else\n",
            o.home);
-    /* Record the restore in the restored CA's own audit log. */
-    {
-        ca_ctx *ca = NULL;
-        struct cli_global g2 = *g;
-        g2.home = o.home;
-        if ((rc = cli_open_ca(&ca, &g2, 1)) == CM_OK && (rc = db_begin(ca->db)) == CM_OK) {
-            rc = ca_audit(ca, "restore", 0, NULL, argv[optind]);
-            rc = rc == CM_OK ? db_commit(ca->db) : rc;
-            if (rc != CM_OK)
-                db_rollback(ca->db);
-        }
-        ca_close(ca);
-        if (rc != CM_OK)
-            status = cli_fail(rc);
-    }
-    return status;
+    return 0;
 }

@@ -245,24 +245,24 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
     /* Neither the CA key nor the CA certificate is needed. */
     CM_TRY(cli_open_ca(&ca, g, 1));
     if (strcmp(sub, "set") == 0) {
-        CM_TRY(ca_config_set(warn, sizeof(warn), ca, ca->operator_name, key,
+        CM_TRY(ca_config_set(warn, sizeof(warn), ca, cli_actor(), key,
                              strcmp(args[1], "-") == 0 ? value : args[1]));
         if (warn[0] != '\0')
             fprintf(stderr, "certmint: warning: %s\n", warn);
     } else if (strcmp(sub, "unset") == 0) {
-        CM_TRY(ca_config_unset(ca, ca->operator_name, key));
+        CM_TRY(ca_config_unset(ca, cli_actor(), key));
     } else if (strcmp(sub, "list") == 0 && fmt == CLI_FMT_JSON) {
         CM_TRY(buf_append_str(&js.b, "{\"settings\":["));
-        CM_TRY(ca_config_list(ca, ca->operator_name, json_setting_cb, &js));
+        CM_TRY(ca_config_list(ca, cli_actor(), json_setting_cb, &js));
         CM_TRY(js.err);
         CM_TRY(buf_append_str(&js.b, "]}"));
         CM_TRY(cli_json_write(&js.b, CM_OK));
     } else if (strcmp(sub, "list") == 0) {
-        CM_TRY(ca_config_list(ca, ca->operator_name, print_setting, NULL));
+        CM_TRY(ca_config_list(ca, cli_actor(), print_setting, NULL));
     } else {
         const char *v = NULL;
         int is_set = 0, first = 1;
-        CM_TRY(ca_config_get(&v, &is_set, ca, ca->operator_name, key));
+        CM_TRY(ca_config_get(&v, &is_set, ca, cli_actor(), key));
         if (fmt == CLI_FMT_JSON) {
             CM_TRY(buf_append_str(&js.b, "{"));
             CM_TRY(json_append_kv(&js.b, &first, "key", key));

@@ -214,7 +214,7 @@ int cmd_dspublish(const struct cli_global *g, int argc, char **argv)
     /* Neither the CA key nor (without --ca) the CA certificate is needed. */
     rc = cli_open_ca(&ca, g, 1);
     if (rc == CM_OK)
-        rc = ds_publish(&failed, ca, ca->operator_name, &o, ds_print, &rep);
+        rc = ds_publish(&failed, ca, cli_actor(), &o, ds_print, &rep);
     ca_close(ca);
     if (rc != CM_OK) {
         buf_free(&rep.b);
@@ -258,7 +258,7 @@ int cmd_dsunpublish(const struct cli_global *g, int argc, char **argv)
                                "(see 'certmint help dsunpublish')");
     rc = cli_open_ca(&ca, g, 1);
     if (rc == CM_OK)
-        rc = ds_unpublish(&failed, ca, ca->operator_name, (const char *const *)argv + optind,
+        rc = ds_unpublish(&failed, ca, cli_actor(), (const char *const *)argv + optind,
                           (size_t)(argc - optind), dry_run, ds_print, &rep);
     ca_close(ca);
     if (rc != CM_OK) {

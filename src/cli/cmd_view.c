@@ -91,7 +91,7 @@ int cmd_view(const struct cli_global *g, int argc, char **argv)
 
     rc = cli_open_ca(&ca, g, 1);
     if (rc == CM_OK)
-        rc = ca_view(stdout, ca, ca->operator_name, q);
+        rc = ca_view(stdout, ca, cli_actor(), q);
     if (rc != CM_OK)
         status = cli_fail(rc);
 out:

@@ -5,10 +5,12 @@
 #include "util/log.h"
 
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CM_VERSION "0.1.0"
 
@@ -52,6 +54,23 @@ int cli_usage_error(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return 2;
+}
+
+const char *cli_actor(void)
+{
+    static char name[64];
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    const char *s = getenv("SUDO_USER");
+
+    if (s == NULL || *s == '\0') {
+        if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+            s = res->pw_name;
+        else
+            s = "unknown";
+    }
+    snprintf(name, sizeof(name), "%s", s);
+    return name;
 }
 
 cm_err cli_open_ca(ca_ctx **out, const struct cli_global *g, int allow_no_cert)
