@@ -1,11 +1,11 @@
 /* certmint submit, pending, approve, deny, retrieve. */
 #include "cli/commands.h"
 
+#include "exit/exit.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 
 #include <getopt.h>
-#include <openssl/crypto.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,16 +233,10 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     cli_deliver(ca);
     /* Strict audit mode: certificates whose CERTISSUED event has now been
      * acknowledged off-box are released and can be written out. */
-    for (i = 0; i < n; i++) {
-        struct db_cert *c = NULL;
-        if (subs[i].disposition != DB_DISP_ISSUED || subs[i].cert_der != NULL ||
-            subs[i].serial[0] == '\0')
-            continue;
-        if (db_cert_get(ca->db, &c, subs[i].serial) == CM_OK && !c->withheld && c->raw) {
-            subs[i].cert_der = OPENSSL_memdup(c->raw, c->raw_len);
-            subs[i].cert_der_len = subs[i].cert_der ? c->raw_len : 0;
-        }
-        db_cert_free(c);
+    {
+        cm_err rrc = ca_submissions_release(ca, cli_actor(), subs, (size_t)n);
+        if (rc == CM_OK)
+            rc = rrc;
     }
     /* Results in groups: a group's files are synced before its lines are
      * printed (its rows were committed before ca_submit returned). */
@@ -451,14 +445,9 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
     rc = ca_approve(ca, id, &s);
     if (rc == CM_OK) {
         cli_deliver(ca);
-        if (s.disposition == DB_DISP_ISSUED && s.cert_der == NULL) {
-            struct db_cert *c = NULL;
-            if (db_cert_get(ca->db, &c, s.serial) == CM_OK && !c->withheld && c->raw) {
-                s.cert_der = OPENSSL_memdup(c->raw, c->raw_len);
-                s.cert_der_len = s.cert_der ? c->raw_len : 0;
-            }
-            db_cert_free(c);
-        }
+        rc = ca_submissions_release(ca, cli_actor(), &s, 1);
+        if (rc != CM_OK)
+            ca_submission_clear(&s);
     }
     ca_close(ca);
     if (rc != CM_OK)
@@ -605,14 +594,11 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
         return cli_fail(rc);
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    rc = ca_retrieve(ca, id, &der, &len);
-    if (rc == CM_ERR_WITHHELD) {
-        /* Try to get the audit record off the box now, then once more. */
-        cli_deliver(ca);
-        rc = ca_retrieve(ca, id, &der, &len);
+    {
+        struct exit_delivery_report rep;
+        rc = exit_retrieve(&der, &len, &rep, ca, cli_actor(), id);
+        cli_report_delivery(&rep);
     }
-    if (rc == CM_OK)
-        cli_deliver(ca);
     /* The chain and the other formats are built while the CA is open. */
     if (rc == CM_OK && !plain)
         rc = ca_cert_export(&data, &dlen, ca, der, len, chain, fmt);
