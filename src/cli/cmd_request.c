@@ -1,4 +1,5 @@
 /* certmint submit, pending, approve, deny, retrieve. */
+#include "ca/query.h"
 #include "cli/commands.h"
 
 #include "exit/exit.h"
@@ -286,31 +287,27 @@ const char cmd_pending_usage[] =
     "  --format F   table (default) or json: {\"pending\":[{\"request_id\",\"submitted\",\n"
     "               \"requester\",\"profile\",\"subject\"}]}\n";
 
-struct pending_ctx {
-    int id, when, who, tmpl, dn;
+struct pending_out {
     int count;
     enum cli_format fmt;
     cm_buf js;
 };
 
-static cm_err pending_json(struct pending_ctx *p, const char *const *v)
+static cm_err pending_json(struct pending_out *p, const struct ca_pending *r)
 {
-    long long id = 0;
     int first = 1;
     cm_err rc = buf_append_str(&p->js, p->count ? ",{" : "{");
 
-    if (rc == CM_OK && v[p->id] != NULL)
-        rc = text_parse_int(&id, v[p->id], 1, INT64_MAX, "RequestID");
     if (rc == CM_OK)
-        rc = json_append_kv_int(&p->js, &first, "request_id", id);
+        rc = json_append_kv_int(&p->js, &first, "request_id", (long long)r->request_id);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "submitted", v[p->when]);
+        rc = json_append_kv(&p->js, &first, "submitted", r->submitted);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "requester", v[p->who]);
+        rc = json_append_kv(&p->js, &first, "requester", r->requester);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "profile", v[p->tmpl]);
+        rc = json_append_kv(&p->js, &first, "profile", r->profile);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "subject", v[p->dn]);
+        rc = json_append_kv(&p->js, &first, "subject", r->subject);
     if (rc == CM_OK)
         rc = buf_append_str(&p->js, "}");
     if (rc == CM_OK)
@@ -318,14 +315,14 @@ static cm_err pending_json(struct pending_ctx *p, const char *const *v)
     return rc;
 }
 
-static cm_err pending_row(void *ctx, const struct db_row *row)
+static cm_err pending_row(void *ctx, const struct ca_pending *r)
 {
-    struct pending_ctx *p = ctx;
-    const char *const *v = row->values;
+    struct pending_out *p = ctx;
     if (p->fmt == CLI_FMT_JSON)
-        return pending_json(p, v);
-    printf("%s\t%s\t%s\t%s\t%s\n", v[p->id] ? v[p->id] : "", v[p->when] ? v[p->when] : "",
-           v[p->who] ? v[p->who] : "", v[p->tmpl] ? v[p->tmpl] : "", v[p->dn] ? v[p->dn] : "");
+        return pending_json(p, r);
+    printf("%lld\t%s\t%s\t%s\t%s\n", (long long)r->request_id, r->submitted ? r->submitted : "",
+           r->requester ? r->requester : "", r->profile ? r->profile : "",
+           r->subject ? r->subject : "");
     p->count++;
     return CM_OK;
 }
@@ -335,7 +332,7 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
                                          {NULL, 0, NULL, 0}};
     ca_ctx *ca = NULL;
-    struct pending_ctx p;
+    struct pending_out p;
     int ch;
     cm_err rc;
 
@@ -349,16 +346,11 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_error("pending: takes no arguments");
-    p.id = db_column_find("RequestID");
-    p.when = db_column_find("SubmittedWhen");
-    p.who = db_column_find("RequesterName");
-    p.tmpl = db_column_find("CertificateTemplate");
-    p.dn = db_column_find("RequestDistinguishedName");
     p.count = 0;
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     if ((rc = buf_append_str(&p.js, "{\"pending\":[")) == CM_OK)
-        rc = db_request_list(ca->db, DB_DISP_PENDING, pending_row, &p);
+        rc = ca_pending_list(ca, cli_actor(), pending_row, &p);
     ca_close(ca);
     if (rc != CM_OK) {
         buf_free(&p.js);

@@ -333,3 +333,42 @@ cm_err ds_unpublish(int *failed, ca_ctx *ca, const char *actor, const char *cons
     *failed = r.failed;
     return CM_OK;
 }
+
+/* dsverify's findings: recorded when repaired, then passed on. */
+struct verify_run {
+    struct run r;
+    dir_verify_cb cb;
+    void *ctx;
+    cm_err err; /* the first record that failed */
+};
+
+static void verify_finding(void *ctx, const struct dir_verify_finding *f)
+{
+    struct verify_run *v = ctx;
+    struct ds_result res = {f->serial, f->dn ? f->dn : "-", NULL, DIR_ATTR_USER_CERT, "fixed",
+                            NULL};
+    cm_buf item = CM_BUF_INIT(1024);
+
+    if (f->fixed && v->err == CM_OK) {
+        if (buf_printf(&item, "%s %s", dir_verify_kind_name(f->kind), f->serial) == CM_OK)
+            res.item = buf_str(&item);
+        v->err = audit_change(&v->r, &res, f->serial);
+    }
+    buf_free(&item);
+    if (v->cb != NULL)
+        v->cb(v->ctx, f);
+}
+
+cm_err ds_verify(struct dir_verify_report *rep, const char **profiles, ca_ctx *ca,
+                 const char *actor, int fix, dir_verify_cb cb, void *ctx)
+{
+    struct verify_run v = {{ca, actor, "dsverify", NULL, 0, NULL, NULL, 0}, cb, ctx, CM_OK};
+    cm_err rc = connect_dir(&v.r);
+
+    *profiles = config_get(ca->cfg, "exit.ldap.profiles");
+    if (rc != CM_OK)
+        return rc;
+    rc = dir_verify(rep, ca, v.r.d, fix, verify_finding, &v);
+    dir_close(v.r.d);
+    return rc != CM_OK ? rc : v.err;
+}

@@ -12,6 +12,7 @@
 
 #include "ca/ca.h"
 #include "ldap/dir.h"
+#include "ldap/verify.h"
 
 /* One item's outcome. Strings are borrowed for the callback's duration. */
 struct ds_result {
@@ -48,5 +49,13 @@ cm_err ds_publish(int *failed, ca_ctx *ca, const char *actor, const struct ds_pu
  * refused in strict audit mode). */
 cm_err ds_unpublish(int *failed, ca_ctx *ca, const char *actor, const char *const *items, size_t n,
                     int dry_run, ds_report_cb cb, void *ctx) CM_MUST_USE;
+
+/* dsverify: compares the directory with the database (ldap/verify.h:
+ * dir_verify) over a connection made with the ldap.* settings; with fix,
+ * repairs what it can, and each repair is recorded in the audit log by
+ * actor (action "dsverify", the serial, "KIND fixed: DN"). *profiles: the
+ * profiles compared (exit.ldap.profiles; borrowed from ca). */
+cm_err ds_verify(struct dir_verify_report *rep, const char **profiles, ca_ctx *ca,
+                 const char *actor, int fix, dir_verify_cb cb, void *ctx) CM_MUST_USE;
 
 #endif
