@@ -175,8 +175,8 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
     }
     printf("dsverify: %zu valid certificate%s of profiles %s, %zu certificate%s of this CA in the "
            "directory; %zu missing, %zu stale, %zu revoked",
-           rep.expected, rep.expected == 1 ? "" : "s", profiles,
-           rep.published, rep.published == 1 ? "" : "s", rep.missing, rep.stale, rep.revoked);
+           rep.expected, rep.expected == 1 ? "" : "s", profiles, rep.published,
+           rep.published == 1 ? "" : "s", rep.missing, rep.stale, rep.revoked);
     if (pc.fix)
         printf("; %zu fixed", rep.fixed);
     if (rep.unknown > 0)

@@ -31,8 +31,8 @@ static void deliver_quietly(struct exit_delivery_report *sum, ca_ctx *ca, const 
     sum->busy |= rep.busy;
 }
 
-cm_err exit_retrieve(unsigned char **der, size_t *len, struct exit_delivery_report *rep,
-                     ca_ctx *ca, const char *actor, int64_t request_id)
+cm_err exit_retrieve(unsigned char **der, size_t *len, struct exit_delivery_report *rep, ca_ctx *ca,
+                     const char *actor, int64_t request_id)
 {
     cm_err rc = ca_retrieve(ca, request_id, der, len);
 

@@ -141,8 +141,8 @@ static cm_err audit_change(struct run *r, const struct ds_result *res, const cha
     cm_buf details = CM_BUF_INIT(8192);
     struct db_audit a = {(int64_t)time(NULL), r->actor, r->action, 0, serial, NULL};
 
-    CM_TRY(buf_printf(&details, "%s of %s: %s (%s)", res->attribute, res->dn, res->change,
-                      res->item));
+    CM_TRY(
+        buf_printf(&details, "%s of %s: %s (%s)", res->attribute, res->dn, res->change, res->item));
     a.details = buf_str(&details);
     CM_TRY(db_begin(r->ca->db));
     rc = db_audit_append(r->ca->db, &a);
@@ -159,8 +159,7 @@ out:
 }
 
 /* Reports a done item and records it when it changed something. */
-static cm_err item_done(struct run *r, const struct ds_result *res, enum dir_change change,
-                        X509 *x)
+static cm_err item_done(struct run *r, const struct ds_result *res, enum dir_change change, X509 *x)
 {
     char serial[CM_SERIAL_BUF] = "";
     const ASN1_INTEGER *sn = x ? X509_get0_serialNumber(x) : NULL;
@@ -193,8 +192,12 @@ static cm_err one_cert(struct run *r, X509 *x, const unsigned char *der, size_t 
         CM_TRY(dir_unpublish_cert(r->d, dn, der, len, r->dry_run, &change));
     else
         CM_TRY(dir_publish_cert(r->d, dn, der, len, mode, r->dry_run, &change));
-    struct ds_result res = {what, dn, how == DIR_MATCH_MAIL ? "mail" : "DN", DIR_ATTR_USER_CERT,
-                            change_text(change, r->dry_run), NULL};
+    struct ds_result res = {what,
+                            dn,
+                            how == DIR_MATCH_MAIL ? "mail" : "DN",
+                            DIR_ATTR_USER_CERT,
+                            change_text(change, r->dry_run),
+                            NULL};
     rc = item_done(r, &res, change, x);
     free(dn);
     return rc;
@@ -240,8 +243,8 @@ static cm_err one_ca_file(struct run *r, enum dir_ca_attr which, const char *nam
         CM_TRY(cert_load(&x, &der, &len, path));
     else
         CM_TRY(crl_load(&data, &n, path));
-    CM_TRY(dir_publish_ca(r->d, which, der ? der : data, der ? len : n, create, r->dry_run,
-                          &change));
+    CM_TRY(
+        dir_publish_ca(r->d, which, der ? der : data, der ? len : n, create, r->dry_run, &change));
     const char *attr = which == DIR_CA_CERT  ? "cACertificate"
                        : which == DIR_CA_CRL ? "certificateRevocationList"
                                              : "deltaRevocationList";
