@@ -106,7 +106,8 @@ const char cmd_restore_usage[] =
     "CRL number will exceed theirs. Then run 'certmint recover-orphans' on the notification\n"
     "mails to bring back what was issued after the backup, before the restored CA issues or\n"
     "publishes anything: it raises the RequestID, CRL-number and event-ID sequences past\n"
-    "the mail trail.\n";
+    "the mail trail. The restore is recorded in the restored CA's audit log (action\n"
+    "restore, by the operator, naming DIR).\n";
 
 int cmd_restore(const struct cli_global *g, int argc, char **argv)
 {
