@@ -381,6 +381,25 @@ static cm_err restore_file(void *ctx, const char *hex, const char *rel)
     return copy_file(from, to, mode);
 }
 
+/* The restore's own record in the restored database (one transaction). */
+static cm_err restore_audit(const char *tmp_home, const char *dir, const char *actor)
+{
+    cm_err rc = CM_OK;
+    db_t *db = NULL;
+    struct db_audit a = {(int64_t)time(NULL), actor ? actor : "unknown", "restore", 0, NULL, dir};
+
+    CM_TRY(db_open_home(&db, tmp_home, 0));
+    CM_TRY(db_begin(db));
+    rc = db_audit_append(db, &a);
+    if (rc == CM_OK)
+        rc = db_commit(db);
+out:
+    if (db != NULL)
+        db_rollback(db);
+    db_close(db);
+    return rc;
+}
+
 /* The CA home o_home names, without trailing slashes, and the folder it is
  * in: "ca/" names the same home as "ca": the sibling paths of a restore
  * (HOME.restoring.PID, HOME.replaced.TIME) must not land inside it. */
@@ -499,6 +518,8 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
         CM_FAIL(CM_ERR_INVALID, "%s: path too long", home);
     CM_TRY(fs_mkdirs(tmp, 0700));
     rc = restore_fill(tmp, dir, o);
+    if (rc == CM_OK)
+        rc = restore_audit(tmp, dir, o->actor);
     if (rc != CM_OK)
         goto fail;
     if (fs_exists(home) && !fs_dir_empty_or_absent(home)) {

@@ -32,10 +32,13 @@ struct restore_opts {
     int force;                    /* replace a live CA home (it is moved aside, not deleted) */
     const char *const *crl_files; /* CRLs still at hand: the next CRL number exceeds theirs */
     size_t ncrl_files;
+    const char *actor; /* who restores: the audit record "restore" in the restored home */
 };
 
 /* Verifies dir and restores it into o->home. *moved_aside gets the path the
- * replaced home was renamed to (empty when none). */
+ * replaced home was renamed to (empty when none). The restored database
+ * holds the audit record "restore" (by o->actor, details: dir) before the
+ * home is put in place: no restored home goes without it. */
 cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t moved_aside_sz,
                       const char *dir, const struct restore_opts *o) CM_MUST_USE;
 

@@ -219,6 +219,14 @@ cm_err ca_batch_interrupted(ca_ctx *ca, ca_batch_cb cb, void *ctx) CM_MUST_USE;
 cm_err ca_batch_begin(ca_ctx *ca, size_t n, const char *requester) CM_MUST_USE;
 void ca_batch_end(ca_ctx *ca);
 
+/* Strict audit mode: after the delivery that follows a submit or an
+ * approve, fills in cert_der of every issued submission whose certificate
+ * has been released (its CERTISSUED event acknowledged off-box); the others
+ * stay withheld (cert_der NULL). The one implementation of the release for
+ * every front end. */
+cm_err ca_submissions_release(ca_ctx *ca, struct ca_submission *subs,
+                              size_t n) CM_MUST_USE;
+
 /* Officer actions on pending requests. */
 cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out) CM_MUST_USE;
 cm_err ca_deny(ca_ctx *ca, int64_t request_id, const char *reason) CM_MUST_USE;

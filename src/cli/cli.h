@@ -57,9 +57,13 @@ cm_err cli_write_data(const struct cli_global *g, const char *path, int force, c
 /* Parses a RequestID argument. */
 cm_err cli_parse_request_id(int64_t *out, const char *s) CM_MUST_USE;
 
-/* Delivers queued exit-module events after a command committed (errors are
- * reported as warnings; the events stay queued). */
+/* Delivers queued exit-module events after a command committed, through
+ * the core's exit_deliver_committed (errors are reported as warnings; the
+ * events stay queued). */
 void cli_deliver(ca_ctx *ca);
+/* The warnings of a delivery: modules that failed, events poisoned. */
+struct exit_delivery_report;
+void cli_report_delivery(const struct exit_delivery_report *rep);
 
 /* Options (opt.c). cli_getopt is getopt_long with certmint's messages: a
  * refused option is reported on stderr naming the command, with the nearest

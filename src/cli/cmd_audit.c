@@ -1,4 +1,5 @@
 /* certmint audit: the append-only audit log (who changed what, when). */
+#include "ca/query.h"
 #include "cli/commands.h"
 
 #include "config/config.h"
@@ -132,7 +133,7 @@ int cmd_audit(const struct cli_global *g, int argc, char **argv)
     CM_TRY(cli_open_ca(&ca, g, 1));
     if (o.format == CLI_FMT_JSON)
         fputs("{\"records\":[", stdout);
-    CM_TRY(db_audit_iter(ca_session_db(ca), since, audit_row, &o));
+    CM_TRY(ca_audit_list(ca, since, audit_row, &o));
     if (o.format == CLI_FMT_JSON)
         fputs("]}\n", stdout);
     else if (o.count == 0)

@@ -1,26 +1,17 @@
-/* certmint config: read and change HOME/certmint.conf.
+/* certmint config: read and change HOME/certmint.conf, a thin client of
+ * ca/settings.h (the core validates, saves and audits a change).
  *
- * Works without the CA key (and without the CA certificate): only the
- * configuration file and, for changes, the database's audit log are
- * touched. A change is validated before anything is written; a refused
- * change leaves the file byte-identical. */
-#include "ca/ca.h"
+ * Works without the CA key (and without the CA certificate). */
+#include "ca/settings.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "config/config.h"
-#include "db/db.h"
-#include "exit/exit.h"
 #include "util/buf.h"
-#include "util/fsutil.h"
 #include "util/json.h"
 
-#include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #define VALUE_MAX 4096 /* one configuration line */
 
@@ -103,10 +94,10 @@ static void print_key(void *ctx, const struct config_key *k)
     printf("    %s\n", k->help ? k->help : "");
 }
 
-static void print_setting(void *ctx, const char *key, const char *value)
+static void print_setting(void *ctx, const char *key, const char *value, int secret)
 {
     (void)ctx;
-    printf("%s = %s\n", key, config_key_is_secret(key) ? "(secret, not shown)" : value);
+    printf("%s = %s\n", key, secret ? "(secret, not shown)" : value);
 }
 
 /* JSON documents of get, list and keys: one array filled by the
@@ -148,10 +139,10 @@ static void json_key_cb(void *ctx, const struct config_key *k)
     j->err = rc;
 }
 
-static void json_setting_cb(void *ctx, const char *key, const char *value)
+static void json_setting_cb(void *ctx, const char *key, const char *value, int secret)
 {
     struct json_ctx *j = ctx;
-    int first = 1, secret = config_key_is_secret(key);
+    int first = 1;
     cm_err rc;
 
     if (j->err != CM_OK)
@@ -160,25 +151,12 @@ static void json_setting_cb(void *ctx, const char *key, const char *value)
     if (rc == CM_OK)
         rc = json_append_kv(&j->b, &first, "key", key);
     if (rc == CM_OK)
-        rc = json_append_kv(&j->b, &first, "value", secret ? NULL : value);
+        rc = json_append_kv(&j->b, &first, "value", value);
     if (rc == CM_OK)
         rc = json_append_kv_bool(&j->b, &first, "secret", secret);
     if (rc == CM_OK)
         rc = buf_append_str(&j->b, "}");
     j->err = rc;
-}
-
-/* Who made the change, for the audit log: the login name of the effective
- * user (not $USER, which anyone can set). */
-static void operator_name(char *out, size_t outsz)
-{
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-
-    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
-        snprintf(out, outsz, "%s", res->pw_name);
-    else
-        snprintf(out, outsz, "uid %ld", (long)geteuid());
 }
 
 /* The first line of standard input, without its line ending. */
@@ -198,84 +176,11 @@ static cm_err read_stdin_value(char *out, size_t outsz)
     return CM_OK;
 }
 
-/* Applies a set (value != NULL) or an unset and records it in the audit log.
- *
- * Order matters: the database transaction is opened first (SQLite takes its
- * write lock there, which also serializes concurrent `config set`s), the
- * audit record is written, then the file is replaced, then the transaction
- * commits. If the file cannot be written nothing is recorded; if the commit
- * fails the previous file is put back, so the log and the file agree. */
-static cm_err config_change(const char *home, const char *key, const char *value)
-{
-    cm_err rc = CM_OK;
-    char path[PATH_MAX], who[256], errmsg[1024];
-    cm_config *cfg = NULL;
-    db_t *db = NULL;
-    unsigned char *orig = NULL;
-    size_t origlen = 0;
-    cm_buf details = CM_BUF_INIT(2 * VALUE_MAX);
-    struct db_audit a = {0, NULL, "config", 0, NULL, NULL};
-    int secret = config_key_is_secret(key);
-
-    /* An unknown key is refused before the database is opened. */
-    if (config_schema_find(key) == NULL)
-        CM_FAIL(CM_ERR_CONFIG, "unknown key '%s' (see 'certmint config keys')", key);
-    CM_TRY(fs_join(path, sizeof(path), home, CA_CONF_FILE));
-    CM_TRY(db_open_home(&db, home, 0));
-    CM_TRY(db_begin(db));
-    CM_TRY(fs_read_file(&orig, &origlen, path, 1024 * 1024));
-    CM_TRY(config_load(&cfg, path, 0));
-    if (value != NULL) {
-        CM_TRY(config_set(cfg, key, value));
-        CM_TRY(exit_config_check(cfg, key));
-        if (secret)
-            CM_TRY(buf_printf(&details, "set %s", key));
-        else
-            CM_TRY(buf_printf(&details, "set %s = %s", key, config_get(cfg, key)));
-    } else {
-        if (!config_is_set(cfg, key))
-            goto out; /* nothing to remove: no write, no audit record */
-        CM_TRY(config_unset(cfg, key));
-        CM_TRY(buf_printf(&details, "unset %s", key));
-    }
-    operator_name(who, sizeof(who));
-    a.when = (int64_t)time(NULL);
-    a.who = who;
-    a.details = buf_str(&details);
-    CM_TRY(db_audit_append(db, &a));
-    CM_TRY(config_save(cfg, path));
-    rc = db_commit(db);
-    if (rc == CM_OK && value != NULL) {
-        char warn[512];
-        if (exit_config_warning(warn, sizeof(warn), cfg, key) != NULL)
-            fprintf(stderr, "certmint: warning: %s\n", warn);
-    }
-    if (rc != CM_OK) {
-        snprintf(errmsg, sizeof(errmsg), "%s", cm_err_msg());
-        if (fs_write_atomic(path, orig, origlen, 0600) == CM_OK)
-            rc = cm_err_set(rc, "%s (the configuration change was undone)", errmsg);
-        else
-            rc = cm_err_set(rc,
-                            "%s; restoring %s also failed: %s (the change is in the file "
-                            "but not in the audit log)",
-                            errmsg, path, cm_err_msg());
-    }
-out:
-    if (db != NULL) {
-        db_rollback(db);
-        db_close(db);
-    }
-    buf_free(&details);
-    free(orig);
-    config_free(cfg);
-    return rc;
-}
-
 int cmd_config(const struct cli_global *g, int argc, char **argv)
 {
     cm_err rc = CM_OK;
-    cm_config *cfg = NULL;
-    char path[PATH_MAX], value[VALUE_MAX + 2];
+    ca_ctx *ca = NULL;
+    char value[VALUE_MAX + 2], warn[512];
     const char *sub, *key;
     char **args;
     int nargs, status = 0;
@@ -325,63 +230,54 @@ int cmd_config(const struct cli_global *g, int argc, char **argv)
         return cli_usage_error("config %s: wrong number of arguments (see 'certmint help "
                                "config')",
                                sub);
-    if (g->home == NULL)
-        CM_FAIL(CM_ERR_INVALID, "no CA home: give --home DIR or set CERTMINT_HOME");
     key = nargs > 0 ? args[0] : NULL;
-
     if (strcmp(sub, "set") == 0) {
         const char *v = args[1];
         if (strcmp(v, "-") == 0) {
             CM_TRY(read_stdin_value(value, sizeof(value)));
-            v = value;
         } else if (config_key_is_secret(key)) {
             CM_FAIL(CM_ERR_INVALID,
                     "%s holds a secret: give its value on standard input "
                     "('certmint config set %s -'), never on the command line",
                     key, key);
         }
-        CM_TRY(config_change(g->home, key, v));
-        goto out;
     }
-    if (strcmp(sub, "unset") == 0) {
-        CM_TRY(config_change(g->home, key, NULL));
-        goto out;
-    }
-
-    CM_TRY(fs_join(path, sizeof(path), g->home, CA_CONF_FILE));
-    CM_TRY(config_load(&cfg, path, 0));
-    if (strcmp(sub, "list") == 0 && fmt == CLI_FMT_JSON) {
+    /* Neither the CA key nor the CA certificate is needed. */
+    CM_TRY(cli_open_ca(&ca, g, 1));
+    if (strcmp(sub, "set") == 0) {
+        CM_TRY(ca_config_set(warn, sizeof(warn), ca, key,
+                             strcmp(args[1], "-") == 0 ? value : args[1]));
+        if (warn[0] != '\0')
+            fprintf(stderr, "certmint: warning: %s\n", warn);
+    } else if (strcmp(sub, "unset") == 0) {
+        CM_TRY(ca_config_unset(ca, key));
+    } else if (strcmp(sub, "list") == 0 && fmt == CLI_FMT_JSON) {
         CM_TRY(buf_append_str(&js.b, "{\"settings\":["));
-        config_foreach(cfg, json_setting_cb, &js);
+        CM_TRY(ca_config_list(ca, json_setting_cb, &js));
         CM_TRY(js.err);
         CM_TRY(buf_append_str(&js.b, "]}"));
         CM_TRY(cli_json_write(&js.b, CM_OK));
     } else if (strcmp(sub, "list") == 0) {
-        config_foreach(cfg, print_setting, NULL);
-    } else if (fmt == CLI_FMT_JSON) {
-        const char *v;
-        int first = 1;
-        if (config_schema_find(key) == NULL)
-            CM_FAIL(CM_ERR_CONFIG, "unknown key '%s' (see 'certmint config keys')", key);
-        v = config_get(cfg, key);
-        CM_TRY(buf_append_str(&js.b, "{"));
-        CM_TRY(json_append_kv(&js.b, &first, "key", key));
-        CM_TRY(json_append_kv(&js.b, &first, "value", v));
-        CM_TRY(json_append_kv_bool(&js.b, &first, "set", config_is_set(cfg, key)));
-        CM_TRY(buf_append_str(&js.b, "}"));
-        CM_TRY(cli_json_write(&js.b, CM_OK));
+        CM_TRY(ca_config_list(ca, print_setting, NULL));
     } else {
-        const char *v;
-        if (config_schema_find(key) == NULL)
-            CM_FAIL(CM_ERR_CONFIG, "unknown key '%s' (see 'certmint config keys')", key);
-        v = config_get(cfg, key);
-        if (v != NULL)
+        const char *v = NULL;
+        int is_set = 0, first = 1;
+        CM_TRY(ca_config_get(&v, &is_set, ca, key));
+        if (fmt == CLI_FMT_JSON) {
+            CM_TRY(buf_append_str(&js.b, "{"));
+            CM_TRY(json_append_kv(&js.b, &first, "key", key));
+            CM_TRY(json_append_kv(&js.b, &first, "value", v));
+            CM_TRY(json_append_kv_bool(&js.b, &first, "set", is_set));
+            CM_TRY(buf_append_str(&js.b, "}"));
+            CM_TRY(cli_json_write(&js.b, CM_OK));
+        } else if (v != NULL) {
             printf("%s\n", v);
+        }
     }
 out:
     explicit_bzero(value, sizeof(value));
     buf_free(&js.b);
-    config_free(cfg);
+    cli_close_ca(ca);
     if (rc != CM_OK)
         status = cli_fail(rc);
     else if (fflush(stdout) != 0 || ferror(stdout))

@@ -2,12 +2,10 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "crl/crl.h"
-#include "util/fsutil.h"
 #include "util/json.h"
 #include "util/text.h"
 
 #include <getopt.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,25 +27,22 @@ const char cmd_crl_usage[] =
     "\n"
     "Validity: crl.period (full, default 7d), crl.delta_period (delta, default 1d).\n";
 
-/* Copies the CRL just written to the user's file, checking that it is the
- * one published (not one a concurrent run wrote meanwhile). */
+/* Copies the CRL just published to the user's file: the core checks that
+ * it is the one published (not one a concurrent run wrote meanwhile). */
 static cm_err copy_out(const struct cli_global *g, const struct crl_result *r, const char *dest,
                        int force)
 {
-    cm_err rc = CM_OK;
-    unsigned char *data = NULL, md[32];
+    unsigned char *data = NULL;
     size_t len = 0;
-    char hex[65];
+    cm_err rc = crl_published_read(&data, &len, r);
 
-    CM_TRY(fs_read_file(&data, &len, r->der_path, CRL_MAX_BYTES));
-    if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: SHA-256 failed", r->der_path);
-    text_hex(hex, md, sizeof(md));
-    if (strcmp(hex, r->sha256_hex) != 0)
-        CM_FAIL(CM_ERR_STATE, "%s: replaced by another CRL meanwhile; %s not written", r->der_path,
-                dest);
-    CM_TRY(cli_write_file(g, dest, force, data, len, 0644));
-out:
+    if (rc == CM_ERR_STATE) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", cm_err_msg());
+        rc = cm_err_set(rc, "%s; %s not written", msg, dest);
+    }
+    if (rc == CM_OK)
+        rc = cli_write_file(g, dest, force, data, len, 0644);
     free(data);
     return rc;
 }

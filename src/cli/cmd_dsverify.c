@@ -2,9 +2,7 @@
  * (ldap/verify.h). Needs the CA's database and certificate, never its key. */
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "ldap/dir.h"
-#include "ldap/ldap_keys.h"
-#include "ldap/verify.h"
+#include "ldap/publish.h"
 #include "util/json.h"
 #include "util/text.h"
 
@@ -26,7 +24,8 @@ const char cmd_dsverify_usage[] =
     "\n"
     "  --fix    repair: publish what is missing (beside the owner's other\n"
     "           certificates, as the ldap exit module does) and remove stale and\n"
-    "           revoked values (that exact certificate only)\n"
+    "           revoked values (that exact certificate only); each repair is\n"
+    "           recorded in the audit log (action dsverify)\n"
     "  --format F  table (default) or json: {\"findings\":[{\"kind\",\"serial\",\n"
     "           \"owner\",\"dn\",\"when\",\"fixed\",\"note\"}],\"profiles\",\"expected\",\n"
     "           \"published\",\"missing\",\"stale\",\"revoked\",\"fixed\",\"unknown\"}\n"
@@ -140,8 +139,7 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
     int ch, status = 0;
     struct print_ctx pc = {0, CLI_FMT_TEXT, CM_BUF_INIT(256 * 1024 * 1024), 0, CM_OK};
     ca_ctx *ca = NULL;
-    struct dir *d = NULL;
-    struct dir_settings s;
+    const char *profiles = NULL;
     struct dir_verify_report rep;
     cm_err rc = CM_OK;
 
@@ -165,22 +163,19 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("dsverify: unexpected argument '%s'", argv[optind]);
     CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(dir_settings_load(&s, ca_config(ca), ca_home(ca)));
-    CM_TRY(dir_open(&d, &s.opts));
     CM_TRY(buf_append_str(&pc.js, "{\"findings\":["));
-    CM_TRY(dir_verify(&rep, ca, d, pc.fix, print_finding, &pc));
+    CM_TRY(ds_verify(&rep, &profiles, ca, pc.fix, print_finding, &pc));
     size_t findings = rep.missing + rep.stale + rep.revoked;
     status = findings > rep.fixed ? 3 : 0;
     if (pc.fmt == CLI_FMT_JSON) {
         CM_TRY(pc.err);
-        CM_TRY(json_summary(&pc.js, &rep, config_get(ca_config(ca), "exit.ldap.profiles")));
+        CM_TRY(json_summary(&pc.js, &rep, profiles));
         CM_TRY(cli_json_write(&pc.js, CM_OK));
         goto out;
     }
     printf("dsverify: %zu valid certificate%s of profiles %s, %zu certificate%s of this CA in the "
            "directory; %zu missing, %zu stale, %zu revoked",
-           rep.expected, rep.expected == 1 ? "" : "s",
-           config_get(ca_config(ca), "exit.ldap.profiles"), rep.published,
+           rep.expected, rep.expected == 1 ? "" : "s", profiles, rep.published,
            rep.published == 1 ? "" : "s", rep.missing, rep.stale, rep.revoked);
     if (pc.fix)
         printf("; %zu fixed", rep.fixed);
@@ -191,7 +186,6 @@ int cmd_dsverify(const struct cli_global *g, int argc, char **argv)
     status = findings > rep.fixed ? 3 : 0;
 out:
     buf_free(&pc.js);
-    dir_close(d);
     cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);

@@ -8,30 +8,29 @@
 #include <stdio.h>
 #include <string.h>
 
-void cli_deliver(ca_ctx *ca)
+void cli_report_delivery(const struct exit_delivery_report *rep)
 {
-    struct exit_delivery_report rep;
-    int flags = EXIT_DELIVER_RESPECT_BACKOFF;
-    /* In strict audit mode the command's certificate is released only by a
-     * delivery: wait for a running `certmint serve` to finish its pass
-     * rather than leave the certificate to it. Otherwise a running serve
-     * delivers the events, and the command does not wait. */
-    if (config_get_bool(ca_config(ca), "audit.require_offbox"))
-        flags |= EXIT_DELIVER_WAIT_LOCK;
-    /* The command's state change is committed; delivery problems are
-     * recorded for `certmint exit status` and retried later, never fatal. */
-    if (exit_deliver(ca, flags, &rep) != CM_OK)
-        log_error("event delivery: %s", cm_err_msg());
-    else if (rep.failed_modules > 0)
+    if (rep->failed_modules > 0)
         fprintf(stderr,
                 "certmint: warning: %zu exit module(s) could not deliver; events stay "
                 "queued (see 'certmint exit status')\n",
-                rep.failed_modules);
-    if (rep.poisoned > 0)
+                rep->failed_modules);
+    if (rep->poisoned > 0)
         fprintf(stderr,
                 "certmint: warning: %zu event(s) could not be delivered and were moved aside "
                 "as poisoned (see 'certmint exit status', 'certmint exit retry ID')\n",
-                rep.poisoned);
+                rep->poisoned);
+}
+
+void cli_deliver(ca_ctx *ca)
+{
+    struct exit_delivery_report rep;
+
+    /* The command's state change is committed; the core delivers as its
+     * policy says (exit_deliver_committed), and problems are warnings. */
+    if (exit_deliver_committed(&rep, ca) != CM_OK)
+        log_error("event delivery: %s", cm_err_msg());
+    cli_report_delivery(&rep);
 }
 
 const char cmd_exit_usage[] =

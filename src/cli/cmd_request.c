@@ -1,11 +1,12 @@
 /* certmint submit, pending, approve, deny, retrieve. */
+#include "ca/query.h"
 #include "cli/commands.h"
 
+#include "exit/exit.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 
 #include <getopt.h>
-#include <openssl/crypto.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,16 +234,10 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     cli_deliver(ca);
     /* Strict audit mode: certificates whose CERTISSUED event has now been
      * acknowledged off-box are released and can be written out. */
-    for (i = 0; i < n; i++) {
-        struct db_cert *c = NULL;
-        if (subs[i].disposition != DB_DISP_ISSUED || subs[i].cert_der != NULL ||
-            subs[i].serial[0] == '\0')
-            continue;
-        if (db_cert_get(ca_session_db(ca), &c, subs[i].serial) == CM_OK && !c->withheld && c->raw) {
-            subs[i].cert_der = OPENSSL_memdup(c->raw, c->raw_len);
-            subs[i].cert_der_len = subs[i].cert_der ? c->raw_len : 0;
-        }
-        db_cert_free(c);
+    {
+        cm_err rrc = ca_submissions_release(ca, subs, (size_t)n);
+        if (rc == CM_OK)
+            rc = rrc;
     }
     /* Results in groups: a group's files are synced before its lines are
      * printed (its rows were committed before ca_submit returned). */
@@ -292,31 +287,27 @@ const char cmd_pending_usage[] =
     "  --format F   table (default) or json: {\"pending\":[{\"request_id\",\"submitted\",\n"
     "               \"requester\",\"profile\",\"subject\"}]}\n";
 
-struct pending_ctx {
-    int id, when, who, tmpl, dn;
+struct pending_out {
     int count;
     enum cli_format fmt;
     cm_buf js;
 };
 
-static cm_err pending_json(struct pending_ctx *p, const char *const *v)
+static cm_err pending_json(struct pending_out *p, const struct ca_pending *r)
 {
-    long long id = 0;
     int first = 1;
     cm_err rc = buf_append_str(&p->js, p->count ? ",{" : "{");
 
-    if (rc == CM_OK && v[p->id] != NULL)
-        rc = text_parse_int(&id, v[p->id], 1, INT64_MAX, "RequestID");
     if (rc == CM_OK)
-        rc = json_append_kv_int(&p->js, &first, "request_id", id);
+        rc = json_append_kv_int(&p->js, &first, "request_id", (long long)r->request_id);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "submitted", v[p->when]);
+        rc = json_append_kv(&p->js, &first, "submitted", r->submitted);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "requester", v[p->who]);
+        rc = json_append_kv(&p->js, &first, "requester", r->requester);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "profile", v[p->tmpl]);
+        rc = json_append_kv(&p->js, &first, "profile", r->profile);
     if (rc == CM_OK)
-        rc = json_append_kv(&p->js, &first, "subject", v[p->dn]);
+        rc = json_append_kv(&p->js, &first, "subject", r->subject);
     if (rc == CM_OK)
         rc = buf_append_str(&p->js, "}");
     if (rc == CM_OK)
@@ -324,14 +315,14 @@ static cm_err pending_json(struct pending_ctx *p, const char *const *v)
     return rc;
 }
 
-static cm_err pending_row(void *ctx, const struct db_row *row)
+static cm_err pending_row(void *ctx, const struct ca_pending *r)
 {
-    struct pending_ctx *p = ctx;
-    const char *const *v = row->values;
+    struct pending_out *p = ctx;
     if (p->fmt == CLI_FMT_JSON)
-        return pending_json(p, v);
-    printf("%s\t%s\t%s\t%s\t%s\n", v[p->id] ? v[p->id] : "", v[p->when] ? v[p->when] : "",
-           v[p->who] ? v[p->who] : "", v[p->tmpl] ? v[p->tmpl] : "", v[p->dn] ? v[p->dn] : "");
+        return pending_json(p, r);
+    printf("%lld\t%s\t%s\t%s\t%s\n", (long long)r->request_id, r->submitted ? r->submitted : "",
+           r->requester ? r->requester : "", r->profile ? r->profile : "",
+           r->subject ? r->subject : "");
     p->count++;
     return CM_OK;
 }
@@ -341,7 +332,7 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
     static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
                                          {NULL, 0, NULL, 0}};
     ca_ctx *ca = NULL;
-    struct pending_ctx p;
+    struct pending_out p;
     int ch;
     cm_err rc;
 
@@ -355,16 +346,11 @@ int cmd_pending(const struct cli_global *g, int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage_error("pending: takes no arguments");
-    p.id = db_column_find("RequestID");
-    p.when = db_column_find("SubmittedWhen");
-    p.who = db_column_find("RequesterName");
-    p.tmpl = db_column_find("CertificateTemplate");
-    p.dn = db_column_find("RequestDistinguishedName");
     p.count = 0;
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     if ((rc = buf_append_str(&p.js, "{\"pending\":[")) == CM_OK)
-        rc = db_request_list(ca_session_db(ca), DB_DISP_PENDING, pending_row, &p);
+        rc = ca_pending_list(ca, pending_row, &p);
     cli_close_ca(ca);
     if (rc != CM_OK) {
         buf_free(&p.js);
@@ -451,14 +437,9 @@ int cmd_approve(const struct cli_global *g, int argc, char **argv)
     rc = ca_approve(ca, id, &s);
     if (rc == CM_OK) {
         cli_deliver(ca);
-        if (s.disposition == DB_DISP_ISSUED && s.cert_der == NULL) {
-            struct db_cert *c = NULL;
-            if (db_cert_get(ca_session_db(ca), &c, s.serial) == CM_OK && !c->withheld && c->raw) {
-                s.cert_der = OPENSSL_memdup(c->raw, c->raw_len);
-                s.cert_der_len = s.cert_der ? c->raw_len : 0;
-            }
-            db_cert_free(c);
-        }
+        rc = ca_submissions_release(ca, &s, 1);
+        if (rc != CM_OK)
+            ca_submission_clear(&s);
     }
     cli_close_ca(ca);
     if (rc != CM_OK)
@@ -605,14 +586,11 @@ int cmd_retrieve(const struct cli_global *g, int argc, char **argv)
         return cli_fail(rc);
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    rc = ca_retrieve(ca, id, &der, &len);
-    if (rc == CM_ERR_WITHHELD) {
-        /* Try to get the audit record off the box now, then once more. */
-        cli_deliver(ca);
-        rc = ca_retrieve(ca, id, &der, &len);
+    {
+        struct exit_delivery_report rep;
+        rc = exit_retrieve(&der, &len, &rep, ca, id);
+        cli_report_delivery(&rep);
     }
-    if (rc == CM_OK)
-        cli_deliver(ca);
     /* The chain and the other formats are built while the CA is open. */
     if (rc == CM_OK && !plain)
         rc = ca_cert_export(&data, &dlen, ca, der, len, chain, fmt);

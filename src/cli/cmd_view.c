@@ -1,10 +1,8 @@
 /* certmint view: the certificate database as a table, CSV or JSON, with
- * certutil-style restrictions. A thin client of db/restrict.h and
- * db/viewfmt.h. */
+ * certutil-style restrictions. A thin client of ca/view.h. */
+#include "ca/view.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "db/restrict.h"
-#include "db/viewfmt.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -42,16 +40,15 @@ int cmd_view(const struct cli_global *g, int argc, char **argv)
         {"format", required_argument, NULL, 'f'},   {"limit", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    const char *restrict_expr = NULL, *out_cols = viewfmt_default_cols;
-    struct db_restrict *r = NULL;
-    size_t nr = 0;
-    int cols[VIEWFMT_MAX_COLS];
-    struct viewfmt_opts o = {cols, 0, VIEWFMT_TABLE, 0};
+    const char *restrict_expr = NULL, *out_cols = NULL;
     long long limit = 0;
+    ca_view_query *q = NULL;
     ca_ctx *ca = NULL;
     int ch, status = 0;
     cm_err rc;
 
+    if ((rc = ca_view_query_new(&q)) != CM_OK)
+        return cli_fail(rc);
     while ((ch = cli_getopt(argc, argv, "r:o:f:n:h", opts)) != -1) {
         switch (ch) {
         case 'r':
@@ -61,37 +58,44 @@ int cmd_view(const struct cli_global *g, int argc, char **argv)
             out_cols = optarg;
             break;
         case 'f':
-            if (viewfmt_parse_format(&o.format, optarg) != CM_OK)
-                return cli_usage_error("view: %s", cm_err_msg());
+            if (ca_view_set_format(q, optarg) != CM_OK)
+                status = cli_usage_error("view: %s", cm_err_msg());
             break;
         case 'n':
             if (text_parse_int(&limit, optarg, 1, LLONG_MAX, "--limit") != CM_OK)
-                return cli_usage_error("view: %s", cm_err_msg());
-            o.limit = (uint64_t)limit;
+                status = cli_usage_error("view: %s", cm_err_msg());
+            ca_view_set_limit(q, (uint64_t)limit);
             break;
         case 'h':
             fputs(cmd_view_usage, stdout);
-            return 0;
+            goto out;
         default:
             fputs(cmd_view_usage, stderr);
-            return 2;
+            status = 2;
         }
+        if (status != 0)
+            goto out;
     }
-    if (optind < argc)
-        return cli_usage_error("view: unexpected argument '%s'", argv[optind]);
+    if (optind < argc) {
+        status = cli_usage_error("view: unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
     /* Every mistake in the options is reported before anything is printed
      * or the CA is opened. */
-    if (viewfmt_parse_columns(cols, &o.ncols, VIEWFMT_MAX_COLS, out_cols) != CM_OK)
-        return cli_usage_error("view: --out: %s", cm_err_msg());
-    if (restrict_expr != NULL && restrict_parse(&r, &nr, restrict_expr) != CM_OK)
-        return cli_usage_error("view: %s", cm_err_msg());
+    if (out_cols != NULL && ca_view_set_columns(q, out_cols) != CM_OK)
+        status = cli_usage_error("view: --out: %s", cm_err_msg());
+    else if (restrict_expr != NULL && ca_view_set_restrict(q, restrict_expr) != CM_OK)
+        status = cli_usage_error("view: %s", cm_err_msg());
+    if (status != 0)
+        goto out;
 
     rc = cli_open_ca(&ca, g, 1);
     if (rc == CM_OK)
-        rc = viewfmt_run(stdout, ca_session_db(ca), r, nr, &o);
+        rc = ca_view(stdout, ca, q);
     if (rc != CM_OK)
         status = cli_fail(rc);
+out:
     cli_close_ca(ca);
-    restrict_free(r, nr);
+    ca_view_query_free(q);
     return status;
 }

@@ -89,6 +89,21 @@ cm_err config_unset(cm_config *c, const char *key) CM_MUST_USE;
  * unchanged. */
 cm_err config_schema_register(const struct config_key *keys) CM_MUST_USE;
 
+/* Checks of a changed key that only a layer above config can make (the
+ * exit registry: a module's whole-configuration check, and the warning that
+ * a module is not enabled). Set once at start (exit_registry_init), like
+ * the schema; without a hook both calls accept everything. */
+struct config_change_hook {
+    /* CM_ERR_CONFIG naming the keys when cfg, as it would be saved after
+     * key changed, is refused. */
+    cm_err (*check)(const cm_config *cfg, const char *key);
+    /* A warning written into buf (returned), or NULL for none. */
+    const char *(*warning)(char *buf, size_t bufsz, const cm_config *cfg, const char *key);
+};
+void config_change_hook_set(const struct config_change_hook *h);
+cm_err config_change_check(const cm_config *cfg, const char *key) CM_MUST_USE;
+const char *config_change_warning(char *buf, size_t bufsz, const cm_config *cfg, const char *key);
+
 /* Schema lookup: the declaration matching key, or NULL. */
 const struct config_key *config_schema_find(const char *key);
 /* Calls cb for every schema key (patterns) in order. */

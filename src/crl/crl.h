@@ -163,4 +163,10 @@ struct crl_result {
  * full CRL to build on, CM_ERR_LINT when a lint rule refuses the CRL. */
 cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta) CM_MUST_USE;
 
+/* The DER bytes of the CRL r describes, read back from r->der_path and
+ * checked against r->sha256_hex: CM_ERR_STATE when another run has
+ * replaced the file meanwhile (a copy for the user is then not made). *der
+ * is malloc'ed. */
+cm_err crl_published_read(unsigned char **der, size_t *len, const struct crl_result *r) CM_MUST_USE;
+
 #endif

@@ -134,6 +134,24 @@ struct exit_delivery_report {
  * failure of the database itself (or of the lock file) is returned. */
 cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep) CM_MUST_USE;
 
+/* The delivery every front end runs after a command committed (the policy
+ * lives here, not in the front ends): retry times are respected; in strict
+ * audit mode (audit.require_offbox) the command's certificate is released
+ * only by a delivery, so a running `certmint serve`'s pass is waited for
+ * rather than left to it; otherwise a running serve delivers the events and
+ * the call returns at once. Module errors are recorded for `exit status`
+ * and counted in rep, never fatal; the events stay queued. actor is who
+ * ran the command. rep is always filled (zero on error). */
+cm_err exit_deliver_committed(struct exit_delivery_report *rep, struct ca_ctx *ca) CM_MUST_USE;
+
+/* ca_retrieve with the delivery around it: a certificate withheld in
+ * strict audit mode gets one delivery and one more try (its off-box record
+ * may just be waiting in the queue); the CERTRETRIEVEPENDING event of a
+ * retrieval is delivered at once. rep: that delivery (its errors are not
+ * returned). CM_ERR_WITHHELD when it is still withheld. */
+cm_err exit_retrieve(unsigned char **der, size_t *len, struct exit_delivery_report *rep,
+                     struct ca_ctx *ca, int64_t request_id) CM_MUST_USE;
+
 /* Per-module state for `certmint exit status`. */
 struct exit_module_status {
     const char *name;

@@ -97,6 +97,8 @@ cm_err exit_registry_check(const struct exit_module_ops *const *mods)
     return CM_OK;
 }
 
+static const struct config_change_hook change_hook = {exit_config_check, exit_config_warning};
+
 static cm_err init_rc = CM_OK;
 static char init_msg[512];
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -112,6 +114,9 @@ static void registry_init_once(void)
     for (size_t i = 0; rc == CM_OK && exit_modules[i] != NULL; i++)
         if (exit_modules[i]->keys != NULL)
             rc = config_schema_register(exit_modules[i]->keys);
+    /* `config set` (src/ca) reaches the modules' checks through config. */
+    if (rc == CM_OK)
+        config_change_hook_set(&change_hook);
     init_rc = rc;
     if (rc != CM_OK)
         snprintf(init_msg, sizeof(init_msg), "%s", cm_err_msg());

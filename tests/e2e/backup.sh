@@ -45,6 +45,13 @@ before=$(openssl crl -inform DER -in "$H/crl/ca.crl" -noout -crlnumber | sed 's/
 # Restore into a new home.
 check "restore into a new home" cm "$H" restore "$T/bk" --home "$T/restored"
 check_fails "restore refuses an existing CA home" cm "$H" restore "$T/bk" --home "$T/restored"
+# The core's restore records itself in the restored database: the last
+# record, by the operator, naming the backup; the backed-up log before it.
+check_eq "audit: the restore is the restored home's last record" \
+    "$(cm "$T/restored" audit --format json | python3 -c 'import json,sys; r=json.load(sys.stdin)["records"]; print(r[-1]["who"], r[-1]["action"], r[-1]["details"], r[0]["action"])' 2>&1)" \
+    "$(id -un) restore $T/bk init"
+check_eq "audit: the refused restore recorded nothing" \
+    "$(cm "$T/restored" audit --format json | python3 -c 'import json,sys; print(sum(r["action"] == "restore" for r in json.load(sys.stdin)["records"]))' 2>&1)" "1"
 check_eq "restored database has the backed-up requests" \
     "$(cm "$T/restored" view --out RequestID --format csv | tail -n +2 | tr -d '\r' | tr '\n' ' ')" "1 2 "
 make_csr ec:p256 "$T/c4.csr" "$T/c4.key" "/CN=c4.example.org" "DNS:c4.example.org"

@@ -141,6 +141,10 @@ check_match "set is in the audit log" "$audit" "set crl.period = 3d"
 check_match "unset is in the audit log" "$audit" "unset crl.period"
 check_fails "a refused set is not in the audit log" \
     sh -c "printf '%s' \"\$1\" | grep -q 'crl.perod'" sh "$audit"
+# The core writes the record with the actor the CLI names (the operator, as
+# for every other command), shown by `certmint audit`.
+check_match "certmint audit: the set, by the operator" \
+    "$(ncm audit 2>&1 | tr '\t' ' ')" "$(id -un) config - - set crl.period = 3d"
 
 # --- concurrent sets do not lose each other --------------------------------------
 pids=""

@@ -16,6 +16,31 @@ cp "$TOP/scripts/layers.sh" "$T/tree/scripts/"
 echo '#include "exit/exit.h"' >>"$T/tree/src/db/db.h"
 check_fails "a planted upward include (db -> exit) is reported" sh "$T/tree/scripts/layers.sh"
 check_match "the report names the file and the layer" "$(cat "$T/last.out")" "src/db/db.h includes exit/"
+# The CLI is a thin client: a db/ header or sqlite3.h under src/cli is
+# reported although the table lets cli use db (the old cmd_view.c did).
+mkdir -p "$T/tree2/scripts"
+cp -R "$TOP/src" "$T/tree2/src"
+cp "$TOP/scripts/layers.sh" "$T/tree2/scripts/"
+sed -i '1a #include "db/viewfmt.h"' "$T/tree2/src/cli/cmd_view.c"
+check_fails "a db/ header included under src/cli is reported" sh "$T/tree2/scripts/layers.sh"
+check_match "the report names the file and the header" "$(cat "$T/last.out")" \
+    "src/cli/cmd_view.c:2 includes #include \"db/viewfmt.h\""
+sed -i '2d' "$T/tree2/src/cli/cmd_view.c"
+printf '#include <sqlite3.h>\n' >>"$T/tree2/src/cli/cli.h"
+check_fails "sqlite3.h included under src/cli is reported" sh "$T/tree2/scripts/layers.sh"
+sed -i '$d' "$T/tree2/src/cli/cli.h"
+check "the copy passes again without them" sh "$T/tree2/scripts/layers.sh"
+# And at link level: a CLI object calling a db/ operation (not a name table).
+if ls "$BUILD"/src/db/*.o >/dev/null 2>&1; then
+    mkdir -p "$T/b/src/db" "$T/b/src/cli"
+    cp "$BUILD"/src/db/*.o "$T/b/src/db/"
+    printf 'int db_cert_get(void);\nint cli_planted(void);\nint cli_planted(void) { return db_cert_get(); }\n' \
+        >"$T/tree2/src/cli/planted.c"
+    ${CC:-cc} -c -o "$T/b/src/cli/planted.o" "$T/tree2/src/cli/planted.c"
+    check_fails "a CLI object calling db_cert_get is reported" sh "$T/tree2/scripts/layers.sh" "$T/b"
+    check_match "the report names the object and the function" "$(cat "$T/last.out")" \
+        "src/cli/planted.o uses db_cert_get from db/"
+fi
 mkdir -p "$T/tree/src/newlayer"
 check_fails "a directory without a layer is reported" sh "$T/tree/scripts/layers.sh"
 # The mail format is defined once (src/exit/mailfmt.h): the SMTP module

@@ -24,24 +24,27 @@ fi
 at_exit "sh '$SLAPD_SH' stop '$S'"
 check "test tree loaded" sh "$SLAPD_SH" load "$S" "$TOP/tests/data/ldap-tree.ldif"
 
-# A CA home with only what these commands read: the configuration, the CA
-# certificate and the CRLs (made with openssl).
+# A CA home (certmint init: the changes go to its audit log); the
+# certificates and CRLs published are made with openssl by another CA (the
+# commands publish whatever they are given) and the CRL files replaced.
 H="$T/home"
 P="$T/pki"
-mkdir -p "$H/crl" "$P"
+mkdir -p "$P"
+check "certmint init" new_root "$H" ec:p256
+mkdir -p "$H/crl"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$P/ca.key" 2>/dev/null
 openssl req -x509 -new -key "$P/ca.key" -subj "/CN=Example CA" -days 30 \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -out "$H/ca.crt" 2>/dev/null
+    -out "$P/ca.crt" 2>/dev/null
 printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\ncrlnumber=%s/crlnumber\ndefault_md=sha256\ndefault_crl_days=7\n' \
     "$P" "$P" >"$P/crl.cnf"
 : >"$P/index.txt"
 echo 01 >"$P/crlnumber"
-openssl ca -config "$P/crl.cnf" -gencrl -keyfile "$P/ca.key" -cert "$H/ca.crt" -out "$P/crl.pem" 2>/dev/null
+openssl ca -config "$P/crl.cnf" -gencrl -keyfile "$P/ca.key" -cert "$P/ca.crt" -out "$P/crl.pem" 2>/dev/null
 openssl crl -in "$P/crl.pem" -outform DER -out "$H/crl/ca.crl"
-openssl ca -config "$P/crl.cnf" -gencrl -keyfile "$P/ca.key" -cert "$H/ca.crt" -out "$P/delta.pem" 2>/dev/null
+openssl ca -config "$P/crl.cnf" -gencrl -keyfile "$P/ca.key" -cert "$P/ca.crt" -out "$P/delta.pem" 2>/dev/null
 openssl crl -in "$P/delta.pem" -outform DER -out "$H/crl/delta.crl"
-cat >"$H/certmint.conf" <<EOF
+cat >>"$H/certmint.conf" <<EOF
 ldap.uri = $URL
 ldap.starttls = yes
 ldap.cafile = $S/tls/ca.crt
@@ -58,7 +61,7 @@ leaf() {
     openssl req -new -key "$P/$1.key" -subj "$2" -out "$P/$1.csr" 2>/dev/null
     printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyAgreement\nextendedKeyUsage=emailProtection\nsubjectAltName=%s\n' \
         "$3" >"$P/$1.ext"
-    openssl x509 -req -in "$P/$1.csr" -CA "$H/ca.crt" -CAkey "$P/ca.key" \
+    openssl x509 -req -in "$P/$1.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" \
         -set_serial "0x$(openssl rand -hex 12)" -days 30 -extfile "$P/$1.ext" -out "$P/$1.pem" 2>/dev/null
     openssl x509 -in "$P/$1.pem" -outform DER -out "$P/$1.der"
 }
@@ -113,6 +116,15 @@ check_match "the recipient decrypts it with her key" \
 check_match "dsunpublish removes it" "$(cm "$H" dsunpublish "$P/erin.pem" 2>&1)" "$ERIN .*: removed"
 check_eq "nothing left on the entry" "$(fetch "$ERIN" "userCertificate;binary")" 0
 check_fails "dsunpublish of a value not there fails" cm "$H" dsunpublish "$P/erin.pem"
+
+# The audit log: one record per change made (dry runs, unchanged entries
+# and failures leave none), with who did it, the serial and what changed.
+ME=$(id -un)
+ERIN_SERIAL=$(openssl x509 -in "$P/erin.pem" -noout -serial | sed 's/^serial=//')
+cm "$H" audit --format json >"$T/audit.json" 2>&1
+check_eq "audit: dspublish and dsunpublish recorded once each, by the operator" \
+    "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print([(r["who"], r["action"], r["serial"], r["details"].split("/")[0]) for r in d["records"] if r["action"].startswith("ds")])' "$T/audit.json" 2>&1)" \
+    "[('$ME', 'dspublish', '$ERIN_SERIAL', 'userCertificate;binary of $ERIN: added ('), ('$ME', 'dsunpublish', '$ERIN_SERIAL', 'userCertificate;binary of $ERIN: removed (')]"
 check_fails "dsunpublish of something that is neither file nor serial" cm "$H" dsunpublish "no such thing"
 
 CAE="cn=Mail CA,ou=pki,$BASE"
@@ -125,6 +137,9 @@ check_eq "certificateRevocationList byte-identical to crl/ca.crl" \
 check_eq "deltaRevocationList byte-identical to crl/delta.crl" \
     "$(fetch "$CAE" "deltaRevocationList;binary"):$(same "$H/crl/delta.crl")" "1:1"
 check_match "again: unchanged" "$(cm "$H" dspublish --crl 2>&1)" "certificateRevocationList: unchanged"
+check_match "audit: the CA entry's creation and the CRLs are recorded" \
+    "$(cm "$H" audit 2>&1 | grep dspublish | tr '\t\n' '  ')" \
+    "$ME dspublish .*cACertificate of $CAE: created.*certificateRevocationList of $CAE: added.*deltaRevocationList of $CAE: added"
 printf 'garbage' >"$H/crl/ca.crl"
 check_fails "a damaged CRL file is not published" cm "$H" dspublish --crl
 check_eq "the published CRL stays" "$(fetch "$CAE" "certificateRevocationList;binary")" 1

@@ -325,6 +325,10 @@ check_match "dsverify reports it missing and where it belongs" "$out" "^missing 
 check_match "dsverify --fix publishes it" "$(cm "$H" dsverify --fix 2>&1)" "missing +$GSERIAL .*: published"
 check_eq "restored byte-identical" "$(fetch "$GINA" "userCertificate;binary"):$(holds "$T/gina.der")" "1:1"
 check "dsverify: consistent again (exit 0)" cm "$H" dsverify
+# Each repair of --fix is in the audit log, by the operator, with its serial.
+check_eq "audit: the two repairs of dsverify --fix" \
+    "$(cm "$H" audit --format json | python3 -c 'import json,sys; print([(r["who"], r["serial"], r["details"]) for r in json.load(sys.stdin)["records"] if r["action"] == "dsverify"])' 2>&1)" \
+    "[('$(id -un)', '$(cat "$T/erin2.serial")', 'userCertificate;binary of $ERIN: fixed (revoked $(cat "$T/erin2.serial"))'), ('$(id -un)', '$GSERIAL', 'userCertificate;binary of $GINA: fixed (missing $GSERIAL)')]"
 # The repair is recorded as the module's own: revocation removes it.
 check "revoke Gina" cm "$H" revoke "$GSERIAL" affiliationChanged
 check_eq "removed on revocation" "$(fetch "$GINA" "userCertificate;binary")" 0
