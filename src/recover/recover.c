@@ -835,7 +835,9 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     for (i = 0; i < o->nmaildirs; i++)
         CM_TRY(mailscan_maildir(o->maildirs[i], keyid, on_event, on_warn, &s, &st));
     for (i = 0; i < o->nmboxes; i++)
-        CM_TRY(mailscan_mbox(o->mboxes[i], keyid, on_event, on_warn, &s, &st));
+        CM_TRY(mailscan_mbox_workers(o->mboxes[i], keyid,
+                                     o->workers > 0 ? o->workers : prep_default_workers(),
+                                     on_event, on_warn, &s, &st));
     CM_TRY(s.fatal);
     if (s.spill != NULL && fflush(s.spill) != 0)
         CM_FAIL(CM_ERR_IO, "scratch file: %s", strerror(errno));
