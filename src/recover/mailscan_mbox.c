@@ -244,19 +244,32 @@ static cm_err mb_deliver(struct mb *m, mailscan_cb cb, mailscan_warn_cb warn, vo
 
 /* --- this thread: splitting the file --------------------------------------- */
 
-/* The file, read forward through one buffer; buf[0] is at file offset base. */
+/* The file, read forward through one buffer: the bytes not yet split are
+ * buf[pos, len), the first of them at file offset base. */
 struct rd {
     int fd;
     unsigned char *buf;
-    size_t cap, len;
+    size_t cap, len, pos;
     int64_t base;
     int eof;
 };
 
-/* Reads more (growing the buffer when it is full). -1 on a read error. */
+/* The unsplit bytes and their count. */
+#define RD_AT(r) ((r)->buf + (r)->pos)
+#define RD_N(r) ((r)->len - (r)->pos)
+
+/* Reads more: moves the unsplit bytes to the front first (so each byte is
+ * moved about once), grows the buffer when they fill it. -1 on a read or
+ * memory error. */
 static int rd_more(struct rd *r)
 {
     ssize_t got;
+
+    if (r->pos > 0) {
+        memmove(r->buf, RD_AT(r), RD_N(r));
+        r->len -= r->pos;
+        r->pos = 0;
+    }
     if (r->cap - r->len < MB_READ) {
         size_t ncap = r->cap + 2 * MB_READ;
         unsigned char *nb = realloc(r->buf, ncap);
@@ -276,23 +289,42 @@ static int rd_more(struct rd *r)
     return 0;
 }
 
-/* Drops the bytes before file offset off. */
-static void rd_drop(struct rd *r, int64_t off)
+/* Splits off the first k unsplit bytes. */
+static void rd_drop(struct rd *r, size_t k)
 {
-    size_t k = (size_t)(off - r->base);
-    memmove(r->buf, r->buf + k, r->len - k);
-    r->len -= k;
-    r->base = off;
+    r->pos += k;
+    r->base += (int64_t)k;
 }
 
-/* The buffer index of the next "\nFrom " at or after index from, or -1. */
+/* The index (in the unsplit bytes) of the next "\nFrom " at or after from,
+ * or -1. */
 static long rd_find_from(const struct rd *r, size_t from)
 {
     const unsigned char *q;
-    if (from >= r->len)
+    if (from >= RD_N(r))
         return -1;
-    q = memmem(r->buf + from, r->len - from, "\nFrom ", 6);
-    return q ? (long)(q - r->buf) : -1;
+    q = memmem(RD_AT(r) + from, RD_N(r) - from, "\nFrom ", 6);
+    return q ? (long)(q - RD_AT(r)) : -1;
+}
+
+/* A message too large to hold, from r->base on: skips to the next From
+ * line, keeping only the bytes a separator may start in. */
+static int rd_skip(struct rd *r, int64_t *span, int *before_from)
+{
+    int64_t start = r->base;
+    long next = -1;
+
+    while (next < 0 && !r->eof) {
+        rd_drop(r, RD_N(r) > 5 ? RD_N(r) - 5 : 0);
+        if (rd_more(r) != 0)
+            return -1;
+        next = rd_find_from(r, 0);
+    }
+    *before_from = next >= 0;
+    next = next >= 0 ? next + 1 : (long)RD_N(r);
+    *span = r->base + next - start;
+    rd_drop(r, (size_t)next);
+    return 0;
 }
 
 /* The next message, whose From line starts at r->base: its content into
@@ -305,61 +337,47 @@ static long rd_find_from(const struct rd *r, size_t from)
 static int rd_message(struct rd *r, unsigned char **data, size_t *len, int64_t *span,
                       int *before_from)
 {
-    long eol, next;
+    long eol = -1, next = -1;
     size_t scanned = 0, body, end;
 
     *data = NULL;
     *len = 0;
-    if (r->len == 0 && r->eof)
+    *before_from = 0;
+    if (RD_N(r) == 0 && r->eof)
         return 1;
     for (;;) {
-        unsigned char *nl = memchr(r->buf, '\n', r->len);
-        eol = nl ? (long)(nl - r->buf) : -1;
+        unsigned char *nl = memchr(RD_AT(r), '\n', RD_N(r));
+        eol = nl ? (long)(nl - RD_AT(r)) : -1;
         next = eol >= 0 ? rd_find_from(r, scanned > (size_t)eol ? scanned : (size_t)eol) : -1;
         if (next >= 0 || r->eof)
             break;
-        scanned = r->len >= 5 ? r->len - 5 : 0;
-        if (r->len > (size_t)MAILSCAN_MAX_MESSAGE + MB_READ) {
-            /* Too large to be read: skip to the next From line, keeping
-             * only the bytes a separator may start in. */
-            int64_t keep = r->base + (int64_t)r->len - 5;
-            int64_t start = r->base;
-            while (next < 0 && !r->eof) {
-                rd_drop(r, keep);
-                if (rd_more(r) != 0)
-                    return -1;
-                next = rd_find_from(r, 0);
-                keep = r->base + (int64_t)r->len - (r->len >= 5 ? 5 : (int64_t)r->len);
-            }
-            end = next >= 0 ? (size_t)next + 1 : r->len;
-            *span = r->base + (int64_t)end - start;
-            rd_drop(r, r->base + (int64_t)end);
-            return 0;
-        }
+        scanned = RD_N(r) >= 5 ? RD_N(r) - 5 : 0;
+        if (RD_N(r) > (size_t)MAILSCAN_MAX_MESSAGE + MB_READ)
+            return rd_skip(r, span, before_from);
         if (rd_more(r) != 0)
             return -1;
     }
-    end = next >= 0 ? (size_t)next + 1 : r->len; /* the next From line, or the end */
+    end = next >= 0 ? (size_t)next + 1 : RD_N(r); /* the next From line, or the end */
     *before_from = next >= 0;
     *span = (int64_t)end;
-    body = eol >= 0 ? (size_t)eol + 1 : r->len;
+    body = eol >= 0 ? (size_t)eol + 1 : RD_N(r);
     if (next >= 0) {
         size_t stop = (size_t)next; /* the newline before the From line */
-        if (stop > body && r->buf[stop - 1] == '\r')
+        if (stop > body && RD_AT(r)[stop - 1] == '\r')
             stop--;
         *len = stop > body ? stop - body : 0;
     } else {
-        *len = r->len - body;
+        *len = RD_N(r) - body;
     }
     if (*span <= (int64_t)MAILSCAN_MAX_MESSAGE) {
         *data = malloc(*len ? *len : 1);
         if (*data == NULL)
             return -1;
-        memcpy(*data, r->buf + body, *len);
+        memcpy(*data, RD_AT(r) + body, *len);
     } else {
         *len = 0;
     }
-    rd_drop(r, r->base + (int64_t)end);
+    rd_drop(r, end);
     return 0;
 }
 
@@ -462,7 +480,7 @@ cm_err mailscan_mbox_workers(const char *path, const char *ca_key_id, int worker
     struct mailscan_stats local;
     struct scan *check = NULL;
     struct mb *m = NULL;
-    struct rd r = {-1, NULL, 0, 0, 0, 0};
+    struct rd r = {-1, NULL, 0, 0, 0, 0, 0};
     int empty = 0, started = 0;
     cm_err rc = CM_OK;
 
