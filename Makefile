@@ -37,7 +37,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check check-softhsm unit tools e2e clean deps asan tsan fuzz bench format dist install uninstall
+.PHONY: all check check-softhsm unit tools e2e clean deps asan tsan fuzz bench bench-all format dist install uninstall
 all: $(BUILD)/certmint
 
 # Installation: `make install` (PREFIX=/usr/local by default; DESTDIR for
@@ -142,11 +142,11 @@ asan:
 	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" check
 
 # ThreadSanitizer over the code that runs threads: the unit test of
-# recover-orphans' workers (TSAN_TESTS names more unit tests), then the
+# recover-orphans' workers and of the mbox scan's (TSAN_TESTS names more unit tests), then the
 # suite's e2e scripts that CERTMINT_TESTS selects (none unless set), with a
 # TSan build of the binary. OpenSSL and GLib are not instrumented: TSan sees
 # their locks, not their atomics.
-TSAN_TESTS ?= test_recover_prep
+TSAN_TESTS ?= test_recover_prep test_mailscan
 tsan:
 	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" CFLAGS="-O1 -g" build-tsan/certmint $(TSAN_TESTS:%=build-tsan/tests/%)
 	@for t in $(TSAN_TESTS); do TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-tsan/tests/$$t || exit 1; done
@@ -166,6 +166,9 @@ deps:
 
 bench: all
 	sh bench/run.sh
+
+bench-all: all
+	sh bench/all.sh
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c)
