@@ -161,8 +161,8 @@ static void *mb_worker(void *arg)
     struct mailscan_stats none;
 
     memset(&none, 0, sizeof(none));
-    if (s != NULL && mailscan_scan_begin(s, m->keyid, collect_event, collect_warn, NULL, &none) !=
-                         CM_OK) {
+    if (s != NULL &&
+        mailscan_scan_begin(s, m->keyid, collect_event, collect_warn, NULL, &none) != CM_OK) {
         free(s);
         s = NULL;
     }

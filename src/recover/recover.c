@@ -828,8 +828,8 @@ static cm_err scan_trail(struct scan *s, const char *keyid)
         CM_TRY(mailscan_maildir(o->maildirs[i], keyid, on_event, on_warn, s, &st));
     for (i = 0; i < o->nmboxes; i++)
         CM_TRY(mailscan_mbox_workers(o->mboxes[i], keyid,
-                                     o->workers > 0 ? o->workers : prep_default_workers(),
-                                     on_event, on_warn, s, &st));
+                                     o->workers > 0 ? o->workers : prep_default_workers(), on_event,
+                                     on_warn, s, &st));
     CM_TRY(s->fatal);
     if (s->spill != NULL && fflush(s->spill) != 0)
         CM_FAIL(CM_ERR_IO, "scratch file: %s", strerror(errno));

@@ -719,8 +719,9 @@ TEST(mbox_workers_large_and_odd)
             CHECK_OK(buf_append_str(&mb, "From big@example Sun Nov 22 21:40:00 2026\n"
                                          "Subject: big\n\n"));
             for (size_t k = 0; k < big[i] / 64; k++)
-                CHECK_OK(buf_append_str(&mb, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                                             "xxxxxxxxx\n"));
+                CHECK_OK(buf_append_str(&mb,
+                                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                                        "xxxxxxxxx\n"));
         }
     }
     CHECK_OK(buf_append_str(&mb, "From crlf@example Sun Nov 22 21:40:00 2026\r\nSubject: "
