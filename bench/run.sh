@@ -1,21 +1,188 @@
 #!/bin/sh
-# Every benchmark, in one run on this machine, each next to its physical
-# limit (openssl speed, openssl ca, the MTA's own rate) and as ratios.
-#   sh bench/run.sh            (make bench)
-# Results are printed; nothing is asserted (a benchmark is not a test).
+# The issue 10 benchmark (make bench): one run on this machine, one table,
+# every figure next to the limit or the alternative it is compared with, so
+# the ratios hold even where the machine is shared (the load average is
+# printed at the start and the end: read the absolute figures with it).
+#   sh bench/run.sh
+#   BENCH_N=10000       requests per issuance run (prepared P-256 CSRs)
+#   RECOVER_N=100000    mails for recover-orphans (and RECOVER_N/5, to show
+#                       that memory stays flat); 0 skips recover-orphans
+#   CM=path/certmint    times another build (e.g. an older commit's)
+# About 5 minutes on a quiet 2-core machine (most of it preparing the
+# recover-orphans trail). The other benchmarks (CRL, SMTP, mail scanner)
+# are bench/all.sh (make bench-all). Nothing is asserted.
 set -eu
 cd "$(dirname "$0")/.."
-echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(openssl version)"
-echo
-echo "== issuance (bench/issue.sh)"
-sh bench/issue.sh "${BENCH_N:-10000}"
-echo
-echo "== CRL generation (bench/crl.sh), full crl_publish path over SQLite too"
-CRL_DB=1 sh bench/crl.sh 100000 1000000
-for extra in bench/smtp.sh bench/mailscan.sh bench/recover.sh; do
-    if [ -f "$extra" ]; then
-        echo
-        echo "== $extra"
-        sh "$extra"
+N=${BENCH_N:-10000}
+RN=${RECOVER_N:-100000}
+BUILD=${BUILD:-build}
+[ -n "${CM:-}" ] || { make -s "$BUILD/certmint"; CM=./$BUILD/certmint; }
+MODULE=${P11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+cores=$(nproc)
+W=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-run.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+secs() { date +%s.%N; }
+start_load=$(load)
+t_begin=$(secs)
+
+# --- the limits: one P-256 verify (the CSR) + one P-256 sign per certificate
+p256=$(openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/nistp256/ {print $(NF-1), $NF}' | tail -n 1)
+sign=${p256% *}
+verify=${p256#* }
+lim1=$(awk -v s="$sign" -v v="$verify" 'BEGIN { printf "%.0f", 1 / (1 / s + 1 / v) }')
+limn=$((lim1 * cores))
+
+# --- the batch
+cc -O2 -o "$W/gen_csrs" bench/gen_csrs.c -lcrypto
+mkdir "$W/csrs"
+"$W/gen_csrs" "$W/csrs" "$N"
+printf 'bench-passphrase\n' >"$W/pass"
+printf 'bench-pin\n' >"$W/pin"
+chmod 600 "$W/pass" "$W/pin"
+
+# issue NAME KEY WORKERS OUT(0|1) -> "certs/s writer-wall-us writer-cpu-us"
+issue() {
+    h="$W/ca-$1"
+    "$CM" --home "$h" --passphrase-file "$W/pass" init --subject "/CN=Bench $1" --key "$2" >/dev/null
+    "$CM" --home "$h" config set submit.workers "$3"
+    o=""
+    if [ "$4" = 1 ]; then
+        mkdir "$W/out-$1"
+        o="--out $W/out-$1"
     fi
-done
+    sync
+    a=$(secs)
+    # shellcheck disable=SC2086
+    "$CM" --home "$h" --passphrase-file "$W/pass" -vv submit --profile tls-server $o \
+        "$W"/csrs/*.csr >"$W/submit.out" 2>"$W/submit.err"
+    b=$(secs)
+    got=$(grep -c '	issued	' "$W/submit.out" || true)
+    [ "$got" -eq "$N" ] || { echo "bench: $1: $got of $N issued" >&2; exit 1; }
+    if [ "$4" = 1 ]; then
+        got=$(find "$W/out-$1" -type f | wc -l)
+        [ "$got" -eq "$N" ] || { echo "bench: $1: $got of $N files" >&2; exit 1; }
+    fi
+    wall=$(sed -n 's/.*the writer held \([0-9.]*\) us per request.*/\1/p' "$W/submit.err" | head -n 1)
+    cpu=$(sed -n 's/.*writer CPU \([0-9.]*\) us per request.*/\1/p' "$W/submit.err" | head -n 1)
+    rm -rf "$h" "$W/out-$1"
+    echo "$(rate "$N" "$a" "$b") ${wall:--} ${cpu:--}"
+}
+
+f1=$(issue f1 ec:p256 1 0)
+f1o=$(issue f1o ec:p256 1 1)
+fn=$(issue fn ec:p256 "$cores" 0)
+fno=$(issue fno ec:p256 "$cores" 1)
+
+# --- SoftHSM2: the same key type in a token (PKCS#11), submit --out
+h1o="" hno=""
+if [ -r "$MODULE" ] && command -v softhsm2-util >/dev/null 2>&1; then
+    mkdir "$W/tokens"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+        "$W/tokens" >"$W/softhsm2.conf"
+    SOFTHSM2_CONF="$W/softhsm2.conf"
+    export SOFTHSM2_CONF
+    softhsm2-util --init-token --free --label bench --pin bench-pin --so-pin bench-so >/dev/null
+    uri() { echo "pkcs11:token=bench;object=$1?module-path=$MODULE&pin-source=file:$W/pin"; }
+    h1o=$(issue h1o "$(uri k1)" 1 1)
+    hno=$(issue hno "$(uri kn)" "$cores" 1)
+fi
+
+# --- openssl ca on the same batch: one process, every request given with
+# -infiles, certificates written to new_certs_dir (not synced), index.txt
+# written once at the end.
+mkdir -p "$W/oca/certs" "$W/pem"
+python3 - "$W/csrs" "$W/pem" <<'EOF'
+import base64, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+for name in sorted(os.listdir(src)):
+    der = open(os.path.join(src, name), "rb").read()
+    b64 = base64.encodebytes(der).decode().replace("\n", "")
+    lines = "\n".join(b64[i:i + 64] for i in range(0, len(b64), 64))
+    with open(os.path.join(dst, name + ".pem"), "w") as f:
+        f.write("-----BEGIN CERTIFICATE REQUEST-----\n" + lines + "\n-----END CERTIFICATE REQUEST-----\n")
+EOF
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=openssl ca bench" \
+    -days 3650 -keyout "$W/oca/ca.key" -out "$W/oca/ca.crt" 2>/dev/null
+: >"$W/oca/index.txt"
+cat >"$W/oca/ca.cnf" <<EOF
+[ca]
+default_ca = bench
+[bench]
+dir = $W/oca
+database = \$dir/index.txt
+new_certs_dir = \$dir/certs
+rand_serial = yes
+private_key = \$dir/ca.key
+certificate = \$dir/ca.crt
+default_md = sha256
+default_days = 365
+policy = policy
+unique_subject = no
+copy_extensions = copy
+x509_extensions = ext
+[policy]
+commonName = supplied
+[ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+sync
+a=$(secs)
+openssl ca -batch -notext -config "$W/oca/ca.cnf" -out /dev/null -infiles "$W"/pem/*.pem 2>"$W/oca.err" ||
+    { tail -n 5 "$W/oca.err" >&2; exit 1; }
+b=$(secs)
+got=$(find "$W/oca/certs" -type f | wc -l)
+[ "$got" -eq "$N" ] || { echo "bench: openssl ca wrote $got of $N certificates" >&2; exit 1; }
+oca=$(rate "$N" "$a" "$b")
+
+# --- recover-orphans (bench/recover.sh): messages/s and peak RSS
+recover() { # N -> "msgs/s rss_MiB cpu_s"
+    BUILD="$BUILD" CERTMINT="$CM" sh bench/recover.sh "$1" >"$W/recover-$1.txt" 2>&1 ||
+        { tail -n 5 "$W/recover-$1.txt" >&2; exit 1; }
+    sed -n 's/^first run: .*= \([0-9]*\) messages\/s, CPU \([0-9.]*\)s, peak RSS \([0-9]*\) MiB.*/\1 \3 \2/p' \
+        "$W/recover-$1.txt"
+}
+r_big="" r_small=""
+if [ "$RN" -gt 0 ]; then
+    r_small=$(recover $((RN / 5)))
+    r_big=$(recover "$RN")
+fi
+
+# --- the table
+f() { echo "$1" | cut -d' ' -f"$2"; }
+row() { printf '%-46s %10s %-9s %7s  %s\n' "$1" "$2" "$3" "$4" "$5"; }
+echo "certmint benchmark ($CM): $N prepared P-256 requests, $cores cores, $(openssl version | cut -d' ' -f1-2)"
+echo "load average at the start: $start_load; at the end: $(load); $(awk -v a="$t_begin" -v b="$(secs)" 'BEGIN { printf "%.0f", b - a }') s in all"
+row "figure" "value" "unit" "ratio" "ratio to"
+row "openssl speed P-256: sign / verify" "$sign/$verify" "op/s" "" ""
+row "limit, one core (1 verify + 1 sign per cert)" "$lim1" "cert/s" "" ""
+row "limit, $cores cores" "$limn" "cert/s" "" ""
+row "submit FILE..., 1 worker" "$(f "$f1" 1)" "cert/s" "$(ratio "$(f "$f1" 1)" "$lim1")" "the one-core limit"
+row "submit --out DIR, 1 worker" "$(f "$f1o" 1)" "cert/s" "$(ratio "$(f "$f1o" 1)" "$lim1")" "the one-core limit"
+row "" "" "" "$(ratio "$(f "$f1o" 1)" "$(f "$f1" 1)")" "the same without --out"
+row "submit FILE..., $cores workers" "$(f "$fn" 1)" "cert/s" "$(ratio "$(f "$fn" 1)" "$limn")" "the $cores-core limit"
+row "submit --out DIR, $cores workers" "$(f "$fno" 1)" "cert/s" "$(ratio "$(f "$fno" 1)" "$limn")" "the $cores-core limit"
+row "" "" "" "$(ratio "$(f "$fno" 1)" "$(f "$fn" 1)")" "the same without --out"
+row "openssl ca -infiles (same batch, one process)" "$oca" "cert/s" "$(ratio "$oca" "$lim1")" "the one-core limit"
+row "submit --out DIR, 1 worker / openssl ca" "" "" "$(ratio "$(f "$f1o" 1)" "$oca")" "openssl ca"
+row "writer per certificate, 1 worker, wall" "$(f "$f1" 2)" "us" "$(ratio "$(f "$f1" 2)" 10)" "the target of 10 us"
+row "writer per certificate, 1 worker, CPU" "$(f "$f1" 3)" "us" "$(ratio "$(f "$f1" 3)" 10)" "the target of 10 us"
+row "writer per certificate, $cores workers, wall/CPU" "$(f "$fn" 2)/$(f "$fn" 3)" "us" "" ""
+if [ -n "$h1o" ]; then
+    row "SoftHSM2 key, submit --out DIR, 1 worker" "$(f "$h1o" 1)" "cert/s" "$(ratio "$(f "$h1o" 1)" "$(f "$f1o" 1)")" "the file key"
+    row "SoftHSM2 key, submit --out DIR, $cores workers" "$(f "$hno" 1)" "cert/s" "$(ratio "$(f "$hno" 1)" "$(f "$fno" 1)")" "the file key"
+else
+    row "SoftHSM2 key" "-" "" "" "($MODULE or softhsm2-util missing)"
+fi
+if [ -n "$r_big" ]; then
+    row "recover-orphans, $((RN / 5)) mails" "$(f "$r_small" 1)" "msg/s" "$(ratio "$(f "$r_small" 1)" 5000)" "the target of 5,000/s"
+    row "recover-orphans, $RN mails" "$(f "$r_big" 1)" "msg/s" "$(ratio "$(f "$r_big" 1)" 5000)" "the target of 5,000/s"
+    row "recover-orphans, CPU for $RN mails" "$(f "$r_big" 3)" "s" "" ""
+    row "recover-orphans peak RSS, $((RN / 5)) / $RN mails" "$(f "$r_small" 2)/$(f "$r_big" 2)" "MiB" "$(ratio "$(f "$r_big" 2)" "$(f "$r_small" 2)")" "$((RN / 5)) mails (flat: about 1)"
+fi

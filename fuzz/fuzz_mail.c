@@ -2,7 +2,8 @@
  * arbitrary bytes, which covers GMime's MIME parsing as certmint drives it,
  * the events-block parser (in-place unfolding), the certificate attachment
  * checks and the AD CS-style text fallback. Inputs that start with "From "
- * also go through mailscan_mbox() (from a memfd), for the mbox loop. Every field of every event is
+ * also go through mailscan_mbox() and mailscan_mbox_workers() (from a memfd),
+ * for the mbox loop and the parallel scan's splitter. Every field of every event is
  * read so that a bad pointer or length shows up under ASan.
  * Seeds: fuzz/corpus/fuzz_mail/ (mails written by tests/unit/mailgen.h). */
 #include "recover/mailscan.h"
@@ -56,6 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (write(fd, data, size) == (ssize_t)size) {
                 snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
                 (void)mailscan_mbox(path, NULL, touch, warn, NULL, &st);
+                /* The split at From lines of the parallel scan, and its
+                 * workers (mailscan_mbox_workers). */
+                (void)mailscan_mbox_workers(path, NULL, 2, touch, warn, NULL, &st);
             }
             close(fd);
         }

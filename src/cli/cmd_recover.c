@@ -30,8 +30,9 @@ const char cmd_recover_orphans_usage[] =
     "  --revoke REASON  then revoke every recovered certificate that the trail left valid\n"
     "                   or on hold (RFC 5280 reason); the trail's revocations keep theirs\n"
     "  --dry-run        report what would change; change nothing (no passphrase needed)\n"
-    "  --workers N      threads decoding and checking the attached certificates (1-64;\n"
-    "                   default: one per processor); the result does not depend on it\n"
+    "  --workers N      threads parsing the mails of an mbox and decoding and checking the\n"
+    "                   attached certificates (1-64; default: one per processor); the\n"
+    "                   result does not depend on it\n"
     "  --format F       table (default) or json\n"
     "Exit status: 0 done, 1 error, 3 done but some mails were rejected.\n";
 

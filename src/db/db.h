@@ -50,7 +50,10 @@
  *    transactions that both take a value get different ones: the read and
  *    the increment are one atomic step (SQLite gets this from BEGIN
  *    IMMEDIATE; PostgreSQL must use UPDATE ... RETURNING on a locked row or
- *    a sequence, never SELECT-then-UPDATE without a lock). RequestIDs and
+ *    a sequence, never SELECT-then-UPDATE without a lock). Values taken by
+ *    one transaction may come from memory and the counter be stored at
+ *    its commit (SQLite does so for request_id: one read and one write per
+ *    batch group, not five statements per request). RequestIDs and
  *    CRL numbers are the certificates' and CRLs' names: RFC 5280 5.2.3
  *    requires monotonically increasing CRL numbers.
  * C4 Uniqueness is the database's. A certificate's serial is drawn at

@@ -4,6 +4,7 @@
 #include "util/der.h"
 #include "util/buf.h"
 
+#include <limits.h>
 #include <openssl/core_names.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,10 +240,12 @@ cm_err key_sign_cert(const cm_key *k, X509 **x)
     cm_err rc = CM_OK;
     X509_ALGOR *alg = NULL;
     const unsigned char *p = k->sa->der;
-    unsigned char *tbs = NULL, *der = NULL;
+    unsigned char *tbs = NULL, *sig = NULL;
     int tbslen;
-    size_t derlen = 0;
-    X509 *signed_x = NULL;
+    size_t siglen = 0;
+    const ASN1_BIT_STRING *csig = NULL;
+    const X509_ALGOR *calg = NULL;
+    ASN1_BIT_STRING *bs;
 
     alg = d2i_X509_ALGOR(NULL, &p, (long)k->sa->len);
     CM_NOMEM_IF(alg == NULL);
@@ -254,17 +257,24 @@ cm_err key_sign_cert(const cm_key *k, X509 **x)
     tbslen = i2d_re_X509_tbs(*x, &tbs);
     if (tbslen <= 0)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate to sign");
-    CM_TRY(sign_wrap(&der, &derlen, k, tbs, (size_t)tbslen));
-    p = der;
-    signed_x = d2i_X509(NULL, &p, (long)derlen);
-    if (signed_x == NULL || p != der + derlen)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "the signed certificate does not decode");
-    X509_free(*x);
-    *x = signed_x;
-    signed_x = NULL;
+    CM_TRY(key_sign(k, &sig, &siglen, tbs, (size_t)tbslen));
+    /* The signature goes into the certificate as X509_sign() puts it
+     * there (signatureAlgorithm and signatureValue through the pointers it
+     * writes through; the TBSCertificate keeps the encoding just signed).
+     * Decoding the signed DER instead would decode the subject's public key
+     * again: OpenSSL 3.0 builds a decoder chain for every key it decodes,
+     * which doubled the CPU per issued certificate (bench/README.md). */
+    X509_get0_signature(&csig, &calg, *x);
+    if (!X509_ALGOR_copy((X509_ALGOR *)calg, alg))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
+    bs = (ASN1_BIT_STRING *)csig;
+    if (siglen > INT_MAX || !ASN1_BIT_STRING_set(bs, sig, (int)siglen))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature");
+    /* A signature is whole octets: no unused bits (RFC 5280 4.1.1.3). */
+    bs->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+    bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
 out:
-    X509_free(signed_x);
-    free(der);
+    free(sig);
     OPENSSL_free(tbs);
     X509_ALGOR_free(alg);
     return rc;

@@ -110,6 +110,10 @@ static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *
     const char *why = NULL;
 
     (void)offset, (void)item;
+    /* A message cut out of an mbox ends where the next From line was: the
+     * whole-file parse meets that line inside the multipart, and says so. */
+    if (s->before_from && code == GMIME_WARN_TRUNCATED_MESSAGE)
+        code = GMIME_WARN_MALFORMED_MULTIPART;
     switch (code) {
     case GMIME_WARN_TRUNCATED_MESSAGE:
         why = "truncated (a MIME part or the closing boundary is missing)";
@@ -676,6 +680,44 @@ out:
     if (s)
         scan_fini(s);
     free(s);
+    return rc;
+}
+
+/* For the parallel mbox scan (mailscan_mbox.c): the same steps as
+ * mailscan_mbox's, one message given as its bytes (the From line and the
+ * newline GMime takes as part of the separator left out) and span, the
+ * bytes from its From line to the next one. */
+cm_err mailscan_scan_begin(struct scan *s, const char *ca_key_id, mailscan_cb cb,
+                           mailscan_warn_cb warn, void *ctx, struct mailscan_stats *st)
+{
+    /* st is never NULL here: local is not used. */
+    struct mailscan_stats local;
+    assert(st != NULL);
+    return scan_init(s, ca_key_id, cb, warn, ctx, st, &local);
+}
+
+void mailscan_scan_end(struct scan *s)
+{
+    scan_fini(s);
+}
+
+cm_err mailscan_scan_chunk(struct scan *s, const char *path, size_t n, const unsigned char *data,
+                           size_t len, int64_t span, int before_from)
+{
+    GMimeStream *stream = NULL;
+    cm_err rc;
+
+    scan_source(s, "mbox:%s#%zu", path, n);
+    if (span > (int64_t)MAILSCAN_MAX_MESSAGE) {
+        mailscan_bad(s, "%lld bytes: larger than %u, skipped", (long long)span,
+                     MAILSCAN_MAX_MESSAGE);
+        return CM_OK;
+    }
+    stream = g_mime_stream_mem_new_with_buffer((const char *)data, len);
+    s->before_from = before_from;
+    rc = scan_stream(s, stream);
+    s->before_from = 0;
+    g_object_unref(stream);
     return rc;
 }
 

@@ -110,6 +110,18 @@ cm_err mailscan_maildir(const char *dir, const char *ca_key_id, mailscan_cb cb,
 cm_err mailscan_mbox(const char *path, const char *ca_key_id, mailscan_cb cb, mailscan_warn_cb warn,
                      void *ctx, struct mailscan_stats *st) CM_MUST_USE;
 
+/* mailscan_mbox with GMime's parse of the messages in `workers` threads
+ * (1: mailscan_mbox itself). This thread splits the file at its From lines
+ * as GMime does and calls cb and warn, in mailbox order: the events,
+ * warnings and stats are those of mailscan_mbox whatever the number of
+ * workers. At most MAILSCAN_WINDOW messages (and MAILSCAN_WINDOW_BYTES of
+ * them) are held at a time, so memory stays flat however large the mbox. */
+#define MAILSCAN_WINDOW 256
+#define MAILSCAN_WINDOW_BYTES (64u * 1024 * 1024)
+cm_err mailscan_mbox_workers(const char *path, const char *ca_key_id, int workers, mailscan_cb cb,
+                             mailscan_warn_cb warn, void *ctx,
+                             struct mailscan_stats *st) CM_MUST_USE;
+
 /* Scans one RFC 5322 message held in memory. source names it in events and
  * warnings (NULL: "message"). */
 cm_err mailscan_message(const unsigned char *data, size_t len, const char *source,

@@ -39,6 +39,7 @@ struct scan {
     const char *fatal; /* a GMime parser warning that makes a mail untrustworthy */
     int counted_bad;   /* this message was already counted in st->malformed */
     int64_t date;      /* the mail's Date, 0 if none */
+    int before_from;   /* mailscan_scan_chunk: a From line followed the message */
     struct mail_event ev;
 };
 
@@ -65,6 +66,14 @@ cm_err mailscan_scan_toplevel(struct scan *s, GMimeMessage *msg) CM_MUST_USE;
 /* An AD CS-style text mail (no X-Certmint headers); passes over anything
  * that is not a notification. */
 cm_err mailscan_scan_text(struct scan *s, GMimeMessage *msg) CM_MUST_USE;
+
+/* The parallel mbox scan's steps (mailscan_mbox.c): a scan state (st not
+ * NULL), one mbox message read by it, the state freed. */
+cm_err mailscan_scan_begin(struct scan *s, const char *ca_key_id, mailscan_cb cb,
+                           mailscan_warn_cb warn, void *ctx, struct mailscan_stats *st) CM_MUST_USE;
+void mailscan_scan_end(struct scan *s);
+cm_err mailscan_scan_chunk(struct scan *s, const char *path, size_t n, const unsigned char *data,
+                           size_t len, int64_t span, int before_from) CM_MUST_USE;
 
 #endif /* CM_HAVE_GMIME */
 #endif

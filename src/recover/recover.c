@@ -801,23 +801,9 @@ out:
     return rc;
 }
 
-cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct recover_opts *o)
+/* The options' checks, before anything is read. */
+static cm_err opts_check(const ca_ctx *ca, const struct recover_opts *o)
 {
-    cm_err rc = CM_OK;
-    struct scan s;
-    struct mailscan_stats st;
-    struct tx t = {ca, 0, o->dry_run};
-    char keyid[130];
-    size_t i, changes;
-    int in_tx = 0;
-    int64_t db_crl = 0;
-
-    memset(rep, 0, sizeof(*rep));
-    memset(&s, 0, sizeof(s));
-    memset(&st, 0, sizeof(st));
-    s.ca = ca;
-    s.o = o;
-    s.rep = rep;
     if (ca->cert == NULL)
         return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet");
     if (o->nmaildirs + o->nmboxes == 0)
@@ -826,31 +812,46 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
         o->revoke_reason > DB_REASON_AA_COMPROMISE || o->revoke_reason < -1)
         return cm_err_set(CM_ERR_INVALID, "recover-orphans: reason %d is not a revocation reason",
                           o->revoke_reason);
-    /* The key signs the CRL at the end: ask for it before a long scan, not
-     * after. A dry run only verifies certificates (public key). */
-    if (!o->dry_run)
-        CM_TRY(ca_load_key(ca));
-    text_hex(keyid, ca->ski, ca->ski_len);
+    return CM_OK;
+}
 
-    /* Scan: only what the database lacks is kept. */
+/* Step 1: reads every mailbox; only what the database lacks is kept. */
+static cm_err scan_trail(struct scan *s, const char *keyid)
+{
+    const struct recover_opts *o = s->o;
+    struct recover_report *rep = s->rep;
+    struct mailscan_stats st;
+    cm_err rc = CM_OK;
+    size_t i;
+
+    memset(&st, 0, sizeof(st));
     for (i = 0; i < o->nmaildirs; i++)
-        CM_TRY(mailscan_maildir(o->maildirs[i], keyid, on_event, on_warn, &s, &st));
+        CM_TRY(mailscan_maildir(o->maildirs[i], keyid, on_event, on_warn, s, &st));
     for (i = 0; i < o->nmboxes; i++)
-        CM_TRY(mailscan_mbox(o->mboxes[i], keyid, on_event, on_warn, &s, &st));
-    CM_TRY(s.fatal);
-    if (s.spill != NULL && fflush(s.spill) != 0)
+        CM_TRY(mailscan_mbox_workers(o->mboxes[i], keyid,
+                                     o->workers > 0 ? o->workers : prep_default_workers(), on_event,
+                                     on_warn, s, &st));
+    CM_TRY(s->fatal);
+    if (s->spill != NULL && fflush(s->spill) != 0)
         CM_FAIL(CM_ERR_IO, "scratch file: %s", strerror(errno));
-    progress(&s, 1);
+    progress(s, 1);
     rep->messages = st.messages;
     rep->certmint_messages = st.certmint_messages;
     rep->foreign_messages = st.foreign_messages;
     rep->fallback_messages = st.fallback_messages;
     rep->malformed = st.malformed;
-    CM_TRY(report_pending_unknown(&s));
+    CM_TRY(report_pending_unknown(s));
+out:
+    return rc;
+}
 
-    CM_TRY(last_crl_number(&db_crl, ca->db));
-    CM_TRY(db_begin(ca->db));
-    in_tx = 1;
+/* Steps 2-4 inside the caller's transaction; *changes: what they did. */
+static cm_err apply_trail(struct scan *s, struct tx *t, size_t *changes)
+{
+    struct recover_report *rep = s->rep;
+    ca_ctx *ca = s->ca;
+    cm_err rc = CM_OK;
+
     /* Nothing goes backwards: IDs and numbers seen in the trail are never
      * used again (they name mails, requests and CRLs people have). First, so
      * that the events raised below get IDs, and so Message-IDs, above every
@@ -861,13 +862,13 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
         CM_TRY(db_counter_raise(ca->db, "crl_number", rep->max_crl_number));
     if (rep->max_event_id > 0)
         CM_TRY(db_event_raise_id(ca->db, rep->max_event_id));
-    CM_TRY(restore_orphans(&s, &t));
-    CM_TRY(apply_revocations(&s, &t));
-    if (o->revoke_reason >= 0)
-        CM_TRY(revoke_recovered(&s, &t, o->revoke_reason));
-    changes =
+    CM_TRY(restore_orphans(s, t));
+    CM_TRY(apply_revocations(s, t));
+    if (s->o->revoke_reason >= 0)
+        CM_TRY(revoke_recovered(s, t, s->o->revoke_reason));
+    *changes =
         rep->imported + rep->placeholders + rep->revocations + rep->releases + rep->revoked_now;
-    if (changes > 0) {
+    if (*changes > 0) {
         char details[256];
         snprintf(details, sizeof(details),
                  "%zu imported, %zu placeholders, %zu revocations, %zu releases, %zu revoked now",
@@ -875,27 +876,63 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
                  rep->revoked_now);
         CM_TRY(ca_audit(ca, "recover-orphans", 0, NULL, details));
     }
-    if (o->dry_run) {
-        db_rollback(ca->db);
-        in_tx = 0;
-        goto out;
+out:
+    return rc;
+}
+
+/* A new CRL reflects the recovered state, numbered above every CRL of the
+ * trail. Also when nothing changed but the trail holds a CRL newer than
+ * this database's last one: relying parties have a CRL the restored CA
+ * never made (or a run was cut short before its CRL). */
+static cm_err publish_after(struct recover_report *rep, ca_ctx *ca, size_t changes, int64_t db_crl)
+{
+    struct crl_result cr;
+    int64_t dp = 0;
+    cm_err rc = CM_OK;
+
+    if (changes == 0 && rep->max_crl_number <= db_crl)
+        return CM_OK;
+    CM_TRY(crl_publish(&cr, ca, 0));
+    rep->crl_number = cr.number;
+    if (config_get_seconds(ca->cfg, "crl.delta_period", &dp) == CM_OK && dp > 0) {
+        CM_TRY(crl_publish(&cr, ca, 1));
+        rep->delta_crl_number = cr.number;
     }
+out:
+    return rc;
+}
+
+cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct recover_opts *o)
+{
+    cm_err rc = CM_OK;
+    struct scan s;
+    struct tx t = {ca, 0, o->dry_run};
+    char keyid[130];
+    size_t i, changes = 0;
+    int in_tx = 0;
+    int64_t db_crl = 0;
+
+    memset(rep, 0, sizeof(*rep));
+    memset(&s, 0, sizeof(s));
+    s.ca = ca;
+    s.o = o;
+    s.rep = rep;
+    CM_TRY(opts_check(ca, o));
+    /* The key signs the CRL at the end: ask for it before a long scan, not
+     * after. A dry run only verifies certificates (public key). */
+    if (!o->dry_run)
+        CM_TRY(ca_load_key(ca));
+    text_hex(keyid, ca->ski, ca->ski_len);
+    CM_TRY(scan_trail(&s, keyid));
+    CM_TRY(last_crl_number(&db_crl, ca->db));
+    CM_TRY(db_begin(ca->db));
+    in_tx = 1;
+    CM_TRY(apply_trail(&s, &t, &changes));
+    if (o->dry_run)
+        goto out; /* rolled back below */
     CM_TRY(db_commit(ca->db));
     in_tx = 0;
-    /* A new CRL reflects the recovered state, numbered above every CRL of
-     * the trail. Also when nothing changed but the trail holds a CRL newer
-     * than this database's last one: relying parties have a CRL the
-     * restored CA never made (or a run was cut short before its CRL). */
-    if (changes > 0 || rep->max_crl_number > db_crl) {
-        struct crl_result cr;
-        int64_t dp = 0;
-        CM_TRY(crl_publish(&cr, ca, 0));
-        rep->crl_number = cr.number;
-        if (config_get_seconds(ca->cfg, "crl.delta_period", &dp) == CM_OK && dp > 0) {
-            CM_TRY(crl_publish(&cr, ca, 1));
-            rep->delta_crl_number = cr.number;
-        }
-    }
+    CM_TRY(publish_after(rep, ca, changes, db_crl));
 out:
     if (in_tx)
         db_rollback(ca->db);

@@ -404,6 +404,69 @@ TEST(rollback_leaves_nothing)
     db_close(db);
 }
 
+/* How many ephemeral tables the program of sql opens (EXPLAIN). */
+static int ephemeral_ops(const char *path, const char *sql)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    char ex[512];
+    int n = -1;
+
+    snprintf(ex, sizeof(ex), "EXPLAIN %s", sql);
+    if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h, ex, -1, &st, NULL) == SQLITE_OK) {
+        n = 0;
+        while (sqlite3_step(st) == SQLITE_ROW)
+            if (strcmp((const char *)sqlite3_column_text(st, 1), "OpenEphemeral") == 0)
+                n++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+/* The schema's CHECK constraints (OR-ed comparisons, not IN lists: see
+ * schema_sql) still refuse every value outside their sets, and inserting a
+ * certificate builds no ephemeral table (an IN list made one per row). */
+TEST(check_constraints)
+{
+    char path[256], err[256];
+    db_t *db = new_db(path, sizeof(path));
+    static const char *const bad[] = {
+        "INSERT INTO requests(RequestID, Disposition) VALUES (900, 10)",
+        "INSERT INTO requests(RequestID, Disposition) VALUES (901, 21)",
+        "INSERT INTO requests(RequestID, Disposition) VALUES (902, 20.5)",
+        "INSERT INTO certificates(SerialNumber, RequestID, Origin) VALUES ('A1', 1, 3)",
+        "INSERT INTO certificates(SerialNumber, RequestID, Origin) VALUES ('A2', 1, 1.5)",
+        "INSERT INTO certificates(SerialNumber, RequestID, Withheld) VALUES ('A3', 1, 2)",
+        "INSERT INTO certificates(SerialNumber, RequestID, RevokedReason) VALUES ('A4', 1, 7)",
+        "INSERT INTO certificates(SerialNumber, RequestID, RevokedReason) VALUES ('A5', 1, 8)",
+        "INSERT INTO certificates(SerialNumber, RequestID, RevokedReason) VALUES ('A6', 1, 11)",
+    };
+    static const char *const good[] = {
+        "INSERT INTO requests(RequestID, Disposition) VALUES (1, 20)",
+        "INSERT INTO requests(RequestID, Disposition) VALUES (2, 9)",
+        "INSERT INTO requests(RequestID, Disposition) VALUES (3, 31)",
+        "INSERT INTO certificates(SerialNumber, RequestID, Origin, Withheld, RevokedReason)"
+        " VALUES ('B1', 1, 2, 1, 10)",
+        "INSERT INTO certificates(SerialNumber, RequestID, RevokedReason) VALUES ('B2', 2, 0)",
+        "INSERT INTO certificates(SerialNumber, RequestID, RevokedReason) VALUES ('B3', 3, NULL)",
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (raw_exec(path, good[i], err, sizeof(err)) != SQLITE_OK)
+            UNIT_FAIL("refused: %s: %s", good[i], err);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (raw_exec(path, bad[i], err, sizeof(err)) != SQLITE_CONSTRAINT)
+            UNIT_FAIL("accepted: %s", bad[i]);
+    CHECK_INT(ephemeral_ops(path, "INSERT INTO certificates(SerialNumber, RequestID, Origin,"
+                                  " Withheld, RevokedReason) VALUES ('C1', 1, 0, 0, 1)"),
+              0);
+    CHECK_INT(ephemeral_ops(path, "INSERT INTO requests(RequestID, Disposition) VALUES (5, 20)"),
+              0);
+    db_close(db);
+}
+
 TEST(counters)
 {
     char path[256];
@@ -1191,6 +1254,7 @@ int main(void)
     RUN(refuse_foreign_files);
     RUN(requests_and_certs);
     RUN(rollback_leaves_nothing);
+    RUN(check_constraints);
     RUN(counters);
     RUN(revocation_states);
     RUN(revoked_iter);

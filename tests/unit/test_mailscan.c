@@ -641,6 +641,110 @@ TEST(stats_accumulate)
     recorder_free(&r);
 }
 
+/* GMime's parse in worker threads (mailscan_mbox_workers): the same events,
+ * warnings (sources included) and stats as the one-thread scan, in the same
+ * order, whatever the number of workers; the key filter, NULL warn and
+ * stats, and a callback's error behave the same. */
+TEST(mbox_workers_agree)
+{
+    static const int ws[] = {2, 3, 8};
+
+    for (size_t k = 0; k < sizeof(ws) / sizeof(ws[0]); k++) {
+        struct recorder r = {0};
+        struct mailscan_stats st = {0};
+
+        CHECK_OK(mailscan_mbox_workers(mbox_path, NULL, ws[k], record, warned, &r, &st));
+        check_all(&r, &st, LAYOUT_MBOX);
+        recorder_free(&r);
+
+        memset(&st, 0, sizeof(st));
+        CHECK_OK(mailscan_mbox_workers(mbox_path, OTHER_KEYID, ws[k], record, warned, &r, &st));
+        CHECK_INT(st.events, 3);
+        CHECK_INT(st.foreign_messages, 11);
+        CHECK_INT(st.malformed, 0);
+        CHECK_INT(r.nev, 3);
+        recorder_free(&r);
+
+        CHECK_OK(mailscan_mbox_workers(mbox_path, NULL, ws[k], record, NULL, &r, NULL));
+        CHECK_INT(r.nev, NWANT);
+        recorder_free(&r);
+
+        memset(&st, 0, sizeof(st));
+        r.stop_after = 3;
+        CHECK_ERR(mailscan_mbox_workers(mbox_path, NULL, ws[k], record, warned, &r, &st),
+                  CM_ERR_DB);
+        CHECK_INT(r.nev, 3);
+        CHECK_INT(st.events, 3);
+        recorder_free(&r);
+
+        CHECK_ERR(mailscan_mbox_workers(mbox_path, "not-hex", ws[k], record, warned, &r, &st),
+                  CM_ERR_INVALID);
+    }
+}
+
+/* Two scans gave the same callbacks and stats. */
+static void check_same(const struct recorder *a, const struct mailscan_stats *sa,
+                       const struct recorder *b, const struct mailscan_stats *sb)
+{
+    CHECK(memcmp(sa, sb, sizeof(*sa)) == 0);
+    CHECK_INT(a->nev, b->nev);
+    for (size_t i = 0; i < a->nev && i < b->nev; i++) {
+        CHECK_STR(a->ev[i].ev.source, b->ev[i].ev.source);
+        CHECK_STR(a->ev[i].ev.serial, b->ev[i].ev.serial);
+        CHECK_INT(a->ev[i].ev.cert_der_len, b->ev[i].ev.cert_der_len);
+    }
+    CHECK_INT(a->nwarn, b->nwarn);
+    for (size_t i = 0; i < a->nwarn && i < b->nwarn; i++) {
+        CHECK_STR(a->warn_src[i], b->warn_src[i]);
+        CHECK_STR(a->warn_why[i], b->warn_why[i]);
+    }
+}
+
+/* Messages too large to read (one just over the limit, one larger than
+ * what the splitter buffers) between ordinary ones, a mail ending without
+ * a newline, CRLF line ends: the workers' split is GMime's. */
+TEST(mbox_workers_large_and_odd)
+{
+    static const int ws[] = {2, 5};
+    cm_buf mb = CM_BUF_INIT(64u * 1024 * 1024);
+    char path[PATH_MAX];
+    struct recorder *r1 = calloc(1, sizeof(*r1)), *r2 = calloc(1, sizeof(*r2));
+    struct mailscan_stats s1 = {0}, s2 = {0};
+    static const size_t big[] = {MAILSCAN_MAX_MESSAGE + 1000, MAILSCAN_MAX_MESSAGE + 3000000};
+
+    snprintf(path, sizeof(path), "%s/odd.mbox", tmpdir);
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(mg_mbox_append(&mb, msgs[i].data, msgs[i].len));
+        if (i < 2) {
+            CHECK_OK(buf_append_str(&mb, "From big@example Sun Nov 22 21:40:00 2026\n"
+                                         "Subject: big\n\n"));
+            for (size_t k = 0; k < big[i] / 64; k++)
+                CHECK_OK(buf_append_str(&mb,
+                                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                                        "xxxxxxxxx\n"));
+        }
+    }
+    CHECK_OK(buf_append_str(&mb, "From crlf@example Sun Nov 22 21:40:00 2026\r\nSubject: "
+                                 "crlf\r\n\r\nbody\r\n\r\n"));
+    CHECK_OK(buf_append_str(&mb, "From last@example Sun Nov 22 21:40:00 2026\nSubject: last\n\n"
+                                 "no newline at the end"));
+    CHECK_OK(fs_write_atomic(path, mb.data, mb.len, 0600));
+    buf_free(&mb);
+    CHECK_OK(mailscan_mbox(path, NULL, record, warned, r1, &s1));
+    CHECK_INT(s1.messages, 7);
+    CHECK_INT(r1->nwarn, 2);
+    for (size_t k = 0; k < sizeof(ws) / sizeof(ws[0]); k++) {
+        memset(&s2, 0, sizeof(s2));
+        CHECK_OK(mailscan_mbox_workers(path, NULL, ws[k], record, warned, r2, &s2));
+        check_same(r1, &s1, r2, &s2);
+        recorder_free(r2);
+    }
+    recorder_free(r1);
+    free(r1);
+    free(r2);
+    unlink(path);
+}
+
 /* An error from the callback stops the scan and comes back unchanged. */
 TEST(callback_error_stops)
 {
@@ -1033,6 +1137,8 @@ int main(void)
     RUN(ca_key_id_filter);
     RUN(stats_accumulate);
     RUN(callback_error_stops);
+    RUN(mbox_workers_agree);
+    RUN(mbox_workers_large_and_odd);
     RUN(single_messages);
     RUN(events_block_errors);
     RUN(attachment_checks);
