@@ -66,6 +66,7 @@ cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)
     int issuer_len, in_tx = 0;
     int64_t period = 0, delta_period = 0, number = 0, rev_seq = 0, now;
     const char *freshest = NULL;
+    char freshest_buf[2048];
     char crldir[PATH_MAX], der_path[PATH_MAX], pem_path[PATH_MAX], hash[65];
     char this_s[32], next_s[32];
     cm_buf payload = CM_BUF_INIT(16384), details = CM_BUF_INIT(4096);
@@ -87,9 +88,10 @@ cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)
                                "crl.delta_period to publish them");
     /* 5.2.6: a complete CRL points to its deltas, when there are any. */
     if (!delta && delta_period > 0) {
-        freshest = config_get(ca->cfg, "crl.delta_cdp_url");
-        if (freshest != NULL && freshest[0] == '\0')
-            freshest = NULL;
+        CM_TRY(config_public_url(freshest_buf, sizeof(freshest_buf), ca->cfg,
+                                 "crl.delta_cdp_url"));
+        if (freshest_buf[0] != '\0')
+            freshest = freshest_buf;
     }
 
     /* 5.1.2.3: the CRL issuer is the CA certificate's subject, byte for

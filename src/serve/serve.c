@@ -14,21 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t reload_requested;
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static void on_hup(int sig)
-{
-    (void)sig;
-    reload_requested = 1;
-}
-
 static cm_err raise_service_event(ca_ctx *ca, int ev)
 {
     cm_err rc = CM_OK;
@@ -182,27 +167,24 @@ static void log_start(ca_ctx *ca)
 cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
 {
     cm_err rc = CM_OK;
-    struct sigaction sa;
     struct exit_delivery_report rep;
     int64_t poll = 2, last_expiry = 0;
     size_t raised;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    static volatile sig_atomic_t never;
+    volatile sig_atomic_t *stop_requested = o && o->stop ? o->stop : &never;
+    volatile sig_atomic_t *reload_requested = o && o->reload ? o->reload : &never;
 
     CM_TRY(ca_load_key(ca));
     CM_TRY(raise_service_event(ca, EXIT_EV_STARTUP));
     log_info("certmint serve started for %s (pid %ld)", ca->home, (long)getpid());
     log_start(ca);
-    while (!stop_requested) {
-        if (reload_requested) {
-            reload_requested = 0;
+    while (!*stop_requested) {
+        int reloaded = 0;
+        if (*reload_requested) {
+            *reload_requested = 0;
             reload_config(ca);
+            reloaded = 1;
         }
         publish_due_crls(ca);
         if ((int64_t)time(NULL) - last_expiry >= 3600) {
@@ -214,6 +196,8 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
         }
         if (exit_deliver(ca, EXIT_DELIVER_RESPECT_BACKOFF | EXIT_DELIVER_ALLOW_WAIT, &rep) != CM_OK)
             log_error("event delivery: %s", cm_err_msg());
+        if (o && o->tick)
+            o->tick(o->tick_ctx, ca, reloaded);
         if (o && o->once)
             break;
         if (config_get_seconds(ca->cfg, "serve.poll_interval", &poll) != CM_OK || poll < 1)
