@@ -29,9 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cid == NULL || q.ids[i].der_len > sizeof(q.ids[i].der))
             abort();
         OCSP_CERTID_free(cid);
-        if (q.ids[i].serial[0] != '\0' &&
-            (text_serial_canon(again, q.ids[i].serial) != CM_OK ||
-             strcmp(again, q.ids[i].serial) != 0))
+        if (q.ids[i].serial[0] != '\0' && (text_serial_canon(again, q.ids[i].serial) != CM_OK ||
+                                           strcmp(again, q.ids[i].serial) != 0))
             abort();
     }
     return 0;

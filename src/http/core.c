@@ -305,8 +305,9 @@ void http_server_tick(http_server *s, ca_ctx *ca)
     pthread_mutex_lock(&s->lock);
     f = s->files;
     r = f->crl_number != full || f->delta_number != delta;
-    log_debug("HTTP tick: CRL %lld/%lld served, %lld/%lld in the database", (long long)f->crl_number,
-              (long long)f->delta_number, (long long)full, (long long)delta);
+    log_debug("HTTP tick: CRL %lld/%lld served, %lld/%lld in the database",
+              (long long)f->crl_number, (long long)f->delta_number, (long long)full,
+              (long long)delta);
     pthread_mutex_unlock(&s->lock);
     if (r)
         http_server_reload_files(s, ca);

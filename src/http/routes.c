@@ -35,7 +35,7 @@ static void http_date(char *out, size_t n, int64_t t)
 }
 
 static void reply(struct evhttp_request *req, struct http_ctx *c, int code, const char *reason,
-                 struct evbuffer *body)
+                  struct evbuffer *body)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     int cls = code / 100;
@@ -54,8 +54,8 @@ static void reply(struct evhttp_request *req, struct http_ctx *c, int code, cons
         atomic_fetch_add(&c->srv->responses_by_class[cls], 1);
 }
 
-static void send_text(struct evhttp_request *req, struct http_ctx *c, int code,
-                      const char *reason, const char *text)
+static void send_text(struct evhttp_request *req, struct http_ctx *c, int code, const char *reason,
+                      const char *text)
 {
     struct evbuffer *b = evbuffer_new();
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -241,8 +241,8 @@ static void route_ocsp_get(struct evhttp_request *req, struct http_ctx *c, const
 static void route_metrics(struct evhttp_request *req, struct http_ctx *c)
 {
     struct http_server *s = c->srv;
-    static const char *st[6] = {"good", "revoked", "unknown", "malformedRequest", "unauthorized",
-                                "internalError"};
+    static const char *st[6] = {"good",         "revoked",      "unknown", "malformedRequest",
+                                "unauthorized", "internalError"};
     struct evbuffer *b = evbuffer_new();
     struct ocsp_stats os;
     long cum = 0;
@@ -281,8 +281,8 @@ static void route_metrics(struct evhttp_request *req, struct http_ctx *c)
                         "certmint_http_request_duration_seconds_bucket{le=\"+Inf\"} %ld\n"
                         "certmint_http_request_duration_seconds_sum %.6f\n"
                         "certmint_http_request_duration_seconds_count %ld\n",
-                        atomic_load(&s->lat_count),
-                        (double)atomic_load(&s->lat_sum_us) / 1e6, atomic_load(&s->lat_count));
+                        atomic_load(&s->lat_count), (double)atomic_load(&s->lat_sum_us) / 1e6,
+                        atomic_load(&s->lat_count));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");

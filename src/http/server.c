@@ -427,8 +427,7 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
     if (pthread_create(&s->refresher, NULL, http_ocsp_refresher, s) != 0)
         CM_FAIL(CM_ERR_NOMEM, "HTTP: cannot start the OCSP refresher");
     s->refresher_started = 1;
-    log_info("HTTP server: %d thread(s), at most %ld connections", s->nthreads,
-             s->max_connections);
+    log_info("HTTP server: %d thread(s), at most %ld connections", s->nthreads, s->max_connections);
     *out = s;
     s = NULL;
 out:

@@ -50,8 +50,7 @@ static cm_err make_csr(unsigned char **der, size_t *len, EVP_PKEY *k, const char
     CM_NOMEM_IF(req == NULL || exts == NULL);
     n = X509_REQ_get_subject_name(req);
     e = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, sans);
-    if (!X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
-                                    0) ||
+    if (!X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) ||
         !X509_REQ_set_pubkey(req, k) || e == NULL || !sk_X509_EXTENSION_push(exts, e))
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "HTTPS certificate request");
     e = NULL;

@@ -14,8 +14,7 @@ static int hexval(char c)
     return -1;
 }
 
-cm_err http_percent_decode(unsigned char *out, size_t cap, size_t *outlen, const char *in,
-                           size_t n)
+cm_err http_percent_decode(unsigned char *out, size_t cap, size_t *outlen, const char *in, size_t n)
 {
     size_t o = 0;
     *outlen = 0;

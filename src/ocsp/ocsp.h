@@ -72,11 +72,11 @@ cm_err ocsp_request_parse(struct ocsp_request *out, const unsigned char *der,
                           size_t len) CM_MUST_USE;
 
 struct ocsp_opts {
-    int use_ca_key;          /* 1: sign with the CA key; 0: delegated responder */
-    int64_t validity;        /* nextUpdate - thisUpdate, seconds */
-    int64_t refresh_before;  /* re-sign when less than this is left */
-    int unknown_as_revoked;  /* never-issued serials: revoked (RFC 6960 2.2) */
-    int64_t responder_days;  /* validity of the delegated responder certificate */
+    int use_ca_key;         /* 1: sign with the CA key; 0: delegated responder */
+    int64_t validity;       /* nextUpdate - thisUpdate, seconds */
+    int64_t refresh_before; /* re-sign when less than this is left */
+    int unknown_as_revoked; /* never-issued serials: revoked (RFC 6960 2.2) */
+    int64_t responder_days; /* validity of the delegated responder certificate */
 };
 
 /* Reads ocsp.* from the configuration (docs/configuration.md). */
@@ -111,9 +111,9 @@ cm_err ocsp_responder_sync(ocsp_responder *r, db_t *db, size_t *signed_out) CM_M
 struct ocsp_answer {
     unsigned char *der; /* malloc'ed */
     size_t len;
-    int resp_status;   /* enum ocsp_resp_status */
-    int cert_status;   /* enum ocsp_cert_status of the first CertID (successful only) */
-    int cached;        /* 1: a pre-signed response (cacheable by HTTP caches) */
+    int resp_status; /* enum ocsp_resp_status */
+    int cert_status; /* enum ocsp_cert_status of the first CertID (successful only) */
+    int cached;      /* 1: a pre-signed response (cacheable by HTTP caches) */
     int64_t produced_at, this_update, next_update;
 };
 
@@ -124,14 +124,14 @@ struct ocsp_answer {
  * through db and signed then); a nonce (RFC 8954) or several CertIDs are
  * signed on demand. CM_ERR_* only when no answer at all could be made
  * (out of memory). */
-cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db,
-                    const unsigned char *req, size_t len) CM_MUST_USE;
+cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db, const unsigned char *req,
+                    size_t len) CM_MUST_USE;
 void ocsp_answer_clear(struct ocsp_answer *a);
 
 /* Counts of the cache, for metrics. */
 struct ocsp_stats {
     size_t entries;
-    int64_t oldest_next_update; /* 0 when empty */
+    int64_t oldest_next_update;  /* 0 when empty */
     int64_t responder_not_after; /* 0 with the CA key */
 };
 void ocsp_responder_stats(ocsp_responder *r, struct ocsp_stats *st);

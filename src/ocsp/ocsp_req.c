@@ -21,8 +21,8 @@ static cm_err copy_certid(struct ocsp_certid *id, OCSP_CERTID *cid)
     if (n <= 0 || (size_t)n > sizeof(id->der))
         CM_FAIL(CM_ERR_INVALID, "OCSP request: CertID too large");
     id->der_len = (size_t)i2d_OCSP_CERTID(cid, &p);
-    if (!OCSP_id_get0_info(&nh, &md, &kh, &serial, cid) || nh == NULL || kh == NULL ||
-        md == NULL || serial == NULL)
+    if (!OCSP_id_get0_info(&nh, &md, &kh, &serial, cid) || nh == NULL || kh == NULL || md == NULL ||
+        serial == NULL)
         CM_FAIL(CM_ERR_INVALID, "OCSP request: incomplete CertID");
     id->md_nid = OBJ_obj2nid(md);
     if (nh->length <= 0 || (size_t)nh->length > sizeof(id->name_hash) || kh->length <= 0 ||

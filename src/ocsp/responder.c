@@ -40,7 +40,7 @@ struct ocsp_responder {
     cm_key *ca_key; /* borrowed from the ca_ctx (CA-key mode) */
     pthread_rwlock_t signer_lock;
     struct ocsp_signer signer;
-    X509 *responder; /* delegated mode */
+    X509 *responder;       /* delegated mode */
     pthread_rwlock_t lock; /* the cache */
     struct entry **buckets;
     size_t entries;
@@ -148,8 +148,8 @@ static cm_err issuer_hashes(ocsp_responder *r)
         const EVP_MD *md = EVP_get_digestbynid(nids[i]);
         struct issuer_hash *h = &r->hashes[i];
         h->md_nid = nids[i];
-        if (md == NULL || !X509_NAME_digest(X509_get_subject_name(r->ca_cert), md, h->name,
-                                            &h->name_len) ||
+        if (md == NULL ||
+            !X509_NAME_digest(X509_get_subject_name(r->ca_cert), md, h->name, &h->name_len) ||
             !X509_pubkey_digest(r->ca_cert, md, h->key, &h->key_len))
             return cm_err_ossl(CM_ERR_CRYPTO, "OCSP issuer hashes");
     }
@@ -344,8 +344,7 @@ static void status_of_cert(int *status, int *reason, int64_t *when, int origin, 
 
 /* A scan row: insert or update the entry (not yet signed when new or
  * changed: next_update 0). Runs under the write lock. */
-static cm_err scan_one(ocsp_responder *r, const char *serial, int status, int reason,
-                       int64_t when)
+static cm_err scan_one(ocsp_responder *r, const char *serial, int status, int reason, int64_t when)
 {
     struct entry *e = find_entry(r, serial);
     if (e == NULL) {
@@ -558,8 +557,8 @@ static cm_err error_answer(struct ocsp_answer *out, int status)
     return ocsp_error_response(&out->der, &out->len, status);
 }
 
-cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db,
-                    const unsigned char *req, size_t len)
+cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db, const unsigned char *req,
+                    size_t len)
 {
     struct ocsp_request q;
     struct ocsp_single s[OCSP_MAX_CERTIDS];

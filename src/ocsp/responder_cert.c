@@ -75,8 +75,9 @@ static cm_err add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
     X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
     int ok = e != NULL && X509_add_ext(x, e, -1);
     X509_EXTENSION_free(e);
-    return ok ? CM_OK : cm_err_ossl(CM_ERR_CRYPTO, "OCSP responder certificate: extension %s",
-                                    OBJ_nid2sn(nid));
+    return ok ? CM_OK
+              : cm_err_ossl(CM_ERR_CRYPTO, "OCSP responder certificate: extension %s",
+                            OBJ_nid2sn(nid));
 }
 
 /* The certificate's body: subject = the CA's subject with
@@ -134,8 +135,8 @@ static cm_err responder_record(ca_ctx *ca, X509 *x)
     cm_err rc = CM_OK;
     char serial[CM_SERIAL_BUF];
     CM_TRY(db_begin(ca->db));
-    CM_TRY(ca_import_checked_in_tx(ca, x, 0, "ocsp-responder", "OCSP responder certificate",
-                                   NULL, serial));
+    CM_TRY(ca_import_checked_in_tx(ca, x, 0, "ocsp-responder", "OCSP responder certificate", NULL,
+                                   serial));
     CM_TRY(ca_audit(ca, "ocsp-responder-issue", 0, serial, "delegated OCSP responder"));
     CM_TRY(db_commit(ca->db));
     log_info("issued the OCSP responder certificate %s", serial);
