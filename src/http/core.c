@@ -73,15 +73,6 @@ out:
     return rc;
 }
 
-static cm_err dup_bytes(unsigned char **out, const void *p, size_t n)
-{
-    *out = malloc(n ? n : 1);
-    if (*out == NULL)
-        return cm_err_set(CM_ERR_NOMEM, "out of memory");
-    memcpy(*out, p, n);
-    return CM_OK;
-}
-
 static cm_err load_export(struct http_file *f, ca_ctx *ca, int with_chain,
                           enum ca_export_format fmt, int64_t mtime)
 {
@@ -115,7 +106,6 @@ cm_err http_files_load(struct http_files **out, ca_ctx *ca)
     CM_TRY(load_export(&f->f[HF_CHAIN_PEM], ca, 1, CA_EXPORT_PEM, mtime));
     CM_TRY(load_crl(&f->f[HF_CRL], &f->crl_number, ca, CRL_FULL_DER));
     CM_TRY(load_crl(&f->f[HF_DELTA_CRL], &f->delta_number, ca, CRL_DELTA_DER));
-    (void)dup_bytes;
     *out = f;
     f = NULL;
 out:
@@ -281,7 +271,7 @@ void *http_ocsp_refresher(void *arg)
 void http_server_tick(http_server *s, ca_ctx *ca)
 {
     struct http_files *f = NULL;
-    int64_t full = 0, delta = 0, renewed = 0;
+    int64_t full = 0, delta = 0;
     struct db_crl *c = NULL;
     int r = 0;
     if (s == NULL)
@@ -290,8 +280,7 @@ void http_server_tick(http_server *s, ca_ctx *ca)
     if (ocsp_responder_renew(s->ocsp, ca, &r) != CM_OK)
         log_error("OCSP responder certificate renewal: %s", cm_err_msg());
     else if (r)
-        renewed = 1;
-    (void)renewed;
+        log_info("OCSP responder certificate renewed");
     /* A CRL published since (by this loop or by `certmint crl`): served
      * from now on. */
     if (db_crl_last(ca->db, &c, 0) == CM_OK && c != NULL)
@@ -305,9 +294,6 @@ void http_server_tick(http_server *s, ca_ctx *ca)
     pthread_mutex_lock(&s->lock);
     f = s->files;
     r = f->crl_number != full || f->delta_number != delta;
-    log_debug("HTTP tick: CRL %lld/%lld served, %lld/%lld in the database",
-              (long long)f->crl_number, (long long)f->delta_number, (long long)full,
-              (long long)delta);
     pthread_mutex_unlock(&s->lock);
     if (r)
         http_server_reload_files(s, ca);

@@ -90,7 +90,6 @@ static cm_err responder_body(X509 **out, ca_ctx *ca, EVP_PKEY *k, int64_t days)
     unsigned char sn[16];
     BIGNUM *bn = NULL;
     X509V3_CTX v3;
-    int64_t now = (int64_t)time(NULL);
 
     CM_NOMEM_IF(x == NULL);
     if (RAND_bytes(sn, sizeof(sn)) != 1)
@@ -109,7 +108,6 @@ static cm_err responder_body(X509 **out, ca_ctx *ca, EVP_PKEY *k, int64_t days)
         X509_time_adj_ex(X509_getm_notBefore(x), 0, -300, NULL) == NULL ||
         X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "OCSP responder certificate");
-    (void)now;
     X509V3_set_ctx(&v3, ca->cert, x, NULL, NULL, 0);
     CM_TRY(add_ext(x, &v3, NID_basic_constraints, "critical,CA:FALSE"));
     CM_TRY(add_ext(x, &v3, NID_key_usage, "critical,digitalSignature"));
