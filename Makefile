@@ -2,7 +2,7 @@
 # Sources are found by wildcard: a new module is a new file, not a Makefile edit.
 CC      ?= cc
 BUILD   ?= build
-PKG_LIBS = libcrypto sqlite3 libcurl
+PKG_LIBS = libcrypto libssl sqlite3 libcurl libevent libevent_openssl libevent_pthreads
 HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
 HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
 CPPFLAGS += -Isrc -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED

@@ -29,8 +29,10 @@ allowed() {
     backup) echo "util db config event key ca crl" ;;
     exit) echo "util db config event key ca crl ldap" ;;
     recover) echo "util db config event key ca crl ldap exit" ;;
+    ocsp) echo "util db config event key ca" ;;
     serve) echo "util db config event key ca crl ldap exit recover backup" ;;
-    cli) echo "util db config event key ca crl ldap exit recover backup serve" ;;
+    http) echo "util db config event key ca crl ldap exit recover backup serve ocsp" ;;
+    cli) echo "util db config event key ca crl ldap exit recover backup serve ocsp http" ;;
     *) echo "?" ;;
     esac
 }

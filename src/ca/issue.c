@@ -107,18 +107,18 @@ static GENERAL_NAME *uri_name(const char *url)
     return g;
 }
 
-/* The configured URL of key, checked again (a hand-edited file skips
- * `config set`): certificates carry it as an IA5String URI (RFC 5280
- * 4.2.1.13, 4.2.2.1). NULL when unset. */
-static cm_err conf_url(const char **out, const ca_ctx *ca, const char *key)
+/* The URL of key, explicit or made from http.base_url
+ * (config_public_url), checked again (a hand-edited file skips `config
+ * set`): certificates carry it as an IA5String URI (RFC 5280 4.2.1.13,
+ * 4.2.2.1). NULL when there is none. */
+static cm_err conf_url(const char **out, char *buf, size_t bufsz, const ca_ctx *ca,
+                       const char *key)
 {
-    const char *v = config_get(ca->cfg, key);
     *out = NULL;
-    if (v == NULL || v[0] == '\0')
-        return CM_OK;
-    if (config_check_url(v) != CM_OK)
+    if (config_public_url(buf, bufsz, ca->cfg, key) != CM_OK)
         return cm_err_prefix(CM_ERR_CONFIG, "%s", key);
-    *out = v;
+    if (buf[0] != '\0')
+        *out = buf;
     return CM_OK;
 }
 
@@ -278,7 +278,7 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
     cm_err rc = CM_OK;
     struct issue_cache *c = ca->issue_cache;
     const char *v;
-    char buf[1024];
+    char buf[1024], url1[2048], url2[2048], url3[2048];
 
     if (c != NULL && strcmp(c->profile, p->name) == 0) {
         *out = c;
@@ -323,13 +323,13 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
         if (c->aki == NULL)
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot build authorityKeyIdentifier");
     }
-    CM_TRY(conf_url(&v, ca, "crl.cdp_url"));
+    CM_TRY(conf_url(&v, url1, sizeof(url1), ca, "crl.cdp_url"));
     if (v != NULL)
         CM_TRY(cdp_ext(&c->cdp, v));
     {
         const char *aia = NULL, *ocsp = NULL;
-        CM_TRY(conf_url(&aia, ca, "ca.aia_url"));
-        CM_TRY(conf_url(&ocsp, ca, "ca.ocsp_url"));
+        CM_TRY(conf_url(&aia, url2, sizeof(url2), ca, "ca.aia_url"));
+        CM_TRY(conf_url(&ocsp, url3, sizeof(url3), ca, "ca.ocsp_url"));
         CM_TRY(aia_ext(&c->aia, ocsp, aia));
     }
     *out = c;

@@ -1,6 +1,7 @@
 /* certmint serve */
 #include "cli/commands.h"
 
+#include "http/http.h"
 #include "serve/serve.h"
 #include "util/log.h"
 
@@ -9,16 +10,23 @@
 #include <string.h>
 
 const char cmd_serve_usage[] =
-    "certmint serve [--once]\n"
+    "certmint serve [--once] [--setup-tls [--tls-names NAMES]]\n"
     "\n"
     "Runs the CA service in the foreground: raises STARTUP, then delivers queued\n"
     "exit-module events (with retries and backoff), raises CERTEXPIRING (exit.expiring_days),\n"
     "and republishes the full and delta CRLs before the previous ones expire (crl.period,\n"
-    "crl.delta_period, crl.overlap), raising CRLISSUED. SIGTERM or SIGINT: raises SHUTDOWN,\n"
-    "drains what it can and exits 0. SIGHUP reloads the configuration. Logs go to stderr\n"
-    "(log.level, -v). The CA key passphrase must come from a file (--passphrase-file or\n"
-    "ca.passphrase_file) unless started on a terminal.\n"
-    "  --once   one pass of the loop, then stop as on SIGTERM\n";
+    "crl.delta_period, crl.overlap), raising CRLISSUED. With http.listen or https.listen\n"
+    "set it also serves HTTP (docs/http.md): the CA certificate, chain and CRLs under\n"
+    "/ca/ and /crl/, the OCSP responder at /ocsp (responses pre-signed, ocsp.*), /healthz\n"
+    "and /metrics. SIGTERM or SIGINT: raises SHUTDOWN, drains what it can (open HTTP\n"
+    "requests: up to 10 s) and exits 0. SIGHUP reloads the configuration, the TLS\n"
+    "certificate and the CA files and CRLs served. Logs go to stderr (log.level, -v). The\n"
+    "CA key passphrase must come from a file (--passphrase-file or ca.passphrase_file)\n"
+    "unless started on a terminal.\n"
+    "  --once         one pass of the loop, then stop as on SIGTERM\n"
+    "  --setup-tls    have the CA issue the HTTPS server certificate (for the host of\n"
+    "                 https.listen) into HOME/private/https.crt and https.key, then exit\n"
+    "  --tls-names N  with --setup-tls: more DNS names or IP addresses, comma separated\n";
 
 /* The signals are the front end's: the handlers only set flags, which the
  * serve loop polls (serve_opts.poll); a signal also ends its sleep. */
@@ -50,10 +58,9 @@ static int serve_poll(void *ctx)
     return req;
 }
 
-static void signals_install(void)
+static void install_signals(void)
 {
     struct sigaction sa;
-
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
@@ -63,27 +70,70 @@ static void signals_install(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The serve loop's tick: the HTTP server's turn in the ca_ctx's thread. */
+static void http_tick(void *ctx, ca_ctx *ca, int reloaded)
+{
+    http_server *s = ctx;
+    if (reloaded)
+        http_server_reload(s, ca);
+    http_server_tick(s, ca);
+}
+
+static int setup_tls(const struct cli_global *g, const char *names)
+{
+    ca_ctx *ca = NULL;
+    cm_err rc;
+    if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
+        return cli_fail(rc);
+    if ((rc = ca_load_key(ca)) == CM_OK)
+        rc = http_setup_tls(ca, names);
+    cli_close_ca(ca);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
+
 int cmd_serve(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {{"once", no_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
-    struct serve_opts o = {0, serve_poll, NULL};
+    static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
+                                         {"setup-tls", no_argument, NULL, 's'},
+                                         {"tls-names", required_argument, NULL, 'n'},
+                                         {NULL, 0, NULL, 0}};
+    struct serve_opts o = {0};
     ca_ctx *ca = NULL;
-    int ch;
+    http_server *srv = NULL;
+    const char *names = NULL;
+    int ch, tls = 0;
     cm_err rc;
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        if (ch != 'o')
+        if (ch == 'o')
+            o.once = 1;
+        else if (ch == 's')
+            tls = 1;
+        else if (ch == 'n')
+            names = optarg;
+        else
             return cli_usage_error("serve: see 'certmint help serve'");
-        o.once = 1;
     }
     if (optind != argc)
         return cli_usage_error("serve: unexpected argument '%s'", argv[optind]);
+    if (names != NULL && !tls)
+        return cli_usage_error("serve: --tls-names goes with --setup-tls");
     if (log_get_level() < LOG_LVL_INFO && g->verbose == 0)
         log_set_level(LOG_LVL_INFO);
+    if (tls)
+        return setup_tls(g, names);
+    install_signals();
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
-    signals_install();
-    rc = serve_run(ca, &o);
+    o.poll = serve_poll;
+    if ((rc = ca_load_key(ca)) == CM_OK && (rc = http_server_start(&srv, ca)) == CM_OK) {
+        if (srv != NULL) {
+            o.tick = http_tick;
+            o.tick_ctx = srv;
+        }
+        rc = serve_run(ca, &o);
+        http_server_stop(srv, 10);
+    }
     cli_close_ca(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }

@@ -124,6 +124,14 @@ cm_err config_parse_duration(int64_t *out, const char *s) CM_MUST_USE;
  * a valid port. CM_ERR_CONFIG naming the URL and the reason. */
 cm_err config_check_url(const char *s) CM_MUST_USE;
 
+/* The public URL that certificates and CRLs carry for key (ca.aia_url,
+ * ca.ocsp_url, crl.cdp_url, crl.delta_cdp_url): its value when set, else
+ * one made from http.base_url and http.ca_name (BASE/ca/NAME.crt,
+ * BASE/ocsp, BASE/crl/NAME.crl, BASE/crl/NAME-delta.crl; the delta only
+ * while crl.delta_period is not 0), else "" (none). CM_ERR_CONFIG when the
+ * URL is not valid (a hand-edited file skips `config set`). */
+cm_err config_public_url(char *out, size_t outsz, const cm_config *c, const char *key) CM_MUST_USE;
+
 /* 1 if key holds a secret (its name ends in "password" or "passphrase"):
  * its value is never logged, audited, echoed in errors or listed. */
 int config_key_is_secret(const char *key);

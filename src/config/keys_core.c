@@ -5,9 +5,25 @@
  * that it names each one). */
 #include "config/config.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #define MINUTE 60LL
 #define HOUR (60 * MINUTE)
 #define DAY (24 * HOUR)
+
+/* A name in a URL path: letters, digits, '-' and '_' (no '.', no '/':
+ * nothing that could climb out of /ca/ or /crl/). */
+static cm_err check_url_name(char **out, const struct config_key *k, const char *old,
+                             const char *in)
+{
+    (void)k;
+    (void)old;
+    if (in[0] == '\0' || strlen(in) > 64 || strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(in))
+        return cm_err_set(CM_ERR_CONFIG, "'%s' is not a name of 1 to 64 letters, digits, '-' or '_'", in);
+    *out = strdup(in);
+    return *out ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+}
 
 static cm_err check_key_usage(char **out, const struct config_key *k, const char *old,
                               const char *in)
@@ -88,6 +104,43 @@ const struct config_key config_keys_core[] = {
      "worker threads signing a large batch (0 = one per CPU core)"},
     {"ca.sessions", CFG_INT, "16", 1, 1024, NULL, NULL,
      "sessions (database connections) one process opens at most; callers wait when all are out"},
+
+    /* HTTP service (certmint serve; docs/http.md) */
+    {"http.base_url", CFG_URL, NULL, 0, 0, NULL, NULL,
+     "public http:// URL of the distribution points; unless set explicitly, ca.aia_url, "
+     "ca.ocsp_url, crl.cdp_url and crl.delta_cdp_url are made from it"},
+    {"http.ca_name", CFG_CUSTOM, "ca", 0, 0, NULL, check_url_name,
+     "name of this CA in distribution point paths: /ca/NAME.crt, /crl/NAME.crl ([A-Za-z0-9_-])"},
+    {"http.listen", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "HOST:PORT of the plain HTTP listener (distribution points, OCSP); unset: none"},
+    {"http.threads", CFG_INT, "0", 0, 256, NULL, NULL,
+     "event loop threads of the HTTP server (0 = one per CPU core)"},
+    {"http.max_connections", CFG_INT, "4096", 1, 1000000, NULL, NULL,
+     "open HTTP connections at most; the listeners pause while at the cap"},
+    {"http.idle_timeout", CFG_DURATION, "15s", 1, 3600, NULL, NULL,
+     "an HTTP connection idle (no byte read or written) this long is closed"},
+    {"http.request_timeout", CFG_DURATION, "30s", 1, 3600, NULL, NULL,
+     "a connection that has not completed a request this long after the last one is closed "
+     "(slow clients)"},
+    {"https.listen", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "HOST:PORT of the HTTPS listener (TLS 1.2 and 1.3); unset: none"},
+    {"https.cert", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "PEM certificate chain of the HTTPS listener; unset: HOME/private/https.crt from "
+     "certmint serve --setup-tls"},
+    {"https.key", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "PEM private key of the HTTPS listener; unset: HOME/private/https.key"},
+    {"ocsp.signer", CFG_ENUM, "delegated", 0, 0, "delegated|ca", NULL,
+     "who signs OCSP responses: a delegated responder certificate (id-kp-OCSPSigning, "
+     "issued and renewed automatically) or the CA key"},
+    {"ocsp.validity", CFG_DURATION, "4d", 8 * 3600, 10 * DAY, NULL, NULL,
+     "nextUpdate - thisUpdate of OCSP responses (RFC 5019 recommends days, not hours)"},
+    {"ocsp.refresh", CFG_DURATION, "2d", 60, 10 * DAY, NULL, NULL,
+     "a pre-signed OCSP response is signed again when less than this is left of it"},
+    {"ocsp.unknown_status", CFG_ENUM, "unknown", 0, 0, "unknown|revoked", NULL,
+     "answer for serials this CA never issued: unknown, or revoked (RFC 6960 2.2 "
+     "extended revoked); never good"},
+    {"ocsp.responder_days", CFG_INT, "30", 1, 365, NULL, NULL,
+     "validity of the delegated OCSP responder certificate, renewed a third before its end"},
 
     /* Profiles: keys override the built-in profiles (tls-server, tls-client,
      * smime, subca) or, with profile.NAME.base, define new ones. Unset keys

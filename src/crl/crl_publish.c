@@ -58,7 +58,7 @@ static cm_err current_rev_seq(int64_t *out, db_t *db)
 /* The CRL periods, checked, and for a complete CRL the URL of its deltas
  * (5.2.6), NULL when there is none. */
 static cm_err publish_settings(ca_ctx *ca, int delta, int64_t *period, int64_t *delta_period,
-                               const char **freshest)
+                               char *freshest_buf, size_t freshest_sz, const char **freshest)
 {
     cm_err rc = CM_OK;
 
@@ -71,9 +71,9 @@ static cm_err publish_settings(ca_ctx *ca, int delta, int64_t *period, int64_t *
                                "crl.delta_period to publish them");
     /* 5.2.6: a complete CRL points to its deltas, when there are any. */
     if (!delta && *delta_period > 0) {
-        *freshest = config_get(ca->cfg, "crl.delta_cdp_url");
-        if (*freshest != NULL && (*freshest)[0] == '\0')
-            *freshest = NULL;
+        CM_TRY(config_public_url(freshest_buf, freshest_sz, ca->cfg, "crl.delta_cdp_url"));
+        if (freshest_buf[0] != '\0')
+            *freshest = freshest_buf;
     }
 out:
     return rc;
@@ -231,6 +231,7 @@ cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)
     int in_tx = 0;
     int64_t period = 0, delta_period = 0, rev_seq = 0, now;
     const char *freshest = NULL;
+    char freshest_buf[2048];
     char crldir[PATH_MAX], der_path[PATH_MAX], pem_path[PATH_MAX], hash[65];
     char this_s[32], next_s[32];
 
@@ -242,7 +243,8 @@ cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)
     if (ca->cert == NULL)
         CM_FAIL(CM_ERR_STATE, "%s: the CA has no certificate yet (install-ca-cert first)",
                 ca->home);
-    CM_TRY(publish_settings(ca, delta, &period, &delta_period, &freshest));
+    CM_TRY(publish_settings(ca, delta, &period, &delta_period, freshest_buf,
+                            sizeof(freshest_buf), &freshest));
     CM_TRY(publish_issuer(&p, &issuer, ca));
     p.key = ca->signer;
     p.is_delta = delta;

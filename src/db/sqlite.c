@@ -1722,12 +1722,16 @@ static int file_nonempty(const char *path)
 static cm_err check_writable(const char *path)
 {
     char dir[PATH_MAX];
-    int fd = open(path, O_RDWR | O_CLOEXEC);
 
-    if (fd < 0)
+    /* access, not open + close: closing any descriptor of the database
+     * file drops every POSIX lock this process holds on it, those of the
+     * other SQLite connections open in it included (sqlite.org
+     * howtocorrupt.html 2.2.1). Another process then believes it is the
+     * last user, checkpoints and removes the -wal and -shm under them:
+     * stale reads, then a corrupt database. */
+    if (faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) != 0)
         return cm_err_set(errno == ENOENT ? CM_ERR_NOTFOUND : CM_ERR_IO,
                           "%s: cannot open the database for writing: %s", path, strerror(errno));
-    close(fd);
     snprintf(dir, sizeof(dir), "%s", path);
     if (access(dirname(dir), W_OK) != 0)
         return cm_err_set(CM_ERR_IO,

@@ -176,11 +176,14 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
     log_info("certmint serve started for %s (pid %ld)", ca->home, (long)getpid());
     log_start(ca);
     for (;;) {
+        int reloaded = 0;
         req |= poll_requests(o);
         if (req & SERVE_STOP)
             break;
-        if (req & SERVE_RELOAD)
+        if (req & SERVE_RELOAD) {
             reload_config(ca);
+            reloaded = 1;
+        }
         req = SERVE_RUN;
         publish_due_crls(ca);
         if ((int64_t)time(NULL) - last_expiry >= 3600) {
@@ -192,6 +195,8 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
         }
         if (exit_deliver(ca, EXIT_DELIVER_RESPECT_BACKOFF | EXIT_DELIVER_ALLOW_WAIT, &rep) != CM_OK)
             log_error("event delivery: %s", cm_err_msg());
+        if (o && o->tick)
+            o->tick(o->tick_ctx, ca, reloaded);
         if (o && o->once)
             break;
         if (config_get_seconds(ca->cfg, "serve.poll_interval", &poll) != CM_OK || poll < 1)

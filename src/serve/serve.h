@@ -22,6 +22,10 @@ struct serve_opts {
      * signal to the process ends the loop's sleep early. */
     int (*poll)(void *ctx);
     void *poll_ctx;
+    /* Called in the loop's thread after each pass (reloaded: 1 right after
+     * a reload); the HTTP server's tick. May be NULL. */
+    void (*tick)(void *ctx, ca_ctx *ca, int reloaded);
+    void *tick_ctx;
 };
 
 /* Runs until o->poll asks it to stop (or one pass with once). */
