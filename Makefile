@@ -5,6 +5,7 @@ BUILD   ?= build
 PKG_LIBS = libcrypto sqlite3 libcurl
 HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
 HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
+HAVE_PQ    := $(shell pkg-config --exists libpq && echo 1)
 CPPFLAGS += -Isrc -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
 CFLAGS  ?= -O2 -g
 # `override`: these stay when CFLAGS is given on the command line (make asan).
@@ -20,6 +21,10 @@ CPPFLAGS += $(shell pkg-config --cflags p11-kit-1)
 ifeq ($(HAVE_GMIME),1)
 CPPFLAGS += $(shell pkg-config --cflags gmime-3.0) -DCM_HAVE_GMIME
 LDLIBS   += $(shell pkg-config --libs gmime-3.0)
+endif
+ifeq ($(HAVE_PQ),1)
+CPPFLAGS += $(shell pkg-config --cflags libpq) -DCM_HAVE_PQ
+LDLIBS   += $(shell pkg-config --libs libpq)
 endif
 ifeq ($(HAVE_LDAP),1)
 CPPFLAGS += -DCM_HAVE_LDAP -DLDAP_DEPRECATED=0

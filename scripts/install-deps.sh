@@ -12,7 +12,8 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libcurl4-openssl-dev libgmime-3.0-dev libglib2.0-dev libldap2-dev
  gnutls-bin postfix dovecot-core dovecot-imapd slapd ldap-utils
  procps time ca-certificates python3
- libp11-kit-dev softhsm2 opensc strace man-db"
+ libp11-kit-dev softhsm2 opensc strace man-db
+ postgresql libpq-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -13,10 +13,16 @@
 #include <strings.h>
 
 extern const struct db_ops db_sqlite_ops;
+#ifdef CM_HAVE_PQ
+extern const struct db_ops db_postgresql_ops;
+#endif
 
 /* The backends compiled in; the first is the default for a bare path. */
 static const struct db_ops *const backends[] = {
     &db_sqlite_ops,
+#ifdef CM_HAVE_PQ
+    &db_postgresql_ops, /* "postgresql://USER@HOST:PORT/DB" (libpq URI) */
+#endif
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
