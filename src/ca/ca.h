@@ -89,6 +89,7 @@ struct ca_init_opts {
     const char *csr_out;         /* subordinate: where to write the CSR (PEM); never inside home */
     int force;                   /* csr_out may replace an existing file */
     const char *passphrase_file; /* NULL = prompt */
+    const char *db_url;          /* NULL: SQLite in the home; postgresql://... (db.url) */
 };
 /* Creates a new CA home (refuses an existing one), mode 0700 whatever the
  * umask; warns when the parent directory is writable by others. */
