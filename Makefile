@@ -42,7 +42,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check check-softhsm unit tools e2e clean deps asan tsan fuzz bench format dist install uninstall
+.PHONY: all check check-softhsm check-pg unit tools e2e clean deps asan tsan fuzz bench format dist install uninstall
 all: $(BUILD)/certmint
 
 # Installation: `make install` (PREFIX=/usr/local by default; DESTDIR for
@@ -141,6 +141,11 @@ check: all unit tools
 # instead of an encrypted file (tests/e2e/lib.sh, CERTMINT_TEST_KEYSTORE).
 check-softhsm: all unit tools
 	@CERTMINT_TEST_KEYSTORE=softhsm BUILD=$(BUILD) sh tests/run.sh
+
+# The same end-to-end suite with every CA's database in PostgreSQL, on a
+# private server that tests/run.sh starts (scripts/pg.sh, docs/postgresql.md).
+check-pg: all unit tools
+	@CERTMINT_TEST_DB=postgresql BUILD=$(BUILD) sh tests/run.sh
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

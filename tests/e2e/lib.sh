@@ -90,6 +90,35 @@ skip_unless_file_keys() {
     fi
 }
 
+# CERTMINT_TEST_DB=postgresql: every CA the tests make keeps its database in
+# PostgreSQL (make check-pg), a fresh database per init, on a private server:
+# tests/run.sh starts one per run (CERTMINT_TEST_PG, PGPASSFILE); a script
+# run alone starts its own in $T/pg (scripts/pg.sh).
+TESTDB=${CERTMINT_TEST_DB:-sqlite}
+if [ "$TESTDB" = postgresql ] && [ -z "${CERTMINT_TEST_PG:-}" ]; then
+    chmod 711 "$T" # the server runs as the postgres user
+    if sh "$TOP/scripts/pg.sh" start "$T/pg" >"$T/pg.start" 2>&1; then
+        eval "$(sh "$TOP/scripts/pg.sh" env "$T/pg")"
+        at_exit 'sh "$TOP/scripts/pg.sh" stop "$T/pg"'
+    else
+        echo "not ok - $SUITE: cannot start PostgreSQL: $(tail -n 3 "$T/pg.start" | tr '\n' ' ')"
+        exit 1
+    fi
+fi
+# skip_unless_sqlite WHY: ends a script that reads or damages the SQLite
+# file itself.
+skip_unless_sqlite() {
+    if [ "$TESTDB" != sqlite ]; then
+        ok "skipped with CERTMINT_TEST_DB=$TESTDB: $*"
+        exit 0
+    fi
+}
+# new_db_url: the URL of a database nobody has used yet.
+new_db_url() {
+    printf '%s/cm_%s_%s\n' "$CERTMINT_TEST_PG" "$(printf '%s' "$SUITE" | tr -c 'a-z0-9_' '_')" \
+        "$(openssl rand -hex 6)"
+}
+
 # cm HOME args...: run certmint on a CA home. With the softhsm keystore an
 # init keeps its key in the token: --key SPEC becomes --key-type SPEC beside
 # --key URI, the object named after the home (unique, and the same again
@@ -97,6 +126,9 @@ skip_unless_file_keys() {
 cm() {
     h=$1
     shift
+    if [ "$TESTDB" = postgresql ] && [ "${1:-}" = init ]; then
+        set -- "$@" --db "$(new_db_url)"
+    fi
     if [ "$KEYSTORE" = softhsm ] && [ "${1:-}" = init ]; then
         softhsm_token certmint-test || return 1
         _cm_obj="ca-$(printf '%s' "$h" | sha256sum | cut -c1-16)"
