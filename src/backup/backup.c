@@ -1,5 +1,6 @@
 #include "backup/backup.h"
 
+#include "config/config.h"
 #include "event/event.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -380,6 +381,24 @@ static cm_err restore_file(void *ctx, const char *hex, const char *rel)
     return copy_file(from, to, mode);
 }
 
+/* restore --db URL: the restored home's database is that new PostgreSQL
+ * database (docs/postgresql.md), whatever the backed-up CA used: its
+ * configuration is rewritten before the database is restored. */
+static cm_err restore_db_url(const char *tmp, const char *url)
+{
+    cm_config *c = NULL;
+    char path[PATH_MAX];
+    cm_err rc;
+
+    CM_TRY(fs_join(path, sizeof(path), tmp, CA_CONF_FILE));
+    CM_TRY(config_load(&c, path, 0));
+    CM_TRY(config_set(c, "db.url", url));
+    CM_TRY(config_save(c, path));
+out:
+    config_free(c);
+    return rc;
+}
+
 cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t moved_aside_sz,
                       const char *dir, const struct restore_opts *o)
 {
@@ -424,6 +443,8 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
     r.from = dir;
     r.to = tmp;
     rc = manifest_read(&m2, dir, restore_file, &r);
+    if (rc == CM_OK && o->db_url != NULL)
+        rc = restore_db_url(tmp, o->db_url);
     if (rc == CM_OK)
         rc = db_home_location(loc, sizeof(loc), tmp);
     if (rc == CM_OK)

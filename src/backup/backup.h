@@ -32,6 +32,8 @@ struct restore_opts {
     int force;                    /* replace a live CA home (it is moved aside, not deleted) */
     const char *const *crl_files; /* CRLs still at hand: the next CRL number exceeds theirs */
     size_t ncrl_files;
+    const char *db_url; /* NULL: the backup's own database location; else the new
+                           PostgreSQL database (db.url) to restore into */
 };
 
 /* Verifies dir and restores it into o->home. *moved_aside gets the path the

@@ -251,7 +251,7 @@ check "strict: the certificate is released by the retry" cm "$H" retrieve "$RP" 
 scan s4
 check_eq "  ... its CERTISSUED mail delivered" "$(col s4 7 CERTISSUED)" "$RP"
 check_fails "exit retry of an event that is not poisoned fails" cm "$H" exit retry "$EV"
-check_match "the audit log records the retry" "$(sqlite3 "$H/certmint.db" "SELECT Action || ' ' || Details FROM audit WHERE Action = 'exit-retry'")" \
+check_match "the audit log records the retry" "$(db_sql "$H" "SELECT Action || ' ' || Details FROM audit WHERE Action = 'exit-retry'")" \
     "exit-retry event $EV delivered by smtp"
 cfg audit.require_offbox no
 archive

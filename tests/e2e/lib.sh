@@ -113,6 +113,35 @@ skip_unless_sqlite() {
         exit 0
     fi
 }
+# db_url_of HOME: the home's db.url (empty for SQLite).
+db_url_of() {
+    sed -n 's/^db\.url *= *//p' "$1/certmint.conf" 2>/dev/null | tail -n 1
+}
+# db_sql HOME SQL: a query on the CA's database with the backend's own
+# client (sqlite3 on HOME/certmint.db, psql on the home's db.url), not
+# through certmint. Both backends use the same table and column names;
+# rows print as 'a|b'.
+db_sql() {
+    if [ "$TESTDB" = postgresql ]; then
+        psql -X -q -A -t -w -v ON_ERROR_STOP=1 "$(db_url_of "$1")" -c "$2"
+    else
+        sqlite3 "$1/certmint.db" "$2"
+    fi
+}
+# db_state HOME: a digest of everything the CA's database holds, for
+# "database unchanged" (SQLite: the file's bytes; PostgreSQL: every row of
+# every table).
+db_state() {
+    if [ "$TESTDB" = postgresql ]; then
+        _q=""
+        for _t in meta counters requests certificates crls audit events event_poison; do
+            _q="$_q${_q:+ UNION ALL }SELECT '$_t', x::text FROM $_t x"
+        done
+        db_sql "$1" "$_q ORDER BY 1, 2" | sha256sum | cut -c1-64
+    else
+        sha256sum <"$1/certmint.db" | cut -c1-64
+    fi
+}
 # new_db_url: the URL of a database nobody has used yet.
 new_db_url() {
     printf '%s/cm_%s_%s\n' "$CERTMINT_TEST_PG" "$(printf '%s' "$SUITE" | tr -c 'a-z0-9_' '_')" \
@@ -126,7 +155,7 @@ new_db_url() {
 cm() {
     h=$1
     shift
-    if [ "$TESTDB" = postgresql ] && [ "${1:-}" = init ]; then
+    if [ "$TESTDB" = postgresql ] && { [ "${1:-}" = init ] || [ "${1:-}" = restore ]; }; then
         set -- "$@" --db "$(new_db_url)"
     fi
     if [ "$KEYSTORE" = softhsm ] && [ "${1:-}" = init ]; then

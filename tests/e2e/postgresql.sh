@@ -91,6 +91,30 @@ check_eq "  ... and the counters" \
     "$(sqlite3 "$T/bk/certmint.db" "SELECT value FROM meta WHERE key = 'counter.request_id'")" 25
 check "backup --verify" cm "$H" backup --verify "$T/bk"
 
+# An SQLite CA moved to PostgreSQL: its backup restored with --db.
+S="$T/sqlite-ca"
+"$CM" --home "$S" --passphrase-file "$PASS" init --subject "/CN=SQLite Root" >/dev/null 2>&1
+"$CM" --home "$S" --passphrase-file "$PASS" submit --profile tls-server "$T/c2.csr" >/dev/null 2>&1
+"$CM" --home "$S" --passphrase-file "$PASS" revoke \
+    "$("$CM" --home "$S" view --out SerialNumber --format csv | tail -n 1 | tr -d '\r')" \
+    superseded >/dev/null 2>&1
+"$CM" --home "$S" --passphrase-file "$PASS" backup "$T/sbk" >/dev/null 2>&1
+check "the SQLite CA has an SQLite database" test -s "$S/certmint.db"
+URL2="$CERTMINT_TEST_PG/cm_pgmoved_$(openssl rand -hex 4)"
+check "restore --db moves it into PostgreSQL" \
+    "$CM" --home "$S" --passphrase-file "$PASS" restore "$T/sbk" --home "$T/moved" --db "$URL2"
+check_eq "  ... the moved home names the database" "$(grep '^db.url' "$T/moved/certmint.conf")" \
+    "db.url = $URL2"
+check_eq "  ... the same view as the SQLite CA" \
+    "$(cm "$T/moved" view --out RequestID,SerialNumber,RevokedReason --format csv)" \
+    "$(cm "$S" view --out RequestID,SerialNumber,RevokedReason --format csv)"
+check_eq "  ... the rows are in PostgreSQL, the revocation too" \
+    "$(q "$URL2" "SELECT count(*), max(RevokedReason) FROM certificates")" "1|4"
+check "  ... and it issues" cm "$T/moved" submit --profile tls-server --out "$T/c3.pem" "$T/c3.csr"
+check_eq "  ... going on from the SQLite CA's RequestID" \
+    "$(q "$URL2" "SELECT RequestID FROM certificates ORDER BY 1 DESC LIMIT 1")" 2
+check "  ... under the same CA key" openssl verify -CAfile "$S/ca.crt" "$T/c3.pem"
+
 # Refusals, each leaving nothing behind.
 PWURL=$(printf '%s' "$CERTMINT_TEST_PG" | sed 's|//certmint@|//certmint:secret@|')/cm_pw
 check_fails "a password in the URL is refused" \
