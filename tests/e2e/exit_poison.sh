@@ -279,8 +279,7 @@ cfg exit.smtp.revoked.bodyarg "SerialNumber,Disposition,RevokedReason"
 # Queue an issuance and its revocation while another process holds the
 # delivery lock, then deliver them together.
 make_csr ec:p256 "$T/b.csr" "$T/b.key" "/CN=batch.example.org" "DNS:batch.example.org"
-python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"a"); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2],"w").close(); time.sleep(8)' \
-    "$H/exit.lock" "$T/locked" &
+hold_lock "$H" exit 8 "$T/locked" &
 lpid=$!
 while [ ! -e "$T/locked" ]; do sleep 0.05; done
 cm "$H" submit "$T/b.csr" --out "$T/b.pem" >/dev/null 2>&1

@@ -142,6 +142,21 @@ db_state() {
         sha256sum <"$1/certmint.db" | cut -c1-64
     fi
 }
+# hold_lock HOME NAME SECONDS READY: from another process, holds the CA's
+# named lock (db_lock; "exit" is the one exit-module deliverer) for
+# SECONDS, touching the file READY once it holds it. Run it in the
+# background. SQLite: an flock on HOME/NAME.lock; PostgreSQL: the session
+# advisory lock src/db/postgres.c takes (key 1129139788, hashtext(NAME)).
+hold_lock() {
+    if [ "$TESTDB" = postgresql ]; then
+        psql -X -q -w "$(db_url_of "$1")" \
+            -c "SELECT pg_advisory_lock(1129139788, hashtext('$2'))" \
+            -c "\\! touch '$4'" -c "SELECT pg_sleep($3)" >/dev/null
+    else
+        python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"a"); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2],"w").close(); time.sleep(float(sys.argv[3]))' \
+            "$1/$2.lock" "$4" "$3"
+    fi
+}
 # new_db_url: the URL of a database nobody has used yet.
 new_db_url() {
     printf '%s/cm_%s_%s\n' "$CERTMINT_TEST_PG" "$(printf '%s' "$SUITE" | tr -c 'a-z0-9_' '_')" \
