@@ -53,6 +53,9 @@ static cm_err check_db_url(char **out, const struct config_key *k, const char *o
     *out = NULL;
     if (strncmp(in, "postgresql://", 13) != 0)
         return cm_err_set(CM_ERR_CONFIG, "'%s' is not a postgresql:// URL", in);
+    /* RFC 3986 escapes these; the file keeps the URL bare. */
+    if (in[strcspn(in, " \t\"#\\")] != '\0')
+        return cm_err_set(CM_ERR_CONFIG, "'%s': a blank, '\"', '#' or '\\' in the URL", in);
     auth = in + 13;
     end = auth + strcspn(auth, "/?");
     at = memchr(auth, '@', (size_t)(end - auth));

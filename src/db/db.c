@@ -303,8 +303,7 @@ static cm_err home_db_url(char *out, size_t outsz, const char *home, int *found)
     if (n < 0 || (size_t)n >= sizeof(path))
         return cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
     if ((f = fopen(path, "re")) == NULL)
-        return errno == ENOENT ? CM_OK
-                               : cm_err_set(CM_ERR_IO, "%s: %s", path, strerror(errno));
+        return errno == ENOENT ? CM_OK : cm_err_set(CM_ERR_IO, "%s: %s", path, strerror(errno));
     while (fgets(line, sizeof(line), f) != NULL) {
         char *p = line, *v, *end;
         while (*p == ' ' || *p == '\t')
@@ -318,9 +317,15 @@ static cm_err home_db_url(char *out, size_t outsz, const char *home, int *found)
             continue;
         while (*v == ' ' || *v == '\t')
             v++;
+        /* config's syntax: a trailing '#' comment, or a quoted value (a URL
+         * has neither '#' nor '"': the db.url check refuses them). */
+        if (*v == '"') {
+            v++;
+            v[strcspn(v, "\"")] = '\0';
+        }
+        v[strcspn(v, "#")] = '\0';
         end = v + strlen(v);
-        while (end > v && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
-                           end[-1] == '\t'))
+        while (end > v && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
         if ((size_t)(end - v) >= outsz) {
             fclose(f);

@@ -202,10 +202,17 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {schema_v1};
 /* The constraints db_check expects (C10): a database whose constraints were
  * dropped or left unvalidated no longer enforces C4. */
 static const char *const expected_constraints[] = {
-    "meta_pkey",          "counters_pkey",        "counters_value_check",
-    "requests_pkey",      "certificates_pkey",    "certificates_requestid_key",
-    "certificates_requestid_fkey", "crls_pkey",   "audit_pkey",
-    "events_pkey",        "event_poison_pkey",
+    "meta_pkey",
+    "counters_pkey",
+    "counters_value_check",
+    "requests_pkey",
+    "certificates_pkey",
+    "certificates_requestid_key",
+    "certificates_requestid_fkey",
+    "crls_pkey",
+    "audit_pkey",
+    "events_pkey",
+    "event_poison_pkey",
 };
 
 #define CERT_COLS                                                                                  \
@@ -289,8 +296,8 @@ static cm_err pg_fail(struct pg_db *s, const PGresult *res, const char *what)
         msg = PQerrorMessage(s->c);
     snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state ? state : "");
     if (PQstatus(s->c) != CONNECTION_OK)
-        return cm_err_set(CM_ERR_IO, "%s: %s: the connection to the database is lost: %.*s",
-                          s->url, what, (int)strcspn(msg, "\n"), msg);
+        return cm_err_set(CM_ERR_IO, "%s: %s: the connection to the database is lost: %.*s", s->url,
+                          what, (int)strcspn(msg, "\n"), msg);
     return cm_err_set(CM_ERR_DB, "%s: %s: %.*s", s->url, what, (int)strcspn(msg, "\n"), msg);
 }
 
@@ -456,8 +463,8 @@ static cm_err pg_counter_get(db_t *db, int64_t *out, const char *key)
 
     *out = 0;
     p_text(&p, key);
-    CM_TRY(pg_run(PDB(db), &r, "SELECT value FROM counters WHERE name = $1", &p,
-                  "reading a counter"));
+    CM_TRY(
+        pg_run(PDB(db), &r, "SELECT value FROM counters WHERE name = $1", &p, "reading a counter"));
     if (PQntuples(r) > 0)
         *out = g_int(r, 0, 0);
 out:
@@ -671,8 +678,8 @@ static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
                      "inserting a certificate"));
     if (found)
         CM_FAIL(CM_ERR_EXISTS, "certificate %s: serial number already in the database", serial);
-    CM_FAIL(CM_ERR_EXISTS, "certificate %s: request %" PRId64 " already has a certificate",
-            serial, c->request_id);
+    CM_FAIL(CM_ERR_EXISTS, "certificate %s: request %" PRId64 " already has a certificate", serial,
+            c->request_id);
 out:
     PQclear(r);
     return rc;
@@ -742,8 +749,8 @@ static cm_err pg_cert_get(db_t *db, struct db_cert **out, const char *serial_in)
 
     *out = NULL;
     CM_TRY(text_serial_canon(serial, serial_in));
-    rc = cert_query(PDB(db), out,
-                    "SELECT " CERT_COLS " FROM certificates WHERE SerialNumber = $1", serial);
+    rc = cert_query(PDB(db), out, "SELECT " CERT_COLS " FROM certificates WHERE SerialNumber = $1",
+                    serial);
     if (rc == CM_ERR_NOTFOUND)
         rc = cm_err_set(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
 out:
@@ -774,8 +781,8 @@ static cm_err pg_cert_set_withheld(db_t *db, const char *serial_in, int withheld
     CM_TRY(text_serial_canon(serial, serial_in));
     p_text(&p, serial);
     p_int(&p, withheld ? 1 : 0);
-    CM_TRY(pg_run(PDB(db), &r, "UPDATE certificates SET Withheld = $2 WHERE SerialNumber = $1",
-                  &p, "updating a certificate"));
+    CM_TRY(pg_run(PDB(db), &r, "UPDATE certificates SET Withheld = $2 WHERE SerialNumber = $1", &p,
+                  "updating a certificate"));
     if (pg_changes(r) == 0)
         CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
 out:
@@ -1061,8 +1068,9 @@ out:
 static cm_err view_cond(cm_buf *b, struct pqp *p, const struct db_restrict *r)
 {
     static const char *const ops[] = {
-        [DB_OP_EQ] = "=",  [DB_OP_NE] = "IS DISTINCT FROM", [DB_OP_LT] = "<",
-        [DB_OP_LE] = "<=", [DB_OP_GT] = ">",                [DB_OP_GE] = ">=",
+        [DB_OP_EQ] = "=", [DB_OP_NE] = "IS DISTINCT FROM",
+        [DB_OP_LT] = "<", [DB_OP_LE] = "<=",
+        [DB_OP_GT] = ">", [DB_OP_GE] = ">=",
     };
     const struct db_column *col;
 
@@ -1102,7 +1110,7 @@ static cm_err view_cond(cm_buf *b, struct pqp *p, const struct db_restrict *r)
 /* One row of the view in the text form db_row carries; 0 when out of
  * memory. */
 static int view_row(const PGresult *r, int i, const char **values, const unsigned char **blobs,
-                     size_t *blob_len, char text[][32], unsigned char **freeme)
+                    size_t *blob_len, char text[][32], unsigned char **freeme)
 {
     int origin = db_column_find("Origin"), withheld = db_column_find("Withheld");
     int rawcert = db_column_find("RawCertificate");
@@ -1436,11 +1444,11 @@ static cm_err pg_connect(struct pg_db **out, const char *url, int maintenance)
     if (PQstatus(s->c) != CONNECTION_OK) {
         msg = PQerrorMessage(s->c);
         if (strstr(msg, "does not exist") != NULL && strstr(msg, "database") != NULL)
-            CM_FAIL(CM_ERR_NOTFOUND, "%s: CA database missing (%.*s)", url,
-                    (int)strcspn(msg, "\n"), msg);
+            CM_FAIL(CM_ERR_NOTFOUND, "%s: CA database missing (%.*s)", url, (int)strcspn(msg, "\n"),
+                    msg);
         if (strstr(msg, "password") != NULL || strstr(msg, "authentication") != NULL)
-            CM_FAIL(CM_ERR_AUTH, "%s: %.*s (the password comes from PGPASSFILE or ~/.pgpass)",
-                    url, (int)strcspn(msg, "\n"), msg);
+            CM_FAIL(CM_ERR_AUTH, "%s: %.*s (the password comes from PGPASSFILE or ~/.pgpass)", url,
+                    (int)strcspn(msg, "\n"), msg);
         CM_FAIL(CM_ERR_NET, "%s: cannot connect: %.*s", url, (int)strcspn(msg, "\n"), msg);
     }
     CM_TRY(pg_exec(s, "SET client_min_messages = warning", "setting up the session"));
@@ -1653,11 +1661,11 @@ static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
      * lock is tried again for PG_LOCK_GRACE_MS before it counts as held
      * elsewhere (C8: a killed holder never blocks the next one). */
     for (int tries = 0;; tries++) {
-        CM_TRY(pg_run(s, &r,
-                      wait ? "SELECT pg_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true"
-                           : "SELECT 0, pg_try_advisory_lock(" CM_STR(PG_KEY_NAMED)
-                             ", hashtext($1))",
-                      &p, "taking a lock"));
+        CM_TRY(
+            pg_run(s, &r,
+                   wait ? "SELECT pg_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true"
+                        : "SELECT 0, pg_try_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
+                   &p, "taking a lock"));
         if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0)
             break;
         if (tries * 10 >= PG_LOCK_GRACE_MS)
@@ -1766,8 +1774,8 @@ static cm_err copy_out(struct pg_db *s, sqlite3 *h, const char *path, const char
     CM_TRY(buf_printf(&b, "DECLARE cm_copy NO SCROLL CURSOR FOR %s", select));
     CM_TRY(pg_exec(s, buf_str(&b), "reading the snapshot"));
     for (;;) {
-        CM_TRY(pg_run(s, &r, "FETCH " CM_STR(PG_FETCH) " FROM cm_copy", NULL,
-                      "reading the snapshot"));
+        CM_TRY(
+            pg_run(s, &r, "FETCH " CM_STR(PG_FETCH) " FROM cm_copy", NULL, "reading the snapshot"));
         if (PQntuples(r) == 0)
             break;
         if (PQnfields(r) != ncols)
@@ -1935,8 +1943,7 @@ static cm_err snap_open(sqlite3 **out, const char *dir)
         SQLITE_OK)
         CM_TRY(sq_err(*out, path, "cannot open the snapshot"));
     if (sqlite3_prepare_v2(*out, "PRAGMA application_id", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW ||
-        sqlite3_column_int64(st, 0) != DB_SQLITE_APPLICATION_ID)
+        sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != DB_SQLITE_APPLICATION_ID)
         CM_FAIL(CM_ERR_DB, "%s: not a certmint database snapshot", path);
 out:
     sqlite3_finalize(st);
@@ -2072,8 +2079,7 @@ static cm_err check_query(struct pg_db *s, const char *sql, const char *what)
 
     CM_TRY(pg_run(s, &r, sql, NULL, "integrity check"));
     if (PQntuples(r) > 0)
-        CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %s: %s", s->url, what,
-                PQgetvalue(r, 0, 0));
+        CM_FAIL(CM_ERR_DB, "%s: integrity check failed: %s: %s", s->url, what, PQgetvalue(r, 0, 0));
 out:
     PQclear(r);
     return rc;
