@@ -1357,10 +1357,16 @@ static cm_err pg_begin(db_t *db)
 {
     /* The writer lock after BEGIN: one writer at a time, and every
      * statement after it (READ COMMITTED) sees every earlier commit. */
-    return pg_exec(PDB(db),
-                   "BEGIN ISOLATION LEVEL READ COMMITTED;"
-                   " SELECT pg_advisory_xact_lock(" CM_STR(PG_KEY_WRITER) ", 0)",
-                   "starting a transaction");
+    struct pg_db *s = PDB(db);
+    cm_err rc = pg_exec(s,
+                        "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                        " SELECT pg_advisory_xact_lock(" CM_STR(PG_KEY_WRITER) ", 0)",
+                        "starting a transaction");
+    /* A failed begin leaves no transaction behind (db.c then knows of none
+     * to roll back). */
+    if (rc != CM_OK && PQtransactionStatus(s->c) != PQTRANS_IDLE)
+        PQclear(PQexec(s->c, "ROLLBACK"));
+    return rc;
 }
 
 static cm_err pg_commit(db_t *db)
