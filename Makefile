@@ -5,6 +5,7 @@ BUILD   ?= build
 PKG_LIBS = libcrypto libssl sqlite3 libcurl libevent libevent_openssl libevent_pthreads
 HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
 HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
+HAVE_PQ    := $(shell pkg-config --exists libpq && echo 1)
 CPPFLAGS += -Isrc -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
 CFLAGS  ?= -O2 -g
 # `override`: these stay when CFLAGS is given on the command line (make asan).
@@ -20,6 +21,10 @@ CPPFLAGS += $(shell pkg-config --cflags p11-kit-1)
 ifeq ($(HAVE_GMIME),1)
 CPPFLAGS += $(shell pkg-config --cflags gmime-3.0) -DCM_HAVE_GMIME
 LDLIBS   += $(shell pkg-config --libs gmime-3.0)
+endif
+ifeq ($(HAVE_PQ),1)
+CPPFLAGS += $(shell pkg-config --cflags libpq) -DCM_HAVE_PQ
+LDLIBS   += $(shell pkg-config --libs libpq)
 endif
 ifeq ($(HAVE_LDAP),1)
 CPPFLAGS += -DCM_HAVE_LDAP -DLDAP_DEPRECATED=0
@@ -37,7 +42,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all check check-softhsm unit tools e2e clean deps asan tsan fuzz bench bench-all format dist install uninstall
+.PHONY: all check check-softhsm check-pg unit tools e2e clean deps asan tsan fuzz bench bench-all format dist install uninstall
 all: $(BUILD)/certmint
 
 # Installation: `make install` (PREFIX=/usr/local by default; DESTDIR for
@@ -136,6 +141,11 @@ check: all unit tools
 # instead of an encrypted file (tests/e2e/lib.sh, CERTMINT_TEST_KEYSTORE).
 check-softhsm: all unit tools
 	@CERTMINT_TEST_KEYSTORE=softhsm BUILD=$(BUILD) sh tests/run.sh
+
+# The same end-to-end suite with every CA's database in PostgreSQL, on a
+# private server that tests/run.sh starts (scripts/pg.sh, docs/postgresql.md).
+check-pg: all unit tools
+	@CERTMINT_TEST_DB=postgresql BUILD=$(BUILD) sh tests/run.sh
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:

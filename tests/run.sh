@@ -11,6 +11,29 @@ cd "$top" || exit 1
 log=$(mktemp -d "${TMPDIR:-/tmp}/certmint-tests.XXXXXX")
 pass=0
 fail=0
+# A private PostgreSQL for the run (scripts/pg.sh): the db contract test
+# runs against it, and with CERTMINT_TEST_DB=postgresql (make check-pg)
+# every CA of the e2e scripts keeps its database there. Without PostgreSQL
+# installed the contract test says it skipped that backend.
+pgdir=""
+if [ -z "${CERTMINT_TEST_PG:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    pgdir=$(mktemp -d "${TMPDIR:-/tmp}/certmint-pg.XXXXXX")
+    if sh scripts/pg.sh start "$pgdir" >"$log/pg.start" 2>&1; then
+        eval "$(sh scripts/pg.sh env "$pgdir")"
+        echo "PostgreSQL for this run: $CERTMINT_TEST_PG"
+    else
+        echo "PostgreSQL did not start (see $log/pg.start): its tests are skipped"
+        rm -rf "$pgdir"
+        pgdir=""
+    fi
+fi
+pg_stop() {
+    [ -n "$pgdir" ] || return 0
+    sh scripts/pg.sh stop "$pgdir" >/dev/null 2>&1
+    rm -rf "$pgdir"
+}
+trap pg_stop EXIT
+trap 'exit 130' INT TERM
 runone() {
     name=$1
     shift

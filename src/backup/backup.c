@@ -1,6 +1,7 @@
 #include "backup/backup.h"
 #include "ca/ca_int.h"
 
+#include "config/config.h"
 #include "event/event.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -381,6 +382,24 @@ static cm_err restore_file(void *ctx, const char *hex, const char *rel)
     return copy_file(from, to, mode);
 }
 
+/* restore --db URL: the restored home's database is that new PostgreSQL
+ * database (docs/postgresql.md), whatever the backed-up CA used: its
+ * configuration is rewritten before the database is restored. */
+static cm_err restore_db_url(const char *tmp, const char *url)
+{
+    cm_config *c = NULL;
+    char path[PATH_MAX];
+    cm_err rc;
+
+    CM_TRY(fs_join(path, sizeof(path), tmp, CA_CONF_FILE));
+    CM_TRY(config_load(&c, path, 0));
+    CM_TRY(config_set(c, "db.url", url));
+    CM_TRY(config_save(c, path));
+out:
+    config_free(c);
+    return rc;
+}
+
 /* The restore's own record in the restored database (one transaction). */
 static cm_err restore_audit(const char *tmp_home, const char *dir, const char *actor)
 {
@@ -440,6 +459,8 @@ static cm_err restore_fill(const char *tmp, const char *dir, const struct restor
     r.from = dir;
     r.to = tmp;
     rc = manifest_read(&m2, dir, restore_file, &r);
+    if (rc == CM_OK && o->db_url != NULL)
+        rc = restore_db_url(tmp, o->db_url);
     if (rc == CM_OK)
         rc = db_home_location(loc, sizeof(loc), tmp);
     if (rc == CM_OK)

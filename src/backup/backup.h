@@ -33,6 +33,8 @@ struct restore_opts {
     const char *const *crl_files; /* CRLs still at hand: the next CRL number exceeds theirs */
     size_t ncrl_files;
     const char *actor; /* who restores: the audit record "restore" in the restored home */
+    const char *db_url; /* NULL: the backup's own database location; else the new
+                           PostgreSQL database (db.url) to restore into */
 };
 
 /* Verifies dir and restores it into o->home. *moved_aside gets the path the

@@ -144,6 +144,7 @@ struct ca_init_opts {
     int force;                   /* csr_out may replace an existing file */
     const char *passphrase_file; /* NULL = prompt */
     const struct ca_actor *actor; /* who, for the "init" audit record (NULL: "unknown") */
+    const char *db_url;          /* NULL: SQLite in the home; postgresql://... (db.url) */
 };
 /* Creates a new CA home (refuses an existing one), mode 0700 whatever the
  * umask; warns when the parent directory is writable by others. */

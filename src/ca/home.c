@@ -657,12 +657,22 @@ static cm_err make_dir_mode(const char *path, mode_t mode)
     return rc;
 }
 
-static cm_err write_config_defaults(const char *path)
+static cm_err write_config_defaults(const char *path, const char *db_url)
 {
     static const char text[] =
         "# certmint configuration. Change settings with 'certmint config set KEY VALUE'\n"
         "# (validated) or edit this file; 'certmint config keys' lists every key.\n";
-    return fs_write_atomic(path, text, sizeof(text) - 1, 0600);
+    cm_buf b = CM_BUF_INIT(8192);
+    cm_err rc;
+
+    CM_TRY(buf_append_str(&b, text));
+    /* The database's location (db_home_location reads it): init --db. */
+    if (db_url != NULL)
+        CM_TRY(buf_printf(&b, "db.url = %s\n", db_url));
+    CM_TRY(fs_write_atomic(path, b.data, b.len, 0600));
+out:
+    buf_free(&b);
+    return rc;
 }
 
 /* Creates the home directory (or takes an existing empty one) and locks it
@@ -859,6 +869,8 @@ static cm_err init_check(const struct ca_init_opts *o, struct key_spec *spec, X5
         return cm_err_set(CM_ERR_INVALID, "init: --pathlen %d out of range 0..16", o->pathlen);
     if (o->subordinate && (o->csr_out == NULL || *o->csr_out == '\0'))
         return cm_err_set(CM_ERR_INVALID, "init --subordinate: --out FILE for the CSR is required");
+    if (o->db_url != NULL && strncmp(o->db_url, "postgresql://", 13) != 0)
+        return cm_err_set(CM_ERR_INVALID, "init --db '%s': not a postgresql:// URL", o->db_url);
     if (!fs_dir_empty_or_absent(o->home))
         return cm_err_set(CM_ERR_EXISTS,
                           "%s: already exists and is not empty; refusing to overwrite", o->home);
@@ -879,7 +891,7 @@ static cm_err init_db(const struct ca_init_opts *o, const cm_key *signer, time_t
     if (o->actor != NULL)
         CM_TRY(actor_format(who, sizeof(who), o->actor));
     CM_TRY(fs_join(path, sizeof(path), o->home, CA_CONF_FILE));
-    CM_TRY(write_config_defaults(path));
+    CM_TRY(write_config_defaults(path, o->db_url));
     CM_TRY(db_open_home(&db, o->home, 1));
     key_spec_of(&ks, key_public(signer));
     key_describe(signer, what, sizeof(what));

@@ -97,7 +97,7 @@ int cmd_backup(const struct cli_global *g, int argc, char **argv)
 }
 
 const char cmd_restore_usage[] =
-    "certmint restore DIR [--home NEW] [--force] [--crl FILE]...\n"
+    "certmint restore DIR [--home NEW] [--force] [--crl FILE]... [--db URL]\n"
     "\n"
     "Verifies the backup in DIR and restores it into the CA home (--home NEW, else the\n"
     "global --home / CERTMINT_HOME; NEW never inside that one). An existing CA home is\n"
@@ -107,13 +107,17 @@ const char cmd_restore_usage[] =
     "mails to bring back what was issued after the backup, before the restored CA issues or\n"
     "publishes anything: it raises the RequestID, CRL-number and event-ID sequences past\n"
     "the mail trail. The restore is recorded in the restored CA's audit log (action\n"
-    "restore, by the operator, naming DIR).\n";
+    "restore, by the operator, naming DIR).\n"
+    "--db URL restores the database into a new PostgreSQL database\n"
+    "(postgresql://USER@HOST:PORT/DB, recorded as db.url), whichever backend the backup\n"
+    "came from: the way to move an SQLite CA to PostgreSQL (docs/postgresql.md).\n";
 
 int cmd_restore(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"home", required_argument, NULL, 'H'},
                                          {"force", no_argument, NULL, 'f'},
                                          {"crl", required_argument, NULL, 'c'},
+                                         {"db", required_argument, NULL, 'D'},
                                          {NULL, 0, NULL, 0}};
     struct restore_opts o;
     struct backup_marks m;
@@ -140,6 +144,9 @@ int cmd_restore(const struct cli_global *g, int argc, char **argv)
             break;
         case 'c':
             crls[o.ncrl_files++] = optarg;
+            break;
+        case 'D':
+            o.db_url = optarg;
             break;
         default:
             free(crls);

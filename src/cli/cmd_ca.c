@@ -9,9 +9,9 @@
 
 const char cmd_init_usage[] =
     "certmint --home DIR init --subject DN [--key SPEC|URI] [--key-type SPEC] [--days N]\n"
-    "                    [--pathlen N]\n"
+    "                    [--pathlen N] [--db URL]\n"
     "certmint --home DIR init --subordinate --subject DN --out CSR [--force]\n"
-    "                    [--key SPEC|URI] [--key-type SPEC] [--pathlen N]\n"
+    "                    [--key SPEC|URI] [--key-type SPEC] [--pathlen N] [--db URL]\n"
     "\n"
     "Creates a CA home in DIR (which must not exist, or be empty and yours), mode 0700\n"
     "whatever the umask; a parent directory that every user may write draws a warning.\n"
@@ -30,6 +30,10 @@ const char cmd_init_usage[] =
     "  --key-type SPEC  the type of a key generated in a token (default ec:p256)\n"
     "  --days N         validity of a root certificate (default 3650)\n"
     "  --pathlen N      basicConstraints pathLenConstraint (default: none)\n"
+    "  --db URL         keep the CA's database in PostgreSQL: postgresql://USER@HOST:PORT/DB\n"
+    "                   (created when missing and USER may; recorded as db.url). The\n"
+    "                   password comes from PGPASSFILE or ~/.pgpass, never the URL\n"
+    "                   (docs/postgresql.md). Default: SQLite in DIR\n"
     "  --subordinate    make a subordinate CA: write a CSR for the parent CA to --out, then\n"
     "                   complete with 'certmint install-ca-cert CERT CHAIN'; CSR must be\n"
     "                   outside DIR and is not replaced unless --force\n"
@@ -48,6 +52,7 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
         {"subordinate", no_argument, NULL, 'S'},
         {"out", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},
+        {"db", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     struct ca_init_opts o = {0};
@@ -92,6 +97,9 @@ int cmd_init(const struct cli_global *g, int argc, char **argv)
             break;
         case 'f':
             o.force = 1;
+            break;
+        case 'D':
+            o.db_url = optarg;
             break;
         default:
             return cli_usage_error("init: see 'certmint help init'");

@@ -56,6 +56,34 @@ static cm_err check_san_types(char **out, const struct config_key *k, const char
     return config_list_normalize(out, CFG_LIST_SAN_TYPES, in);
 }
 
+/* db.url: a libpq URI (docs/postgresql.md). The password is never kept
+ * here: it comes from PGPASSFILE or ~/.pgpass. */
+static cm_err check_db_url(char **out, const struct config_key *k, const char *old, const char *in)
+{
+    const char *auth, *at, *end;
+    (void)k;
+    (void)old;
+    *out = NULL;
+    if (strncmp(in, "postgresql://", 13) != 0)
+        return cm_err_set(CM_ERR_CONFIG, "'%s' is not a postgresql:// URL", in);
+    /* RFC 3986 escapes these; the file keeps the URL bare. */
+    if (in[strcspn(in, " \t\"#\\")] != '\0')
+        return cm_err_set(CM_ERR_CONFIG, "'%s': a blank, '\"', '#' or '\\' in the URL", in);
+    auth = in + 13;
+    end = auth + strcspn(auth, "/?");
+    at = memchr(auth, '@', (size_t)(end - auth));
+    if ((at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL) ||
+        strstr(in, "password=") != NULL)
+        return cm_err_set(CM_ERR_CONFIG, "a password in the URL is refused; put it in a password "
+                                         "file (PGPASSFILE or ~/.pgpass)");
+    if (*end != '/' || end[1] == '\0' || end[1] == '?')
+        return cm_err_set(CM_ERR_CONFIG, "'%s' names no database (postgresql://USER@HOST:PORT/DB)",
+                          in);
+    if ((*out = strdup(in)) == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    return CM_OK;
+}
+
 static cm_err check_policies(char **out, const struct config_key *k, const char *old,
                              const char *in)
 {
@@ -94,6 +122,11 @@ const struct config_key config_keys_core[] = {
      "CRL URL put in issued certificates' CRL distribution points (RFC 5280 4.2.1.13)"},
     {"crl.delta_cdp_url", CFG_URL, NULL, 0, 0, NULL, NULL,
      "delta CRL URL put in issued certificates' freshestCRL extension (RFC 5280 4.2.1.15)"},
+
+    /* Storage */
+    {"db.url", CFG_CUSTOM, NULL, 0, 0, NULL, check_db_url,
+     "PostgreSQL database of the CA (postgresql://USER@HOST:PORT/DB, set by init --db); "
+     "unset: SQLite in the home"},
 
     /* Operation */
     {"log.level", CFG_ENUM, "warn", 0, 0, "error|warn|info|debug", NULL,

@@ -6,17 +6,25 @@
 #include "db/db.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 extern const struct db_ops db_sqlite_ops;
+#ifdef CM_HAVE_PQ
+extern const struct db_ops db_postgresql_ops;
+#endif
 
 /* The backends compiled in; the first is the default for a bare path. */
 static const struct db_ops *const backends[] = {
     &db_sqlite_ops,
+#ifdef CM_HAVE_PQ
+    &db_postgresql_ops, /* "postgresql://USER@HOST:PORT/DB" (libpq URI) */
+#endif
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
@@ -280,10 +288,64 @@ cm_err db_open(db_t **out, const char *location, int create)
     return CM_OK;
 }
 
+/* The home's database URL: the key db.url of HOME/certmint.conf (`key =
+ * value` lines, '#' comments; the last one counts). Read here, not through
+ * src/config, because the db layer sits below it (scripts/layers.sh); the
+ * value was validated by config's db.url check when it was written. *found
+ * = 0 when the file or the key is missing. */
+static cm_err home_db_url(char *out, size_t outsz, const char *home, int *found)
+{
+    char path[PATH_MAX], line[4096];
+    FILE *f = NULL;
+    int n = snprintf(path, sizeof(path), "%s/certmint.conf", home);
+
+    *found = 0;
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return cm_err_set(CM_ERR_INVALID, "%s: path too long", home);
+    if ((f = fopen(path, "re")) == NULL)
+        return errno == ENOENT ? CM_OK : cm_err_set(CM_ERR_IO, "%s: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *p = line, *v, *end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "db.url", 6) != 0)
+            continue;
+        v = p + 6;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (*v++ != '=')
+            continue;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        /* config's syntax: a trailing '#' comment, or a quoted value (a URL
+         * has neither '#' nor '"': the db.url check refuses them). */
+        if (*v == '"') {
+            v++;
+            v[strcspn(v, "\"")] = '\0';
+        }
+        v[strcspn(v, "#")] = '\0';
+        end = v + strlen(v);
+        while (end > v && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if ((size_t)(end - v) >= outsz) {
+            fclose(f);
+            return cm_err_set(CM_ERR_CONFIG, "%s: db.url too long", path);
+        }
+        snprintf(out, outsz, "%s", v);
+        *found = 1;
+    }
+    fclose(f);
+    return CM_OK;
+}
+
 cm_err db_home_location(char *out, size_t outsz, const char *home)
 {
     cm_err rc = backend_check(backends[0]);
-    if (rc != CM_OK)
+    int found = 0;
+
+    if (rc == CM_OK)
+        rc = home_db_url(out, outsz, home, &found);
+    if (rc != CM_OK || found)
         return rc;
     return backends[0]->home_location(out, outsz, home);
 }

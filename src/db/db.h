@@ -372,8 +372,10 @@ cm_err db_open(db_t **out, const char *location, int create) CM_MUST_USE;
 void db_close(db_t *db);
 const struct db_ops *db_get_ops(db_t *db);
 
-/* The location of the database of the CA home at home (the default
- * backend's choice: for SQLite "sqlite:HOME/certmint.db"). Every caller
+/* The location of the database of the CA home at home: the home's db.url
+ * when its certmint.conf sets one ("postgresql://USER@HOST:PORT/DB", see
+ * docs/postgresql.md), else the default backend's choice (for SQLite
+ * "sqlite:HOME/certmint.db"). Every caller
  * that opens a CA's database goes through this (or db_open_home), so the
  * home's layout below the database is the backend's business. */
 cm_err db_home_location(char *out, size_t outsz, const char *home) CM_MUST_USE;

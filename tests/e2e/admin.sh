@@ -227,7 +227,7 @@ cm "$I" backup --verify "$T/bk" --format json >"$T/verify.json" 2>&1
 json_ok "backup --verify --format json" "$T/verify.json"
 check_eq "backup json: verified, 2 certificates, last CRL" \
     "$(jget "$T/verify.json" '(d["verified"], d["certificates"], d["last_crl_number"])')" \
-    "(True, $(sqlite3 "$I/certmint.db" 'SELECT count(*) FROM certificates'), $(jget "$T/crl.json" 'd["number"]'))"
+    "(True, $(db_sql "$I" 'SELECT count(*) FROM certificates'), $(jget "$T/crl.json" 'd["number"]'))"
 cm "$I" exit status --format json >"$T/exit.json" 2>&1
 json_ok "exit status --format json" "$T/exit.json"
 check_eq "exit status json: the modules" "$(jget "$T/exit.json" 'sorted(m["name"] for m in d["modules"])')" \
@@ -257,7 +257,7 @@ json_ok "deny --format json" "$T/deny.json"
 check_eq "deny json" "$(jget "$T/deny.json" '(d["request_id"], d["disposition"])')" "($pid2, 'denied')"
 cm "$I" audit >"$T/audit.txt" 2>&1
 check_eq "audit: exit 0" "$?" 0
-actions=$(sqlite3 "$I/certmint.db" 'SELECT Action FROM audit ORDER BY ID' | tr '\n' ' ')
+actions=$(db_sql "$I" 'SELECT Action FROM audit ORDER BY ID' | tr '\n' ' ')
 check_eq "audit: the actions, oldest first, as in the database (sqlite3)" "$(cut -f4 "$T/audit.txt" | tr '\n' ' ')" "$actions"
 check_match "audit: init, issuance, revocation, config, deny recorded" "$actions" \
     "^init install-ca-cert issue .*revoke .*config .*deny $"
@@ -272,10 +272,10 @@ check_eq "audit json: same records as the table" "$(jget "$T/audit.json" '" ".jo
 check_eq "audit json: the deny reason verbatim" \
     "$(jget "$T/audit.json" 'd["records"][-1]["details"].endswith("bad\x1b[31mred\x9bx")')" True
 check_eq "audit json: records in the database (sqlite3)" "$(jget "$T/audit.json" 'len(d["records"])')" \
-    "$(sqlite3 "$I/certmint.db" 'SELECT count(*) FROM audit')"
+    "$(db_sql "$I" 'SELECT count(*) FROM audit')"
 check_eq "audit --since the future: nothing" "$(cm "$I" audit --since 2999-01-01 2>/dev/null | wc -l)" 0
 check_eq "audit --since 1h: everything" "$(cm "$I" audit --since 1h 2>/dev/null | wc -l)" \
-    "$(sqlite3 "$I/certmint.db" 'SELECT count(*) FROM audit')"
+    "$(db_sql "$I" 'SELECT count(*) FROM audit')"
 out=$(cm "$I" audit --since yesterday-ish 2>&1)
 check_eq "audit --since garbage: exit 2" "$?" 2
 check_match "audit --since garbage: names it" "$out" "--since 'yesterday-ish'"

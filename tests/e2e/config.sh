@@ -136,7 +136,7 @@ check "keys lists crl.period with its default" grep -q '^crl.period (duration.*d
 check "keys works without a CA home" env -u CERTMINT_HOME "$CM" config keys
 
 # --- audit log -----------------------------------------------------------------
-audit=$(sqlite3 "$H/certmint.db" "SELECT details FROM audit WHERE action = 'config'" 2>&1)
+audit=$(db_sql "$H" "SELECT details FROM audit WHERE action = 'config'" 2>&1)
 check_match "set is in the audit log" "$audit" "set crl.period = 3d"
 check_match "unset is in the audit log" "$audit" "unset crl.period"
 check_fails "a refused set is not in the audit log" \

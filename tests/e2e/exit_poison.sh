@@ -251,7 +251,7 @@ check "strict: the certificate is released by the retry" cm "$H" retrieve "$RP" 
 scan s4
 check_eq "  ... its CERTISSUED mail delivered" "$(col s4 7 CERTISSUED)" "$RP"
 check_fails "exit retry of an event that is not poisoned fails" cm "$H" exit retry "$EV"
-check_match "the audit log records the retry" "$(sqlite3 "$H/certmint.db" "SELECT Action || ' ' || Details FROM audit WHERE Action = 'exit-retry'")" \
+check_match "the audit log records the retry" "$(db_sql "$H" "SELECT Action || ' ' || Details FROM audit WHERE Action = 'exit-retry'")" \
     "exit-retry event $EV delivered by smtp"
 cfg audit.require_offbox no
 archive
@@ -279,8 +279,7 @@ cfg exit.smtp.revoked.bodyarg "SerialNumber,Disposition,RevokedReason"
 # Queue an issuance and its revocation while another process holds the
 # delivery lock, then deliver them together.
 make_csr ec:p256 "$T/b.csr" "$T/b.key" "/CN=batch.example.org" "DNS:batch.example.org"
-python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"a"); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2],"w").close(); time.sleep(8)' \
-    "$H/exit.lock" "$T/locked" &
+hold_lock "$H" exit 8 "$T/locked" &
 lpid=$!
 while [ ! -e "$T/locked" ]; do sleep 0.05; done
 cm "$H" submit "$T/b.csr" --out "$T/b.pem" >/dev/null 2>&1

@@ -11,15 +11,26 @@ if ! new_root "$H" ec:p256 >"$T/init.out" 2>&1; then
     done_testing
 fi
 DB="$H/certmint.db"
-check "database exists" test -f "$DB"
+if [ "$TESTDB" = sqlite ]; then
+    check "database exists" test -f "$DB"
+fi
 
 # A real end-entity certificate to store.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ee.key" \
     -subj "/CN=view e2e/O=Example" -days 30 -outform DER -out "$T/ee.der" 2>/dev/null
 now=$(date +%s)
 na=$((now + 20 * 86400))
-sqlite3 "$DB" >"$T/sql.out" 2>&1 <<EOF
-PRAGMA foreign_keys=ON;
+# The same SQL for both backends but the DER: sqlite3's readfile(), a hex
+# literal for psql.
+if [ "$TESTDB" = sqlite ]; then
+    der="readfile('$T/ee.der')"
+    pragma="PRAGMA foreign_keys=ON;"
+else
+    der="decode('$(od -An -v -tx1 "$T/ee.der" | tr -d ' \n')', 'hex')"
+    pragma=""
+fi
+db_sql "$H" "$(cat <<EOF
+$pragma
 BEGIN;
 INSERT INTO requests(RequestID, RequesterName, SubmittedWhen, ResolvedWhen, Disposition,
     RequestDistinguishedName) VALUES
@@ -28,13 +39,14 @@ INSERT INTO requests(RequestID, RequesterName, SubmittedWhen, ResolvedWhen, Disp
     (103, 'carol', $now, $now, 20, 'CN=revoked, with comma');
 INSERT INTO certificates(SerialNumber, RequestID, NotBefore, NotAfter, DistinguishedName,
     CommonName, RawCertificate) VALUES
-    ('0A1B2C3D', 101, $now, $na, 'CN=view e2e,O=Example', 'view e2e', readfile('$T/ee.der')),
+    ('0A1B2C3D', 101, $now, $na, 'CN=view e2e,O=Example', 'view e2e', $der),
     ('7F', 103, $now, $((now + 400 * 86400)), 'CN=revoked\, with comma', 'revoked, with comma',
      NULL);
 UPDATE certificates SET RevokedReason = 1, RevokedWhen = $now, RevokedEffectiveWhen = $now,
     RevSeq = 1 WHERE SerialNumber = '7F';
 COMMIT;
 EOF
+)" >"$T/sql.out" 2>&1
 check_eq "rows written with sqlite3" "$(cat "$T/sql.out")" ""
 
 out=$(cm "$H" view 2>&1)

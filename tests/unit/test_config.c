@@ -692,6 +692,22 @@ TEST(save_keeps_comments_order_and_mode)
     CHECK(system(cmd) != 0);
 }
 
+/* db.url: a postgresql:// URL naming a database, never with a password. */
+TEST(db_url)
+{
+    cm_config *c = NULL;
+    CHECK_OK(config_new(&c));
+    set_ok(c, "db.url", "postgresql://ca@db.example.org:5432/root?sslmode=verify-full",
+           "postgresql://ca@db.example.org:5432/root?sslmode=verify-full");
+    set_bad(c, "db.url", "postgresql://ca:secret@db.example.org/root", "password");
+    set_bad(c, "db.url", "postgresql://ca@db.example.org/root?password=x", "password");
+    set_bad(c, "db.url", "mysql://ca@db.example.org/root", "not a postgresql:// URL");
+    set_bad(c, "db.url", "postgresql://ca@db.example.org", "names no database");
+    set_bad(c, "db.url", "postgresql://ca@db.example.org/", "names no database");
+    set_bad(c, "db.url", "postgresql://ca@db.example.org/root#x", "'#'");
+    config_free(c);
+}
+
 TEST(quoting_round_trip)
 {
     const char *values[] = {"",           " lead",      "trail ",      "\"starts quoted",
@@ -880,6 +896,7 @@ int main(void)
     RUN(unknown_keys_and_patterns);
     RUN(names);
     RUN(save_keeps_comments_order_and_mode);
+    RUN(db_url);
     RUN(quoting_round_trip);
     RUN(refused_set_changes_nothing);
     RUN(schema_is_consistent);

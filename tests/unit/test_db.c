@@ -1241,6 +1241,41 @@ TEST(insert_timing)
     db_close(db);
 }
 
+/* A home's database location: its certmint.conf's db.url when set (the
+ * last one, comments and other keys ignored), else SQLite in the home. */
+TEST(home_location)
+{
+    char home[256], conf[300], loc[600], want[600];
+    FILE *f;
+
+    snprintf(home, sizeof(home), "%s/home-loc", tmpdir);
+    CHECK(mkdir(home, 0700) == 0);
+    CHECK_OK(db_home_location(loc, sizeof(loc), home));
+    snprintf(want, sizeof(want), "sqlite:%s/certmint.db", home);
+    CHECK_STR(loc, want);
+    snprintf(conf, sizeof(conf), "%s/certmint.conf", home);
+    f = fopen(conf, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fputs("# db.url = postgresql://commented@h/x\nca.backdate = 5m\n", f);
+    fclose(f);
+    CHECK_OK(db_home_location(loc, sizeof(loc), home));
+    CHECK_STR(loc, want);
+    f = fopen(conf, "a");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fputs("db.url = postgresql://a@h:1/old\n  db.url=postgresql://ca@db.example:5432/root # c\r\n"
+          "db.urlx = nothing\n",
+          f);
+    fclose(f);
+    CHECK_OK(db_home_location(loc, sizeof(loc), home));
+    CHECK_STR(loc, "postgresql://ca@db.example:5432/root");
+    /* Too small a buffer: an error, never a cut URL. */
+    CHECK_ERR(db_home_location(loc, 20, home), CM_ERR_CONFIG);
+}
+
 int main(void)
 {
     unit_suite = "db";
@@ -1268,6 +1303,7 @@ int main(void)
     RUN(events);
     RUN(poison);
     RUN(backup);
+    RUN(home_location);
     RUN(insert_timing);
     if (getenv("KEEP") == NULL)
         nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
