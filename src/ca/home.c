@@ -984,23 +984,15 @@ static void handle_adopt_cert(ca_ctx *ca)
     pthread_mutex_unlock(&ca->h->mu);
 }
 
-cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path)
+/* The certificate for install-ca-cert: read from cert_path, matching this
+ * CA's key, a CA certificate with a subjectKeyIdentifier. */
+static cm_err install_read_cert(X509 **out, ca_ctx *ca, const char *cert_path)
 {
     cm_err rc = CM_OK;
     unsigned char *data = NULL;
     size_t len = 0;
     X509 *x = NULL;
-    STACK_OF(X509) *chain = NULL;
-    X509_STORE *store = NULL;
-    X509_STORE_CTX *sctx = NULL;
-    STACK_OF(X509) *untrusted = NULL;
-    char path[PATH_MAX];
-    cm_buf pem = CM_BUF_INIT(4 * 1024 * 1024);
-    int i;
 
-    if (ca->cert != NULL)
-        return cm_err_set(CM_ERR_STATE, "%s: this CA already has its certificate", ca->home);
-    CM_TRY(ca_load_key(ca));
     CM_TRY(fs_read_file(&data, &len, cert_path, CA_MAX_CERT_BYTES));
     CM_TRY(ca_cert_parse(&x, data, len, cert_path));
     if (X509_check_private_key(x, ca->key) != 1)
@@ -1010,6 +1002,52 @@ cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path
                 cert_path);
     if (X509_get0_subject_key_id(x) == NULL)
         CM_FAIL(CM_ERR_INVALID, "%s: the certificate has no subjectKeyIdentifier", cert_path);
+    *out = x;
+    x = NULL;
+out:
+    X509_free(x);
+    free(data);
+    return rc;
+}
+
+/* Appends the PEM of the verified chain above x (nearest first) to pem. */
+static cm_err install_chain_pem(cm_buf *pem, X509_STORE_CTX *sctx)
+{
+    cm_err rc = CM_OK;
+    STACK_OF(X509) *verified = X509_STORE_CTX_get0_chain(sctx);
+    int i;
+
+    for (i = 1; i < sk_X509_num(verified); i++) {
+        BIO *mem = BIO_new(BIO_s_mem());
+        char *p;
+        long n;
+        CM_NOMEM_IF(mem == NULL);
+        if (!PEM_write_bio_X509(mem, sk_X509_value(verified, i))) {
+            BIO_free(mem);
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the chain");
+        }
+        n = BIO_get_mem_data(mem, &p);
+        rc = buf_append(pem, p, (size_t)n);
+        BIO_free(mem);
+        if (rc != CM_OK)
+            goto out;
+    }
+out:
+    return rc;
+}
+
+/* Verifies x up to the self-signed root in chain_path (strict X.509) and
+ * appends the verified chain above x to pem. */
+static cm_err install_verify_chain(cm_buf *pem, X509 *x, const char *cert_path,
+                                   const char *chain_path)
+{
+    cm_err rc = CM_OK;
+    STACK_OF(X509) *chain = NULL;
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *sctx = NULL;
+    STACK_OF(X509) *untrusted = NULL;
+    int i;
+
     if (chain_path != NULL) {
         CM_TRY(read_pem_certs(&chain, chain_path, 0));
         if (sk_X509_num(chain) == 0)
@@ -1044,25 +1082,27 @@ cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path
     if (X509_verify_cert(sctx) != 1)
         CM_FAIL(CM_ERR_INVALID, "%s: does not chain to a trusted root: %s", cert_path,
                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));
-    /* Store the verified chain above the CA certificate, nearest first. */
-    {
-        STACK_OF(X509) *verified = X509_STORE_CTX_get0_chain(sctx);
-        for (i = 1; i < sk_X509_num(verified); i++) {
-            BIO *mem = BIO_new(BIO_s_mem());
-            char *p;
-            long n;
-            CM_NOMEM_IF(mem == NULL);
-            if (!PEM_write_bio_X509(mem, sk_X509_value(verified, i))) {
-                BIO_free(mem);
-                CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the chain");
-            }
-            n = BIO_get_mem_data(mem, &p);
-            rc = buf_append(&pem, p, (size_t)n);
-            BIO_free(mem);
-            if (rc != CM_OK)
-                goto out;
-        }
-    }
+    CM_TRY(install_chain_pem(pem, sctx));
+out:
+    X509_STORE_CTX_free(sctx);
+    X509_STORE_free(store);
+    sk_X509_free(untrusted);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path)
+{
+    cm_err rc = CM_OK;
+    X509 *x = NULL;
+    char path[PATH_MAX];
+    cm_buf pem = CM_BUF_INIT(4 * 1024 * 1024);
+
+    if (ca->cert != NULL)
+        return cm_err_set(CM_ERR_STATE, "%s: this CA already has its certificate", ca->home);
+    CM_TRY(ca_load_key(ca));
+    CM_TRY(install_read_cert(&x, ca, cert_path));
+    CM_TRY(install_verify_chain(&pem, x, cert_path, chain_path));
     CM_TRY(fs_join(path, sizeof(path), ca->home, CA_CHAIN_FILE));
     CM_TRY(fs_write_atomic(path, pem.data ? (const char *)pem.data : "", pem.len, 0644));
     CM_TRY(fs_join(path, sizeof(path), ca->home, CA_CERT_FILE));
@@ -1083,12 +1123,7 @@ cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path
     }
 out:
     buf_free(&pem);
-    X509_STORE_CTX_free(sctx);
-    X509_STORE_free(store);
-    sk_X509_free(untrusted);
-    sk_X509_pop_free(chain, X509_free);
     X509_free(x);
-    free(data);
     return rc;
 }
 

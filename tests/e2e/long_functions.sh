@@ -7,12 +7,8 @@
 # directly above it (docs/architecture.md, "Long functions").
 . "$(dirname "$0")/lib.sh"
 
-# EXEMPT: functions other helpers of session 3 were rewriting while their
-# split was done ("handle": ca_install_cert; "perf": recover_orphans).
-# TEMPORARY: the coordinator removes these lines after merging those
-# branches, and splits (or marks) whatever is still listed then.
-EXEMPT="src/ca/home.c ca_install_cert
-src/recover/recover.c recover_orphans"
+# Functions allowed over the limit without a marker: none (keep it so).
+EXEMPT=""
 
 # long_list TREE: the long functions of TREE that carry no why-comment, as
 # "FILE FUNCTION LINES", exemptions left out.
