@@ -54,4 +54,9 @@ struct ca {
     size_t out;          /* sessions taken */
 };
 
+/* Makes cfg (taken over) the configuration of the handle and of every
+ * session from now on, as ca_reload_config does with the file's: a
+ * configuration change made through this session (ca_config_set). */
+cm_err ca_adopt_config(ca_ctx *s, cm_config *cfg) CM_MUST_USE;
+
 #endif

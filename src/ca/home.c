@@ -413,15 +413,10 @@ db_t *ca_session_db(const ca_ctx *s)
     return s->db;
 }
 
-cm_err ca_reload_config(ca_ctx *s)
+cm_err ca_adopt_config(ca_ctx *s, cm_config *cfg)
 {
-    cm_err rc = CM_OK;
-    char path[PATH_MAX];
-    cm_config *cfg = NULL;
     struct cfg_retired *r = NULL;
 
-    CM_TRY(fs_join(path, sizeof(path), s->home, CA_CONF_FILE));
-    CM_TRY(config_load(&cfg, path, 0));
     if (s->h == NULL) {
         config_free(s->cfg);
         s->cfg = cfg;
@@ -442,6 +437,18 @@ cm_err ca_reload_config(ca_ctx *s)
     s->h->gen++;
     session_sync_locked(s);
     pthread_mutex_unlock(&s->h->mu);
+    return CM_OK;
+}
+
+cm_err ca_reload_config(ca_ctx *s)
+{
+    cm_err rc = CM_OK;
+    char path[PATH_MAX];
+    cm_config *cfg = NULL;
+
+    CM_TRY(fs_join(path, sizeof(path), s->home, CA_CONF_FILE));
+    CM_TRY(config_load(&cfg, path, 0));
+    rc = ca_adopt_config(s, cfg);
 out:
     return rc;
 }

@@ -123,11 +123,10 @@ static cm_err config_change(char *warning, size_t warningsz, ca_ctx *ca,
     }
     if (value != NULL && warning != NULL)
         (void)config_change_warning(warning, warningsz, cfg, key);
-    /* The handle goes on with the configuration as saved. */
-    config_free(ca->cfg);
-    ca->cfg = cfg;
+    /* The handle goes on with the configuration as saved (every session:
+     * ca_adopt_config takes it over, the old one lives until ca_close). */
+    rc = ca_adopt_config(ca, cfg);
     cfg = NULL;
-    issue_cache_reset(ca);
 out:
     if (in_tx)
         db_rollback(ca->db);
