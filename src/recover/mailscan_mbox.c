@@ -346,7 +346,8 @@ static int rd_message(struct rd *r, unsigned char **data, size_t *len, int64_t *
     if (RD_N(r) == 0 && r->eof)
         return 1;
     for (;;) {
-        unsigned char *nl = memchr(RD_AT(r), '\n', RD_N(r));
+        /* Nothing buffered yet: no buffer either (memchr needs one). */
+        unsigned char *nl = RD_N(r) > 0 ? memchr(RD_AT(r), '\n', RD_N(r)) : NULL;
         eol = nl ? (long)(nl - RD_AT(r)) : -1;
         next = eol >= 0 ? rd_find_from(r, scanned > (size_t)eol ? scanned : (size_t)eol) : -1;
         if (next >= 0 || r->eof)
