@@ -66,11 +66,11 @@ for id in $ids; do
     if [ "$ar" = 0 ] && [ "$dr" != 0 ]; then
         nissued=$((nissued + 1))
         [ "$disp/$ncert/$nis/$nden" = "20/1/1/0" ] || bad="$bad $id:approved-but-$disp/$ncert/$nis/$nden"
-        grep -q "request $id is no longer pending (now: issued)" "$T/race/d$id" || bad="$bad $id:deny-msg"
+        grep -q "request $id is no longer pending (now: issued)" "$T/race/d$id" || bad="$bad $id:deny-msg[$(head -c 200 "$T/race/d$id" | tr '\n' ' ')]"
     elif [ "$dr" = 0 ] && [ "$ar" != 0 ]; then
         ndenied=$((ndenied + 1))
         [ "$disp/$ncert/$nis/$nden" = "31/0/0/1" ] || bad="$bad $id:denied-but-$disp/$ncert/$nis/$nden"
-        grep -q "request $id is no longer pending (now: denied)" "$T/race/a$id" || bad="$bad $id:approve-msg"
+        grep -q "request $id is no longer pending (now: denied)" "$T/race/a$id" || bad="$bad $id:approve-msg[$(head -c 200 "$T/race/a$id" | tr '\n' ' ')]"
     else
         bad="$bad $id:exit-$ar/$dr"
     fi
