@@ -40,6 +40,7 @@
 #include "db/db.h"
 #include "db/sqlite.h"
 
+#include "db/certview.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 
@@ -167,35 +168,7 @@ static const char schema_v1[] =
     "  Since bigint NOT NULL,"
     "  Attempts bigint NOT NULL DEFAULT 1,"
     "  PRIMARY KEY (Module, EventID));"
-    "CREATE VIEW certview AS SELECT"
-    "  r.RequestID AS RequestID,"
-    "  r.RequesterName AS RequesterName,"
-    "  r.SubmittedWhen AS SubmittedWhen,"
-    "  r.ResolvedWhen AS ResolvedWhen,"
-    "  CASE WHEN c.RevokedReason IS NOT NULL THEN 21 ELSE r.Disposition END AS Disposition,"
-    "  r.DispositionMessage AS DispositionMessage,"
-    "  COALESCE(c.CertificateTemplate, r.CertificateTemplate) AS CertificateTemplate,"
-    "  r.RequestDistinguishedName AS RequestDistinguishedName,"
-    "  c.SerialNumber AS SerialNumber,"
-    "  c.NotBefore AS NotBefore,"
-    "  c.NotAfter AS NotAfter,"
-    "  c.DistinguishedName AS DistinguishedName,"
-    "  c.CommonName AS CommonName,"
-    "  c.EMail AS EMail,"
-    "  c.SubjectAltNames AS SubjectAltNames,"
-    "  c.CertificateHash AS CertificateHash,"
-    "  c.SubjectKeyIdentifier AS SubjectKeyIdentifier,"
-    "  c.RevokedWhen AS RevokedWhen,"
-    "  c.RevokedEffectiveWhen AS RevokedEffectiveWhen,"
-    "  c.RevokedReason AS RevokedReason,"
-    "  c.InvalidityDate AS InvalidityDate,"
-    "  c.Origin AS Origin,"
-    "  COALESCE(c.RecoveredFrom, r.RecoveredFrom) AS RecoveredFrom,"
-    "  c.Withheld AS Withheld,"
-    "  c.RawCertificate AS RawCertificate,"
-    "  r.RawRequest AS RawRequest,"
-    "  r.Disposition AS RequestDisposition"
-    "  FROM requests r LEFT JOIN certificates c ON c.RequestID = r.RequestID;";
+    DB_CERTVIEW_SQL;
 
 static const char *const migrations[PG_SCHEMA_VERSION] = {schema_v1};
 
