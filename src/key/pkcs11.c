@@ -21,6 +21,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
+#include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -205,14 +206,18 @@ out:
     return rc;
 }
 
-static cm_err open_session(struct p11_key *p, CK_SESSION_HANDLE *s, int login)
+/* Opens a session (logged in when login). *rv_out: the failing call's
+ * return value (CKR_OK on success), for connect_token's retry. */
+static cm_err open_session(struct p11_key *p, CK_SESSION_HANDLE *s, int login, CK_RV *rv_out)
 {
     CK_RV rv = p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, s);
+    *rv_out = rv;
     if (rv != CKR_OK)
         return ck_fail(rv, "C_OpenSession", p);
     if (login) {
         rv = p->f->C_Login(*s, CKU_USER, (CK_UTF8CHAR_PTR)p->pin, strlen(p->pin));
         if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+            *rv_out = rv;
             p->f->C_CloseSession(*s);
             return ck_fail(rv, "C_Login", p);
         }
@@ -397,28 +402,46 @@ static cm_err find_private(struct p11_key *p, CK_SESSION_HANDLE s, int *found)
     return CM_OK;
 }
 
-/* Initialises, finds the token, logs in; the session goes to the pool. */
+/* A failure another process's use of the token can cause for a moment,
+ * worth another try: SoftHSM2's file store skips a token whose files
+ * another process holds locked (the token looks missing), and fails
+ * C_Login with CKR_GENERAL_ERROR while another login rewrites the token's
+ * flags (SoftHSMv2 issue #757; seen with 30 concurrent `approve`s). */
+static int transient(cm_err rc, CK_RV rv)
+{
+    if (rc == CM_ERR_NOTFOUND)
+        return 1;
+    return rv == CKR_GENERAL_ERROR || rv == CKR_DEVICE_ERROR || rv == CKR_TOKEN_NOT_PRESENT ||
+           rv == CKR_SESSION_COUNT;
+}
+
+/* Initialises, finds the token, logs in; the session goes to the pool. A
+ * module scans its tokens in C_Initialize, so a retry starts over from
+ * there: up to CONNECT_TRIES times, about 3 s in all, with jitter so that
+ * processes that collided do not collide again. */
+#define CONNECT_TRIES 10
 static cm_err connect_token(struct p11_key *p, CK_SESSION_HANDLE *s)
 {
     cm_err rc;
-    /* SoftHSM2's file store skips a token whose files another process has
-     * locked at that moment (seen with 20 concurrent `approve`s), and a
-     * module scans its tokens in C_Initialize: start over a few times
-     * before calling the token missing. */
+    CK_RV rv = CKR_OK;
     for (int attempt = 1;; attempt++) {
-        struct timespec ts = {0, 50 * 1000 * 1000L * attempt};
+        unsigned char r = 0;
+        struct timespec ts = {0, 0};
+        rv = CKR_OK;
         if ((rc = module_init(p)) != CM_OK)
             return rc;
-        rc = find_slot(p);
-        if (rc != CM_ERR_NOTFOUND || attempt == 5)
-            break;
-        if (p->initialized)
+        if ((rc = find_slot(p)) == CM_OK && (rc = open_session(p, s, 1, &rv)) == CM_OK)
+            return CM_OK;
+        if (!transient(rc, rv) || attempt == CONNECT_TRIES)
+            return rc;
+        if (p->initialized) {
             p->f->C_Finalize(NULL);
+            p->initialized = 0;
+        }
+        (void)RAND_bytes(&r, 1);
+        ts.tv_nsec = (long)(30 + 25 * attempt + r % 50) * 1000 * 1000L;
         nanosleep(&ts, NULL);
     }
-    if (rc != CM_OK)
-        return rc;
-    return open_session(p, s, 1);
 }
 
 static void pool_put(struct p11_key *p, CK_SESSION_HANDLE s)
@@ -455,6 +478,7 @@ static cm_err after_fork(struct p11_key *p)
 static cm_err pool_get(struct p11_key *p, CK_SESSION_HANDLE *s)
 {
     cm_err rc = CM_OK;
+    CK_RV rv = CKR_OK;
     pthread_mutex_lock(&p->mu);
     if (p->pid != getpid())
         rc = after_fork(p);
@@ -462,7 +486,7 @@ static cm_err pool_get(struct p11_key *p, CK_SESSION_HANDLE *s)
         if (p->npool > 0)
             *s = p->pool[--p->npool];
         else
-            rc = open_session(p, s, 0);
+            rc = open_session(p, s, 0, &rv);
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
