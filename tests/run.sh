@@ -6,6 +6,11 @@
 set -u
 BUILD=${BUILD:-build}
 export BUILD
+# The tests use the tools Debian's packages install (scripts/install-deps.sh):
+# /usr/bin first, so that a python3 or openssl of a developer's own (pyenv,
+# /usr/local) does not stand in for them (python3-selenium is Debian's).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 log=$(mktemp -d "${TMPDIR:-/tmp}/certmint-tests.XXXXXX")
