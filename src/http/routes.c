@@ -4,6 +4,7 @@
 #include "http/http_int.h"
 
 #include "http/url.h"
+#include "http/web.h"
 #include "util/log.h"
 
 #include <event2/buffer.h>
@@ -328,6 +329,8 @@ static void dispatch(struct evhttp_request *req, struct http_ctx *c)
         cm_err_clear();
         return;
     }
+    if (web_route(req, c, &t)) /* /certsrv: the web enrollment pages (web.c) */
+        return;
     if (cmd == EVHTTP_REQ_POST) {
         send_text(req, c, 405, "Method Not Allowed", "POST is for /ocsp only");
         return;
