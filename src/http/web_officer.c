@@ -71,7 +71,7 @@ static void csr_decoded(struct web_req *w, const struct ca_request_info *r)
         evbuffer_add_printf(w->out, "(unreadable)");
     cm_err_clear();
     k = X509_REQ_get0_pubkey(x);
-    evbuffer_add_printf(w->out, "</td><td>");
+    evbuffer_add_printf(w->out, "</td><td class=\"key\">");
     html_esc(w->out, k ? EVP_PKEY_get0_type_name(k) : "?");
     evbuffer_add_printf(w->out, " %d bits<details><summary>full request</summary><pre>",
                         k ? EVP_PKEY_get_bits(k) : 0);
