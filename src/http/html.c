@@ -122,7 +122,7 @@ const char html_css[] =
     "nav a{padding:6px 10px;border-radius:4px}nav a:hover{background:#2e5283}\n"
     ".who{margin-left:auto;font-size:13px;opacity:.9;overflow-wrap:anywhere}\n"
     ".roles{background:#2e5283;border-radius:3px;padding:1px 6px;margin-left:4px}\n"
-    "main{max-width:1100px;margin:24px auto;padding:0 24px}\n"
+    "main{max-width:1280px;margin:24px auto;padding:0 24px}\n"
     "h1{font-size:24px;margin:0 0 16px}h2{font-size:18px;margin:24px 0 8px}\n"
     ".card{background:#fff;border:1px solid #d8dee8;border-radius:6px;padding:16px 20px;"
     "margin:0 0 16px}\n"
@@ -131,7 +131,7 @@ const char html_css[] =
     "vertical-align:top;overflow-wrap:break-word}\n"
     "th{background:#eef2f7;font-weight:600;font-size:13px;white-space:nowrap}\n"
     "td.subject,td.sans{overflow-wrap:anywhere;min-width:180px}\n"
-    "td.disp{font-weight:600;white-space:nowrap}td.key{min-width:130px}\n"
+    "td.disp,td.when{font-weight:600;white-space:nowrap}td.when{font-weight:400}td.key{min-width:130px}\n"
     "details summary{cursor:pointer;color:#1f6feb;font-size:13px}\n"
     "table.kv th{width:180px}\n"
     "label{display:block;font-weight:600;margin:12px 0 4px}\n"
@@ -142,7 +142,7 @@ const char html_css[] =
     "color:#fff;font:inherit;font-weight:600;cursor:pointer}\n"
     "button.deny{background:#c93c37}button.small{margin:0;padding:4px 10px;font-size:13px}\n"
     "form.inline{display:inline-flex;gap:6px;align-items:center;margin:2px 0}\n"
-    "form.inline input[type=text]{width:180px;padding:4px}\n"
+    "form.inline input[type=text]{width:140px;padding:4px}\n"
     ".note{padding:10px 14px;border-radius:4px;border:1px solid}\n"
     ".note.ok{background:#e8f5e9;border-color:#9ccc9f}\n"
     ".note.warn{background:#fff8e1;border-color:#e6c86e}\n"
@@ -152,4 +152,4 @@ const char html_css[] =
     "code{font-family:ui-monospace,Menlo,Consolas,monospace}\n"
     ".muted{color:#5d6878;font-size:13px}\n"
     ".links a{display:inline-block;margin:4px 12px 4px 0}\n"
-    "footer{max-width:1100px;margin:32px auto;padding:0 24px;color:#7a8494;font-size:12px}\n";
+    "footer{max-width:1280px;margin:32px auto;padding:0 24px;color:#7a8494;font-size:12px}\n";

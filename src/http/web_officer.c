@@ -116,7 +116,7 @@ static cm_err pending_row(void *ctx, const struct ca_pending *p)
     struct pending_ctx *pc = ctx;
     struct web_req *w = pc->w;
     struct ca_request_info r;
-    evbuffer_add_printf(w->out, "<tr id=\"req-%" PRId64 "\"><td>%" PRId64 "</td><td>",
+    evbuffer_add_printf(w->out, "<tr id=\"req-%" PRId64 "\"><td>%" PRId64 "</td><td class=\"when\">",
                         p->request_id, p->request_id);
     html_esc(w->out, p->submitted);
     evbuffer_add_printf(w->out, "</td><td>");
@@ -191,24 +191,40 @@ void web_page_pending(struct web_req *w)
 {
     ca_ctx *s = session(w);
     struct pending_ctx pc = {w, s, 0};
+    struct evbuffer *page = NULL, *rows = NULL;
     if (s == NULL)
         return;
     if (w->post && !decide(w, s))
         goto out;
     if (!w->post)
         web_begin(w, "Pending requests");
-    evbuffer_add_printf(w->out, "<table id=\"pending\"><tr><th>Request</th><th>Submitted</th>"
-                                "<th>Requester</th><th>Profile</th><th>Subject</th>"
-                                "<th>Alternative names</th><th>Key</th>%s</tr>\n",
-                        is_officer(w) ? "<th>Decision</th>" : "");
-    if (ca_pending_list(s, pending_row, &pc) != CM_OK)
-        note_err(w, "pending requests");
-    evbuffer_add_printf(w->out, "</table>\n");
-    if (pc.n == 0)
+    /* The rows first, so that an empty list is a sentence, not a table. */
+    page = w->out;
+    if ((w->out = evbuffer_new()) == NULL) {
+        w->out = page;
+        html_note(w->out, "error", "out of memory");
+    } else {
+        if (ca_pending_list(s, pending_row, &pc) != CM_OK)
+            note_err(w, "pending requests");
+        rows = w->out;
+        w->out = page;
+    }
+    if (pc.n > 0)
+        evbuffer_add_printf(w->out, "<table id=\"pending\"><tr><th>Request</th><th>Submitted</th>"
+                                    "<th>Requester</th><th>Profile</th><th>Subject</th>"
+                                    "<th>Alternative names</th><th>Key</th>%s</tr>\n",
+                            is_officer(w) ? "<th>Decision</th>" : "");
+    if (rows != NULL)
+        evbuffer_add_buffer(w->out, rows);
+    if (pc.n > 0)
+        evbuffer_add_printf(w->out, "</table>\n");
+    else
         evbuffer_add_printf(w->out, "<p class=\"muted\">No request is waiting.</p>\n");
     html_end(w->out);
     web_send(w, 200, "OK");
 out:
+    if (rows != NULL)
+        evbuffer_free(rows);
     ca_session_close(s);
 }
 

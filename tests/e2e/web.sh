@@ -48,6 +48,13 @@ cm "$T/other" config set http.listen "" >/dev/null
 client mallory "Olivia Officer" "$T/other" >/dev/null
 check "--setup-tls" cm "$H" serve --setup-tls
 
+# A DN in http.roles.* that does not parse stops serve at start, named.
+cm "$H" config set http.roles.admin "CN=Ada,=broken" >/dev/null
+out=$(timeout 20 "$CM" --home "$H" --passphrase-file "$PASS" serve 2>&1)
+check_eq "bad DN in http.roles.admin: serve refuses to start" "$?" 1
+check_match "bad DN: the key and the DN named" "$out" "http.roles.admin: 'CN=Ada,=broken'"
+cm "$H" config unset http.roles.admin >/dev/null
+
 "$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
 SPID=$!
 at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
