@@ -19,7 +19,8 @@ static void check_form(const struct http_form *f)
         abort();
     for (size_t i = 0; i < f->n; i++) {
         size_t nl = strnlen(f->f[i].name, FORM_MAX_NAME);
-        if (nl == 0 || nl >= FORM_MAX_NAME || strnlen(f->f[i].filename, FORM_MAX_FILENAME) >= FORM_MAX_FILENAME)
+        if (nl == 0 || nl >= FORM_MAX_NAME ||
+            strnlen(f->f[i].filename, FORM_MAX_FILENAME) >= FORM_MAX_FILENAME)
             abort();
         if (f->f[i].value == NULL || f->f[i].value[f->f[i].len] != '\0')
             abort();
@@ -28,8 +29,8 @@ static void check_form(const struct http_form *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *types[] = {"application/x-www-form-urlencoded",
-                           "multipart/form-data; boundary=XyZ", NULL, NULL};
+    const char *types[] = {"application/x-www-form-urlencoded", "multipart/form-data; boundary=XyZ",
+                           NULL, NULL};
     struct http_form f;
     char ct[128], cookie[64];
     char *s;

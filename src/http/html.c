@@ -29,11 +29,21 @@ void html_escn(struct evbuffer *b, const char *s, size_t n)
         unsigned c = p[i];
         size_t l = 1;
         switch (c) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
         default:
             if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
                 rep = "\xEF\xBF\xBD";
@@ -116,7 +126,7 @@ const char html_css[] =
     "color:#1d2330;background:#f4f6f9}\n"
     "header{display:flex;flex-wrap:wrap;align-items:center;gap:8px 24px;padding:10px 24px;"
     "background:#1f3a5f;color:#fff}\n"
-    "header a{color:#fff;text-decoration:none}\n"
+    "a{color:#1f5fbf}header a{color:#fff;text-decoration:none}\n"
     ".brand a{font-weight:700;font-size:18px}.brand span{opacity:.75;margin-left:6px}\n"
     "nav{display:flex;flex-wrap:wrap;gap:4px}\n"
     "nav a{padding:6px 10px;border-radius:4px}nav a:hover{background:#2e5283}\n"
@@ -131,7 +141,8 @@ const char html_css[] =
     "vertical-align:top;overflow-wrap:break-word}\n"
     "th{background:#eef2f7;font-weight:600;font-size:13px;white-space:nowrap}\n"
     "td.subject,td.sans{overflow-wrap:anywhere;min-width:180px}\n"
-    "td.disp,td.when{font-weight:600;white-space:nowrap}td.when{font-weight:400}td.key{min-width:130px}\n"
+    "td.disp,td.when{font-weight:600;white-space:nowrap}td.when{font-weight:400}td.key{min-width:"
+    "130px}\n"
     "details summary{cursor:pointer;color:#1f6feb;font-size:13px}\n"
     "table.kv th{width:180px}\n"
     "label{display:block;font-weight:600;margin:12px 0 4px}\n"

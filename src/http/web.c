@@ -88,8 +88,7 @@ static void cookies_read(struct web_req *w)
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(w->req), "Cookie");
     char v[WEB_MAX_REMEMBERED * 21 + 80], mac[65];
     unsigned char rnd[32];
-    if (h == NULL || !http_cookie_get(w->csrf_cookie, sizeof(w->csrf_cookie), h,
-                                      "certmint_csrf") ||
+    if (h == NULL || !http_cookie_get(w->csrf_cookie, sizeof(w->csrf_cookie), h, "certmint_csrf") ||
         !is_hex64(w->csrf_cookie)) {
         w->set_csrf = 1;
         if (RAND_bytes(rnd, sizeof(rnd)) != 1)
@@ -155,7 +154,8 @@ static void cookies_write(struct web_req *w, struct evkeyvalq *h)
     char v[WEB_MAX_REMEMBERED * 21 + 256], list[WEB_MAX_REMEMBERED * 21 + 1], mac[65];
     size_t used = 0;
     if (w->set_csrf) {
-        snprintf(v, sizeof(v), "certmint_csrf=%s; Path=/certsrv; Max-Age=31536000; Secure; HttpOnly; "
+        snprintf(v, sizeof(v),
+                 "certmint_csrf=%s; Path=/certsrv; Max-Age=31536000; Secure; HttpOnly; "
                  "SameSite=Strict",
                  w->csrf_cookie);
         evhttp_add_header(h, "Set-Cookie", v);

@@ -20,11 +20,11 @@ struct web_req {
     struct evhttp_request *req;
     struct http_ctx *c;
     struct http_principal p;
-    char roles[64];       /* p.roles as text */
-    int post;             /* a POST whose CSRF token has been checked */
+    char roles[64];        /* p.roles as text */
+    int post;              /* a POST whose CSRF token has been checked */
     struct http_form q;    /* the query string */
     struct http_form form; /* a POST's body */
-    char csrf_cookie[65]; /* the browser's CSRF cookie (new: set_csrf) */
+    char csrf_cookie[65];  /* the browser's CSRF cookie (new: set_csrf) */
     int set_csrf;
     int64_t ids[WEB_MAX_REMEMBERED]; /* requests remembered in the cookie */
     size_t nids;

@@ -91,17 +91,19 @@ static void decision_forms(struct web_req *w, int64_t id)
     evbuffer_add_printf(w->out, "<td><form class=\"inline\" method=\"post\" "
                                 "action=\"/certsrv/officer\">");
     web_csrf_field(w);
-    evbuffer_add_printf(w->out, "<input type=\"hidden\" name=\"id\" value=\"%" PRId64 "\">"
-                                "<button class=\"small\" name=\"action\" value=\"approve\" "
-                                "id=\"approve-%" PRId64 "\">Approve</button></form>"
-                                "<form class=\"inline\" method=\"post\" action=\"/certsrv/officer\">",
+    evbuffer_add_printf(w->out,
+                        "<input type=\"hidden\" name=\"id\" value=\"%" PRId64 "\">"
+                        "<button class=\"small\" name=\"action\" value=\"approve\" "
+                        "id=\"approve-%" PRId64 "\">Approve</button></form>"
+                        "<form class=\"inline\" method=\"post\" action=\"/certsrv/officer\">",
                         id, id);
     web_csrf_field(w);
-    evbuffer_add_printf(w->out, "<input type=\"hidden\" name=\"id\" value=\"%" PRId64 "\">"
-                                "<input type=\"text\" name=\"reason\" placeholder=\"reason\" "
-                                "aria-label=\"reason for denial\">"
-                                "<button class=\"small deny\" name=\"action\" value=\"deny\" "
-                                "id=\"deny-%" PRId64 "\">Deny</button></form></td>",
+    evbuffer_add_printf(w->out,
+                        "<input type=\"hidden\" name=\"id\" value=\"%" PRId64 "\">"
+                        "<input type=\"text\" name=\"reason\" placeholder=\"reason\" "
+                        "aria-label=\"reason for denial\">"
+                        "<button class=\"small deny\" name=\"action\" value=\"deny\" "
+                        "id=\"deny-%" PRId64 "\">Deny</button></form></td>",
                         id, id);
 }
 
@@ -116,7 +118,8 @@ static cm_err pending_row(void *ctx, const struct ca_pending *p)
     struct pending_ctx *pc = ctx;
     struct web_req *w = pc->w;
     struct ca_request_info r;
-    evbuffer_add_printf(w->out, "<tr id=\"req-%" PRId64 "\"><td>%" PRId64 "</td><td class=\"when\">",
+    evbuffer_add_printf(w->out,
+                        "<tr id=\"req-%" PRId64 "\"><td>%" PRId64 "</td><td class=\"when\">",
                         p->request_id, p->request_id);
     html_esc(w->out, p->submitted);
     evbuffer_add_printf(w->out, "</td><td>");
@@ -169,9 +172,13 @@ static int decide(struct web_req *w, ca_ctx *s)
     if (rc != CM_OK) {
         snprintf(msg, sizeof(msg), "request %" PRId64 ": %s", id, cm_err_msg());
         cm_err_clear();
-        web_fail(w, rc == CM_ERR_STATE ? 409 : rc == CM_ERR_NOTFOUND ? 404 : 500,
-                 rc == CM_ERR_STATE ? "Conflict" : rc == CM_ERR_NOTFOUND ? "Not Found"
-                                                                         : "Internal Server Error",
+        web_fail(w,
+                 rc == CM_ERR_STATE      ? 409
+                 : rc == CM_ERR_NOTFOUND ? 404
+                                         : 500,
+                 rc == CM_ERR_STATE      ? "Conflict"
+                 : rc == CM_ERR_NOTFOUND ? "Not Found"
+                                         : "Internal Server Error",
                  msg);
         return 0;
     }
@@ -210,9 +217,10 @@ void web_page_pending(struct web_req *w)
         w->out = page;
     }
     if (pc.n > 0)
-        evbuffer_add_printf(w->out, "<table id=\"pending\"><tr><th>Request</th><th>Submitted</th>"
-                                    "<th>Requester</th><th>Profile</th><th>Subject</th>"
-                                    "<th>Alternative names</th><th>Key</th>%s</tr>\n",
+        evbuffer_add_printf(w->out,
+                            "<table id=\"pending\"><tr><th>Request</th><th>Submitted</th>"
+                            "<th>Requester</th><th>Profile</th><th>Subject</th>"
+                            "<th>Alternative names</th><th>Key</th>%s</tr>\n",
                             is_officer(w) ? "<th>Decision</th>" : "");
     if (rows != NULL)
         evbuffer_add_buffer(w->out, rows);
@@ -341,9 +349,9 @@ void web_page_search(struct web_req *w)
 
 static void revoke_form(struct web_req *w)
 {
-    static const char *reasons[] = {"unspecified", "keyCompromise", "affiliationChanged",
-                                    "superseded", "cessationOfOperation", "certificateHold",
-                                    "privilegeWithdrawn"};
+    static const char *reasons[] = {
+        "unspecified",          "keyCompromise",   "affiliationChanged", "superseded",
+        "cessationOfOperation", "certificateHold", "privilegeWithdrawn"};
     const char *serial = http_form_text(&w->q, "serial");
     evbuffer_add_printf(w->out, "<form class=\"card\" method=\"post\" "
                                 "action=\"/certsrv/officer/revoke\">");
@@ -380,15 +388,20 @@ static int revoke_do(struct web_req *w, ca_ctx *s)
     if ((rc = ca_revoke(s, &serial, 1, code, 0, 0)) != CM_OK) {
         snprintf(msg, sizeof(msg), "%s", cm_err_msg());
         cm_err_clear();
-        web_fail(w, rc == CM_ERR_INVALID ? 400 : rc == CM_ERR_NOTFOUND ? 404 : 409,
-                 rc == CM_ERR_INVALID ? "Bad Request" : rc == CM_ERR_NOTFOUND ? "Not Found"
-                                                                              : "Conflict",
+        web_fail(w,
+                 rc == CM_ERR_INVALID    ? 400
+                 : rc == CM_ERR_NOTFOUND ? 404
+                                         : 409,
+                 rc == CM_ERR_INVALID    ? "Bad Request"
+                 : rc == CM_ERR_NOTFOUND ? "Not Found"
+                                         : "Conflict",
                  msg);
         return 0;
     }
     web_begin(w, "Revoke a certificate");
-    snprintf(msg, sizeof(msg), "Certificate %s revoked (%s). It is on the next CRL; OCSP "
-                               "answers revoked at once.",
+    snprintf(msg, sizeof(msg),
+             "Certificate %s revoked (%s). It is on the next CRL; OCSP "
+             "answers revoked at once.",
              serial, db_reason_name(code));
     html_note(w->out, "ok", msg);
     return 1;
@@ -440,14 +453,16 @@ void web_page_crl(struct web_req *w)
         if (crl_publish(&r, s, delta) != CM_OK) {
             note_err(w, "CRL not published");
         } else {
-            snprintf(msg, sizeof(msg), "%s CRL number %" PRId64 " published with %" PRId64
-                                       " entr%s; it is served from the next tick of serve.",
+            snprintf(msg, sizeof(msg),
+                     "%s CRL number %" PRId64 " published with %" PRId64
+                     " entr%s; it is served from the next tick of serve.",
                      delta ? "Delta" : "Full", r.number, r.entries, r.entries == 1 ? "y" : "ies");
             html_note(w->out, "ok", msg);
         }
     }
-    evbuffer_add_printf(w->out, "<p class=\"links\">Current: <a href=\"/crl/%s.crl\">full CRL</a>"
-                                "<a href=\"/crl/%s-delta.crl\">delta CRL</a></p>\n",
+    evbuffer_add_printf(w->out,
+                        "<p class=\"links\">Current: <a href=\"/crl/%s.crl\">full CRL</a>"
+                        "<a href=\"/crl/%s-delta.crl\">delta CRL</a></p>\n",
                         w->c->srv->ca_name, w->c->srv->ca_name);
     if (is_officer(w)) {
         evbuffer_add_printf(w->out, "<form class=\"card\" method=\"post\" "

@@ -38,16 +38,21 @@ static ca_ctx *session(struct web_req *w)
 static void fail_err(struct web_req *w, cm_err rc, const char *what)
 {
     char msg[700];
-    int code = rc == CM_ERR_INVALID ? 400
-               : rc == CM_ERR_AUTH   ? 403
-               : rc == CM_ERR_NOTFOUND ? 404
+    int code = rc == CM_ERR_INVALID                          ? 400
+               : rc == CM_ERR_AUTH                           ? 403
+               : rc == CM_ERR_NOTFOUND                       ? 404
                : rc == CM_ERR_STATE || rc == CM_ERR_WITHHELD ? 409
-               : rc == CM_ERR_POLICY || rc == CM_ERR_LINT ? 422
-                                                           : 500;
-    static const char *reasons[] = {"Bad Request", "Forbidden", "Not Found", "Conflict",
-                                    "Unprocessable Content", "Internal Server Error"};
-    int ri = code == 400 ? 0 : code == 403 ? 1 : code == 404 ? 2 : code == 409 ? 3
-             : code == 422 ? 4 : 5;
+               : rc == CM_ERR_POLICY || rc == CM_ERR_LINT    ? 422
+                                                             : 500;
+    static const char *reasons[] = {
+        "Bad Request",          "Forbidden", "Not Found", "Conflict", "Unprocessable Content",
+        "Internal Server Error"};
+    int ri = code == 400   ? 0
+             : code == 403 ? 1
+             : code == 404 ? 2
+             : code == 409 ? 3
+             : code == 422 ? 4
+                           : 5;
     snprintf(msg, sizeof(msg), "%s: %s", what, cm_err_msg());
     cm_err_clear();
     web_fail(w, code, reasons[ri], msg);
@@ -67,10 +72,11 @@ void web_page_home(struct web_req *w)
                                 "<li><a href=\"/certsrv/download\">Download the CA certificate, "
                                 "its chain and the current CRLs</a></li>");
     if (w->p.roles & (HTTP_ROLE_OFFICER | HTTP_ROLE_AUDITOR))
-        evbuffer_add_printf(w->out, "<li><a href=\"/certsrv/officer\">Review pending "
-                                    "requests</a>, <a href=\"/certsrv/officer/search\">search "
-                                    "certificates</a>, <a href=\"/certsrv/officer/revoke\">revoke"
-                                    "</a>, <a href=\"/certsrv/officer/crl\">publish a CRL</a></li>");
+        evbuffer_add_printf(w->out,
+                            "<li><a href=\"/certsrv/officer\">Review pending "
+                            "requests</a>, <a href=\"/certsrv/officer/search\">search "
+                            "certificates</a>, <a href=\"/certsrv/officer/revoke\">revoke"
+                            "</a>, <a href=\"/certsrv/officer/crl\">publish a CRL</a></li>");
     evbuffer_add_printf(w->out, "</ul></div>\n");
     if (w->p.has_cert) {
         evbuffer_add_printf(w->out, "<h2>Your client certificate</h2><table class=\"kv\">"
@@ -157,7 +163,8 @@ static void cert_links(struct web_req *w, int64_t id)
                         "<a href=\"/certsrv/cert?id=%" PRId64 "&amp;fmt=pem\">certificate (PEM)</a>"
                         "<a href=\"/certsrv/cert?id=%" PRId64 "&amp;fmt=der\">certificate (DER)</a>"
                         "<a href=\"/certsrv/cert?id=%" PRId64 "&amp;fmt=p7b\">with chain (.p7b)</a>"
-                        "<a href=\"/certsrv/cert?id=%" PRId64 "&amp;fmt=chain\">with chain (PEM)</a>"
+                        "<a href=\"/certsrv/cert?id=%" PRId64
+                        "&amp;fmt=chain\">with chain (PEM)</a>"
                         "</p>\n",
                         id, id, id, id);
 }
@@ -167,8 +174,10 @@ static void submission_result(struct web_req *w, const struct ca_submission *sub
     if (sub->disposition == DB_DISP_ISSUED) {
         web_remember(w, sub->request_id);
         web_begin(w, "Certificate issued");
-        evbuffer_add_printf(w->out, "<p class=\"note ok\">Request %" PRId64 " was issued: "
-                                    "certificate serial <code>", sub->request_id);
+        evbuffer_add_printf(w->out,
+                            "<p class=\"note ok\">Request %" PRId64 " was issued: "
+                            "certificate serial <code>",
+                            sub->request_id);
         html_esc(w->out, sub->serial);
         evbuffer_add_printf(w->out, "</code>.</p>\n");
         cert_links(w, sub->request_id);
@@ -183,8 +192,8 @@ static void submission_result(struct web_req *w, const struct ca_submission *sub
                             sub->request_id, sub->request_id);
     } else {
         web_begin(w, "Request denied");
-        evbuffer_add_printf(w->out, "<p class=\"note error\">Request %" PRId64 " was denied: ",
-                            sub->request_id);
+        evbuffer_add_printf(
+            w->out, "<p class=\"note error\">Request %" PRId64 " was denied: ", sub->request_id);
         html_esc(w->out, sub->message);
         evbuffer_add_printf(w->out, "</p>\n");
     }
@@ -205,8 +214,9 @@ static void request_submit(struct web_req *w, ca_ctx *s)
     memset(&sub, 0, sizeof(sub));
     memset(&so, 0, sizeof(so));
     if (f == NULL || profile == NULL) {
-        web_fail(w, 400, "Bad Request", "paste a certificate request or choose a file, and a "
-                                        "profile");
+        web_fail(w, 400, "Bad Request",
+                 "paste a certificate request or choose a file, and a "
+                 "profile");
         return;
     }
     if ((rc = web_csr_parse(&x, f->value, f->len, "the certificate request")) != CM_OK) {
@@ -255,8 +265,10 @@ static void status_row(struct web_req *w, ca_ctx *s, int64_t id)
     struct ca_request_info r;
     if (ca_request_info(&r, s, id) != CM_OK) {
         cm_err_clear();
-        evbuffer_add_printf(w->out, "<tr><td>%" PRId64 "</td><td colspan=\"4\">not found</td>"
-                                    "</tr>\n", id);
+        evbuffer_add_printf(w->out,
+                            "<tr><td>%" PRId64 "</td><td colspan=\"4\">not found</td>"
+                            "</tr>\n",
+                            id);
         return;
     }
     evbuffer_add_printf(w->out, "<tr><td>%" PRId64 "</td><td>", id);
@@ -343,8 +355,9 @@ void web_page_cert(struct web_req *w)
     }
     if (id <= 0 || !web_may_see(w, id)) {
         web_fail(w, id <= 0 ? 400 : 403, id <= 0 ? "Bad Request" : "Forbidden",
-                 id <= 0 ? "id: not a request id" : "that request was not submitted from this "
-                                                    "browser");
+                 id <= 0 ? "id: not a request id"
+                         : "that request was not submitted from this "
+                           "browser");
         return;
     }
     if ((s = session(w)) == NULL)
@@ -355,8 +368,10 @@ void web_page_cert(struct web_req *w)
         goto out;
     }
     snprintf(name, sizeof(name), "request-%" PRId64 "%s", id,
-             ef == CA_EXPORT_DER ? ".crt" : ef == CA_EXPORT_P7B ? ".p7b" : chain ? "-chain.pem"
-                                                                          : ".pem");
+             ef == CA_EXPORT_DER   ? ".crt"
+             : ef == CA_EXPORT_P7B ? ".p7b"
+             : chain               ? "-chain.pem"
+                                   : ".pem");
     send_download(w, out, olen,
                   ef == CA_EXPORT_DER   ? "application/pkix-cert"
                   : ef == CA_EXPORT_P7B ? "application/pkcs7-mime"
@@ -372,19 +387,20 @@ void web_page_download(struct web_req *w)
 {
     const char *n = w->c->srv->ca_name; /* [A-Za-z0-9_-] (http.ca_name) */
     web_begin(w, "CA certificate and CRLs");
-    evbuffer_add_printf(w->out,
-                        "<table><tr><th>What</th><th>Download</th></tr>"
-                        "<tr><td>CA certificate</td><td class=\"links\">"
-                        "<a href=\"/ca/%s.crt\">DER (.crt)</a><a href=\"/ca/%s.pem\">PEM</a></td></tr>"
-                        "<tr><td>Certificate chain</td><td class=\"links\">"
-                        "<a href=\"/ca/%s-chain.p7b\">PKCS#7 (.p7b)</a>"
-                        "<a href=\"/ca/%s-chain.pem\">PEM bundle</a></td></tr>"
-                        "<tr><td>Certificate revocation list</td><td class=\"links\">"
-                        "<a href=\"/crl/%s.crl\">current CRL</a>"
-                        "<a href=\"/crl/%s-delta.crl\">delta CRL</a></td></tr></table>\n"
-                        "<p class=\"muted\">Relying parties fetch these over plain HTTP from the "
-                        "URLs in every certificate (AIA and CDP).</p>\n",
-                        n, n, n, n, n, n);
+    evbuffer_add_printf(
+        w->out,
+        "<table><tr><th>What</th><th>Download</th></tr>"
+        "<tr><td>CA certificate</td><td class=\"links\">"
+        "<a href=\"/ca/%s.crt\">DER (.crt)</a><a href=\"/ca/%s.pem\">PEM</a></td></tr>"
+        "<tr><td>Certificate chain</td><td class=\"links\">"
+        "<a href=\"/ca/%s-chain.p7b\">PKCS#7 (.p7b)</a>"
+        "<a href=\"/ca/%s-chain.pem\">PEM bundle</a></td></tr>"
+        "<tr><td>Certificate revocation list</td><td class=\"links\">"
+        "<a href=\"/crl/%s.crl\">current CRL</a>"
+        "<a href=\"/crl/%s-delta.crl\">delta CRL</a></td></tr></table>\n"
+        "<p class=\"muted\">Relying parties fetch these over plain HTTP from the "
+        "URLs in every certificate (AIA and CDP).</p>\n",
+        n, n, n, n, n, n);
     html_end(w->out);
     web_send(w, 200, "OK");
 }
