@@ -137,8 +137,8 @@ static cm_err principal_fill(struct http_principal *out, ca_ctx *s, X509 *x)
     if (strlen(dn) >= sizeof(out->subject))
         CM_FAIL(CM_ERR_AUTH, "client certificate subject longer than %zu bytes",
                 sizeof(out->subject) - 1);
-    CM_TRY(
-        text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn)));
+    CM_TRY(text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn),
+                                  (size_t)ASN1_STRING_length(sn)));
     snprintf(out->subject, sizeof(out->subject), "%s", dn);
     snprintf(out->serial, sizeof(out->serial), "%s", serial);
     out->roles = http_auth_roles(ca_config(s), X509_get_subject_name(x));

@@ -28,7 +28,7 @@ enum http_role {
 };
 
 struct http_principal {
-    int has_cert; /* a verified client certificate from this CA (chain, dates, not revoked/held) */
+    int has_cert;      /* a verified client certificate from this CA (chain, dates, not revoked/held) */
     char subject[512]; /* its subject, RFC 2253 one line; "" when anonymous */
     char serial[80];   /* its serial, hex */
     unsigned roles;    /* HTTP_ROLE_* bound to the subject in the configuration */
