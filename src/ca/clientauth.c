@@ -52,8 +52,8 @@ static cm_err check_recorded(ca_ctx *ca, X509 *leaf)
 
     if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
         CM_FAIL(CM_ERR_AUTH, "client certificate has a negative serial number");
-    CM_TRY(
-        text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn)));
+    CM_TRY(text_serial_from_bytes(serial, ASN1_STRING_get0_data(sn),
+                                  (size_t)ASN1_STRING_length(sn)));
     rc = db_cert_get(ca->db, &c, serial);
     if (rc == CM_ERR_NOTFOUND)
         CM_FAIL(CM_ERR_AUTH, "client certificate %s is not in this CA's database", serial);
@@ -62,7 +62,8 @@ static cm_err check_recorded(ca_ctx *ca, X509 *leaf)
     if ((len = i2d_X509(leaf, &der)) <= 0)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "client certificate %s: cannot encode it", serial);
     if (c->raw == NULL || c->raw_len != (size_t)len || memcmp(c->raw, der, (size_t)len) != 0)
-        CM_FAIL(CM_ERR_AUTH, "client certificate %s differs from the one this CA recorded", serial);
+        CM_FAIL(CM_ERR_AUTH, "client certificate %s differs from the one this CA recorded",
+                serial);
     if (c->revoked_reason == DB_REASON_HOLD)
         CM_FAIL(CM_ERR_AUTH, "client certificate %s is on hold", serial);
     if (c->revoked_reason >= 0)
