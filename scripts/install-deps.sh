@@ -14,7 +14,8 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  procps time ca-certificates python3
  libp11-kit-dev softhsm2 opensc strace man-db
  libevent-dev libjansson-dev curl wrk apache2-utils nghttp2-client nginx-light
- postgresql libpq-dev"
+ postgresql libpq-dev
+ chromium chromium-driver python3-selenium libnss3-tools"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
