@@ -189,6 +189,8 @@ struct ca_submit_opts {
     const char *profile;
     const char *requester;
     size_t group; /* requests per transaction in a batch (default 256) */
+    int force_pending; /* pend for an officer whatever the profile's approval (an
+                          anonymous web request) */
 };
 
 /* Submits n requests. Every request is parsed and its signature verified

@@ -602,6 +602,8 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     if (ca->cert == NULL)
         return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet (install-ca-cert)");
     CM_TRY(profile_load(&p, ca->cfg, o->profile ? o->profile : "tls-server"));
+    if (o->force_pending)
+        p->manual = 1;
     if (!p->manual)
         CM_TRY(ca_load_key(ca));
     group = o->group;

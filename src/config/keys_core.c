@@ -162,6 +162,18 @@ const struct config_key config_keys_core[] = {
      "certmint serve --setup-tls"},
     {"https.key", CFG_STRING, NULL, 0, 0, NULL, NULL,
      "PEM private key of the HTTPS listener; unset: HOME/private/https.key"},
+    {"http.roles.requester", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "client certificate subjects (DNs, ';' between them) with the requester role: may submit "
+     "for the profiles whose http_access is requester"},
+    {"http.roles.officer", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "client certificate subjects (DNs, ';' between them) with the officer role: approve, deny, "
+     "search, revoke, publish CRLs (includes requester)"},
+    {"http.roles.auditor", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "client certificate subjects (DNs, ';' between them) with the auditor role: search and "
+     "read, change nothing"},
+    {"http.roles.admin", CFG_STRING, NULL, 0, 0, NULL, NULL,
+     "client certificate subjects (DNs, ';' between them) with the administrator role (includes "
+     "officer, auditor and requester)"},
     {"ocsp.signer", CFG_ENUM, "delegated", 0, 0, "delegated|ca", NULL,
      "who signs OCSP responses: a delegated responder certificate (id-kp-OCSPSigning, "
      "issued and renewed automatically) or the CA key"},
@@ -184,6 +196,9 @@ const struct config_key config_keys_core[] = {
      "built-in profile a new profile inherits its settings from"},
     {"profile.*.days", CFG_INT, NULL, 1, 36500, NULL, NULL,
      "validity of issued certificates in days"},
+    {"profile.*.http_access", CFG_ENUM, NULL, 0, 0, "none|requester|anyone", NULL,
+     "who may submit for this profile over HTTPS: none (unset), requester (a client "
+     "certificate with a role), anyone (anonymous too; anonymous requests always pend)"},
     {"profile.*.approval", CFG_ENUM, NULL, 0, 0, "auto|manual", NULL,
      "auto: issue at once; manual: requests wait for certmint approve"},
     {"profile.*.key_usage", CFG_CUSTOM, NULL, 0, 0, NULL, check_key_usage,

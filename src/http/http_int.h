@@ -55,7 +55,8 @@ struct http_server {
     struct http_files *files; /* under lock */
     char *metrics_core;       /* under lock: the part that needs the database */
     ocsp_responder *ocsp;
-    db_t *db_proto; /* a handle to clone for the threads */
+    db_t *db_proto; /* a handle to clone for the OCSP refresher */
+    ca_t *ca;       /* the handle of the serve session: per-request sessions (auth.h) */
     pthread_t refresher;
     int refresher_started;
     atomic_int stopping;
@@ -75,8 +76,7 @@ struct http_server {
 struct http_ctx {
     struct http_server *srv;
     struct http_worker *w;
-    db_t *db; /* the worker's database handle */
-    int tls;
+    int tls; /* database access: a pool session per request (auth.h) */
 };
 
 void http_server_reload_files(struct http_server *s, ca_ctx *ca);

@@ -1,5 +1,6 @@
 /* The routes: what each URL answers. Parsing stops at src/http/url.c;
  * the answers come from the core (core.c, src/ocsp). */
+#include "http/auth.h"
 #include "http/http_int.h"
 
 #include "http/url.h"
@@ -175,8 +176,15 @@ static void ocsp_reply(struct evhttp_request *req, struct http_ctx *c, const uns
     struct evbuffer *b = evbuffer_new();
     char date[64], cc[96], etag[48];
     int64_t now = (int64_t)time(NULL);
+    ca_ctx *s = NULL;
+    cm_err rc = b == NULL ? CM_ERR_NOMEM : http_session_open(&s, c, NULL);
 
-    if (b == NULL || ocsp_respond(&a, c->srv->ocsp, c->db, der, len) != CM_OK) {
+    /* A session from the pool for the request (responses not in the
+     * pre-signed cache read the database). */
+    if (rc == CM_OK)
+        rc = ocsp_respond(&a, c->srv->ocsp, ca_session_db(s), der, len);
+    ca_session_close(s);
+    if (rc != CM_OK) {
         if (b != NULL)
             evbuffer_free(b);
         send_text(req, c, 503, "Service Unavailable", "OCSP responder unavailable");

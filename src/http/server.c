@@ -15,6 +15,7 @@
  * byte at a time is cut), and a cap on open connections
  * (http.max_connections: the listeners pause while at it). */
 #include "ca/ca_int.h"
+#include "http/auth.h"
 #include "http/http_int.h"
 
 #include "util/fsutil.h"
@@ -58,7 +59,6 @@ struct http_worker {
     struct conn *conns[CONN_BUCKETS];
     long nconns;
     int paused;
-    db_t *db;
     struct http_ctx ctx_http, ctx_https;
 };
 
@@ -193,7 +193,6 @@ static struct evhttp *make_http(struct http_worker *w, int tls)
         return NULL;
     c->srv = s;
     c->w = w;
-    c->db = w->db;
     c->tls = tls;
     evhttp_set_max_body_size(h, HTTP_MAX_BODY);
     evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
@@ -223,7 +222,6 @@ static cm_err worker_init(struct http_worker *w, struct http_server *s)
     w->base = event_base_new();
     if (w->base == NULL)
         CM_FAIL(CM_ERR_NOMEM, "HTTP: event_base_new failed");
-    CM_TRY(db_clone(&w->db, s->db_proto));
     if (s->fd_http >= 0) {
         if ((w->http = make_http(w, 0)) == NULL)
             CM_FAIL(CM_ERR_NOMEM, "out of memory");
@@ -323,6 +321,31 @@ out:
     return rc;
 }
 
+/* The TLS layer accepts any client certificate, or none: the verdict
+ * (this CA's, current, not revoked) is http_auth_principal's, per request,
+ * so that it is a 403 with the reason instead of a handshake alert. */
+static int accept_any_cert(int ok, X509_STORE_CTX *x)
+{
+    (void)ok;
+    (void)x;
+    return 1;
+}
+
+/* Asks for a client certificate (optional: SSL_VERIFY_PEER without
+ * FAIL_IF_NO_PEER_CERT), naming this CA in certificate_authorities (RFC
+ * 8446 4.2.4, RFC 5246 7.4.4) so that a browser offers the right one. */
+static cm_err tls_client_auth(SSL_CTX *c, ca_ctx *ca)
+{
+    static const unsigned char sid[] = "certmint-https";
+    if (ca->cert == NULL)
+        return CM_OK;
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, accept_any_cert);
+    if (SSL_CTX_add_client_CA(c, ca->cert) != 1 ||
+        SSL_CTX_set_session_id_context(c, sid, sizeof(sid) - 1) != 1)
+        return cm_err_ossl(CM_ERR_CRYPTO, "TLS: client certificate request");
+    return CM_OK;
+}
+
 static cm_err tls_load(SSL_CTX **out, ca_ctx *ca)
 {
     char cert[PATH_MAX], key[PATH_MAX];
@@ -336,7 +359,11 @@ static cm_err tls_load(SSL_CTX **out, ca_ctx *ca)
         CM_TRY(fs_join(key, sizeof(key), ca->home, "private/https.key"));
     else
         snprintf(key, sizeof(key), "%s", k);
-    rc = tls_ctx(out, cert, key);
+    CM_TRY(tls_ctx(out, cert, key));
+    if ((rc = tls_client_auth(*out, ca)) != CM_OK) {
+        SSL_CTX_free(*out);
+        *out = NULL;
+    }
 out:
     return rc;
 }
@@ -411,6 +438,10 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
     s->fd_http = s->fd_https = -1;
     pthread_mutex_init(&s->lock, NULL);
     s->db_proto = ca->db;
+    s->ca = ca_session_handle(ca);
+    if (s->ca == NULL)
+        CM_FAIL(CM_ERR_STATE, "HTTP: the serve session has no CA handle");
+    CM_TRY(http_auth_check_config(ca->cfg));
     CM_TRY(server_config(s, ca));
     CM_TRY(server_listen(s, ca));
     CM_TRY(http_files_load(&s->files, ca));
@@ -515,7 +546,6 @@ static void worker_free(struct http_worker *w)
         }
     if (w->base)
         event_base_free(w->base);
-    db_close(w->db);
 }
 
 void http_server_stop(http_server *s, int drain_seconds)
