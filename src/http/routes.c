@@ -3,6 +3,7 @@
 #include "http/auth.h"
 #include "http/http_int.h"
 
+#include "http/api.h"
 #include "http/url.h"
 #include "util/log.h"
 
@@ -326,6 +327,10 @@ static void dispatch(struct evhttp_request *req, struct http_ctx *c)
     if (http_target_parse(&t, raw) != CM_OK) {
         send_text(req, c, 400, "Bad Request", cm_err_msg());
         cm_err_clear();
+        return;
+    }
+    if (strncmp(t.path, "/api/v1/", 8) == 0) {
+        api_route(req, c, t.path, t.query);
         return;
     }
     if (cmd == EVHTTP_REQ_POST) {
