@@ -99,8 +99,7 @@ static void api_send(struct api_req *r, int status, const char *type, struct evb
     r->answered = 1;
 }
 
-void api_send_bytes(struct api_req *r, int status, const char *type, const void *data,
-                    size_t len)
+void api_send_bytes(struct api_req *r, int status, const char *type, const void *data, size_t len)
 {
     struct evbuffer *b = evbuffer_new();
     if (b == NULL || evbuffer_add(b, data, len) != 0) {
@@ -150,17 +149,28 @@ static void utf8_clean(char *out, size_t cap, const char *in)
 static const char *status_title(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Internal Server Error";
     }
 }
 
@@ -206,11 +216,11 @@ void api_problem_err(struct api_req *r, cm_err rc)
         int status;
         const char *type;
     } map[] = {
-        {CM_ERR_INVALID, 400, "malformed"},     {CM_ERR_NOTFOUND, 404, "not-found"},
-        {CM_ERR_EXISTS, 409, "conflict"},       {CM_ERR_STATE, 409, "conflict"},
-        {CM_ERR_WITHHELD, 409, "withheld"},     {CM_ERR_POLICY, 422, "policy"},
-        {CM_ERR_LINT, 422, "policy"},           {CM_ERR_CONFIG, 409, "configuration"},
-        {CM_ERR_AUTH, 403, "forbidden"},        {CM_ERR_UNSUPPORTED, 400, "malformed"},
+        {CM_ERR_INVALID, 400, "malformed"},   {CM_ERR_NOTFOUND, 404, "not-found"},
+        {CM_ERR_EXISTS, 409, "conflict"},     {CM_ERR_STATE, 409, "conflict"},
+        {CM_ERR_WITHHELD, 409, "withheld"},   {CM_ERR_POLICY, 422, "policy"},
+        {CM_ERR_LINT, 422, "policy"},         {CM_ERR_CONFIG, 409, "configuration"},
+        {CM_ERR_AUTH, 403, "forbidden"},      {CM_ERR_UNSUPPORTED, 400, "malformed"},
         {CM_ERR_TIMEOUT, 503, "unavailable"},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -281,7 +291,9 @@ static int match(const char *tpl, const char *path, char *arg, size_t argcap)
 
 static const char *method_name(enum evhttp_cmd_type cmd)
 {
-    return cmd == EVHTTP_REQ_POST ? "POST" : (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) ? "GET" : "?";
+    return cmd == EVHTTP_REQ_POST                              ? "POST"
+           : (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) ? "GET"
+                                                               : "?";
 }
 
 /* The route for r, or -1 after answering 404 / 405. */
@@ -294,8 +306,8 @@ static int find_route(struct api_req *r, const char *path)
             continue;
         if (strcmp(routes[i].info.method, m) == 0)
             return (int)i;
-        snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
-                 allow[0] ? ", " : "", strcmp(routes[i].info.method, "GET") == 0 ? "GET, HEAD" : "POST");
+        snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", allow[0] ? ", " : "",
+                 strcmp(routes[i].info.method, "GET") == 0 ? "GET, HEAD" : "POST");
     }
     if (allow[0] == '\0') {
         api_problem(r, 404, "not-found", "no such API resource (see /api/v1/openapi.json)");
@@ -323,8 +335,9 @@ static int authorize(struct api_req *r, int i)
         return 0;
     }
     if (routes[i].auth == AUTH_ROLES && !r->p.has_cert) {
-        api_problem(r, 401, "unauthenticated",
-                    "a client certificate issued by this CA is required (TLS client authentication)");
+        api_problem(
+            r, 401, "unauthenticated",
+            "a client certificate issued by this CA is required (TLS client authentication)");
         return 0;
     }
     if (routes[i].auth == AUTH_ROLES && (r->p.roles & routes[i].roles) == 0) {
@@ -344,8 +357,7 @@ static int authorize(struct api_req *r, int i)
     return 1;
 }
 
-void api_route(struct evhttp_request *req, struct http_ctx *c, const char *path,
-               const char *query)
+void api_route(struct evhttp_request *req, struct http_ctx *c, const char *path, const char *query)
 {
     struct api_req r;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);

@@ -17,8 +17,7 @@
 
 /* Answers every request whose path starts with /api/v1/ (the hook in
  * routes.c). path is the decoded path, query the raw query ("" none). */
-void api_route(struct evhttp_request *req, struct http_ctx *c, const char *path,
-               const char *query);
+void api_route(struct evhttp_request *req, struct http_ctx *c, const char *path, const char *query);
 
 /* The route table, for the test that holds it against openapi.json. */
 struct api_route_info {

@@ -25,8 +25,8 @@ static cm_err load_object(json_t **out, const unsigned char *body, size_t len)
     }
     j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &e);
     if (j == NULL)
-        return cm_err_set(CM_ERR_INVALID, "request body: not JSON: %s (line %d, column %d)",
-                          e.text, e.line, e.column);
+        return cm_err_set(CM_ERR_INVALID, "request body: not JSON: %s (line %d, column %d)", e.text,
+                          e.line, e.column);
     if (!json_is_object(j)) {
         json_decref(j);
         return cm_err_set(CM_ERR_INVALID, "request body: a JSON object is expected");
@@ -62,8 +62,7 @@ static cm_err get_string(const char **out, json_t *o, const char *name, size_t m
     if (!json_is_string(v))
         return cm_err_set(CM_ERR_INVALID, "request body: \"%s\" must be a string", name);
     if (json_string_length(v) >= max || strlen(json_string_value(v)) != json_string_length(v))
-        return cm_err_set(CM_ERR_INVALID, "request body: \"%s\" is too long or holds a NUL",
-                          name);
+        return cm_err_set(CM_ERR_INVALID, "request body: \"%s\" is too long or holds a NUL", name);
     *out = json_string_value(v);
     return CM_OK;
 }

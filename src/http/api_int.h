@@ -27,8 +27,7 @@ typedef void (*api_handler)(struct api_req *r);
 
 /* Answers (each answers r once). api_send_json takes the reference. */
 void api_send_json(struct api_req *r, int status, json_t *body);
-void api_send_bytes(struct api_req *r, int status, const char *type, const void *data,
-                    size_t len);
+void api_send_bytes(struct api_req *r, int status, const char *type, const void *data, size_t len);
 /* RFC 9457 problem details: type is the last part of the type URI
  * "urn:certmint:problem:TYPE" (docs/http.md lists them). extra (may be NULL;
  * the reference is taken) adds members such as request_id. */

@@ -178,8 +178,9 @@ static void send_cert(struct api_req *r, const unsigned char *der, size_t len)
         return;
     }
     if (f == CA_EXPORT_DER && with_chain) {
-        api_problem(r, 400, "malformed", "a DER certificate is one certificate: use pem or p7b "
-                                         "for the chain");
+        api_problem(r, 400, "malformed",
+                    "a DER certificate is one certificate: use pem or p7b "
+                    "for the chain");
         return;
     }
     if ((rc = ca_cert_export(&out, &olen, r->s, der, len, with_chain || f == CA_EXPORT_P7B, f)) !=
@@ -211,8 +212,9 @@ void api_op_cert_get(struct api_req *r)
     if (!may_read(r, row, "certificate"))
         goto out;
     if (json_integer_value(json_object_get(row, "Withheld")) != 0) {
-        api_problem(r, 409, "withheld", "the certificate is withheld until its off-box audit "
-                                        "record is acknowledged (strict audit mode)");
+        api_problem(r, 409, "withheld",
+                    "the certificate is withheld until its off-box audit "
+                    "record is acknowledged (strict audit mode)");
         goto out;
     }
     b64 = json_string_value(json_object_get(row, "RawCertificate"));
@@ -246,7 +248,8 @@ static json_t *request_json(json_t *row)
     json_object_set(o, "profile", json_object_get(row, "CertificateTemplate"));
     json_object_set(o, "subject", json_object_get(row, "RequestDistinguishedName"));
     json_object_set(o, "serial", json_object_get(row, "SerialNumber"));
-    json_object_set_new(o, "withheld", json_boolean(json_integer_value(json_object_get(row, "Withheld"))));
+    json_object_set_new(o, "withheld",
+                        json_boolean(json_integer_value(json_object_get(row, "Withheld"))));
     return o;
 }
 
@@ -320,9 +323,9 @@ static json_t *submission_json(struct api_req *r, const struct ca_submission *s)
     json_object_set_new(o, "request_id", json_integer(s->request_id));
     json_object_set_new(o, "disposition", json_string(db_disposition_name(s->disposition)));
     json_object_set_new(o, "serial", s->serial[0] ? json_string(s->serial) : json_null());
-    json_object_set_new(o, "message", s->disposition != DB_DISP_ISSUED && s->message[0]
-                                          ? json_string(s->message)
-                                          : json_null());
+    json_object_set_new(o, "message",
+                        s->disposition != DB_DISP_ISSUED && s->message[0] ? json_string(s->message)
+                                                                          : json_null());
     json_object_set_new(o, "withheld",
                         json_boolean(s->disposition == DB_DISP_ISSUED && s->cert_der == NULL));
     if (s->cert_der != NULL &&
@@ -490,8 +493,8 @@ void api_op_deny(struct api_req *r)
         return;
     }
     deliver(r);
-    o = json_pack("{s:I,s:s,s:s}", "request_id", (json_int_t)id, "disposition", "denied",
-                  "message", reason);
+    o = json_pack("{s:I,s:s,s:s}", "request_id", (json_int_t)id, "disposition", "denied", "message",
+                  reason);
     api_send_json(r, 200, o);
 }
 
@@ -513,13 +516,14 @@ void api_op_search(struct api_req *r)
         }
         limit = (uint64_t)v;
     }
-    if ((rc = view_rows(&rows, r->s, api_query(r, "restrict"), api_query(r, "columns"),
-                        limit)) != CM_OK) {
+    if ((rc = view_rows(&rows, r->s, api_query(r, "restrict"), api_query(r, "columns"), limit)) !=
+        CM_OK) {
         api_problem_err(r, rc);
         return;
     }
-    api_send_json(r, 200, json_pack("{s:o,s:I}", "certificates", rows, "count",
-                                    (json_int_t)json_array_size(rows)));
+    api_send_json(
+        r, 200,
+        json_pack("{s:o,s:I}", "certificates", rows, "count", (json_int_t)json_array_size(rows)));
 }
 
 /* ---- revocation ---- */
@@ -566,9 +570,9 @@ void api_op_revoke(struct api_req *r)
         return;
     }
     deliver(r);
-    api_send_json(r, 200, json_pack("{s:s,s:b,s:s,s:o}", "serial", serial, "revoked", 1,
-                                    "reason", db_reason_name(reason), "invalidity_date",
-                                    time_json(invalidity)));
+    api_send_json(r, 200,
+                  json_pack("{s:s,s:b,s:s,s:o}", "serial", serial, "revoked", 1, "reason",
+                            db_reason_name(reason), "invalidity_date", time_json(invalidity)));
 }
 
 void api_op_unrevoke(struct api_req *r)
@@ -605,23 +609,21 @@ void api_op_crl(struct api_req *r)
     }
     deliver(r);
     api_send_json(r, 201,
-                  json_pack("{s:I,s:b,s:I,s:o,s:o,s:s}", "number", (json_int_t)res.number,
-                            "delta", res.is_delta, "entries", (json_int_t)res.entries,
-                            "this_update", time_json(res.this_update), "next_update",
-                            time_json(res.next_update), "sha256", res.sha256_hex));
+                  json_pack("{s:I,s:b,s:I,s:o,s:o,s:s}", "number", (json_int_t)res.number, "delta",
+                            res.is_delta, "entries", (json_int_t)res.entries, "this_update",
+                            time_json(res.this_update), "next_update", time_json(res.next_update),
+                            "sha256", res.sha256_hex));
 }
 
 static void module_cb(void *ctx, const struct exit_module_status *st)
 {
-    json_t *m = json_pack("{s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:o,s:o,s:s?,s:I,s:o}", "name", st->name,
-                          "enabled", st->enabled, "configured", st->configured, "offbox",
-                          st->offbox, "acked", (json_int_t)st->acked, "backlog",
-                          (json_int_t)st->backlog, "poisoned", (json_int_t)st->poisoned,
-                          "last_success", time_json(st->last_success), "last_error_when",
-                          time_json(st->last_error_when), "last_error",
-                          st->last_error[0] ? st->last_error : NULL, "attempts",
-                          (json_int_t)st->attempts, "next_attempt",
-                          time_json(st->next_attempt));
+    json_t *m = json_pack(
+        "{s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:o,s:o,s:s?,s:I,s:o}", "name", st->name, "enabled",
+        st->enabled, "configured", st->configured, "offbox", st->offbox, "acked",
+        (json_int_t)st->acked, "backlog", (json_int_t)st->backlog, "poisoned",
+        (json_int_t)st->poisoned, "last_success", time_json(st->last_success), "last_error_when",
+        time_json(st->last_error_when), "last_error", st->last_error[0] ? st->last_error : NULL,
+        "attempts", (json_int_t)st->attempts, "next_attempt", time_json(st->next_attempt));
     if (m != NULL)
         json_array_append_new(ctx, m);
 }

@@ -71,8 +71,8 @@ TEST(every_documented_operation_is_a_route)
                 found |= strcmp(api_route_at(i)->pattern, path) == 0 && strcmp(m, method) == 0;
             }
             if (!found)
-                UNIT_FAIL("openapi.json documents %s %s, which the server does not answer",
-                          method, path);
+                UNIT_FAIL("openapi.json documents %s %s, which the server does not answer", method,
+                          path);
             n++;
         }
     }
@@ -102,8 +102,7 @@ TEST(submit_body)
               CM_ERR_INVALID);
     CHECK_ERR(api_body_submit(&csr, &len, profile, B("{\"csr\":\"a\\u0000b\"}")), CM_ERR_INVALID);
     CHECK_ERR(api_body_submit(&csr, &len, profile, B("[\"csr\"]")), CM_ERR_INVALID);
-    CHECK_ERR(api_body_submit(&csr, &len, profile, B("{\"csr\":\"a\"} trailing")),
-              CM_ERR_INVALID);
+    CHECK_ERR(api_body_submit(&csr, &len, profile, B("{\"csr\":\"a\"} trailing")), CM_ERR_INVALID);
     CHECK_ERR(api_body_submit(&csr, &len, profile, B("{\"csr\":\"a\"")), CM_ERR_INVALID);
     CHECK(strstr(cm_err_msg(), "not JSON") != NULL);
     CHECK(csr == NULL);
@@ -118,8 +117,9 @@ TEST(revoke_body)
     CHECK_INT(inv, 0);
     CHECK_OK(api_body_revoke(&reason, &inv, B("{\"reason\":\"keyCompromise\"}")));
     CHECK_INT(reason, DB_REASON_KEY_COMPROMISE);
-    CHECK_OK(api_body_revoke(&reason, &inv, B("{\"reason\":6,\"invalidity_date\":"
-                                              "\"2026-01-02T03:04:05Z\"}")));
+    CHECK_OK(api_body_revoke(&reason, &inv,
+                             B("{\"reason\":6,\"invalidity_date\":"
+                               "\"2026-01-02T03:04:05Z\"}")));
     CHECK_INT(reason, DB_REASON_HOLD);
     CHECK_INT(inv, 1767323045);
     CHECK_OK(api_body_revoke(&reason, &inv, B("{\"invalidity_date\":1700000000}")));
