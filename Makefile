@@ -2,7 +2,7 @@
 # Sources are found by wildcard: a new module is a new file, not a Makefile edit.
 CC      ?= cc
 BUILD   ?= build
-PKG_LIBS = libcrypto libssl sqlite3 libcurl libevent libevent_openssl libevent_pthreads
+PKG_LIBS = libcrypto libssl sqlite3 libcurl libevent libevent_openssl libevent_pthreads jansson
 HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
 HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
 HAVE_PQ    := $(shell pkg-config --exists libpq && echo 1)
@@ -112,6 +112,9 @@ $(BUILD)/libcertmint.a: $(LIB_OBJ)
 $(BUILD)/certmint: $(CLI_OBJ) $(BUILD)/libcertmint.a
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertmint.a $(LDLIBS)
+
+# The REST API's OpenAPI document is built into api.o (.incbin).
+$(BUILD)/src/http/api.o: src/http/openapi.json
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

@@ -3,6 +3,7 @@
 #include "http/auth.h"
 #include "http/http_int.h"
 
+#include "http/api.h"
 #include "http/url.h"
 #include "http/web.h"
 #include "util/log.h"
@@ -327,6 +328,10 @@ static void dispatch(struct evhttp_request *req, struct http_ctx *c)
     if (http_target_parse(&t, raw) != CM_OK) {
         send_text(req, c, 400, "Bad Request", cm_err_msg());
         cm_err_clear();
+        return;
+    }
+    if (strncmp(t.path, "/api/v1/", 8) == 0) {
+        api_route(req, c, t.path, t.query);
         return;
     }
     if (web_route(req, c, &t)) /* /certsrv: the web enrollment pages (web.c) */
