@@ -11,10 +11,13 @@
 
 extern const struct key_ops key_ops_pkcs11;
 extern const struct key_ops key_ops_file;
+extern const struct key_ops key_ops_keyproc;
 
 /* One row per backend, the most specific first: the file backend claims
- * every reference that no URI backend claims. */
-static const struct key_ops *const backends[] = {&key_ops_pkcs11, &key_ops_file};
+ * every reference that no URI backend claims. keyproc: the key process of
+ * certmint serve (keyproc.h). */
+static const struct key_ops *const backends[] = {&key_ops_keyproc, &key_ops_pkcs11,
+                                                 &key_ops_file};
 
 /* AlgorithmIdentifier of each signature algorithm, whole DER. */
 struct sigalg {
@@ -90,7 +93,9 @@ static const struct key_ops *backend_for(const char *ref)
 int key_ref_is_uri(const char *ref)
 {
     const struct key_ops *ops = backend_for(ref);
-    return ops != NULL && ops != &key_ops_file;
+    /* A key process reference names descriptors of a running serve, never
+     * a key a CA home may point to (private/ca.key.uri). */
+    return ops != NULL && ops != &key_ops_file && ops != &key_ops_keyproc;
 }
 
 /* Wraps an opened backend state; closes it on failure. */
