@@ -77,6 +77,11 @@ struct ocsp_opts {
     int64_t refresh_before; /* re-sign when less than this is left */
     int unknown_as_revoked; /* never-issued serials: revoked (RFC 6960 2.2) */
     int64_t responder_days; /* validity of the delegated responder certificate */
+    /* Responses signed on demand (nonce, several CertIDs, not yet cached)
+     * at once at most; more get tryLater (RFC 6960 2.3) so that a flood of
+     * nonces cannot take every thread from the cached answers. 0 from
+     * ocsp_opts_from_config: the caller sets it (ocsp.max_inflight_sign). */
+    int max_inflight_sign;
 };
 
 /* Reads ocsp.* from the configuration (docs/configuration.md). */
@@ -119,7 +124,8 @@ struct ocsp_answer {
 
 /* Answers one request (the DER bytes). Never fails for bad input: a
  * malformed request gets malformedRequest, a CertID of another issuer
- * unauthorized (RFC 6960 2.3). A single CertID without a nonce is answered
+ * unauthorized (RFC 6960 2.3), a request to sign on demand while
+ * max_inflight_sign are being signed tryLater. A single CertID without a nonce is answered
  * from the cache (a certificate issued since the last sync is looked up
  * through db and signed then); a nonce (RFC 8954) or several CertIDs are
  * signed on demand. CM_ERR_* only when no answer at all could be made

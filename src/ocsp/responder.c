@@ -9,9 +9,11 @@
 #include <openssl/bn.h>
 #include <openssl/ocsp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NBUCKETS 65536u
 
@@ -47,6 +49,7 @@ struct ocsp_responder {
     size_t entries;
     int64_t seen_rev_seq, seen_request_id, seen_certs;
     int synced;
+    atomic_int inflight; /* responses being signed on demand */
 };
 
 const char *ocsp_cert_status_name(int st)
@@ -85,6 +88,8 @@ cm_err ocsp_opts_from_config(struct ocsp_opts *o, const cm_config *cfg)
     CM_TRY(config_get_seconds(cfg, "ocsp.refresh", &o->refresh_before));
     CM_TRY(config_get_int(cfg, "ocsp.responder_days", &days));
     o->responder_days = days;
+    CM_TRY(config_get_int(cfg, "ocsp.max_inflight_sign", &days));
+    o->max_inflight_sign = (int)days;
     if (o->refresh_before >= o->validity)
         o->refresh_before = o->validity / 2;
 out:
@@ -169,6 +174,10 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     pthread_rwlock_init(&r->lock, NULL);
     pthread_rwlock_init(&r->signer_lock, NULL);
     r->o = *o;
+    if (r->o.max_inflight_sign <= 0) /* not set by the caller: one per core */
+        r->o.max_inflight_sign = (int)sysconf(_SC_NPROCESSORS_ONLN) > 0
+                                     ? (int)sysconf(_SC_NPROCESSORS_ONLN)
+                                     : 1;
     r->ca_key = ca->signer;
     if (ca->cert == NULL || ca->signer == NULL)
         CM_FAIL(CM_ERR_STATE, "OCSP responder: the CA has no certificate or its key is not loaded");
@@ -592,11 +601,19 @@ cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db, const 
     in.nonce = q.has_nonce ? q.nonce : NULL;
     in.nonce_len = q.nonce_len;
     in.extended_revoke = ext;
+    /* Bounded: over the limit the client tries later (RFC 6960 2.3)
+     * rather than every thread signing for it. */
+    if (atomic_fetch_add(&r->inflight, 1) >= r->o.max_inflight_sign) {
+        atomic_fetch_sub(&r->inflight, 1);
+        return error_answer(out, OCSP_ST_TRYLATER);
+    }
     if (sign_with(r, &out->der, &out->len, &in) != CM_OK) {
+        atomic_fetch_sub(&r->inflight, 1);
         log_error("OCSP: signing a response: %s", cm_err_msg());
         cm_err_clear();
         return error_answer(out, OCSP_ST_INTERNAL);
     }
+    atomic_fetch_sub(&r->inflight, 1);
     out->cert_status = s[0].status;
     out->produced_at = out->this_update = now;
     out->next_update = now + r->o.validity;

@@ -157,11 +157,52 @@ check_fails "the key process ended with serve" kill -0 "$KPID"
 
 # ---- the CA key signs OCSP on demand; then the key process dies ----
 cm "$H" config set ocsp.signer ca >/dev/null
+cm "$H" config set ocsp.max_inflight_sign 1 >/dev/null
+cm "$H" config set http.threads 4 >/dev/null
 own_home
 start_serve
 out=$(ocsp_q)
 check_match "OCSP with a nonce (CA key, signed in the key process): verified" "$out" "Response verify OK"
 check_match "OCSP with a nonce: revoked" "$out" "leaf.pem: revoked"
+
+# ---- ocsp.max_inflight_sign: a flood of nonces gets tryLater ----
+if command -v wrk >/dev/null; then
+    openssl ocsp -issuer "$T/root.pem" -cert "$T/leaf.pem" -reqout "$T/nonce.der" >/dev/null 2>&1
+    openssl ocsp -issuer "$T/root.pem" -cert "$T/leaf.pem" -no_nonce -reqout "$T/plain.der" >/dev/null 2>&1
+    cat >"$T/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/ocsp-request"
+local f = io.open("$T/nonce.der", "rb")
+wrk.body = f:read("*a")
+f:close()
+LUA
+    wrk -t2 -c16 -d3s -s "$T/post.lua" "$B/ocsp" >"$T/wrk.out" 2>&1 &
+    WPID=$!
+    sleep 0.5
+    n=0
+    tl=0
+    while [ $n -lt 40 ]; do
+        curl -sS -o "$T/tl.der" --data-binary "@$T/nonce.der" -H 'Content-Type: application/ocsp-request' "$B/ocsp"
+        if openssl ocsp -respin "$T/tl.der" -resp_text -noverify 2>&1 | grep -q 'trylater (3)'; then
+            tl=$((tl + 1))
+        fi
+        n=$((n + 1))
+    done
+    get=$(curl -sS -o "$T/get.der" -w '%{http_code} %{time_total}' "$B/ocsp/$(base64 -w0 "$T/plain.der" | sed 's|+|%2B|g; s|/|%2F|g; s|=|%3D|g')")
+    wait $WPID
+    [ $tl -ge 1 ] && ok "over ocsp.max_inflight_sign: tryLater ($tl of 40 during the flood)" ||
+        fail "no tryLater in 40 requests during a flood of nonces"
+    m=$(curl -sS "$B/metrics")
+    check_match "tryLater counted in /metrics" "$m" 'certmint_ocsp_responses_total\{status="tryLater"\} [1-9]'
+    check_match "most nonce requests were still signed" "$m" 'certmint_ocsp_responses_total\{status="revoked"\} [1-9][0-9]'
+    check_match "cached GET answered during the flood" "$get" "^200 "
+    check_match "cached GET during the flood: revoked" \
+        "$(openssl ocsp -respin "$T/get.der" -issuer "$T/root.pem" -CAfile "$T/root.pem" -cert "$T/leaf.pem" 2>&1)" \
+        "leaf.pem: revoked"
+    check_match "signed again after the flood" "$(ocsp_q)" "Response verify OK"
+else
+    echo "skip - $SUITE: tryLater flood (wrk missing)"
+fi
 kill -KILL "$KPID"
 # Serve notices within its poll (SIGCHLD ends its sleep): a request right
 # after the kill meets either the failing signer or a server already gone;
