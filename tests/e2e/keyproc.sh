@@ -158,12 +158,26 @@ check_fails "the key process ended with serve" kill -0 "$KPID"
 # ---- the CA key signs OCSP on demand; then the key process dies ----
 cm "$H" config set ocsp.signer ca >/dev/null
 cm "$H" config set ocsp.max_inflight_sign 1 >/dev/null
+# An exit module that cannot deliver (its directory is under a file): the
+# events wait in its backlog, which /metrics shows per module.
+cm "$H" config set exit.file.dir "$T/pass/events" >/dev/null 2>&1
+cm "$H" config set exit.modules file >/dev/null
 cm "$H" config set http.threads 4 >/dev/null
 own_home
 start_serve
 out=$(ocsp_q)
 check_match "OCSP with a nonce (CA key, signed in the key process): verified" "$out" "Response verify OK"
 check_match "OCSP with a nonce: revoked" "$out" "leaf.pem: revoked"
+sleep 1.2 # one serve loop pass refreshes the metrics that need the database
+m=$(curl -sS "$B/metrics")
+check_match "metrics: outbox backlog of the file module" "$m" 'certmint_outbox_backlog\{module="file"\} [1-9]'
+check_match "metrics: poisoned events of the file module" "$m" 'certmint_outbox_poisoned\{module="file"\} [0-9]+'
+check_match "metrics: certificates (leaf and responder)" "$m" 'certmint_certificates [2-9]'
+check_match "metrics: requests pending" "$m" 'certmint_requests_pending 0'
+check_match "metrics: seconds to the next delta CRL" "$m" 'certmint_crl_next_update_seconds\{kind="delta"\} [0-9]+'
+check_match "metrics: OCSP revoked counted" "$m" 'certmint_ocsp_responses_total\{status="revoked"\} [1-9]'
+check_match "metrics: tryLater series present" "$m" 'certmint_ocsp_responses_total\{status="tryLater"\} 0'
+check_match "metrics: latency histogram" "$m" 'certmint_http_request_duration_seconds_count [1-9]'
 
 # ---- ocsp.max_inflight_sign: a flood of nonces gets tryLater ----
 if command -v wrk >/dev/null; then
