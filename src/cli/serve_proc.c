@@ -2,10 +2,13 @@
 #include "cli/serve_proc.h"
 
 #include "key/keyproc.h"
+#include "ocsp/ocsp.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <openssl/pem.h>
 #include <pwd.h>
 #include <signal.h>
@@ -60,7 +63,7 @@ static void close_others(const int *keep, size_t n)
 static void keyproc_child(ca_ctx *ca, X509 *issuer, const int *server, size_t n, pid_t parent)
 {
     cm_key *k = NULL;
-    char what[512];
+    char what[512], aux[PATH_MAX];
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
@@ -77,7 +80,12 @@ static void keyproc_child(ca_ctx *ca, X509 *issuer, const int *server, size_t n,
     }
     key_describe(k, what, sizeof(what));
     log_info("key process %ld holds the CA key (%s); %zu connection(s)", (long)getpid(), what, n);
-    keyproc_run(server, n, k, issuer);
+    /* The delegated OCSP responder's key is kept here too. */
+    if (fs_join(aux, sizeof(aux), ca_home(ca), OCSP_KEY_FILE) != CM_OK) {
+        log_error("key process: %s", cm_err_msg());
+        _exit(1);
+    }
+    keyproc_run(server, n, k, issuer, aux);
     key_close(k);
     _exit(0);
 }

@@ -175,6 +175,20 @@ cm_err key_from_pkey(cm_key **out, EVP_PKEY *k)
     return key_wrap(out, &key_ops_file, state);
 }
 
+cm_err key_open_aux(cm_key **out, const cm_key *k, int fresh)
+{
+    void *state = NULL;
+    cm_err rc;
+
+    *out = NULL;
+    if (k->ops->open_aux == NULL)
+        return cm_err_set(CM_ERR_UNSUPPORTED, "the %s key backend keeps no second key",
+                          k->ops->name);
+    if ((rc = k->ops->open_aux(&state, k->state, fresh)) != CM_OK)
+        return rc;
+    return key_wrap(out, k->ops, state);
+}
+
 void key_close(cm_key *k)
 {
     if (k == NULL)

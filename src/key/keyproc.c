@@ -3,10 +3,12 @@
 #include "key/keyproc.h"
 
 #include "util/der.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +23,7 @@
 #define KP_MAGIC 0x434d4b50u /* "CMKP" */
 #define KP_OP_HELLO 1u
 #define KP_OP_SIGN 2u
+#define KP_OP_AUX 3u /* data: one byte, 1 = a new key */
 #define KP_ST_OK 0u
 #define KP_ST_REFUSED 1u
 #define KP_ST_FAILED 2u
@@ -107,14 +110,104 @@ cm_err keyproc_ref(char *ref, size_t refsz, const int *client, size_t n)
 
 /* ---- the key process ---- */
 
+/* A second key (the delegated OCSP responder's), found by the SHA-1 of
+ * its public key, as the responderID byKey names it (RFC 6960 4.2.2.3).
+ * Kept until the process ends: a renewal adds one, and responses being
+ * signed with the previous one still find it. */
+struct kp_aux {
+    struct kp_aux *next;
+    cm_key *k;
+    unsigned char hash[SHA_DIGEST_LENGTH];
+};
+
 struct kp_server {
     const cm_key *k;
+    const char *aux_path; /* where the second key is stored; NULL: none */
+    pthread_mutex_t mu;   /* aux */
+    struct kp_aux *aux;   /* newest first */
     unsigned char issuer[1024]; /* the CA's subject Name, DER */
     size_t issuer_len;
     unsigned char key_hash[SHA_DIGEST_LENGTH]; /* OCSP responderID byKey */
     const unsigned char *alg;                  /* this key's AlgorithmIdentifier */
     size_t alg_len;
 };
+
+static const cm_key *aux_find(struct kp_server *s, const unsigned char *hash)
+{
+    const cm_key *k = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (struct kp_aux *a = s->aux; a != NULL && k == NULL; a = a->next)
+        if (memcmp(a->hash, hash, sizeof(a->hash)) == 0)
+            k = a->k;
+    pthread_mutex_unlock(&s->mu);
+    return k;
+}
+
+/* The second key: the stored one (fresh 0) or a new one, made and stored
+ * 0600 (fresh 1). NULL or why not. */
+static const char *aux_load(EVP_PKEY **pk, const char *path, int fresh)
+{
+    BIO *b = NULL;
+    FILE *f = NULL;
+    char *pem = NULL;
+    long len;
+    const char *why = NULL;
+
+    if (!fresh) {
+        if ((f = fopen(path, "r")) == NULL || (*pk = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL)
+            why = "no stored key";
+    } else if ((*pk = EVP_EC_gen("P-256")) == NULL || (b = BIO_new(BIO_s_mem())) == NULL ||
+               !PEM_write_bio_PrivateKey(b, *pk, NULL, NULL, 0, NULL, NULL) ||
+               (len = BIO_get_mem_data(b, &pem)) <= 0) {
+        why = "cannot make a key";
+    } else if (fs_write_atomic(path, pem, (size_t)len, 0600) != CM_OK) {
+        log_error("key process: %s", cm_err_msg());
+        why = "cannot store the new key";
+    }
+    if (f != NULL)
+        fclose(f);
+    BIO_free(b);
+    return why;
+}
+
+/* Opens or makes the second key and adds it to s; its public key (DER)
+ * into *ans. NULL or why not. */
+static const char *aux_open(struct kp_server *s, int fresh, unsigned char **ans, size_t *anslen)
+{
+    EVP_PKEY *pk = NULL;
+    struct kp_aux *a = NULL;
+    X509_PUBKEY *xp = NULL;
+    const unsigned char *bits = NULL;
+    int bitslen = 0, len;
+    const char *why;
+
+    if (s->aux_path == NULL)
+        return "this key process keeps no second key";
+    why = aux_load(&pk, s->aux_path, fresh);
+    if (why == NULL &&
+        ((a = calloc(1, sizeof(*a))) == NULL || key_from_pkey(&a->k, pk) != CM_OK ||
+         !X509_PUBKEY_set(&xp, pk) || !X509_PUBKEY_get0_param(NULL, &bits, &bitslen, NULL, xp) ||
+         (len = i2d_PUBKEY(pk, ans)) <= 0))
+        why = "cannot use the key";
+    if (why == NULL) {
+        *anslen = (size_t)len;
+        SHA1(bits, (size_t)bitslen, a->hash);
+        pthread_mutex_lock(&s->mu);
+        a->next = s->aux;
+        s->aux = a;
+        pthread_mutex_unlock(&s->mu);
+        a = NULL;
+        log_info("key process: %s the OCSP responder key %s", fresh ? "made" : "opened",
+                 s->aux_path);
+    }
+    if (a != NULL)
+        key_close(a->k);
+    free(a);
+    EVP_PKEY_free(pk);
+    X509_PUBKEY_free(xp);
+    cm_err_clear();
+    return why;
+}
 
 static int tlv_is(const struct der_tlv *t, const unsigned char *der, size_t len)
 {
@@ -127,8 +220,11 @@ static int tlv_is(const struct der_tlv *t, const unsigned char *der, size_t len)
  *   TBSCertList (5.1): version, signature, issuer;
  *   ResponseData (RFC 6960 4.2.1): [0] version?, responderID [1] byName or
  *     [2] byKey, producedAt.
- * NULL when data is one of them naming this CA; else why not. */
-static const char *tbs_check(const struct kp_server *s, const unsigned char *data, size_t n)
+ * NULL when data is one of them naming this CA (*use: the key to sign
+ * with: the CA's, or for an OCSP ResponseData the second key it names);
+ * else why not. */
+static const char *tbs_check(struct kp_server *s, const cm_key **use, const unsigned char *data,
+                             size_t n)
 {
     const unsigned char *p = data, *end = data + n;
     struct der_tlv outer, t;
@@ -147,9 +243,11 @@ static const char *tbs_check(const struct kp_server *s, const unsigned char *dat
         const unsigned char *q = t.v;
         if (der_next(&id, &q, t.v + t.len) != 0)
             return "bad responderID";
+        *use = s->k;
         if (by_name ? !tlv_is(&id, s->issuer, s->issuer_len)
                     : id.tag != DER_OCTET_STRING || id.len != sizeof(s->key_hash) ||
-                          memcmp(id.v, s->key_hash, id.len) != 0)
+                          (memcmp(id.v, s->key_hash, id.len) != 0 &&
+                           (*use = aux_find(s, id.v)) == NULL))
             return "OCSP ResponseData of another responder";
         if (der_next(&t, &p, end) != 0 || t.tag != DER_GENERALIZEDTIME)
             return "OCSP ResponseData without producedAt";
@@ -158,6 +256,7 @@ static const char *tbs_check(const struct kp_server *s, const unsigned char *dat
     /* A certificate's serialNumber, a CRL's version: an INTEGER either way. */
     if (t.tag == DER_INTEGER && der_next(&t, &p, end) != 0)
         return "truncated after the first INTEGER";
+    *use = s->k;
     if (!tlv_is(&t, s->alg, s->alg_len))
         return "not this key's signature algorithm";
     if (der_next(&t, &p, end) != 0 || !tlv_is(&t, s->issuer, s->issuer_len))
@@ -166,12 +265,13 @@ static const char *tbs_check(const struct kp_server *s, const unsigned char *dat
 }
 
 /* Answers one request; fills *st and the answer (malloc'ed). */
-static void kp_handle(const struct kp_server *s, uint32_t op, const unsigned char *data, size_t n,
+static void kp_handle(struct kp_server *s, uint32_t op, const unsigned char *data, size_t n,
                       uint32_t *st, unsigned char **ans, size_t *anslen)
 {
     const char *why = NULL;
     char msg[256];
     EVP_PKEY *pub = key_public(s->k);
+    const cm_key *use = NULL;
     int len;
 
     *ans = NULL;
@@ -188,10 +288,15 @@ static void kp_handle(const struct kp_server *s, uint32_t op, const unsigned cha
             return;
         }
         why = "cannot encode the public key";
+    } else if (op == KP_OP_AUX) {
+        *st = KP_ST_OK;
+        if (n == 1 && data[0] <= 1 && (why = aux_open(s, data[0], ans, anslen)) == NULL)
+            return;
+        why = why ? why : "bad request for the second key";
     } else if (op != KP_OP_SIGN) {
         why = "unknown operation";
-    } else if ((why = tbs_check(s, data, n)) == NULL) {
-        if (key_sign(s->k, ans, anslen, data, n) == CM_OK) {
+    } else if ((why = tbs_check(s, &use, data, n)) == NULL) {
+        if (key_sign(use, ans, anslen, data, n) == CM_OK) {
             *st = KP_ST_OK;
             return;
         }
@@ -212,7 +317,7 @@ answer:
 }
 
 struct kp_conn {
-    const struct kp_server *s;
+    struct kp_server *s;
     int fd;
     pthread_t th;
 };
@@ -257,7 +362,7 @@ static void *kp_conn_main(void *arg)
     return NULL;
 }
 
-void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer)
+void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer, const char *aux_path)
 {
     struct kp_server s;
     struct kp_conn c[KEYPROC_MAX_CONN];
@@ -268,6 +373,8 @@ void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer)
 
     memset(&s, 0, sizeof(s));
     s.k = k;
+    s.aux_path = aux_path;
+    pthread_mutex_init(&s.mu, NULL);
     len = i2d_X509_NAME(X509_get_subject_name(issuer), NULL);
     p = s.issuer;
     if (n > KEYPROC_MAX_CONN || len <= 0 || (size_t)len > sizeof(s.issuer) ||
@@ -289,17 +396,31 @@ void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer)
     for (size_t i = 0; i < n; i++)
         if (started[i])
             pthread_join(c[i].th, NULL);
+    while (s.aux != NULL) {
+        struct kp_aux *a = s.aux;
+        s.aux = a->next;
+        key_close(a->k);
+        free(a);
+    }
+    pthread_mutex_destroy(&s.mu);
 }
 
 /* ---- the backend: the client in the serving process ---- */
 
-struct kp_client {
+/* The connections, shared by the CA key and the second key: each holds
+ * a reference. */
+struct kp_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int fd[KEYPROC_MAX_CONN];
     unsigned char busy[KEYPROC_MAX_CONN];
     size_t n;
     atomic_int dead;
+    atomic_int refs;
+};
+
+struct kp_client {
+    struct kp_pool *pool;
     EVP_PKEY *pub;
     char desc[KP_DESC_MAX];
 };
@@ -309,21 +430,29 @@ static int kp_claims(const char *ref)
     return strncmp(ref, KEYPROC_SCHEME, sizeof(KEYPROC_SCHEME) - 1) == 0;
 }
 
+static void pool_unref(struct kp_pool *p)
+{
+    if (p == NULL || atomic_fetch_sub(&p->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        close(p->fd[i]);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
 static void kp_close(void *state)
 {
     struct kp_client *c = state;
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->n; i++)
-        close(c->fd[i]);
+    pool_unref(c->pool);
     EVP_PKEY_free(c->pub);
-    pthread_cond_destroy(&c->cv);
-    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
 /* "keyproc:5,6,7": each a connected stream socket of this process. */
-static cm_err kp_parse(struct kp_client *c, const char *ref)
+static cm_err kp_parse(struct kp_pool *c, const char *ref)
 {
     const char *p = ref + sizeof(KEYPROC_SCHEME) - 1;
     struct stat st;
@@ -348,7 +477,7 @@ static cm_err kp_parse(struct kp_client *c, const char *ref)
 
 /* One request and its answer on fd. Status other than OK: the answer is
  * the key process's message, as the error. */
-static cm_err kp_call(struct kp_client *c, int fd, uint32_t op, const unsigned char *data, size_t n,
+static cm_err kp_call(struct kp_pool *c, int fd, uint32_t op, const unsigned char *data, size_t n,
                       unsigned char **ans, size_t *anslen)
 {
     unsigned char h[12], rh[8];
@@ -383,7 +512,7 @@ static cm_err kp_call(struct kp_client *c, int fd, uint32_t op, const unsigned c
 
 /* Takes an idle connection (waits while all are out), calls, gives it
  * back. */
-static cm_err kp_request(struct kp_client *c, uint32_t op, const unsigned char *data, size_t n,
+static cm_err kp_request(struct kp_pool *c, uint32_t op, const unsigned char *data, size_t n,
                          unsigned char **ans, size_t *anslen)
 {
     size_t i = 0;
@@ -411,7 +540,10 @@ static cm_err kp_request(struct kp_client *c, uint32_t op, const unsigned char *
     return rc;
 }
 
-static cm_err kp_open(void **state, const char *ref, const struct key_open_opts *o)
+/* A client on pool (a reference taken) for the key whose public key and
+ * description the answer to op carries. */
+static cm_err kp_client_new(struct kp_client **out, struct kp_pool *pool, uint32_t op,
+                            const unsigned char *data, size_t n)
 {
     cm_err rc = CM_OK;
     struct kp_client *c = calloc(1, sizeof(*c));
@@ -419,27 +551,56 @@ static cm_err kp_open(void **state, const char *ref, const struct key_open_opts 
     const unsigned char *p;
     size_t len = 0, publen;
 
-    (void)o;
-    *state = NULL;
+    *out = NULL;
     CM_NOMEM_IF(c == NULL);
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
-    CM_TRY(kp_parse(c, ref));
-    if ((rc = kp_request(c, KP_OP_HELLO, NULL, 0, &ans, &len)) != CM_OK)
-        CM_FAIL(rc, "the key process did not start: its log lines above say why");
+    c->pool = pool;
+    atomic_fetch_add(&pool->refs, 1);
+    CM_TRY(kp_request(pool, op, data, n, &ans, &len));
     p = ans;
     if ((c->pub = d2i_PUBKEY(NULL, &p, (long)len)) == NULL)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "key process: not a public key");
     publen = (size_t)(p - ans);
     snprintf(c->desc, sizeof(c->desc), "%.*s (in the key process)",
              (int)(len - publen < 200 ? len - publen : 200), (const char *)p);
-    *state = c;
+    if (len == publen)
+        snprintf(c->desc, sizeof(c->desc), "OCSP responder key (in the key process)");
+    *out = c;
     c = NULL;
 out:
     free(ans);
-    if (c != NULL)
-        c->n = 0; /* the descriptors stay the caller's on failure */
     kp_close(c);
+    return rc;
+}
+
+static cm_err kp_open(void **state, const char *ref, const struct key_open_opts *o)
+{
+    cm_err rc = CM_OK;
+    struct kp_pool *pool = calloc(1, sizeof(*pool));
+    struct kp_client *c = NULL;
+
+    (void)o;
+    *state = NULL;
+    CM_NOMEM_IF(pool == NULL);
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_cond_init(&pool->cv, NULL);
+    atomic_store(&pool->refs, 1);
+    CM_TRY(kp_parse(pool, ref));
+    if ((rc = kp_client_new(&c, pool, KP_OP_HELLO, NULL, 0)) != CM_OK)
+        CM_FAIL(rc, "the key process did not start: its log lines above say why");
+    *state = c;
+out:
+    if (pool != NULL && rc != CM_OK)
+        pool->n = 0; /* the descriptors stay the caller's on failure */
+    pool_unref(pool);
+    return rc;
+}
+
+static cm_err kp_open_aux(void **state, void *parent, int fresh)
+{
+    struct kp_client *c = NULL;
+    unsigned char b = fresh ? 1 : 0;
+    cm_err rc = kp_client_new(&c, ((struct kp_client *)parent)->pool, KP_OP_AUX, &b, 1);
+    *state = c;
     return rc;
 }
 
@@ -457,7 +618,7 @@ static cm_err kp_sign(void *state, unsigned char **sig, size_t *siglen, const ch
                       const unsigned char *data, size_t n)
 {
     (void)md; /* the key process signs with its key's algorithm */
-    return kp_request(state, KP_OP_SIGN, data, n, sig, siglen);
+    return kp_request(((struct kp_client *)state)->pool, KP_OP_SIGN, data, n, sig, siglen);
 }
 
 static EVP_PKEY *kp_public_key(void *state)
@@ -472,5 +633,5 @@ static void kp_describe(void *state, char *buf, size_t bufsz)
 
 const struct key_ops key_ops_keyproc = {
     KEY_OPS_VERSION, "keyproc",     kp_claims,   kp_open,  kp_create,
-    kp_sign,         kp_public_key, kp_describe, kp_close,
+    kp_sign,         kp_public_key, kp_describe, kp_close, kp_open_aux,
 };

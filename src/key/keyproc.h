@@ -18,9 +18,12 @@
  *   response = status u32 | length u32 | length bytes
  * big-endian, length at most KEYPROC_MAX_DATA. op HELLO answers the public
  * key (DER SubjectPublicKeyInfo) followed by the backend's one-line
- * description; op SIGN signs the bytes, which must be a TBSCertificate or
+ * description; op AUX (one byte: 1 = new) opens or makes the second key,
+ * the delegated OCSP responder's, and answers its public key; op SIGN
+ * signs the bytes, which must be a TBSCertificate or
  * a TBSCertList naming this CA as issuer with this key's signature
- * algorithm, or an OCSP ResponseData (RFC 5280 4.1, 5.1; RFC 6960 4.2.1):
+ * algorithm, or an OCSP ResponseData whose responderID names the CA or
+ * the second key, signed with that key (RFC 5280 4.1, 5.1; RFC 6960 4.2.1):
  * anything else is refused and logged. Status 0: the answer; else an
  * error message. */
 #ifndef CM_KEY_KEYPROC_H
@@ -46,7 +49,8 @@ cm_err keyproc_ref(char *ref, size_t refsz, const int *client, size_t n) CM_MUST
 /* The key process: answers on the n connections (a thread each) until
  * every one is closed by the other end, then returns. issuer: the CA
  * certificate (TBS issuer names are checked against its subject); k: the
- * key, used and not freed. */
-void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer);
+ * key, used and not freed. aux_path: where the second key (the delegated
+ * OCSP responder's, key_open_aux) is stored, PEM 0600; NULL: none. */
+void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer, const char *aux_path);
 
 #endif

@@ -71,6 +71,12 @@ struct ocsp_request {
 cm_err ocsp_request_parse(struct ocsp_request *out, const unsigned char *der,
                           size_t len) CM_MUST_USE;
 
+/* The delegated responder's certificate and key in the CA home. The key
+ * is written by whoever keeps it: this process, or certmint serve's key
+ * process (key_open_aux). */
+#define OCSP_CERT_FILE "private/ocsp.crt"
+#define OCSP_KEY_FILE "private/ocsp.key"
+
 struct ocsp_opts {
     int use_ca_key;         /* 1: sign with the CA key; 0: delegated responder */
     int64_t validity;       /* nextUpdate - thisUpdate, seconds */

@@ -112,7 +112,9 @@ static struct entry *find_entry(ocsp_responder *r, const char *serial)
     return NULL;
 }
 
-static cm_err signer_set(ocsp_responder *r, X509 *x, EVP_PKEY *k)
+/* x NULL: the CA key; else the delegated responder's certificate and its
+ * key k (taken over, also on failure). */
+static cm_err signer_set(ocsp_responder *r, X509 *x, cm_key *k)
 {
     cm_err rc = CM_OK;
     struct ocsp_signer s;
@@ -125,7 +127,7 @@ static cm_err signer_set(ocsp_responder *r, X509 *x, EVP_PKEY *k)
         s.key = r->ca_key;
         x = r->ca_cert;
     } else {
-        CM_TRY(key_from_pkey(&s.key, k));
+        s.key = k;
         len = i2d_X509(x, NULL);
         CM_NOMEM_IF(len <= 0 || (s.cert_der = malloc((size_t)len)) == NULL);
         p = s.cert_der;
@@ -167,7 +169,7 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     cm_err rc = CM_OK;
     ocsp_responder *r = calloc(1, sizeof(*r));
     X509 *x = NULL;
-    EVP_PKEY *k = NULL;
+    cm_key *k = NULL;
 
     *out = NULL;
     CM_NOMEM_IF(r == NULL);
@@ -187,7 +189,10 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     CM_TRY(issuer_hashes(r));
     if (!o->use_ca_key) {
         CM_TRY(ocsp_responder_obtain(&x, &k, ca, o->responder_days, 0));
-        CM_TRY(signer_set(r, x, k));
+        rc = signer_set(r, x, k);
+        k = NULL; /* signer_set took it */
+        if (rc != CM_OK)
+            goto out;
         r->responder = x;
         x = NULL;
     } else {
@@ -197,7 +202,7 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     r = NULL;
 out:
     X509_free(x);
-    EVP_PKEY_free(k);
+    key_close(k);
     ocsp_responder_free(r);
     return rc;
 }
@@ -206,7 +211,7 @@ cm_err ocsp_responder_renew(ocsp_responder *r, ca_ctx *ca, int *renewed)
 {
     cm_err rc = CM_OK;
     X509 *x = NULL;
-    EVP_PKEY *k = NULL;
+    cm_key *k = NULL;
     int64_t now = (int64_t)time(NULL), na;
 
     *renewed = 0;
@@ -216,7 +221,10 @@ cm_err ocsp_responder_renew(ocsp_responder *r, ca_ctx *ca, int *renewed)
     if (na - now > r->o.responder_days * 86400 / 3)
         return CM_OK;
     CM_TRY(ocsp_responder_obtain(&x, &k, ca, r->o.responder_days, 1));
-    CM_TRY(signer_set(r, x, k));
+    rc = signer_set(r, x, k);
+    k = NULL; /* signer_set took it */
+    if (rc != CM_OK)
+        goto out;
     pthread_rwlock_wrlock(&r->lock);
     X509_free(r->responder);
     r->responder = x;
@@ -229,7 +237,7 @@ cm_err ocsp_responder_renew(ocsp_responder *r, ca_ctx *ca, int *renewed)
     *renewed = 1;
 out:
     X509_free(x);
-    EVP_PKEY_free(k);
+    key_close(k);
     return rc;
 }
 

@@ -78,6 +78,10 @@ if [ $ROOT = 1 ]; then
             setpriv --reuid=65534 --regid=65534 --clear-groups cat "$H/private/ca.key"
     fi
     check_match "the log says privileges were dropped" "$(cat "$T/serve.log")" "privileges dropped to nobody"
+    check_eq "OCSP responder key: made by the key process, 0600 root" \
+        "$(stat -c '%a %U' "$H/private/ocsp.key")" "600 root"
+    check_fails "serve.user cannot read the OCSP responder key" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups cat "$H/private/ocsp.key"
 else
     echo "skip - $SUITE: privilege drop (not root)"
 fi
@@ -112,6 +116,15 @@ PY
     [ "${kp_hits:-0}" -ge 1 ] && ok "the key process holds the private scalar ($kp_hits copies)" ||
         fail "scalar not found in the key process ($kp_hits): the scan does not see it"
     check_eq "the serving process's memory has no copy of the private scalar" "$sv_hits" 0
+    # The delegated OCSP responder's key: made and kept by the key process.
+    hex=$(openssl pkey -in "$H/private/ocsp.key" -noout -text |
+        awk '/^priv:/ {on=1; next} /^pub:/ {on=0} on' | tr -d ' :\n' | sed 's/^00//')
+    check_eq "responder key: 32-byte scalar" "${#hex}" 64
+    kp_hits=$(python3 "$T/scan.py" "$KPID" "$hex")
+    sv_hits=$(python3 "$T/scan.py" "$SPID" "$hex")
+    [ "${kp_hits:-0}" -ge 1 ] && ok "the key process holds the OCSP responder key ($kp_hits copies)" ||
+        fail "responder key not found in the key process ($kp_hits)"
+    check_eq "the serving process has no copy of the OCSP responder key" "$sv_hits" 0
 else
     echo "skip - $SUITE: memory scan (file keys as root only)"
 fi

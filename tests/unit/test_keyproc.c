@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
+#include <openssl/sha.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@ static EVP_PKEY *ca_key;
 static X509 *ca_cert;
 static cm_key *client;
 static pid_t child;
+static char aux_path[64];
 
 static X509 *make_cert(const char *issuer_cn, const char *subject_cn, EVP_PKEY *pub)
 {
@@ -60,6 +63,7 @@ TEST(start)
     char ref[KEYPROC_REF_MAX];
     cm_key *k = NULL;
 
+    snprintf(aux_path, sizeof(aux_path), "/tmp/cm-test-keyproc-%ld.key", (long)getpid());
     ca_key = EVP_EC_gen("P-256");
     ca_cert = make_cert("KP Test CA", "KP Test CA", ca_key);
     CHECK(X509_sign(ca_cert, ca_key, EVP_sha256()) > 0);
@@ -70,7 +74,7 @@ TEST(start)
             close(c[i]);
         if (key_from_pkey(&k, ca_key) != CM_OK)
             _exit(1);
-        keyproc_run(s, NCONN, k, ca_cert);
+        keyproc_run(s, NCONN, k, ca_cert, aux_path);
         _exit(0);
     }
     for (int i = 0; i < NCONN; i++)
@@ -188,6 +192,48 @@ TEST(refuses_other_data)
     EVP_PKEY_free(other);
 }
 
+/* The second key (the delegated OCSP responder's): made and stored by the
+ * key process, found again by the SHA-1 of its public key in an OCSP
+ * ResponseData, opened again from its file; none in other backends. */
+TEST(second_key)
+{
+    cm_key *a = NULL, *b = NULL, *mem = NULL;
+    unsigned char hash[20], tbs[64], *sig = NULL, *der = NULL;
+    size_t n, siglen = 0;
+    X509_PUBKEY *xp = NULL;
+    const unsigned char *bits = NULL;
+    int bitslen = 0;
+    struct stat st;
+    EVP_MD_CTX *m = NULL;
+
+    CHECK_OK(key_open_aux(&a, client, 1));
+    if (a == NULL)
+        return;
+    CHECK(EVP_PKEY_is_a(key_public(a), "EC"));
+    CHECK(EVP_PKEY_eq(key_public(a), ca_key) != 1);
+    CHECK(stat(aux_path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    CHECK(X509_PUBKEY_set(&xp, key_public(a)) &&
+          X509_PUBKEY_get0_param(NULL, &bits, &bitslen, NULL, xp));
+    SHA1(bits, (size_t)bitslen, hash);
+    n = ocsp_tbs(tbs, hash);
+    CHECK_OK(key_sign(a, &sig, &siglen, tbs, n));
+    m = EVP_MD_CTX_new();
+    CHECK(EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, key_public(a)) == 1 &&
+          EVP_DigestVerify(m, sig, siglen, tbs, n) == 1);
+    CHECK_OK(key_open_aux(&b, client, 0));
+    CHECK(b != NULL && EVP_PKEY_eq(key_public(a), key_public(b)) == 1);
+    key_close(b);
+    CHECK_OK(key_from_pkey(&mem, ca_key));
+    CHECK_INT(key_open_aux(&b, mem, 0), CM_ERR_UNSUPPORTED);
+    EVP_MD_CTX_free(m);
+    X509_PUBKEY_free(xp);
+    free(sig);
+    free(der);
+    key_close(a);
+    key_close(mem);
+    unlink(aux_path);
+}
+
 static void *signer(void *arg)
 {
     long *bad = arg;
@@ -255,6 +301,7 @@ int main(void)
     RUN(signs_crl_tbs);
     RUN(signs_ocsp_tbs);
     RUN(refuses_other_data);
+    RUN(second_key);
     RUN(concurrent);
     RUN(dead_process);
     RUN(bad_references);
