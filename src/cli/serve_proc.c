@@ -218,7 +218,6 @@ cm_err serve_drop_privileges(const ca_ctx *ca)
         return CM_OK;
     if ((rc = switch_to(&pw)) != CM_OK)
         return rc;
-    log_info("privileges dropped to %s (uid %ld, gid %ld)", user, (long)pw.pw_uid,
-             (long)pw.pw_gid);
+    log_info("privileges dropped to %s (uid %ld, gid %ld)", user, (long)pw.pw_uid, (long)pw.pw_gid);
     return CM_OK;
 }

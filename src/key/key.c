@@ -16,8 +16,7 @@ extern const struct key_ops key_ops_keyproc;
 /* One row per backend, the most specific first: the file backend claims
  * every reference that no URI backend claims. keyproc: the key process of
  * certmint serve (keyproc.h). */
-static const struct key_ops *const backends[] = {&key_ops_keyproc, &key_ops_pkcs11,
-                                                 &key_ops_file};
+static const struct key_ops *const backends[] = {&key_ops_keyproc, &key_ops_pkcs11, &key_ops_file};
 
 /* AlgorithmIdentifier of each signature algorithm, whole DER. */
 struct sigalg {

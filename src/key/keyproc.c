@@ -103,8 +103,7 @@ cm_err keyproc_ref(char *ref, size_t refsz, const int *client, size_t n)
     for (size_t i = 0; i < n && off < refsz; i++)
         off += (size_t)snprintf(ref + off, refsz - off, "%s%d", i ? "," : "", client[i]);
     if (n == 0 || n > KEYPROC_MAX_CONN || off >= refsz)
-        return cm_err_set(CM_ERR_INVALID, "key process: %zu connections do not fit a reference",
-                          n);
+        return cm_err_set(CM_ERR_INVALID, "key process: %zu connections do not fit a reference", n);
     return CM_OK;
 }
 
@@ -122,9 +121,9 @@ struct kp_aux {
 
 struct kp_server {
     const cm_key *k;
-    const char *aux_path; /* where the second key is stored; NULL: none */
-    pthread_mutex_t mu;   /* aux */
-    struct kp_aux *aux;   /* newest first */
+    const char *aux_path;       /* where the second key is stored; NULL: none */
+    pthread_mutex_t mu;         /* aux */
+    struct kp_aux *aux;         /* newest first */
     unsigned char issuer[1024]; /* the CA's subject Name, DER */
     size_t issuer_len;
     unsigned char key_hash[SHA_DIGEST_LENGTH]; /* OCSP responderID byKey */
@@ -154,7 +153,8 @@ static const char *aux_load(EVP_PKEY **pk, const char *path, int fresh)
     const char *why = NULL;
 
     if (!fresh) {
-        if ((f = fopen(path, "r")) == NULL || (*pk = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL)
+        if ((f = fopen(path, "r")) == NULL ||
+            (*pk = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL)
             why = "no stored key";
     } else if ((*pk = EVP_EC_gen("P-256")) == NULL || (b = BIO_new(BIO_s_mem())) == NULL ||
                !PEM_write_bio_PrivateKey(b, *pk, NULL, NULL, 0, NULL, NULL) ||

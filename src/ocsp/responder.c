@@ -177,9 +177,8 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     pthread_rwlock_init(&r->signer_lock, NULL);
     r->o = *o;
     if (r->o.max_inflight_sign <= 0) /* not set by the caller: one per core */
-        r->o.max_inflight_sign = (int)sysconf(_SC_NPROCESSORS_ONLN) > 0
-                                     ? (int)sysconf(_SC_NPROCESSORS_ONLN)
-                                     : 1;
+        r->o.max_inflight_sign =
+            (int)sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : 1;
     r->ca_key = ca->signer;
     if (ca->cert == NULL || ca->signer == NULL)
         CM_FAIL(CM_ERR_STATE, "OCSP responder: the CA has no certificate or its key is not loaded");

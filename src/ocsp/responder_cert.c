@@ -17,7 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-
 /* Valid now, with more than a third of its life left, issued by this CA. */
 static int responder_usable(X509 *x, X509 *ca, int64_t now)
 {

@@ -46,8 +46,7 @@ static X509 *make_cert(const char *issuer_cn, const char *subject_cn, EVP_PKEY *
     return x;
 }
 
-static int verify_sig(const unsigned char *sig, size_t siglen, const unsigned char *data,
-                      size_t n)
+static int verify_sig(const unsigned char *sig, size_t siglen, const unsigned char *data, size_t n)
 {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     int ok = EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, ca_key) == 1 &&
@@ -222,6 +221,13 @@ TEST(second_key)
           EVP_DigestVerify(m, sig, siglen, tbs, n) == 1);
     CHECK_OK(key_open_aux(&b, client, 0));
     CHECK(b != NULL && EVP_PKEY_eq(key_public(a), key_public(b)) == 1);
+    key_close(b);
+    /* A renewal: a new key, and the previous one still signs. */
+    CHECK_OK(key_open_aux(&b, client, 1));
+    CHECK(b != NULL && EVP_PKEY_eq(key_public(a), key_public(b)) != 1);
+    free(sig);
+    sig = NULL;
+    CHECK_OK(key_sign(a, &sig, &siglen, tbs, n));
     key_close(b);
     CHECK_OK(key_from_pkey(&mem, ca_key));
     CHECK_INT(key_open_aux(&b, mem, 0), CM_ERR_UNSUPPORTED);
