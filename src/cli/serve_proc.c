@@ -122,7 +122,9 @@ cm_err serve_keyproc_start(struct serve_keyproc *kp, ca_ctx *ca)
     CM_TRY(keyproc_sockets(client, server, n));
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_chld;
-    sa.sa_flags = SA_NOCLDSTOP;
+    /* SA_RESTART: other children (exit modules) interrupt no system call;
+     * the serve loop's nanosleep still ends early (it is never restarted). */
+    sa.sa_flags = SA_NOCLDSTOP | SA_RESTART;
     sigaction(SIGCHLD, &sa, NULL);
     fflush(stderr);
     kp->pid = fork();
