@@ -12,7 +12,7 @@ sh bench/issue.sh "${BENCH_N:-10000}"
 echo
 echo "== CRL generation (bench/crl.sh), full crl_publish path over SQLite too"
 CRL_DB=1 sh bench/crl.sh 100000 1000000
-for extra in bench/smtp.sh bench/mailscan.sh bench/recover.sh bench/ocsp.sh; do
+for extra in bench/smtp.sh bench/mailscan.sh bench/recover.sh bench/ocsp.sh bench/keyproc.sh; do
     if [ -f "$extra" ]; then
         echo
         echo "== $extra"

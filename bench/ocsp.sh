@@ -50,7 +50,8 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/
     -subj /CN=leaf.example.org -addext subjectAltName=DNS:leaf.example.org -out "$T/leaf.csr" 2>/dev/null
 cmq submit --profile tls-server --out "$T/leaf.pem" "$T/leaf.csr" >/dev/null
 cmq ca-cert >"$T/root.pem"
-cmq serve >"$T/serve.log" 2>&1 &
+# Not through cmq (a function: $! would be the subshell, not certmint).
+"$CM" --home "$H" --passphrase-file "$T/pass" serve >"$T/serve.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_http "http://127.0.0.1:$P1/healthz"
 openssl ocsp -issuer "$T/root.pem" -cert "$T/leaf.pem" -no_nonce -reqout "$T/req.der" >/dev/null 2>&1

@@ -124,6 +124,18 @@ cm_err ca_reload_config(ca_ctx *s) CM_MUST_USE;
  * names. Idempotent. */
 cm_err ca_load_key(ca_ctx *ca) CM_MUST_USE;
 
+/* Opens the CA key as ca_load_key() does (reference, passphrase, check
+ * against the CA certificate) into a handle the caller owns, without
+ * installing it and without the database: the key process of certmint
+ * serve (key/keyproc.h). */
+cm_err ca_open_key(cm_key **out, ca_ctx *ca) CM_MUST_USE;
+
+/* Installs k (taken over, also on failure) as the CA key of the handle
+ * after checking it matches the CA certificate: certmint serve's client of
+ * its key process. Call before other sessions are taken; a key already
+ * loaded is closed. */
+cm_err ca_use_key(ca_ctx *ca, cm_key *k) CM_MUST_USE;
+
 /* Re-encrypts the CA key (loaded with the current passphrase) under the
  * passphrase read from new_passphrase_file (NULL: prompt twice) with the
  * current KDF, atomically (temp, fsync, rename; mode 0600), and records it

@@ -526,6 +526,46 @@ out:
     return rc;
 }
 
+cm_err ca_open_key(cm_key **out, ca_ctx *ca)
+{
+    struct ca *h = ca->h;
+    *out = NULL;
+    /* What it reads (home, passphrase file, certificate) is fixed for the
+     * handle's life: no lock, and no database. */
+    if (h == NULL)
+        return key_load(out, ca->home, ca->passphrase_file, ca->cert);
+    return key_load(out, h->home, h->passphrase_file, h->cert);
+}
+
+cm_err ca_use_key(ca_ctx *ca, cm_key *k)
+{
+    cm_err rc = CM_OK;
+    struct ca *h = ca->h;
+    X509 *cert = h != NULL ? h->cert : ca->cert;
+
+    if (cert != NULL && X509_check_private_key(cert, key_public(k)) != 1) {
+        char what[PATH_MAX + 64];
+        key_describe(k, what, sizeof(what));
+        key_close(k);
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CA key does not match %s", what, CA_CERT_FILE);
+    }
+    if (h == NULL) {
+        key_close(ca->signer);
+        ca->signer = k;
+        ca->key = key_public(k);
+        return CM_OK;
+    }
+    pthread_mutex_lock(&h->mu);
+    key_close(h->signer);
+    h->signer = k;
+    h->key = key_public(k);
+    h->gen++;
+    session_sync_locked(ca);
+    pthread_mutex_unlock(&h->mu);
+out:
+    return rc;
+}
+
 cm_err ca_change_passphrase(struct key_kdf *was, struct key_kdf *now, ca_ctx *ca,
                             const char *new_passphrase_file)
 {

@@ -1,6 +1,7 @@
 /* certmint serve */
 #include "cli/commands.h"
 
+#include "cli/serve_proc.h"
 #include "http/http.h"
 #include "serve/serve.h"
 #include "util/log.h"
@@ -18,7 +19,10 @@ const char cmd_serve_usage[] =
     "crl.delta_period, crl.overlap), raising CRLISSUED. With http.listen or https.listen\n"
     "set it also serves HTTP (docs/http.md): the CA certificate, chain and CRLs under\n"
     "/ca/ and /crl/, the OCSP responder at /ocsp (responses pre-signed, ocsp.*), /healthz\n"
-    "and /metrics. SIGTERM or SIGINT: raises SHUTDOWN, drains what it can (open HTTP\n"
+    "and /metrics. With HTTP the CA key is opened only by a key process forked at start\n"
+    "(serve.key_process), which signs for the server; started as root, the server then\n"
+    "switches to serve.user after binding; if the key process dies, serve stops and\n"
+    "exits 1. SIGTERM or SIGINT: raises SHUTDOWN, drains what it can (open HTTP\n"
     "requests: up to 10 s) and exits 0. SIGHUP reloads the configuration, the TLS\n"
     "certificate and the CA files and CRLs served. Logs go to stderr (log.level, -v). The\n"
     "CA key passphrase must come from a file (--passphrase-file or ca.passphrase_file)\n"
@@ -32,6 +36,8 @@ const char cmd_serve_usage[] =
  * serve loop polls (serve_opts.poll); a signal also ends its sleep. */
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
+static struct serve_keyproc keyproc;
+static int keyproc_lost;
 
 static void on_stop(int sig)
 {
@@ -51,6 +57,12 @@ static int serve_poll(void *ctx)
     (void)ctx;
     if (stop_requested)
         req |= SERVE_STOP;
+    /* Without its key process the server cannot sign: it stops, and exits
+     * non-zero (a supervisor restarts both). */
+    if (serve_keyproc_died(&keyproc)) {
+        keyproc_lost = 1;
+        req |= SERVE_STOP;
+    }
     if (reload_requested) {
         reload_requested = 0;
         req |= SERVE_RELOAD;
@@ -126,14 +138,21 @@ int cmd_serve(const struct cli_global *g, int argc, char **argv)
     if ((rc = cli_open_ca(&ca, g, 0)) != CM_OK)
         return cli_fail(rc);
     o.poll = serve_poll;
-    if ((rc = ca_load_key(ca)) == CM_OK && (rc = http_server_start(&srv, ca)) == CM_OK) {
+    /* The key process is forked here, before any thread exists; then the
+     * listeners are bound and root is given up (docs/http.md). */
+    rc = serve_keyproc_wanted(ca) ? serve_keyproc_start(&keyproc, ca) : ca_load_key(ca);
+    if (rc == CM_OK && (rc = http_server_start(&srv, ca)) == CM_OK &&
+        (srv == NULL || (rc = serve_drop_privileges(ca)) == CM_OK)) {
         if (srv != NULL) {
             o.tick = http_tick;
             o.tick_ctx = srv;
         }
         rc = serve_run(ca, &o);
-        http_server_stop(srv, 10);
     }
-    cli_close_ca(ca);
+    http_server_stop(srv, 10);
+    cli_close_ca(ca); /* closes the key process's connections: it exits */
+    serve_keyproc_reap(&keyproc);
+    if (rc == CM_OK && keyproc_lost)
+        rc = cm_err_set(CM_ERR_STATE, "serve stopped: the key process exited");
     return rc == CM_OK ? 0 : cli_fail(rc);
 }

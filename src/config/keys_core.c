@@ -174,6 +174,15 @@ const struct config_key config_keys_core[] = {
     {"http.roles.admin", CFG_STRING, NULL, 0, 0, NULL, NULL,
      "client certificate subjects (DNs, ';' between them) with the administrator role (includes "
      "officer, auditor and requester)"},
+    {"serve.key_process", CFG_BOOL, "yes", 0, 0, NULL, NULL,
+     "with HTTP listeners, certmint serve signs in a separate key process and never loads "
+     "the CA key in the process that parses network input (docs/http.md)"},
+    {"serve.user", CFG_STRING, "certmint", 0, 0, NULL, NULL,
+     "user certmint serve switches to after binding its listeners when started as root "
+     "(root: no switch; the default user missing: a warning)"},
+    {"ocsp.max_inflight_sign", CFG_INT, "0", 0, 100000, NULL, NULL,
+     "OCSP requests signed on demand (nonces, several CertIDs) at once at most; more get "
+     "tryLater (RFC 6960 2.3); 0 = twice the HTTP threads"},
     {"ocsp.signer", CFG_ENUM, "delegated", 0, 0, "delegated|ca", NULL,
      "who signs OCSP responses: a delegated responder certificate (id-kp-OCSPSigning, "
      "issued and renewed automatically) or the CA key"},

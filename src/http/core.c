@@ -234,6 +234,10 @@ cm_err http_ocsp_start(struct http_server *s, ca_ctx *ca)
     struct ocsp_opts o;
     size_t n = 0;
     CM_TRY(ocsp_opts_from_config(&o, ca->cfg));
+    /* Default: half the threads may sign on demand, the others stay free
+     * for the cached answers. */
+    if (o.max_inflight_sign <= 0)
+        o.max_inflight_sign = s->nthreads > 1 ? s->nthreads / 2 : 1;
     CM_TRY(ocsp_responder_new(&s->ocsp, ca, &o));
     /* The first fill before serving: no request waits for it. */
     CM_TRY(ocsp_responder_sync(s->ocsp, ca->db, &n));

@@ -163,6 +163,8 @@ static void count_ocsp(struct http_ctx *c, const struct ocsp_answer *a)
         i = 3;
     else if (a->resp_status == OCSP_ST_UNAUTHORIZED)
         i = 4;
+    else if (a->resp_status == OCSP_ST_TRYLATER)
+        i = 6;
     else
         i = 5;
     atomic_fetch_add(&c->srv->ocsp_by_status[i], 1);
@@ -251,8 +253,8 @@ static void route_ocsp_get(struct evhttp_request *req, struct http_ctx *c, const
 static void route_metrics(struct evhttp_request *req, struct http_ctx *c)
 {
     struct http_server *s = c->srv;
-    static const char *st[6] = {"good",         "revoked",      "unknown", "malformedRequest",
-                                "unauthorized", "internalError"};
+    static const char *st[7] = {"good",         "revoked",       "unknown", "malformedRequest",
+                                "unauthorized", "internalError", "tryLater"};
     struct evbuffer *b = evbuffer_new();
     struct ocsp_stats os;
     long cum = 0;
@@ -266,7 +268,7 @@ static void route_metrics(struct evhttp_request *req, struct http_ctx *c)
     ocsp_responder_stats(s->ocsp, &os);
     evbuffer_add_printf(b, "# HELP certmint_ocsp_responses_total OCSP responses sent, by status.\n"
                            "# TYPE certmint_ocsp_responses_total counter\n");
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         evbuffer_add_printf(b, "certmint_ocsp_responses_total{status=\"%s\"} %ld\n", st[i],
                             atomic_load(&s->ocsp_by_status[i]));
     evbuffer_add_printf(b,

@@ -11,10 +11,12 @@
 
 extern const struct key_ops key_ops_pkcs11;
 extern const struct key_ops key_ops_file;
+extern const struct key_ops key_ops_keyproc;
 
 /* One row per backend, the most specific first: the file backend claims
- * every reference that no URI backend claims. */
-static const struct key_ops *const backends[] = {&key_ops_pkcs11, &key_ops_file};
+ * every reference that no URI backend claims. keyproc: the key process of
+ * certmint serve (keyproc.h). */
+static const struct key_ops *const backends[] = {&key_ops_keyproc, &key_ops_pkcs11, &key_ops_file};
 
 /* AlgorithmIdentifier of each signature algorithm, whole DER. */
 struct sigalg {
@@ -90,7 +92,9 @@ static const struct key_ops *backend_for(const char *ref)
 int key_ref_is_uri(const char *ref)
 {
     const struct key_ops *ops = backend_for(ref);
-    return ops != NULL && ops != &key_ops_file;
+    /* A key process reference names descriptors of a running serve, never
+     * a key a CA home may point to (private/ca.key.uri). */
+    return ops != NULL && ops != &key_ops_file && ops != &key_ops_keyproc;
 }
 
 /* Wraps an opened backend state; closes it on failure. */
@@ -168,6 +172,20 @@ cm_err key_from_pkey(cm_key **out, EVP_PKEY *k)
     if ((rc = key_file_state_from_pkey(&state, k)) != CM_OK)
         return rc;
     return key_wrap(out, &key_ops_file, state);
+}
+
+cm_err key_open_aux(cm_key **out, const cm_key *k, int fresh)
+{
+    void *state = NULL;
+    cm_err rc;
+
+    *out = NULL;
+    if (k->ops->open_aux == NULL)
+        return cm_err_set(CM_ERR_UNSUPPORTED, "the %s key backend keeps no second key",
+                          k->ops->name);
+    if ((rc = k->ops->open_aux(&state, k->state, fresh)) != CM_OK)
+        return rc;
+    return key_wrap(out, k->ops, state);
 }
 
 void key_close(cm_key *k)

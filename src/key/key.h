@@ -28,7 +28,7 @@
 
 /* Bumped when struct key_ops changes incompatibly; key_open() refuses a
  * backend built against another version. */
-#define KEY_OPS_VERSION 1
+#define KEY_OPS_VERSION 2
 
 /* Secrets a backend may need; none of them is ever taken from the command
  * line. */
@@ -58,6 +58,11 @@ struct key_ops {
     /* One line for people (no secret): "encrypted file private/ca.key". */
     void (*describe)(void *state, char *buf, size_t bufsz);
     void (*close)(void *state);
+    /* A second key kept beside this one by the same process, EC P-256, for
+     * the delegated OCSP responder: fresh 0 opens the one stored, 1 makes
+     * and stores a new one. NULL when the backend keeps none (the caller
+     * then keeps such a key itself). keyproc: the key process. */
+    cm_err (*open_aux)(void **state, void *parent, int fresh);
 };
 
 typedef struct cm_key cm_key;
@@ -71,6 +76,10 @@ cm_err key_create(cm_key **out, int *created, const char *ref, const struct key_
  * file. Takes a reference on k. */
 cm_err key_from_pkey(cm_key **out, EVP_PKEY *k) CM_MUST_USE;
 void key_close(cm_key *k);
+
+/* The backend's second key beside k (key_ops.open_aux); CM_ERR_UNSUPPORTED
+ * when it keeps none. */
+cm_err key_open_aux(cm_key **out, const cm_key *k, int fresh) CM_MUST_USE;
 
 /* 1 when ref names a key outside a file (a URI of a registered scheme). */
 int key_ref_is_uri(const char *ref);

@@ -71,12 +71,23 @@ struct ocsp_request {
 cm_err ocsp_request_parse(struct ocsp_request *out, const unsigned char *der,
                           size_t len) CM_MUST_USE;
 
+/* The delegated responder's certificate and key in the CA home. The key
+ * is written by whoever keeps it: this process, or certmint serve's key
+ * process (key_open_aux). */
+#define OCSP_CERT_FILE "private/ocsp.crt"
+#define OCSP_KEY_FILE "private/ocsp.key"
+
 struct ocsp_opts {
     int use_ca_key;         /* 1: sign with the CA key; 0: delegated responder */
     int64_t validity;       /* nextUpdate - thisUpdate, seconds */
     int64_t refresh_before; /* re-sign when less than this is left */
     int unknown_as_revoked; /* never-issued serials: revoked (RFC 6960 2.2) */
     int64_t responder_days; /* validity of the delegated responder certificate */
+    /* Responses signed on demand (nonce, several CertIDs, not yet cached)
+     * at once at most; more get tryLater (RFC 6960 2.3) so that a flood of
+     * nonces cannot take every thread from the cached answers. 0 from
+     * ocsp_opts_from_config: the caller sets it (ocsp.max_inflight_sign). */
+    int max_inflight_sign;
 };
 
 /* Reads ocsp.* from the configuration (docs/configuration.md). */
@@ -119,7 +130,8 @@ struct ocsp_answer {
 
 /* Answers one request (the DER bytes). Never fails for bad input: a
  * malformed request gets malformedRequest, a CertID of another issuer
- * unauthorized (RFC 6960 2.3). A single CertID without a nonce is answered
+ * unauthorized (RFC 6960 2.3), a request to sign on demand while
+ * max_inflight_sign are being signed tryLater. A single CertID without a nonce is answered
  * from the cache (a certificate issued since the last sync is looked up
  * through db and signed then); a nonce (RFC 8954) or several CertIDs are
  * signed on demand. CM_ERR_* only when no answer at all could be made

@@ -40,7 +40,7 @@ cm_err ocsp_error_response(unsigned char **der, size_t *len, int status) CM_MUST
 
 /* responder_cert.c: the delegated responder pair, loaded or issued (force:
  * always a new one). */
-cm_err ocsp_responder_obtain(X509 **x, EVP_PKEY **k, ca_ctx *ca, int64_t days,
+cm_err ocsp_responder_obtain(X509 **x, cm_key **k, ca_ctx *ca, int64_t days,
                              int force) CM_MUST_USE;
 int64_t ocsp_cert_not_after(X509 *x);
 

@@ -9,9 +9,11 @@
 #include <openssl/bn.h>
 #include <openssl/ocsp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NBUCKETS 65536u
 
@@ -47,6 +49,7 @@ struct ocsp_responder {
     size_t entries;
     int64_t seen_rev_seq, seen_request_id, seen_certs;
     int synced;
+    atomic_int inflight; /* responses being signed on demand */
 };
 
 const char *ocsp_cert_status_name(int st)
@@ -85,6 +88,8 @@ cm_err ocsp_opts_from_config(struct ocsp_opts *o, const cm_config *cfg)
     CM_TRY(config_get_seconds(cfg, "ocsp.refresh", &o->refresh_before));
     CM_TRY(config_get_int(cfg, "ocsp.responder_days", &days));
     o->responder_days = days;
+    CM_TRY(config_get_int(cfg, "ocsp.max_inflight_sign", &days));
+    o->max_inflight_sign = (int)days;
     if (o->refresh_before >= o->validity)
         o->refresh_before = o->validity / 2;
 out:
@@ -107,7 +112,9 @@ static struct entry *find_entry(ocsp_responder *r, const char *serial)
     return NULL;
 }
 
-static cm_err signer_set(ocsp_responder *r, X509 *x, EVP_PKEY *k)
+/* x NULL: the CA key; else the delegated responder's certificate and its
+ * key k (taken over, also on failure). */
+static cm_err signer_set(ocsp_responder *r, X509 *x, cm_key *k)
 {
     cm_err rc = CM_OK;
     struct ocsp_signer s;
@@ -120,7 +127,7 @@ static cm_err signer_set(ocsp_responder *r, X509 *x, EVP_PKEY *k)
         s.key = r->ca_key;
         x = r->ca_cert;
     } else {
-        CM_TRY(key_from_pkey(&s.key, k));
+        s.key = k;
         len = i2d_X509(x, NULL);
         CM_NOMEM_IF(len <= 0 || (s.cert_der = malloc((size_t)len)) == NULL);
         p = s.cert_der;
@@ -162,13 +169,16 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     cm_err rc = CM_OK;
     ocsp_responder *r = calloc(1, sizeof(*r));
     X509 *x = NULL;
-    EVP_PKEY *k = NULL;
+    cm_key *k = NULL;
 
     *out = NULL;
     CM_NOMEM_IF(r == NULL);
     pthread_rwlock_init(&r->lock, NULL);
     pthread_rwlock_init(&r->signer_lock, NULL);
     r->o = *o;
+    if (r->o.max_inflight_sign <= 0) /* not set by the caller: one per core */
+        r->o.max_inflight_sign =
+            (int)sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : 1;
     r->ca_key = ca->signer;
     if (ca->cert == NULL || ca->signer == NULL)
         CM_FAIL(CM_ERR_STATE, "OCSP responder: the CA has no certificate or its key is not loaded");
@@ -178,7 +188,10 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     CM_TRY(issuer_hashes(r));
     if (!o->use_ca_key) {
         CM_TRY(ocsp_responder_obtain(&x, &k, ca, o->responder_days, 0));
-        CM_TRY(signer_set(r, x, k));
+        rc = signer_set(r, x, k);
+        k = NULL; /* signer_set took it */
+        if (rc != CM_OK)
+            goto out;
         r->responder = x;
         x = NULL;
     } else {
@@ -188,7 +201,7 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
     r = NULL;
 out:
     X509_free(x);
-    EVP_PKEY_free(k);
+    key_close(k);
     ocsp_responder_free(r);
     return rc;
 }
@@ -197,7 +210,7 @@ cm_err ocsp_responder_renew(ocsp_responder *r, ca_ctx *ca, int *renewed)
 {
     cm_err rc = CM_OK;
     X509 *x = NULL;
-    EVP_PKEY *k = NULL;
+    cm_key *k = NULL;
     int64_t now = (int64_t)time(NULL), na;
 
     *renewed = 0;
@@ -207,7 +220,10 @@ cm_err ocsp_responder_renew(ocsp_responder *r, ca_ctx *ca, int *renewed)
     if (na - now > r->o.responder_days * 86400 / 3)
         return CM_OK;
     CM_TRY(ocsp_responder_obtain(&x, &k, ca, r->o.responder_days, 1));
-    CM_TRY(signer_set(r, x, k));
+    rc = signer_set(r, x, k);
+    k = NULL; /* signer_set took it */
+    if (rc != CM_OK)
+        goto out;
     pthread_rwlock_wrlock(&r->lock);
     X509_free(r->responder);
     r->responder = x;
@@ -220,7 +236,7 @@ cm_err ocsp_responder_renew(ocsp_responder *r, ca_ctx *ca, int *renewed)
     *renewed = 1;
 out:
     X509_free(x);
-    EVP_PKEY_free(k);
+    key_close(k);
     return rc;
 }
 
@@ -592,11 +608,19 @@ cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db, const 
     in.nonce = q.has_nonce ? q.nonce : NULL;
     in.nonce_len = q.nonce_len;
     in.extended_revoke = ext;
+    /* Bounded: over the limit the client tries later (RFC 6960 2.3)
+     * rather than every thread signing for it. */
+    if (atomic_fetch_add(&r->inflight, 1) >= r->o.max_inflight_sign) {
+        atomic_fetch_sub(&r->inflight, 1);
+        return error_answer(out, OCSP_ST_TRYLATER);
+    }
     if (sign_with(r, &out->der, &out->len, &in) != CM_OK) {
+        atomic_fetch_sub(&r->inflight, 1);
         log_error("OCSP: signing a response: %s", cm_err_msg());
         cm_err_clear();
         return error_answer(out, OCSP_ST_INTERNAL);
     }
+    atomic_fetch_sub(&r->inflight, 1);
     out->cert_status = s[0].status;
     out->produced_at = out->this_update = now;
     out->next_update = now + r->o.validity;

@@ -17,9 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#define OCSP_CERT_FILE "private/ocsp.crt"
-#define OCSP_KEY_FILE "private/ocsp.key"
-
 /* Valid now, with more than a third of its life left, issued by this CA. */
 static int responder_usable(X509 *x, X509 *ca, int64_t now)
 {
@@ -44,8 +41,29 @@ int64_t ocsp_cert_not_after(X509 *x)
     return (int64_t)timegm(&t);
 }
 
+/* The stored key: kept by the CA key's backend (certmint serve's key
+ * process) when it offers that, else read here. NULL when absent. */
+static cm_key *responder_key_load(ca_ctx *ca)
+{
+    char path[PATH_MAX];
+    FILE *f = NULL;
+    EVP_PKEY *pk = NULL;
+    cm_key *k = NULL;
+    cm_err rc = ca->signer != NULL ? key_open_aux(&k, ca->signer, 0) : CM_ERR_UNSUPPORTED;
+
+    if (rc == CM_ERR_UNSUPPORTED && fs_join(path, sizeof(path), ca->home, OCSP_KEY_FILE) == CM_OK &&
+        (f = fopen(path, "r")) != NULL) {
+        pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        fclose(f);
+        if (pk == NULL || key_from_pkey(&k, pk) != CM_OK)
+            k = NULL;
+        EVP_PKEY_free(pk);
+    }
+    return k;
+}
+
 /* Loads the stored pair; *x NULL when absent, unreadable or due. */
-static void responder_load(X509 **x, EVP_PKEY **k, ca_ctx *ca)
+static void responder_load(X509 **x, cm_key **k, ca_ctx *ca)
 {
     char path[PATH_MAX];
     FILE *f = NULL;
@@ -56,18 +74,16 @@ static void responder_load(X509 **x, EVP_PKEY **k, ca_ctx *ca)
         *x = PEM_read_X509(f, NULL, NULL, NULL);
         fclose(f);
     }
-    if (*x != NULL && fs_join(path, sizeof(path), ca->home, OCSP_KEY_FILE) == CM_OK &&
-        (f = fopen(path, "r")) != NULL) {
-        *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-        fclose(f);
-    }
-    if (*x == NULL || *k == NULL || !X509_check_private_key(*x, *k) ||
+    if (*x != NULL)
+        *k = responder_key_load(ca);
+    if (*x == NULL || *k == NULL || !X509_check_private_key(*x, key_public(*k)) ||
         !responder_usable(*x, ca->cert, (int64_t)time(NULL))) {
         X509_free(*x);
-        EVP_PKEY_free(*k);
+        key_close(*k);
         *x = NULL;
         *k = NULL;
     }
+    cm_err_clear();
     ERR_clear_error();
 }
 
@@ -145,6 +161,7 @@ out:
     return rc;
 }
 
+/* k NULL: the key is stored by whoever keeps it (the key process). */
 static cm_err responder_save(ca_ctx *ca, X509 *x, EVP_PKEY *k)
 {
     cm_err rc = CM_OK;
@@ -153,12 +170,14 @@ static cm_err responder_save(ca_ctx *ca, X509 *x, EVP_PKEY *k)
     char *p = NULL;
     long n;
     CM_NOMEM_IF(b == NULL);
-    if (!PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "OCSP responder key");
-    n = BIO_get_mem_data(b, &p);
-    CM_TRY(fs_join(path, sizeof(path), ca->home, OCSP_KEY_FILE));
-    CM_TRY(fs_write_atomic(path, p, (size_t)n, 0600));
-    (void)BIO_reset(b);
+    if (k != NULL) {
+        if (!PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "OCSP responder key");
+        n = BIO_get_mem_data(b, &p);
+        CM_TRY(fs_join(path, sizeof(path), ca->home, OCSP_KEY_FILE));
+        CM_TRY(fs_write_atomic(path, p, (size_t)n, 0600));
+        (void)BIO_reset(b);
+    }
     if (!PEM_write_bio_X509(b, x))
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "OCSP responder certificate");
     n = BIO_get_mem_data(b, &p);
@@ -169,25 +188,39 @@ out:
     return rc;
 }
 
+/* A new responder key: made by the CA key's backend when it keeps one
+ * (the key process: *pk stays NULL, the key never comes here), else here
+ * (*pk: to be stored). */
+static cm_err responder_key_new(cm_key **k, EVP_PKEY **pk, ca_ctx *ca)
+{
+    cm_err rc = key_open_aux(k, ca->signer, 1);
+    *pk = NULL;
+    if (rc != CM_ERR_UNSUPPORTED)
+        return rc;
+    cm_err_clear();
+    if ((*pk = EVP_EC_gen("P-256")) == NULL)
+        return cm_err_ossl(CM_ERR_CRYPTO, "OCSP responder key");
+    return key_from_pkey(k, *pk);
+}
+
 /* A usable responder pair: the stored one, or a new one issued now. */
-cm_err ocsp_responder_obtain(X509 **xo, EVP_PKEY **ko, ca_ctx *ca, int64_t days, int force)
+cm_err ocsp_responder_obtain(X509 **xo, cm_key **ko, ca_ctx *ca, int64_t days, int force)
 {
     cm_err rc = CM_OK;
     X509 *x = NULL;
-    EVP_PKEY *k = NULL;
+    cm_key *k = NULL;
+    EVP_PKEY *pk = NULL;
 
     if (!force)
         responder_load(&x, &k, ca);
     if (x == NULL) {
         if (ca->signer == NULL)
             CM_FAIL(CM_ERR_STATE, "OCSP responder certificate: the CA key is not loaded");
-        k = EVP_EC_gen("P-256");
-        if (k == NULL)
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "OCSP responder key");
-        CM_TRY(responder_body(&x, ca, k, days));
+        CM_TRY(responder_key_new(&k, &pk, ca));
+        CM_TRY(responder_body(&x, ca, key_public(k), days));
         CM_TRY(key_sign_cert(ca->signer, &x));
         CM_TRY(responder_record(ca, x));
-        CM_TRY(responder_save(ca, x, k));
+        CM_TRY(responder_save(ca, x, pk));
     }
     *xo = x;
     *ko = k;
@@ -195,6 +228,7 @@ cm_err ocsp_responder_obtain(X509 **xo, EVP_PKEY **ko, ca_ctx *ca, int64_t days,
     k = NULL;
 out:
     X509_free(x);
-    EVP_PKEY_free(k);
+    key_close(k);
+    EVP_PKEY_free(pk);
     return rc;
 }
