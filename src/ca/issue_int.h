@@ -31,6 +31,9 @@ struct issue_ready {
     struct db_cert c;   /* described; c.raw and c.raw_len are der's */
     unsigned char *der; /* OPENSSL_malloc'ed */
     size_t der_len;
+    /* Strict audit mode (audit.require_offbox): -1 until known, then
+     * 0 or 1; a batch's writer reads the configuration once per group. */
+    int strict;
 };
 
 /* Encodes and describes x into r (cleared first; issue_ready_clear frees). */

@@ -43,6 +43,7 @@ cm_err issue_ready_make(struct issue_ready *r, X509 *x)
     int len;
 
     memset(r, 0, sizeof(*r));
+    r->strict = -1;
     len = i2d_X509(x, &r->der);
     if (len <= 0)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate");
@@ -70,7 +71,9 @@ cm_err issue_record_ready(ca_ctx *ca, int64_t request_id, const char *profile,
     c->recovered_from = (char *)recovered_from;
     /* Strict audit mode: the certificate is withheld until an off-box exit
      * module has acknowledged its CERTISSUED event. */
-    c->withheld = origin == DB_ORIGIN_ISSUED && strict_mode(ca);
+    if (r->strict < 0)
+        r->strict = strict_mode(ca);
+    c->withheld = origin == DB_ORIGIN_ISSUED && r->strict;
     CM_TRY(db_cert_insert(ca->db, c));
     CM_TRY(exit_raise(ca->db,
                       origin == DB_ORIGIN_ISSUED ? EXIT_EV_CERTISSUED : EXIT_EV_CERTIMPORTED,
@@ -263,7 +266,11 @@ static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csr
     cm_err rc;
     size_t i;
     double t0 = now_us(), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), t1, c1;
+    int strict = strict_mode(ca);
 
+    /* The configuration is read once per group, not per certificate. */
+    for (i = start; i < end; i++)
+        ds[i - start].ready.strict = strict;
     rc = db_begin(ca->db);
     for (i = start; i < end && rc == CM_OK; i++)
         rc = record_one(ca, p, csrs[i], &ds[i - start], &subs[i], requester);
@@ -458,9 +465,14 @@ static void unit_do(struct pool *pl, ca_ctx *mine, size_t u)
 static void *pool_worker(void *arg)
 {
     struct pool *pl = arg;
-    ca_ctx mine = *pl->ca;
+    ca_ctx mine;
     size_t u;
 
+    /* Phase 1 does not read the context: the submitting thread may be
+     * loading the key into it meanwhile (submit_threads). */
+    memset(&mine, 0, sizeof(mine));
+    if (pl->phase == 2)
+        mine = *pl->ca;
     mine.db = NULL;
     mine.issue_cache = NULL;
     while (pool_take(pl, &u))
@@ -527,8 +539,9 @@ static void pool_join(pthread_t *t, int started)
         pthread_join(t[w], NULL);
 }
 
-static cm_err submit_threads(ca_ctx *ca, const struct profile *p, struct ca_submission *subs,
-                             size_t n, size_t group, const char *requester, int nw)
+static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
+                             struct ca_submission *subs, size_t n, size_t group,
+                             const char *requester, int nw)
 {
     cm_err rc = CM_OK;
     struct pool pl;
@@ -554,16 +567,33 @@ static cm_err submit_threads(ca_ctx *ca, const struct profile *p, struct ca_subm
     CM_NOMEM_IF(pl.csrs == NULL || pl.ds == NULL || pl.left == NULL);
     for (i = 0; i < pl.units; i++)
         pl.left[i * UNIT / group]++;
-    /* Phase 1: bad input changes nothing. */
+    /* Phase 1: bad input changes nothing. The key's decryption (a strong
+     * KDF: about 0.25 s of one core, serial) runs in this thread meanwhile,
+     * which then verifies requests too. */
     pl.phase = 1;
     started = pool_run(&pl, t, nw);
-    pool_join(t, started);
     if (started == 0)
         CM_FAIL(CM_ERR_IO, "submit: cannot start worker threads");
+    rc = p->manual ? CM_OK : ca_load_key(ca);
+    if (rc == CM_OK)
+        (void)pool_worker(&pl);
+    pthread_mutex_lock(&pl.mu);
+    if (rc != CM_OK)
+        pool_fail(&pl, rc);
+    pthread_mutex_unlock(&pl.mu);
+    pool_join(t, started);
+    if (rc != CM_OK)
+        goto out;
     if (pl.stop)
         CM_FAIL(pl.err, "%s", pl.errmsg);
+    CM_TRY(ca_batch_begin(ca, n, requester));
+    *marked = 1;
     pl.phase = 2;
-    /* This thread is the writer and the nw-th worker. */
+    /* This thread is the writer and the nw-th worker (its copy taken now
+     * that the key is loaded). */
+    mine = *ca;
+    mine.db = NULL;
+    mine.issue_cache = NULL;
     started = pool_run(&pl, t, nw - 1);
     rc = pool_write(&pl, &mine, requester);
     pthread_mutex_lock(&pl.mu);
@@ -604,8 +634,6 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     CM_TRY(profile_load(&p, ca->cfg, o->profile ? o->profile : "tls-server"));
     if (o->force_pending)
         p->manual = 1;
-    if (!p->manual)
-        CM_TRY(ca_load_key(ca));
     group = o->group;
     if (group == 0) {
         if (config_get_int(ca->cfg, "submit.batch_group", &g) != CM_OK || g < 1)
@@ -613,15 +641,19 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
         group = (size_t)g;
     }
     nw = workers_for(ca, n);
+    /* With workers, submit_threads loads the key while they verify. */
+    if (nw == 1 && !p->manual)
+        CM_TRY(ca_load_key(ca));
     /* A batch of several transactions records itself while it runs, so
      * that one killed half-way is reported by the next run. */
-    if (nw > 1 || n > group) {
+    if (nw > 1) {
+        /* Records itself once the key is loaded and the input is valid. */
+        rc = submit_threads(&marked, ca, p, subs, n, group, requester, nw);
+        goto out;
+    }
+    if (n > group) {
         CM_TRY(ca_batch_begin(ca, n, requester));
         marked = 1;
-    }
-    if (nw > 1) {
-        rc = submit_threads(ca, p, subs, n, group, requester, nw);
-        goto out;
     }
     /* Bad input changes nothing: every request is parsed and its signature
      * verified before the first is recorded. */
