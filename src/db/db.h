@@ -511,6 +511,13 @@ cm_err db_snapshot(db_t *db, struct db_marks *marks, const char *dir, db_file_cb
 cm_err db_snapshot_open(db_t **out, const char *dir, db_file_cb cb, void *ctx) CM_MUST_USE;
 cm_err db_restore(const char *location, const char *dir) CM_MUST_USE;
 
+/* Table digests of the snapshot in dir (written by db_snapshot of either
+ * backend): cb gets each table's name, row count and SHA-256 (hex, over
+ * the rows in column order), tables by name. `certmint db migrate`
+ * compares the source's with the target's (src/db/digest.c). */
+typedef cm_err (*db_digest_cb)(void *ctx, const char *table, int64_t rows, const char *sha256);
+cm_err db_snapshot_digest(const char *dir, db_digest_cb cb, void *ctx) CM_MUST_USE;
+
 /* Integrity check (C10): outside a transaction. CM_OK when the stored data
  * is sound; CM_ERR_DB naming the first problem found otherwise. */
 cm_err db_check(db_t *db) CM_MUST_USE;
