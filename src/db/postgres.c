@@ -274,6 +274,50 @@ static cm_err pg_fail(struct pg_db *s, const PGresult *res, const char *what)
     return cm_err_set(CM_ERR_DB, "%s: %s: %.*s", s->url, what, (int)strcspn(msg, "\n"), msg);
 }
 
+/* Statements without parameters, several separated by ';'. */
+static cm_err pg_exec_raw_what(struct pg_db *s, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(s->c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    cm_err rc = CM_OK;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = pg_fail(s, r, what);
+    PQclear(r);
+    return rc;
+}
+
+static cm_err pg_exec_raw(struct pg_db *s, const char *sql)
+{
+    return pg_exec_raw_what(s, sql, "setting up the session");
+}
+
+/* A connection the server dropped (restart, failover, network) is made
+ * again here, before a statement that starts afresh: outside a transaction
+ * and while the handle holds no named lock. A lock lives in the lost
+ * session, so a handle that held one must not go on as if it still did
+ * (another node may hold it now): the caller's statement fails, it gives
+ * the lock up, and the next attempt reconnects. Inside a transaction the
+ * transaction is lost with the session: the caller rolls back. */
+static cm_err pg_revive(struct pg_db *s)
+{
+    if (PQstatus(s->c) == CONNECTION_OK)
+        return CM_OK;
+    if (s->base.in_tx)
+        return cm_err_set(CM_ERR_IO, "%s: the connection to the database is lost", s->url);
+    for (int i = 0; i < PG_LOCKS_MAX; i++)
+        if (s->locks[i][0] != '\0')
+            return cm_err_set(CM_ERR_IO,
+                              "%s: the connection to the database is lost (and with it the "
+                              "lock '%s')",
+                              s->url, s->locks[i]);
+    PQreset(s->c);
+    if (PQstatus(s->c) != CONNECTION_OK)
+        return cm_err_set(CM_ERR_NET, "%s: the connection to the database is lost: %.*s", s->url,
+                          (int)strcspn(PQerrorMessage(s->c), "\n"), PQerrorMessage(s->c));
+    return pg_exec_raw(s, "SET client_min_messages = warning");
+}
+
 /* Runs one statement with parameters (p may be NULL). *out (when out is
  * not NULL) gets the result, which the caller clears. */
 static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const struct pqp *p,
@@ -285,6 +329,9 @@ static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const str
 
     if (out != NULL)
         *out = NULL;
+    rc = pg_revive(s);
+    if (rc != CM_OK)
+        return rc;
     r = PQexecParams(s->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
                      p ? p->fmt : NULL, 0);
     st = PQresultStatus(r);
@@ -301,17 +348,15 @@ static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const str
     return rc;
 }
 
-/* Statements without parameters, several separated by ';'. */
+
+/* Statements without parameters, several separated by ';' (after
+ * pg_revive, as pg_run). */
 static cm_err pg_exec(struct pg_db *s, const char *sql, const char *what)
 {
-    PGresult *r = PQexec(s->c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    cm_err rc = CM_OK;
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        rc = pg_fail(s, r, what);
-    PQclear(r);
-    return rc;
+    cm_err rc = pg_revive(s);
+    if (rc != CM_OK)
+        return rc;
+    return pg_exec_raw_what(s, sql, what);
 }
 
 /* Rows changed by the last UPDATE / INSERT / DELETE of r. */
