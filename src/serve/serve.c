@@ -283,9 +283,12 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
         if (config_get_seconds(ca->cfg, "serve.poll_interval", &poll) != CM_OK || poll < 1)
             poll = 1;
         {
-            struct timespec ts = {(time_t)poll, 0};
-            /* A signal ends the sleep early (EINTR). */
-            nanosleep(&ts, NULL);
+            /* Until the next poll, or earlier when any node (or command)
+             * commits an event (PostgreSQL: LISTEN/NOTIFY, db.h C11) or a
+             * signal arrives (EINTR). */
+            int woken = 0;
+            if (db_wait(ca->db, &woken, (int)(poll * 1000)) != CM_OK)
+                log_debug("waiting for events: %s", cm_err_msg());
         }
         req = poll_requests(o);
     }
