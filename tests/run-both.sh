@@ -11,6 +11,10 @@
 set -u
 BUILD=${BUILD:-build}
 export BUILD
+# Scripts that always use PostgreSQL (pg_nodes, db_migrate) run once, in
+# the PostgreSQL pass.
+CERTMINT_BOTH=1
+export CERTMINT_BOTH
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 pglog=$(mktemp "${TMPDIR:-/tmp}/certmint-check-pg.XXXXXX")

@@ -7,6 +7,12 @@
 # they were.
 . "$(dirname "$0")/lib.sh"
 
+# Always on PostgreSQL: under make check (tests/run-both.sh) it runs once,
+# in the PostgreSQL pass.
+if [ "${CERTMINT_BOTH:-0}" = 1 ] && [ "$TESTDB" = sqlite ]; then
+    ok "skipped in the SQLite pass: runs in the PostgreSQL pass of make check"
+    done_testing
+fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$PGBIN" ] || ! [ -x "$PGBIN/psql" ] || ! command -v sqlite3 >/dev/null; then
     ok "skipped: PostgreSQL or sqlite3 is not installed (scripts/install-deps.sh)"
