@@ -49,4 +49,25 @@ cm_err backup_restore(struct backup_marks *marks, char *moved_aside, size_t move
 cm_err backup_raise_crl_number(db_t *db, const char *const *crl_files, size_t n,
                                int64_t *highest) CM_MUST_USE;
 
+/* `certmint db migrate --to TARGET` (src/backup/migrate.c): copies the
+ * CA's database into TARGET ("postgresql://USER@HOST:PORT/DB", or "sqlite":
+ * the home's own certmint.db), proves the copy (every table's row count
+ * and SHA-256, the source's snapshot against one taken back from the
+ * target) and then points certmint.conf at it. Refuses a target that holds
+ * a CA database already, and fails (removing what it made, nothing else
+ * changed) when a table differs or the source changed meanwhile. The old
+ * database is left as it was. cb (may be NULL) gets every table: source
+ * rows and hash, target rows and hash (-1, "" when the copy did not get
+ * that far), also when the comparison failed. */
+struct migrate_report {
+    char target[4096 + 16];
+    size_t tables;
+    int64_t last_request_id;
+    int64_t certificates;
+};
+typedef void (*migrate_table_cb)(void *ctx, const char *table, int64_t src_rows,
+                                 const char *src_sha256, int64_t dst_rows, const char *dst_sha256);
+cm_err backup_migrate(struct migrate_report *rep, ca_ctx *ca, const char *to, const char *actor,
+                      migrate_table_cb cb, void *ctx) CM_MUST_USE;
+
 #endif

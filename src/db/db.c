@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 extern const struct db_ops db_sqlite_ops;
 #ifdef CM_HAVE_PQ
@@ -500,6 +501,19 @@ cm_err db_lock(db_t *db, int *held, const char *name, int wait)
     cm_err rc = name_check("lock", name);
     *held = 0;
     return rc != CM_OK ? rc : db->ops->lock(db, held, name, wait);
+}
+
+cm_err db_wait(db_t *db, int *woken, int timeout_ms)
+{
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+
+    assert(!db->in_tx);
+    *woken = 0;
+    if (db->ops->wait != NULL)
+        return db->ops->wait(db, woken, timeout_ms);
+    /* A signal ends the sleep early (EINTR), as the caller wants. */
+    nanosleep(&ts, NULL);
+    return CM_OK;
 }
 
 void db_unlock(db_t *db, const char *name)

@@ -91,6 +91,8 @@
  * C10 Integrity. db_check finds damage to the stored data (torn pages,
  *    broken indexes, dangling references) and names it; CM_OK only when
  *    the backend's own check passes.
+ * C11 Wake-ups (optional). db_wait returns early once another handle
+ *    committed an event; never later than its timeout (see db_wait).
  *
  * Ownership: structs returned through an out pointer are owned by the caller
  * and freed with the matching *_free() (NULL-safe). Strings inside structs
@@ -358,6 +360,8 @@ struct db_ops {
     cm_err (*snapshot_open)(db_t **out, const char *dir, db_file_cb cb, void *ctx);
     cm_err (*restore)(const char *location, const char *dir);
     cm_err (*check)(db_t *db);
+    /* Optional (NULL: db_wait sleeps the whole timeout; SQLite). */
+    cm_err (*wait)(db_t *db, int *woken, int timeout_ms);
 };
 
 /* Registry: the backends compiled in (db.c's table; the first is the
@@ -510,6 +514,23 @@ cm_err db_snapshot(db_t *db, struct db_marks *marks, const char *dir, db_file_cb
                    void *ctx) CM_MUST_USE;
 cm_err db_snapshot_open(db_t **out, const char *dir, db_file_cb cb, void *ctx) CM_MUST_USE;
 cm_err db_restore(const char *location, const char *dir) CM_MUST_USE;
+
+/* Waits, outside a transaction, up to timeout_ms for another handle (in
+ * this process or another, on any machine) to commit a new outbox event
+ * (C11): *woken = 1 when one was committed since the previous db_wait on
+ * this handle (or during this one), returning at once then; 0 after the
+ * timeout. A signal ends the wait early (*woken 0). A backend without
+ * notifications (SQLite) sleeps the timeout: a waiter never misses an
+ * event for longer than its timeout. PostgreSQL: LISTEN/NOTIFY, so idle
+ * `serve` nodes start delivering as soon as a node commits an event. */
+cm_err db_wait(db_t *db, int *woken, int timeout_ms) CM_MUST_USE;
+
+/* Table digests of the snapshot in dir (written by db_snapshot of either
+ * backend): cb gets each table's name, row count and SHA-256 (hex, over
+ * the rows in column order), tables by name. `certmint db migrate`
+ * compares the source's with the target's (src/db/digest.c). */
+typedef cm_err (*db_digest_cb)(void *ctx, const char *table, int64_t rows, const char *sha256);
+cm_err db_snapshot_digest(const char *dir, db_digest_cb cb, void *ctx) CM_MUST_USE;
 
 /* Integrity check (C10): outside a transaction. CM_OK when the stored data
  * is sound; CM_ERR_DB naming the first problem found otherwise. */

@@ -50,6 +50,7 @@
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <limits.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +81,11 @@ struct pg_db {
     char *url; /* "postgresql://user@host:port/db": no password, safe to print */
     char sqlstate[6];
     char locks[PG_LOCKS_MAX][65]; /* named locks held ("" = free slot) */
+    int listening;                /* LISTEN PG_CHANNEL done in this session */
 };
+
+/* The channel an event's commit notifies (C11: db_wait). */
+#define PG_CHANNEL "certmint_events"
 
 #define PDB(db) ((struct pg_db *)(void *)(db))
 
@@ -167,8 +172,7 @@ static const char schema_v1[] =
     "  Reason text NOT NULL,"
     "  Since bigint NOT NULL,"
     "  Attempts bigint NOT NULL DEFAULT 1,"
-    "  PRIMARY KEY (Module, EventID));"
-    DB_CERTVIEW_SQL;
+    "  PRIMARY KEY (Module, EventID));" DB_CERTVIEW_SQL;
 
 static const char *const migrations[PG_SCHEMA_VERSION] = {schema_v1};
 
@@ -274,6 +278,51 @@ static cm_err pg_fail(struct pg_db *s, const PGresult *res, const char *what)
     return cm_err_set(CM_ERR_DB, "%s: %s: %.*s", s->url, what, (int)strcspn(msg, "\n"), msg);
 }
 
+/* Statements without parameters, several separated by ';'. */
+static cm_err pg_exec_raw_what(struct pg_db *s, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(s->c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    cm_err rc = CM_OK;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = pg_fail(s, r, what);
+    PQclear(r);
+    return rc;
+}
+
+static cm_err pg_exec_raw(struct pg_db *s, const char *sql)
+{
+    return pg_exec_raw_what(s, sql, "setting up the session");
+}
+
+/* A connection the server dropped (restart, failover, network) is made
+ * again here, before a statement that starts afresh: outside a transaction
+ * and while the handle holds no named lock. A lock lives in the lost
+ * session, so a handle that held one must not go on as if it still did
+ * (another node may hold it now): the caller's statement fails, it gives
+ * the lock up, and the next attempt reconnects. Inside a transaction the
+ * transaction is lost with the session: the caller rolls back. */
+static cm_err pg_revive(struct pg_db *s)
+{
+    if (PQstatus(s->c) == CONNECTION_OK)
+        return CM_OK;
+    if (s->base.in_tx)
+        return cm_err_set(CM_ERR_IO, "%s: the connection to the database is lost", s->url);
+    for (int i = 0; i < PG_LOCKS_MAX; i++)
+        if (s->locks[i][0] != '\0')
+            return cm_err_set(CM_ERR_IO,
+                              "%s: the connection to the database is lost (and with it the "
+                              "lock '%s')",
+                              s->url, s->locks[i]);
+    PQreset(s->c);
+    s->listening = 0; /* the new session listens to nothing yet */
+    if (PQstatus(s->c) != CONNECTION_OK)
+        return cm_err_set(CM_ERR_NET, "%s: the connection to the database is lost: %.*s", s->url,
+                          (int)strcspn(PQerrorMessage(s->c), "\n"), PQerrorMessage(s->c));
+    return pg_exec_raw(s, "SET client_min_messages = warning");
+}
+
 /* Runs one statement with parameters (p may be NULL). *out (when out is
  * not NULL) gets the result, which the caller clears. */
 static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const struct pqp *p,
@@ -285,6 +334,9 @@ static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const str
 
     if (out != NULL)
         *out = NULL;
+    rc = pg_revive(s);
+    if (rc != CM_OK)
+        return rc;
     r = PQexecParams(s->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
                      p ? p->fmt : NULL, 0);
     st = PQresultStatus(r);
@@ -301,17 +353,14 @@ static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const str
     return rc;
 }
 
-/* Statements without parameters, several separated by ';'. */
+/* Statements without parameters, several separated by ';' (after
+ * pg_revive, as pg_run). */
 static cm_err pg_exec(struct pg_db *s, const char *sql, const char *what)
 {
-    PGresult *r = PQexec(s->c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    cm_err rc = CM_OK;
-
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        rc = pg_fail(s, r, what);
-    PQclear(r);
-    return rc;
+    cm_err rc = pg_revive(s);
+    if (rc != CM_OK)
+        return rc;
+    return pg_exec_raw_what(s, sql, what);
 }
 
 /* Rows changed by the last UPDATE / INSERT / DELETE of r. */
@@ -1202,9 +1251,12 @@ static cm_err pg_event_enqueue(db_t *db, struct db_event *ev)
     p_text(&p, ev->serial[0] ? ev->serial : NULL);
     p_int(&p, ev->created);
     p_text(&p, ev->payload);
+    /* The notification is transactional: listeners hear it at the commit,
+     * never for an event rolled back (one per channel and transaction). */
     CM_TRY(pg_run(PDB(db), NULL,
-                  "INSERT INTO events(ID, Type, RequestID, SerialNumber, Created, Payload)"
-                  " VALUES ($1, $2, $3, $4, $5, $6)",
+                  "WITH e AS (INSERT INTO events(ID, Type, RequestID, SerialNumber, Created,"
+                  " Payload) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ID)"
+                  " SELECT pg_notify('" PG_CHANNEL "', '') FROM e",
                   &p, "queueing an event"));
     ev->id = id;
 out:
@@ -1616,6 +1668,57 @@ static cm_err pg_remove(const char *location)
 out:
     free(url);
     return rc;
+}
+
+/* Takes the notifications that arrived; 1 when there was one. */
+static int notified(struct pg_db *s)
+{
+    PGnotify *n;
+    int any = 0;
+
+    while ((n = PQnotifies(s->c)) != NULL) {
+        PQfreemem(n);
+        any = 1;
+    }
+    return any;
+}
+
+/* C11: LISTEN once per session, then wait on the connection's socket. A
+ * lost connection is not this call's to report: it sleeps the timeout and
+ * the next statement reconnects (pg_revive), listening again here. */
+static cm_err pg_wait(db_t *db, int *woken, int timeout_ms)
+{
+    struct pg_db *s = PDB(db);
+    struct pollfd pfd;
+    cm_err rc = CM_OK;
+
+    if (!s->listening) {
+        rc = pg_exec(s, "LISTEN " PG_CHANNEL, "listening for events");
+        if (rc != CM_OK)
+            goto sleep;
+        s->listening = 1;
+    }
+    if (PQconsumeInput(s->c) == 0)
+        goto sleep;
+    if ((*woken = notified(s)) != 0)
+        return CM_OK;
+    pfd.fd = PQsocket(s->c);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (pfd.fd < 0)
+        goto sleep;
+    if (poll(&pfd, 1, timeout_ms) <= 0)
+        return CM_OK; /* timeout, or a signal (EINTR) */
+    if (PQconsumeInput(s->c) == 0)
+        goto sleep;
+    *woken = notified(s);
+    return CM_OK;
+sleep:
+    /* Not an error of the caller's: its next statement reports the lost
+     * connection (and reconnects). */
+    (void)rc;
+    poll(NULL, 0, timeout_ms);
+    return CM_OK;
 }
 
 static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
@@ -2148,6 +2251,7 @@ const struct db_ops db_postgresql_ops = {
     .snapshot_open = pg_snapshot_open,
     .restore = pg_restore,
     .check = pg_check,
+    .wait = pg_wait,
 };
 
 #else

@@ -64,8 +64,22 @@ out:
     return rc;
 }
 
+/* Several nodes on one database (docs/postgresql.md): one at a time
+ * publishes, under the database's "crl" lock (PostgreSQL: an advisory
+ * lock), and decides whether a CRL is due only once it holds it, so that
+ * a CRL another node has just published is not published again. */
+#define CRL_LOCK "crl"
+
 static void publish_due_crls(ca_ctx *ca)
 {
+    int held = 0;
+
+    if (db_lock(ca->db, &held, CRL_LOCK, 0) != CM_OK) {
+        log_error("CRL schedule: %s", cm_err_msg());
+        return;
+    }
+    if (!held)
+        return; /* another node is publishing */
     for (int delta = 0; delta <= 1; delta++) {
         struct crl_result r;
         int due = 0;
@@ -82,6 +96,47 @@ static void publish_due_crls(ca_ctx *ca)
         log_info("published %s CRL %lld (%lld entries)", delta ? "delta" : "full",
                  (long long)r.number, (long long)r.entries);
     }
+    db_unlock(ca->db, CRL_LOCK);
+}
+
+/* The database as the loop sees it: a node whose database went away
+ * (restart, failover, network) says so once, stops working (every step
+ * needs the database: nothing is issued or released without its committed
+ * row), tries again with exponential backoff (1 s doubling to
+ * DB_BACKOFF_MAX_S) and says when it resumes. */
+#define DB_BACKOFF_MAX_S 16
+
+struct db_health {
+    int64_t down_since; /* 0: reachable */
+    int64_t backoff;    /* seconds to wait before the next try */
+};
+
+/* 1 when the database answers; else logs (once per outage) and sets
+ * h->backoff for the caller's sleep. */
+static int db_reachable(struct db_health *h, ca_ctx *ca)
+{
+    int64_t v = 0, now = (int64_t)time(NULL);
+
+    if (db_counter_get(ca->db, &v, DB_COUNTER_CRL_NUMBER) == CM_OK) {
+        if (h->down_since != 0)
+            log_info("database reachable again after %lld s: resuming",
+                     (long long)(now - h->down_since));
+        h->down_since = 0;
+        h->backoff = 0;
+        return 1;
+    }
+    if (h->down_since == 0) {
+        log_error("database unreachable: %s; stopped (nothing is issued or delivered), retrying "
+                  "with backoff",
+                  cm_err_msg());
+        h->down_since = now;
+    } else {
+        log_debug("database still unreachable: %s", cm_err_msg());
+    }
+    h->backoff = h->backoff == 0 ? 1 : h->backoff * 2;
+    if (h->backoff > DB_BACKOFF_MAX_S)
+        h->backoff = DB_BACKOFF_MAX_S;
+    return 0;
 }
 
 static void reload_config(ca_ctx *ca)
@@ -163,6 +218,23 @@ static void log_start(ca_ctx *ca)
              (long long)l.poisoned, full, delta);
 }
 
+/* STARTUP recorded; a node (re)started while its database is away waits
+ * for it as the loop does, rather than exiting. */
+static cm_err serve_start_event(struct db_health *h, ca_ctx *ca, const struct serve_opts *o)
+{
+    cm_err rc;
+
+    while ((rc = raise_service_event(ca, EXIT_EV_STARTUP)) == CM_ERR_IO || rc == CM_ERR_NET) {
+        struct timespec ts = {1, 0};
+        if (!db_reachable(h, ca))
+            ts.tv_sec = (time_t)h->backoff;
+        if ((poll_requests(o) & SERVE_STOP) || (o && o->once))
+            break;
+        nanosleep(&ts, NULL);
+    }
+    return rc;
+}
+
 cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
 {
     cm_err rc = CM_OK;
@@ -170,9 +242,10 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
     int64_t poll = 2, last_expiry = 0;
     size_t raised;
     int req = SERVE_RUN;
+    struct db_health health = {0, 0};
 
     CM_TRY(ca_load_key(ca));
-    CM_TRY(raise_service_event(ca, EXIT_EV_STARTUP));
+    CM_TRY(serve_start_event(&health, ca, o));
     log_info("certmint serve started for %s (pid %ld)", ca->home, (long)getpid());
     log_start(ca);
     for (;;) {
@@ -185,6 +258,14 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
             reloaded = 1;
         }
         req = SERVE_RUN;
+        if (!db_reachable(&health, ca)) {
+            struct timespec ts = {(time_t)health.backoff, 0};
+            if (o && o->once)
+                break;
+            nanosleep(&ts, NULL);
+            req = poll_requests(o);
+            continue;
+        }
         publish_due_crls(ca);
         if ((int64_t)time(NULL) - last_expiry >= 3600) {
             if (exit_raise_expiring(ca, &raised) != CM_OK)
@@ -202,9 +283,12 @@ cm_err serve_run(ca_ctx *ca, const struct serve_opts *o)
         if (config_get_seconds(ca->cfg, "serve.poll_interval", &poll) != CM_OK || poll < 1)
             poll = 1;
         {
-            struct timespec ts = {(time_t)poll, 0};
-            /* A signal ends the sleep early (EINTR). */
-            nanosleep(&ts, NULL);
+            /* Until the next poll, or earlier when any node (or command)
+             * commits an event (PostgreSQL: LISTEN/NOTIFY, db.h C11) or a
+             * signal arrives (EINTR). */
+            int woken = 0;
+            if (db_wait(ca->db, &woken, (int)(poll * 1000)) != CM_OK)
+                log_debug("waiting for events: %s", cm_err_msg());
         }
         req = poll_requests(o);
     }

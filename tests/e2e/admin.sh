@@ -285,6 +285,6 @@ check_eq "audit: every record names the user who ran the command (id -un)" \
     "$(cut -f3 "$T/audit.txt" | sort -u)" "$(id -un)"
 SUDO_USER=officer-x cm "$I" crl >/dev/null 2>&1
 check_eq "audit: under sudo, \$SUDO_USER (sqlite3)" \
-    "$(sqlite3 "$I/certmint.db" 'SELECT Who || " " || Action FROM audit ORDER BY ID DESC LIMIT 1')" \
+    "$(db_sql "$I" "SELECT Who || ' ' || Action FROM audit ORDER BY ID DESC LIMIT 1")" \
     "officer-x crl"
 done_testing

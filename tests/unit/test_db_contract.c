@@ -840,6 +840,67 @@ static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
     return remove(p);
 }
 
+/* ---- C11: wake-ups ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static cm_err enqueue_one(db_t *db, int commit)
+{
+    struct db_event ev;
+    cm_err rc;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = 1;
+    ev.created = 1700000000;
+    if ((rc = db_begin(db)) != CM_OK)
+        return rc;
+    rc = db_event_enqueue(db, &ev);
+    if (rc == CM_OK && commit)
+        return db_commit(db);
+    db_rollback(db);
+    return rc;
+}
+
+TEST(wait)
+{
+    char loc[512];
+    db_t *a = open_new(loc, sizeof(loc)), *b = NULL;
+    int woken = -1;
+    int64_t t0;
+
+    CHECK_OK(db_clone(&b, a));
+    /* Nothing committed: the whole timeout, not woken. */
+    t0 = mono_ms();
+    CHECK_OK(db_wait(a, &woken, 300));
+    CHECK_INT(woken, 0);
+    CHECK(mono_ms() - t0 >= 250);
+    /* Another handle's event, rolled back: still nothing. */
+    CHECK_OK(enqueue_one(b, 0));
+    CHECK_OK(db_wait(a, &woken, 300));
+    CHECK_INT(woken, 0);
+    /* Committed: a backend with notifications wakes the waiter at once; one
+     * without sleeps the timeout (never longer). */
+    CHECK_OK(enqueue_one(b, 1));
+    t0 = mono_ms();
+    CHECK_OK(db_wait(a, &woken, 1500));
+    if (backend->wait != NULL) {
+        CHECK_INT(woken, 1);
+        CHECK(mono_ms() - t0 < 1000);
+        /* Taken: the next wait runs to its timeout again. */
+        CHECK_OK(db_wait(a, &woken, 200));
+        CHECK_INT(woken, 0);
+    } else {
+        CHECK_INT(woken, 0);
+        CHECK(mono_ms() - t0 >= 1400);
+    }
+    db_close(b);
+    db_close(a);
+}
+
 int main(void)
 {
     unit_suite = "db_contract";
@@ -869,6 +930,7 @@ int main(void)
         RUN(locks);
         RUN(snapshot_consistent);
         RUN(integrity);
+        RUN(wait);
     }
     if (getenv("KEEP") == NULL)
         nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
