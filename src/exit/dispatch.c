@@ -934,7 +934,7 @@ cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module, size_t *del
     struct poison_ids ids = {NULL, NULL, 0, 0, id};
     struct ev_item it;
     struct info_buf ib;
-    int lock = -1;
+    int lock = 0;
     char firstmsg[700] = "";
 
     memset(&it, 0, sizeof(it));
@@ -961,8 +961,8 @@ cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module, size_t *del
     if (first != CM_OK)
         rc = cm_err_set(first, "%s", firstmsg);
 out:
-    if (lock >= 0)
-        close(lock);
+    if (lock)
+        db_unlock(ca->db, DELIVERY_LOCK);
     info_free(&ib);
     items_free(&it, 1);
     free(ids.id);
