@@ -3,6 +3,7 @@
  * and the exit-module event. */
 #include "ca/issue_int.h"
 #include "ca/ca_int.h"
+#include "ca/kra_int.h"
 
 #include "ca/name.h"
 #include "event/event.h"
@@ -112,6 +113,8 @@ void ca_submission_clear(struct ca_submission *s)
     OPENSSL_free(s->cert_der);
     s->cert_der = NULL;
     s->cert_der_len = 0;
+    kra_archived_free(s->archived);
+    s->archived = NULL;
 }
 
 /* Decides one parsed request: pending, issued (signed into *x) or denied by
@@ -125,7 +128,11 @@ static cm_err decide_one(X509 **x, ca_ctx *ca, const struct profile *p, const st
     *x = NULL;
     /* A request that will pend is checked now (names, SANs, key): a hostile
      * one is denied at once, not left for an officer. */
-    why = p->manual ? issue_check(ca, p, c) : issue_sign(x, ca, p, c);
+    why = kra_submit_decide(ca, p, c, s); /* key archival (issue 12) */
+    if (why == CM_OK)
+        why = p->manual ? issue_check(ca, p, c) : issue_sign(x, ca, p, c);
+    if (why == CM_OK && *x != NULL)
+        why = kra_submit_seal(ca, s, *x);
     if (why == CM_OK && p->manual) {
         s->disposition = DB_DISP_PENDING;
         snprintf(s->message, sizeof(s->message), "Taken under submission");
@@ -198,6 +205,7 @@ static cm_err record_one(ca_ctx *ca, const struct profile *p, const struct csr *
     case DB_DISP_ISSUED:
         CM_TRY(issue_record_ready(ca, r.request_id, p->name, &d->ready, &s->cert_der,
                                   &s->cert_der_len, s->serial, DB_ORIGIN_ISSUED, NULL));
+        CM_TRY(kra_submit_record(ca, s, r.request_id));
         break;
     case DB_DISP_PENDING:
         ev = EXIT_EV_CERTPENDING;

@@ -15,6 +15,7 @@
 
 const char cmd_submit_usage[] =
     "certmint submit FILE... [--profile NAME] [--out PATH [--force]] [--requester NAME]\n"
+    "                [--archive-key ENVELOPE]\n"
     "                [--format table|json]\n"
     "\n"
     "Submits PKCS#10 requests (PEM or DER). Each request's signature is verified and the\n"
@@ -28,6 +29,10 @@ const char cmd_submit_usage[] =
     "  --force      replace existing output files\n"
     "  --format F   table (default) or json: {\"results\":[{\"request_id\",\"disposition\",\n"
     "               \"serial\",\"file\",\"message\",\"withheld\"}]} (null when absent)\n"
+    "  --archive-key F  (one request) the request's private key, PKCS#8, in a CMS envelope\n"
+    "               to the CA's key-transport certificate (certmint kra transport-cert):\n"
+    "               archived for recovery when the profile has archive_key; a key that does\n"
+    "               not match the request's public key is denied (docs/key-archival.md)\n"
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
     "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n"
@@ -174,9 +179,13 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         {"requester", required_argument, NULL, 'r'},
         {"force", no_argument, NULL, 'f'},
         {"format", required_argument, NULL, 'F'},
+        {"archive-key", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     enum cli_format fmt = CLI_FMT_TEXT;
+    const char *archive = NULL;
+    unsigned char *archive_env = NULL;
+    size_t archive_len = 0;
     cm_buf js = CM_BUF_INIT(256 * 1024 * 1024);
     cm_err jrc = CM_OK;
     struct ca_submit_opts so = {0};
@@ -206,6 +215,9 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             if (cli_parse_format(&fmt, optarg) != 0)
                 return 2;
             break;
+        case 'A':
+            archive = optarg;
+            break;
         default:
             return cli_usage_error("submit: see 'certmint help submit'");
         }
@@ -219,6 +231,8 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             return cli_usage_error("submit: --out %s must be an existing directory for %d requests",
                                    out, n);
     }
+    if (archive != NULL && n != 1)
+        return cli_usage_error("submit: --archive-key goes with one request file");
     if ((rc = submit_out_check(g, out, n, force)) != CM_OK)
         return cli_fail(rc);
     subs = calloc((size_t)n, sizeof(*subs));
@@ -228,6 +242,11 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     /* The files are read where they are parsed (in the batch workers). */
     for (i = 0; i < n; i++)
         subs[i].source = argv[optind + i];
+    if (archive != NULL) {
+        CM_TRY(fs_read_file(&archive_env, &archive_len, archive, 1024 * 1024));
+        subs[0].archive_env = archive_env;
+        subs[0].archive_env_len = archive_len;
+    }
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_batch_interrupted(ca, print_interrupted, NULL));
     rc = ca_submit(ca, subs, (size_t)n, &so);
@@ -267,6 +286,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         status = 1;
     fflush(stdout);
 out:
+    free(archive_env);
     buf_free(&js);
     fs_group_free(grp);
     if (subs)
