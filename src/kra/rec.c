@@ -66,10 +66,12 @@ cm_err kra_rec_parse(struct kra_rec *out, const unsigned char *data, size_t len,
     e = memchr(p, '\n', len);
     if (e == NULL || e == p || (size_t)(e - p) >= sizeof(out->kind))
         return cm_err_set(CM_ERR_INVALID, "%s: not a certmint key archival file", what);
-    memcpy(out->kind, p, (size_t)(e - p));
-    for (size_t i = 0; out->kind[i] != '\0'; i++)
-        if (!key_char(out->kind[i]) && out->kind[i] != ' ')
+    /* Every byte of the line (a NUL too) must be a key character or a
+     * space: found by fuzz/fuzz_kra_rec.c. */
+    for (const char *q = p; q < e; q++)
+        if (!key_char(*q) && *q != ' ')
             CM_FAIL(CM_ERR_INVALID, "%s: not a certmint key archival file", what);
+    memcpy(out->kind, p, (size_t)(e - p));
     for (p = e + 1; p < end; p = e + 1) {
         lineno++;
         e = memchr(p, '\n', (size_t)(end - p));

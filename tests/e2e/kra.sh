@@ -74,8 +74,12 @@ check_match "archived submission issued" "$out" "issued"
 serial=$(echo "$out" | cut -f3)
 check "issued certificate verifies" openssl verify -CAfile "$T/root.pem" "$T/user.pem"
 check_match "KEYARCHIVED in the audit log" "$(cm "$H" audit 2>&1)" "key-archive.*2 of 3"
-check_fails "the database does not hold the key in clear" sh -c \
-    "sqlite3 '$H/certmint.db' 'SELECT hex(Body) FROM vault' | grep -qi '$(xxd -p "$T/user.p8" | tr -d '\n' | cut -c200-260)'"
+if [ "$TESTDB" = sqlite ]; then
+    sqlite3 "$H/certmint.db" 'SELECT hex(Body) FROM vault' >"$T/vault.hex"
+    check "the vault has the archive record" grep -q . "$T/vault.hex"
+    check_fails "the database does not hold the key in clear" \
+        grep -qi "$(xxd -p "$T/user.p8" | tr -d '\n' | cut -c200-260)" "$T/vault.hex"
+fi
 
 # profile archive_key = required: a request without an envelope is denied.
 check "config set profile.smime-encrypt.archive_key required" cm "$H" config set profile.smime-encrypt.archive_key required
