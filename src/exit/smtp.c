@@ -29,7 +29,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define EVENT_KINDS 12
+#define EVENT_KINDS 15
 #define BODY_SEPARATOR "\n----------------------------------------------------------------\n\n"
 
 /* Event short names used in configuration keys (exit.smtp.issued.titleformat). */
@@ -49,6 +49,9 @@ static const struct {
     {EXIT_EV_CERTIMPORTED, "imported"},
     {EXIT_EV_CERTEXPIRING, "expiring"},
     {EXIT_EV_EXITPOISONED, "poisoned"},
+    {EXIT_EV_KEYARCHIVED, "keyarchived"},
+    {EXIT_EV_KEYRECOVERYREQUESTED, "keyrecoveryrequested"},
+    {EXIT_EV_KEYRECOVERED, "keyrecovered"},
 };
 
 static int kind_index(int bit)
@@ -196,6 +199,25 @@ static const struct deftpl {
      "(certmint exit status lists every poisoned event.)\n",
      "PoisonedModule,CAName,PoisonedEventID,PoisonedEvent,PoisonedReason,RequestID,SerialNumber,"
      "RequestDistinguishedName,EventTime"},
+    /* keyarchived (issue 12, docs/key-archival.md): never the key itself */
+    {"[%1] Private key archived: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "The private key of a certificate issued by %1 was archived for recovery by the key\n"
+     "recovery agents.\n\nSerial Number: %2\nRequest ID: %3\nSubject: %4\n"
+     "Subject alternative names: %5\nProfile: %6\nEvent time: %7 UTC\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,SubjectAltNames,CertificateTemplate,"
+     "EventTime"},
+    /* keyrecoveryrequested */
+    {"[%1] Key recovery requested: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "A recovery of the archived private key of a certificate issued by %1 was opened;\n"
+     "the key recovery agents are asked to release their shares.\n\nSerial Number: %2\n"
+     "Request ID: %3\nSubject: %4\nEvent time: %5 UTC\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,EventTime"},
+    /* keyrecovered */
+    {"[%1] Private key recovered: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "The archived private key of a certificate issued by %1 was recovered by its key\n"
+     "recovery agents.\n\nSerial Number: %2\nRequest ID: %3\nSubject: %4\n"
+     "Event time: %5 UTC\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,EventTime"},
 };
 
 struct tpl_set {
