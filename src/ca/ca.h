@@ -190,6 +190,9 @@ struct ca_submission {
     const unsigned char *archive_env;
     size_t archive_env_len;
     struct ca_archived *archived;
+    /* An enrollment token's binding (issue 12, token.c; internal): the
+     * subject and SANs that replace the request's. NULL: none. */
+    const struct ca_token_binding *binding;
 };
 
 struct ca_submit_opts {
@@ -358,6 +361,44 @@ cm_err ca_key_add_share(int *have, int *need, ca_ctx *ca, const unsigned char *s
  * the passphrase read from password_file. The request is then closed. */
 cm_err ca_key_recover(unsigned char **p12, size_t *len, ca_ctx *ca, const char *req_id,
                       const char *password_file) CM_MUST_USE;
+
+/* ---- One-time enrollment tokens (issue 12; src/ca/token.c, docs/tokens.md) ---- */
+
+struct ca_token_opts {
+    const char *email;   /* where the token is mailed (required) */
+    const char *profile; /* the profile it enrolls for (required) */
+    const char *subject; /* DN forced on the certificate; NULL: "CN=EMAIL" */
+    const char *sans;    /* SANs forced, OpenSSL syntax ("email:a@b.org,DNS:x");
+                            NULL: "email:EMAIL" */
+    int64_t ttl;         /* seconds; 0: 72 hours. At most 30 days */
+};
+/* Makes a token: 256 random bits (RAND_bytes); only its SHA-256 is stored,
+ * with the binding, the expiry and single use. *token (the value, to be
+ * mailed, never stored or logged; "cmt1.ID.SECRET") and id (the public
+ * handle for list and revoke) are the caller's. Audit "token-issue". */
+#define CA_TOKEN_MAX 96
+cm_err ca_token_issue(char id[17], char token[CA_TOKEN_MAX], int64_t *expires, ca_ctx *ca,
+                      const struct ca_token_opts *o) CM_MUST_USE;
+/* Redeems a token with a CSR (PEM or DER): the front ends' one call (CLI
+ * submit --token-file, web, REST). Checks the token (constant-time hash
+ * compare; expired, used, revoked, wrong: refused with the reason, each
+ * failure counted: after 5 the token is locked, and a client address with
+ * 20 failures in an hour is refused for the rest of it), marks it used
+ * (compare-and-set: two redeemers of one token, one wins) and submits the
+ * CSR to the token's profile with the subject and SANs of the binding
+ * whatever the CSR asks. client_addr may be NULL (the command line). A
+ * submission that is not issued gives the token back. */
+cm_err ca_token_redeem(struct ca_submission *out, ca_ctx *ca, const char *token,
+                       const unsigned char *csr, size_t csr_len, const char *client_addr) CM_MUST_USE;
+cm_err ca_token_revoke(ca_ctx *ca, const char *id) CM_MUST_USE;
+struct ca_token_info {
+    const char *id, *email, *profile, *subject, *sans, *state;
+    int64_t created, expires;
+    long long failures;
+};
+typedef cm_err (*ca_token_cb)(void *ctx, const struct ca_token_info *t);
+/* Every token, never a value (only hashes are stored). */
+cm_err ca_token_list(ca_ctx *ca, ca_token_cb cb, void *ctx) CM_MUST_USE;
 
 /* Appends to the audit log in the current transaction. */
 cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *serial,

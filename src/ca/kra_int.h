@@ -30,6 +30,9 @@ cm_err kra_submit_decide(ca_ctx *ca, const struct profile *p, const struct csr *
 cm_err kra_submit_seal(ca_ctx *ca, struct ca_submission *s, X509 *x) CM_MUST_USE;
 cm_err kra_submit_record(ca_ctx *ca, struct ca_submission *s, int64_t request_id) CM_MUST_USE;
 void kra_archived_free(struct ca_archived *a);
+/* Enrollment tokens (token.c): the binding replaces the request's subject
+ * and extensions right after it is parsed (request.c). */
+cm_err token_binding_apply(struct csr *c, const struct ca_token_binding *bd) CM_MUST_USE;
 
 /* The active agents' certificates (and IDs, same order). */
 cm_err kra_agents_load(STACK_OF(X509) **certs, char (**ids)[65], ca_ctx *ca) CM_MUST_USE;

@@ -230,8 +230,13 @@ static cm_err submission_parse(struct csr **out, const struct ca_submission *s)
     size_t len = 0;
     cm_err rc;
 
-    if (s->csr != NULL)
-        return csr_parse(out, s->csr, s->csr_len, s->source ? s->source : "request");
+    if (s->csr != NULL) {
+        rc = csr_parse(out, s->csr, s->csr_len, s->source ? s->source : "request");
+        /* An enrollment token's binding (issue 12, token.c). */
+        if (rc == CM_OK && s->binding != NULL)
+            rc = token_binding_apply(*out, s->binding);
+        return rc;
+    }
     assert(s->source != NULL);
     rc = fs_read_file(&data, &len, s->source, CA_MAX_CSR_BYTES);
     if (rc == CM_OK)
