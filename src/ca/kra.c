@@ -210,11 +210,15 @@ static cm_err agent_check(X509 *x, const char *what)
     int id = k ? EVP_PKEY_get_base_id(k) : 0;
 
     if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC)
-        return cm_err_set(CM_ERR_INVALID, "%s: an agent's key must be RSA or EC (it receives "
-                                          "CMS envelopes)", what);
+        return cm_err_set(CM_ERR_INVALID,
+                          "%s: an agent's key must be RSA or EC (it receives "
+                          "CMS envelopes)",
+                          what);
     if (ku != UINT32_MAX && !(ku & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)))
-        return cm_err_set(CM_ERR_INVALID, "%s: the certificate's keyUsage allows neither "
-                                          "keyEncipherment nor keyAgreement", what);
+        return cm_err_set(CM_ERR_INVALID,
+                          "%s: the certificate's keyUsage allows neither "
+                          "keyEncipherment nor keyAgreement",
+                          what);
     if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
         return cm_err_set(CM_ERR_INVALID, "%s: the certificate has expired", what);
     return CM_OK;
@@ -280,8 +284,10 @@ cm_err ca_kra_remove(ca_ctx *ca, const char *id)
     cm_err rc;
 
     if (strlen(id) < 8 || strlen(id) > 64)
-        return cm_err_set(CM_ERR_INVALID, "'%s': an agent ID is 8 to 64 hex digits "
-                                          "(certmint kra list)", id);
+        return cm_err_set(CM_ERR_INVALID,
+                          "'%s': an agent ID is 8 to 64 hex digits "
+                          "(certmint kra list)",
+                          id);
     CM_TRY(db_begin(ca->db));
     CM_TRY(db_vault_iter(ca->db, KRA_V_AGENT, NULL, find_cb, &f));
     if (f.matches == 0)
@@ -362,7 +368,7 @@ static cm_err load_cb(void *ctx, const struct db_vault *v)
     return CM_OK;
 }
 
-cm_err kra_agents_load(STACK_OF(X509) **certs, char (**ids)[65], ca_ctx *ca)
+cm_err kra_agents_load(STACK_OF(X509) * *certs, char (**ids)[65], ca_ctx *ca)
 {
     struct load_ctx l = {sk_X509_new_null(), calloc(KRA_MAX_AGENTS, 65), 0};
     cm_err rc;

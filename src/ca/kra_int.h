@@ -35,7 +35,7 @@ void kra_archived_free(struct ca_archived *a);
 cm_err token_binding_apply(struct csr *c, const struct ca_token_binding *bd) CM_MUST_USE;
 
 /* The active agents' certificates (and IDs, same order). */
-cm_err kra_agents_load(STACK_OF(X509) **certs, char (**ids)[65], ca_ctx *ca) CM_MUST_USE;
+cm_err kra_agents_load(STACK_OF(X509) * *certs, char (**ids)[65], ca_ctx *ca) CM_MUST_USE;
 /* The transport key (passphrase of the CA key) and certificate. */
 cm_err kra_transport_load(EVP_PKEY **key, X509 **cert, ca_ctx *ca, int with_key) CM_MUST_USE;
 /* Reads the passphrase the CA key is encrypted with (file or prompt). */

@@ -55,8 +55,7 @@ static cm_err transport_make(EVP_PKEY **k, X509 **x, const char *req)
     *x = X509_new();
     CM_NOMEM_IF(*x == NULL);
     n = X509_get_subject_name(*x);
-    if (!X509_set_version(*x, X509_VERSION_3) ||
-        !ASN1_INTEGER_set(X509_get_serialNumber(*x), 1) ||
+    if (!X509_set_version(*x, X509_VERSION_3) || !ASN1_INTEGER_set(X509_get_serialNumber(*x), 1) ||
         !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (unsigned char *)cn, -1, -1, 0) ||
         !X509_set_issuer_name(*x, n) || !X509_gmtime_adj(X509_getm_notBefore(*x), -300) ||
         !X509_gmtime_adj(X509_getm_notAfter(*x), 30L * 86400) || !X509_set_pubkey(*x, *k) ||
@@ -129,8 +128,7 @@ static cm_err request_store(ca_ctx *ca, const char *req, const char *serial, con
     snprintf(details, sizeof(details), "recovery %s opened: %s", req, reason);
     CM_TRY(db_begin(ca->db));
     CM_TRY(db_vault_insert(ca->db, &v));
-    CM_TRY(exit_raise(ca->db, EXIT_EV_KEYRECOVERYREQUESTED, request_id, serial,
-                      buf_str(&payload)));
+    CM_TRY(exit_raise(ca->db, EXIT_EV_KEYRECOVERYREQUESTED, request_id, serial, buf_str(&payload)));
     CM_TRY(ca_audit(ca, "key-recover-request", request_id, serial, details));
     CM_TRY(db_commit(ca->db));
 out:
@@ -294,8 +292,9 @@ static cm_err share_verify(const struct kra_rec *arch, const struct kra_released
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "SHA-256 failed");
     }
     if (rel->x != i + 1 || wantlen != 32 || CRYPTO_memcmp(md, want, 32) != 0)
-        CM_FAIL(CM_ERR_AUTH, "%s: the share of agent %.16s is not the one archived for %s "
-                             "(forged or changed)",
+        CM_FAIL(CM_ERR_AUTH,
+                "%s: the share of agent %.16s is not the one archived for %s "
+                "(forged or changed)",
                 what, rel->agent, rel->serial);
 out:
     OPENSSL_cleanse(plain, sizeof(plain));
@@ -348,12 +347,13 @@ static cm_err share_store(int *have, ca_ctx *ca, const struct kra_released *rel,
     CM_TRY(db_begin(ca->db));
     /* Still open: the compare-and-set on the request row (closed meanwhile:
      * CM_ERR_STATE). */
-    CM_TRY(db_vault_update(ca->db, KRA_V_RECOVERY, rel->request, KRA_ST_OPEN, KRA_ST_OPEN, NULL,
-                           0));
+    CM_TRY(
+        db_vault_update(ca->db, KRA_V_RECOVERY, rel->request, KRA_ST_OPEN, KRA_ST_OPEN, NULL, 0));
     rc = db_vault_insert(ca->db, &v);
     if (rc == CM_ERR_EXISTS)
-        CM_FAIL(CM_ERR_EXISTS, "agent %.16s has already released a share for recovery %s "
-                               "(a replayed share file)",
+        CM_FAIL(CM_ERR_EXISTS,
+                "agent %.16s has already released a share for recovery %s "
+                "(a replayed share file)",
                 rel->agent, rel->request);
     CM_TRY(rc);
     CM_TRY(ca_audit(ca, "key-share", request_id, rel->serial, details));
@@ -472,8 +472,9 @@ static cm_err key_rebuild(EVP_PKEY **key, ca_ctx *ca, const struct kra_rec *r, c
     CM_TRY(transport_of(&cc.tk, &cc.tc, ca, r, req));
     CM_TRY(db_vault_iter(ca->db, KRA_V_SHARE, NULL, collect_cb, &cc));
     if (cc.k < (unsigned)m)
-        CM_FAIL(CM_ERR_STATE, "recovery %s has %u of the %lld shares it needs: %lld more agents "
-                              "must release theirs (certmint key release-share, key add-share)",
+        CM_FAIL(CM_ERR_STATE,
+                "recovery %s has %u of the %lld shares it needs: %lld more agents "
+                "must release theirs (certmint key release-share, key add-share)",
                 req, cc.k, m, m - (long long)cc.k);
     CM_TRY(kra_combine(ck, cc.xs, (const unsigned char(*)[KRA_SHARE_LEN])cc.shares, cc.k));
     CM_TRY(archive_load(&arch, ca, serial));
@@ -512,8 +513,8 @@ static cm_err p12_make(unsigned char **out, size_t *len, EVP_PKEY *k, X509 *x, c
     CM_NOMEM_IF(chain == NULL || !sk_X509_push(chain, ca->cert));
     for (int i = 0; ca->chain != NULL && i < sk_X509_num(ca->chain); i++)
         CM_NOMEM_IF(!sk_X509_push(chain, sk_X509_value(ca->chain, i)));
-    p12 = PKCS12_create_ex(pass, NULL, k, x, chain, NID_aes_256_cbc, NID_aes_256_cbc, 600000, -1,
-                           0, NULL, NULL);
+    p12 = PKCS12_create_ex(pass, NULL, k, x, chain, NID_aes_256_cbc, NID_aes_256_cbc, 600000, -1, 0,
+                           NULL, NULL);
     if (p12 == NULL || PKCS12_set_mac(p12, pass, -1, NULL, 0, 2048, EVP_sha256()) != 1)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot make the PKCS#12");
     n = i2d_PKCS12(p12, &der);

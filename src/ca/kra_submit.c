@@ -95,8 +95,10 @@ static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr
     if (rc == CM_ERR_CRYPTO || rc == CM_ERR_INVALID) {
         char why[512];
         snprintf(why, sizeof(why), "%s", cm_err_msg());
-        CM_FAIL(CM_ERR_POLICY, "%s (it must be enveloped to this CA's key-transport "
-                               "certificate: certmint kra transport-cert)", why);
+        CM_FAIL(CM_ERR_POLICY,
+                "%s (it must be enveloped to this CA's key-transport "
+                "certificate: certmint kra transport-cert)",
+                why);
     }
     CM_TRY(rc);
     CM_TRY(key_from_content(&k, &a->pkcs8, &a->pkcs8_len, content, clen));
@@ -144,7 +146,7 @@ out:
 
 /* One share as an agent opens it: "x || share" (33 bytes). */
 static cm_err share_envelopes(cm_buf *rec, const unsigned char shares[][KRA_SHARE_LEN],
-                              STACK_OF(X509) *certs, char (*ids)[65], const char *serial)
+                              STACK_OF(X509) * certs, char (*ids)[65], const char *serial)
 {
     unsigned char plain[1 + KRA_SHARE_LEN], md[32], *env = NULL;
     size_t envlen = 0;
@@ -162,8 +164,7 @@ static cm_err share_envelopes(cm_buf *rec, const unsigned char shares[][KRA_SHAR
             unsigned mdlen = 0;
             int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) &&
                      EVP_DigestUpdate(m, serial, strlen(serial)) &&
-                     EVP_DigestUpdate(m, plain, sizeof(plain)) &&
-                     EVP_DigestFinal_ex(m, md, &mdlen);
+                     EVP_DigestUpdate(m, plain, sizeof(plain)) && EVP_DigestFinal_ex(m, md, &mdlen);
             EVP_MD_CTX_free(m);
             if (!ok)
                 CM_FAIL_OSSL(CM_ERR_CRYPTO, "SHA-256 failed");
@@ -201,8 +202,9 @@ cm_err kra_submit_seal(ca_ctx *ca, struct ca_submission *s, X509 *x)
         m = 1;
     CM_TRY(kra_agents_load(&certs, &ids, ca));
     if (sk_X509_num(certs) < m)
-        CM_FAIL(CM_ERR_STATE, "key archival needs at least %lld key recovery agents "
-                              "(kra.threshold) and this CA has %d: certmint kra add",
+        CM_FAIL(CM_ERR_STATE,
+                "key archival needs at least %lld key recovery agents "
+                "(kra.threshold) and this CA has %d: certmint kra add",
                 m, sk_X509_num(certs));
     a->m = (unsigned)m;
     a->n = (unsigned)sk_X509_num(certs);
@@ -242,8 +244,8 @@ cm_err kra_submit_record(ca_ctx *ca, struct ca_submission *s, int64_t request_id
 
     if (a == NULL || a->record == NULL)
         return CM_OK;
-    v = (struct db_vault){KRA_V_ARCHIVE, a->serial, KRA_ST_ACTIVE, (int64_t)time(NULL), a->record,
-                          a->record_len};
+    v = (struct db_vault){KRA_V_ARCHIVE,       a->serial, KRA_ST_ACTIVE,
+                          (int64_t)time(NULL), a->record, a->record_len};
     CM_TRY(db_vault_insert(ca->db, &v));
     snprintf(details, sizeof(details), "private key archived, %u of %u agents to recover", a->m,
              a->n);

@@ -47,8 +47,10 @@ static cm_err san_parse(X509_EXTENSION **out, const char *sans)
 {
     *out = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, sans);
     if (*out == NULL)
-        return cm_err_ossl(CM_ERR_INVALID, "--san '%s': not a subjectAltName list "
-                                           "(email:a@example.org,DNS:host.example.org)", sans);
+        return cm_err_ossl(CM_ERR_INVALID,
+                           "--san '%s': not a subjectAltName list "
+                           "(email:a@example.org,DNS:host.example.org)",
+                           sans);
     return CM_OK;
 }
 
@@ -71,8 +73,8 @@ out:
 static cm_err email_check(const char *e)
 {
     const char *at = e ? strchr(e, '@') : NULL;
-    if (at == NULL || at == e || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
-        strlen(e) > 254 || strpbrk(e, " <>,;\"\\\r\n\t") != NULL)
+    if (at == NULL || at == e || at[1] == '\0' || strchr(at + 1, '@') != NULL || strlen(e) > 254 ||
+        strpbrk(e, " <>,;\"\\\r\n\t") != NULL)
         return cm_err_set(CM_ERR_INVALID, "--email '%s': not a mail address", e ? e : "");
     return CM_OK;
 }
@@ -429,9 +431,15 @@ static cm_err list_cb(void *ctx, const struct db_vault *v)
     CM_TRY(kra_rec_parse(&r, v->body, v->body_len, "token record"));
     CM_TRY(kra_rec_int(&ex, &r, "expires", 0, INT64_MAX, "token record"));
     CM_TRY(kra_rec_int(&fl, &r, "failures", 0, 1000000, "token record"));
-    i = (struct ca_token_info){v->name, kra_rec_get(&r, "email"), kra_rec_get(&r, "profile"),
-                               kra_rec_get(&r, "subject"), kra_rec_get(&r, "sans"),
-                               state_name(v->state), v->created, (int64_t)ex, fl};
+    i = (struct ca_token_info){v->name,
+                               kra_rec_get(&r, "email"),
+                               kra_rec_get(&r, "profile"),
+                               kra_rec_get(&r, "subject"),
+                               kra_rec_get(&r, "sans"),
+                               state_name(v->state),
+                               v->created,
+                               (int64_t)ex,
+                               fl};
     if (v->state == TOKEN_OPEN && ex <= (long long)time(NULL))
         i.state = "expired";
     rc = l->cb(l->ctx, &i);

@@ -52,10 +52,17 @@ static int key_recover_request(const struct cli_global *g, int argc, char **argv
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
-        case 'r': reason = optarg; break;
-        case 'o': out = optarg; break;
-        case 'f': force = 1; break;
-        default: return cli_usage_error("key: see 'certmint help key'");
+        case 'r':
+            reason = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        default:
+            return cli_usage_error("key: see 'certmint help key'");
         }
     }
     if (optind != argc - 1)
@@ -90,9 +97,14 @@ static int key_request_file(const struct cli_global *g, int argc, char **argv)
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
-        case 'o': out = optarg; break;
-        case 'f': force = 1; break;
-        default: return cli_usage_error("key: see 'certmint help key'");
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        default:
+            return cli_usage_error("key: see 'certmint help key'");
         }
     }
     if (optind != argc - 1 || out == NULL)
@@ -129,12 +141,23 @@ static int key_release_share(const struct cli_global *g, int argc, char **argv)
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
-        case 'k': kpath = optarg; break;
-        case 'c': cpath = optarg; break;
-        case 'p': ppath = optarg; break;
-        case 'o': out = optarg; break;
-        case 'f': force = 1; break;
-        default: return cli_usage_error("key: see 'certmint help key'");
+        case 'k':
+            kpath = optarg;
+            break;
+        case 'c':
+            cpath = optarg;
+            break;
+        case 'p':
+            ppath = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        default:
+            return cli_usage_error("key: see 'certmint help key'");
         }
     }
     if (optind != argc - 1 || kpath == NULL || cpath == NULL || out == NULL)
@@ -207,10 +230,17 @@ static int key_recover(const struct cli_global *g, int argc, char **argv)
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
-        case 'o': out = optarg; break;
-        case 'p': pw = optarg; break;
-        case 'f': force = 1; break;
-        default: return cli_usage_error("key: see 'certmint help key'");
+        case 'o':
+            out = optarg;
+            break;
+        case 'p':
+            pw = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        default:
+            return cli_usage_error("key: see 'certmint help key'");
         }
     }
     if (optind != argc - 1 || out == NULL || pw == NULL)
@@ -232,8 +262,10 @@ int cmd_key(const struct cli_global *g, int argc, char **argv)
         const char *name;
         int (*fn)(const struct cli_global *, int, char **);
     } subs[] = {
-        {"recover-request", key_recover_request}, {"request-file", key_request_file},
-        {"release-share", key_release_share},     {"add-share", key_add_share},
+        {"recover-request", key_recover_request},
+        {"request-file", key_request_file},
+        {"release-share", key_release_share},
+        {"add-share", key_add_share},
         {"recover", key_recover},
     };
     if (argc < 2)

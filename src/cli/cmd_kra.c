@@ -35,8 +35,10 @@ const char cmd_kra_usage[] =
 static int kra_transport(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"init", no_argument, NULL, 'i'},   {"renew", no_argument, NULL, 'r'},
-        {"out", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
+        {"init", no_argument, NULL, 'i'},
+        {"renew", no_argument, NULL, 'r'},
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     int ch, init = 0, renew = 0, force = 0;
@@ -47,11 +49,20 @@ static int kra_transport(const struct cli_global *g, int argc, char **argv)
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
-        case 'i': init = 1; break;
-        case 'r': renew = 1; break;
-        case 'o': out = optarg; break;
-        case 'f': force = 1; break;
-        default: return cli_usage_error("kra: see 'certmint help kra'");
+        case 'i':
+            init = 1;
+            break;
+        case 'r':
+            renew = 1;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        default:
+            return cli_usage_error("kra: see 'certmint help kra'");
         }
     }
     if (optind != argc)

@@ -35,9 +35,9 @@ const char cmd_token_usage[] =
 static int token_issue(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"email", required_argument, NULL, 'e'},   {"profile", required_argument, NULL, 'p'},
-        {"ttl", required_argument, NULL, 't'},     {"subject", required_argument, NULL, 's'},
-        {"san", required_argument, NULL, 'S'},     {NULL, 0, NULL, 0},
+        {"email", required_argument, NULL, 'e'}, {"profile", required_argument, NULL, 'p'},
+        {"ttl", required_argument, NULL, 't'},   {"subject", required_argument, NULL, 's'},
+        {"san", required_argument, NULL, 'S'},   {NULL, 0, NULL, 0},
     };
     struct ca_token_opts o = {0};
     char id[17] = "", token[CA_TOKEN_MAX] = "";
@@ -48,16 +48,25 @@ static int token_issue(const struct cli_global *g, int argc, char **argv)
 
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
-        case 'e': o.email = optarg; break;
-        case 'p': o.profile = optarg; break;
-        case 's': o.subject = optarg; break;
-        case 'S': o.sans = optarg; break;
+        case 'e':
+            o.email = optarg;
+            break;
+        case 'p':
+            o.profile = optarg;
+            break;
+        case 's':
+            o.subject = optarg;
+            break;
+        case 'S':
+            o.sans = optarg;
+            break;
         case 't':
             if (config_parse_duration(&o.ttl, optarg) != CM_OK || o.ttl <= 0)
                 return cli_usage_error("token issue: --ttl '%s' is not a duration (72h, 3d)",
                                        optarg);
             break;
-        default: return cli_usage_error("token: see 'certmint help token'");
+        default:
+            return cli_usage_error("token: see 'certmint help token'");
         }
     }
     if (optind != argc || o.email == NULL || o.profile == NULL)
@@ -68,8 +77,10 @@ static int token_issue(const struct cli_global *g, int argc, char **argv)
         struct exit_token_mail tm = {o.email, token, id, o.profile, expires};
         rc = exit_smtp_mail_token(ca, &tm);
         if (rc != CM_OK) {
-            cm_err_prefix(rc, "token %s was made but could not be mailed (certmint token "
-                              "revoke %s, then issue again)", id, id);
+            cm_err_prefix(rc,
+                          "token %s was made but could not be mailed (certmint token "
+                          "revoke %s, then issue again)",
+                          id, id);
             goto out;
         }
     }

@@ -12,7 +12,7 @@
 #include <openssl/pem.h>
 
 cm_err kra_envelope(unsigned char **der, size_t *derlen, const unsigned char *data, size_t len,
-                    STACK_OF(X509) *recips)
+                    STACK_OF(X509) * recips)
 {
     BIO *in = NULL;
     CMS_ContentInfo *cms = NULL;
@@ -103,8 +103,10 @@ cm_err kra_open(unsigned char **out, size_t *outlen, const unsigned char *der, s
     /* The recipient is found by the certificate: an envelope made for
      * someone else is "no matching recipient", not a blind try. */
     if (CMS_decrypt(cms, key, cert, NULL, mem, CMS_BINARY) != 1)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the CMS envelope does not open with this key "
-                                    "(not addressed to it, or changed)", what);
+        CM_FAIL_OSSL(CM_ERR_CRYPTO,
+                     "%s: the CMS envelope does not open with this key "
+                     "(not addressed to it, or changed)",
+                     what);
     BIO_get_mem_ptr(mem, &bm);
     *out = OPENSSL_malloc(bm->length + 1);
     CM_NOMEM_IF(*out == NULL);

@@ -56,7 +56,7 @@ void kra_secret_free(unsigned char *p, size_t len);
 /* AuthEnvelopedData (RFC 5083, AES-256-GCM) of data to the certificates
  * recips (RSA: key transport, EC: key agreement), DER. */
 cm_err kra_envelope(unsigned char **der, size_t *derlen, const unsigned char *data, size_t len,
-                    STACK_OF(X509) *recips) CM_MUST_USE;
+                    STACK_OF(X509) * recips) CM_MUST_USE;
 cm_err kra_envelope_one(unsigned char **der, size_t *derlen, const unsigned char *data, size_t len,
                         X509 *recip) CM_MUST_USE;
 /* Opens EnvelopedData or AuthEnvelopedData (DER, or PEM "CMS"/"PKCS7")
@@ -93,14 +93,13 @@ cm_err kra_rec_str(const char **out, const struct kra_rec *r, const char *key,
 cm_err kra_rec_int(long long *out, const struct kra_rec *r, const char *key, long long lo,
                    long long hi, const char *what) CM_MUST_USE;
 /* Hex value decoded into a malloc'ed buffer (max bytes at most). */
-cm_err kra_rec_hex(unsigned char **out, size_t *len, const char *value, size_t max,
-                   const char *key, const char *what) CM_MUST_USE;
+cm_err kra_rec_hex(unsigned char **out, size_t *len, const char *value, size_t max, const char *key,
+                   const char *what) CM_MUST_USE;
 /* Writers: append to a NUL-terminated text buffer (see util/buf.h). */
 cm_err kra_rec_begin(cm_buf *b, const char *kind) CM_MUST_USE;
 cm_err kra_rec_put(cm_buf *b, const char *key, const char *value) CM_MUST_USE;
 cm_err kra_rec_put_int(cm_buf *b, const char *key, long long v) CM_MUST_USE;
-cm_err kra_rec_put_hex(cm_buf *b, const char *key, const unsigned char *p,
-                       size_t n) CM_MUST_USE;
+cm_err kra_rec_put_hex(cm_buf *b, const char *key, const unsigned char *p, size_t n) CM_MUST_USE;
 
 /* SHA-256 of der, lower-case hex (64 + NUL): an agent's or a certificate's ID. */
 cm_err kra_fingerprint(char out[65], const unsigned char *der, size_t len) CM_MUST_USE;

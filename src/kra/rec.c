@@ -61,8 +61,7 @@ cm_err kra_rec_parse(struct kra_rec *out, const unsigned char *data, size_t len,
 
     memset(out, 0, sizeof(*out));
     if (len == 0 || len > KRA_MAX_FILE)
-        return cm_err_set(CM_ERR_INVALID, "%s: empty or larger than %d bytes", what,
-                          KRA_MAX_FILE);
+        return cm_err_set(CM_ERR_INVALID, "%s: empty or larger than %d bytes", what, KRA_MAX_FILE);
     e = memchr(p, '\n', len);
     if (e == NULL || e == p || (size_t)(e - p) >= sizeof(out->kind))
         return cm_err_set(CM_ERR_INVALID, "%s: not a certmint key archival file", what);
@@ -127,8 +126,8 @@ out:
     return rc;
 }
 
-cm_err kra_rec_hex(unsigned char **out, size_t *len, const char *value, size_t max,
-                   const char *key, const char *what)
+cm_err kra_rec_hex(unsigned char **out, size_t *len, const char *value, size_t max, const char *key,
+                   const char *what)
 {
     size_t n = strlen(value);
     unsigned char *b = NULL;

@@ -32,8 +32,8 @@ static cm_err info_fill(struct kra_request_info *info, const struct kra_rec *r, 
     cm_err rc;
 
     if (strcmp(r->kind, "certmint-kra-request 1") != 0)
-        CM_FAIL(CM_ERR_INVALID, "%s: not a certmint key recovery request (first line '%s')",
-                what, r->kind);
+        CM_FAIL(CM_ERR_INVALID, "%s: not a certmint key recovery request (first line '%s')", what,
+                r->kind);
     CM_TRY(copy_field(info->request, sizeof(info->request), r, "request", what));
     CM_TRY(copy_field(info->serial, sizeof(info->serial), r, "serial", what));
     CM_TRY(copy_field(info->subject, sizeof(info->subject), r, "subject", what));
@@ -113,8 +113,9 @@ cm_err kra_release_share(unsigned char **out, size_t *outlen, const unsigned cha
     CM_TRY(info_fill(&info, &r, what));
     hex = share_for(&r, id);
     if (hex == NULL)
-        CM_FAIL(CM_ERR_NOTFOUND, "%s: no share for this agent (%.16s) in request %s: not an agent "
-                                 "of this archived key",
+        CM_FAIL(CM_ERR_NOTFOUND,
+                "%s: no share for this agent (%.16s) in request %s: not an agent "
+                "of this archived key",
                 what, id, info.request);
     CM_TRY(kra_rec_hex(&env, &envlen, hex, KRA_MAX_FILE, "share", what));
     CM_TRY(kra_open(&plain, &plainlen, env, envlen, agent_cert, agent_key, what));

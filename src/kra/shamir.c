@@ -35,8 +35,9 @@ cm_err kra_split(unsigned char shares[][KRA_SHARE_LEN], const unsigned char *sec
     gfshare_ctx *g = NULL;
 
     if (m < 1 || n < m || n > KRA_MAX_AGENTS)
-        return cm_err_set(CM_ERR_INVALID, "key split: %u of %u shares is not possible (1 <= M <= N <= %d)",
-                          m, n, KRA_MAX_AGENTS);
+        return cm_err_set(CM_ERR_INVALID,
+                          "key split: %u of %u shares is not possible (1 <= M <= N <= %d)", m, n,
+                          KRA_MAX_AGENTS);
     pthread_once(&fill_once, fill_install);
     for (unsigned i = 0; i < n; i++)
         xs[i] = (unsigned char)(i + 1);

@@ -108,11 +108,11 @@ TEST(record_parser)
     CHECK_ERR(kra_rec_int(&v, &r, "request", 0, 10, "t"), CM_ERR_INVALID);
     kra_rec_clear(&r);
     CHECK(!parses(""));
-    CHECK(!parses("kind"));                      /* no end of line */
-    CHECK(!parses("kind\nkey value\n"));         /* no colon */
-    CHECK(!parses("kind\nKey: value\n"));        /* upper case key */
-    CHECK(!parses("kind\nkey: va\001lue\n"));    /* control character */
-    CHECK(!parses("kind\nkey: value"));          /* last line unterminated */
+    CHECK(!parses("kind"));                   /* no end of line */
+    CHECK(!parses("kind\nkey value\n"));      /* no colon */
+    CHECK(!parses("kind\nKey: value\n"));     /* upper case key */
+    CHECK(!parses("kind\nkey: va\001lue\n")); /* control character */
+    CHECK(!parses("kind\nkey: value"));       /* last line unterminated */
     CHECK(!parses("ki\x80nd\nkey: v\n"));
     CHECK(parses("kind\n\nkey: value\n"));
 }
