@@ -14,7 +14,7 @@ override CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-forma
 ifeq ($(findstring clang,$(CC)),)
 override CFLAGS += -Wno-format-truncation
 endif
-LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lpthread
+LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lgfshare -lpthread
 CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
 # PKCS#11 header only (src/key/pkcs11.c loads the module with dlopen).
 CPPFLAGS += $(shell pkg-config --cflags p11-kit-1)

@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
- libssl-dev openssl libsqlite3-dev sqlite3
+ libssl-dev openssl libsqlite3-dev sqlite3 libgfshare-dev
  libcurl4-openssl-dev libgmime-3.0-dev libglib2.0-dev libldap2-dev
  gnutls-bin postfix dovecot-core dovecot-imapd slapd ldap-utils
  procps time ca-certificates python3

@@ -23,7 +23,8 @@ allowed() {
     config) echo "util" ;;
     event) echo "util db config" ;;
     key) echo "util" ;;
-    ca) echo "util db config event key" ;;
+    kra) echo "util key" ;;
+    ca) echo "util db config event key kra" ;;
     crl) echo "util db config event key ca" ;;
     ldap) echo "util db config event key ca crl" ;;
     backup) echo "util db config event key ca crl" ;;
@@ -32,7 +33,7 @@ allowed() {
     ocsp) echo "util db config event key ca" ;;
     serve) echo "util db config event key ca crl ldap exit recover backup" ;;
     http) echo "util db config event key ca crl ldap exit recover backup serve ocsp" ;;
-    cli) echo "util db config event key ca crl ldap exit recover backup serve ocsp http" ;;
+    cli) echo "util db config event key kra ca crl ldap exit recover backup serve ocsp http" ;;
     *) echo "?" ;;
     esac
 }

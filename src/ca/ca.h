@@ -195,6 +195,16 @@ struct ca_submission {
     unsigned char *cert_der; /* issued certificate (malloc'ed), NULL otherwise */
     size_t cert_der_len;
     cm_err err; /* CM_OK or why this request failed (message in `message`) */
+    /* Key archival (issue 12, kra_submit.c): the client's PKCS#8 private key
+     * in a CMS envelope to the CA's key-transport certificate (borrowed;
+     * NULL: none), and what the core made of it (internal, freed by
+     * ca_submission_clear). */
+    const unsigned char *archive_env;
+    size_t archive_env_len;
+    struct ca_archived *archived;
+    /* An enrollment token's binding (issue 12, token.c; internal): the
+     * subject and SANs that replace the request's. NULL: none. */
+    const struct ca_token_binding *binding;
 };
 
 struct ca_submit_opts {
@@ -317,6 +327,92 @@ cm_err ca_export_parse_format(enum ca_export_format *out, const char *s) CM_MUST
  * malloc'ed (the caller frees it) and NUL-terminated for PEM. */
 cm_err ca_cert_export(unsigned char **out, size_t *len, const ca_ctx *ca, const unsigned char *leaf,
                       size_t leaf_len, int with_chain, enum ca_export_format fmt) CM_MUST_USE;
+
+/* ---- Key archival and recovery (issue 12; src/ca/kra*.c,
+ * docs/key-archival.md) ---- */
+
+/* Creates the CA's key-transport key (RSA-3072, HOME/private/kra-transport.key,
+ * encrypted like the CA key with the CA passphrase) and its certificate,
+ * issued by this CA (keyEncipherment only, recorded like any issued
+ * certificate, HOME/kra-transport.crt). Clients envelope the key they want
+ * archived to it. *pem: the certificate (malloc'ed). An existing one is
+ * CM_ERR_EXISTS unless renew. */
+cm_err ca_kra_transport_init(char **pem, ca_ctx *ca, int renew) CM_MUST_USE;
+/* The transport certificate as PEM (malloc'ed). */
+cm_err ca_kra_transport_pem(char **pem, ca_ctx *ca) CM_MUST_USE;
+
+/* Key recovery agents: a certificate (PEM or DER) whose key can receive a
+ * CMS envelope (RSA or EC). id: SHA-256 of the certificate, hex. */
+struct ca_kra_agent {
+    const char *id;
+    const char *subject;
+    int active;
+    int64_t added;
+    int64_t not_after;
+};
+typedef cm_err (*ca_kra_agent_cb)(void *ctx, const struct ca_kra_agent *a);
+cm_err ca_kra_add(char id[65], ca_ctx *ca, const unsigned char *cert, size_t len,
+                  const char *what) CM_MUST_USE;
+/* id: the full ID or a unique prefix of at least 8 digits. */
+cm_err ca_kra_remove(ca_ctx *ca, const char *id) CM_MUST_USE;
+cm_err ca_kra_list(ca_ctx *ca, ca_kra_agent_cb cb, void *ctx) CM_MUST_USE;
+
+/* Recovery. request: opens a recovery of the key archived with the
+ * certificate serial; *reqfile (malloc'ed text, *len bytes) is what each
+ * agent is given (docs/key-archival.md); req_id gets the request's ID. */
+cm_err ca_key_recover_request(char req_id[40], unsigned char **reqfile, size_t *len, ca_ctx *ca,
+                              const char *serial, const char *reason) CM_MUST_USE;
+/* The request file of an open request again. */
+cm_err ca_key_recover_request_file(unsigned char **reqfile, size_t *len, ca_ctx *ca,
+                                   const char *req_id) CM_MUST_USE;
+/* Imports a share file an agent made with kra_release_share. *have and
+ * *need: shares in after this one, and the threshold. */
+cm_err ca_key_add_share(int *have, int *need, ca_ctx *ca, const unsigned char *share,
+                        size_t len, const char *what) CM_MUST_USE;
+/* With the threshold of shares in: rebuilds the key, checks it against the
+ * certificate, and returns a PKCS#12 (key, certificate, chain; AES-256-CBC,
+ * PBKDF2-HMAC-SHA256 600,000 iterations, HMAC-SHA256 MAC) protected by
+ * the passphrase read from password_file. The request is then closed. */
+cm_err ca_key_recover(unsigned char **p12, size_t *len, ca_ctx *ca, const char *req_id,
+                      const char *password_file) CM_MUST_USE;
+
+/* ---- One-time enrollment tokens (issue 12; src/ca/token.c, docs/tokens.md) ---- */
+
+struct ca_token_opts {
+    const char *email;   /* where the token is mailed (required) */
+    const char *profile; /* the profile it enrolls for (required) */
+    const char *subject; /* DN forced on the certificate; NULL: "CN=EMAIL" */
+    const char *sans;    /* SANs forced, OpenSSL syntax ("email:a@b.org,DNS:x");
+                            NULL: "email:EMAIL" */
+    int64_t ttl;         /* seconds; 0: 72 hours. At most 30 days */
+};
+/* Makes a token: 256 random bits (RAND_bytes); only its SHA-256 is stored,
+ * with the binding, the expiry and single use. *token (the value, to be
+ * mailed, never stored or logged; "cmt1.ID.SECRET") and id (the public
+ * handle for list and revoke) are the caller's. Audit "token-issue". */
+#define CA_TOKEN_MAX 96
+cm_err ca_token_issue(char id[17], char token[CA_TOKEN_MAX], int64_t *expires, ca_ctx *ca,
+                      const struct ca_token_opts *o) CM_MUST_USE;
+/* Redeems a token with a CSR (PEM or DER): the front ends' one call (CLI
+ * submit --token-file, web, REST). Checks the token (constant-time hash
+ * compare; expired, used, revoked, wrong: refused with the reason, each
+ * failure counted: after 5 the token is locked, and a client address with
+ * 20 failures in an hour is refused for the rest of it), marks it used
+ * (compare-and-set: two redeemers of one token, one wins) and submits the
+ * CSR to the token's profile with the subject and SANs of the binding
+ * whatever the CSR asks. client_addr may be NULL (the command line). A
+ * submission that is not issued gives the token back. */
+cm_err ca_token_redeem(struct ca_submission *out, ca_ctx *ca, const char *token,
+                       const unsigned char *csr, size_t csr_len, const char *client_addr) CM_MUST_USE;
+cm_err ca_token_revoke(ca_ctx *ca, const char *id) CM_MUST_USE;
+struct ca_token_info {
+    const char *id, *email, *profile, *subject, *sans, *state;
+    int64_t created, expires;
+    long long failures;
+};
+typedef cm_err (*ca_token_cb)(void *ctx, const struct ca_token_info *t);
+/* Every token, never a value (only hashes are stored). */
+cm_err ca_token_list(ca_ctx *ca, ca_token_cb cb, void *ctx) CM_MUST_USE;
 
 /* Appends to the audit log in the current transaction. */
 cm_err ca_audit(ca_ctx *ca, const char *action, int64_t request_id, const char *serial,

@@ -22,27 +22,36 @@ static const struct builtin {
     const char *description;
     const char *policies; /* certificatePolicies OIDs */
     int wildcards;
+    const char *keys; /* NULL: the default key types */
+    int archive;      /* enum profile_archive */
 } builtins[] = {
     {"tls-server", 397, 0, 0, "serverAuth", PROFILE_SAN_DNS | PROFILE_SAN_IP, 1, 0, 0,
      "TLS server (mail servers, web servers): DNS/IP SANs, serverAuth",
      /* CA/B BR 7.1.6.1 domain-validated: the CA checks the names, not the
       * organization. */
-     "2.23.140.1.2.1", 1},
+     "2.23.140.1.2.1", 1, NULL, 0},
     {"tls-client", 365, 0, 0, "clientAuth",
      PROFILE_SAN_DNS | PROFILE_SAN_IP | PROFILE_SAN_EMAIL | PROFILE_SAN_URI, 0, 0, 0,
      "TLS client authentication: clientAuth",
      /* No Baseline Requirements cover client certificates, and their OIDs
       * are refused outside serverAuth/emailProtection: anyPolicy (RFC 5280
       * 4.2.1.4) until the operator sets the CA's own policy OID. */
-     "2.5.29.32.0", 0},
+     "2.5.29.32.0", 0, NULL, 0},
     {"smime", 365, 0, 0, "emailProtection", PROFILE_SAN_EMAIL, 1, 1, 0,
      "S/MIME signing and encryption: e-mail SAN, emailProtection",
      /* S/MIME BR 7.1.6.1: mailbox-validated, multipurpose generation. */
-     "2.23.140.1.5.1.2", 0},
+     "2.23.140.1.5.1.2", 0, NULL, 0},
+    /* Issue 12: an encryption-only certificate whose key may be archived
+     * (docs/key-archival.md). RSA key transport only: keyEncipherment is
+     * the one key usage, so the key never signs (RFC 8550 4.4.2). */
+    {"smime-encrypt", 365, 0, KU_KEY_ENCIPHERMENT, "emailProtection", PROFILE_SAN_EMAIL, 1, 1, 0,
+     "S/MIME encryption only (RSA), private key archived for recovery: e-mail SAN",
+     /* S/MIME BR 7.1.6.1: mailbox-validated, strict generation. */
+     "2.23.140.1.5.1.3", 0, "rsa:2048", PROFILE_ARCHIVE_OPTIONAL},
     {"subca", 1825, 1, KU_KEY_CERT_SIGN | KU_CRL_SIGN | KU_DIGITAL_SIGNATURE, NULL, 0, 0, 0, 1,
      "subordinate CA certificate (pends for an officer)",
      /* The subordinate may issue under any policy of this CA. */
-     "2.5.29.32.0", 0},
+     "2.5.29.32.0", 0, NULL, 0},
 };
 
 static const struct builtin *builtin_find(const char *name)
@@ -214,7 +223,7 @@ static cm_err profile_builtin(const struct builtin **out, const cm_config *cfg, 
         if (v == NULL)
             return cm_err_set(CM_ERR_CONFIG,
                               "profile '%s': profile.%s.base must name a built-in profile "
-                              "(tls-server, tls-client, smime, subca)",
+                              "(tls-server, tls-client, smime, smime-encrypt, subca)",
                               name, name);
         b = builtin_find(v);
         if (b == NULL)
@@ -243,7 +252,8 @@ static cm_err profile_defaults(struct profile *p, const struct builtin *b, const
     p->key_usage = b->ku;
     p->eku = b->eku ? strdup(b->eku) : NULL;
     CM_NOMEM_IF(b->eku && p->eku == NULL);
-    CM_TRY(parse_keys(p, "ec:p256,ec:p384,ec:p521,rsa:2048,ed25519"));
+    CM_TRY(parse_keys(p, b->keys ? b->keys : "ec:p256,ec:p384,ec:p521,rsa:2048,ed25519"));
+    p->archive = (enum profile_archive)b->archive;
     p->san_types = b->san_types;
     p->require_san = b->require_san;
     p->require_email = b->require_email;
@@ -294,6 +304,10 @@ static cm_err profile_overrides(struct profile *p, const cm_config *cfg, const c
         CM_TRY(text_parse_int(&m, v, 0, 1000, "profile max_sans"));
         p->max_sans = (int)m;
     }
+    if ((v = pget(cfg, name, "archive_key")) != NULL)
+        p->archive = strcmp(v, "required") == 0   ? PROFILE_ARCHIVE_REQUIRED
+                     : strcmp(v, "optional") == 0 ? PROFILE_ARCHIVE_OPTIONAL
+                                                  : PROFILE_ARCHIVE_NO;
     if ((v = pget(cfg, name, "subject_policy")) != NULL)
         p->subject = strcmp(v, "cn-only") == 0 ? PROFILE_SUBJECT_CN_ONLY
                      : strcmp(v, "empty") == 0 ? PROFILE_SUBJECT_EMPTY
@@ -338,11 +352,25 @@ cm_err profile_load(struct profile **out, const cm_config *cfg, const char *name
         p->key_usage = KU_KEY_CERT_SIGN | KU_CRL_SIGN | KU_DIGITAL_SIGNATURE;
         p->ku_set = 1;
     }
+    /* A signing key is never archived (issue 12): refused when the
+     * configuration is changed (ca_config_set loads the profile) and here. */
+    if (p->archive != PROFILE_ARCHIVE_NO && !profile_encryption_only(p))
+        CM_FAIL(CM_ERR_CONFIG,
+                "profile '%s': archive_key needs an encryption-only profile (key_usage "
+                "keyEncipherment or keyAgreement, without digitalSignature or nonRepudiation): "
+                "a signing key is never archived",
+                name);
     *out = p;
     p = NULL;
 out:
     profile_free(p);
     return rc;
+}
+
+int profile_encryption_only(const struct profile *p)
+{
+    return p->ku_set && !p->is_ca && (p->key_usage & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)) &&
+           !(p->key_usage & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION | KU_KEY_CERT_SIGN));
 }
 
 void profile_free(struct profile *p)

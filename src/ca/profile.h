@@ -17,6 +17,9 @@
 #define PROFILE_SAN_EMAIL 0x4
 #define PROFILE_SAN_URI 0x8
 
+/* Key archival (issue 12, docs/key-archival.md). */
+enum profile_archive { PROFILE_ARCHIVE_NO, PROFILE_ARCHIVE_OPTIONAL, PROFILE_ARCHIVE_REQUIRED };
+
 enum profile_subject { PROFILE_SUBJECT_KEEP, PROFILE_SUBJECT_CN_ONLY, PROFILE_SUBJECT_EMPTY };
 
 struct profile {
@@ -40,6 +43,7 @@ struct profile {
      * OIDs where a Baseline Requirements document covers the profile. */
     char *policies;
     int wildcards; /* a DNS SAN may be "*.example.com" (CA/B BR 7.1.2.7.12) */
+    enum profile_archive archive; /* archive_key: only for encryption-only profiles */
 };
 
 /* Loads profile `name` (built-in and/or configured). Unknown: CM_ERR_INVALID
@@ -49,6 +53,11 @@ void profile_free(struct profile *p);
 
 /* Calls cb for every known profile name (built-ins, then configured). */
 void profile_names(const cm_config *cfg, void (*cb)(void *ctx, const char *name), void *ctx);
+
+/* An encryption-only profile: keyUsage set explicitly, with keyEncipherment
+ * or keyAgreement and without digitalSignature or nonRepudiation. Only such
+ * a profile may archive keys: a signing key is never archived. */
+int profile_encryption_only(const struct profile *p);
 
 /* Checks a key against the profile's allowed keys. */
 cm_err profile_check_key(const struct profile *p, const EVP_PKEY *k) CM_MUST_USE;

@@ -3,6 +3,7 @@
  * and the exit-module event. */
 #include "ca/issue_int.h"
 #include "ca/ca_int.h"
+#include "ca/kra_int.h"
 
 #include "ca/name.h"
 #include "event/event.h"
@@ -115,6 +116,8 @@ void ca_submission_clear(struct ca_submission *s)
     OPENSSL_free(s->cert_der);
     s->cert_der = NULL;
     s->cert_der_len = 0;
+    kra_archived_free(s->archived);
+    s->archived = NULL;
 }
 
 /* Decides one parsed request: pending, issued (signed into *x) or denied by
@@ -128,7 +131,11 @@ static cm_err decide_one(X509 **x, ca_ctx *ca, const struct profile *p, const st
     *x = NULL;
     /* A request that will pend is checked now (names, SANs, key): a hostile
      * one is denied at once, not left for an officer. */
-    why = p->manual ? issue_check(ca, p, c) : issue_sign(x, ca, p, c);
+    why = kra_submit_decide(ca, p, c, s); /* key archival (issue 12) */
+    if (why == CM_OK)
+        why = p->manual ? issue_check(ca, p, c) : issue_sign(x, ca, p, c);
+    if (why == CM_OK && *x != NULL)
+        why = kra_submit_seal(ca, s, *x);
     if (why == CM_OK && p->manual) {
         s->disposition = DB_DISP_PENDING;
         snprintf(s->message, sizeof(s->message), "Taken under submission");
@@ -201,6 +208,7 @@ static cm_err record_one(ca_ctx *ca, const struct profile *p, const struct csr *
     case DB_DISP_ISSUED:
         CM_TRY(issue_record_ready(ca, r.request_id, p->name, &d->ready, &s->cert_der,
                                   &s->cert_der_len, s->serial, DB_ORIGIN_ISSUED, NULL));
+        CM_TRY(kra_submit_record(ca, s, r.request_id));
         break;
     case DB_DISP_PENDING:
         ev = EXIT_EV_CERTPENDING;
@@ -225,8 +233,13 @@ static cm_err submission_parse(struct csr **out, const struct ca_submission *s)
     size_t len = 0;
     cm_err rc;
 
-    if (s->csr != NULL)
-        return csr_parse(out, s->csr, s->csr_len, s->source ? s->source : "request");
+    if (s->csr != NULL) {
+        rc = csr_parse(out, s->csr, s->csr_len, s->source ? s->source : "request");
+        /* An enrollment token's binding (issue 12, token.c). */
+        if (rc == CM_OK && s->binding != NULL)
+            rc = token_binding_apply(*out, s->binding);
+        return rc;
+    }
     assert(s->source != NULL);
     rc = fs_read_file(&data, &len, s->source, CA_MAX_CSR_BYTES);
     if (rc == CM_OK)

@@ -1,6 +1,7 @@
 /* The CA home's configuration as core calls (ca/settings.h). */
 #include "ca/ca_int.h"
 #include "ca/settings.h"
+#include "ca/profile.h"
 
 #include "util/buf.h"
 #include "util/fsutil.h"
@@ -8,10 +9,32 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define VALUE_MAX 4096 /* one configuration line */
 #define CONF_MAX_BYTES (1024 * 1024)
+
+/* A change to profile.NAME.KEY must leave profile NAME loadable (e.g.
+ * archive_key on a signing profile is refused, issue 12). */
+static cm_err profile_change_check(const cm_config *cfg, const char *key)
+{
+    char name[64];
+    const char *dot;
+    struct profile *p = NULL;
+    cm_err rc;
+
+    if (strncmp(key, "profile.", 8) != 0 || (dot = strchr(key + 8, '.')) == NULL ||
+        (size_t)(dot - key - 8) >= sizeof(name))
+        return CM_OK;
+    snprintf(name, sizeof(name), "%.*s", (int)(dot - key - 8), key + 8);
+    rc = profile_load(&p, cfg, name);
+    profile_free(p);
+    /* A profile still being defined (no base yet) is not an error here. */
+    if (rc == CM_ERR_CONFIG && strstr(cm_err_msg(), "archive_key") == NULL)
+        return CM_OK;
+    return rc;
+}
 
 static cm_err known_key(const char *key)
 {
@@ -100,6 +123,7 @@ static cm_err config_change(char *warning, size_t warningsz, ca_ctx *ca,
     if (value != NULL) {
         CM_TRY(config_set(cfg, key, value));
         CM_TRY(config_change_check(cfg, key));
+        CM_TRY(profile_change_check(cfg, key));
         if (config_key_is_secret(key))
             CM_TRY(buf_printf(&details, "set %s", key));
         else

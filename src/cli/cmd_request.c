@@ -15,6 +15,7 @@
 
 const char cmd_submit_usage[] =
     "certmint submit FILE... [--profile NAME] [--out PATH [--force]] [--requester NAME]\n"
+    "                [--archive-key ENVELOPE] [--token-file FILE]\n"
     "                [--format table|json]\n"
     "\n"
     "Submits PKCS#10 requests (PEM or DER). Each request's signature is verified and the\n"
@@ -28,6 +29,13 @@ const char cmd_submit_usage[] =
     "  --force      replace existing output files\n"
     "  --format F   table (default) or json: {\"results\":[{\"request_id\",\"disposition\",\n"
     "               \"serial\",\"file\",\"message\",\"withheld\"}]} (null when absent)\n"
+    "  --archive-key F  (one request) the request's private key, PKCS#8, in a CMS envelope\n"
+    "               to the CA's key-transport certificate (certmint kra transport-cert):\n"
+    "               archived for recovery when the profile has archive_key; a key that does\n"
+    "               not match the request's public key is denied (docs/key-archival.md)\n"
+    "  --token-file F  (one request) redeem a one-time enrollment token (certmint token\n"
+    "               issue; F holds it, mode 0600): the token's profile, subject and SANs\n"
+    "               are used whatever the request asks (docs/tokens.md)\n"
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
     "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n"
@@ -166,6 +174,62 @@ static int submit_write_group(const struct cli_global *g, fs_group **grp, const 
     return failed;
 }
 
+/* submit --token-file: one request redeemed with an enrollment token
+ * (issue 12, docs/tokens.md); the profile is the token's. */
+static int submit_token(const struct cli_global *g, const char *token_file, int n, char **files,
+                        const char *out, int force, const char *archive)
+{
+    unsigned char *tok = NULL, *csr = NULL, *env = NULL;
+    size_t toklen = 0, csrlen = 0, envlen = 0;
+    struct ca_submission s;
+    ca_ctx *ca = NULL;
+    int status = 0;
+    cm_err rc;
+
+    memset(&s, 0, sizeof(s));
+    if (n != 1)
+        return cli_usage_error("submit: --token-file goes with one request file");
+    CM_TRY(cli_out_check(g, out, force));
+    CM_TRY(fs_read_secret(&tok, &toklen, token_file, 4096, "token file"));
+    CM_TRY(fs_read_file(&csr, &csrlen, files[0], CA_MAX_CSR_BYTES));
+    if (archive != NULL) {
+        CM_TRY(fs_read_file(&env, &envlen, archive, 1024 * 1024));
+        s.archive_env = env;
+        s.archive_env_len = envlen;
+    }
+    s.source = files[0];
+    CM_TRY(cli_open_ca(&ca, g, 0));
+    {
+        /* The file's first line, NUL-terminated (the core trims it). */
+        char line[256];
+        snprintf(line, sizeof(line), "%.*s", (int)(toklen < 255 ? toklen : 255),
+                 (const char *)tok);
+        rc = ca_token_redeem(&s, ca, line, csr, csrlen, NULL);
+        OPENSSL_cleanse(line, sizeof(line));
+        CM_TRY(rc);
+    }
+    cli_deliver(ca);
+    CM_TRY(ca_submissions_release(ca, &s, 1));
+    printf("%lld\t%s\t%s\t%s", (long long)s.request_id, db_disposition_name(s.disposition),
+           s.serial[0] ? s.serial : "-", s.source);
+    if (s.disposition != DB_DISP_ISSUED) {
+        printf("\t%s", s.message);
+        status = 3;
+    }
+    putchar('\n');
+    if (out != NULL && s.cert_der != NULL)
+        CM_TRY(cli_write_cert(g, out, force, s.cert_der, s.cert_der_len));
+out:
+    if (tok != NULL)
+        OPENSSL_cleanse(tok, toklen);
+    free(tok);
+    free(csr);
+    free(env);
+    ca_submission_clear(&s);
+    cli_close_ca(ca);
+    return rc == CM_OK ? status : cli_fail(rc);
+}
+
 int cmd_submit(const struct cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -174,9 +238,14 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         {"requester", required_argument, NULL, 'r'},
         {"force", no_argument, NULL, 'f'},
         {"format", required_argument, NULL, 'F'},
+        {"archive-key", required_argument, NULL, 'A'},
+        {"token-file", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     enum cli_format fmt = CLI_FMT_TEXT;
+    const char *archive = NULL, *token_file = NULL;
+    unsigned char *archive_env = NULL;
+    size_t archive_len = 0;
     cm_buf js = CM_BUF_INIT(256 * 1024 * 1024);
     cm_err jrc = CM_OK;
     struct ca_submit_opts so = {0};
@@ -206,6 +275,12 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             if (cli_parse_format(&fmt, optarg) != 0)
                 return 2;
             break;
+        case 'A':
+            archive = optarg;
+            break;
+        case 'T':
+            token_file = optarg;
+            break;
         default:
             return cli_usage_error("submit: see 'certmint help submit'");
         }
@@ -219,6 +294,10 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             return cli_usage_error("submit: --out %s must be an existing directory for %d requests",
                                    out, n);
     }
+    if (archive != NULL && n != 1)
+        return cli_usage_error("submit: --archive-key goes with one request file");
+    if (token_file != NULL)
+        return submit_token(g, token_file, argc - optind, argv + optind, out, force, archive);
     if ((rc = submit_out_check(g, out, n, force)) != CM_OK)
         return cli_fail(rc);
     subs = calloc((size_t)n, sizeof(*subs));
@@ -228,6 +307,11 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     /* The files are read where they are parsed (in the batch workers). */
     for (i = 0; i < n; i++)
         subs[i].source = argv[optind + i];
+    if (archive != NULL) {
+        CM_TRY(fs_read_file(&archive_env, &archive_len, archive, 1024 * 1024));
+        subs[0].archive_env = archive_env;
+        subs[0].archive_env_len = archive_len;
+    }
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_batch_interrupted(ca, print_interrupted, NULL));
     rc = ca_submit(ca, subs, (size_t)n, &so);
@@ -267,6 +351,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         status = 1;
     fflush(stdout);
 out:
+    free(archive_env);
     buf_free(&js);
     fs_group_free(grp);
     if (subs)

@@ -135,6 +135,9 @@ const struct config_key config_keys_core[] = {
      "requests committed per database transaction in a batch submission"},
     {"submit.workers", CFG_INT, "0", 0, 64, NULL, NULL,
      "worker threads signing a large batch (0 = one per CPU core)"},
+    {"kra.threshold", CFG_INT, "1", 1, 32, NULL, NULL,
+     "key recovery agents needed to recover an archived key (M of the N agents; "
+     "docs/key-archival.md); applies to keys archived from then on"},
     {"ca.sessions", CFG_INT, "16", 1, 1024, NULL, NULL,
      "sessions (database connections) one process opens at most; callers wait when all are out"},
 
@@ -201,13 +204,16 @@ const struct config_key config_keys_core[] = {
      * keep the built-in (or base) profile's value: no defaults here. */
     {"profile.*.description", CFG_STRING, NULL, 0, 0, NULL, NULL,
      "one line describing the profile (shown by certmint profiles)"},
-    {"profile.*.base", CFG_ENUM, NULL, 0, 0, "tls-server|tls-client|smime|subca", NULL,
+    {"profile.*.base", CFG_ENUM, NULL, 0, 0, "tls-server|tls-client|smime|smime-encrypt|subca", NULL,
      "built-in profile a new profile inherits its settings from"},
     {"profile.*.days", CFG_INT, NULL, 1, 36500, NULL, NULL,
      "validity of issued certificates in days"},
     {"profile.*.http_access", CFG_ENUM, NULL, 0, 0, "none|requester|anyone", NULL,
      "who may submit for this profile over HTTPS: none (unset), requester (a client "
      "certificate with a role), anyone (anonymous too; anonymous requests always pend)"},
+    {"profile.*.archive_key", CFG_ENUM, NULL, 0, 0, "required|optional|no", NULL,
+     "key archival (docs/key-archival.md): required, optional or no; only for an "
+     "encryption-only profile (a signing key is never archived)"},
     {"profile.*.approval", CFG_ENUM, NULL, 0, 0, "auto|manual", NULL,
      "auto: issue at once; manual: requests wait for certmint approve"},
     {"profile.*.key_usage", CFG_CUSTOM, NULL, 0, 0, NULL, check_key_usage,

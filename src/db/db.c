@@ -641,6 +641,24 @@ cm_err db_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx)
     return db->ops->poison_iter(db, module, cb, ctx);
 }
 
+cm_err db_vault_insert(db_t *db, const struct db_vault *v)
+{
+    assert(db->in_tx);
+    return db->ops->vault_insert(db, v);
+}
+
+cm_err db_vault_update(db_t *db, const char *kind, const char *name, int expect_state,
+                       int new_state, const unsigned char *body, size_t body_len)
+{
+    assert(db->in_tx);
+    return db->ops->vault_update(db, kind, name, expect_state, new_state, body, body_len);
+}
+
+cm_err db_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb, void *ctx)
+{
+    return db->ops->vault_iter(db, kind, name, cb, ctx);
+}
+
 cm_err db_cert_fill_placeholder(db_t *db, const struct db_cert *c)
 {
     assert(db->in_tx);

@@ -306,6 +306,21 @@ struct db_marks {
     int64_t certificates;    /* certificate rows */
 };
 
+/* The vault (issue 12): small records of key archival and enrollment
+ * tokens, (kind, name) -> state, creation time, body. The core keeps
+ * only ciphertext and hashes here (docs/key-archival.md, docs/tokens.md);
+ * kinds are the callers' ("kra.agent", "kra.archive", "kra.recovery",
+ * "kra.share", "token"). Strings and body are borrowed for the call. */
+struct db_vault {
+    const char *kind;
+    const char *name;
+    int state;
+    int64_t created;
+    const unsigned char *body;
+    size_t body_len;
+};
+typedef cm_err (*db_vault_cb)(void *ctx, const struct db_vault *v);
+
 /* Called with each file (relative to the snapshot directory) a snapshot
  * consists of. */
 typedef cm_err (*db_file_cb)(void *ctx, const char *name);
@@ -362,6 +377,11 @@ struct db_ops {
     cm_err (*check)(db_t *db);
     /* Optional (NULL: db_wait sleeps the whole timeout; SQLite). */
     cm_err (*wait)(db_t *db, int *woken, int timeout_ms);
+    /* Issue 12: the vault (key archival, enrollment tokens). */
+    cm_err (*vault_insert)(db_t *db, const struct db_vault *v);
+    cm_err (*vault_update)(db_t *db, const char *kind, const char *name, int expect_state,
+                           int new_state, const unsigned char *body, size_t body_len);
+    cm_err (*vault_iter)(db_t *db, const char *kind, const char *name, db_vault_cb cb, void *ctx);
 };
 
 /* Registry: the backends compiled in (db.c's table; the first is the
@@ -494,6 +514,18 @@ cm_err db_poison_add(db_t *db, const char *module, int64_t event_id, const char 
                      int64_t when) CM_MUST_USE;
 cm_err db_poison_del(db_t *db, const char *module, int64_t event_id) CM_MUST_USE;
 cm_err db_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx) CM_MUST_USE;
+
+/* The vault. insert: CM_ERR_EXISTS when (kind, name) is there (the
+ * database's unique key, C4). update: compare-and-set (C5): changes the
+ * state (and the body unless body is NULL) only while the row is in
+ * expect_state, else CM_ERR_STATE (CM_ERR_NOTFOUND when there is no row).
+ * iter: the rows of kind by name (name NULL: all of them; else that one:
+ * CM_ERR_NOTFOUND when absent). */
+cm_err db_vault_insert(db_t *db, const struct db_vault *v) CM_MUST_USE;
+cm_err db_vault_update(db_t *db, const char *kind, const char *name, int expect_state,
+                       int new_state, const unsigned char *body, size_t body_len) CM_MUST_USE;
+cm_err db_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb,
+                     void *ctx) CM_MUST_USE;
 
 /* High-water marks (C9) of the committed state, read consistently. */
 cm_err db_marks(db_t *db, struct db_marks *out) CM_MUST_USE;

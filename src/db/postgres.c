@@ -58,7 +58,7 @@
 #include <unistd.h>
 
 /* The schema version this build creates and understands. */
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 
 /* Advisory lock keys (two int4 keys): the writer lock, and the namespace
  * of named locks (the second key is hashtext(name)). "CMNT", "CMNL". */
@@ -174,7 +174,16 @@ static const char schema_v1[] =
     "  Attempts bigint NOT NULL DEFAULT 1,"
     "  PRIMARY KEY (Module, EventID));" DB_CERTVIEW_SQL;
 
-static const char *const migrations[PG_SCHEMA_VERSION] = {schema_v1};
+/* 2: the vault of key archival and enrollment tokens (issue 12, db.h). */
+static const char schema_v2[] = "CREATE TABLE vault ("
+                                "  Kind text COLLATE \"C\" NOT NULL,"
+                                "  Name text COLLATE \"C\" NOT NULL,"
+                                "  State integer NOT NULL,"
+                                "  Created bigint NOT NULL,"
+                                "  Body bytea,"
+                                "  PRIMARY KEY (Kind, Name));";
+
+static const char *const migrations[PG_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 /* The constraints db_check expects (C10): a database whose constraints were
  * dropped or left unvalidated no longer enforces C4. */
@@ -190,6 +199,7 @@ static const char *const expected_constraints[] = {
     "audit_pkey",
     "events_pkey",
     "event_poison_pkey",
+    "vault_pkey",
 };
 
 #define CERT_COLS                                                                                  \
@@ -1357,6 +1367,100 @@ out:
     return rc;
 }
 
+/* ---- the vault (issue 12) ---- */
+
+static cm_err pg_vault_insert(db_t *db, const struct db_vault *v)
+{
+    struct pqp p = {0};
+    PGresult *r = NULL;
+    cm_err rc;
+
+    p_text(&p, v->kind);
+    p_text(&p, v->name);
+    p_int(&p, v->state);
+    p_int(&p, v->created);
+    p_blob(&p, v->body, v->body_len);
+    /* ON CONFLICT DO NOTHING: a duplicate is CM_ERR_EXISTS and the
+     * transaction goes on (C4). */
+    CM_TRY(pg_run(PDB(db), &r,
+                  "INSERT INTO vault(Kind, Name, State, Created, Body) VALUES ($1, $2, $3, $4, $5)"
+                  " ON CONFLICT DO NOTHING",
+                  &p, "writing the vault"));
+    if (pg_changes(r) == 0)
+        CM_FAIL(CM_ERR_EXISTS, "%s %s already exists", v->kind, v->name);
+out:
+    PQclear(r);
+    return rc;
+}
+
+static cm_err pg_vault_update(db_t *db, const char *kind, const char *name, int expect_state,
+                              int new_state, const unsigned char *body, size_t body_len)
+{
+    struct pqp p = {0};
+    PGresult *r = NULL;
+    cm_err rc;
+
+    p_text(&p, kind);
+    p_text(&p, name);
+    p_int(&p, new_state);
+    p_blob(&p, body, body_len);
+    p_int(&p, expect_state);
+    CM_TRY(pg_run(PDB(db), &r,
+                  "UPDATE vault SET State = $3, Body = COALESCE($4::bytea, Body)"
+                  " WHERE Kind = $1 AND Name = $2 AND State = $5",
+                  &p, "updating the vault"));
+    if (pg_changes(r) == 1)
+        goto out;
+    PQclear(r);
+    r = NULL;
+    p.n = 2;
+    CM_TRY(pg_run(PDB(db), &r, "SELECT 1 FROM vault WHERE Kind = $1 AND Name = $2", &p,
+                  "reading the vault"));
+    if (PQntuples(r) > 0)
+        CM_FAIL(CM_ERR_STATE, "%s %s has changed meanwhile (state is not %d)", kind, name,
+                expect_state);
+    CM_FAIL(CM_ERR_NOTFOUND, "%s %s: not found", kind, name);
+out:
+    PQclear(r);
+    return rc;
+}
+
+static cm_err pg_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb,
+                            void *ctx)
+{
+    struct pqp p = {0};
+    PGresult *r = NULL;
+    struct db_vault v;
+    unsigned char *body = NULL;
+    int nomem = 0;
+    cm_err rc;
+
+    p_text(&p, kind);
+    p_text(&p, name);
+    CM_TRY(pg_run(PDB(db), &r,
+                  "SELECT Kind, Name, State, Created, Body FROM vault"
+                  " WHERE Kind = $1 AND ($2::text IS NULL OR Name = $2) ORDER BY Name",
+                  &p, "reading the vault"));
+    if (name != NULL && PQntuples(r) == 0)
+        CM_FAIL(CM_ERR_NOTFOUND, "%s %s: not found", kind, name);
+    for (int i = 0; i < PQntuples(r); i++) {
+        v.kind = PQgetvalue(r, i, 0);
+        v.name = PQgetvalue(r, i, 1);
+        v.state = (int)g_int(r, i, 2);
+        v.created = g_int(r, i, 3);
+        body = g_blob(r, i, 4, &v.body_len, &nomem);
+        CM_NOMEM_IF(nomem);
+        v.body = body;
+        CM_TRY(cb(ctx, &v));
+        free(body);
+        body = NULL;
+    }
+out:
+    free(body);
+    PQclear(r);
+    return rc;
+}
+
 /* ---- connections, transactions, schema ---- */
 
 static void pg_close(db_t *db)
@@ -2252,6 +2356,9 @@ const struct db_ops db_postgresql_ops = {
     .restore = pg_restore,
     .check = pg_check,
     .wait = pg_wait,
+    .vault_insert = pg_vault_insert,
+    .vault_update = pg_vault_update,
+    .vault_iter = pg_vault_iter,
 };
 
 #else

@@ -55,6 +55,18 @@
     "  PRIMARY KEY (Module, EventID)"                                                              \
     ");"
 
+/* The vault of key archival and enrollment tokens (issue 12, db.h): added
+ * like event_poison, on open, without a schema version change. */
+#define VAULT_TABLE_SQL                                                                            \
+    "CREATE TABLE IF NOT EXISTS vault ("                                                           \
+    "  Kind TEXT NOT NULL,"                                                                        \
+    "  Name TEXT NOT NULL,"                                                                        \
+    "  State INTEGER NOT NULL,"                                                                    \
+    "  Created INTEGER NOT NULL,"                                                                  \
+    "  Body BLOB,"                                                                                 \
+    "  PRIMARY KEY (Kind, Name)"                                                                   \
+    ");"
+
 /* The CHECK constraints are written as OR-ed equalities, not IN lists:
  * SQLite 3.40 builds an ephemeral b-tree for an IN list on every row it
  * checks, a third of the cost of a certificate's insert (measured with
@@ -150,7 +162,7 @@ static const char schema_sql[] =
     "  SerialNumber TEXT,"
     "  Created INTEGER NOT NULL,"
     "  Payload TEXT"
-    ");" POISON_TABLE_SQL
+    ");" POISON_TABLE_SQL VAULT_TABLE_SQL
     /* The view of AD CS: one row per request with its certificate, if any.
      * Disposition says 21 (revoked) while the certificate is revoked;
      * RequestDisposition (not a db_columns entry) keeps the stored value
@@ -1579,6 +1591,108 @@ out:
     return rc;
 }
 
+/* ---- the vault (issue 12) ---- */
+
+static cm_err sq_vault_insert(db_t *db, const struct db_vault *v)
+{
+    static const char sql[] =
+        "INSERT INTO vault(Kind, Name, State, Created, Body) VALUES (?1, ?2, ?3, ?4, ?5)";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc = CM_OK;
+    int x;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "writing the vault"));
+    bind_text(st, 1, v->kind);
+    bind_text(st, 2, v->name);
+    sqlite3_bind_int(st, 3, v->state);
+    sqlite3_bind_int64(st, 4, v->created);
+    bind_blob(st, 5, v->body, v->body_len);
+    x = sqlite3_step(st);
+    if (x == SQLITE_CONSTRAINT_PRIMARYKEY)
+        CM_FAIL(CM_ERR_EXISTS, "%s %s already exists", v->kind, v->name);
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "writing the vault"));
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Compare-and-set in one statement (C5); a miss is told apart after. */
+static cm_err sq_vault_update(db_t *db, const char *kind, const char *name, int expect_state,
+                              int new_state, const unsigned char *body, size_t body_len)
+{
+    static const char sql[] = "UPDATE vault SET State = ?3, Body = CASE WHEN ?5 THEN ?4 ELSE Body"
+                              " END WHERE Kind = ?1 AND Name = ?2 AND State = ?6";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    cm_err rc = CM_OK;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "updating the vault"));
+    bind_text(st, 1, kind);
+    bind_text(st, 2, name);
+    sqlite3_bind_int(st, 3, new_state);
+    bind_blob(st, 4, body, body_len);
+    sqlite3_bind_int(st, 5, body != NULL);
+    sqlite3_bind_int(st, 6, expect_state);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "updating the vault"));
+    if (sqlite3_changes(s->h) == 1)
+        goto out;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(s->h, "SELECT 1 FROM vault WHERE Kind = ?1 AND Name = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "reading the vault"));
+    bind_text(st, 1, kind);
+    bind_text(st, 2, name);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        CM_FAIL(CM_ERR_STATE, "%s %s has changed meanwhile (state is not %d)", kind, name,
+                expect_state);
+    CM_FAIL(CM_ERR_NOTFOUND, "%s %s: not found", kind, name);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static cm_err sq_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb,
+                            void *ctx)
+{
+    static const char sql[] = "SELECT Kind, Name, State, Created, Body FROM vault"
+                              " WHERE Kind = ?1 AND (?2 IS NULL OR Name = ?2) ORDER BY Name";
+    struct sqlite_db *s = SDB(db);
+    sqlite3_stmt *st = NULL;
+    struct db_vault v;
+    cm_err rc = CM_OK;
+    int x, seen = 0;
+
+    if (sqlite3_prepare_v2(s->h, sql, -1, &st, NULL) != SQLITE_OK)
+        CM_TRY(sq_fail(s, "reading the vault"));
+    bind_text(st, 1, kind);
+    bind_text(st, 2, name);
+    while ((x = sqlite3_step(st)) == SQLITE_ROW) {
+        v.kind = (const char *)sqlite3_column_text(st, 0);
+        v.name = (const char *)sqlite3_column_text(st, 1);
+        v.state = sqlite3_column_int(st, 2);
+        v.created = col_int(st, 3);
+        v.body = sqlite3_column_blob(st, 4);
+        v.body_len = (size_t)sqlite3_column_bytes(st, 4);
+        if (v.kind == NULL || v.name == NULL)
+            CM_FAIL(CM_ERR_NOMEM, "out of memory");
+        seen = 1;
+        CM_TRY(cb(ctx, &v));
+    }
+    if (x != SQLITE_DONE)
+        CM_TRY(sq_fail(s, "reading the vault"));
+    if (name != NULL && !seen)
+        CM_FAIL(CM_ERR_NOTFOUND, "%s %s: not found", kind, name);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- open, transactions, backup ---- */
 
 /* The checkpointer thread: its own connection, one PASSIVE checkpoint per
@@ -1901,7 +2015,7 @@ static cm_err sq_open(db_t **out, const char *path, int create)
      * SQLite's automatic checkpoint. */
     sqlite3_wal_hook(s->h, ckpt_hook, s);
     if (!create)
-        CM_TRY(sq_exec(s, POISON_TABLE_SQL, "adding the poisoned-events table"));
+        CM_TRY(sq_exec(s, POISON_TABLE_SQL VAULT_TABLE_SQL, "adding the newer tables"));
     if (create) {
         char dir[PATH_MAX];
         CM_TRY(create_schema(s));
@@ -2292,4 +2406,7 @@ const struct db_ops db_sqlite_ops = {
     .snapshot_open = sq_snapshot_open,
     .restore = sq_restore,
     .check = sq_check,
+    .vault_insert = sq_vault_insert,
+    .vault_update = sq_vault_update,
+    .vault_iter = sq_vault_iter,
 };

@@ -26,6 +26,9 @@ static const struct {
     {EXIT_EV_CERTIMPORTED, "CERTIMPORTED"},
     {EXIT_EV_CERTEXPIRING, "CERTEXPIRING"},
     {EXIT_EV_EXITPOISONED, "EXITPOISONED"},
+    {EXIT_EV_KEYARCHIVED, "KEYARCHIVED"},
+    {EXIT_EV_KEYRECOVERYREQUESTED, "KEYRECOVERYREQUESTED"},
+    {EXIT_EV_KEYRECOVERED, "KEYRECOVERED"},
 };
 
 const char *exit_event_name(int ev)
@@ -126,7 +129,7 @@ cm_err exit_filter_parse(int *out, const char *old, const char *in)
                               "event filter: unknown event '%s' (CERTISSUED, CERTPENDING, "
                               "CERTDENIED, CERTREVOKED, CERTRETRIEVEPENDING, CRLISSUED, SHUTDOWN, "
                               "STARTUP, CERTUNREVOKED, CERTIMPORTED, CERTEXPIRING, EXITPOISONED, "
-                              "ALL; AD CS's EXITEVENT_ prefix is accepted)",
+                              "KEYARCHIVED, KEYRECOVERYREQUESTED, KEYRECOVERED, ALL; AD CS's EXITEVENT_ prefix is accepted)",
                               tok);
         if (sign == '-')
             mask &= ~bit;

@@ -35,14 +35,21 @@ enum exit_event {
     /* certmint's alert: an exit module moved an event aside as poisoned
      * (payload: module, event_id, event, reason). */
     EXIT_EV_EXITPOISONED = 0x800,
+    /* Key archival (issue 12, docs/key-archival.md): a private key was
+     * archived with its certificate; a recovery was opened; a key was
+     * recovered (payload: request, reason). */
+    EXIT_EV_KEYARCHIVED = 0x1000,
+    EXIT_EV_KEYRECOVERYREQUESTED = 0x2000,
+    EXIT_EV_KEYRECOVERED = 0x4000,
 };
-#define EXIT_EV_ALL 0xfff
+#define EXIT_EV_ALL 0x7fff
 
 /* EXIT_EV_ALL as an event filter key stores it (names, in bit order): the
  * default of the filters of modules that want every event. */
 #define EXIT_FILTER_ALL_NAMES                                                                      \
     "CERTISSUED,CERTPENDING,CERTDENIED,CERTREVOKED,CERTRETRIEVEPENDING,CRLISSUED,SHUTDOWN,"        \
-    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING,EXITPOISONED"
+    "STARTUP,CERTUNREVOKED,CERTIMPORTED,CERTEXPIRING,EXITPOISONED,KEYARCHIVED,"                   \
+    "KEYRECOVERYREQUESTED,KEYRECOVERED"
 
 /* "CERTISSUED" for EXIT_EV_CERTISSUED; NULL for a value that is not one bit. */
 const char *exit_event_name(int ev);

@@ -105,6 +105,15 @@ cm_err exit_registry_check(const struct exit_module_ops *const *mods) CM_MUST_US
  * Idempotent and thread-safe: later calls return the first call's result. */
 cm_err exit_registry_init(void) CM_MUST_USE;
 
+/* Mails a one-time enrollment token to its address through the SMTP
+ * module's server and settings (exit.smtp.*) with its own template
+ * (exit.smtp.token.*, docs/tokens.md); only to that address. */
+struct exit_token_mail {
+    const char *email, *token, *id, *profile;
+    int64_t expires;
+};
+cm_err exit_smtp_mail_token(struct ca_ctx *ca, const struct exit_token_mail *tm) CM_MUST_USE;
+
 /* Finds a registered module. */
 const struct exit_module_ops *exit_module_find(const char *name);
 

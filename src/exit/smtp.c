@@ -13,6 +13,7 @@
 #include "ca/ca_int.h"
 
 #include "ca/ca.h"
+#include "ca/name.h"
 #include "exit/mailfmt.h"
 #include "exit/mime.h"
 #include "exit/smtp_client.h"
@@ -29,7 +30,9 @@
 #include <strings.h>
 #include <time.h>
 
-#define EVENT_KINDS 12
+#include <openssl/crypto.h>
+
+#define EVENT_KINDS 15
 #define BODY_SEPARATOR "\n----------------------------------------------------------------\n\n"
 
 /* Event short names used in configuration keys (exit.smtp.issued.titleformat). */
@@ -49,6 +52,9 @@ static const struct {
     {EXIT_EV_CERTIMPORTED, "imported"},
     {EXIT_EV_CERTEXPIRING, "expiring"},
     {EXIT_EV_EXITPOISONED, "poisoned"},
+    {EXIT_EV_KEYARCHIVED, "keyarchived"},
+    {EXIT_EV_KEYRECOVERYREQUESTED, "keyrecoveryrequested"},
+    {EXIT_EV_KEYRECOVERED, "keyrecovered"},
 };
 
 static int kind_index(int bit)
@@ -196,6 +202,25 @@ static const struct deftpl {
      "(certmint exit status lists every poisoned event.)\n",
      "PoisonedModule,CAName,PoisonedEventID,PoisonedEvent,PoisonedReason,RequestID,SerialNumber,"
      "RequestDistinguishedName,EventTime"},
+    /* keyarchived (issue 12, docs/key-archival.md): never the key itself */
+    {"[%1] Private key archived: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "The private key of a certificate issued by %1 was archived for recovery by the key\n"
+     "recovery agents.\n\nSerial Number: %2\nRequest ID: %3\nSubject: %4\n"
+     "Subject alternative names: %5\nProfile: %6\nEvent time: %7 UTC\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,SubjectAltNames,CertificateTemplate,"
+     "EventTime"},
+    /* keyrecoveryrequested */
+    {"[%1] Key recovery requested: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "A recovery of the archived private key of a certificate issued by %1 was opened;\n"
+     "the key recovery agents are asked to release their shares.\n\nSerial Number: %2\n"
+     "Request ID: %3\nSubject: %4\nEvent time: %5 UTC\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,EventTime"},
+    /* keyrecovered */
+    {"[%1] Private key recovered: %2 (serial %3)", "CAName,CommonName,SerialNumber",
+     "The archived private key of a certificate issued by %1 was recovered by its key\n"
+     "recovery agents.\n\nSerial Number: %2\nRequest ID: %3\nSubject: %4\n"
+     "Event time: %5 UTC\n",
+     "CAName,SerialNumber,RequestID,DistinguishedName,EventTime"},
 };
 
 struct tpl_set {
@@ -1367,3 +1392,108 @@ const struct exit_module_ops exit_smtp_ops = {
     .deliver = smtp_deliver,
     .shutdown = smtp_shutdown,
 };
+
+/* ---- Enrollment token mail (issue 12, docs/tokens.md) ----
+ * The SMTP module's server, TLS, AUTH and From, its own template
+ * (exit.smtp.token.titleformat / bodyformat, columns below). The mail goes
+ * to the token's address only: never to exit.smtp.to/cc, so the off-box
+ * trail never carries a token value (the audit log records the issue). */
+enum { TK_CANAME, TK_TOKEN, TK_ID, TK_PROFILE, TK_EMAIL, TK_EXPIRES, TK__COUNT };
+static const struct db_column token_cols[TK__COUNT] = {
+    {"CAName", DB_COL_TEXT, 0}, {"Token", DB_COL_TEXT, 0},   {"TokenID", DB_COL_TEXT, 0},
+    {"Profile", DB_COL_TEXT, 0}, {"EMail", DB_COL_TEXT, 0}, {"Expires", DB_COL_TEXT, 0},
+};
+#define TOKEN_TITLE "[%1] Your certificate enrollment token"
+#define TOKEN_TITLE_ARGS "CAName"
+#define TOKEN_BODY                                                                                 \
+    "%1 invites %2 to enroll for a certificate (profile %3).\n\n"                                  \
+    "Your one-time enrollment token (valid until %4 UTC, for one certificate):\n\n%5\n\n"          \
+    "Save it in a file and run: certmint submit --token-file FILE YOUR.csr\n"                      \
+    "(or paste it into the enrollment page). Token ID: %6\n"
+#define TOKEN_BODY_ARGS "CAName,EMail,Profile,Expires,Token,TokenID"
+
+static cm_err token_tpl(struct template **out, const cm_config *cfg, const char *what,
+                        const char *deffmt, const char *defargs)
+{
+    char kf[64], ka[64];
+    const char *f, *a;
+
+    snprintf(kf, sizeof(kf), "exit.smtp.token.%sformat", what);
+    snprintf(ka, sizeof(ka), "exit.smtp.token.%sarg", what);
+    f = config_is_set(cfg, kf) ? config_get(cfg, kf) : deffmt;
+    a = config_is_set(cfg, ka) ? config_get(cfg, ka) : defargs;
+    return template_compile_cols(out, f, a, token_cols, TK__COUNT);
+}
+
+static cm_err token_render(cm_buf *subject, cm_buf *body, const cm_config *cfg,
+                           const char *const *vals)
+{
+    struct template *t = NULL, *b = NULL;
+    cm_err rc;
+
+    CM_TRY(token_tpl(&t, cfg, "title", TOKEN_TITLE, TOKEN_TITLE_ARGS));
+    CM_TRY(token_tpl(&b, cfg, "body", TOKEN_BODY, TOKEN_BODY_ARGS));
+    CM_TRY(template_render(subject, t, vals, TK__COUNT));
+    CM_TRY(template_render(body, b, vals, TK__COUNT));
+out:
+    template_free(t);
+    template_free(b);
+    return rc;
+}
+
+/* long: one mail from configuration to the wire, each part's cleanup */
+cm_err exit_smtp_mail_token(struct ca_ctx *ca, const struct exit_token_mail *tm)
+{
+    struct exit_ca_info info = {NULL, "", "", "localhost"};
+    struct smtp_state *s = NULL;
+    struct mime_msg *m = NULL;
+    struct mime_addr *from = NULL;
+    size_t nfrom = 0;
+    cm_buf subject = CM_BUF_INIT(MIME_VALUE_MAX), body = CM_BUF_INIT(MIME_PART_MAX),
+           msg = CM_BUF_INIT(MIME_PART_MAX);
+    char exp[32], *cn = NULL;
+    const char *vals[TK__COUNT], *rcpt[1] = {tm->email};
+    int permanent = 0;
+    cm_err rc;
+
+    if (cfg_str(ca, "ca.name") != NULL)
+        info.name = cfg_str(ca, "ca.name");
+    else if (ca->cert != NULL && name_get_cn(&cn, X509_get_subject_name(ca->cert)) == CM_OK)
+        info.name = cn;
+    if (info.name == NULL)
+        info.name = "certmint";
+    CM_TRY(smtp_init((void **)&s, ca, &info));
+    iso_time(exp, sizeof(exp), tm->expires);
+    exp[10] = ' ';
+    exp[19] = '\0';
+    vals[TK_CANAME] = info.name;
+    vals[TK_TOKEN] = tm->token;
+    vals[TK_ID] = tm->id;
+    vals[TK_PROFILE] = tm->profile;
+    vals[TK_EMAIL] = tm->email;
+    vals[TK_EXPIRES] = exp;
+    CM_TRY(token_render(&subject, &body, ca->cfg, vals));
+    CM_TRY(mime_new(&m));
+    CM_TRY(mime_addr_parse_list(&from, &nfrom, s->tpl[0].from));
+    CM_TRY(mime_add_address(m, MIME_FROM, from[0].display, from[0].addr));
+    CM_TRY(mime_add_address(m, MIME_TO, NULL, tm->email));
+    CM_TRY(mime_set_subject(m, buf_str(&subject)));
+    CM_TRY(mime_set_date(m, (int64_t)time(NULL)));
+    CM_TRY(mime_add_text(m, buf_str(&body)));
+    CM_TRY(mime_render(&msg, m));
+    CM_TRY(smtp_client_open(&s->client, &s->opts));
+    CM_TRY(smtp_client_send(s->client, from[0].addr, rcpt, 1, msg.data, msg.len, &permanent));
+out:
+    if (body.data != NULL)
+        OPENSSL_cleanse(body.data, body.len);
+    if (msg.data != NULL)
+        OPENSSL_cleanse(msg.data, msg.len);
+    buf_free(&subject);
+    buf_free(&body);
+    buf_free(&msg);
+    mime_addr_free(from, nfrom);
+    mime_free(m);
+    smtp_shutdown(s);
+    free(cn);
+    return rc;
+}

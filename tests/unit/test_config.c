@@ -306,7 +306,7 @@ TEST(type_enum)
     set_bad(c, "log.level", "inf", "not one of error|warn|info|debug");
     set_bad(c, "log.level", "info|debug", "not one of");
     set_bad(c, "log.level", "", "not one of");
-    set_bad(c, "profile.a.base", "web", "not one of tls-server|tls-client|smime|subca");
+    set_bad(c, "profile.a.base", "web", "not one of tls-server|tls-client|smime|smime-encrypt|subca");
     set_bad(c, "profile.a.approval", "sometimes", "not one of auto|manual");
     config_free(c);
 }

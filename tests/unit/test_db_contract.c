@@ -243,7 +243,8 @@ TEST(ops_complete)
           o->audit_append && o->audit_iter && o->view && o->event_enqueue && o->event_iter &&
           o->cert_fill_placeholder && o->poison_add && o->poison_del && o->poison_iter &&
           o->home_location && o->clone && o->remove && o->lock && o->unlock && o->marks &&
-          o->snapshot && o->snapshot_open && o->restore && o->check);
+          o->snapshot && o->snapshot_open && o->restore && o->check && o->vault_insert &&
+          o->vault_update && o->vault_iter);
     CHECK(db_backend_find(o->name) == o);
 }
 
@@ -796,6 +797,69 @@ TEST(snapshot_consistent)
     db_close(db);
 }
 
+/* ---- the vault (issue 12): unique key, compare-and-set, iteration ---- */
+
+struct vault_seen {
+    int n;
+    char names[4][16];
+    int states[4];
+    size_t body_len[4];
+};
+
+static cm_err vault_cb(void *ctx, const struct db_vault *v)
+{
+    struct vault_seen *s = ctx;
+    if (s->n < 4) {
+        snprintf(s->names[s->n], sizeof(s->names[0]), "%s", v->name);
+        s->states[s->n] = v->state;
+        s->body_len[s->n] = v->body_len;
+    }
+    s->n++;
+    return CM_OK;
+}
+
+TEST(vault)
+{
+    char loc[512];
+    db_t *db = open_new(loc, sizeof(loc)), *other = NULL;
+    static const unsigned char body[] = {0, 1, 2, 0xff, 0};
+    struct db_vault a = {"kra.test", "b", 1, 100, body, sizeof(body)};
+    struct db_vault b = {"kra.test", "a", 1, 101, NULL, 0};
+    struct db_vault c = {"other", "a", 7, 102, body, 1};
+    struct vault_seen s;
+
+    CHECK_OK(db_begin(db));
+    CHECK_OK(db_vault_insert(db, &a));
+    CHECK_OK(db_vault_insert(db, &b));
+    CHECK_OK(db_vault_insert(db, &c));
+    CHECK_ERR(db_vault_insert(db, &a), CM_ERR_EXISTS);
+    CHECK_OK(db_commit(db));
+    memset(&s, 0, sizeof(s));
+    CHECK_OK(db_vault_iter(db, "kra.test", NULL, vault_cb, &s));
+    CHECK_INT(s.n, 2);
+    CHECK_STR(s.names[0], "a");
+    CHECK_STR(s.names[1], "b");
+    CHECK_INT(s.body_len[1], sizeof(body));
+    CHECK_ERR(db_vault_iter(db, "kra.test", "zz", vault_cb, &s), CM_ERR_NOTFOUND);
+    /* C5: of two handles, the one whose expected state is stale loses. */
+    CHECK_OK(db_clone(&other, db));
+    CHECK_OK(db_begin(db));
+    CHECK_OK(db_vault_update(db, "kra.test", "b", 1, 2, NULL, 0));
+    CHECK_OK(db_commit(db));
+    CHECK_OK(db_begin(other));
+    CHECK_ERR(db_vault_update(other, "kra.test", "b", 1, 3, NULL, 0), CM_ERR_STATE);
+    CHECK_ERR(db_vault_update(other, "kra.test", "none", 1, 3, NULL, 0), CM_ERR_NOTFOUND);
+    CHECK_OK(db_vault_update(other, "kra.test", "b", 2, 3, body, 2));
+    db_rollback(other);
+    memset(&s, 0, sizeof(s));
+    CHECK_OK(db_vault_iter(other, "kra.test", "b", vault_cb, &s));
+    CHECK_INT(s.n, 1);
+    CHECK_INT(s.states[0], 2);
+    CHECK_INT(s.body_len[0], sizeof(body)); /* the rollback kept the body */
+    db_close(other);
+    db_close(db);
+}
+
 /* ---- C10: integrity ---- */
 
 TEST(integrity)
@@ -929,6 +993,7 @@ int main(void)
         RUN(meta);
         RUN(locks);
         RUN(snapshot_consistent);
+        RUN(vault);
         RUN(integrity);
         RUN(wait);
     }

@@ -337,7 +337,10 @@ TEST(key_eventfilter)
     free(v);
     CHECK(check("exit.ldap.eventfilter", NULL, "CERTISSUED,BOGUS") == NULL);
     CHECK(check("exit.ldap.eventfilter", NULL, "CERTISSUED,,CRLISSUED") == NULL);
-    CHECK(check("exit.ldap.eventfilter", NULL, "0x1000") == NULL); /* beyond EXITPOISONED */
+    CHECK(check("exit.ldap.eventfilter", NULL, "0x8000") == NULL); /* beyond KEYRECOVERED */
+    v = check("exit.ldap.eventfilter", NULL, "0x1000");
+    CHECK_STR(v, "KEYARCHIVED"); /* issue 12 */
+    free(v);
     CHECK(check("exit.ldap.eventfilter", NULL, "0xZZ") == NULL);
 }
 

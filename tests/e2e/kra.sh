@@ -1,0 +1,138 @@
+#!/bin/sh
+# End to end: key archival and M-of-N recovery (issue 12,
+# docs/key-archival.md). The client envelopes its key with openssl cms; the
+# recovered PKCS#12 is read back with openssl pkcs12 and its key compared
+# with the original; agents' keys are made with openssl and never given to
+# the CA home.
+. "$(dirname "$0")/lib.sh"
+
+H="$T/ca"
+new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
+cm "$H" ca-cert >"$T/root.pem"
+
+# Three agents, each with a key of their own (RSA, RSA, EC).
+agent() { # name keyspec
+    case "$2" in
+    rsa) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/$1.key" 2>/dev/null ;;
+    ec) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/$1.key" 2>/dev/null ;;
+    esac
+    openssl req -new -x509 -key "$T/$1.key" -subj "/CN=$1/O=Recovery Agents" -days 30 \
+        -addext "keyUsage=keyEncipherment,keyAgreement" -out "$T/$1.crt" 2>/dev/null
+}
+agent alice rsa
+agent bob rsa
+agent carol ec
+agent mallory rsa
+
+check_fails "archival refused before a transport certificate exists" cm "$H" kra transport-cert
+check "transport certificate issued" cm "$H" kra transport-cert --init --out "$T/transport.pem"
+check "transport certificate chains to the CA" openssl verify -CAfile "$T/root.pem" "$T/transport.pem"
+ku=$(openssl x509 -in "$T/transport.pem" -noout -ext keyUsage 2>/dev/null | tail -n 1 | tr -d ' ')
+check_eq "transport certificate: keyEncipherment only" "$ku" "KeyEncipherment"
+check_fails "a second --init is refused" cm "$H" kra transport-cert --init
+tserial=$(openssl x509 -in "$T/transport.pem" -noout -serial | cut -d= -f2)
+check_match "transport certificate recorded in the database" \
+    "$(cm "$H" view --restrict "SerialNumber=$tserial" --out SerialNumber,CertificateTemplate 2>&1)" "kra-transport"
+
+for a in alice bob carol; do check "kra add $a" cm "$H" kra add "$T/$a.crt"; done
+check_fails "kra add twice is refused" cm "$H" kra add "$T/alice.crt"
+check_fails "kra add of a non-certificate is refused" cm "$H" kra add "$T/alice.key"
+n=$(cm "$H" kra list | grep -c active)
+check_eq "kra list: three active agents" "$n" 3
+check "config set kra.threshold 2" cm "$H" config set kra.threshold 2
+
+# A signing key is never archived.
+check_fails "archive_key on a signing profile is refused" cm "$H" config set profile.smime.archive_key optional
+check_match "... with the reason" "$(cm "$H" config set profile.smime.archive_key optional 2>&1)" "never archived"
+
+# The user's key pair and request (smime-encrypt: RSA, keyEncipherment).
+make_csr rsa:2048 "$T/user.csr" "$T/user.key" "/CN=User One" "email:user@example.org"
+openssl pkcs8 -topk8 -nocrypt -in "$T/user.key" -outform DER -out "$T/user.p8"
+openssl cms -encrypt -binary -aes-256-gcm -in "$T/user.p8" -outform DER -out "$T/user.p7m" \
+    "$T/transport.pem" 2>/dev/null || fail "openssl cms -encrypt"
+
+# Mismatch: another key in the envelope is denied with that reason.
+make_csr rsa:2048 "$T/other.csr" "$T/other.key" "/CN=Other" "email:other@example.org"
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/user.p7m" "$T/other.csr" 2>&1)
+check_match "key not matching the request is denied" "$out" "denied.*does not match the request's public key"
+# A signing profile with an envelope: denied.
+out=$(cm "$H" submit --profile smime --archive-key "$T/user.p7m" "$T/user.csr" 2>&1)
+check_match "archival with a signing profile is denied" "$out" "denied.*does not archive keys"
+# Tampered envelope: one byte flipped in the ciphertext.
+python3 - "$T/user.p7m" "$T/bad.p7m" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+d[len(d) - 40] ^= 1
+open(sys.argv[2], 'wb').write(bytes(d))
+PY
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/bad.p7m" "$T/user.csr" 2>&1)
+check_match "tampered archive envelope is denied" "$out" "denied.*does not open"
+before=$(cm "$H" view --restrict "Disposition=issued" --out SerialNumber | wc -l)
+
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/user.p7m" --out "$T/user.pem" "$T/user.csr")
+check_match "archived submission issued" "$out" "issued"
+serial=$(echo "$out" | cut -f3)
+check "issued certificate verifies" openssl verify -CAfile "$T/root.pem" "$T/user.pem"
+check_match "KEYARCHIVED in the audit log" "$(cm "$H" audit 2>&1)" "key-archive.*2 of 3"
+if [ "$TESTDB" = sqlite ]; then
+    sqlite3 "$H/certmint.db" 'SELECT hex(Body) FROM vault' >"$T/vault.hex"
+    check "the vault has the archive record" grep -q . "$T/vault.hex"
+    check_fails "the database does not hold the key in clear" \
+        grep -qi "$(xxd -p "$T/user.p8" | tr -d '\n' | cut -c200-260)" "$T/vault.hex"
+fi
+
+# profile archive_key = required: a request without an envelope is denied.
+check "config set profile.smime-encrypt.archive_key required" cm "$H" config set profile.smime-encrypt.archive_key required
+make_csr rsa:2048 "$T/u2.csr" "$T/u2.key" "/CN=User Two" "email:u2@example.org"
+out=$(cm "$H" submit --profile smime-encrypt "$T/u2.csr" 2>&1)
+check_match "archive_key required: no envelope, denied" "$out" "denied.*requires key archival"
+
+# Recovery: request, shares from agents, recover.
+req=$(cm "$H" key recover-request "$serial" --reason "user lost laptop" --out "$T/req.txt")
+check_match "recover-request prints a request ID" "$req" "^[0-9a-f]{16}$"
+release() { # agent out
+    "$CM" key release-share "$T/req.txt" --agent-key "$T/$1.key" --agent-cert "$T/$1.crt" --out "$2"
+}
+check "alice releases her share (no CA home)" release alice "$T/share-alice.txt"
+check "bob releases his share" release bob "$T/share-bob.txt"
+check_fails "mallory (not an agent) cannot release a share" release mallory "$T/share-mallory.txt"
+
+printf 'p12-password-%s\n' "$$" >"$T/p12pass"
+chmod 600 "$T/p12pass"
+check "add alice's share" cm "$H" key add-share "$T/share-alice.txt"
+check_fails "one agent alone cannot recover" cm "$H" key recover "$req" --out "$T/one.p12" --password-file "$T/p12pass"
+check_match "... says how many are missing" \
+    "$(cm "$H" key recover "$req" --out "$T/one.p12" --password-file "$T/p12pass" 2>&1)" "1 of the 2 shares"
+check_fails "a replayed share is refused" cm "$H" key add-share "$T/share-alice.txt"
+check_match "... as a replay" "$(cm "$H" key add-share "$T/share-alice.txt" 2>&1)" "replayed"
+# A tampered share file: one hex digit of the envelope changed.
+awk '/^envelope: /{ v=substr($0,11); c=substr(v,200,1); n=(c=="0")?"1":"0"; $0="envelope: " substr(v,1,199) n substr(v,201) } {print}' \
+    "$T/share-bob.txt" >"$T/share-bad.txt"
+check_fails "a tampered share envelope is refused" cm "$H" key add-share "$T/share-bad.txt"
+check "add bob's share" cm "$H" key add-share "$T/share-bob.txt"
+check "recover with 2 of 3" cm "$H" key recover "$req" --out "$T/user.p12" --password-file "$T/p12pass"
+check "PKCS#12 opens with openssl" openssl pkcs12 -in "$T/user.p12" -passin "file:$T/p12pass" -nodes -out "$T/p12.pem"
+openssl pkey -in "$T/p12.pem" -outform DER -out "$T/rec.der" 2>/dev/null
+openssl pkey -in "$T/user.key" -outform DER -out "$T/orig.der" 2>/dev/null
+check "recovered key == original key" cmp "$T/rec.der" "$T/orig.der"
+info=$(openssl pkcs12 -in "$T/user.p12" -passin "file:$T/p12pass" -info -noout 2>&1)
+check_match "PKCS#12 uses AES-256-CBC with PBKDF2" "$info" "PBKDF2.*AES-256-CBC|AES-256-CBC.*PBKDF2"
+check_fails "PKCS#12 has no RC2 or 3DES" sh -c "echo '$info' | grep -Eqi 'rc2|des'"
+ncerts=$(grep -c 'BEGIN CERTIFICATE' "$T/p12.pem")
+check_eq "PKCS#12 carries the certificate and the chain" "$ncerts" 2
+# The recovered key decrypts what was encrypted to the certificate.
+echo "secret mail body" >"$T/mail.txt"
+openssl cms -encrypt -aes-256-cbc -in "$T/mail.txt" -out "$T/mail.p7m" "$T/user.pem" 2>/dev/null
+check "recovered key decrypts a message to the certificate" sh -c \
+    "openssl cms -decrypt -in '$T/mail.p7m' -inkey '$T/p12.pem' -recip '$T/user.pem' | grep -q 'secret mail body'"
+check_fails "a closed request cannot be recovered twice" cm "$H" key recover "$req" --out "$T/two.p12" --password-file "$T/p12pass"
+check_fails "the transport key of the request is gone" test -e "$H/private/recovery/$req.key"
+check_match "audit: request and recovery" "$(cm "$H" audit 2>&1 | grep -E 'key-recover' | wc -l | tr -d ' ')" "^2$"
+check_fails "recover-request for a certificate without an archived key" \
+    cm "$H" key recover-request "$tserial" --reason test --out "$T/req2.txt"
+check_fails "kra remove of an unknown agent" cm "$H" kra remove 0123456789abcdef
+aid=$(cm "$H" kra list | grep 'CN=carol' | cut -f1)
+check "kra remove carol" cm "$H" kra remove "$aid"
+check_match "kra list shows carol removed" "$(cm "$H" kra list)" "removed"
+
+done_testing
