@@ -340,6 +340,40 @@ static int sub_remove(host_store *st, const struct host_args *a, const char *whi
     return 0;
 }
 
+static int sub_enable(host_store *st, const struct host_args *a, const char *which)
+{
+    char name[HOST_NAME_MAX_LEN + 1];
+    unsigned mask = 0;
+    cm_err rc;
+
+    if (a->services == NULL)
+        return cli_usage_error("host enable: give --services smtp,imap,pop,https");
+    if ((rc = host_services_parse(&mask, a->services)) != CM_OK)
+        return cli_usage_error("%s", cm_err_msg());
+    rc = host_find(name, st, which);
+    if (rc == CM_OK)
+        rc = host_enable(st, name, mask, a->keypass);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    printf("enabled '%s' for %s\n", name, a->services);
+    return 0;
+}
+
+static int sub_hook(host_store *st, const struct host_args *a, const char *which)
+{
+    char name[HOST_NAME_MAX_LEN + 1];
+    cm_err rc;
+
+    if (!a->pre_set && !a->post_set)
+        return cli_usage_error("host hook: give --pre-deploy CMD and/or --post-deploy CMD");
+    rc = host_find(name, st, which);
+    if (rc == CM_OK && a->pre_set)
+        rc = host_set_hook(st, name, "pre_deploy", a->pre);
+    if (rc == CM_OK && a->post_set)
+        rc = host_set_hook(st, name, "post_deploy", a->post);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
+
 /* Subcommands that name one entry (THUMBPRINT or NAME). */
 static int run_on_entry(const struct cli_global *g, host_store *st, const struct host_args *a,
                         const char *sub, const char *which)
@@ -350,6 +384,10 @@ static int run_on_entry(const struct cli_global *g, host_store *st, const struct
         return sub_export(g, st, a, which);
     if (strcmp(sub, "remove") == 0)
         return sub_remove(st, a, which);
+    if (strcmp(sub, "enable") == 0)
+        return sub_enable(st, a, which);
+    if (strcmp(sub, "hook") == 0)
+        return sub_hook(st, a, which);
     return cli_usage_error("host: unknown subcommand '%s' (certmint help host)", sub);
 }
 
