@@ -374,6 +374,58 @@ static int sub_hook(host_store *st, const struct host_args *a, const char *which
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
+static int sub_submit(const struct cli_global *g, host_store *st, const struct host_args *a,
+                      const char *which)
+{
+    char name[HOST_NAME_MAX_LEN + 1], who[256];
+    struct ca_actor actor;
+    struct host_ca ca = {a->ca_home ? a->ca_home : g->home, g->passphrase_file, a->profile,
+                         &actor};
+    struct host_submit_result r;
+    cm_err rc;
+
+    cli_actor(&actor, who, sizeof(who));
+    if (ca.home == NULL)
+        return cli_usage_error("host submit: give --ca-home DIR (REST submission: later)");
+    rc = host_find(name, st, which);
+    if (rc == CM_OK)
+        rc = host_submit_local(&r, st, name, &ca);
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    printf("%lld\t%s\t%s\n", (long long)r.request_id, db_disposition_name(r.disposition),
+           r.disposition == DB_DISP_ISSUED ? "imported" : r.message);
+    return r.disposition == DB_DISP_DENIED ? 3 : 0;
+}
+
+static void renew_report(void *ctx, const char *name, const char *what)
+{
+    (void)ctx;
+    printf("%s\t%s\n", name, what);
+}
+
+static int sub_renew(const struct cli_global *g, host_store *st, const struct host_args *a,
+                     const char *which)
+{
+    struct host_renew_opts o = {a->all, which, a->rekey, (int)a->window, a->keypass,
+                                g->passphrase_file};
+    cm_err rc = host_renew(st, &o, renew_report, NULL);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
+
+static int sub_certmonger(const struct cli_global *g, const struct host_args *a)
+{
+    struct host_ca ca = {a->ca_home ? a->ca_home : g->home, g->passphrase_file, a->profile,
+                         NULL};
+    struct host_cm_env env = {getenv("CERTMONGER_OPERATION"), getenv("CERTMONGER_CSR"),
+                              getenv("CERTMONGER_CA_COOKIE")};
+    cm_buf out = CM_BUF_INIT(1024 * 1024);
+    int status = host_certmonger(&out, &env, &ca);
+
+    fwrite(out.data ? (const void *)out.data : "", 1, out.len, stdout);
+    buf_free(&out);
+    return status;
+}
+
 /* Subcommands that name one entry (THUMBPRINT or NAME). */
 static int run_on_entry(const struct cli_global *g, host_store *st, const struct host_args *a,
                         const char *sub, const char *which)
@@ -388,7 +440,22 @@ static int run_on_entry(const struct cli_global *g, host_store *st, const struct
         return sub_enable(st, a, which);
     if (strcmp(sub, "hook") == 0)
         return sub_hook(st, a, which);
+    if (strcmp(sub, "submit") == 0)
+        return sub_submit(g, st, a, which);
+    if (strcmp(sub, "renew") == 0)
+        return sub_renew(g, st, a, which);
     return cli_usage_error("host: unknown subcommand '%s' (certmint help host)", sub);
+}
+
+static int known_sub(const char *sub)
+{
+    static const char *const subs[] = {"request", "import", "list",  "show",   "export",
+                                       "remove",  "enable", "hook",  "submit", "renew",
+                                       "certmonger-helper"};
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        if (strcmp(sub, subs[i]) == 0)
+            return 1;
+    return 0;
 }
 
 int cmd_host(const struct cli_global *g, int argc, char **argv)
@@ -403,11 +470,20 @@ int cmd_host(const struct cli_global *g, int argc, char **argv)
     if (argc < 2)
         return cli_usage_error("host: give a subcommand (certmint help host)");
     sub = argv[1];
+    if (!known_sub(sub))
+        return cli_usage_error("host: unknown subcommand '%s' (certmint help host)", sub);
     if ((status = parse_args(&a, argc - 1, argv + 1)) != 0)
         return status;
     argc--;
     argv++;
-    if (strcmp(sub, "list") != 0 && strcmp(sub, "request") != 0 &&
+    if (strcmp(sub, "certmonger-helper") == 0)
+        return optind < argc ? cli_usage_error("host %s: unexpected argument '%s'", sub,
+                                               argv[optind])
+                             : sub_certmonger(g, &a);
+    if (strcmp(sub, "renew") == 0 && a.all) {
+        if (optind < argc)
+            return cli_usage_error("host renew: --all or THUMBPRINT, not both");
+    } else if (strcmp(sub, "list") != 0 && strcmp(sub, "request") != 0 &&
         (arg = positional(argc, argv, sub, strcmp(sub, "import") == 0 ? "FILE" : "THUMBPRINT")) == NULL)
         return 2;
     if (strcmp(sub, "list") == 0 || strcmp(sub, "request") == 0) {

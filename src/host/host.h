@@ -35,6 +35,7 @@
 #define HOST_MAX_FILE (1024 * 1024) /* largest import, bundle or configuration file */
 
 typedef struct host_store host_store;
+struct ca_actor;
 
 /* Opens the store at dir; create: make it (0700) when absent. An existing
  * store that group or others may enter is refused with the chmod that fixes
@@ -163,6 +164,7 @@ struct host_ca {
     const char *home;
     const char *passphrase_file; /* the CA key's */
     const char *profile;         /* NULL: the CA's default (tls-server) */
+    const struct ca_actor *actor; /* who, for the CA's audit log (NULL: service:certmint-host) */
 };
 /* The result of a submission. */
 struct host_submit_result {

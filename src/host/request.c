@@ -41,8 +41,10 @@ static cm_err san_ext(STACK_OF(X509_EXTENSION) **exts, const struct host_request
         int dns = i < o->ndns;
         const char *v = dns ? o->dns[i] : o->ips[i - o->ndns];
         GENERAL_NAME *g = NULL;
-        if ((rc = dns ? san_check_dns(v) : san_check_ip(v)) != CM_OK)
-            CM_FAIL(CM_ERR_INVALID, "--%s %s: %s", dns ? "dns" : "ip", v, cm_err_msg());
+        if ((rc = dns ? san_check_dns(v) : san_check_ip(v)) != CM_OK) {
+            rc = cm_err_prefix(rc, "--%s", dns ? "dns" : "ip");
+            goto out;
+        }
         if (dns) {
             ASN1_IA5STRING *s = ASN1_IA5STRING_new();
             CM_NOMEM_IF(s == NULL || (g = GENERAL_NAME_new()) == NULL);
