@@ -467,15 +467,15 @@ int cmd_host(const struct cli_global *g, int argc, char **argv)
     cm_err rc;
 
     memset(&a, 0, sizeof(a));
-    if (argc < 2)
+    /* The subcommand is the first word that is not an option, so that
+     * "host --store DIR list" and "host list --store DIR" are the same. */
+    if ((status = parse_args(&a, argc, argv)) != 0)
+        return status;
+    if (optind >= argc)
         return cli_usage_error("host: give a subcommand (certmint help host)");
-    sub = argv[1];
+    sub = argv[optind++];
     if (!known_sub(sub))
         return cli_usage_error("host: unknown subcommand '%s' (certmint help host)", sub);
-    if ((status = parse_args(&a, argc - 1, argv + 1)) != 0)
-        return status;
-    argc--;
-    argv++;
     if (strcmp(sub, "certmonger-helper") == 0)
         return optind < argc ? cli_usage_error("host %s: unexpected argument '%s'", sub,
                                                argv[optind])
