@@ -45,6 +45,8 @@ static cm_err read_der(STACK_OF(X509) *sk, const unsigned char *data, size_t len
     cm_err rc = CM_OK;
 
     if (x != NULL && p == data + len) {
+        if (sk_X509_num(sk) >= IMPORT_MAX_CERTS)
+            CM_FAIL(CM_ERR_INVALID, "%s: more than %d certificates", what, IMPORT_MAX_CERTS);
         if (sk_X509_push(sk, x) <= 0)
             CM_FAIL(CM_ERR_NOMEM, "out of memory");
         x = NULL;
