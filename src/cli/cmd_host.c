@@ -4,8 +4,6 @@
 #include "cli/commands.h"
 #include "host/host.h"
 
-#include "db/db.h"
-#include "exit/exit.h"
 #include "util/fsutil.h"
 #include "util/text.h"
 
@@ -70,9 +68,29 @@ struct host_args {
 };
 
 enum {
-    O_STORE = 256, O_NAME, O_SUBJECT, O_DNS, O_IP, O_KEY, O_EXPORTABLE, O_KEYPASS, O_OUT,
-    O_TRUST, O_NOAIA, O_FORMAT, O_PFX, O_PFXPASS, O_FORCE, O_SERVICES, O_PRE, O_POST, O_CAHOME,
-    O_PROFILE, O_ALL, O_REKEY, O_WINDOW,
+    O_STORE = 256,
+    O_NAME,
+    O_SUBJECT,
+    O_DNS,
+    O_IP,
+    O_KEY,
+    O_EXPORTABLE,
+    O_KEYPASS,
+    O_OUT,
+    O_TRUST,
+    O_NOAIA,
+    O_FORMAT,
+    O_PFX,
+    O_PFXPASS,
+    O_FORCE,
+    O_SERVICES,
+    O_PRE,
+    O_POST,
+    O_CAHOME,
+    O_PROFILE,
+    O_ALL,
+    O_REKEY,
+    O_WINDOW,
 };
 
 static int take_list(const char **arr, size_t *n, const char *v, const char *opt)
@@ -118,9 +136,15 @@ static int parse_args(struct host_args *a, int argc, char **argv)
     optind = 0;
     while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
         switch (ch) {
-        case O_STORE: a->store = optarg; break;
-        case O_NAME: a->name = optarg; break;
-        case O_SUBJECT: a->subject = optarg; break;
+        case O_STORE:
+            a->store = optarg;
+            break;
+        case O_NAME:
+            a->name = optarg;
+            break;
+        case O_SUBJECT:
+            a->subject = optarg;
+            break;
         case O_DNS:
             if (take_list(a->dns, &a->ndns, optarg, "--dns"))
                 return 2;
@@ -129,31 +153,66 @@ static int parse_args(struct host_args *a, int argc, char **argv)
             if (take_list(a->ips, &a->nips, optarg, "--ip"))
                 return 2;
             break;
-        case O_KEY: a->key = optarg; break;
-        case O_EXPORTABLE: a->exportable = 1; break;
-        case O_KEYPASS: a->keypass = optarg; break;
-        case O_OUT: a->out = optarg; break;
-        case O_TRUST: a->trust = optarg; break;
-        case O_NOAIA: a->no_aia = 1; break;
+        case O_KEY:
+            a->key = optarg;
+            break;
+        case O_EXPORTABLE:
+            a->exportable = 1;
+            break;
+        case O_KEYPASS:
+            a->keypass = optarg;
+            break;
+        case O_OUT:
+            a->out = optarg;
+            break;
+        case O_TRUST:
+            a->trust = optarg;
+            break;
+        case O_NOAIA:
+            a->no_aia = 1;
+            break;
         case O_FORMAT:
             if (cli_parse_format(&a->fmt, optarg))
                 return 2;
             break;
-        case O_PFX: a->pfx = 1; break;
-        case O_PFXPASS: a->pfxpass = optarg; break;
-        case O_FORCE: a->force = 1; break;
-        case O_SERVICES: a->services = optarg; break;
-        case O_PRE: a->pre = optarg; a->pre_set = 1; break;
-        case O_POST: a->post = optarg; a->post_set = 1; break;
-        case O_CAHOME: a->ca_home = optarg; break;
-        case O_PROFILE: a->profile = optarg; break;
-        case O_ALL: a->all = 1; break;
-        case O_REKEY: a->rekey = 1; break;
+        case O_PFX:
+            a->pfx = 1;
+            break;
+        case O_PFXPASS:
+            a->pfxpass = optarg;
+            break;
+        case O_FORCE:
+            a->force = 1;
+            break;
+        case O_SERVICES:
+            a->services = optarg;
+            break;
+        case O_PRE:
+            a->pre = optarg;
+            a->pre_set = 1;
+            break;
+        case O_POST:
+            a->post = optarg;
+            a->post_set = 1;
+            break;
+        case O_CAHOME:
+            a->ca_home = optarg;
+            break;
+        case O_PROFILE:
+            a->profile = optarg;
+            break;
+        case O_ALL:
+            a->all = 1;
+            break;
+        case O_REKEY:
+            a->rekey = 1;
+            break;
         case O_WINDOW:
             if (text_parse_int(&a->window, optarg, 0, 3650, "--window") != CM_OK)
                 return cli_fail(CM_ERR_INVALID) + 1;
             break;
-        default: return 2;
+        default:
+            return 2;
         }
     }
     if (a->store == NULL)
@@ -179,8 +238,8 @@ static const char *positional(int argc, char **argv, const char *sub, const char
 
 static int sub_request(const struct cli_global *g, host_store *st, const struct host_args *a)
 {
-    struct host_request_opts o = {a->name, a->subject, a->dns, a->ndns, a->ips, a->nips,
-                                  a->key, a->exportable, a->keypass, 0};
+    struct host_request_opts o = {a->name, a->subject, a->dns,        a->ndns,    a->ips,
+                                  a->nips, a->key,     a->exportable, a->keypass, 0};
     char *csr = NULL;
     cm_err rc;
 
@@ -379,8 +438,7 @@ static int sub_submit(const struct cli_global *g, host_store *st, const struct h
 {
     char name[HOST_NAME_MAX_LEN + 1], who[256];
     struct ca_actor actor;
-    struct host_ca ca = {a->ca_home ? a->ca_home : g->home, g->passphrase_file, a->profile,
-                         &actor};
+    struct host_ca ca = {a->ca_home ? a->ca_home : g->home, g->passphrase_file, a->profile, &actor};
     struct host_submit_result r;
     cm_err rc;
 
@@ -406,16 +464,15 @@ static void renew_report(void *ctx, const char *name, const char *what)
 static int sub_renew(const struct cli_global *g, host_store *st, const struct host_args *a,
                      const char *which)
 {
-    struct host_renew_opts o = {a->all, which, a->rekey, (int)a->window, a->keypass,
-                                g->passphrase_file};
+    struct host_renew_opts o = {a->all,         which,      a->rekey,
+                                (int)a->window, a->keypass, g->passphrase_file};
     cm_err rc = host_renew(st, &o, renew_report, NULL);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
 static int sub_certmonger(const struct cli_global *g, const struct host_args *a)
 {
-    struct host_ca ca = {a->ca_home ? a->ca_home : g->home, g->passphrase_file, a->profile,
-                         NULL};
+    struct host_ca ca = {a->ca_home ? a->ca_home : g->home, g->passphrase_file, a->profile, NULL};
     struct host_cm_env env = {getenv("CERTMONGER_OPERATION"), getenv("CERTMONGER_CSR"),
                               getenv("CERTMONGER_CA_COOKIE")};
     cm_buf out = CM_BUF_INIT(1024 * 1024);
@@ -449,8 +506,8 @@ static int run_on_entry(const struct cli_global *g, host_store *st, const struct
 
 static int known_sub(const char *sub)
 {
-    static const char *const subs[] = {"request", "import", "list",  "show",   "export",
-                                       "remove",  "enable", "hook",  "submit", "renew",
+    static const char *const subs[] = {"request",          "import", "list", "show",   "export",
+                                       "remove",           "enable", "hook", "submit", "renew",
                                        "certmonger-helper"};
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
         if (strcmp(sub, subs[i]) == 0)
@@ -477,14 +534,15 @@ int cmd_host(const struct cli_global *g, int argc, char **argv)
     if (!known_sub(sub))
         return cli_usage_error("host: unknown subcommand '%s' (certmint help host)", sub);
     if (strcmp(sub, "certmonger-helper") == 0)
-        return optind < argc ? cli_usage_error("host %s: unexpected argument '%s'", sub,
-                                               argv[optind])
-                             : sub_certmonger(g, &a);
+        return optind < argc
+                   ? cli_usage_error("host %s: unexpected argument '%s'", sub, argv[optind])
+                   : sub_certmonger(g, &a);
     if (strcmp(sub, "renew") == 0 && a.all) {
         if (optind < argc)
             return cli_usage_error("host renew: --all or THUMBPRINT, not both");
     } else if (strcmp(sub, "list") != 0 && strcmp(sub, "request") != 0 &&
-        (arg = positional(argc, argv, sub, strcmp(sub, "import") == 0 ? "FILE" : "THUMBPRINT")) == NULL)
+               (arg = positional(argc, argv, sub,
+                                 strcmp(sub, "import") == 0 ? "FILE" : "THUMBPRINT")) == NULL)
         return 2;
     if (strcmp(sub, "list") == 0 || strcmp(sub, "request") == 0) {
         if (optind < argc)

@@ -303,7 +303,8 @@ static cm_err reload_all(struct svc_file *f, const host_store *st, unsigned mask
 static const struct {
     const char *name;
     unsigned mask;
-} svc_names[] = {{"smtp", HOST_SMTP}, {"imap", HOST_IMAP}, {"pop", HOST_POP}, {"https", HOST_HTTPS}};
+} svc_names[] = {
+    {"smtp", HOST_SMTP}, {"imap", HOST_IMAP}, {"pop", HOST_POP}, {"https", HOST_HTTPS}};
 
 cm_err host_services_parse(unsigned *out, const char *s)
 {

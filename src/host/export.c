@@ -15,7 +15,7 @@
 
 #define PFX_ITER 600000 /* PBKDF2 iterations, as the store's own keys */
 
-static cm_err load_certs(X509 **leaf, STACK_OF(X509) **chain, host_store *st, const char *name)
+static cm_err load_certs(X509 **leaf, STACK_OF(X509) * *chain, host_store *st, const char *name)
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX];
@@ -67,8 +67,8 @@ cm_err host_export_pfx(unsigned char **der, size_t *len, host_store *st, const c
     CM_TRY(load_certs(&leaf, &chain, st, name));
     CM_TRY(host_entry_key(&k, st, name, key_pass_file));
     CM_TRY(key_read_passphrase(pass, sizeof(pass), pfx_pass_file, 0));
-    p12 = PKCS12_create_ex(pass, name, k, leaf, chain, NID_aes_256_cbc, NID_aes_256_cbc,
-                           PFX_ITER, -1, 0, NULL, NULL);
+    p12 = PKCS12_create_ex(pass, name, k, leaf, chain, NID_aes_256_cbc, NID_aes_256_cbc, PFX_ITER,
+                           -1, 0, NULL, NULL);
     if (p12 == NULL)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "making the PKCS#12 of '%s'", name);
     if (PKCS12_set_mac(p12, pass, -1, NULL, 0, PFX_ITER, EVP_sha256()) != 1)

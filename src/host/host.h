@@ -53,7 +53,7 @@ struct host_kv {
     size_t n;
     struct host_kv_pair {
         char *key, *value;
-    } *p;
+    } * p;
 };
 cm_err host_kv_parse(struct host_kv *out, const char *text, size_t len,
                      const char *what) CM_MUST_USE;
@@ -69,14 +69,14 @@ cm_err host_thumb_parse(char out[65], const char *in) CM_MUST_USE;
 /* One entry as `host list` shows it. Strings malloc'ed (host_info_clear). */
 struct host_info {
     char name[HOST_NAME_MAX_LEN + 1];
-    int has_cert;         /* 0: a pending request */
-    char sha1[41];        /* hex, lower case; "" when pending */
+    int has_cert;  /* 0: a pending request */
+    char sha1[41]; /* hex, lower case; "" when pending */
     char sha256[65];
     char *subject, *sans, *issuer;
     int64_t not_before, not_after;
-    char key[32];         /* "rsa:3072", "ec:p256" */
+    char key[32]; /* "rsa:3072", "ec:p256" */
     int exportable, encrypted;
-    char *services;       /* "smtp,imap" or "" */
+    char *services; /* "smtp,imap" or "" */
 };
 void host_info_clear(struct host_info *i);
 typedef cm_err (*host_list_cb)(void *ctx, const struct host_info *i);
@@ -91,11 +91,11 @@ cm_err host_info_get(struct host_info *out, host_store *st, const char *name) CM
 cm_err host_info_json(cm_buf *b, const struct host_info *i) CM_MUST_USE;
 
 struct host_request_opts {
-    const char *name;            /* entry name */
-    const char *subject;         /* "/CN=mail.example.org" or "CN=...,O=..." */
-    const char *const *dns;      /* subjectAltName dNSNames */
+    const char *name;       /* entry name */
+    const char *subject;    /* "/CN=mail.example.org" or "CN=...,O=..." */
+    const char *const *dns; /* subjectAltName dNSNames */
     size_t ndns;
-    const char *const *ips;      /* subjectAltName iPAddresses */
+    const char *const *ips; /* subjectAltName iPAddresses */
     size_t nips;
     const char *key_spec;        /* rsa:2048|3072|4096, ec:p256|p384; NULL: rsa:2048 */
     int exportable;              /* host export --pfx allowed */
@@ -162,13 +162,13 @@ cm_err host_set_hook(host_store *st, const char *name, const char *which,
  * certmonger helper. */
 struct host_ca {
     const char *home;
-    const char *passphrase_file; /* the CA key's */
-    const char *profile;         /* NULL: the CA's default (tls-server) */
+    const char *passphrase_file;  /* the CA key's */
+    const char *profile;          /* NULL: the CA's default (tls-server) */
     const struct ca_actor *actor; /* who, for the CA's audit log (NULL: service:certmint-host) */
 };
 /* The result of a submission. */
 struct host_submit_result {
-    int disposition;   /* DB_DISP_ISSUED, PENDING, DENIED */
+    int disposition; /* DB_DISP_ISSUED, PENDING, DENIED */
     int64_t request_id;
     char message[512];
     char name[HOST_NAME_MAX_LEN + 1];
@@ -179,10 +179,10 @@ cm_err host_submit_local(struct host_submit_result *out, host_store *st, const c
                          const struct host_ca *ca) CM_MUST_USE;
 
 struct host_renew_opts {
-    int all;            /* every entry from a CA that is within the window */
-    const char *which;  /* one entry (renewed whatever its expiry) */
-    int rekey;          /* a new key instead of the same one */
-    int window_days;    /* --all: renew when not-after is less than this away */
+    int all;           /* every entry from a CA that is within the window */
+    const char *which; /* one entry (renewed whatever its expiry) */
+    int rekey;         /* a new key instead of the same one */
+    int window_days;   /* --all: renew when not-after is less than this away */
     const char *key_pass_file;
     const char *ca_pass_file; /* the CA key's passphrase */
 };

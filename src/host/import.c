@@ -21,7 +21,7 @@
 #define IMPORT_MAX_CERTS 16 /* a leaf and its issuers */
 #define AIA_MAX_BYTES (64 * 1024)
 
-static cm_err push_certs(STACK_OF(X509) *sk, STACK_OF(X509) *from, const char *what)
+static cm_err push_certs(STACK_OF(X509) * sk, STACK_OF(X509) * from, const char *what)
 {
     for (int i = 0; i < sk_X509_num(from); i++) {
         X509 *x = sk_X509_value(from, i);
@@ -36,8 +36,7 @@ static cm_err push_certs(STACK_OF(X509) *sk, STACK_OF(X509) *from, const char *w
 
 /* DER: one certificate, or a PKCS#7 SignedData (RFC 2315 9.1) carrying
  * certificates (.p7b, "certs-only"). */
-static cm_err read_der(STACK_OF(X509) *sk, const unsigned char *data, size_t len,
-                       const char *what)
+static cm_err read_der(STACK_OF(X509) * sk, const unsigned char *data, size_t len, const char *what)
 {
     const unsigned char *p = data;
     X509 *x = d2i_X509(NULL, &p, (long)len);
@@ -67,8 +66,7 @@ out:
 
 /* PEM: every CERTIFICATE and PKCS7 block, in order; other blocks (a key
  * pasted alongside) are refused so that a key never travels by mistake. */
-static cm_err read_pem(STACK_OF(X509) *sk, const unsigned char *data, size_t len,
-                       const char *what)
+static cm_err read_pem(STACK_OF(X509) * sk, const unsigned char *data, size_t len, const char *what)
 {
     cm_err rc = CM_OK;
     BIO *b = BIO_new_mem_buf(data, (int)len);
@@ -82,8 +80,7 @@ static cm_err read_pem(STACK_OF(X509) *sk, const unsigned char *data, size_t len
         blocks++;
         if (strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "X509 CERTIFICATE") != 0 &&
             strcmp(name, "PKCS7") != 0)
-            CM_FAIL(CM_ERR_INVALID, "%s: block %d is '%s', not a certificate", what, blocks,
-                    name);
+            CM_FAIL(CM_ERR_INVALID, "%s: block %d is '%s', not a certificate", what, blocks, name);
         CM_TRY(read_der(sk, der, (size_t)dlen, what));
         OPENSSL_free(name);
         OPENSSL_free(hdr);
@@ -152,7 +149,7 @@ static char *aia_url(X509 *x)
 
 /* Fetches the issuer of x from its AIA caIssuers URL into sk; CM_ERR_NOTFOUND
  * when x has none. */
-static cm_err aia_fetch(STACK_OF(X509) *sk, X509 *x)
+static cm_err aia_fetch(STACK_OF(X509) * sk, X509 *x)
 {
     cm_err rc = CM_OK;
     char *url = aia_url(x);
@@ -188,7 +185,7 @@ out:
 }
 
 /* The certificate in sk whose subject issued x and whose key signed it. */
-static X509 *find_issuer(STACK_OF(X509) *sk, X509 *x)
+static X509 *find_issuer(STACK_OF(X509) * sk, X509 *x)
 {
     for (int i = 0; i < sk_X509_num(sk); i++) {
         X509 *c = sk_X509_value(sk, i);
@@ -201,7 +198,7 @@ static X509 *find_issuer(STACK_OF(X509) *sk, X509 *x)
 /* The chain above leaf, in order, from the file and then the AIA URLs. The
  * root (self-issued) is not part of what a server sends but is kept as a
  * trust anchor in *roots. */
-static cm_err build_chain(STACK_OF(X509) *chain, STACK_OF(X509) *roots, STACK_OF(X509) *all,
+static cm_err build_chain(STACK_OF(X509) * chain, STACK_OF(X509) * roots, STACK_OF(X509) * all,
                           X509 *leaf, int allow_aia)
 {
     cm_err rc = CM_OK;
@@ -244,7 +241,7 @@ static cm_err add_trust_pem(X509_STORE *store, const char *pem, size_t len, cons
 }
 
 /* The leaf's dates, then its chain to a trust anchor (RFC 5280 6.1). */
-static cm_err verify_chain(X509 *leaf, STACK_OF(X509) *chain, const char *what,
+static cm_err verify_chain(X509 *leaf, STACK_OF(X509) * chain, const char *what,
                            const struct host_import_opts *o)
 {
     cm_err rc = CM_OK;
@@ -270,8 +267,8 @@ static cm_err verify_chain(X509 *leaf, STACK_OF(X509) *chain, const char *what,
     if (X509_STORE_CTX_init(ctx, store, leaf, chain) != 1)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "verifying %s", what);
     if (X509_verify_cert(ctx) != 1)
-        CM_FAIL(CM_ERR_INVALID, "%s: the chain does not verify: %s (certificate at depth %d)",
-                what, X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)),
+        CM_FAIL(CM_ERR_INVALID, "%s: the chain does not verify: %s (certificate at depth %d)", what,
+                X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)),
                 X509_STORE_CTX_get_error_depth(ctx));
 out:
     ERR_clear_error();
@@ -311,7 +308,7 @@ static cm_err entry_pubkey(EVP_PKEY **out, host_store *st, const char *name)
 
 /* The entry and the certificate of sk whose public key it holds. */
 static cm_err match_key(char name[HOST_NAME_MAX_LEN + 1], X509 **leaf, host_store *st,
-                        STACK_OF(X509) *sk, const char *what)
+                        STACK_OF(X509) * sk, const char *what)
 {
     cm_err rc = CM_OK;
     char entries[PATH_MAX];
@@ -350,7 +347,7 @@ out:
     return rc;
 }
 
-static cm_err pem_of(cm_buf *b, STACK_OF(X509) *sk)
+static cm_err pem_of(cm_buf *b, STACK_OF(X509) * sk)
 {
     BIO *mem = BIO_new(BIO_s_mem());
     char *p = NULL;
@@ -371,7 +368,7 @@ static cm_err pem_of(cm_buf *b, STACK_OF(X509) *sk)
 
 /* Writes chain.pem and cert.pem; a renewal's new key (key.new) becomes
  * key.pem between them. */
-static cm_err store_cert(host_store *st, const char *name, X509 *leaf, STACK_OF(X509) *chain)
+static cm_err store_cert(host_store *st, const char *name, X509 *leaf, STACK_OF(X509) * chain)
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX], knew[PATH_MAX];

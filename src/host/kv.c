@@ -99,8 +99,7 @@ static cm_err kv_line(struct host_kv *kv, const char *p, const char *e, const ch
         ;
     for (const char *q = v; q < e; q++)
         if ((unsigned char)*q < 0x20 && *q != '\t')
-            return cm_err_set(CM_ERR_CONFIG, "%s:%d: control character in the value", what,
-                              lineno);
+            return cm_err_set(CM_ERR_CONFIG, "%s:%d: control character in the value", what, lineno);
     for (size_t i = 0; i < kv->n; i++)
         if (strlen(kv->p[i].key) == (size_t)(ke - k) && memcmp(kv->p[i].key, k, ke - k) == 0)
             return cm_err_set(CM_ERR_CONFIG, "%s:%d: '%.*s' given twice", what, lineno,

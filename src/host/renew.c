@@ -147,8 +147,7 @@ static cm_err submit_entry(struct host_submit_result *out, host_store *st, const
         sub.cert_der = NULL;
     }
     snprintf(idbuf, sizeof(idbuf), "%lld", (long long)out->request_id);
-    CM_TRY(host_kv_set(meta, "pending_request",
-                       out->disposition == DB_DISP_PENDING ? idbuf : ""));
+    CM_TRY(host_kv_set(meta, "pending_request", out->disposition == DB_DISP_PENDING ? idbuf : ""));
     CM_TRY(host_kv_set(meta, "ca_home", ca->home));
     CM_TRY(host_kv_set(meta, "profile", ca->profile ? ca->profile : ""));
     CM_TRY(host_entry_meta_write(st, name, meta));
@@ -254,8 +253,10 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
     if (ca.profile != NULL && ca.profile[0] == '\0')
         ca.profile = NULL;
     if (ca.home == NULL || ca.home[0] == '\0')
-        CM_FAIL(CM_ERR_STATE, "'%s' did not come from a certmint CA (host submit): renew it "
-                              "with host request and host import", name);
+        CM_FAIL(CM_ERR_STATE,
+                "'%s' did not come from a certmint CA (host submit): renew it "
+                "with host request and host import",
+                name);
     enc = before.encrypted;
     if (o->rekey && enc && o->key_pass_file == NULL)
         CM_FAIL(CM_ERR_AUTH, "'%s': its key is encrypted: give --key-passphrase-file", name);
@@ -331,8 +332,14 @@ out:
 }
 
 /* certmonger's exit statuses (certmonger doc/submit.txt). */
-enum { CMG_ISSUED = 0, CMG_WAIT = 1, CMG_REJECTED = 2, CMG_UNREACHABLE = 3,
-       CMG_UNCONFIGURED = 4, CMG_UNSUPPORTED = 6 };
+enum {
+    CMG_ISSUED = 0,
+    CMG_WAIT = 1,
+    CMG_REJECTED = 2,
+    CMG_UNREACHABLE = 3,
+    CMG_UNCONFIGURED = 4,
+    CMG_UNSUPPORTED = 6
+};
 
 static int cm_result(cm_buf *out, struct host_submit_result *r, const unsigned char *der,
                      size_t len)
@@ -345,12 +352,12 @@ static int cm_result(cm_buf *out, struct host_submit_result *r, const unsigned c
 
     if (r->disposition == DB_DISP_PENDING)
         return buf_printf(out, "%lld\n", (long long)r->request_id) == CM_OK ? CMG_WAIT
-                                                                           : CMG_UNREACHABLE;
+                                                                            : CMG_UNREACHABLE;
     if (r->disposition != DB_DISP_ISSUED)
         return buf_printf(out, "%s\n", r->message) == CM_OK ? CMG_REJECTED : CMG_UNREACHABLE;
     if (der == NULL) /* strict audit mode: withheld until released; ask again */
         return buf_printf(out, "%lld\n", (long long)r->request_id) == CM_OK ? CMG_WAIT
-                                                                           : CMG_UNREACHABLE;
+                                                                            : CMG_UNREACHABLE;
     if ((x = d2i_X509(NULL, &p, (long)len)) != NULL && (mem = BIO_new(BIO_s_mem())) != NULL &&
         PEM_write_bio_X509(mem, x) == 1) {
         long n = BIO_get_mem_data(mem, &pem);
@@ -390,8 +397,8 @@ static int cm_submit_poll(cm_buf *out, const struct host_cm_env *env, ca_ctx *s,
     memset(&r, 0, sizeof(r));
     memset(&sub, 0, sizeof(sub));
     if (strcmp(env->operation, "POLL") == 0) {
-        if (env->cookie == NULL || text_parse_int(&id, env->cookie, 1, INT64_MAX,
-                                                   "CERTMONGER_CA_COOKIE") != CM_OK)
+        if (env->cookie == NULL ||
+            text_parse_int(&id, env->cookie, 1, INT64_MAX, "CERTMONGER_CA_COOKIE") != CM_OK)
             return cm_failure(out, CM_ERR_INVALID);
         rc = poll_request(&r, s, (int64_t)id, &der, &len);
     } else {
@@ -426,9 +433,8 @@ int host_certmonger(cm_buf *out, const struct host_cm_env *env, const struct hos
     if (env->operation == NULL)
         return cm_failure(out, cm_err_set(CM_ERR_CONFIG, "CERTMONGER_OPERATION is not set"));
     if (strcmp(env->operation, "IDENTIFY") == 0)
-        return buf_append_str(out, "certmint host certmonger-helper\n") == CM_OK
-                   ? CMG_ISSUED
-                   : CMG_UNREACHABLE;
+        return buf_append_str(out, "certmint host certmonger-helper\n") == CM_OK ? CMG_ISSUED
+                                                                                 : CMG_UNREACHABLE;
     if (strcmp(env->operation, "SUBMIT") != 0 && strcmp(env->operation, "POLL") != 0)
         return CMG_UNSUPPORTED;
     if (c.actor == NULL)

@@ -24,13 +24,15 @@ static cm_err host_key_spec(struct key_spec *ks, const char *s)
         return rc;
     if (ks->kind == KEY_RSA || ks->kind == KEY_EC_P256 || ks->kind == KEY_EC_P384)
         return CM_OK;
-    return cm_err_set(CM_ERR_INVALID, "--key %s: a host key is rsa:2048|3072|4096, ec:p256 or "
-                                      "ec:p384", s);
+    return cm_err_set(CM_ERR_INVALID,
+                      "--key %s: a host key is rsa:2048|3072|4096, ec:p256 or "
+                      "ec:p384",
+                      s);
 }
 
 /* subjectAltName (RFC 5280 4.2.1.6) from the --dns and --ip values, checked
  * as the CA checks them. */
-static cm_err san_ext(STACK_OF(X509_EXTENSION) **exts, const struct host_request_opts *o)
+static cm_err san_ext(STACK_OF(X509_EXTENSION) * *exts, const struct host_request_opts *o)
 {
     cm_err rc = CM_OK;
     GENERAL_NAMES *gens = GENERAL_NAMES_new();

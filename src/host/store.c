@@ -21,10 +21,9 @@ struct host_store {
 
 /* Every key host.conf may set (docs/host.md, "host.conf"). */
 static const char *const conf_keys[] = {
-    "live_dir",       "postfix.config_dir", "postfix.postconf", "postfix.check",
-    "postfix.reload", "dovecot.config",     "dovecot.ssl_file", "dovecot.check",
-    "dovecot.reload", "nginx.config",       "nginx.ssl_file",   "nginx.check",
-    "nginx.reload",
+    "live_dir",       "postfix.config_dir", "postfix.postconf", "postfix.check",  "postfix.reload",
+    "dovecot.config", "dovecot.ssl_file",   "dovecot.check",    "dovecot.reload", "nginx.config",
+    "nginx.ssl_file", "nginx.check",        "nginx.reload",
 };
 
 static cm_err conf_load(host_store *st)
@@ -172,8 +171,7 @@ out:
     return rc;
 }
 
-cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name,
-                      const char *pass_file)
+cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name, const char *pass_file)
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX], pass[1024];
@@ -187,8 +185,8 @@ cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name,
     enc = host_kv_get(&kv, "encrypted");
     if (enc != NULL && strcmp(enc, "yes") == 0) {
         if (pass_file == NULL)
-            CM_FAIL(CM_ERR_AUTH, "%s: the key of '%s' is encrypted: give --passphrase-file",
-                    path, name);
+            CM_FAIL(CM_ERR_AUTH, "%s: the key of '%s' is encrypted: give --passphrase-file", path,
+                    name);
         CM_TRY(key_read_passphrase(pass, sizeof(pass), pass_file, 0));
         CM_TRY(key_load_encrypted(out, path, pass));
     } else {

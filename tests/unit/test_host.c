@@ -53,7 +53,7 @@ TEST(thumbprints)
     CHECK_OK(host_thumb_parse(t, "\xe2\x80\x8e"
                                  "a4:d2:32"));
     CHECK_STR(t, "a4d232");
-    CHECK_ERR(host_thumb_parse(t, "a4d"), CM_ERR_INVALID);   /* too short for a prefix */
+    CHECK_ERR(host_thumb_parse(t, "a4d"), CM_ERR_INVALID);    /* too short for a prefix */
     CHECK_ERR(host_thumb_parse(t, "a4d2zz"), CM_ERR_INVALID); /* not hex */
     CHECK_ERR(host_thumb_parse(t, "00000000000000000000000000000000000000000000000000000000000000"
                                   "0000"),
@@ -70,7 +70,8 @@ TEST(edit_dovecot)
     /* Missing: appended, a newline added before. "ssl_certx" is another setting. */
     CHECK_STR(edit(&b, "ssl_certx = 1", HOST_SYNTAX_DOVECOT),
               "ssl_certx = 1\nssl_cert = </l/full.pem\nssl_key = </l/key.pem\n");
-    CHECK_STR(edit(&b, "", HOST_SYNTAX_DOVECOT), "ssl_cert = </l/full.pem\nssl_key = </l/key.pem\n");
+    CHECK_STR(edit(&b, "", HOST_SYNTAX_DOVECOT),
+              "ssl_cert = </l/full.pem\nssl_key = </l/key.pem\n");
     buf_free(&b);
 }
 
@@ -79,7 +80,8 @@ TEST(edit_nginx_idempotent)
     cm_buf b = CM_BUF_INIT(1 << 20), c = CM_BUF_INIT(1 << 20);
     const char *in = "server {\n\tssl_certificate /old.pem;\n\tssl_certificate_key /old.key;\n}\n";
     char *once = strdup(edit(&b, in, HOST_SYNTAX_NGINX));
-    CHECK_STR(once, "server {\n\tssl_certificate /l/full.pem;\n\tssl_certificate_key /l/key.pem;\n}\n");
+    CHECK_STR(once,
+              "server {\n\tssl_certificate /l/full.pem;\n\tssl_certificate_key /l/key.pem;\n}\n");
     CHECK_STR(edit(&c, once, HOST_SYNTAX_NGINX), once);
     free(once);
     buf_free(&b);
@@ -130,8 +132,7 @@ TEST(read_certs_rejects)
     const char *key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
     CHECK_ERR(host_read_certs((void **)&sk, (const unsigned char *)key, strlen(key), "k"),
               CM_ERR_INVALID);
-    CHECK_ERR(host_read_certs((void **)&sk, (const unsigned char *)"junk", 4, "j"),
-              CM_ERR_INVALID);
+    CHECK_ERR(host_read_certs((void **)&sk, (const unsigned char *)"junk", 4, "j"), CM_ERR_INVALID);
     CHECK(sk == NULL);
 }
 
