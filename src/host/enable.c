@@ -163,7 +163,7 @@ static cm_err run_conf_cmd(const host_store *st, const struct svc_def *d, const 
                            const char *dflt, const char *extra)
 {
     char key[64], **argv = NULL, *words = NULL, what[96];
-    const char *argv2[72];
+    const char *argv2[80];
     cm_err rc;
     size_t n = 0;
 
@@ -173,7 +173,7 @@ static cm_err run_conf_cmd(const host_store *st, const struct svc_def *d, const 
                     host_conf_get(st, d->config_key, d->config_dflt));
     if (rc != CM_OK)
         return cm_err_prefix(rc, "%s (host.conf)", key);
-    while (argv[n] != NULL && n < 70) {
+    while (argv[n] != NULL && n < 76) {
         argv2[n] = argv[n];
         n++;
     }

@@ -171,6 +171,17 @@ out:
     return rc;
 }
 
+/* A key that entry.conf calls clear must not make OpenSSL ask on the
+ * terminal for a passphrase. */
+static int no_prompt(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name, const char *pass_file)
 {
     cm_err rc = CM_OK;
@@ -185,7 +196,7 @@ cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name, co
     enc = host_kv_get(&kv, "encrypted");
     if (enc != NULL && strcmp(enc, "yes") == 0) {
         if (pass_file == NULL)
-            CM_FAIL(CM_ERR_AUTH, "%s: the key of '%s' is encrypted: give --passphrase-file", path,
+            CM_FAIL(CM_ERR_AUTH, "%s: the key of '%s' is encrypted: give --key-passphrase-file", path,
                     name);
         CM_TRY(key_read_passphrase(pass, sizeof(pass), pass_file, 0));
         CM_TRY(key_load_encrypted(out, path, pass));
@@ -193,7 +204,7 @@ cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name, co
         FILE *f = fopen(path, "r");
         if (f == NULL)
             CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
-        *out = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        *out = PEM_read_PrivateKey(f, NULL, no_prompt, NULL);
         fclose(f);
         if (*out == NULL)
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: not a private key", path);

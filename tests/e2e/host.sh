@@ -192,6 +192,16 @@ check "renew --rekey: key.pem is the certificate's key" sh -c \
     "test \"\$(openssl pkey -in '$S/entries/web/key.pem' -pubout)\" = \"\$(openssl x509 -in '$S/entries/web/cert.pem' -noout -pubkey)\""
 check_match "renew --all: a third-party entry is skipped" "$("$CM" --passphrase-file "$PASS" host --store "$S" renew --all --window 1000 2>&1)" "mail.*skipped"
 
+# An encrypted store key: export needs its passphrase.
+check "request: exportable, encrypted, for the CA" H request --name sealed --subject /CN=sealed.example.org \
+    --dns sealed.example.org --key ec:p256 --exportable --key-passphrase-file "$T/kpass"
+check_match "submit it" "$("$CM" --passphrase-file "$PASS" host --store "$S" submit sealed --ca-home "$CA" 2>&1)" "issued"
+check_fails "export of an encrypted key without its passphrase refused" H export sealed --pfx --password-file "$T/pfxpass" --out "$T/sealed.pfx"
+check_match "  ... the error asks for --key-passphrase-file" "$(cat "$T/last.out")" "key-passphrase-file"
+check "export with --key-passphrase-file" H export sealed --pfx --password-file "$T/pfxpass" --key-passphrase-file "$T/kpass" --out "$T/sealed.pfx"
+openssl pkcs12 -in "$T/sealed.pfx" -passin "file:$T/pfxpass" -nodes -nocerts 2>/dev/null | openssl pkey -pubout >"$T/sealed.pub"
+check "  ... the key in the pfx is the certificate's" sh -c "openssl x509 -in '$S/entries/sealed/cert.pem' -noout -pubkey | cmp - '$T/sealed.pub'"
+
 check "request for a manual profile" H request --name man --subject /CN=man.example.org --dns man.example.org --key ec:p256
 out=$("$CM" --passphrase-file "$PASS" host --store "$S" submit man --ca-home "$CA" --profile man 2>&1)
 check_match "submit: pending at the CA" "$out" "pending"
