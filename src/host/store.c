@@ -196,8 +196,8 @@ cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name, co
     enc = host_kv_get(&kv, "encrypted");
     if (enc != NULL && strcmp(enc, "yes") == 0) {
         if (pass_file == NULL)
-            CM_FAIL(CM_ERR_AUTH, "%s: the key of '%s' is encrypted: give --key-passphrase-file", path,
-                    name);
+            CM_FAIL(CM_ERR_AUTH, "%s: the key of '%s' is encrypted: give --key-passphrase-file",
+                    path, name);
         CM_TRY(key_read_passphrase(pass, sizeof(pass), pass_file, 0));
         CM_TRY(key_load_encrypted(out, path, pass));
     } else {
