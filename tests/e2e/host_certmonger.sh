@@ -61,9 +61,17 @@ CERTMONGER_OPERATION=SUBMIT CERTMONGER_CSR=$(cat "$T/a.csr") "$CM" host certmong
 check_eq "SUBMIT to a missing CA home: exit 4 (unconfigured)" "$?" 4
 
 # --- certmonger itself, on a private session bus -------------------------------------
-mkdir -p "$T/home" "$T/run"
+# certmonger keeps its state in /var/lib/certmonger even on the session bus
+# when it runs as root: every state path goes into $T (certmonger reads these
+# variables), so that the system's certmonger state is never touched.
+mkdir -p "$T/home" "$T/run" "$T/cm/cas" "$T/cm/requests" "$T/cm/local" "$T/cm/tmp" "$T/cm/config"
 chmod 700 "$T/run"
 export HOME="$T/home" XDG_CONFIG_HOME="$T/home/.config" XDG_DATA_HOME="$T/home/.local" XDG_RUNTIME_DIR="$T/run"
+export CERTMONGER_CAS_DIR="$T/cm/cas" CERTMONGER_REQUESTS_DIR="$T/cm/requests" \
+    CERTMONGER_LOCAL_CA_DIR="$T/cm/local" CERTMONGER_TMPDIR="$T/cm/tmp" \
+    CERTMONGER_CONFIG_DIR="$T/cm/config" CERTMONGER_SYSTEM_LOCK_FILE="$T/cm/lock"
+sysstate() { find /var/lib/certmonger -type f 2>/dev/null | sort | xargs -r sha256sum 2>/dev/null | sha256sum; }
+sys_before=$(sysstate)
 dbus-daemon --session --address="unix:path=$T/bus" --fork --print-pid >"$T/dbus.pid"
 at_exit 'kill "$(cat "$T/dbus.pid")" 2>/dev/null'
 export DBUS_SESSION_BUS_ADDRESS="unix:path=$T/bus"
@@ -102,5 +110,7 @@ check_eq "  ... it is the approved request's (POLL, no second request)" \
     "$(openssl x509 -in "$T/man.pem" -noout -serial | cut -d= -f2)" \
     "$(cm "$CA" view --restrict "RequestID=$rid" --out SerialNumber --format csv 2>/dev/null | tail -n 1 | tr -d '"\r')"
 check_eq "no other request was made" "$(cm "$CA" pending 2>/dev/null | grep -c man.example.org)" 0
+check "certmonger kept its state in the test folder" test -s "$(ls "$T/cm/requests/"* | head -n 1)"
+check_eq "the system's certmonger state is untouched" "$(sysstate)" "$sys_before"
 
 done_testing
