@@ -10,7 +10,8 @@ echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
  libssl-dev openssl libsqlite3-dev sqlite3 libgfshare-dev
  libcurl4-openssl-dev libgmime-3.0-dev libglib2.0-dev libldap2-dev
- gnutls-bin postfix dovecot-core dovecot-imapd slapd ldap-utils
+ gnutls-bin postfix dovecot-core dovecot-imapd dovecot-pop3d slapd ldap-utils
+ certmonger dbus
  procps time ca-certificates python3
  libp11-kit-dev softhsm2 opensc strace man-db
  libevent-dev libjansson-dev curl wrk apache2-utils nghttp2-client nginx-light

@@ -31,9 +31,10 @@ allowed() {
     exit) echo "util db config event key ca crl ldap" ;;
     recover) echo "util db config event key ca crl ldap exit" ;;
     ocsp) echo "util db config event key ca" ;;
+    host) echo "util db config event key ca" ;;
     serve) echo "util db config event key ca crl ldap exit recover backup" ;;
     http) echo "util db config event key ca crl ldap exit recover backup serve ocsp" ;;
-    cli) echo "util db config event key kra ca crl ldap exit recover backup serve ocsp http" ;;
+    cli) echo "util db config event key kra ca crl ldap exit recover backup serve ocsp http host" ;;
     *) echo "?" ;;
     esac
 }
