@@ -124,7 +124,7 @@ static cm_err submit_entry(struct host_submit_result *out, host_store *st, const
 {
     cm_err rc = CM_OK;
     struct ca_submission sub;
-    struct ca_submit_opts so = {ca->profile, NULL, 0};
+    struct ca_submit_opts so = {.profile = ca->profile};
     unsigned char *csr = NULL, *der = NULL;
     size_t csrlen = 0, derlen = 0;
     const char *pend = host_kv_get(meta, "pending_request");
@@ -387,7 +387,7 @@ static int cm_submit_poll(cm_buf *out, const struct host_cm_env *env, ca_ctx *s,
 {
     struct host_submit_result r;
     struct ca_submission sub;
-    struct ca_submit_opts so = {ca->profile, "certmonger", 0};
+    struct ca_submit_opts so = {.profile = ca->profile, .requester = "certmonger"};
     unsigned char *der = NULL;
     size_t len = 0;
     long long id = 0;
