@@ -75,7 +75,7 @@ check_eq "  ... the database and certmint.conf unchanged" \
 check_eq "migrate to PostgreSQL" "$?" 0
 check_match "  ... prints every table with its rows and hash" "$(cat "$T/m1.out")" \
     "certificates +4 +4 +[0-9a-f]{64} +yes"
-check_eq "  ... 7 tables, all matching" "$(grep -cE ' [0-9a-f]{64}  yes$' "$T/m1.out")" 7
+check_eq "  ... 8 tables (vault included), all matching" "$(grep -cE ' [0-9a-f]{64}  yes$' "$T/m1.out")" 8
 check_eq "  ... certmint.conf names it" "$(db_url_of "$H")" "$URL"
 check_eq "  ... certificates as psql reads them" "$(pq "$URL" "$ROWS_CERT_PG")" "$(cat "$T/sq.cert")"
 check_eq "  ... requests" "$(pq "$URL" "$ROWS_REQ")" "$(cat "$T/sq.req")"
@@ -98,7 +98,7 @@ rm -f "$DB-wal" "$DB-shm"
 pq "$URL" "$ROWS_CERT_PG" >"$T/pg.cert"
 "$CM" --home "$H" db migrate --to sqlite >"$T/m2.out" 2>"$T/m2.err"
 check_eq "migrate back to SQLite" "$?" 0
-check_eq "  ... 7 tables, all matching" "$(grep -cE ' [0-9a-f]{64}  yes$' "$T/m2.out")" 7
+check_eq "  ... 8 tables (vault included), all matching" "$(grep -cE ' [0-9a-f]{64}  yes$' "$T/m2.out")" 8
 check_eq "  ... db.url gone from certmint.conf" "$(db_url_of "$H")" ""
 check_eq "  ... certificates as sqlite3 reads them" "$(sq "$DB" "$ROWS_CERT")" "$(cat "$T/pg.cert")"
 check_eq "  ... five of them" "$(sq "$DB" 'SELECT count(*) FROM certificates')" 5

@@ -39,6 +39,19 @@ sclient() {
 }
 served() { sclient "$1" "$2" | sed -n '/BEGIN CERT/,/END CERT/p' | openssl x509 2>/dev/null | fp1; }
 chain_len() { sclient "$1" "$2" | grep -c 'BEGIN CERTIFICATE'; }
+# A reload (nginx -s reload, doveadm reload, postfix reload) returns before
+# the service's workers have the new files: ask until the expected
+# certificate is served, up to 10 s, and print what was served last.
+served_wait() {
+    i=0
+    while :; do
+        v=$(served "$1" "$2")
+        [ "$v" = "$3" ] || [ $i -ge 50 ] && break
+        i=$((i + 1))
+        sleep 0.2
+    done
+    echo "$v"
+}
 verifies() { sclient "$1" "$2" | grep -q 'Verify return code: 0 (ok)'; }
 
 # --- a certmint CA with an issuing subordinate (so that a chain is sent) ------------
@@ -70,7 +83,7 @@ check "hook: pre and post deploy" H hook mail --pre-deploy "$T/hook.sh $T/pre.en
 
 check "enable smtp,imap,pop,https" H enable "$C1" --services smtp,imap,pop,https
 for s in smtp imap pop https; do
-    check_eq "$s: presents the new certificate" "$(served $s "$T/root.pem")" "$C1"
+    check_eq "$s: presents the new certificate" "$(served_wait $s "$T/root.pem" "$C1")" "$C1"
     check "$s: the chain verifies against the root" verifies $s "$T/root.pem"
     check_eq "$s: leaf and issuing CA sent" "$(chain_len $s "$T/root.pem")" 2
 done
@@ -94,7 +107,7 @@ check_match "renew" "$(H renew mail 2>&1)" "renewed.*enabled for smtp,imap,pop,h
 C2=$(fp1 <"$S/entries/mail/cert.pem")
 check "renew: a new certificate" test "$C1" != "$C2"
 for s in smtp imap pop https; do
-    check_eq "$s: presents the renewed certificate" "$(served $s "$T/root.pem")" "$C2"
+    check_eq "$s: presents the renewed certificate" "$(served_wait $s "$T/root.pem" "$C2")" "$C2"
 done
 
 # --- a broken service configuration: restored, the service keeps running ----------
@@ -109,7 +122,7 @@ check_fails "enable with a broken nginx configuration fails" H enable web --serv
 check_match "  ... the error names nginx's check" "$(cat "$T/last.out")" "nginx check"
 check "  ... the nginx file is restored" cmp "$T/ng2" "$T/svc/nginx/ssl.conf"
 check "  ... nginx still runs" kill -0 "$ngpid"
-check_eq "  ... and serves the old certificate" "$(served https "$T/root.pem")" "$C2"
+check_eq "  ... and serves the old certificate" "$(served_wait https "$T/root.pem" "$C2")" "$C2"
 check_match "  ... services not moved" "$(H list)" "$C2 +mail .*smtp,imap,pop,https"
 cp "$T/nginx.conf.good" "$T/svc/nginx/nginx.conf"
 
@@ -122,18 +135,18 @@ check_fails "enable with a broken Dovecot configuration fails" H enable web --se
 check_match "  ... the error names Dovecot's check" "$(cat "$T/last.out")" "dovecot check"
 check "  ... the Dovecot file is restored" cmp "$T/dc2" "$T/svc/dovecot/ssl.conf"
 check "  ... Dovecot still runs" kill -0 "$dcpid"
-check_eq "  ... and serves the old certificate" "$(served imap "$T/root.pem")" "$C2"
+check_eq "  ... and serves the old certificate" "$(served_wait imap "$T/root.pem" "$C2")" "$C2"
 cp "$T/dovecot.conf.good" "$T/svc/dovecot/dovecot.conf"
 
 # A failing pre-deploy hook: nothing changes.
 check "hook: a failing pre-deploy" H hook web --pre-deploy /bin/false
 check_fails "enable with a failing pre-deploy hook fails" H enable web --services https
-check_eq "  ... nginx still serves the old certificate" "$(served https "$T/root.pem")" "$C2"
+check_eq "  ... nginx still serves the old certificate" "$(served_wait https "$T/root.pem" "$C2")" "$C2"
 check "hook: cleared" H hook web --pre-deploy ""
 
 # Enabling another certificate moves the service (as Exchange does).
 check "enable the second certificate for https" H enable "$C3" --services https
-check_eq "https: presents the second certificate" "$(served https "$T/root.pem")" "$C3"
+check_eq "https: presents the second certificate" "$(served_wait https "$T/root.pem" "$C3")" "$C3"
 check_match "list: https moved to web" "$(H list)" "$C3 +web .*https"
 check_match "list: mail keeps smtp,imap,pop" "$(H list)" "$C2 +mail .*smtp,imap,pop "
 
@@ -149,7 +162,7 @@ openssl x509 -req -in "$T/tp.csr" -CA "$TP/root.pem" -CAkey "$TP/root.key" -CAcr
 check "import it" H import "$TP/tp.pem" --trust "$TP/root.pem" --no-aia
 C4=$(fp1 <"$TP/tp.pem")
 check "enable it for smtp" H enable "$C4" --services smtp
-check_eq "smtp: presents the third-party certificate" "$(served smtp "$TP/root.pem")" "$C4"
+check_eq "smtp: presents the third-party certificate" "$(served_wait smtp "$TP/root.pem" "$C4")" "$C4"
 check "smtp: it verifies against the other CA" verifies smtp "$TP/root.pem"
 
 done_testing

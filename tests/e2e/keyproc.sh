@@ -43,8 +43,16 @@ if [ $ROOT = 1 ]; then
     own_home
 fi
 
+# On PostgreSQL the serving process opens connections after it dropped to
+# serve.user: the password file must be that user's (docs/http.md).
+SERVE_PGPASS=${PGPASSFILE:-}
+if [ "$TESTDB" = postgresql ] && [ $ROOT = 1 ]; then
+    cp "$PGPASSFILE" "$T/pgpass.serve" && chown nobody:nogroup "$T/pgpass.serve" &&
+        chmod 600 "$T/pgpass.serve"
+    SERVE_PGPASS=$T/pgpass.serve
+fi
 start_serve() { # -> SPID, KPID
-    "$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
+    PGPASSFILE=$SERVE_PGPASS "$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
     SPID=$!
     i=0
     until curl -fsS "$B/healthz" >/dev/null 2>&1; do

@@ -32,8 +32,8 @@ H="$T/ca"
 check_match "init --db makes a CA" "$(cat "$T/init.out")" "Root CA created"
 check_eq "certmint.conf records db.url" "$(grep '^db.url' "$H/certmint.conf")" "db.url = $URL"
 check_fails "no SQLite database in the home" test -e "$H/certmint.db"
-check_eq "the schema is there (version 1)" \
-    "$(q "$URL" "SELECT value FROM meta WHERE key = 'schema_version'")" 1
+check_eq "the schema is there (version 2: the vault table of key archival)" \
+    "$(q "$URL" "SELECT value FROM meta WHERE key = 'schema_version'")" 2
 check_eq "init's audit record is in PostgreSQL" "$(q "$URL" "SELECT action FROM audit")" init
 
 # Issue, revoke, CRL: the rows as psql sees them.
