@@ -214,17 +214,20 @@ static const char *const expected_constraints[] = {
 #define CRL_COLS "Number, IsDelta, BaseNumber, ThisUpdate, NextUpdate, RevSeq, Entries, Hash"
 
 /* The tables a snapshot copies, in an order that satisfies the foreign key
- * (requests before certificates). Both backends use these names. */
+ * (requests before certificates). Both backends use these names. optional:
+ * a snapshot made before the table existed lacks it (restore skips it). */
 static const struct {
     const char *name, *cols, *order;
-    int ncols;
+    int ncols, optional;
 } copy_tables[] = {
-    {"requests", REQ_COLS, "RequestID", 10},
-    {"certificates", CERT_COLS, "SerialNumber", 22},
-    {"crls", CRL_COLS, "Number", 8},
-    {"audit", "ID, \"when\", Who, Action, RequestID, SerialNumber, Details", "ID", 7},
-    {"events", "ID, Type, RequestID, SerialNumber, Created, Payload", "ID", 6},
-    {"event_poison", "Module, EventID, Reason, Since, Attempts", "Module, EventID", 5},
+    {"requests", REQ_COLS, "RequestID", 10, 0},
+    {"certificates", CERT_COLS, "SerialNumber", 22, 0},
+    {"crls", CRL_COLS, "Number", 8, 0},
+    {"audit", "ID, \"when\", Who, Action, RequestID, SerialNumber, Details", "ID", 7, 0},
+    {"events", "ID, Type, RequestID, SerialNumber, Created, Payload", "ID", 6, 0},
+    {"event_poison", "Module, EventID, Reason, Since, Attempts", "Module, EventID", 5, 0},
+    /* Issue 12: archived keys and enrollment tokens (schema v2). */
+    {"vault", "Kind, Name, State, Created, Body", "Kind, Name", 5, 1},
 };
 #define NCOPY (sizeof(copy_tables) / sizeof(copy_tables[0]))
 
@@ -2186,6 +2189,20 @@ out:
     return rc;
 }
 
+/* Whether the snapshot has the table (one made before it existed does not). */
+static int snapshot_has(sqlite3 *h, const char *table)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(h, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 static cm_err copy_all_in(struct pg_db *s, sqlite3 *h)
 {
     char sel[512];
@@ -2193,6 +2210,8 @@ static cm_err copy_all_in(struct pg_db *s, sqlite3 *h)
     cm_err rc = CM_OK;
 
     for (size_t i = 0; i < NCOPY; i++) {
+        if (copy_tables[i].optional && !snapshot_has(h, copy_tables[i].name))
+            continue;
         snprintf(sel, sizeof(sel), "SELECT %s FROM %s ORDER BY %s", copy_tables[i].cols,
                  copy_tables[i].name, copy_tables[i].order);
         buf_reset(&ins);

@@ -135,4 +135,12 @@ aid=$(cm "$H" kra list | grep 'CN=carol' | cut -f1)
 check "kra remove carol" cm "$H" kra remove "$aid"
 check_match "kra list shows carol removed" "$(cm "$H" kra list)" "removed"
 
+# The vault travels with a backup (both backends: on PostgreSQL a snapshot
+# once left it out): archived keys, agents' envelopes and recoveries.
+check "backup" cm "$H" backup "$T/bk"
+check "restore into a new home" cm "$H" restore "$T/bk" --home "$T/restored"
+check_eq "the restored database has every vault row" \
+    "$(db_sql "$T/restored" "SELECT count(*) FROM vault")" "$(db_sql "$H" "SELECT count(*) FROM vault")"
+check_match "  ... and they are not none" "$(db_sql "$H" "SELECT count(*) FROM vault")" "^[1-9]"
+
 done_testing
