@@ -152,9 +152,11 @@ check-softhsm: all unit tools
 check-pg: all unit tools
 	@CERTMINT_TEST_DB=postgresql BUILD=$(BUILD) sh tests/run.sh
 
-# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer,
+# on SQLite (the unit tests' db contract test runs the PostgreSQL backend's
+# code under the sanitizers; the e2e pass on PostgreSQL is make check's).
 asan:
-	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" check
+	CERTMINT_CHECK_PG=0 $(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" check
 
 # ThreadSanitizer over the code that runs threads: the unit test of
 # recover-orphans' workers, of the mbox scan's and the threads sharing one CA
