@@ -6,6 +6,7 @@
 
 #include "ca/ca.h"
 #include "ca/ca_int.h"
+#include "ca/issue_int.h"
 #include "util/fsutil.h"
 
 #include <openssl/x509.h>
@@ -79,6 +80,7 @@ static void close_test_ca(ca_ctx *ca)
 {
     if (ca == NULL)
         return;
+    issue_cache_free(ca); /* filled by an issuance through this session */
     db_close(ca->db);
     config_free(ca->cfg);
     X509_free(ca->cert);
