@@ -21,8 +21,11 @@ cm "$CA" config set profile.man.approval manual >/dev/null 2>&1
 cm "$CA" ca-cert >"$T/ca.pem" 2>/dev/null
 HELPER="$CM --passphrase-file $PASS host certmonger-helper --ca-home $CA"
 # certmonger runs its helpers with a clean environment: a CA whose database
-# is in PostgreSQL needs the password file named on the helper's line.
-[ -z "${PGPASSFILE:-}" ] || HELPER="/usr/bin/env PGPASSFILE=$PGPASSFILE $HELPER"
+# is in PostgreSQL needs the password file named on the helper's line, one
+# whose key is in SoftHSM2 the token's configuration.
+[ -z "${PGPASSFILE:-}" ] || HELPER="PGPASSFILE=$PGPASSFILE $HELPER"
+[ -z "${SOFTHSM2_CONF:-}" ] || HELPER="SOFTHSM2_CONF=$SOFTHSM2_CONF $HELPER"
+case $HELPER in *=*) HELPER="/usr/bin/env $HELPER" ;; esac
 
 # --- the interface, directly -------------------------------------------------------
 make_csr ec:p256 "$T/a.csr" "$T/a.key" "/CN=a.example.org" "DNS:a.example.org"
