@@ -95,7 +95,10 @@ else
 fi
 
 # ---- the key is in the key process only ----
-if [ "$KEYSTORE" = file ] && [ $ROOT = 1 ]; then
+# Not under AddressSanitizer: its shadow memory is terabytes of mappings
+# that /proc/PID/mem cannot be read through in a test's time.
+case ${BUILD:-build} in *asan*) SCAN=0 ;; *) SCAN=1 ;; esac
+if [ "$KEYSTORE" = file ] && [ $ROOT = 1 ] && [ $SCAN = 1 ]; then
     hex=$(openssl pkey -in "$H/private/ca.key" -passin "file:$PASS" -noout -text |
         awk '/^priv:/ {on=1; next} /^pub:/ {on=0} on' | tr -d ' :\n' | sed 's/^00//')
     cat >"$T/scan.py" <<'PY'
@@ -134,7 +137,7 @@ PY
         fail "responder key not found in the key process ($kp_hits)"
     check_eq "the serving process has no copy of the OCSP responder key" "$sv_hits" 0
 else
-    echo "skip - $SUITE: memory scan (file keys as root only)"
+    echo "skip - $SUITE: memory scan (file keys as root only, not under ASan)"
 fi
 
 # ---- what the key process signed verifies ----
