@@ -55,7 +55,6 @@ struct http_server {
     struct http_files *files; /* under lock */
     char *metrics_core;       /* under lock: the part that needs the database */
     ocsp_responder *ocsp;
-    db_t *db_proto; /* a handle to clone for the OCSP refresher */
     ca_t *ca;       /* the handle of the serve session: per-request sessions (auth.h) */
     pthread_t refresher;
     int refresher_started;

@@ -180,14 +180,10 @@ static void ocsp_reply(struct evhttp_request *req, struct http_ctx *c, const uns
     struct evbuffer *b = evbuffer_new();
     char date[64], cc[96], etag[48];
     int64_t now = (int64_t)time(NULL);
-    ca_ctx *s = NULL;
-    cm_err rc = b == NULL ? CM_ERR_NOMEM : http_session_open(&s, c, NULL);
+    /* No pool session here: the responder takes one only for a serial its
+     * pre-signed cache does not hold (ocsp.h). */
+    cm_err rc = b == NULL ? CM_ERR_NOMEM : ocsp_respond(&a, c->srv->ocsp, der, len);
 
-    /* A session from the pool for the request (responses not in the
-     * pre-signed cache read the database). */
-    if (rc == CM_OK)
-        rc = ocsp_respond(&a, c->srv->ocsp, ca_session_db(s), der, len);
-    ca_session_close(s);
     if (rc != CM_OK) {
         if (b != NULL)
             evbuffer_free(b);

@@ -437,7 +437,6 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
     CM_NOMEM_IF(s == NULL);
     s->fd_http = s->fd_https = -1;
     pthread_mutex_init(&s->lock, NULL);
-    s->db_proto = ca->db;
     s->ca = ca_session_handle(ca);
     if (s->ca == NULL)
         CM_FAIL(CM_ERR_STATE, "HTTP: the serve session has no CA handle");
