@@ -99,11 +99,10 @@ typedef struct ocsp_responder ocsp_responder;
 
 /* A responder for ca (its certificate and, for signing, ca->signer, which
  * must be loaded). It keeps ca's handle (the sessions for cache misses) and
- * a connection of its own for ocsp_responder_sync. With a delegated signer, the responder certificate in
- * HOME/private/ocsp.crt and its key ocsp.key are used when valid for more
- * than a third of their life, else a new pair is issued (recorded in the
- * database and the audit log like every certificate this CA signs). The
- * cache starts empty: ocsp_responder_sync fills it. */
+ * a connection of its own for ocsp_responder_sync. With a delegated signer, the responder
+ * certificate in HOME/private/ocsp.crt and its key ocsp.key are used when valid for more than a
+ * third of their life, else a new pair is issued (recorded in the database and the audit log like
+ * every certificate this CA signs). The cache starts empty: ocsp_responder_sync fills it. */
 cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_opts *o) CM_MUST_USE;
 void ocsp_responder_free(ocsp_responder *r);
 
