@@ -21,6 +21,9 @@ NT=${THREADS:-$(nproc)}
 T=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-ocsp.XXXXXX")
 PIDS=""
 cleanup() {
+    # openssl ocsp -multi's parent outlives a SIGTERM while its children
+    # run: its children first (by parent PID), then it.
+    [ -n "${MULTI:-}" ] && { pkill -TERM -P "$MULTI" 2>/dev/null || true; kill -KILL "$MULTI" 2>/dev/null || true; }
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
     for p in $PIDS; do wait "$p" 2>/dev/null || true; done
     [ "${KEEP:-0}" = 1 ] || rm -rf "$T"
@@ -76,7 +79,7 @@ wait_http "http://127.0.0.1:$P2/$ENC"
 P4=$(port)
 openssl ocsp -port "$P4" -index "$T/index.txt" -CA "$T/root.pem" -multi "$NT" \
     -rsigner "$H/private/ocsp.crt" -rkey "$H/private/ocsp.key" -nmin 5760 -ignore_err >"$T/openssl-multi.log" 2>&1 &
-PIDS="$PIDS $!"
+MULTI=$!
 wait_http "http://127.0.0.1:$P4/$ENC"
 
 # nginx: a static file of the same size.
