@@ -5,9 +5,10 @@
 #   - with an object folder (BUILD/src/DIR/*.o, from `make`), the symbols each
 #     object needs and which directory defines them (what the link uses:
 #     an extern declaration without an #include is caught here).
-#   - no file under src/cli includes a db/ header or sqlite3.h, and (with
-#     BUILD) no object of src/cli calls a db/ function other than the name
-#     tables of reasons and dispositions (the CLI is a thin client).
+#   - no file under src/cli or src/http (the front ends) includes a db/
+#     header or sqlite3.h, and (with BUILD) no object of theirs calls a db/
+#     function other than the name tables of reasons and dispositions (a
+#     front end is a thin client).
 # Prints each upward use and exits 1 if there is one; a directory missing
 # from the table is an error too (a new layer must be placed on purpose).
 #   sh scripts/layers.sh [BUILD]
@@ -63,13 +64,15 @@ for f in "$top"/src/*/*.[ch]; do
     done
 done >"${TMPDIR:-/tmp}/layers.$$"
 
-# 1b. The front end is a thin client (docs/architecture.md): it calls core
-# functions only, so no file under src/cli names a storage header (db/...)
-# or SQLite's own, whatever the table above allows.
-for f in "$top"/src/cli/*.[ch]; do
+# 1b. The front ends are thin clients (docs/architecture.md): they call
+# core functions only, so no file under src/cli or src/http names a storage
+# header (db/...) or SQLite's own, whatever the table above allows.
+front_ends="cli http"
+for f in "$top"/src/cli/*.[ch] "$top"/src/http/*.[ch]; do
+    fe=$(basename "$(dirname "$f")")
     grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]\(db/[^">]*\|sqlite3\.h\)[">]' "$f" |
         while IFS= read -r line; do
-            echo "layers: ${f#"$top"/}:${line%%:*} includes ${line#*:} (src/cli is a thin client: call a core function instead)"
+            echo "layers: ${f#"$top"/}:${line%%:*} includes ${line#*:} (src/$fe is a thin client: call a core function instead)"
         done
 done >>"${TMPDIR:-/tmp}/layers.$$"
 
@@ -95,21 +98,24 @@ if [ -n "$build" ] && ls "$build"/src/*/*.o >/dev/null 2>&1; then
         done >>"${TMPDIR:-/tmp}/layers.$$"
     rm -f "${TMPDIR:-/tmp}/layers-def.$$"
 fi
-# 2b. What the CLI's objects take from src/db: only the name tables of the
-# values it prints and parses (reasons, dispositions), never an operation
-# (db_open, db_cert_get, db_view...): those are the core's.
+# 2b. What the front ends' objects take from src/db: only the name tables
+# of the values they print and parse (reasons, dispositions), never an
+# operation (db_open, db_cert_get, db_view...): those are the core's.
 if [ -n "$build" ] && ls "$build"/src/cli/*.o "$build"/src/db/*.o >/dev/null 2>&1; then
     for o in "$build"/src/db/*.o; do
         nm --defined-only -g "$o" | awk '$2 ~ /^[TDRBCV]$/ {print $3}'
     done | sort -u >"${TMPDIR:-/tmp}/layers-db.$$"
-    for o in "$build"/src/cli/*.o; do
-        s=${o#"$build"/}
-        [ -f "$top/${s%.o}.c" ] || continue
-        nm -u "$o" | awk '{print $2}' | sort -u | join - "${TMPDIR:-/tmp}/layers-db.$$" |
-            grep -Ev '^db_(reason|disposition)_(name|parse)$' |
-            while read -r sym; do
-                echo "layers: $s uses $sym from db/ (src/cli is a thin client: call a core function instead)"
-            done
+    for fe in $front_ends; do
+        for o in "$build"/src/"$fe"/*.o; do
+            [ -f "$o" ] || continue
+            s=${o#"$build"/}
+            [ -f "$top/${s%.o}.c" ] || continue
+            nm -u "$o" | awk '{print $2}' | sort -u | join - "${TMPDIR:-/tmp}/layers-db.$$" |
+                grep -Ev '^db_(reason|disposition)_(name|parse)$' |
+                while read -r sym; do
+                    echo "layers: $s uses $sym from db/ (src/$fe is a thin client: call a core function instead)"
+                done
+        done
     done >>"${TMPDIR:-/tmp}/layers.$$"
     rm -f "${TMPDIR:-/tmp}/layers-db.$$"
 fi

@@ -110,10 +110,6 @@ const char *ca_session_who(const ca_ctx *s);
 /* Read access for front ends (a session's view). */
 const char *ca_home(const ca_ctx *s);
 const cm_config *ca_config(const ca_ctx *s);
-/* The session's database connection: only while src/cli still reads the
- * database itself (issue 10 moves those reads into the core). */
-db_t *ca_session_db(const ca_ctx *s);
-
 /* Re-reads certmint.conf (serve's SIGHUP). The new configuration is the
  * handle's from now on: sessions taken later see it, the calling session at
  * once. A file that does not load changes nothing. */
@@ -168,10 +164,6 @@ cm_err ca_install_cert(ca_ctx *ca, const char *cert_path, const char *chain_path
 
 /* PEM of the CA certificate, plus the chain when with_chain. Caller frees. */
 cm_err ca_cert_pem(char **out, const ca_ctx *ca, int with_chain) CM_MUST_USE;
-
-/* Parses a CSR in PEM or DER. Errors name `what` (usually the file). */
-cm_err ca_csr_parse(X509_REQ **out, const unsigned char *data, size_t len,
-                    const char *what) CM_MUST_USE;
 
 /* Parses a certificate in PEM or DER. */
 cm_err ca_cert_parse(X509 **out, const unsigned char *data, size_t len,

@@ -408,11 +408,6 @@ const cm_config *ca_config(const ca_ctx *s)
     return s->cfg;
 }
 
-db_t *ca_session_db(const ca_ctx *s)
-{
-    return s->db;
-}
-
 cm_err ca_adopt_config(ca_ctx *s, cm_config *cfg)
 {
     struct cfg_retired *r = NULL;

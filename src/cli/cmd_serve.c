@@ -20,8 +20,9 @@ const char cmd_serve_usage[] =
     "set it also serves HTTP (docs/http.md): the CA certificate, chain and CRLs under\n"
     "/ca/ and /crl/, the OCSP responder at /ocsp (responses pre-signed, ocsp.*), /healthz\n"
     "and /metrics. With HTTP the CA key is opened only by a key process forked at start\n"
-    "(serve.key_process), which signs for the server; started as root, the server then\n"
-    "switches to serve.user after binding; if the key process dies, serve stops and\n"
+    "(serve.key_process), which signs for the server. Started as root, serve switches\n"
+    "to serve.user after binding and before any thread starts (the key process stays\n"
+    "root; without HTTP the key is opened first). If the key process dies, serve stops and\n"
     "exits 1. SIGTERM or SIGINT: raises SHUTDOWN, drains what it can (open HTTP\n"
     "requests: up to 10 s) and exits 0. SIGHUP reloads the configuration, the TLS\n"
     "certificate and the CA files and CRLs served. Logs go to stderr (log.level, -v). The\n"
@@ -142,10 +143,11 @@ int cmd_serve(const struct cli_global *g, int argc, char **argv)
         return cli_fail(rc);
     o.poll = serve_poll;
     /* The key process is forked here, before any thread exists; then the
-     * listeners are bound and root is given up (docs/http.md). */
+     * listeners are bound, root is given up while this process still has
+     * one thread, and only then do the HTTP threads start (docs/http.md). */
     rc = serve_keyproc_wanted(ca) ? serve_keyproc_start(&keyproc, ca) : ca_load_key(ca);
     if (rc == CM_OK && (rc = http_server_start(&srv, ca)) == CM_OK &&
-        (srv == NULL || (rc = serve_drop_privileges(ca)) == CM_OK)) {
+        (rc = serve_drop_privileges(ca)) == CM_OK && (rc = http_server_run(srv)) == CM_OK) {
         if (srv != NULL) {
             o.tick = http_tick;
             o.tick_ctx = srv;

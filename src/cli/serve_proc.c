@@ -6,6 +6,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -178,11 +179,35 @@ void serve_keyproc_reap(struct serve_keyproc *kp)
     kp->pid = 0;
 }
 
+/* Threads of this process (/proc/self/task), 0 when /proc cannot say. */
+static long thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    long n = 0;
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
 /* Sets the user's groups, gid and uid, all three of each (real,
- * effective, saved), then checks that neither can be taken back. */
+ * effective, saved), then checks that neither can be taken back. The
+ * process must have one thread: the kernel changes the credentials of the
+ * calling thread only (glibc then signals the others to follow), so serve
+ * drops before any thread starts, and says so if one did. */
 static cm_err switch_to(const struct passwd *pw)
 {
     gid_t g = pw->pw_gid;
+    long nt = thread_count();
+    if (nt > 1)
+        return cm_err_set(CM_ERR_STATE,
+                          "serve.user %s: %ld threads already run; privileges are dropped "
+                          "before any thread starts",
+                          pw->pw_name, nt);
     if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 ||
         setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
         return cm_err_set(CM_ERR_STATE, "serve.user %s: cannot switch to it: %s", pw->pw_name,
@@ -220,6 +245,7 @@ cm_err serve_drop_privileges(const ca_ctx *ca)
         return CM_OK;
     if ((rc = switch_to(&pw)) != CM_OK)
         return rc;
-    log_info("privileges dropped to %s (uid %ld, gid %ld)", user, (long)pw.pw_uid, (long)pw.pw_gid);
+    log_info("privileges dropped to %s (uid %ld, gid %ld) before any thread started", user,
+             (long)pw.pw_uid, (long)pw.pw_gid);
     return CM_OK;
 }

@@ -28,7 +28,8 @@ int serve_keyproc_died(struct serve_keyproc *kp);
 void serve_keyproc_reap(struct serve_keyproc *kp);
 
 /* Started as root: switches to serve.user (groups, gid, uid; no way
- * back, checked) and sets no_new_privs. Not root: nothing. */
+ * back, checked) and sets no_new_privs. Not root: nothing. Call it while
+ * the process has one thread (an error otherwise). */
 cm_err serve_drop_privileges(const ca_ctx *ca) CM_MUST_USE;
 
 #endif

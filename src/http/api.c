@@ -369,7 +369,7 @@ void api_route(struct evhttp_request *req, struct http_ctx *c, const char *path,
     if ((i = find_route(&r, path)) < 0 || !query_check(&r, query))
         goto out;
     r.body_len = evbuffer_get_length(in);
-    if (r.body_len > HTTP_MAX_BODY) {
+    if (http_body_too_large(req)) {
         api_problem(&r, 413, "too-large", "the request body is over 64 KiB");
         goto out;
     }

@@ -3,7 +3,6 @@
  * core; fuzz/fuzz_api_body.c runs every parser on arbitrary bytes. */
 #include "http/api.h"
 
-#include "db/db.h"
 
 #include <jansson.h>
 #include <stdio.h>

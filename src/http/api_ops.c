@@ -7,7 +7,6 @@
 
 #include "ca/view.h"
 #include "crl/crl.h"
-#include "db/db.h"
 #include "exit/exit.h"
 #include "http/url.h"
 #include "util/log.h"

@@ -4,6 +4,7 @@
 #include "ca/ca_int.h"
 #include "http/http_int.h"
 
+#include "ca/stats.h"
 #include "crl/crl.h"
 #include "exit/exit.h"
 #include "util/buf.h"
@@ -159,43 +160,23 @@ static void module_cb(void *ctx, const struct exit_module_status *st)
         return;
 }
 
-static cm_err count_row(void *ctx, const struct db_row *row)
+/* Seconds until a CRL's nextUpdate; -1 when none was published. */
+static long long next_in(int64_t number, int64_t next_update, int64_t now)
 {
-    (void)row;
-    (*(long long *)ctx)++;
-    return CM_OK;
-}
-
-static int64_t next_crl_in(ca_ctx *ca, int delta, int64_t now)
-{
-    struct db_crl *c = NULL;
-    int64_t v = -1;
-    if (db_crl_last(ca->db, &c, delta) == CM_OK && c != NULL)
-        v = c->next_update - now;
-    db_crl_free(c);
-    cm_err_clear();
-    return v;
+    return number > 0 ? (long long)(next_update - now) : -1;
 }
 
 void http_metrics_refresh(struct http_server *s, ca_ctx *ca)
 {
     cm_buf b = CM_BUF_INIT(1 << 20);
     struct module_lines m = {&b};
-    struct db_marks mk;
-    long long pending = 0;
-    int64_t now = (int64_t)time(NULL), full, delta;
+    struct ca_stats st;
+    int64_t now = (int64_t)time(NULL);
     size_t len = 0;
     char *text;
     cm_err rc = CM_OK;
 
-    memset(&mk, 0, sizeof(mk));
-    if (db_marks(ca->db, &mk) != CM_OK ||
-        db_request_list(ca->db, DB_DISP_PENDING, count_row, &pending) != CM_OK) {
-        log_error("metrics: %s", cm_err_msg());
-        goto out;
-    }
-    full = next_crl_in(ca, 0, now);
-    delta = next_crl_in(ca, 1, now);
+    CM_TRY(ca_stats_read(&st, ca));
     CM_TRY(buf_printf(&b,
                       "# HELP certmint_certificates Certificates in the database.\n"
                       "# TYPE certmint_certificates gauge\ncertmint_certificates %lld\n"
@@ -210,7 +191,9 @@ void http_metrics_refresh(struct http_server *s, ca_ctx *ca)
                       "# TYPE certmint_outbox_backlog gauge\n"
                       "# HELP certmint_outbox_poisoned Poisoned events, per exit module.\n"
                       "# TYPE certmint_outbox_poisoned gauge\n",
-                      (long long)mk.certificates, pending, (long long)full, (long long)delta));
+                      (long long)st.certificates, (long long)st.requests_pending,
+                      next_in(st.crl_number, st.crl_next_update, now),
+                      next_in(st.delta_number, st.delta_next_update, now)));
     if (exit_status(ca, module_cb, &m) != CM_OK)
         log_error("metrics: exit module status: %s", cm_err_msg());
     CM_TRY(buf_reserve(&b, 1));
@@ -240,7 +223,7 @@ cm_err http_ocsp_start(struct http_server *s, ca_ctx *ca)
         o.max_inflight_sign = s->nthreads > 1 ? s->nthreads / 2 : 1;
     CM_TRY(ocsp_responder_new(&s->ocsp, ca, &o));
     /* The first fill before serving: no request waits for it. */
-    CM_TRY(ocsp_responder_sync(s->ocsp, ca->db, &n));
+    CM_TRY(ocsp_responder_sync(s->ocsp, &n));
     atomic_fetch_add(&s->ocsp_signed, (long)n);
     log_info("OCSP: %zu response(s) pre-signed (%s)", n,
              o.use_ca_key ? "CA key" : "delegated responder");
@@ -254,30 +237,23 @@ out:
 void *http_ocsp_refresher(void *arg)
 {
     struct http_server *s = arg;
-    db_t *db = NULL;
     struct timespec ts = {0, 250 * 1000 * 1000};
-    if (db_clone(&db, s->db_proto) != CM_OK) {
-        log_error("OCSP refresher: %s", cm_err_msg());
-        return NULL;
-    }
     while (!atomic_load(&s->stopping)) {
         size_t n = 0;
-        if (ocsp_responder_sync(s->ocsp, db, &n) != CM_OK)
+        if (ocsp_responder_sync(s->ocsp, &n) != CM_OK)
             log_error("OCSP refresh: %s", cm_err_msg());
         else if (n > 0)
             log_debug("OCSP: %zu response(s) signed", n);
         atomic_fetch_add(&s->ocsp_signed, (long)n);
         nanosleep(&ts, NULL);
     }
-    db_close(db);
     return NULL;
 }
 
 void http_server_tick(http_server *s, ca_ctx *ca)
 {
     struct http_files *f = NULL;
-    int64_t full = 0, delta = 0;
-    struct db_crl *c = NULL;
+    struct ca_stats st;
     int r = 0;
     if (s == NULL)
         return;
@@ -288,17 +264,14 @@ void http_server_tick(http_server *s, ca_ctx *ca)
         log_info("OCSP responder certificate renewed");
     /* A CRL published since (by this loop or by `certmint crl`): served
      * from now on. */
-    if (db_crl_last(ca->db, &c, 0) == CM_OK && c != NULL)
-        full = c->number;
-    db_crl_free(c);
-    c = NULL;
-    if (db_crl_last(ca->db, &c, 1) == CM_OK && c != NULL)
-        delta = c->number;
-    db_crl_free(c);
-    cm_err_clear();
+    if (ca_stats_read(&st, ca) != CM_OK) {
+        log_error("HTTP: reading the CRL numbers: %s", cm_err_msg());
+        cm_err_clear();
+        return;
+    }
     pthread_mutex_lock(&s->lock);
     f = s->files;
-    r = f->crl_number != full || f->delta_number != delta;
+    r = f->crl_number != st.crl_number || f->delta_number != st.delta_number;
     pthread_mutex_unlock(&s->lock);
     if (r)
         http_server_reload_files(s, ca);

@@ -14,6 +14,14 @@
 #include <stdint.h>
 
 #define HTTP_MAX_BODY (64 * 1024)
+/* libevent's own cap, above HTTP_MAX_BODY: a body up to it is read whole,
+ * so that the route answers 413 in its own form (problem+json for the API,
+ * a page for /certsrv); beyond it (or a Content-Length over it) libevent
+ * 2.1 answers a bare 413 and closes, as it has no hook before the body is
+ * read (evhttp_set_newreqcb is 2.2). Four times the limit: a pasted bundle
+ * or a wrong file gets a readable answer, and a connection still holds at
+ * most 256 KiB. */
+#define HTTP_WIRE_MAX_BODY (4 * HTTP_MAX_BODY)
 #define HTTP_MAX_HEADERS (16 * 1024)
 #define HTTP_LAT_BUCKETS 12
 
@@ -55,8 +63,7 @@ struct http_server {
     struct http_files *files; /* under lock */
     char *metrics_core;       /* under lock: the part that needs the database */
     ocsp_responder *ocsp;
-    db_t *db_proto; /* a handle to clone for the OCSP refresher */
-    ca_t *ca;       /* the handle of the serve session: per-request sessions (auth.h) */
+    ca_t *ca; /* the handle of the serve session: per-request sessions (auth.h) */
     pthread_t refresher;
     int refresher_started;
     atomic_int stopping;
@@ -80,6 +87,9 @@ struct http_ctx {
 };
 
 void http_server_reload_files(struct http_server *s, ca_ctx *ca);
+/* Is the request's body over HTTP_MAX_BODY, by its Content-Length or by
+ * what was read (a chunked body has none)? The routes answer 413. */
+int http_body_too_large(struct evhttp_request *req);
 void http_route(struct evhttp_request *req, struct http_ctx *c);
 
 /* core.c */

@@ -8,6 +8,7 @@
 #include "http/web.h"
 #include "util/log.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
@@ -69,6 +70,21 @@ static void send_text(struct evhttp_request *req, struct http_ctx *c, int code, 
     reply(req, c, code, reason, b);
     if (b != NULL)
         evbuffer_free(b);
+}
+
+int http_body_too_large(struct evhttp_request *req)
+{
+    const char *cl = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Length");
+    char *end = NULL;
+    unsigned long long n;
+    if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > HTTP_MAX_BODY)
+        return 1;
+    if (cl == NULL)
+        return 0;
+    errno = 0;
+    n = strtoull(cl, &end, 10);
+    /* libevent refused a Content-Length that is not a number already. */
+    return end != cl && (errno == ERANGE || n > HTTP_MAX_BODY);
 }
 
 static void files_release(const void *data, size_t len, void *arg)
@@ -180,14 +196,10 @@ static void ocsp_reply(struct evhttp_request *req, struct http_ctx *c, const uns
     struct evbuffer *b = evbuffer_new();
     char date[64], cc[96], etag[48];
     int64_t now = (int64_t)time(NULL);
-    ca_ctx *s = NULL;
-    cm_err rc = b == NULL ? CM_ERR_NOMEM : http_session_open(&s, c, NULL);
+    /* No pool session here: the responder takes one only for a serial its
+     * pre-signed cache does not hold (ocsp.h). */
+    cm_err rc = b == NULL ? CM_ERR_NOMEM : ocsp_respond(&a, c->srv->ocsp, der, len);
 
-    /* A session from the pool for the request (responses not in the
-     * pre-signed cache read the database). */
-    if (rc == CM_OK)
-        rc = ocsp_respond(&a, c->srv->ocsp, ca_session_db(s), der, len);
-    ca_session_close(s);
     if (rc != CM_OK) {
         if (b != NULL)
             evbuffer_free(b);
@@ -318,6 +330,13 @@ static void dispatch(struct evhttp_request *req, struct http_ctx *c)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     struct http_target t;
 
+    /* Over the limit: 413 in the route's own form (problem+json for the
+     * API, a page for /certsrv, text here). */
+    if (raw != NULL && strncmp(raw, "/api/v1/", 8) != 0 && strncmp(raw, "/certsrv", 8) != 0 &&
+        http_body_too_large(req)) {
+        send_text(req, c, 413, "Payload Too Large", "the request body is over 64 KiB");
+        return;
+    }
     /* OCSP first: its GET URL carries base64, '/' included (RFC 6960 A.1). */
     if (raw != NULL && strcmp(raw, "/ocsp") == 0 && cmd == EVHTTP_REQ_POST) {
         route_ocsp_post(req, c);

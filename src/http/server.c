@@ -9,7 +9,8 @@
  * refcounted distribution files and the OCSP cache (under its own lock).
  *
  * Limits (slow and greedy clients): evhttp's header and body caps
- * (HTTP_MAX_HEADERS, HTTP_MAX_BODY: 413 beyond), an idle timeout on every
+ * (HTTP_MAX_HEADERS; HTTP_WIRE_MAX_BODY, above which libevent answers 413
+ * and closes; the routes answer 413 over HTTP_MAX_BODY), an idle timeout on every
  * read and write (http.idle_timeout), a deadline for a whole request after
  * the previous one (http.request_timeout: a client that trickles a header a
  * byte at a time is cut), and a cap on open connections
@@ -194,7 +195,7 @@ static struct evhttp *make_http(struct http_worker *w, int tls)
     c->srv = s;
     c->w = w;
     c->tls = tls;
-    evhttp_set_max_body_size(h, HTTP_MAX_BODY);
+    evhttp_set_max_body_size(h, HTTP_WIRE_MAX_BODY);
     evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
     evhttp_set_timeout(h, s->idle_timeout);
     evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
@@ -437,7 +438,6 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
     CM_NOMEM_IF(s == NULL);
     s->fd_http = s->fd_https = -1;
     pthread_mutex_init(&s->lock, NULL);
-    s->db_proto = ca->db;
     s->ca = ca_session_handle(ca);
     if (s->ca == NULL)
         CM_FAIL(CM_ERR_STATE, "HTTP: the serve session has no CA handle");
@@ -447,10 +447,24 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
     CM_TRY(http_files_load(&s->files, ca));
     CM_TRY(http_ocsp_start(s, ca));
     http_metrics_refresh(s, ca);
+    /* Each loop is made here; its thread starts in http_server_run. */
     s->workers = calloc((size_t)s->nthreads, sizeof(*s->workers));
     CM_NOMEM_IF(s->workers == NULL);
     for (int i = 0; i < s->nthreads; i++)
         CM_TRY(worker_init(&s->workers[i], s));
+    *out = s;
+    s = NULL;
+out:
+    if (s != NULL)
+        http_server_stop(s, 0);
+    return rc;
+}
+
+cm_err http_server_run(http_server *s)
+{
+    cm_err rc = CM_OK;
+    if (s == NULL)
+        return CM_OK;
     for (int i = 0; i < s->nthreads; i++) {
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
             CM_FAIL(CM_ERR_NOMEM, "HTTP: cannot start a thread");
@@ -460,11 +474,7 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
         CM_FAIL(CM_ERR_NOMEM, "HTTP: cannot start the OCSP refresher");
     s->refresher_started = 1;
     log_info("HTTP server: %d thread(s), at most %ld connections", s->nthreads, s->max_connections);
-    *out = s;
-    s = NULL;
 out:
-    if (s != NULL)
-        http_server_stop(s, 0);
     return rc;
 }
 

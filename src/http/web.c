@@ -253,7 +253,7 @@ static int read_post(struct web_req *w)
     size_t n = evbuffer_get_length(in);
     unsigned char *body = n ? evbuffer_pullup(in, (ssize_t)n) : NULL;
     char msg[300];
-    if (n > HTTP_MAX_BODY) {
+    if (http_body_too_large(w->req)) {
         web_fail(w, 413, "Payload Too Large", "the form is larger than 64 KiB");
         return 0;
     }

@@ -14,10 +14,12 @@
  *                         nextUpdate and re-made at once when a revocation
  *                         changes a status.
  *
- * Threads: ocsp_respond() may be called from many threads at once, each
- * with its own database handle; ocsp_responder_sync() from one thread (the
- * refresher) with its own handle; ocsp_responder_renew() from the thread
- * that owns the ca_ctx. The cache is under a read-write lock. */
+ * Threads: ocsp_respond() may be called from many threads at once: it
+ * answers from the cache without the database, and takes a pool session of
+ * the CA handle (ca_session_open) only for a serial the cache does not hold;
+ * ocsp_responder_sync() from one thread at a time (the refresher), on the
+ * responder's own database connection; ocsp_responder_renew() from the
+ * thread that owns the ca_ctx. The cache is under a read-write lock. */
 #ifndef CM_OCSP_OCSP_H
 #define CM_OCSP_OCSP_H
 
@@ -96,11 +98,11 @@ cm_err ocsp_opts_from_config(struct ocsp_opts *o, const cm_config *cfg) CM_MUST_
 typedef struct ocsp_responder ocsp_responder;
 
 /* A responder for ca (its certificate and, for signing, ca->signer, which
- * must be loaded). With a delegated signer, the responder certificate in
- * HOME/private/ocsp.crt and its key ocsp.key are used when valid for more
- * than a third of their life, else a new pair is issued (recorded in the
- * database and the audit log like every certificate this CA signs). The
- * cache starts empty: ocsp_responder_sync fills it. */
+ * must be loaded). It keeps ca's handle (the sessions for cache misses) and
+ * a connection of its own for ocsp_responder_sync. With a delegated signer, the responder
+ * certificate in HOME/private/ocsp.crt and its key ocsp.key are used when valid for more than a
+ * third of their life, else a new pair is issued (recorded in the database and the audit log like
+ * every certificate this CA signs). The cache starts empty: ocsp_responder_sync fills it. */
 cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_opts *o) CM_MUST_USE;
 void ocsp_responder_free(ocsp_responder *r);
 
@@ -110,13 +112,13 @@ void ocsp_responder_free(ocsp_responder *r);
  * nextUpdate; they are re-signed by the next sync. */
 cm_err ocsp_responder_renew(ocsp_responder *r, ca_ctx *ca, int *renewed) CM_MUST_USE;
 
-/* Brings the cache up to date with the database through db (a handle of
- * the calling thread): when the revocation sequence, the RequestID counter
+/* Brings the cache up to date with the database (through the responder's
+ * own connection; one thread at a time): when the revocation sequence, the RequestID counter
  * or the number of certificates moved since the last sync, every status is
  * read again and the responses whose status changed, and those of new
  * certificates, are signed; responses with less than refresh_before left
  * are re-signed. *signed_out (may be NULL) counts the signatures made. */
-cm_err ocsp_responder_sync(ocsp_responder *r, db_t *db, size_t *signed_out) CM_MUST_USE;
+cm_err ocsp_responder_sync(ocsp_responder *r, size_t *signed_out) CM_MUST_USE;
 
 /* An answer: the DER OCSPResponse and what it says. */
 struct ocsp_answer {
@@ -131,12 +133,14 @@ struct ocsp_answer {
 /* Answers one request (the DER bytes). Never fails for bad input: a
  * malformed request gets malformedRequest, a CertID of another issuer
  * unauthorized (RFC 6960 2.3), a request to sign on demand while
- * max_inflight_sign are being signed tryLater. A single CertID without a nonce is answered
- * from the cache (a certificate issued since the last sync is looked up
- * through db and signed then); a nonce (RFC 8954) or several CertIDs are
- * signed on demand. CM_ERR_* only when no answer at all could be made
- * (out of memory). */
-cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db, const unsigned char *req,
+ * max_inflight_sign are being signed tryLater. A single CertID without a
+ * nonce is answered from the cache; a nonce (RFC 8954) or several CertIDs
+ * are signed on demand with the statuses of the cache. Only a serial the
+ * cache does not hold (a certificate issued since the last sync) takes a
+ * pool session of the CA handle, waiting while all ca.sessions are out, to
+ * read it from the database. CM_ERR_* only when no answer at all could be
+ * made (out of memory). */
+cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, const unsigned char *req,
                     size_t len) CM_MUST_USE;
 void ocsp_answer_clear(struct ocsp_answer *a);
 

@@ -50,6 +50,8 @@ struct ocsp_responder {
     int64_t seen_rev_seq, seen_request_id, seen_certs;
     int synced;
     atomic_int inflight; /* responses being signed on demand */
+    ca_t *handle;        /* a cache miss takes a session of it (ocsp_respond) */
+    db_t *sync_db;       /* the syncing thread's own connection */
 };
 
 const char *ocsp_cert_status_name(int st)
@@ -180,8 +182,11 @@ cm_err ocsp_responder_new(ocsp_responder **out, ca_ctx *ca, const struct ocsp_op
         r->o.max_inflight_sign =
             (int)sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (int)sysconf(_SC_NPROCESSORS_ONLN) : 1;
     r->ca_key = ca->signer;
+    r->handle = ca->h;
     if (ca->cert == NULL || ca->signer == NULL)
         CM_FAIL(CM_ERR_STATE, "OCSP responder: the CA has no certificate or its key is not loaded");
+    /* Its own connection: the refresher never holds a pool session. */
+    CM_TRY(db_clone(&r->sync_db, ca->db));
     r->ca_cert = X509_dup(ca->cert);
     r->buckets = calloc(NBUCKETS, sizeof(*r->buckets));
     CM_NOMEM_IF(r->ca_cert == NULL || r->buckets == NULL);
@@ -257,6 +262,7 @@ void ocsp_responder_free(ocsp_responder *r)
     free(r->signer.cert_der);
     X509_free(r->responder);
     X509_free(r->ca_cert);
+    db_close(r->sync_db);
     pthread_rwlock_destroy(&r->lock);
     pthread_rwlock_destroy(&r->signer_lock);
     free(r);
@@ -457,9 +463,10 @@ out:
     return rc;
 }
 
-cm_err ocsp_responder_sync(ocsp_responder *r, db_t *db, size_t *signed_out)
+cm_err ocsp_responder_sync(ocsp_responder *r, size_t *signed_out)
 {
     cm_err rc = CM_OK;
+    db_t *db = r->sync_db;
     int64_t now = (int64_t)time(NULL);
     size_t n = 0;
     int yes = 0;
@@ -507,13 +514,35 @@ static int ours(const ocsp_responder *r, const struct ocsp_certid *id)
     return 0;
 }
 
+/* A certificate not in the cache (issued since the last sync): read from
+ * the database through a pool session taken for this lookup only, so that
+ * cached answers never wait for the pool. *found: it is in the database. */
+static void lookup_db(struct ocsp_single *s, int *found, ocsp_responder *r, const char *serial)
+{
+    static const struct ca_actor who = {CA_ACTOR_SERVICE, "ocsp"};
+    ca_ctx *ses = NULL;
+    struct db_cert *c = NULL;
+
+    if (r->handle == NULL || ca_session_open(&ses, r->handle, &who) != CM_OK)
+        goto out;
+    if (db_cert_get(ses->db, &c, serial) == CM_OK) {
+        status_of_cert(&s->status, &s->reason, &s->rev_time, c->origin, c->revoked_reason,
+                       c->revoked_effective_when);
+        *found = 1;
+    }
+out:
+    if (!*found)
+        log_debug("OCSP: serial %s not in the cache or the database: %s", serial, cm_err_msg());
+    ca_session_close(ses);
+    db_cert_free(c);
+    cm_err_clear();
+}
+
 /* The status of one serial: the cache, else the database (a certificate
  * issued since the last sync), else never issued here. */
-static void lookup(struct ocsp_single *s, int *ext_revoked, ocsp_responder *r, db_t *db,
-                   const char *serial)
+static void lookup(struct ocsp_single *s, int *ext_revoked, ocsp_responder *r, const char *serial)
 {
     struct entry *e;
-    struct db_cert *c = NULL;
     int found = 0;
 
     pthread_rwlock_rdlock(&r->lock);
@@ -524,13 +553,8 @@ static void lookup(struct ocsp_single *s, int *ext_revoked, ocsp_responder *r, d
         found = 1;
     }
     pthread_rwlock_unlock(&r->lock);
-    if (!found && serial[0] != '\0' && db != NULL && db_cert_get(db, &c, serial) == CM_OK) {
-        status_of_cert(&s->status, &s->reason, &s->rev_time, c->origin, c->revoked_reason,
-                       c->revoked_effective_when);
-        found = 1;
-    }
-    db_cert_free(c);
-    cm_err_clear();
+    if (!found && serial[0] != '\0')
+        lookup_db(s, &found, r, serial);
     if (found)
         return;
     /* Never issued here: never "good" (CA/B BR 4.9.10). Revoked means
@@ -574,7 +598,7 @@ static cm_err error_answer(struct ocsp_answer *out, int status)
     return ocsp_error_response(&out->der, &out->len, status);
 }
 
-cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db, const unsigned char *req,
+cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, const unsigned char *req,
                     size_t len)
 {
     struct ocsp_request q;
@@ -598,7 +622,7 @@ cm_err ocsp_respond(struct ocsp_answer *out, ocsp_responder *r, db_t *db, const 
     for (size_t i = 0; i < q.n; i++) {
         s[i].certid = q.ids[i].der;
         s[i].certid_len = q.ids[i].der_len;
-        lookup(&s[i], &ext, r, db, q.ids[i].serial);
+        lookup(&s[i], &ext, r, q.ids[i].serial);
     }
     memset(&in, 0, sizeof(in));
     in.singles = s;

@@ -65,11 +65,15 @@ done
 check_eq "installed binary is executable and runs --version" "$("$D/usr/bin/certmint" --version 2>&1)" "$("$CM" --version)"
 check_match "the unit starts the installed binary" "$(grep '^ExecStart=' "$D/usr/lib/systemd/system/certmint.service")" \
     '^ExecStart=/usr/bin/certmint serve$'
-for o in User=certmint ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes ProtectHome=yes \
-    'CapabilityBoundingSet=' RestrictAddressFamilies= SystemCallFilter=@system-service \
-    ReadWritePaths=/var/lib/certmint EnvironmentFile=; do
+for o in ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes ProtectHome=yes \
+    'CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_NET_BIND_SERVICE CAP_DAC_OVERRIDE CAP_CHOWN$' \
+    'AmbientCapabilities=$' RestrictAddressFamilies= SystemCallFilter=@system-service \
+    'SystemCallFilter=@setuid @chown$' ReadWritePaths=/var/lib/certmint EnvironmentFile=; do
     check "unit hardening: $o" grep -q "^$o" "$D/usr/lib/systemd/system/certmint.service"
 done
+# Started as root: serve itself forks the key process and switches to
+# serve.user (docs/http.md, "Process model").
+check_eq "unit: no User=/Group= (serve switches itself)" "$(grep -c '^User=\|^Group=' "$D/usr/lib/systemd/system/certmint.service")" 0
 if command -v systemd-analyze >/dev/null 2>&1; then
     # verify checks ExecStart= and the Documentation= man pages: point both
     # at the DESTDIR copies.

@@ -83,6 +83,13 @@ i=0
 until [ "$(curl -sS -o /dev/null -w '%{http_code}' "$B/crl/ca-delta.crl")" = 200 ] || [ $i -gt 50 ]; do sleep 0.2; i=$((i + 1)); done
 check_eq "delta CRL served once the loop published it" "$(curl -sS -o "$T/delta" -w '%{http_code} %{content_type}' "$B/crl/ca-delta.crl")" "200 application/pkix-crl"
 check_match "delta CRL is a delta" "$(openssl crl -inform DER -in "$T/delta" -noout -text)" "Delta CRL Indicator"
+# The other examples of docs/http.md, as written there.
+curl -fsS -o "$T/ca.cer" "$B/ca/ca.cer"
+curl -fsS -o "$T/ca.crt" "$B/ca/ca.crt"
+check "docs: ca.cer is the DER of ca.crt" cmp "$T/ca.cer" "$T/ca.crt"
+check_eq "docs: ca-chain.pem (openssl storeutl)" "$(curl -fsS -o "$T/chain.pem" "$B/ca/ca-chain.pem" && openssl storeutl -noout -certs "$T/chain.pem" | tail -n 1)" "Total found: 1"
+check_eq "docs: If-None-Match with ca.crt's ETag: 304" \
+    "$(curl -sS -o /dev/null -w '%{http_code}' -H "If-None-Match: $(curl -sSI "$B/ca/ca.crt" | sed -n 's/^ETag: //Ip' | tr -d '\r')" "$B/ca/ca.crt")" 304
 code() { curl -sS -o /dev/null -w '%{http_code}' --path-as-is "$@"; }
 check_eq "unknown CA name: 404" "$(code "$B/ca/other.crt")" 404
 check_eq "unknown path: 404" "$(code "$B/nothing")" 404

@@ -51,8 +51,18 @@ if [ "$TESTDB" = postgresql ] && [ $ROOT = 1 ]; then
         chmod 600 "$T/pgpass.serve"
     SERVE_PGPASS=$T/pgpass.serve
 fi
+# As root, serve runs under what the shipped systemd unit allows root at
+# all: its CapabilityBoundingSet (read from dist/certmint.service.in) and
+# NoNewPrivileges, through setpriv (util-linux).
+WRAP=
+if [ $ROOT = 1 ] && command -v setpriv >/dev/null 2>&1; then
+    caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$TOP/dist/certmint.service.in" | tr 'A-Z' 'a-z' |
+        sed 's/cap_//g; s/^ */+/; s/ *$//; s/  */,+/g')
+    WRAP="setpriv --bounding-set=-all,$caps --no-new-privs"
+fi
 start_serve() { # -> SPID, KPID
-    PGPASSFILE=$SERVE_PGPASS "$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
+    # shellcheck disable=SC2086
+    PGPASSFILE=$SERVE_PGPASS $WRAP "$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
     SPID=$!
     i=0
     until curl -fsS "$B/healthz" >/dev/null 2>&1; do
@@ -78,6 +88,29 @@ if [ $ROOT = 1 ]; then
     check_eq "serving process: no supplementary root group" \
         "$(awk '/^Groups:/ {print $2}' "/proc/$SPID/status")" "65534"
     check_eq "serving process: no_new_privs" "$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$SPID/status")" 1
+    # Every thread, not only the main one: the drop came before any started.
+    check_match "serving process: several threads (HTTP loops, refresher)" "$(ls "/proc/$SPID/task" | wc -l)" '^ *([3-9]|[1-9][0-9]+)$'
+    check_eq "every thread: uid nobody (real, effective, saved, fs)" \
+        "$(cat /proc/$SPID/task/*/status | awk '/^Uid:/ {print $2,$3,$4,$5}' | sort -u)" "65534 65534 65534 65534"
+    check_eq "every thread: gid nogroup" \
+        "$(cat /proc/$SPID/task/*/status | awk '/^Gid:/ {print $2,$3,$4,$5}' | sort -u)" "65534 65534 65534 65534"
+    check_eq "every thread: no capabilities left" \
+        "$(cat /proc/$SPID/task/*/status | awk '/^Cap(Prm|Eff):/ {print $2}' | sort -u)" "0000000000000000"
+    check_eq "every thread: no_new_privs" "$(cat /proc/$SPID/task/*/status | awk '/^NoNewPrivs:/ {print $2}' | sort -u)" 1
+    line_of() { grep -n "$1" "$T/serve.log" | head -n 1 | cut -d: -f1; }
+    l_drop=$(line_of "privileges dropped to nobody .* before any thread started")
+    l_threads=$(line_of "HTTP server: [0-9]* thread(s)")
+    if [ -n "$l_drop" ] && [ -n "$l_threads" ] && [ "$l_drop" -lt "$l_threads" ]; then
+        ok "the log: privileges dropped (line $l_drop) before the HTTP threads started (line $l_threads)"
+    else
+        fail "privilege drop not logged before the threads: drop '$l_drop', threads '$l_threads'"
+    fi
+    if [ -n "$WRAP" ]; then
+        check_eq "under the unit's bounding set: the key process has those capabilities only" \
+            "$(awk '/^CapBnd:/ {print $2}' "/proc/$KPID/status")" \
+            "$(setpriv --bounding-set=-all,$caps sh -c "awk '/^CapBnd:/ {print \$2}' /proc/self/status")"
+        check_eq "  ... and no_new_privs" "$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$KPID/status")" 1
+    fi
     check_eq "key process stays root" "$(awk '/^Uid:/ {print $3}' "/proc/$KPID/status")" 0
     check_eq "key file: 0600 root" "$(stat -c '%a %U' "$H/private/ca.key" 2>/dev/null || echo uri)" \
         "$(test -e "$H/private/ca.key" && echo '600 root' || echo uri)"

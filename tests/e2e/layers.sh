@@ -41,6 +41,22 @@ if ls "$BUILD"/src/db/*.o >/dev/null 2>&1; then
     check_match "the report names the object and the function" "$(cat "$T/last.out")" \
         "src/cli/planted.o uses db_cert_get from db/"
 fi
+# The HTTP server is a front end too (docs/architecture.md): the same two
+# checks for src/http.
+sed -i '1a #include "db/db.h"' "$T/tree2/src/http/url.c"
+check_fails "a db/ header included under src/http is reported" sh "$T/tree2/scripts/layers.sh"
+check_match "the report names the file and the header" "$(cat "$T/last.out")" \
+    "src/http/url.c:2 includes #include \"db/db.h\" \\(src/http is a thin client"
+sed -i '2d' "$T/tree2/src/http/url.c"
+if ls "$BUILD"/src/db/*.o >/dev/null 2>&1; then
+    mkdir -p "$T/b/src/http"
+    printf 'int db_view(void);\nint http_planted(void);\nint http_planted(void) { return db_view(); }\n' \
+        >"$T/tree2/src/http/planted.c"
+    ${CC:-cc} -c -o "$T/b/src/http/planted.o" "$T/tree2/src/http/planted.c"
+    check_fails "an HTTP object calling db_view is reported" sh "$T/tree2/scripts/layers.sh" "$T/b"
+    check_match "the report names the object and the function" "$(cat "$T/last.out")" \
+        "src/http/planted.o uses db_view from db/"
+fi
 mkdir -p "$T/tree/src/newlayer"
 check_fails "a directory without a layer is reported" sh "$T/tree/scripts/layers.sh"
 # The mail format is defined once (src/exit/mailfmt.h): the SMTP module

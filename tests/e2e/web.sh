@@ -119,6 +119,10 @@ check_eq "profile not open over HTTPS: 403" "$(c anon -F csrf="$tok" -F profile=
 check_eq "staff profile refused to anonymous: 403" "$(c anon -F csrf="$tok" -F profile=staff -F "csr=<$T/plain.csr" "$S/certsrv/request")" 403
 head -c 70000 /dev/zero | tr '\0' 'A' >"$T/big"
 check_eq "form over 64 KiB: 413" "$(c anon -F csrf="$tok" -F profile=web -F "csr=<$T/big" "$S/certsrv/request")" 413
+check_match "  ... a page of ours (HTML), not libevent's" "$(grep -i '^content-type:' "$T/hdr")" "text/html; charset=utf-8"
+check_match "  ... that says why" "$(body)" "larger than 64 KiB"
+check_eq "chunked form over 64 KiB: 413" "$(c anon -H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$S/certsrv/request")" 413
+check_match "  ... our page" "$(body)" "larger than 64 KiB"
 check_eq "multipart without closing boundary: 400" "$(c anon -H 'Content-Type: multipart/form-data; boundary=XX' --data-binary "$(printf -- '--XX\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n%s' "$tok")" "$S/certsrv/request")" 400
 check_eq "bad %-escape in a urlencoded form: 400" "$(c anon --data-binary "csrf=$tok&csr=%zz" "$S/certsrv/request")" 400
 check_eq "unknown form type: 400" "$(c anon -H 'Content-Type: text/plain' --data-binary "csrf=$tok" "$S/certsrv/request")" 400
