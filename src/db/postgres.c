@@ -81,6 +81,7 @@ struct pg_db {
     char *url; /* "postgresql://user@host:port/db": no password, safe to print */
     char sqlstate[6];
     char locks[PG_LOCKS_MAX][65]; /* named locks held ("" = free slot) */
+    int lock_shared[PG_LOCKS_MAX]; /* ... taken with DB_LOCK_SHARED */
     int listening;                /* LISTEN PG_CHANNEL done in this session */
 };
 
@@ -1828,7 +1829,16 @@ sleep:
     return CM_OK;
 }
 
-static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
+/* The statements of pg_lock by mode (bits DB_LOCK_WAIT, DB_LOCK_SHARED):
+ * each answers (ignored, taken). */
+static const char *const lock_sql[4] = {
+    "SELECT 0, pg_try_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
+    "SELECT pg_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true",
+    "SELECT 0, pg_try_advisory_lock_shared(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
+    "SELECT pg_advisory_lock_shared(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true",
+};
+
+static cm_err pg_lock(db_t *db, int *held, const char *name, int mode)
 {
     struct pg_db *s = PDB(db);
     struct pqp p = {0};
@@ -1845,16 +1855,12 @@ static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
     if (slot < 0)
         CM_FAIL(CM_ERR_STATE, "%s: too many locks held", s->url);
     p_text(&p, name);
-    /* wait = 0: a holder that was just killed still holds the lock until
-     * its server process has seen the connection close (a few ms): a busy
-     * lock is tried again for PG_LOCK_GRACE_MS before it counts as held
-     * elsewhere (C8: a killed holder never blocks the next one). */
+    /* Without DB_LOCK_WAIT: a holder that was just killed still holds the
+     * lock until its server process has seen the connection close (a few
+     * ms): a busy lock is tried again for PG_LOCK_GRACE_MS before it counts
+     * as held elsewhere (C8: a killed holder never blocks the next one). */
     for (int tries = 0;; tries++) {
-        CM_TRY(
-            pg_run(s, &r,
-                   wait ? "SELECT pg_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true"
-                        : "SELECT 0, pg_try_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
-                   &p, "taking a lock"));
+        CM_TRY(pg_run(s, &r, lock_sql[mode & 3], &p, "taking a lock"));
         if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0)
             break;
         if (tries * 10 >= PG_LOCK_GRACE_MS)
@@ -1864,6 +1870,7 @@ static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
         usleep(10000);
     }
     snprintf(s->locks[slot], sizeof(s->locks[slot]), "%s", name);
+    s->lock_shared[slot] = (mode & DB_LOCK_SHARED) != 0;
     *held = 1;
 out:
     PQclear(r);
@@ -1879,8 +1886,11 @@ static void pg_unlock(db_t *db, const char *name)
         if (strcmp(s->locks[i], name) == 0) {
             p_text(&p, name);
             (void)pg_run(s, NULL,
-                         "SELECT pg_advisory_unlock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))", &p,
-                         "releasing a lock");
+                         s->lock_shared[i]
+                             ? "SELECT pg_advisory_unlock_shared(" CM_STR(PG_KEY_NAMED)
+                               ", hashtext($1))"
+                             : "SELECT pg_advisory_unlock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
+                         &p, "releasing a lock");
             s->locks[i][0] = '\0';
         }
 }
