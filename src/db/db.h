@@ -76,8 +76,9 @@
  *    schema version) out of their reach: db_meta_* refuses the reserved
  *    keys "schema_version" and "counter.*".
  * C8 Locks (db_lock). A named lock is exclusive across handles (or
- *    shared among them: DB_LOCK_SHARED), in one process or several; it is held until db_unlock, db_close, or the death
- *    of the process (a killed holder never blocks the next one: SQLite uses
+ *    shared among them: DB_LOCK_SHARED), in one process or several; it is
+ *    held until db_unlock, db_close, or the death of the process (a killed
+ *    holder never blocks the next one: SQLite uses
  *    flock(2), PostgreSQL a session-level advisory lock). Locks do not
  *    depend on transactions. Callers never fork() while holding one (with
  *    flock the child would hold it too, as long as it lives).
