@@ -474,6 +474,45 @@ static unsigned char *g_blob(const PGresult *r, int row, int col, size_t *len, i
     return d;
 }
 
+/* A text column, NULL when SQL NULL (PQgetvalue would give ""). */
+static char *g_text(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* The iterators' loop: runs sql and hands each row to row(walk, r, i),
+ * stopping at the first non-OK return (passed back). *nrows (when not
+ * NULL) gets the number of rows. Strings of r are valid during the call. */
+typedef cm_err (*pg_row_fn)(void *walk, const PGresult *r, int i);
+
+static cm_err pg_each(struct pg_db *s, int *nrows, const char *sql, const struct pqp *p,
+                      const char *what, pg_row_fn row, void *walk)
+{
+    PGresult *r = NULL;
+    cm_err rc;
+
+    CM_TRY(pg_run(s, &r, sql, p, what));
+    if (nrows != NULL)
+        *nrows = PQntuples(r);
+    for (int i = 0; i < PQntuples(r); i++)
+        CM_TRY(row(walk, r, i));
+out:
+    PQclear(r);
+    return rc;
+}
+
+/* What an iterator passes to its row function: the caller's callback. */
+struct pg_walk {
+    union {
+        db_revoked_cb revoked;
+        db_audit_cb audit;
+        db_event_cb event;
+        db_poison_cb poison;
+        db_vault_cb vault;
+    } cb;
+    void *ctx;
+};
+
 /* ---- meta and counters ---- */
 
 static cm_err pg_meta_get(db_t *db, char **out, const char *key)
@@ -1022,6 +1061,18 @@ out:
     return rc;
 }
 
+static cm_err revoked_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_revoked e;
+
+    e.serial = PQgetvalue(r, i, 0);
+    e.reason = (int)g_int(r, i, 1);
+    e.revoked_effective_when = g_int(r, i, 2);
+    e.invalidity_date = g_int(r, i, 3);
+    return w->cb.revoked(w->ctx, &e);
+}
+
 static cm_err pg_revoked_iter(db_t *db, int64_t since_seq, db_revoked_cb cb, void *ctx)
 {
     static const char all_sql[] =
@@ -1035,24 +1086,12 @@ static cm_err pg_revoked_iter(db_t *db, int64_t since_seq, db_revoked_cb cb, voi
         " AND (RevokedReason IS NOT NULL OR (HoldSeq IS NOT NULL AND HoldSeq <= $1))"
         " ORDER BY SerialNumber";
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_revoked e;
-    cm_err rc;
+    struct pg_walk w = {.cb.revoked = cb, .ctx = ctx};
 
     if (since_seq >= 0)
         p_int(&p, since_seq);
-    CM_TRY(pg_run(PDB(db), &r, since_seq < 0 ? all_sql : delta_sql, &p,
-                  "reading revoked certificates"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        e.serial = PQgetvalue(r, i, 0);
-        e.reason = (int)g_int(r, i, 1);
-        e.revoked_effective_when = g_int(r, i, 2);
-        e.invalidity_date = g_int(r, i, 3);
-        CM_TRY(cb(ctx, &e));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL, since_seq < 0 ? all_sql : delta_sql, &p,
+                   "reading revoked certificates", revoked_row, &w);
 }
 
 /* ---- CRLs, audit ---- */
@@ -1134,30 +1173,30 @@ static cm_err pg_audit_append(db_t *db, const struct db_audit *a)
                       &p, "appending to the audit log");
 }
 
+static cm_err audit_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_audit a;
+
+    a.when = g_int(r, i, 1);
+    a.who = PQgetvalue(r, i, 2);
+    a.action = PQgetvalue(r, i, 3);
+    a.request_id = g_int(r, i, 4);
+    a.serial = g_text(r, i, 5);
+    a.details = g_text(r, i, 6);
+    return w->cb.audit(w->ctx, g_int(r, i, 0), &a);
+}
+
 static cm_err pg_audit_iter(db_t *db, int64_t since, db_audit_cb cb, void *ctx)
 {
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_audit a;
-    cm_err rc;
+    struct pg_walk w = {.cb.audit = cb, .ctx = ctx};
 
     p_int(&p, since);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT ID, \"when\", Who, Action, RequestID, SerialNumber, Details"
-                  " FROM audit WHERE \"when\" >= $1 ORDER BY ID",
-                  &p, "reading the audit log"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        a.when = g_int(r, i, 1);
-        a.who = PQgetvalue(r, i, 2);
-        a.action = PQgetvalue(r, i, 3);
-        a.request_id = g_int(r, i, 4);
-        a.serial = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5);
-        a.details = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6);
-        CM_TRY(cb(ctx, g_int(r, i, 0), &a));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL,
+                   "SELECT ID, \"when\", Who, Action, RequestID, SerialNumber, Details"
+                   " FROM audit WHERE \"when\" >= $1 ORDER BY ID",
+                   &p, "reading the audit log", audit_row, &w);
 }
 
 /* ---- the view ---- */
@@ -1348,13 +1387,26 @@ out:
     return rc;
 }
 
+static cm_err event_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.id = g_int(r, i, 0);
+    ev.type = (int)g_int(r, i, 1);
+    ev.request_id = g_int(r, i, 2);
+    snprintf(ev.serial, sizeof(ev.serial), "%s", PQgetvalue(r, i, 3));
+    ev.created = g_int(r, i, 4);
+    ev.payload = g_text(r, i, 5);
+    return w->cb.event(w->ctx, &ev);
+}
+
 static cm_err pg_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
                             void *ctx)
 {
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_event ev;
-    cm_err rc;
+    struct pg_walk w = {.cb.event = cb, .ctx = ctx};
 
     p_int(&p, after_id);
     p_int(&p, type_mask);
@@ -1363,23 +1415,10 @@ static cm_err pg_event_iter(db_t *db, int64_t after_id, int type_mask, size_t li
         p_text(&p, NULL);
     else
         p_int(&p, (int64_t)limit);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT ID, Type, RequestID, SerialNumber, Created, Payload FROM events"
-                  " WHERE ID > $1 AND (Type & $2::integer) != 0 ORDER BY ID LIMIT $3::bigint",
-                  &p, "reading events"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        memset(&ev, 0, sizeof(ev));
-        ev.id = g_int(r, i, 0);
-        ev.type = (int)g_int(r, i, 1);
-        ev.request_id = g_int(r, i, 2);
-        snprintf(ev.serial, sizeof(ev.serial), "%s", PQgetvalue(r, i, 3));
-        ev.created = g_int(r, i, 4);
-        ev.payload = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5);
-        CM_TRY(cb(ctx, &ev));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL,
+                   "SELECT ID, Type, RequestID, SerialNumber, Created, Payload FROM events"
+                   " WHERE ID > $1 AND (Type & $2::integer) != 0 ORDER BY ID LIMIT $3::bigint",
+                   &p, "reading events", event_row, &w);
 }
 
 /* ---- poisoned events ---- */
@@ -1417,29 +1456,29 @@ out:
     return rc;
 }
 
+static cm_err poison_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_poison e;
+
+    e.module = PQgetvalue(r, i, 0);
+    e.event_id = g_int(r, i, 1);
+    e.reason = PQgetvalue(r, i, 2);
+    e.since = g_int(r, i, 3);
+    e.attempts = g_int(r, i, 4);
+    return w->cb.poison(w->ctx, &e);
+}
+
 static cm_err pg_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx)
 {
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_poison e;
-    cm_err rc;
+    struct pg_walk w = {.cb.poison = cb, .ctx = ctx};
 
     p_text(&p, module);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT Module, EventID, Reason, Since, Attempts FROM event_poison"
-                  " WHERE $1::text IS NULL OR Module = $1 ORDER BY EventID, Module",
-                  &p, "reading poisoned events"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        e.module = PQgetvalue(r, i, 0);
-        e.event_id = g_int(r, i, 1);
-        e.reason = PQgetvalue(r, i, 2);
-        e.since = g_int(r, i, 3);
-        e.attempts = g_int(r, i, 4);
-        CM_TRY(cb(ctx, &e));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL,
+                   "SELECT Module, EventID, Reason, Since, Attempts FROM event_poison"
+                   " WHERE $1::text IS NULL OR Module = $1 ORDER BY EventID, Module",
+                   &p, "reading poisoned events", poison_row, &w);
 }
 
 /* ---- the vault (issue 12) ---- */
@@ -1500,39 +1539,44 @@ out:
     return rc;
 }
 
-static cm_err pg_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb,
-                            void *ctx)
+static cm_err vault_row(void *walk, const PGresult *r, int i)
 {
-    struct pqp p = {0};
-    PGresult *r = NULL;
+    const struct pg_walk *w = walk;
     struct db_vault v;
     unsigned char *body = NULL;
     int nomem = 0;
     cm_err rc;
 
+    v.kind = PQgetvalue(r, i, 0);
+    v.name = PQgetvalue(r, i, 1);
+    v.state = (int)g_int(r, i, 2);
+    v.created = g_int(r, i, 3);
+    body = g_blob(r, i, 4, &v.body_len, &nomem);
+    if (nomem)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    v.body = body;
+    rc = w->cb.vault(w->ctx, &v);
+    free(body);
+    return rc;
+}
+
+static cm_err pg_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb,
+                            void *ctx)
+{
+    struct pqp p = {0};
+    struct pg_walk w = {.cb.vault = cb, .ctx = ctx};
+    int n = 0;
+    cm_err rc;
+
     p_text(&p, kind);
     p_text(&p, name);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT Kind, Name, State, Created, Body FROM vault"
-                  " WHERE Kind = $1 AND ($2::text IS NULL OR Name = $2) ORDER BY Name",
-                  &p, "reading the vault"));
-    if (name != NULL && PQntuples(r) == 0)
+    CM_TRY(pg_each(PDB(db), &n,
+                   "SELECT Kind, Name, State, Created, Body FROM vault"
+                   " WHERE Kind = $1 AND ($2::text IS NULL OR Name = $2) ORDER BY Name",
+                   &p, "reading the vault", vault_row, &w));
+    if (name != NULL && n == 0)
         CM_FAIL(CM_ERR_NOTFOUND, "%s %s: not found", kind, name);
-    for (int i = 0; i < PQntuples(r); i++) {
-        v.kind = PQgetvalue(r, i, 0);
-        v.name = PQgetvalue(r, i, 1);
-        v.state = (int)g_int(r, i, 2);
-        v.created = g_int(r, i, 3);
-        body = g_blob(r, i, 4, &v.body_len, &nomem);
-        CM_NOMEM_IF(nomem);
-        v.body = body;
-        CM_TRY(cb(ctx, &v));
-        free(body);
-        body = NULL;
-    }
 out:
-    free(body);
-    PQclear(r);
     return rc;
 }
 
