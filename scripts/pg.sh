@@ -6,6 +6,9 @@
 #   scripts/pg.sh start DIR [PORT]   initdb (first time) and start; waits until it answers
 #   scripts/pg.sh stop DIR           stop the server by the PID in its postmaster.pid
 #   scripts/pg.sh env DIR            print the shell assignments a client needs
+#   scripts/pg.sh standby PRIMARY DIR   a synchronous streaming standby of the
+#                                    server in PRIMARY (pg_basebackup -R), in DIR
+#   scripts/pg.sh promote DIR        promote the standby in DIR (pg_ctl promote)
 #
 # What start leaves in DIR (paths other scripts and tests rely on):
 #   data/        the data directory (owned by the postgres user when run as root)
@@ -98,6 +101,7 @@ do_initdb() {
     # password (SCRAM, RFC 7677), so that the password path is exercised.
     {
         echo "local all postgres peer"
+        echo "local replication postgres peer"
         echo "host all $ROLE 127.0.0.1/32 scram-sha-256"
     } | as_pg sh -c "cat >'$dir/data/pg_hba.conf'"
     {
@@ -172,6 +176,67 @@ cmd_stop() {
     ! kill -0 "$pid" 2>/dev/null || die "postmaster $pid does not stop"
 }
 
+# A standby of PRIMARY in DIR: a base backup with -R (primary_conninfo and
+# standby.signal written by pg_basebackup) over PRIMARY's socket as the
+# superuser, its own port and socket, and synchronous replication on the
+# primary (synchronous_standby_names = this standby's cluster_name,
+# synchronous_commit = on): a commit the primary reports is then on the
+# standby too, so a failover loses nothing that was acknowledged
+# (docs/postgresql.md). DIR gets port, url and pgpass as start leaves them.
+cmd_standby() {
+    [ $# -ge 2 ] || die "usage: pg.sh standby PRIMARY DIR"
+    find_bin
+    primary=$(abspath "$1")
+    dir=$(abspath "$2")
+    [ -n "$(pid_of "$primary")" ] || die "$primary: no running server"
+    [ ! -f "$dir/data/PG_VERSION" ] || die "$dir: a data directory is already there"
+    name=cm_standby_$(cat "$primary/port")
+    port=$(free_port)
+    mkdir -p "$dir/data" "$dir/sock"
+    : >"$dir/log"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$dir/data" "$dir/sock" "$dir/log"
+        chmod 711 "$dir"
+    fi
+    chmod 700 "$dir/data"
+    as_pg "$PGBIN/pg_basebackup" -h "$primary/sock" -p "$(cat "$primary/port")" -U postgres \
+        -D "$dir/data" -R -X stream -c fast >"$dir/basebackup.log" 2>&1 ||
+        die "pg_basebackup failed: $(tail -n 5 "$dir/basebackup.log")"
+    {
+        echo "port = $port"
+        echo "unix_socket_directories = '$dir/sock'"
+        # The walreceiver's application_name: what the primary's
+        # synchronous_standby_names names.
+        echo "cluster_name = '$name'"
+    } | as_pg sh -c "cat >>'$dir/data/postgresql.conf'"
+    echo "$port" >"$dir/port"
+    umask 077
+    sed "s/^127.0.0.1:[0-9]*:/127.0.0.1:$port:/" "$primary/pgpass" >"$dir/pgpass"
+    chmod 600 "$dir/pgpass"
+    printf 'postgresql://%s@127.0.0.1:%s\n' "$ROLE" "$port" >"$dir/url"
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -s start >/dev/null 2>&1 ||
+        die "the standby did not start: $(tail -n 5 "$dir/log" 2>/dev/null)"
+    printf "ALTER SYSTEM SET synchronous_standby_names = '%s';\n%s\n%s\n" "$name" \
+        "ALTER SYSTEM SET synchronous_commit = on;" "SELECT pg_reload_conf();" | su_sql "$primary" >/dev/null
+    # Until the primary sees it as its synchronous standby.
+    i=0
+    until [ "$(echo "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'" |
+        as_pg "$PGBIN/psql" -X -q -A -t -h "$primary/sock" -p "$(cat "$primary/port")" -U postgres \
+            -d postgres -f -)" = 1 ]; do
+        i=$((i + 1))
+        [ $i -le 300 ] || die "the standby did not become synchronous: $(tail -n 5 "$dir/log")"
+        sleep 0.1
+    done
+}
+
+cmd_promote() {
+    [ $# -ge 1 ] || die "usage: pg.sh promote DIR"
+    find_bin
+    dir=$(abspath "$1")
+    as_pg "$PGBIN/pg_ctl" -D "$dir/data" -w -t 60 -s promote >/dev/null 2>&1 ||
+        die "promotion failed: $(tail -n 5 "$dir/log" 2>/dev/null)"
+}
+
 cmd_env() {
     [ $# -ge 1 ] || die "usage: pg.sh env DIR"
     dir=$(abspath "$1")
@@ -180,12 +245,14 @@ cmd_env() {
     printf "CERTMINT_TEST_PG='%s'; export CERTMINT_TEST_PG\n" "$(cat "$dir/url")"
 }
 
-[ $# -ge 1 ] || die "usage: pg.sh start|stop|env DIR"
+[ $# -ge 1 ] || die "usage: pg.sh start|stop|env|standby|promote DIR"
 cmd=$1
 shift
 case "$cmd" in
 start) cmd_start "$@" ;;
 stop) cmd_stop "$@" ;;
 env) cmd_env "$@" ;;
-*) die "unknown command '$cmd' (start, stop, env)" ;;
+standby) cmd_standby "$@" ;;
+promote) cmd_promote "$@" ;;
+*) die "unknown command '$cmd' (start, stop, env, standby, promote)" ;;
 esac

@@ -496,11 +496,11 @@ cm_err db_counter_get(db_t *db, int64_t *out, const char *key)
     return rc != CM_OK ? rc : db->ops->counter_get(db, out, key);
 }
 
-cm_err db_lock(db_t *db, int *held, const char *name, int wait)
+cm_err db_lock(db_t *db, int *held, const char *name, int mode)
 {
     cm_err rc = name_check("lock", name);
     *held = 0;
-    return rc != CM_OK ? rc : db->ops->lock(db, held, name, wait);
+    return rc != CM_OK ? rc : db->ops->lock(db, held, name, mode);
 }
 
 cm_err db_wait(db_t *db, int *woken, int timeout_ms)

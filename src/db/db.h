@@ -75,9 +75,10 @@
  *    callers' (module.name...); the backend keeps its own state (counters,
  *    schema version) out of their reach: db_meta_* refuses the reserved
  *    keys "schema_version" and "counter.*".
- * C8 Locks (db_lock). A named lock is exclusive across handles, in one
- *    process or several; it is held until db_unlock, db_close, or the death
- *    of the process (a killed holder never blocks the next one: SQLite uses
+ * C8 Locks (db_lock). A named lock is exclusive across handles (or
+ *    shared among them: DB_LOCK_SHARED), in one process or several; it is
+ *    held until db_unlock, db_close, or the death of the process (a killed
+ *    holder never blocks the next one: SQLite uses
  *    flock(2), PostgreSQL a session-level advisory lock). Locks do not
  *    depend on transactions. Callers never fork() while holding one (with
  *    flock the child would hold it too, as long as it lives).
@@ -368,7 +369,7 @@ struct db_ops {
     cm_err (*clone)(db_t **out, db_t *db);
     cm_err (*remove)(const char *location);
     cm_err (*counter_get)(db_t *db, int64_t *out, const char *key);
-    cm_err (*lock)(db_t *db, int *held, const char *name, int wait);
+    cm_err (*lock)(db_t *db, int *held, const char *name, int mode);
     void (*unlock)(db_t *db, const char *name);
     cm_err (*marks)(db_t *db, struct db_marks *out);
     cm_err (*snapshot)(db_t *db, struct db_marks *marks, const char *dir, db_file_cb cb, void *ctx);
@@ -439,11 +440,16 @@ cm_err db_counter_raise(db_t *db, const char *key, int64_t at_least) CM_MUST_USE
  * records the revocation sequence it covers). */
 cm_err db_counter_get(db_t *db, int64_t *out, const char *key) CM_MUST_USE;
 
-/* Named locks (C8), [a-z0-9_-]+: "exit" is the one delivering process per
- * CA home. wait = 0: *held = 0 when another handle holds it; wait = 1:
- * blocks until it is free. Taking a lock the handle already holds is a
+/* Named locks (C8), [a-z0-9_-]+: "exit-MODULE" is the claim of the one
+ * process delivering MODULE's events (exit/dispatch.c), "exit" (shared by
+ * every deliverer, exclusive for `db migrate`) says that one delivers.
+ * mode: DB_LOCK_WAIT blocks until the lock is free, else *held = 0 when
+ * another handle holds it; DB_LOCK_SHARED takes it shared: any number of
+ * shared holders at once, none while it is held exclusively (and the
+ * other way round). Taking a lock the handle already holds is a
  * programming error. unlock: releases it (no-op when not held). */
-cm_err db_lock(db_t *db, int *held, const char *name, int wait) CM_MUST_USE;
+enum { DB_LOCK_TRY = 0, DB_LOCK_WAIT = 1, DB_LOCK_SHARED = 2 };
+cm_err db_lock(db_t *db, int *held, const char *name, int mode) CM_MUST_USE;
 void db_unlock(db_t *db, const char *name);
 
 /* Assigns req->request_id; when the caller sets it (> 0, recovery of a

@@ -72,6 +72,8 @@
 /* How long a busy lock is retried by db_lock(wait = 0), see pg_lock. */
 #define PG_LOCK_GRACE_MS 300
 #define PQP_MAX 24
+/* Statements of the issuance path prepared once per session (pg_run_hot). */
+#define PG_HOT_MAX 32
 /* Rows fetched at a time when copying a table (snapshot). */
 #define PG_FETCH 2000
 
@@ -81,7 +83,10 @@ struct pg_db {
     char *url; /* "postgresql://user@host:port/db": no password, safe to print */
     char sqlstate[6];
     char locks[PG_LOCKS_MAX][65]; /* named locks held ("" = free slot) */
+    int lock_shared[PG_LOCKS_MAX]; /* ... taken with DB_LOCK_SHARED */
     int listening;                /* LISTEN PG_CHANNEL done in this session */
+    const char *hot[PG_HOT_MAX];  /* statements prepared in this session (pg_run_hot) */
+    int nhot;
 };
 
 /* The channel an event's commit notifies (C11: db_wait). */
@@ -330,16 +335,44 @@ static cm_err pg_revive(struct pg_db *s)
                               s->url, s->locks[i]);
     PQreset(s->c);
     s->listening = 0; /* the new session listens to nothing yet */
+    s->nhot = 0;      /* ... and has no prepared statements */
     if (PQstatus(s->c) != CONNECTION_OK)
         return cm_err_set(CM_ERR_NET, "%s: the connection to the database is lost: %.*s", s->url,
                           (int)strcspn(PQerrorMessage(s->c), "\n"), PQerrorMessage(s->c));
     return pg_exec_raw(s, "SET client_min_messages = warning");
 }
 
-/* Runs one statement with parameters (p may be NULL). *out (when out is
- * not NULL) gets the result, which the caller clears. */
-static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const struct pqp *p,
-                     const char *what)
+/* Executes sql prepared: the first use in a session prepares it (named
+ * by its slot), later ones only bind and execute, so the server parses and
+ * plans each statement of the issuance path once per session rather than
+ * once per certificate. sql must be a string literal: slots are found by
+ * its address. Past PG_HOT_MAX statements it runs unprepared. */
+static PGresult *exec_hot(struct pg_db *s, const char *sql, const struct pqp *p)
+{
+    char name[16];
+    int i;
+
+    for (i = 0; i < s->nhot && s->hot[i] != sql; i++)
+        ;
+    if (i == PG_HOT_MAX)
+        return PQexecParams(s->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+                            p ? p->fmt : NULL, 0);
+    snprintf(name, sizeof(name), "cm_hot%d", i);
+    if (i == s->nhot) {
+        PGresult *r = PQprepare(s->c, name, sql, p ? p->n : 0, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return r; /* the caller reports it */
+        PQclear(r);
+        s->hot[s->nhot++] = sql;
+    }
+    return PQexecPrepared(s->c, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                          p ? p->fmt : NULL, 0);
+}
+
+/* Runs one statement with parameters (p may be NULL), prepared when hot.
+ * *out (when out is not NULL) gets the result, which the caller clears. */
+static cm_err pg_run_how(struct pg_db *s, PGresult **out, const char *sql, const struct pqp *p,
+                         const char *what, int hot)
 {
     PGresult *r;
     ExecStatusType st;
@@ -350,8 +383,11 @@ static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const str
     rc = pg_revive(s);
     if (rc != CM_OK)
         return rc;
-    r = PQexecParams(s->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
-                     p ? p->fmt : NULL, 0);
+    if (hot)
+        r = exec_hot(s, sql, p);
+    else
+        r = PQexecParams(s->c, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
+                         p ? p->fmt : NULL, 0);
     st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         s->sqlstate[0] = '\0';
@@ -364,6 +400,19 @@ static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const str
     rc = pg_fail(s, r, what);
     PQclear(r);
     return rc;
+}
+
+static cm_err pg_run(struct pg_db *s, PGresult **out, const char *sql, const struct pqp *p,
+                     const char *what)
+{
+    return pg_run_how(s, out, sql, p, what, 0);
+}
+
+/* pg_run for a statement of the issuance path (sql a string literal). */
+static cm_err pg_run_hot(struct pg_db *s, PGresult **out, const char *sql, const struct pqp *p,
+                         const char *what)
+{
+    return pg_run_how(s, out, sql, p, what, 1);
 }
 
 /* Statements without parameters, several separated by ';' (after
@@ -425,6 +474,45 @@ static unsigned char *g_blob(const PGresult *r, int row, int col, size_t *len, i
     return d;
 }
 
+/* A text column, NULL when SQL NULL (PQgetvalue would give ""). */
+static char *g_text(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* The iterators' loop: runs sql and hands each row to row(walk, r, i),
+ * stopping at the first non-OK return (passed back). *nrows (when not
+ * NULL) gets the number of rows. Strings of r are valid during the call. */
+typedef cm_err (*pg_row_fn)(void *walk, const PGresult *r, int i);
+
+static cm_err pg_each(struct pg_db *s, int *nrows, const char *sql, const struct pqp *p,
+                      const char *what, pg_row_fn row, void *walk)
+{
+    PGresult *r = NULL;
+    cm_err rc;
+
+    CM_TRY(pg_run(s, &r, sql, p, what));
+    if (nrows != NULL)
+        *nrows = PQntuples(r);
+    for (int i = 0; i < PQntuples(r); i++)
+        CM_TRY(row(walk, r, i));
+out:
+    PQclear(r);
+    return rc;
+}
+
+/* What an iterator passes to its row function: the caller's callback. */
+struct pg_walk {
+    union {
+        db_revoked_cb revoked;
+        db_audit_cb audit;
+        db_event_cb event;
+        db_poison_cb poison;
+        db_vault_cb vault;
+    } cb;
+    void *ctx;
+};
+
 /* ---- meta and counters ---- */
 
 static cm_err pg_meta_get(db_t *db, char **out, const char *key)
@@ -437,7 +525,7 @@ static cm_err pg_meta_get(db_t *db, char **out, const char *key)
 
     *out = NULL;
     p_text(&p, key);
-    CM_TRY(pg_run(s, &r, "SELECT value FROM meta WHERE key = $1", &p, "reading meta"));
+    CM_TRY(pg_run_hot(s, &r, "SELECT value FROM meta WHERE key = $1", &p, "reading meta"));
     if (PQntuples(r) > 0) {
         *out = g_dup(r, 0, 0, &nomem);
         CM_NOMEM_IF(nomem);
@@ -452,10 +540,10 @@ static cm_err pg_meta_set(db_t *db, const char *key, const char *value)
     struct pqp p = {0};
     p_text(&p, key);
     p_text(&p, value);
-    return pg_run(PDB(db), NULL,
-                  "INSERT INTO meta(key, value) VALUES ($1, $2)"
-                  " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                  &p, "writing meta");
+    return pg_run_hot(PDB(db), NULL,
+                      "INSERT INTO meta(key, value) VALUES ($1, $2)"
+                      " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                      &p, "writing meta");
 }
 
 /* The read and the increment are one statement on a locked row (C3). */
@@ -467,10 +555,10 @@ static cm_err pg_counter_next(db_t *db, int64_t *out, const char *key)
     cm_err rc;
 
     p_text(&p, key);
-    CM_TRY(pg_run(s, &r,
-                  "INSERT INTO counters(name, value) VALUES ($1, 1) ON CONFLICT (name)"
-                  " DO UPDATE SET value = counters.value + 1 RETURNING value",
-                  &p, "taking a counter value"));
+    CM_TRY(pg_run_hot(s, &r,
+                      "INSERT INTO counters(name, value) VALUES ($1, 1) ON CONFLICT (name)"
+                      " DO UPDATE SET value = counters.value + 1 RETURNING value",
+                      &p, "taking a counter value"));
     if (PQntuples(r) != 1)
         CM_FAIL(CM_ERR_DB, "%s: counter %s: no value returned", s->url, key);
     *out = g_int(r, 0, 0);
@@ -509,17 +597,30 @@ out:
 
 /* ---- requests ---- */
 
-static cm_err request_max_id(struct pg_db *s, int64_t *out)
-{
-    PGresult *r = NULL;
-    cm_err rc;
+/* A new RequestID and the request row in one statement (one round trip):
+ * the counter is raised past the highest RequestID in the table (as
+ * SQLite's: never reuse one, also of a row a restore brought in without
+ * raising the counter) and taken; the row is inserted with it. The counter
+ * row stays locked until the commit (C3). */
+#define REQ_INSERT_NEXT                                                                            \
+    "WITH c AS (INSERT INTO counters(name, value)"                                                 \
+    " SELECT $1, COALESCE(max(RequestID), 0) + 1 FROM requests ON CONFLICT (name)"                 \
+    " DO UPDATE SET value = GREATEST(counters.value + 1, EXCLUDED.value) RETURNING value),"        \
+    " i AS (INSERT INTO requests(" REQ_COLS ") SELECT c.value, $2, $3::bigint, $4::bigint,"        \
+    " $5::integer, $6, $7, $8, $9, $10::bytea FROM c ON CONFLICT DO NOTHING RETURNING 1)"          \
+    " SELECT c.value, (SELECT count(*) FROM i) FROM c"
 
-    CM_TRY(pg_run(s, &r, "SELECT COALESCE(max(RequestID), 0) FROM requests", NULL,
-                  "reading the highest RequestID"));
-    *out = g_int(r, 0, 0);
-out:
-    PQclear(r);
-    return rc;
+static void request_params(struct pqp *p, const struct db_request *req)
+{
+    p_text(p, req->requester_name);
+    p_opt(p, req->submitted_when);
+    p_opt(p, req->resolved_when);
+    p_int(p, req->disposition);
+    p_text(p, req->disposition_message);
+    p_text(p, req->template_name);
+    p_text(p, req->request_dn);
+    p_text(p, req->recovered_from);
+    p_blob(p, req->raw_request, req->raw_request_len);
 }
 
 static cm_err pg_request_insert(db_t *db, struct db_request *req)
@@ -527,39 +628,35 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
     struct pg_db *s = PDB(db);
     struct pqp p = {0};
     PGresult *r = NULL;
-    int64_t maxid = 0, id = 0;
+    int64_t id = req->request_id;
     cm_err rc;
 
-    /* As SQLite's: never reuse a RequestID, also one of a row a restore
-     * brought in without raising the counter. */
-    if (req->request_id > 0) {
-        id = req->request_id;
+    if (id > 0) {
+        /* Recovery: the caller's ID, and later ones above it. */
         CM_TRY(pg_counter_raise(db, DB_COUNTER_REQUEST_ID, id));
-    } else {
-        CM_TRY(request_max_id(s, &maxid));
-        CM_TRY(pg_counter_raise(db, DB_COUNTER_REQUEST_ID, maxid));
-        CM_TRY(pg_counter_next(db, &id, DB_COUNTER_REQUEST_ID));
+        p_int(&p, id);
+        request_params(&p, req);
+        /* ON CONFLICT: a taken ID is CM_ERR_EXISTS and the transaction
+         * goes on (a failed statement would abort it). */
+        CM_TRY(pg_run(s, &r,
+                      "INSERT INTO requests(" REQ_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                      " $9, $10) ON CONFLICT DO NOTHING",
+                      &p, "inserting a request"));
+        if (pg_changes(r) == 0)
+            CM_FAIL(CM_ERR_EXISTS, "RequestID %lld is already taken", (long long)id);
+        goto out;
     }
-    p_int(&p, id);
-    p_text(&p, req->requester_name);
-    p_opt(&p, req->submitted_when);
-    p_opt(&p, req->resolved_when);
-    p_int(&p, req->disposition);
-    p_text(&p, req->disposition_message);
-    p_text(&p, req->template_name);
-    p_text(&p, req->request_dn);
-    p_text(&p, req->recovered_from);
-    p_blob(&p, req->raw_request, req->raw_request_len);
-    /* ON CONFLICT: a taken ID is CM_ERR_EXISTS and the transaction goes on
-     * (a failed statement would abort it). */
-    CM_TRY(pg_run(s, &r,
-                  "INSERT INTO requests(" REQ_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-                  " $10) ON CONFLICT DO NOTHING",
-                  &p, "inserting a request"));
-    if (pg_changes(r) == 0)
+    p_text(&p, DB_COUNTER_REQUEST_ID);
+    request_params(&p, req);
+    CM_TRY(pg_run_hot(s, &r, REQ_INSERT_NEXT, &p, "inserting a request"));
+    if (PQntuples(r) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: inserting a request: no RequestID returned", s->url);
+    id = g_int(r, 0, 0);
+    if (g_int(r, 0, 1) != 1)
         CM_FAIL(CM_ERR_EXISTS, "RequestID %lld is already taken", (long long)id);
-    req->request_id = id;
 out:
+    if (rc == CM_OK)
+        req->request_id = id;
     PQclear(r);
     return rc;
 }
@@ -692,22 +789,27 @@ static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
                 "certificate %s: no RequestID (every certificate, imported ones and "
                 "placeholders included, belongs to a request row)",
                 serial);
-    /* Checked first so that the foreign key never fails the statement (and
-     * with it the caller's transaction); the writer lock keeps it true. */
+    /* The request's row is checked in the same statement (WHERE EXISTS),
+     * so that the foreign key never fails it (and with it the caller's
+     * transaction), and a duplicate is left out (ON CONFLICT): one round
+     * trip; the reason of a refusal is looked up only then. */
+    cert_params(&p, serial, c);
+    CM_TRY(pg_run_hot(s, &r,
+                      "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"
+                      " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"
+                      " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"
+                      " $19::bigint, $20::bigint, $21::integer, $22"
+                      " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"
+                      " ON CONFLICT DO NOTHING",
+                      &p, "inserting a certificate"));
+    if (pg_changes(r) > 0)
+        goto out;
     snprintf(rid, sizeof(rid), "%" PRId64, c->request_id);
     CM_TRY(pg_exists(s, &found, "SELECT 1 FROM requests WHERE RequestID = $1::bigint", rid,
                      "inserting a certificate"));
     if (!found)
         CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: request %" PRId64 " is not in the database",
                 serial, c->request_id);
-    cert_params(&p, serial, c);
-    CM_TRY(pg_run(s, &r,
-                  "INSERT INTO certificates(" CERT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7,"
-                  " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-                  " ON CONFLICT DO NOTHING",
-                  &p, "inserting a certificate"));
-    if (pg_changes(r) > 0)
-        goto out;
     /* C4: the unique constraints refused it; say which. */
     CM_TRY(pg_exists(s, &found, "SELECT 1 FROM certificates WHERE SerialNumber = $1", serial,
                      "inserting a certificate"));
@@ -816,8 +918,8 @@ static cm_err pg_cert_set_withheld(db_t *db, const char *serial_in, int withheld
     CM_TRY(text_serial_canon(serial, serial_in));
     p_text(&p, serial);
     p_int(&p, withheld ? 1 : 0);
-    CM_TRY(pg_run(PDB(db), &r, "UPDATE certificates SET Withheld = $2 WHERE SerialNumber = $1", &p,
-                  "updating a certificate"));
+    CM_TRY(pg_run_hot(PDB(db), &r, "UPDATE certificates SET Withheld = $2 WHERE SerialNumber = $1",
+                      &p, "updating a certificate"));
     if (pg_changes(r) == 0)
         CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
 out:
@@ -959,6 +1061,18 @@ out:
     return rc;
 }
 
+static cm_err revoked_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_revoked e;
+
+    e.serial = PQgetvalue(r, i, 0);
+    e.reason = (int)g_int(r, i, 1);
+    e.revoked_effective_when = g_int(r, i, 2);
+    e.invalidity_date = g_int(r, i, 3);
+    return w->cb.revoked(w->ctx, &e);
+}
+
 static cm_err pg_revoked_iter(db_t *db, int64_t since_seq, db_revoked_cb cb, void *ctx)
 {
     static const char all_sql[] =
@@ -972,24 +1086,12 @@ static cm_err pg_revoked_iter(db_t *db, int64_t since_seq, db_revoked_cb cb, voi
         " AND (RevokedReason IS NOT NULL OR (HoldSeq IS NOT NULL AND HoldSeq <= $1))"
         " ORDER BY SerialNumber";
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_revoked e;
-    cm_err rc;
+    struct pg_walk w = {.cb.revoked = cb, .ctx = ctx};
 
     if (since_seq >= 0)
         p_int(&p, since_seq);
-    CM_TRY(pg_run(PDB(db), &r, since_seq < 0 ? all_sql : delta_sql, &p,
-                  "reading revoked certificates"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        e.serial = PQgetvalue(r, i, 0);
-        e.reason = (int)g_int(r, i, 1);
-        e.revoked_effective_when = g_int(r, i, 2);
-        e.invalidity_date = g_int(r, i, 3);
-        CM_TRY(cb(ctx, &e));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL, since_seq < 0 ? all_sql : delta_sql, &p,
+                   "reading revoked certificates", revoked_row, &w);
 }
 
 /* ---- CRLs, audit ---- */
@@ -1065,36 +1167,36 @@ static cm_err pg_audit_append(db_t *db, const struct db_audit *a)
     p_opt(&p, a->request_id);
     p_text(&p, a->serial);
     p_text(&p, a->details);
-    return pg_run(PDB(db), NULL,
-                  "INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details)"
-                  " VALUES ($1, $2, $3, $4, $5, $6)",
-                  &p, "appending to the audit log");
+    return pg_run_hot(PDB(db), NULL,
+                      "INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details)"
+                      " VALUES ($1, $2, $3, $4, $5, $6)",
+                      &p, "appending to the audit log");
+}
+
+static cm_err audit_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_audit a;
+
+    a.when = g_int(r, i, 1);
+    a.who = PQgetvalue(r, i, 2);
+    a.action = PQgetvalue(r, i, 3);
+    a.request_id = g_int(r, i, 4);
+    a.serial = g_text(r, i, 5);
+    a.details = g_text(r, i, 6);
+    return w->cb.audit(w->ctx, g_int(r, i, 0), &a);
 }
 
 static cm_err pg_audit_iter(db_t *db, int64_t since, db_audit_cb cb, void *ctx)
 {
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_audit a;
-    cm_err rc;
+    struct pg_walk w = {.cb.audit = cb, .ctx = ctx};
 
     p_int(&p, since);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT ID, \"when\", Who, Action, RequestID, SerialNumber, Details"
-                  " FROM audit WHERE \"when\" >= $1 ORDER BY ID",
-                  &p, "reading the audit log"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        a.when = g_int(r, i, 1);
-        a.who = PQgetvalue(r, i, 2);
-        a.action = PQgetvalue(r, i, 3);
-        a.request_id = g_int(r, i, 4);
-        a.serial = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5);
-        a.details = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6);
-        CM_TRY(cb(ctx, g_int(r, i, 0), &a));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL,
+                   "SELECT ID, \"when\", Who, Action, RequestID, SerialNumber, Details"
+                   " FROM audit WHERE \"when\" >= $1 ORDER BY ID",
+                   &p, "reading the audit log", audit_row, &w);
 }
 
 /* ---- the view ---- */
@@ -1254,35 +1356,57 @@ static cm_err pg_request_list(db_t *db, int disposition, db_row_cb cb, void *ctx
 static cm_err pg_event_enqueue(db_t *db, struct db_event *ev)
 {
     struct pqp p = {0};
-    int64_t id = 0;
+    PGresult *r = NULL;
     cm_err rc;
 
-    CM_TRY(pg_counter_next(db, &id, DB_COUNTER_EVENT_ID));
-    p_int(&p, id);
+    p_text(&p, DB_COUNTER_EVENT_ID);
     p_int(&p, ev->type);
     p_opt(&p, ev->request_id);
     p_text(&p, ev->serial[0] ? ev->serial : NULL);
     p_int(&p, ev->created);
     p_text(&p, ev->payload);
-    /* The notification is transactional: listeners hear it at the commit,
-     * never for an event rolled back (one per channel and transaction). */
-    CM_TRY(pg_run(PDB(db), NULL,
-                  "WITH e AS (INSERT INTO events(ID, Type, RequestID, SerialNumber, Created,"
-                  " Payload) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ID)"
-                  " SELECT pg_notify('" PG_CHANNEL "', '') FROM e",
-                  &p, "queueing an event"));
-    ev->id = id;
+    /* The event ID (the counter row stays locked until the commit, so IDs
+     * follow commit order: C3, the outbox cursor relies on it) and the row
+     * in one statement. The notification is transactional: listeners hear
+     * it at the commit, never for an event rolled back (one per channel and
+     * transaction). */
+    CM_TRY(pg_run_hot(PDB(db), &r,
+                      "WITH c AS (INSERT INTO counters(name, value) VALUES ($1, 1)"
+                      " ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
+                      " RETURNING value),"
+                      " e AS (INSERT INTO events(ID, Type, RequestID, SerialNumber, Created,"
+                      " Payload) SELECT c.value, $2::integer, $3::bigint, $4, $5::bigint, $6"
+                      " FROM c RETURNING ID)"
+                      " SELECT e.ID, pg_notify('" PG_CHANNEL "', '') FROM e",
+                      &p, "queueing an event"));
+    if (PQntuples(r) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: queueing an event: no ID returned", PDB(db)->url);
+    ev->id = g_int(r, 0, 0);
 out:
+    PQclear(r);
     return rc;
+}
+
+static cm_err event_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.id = g_int(r, i, 0);
+    ev.type = (int)g_int(r, i, 1);
+    ev.request_id = g_int(r, i, 2);
+    snprintf(ev.serial, sizeof(ev.serial), "%s", PQgetvalue(r, i, 3));
+    ev.created = g_int(r, i, 4);
+    ev.payload = g_text(r, i, 5);
+    return w->cb.event(w->ctx, &ev);
 }
 
 static cm_err pg_event_iter(db_t *db, int64_t after_id, int type_mask, size_t limit, db_event_cb cb,
                             void *ctx)
 {
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_event ev;
-    cm_err rc;
+    struct pg_walk w = {.cb.event = cb, .ctx = ctx};
 
     p_int(&p, after_id);
     p_int(&p, type_mask);
@@ -1291,23 +1415,10 @@ static cm_err pg_event_iter(db_t *db, int64_t after_id, int type_mask, size_t li
         p_text(&p, NULL);
     else
         p_int(&p, (int64_t)limit);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT ID, Type, RequestID, SerialNumber, Created, Payload FROM events"
-                  " WHERE ID > $1 AND (Type & $2::integer) != 0 ORDER BY ID LIMIT $3::bigint",
-                  &p, "reading events"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        memset(&ev, 0, sizeof(ev));
-        ev.id = g_int(r, i, 0);
-        ev.type = (int)g_int(r, i, 1);
-        ev.request_id = g_int(r, i, 2);
-        snprintf(ev.serial, sizeof(ev.serial), "%s", PQgetvalue(r, i, 3));
-        ev.created = g_int(r, i, 4);
-        ev.payload = PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5);
-        CM_TRY(cb(ctx, &ev));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL,
+                   "SELECT ID, Type, RequestID, SerialNumber, Created, Payload FROM events"
+                   " WHERE ID > $1 AND (Type & $2::integer) != 0 ORDER BY ID LIMIT $3::bigint",
+                   &p, "reading events", event_row, &w);
 }
 
 /* ---- poisoned events ---- */
@@ -1345,29 +1456,29 @@ out:
     return rc;
 }
 
+static cm_err poison_row(void *walk, const PGresult *r, int i)
+{
+    const struct pg_walk *w = walk;
+    struct db_poison e;
+
+    e.module = PQgetvalue(r, i, 0);
+    e.event_id = g_int(r, i, 1);
+    e.reason = PQgetvalue(r, i, 2);
+    e.since = g_int(r, i, 3);
+    e.attempts = g_int(r, i, 4);
+    return w->cb.poison(w->ctx, &e);
+}
+
 static cm_err pg_poison_iter(db_t *db, const char *module, db_poison_cb cb, void *ctx)
 {
     struct pqp p = {0};
-    PGresult *r = NULL;
-    struct db_poison e;
-    cm_err rc;
+    struct pg_walk w = {.cb.poison = cb, .ctx = ctx};
 
     p_text(&p, module);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT Module, EventID, Reason, Since, Attempts FROM event_poison"
-                  " WHERE $1::text IS NULL OR Module = $1 ORDER BY EventID, Module",
-                  &p, "reading poisoned events"));
-    for (int i = 0; i < PQntuples(r); i++) {
-        e.module = PQgetvalue(r, i, 0);
-        e.event_id = g_int(r, i, 1);
-        e.reason = PQgetvalue(r, i, 2);
-        e.since = g_int(r, i, 3);
-        e.attempts = g_int(r, i, 4);
-        CM_TRY(cb(ctx, &e));
-    }
-out:
-    PQclear(r);
-    return rc;
+    return pg_each(PDB(db), NULL,
+                   "SELECT Module, EventID, Reason, Since, Attempts FROM event_poison"
+                   " WHERE $1::text IS NULL OR Module = $1 ORDER BY EventID, Module",
+                   &p, "reading poisoned events", poison_row, &w);
 }
 
 /* ---- the vault (issue 12) ---- */
@@ -1428,39 +1539,44 @@ out:
     return rc;
 }
 
-static cm_err pg_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb,
-                            void *ctx)
+static cm_err vault_row(void *walk, const PGresult *r, int i)
 {
-    struct pqp p = {0};
-    PGresult *r = NULL;
+    const struct pg_walk *w = walk;
     struct db_vault v;
     unsigned char *body = NULL;
     int nomem = 0;
     cm_err rc;
 
+    v.kind = PQgetvalue(r, i, 0);
+    v.name = PQgetvalue(r, i, 1);
+    v.state = (int)g_int(r, i, 2);
+    v.created = g_int(r, i, 3);
+    body = g_blob(r, i, 4, &v.body_len, &nomem);
+    if (nomem)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    v.body = body;
+    rc = w->cb.vault(w->ctx, &v);
+    free(body);
+    return rc;
+}
+
+static cm_err pg_vault_iter(db_t *db, const char *kind, const char *name, db_vault_cb cb,
+                            void *ctx)
+{
+    struct pqp p = {0};
+    struct pg_walk w = {.cb.vault = cb, .ctx = ctx};
+    int n = 0;
+    cm_err rc;
+
     p_text(&p, kind);
     p_text(&p, name);
-    CM_TRY(pg_run(PDB(db), &r,
-                  "SELECT Kind, Name, State, Created, Body FROM vault"
-                  " WHERE Kind = $1 AND ($2::text IS NULL OR Name = $2) ORDER BY Name",
-                  &p, "reading the vault"));
-    if (name != NULL && PQntuples(r) == 0)
+    CM_TRY(pg_each(PDB(db), &n,
+                   "SELECT Kind, Name, State, Created, Body FROM vault"
+                   " WHERE Kind = $1 AND ($2::text IS NULL OR Name = $2) ORDER BY Name",
+                   &p, "reading the vault", vault_row, &w));
+    if (name != NULL && n == 0)
         CM_FAIL(CM_ERR_NOTFOUND, "%s %s: not found", kind, name);
-    for (int i = 0; i < PQntuples(r); i++) {
-        v.kind = PQgetvalue(r, i, 0);
-        v.name = PQgetvalue(r, i, 1);
-        v.state = (int)g_int(r, i, 2);
-        v.created = g_int(r, i, 3);
-        body = g_blob(r, i, 4, &v.body_len, &nomem);
-        CM_NOMEM_IF(nomem);
-        v.body = body;
-        CM_TRY(cb(ctx, &v));
-        free(body);
-        body = NULL;
-    }
 out:
-    free(body);
-    PQclear(r);
     return rc;
 }
 
@@ -1828,7 +1944,16 @@ sleep:
     return CM_OK;
 }
 
-static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
+/* The statements of pg_lock by mode (bits DB_LOCK_WAIT, DB_LOCK_SHARED):
+ * each answers (ignored, taken). */
+static const char *const lock_sql[4] = {
+    "SELECT 0, pg_try_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
+    "SELECT pg_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true",
+    "SELECT 0, pg_try_advisory_lock_shared(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
+    "SELECT pg_advisory_lock_shared(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true",
+};
+
+static cm_err pg_lock(db_t *db, int *held, const char *name, int mode)
 {
     struct pg_db *s = PDB(db);
     struct pqp p = {0};
@@ -1845,16 +1970,12 @@ static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
     if (slot < 0)
         CM_FAIL(CM_ERR_STATE, "%s: too many locks held", s->url);
     p_text(&p, name);
-    /* wait = 0: a holder that was just killed still holds the lock until
-     * its server process has seen the connection close (a few ms): a busy
-     * lock is tried again for PG_LOCK_GRACE_MS before it counts as held
-     * elsewhere (C8: a killed holder never blocks the next one). */
+    /* Without DB_LOCK_WAIT: a holder that was just killed still holds the
+     * lock until its server process has seen the connection close (a few
+     * ms): a busy lock is tried again for PG_LOCK_GRACE_MS before it counts
+     * as held elsewhere (C8: a killed holder never blocks the next one). */
     for (int tries = 0;; tries++) {
-        CM_TRY(
-            pg_run(s, &r,
-                   wait ? "SELECT pg_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1)), true"
-                        : "SELECT 0, pg_try_advisory_lock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
-                   &p, "taking a lock"));
+        CM_TRY(pg_run(s, &r, lock_sql[mode & 3], &p, "taking a lock"));
         if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0)
             break;
         if (tries * 10 >= PG_LOCK_GRACE_MS)
@@ -1864,6 +1985,7 @@ static cm_err pg_lock(db_t *db, int *held, const char *name, int wait)
         usleep(10000);
     }
     snprintf(s->locks[slot], sizeof(s->locks[slot]), "%s", name);
+    s->lock_shared[slot] = (mode & DB_LOCK_SHARED) != 0;
     *held = 1;
 out:
     PQclear(r);
@@ -1878,9 +2000,12 @@ static void pg_unlock(db_t *db, const char *name)
     for (int i = 0; i < PG_LOCKS_MAX; i++)
         if (strcmp(s->locks[i], name) == 0) {
             p_text(&p, name);
-            (void)pg_run(s, NULL,
-                         "SELECT pg_advisory_unlock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))", &p,
-                         "releasing a lock");
+            (void)pg_run(
+                s, NULL,
+                s->lock_shared[i]
+                    ? "SELECT pg_advisory_unlock_shared(" CM_STR(PG_KEY_NAMED) ", hashtext($1))"
+                    : "SELECT pg_advisory_unlock(" CM_STR(PG_KEY_NAMED) ", hashtext($1))",
+                &p, "releasing a lock");
             s->locks[i][0] = '\0';
         }
 }

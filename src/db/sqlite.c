@@ -2148,7 +2148,7 @@ static cm_err lock_path(char *out, size_t outsz, const struct sqlite_db *s, cons
     return CM_OK;
 }
 
-static cm_err sq_lock(db_t *db, int *held, const char *name, int wait)
+static cm_err sq_lock(db_t *db, int *held, const char *name, int mode)
 {
     struct sqlite_db *s = SDB(db);
     char path[PATH_MAX];
@@ -2167,7 +2167,9 @@ static cm_err sq_lock(db_t *db, int *held, const char *name, int wait)
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         CM_FAIL(CM_ERR_IO, "%s: cannot open the lock: %s", path, strerror(errno));
-    while ((r = flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR)
+    while ((r = flock(fd, ((mode & DB_LOCK_SHARED) ? LOCK_SH : LOCK_EX) |
+                              ((mode & DB_LOCK_WAIT) ? 0 : LOCK_NB))) != 0 &&
+           errno == EINTR)
         ;
     if (r != 0 && errno == EWOULDBLOCK)
         goto out; /* held elsewhere: *held stays 0 */

@@ -27,8 +27,6 @@ static const struct exit_module_ops *const *const modules = exit_modules;
 /* Events handed to a module per call, and the backoff ceiling. */
 #define BATCH_EVENTS 1000
 #define BACKOFF_MAX_S 300
-/* How long acknowledged mails may wait before their position is recorded. */
-#define ACK_INTERVAL_MS 50
 
 int exit_module_filter(const struct ca_ctx *ca, const char *name)
 {
@@ -533,13 +531,6 @@ static size_t module_slice(const struct ca_ctx *ca, const char *name)
     return (size_t)max;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Points the module's view of each collected event at its row. */
 static void chunk_contexts(struct collect *c, const struct exit_event_ctx **ctxs)
 {
@@ -579,10 +570,15 @@ out:
     return rc;
 }
 
-/* Hands one chunk to the module, slice events per deliver() call, and
- * records what it acknowledged. *chunk_acked: how many it took; *failed
- * (with msg) when it stopped, *poison when the event after those is at
- * fault rather than the module. */
+/* Hands one chunk to the module, at most slice events per deliver() call,
+ * and records what each call acknowledged at once, in one transaction
+ * (record_ack): a process killed between a mail's 250 and that commit is
+ * the only way an event goes out twice (docs/exit-modules.md "Exactly
+ * once"). A module may take a prefix and return CM_OK to have it recorded
+ * before it goes on (SMTP: after every mail); CM_OK with nothing taken is
+ * a stop. *chunk_acked: how many it took; *failed (with msg) when it
+ * stopped, *poison when the event after those is at fault rather than the
+ * module. */
 static cm_err deliver_chunk(size_t *chunk_acked, int *failed, int *poison, char *msg, size_t msgsz,
                             struct ca_ctx *ca, const struct exit_module_ops *m, void *state,
                             const struct collect *c, const struct exit_event_ctx **ctxs,
@@ -590,38 +586,27 @@ static cm_err deliver_chunk(size_t *chunk_acked, int *failed, int *poison, char 
                             struct exit_delivery_report *rep)
 {
     cm_err rc = CM_OK, mrc;
-    size_t off, k, acked, recorded;
-    int64_t last_record;
+    size_t off, k, acked;
 
-    /* Acknowledged slices are recorded together at most every
-     * ACK_INTERVAL_MS (a durable commit per mail would cost a quarter of
-     * the MTA's rate), and always before the chunk is left: a crash
-     * re-sends at most that interval's mails. */
     *chunk_acked = 0;
-    recorded = 0;
-    last_record = now_ms();
-    for (off = 0; off < c->n; off += k) {
+    for (off = 0; off < c->n; off += acked) {
         k = c->n - off < slice ? c->n - off : slice;
         acked = 0;
         *poison = 0;
         mrc = m->deliver(state, ctxs + off, k, &acked, poison);
         if (acked > k)
             acked = k;
-        *chunk_acked += acked;
-        if (mrc != CM_OK || acked < k) {
+        if (mrc != CM_OK || acked == 0) {
             /* Kept before anything else can replace the message. */
             snprintf(msg, msgsz, "exit module %s: %s", m->name,
                      mrc != CM_OK ? cm_err_msg() : "delivery stopped");
             *failed = 1;
             *poison = *poison && mrc != CM_OK && acked < k;
         }
-        if (*chunk_acked > recorded &&
-            (*failed || off + k >= c->n || now_ms() - last_record >= ACK_INTERVAL_MS)) {
-            CM_TRY(record_ack(ca, m->name, run, c->items + recorded, *chunk_acked - recorded,
-                              release));
-            rep->delivered += *chunk_acked - recorded;
-            recorded = *chunk_acked;
-            last_record = now_ms();
+        if (acked > 0) {
+            CM_TRY(record_ack(ca, m->name, run, c->items + off, acked, release));
+            rep->delivered += acked;
+            *chunk_acked += acked;
         }
         if (*failed)
             break;
@@ -701,17 +686,58 @@ out:
     return rc;
 }
 
-/* One delivering process per CA home: two processes (`certmint serve` and
- * a command's own delivery) sending the same queue would mail every event
- * twice. The database's "exit" lock (db/db.h C8): exclusive across
- * handles and processes, dropped when the holder dies, so a killed `serve`
- * never blocks the next one. *held = 0 when another process holds it and
- * `block` is 0. */
+/* Delivery claims (docs/postgresql.md "Several nodes"). Each module's
+ * events go out in outbox order, so one process at a time delivers a
+ * module: it holds that module's claim, the database's lock "exit-NAME"
+ * (db/db.h C8: exclusive across handles, processes and nodes, dropped when
+ * the holder dies, so a killed node never blocks the next one). Other
+ * processes take the other modules' claims meanwhile: with several nodes
+ * the modules are spread over them. Every deliverer also holds the lock
+ * "exit" shared, so that `db migrate` (which takes it exclusively) knows
+ * that nobody delivers. */
 #define DELIVERY_LOCK "exit"
 
 static cm_err delivery_lock(int *held, const struct ca_ctx *ca, int block)
 {
-    return db_lock(ca->db, held, DELIVERY_LOCK, block);
+    return db_lock(ca->db, held, DELIVERY_LOCK, DB_LOCK_SHARED | (block ? DB_LOCK_WAIT : 0));
+}
+
+/* Takes module name's claim (lock "exit-NAME"). */
+static cm_err module_claim(int *held, const struct ca_ctx *ca, const char *name, int block)
+{
+    char lock[80];
+    snprintf(lock, sizeof(lock), DELIVERY_LOCK "-%s", name);
+    return db_lock(ca->db, held, lock, block ? DB_LOCK_WAIT : DB_LOCK_TRY);
+}
+
+static void module_unclaim(const struct ca_ctx *ca, const char *name)
+{
+    char lock[80];
+    snprintf(lock, sizeof(lock), DELIVERY_LOCK "-%s", name);
+    db_unlock(ca->db, lock);
+}
+
+/* Delivers module m's events while holding its claim; a module another
+ * process is delivering is left to it (rep->busy). */
+static cm_err deliver_claimed(struct ca_ctx *ca, const struct exit_module_ops *m, int flags,
+                              const struct exit_ca_info *info, struct exit_delivery_report *rep)
+{
+    cm_err rc;
+    int held = 0;
+
+    rc = module_claim(&held, ca, m->name, flags & EXIT_DELIVER_WAIT_LOCK);
+    if (rc != CM_OK || !held) {
+        if (rc == CM_OK) {
+            rep->busy = 1;
+            log_debug("exit module %s: another process is delivering; its events stay queued "
+                      "for it",
+                      m->name);
+        }
+        return rc;
+    }
+    rc = deliver_module(ca, m, flags, info, rep);
+    module_unclaim(ca, m->name);
+    return rc;
 }
 
 cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep)
@@ -730,14 +756,14 @@ cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *r
     CM_TRY(delivery_lock(&lock, ca, flags & EXIT_DELIVER_WAIT_LOCK));
     if (!lock) {
         rep->busy = 1;
-        log_info("exit modules: another process is delivering; events stay queued for it");
+        log_info("exit modules: the CA's database is being migrated; events stay queued");
         goto out;
     }
     CM_TRY(info_load(&ib, ca));
     for (size_t i = 0; modules[i]; i++) {
         if (!module_enabled(ca, modules[i]->name))
             continue;
-        rc = deliver_module(ca, modules[i], flags, &ib.info, rep);
+        rc = deliver_claimed(ca, modules[i], flags, &ib.info, rep);
         if (rc != CM_OK)
             break;
     }
@@ -950,7 +976,12 @@ cm_err exit_retry(struct ca_ctx *ca, int64_t id, const char *module, size_t *del
     CM_TRY(info_load(&ib, ca));
     CM_TRY(delivery_lock(&lock, ca, 1));
     for (size_t i = 0; i < ids.n; i++) {
-        cm_err r = retry_one(ca, exit_module_find(ids.names[i]), &ib.info, &it);
+        int claim = 0;
+        cm_err r = module_claim(&claim, ca, ids.names[i], 1);
+        if (r == CM_OK)
+            r = retry_one(ca, exit_module_find(ids.names[i]), &ib.info, &it);
+        if (claim)
+            module_unclaim(ca, ids.names[i]);
         if (r == CM_OK) {
             (*delivered)++;
         } else if (first == CM_OK) {

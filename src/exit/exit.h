@@ -19,7 +19,7 @@
  * The dispatcher hands each enabled module the events that pass its filter,
  * in outbox order, in batches; the module delivers a prefix of them and
  * says how many (`*acked`). The acknowledged position is stored in the
- * database after each batch, so delivery is at least once and in order per
+ * database after each deliver() call, so delivery is at least once and in order per
  * module; a module that fails is retried later with backoff.
  * docs/exit-modules.md ("Writing a module") walks through a new one. */
 #include <stddef.h>
@@ -76,7 +76,11 @@ struct exit_module_ops {
     /* Reads the module's configuration; a bad setting is CM_ERR_CONFIG. */
     cm_err (*init)(void **state, struct ca_ctx *ca, const struct exit_ca_info *info);
     /* Delivers a prefix of evs[0..n): *acked = how many were delivered. A
-     * non-OK return with *acked < n leaves the rest queued. The module sets
+     * non-OK return with *acked < n leaves the rest queued. CM_OK with
+     * 0 < *acked < n: the prefix is delivered and the dispatcher records
+     * it before it calls again with the rest (SMTP returns after each mail,
+     * so that a mail's acknowledgement is committed the moment its 250
+     * arrives); CM_OK with *acked 0 counts as a failure. The module sets
      * *poison = 1 with a non-OK return when evs[*acked] itself can never be
      * delivered as it is (its permanent-failure rule: for SMTP a render
      * error or a 5xx reply to the message); the dispatcher then moves that
@@ -131,16 +135,18 @@ struct exit_delivery_report {
     size_t delivered; /* events acknowledged in this call, over all modules */
     size_t failed_modules;
     size_t poisoned; /* events moved aside in this call */
-    int busy;        /* another process was delivering: nothing was tried */
+    int busy;        /* another process was delivering a module: left to it */
 };
 
-/* Delivers queued events to every enabled module. One process delivers at a
- * time (a lock file in the CA home): without EXIT_DELIVER_WAIT_LOCK a call
- * that finds another process delivering returns at once with rep->busy set,
- * leaving the events to that process. Each module's position is recorded
- * after every deliver() call of at most exit.MODULE.batch_max events. Errors
- * of modules are recorded (exit status) and logged, not returned: only a
- * failure of the database itself (or of the lock file) is returned. */
+/* Delivers queued events to every enabled module. Each module is delivered
+ * by one process at a time (its claim, the database lock "exit-NAME"):
+ * without EXIT_DELIVER_WAIT_LOCK a module that another process is
+ * delivering is left to that process (rep->busy set) while this call
+ * delivers the others; with it, the call waits for each claim. Each
+ * module's position is recorded after every deliver() call (for SMTP:
+ * every mail) in its own transaction. Errors of modules are recorded (exit
+ * status) and logged, not returned: only a failure of the database itself
+ * (or of a lock) is returned. */
 cm_err exit_deliver(struct ca_ctx *ca, int flags, struct exit_delivery_report *rep) CM_MUST_USE;
 
 /* The delivery every front end runs after a command committed (the policy

@@ -1215,7 +1215,9 @@ static cm_err smtp_deliver(void *state, const struct exit_event_ctx *const *evs,
             *acked += j - i;
         if (rc != CM_OK)
             return rc;
-        i = j;
+        /* One mail per call: the dispatcher records its events before the
+         * next mail goes (exit.h: a prefix taken with CM_OK). */
+        return CM_OK;
     }
     return CM_OK;
 }

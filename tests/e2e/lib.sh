@@ -143,7 +143,8 @@ db_state() {
     fi
 }
 # hold_lock HOME NAME SECONDS READY: from another process, holds the CA's
-# named lock (db_lock; "exit" is the one exit-module deliverer) for
+# named lock exclusively (db_lock; "exit-MODULE" is that module's delivery
+# claim, "exit" held so stops every deliverer, as `db migrate` does) for
 # SECONDS, touching the file READY once it holds it. Run it in the
 # background. SQLite: an flock on HOME/NAME.lock; PostgreSQL: the session
 # advisory lock src/db/postgres.c takes (key 1129139788, hashtext(NAME)).

@@ -667,6 +667,46 @@ TEST(locks)
     db_close(a);
 }
 
+/* C8, shared holds: every deliverer holds "exit" shared, `db migrate`
+ * takes it exclusively (exit/dispatch.c, backup/migrate.c). */
+TEST(locks_shared)
+{
+    char loc[512];
+    db_t *a = open_new(loc, sizeof(loc)), *b = NULL, *c = NULL;
+    int held = 0;
+
+    CHECK_OK(db_clone(&b, a));
+    CHECK_OK(db_clone(&c, a));
+    CHECK_OK(db_lock(a, &held, "exit", DB_LOCK_SHARED));
+    CHECK_INT(held, 1);
+    /* Two shared holders at once... */
+    CHECK_OK(db_lock(b, &held, "exit", DB_LOCK_SHARED));
+    CHECK_INT(held, 1);
+    /* ... and no exclusive one while either holds it. */
+    CHECK_OK(db_lock(c, &held, "exit", DB_LOCK_TRY));
+    CHECK_INT(held, 0);
+    db_unlock(a, "exit");
+    CHECK_OK(db_lock(c, &held, "exit", DB_LOCK_TRY));
+    CHECK_INT(held, 0);
+    /* The last shared holder gone (closed: C8), the exclusive one gets it,
+     * and then no shared one does. */
+    db_close(b);
+    CHECK_OK(db_lock(c, &held, "exit", DB_LOCK_TRY));
+    CHECK_INT(held, 1);
+    CHECK_OK(db_lock(a, &held, "exit", DB_LOCK_SHARED));
+    CHECK_INT(held, 0);
+    db_unlock(c, "exit");
+    CHECK_OK(db_lock(a, &held, "exit", DB_LOCK_SHARED | DB_LOCK_WAIT));
+    CHECK_INT(held, 1);
+    /* A shared hold released by unlock (not only by close). */
+    db_unlock(a, "exit");
+    CHECK_OK(db_lock(c, &held, "exit", DB_LOCK_TRY));
+    CHECK_INT(held, 1);
+    db_unlock(c, "exit");
+    db_close(c);
+    db_close(a);
+}
+
 /* ---- C9: snapshots while a writer writes, restore ---- */
 
 static int writer_child(db_t *db, int i, int fd)
@@ -992,6 +1032,7 @@ int main(void)
         RUN(cas_race);
         RUN(meta);
         RUN(locks);
+        RUN(locks_shared);
         RUN(snapshot_consistent);
         RUN(vault);
         RUN(integrity);

@@ -212,6 +212,58 @@ out:
     close_test_ca(ca);
 }
 
+/* Delivery claims: a module whose claim ("exit-NAME") another handle holds
+ * is left to that handle; a claim on another module blocks nothing here. */
+TEST(module_claims)
+{
+    ca_ctx *ca;
+    snprintf(home, sizeof(home), "%s/claims", base);
+    ca = open_dispatch_ca(home);
+    struct exit_delivery_report rep;
+    db_t *other = NULL;
+    char *r = NULL;
+    int held = 0;
+
+    CHECK(ca != NULL && ca->db != NULL);
+    if (ca == NULL || ca->db == NULL)
+        goto out;
+    status_of_file(ca);
+    CHECK_OK(db_clone(&other, ca->db));
+    CHECK_OK(raise_ev(ca, EXIT_EV_CRLISSUED, 0, NULL));
+    CHECK_OK(db_lock(other, &held, "exit-file", DB_LOCK_TRY));
+    CHECK_INT(held, 1);
+    CHECK_OK(exit_deliver(ca, 0, &rep));
+    CHECK_INT(rep.busy, 1);
+    CHECK_INT(rep.delivered, 0);
+    r = record(file_st.acked + 1, "CRLISSUED");
+    CHECK(r == NULL);
+    free(r);
+    db_unlock(other, "exit-file");
+    /* Another module's claim held elsewhere: the file module goes on. */
+    CHECK_OK(db_lock(other, &held, "exit-smtp", DB_LOCK_TRY));
+    CHECK_INT(held, 1);
+    CHECK_OK(exit_deliver(ca, 0, &rep));
+    CHECK_INT(rep.busy, 0);
+    CHECK_INT(rep.delivered, 1);
+    r = record(file_st.acked + 1, "CRLISSUED");
+    CHECK(r != NULL);
+    free(r);
+    db_unlock(other, "exit-smtp");
+    /* `db migrate` holds "exit" exclusively: no module is delivered. */
+    CHECK_OK(raise_ev(ca, EXIT_EV_CRLISSUED, 0, NULL));
+    CHECK_OK(db_lock(other, &held, "exit", DB_LOCK_TRY));
+    CHECK_INT(held, 1);
+    CHECK_OK(exit_deliver(ca, 0, &rep));
+    CHECK_INT(rep.busy, 1);
+    CHECK_INT(rep.delivered, 0);
+    db_unlock(other, "exit");
+    CHECK_OK(exit_deliver(ca, 0, &rep));
+    CHECK_INT(rep.delivered, 1);
+out:
+    db_close(other);
+    close_test_ca(ca);
+}
+
 /* Filtered-out events are no backlog; a failing module keeps its events,
  * backs off, and delivers them all once it works again. */
 TEST(filter_failure_backoff)
@@ -281,6 +333,7 @@ int main(void)
     snprintf(base, sizeof(base), "%s", tmpl);
     RUN(rows_follow_their_events);
     RUN(one_delivering_process);
+    RUN(module_claims);
     RUN(filter_failure_backoff);
     {
         char cmd[600];
