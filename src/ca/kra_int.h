@@ -30,6 +30,13 @@ cm_err kra_submit_decide(ca_ctx *ca, const struct profile *p, const struct csr *
 cm_err kra_submit_seal(ca_ctx *ca, struct ca_submission *s, X509 *x) CM_MUST_USE;
 cm_err kra_submit_record(ca_ctx *ca, struct ca_submission *s, int64_t request_id) CM_MUST_USE;
 void kra_archived_free(struct ca_archived *a);
+/* Way (b) (kra_keygen.c): the generated key of s (borrowed), NULL when none. */
+EVP_PKEY *kra_keygen_pkey(const struct ca_submission *s);
+void kra_keygen_free(struct ca_keygen *g);
+/* PKCS#12 (RFC 7292) of k, x and the CA chain under pass: PBES2 AES-256-CBC,
+ * PBKDF2 600,000 iterations, HMAC-SHA256 MAC (kra_recover.c). */
+cm_err kra_p12_make(unsigned char **out, size_t *len, EVP_PKEY *k, X509 *x, ca_ctx *ca,
+                    const char *pass) CM_MUST_USE;
 /* Enrollment tokens (token.c): the binding replaces the request's subject
  * and extensions right after it is parsed (request.c). */
 cm_err token_binding_apply(struct csr *c, const struct ca_token_binding *bd) CM_MUST_USE;

@@ -500,8 +500,8 @@ out:
 /* PKCS#12 (RFC 7292) with PBES2: AES-256-CBC, PBKDF2-HMAC-SHA256 600,000
  * iterations for the key and the certificates, an HMAC-SHA256 MAC; no
  * RC2, no 3DES. */
-static cm_err p12_make(unsigned char **out, size_t *len, EVP_PKEY *k, X509 *x, ca_ctx *ca,
-                       const char *pass)
+cm_err kra_p12_make(unsigned char **out, size_t *len, EVP_PKEY *k, X509 *x, ca_ctx *ca,
+                    const char *pass)
 {
     STACK_OF(X509) *chain = sk_X509_new_null();
     PKCS12 *p12 = NULL;
@@ -576,7 +576,7 @@ cm_err ca_key_recover(unsigned char **p12, size_t *len, ca_ctx *ca, const char *
     CM_TRY(key_rebuild(&k, ca, &r, req, serial));
     if (X509_check_private_key(x, k) != 1)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "the recovered key does not match certificate %s", serial);
-    CM_TRY(p12_make(p12, len, k, x, ca, pass));
+    CM_TRY(kra_p12_make(p12, len, k, x, ca, pass));
     CM_TRY(request_close(ca, req, serial, c->request_id));
     /* The one-time transport key has done its work. */
     if (recovery_key_path(kpath, sizeof(kpath), ca, req) == CM_OK)

@@ -112,12 +112,48 @@ out:
     return rc;
 }
 
+/* Way (b): the key the CA generated for the request (kra_keygen.c) is
+ * archived when the profile archives, as an envelope's would be. */
+static cm_err keygen_decide(const struct profile *p, const struct csr *c, struct ca_submission *s)
+{
+    EVP_PKEY *k = kra_keygen_pkey(s);
+    PKCS8_PRIV_KEY_INFO *p8 = NULL;
+    struct ca_archived *a = NULL;
+    int n;
+    cm_err rc = CM_OK;
+
+    if (p->manual)
+        return deny("profile %s needs an officer's approval: a generated key is only made for "
+                    "a request issued at once (approval = auto); the CA never keeps one waiting",
+                    p->name);
+    if (EVP_PKEY_eq(k, c->pkey) != 1)
+        return cm_err_set(CM_ERR_STATE, "the request is not the generated key's");
+    if (p->archive == PROFILE_ARCHIVE_NO || !profile_encryption_only(p))
+        return CM_OK; /* a signing key is never archived */
+    a = calloc(1, sizeof(*a));
+    CM_NOMEM_IF(a == NULL);
+    p8 = EVP_PKEY2PKCS8(k);
+    n = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &a->pkcs8) : 0;
+    if (n <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the generated key");
+    a->pkcs8_len = (size_t)n;
+    kra_archived_free(s->archived);
+    s->archived = a;
+    a = NULL;
+out:
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    kra_archived_free(a);
+    return rc;
+}
+
 cm_err kra_submit_decide(ca_ctx *ca, const struct profile *p, const struct csr *c,
                          struct ca_submission *s)
 {
     struct ca_archived *a = NULL;
     cm_err rc = CM_OK;
 
+    if (s->keygen != NULL && s->archive_env == NULL)
+        return keygen_decide(p, c, s);
     if (s->archive_env == NULL) {
         if (p->archive == PROFILE_ARCHIVE_REQUIRED)
             return deny("profile %s requires key archival: send the private key enveloped to "

@@ -128,6 +128,68 @@ check "recovered key decrypts a message to the certificate" sh -c \
 check_fails "a closed request cannot be recovered twice" cm "$H" key recover "$req" --out "$T/two.p12" --password-file "$T/p12pass"
 check_fails "the transport key of the request is gone" test -e "$H/private/recovery/$req.key"
 check_match "audit: request and recovery" "$(cm "$H" audit 2>&1 | grep -E 'key-recover' | wc -l | tr -d ' ')" "^2$"
+
+# Way (b): the CA generates the key pair (submit --generate-key, EJBCA style).
+printf 'gen-p12-pass-%s\n' "$$" >"$T/genpass"
+chmod 600 "$T/genpass"
+nreq=$(db_sql "$H" "SELECT count(*) FROM requests")
+check_fails "generate-key: a subject that is not a DN is refused" cm "$H" submit --generate-key \
+    --profile smime-encrypt --subject "not a DN" --p12-out "$T/bad.p12" --password-file "$T/genpass"
+check_fails "generate-key: no --password-file is a usage error" cm "$H" submit --generate-key \
+    --profile smime-encrypt --subject "CN=Gen" --p12-out "$T/bad.p12"
+check_fails "generate-key: a request file too is a usage error" cm "$H" submit --generate-key \
+    --profile smime-encrypt --subject "CN=Gen" --p12-out "$T/bad.p12" --password-file "$T/genpass" "$T/u2.csr"
+check_eq "generate-key: refusals stored no request" "$(db_sql "$H" "SELECT count(*) FROM requests")" "$nreq"
+check_fails "generate-key: ... and wrote no PKCS#12" test -e "$T/bad.p12"
+out=$(cm "$H" submit --generate-key --profile smime-encrypt --subject "CN=Gen User,O=Example" \
+    --san "email:gen@example.org" --p12-out "$T/gen.p12" --password-file "$T/genpass" --out "$T/gen.crt" 2>&1)
+check_match "generate-key: issued" "$out" "issued"
+gserial=$(echo "$out" | cut -f3)
+check_eq "generate-key: the PKCS#12 is mode 0600" "$(stat -c %a "$T/gen.p12")" 600
+ginfo=$(openssl pkcs12 -in "$T/gen.p12" -passin "file:$T/genpass" -info -noout 2>&1)
+check_match "generate-key: PKCS#12 AES-256-CBC with PBKDF2" "$ginfo" "PBKDF2.*AES-256-CBC|AES-256-CBC.*PBKDF2"
+check_match "generate-key: PKCS#12 iterations 600000" "$ginfo" "[Ii]teration 600000"
+check_match "generate-key: PKCS#12 MAC is HMAC-SHA256" "$ginfo" "MAC: sha256"
+check_fails "generate-key: PKCS#12 has no RC2 or 3DES" sh -c "echo '$ginfo' | grep -Eqi 'rc2|des'"
+check_fails "generate-key: a wrong password does not open it" \
+    openssl pkcs12 -in "$T/gen.p12" -passin pass:wrong -nodes -out "$T/x.pem"
+openssl pkcs12 -in "$T/gen.p12" -passin "file:$T/genpass" -nodes -out "$T/gen.pem" 2>/dev/null
+check_eq "generate-key: the key matches the certificate" \
+    "$(openssl pkey -in "$T/gen.pem" -pubout 2>/dev/null)" "$(openssl x509 -in "$T/gen.crt" -noout -pubkey)"
+check_eq "generate-key: RSA-3072 by default" \
+    "$(openssl pkey -in "$T/gen.pem" -noout -text 2>/dev/null | head -n 1 | tr -d ' ')" "Private-Key:(3072bit,2primes)"
+check_eq "generate-key: PKCS#12 carries the certificate and the chain" "$(grep -c 'BEGIN CERTIFICATE' "$T/gen.pem")" 2
+check "generate-key: the certificate verifies" openssl verify -CAfile "$T/root.pem" "$T/gen.crt"
+check_match "generate-key: subject and SAN as asked" \
+    "$(openssl x509 -in "$T/gen.crt" -noout -subject -ext subjectAltName 2>&1 | tr '\n' ' ')" "CN ?= ?Gen User.*gen@example.org"
+check_match "generate-key: the key was archived" "$(cm "$H" audit 2>&1 | grep key-archive)" "$gserial"
+check_fails "generate-key: no unencrypted key in the CA home" grep -rlq "BEGIN PRIVATE KEY" "$H"
+openssl pkey -in "$T/gen.pem" -outform DER -out "$T/gen.der" 2>/dev/null
+if [ "$TESTDB" = sqlite ]; then
+    sqlite3 "$H/certmint.db" 'SELECT hex(Body) FROM vault' >"$T/vault2.hex"
+    check_fails "generate-key: the database does not hold the key in clear" \
+        grep -qi "$(xxd -p "$T/gen.der" | tr -d '\n' | cut -c400-460)" "$T/vault2.hex"
+fi
+greq=$(cm "$H" key recover-request "$gserial" --reason "generated key lost" --out "$T/greq.txt")
+release_for() { # agent request out
+    "$CM" key release-share "$2" --agent-key "$T/$1.key" --agent-cert "$T/$1.crt" --out "$3"
+}
+check "generate-key: alice releases" release_for alice "$T/greq.txt" "$T/gs-alice.txt"
+check "generate-key: carol (EC) releases" release_for carol "$T/greq.txt" "$T/gs-carol.txt"
+check "generate-key: shares added" cm "$H" key add-share "$T/gs-alice.txt" "$T/gs-carol.txt"
+check "generate-key: recovered" cm "$H" key recover "$greq" --out "$T/grec.p12" --password-file "$T/p12pass"
+openssl pkcs12 -in "$T/grec.p12" -passin "file:$T/p12pass" -nodes -nocerts 2>/dev/null |
+    openssl pkey -outform DER -out "$T/grec.der" 2>/dev/null
+check "generate-key: the recovered key is the generated one" cmp "$T/grec.der" "$T/gen.der"
+out=$(cm "$H" submit --generate-key --key ec:p256 --profile smime --subject "CN=Signer" \
+    --san "email:signer@example.org" --p12-out "$T/sign.p12" --password-file "$T/genpass" 2>&1)
+check_match "generate-key on a signing profile: issued" "$out" "issued"
+sserial=$(echo "$out" | cut -f3)
+check_fails "generate-key on a signing profile: the key is not archived" \
+    sh -c "'$CM' --home '$H' --passphrase-file '$PASS' audit 2>&1 | grep key-archive | grep -q '$sserial'"
+check_match "generate-key --key ec:p256: an EC key in the PKCS#12" \
+    "$(openssl pkcs12 -in "$T/sign.p12" -passin "file:$T/genpass" -nodes -nocerts 2>/dev/null | openssl pkey -noout -text 2>/dev/null | head -n 1)" "256 bit"
+
 check_fails "recover-request for a certificate without an archived key" \
     cm "$H" key recover-request "$tserial" --reason test --out "$T/req2.txt"
 check_fails "kra remove of an unknown agent" cm "$H" kra remove 0123456789abcdef
