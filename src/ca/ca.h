@@ -361,6 +361,19 @@ cm_err ca_kra_add(char id[65], ca_ctx *ca, const unsigned char *cert, size_t len
 cm_err ca_kra_remove(ca_ctx *ca, const char *id) CM_MUST_USE;
 cm_err ca_kra_list(ca_ctx *ca, ca_kra_agent_cb cb, void *ctx) CM_MUST_USE;
 
+/* Re-wrapping archived keys to the current agents and kra.threshold
+ * (kra_rewrap.c; after kra add/remove or a threshold change). request:
+ * opens a re-wrap of the keys (at most KRA_REWRAP_MAX, 1000, a request) not
+ * yet wrapped to them, with a one-time transport key; *file (malloc'ed)
+ * goes to the agents (key release-share), whose share files come back
+ * through ca_key_add_share. rewrap: with enough shares for every key,
+ * seals each key under a fresh content key split to the current agents,
+ * one transaction per 256 keys (KEYARCHIVED for each, audit), and closes
+ * the request. Fewer shares than a key's threshold change nothing. */
+cm_err ca_kra_rewrap_request(char req_id[40], size_t *nkeys, unsigned char **file, size_t *len,
+                             ca_ctx *ca, const char *reason) CM_MUST_USE;
+cm_err ca_kra_rewrap(size_t *done, ca_ctx *ca, const char *req) CM_MUST_USE;
+
 /* Recovery. request: opens a recovery of the key archived with the
  * certificate serial; *reqfile (malloc'ed text, *len bytes) is what each
  * agent is given (docs/key-archival.md); req_id gets the request's ID. */

@@ -218,17 +218,48 @@ out:
 }
 
 /* long: the whole archival of one key, each secret wiped on every path */
+cm_err kra_archive_build(unsigned char **recout, size_t *reclen, const unsigned char *p8,
+                         size_t p8len, const char *serial, unsigned m, STACK_OF(X509) * certs,
+                         char (*ids)[65], const char *rewrapped)
+{
+    unsigned char ck[KRA_KEY_LEN], (*shares)[KRA_SHARE_LEN] = NULL, *sealed = NULL;
+    size_t sealed_len = 0;
+    unsigned n = (unsigned)sk_X509_num(certs);
+    cm_err rc;
+    cm_buf rec = CM_BUF_INIT(KRA_MAX_FILE);
+
+    *recout = NULL;
+    shares = OPENSSL_secure_zalloc(KRA_MAX_AGENTS * KRA_SHARE_LEN);
+    CM_NOMEM_IF(shares == NULL);
+    if (RAND_bytes(ck, sizeof(ck)) != 1)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "no randomness for the content key");
+    CM_TRY(kra_seal(&sealed, &sealed_len, ck, p8, p8len, serial));
+    CM_TRY(kra_split(shares, ck, n, m));
+    CM_TRY(kra_rec_begin(&rec, "certmint-kra-archive 1"));
+    CM_TRY(kra_rec_put(&rec, "serial", serial));
+    CM_TRY(kra_rec_put_int(&rec, "threshold", (long long)m));
+    if (rewrapped != NULL)
+        CM_TRY(kra_rec_put(&rec, "rewrapped", rewrapped));
+    CM_TRY(kra_rec_put_hex(&rec, "sealed", sealed, sealed_len));
+    CM_TRY(
+        share_envelopes(&rec, (const unsigned char(*)[KRA_SHARE_LEN])shares, certs, ids, serial));
+    *recout = buf_steal(&rec, reclen);
+out:
+    OPENSSL_cleanse(ck, sizeof(ck));
+    OPENSSL_secure_clear_free(shares, KRA_MAX_AGENTS * KRA_SHARE_LEN);
+    OPENSSL_free(sealed);
+    buf_free(&rec);
+    return rc;
+}
+
 cm_err kra_submit_seal(ca_ctx *ca, struct ca_submission *s, X509 *x)
 {
     struct ca_archived *a = s->archived;
-    unsigned char ck[KRA_KEY_LEN], (*shares)[KRA_SHARE_LEN] = NULL, *sealed = NULL;
-    size_t sealed_len = 0;
     STACK_OF(X509) *certs = NULL;
     char(*ids)[65] = NULL;
     const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
     long long m = 1;
     cm_err rc;
-    cm_buf rec = CM_BUF_INIT(KRA_MAX_FILE);
 
     if (a == NULL)
         return CM_OK;
@@ -244,28 +275,13 @@ cm_err kra_submit_seal(ca_ctx *ca, struct ca_submission *s, X509 *x)
                 m, sk_X509_num(certs));
     a->m = (unsigned)m;
     a->n = (unsigned)sk_X509_num(certs);
-    shares = OPENSSL_secure_zalloc(KRA_MAX_AGENTS * KRA_SHARE_LEN);
-    CM_NOMEM_IF(shares == NULL);
-    if (RAND_bytes(ck, sizeof(ck)) != 1)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "no randomness for the content key");
-    CM_TRY(kra_seal(&sealed, &sealed_len, ck, a->pkcs8, a->pkcs8_len, a->serial));
-    CM_TRY(kra_split(shares, ck, a->n, a->m));
-    CM_TRY(kra_rec_begin(&rec, "certmint-kra-archive 1"));
-    CM_TRY(kra_rec_put(&rec, "serial", a->serial));
-    CM_TRY(kra_rec_put_int(&rec, "threshold", (long long)a->m));
-    CM_TRY(kra_rec_put_hex(&rec, "sealed", sealed, sealed_len));
-    CM_TRY(share_envelopes(&rec, (const unsigned char(*)[KRA_SHARE_LEN])shares, certs, ids,
-                           a->serial));
-    a->record = buf_steal(&rec, &a->record_len);
+    CM_TRY(kra_archive_build(&a->record, &a->record_len, a->pkcs8, a->pkcs8_len, a->serial, a->m,
+                             certs, ids, NULL));
     /* The CA keeps nothing it could open the key with. */
     kra_secret_free(a->pkcs8, a->pkcs8_len);
     a->pkcs8 = NULL;
     a->pkcs8_len = 0;
 out:
-    OPENSSL_cleanse(ck, sizeof(ck));
-    OPENSSL_secure_clear_free(shares, KRA_MAX_AGENTS * KRA_SHARE_LEN);
-    OPENSSL_free(sealed);
-    buf_free(&rec);
     sk_X509_pop_free(certs, X509_free);
     free(ids);
     return rc;

@@ -27,7 +27,9 @@ const char cmd_key_usage[] =
     "  release-share    (agent, on their own machine; needs no CA home) shows what the\n"
     "                   request asks, opens the agent's share with the agent's key (which\n"
     "                   never leaves the machine) and re-envelopes it to the request's\n"
-    "                   transport key: SHAREFILE goes back to the officer\n"
+    "                   transport key: SHAREFILE goes back to the officer. On a re-wrap\n"
+    "                   request (certmint kra rewrap-request): the shares of every key the\n"
+    "                   agent holds one of\n"
     "  add-share        (officer) imports share files; each is checked (this request, an\n"
     "                   agent of this key, the share that was archived, not twice)\n"
     "  recover          (officer) with kra.threshold shares in: writes the key, its\n"
@@ -164,11 +166,14 @@ static int key_release_share(const struct cli_global *g, int argc, char **argv)
         return cli_usage_error("key release-share: give REQFILE, --agent-key, --agent-cert and "
                                "--out");
     CM_TRY(cli_out_check(g, out, force));
-    CM_TRY(fs_read_file(&req, &reqlen, argv[optind], KRA_MAX_FILE));
+    CM_TRY(fs_read_file(&req, &reqlen, argv[optind], KRA_MAX_BATCH_FILE));
     CM_TRY(kra_request_info(&info, req, reqlen, argv[optind]));
-    fprintf(stderr, "certmint: releasing a share of the key of certificate %s (", info.serial);
+    if (info.rewrap)
+        fprintf(stderr, "certmint: releasing the shares of %s (", info.serial);
+    else
+        fprintf(stderr, "certmint: releasing a share of the key of certificate %s (", info.serial);
     cli_print_safe(stderr, info.subject);
-    fprintf(stderr, ") for recovery %s; reason: ", info.request);
+    fprintf(stderr, ") for %s %s; reason: ", info.rewrap ? "re-wrap" : "recovery", info.request);
     cli_print_safe(stderr, info.reason);
     fputc('\n', stderr);
     CM_TRY(kra_agent_load(&k, &x, kpath, cpath, ppath));
@@ -196,7 +201,7 @@ static int key_add_share(const struct cli_global *g, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         free(data);
         data = NULL;
-        rc = fs_read_file(&data, &len, argv[i], KRA_MAX_FILE);
+        rc = fs_read_file(&data, &len, argv[i], KRA_MAX_BATCH_FILE);
         if (rc == CM_OK)
             rc = ca_key_add_share(&have, &need, ca, data, len, argv[i]);
         if (rc != CM_OK) {

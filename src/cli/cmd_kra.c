@@ -16,6 +16,8 @@ const char cmd_kra_usage[] =
     "certmint kra add CERT\n"
     "certmint kra list [--format table|json]\n"
     "certmint kra remove ID\n"
+    "certmint kra rewrap-request --reason TEXT --out REQFILE [--force]\n"
+    "certmint kra rewrap REQ\n"
     "\n"
     "Key archival (docs/key-archival.md).\n"
     "  transport-cert   prints the CA's key-transport certificate: clients envelope the\n"
@@ -29,6 +31,18 @@ const char cmd_kra_usage[] =
     "  list             the agents: ID (SHA-256 of the certificate), state, subject\n"
     "  remove ID        no further shares for this agent (ID or a unique prefix of 8+\n"
     "                   digits); keys archived before keep their shares\n"
+    "  rewrap-request   (officer, after add/remove or a kra.threshold change) opens a\n"
+    "                   re-wrap of the archived keys not yet wrapped to the current agents\n"
+    "                   and threshold (at most 1000 a request; run again for more) with a\n"
+    "                   one-time transport key; writes REQFILE for the agents and prints\n"
+    "                   REQ. Each agent runs 'certmint key release-share REQFILE' (the\n"
+    "                   shares of every key it holds one of) and the officer imports the\n"
+    "                   share files with 'certmint key add-share'\n"
+    "  rewrap REQ       with enough shares for every key (each key's old threshold): seals\n"
+    "                   each key under a fresh content key split to the current agents and\n"
+    "                   kra.threshold (256 keys a transaction, KEYARCHIVED for each); a\n"
+    "                   removed agent's old shares then open nothing; prints the number of\n"
+    "                   keys re-wrapped. Too few shares for any key changes nothing\n"
     "kra.threshold (config set) is M: how many agents must release their shares to\n"
     "recover a key archived from then on; N is the number of active agents.\n";
 
@@ -173,10 +187,73 @@ out:
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
+static int kra_rewrap_request(const struct cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"reason", required_argument, NULL, 'r'},
+        {"out", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *reason = NULL, *out = NULL;
+    char req[40];
+    unsigned char *file = NULL;
+    size_t len = 0, nkeys = 0;
+    int ch, force = 0;
+    ca_ctx *ca = NULL;
+    cm_err rc;
+
+    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
+        switch (ch) {
+        case 'r':
+            reason = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            force = 1;
+            break;
+        default:
+            return cli_usage_error("kra: see 'certmint help kra'");
+        }
+    }
+    if (optind != argc || reason == NULL || out == NULL)
+        return cli_usage_error("kra rewrap-request: --reason TEXT and --out REQFILE are needed");
+    CM_TRY(cli_out_check(g, out, force));
+    CM_TRY(cli_open_ca(&ca, g, 0));
+    CM_TRY(ca_kra_rewrap_request(req, &nkeys, &file, &len, ca, reason));
+    CM_TRY(cli_write_file(g, out, force, file, len, 0644));
+    printf("%s\n", req);
+    fprintf(stderr, "certmint: re-wrap %s covers %zu archived keys\n", req, nkeys);
+out:
+    free(file);
+    cli_close_ca(ca);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
+
+static int kra_rewrap(const struct cli_global *g, int argc, char **argv)
+{
+    size_t done = 0;
+    ca_ctx *ca = NULL;
+    cm_err rc;
+
+    if (argc != 2)
+        return cli_usage_error("kra rewrap: give one re-wrap request ID");
+    CM_TRY(cli_open_ca(&ca, g, 0));
+    CM_TRY(ca_kra_rewrap(&done, ca, argv[1]));
+    cli_deliver(ca);
+    printf("%zu\n", done);
+out:
+    cli_close_ca(ca);
+    return rc == CM_OK ? 0 : cli_fail(rc);
+}
+
 int cmd_kra(const struct cli_global *g, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error("kra: give transport-cert, add, list or remove");
+        return cli_usage_error("kra: give transport-cert, add, list, remove, rewrap-request or "
+                               "rewrap");
     if (strcmp(argv[1], "transport-cert") == 0)
         return kra_transport(g, argc - 1, argv + 1);
     if (strcmp(argv[1], "add") == 0)
@@ -185,6 +262,11 @@ int cmd_kra(const struct cli_global *g, int argc, char **argv)
         return kra_list(g, argc - 1, argv + 1);
     if (strcmp(argv[1], "remove") == 0)
         return kra_remove(g, argc - 1, argv + 1);
-    return cli_usage_error("kra: unknown subcommand '%s' (transport-cert, add, list, remove)",
+    if (strcmp(argv[1], "rewrap-request") == 0)
+        return kra_rewrap_request(g, argc - 1, argv + 1);
+    if (strcmp(argv[1], "rewrap") == 0)
+        return kra_rewrap(g, argc - 1, argv + 1);
+    return cli_usage_error("kra: unknown subcommand '%s' (transport-cert, add, list, remove, "
+                           "rewrap-request, rewrap)",
                            argv[1]);
 }

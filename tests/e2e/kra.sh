@@ -197,6 +197,44 @@ aid=$(cm "$H" kra list | grep 'CN=carol' | cut -f1)
 check "kra remove carol" cm "$H" kra remove "$aid"
 check_match "kra list shows carol removed" "$(cm "$H" kra list)" "removed"
 
+# Re-wrap to a new agent set (carol removed above, dave added): it needs the
+# old agents' shares as a recovery does.
+agent dave ec
+check "kra add dave" cm "$H" kra add "$T/dave.crt"
+rreq=$(cm "$H" kra rewrap-request --reason "carol left, dave joined" --out "$T/rw.txt" 2>"$T/rw.err")
+check_match "rewrap-request prints a request ID" "$rreq" "^[0-9a-f]{16}$"
+check_eq "the re-wrap covers both archived keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw.txt")" 2
+check_fails "dave (a new agent) holds no old share to release" release_for dave "$T/rw.txt" "$T/rw-dave.txt"
+check "alice releases her shares of the re-wrap" release_for alice "$T/rw.txt" "$T/rw-alice.txt"
+check_eq "... one for each key" "$(grep -c '^certmint-kra-share 1$' "$T/rw-alice.txt")" 2
+check "alice's shares added" cm "$H" key add-share "$T/rw-alice.txt"
+check_match "a replayed share file is refused" "$(cm "$H" key add-share "$T/rw-alice.txt" 2>&1)" "replayed"
+arch_sum() { db_sql "$H" "SELECT Name, hex(Body) FROM vault WHERE Kind = 'kra.archive' ORDER BY Name" | sha256sum; }
+before=$(arch_sum)
+check_match "one old agent's shares are not enough: re-wrap refused" \
+    "$(cm "$H" kra rewrap "$rreq" 2>&1)" "1 of the 2 shares.*nothing was changed"
+check_eq "... and the archives are unchanged" "$(arch_sum)" "$before"
+check "bob releases his shares of the re-wrap" release_for bob "$T/rw.txt" "$T/rw-bob.txt"
+check "bob's shares added" cm "$H" key add-share "$T/rw-bob.txt"
+check_eq "kra rewrap re-wraps both keys" "$(cm "$H" kra rewrap "$rreq" 2>&1)" 2
+check_fails "... the archives changed" test "$(arch_sum)" = "$before"
+check_match "audit: the re-wrap" "$(cm "$H" audit 2>&1 | grep kra-rewrap | tr '\n' ' ')" "2 keys re-wrapped to 2 of 3 agents"
+check_fails "a closed re-wrap cannot run again" cm "$H" kra rewrap "$rreq"
+check_fails "nothing left to re-wrap" cm "$H" kra rewrap-request --reason again --out "$T/rw2.txt"
+# After it: the removed agent's shares no longer work; the new agent's do.
+greq2=$(cm "$H" key recover-request "$gserial" --reason "after the re-wrap" --out "$T/greq2.txt")
+check_fails "carol (removed) has no share any more" release_for carol "$T/greq2.txt" "$T/g2-carol.txt"
+check "dave (new) releases his share" release_for dave "$T/greq2.txt" "$T/g2-dave.txt"
+check "alice releases hers" release_for alice "$T/greq2.txt" "$T/g2-alice.txt"
+check "shares added" cm "$H" key add-share "$T/g2-dave.txt" "$T/g2-alice.txt"
+check "recovered with a new agent's share" cm "$H" key recover "$greq2" --out "$T/grec2.p12" --password-file "$T/p12pass"
+openssl pkcs12 -in "$T/grec2.p12" -passin "file:$T/p12pass" -nodes -nocerts 2>/dev/null |
+    openssl pkey -outform DER -out "$T/grec2.der" 2>/dev/null
+check "the key recovered after the re-wrap is the generated one" cmp "$T/grec2.der" "$T/gen.der"
+check "config set kra.threshold 3" cm "$H" config set kra.threshold 3
+check "a threshold change opens a re-wrap" cm "$H" kra rewrap-request --reason "3 of 3" --out "$T/rw3.txt"
+check_eq "... of both keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw3.txt")" 2
+
 # The vault travels with a backup (both backends: on PostgreSQL a snapshot
 # once left it out): archived keys, agents' envelopes and recoveries.
 check "backup" cm "$H" backup "$T/bk"
