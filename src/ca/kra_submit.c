@@ -80,6 +80,46 @@ out:
     return rc;
 }
 
+/* The transport key: a server (or one submit of many envelopes) pays its
+ * KDF once. The handle keeps it under its mutex, as ca_load_key does the
+ * CA key; the certificate file is read each time, and a different one
+ * (kra transport-cert --renew, in any process) reopens the key. A bare
+ * session (no handle) opens it each time. */
+static cm_err transport_cached(EVP_PKEY **tk, X509 **tc, ca_ctx *ca)
+{
+    struct ca *h = ca->h;
+    X509 *now = NULL;
+    cm_err rc;
+
+    *tk = NULL;
+    *tc = NULL;
+    if (h == NULL)
+        return kra_transport_load(tk, tc, ca, 1);
+    CM_TRY(kra_transport_load(NULL, &now, ca, 0));
+    pthread_mutex_lock(&h->mu);
+    if (h->kra_tk == NULL || h->kra_tc == NULL || X509_cmp(h->kra_tc, now) != 0) {
+        EVP_PKEY_free(h->kra_tk);
+        X509_free(h->kra_tc);
+        rc = kra_transport_load(&h->kra_tk, &h->kra_tc, ca, 1);
+        if (rc != CM_OK) {
+            EVP_PKEY_free(h->kra_tk);
+            X509_free(h->kra_tc);
+            h->kra_tk = NULL;
+            h->kra_tc = NULL;
+        }
+    }
+    if (rc == CM_OK && (!EVP_PKEY_up_ref(h->kra_tk) || !X509_up_ref(h->kra_tc)))
+        rc = cm_err_set(CM_ERR_NOMEM, "out of memory");
+    if (rc == CM_OK) {
+        *tk = h->kra_tk;
+        *tc = h->kra_tc;
+    }
+    pthread_mutex_unlock(&h->mu);
+out:
+    X509_free(now);
+    return rc;
+}
+
 /* Opens the envelope and checks the key against the request. */
 static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr *c,
                              const struct ca_submission *s)
@@ -90,7 +130,7 @@ static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr
     size_t clen = 0;
     cm_err rc;
 
-    CM_TRY(kra_transport_load(&tk, &tc, ca, 1));
+    CM_TRY(transport_cached(&tk, &tc, ca));
     rc = kra_open(&content, &clen, s->archive_env, s->archive_env_len, tc, tk, "archive envelope");
     if (rc == CM_ERR_CRYPTO || rc == CM_ERR_INVALID) {
         char why[512];

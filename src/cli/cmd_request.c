@@ -32,7 +32,8 @@ const char cmd_submit_usage[] =
     "  --force      replace existing output files\n"
     "  --format F   table (default) or json: {\"results\":[{\"request_id\",\"disposition\",\n"
     "               \"serial\",\"file\",\"message\",\"withheld\"}]} (null when absent)\n"
-    "  --archive-key F  (one request) the request's private key, PKCS#8, in a CMS envelope\n"
+    "  --archive-key F  the request's private key, PKCS#8, in a CMS envelope (one for each\n"
+    "               request file, in their order; the transport key is opened once)\n"
     "               to the CA's key-transport certificate (certmint kra transport-cert):\n"
     "               archived for recovery when the profile has archive_key; a key that does\n"
     "               not match the request's public key is denied (docs/key-archival.md)\n"
@@ -319,7 +320,8 @@ out:
     return rc == CM_OK ? status : cli_fail(rc);
 }
 
-int cmd_submit(const struct cli_global *g, int argc, char **argv)
+/* archives: room for every --archive-key (argc entries). */
+static int submit_main(const struct cli_global *g, int argc, char **argv, const char **archives)
 {
     static const struct option opts[] = {
         {"profile", required_argument, NULL, 'p'},
@@ -340,8 +342,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     struct gen_args ga = {0};
     enum cli_format fmt = CLI_FMT_TEXT;
     const char *archive = NULL, *token_file = NULL;
-    unsigned char *archive_env = NULL;
-    size_t archive_len = 0;
+    int narch = 0;
     cm_buf js = CM_BUF_INIT(256 * 1024 * 1024);
     cm_err jrc = CM_OK;
     struct ca_submit_opts so = {0};
@@ -372,7 +373,7 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
                 return 2;
             break;
         case 'A':
-            archive = optarg;
+            archive = archives[narch++] = optarg;
             break;
         case 'T':
             token_file = optarg;
@@ -419,8 +420,10 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             return cli_usage_error("submit: --out %s must be an existing directory for %d requests",
                                    out, n);
     }
-    if (archive != NULL && n != 1)
-        return cli_usage_error("submit: --archive-key goes with one request file");
+    if (narch > 0 && narch != n)
+        return cli_usage_error("submit: give one --archive-key for each request file, in "
+                               "their order (%d for %d)",
+                               narch, n);
     if (token_file != NULL)
         return submit_token(g, token_file, argc - optind, argv + optind, out, force, archive);
     if ((rc = submit_out_check(g, out, n, force)) != CM_OK)
@@ -432,10 +435,13 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     /* The files are read where they are parsed (in the batch workers). */
     for (i = 0; i < n; i++)
         subs[i].source = argv[optind + i];
-    if (archive != NULL) {
-        CM_TRY(fs_read_file(&archive_env, &archive_len, archive, 1024 * 1024));
-        subs[0].archive_env = archive_env;
-        subs[0].archive_env_len = archive_len;
+    /* The envelopes (borrowed by subs, freed below). */
+    for (i = 0; i < narch; i++) {
+        unsigned char *env = NULL;
+        size_t envlen = 0;
+        CM_TRY(fs_read_file(&env, &envlen, archives[i], 1024 * 1024));
+        subs[i].archive_env = env;
+        subs[i].archive_env_len = envlen;
     }
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_batch_interrupted(ca, print_interrupted, NULL));
@@ -476,7 +482,8 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         status = 1;
     fflush(stdout);
 out:
-    free(archive_env);
+    for (i = 0; subs != NULL && i < narch; i++)
+        free((void *)subs[i].archive_env);
     buf_free(&js);
     fs_group_free(grp);
     if (subs)
@@ -486,6 +493,18 @@ out:
     cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
+    return status;
+}
+
+int cmd_submit(const struct cli_global *g, int argc, char **argv)
+{
+    const char **archives = calloc((size_t)argc + 1, sizeof(*archives));
+    int status;
+
+    if (archives == NULL)
+        return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
+    status = submit_main(g, argc, argv, archives);
+    free(archives);
     return status;
 }
 
