@@ -81,6 +81,24 @@ if [ "$TESTDB" = sqlite ]; then
         grep -qi "$(xxd -p "$T/user.p8" | tr -d '\n' | cut -c200-260)" "$T/vault.hex"
 fi
 
+# Several requests in one submit, each with its envelope (the transport key
+# opened once).
+make_csr rsa:2048 "$T/b1.csr" "$T/b1.key" "/CN=Batch One" "email:b1@example.org"
+make_csr rsa:2048 "$T/b2.csr" "$T/b2.key" "/CN=Batch Two" "email:b2@example.org"
+for b in b1 b2; do
+    openssl pkcs8 -topk8 -nocrypt -in "$T/$b.key" -outform DER -out "$T/$b.p8"
+    openssl cms -encrypt -binary -aes-256-gcm -in "$T/$b.p8" -outform DER -out "$T/$b.p7m" \
+        "$T/transport.pem" 2>/dev/null
+done
+check_fails "one --archive-key for two requests is a usage error" \
+    cm "$H" submit --profile smime-encrypt --archive-key "$T/b1.p7m" "$T/b1.csr" "$T/b2.csr"
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/b1.p7m" --archive-key "$T/b2.p7m" \
+    "$T/b1.csr" "$T/b2.csr" 2>&1)
+check_eq "two requests with their envelopes: both issued" "$(echo "$out" | grep -c issued)" 2
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/b2.p7m" --archive-key "$T/b1.p7m" \
+    "$T/b1.csr" "$T/b2.csr" 2>&1)
+check_eq "envelopes in the wrong order: both denied" "$(echo "$out" | grep -c "denied.*does not match")" 2
+
 # profile archive_key = required: a request without an envelope is denied.
 check "config set profile.smime-encrypt.archive_key required" cm "$H" config set profile.smime-encrypt.archive_key required
 make_csr rsa:2048 "$T/u2.csr" "$T/u2.key" "/CN=User Two" "email:u2@example.org"
@@ -203,22 +221,28 @@ agent dave ec
 check "kra add dave" cm "$H" kra add "$T/dave.crt"
 rreq=$(cm "$H" kra rewrap-request --reason "carol left, dave joined" --out "$T/rw.txt" 2>"$T/rw.err")
 check_match "rewrap-request prints a request ID" "$rreq" "^[0-9a-f]{16}$"
-check_eq "the re-wrap covers both archived keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw.txt")" 2
+check_eq "the re-wrap covers the four archived keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw.txt")" 4
 check_fails "dave (a new agent) holds no old share to release" release_for dave "$T/rw.txt" "$T/rw-dave.txt"
 check "alice releases her shares of the re-wrap" release_for alice "$T/rw.txt" "$T/rw-alice.txt"
-check_eq "... one for each key" "$(grep -c '^certmint-kra-share 1$' "$T/rw-alice.txt")" 2
+check_eq "... one for each key" "$(grep -c '^certmint-kra-share 1$' "$T/rw-alice.txt")" 4
 check "alice's shares added" cm "$H" key add-share "$T/rw-alice.txt"
 check_match "a replayed share file is refused" "$(cm "$H" key add-share "$T/rw-alice.txt" 2>&1)" "replayed"
-arch_sum() { db_sql "$H" "SELECT Name, hex(Body) FROM vault WHERE Kind = 'kra.archive' ORDER BY Name" | sha256sum; }
+hexf=hex
+[ "$TESTDB" = postgresql ] && hexf="encode"
+arch_sum() {
+    if [ "$hexf" = hex ]; then q="hex(Body)"; else q="encode(Body, 'hex')"; fi
+    db_sql "$H" "SELECT Name, $q FROM vault WHERE Kind = 'kra.archive' ORDER BY Name" | sha256sum
+}
 before=$(arch_sum)
+check_fails "the archives are read" test "$before" = "$(printf '' | sha256sum)"
 check_match "one old agent's shares are not enough: re-wrap refused" \
     "$(cm "$H" kra rewrap "$rreq" 2>&1)" "1 of the 2 shares.*nothing was changed"
 check_eq "... and the archives are unchanged" "$(arch_sum)" "$before"
 check "bob releases his shares of the re-wrap" release_for bob "$T/rw.txt" "$T/rw-bob.txt"
 check "bob's shares added" cm "$H" key add-share "$T/rw-bob.txt"
-check_eq "kra rewrap re-wraps both keys" "$(cm "$H" kra rewrap "$rreq" 2>&1)" 2
+check_eq "kra rewrap re-wraps the four keys" "$(cm "$H" kra rewrap "$rreq" 2>&1)" 4
 check_fails "... the archives changed" test "$(arch_sum)" = "$before"
-check_match "audit: the re-wrap" "$(cm "$H" audit 2>&1 | grep kra-rewrap | tr '\n' ' ')" "2 keys re-wrapped to 2 of 3 agents"
+check_match "audit: the re-wrap" "$(cm "$H" audit 2>&1 | grep kra-rewrap | tr '\n' ' ')" "4 keys re-wrapped to 2 of 3 agents"
 check_fails "a closed re-wrap cannot run again" cm "$H" kra rewrap "$rreq"
 check_fails "nothing left to re-wrap" cm "$H" kra rewrap-request --reason again --out "$T/rw2.txt"
 # After it: the removed agent's shares no longer work; the new agent's do.
@@ -233,7 +257,7 @@ openssl pkcs12 -in "$T/grec2.p12" -passin "file:$T/p12pass" -nodes -nocerts 2>/d
 check "the key recovered after the re-wrap is the generated one" cmp "$T/grec2.der" "$T/gen.der"
 check "config set kra.threshold 3" cm "$H" config set kra.threshold 3
 check "a threshold change opens a re-wrap" cm "$H" kra rewrap-request --reason "3 of 3" --out "$T/rw3.txt"
-check_eq "... of both keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw3.txt")" 2
+check_eq "... of the four keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw3.txt")" 4
 
 # The vault travels with a backup (both backends: on PostgreSQL a snapshot
 # once left it out): archived keys, agents' envelopes and recoveries.
