@@ -125,6 +125,9 @@ typedef cm_err (*cli_ca_fn)(ca_ctx *ca, void *ctx);
 /* Opens the CA of g, calls fn(ca, ctx) (one core call and its output),
  * closes it; returns 0, or cli_fail's status. */
 int cli_with_ca(const struct cli_global *g, cli_ca_fn fn, void *ctx);
+/* cli_with_ca after the output file passed cli_out_check (before any work). */
+int cli_with_ca_out(const struct cli_global *g, const char *out, int force, cli_ca_fn fn,
+                    void *ctx);
 
 /* Writes s to f with C0 controls, DEL and C1 controls (U+0080..U+009F)
  * shown as \xHH, so that stored text cannot drive the terminal. */

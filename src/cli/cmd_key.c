@@ -68,7 +68,6 @@ static int key_recover_request(const struct cli_global *g, int argc, char **argv
         {"force", NULL, &o.force},
         {NULL, NULL, NULL},
     };
-    cm_err rc;
 
     if (cli_opts_parse(argc, argv, opts, "key") != 0)
         return 2;
@@ -76,10 +75,8 @@ static int key_recover_request(const struct cli_global *g, int argc, char **argv
         return cli_usage_error("key recover-request: give one serial number");
     if (o.arg == NULL || o.out == NULL)
         return cli_usage_error("key recover-request: --reason TEXT and --out REQFILE are needed");
-    if ((rc = cli_out_check(g, o.out, o.force)) != CM_OK)
-        return cli_fail(rc);
     o.id = argv[optind];
-    return cli_with_ca(g, recover_request_run, &o);
+    return cli_with_ca_out(g, o.out, o.force, recover_request_run, &o);
 }
 
 static cm_err request_file_run(ca_ctx *ca, void *ctx)
@@ -104,16 +101,13 @@ static int key_request_file(const struct cli_global *g, int argc, char **argv)
         {"force", NULL, &o.force},
         {NULL, NULL, NULL},
     };
-    cm_err rc;
 
     if (cli_opts_parse(argc, argv, opts, "key") != 0)
         return 2;
     if (optind != argc - 1 || o.out == NULL)
         return cli_usage_error("key request-file: give one request ID and --out REQFILE");
-    if ((rc = cli_out_check(g, o.out, o.force)) != CM_OK)
-        return cli_fail(rc);
     o.id = argv[optind];
-    return cli_with_ca(g, request_file_run, &o);
+    return cli_with_ca_out(g, o.out, o.force, request_file_run, &o);
 }
 
 /* The agent's command: no CA home is opened. */
@@ -218,16 +212,13 @@ static int key_recover(const struct cli_global *g, int argc, char **argv)
         {"force", NULL, &o.force},
         {NULL, NULL, NULL},
     };
-    cm_err rc;
 
     if (cli_opts_parse(argc, argv, opts, "key") != 0)
         return 2;
     if (optind != argc - 1 || o.out == NULL || o.arg == NULL)
         return cli_usage_error("key recover: give REQ, --out FILE.p12 and --password-file F");
-    if ((rc = cli_out_check(g, o.out, o.force)) != CM_OK)
-        return cli_fail(rc);
     o.id = argv[optind];
-    return cli_with_ca(g, recover_run, &o);
+    return cli_with_ca_out(g, o.out, o.force, recover_run, &o);
 }
 
 int cmd_key(const struct cli_global *g, int argc, char **argv)

@@ -77,15 +77,12 @@ static int kra_transport(const struct cli_global *g, int argc, char **argv)
         {"init", NULL, &o.init},   {"renew", NULL, &o.renew}, {"out", &o.out, NULL},
         {"force", NULL, &o.force}, {NULL, NULL, NULL},
     };
-    cm_err rc;
 
     if (cli_opts_parse(argc, argv, opts, "kra") != 0)
         return 2;
     if (optind != argc)
         return cli_usage_error("kra transport-cert: unexpected argument '%s'", argv[optind]);
-    if ((rc = cli_out_check(g, o.out, o.force)) != CM_OK)
-        return cli_fail(rc);
-    return cli_with_ca(g, transport_run, &o);
+    return cli_with_ca_out(g, o.out, o.force, transport_run, &o);
 }
 
 struct add_ctx {
@@ -197,15 +194,12 @@ static int kra_rewrap_request(const struct cli_global *g, int argc, char **argv)
         {"force", NULL, &o.force},
         {NULL, NULL, NULL},
     };
-    cm_err rc;
 
     if (cli_opts_parse(argc, argv, opts, "kra") != 0)
         return 2;
     if (optind != argc || o.arg == NULL || o.out == NULL)
         return cli_usage_error("kra rewrap-request: --reason TEXT and --out REQFILE are needed");
-    if ((rc = cli_out_check(g, o.out, o.force)) != CM_OK)
-        return cli_fail(rc);
-    return cli_with_ca(g, rewrap_request_run, &o);
+    return cli_with_ca_out(g, o.out, o.force, rewrap_request_run, &o);
 }
 
 static cm_err rewrap_run(ca_ctx *ca, void *ctx)

@@ -82,3 +82,12 @@ out:
     cli_close_ca(ca);
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
+
+int cli_with_ca_out(const struct cli_global *g, const char *out, int force, cli_ca_fn fn, void *ctx)
+{
+    cm_err rc = cli_out_check(g, out, force);
+
+    if (rc != CM_OK)
+        return cli_fail(rc);
+    return cli_with_ca(g, fn, ctx);
+}

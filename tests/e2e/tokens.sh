@@ -152,7 +152,7 @@ printf 'garbage\n' >"$T/garbage.tok"
 chmod 600 "$T/garbage.tok"
 check_match "a malformed token file is refused" "$(cm "$H" submit --token-file "$T/garbage.tok" "$T/a.csr" 2>&1)" "not a certmint enrollment token"
 n=$(cm "$H" audit | grep -c 'token-issue')
-check_eq "audit: one token-issue record per token" "$n" 4
+check_eq "audit: one token-issue record per token" "$n" 5
 check_match "audit: redeem and revoke recorded" "$(cm "$H" audit)" "token-redeem"
 
 done_testing
