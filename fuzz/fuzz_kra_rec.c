@@ -1,11 +1,13 @@
 /* libFuzzer target for the key archival file formats (src/kra/rec.c,
  * release.c): kra_rec_parse (request files, share files, archive
  * records), kra_request_info (what release-share shows an agent) and
- * kra_released_parse (a share inside its envelope).
+ * kra_released_parse (a share inside its envelope), and kra_rec_next (the
+ * split of a re-wrap request or an agent's share file into records).
  * Invariants: on success every field key is non-empty [a-z0-9.-], every
  * value printable ASCII; writing the fields back with kra_rec_put and
  * parsing again gives the same fields; a request's threshold is 1..32, a
- * released share's x is 1..255. Sanitizers catch the rest. */
+ * released share's x is 1..255; the split's parts are non-empty, within the
+ * input and add up to it. Sanitizers catch the rest. */
 #include "kra/kra.h"
 
 #include <stdint.h>
@@ -54,5 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (kra_released_parse(&rel, data, size, "fuzz") == CM_OK && rel.x == 0)
         abort();
+    for (size_t off = 0, n; off < size; off += n) {
+        n = kra_rec_next(data + off, size - off);
+        if (n == 0 || n > size - off)
+            abort();
+        if (kra_rec_parse(&r, data + off, n, "part") == CM_OK)
+            kra_rec_clear(&r);
+    }
     return 0;
 }

@@ -197,6 +197,10 @@ struct ca_submission {
     /* An enrollment token's binding (issue 12, token.c; internal): the
      * subject and SANs that replace the request's. NULL: none. */
     const struct ca_token_binding *binding;
+    /* A key pair the CA generated for this request (issue 12 way (b),
+     * kra_keygen.c; internal): set by ca_keygen_prepare, freed by
+     * ca_submission_clear. */
+    struct ca_keygen *keygen;
 };
 
 struct ca_submit_opts {
@@ -349,6 +353,19 @@ cm_err ca_kra_add(char id[65], ca_ctx *ca, const unsigned char *cert, size_t len
 cm_err ca_kra_remove(ca_ctx *ca, const char *id) CM_MUST_USE;
 cm_err ca_kra_list(ca_ctx *ca, ca_kra_agent_cb cb, void *ctx) CM_MUST_USE;
 
+/* Re-wrapping archived keys to the current agents and kra.threshold
+ * (kra_rewrap.c; after kra add/remove or a threshold change). request:
+ * opens a re-wrap of the keys (at most KRA_REWRAP_MAX, 1000, a request) not
+ * yet wrapped to them, with a one-time transport key; *file (malloc'ed)
+ * goes to the agents (key release-share), whose share files come back
+ * through ca_key_add_share. rewrap: with enough shares for every key,
+ * seals each key under a fresh content key split to the current agents,
+ * one transaction per 256 keys (KEYARCHIVED for each, audit), and closes
+ * the request. Fewer shares than a key's threshold change nothing. */
+cm_err ca_kra_rewrap_request(char req_id[40], size_t *nkeys, unsigned char **file, size_t *len,
+                             ca_ctx *ca, const char *reason) CM_MUST_USE;
+cm_err ca_kra_rewrap(size_t *done, ca_ctx *ca, const char *req) CM_MUST_USE;
+
 /* Recovery. request: opens a recovery of the key archived with the
  * certificate serial; *reqfile (malloc'ed text, *len bytes) is what each
  * agent is given (docs/key-archival.md); req_id gets the request's ID. */
@@ -367,6 +384,28 @@ cm_err ca_key_add_share(int *have, int *need, ca_ctx *ca, const unsigned char *s
  * the passphrase read from password_file. The request is then closed. */
 cm_err ca_key_recover(unsigned char **p12, size_t *len, ca_ctx *ca, const char *req_id,
                       const char *password_file) CM_MUST_USE;
+
+/* Way (b), EJBCA style (kra_keygen.c): the CA generates the key pair.
+ * ca_keygen_prepare generates the key (key_spec, default rsa:3072) and a
+ * request for it (subject: a DN, required unless a token's binding will
+ * replace it (bound); sans: OpenSSL syntax, may be NULL) and sets s->csr
+ * to it: then s goes to ca_submit or ca_token_redeem as any submission.
+ * The profile decides archival as for an envelope (archive_key optional or
+ * required on an encryption-only profile: sealed and split M-of-N); a
+ * profile that needs an officer's approval denies it (the CA never keeps a
+ * generated key waiting). ca_keygen_p12: once issued (and, in strict audit
+ * mode, released), the key, the certificate and the chain as PKCS#12
+ * (AES-256-CBC, PBKDF2 600,000 iterations, HMAC-SHA256 MAC) under password
+ * (non-empty). The key is never written unencrypted. */
+struct ca_keygen_opts {
+    const char *key_spec; /* NULL: rsa:3072 */
+    const char *subject;
+    const char *sans;
+    int bound; /* the subject and SANs come from a token's binding */
+};
+cm_err ca_keygen_prepare(struct ca_submission *s, const struct ca_keygen_opts *o) CM_MUST_USE;
+cm_err ca_keygen_p12(unsigned char **p12, size_t *len, ca_ctx *ca, const struct ca_submission *s,
+                     const char *password) CM_MUST_USE;
 
 /* ---- One-time enrollment tokens (issue 12; src/ca/token.c, docs/tokens.md) ---- */
 

@@ -52,6 +52,11 @@ struct ca {
     struct ca_ctx *idle; /* sessions given back, each with its connection */
     size_t open;         /* sessions that exist (idle or out) */
     size_t out;          /* sessions taken */
+    /* Key archival (kra_submit.c): the key-transport key, opened (its KDF
+     * paid) once for every session; reopened when the certificate file
+     * changes. */
+    EVP_PKEY *kra_tk;
+    X509 *kra_tc;
 };
 
 /* Makes cfg (taken over) the configuration of the handle and of every

@@ -302,6 +302,8 @@ void ca_close(ca_t *h)
     X509_free(h->cert);
     sk_X509_pop_free(h->chain, X509_free);
     key_close(h->signer);
+    EVP_PKEY_free(h->kra_tk);
+    X509_free(h->kra_tc);
     free(h->passphrase_file);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);

@@ -26,7 +26,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-static cm_err recovery_key_path(char *out, size_t outsz, ca_ctx *ca, const char *req)
+cm_err kra_recovery_key_path(char *out, size_t outsz, ca_ctx *ca, const char *req)
 {
     char dir[PATH_MAX], name[64];
     cm_err rc;
@@ -41,7 +41,7 @@ out:
 
 /* A one-time EC P-256 key and a self-signed certificate for it: CMS
  * addresses recipients by certificate (RFC 5652 6.2.2). */
-static cm_err transport_make(EVP_PKEY **k, X509 **x, const char *req)
+cm_err kra_transport_make(EVP_PKEY **k, X509 **x, const char *req)
 {
     struct key_spec spec;
     char cn[80];
@@ -66,8 +66,8 @@ out:
 }
 
 /* The request record: what the vault keeps and each agent is given. */
-static cm_err request_record(cm_buf *b, const char *req, const char *serial, const char *reason,
-                             X509 *tc, const struct kra_rec *arch, const char *subject)
+cm_err kra_request_record(cm_buf *b, const char *req, const char *serial, const char *reason,
+                          X509 *tc, const struct kra_rec *arch, const char *subject)
 {
     unsigned char *der = NULL;
     const char *a;
@@ -98,7 +98,7 @@ out:
     return rc;
 }
 
-static cm_err archive_load(struct kra_rec *arch, ca_ctx *ca, const char *serial)
+cm_err kra_archive_load(struct kra_rec *arch, ca_ctx *ca, const char *serial)
 {
     unsigned char *body = NULL;
     size_t len = 0;
@@ -161,14 +161,14 @@ cm_err ca_key_recover_request(char req_id[40], unsigned char **reqfile, size_t *
     if (rc == CM_ERR_NOTFOUND)
         CM_FAIL(CM_ERR_NOTFOUND, "certificate %s: not in the database", serial);
     CM_TRY(rc);
-    CM_TRY(archive_load(&arch, ca, serial));
+    CM_TRY(kra_archive_load(&arch, ca, serial));
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "no randomness");
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(req_id + 2 * i, 3, "%02x", rnd[i]);
-    CM_TRY(transport_make(&tk, &tc, req_id));
-    CM_TRY(request_record(&b, req_id, serial, reason, tc, &arch, c->dn ? c->dn : ""));
-    CM_TRY(recovery_key_path(kpath, sizeof(kpath), ca, req_id));
+    CM_TRY(kra_transport_make(&tk, &tc, req_id));
+    CM_TRY(kra_request_record(&b, req_id, serial, reason, tc, &arch, c->dn ? c->dn : ""));
+    CM_TRY(kra_recovery_key_path(kpath, sizeof(kpath), ca, req_id));
     CM_TRY(kra_passphrase(pass, sizeof(pass), ca));
     CM_TRY(key_save_encrypted(tk, kpath, pass));
     wrote = 1;
@@ -231,8 +231,8 @@ out:
 }
 
 /* The one-time transport key and certificate of an open request. */
-static cm_err transport_of(EVP_PKEY **k, X509 **x, ca_ctx *ca, const struct kra_rec *r,
-                           const char *req)
+cm_err kra_transport_of(EVP_PKEY **k, X509 **x, ca_ctx *ca, const struct kra_rec *r,
+                        const char *req)
 {
     char kpath[PATH_MAX], pass[1024];
     const char *hex = NULL;
@@ -251,7 +251,7 @@ static cm_err transport_of(EVP_PKEY **k, X509 **x, ca_ctx *ca, const struct kra_
     if (*x == NULL)
         CM_FAIL_OSSL(CM_ERR_DB, "recovery request %s: the transport certificate does not parse",
                      req);
-    CM_TRY(recovery_key_path(kpath, sizeof(kpath), ca, req));
+    CM_TRY(kra_recovery_key_path(kpath, sizeof(kpath), ca, req));
     CM_TRY(kra_passphrase(pass, sizeof(pass), ca));
     CM_TRY(key_load_encrypted(k, kpath, pass));
 out:
@@ -261,8 +261,8 @@ out:
 }
 
 /* Is rel the share archived for agent number i of arch? (check value) */
-static cm_err share_verify(const struct kra_rec *arch, const struct kra_released *rel,
-                           const char *what)
+cm_err kra_share_verify(const struct kra_rec *arch, const struct kra_released *rel,
+                        const char *what)
 {
     const char *a, *chk = NULL;
     unsigned char plain[1 + KRA_SHARE_LEN], md[32], *want = NULL;
@@ -303,8 +303,8 @@ out:
 }
 
 /* Opens a share envelope (a share file's, or one kept in the vault). */
-static cm_err share_open(struct kra_released *rel, const unsigned char *env, size_t envlen,
-                         X509 *tc, EVP_PKEY *tk, const char *what)
+cm_err kra_share_open(struct kra_released *rel, const unsigned char *env, size_t envlen, X509 *tc,
+                      EVP_PKEY *tk, const char *what)
 {
     unsigned char *plain = NULL;
     size_t plainlen = 0;
@@ -385,11 +385,17 @@ cm_err ca_key_add_share(int *have, int *need, ca_ctx *ca, const unsigned char *s
     memset(&r, 0, sizeof(r));
     memset(&arch, 0, sizeof(arch));
     memset(&rel, 0, sizeof(rel));
-    CM_TRY(kra_rec_parse(&f, share, len, what));
+    CM_TRY(kra_rec_parse(&f, share, kra_rec_next(share, len), what));
     if (strcmp(f.kind, "certmint-kra-share 1") != 0)
         CM_FAIL(CM_ERR_INVALID, "%s: not a certmint share file (first line '%s')", what, f.kind);
     CM_TRY(kra_rec_str(&req, &f, "request", what));
     CM_TRY(kra_rec_str(&agent, &f, "agent", what));
+    if (kra_rewrap_is(ca, req)) {
+        rc = kra_rewrap_add_share(have, need, ca, share, len, what);
+        goto out;
+    }
+    if (kra_rec_next(share, len) != len)
+        CM_FAIL(CM_ERR_INVALID, "%s: more than one share for recovery %s", what, req);
     CM_TRY(kra_rec_str(&hex, &f, "envelope", what));
     CM_TRY(kra_rec_hex(&env, &envlen, hex, KRA_MAX_FILE, "envelope", what));
     CM_TRY(request_load(&r, &state, ca, req));
@@ -397,14 +403,14 @@ cm_err ca_key_add_share(int *have, int *need, ca_ctx *ca, const unsigned char *s
         CM_FAIL(CM_ERR_STATE, "recovery request %s is closed", req);
     CM_TRY(kra_rec_str(&serial, &r, "serial", "recovery request"));
     CM_TRY(kra_rec_int(&m, &r, "threshold", 1, KRA_MAX_AGENTS, "recovery request"));
-    CM_TRY(transport_of(&tk, &tc, ca, &r, req));
-    CM_TRY(share_open(&rel, env, envlen, tc, tk, what));
+    CM_TRY(kra_transport_of(&tk, &tc, ca, &r, req));
+    CM_TRY(kra_share_open(&rel, env, envlen, tc, tk, what));
     if (strcmp(rel.request, req) != 0 || strcmp(rel.agent, agent) != 0 ||
         strcmp(rel.serial, serial) != 0)
         CM_FAIL(CM_ERR_AUTH, "%s: the share inside is for another request, agent or certificate",
                 what);
-    CM_TRY(archive_load(&arch, ca, serial));
-    CM_TRY(share_verify(&arch, &rel, what));
+    CM_TRY(kra_archive_load(&arch, ca, serial));
+    CM_TRY(kra_share_verify(&arch, &rel, what));
     CM_TRY(db_cert_get(ca->db, &c, serial));
     CM_TRY(share_store(have, ca, &rel, env, envlen, c->request_id));
     *need = (int)m;
@@ -437,13 +443,33 @@ static cm_err collect_cb(void *ctx, const struct db_vault *v)
 
     if (strncmp(v->name, c->prefix, strlen(c->prefix)) != 0 || c->k == KRA_MAX_AGENTS)
         return CM_OK;
-    rc = share_open(&rel, v->body, v->body_len, c->tc, c->tk, "stored share");
+    rc = kra_share_open(&rel, v->body, v->body_len, c->tc, c->tk, "stored share");
     if (rc == CM_OK) {
         c->xs[c->k] = rel.x;
         memcpy(c->shares[c->k], rel.share, KRA_SHARE_LEN);
         c->k++;
     }
     OPENSSL_cleanse(&rel, sizeof(rel));
+    return rc;
+}
+
+cm_err kra_archive_unseal(unsigned char **p8, size_t *p8len, const struct kra_rec *arch,
+                          const unsigned char *xs, const unsigned char shares[][KRA_SHARE_LEN],
+                          unsigned k, const char *serial)
+{
+    unsigned char ck[KRA_KEY_LEN], *sealed = NULL;
+    size_t sealed_len = 0;
+    const char *hex = NULL;
+    cm_err rc;
+
+    *p8 = NULL;
+    CM_TRY(kra_combine(ck, xs, shares, k));
+    CM_TRY(kra_rec_str(&hex, arch, "sealed", "archive record"));
+    CM_TRY(kra_rec_hex(&sealed, &sealed_len, hex, KRA_MAX_FILE + 64, "sealed", "archive record"));
+    CM_TRY(kra_unseal(p8, p8len, ck, sealed, sealed_len, serial));
+out:
+    OPENSSL_cleanse(ck, sizeof(ck));
+    free(sealed);
     return rc;
 }
 
@@ -454,10 +480,9 @@ static cm_err key_rebuild(EVP_PKEY **key, ca_ctx *ca, const struct kra_rec *r, c
     struct collect_ctx cc;
     struct kra_rec arch;
     char prefix[48];
-    unsigned char ck[KRA_KEY_LEN], *sealed = NULL, *p8der = NULL;
+    unsigned char *p8der = NULL;
     const unsigned char *p;
-    size_t sealed_len = 0, p8len = 0;
-    const char *hex = NULL;
+    size_t p8len = 0;
     long long m = 0;
     PKCS8_PRIV_KEY_INFO *p8 = NULL;
     cm_err rc;
@@ -469,27 +494,23 @@ static cm_err key_rebuild(EVP_PKEY **key, ca_ctx *ca, const struct kra_rec *r, c
     cc.shares = OPENSSL_secure_zalloc(KRA_MAX_AGENTS * KRA_SHARE_LEN);
     CM_NOMEM_IF(cc.shares == NULL);
     CM_TRY(kra_rec_int(&m, r, "threshold", 1, KRA_MAX_AGENTS, "recovery request"));
-    CM_TRY(transport_of(&cc.tk, &cc.tc, ca, r, req));
+    CM_TRY(kra_transport_of(&cc.tk, &cc.tc, ca, r, req));
     CM_TRY(db_vault_iter(ca->db, KRA_V_SHARE, NULL, collect_cb, &cc));
     if (cc.k < (unsigned)m)
         CM_FAIL(CM_ERR_STATE,
                 "recovery %s has %u of the %lld shares it needs: %lld more agents "
                 "must release theirs (certmint key release-share, key add-share)",
                 req, cc.k, m, m - (long long)cc.k);
-    CM_TRY(kra_combine(ck, cc.xs, (const unsigned char(*)[KRA_SHARE_LEN])cc.shares, cc.k));
-    CM_TRY(archive_load(&arch, ca, serial));
-    CM_TRY(kra_rec_str(&hex, &arch, "sealed", "archive record"));
-    CM_TRY(kra_rec_hex(&sealed, &sealed_len, hex, KRA_MAX_FILE + 64, "sealed", "archive record"));
-    CM_TRY(kra_unseal(&p8der, &p8len, ck, sealed, sealed_len, serial));
+    CM_TRY(kra_archive_load(&arch, ca, serial));
+    CM_TRY(kra_archive_unseal(&p8der, &p8len, &arch, cc.xs,
+                              (const unsigned char(*)[KRA_SHARE_LEN])cc.shares, cc.k, serial));
     p = p8der;
     p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)p8len);
     if (p8 == NULL || (*key = EVP_PKCS82PKEY(p8)) == NULL)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "the recovered key does not parse");
 out:
-    OPENSSL_cleanse(ck, sizeof(ck));
     PKCS8_PRIV_KEY_INFO_free(p8);
     kra_secret_free(p8der, p8len);
-    free(sealed);
     kra_rec_clear(&arch);
     OPENSSL_secure_clear_free(cc.shares, KRA_MAX_AGENTS * KRA_SHARE_LEN);
     EVP_PKEY_free(cc.tk);
@@ -500,8 +521,8 @@ out:
 /* PKCS#12 (RFC 7292) with PBES2: AES-256-CBC, PBKDF2-HMAC-SHA256 600,000
  * iterations for the key and the certificates, an HMAC-SHA256 MAC; no
  * RC2, no 3DES. */
-static cm_err p12_make(unsigned char **out, size_t *len, EVP_PKEY *k, X509 *x, ca_ctx *ca,
-                       const char *pass)
+cm_err kra_p12_make(unsigned char **out, size_t *len, EVP_PKEY *k, X509 *x, ca_ctx *ca,
+                    const char *pass)
 {
     STACK_OF(X509) *chain = sk_X509_new_null();
     PKCS12 *p12 = NULL;
@@ -576,10 +597,10 @@ cm_err ca_key_recover(unsigned char **p12, size_t *len, ca_ctx *ca, const char *
     CM_TRY(key_rebuild(&k, ca, &r, req, serial));
     if (X509_check_private_key(x, k) != 1)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "the recovered key does not match certificate %s", serial);
-    CM_TRY(p12_make(p12, len, k, x, ca, pass));
+    CM_TRY(kra_p12_make(p12, len, k, x, ca, pass));
     CM_TRY(request_close(ca, req, serial, c->request_id));
     /* The one-time transport key has done its work. */
-    if (recovery_key_path(kpath, sizeof(kpath), ca, req) == CM_OK)
+    if (kra_recovery_key_path(kpath, sizeof(kpath), ca, req) == CM_OK)
         (void)unlink(kpath);
 out:
     if (rc != CM_OK) {

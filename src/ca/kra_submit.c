@@ -80,6 +80,46 @@ out:
     return rc;
 }
 
+/* The transport key: a server (or one submit of many envelopes) pays its
+ * KDF once. The handle keeps it under its mutex, as ca_load_key does the
+ * CA key; the certificate file is read each time, and a different one
+ * (kra transport-cert --renew, in any process) reopens the key. A bare
+ * session (no handle) opens it each time. */
+static cm_err transport_cached(EVP_PKEY **tk, X509 **tc, ca_ctx *ca)
+{
+    struct ca *h = ca->h;
+    X509 *now = NULL;
+    cm_err rc;
+
+    *tk = NULL;
+    *tc = NULL;
+    if (h == NULL)
+        return kra_transport_load(tk, tc, ca, 1);
+    CM_TRY(kra_transport_load(NULL, &now, ca, 0));
+    pthread_mutex_lock(&h->mu);
+    if (h->kra_tk == NULL || h->kra_tc == NULL || X509_cmp(h->kra_tc, now) != 0) {
+        EVP_PKEY_free(h->kra_tk);
+        X509_free(h->kra_tc);
+        rc = kra_transport_load(&h->kra_tk, &h->kra_tc, ca, 1);
+        if (rc != CM_OK) {
+            EVP_PKEY_free(h->kra_tk);
+            X509_free(h->kra_tc);
+            h->kra_tk = NULL;
+            h->kra_tc = NULL;
+        }
+    }
+    if (rc == CM_OK && (!EVP_PKEY_up_ref(h->kra_tk) || !X509_up_ref(h->kra_tc)))
+        rc = cm_err_set(CM_ERR_NOMEM, "out of memory");
+    if (rc == CM_OK) {
+        *tk = h->kra_tk;
+        *tc = h->kra_tc;
+    }
+    pthread_mutex_unlock(&h->mu);
+out:
+    X509_free(now);
+    return rc;
+}
+
 /* Opens the envelope and checks the key against the request. */
 static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr *c,
                              const struct ca_submission *s)
@@ -90,7 +130,7 @@ static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr
     size_t clen = 0;
     cm_err rc;
 
-    CM_TRY(kra_transport_load(&tk, &tc, ca, 1));
+    CM_TRY(transport_cached(&tk, &tc, ca));
     rc = kra_open(&content, &clen, s->archive_env, s->archive_env_len, tc, tk, "archive envelope");
     if (rc == CM_ERR_CRYPTO || rc == CM_ERR_INVALID) {
         char why[512];
@@ -112,12 +152,48 @@ out:
     return rc;
 }
 
+/* Way (b): the key the CA generated for the request (kra_keygen.c) is
+ * archived when the profile archives, as an envelope's would be. */
+static cm_err keygen_decide(const struct profile *p, const struct csr *c, struct ca_submission *s)
+{
+    EVP_PKEY *k = kra_keygen_pkey(s);
+    PKCS8_PRIV_KEY_INFO *p8 = NULL;
+    struct ca_archived *a = NULL;
+    int n;
+    cm_err rc = CM_OK;
+
+    if (p->manual)
+        return deny("profile %s needs an officer's approval: a generated key is only made for "
+                    "a request issued at once (approval = auto); the CA never keeps one waiting",
+                    p->name);
+    if (EVP_PKEY_eq(k, c->pkey) != 1)
+        return cm_err_set(CM_ERR_STATE, "the request is not the generated key's");
+    if (p->archive == PROFILE_ARCHIVE_NO || !profile_encryption_only(p))
+        return CM_OK; /* a signing key is never archived */
+    a = calloc(1, sizeof(*a));
+    CM_NOMEM_IF(a == NULL);
+    p8 = EVP_PKEY2PKCS8(k);
+    n = p8 != NULL ? i2d_PKCS8_PRIV_KEY_INFO(p8, &a->pkcs8) : 0;
+    if (n <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the generated key");
+    a->pkcs8_len = (size_t)n;
+    kra_archived_free(s->archived);
+    s->archived = a;
+    a = NULL;
+out:
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    kra_archived_free(a);
+    return rc;
+}
+
 cm_err kra_submit_decide(ca_ctx *ca, const struct profile *p, const struct csr *c,
                          struct ca_submission *s)
 {
     struct ca_archived *a = NULL;
     cm_err rc = CM_OK;
 
+    if (s->keygen != NULL && s->archive_env == NULL)
+        return keygen_decide(p, c, s);
     if (s->archive_env == NULL) {
         if (p->archive == PROFILE_ARCHIVE_REQUIRED)
             return deny("profile %s requires key archival: send the private key enveloped to "
@@ -182,17 +258,48 @@ out:
 }
 
 /* long: the whole archival of one key, each secret wiped on every path */
+cm_err kra_archive_build(unsigned char **recout, size_t *reclen, const unsigned char *p8,
+                         size_t p8len, const char *serial, unsigned m, STACK_OF(X509) * certs,
+                         char (*ids)[65], const char *rewrapped)
+{
+    unsigned char ck[KRA_KEY_LEN], (*shares)[KRA_SHARE_LEN] = NULL, *sealed = NULL;
+    size_t sealed_len = 0;
+    unsigned n = (unsigned)sk_X509_num(certs);
+    cm_err rc;
+    cm_buf rec = CM_BUF_INIT(KRA_MAX_FILE);
+
+    *recout = NULL;
+    shares = OPENSSL_secure_zalloc(KRA_MAX_AGENTS * KRA_SHARE_LEN);
+    CM_NOMEM_IF(shares == NULL);
+    if (RAND_bytes(ck, sizeof(ck)) != 1)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "no randomness for the content key");
+    CM_TRY(kra_seal(&sealed, &sealed_len, ck, p8, p8len, serial));
+    CM_TRY(kra_split(shares, ck, n, m));
+    CM_TRY(kra_rec_begin(&rec, "certmint-kra-archive 1"));
+    CM_TRY(kra_rec_put(&rec, "serial", serial));
+    CM_TRY(kra_rec_put_int(&rec, "threshold", (long long)m));
+    if (rewrapped != NULL)
+        CM_TRY(kra_rec_put(&rec, "rewrapped", rewrapped));
+    CM_TRY(kra_rec_put_hex(&rec, "sealed", sealed, sealed_len));
+    CM_TRY(
+        share_envelopes(&rec, (const unsigned char(*)[KRA_SHARE_LEN])shares, certs, ids, serial));
+    *recout = buf_steal(&rec, reclen);
+out:
+    OPENSSL_cleanse(ck, sizeof(ck));
+    OPENSSL_secure_clear_free(shares, KRA_MAX_AGENTS * KRA_SHARE_LEN);
+    OPENSSL_free(sealed);
+    buf_free(&rec);
+    return rc;
+}
+
 cm_err kra_submit_seal(ca_ctx *ca, struct ca_submission *s, X509 *x)
 {
     struct ca_archived *a = s->archived;
-    unsigned char ck[KRA_KEY_LEN], (*shares)[KRA_SHARE_LEN] = NULL, *sealed = NULL;
-    size_t sealed_len = 0;
     STACK_OF(X509) *certs = NULL;
     char(*ids)[65] = NULL;
     const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
     long long m = 1;
     cm_err rc;
-    cm_buf rec = CM_BUF_INIT(KRA_MAX_FILE);
 
     if (a == NULL)
         return CM_OK;
@@ -208,28 +315,13 @@ cm_err kra_submit_seal(ca_ctx *ca, struct ca_submission *s, X509 *x)
                 m, sk_X509_num(certs));
     a->m = (unsigned)m;
     a->n = (unsigned)sk_X509_num(certs);
-    shares = OPENSSL_secure_zalloc(KRA_MAX_AGENTS * KRA_SHARE_LEN);
-    CM_NOMEM_IF(shares == NULL);
-    if (RAND_bytes(ck, sizeof(ck)) != 1)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "no randomness for the content key");
-    CM_TRY(kra_seal(&sealed, &sealed_len, ck, a->pkcs8, a->pkcs8_len, a->serial));
-    CM_TRY(kra_split(shares, ck, a->n, a->m));
-    CM_TRY(kra_rec_begin(&rec, "certmint-kra-archive 1"));
-    CM_TRY(kra_rec_put(&rec, "serial", a->serial));
-    CM_TRY(kra_rec_put_int(&rec, "threshold", (long long)a->m));
-    CM_TRY(kra_rec_put_hex(&rec, "sealed", sealed, sealed_len));
-    CM_TRY(share_envelopes(&rec, (const unsigned char(*)[KRA_SHARE_LEN])shares, certs, ids,
-                           a->serial));
-    a->record = buf_steal(&rec, &a->record_len);
+    CM_TRY(kra_archive_build(&a->record, &a->record_len, a->pkcs8, a->pkcs8_len, a->serial, a->m,
+                             certs, ids, NULL));
     /* The CA keeps nothing it could open the key with. */
     kra_secret_free(a->pkcs8, a->pkcs8_len);
     a->pkcs8 = NULL;
     a->pkcs8_len = 0;
 out:
-    OPENSSL_cleanse(ck, sizeof(ck));
-    OPENSSL_secure_clear_free(shares, KRA_MAX_AGENTS * KRA_SHARE_LEN);
-    OPENSSL_free(sealed);
-    buf_free(&rec);
     sk_X509_pop_free(certs, X509_free);
     free(ids);
     return rc;

@@ -118,6 +118,8 @@ void ca_submission_clear(struct ca_submission *s)
     s->cert_der_len = 0;
     kra_archived_free(s->archived);
     s->archived = NULL;
+    kra_keygen_free(s->keygen);
+    s->keygen = NULL;
 }
 
 /* Decides one parsed request: pending, issued (signed into *x) or denied by

@@ -96,6 +96,39 @@ int cli_json_emit(cm_buf *b, cm_err rc);
 /* As cli_json_emit, but returns the error instead of reporting it. */
 cm_err cli_json_write(cm_buf *b, cm_err rc) CM_MUST_USE;
 
+/* Subcommands (subcmd.c). An option of a table: a string (str set) or a
+ * flag (flag set to 1); a table ends with a NULL name. */
+struct cli_opt {
+    const char *name;
+    const char **str;
+    int *flag;
+};
+/* Parses argv's options with cli_getopt into the table's targets, leaving
+ * optind at the first operand. Returns 0, or 2 after the usage error "CMD:
+ * see 'certmint help CMD'". */
+int cli_opts_parse(int argc, char **argv, const struct cli_opt *opts, const char *cmd);
+/* A listing: one line a row (text) or {"KEY":[{...},...]} (JSON). */
+struct cli_list {
+    enum cli_format fmt;
+    cm_buf js;
+    const char *key;
+};
+/* Opens the next JSON element ("{\"KEY\":[{" first, then ",{"). */
+cm_err cli_list_open(struct cli_list *l) CM_MUST_USE;
+typedef cm_err (*cli_list_fn)(ca_ctx *ca, struct cli_list *l);
+/* "CMD [--format table|json]": takes --format, opens the CA, fn prints each
+ * row or appends its object, ends and writes the document; frees l->js.
+ * Returns the exit status. */
+int cli_list_main(const struct cli_global *g, int argc, char **argv, const char *cmd,
+                  struct cli_list *l, cli_list_fn fn);
+typedef cm_err (*cli_ca_fn)(ca_ctx *ca, void *ctx);
+/* Opens the CA of g, calls fn(ca, ctx) (one core call and its output),
+ * closes it; returns 0, or cli_fail's status. */
+int cli_with_ca(const struct cli_global *g, cli_ca_fn fn, void *ctx);
+/* cli_with_ca after the output file passed cli_out_check (before any work). */
+int cli_with_ca_out(const struct cli_global *g, const char *out, int force, cli_ca_fn fn,
+                    void *ctx);
+
 /* Writes s to f with C0 controls, DEL and C1 controls (U+0080..U+009F)
  * shown as \xHH, so that stored text cannot drive the terminal. */
 void cli_print_safe(FILE *f, const char *s);

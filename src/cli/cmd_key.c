@@ -4,7 +4,6 @@
 #include "kra/kra.h"
 #include "util/fsutil.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,148 +26,124 @@ const char cmd_key_usage[] =
     "  release-share    (agent, on their own machine; needs no CA home) shows what the\n"
     "                   request asks, opens the agent's share with the agent's key (which\n"
     "                   never leaves the machine) and re-envelopes it to the request's\n"
-    "                   transport key: SHAREFILE goes back to the officer\n"
+    "                   transport key: SHAREFILE goes back to the officer. On a re-wrap\n"
+    "                   request (certmint kra rewrap-request): the shares of every key the\n"
+    "                   agent holds one of\n"
     "  add-share        (officer) imports share files; each is checked (this request, an\n"
     "                   agent of this key, the share that was archived, not twice)\n"
     "  recover          (officer) with kra.threshold shares in: writes the key, its\n"
     "                   certificate and the chain as PKCS#12 (AES-256-CBC, PBKDF2 600,000\n"
     "                   iterations), password from --password-file; closes the request\n";
 
-static int key_recover_request(const struct cli_global *g, int argc, char **argv)
+/* What the officer's subcommands were given. */
+struct key_out {
+    const struct cli_global *g;
+    const char *out, *arg, *id; /* arg: the reason or the password file */
+    int force;
+};
+
+static cm_err recover_request_run(ca_ctx *ca, void *ctx)
 {
-    static const struct option opts[] = {
-        {"reason", required_argument, NULL, 'r'},
-        {"out", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *reason = NULL, *out = NULL;
+    struct key_out *o = ctx;
     char req[40];
     unsigned char *file = NULL;
     size_t len = 0;
-    int ch, force = 0;
-    ca_ctx *ca = NULL;
     cm_err rc;
 
-    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        switch (ch) {
-        case 'r':
-            reason = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        default:
-            return cli_usage_error("key: see 'certmint help key'");
-        }
-    }
-    if (optind != argc - 1)
-        return cli_usage_error("key recover-request: give one serial number");
-    if (reason == NULL || out == NULL)
-        return cli_usage_error("key recover-request: --reason TEXT and --out REQFILE are needed");
-    CM_TRY(cli_out_check(g, out, force));
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_key_recover_request(req, &file, &len, ca, argv[optind], reason));
+    CM_TRY(ca_key_recover_request(req, &file, &len, ca, o->id, o->arg));
     cli_deliver(ca);
-    CM_TRY(cli_write_file(g, out, force, file, len, 0644));
+    CM_TRY(cli_write_file(o->g, o->out, o->force, file, len, 0644));
     printf("%s\n", req);
 out:
     free(file);
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+    return rc;
+}
+
+static int key_recover_request(const struct cli_global *g, int argc, char **argv)
+{
+    struct key_out o = {g, NULL, NULL, NULL, 0};
+    const struct cli_opt opts[] = {
+        {"reason", &o.arg, NULL},
+        {"out", &o.out, NULL},
+        {"force", NULL, &o.force},
+        {NULL, NULL, NULL},
+    };
+
+    if (cli_opts_parse(argc, argv, opts, "key") != 0)
+        return 2;
+    if (optind != argc - 1)
+        return cli_usage_error("key recover-request: give one serial number");
+    if (o.arg == NULL || o.out == NULL)
+        return cli_usage_error("key recover-request: --reason TEXT and --out REQFILE are needed");
+    o.id = argv[optind];
+    return cli_with_ca_out(g, o.out, o.force, recover_request_run, &o);
+}
+
+static cm_err request_file_run(ca_ctx *ca, void *ctx)
+{
+    struct key_out *o = ctx;
+    unsigned char *file = NULL;
+    size_t len = 0;
+    cm_err rc;
+
+    CM_TRY(ca_key_recover_request_file(&file, &len, ca, o->id));
+    CM_TRY(cli_write_file(o->g, o->out, o->force, file, len, 0644));
+out:
+    free(file);
+    return rc;
 }
 
 static int key_request_file(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
+    struct key_out o = {g, NULL, NULL, NULL, 0};
+    const struct cli_opt opts[] = {
+        {"out", &o.out, NULL},
+        {"force", NULL, &o.force},
+        {NULL, NULL, NULL},
     };
-    const char *out = NULL;
-    unsigned char *file = NULL;
-    size_t len = 0;
-    int ch, force = 0;
-    ca_ctx *ca = NULL;
-    cm_err rc;
 
-    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        switch (ch) {
-        case 'o':
-            out = optarg;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        default:
-            return cli_usage_error("key: see 'certmint help key'");
-        }
-    }
-    if (optind != argc - 1 || out == NULL)
+    if (cli_opts_parse(argc, argv, opts, "key") != 0)
+        return 2;
+    if (optind != argc - 1 || o.out == NULL)
         return cli_usage_error("key request-file: give one request ID and --out REQFILE");
-    CM_TRY(cli_out_check(g, out, force));
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_key_recover_request_file(&file, &len, ca, argv[optind]));
-    CM_TRY(cli_write_file(g, out, force, file, len, 0644));
-out:
-    free(file);
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+    o.id = argv[optind];
+    return cli_with_ca_out(g, o.out, o.force, request_file_run, &o);
 }
 
 /* The agent's command: no CA home is opened. */
 static int key_release_share(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"agent-key", required_argument, NULL, 'k'},
-        {"agent-cert", required_argument, NULL, 'c'},
-        {"agent-password-file", required_argument, NULL, 'p'},
-        {"out", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
     const char *kpath = NULL, *cpath = NULL, *ppath = NULL, *out = NULL;
+    int force = 0;
+    const struct cli_opt opts[] = {
+        {"agent-key", &kpath, NULL},
+        {"agent-cert", &cpath, NULL},
+        {"agent-password-file", &ppath, NULL},
+        {"out", &out, NULL},
+        {"force", NULL, &force},
+        {NULL, NULL, NULL},
+    };
     unsigned char *req = NULL, *share = NULL;
     size_t reqlen = 0, sharelen = 0;
     struct kra_request_info info;
     EVP_PKEY *k = NULL;
     X509 *x = NULL;
-    int ch, force = 0;
     cm_err rc;
 
-    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        switch (ch) {
-        case 'k':
-            kpath = optarg;
-            break;
-        case 'c':
-            cpath = optarg;
-            break;
-        case 'p':
-            ppath = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        default:
-            return cli_usage_error("key: see 'certmint help key'");
-        }
-    }
+    if (cli_opts_parse(argc, argv, opts, "key") != 0)
+        return 2;
     if (optind != argc - 1 || kpath == NULL || cpath == NULL || out == NULL)
         return cli_usage_error("key release-share: give REQFILE, --agent-key, --agent-cert and "
                                "--out");
     CM_TRY(cli_out_check(g, out, force));
-    CM_TRY(fs_read_file(&req, &reqlen, argv[optind], KRA_MAX_FILE));
+    CM_TRY(fs_read_file(&req, &reqlen, argv[optind], KRA_MAX_BATCH_FILE));
     CM_TRY(kra_request_info(&info, req, reqlen, argv[optind]));
-    fprintf(stderr, "certmint: releasing a share of the key of certificate %s (", info.serial);
+    if (info.rewrap)
+        fprintf(stderr, "certmint: releasing the shares of %s (", info.serial);
+    else
+        fprintf(stderr, "certmint: releasing a share of the key of certificate %s (", info.serial);
     cli_print_safe(stderr, info.subject);
-    fprintf(stderr, ") for recovery %s; reason: ", info.request);
+    fprintf(stderr, ") for %s %s; reason: ", info.rewrap ? "re-wrap" : "recovery", info.request);
     cli_print_safe(stderr, info.reason);
     fputc('\n', stderr);
     CM_TRY(kra_agent_load(&k, &x, kpath, cpath, ppath));
@@ -196,7 +171,7 @@ static int key_add_share(const struct cli_global *g, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         free(data);
         data = NULL;
-        rc = fs_read_file(&data, &len, argv[i], KRA_MAX_FILE);
+        rc = fs_read_file(&data, &len, argv[i], KRA_MAX_BATCH_FILE);
         if (rc == CM_OK)
             rc = ca_key_add_share(&have, &need, ca, data, len, argv[i]);
         if (rc != CM_OK) {
@@ -213,47 +188,37 @@ out:
     return rc == CM_OK ? status : cli_fail(rc);
 }
 
-static int key_recover(const struct cli_global *g, int argc, char **argv)
+static cm_err recover_run(ca_ctx *ca, void *ctx)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"password-file", required_argument, NULL, 'p'},
-        {"force", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *out = NULL, *pw = NULL;
+    struct key_out *o = ctx;
     unsigned char *p12 = NULL;
     size_t len = 0;
-    int ch, force = 0;
-    ca_ctx *ca = NULL;
     cm_err rc;
 
-    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        switch (ch) {
-        case 'o':
-            out = optarg;
-            break;
-        case 'p':
-            pw = optarg;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        default:
-            return cli_usage_error("key: see 'certmint help key'");
-        }
-    }
-    if (optind != argc - 1 || out == NULL || pw == NULL)
-        return cli_usage_error("key recover: give REQ, --out FILE.p12 and --password-file F");
-    CM_TRY(cli_out_check(g, out, force));
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_key_recover(&p12, &len, ca, argv[optind], pw));
+    CM_TRY(ca_key_recover(&p12, &len, ca, o->id, o->arg));
     cli_deliver(ca);
-    CM_TRY(cli_write_file(g, out, force, p12, len, 0600));
+    CM_TRY(cli_write_file(o->g, o->out, o->force, p12, len, 0600));
 out:
     OPENSSL_free(p12);
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+    return rc;
+}
+
+static int key_recover(const struct cli_global *g, int argc, char **argv)
+{
+    struct key_out o = {g, NULL, NULL, NULL, 0};
+    const struct cli_opt opts[] = {
+        {"out", &o.out, NULL},
+        {"password-file", &o.arg, NULL},
+        {"force", NULL, &o.force},
+        {NULL, NULL, NULL},
+    };
+
+    if (cli_opts_parse(argc, argv, opts, "key") != 0)
+        return 2;
+    if (optind != argc - 1 || o.out == NULL || o.arg == NULL)
+        return cli_usage_error("key recover: give REQ, --out FILE.p12 and --password-file F");
+    o.id = argv[optind];
+    return cli_with_ca_out(g, o.out, o.force, recover_run, &o);
 }
 
 int cmd_key(const struct cli_global *g, int argc, char **argv)

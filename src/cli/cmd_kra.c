@@ -6,7 +6,6 @@
 #include "util/json.h"
 #include "util/text.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,8 @@ const char cmd_kra_usage[] =
     "certmint kra add CERT\n"
     "certmint kra list [--format table|json]\n"
     "certmint kra remove ID\n"
+    "certmint kra rewrap-request --reason TEXT --out REQFILE [--force]\n"
+    "certmint kra rewrap REQ\n"
     "\n"
     "Key archival (docs/key-archival.md).\n"
     "  transport-cert   prints the CA's key-transport certificate: clients envelope the\n"
@@ -28,88 +29,100 @@ const char cmd_kra_usage[] =
     "                   agent: keys archived from now on get a share enveloped to it\n"
     "  list             the agents: ID (SHA-256 of the certificate), state, subject\n"
     "  remove ID        no further shares for this agent (ID or a unique prefix of 8+\n"
-    "                   digits); keys archived before keep their shares\n"
+    "                   digits); keys archived before keep their shares until they are\n"
+    "                   re-wrapped (rewrap-request, rewrap)\n"
+    "  rewrap-request   (officer, after add/remove or a kra.threshold change) opens a\n"
+    "                   re-wrap of the archived keys not yet wrapped to the current agents\n"
+    "                   and threshold (at most 1000 a request; run again for more) with a\n"
+    "                   one-time transport key; writes REQFILE for the agents and prints\n"
+    "                   REQ. Each agent runs 'certmint key release-share REQFILE' (the\n"
+    "                   shares of every key it holds one of) and the officer imports the\n"
+    "                   share files with 'certmint key add-share'\n"
+    "  rewrap REQ       with enough shares for every key (each key's old threshold): seals\n"
+    "                   each key under a fresh content key split to the current agents and\n"
+    "                   kra.threshold (256 keys a transaction, KEYARCHIVED for each); a\n"
+    "                   removed agent's old shares then open nothing; prints the number of\n"
+    "                   keys re-wrapped. Too few shares for any key changes nothing\n"
     "kra.threshold (config set) is M: how many agents must release their shares to\n"
     "recover a key archived from then on; N is the number of active agents.\n";
 
-static int kra_transport(const struct cli_global *g, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"init", no_argument, NULL, 'i'},
-        {"renew", no_argument, NULL, 'r'},
-        {"out", required_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
-    };
-    int ch, init = 0, renew = 0, force = 0;
-    const char *out = NULL;
-    char *pem = NULL;
-    ca_ctx *ca = NULL;
-    cm_err rc = CM_OK;
+struct kra_out {
+    const struct cli_global *g;
+    const char *out, *arg;
+    int init, renew, force;
+};
 
-    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        switch (ch) {
-        case 'i':
-            init = 1;
-            break;
-        case 'r':
-            renew = 1;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'f':
-            force = 1;
-            break;
-        default:
-            return cli_usage_error("kra: see 'certmint help kra'");
-        }
-    }
-    if (optind != argc)
-        return cli_usage_error("kra transport-cert: unexpected argument '%s'", argv[optind]);
-    CM_TRY(cli_out_check(g, out, force));
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    if (init || renew)
-        CM_TRY(ca_kra_transport_init(&pem, ca, renew));
+static cm_err transport_run(ca_ctx *ca, void *ctx)
+{
+    struct kra_out *o = ctx;
+    char *pem = NULL;
+    cm_err rc;
+
+    if (o->init || o->renew)
+        CM_TRY(ca_kra_transport_init(&pem, ca, o->renew));
     else
         CM_TRY(ca_kra_transport_pem(&pem, ca));
-    if (init || renew)
+    if (o->init || o->renew)
         cli_deliver(ca);
-    CM_TRY(cli_write_file(g, out, force, pem, strlen(pem), 0644));
+    CM_TRY(cli_write_file(o->g, o->out, o->force, pem, strlen(pem), 0644));
 out:
     free(pem);
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+    return rc;
+}
+
+static int kra_transport(const struct cli_global *g, int argc, char **argv)
+{
+    struct kra_out o = {g, NULL, NULL, 0, 0, 0};
+    const struct cli_opt opts[] = {
+        {"init", NULL, &o.init},   {"renew", NULL, &o.renew}, {"out", &o.out, NULL},
+        {"force", NULL, &o.force}, {NULL, NULL, NULL},
+    };
+
+    if (cli_opts_parse(argc, argv, opts, "kra") != 0)
+        return 2;
+    if (optind != argc)
+        return cli_usage_error("kra transport-cert: unexpected argument '%s'", argv[optind]);
+    return cli_with_ca_out(g, o.out, o.force, transport_run, &o);
+}
+
+struct add_ctx {
+    const unsigned char *data;
+    size_t len;
+    const char *file;
+};
+
+static cm_err add_run(ca_ctx *ca, void *ctx)
+{
+    struct add_ctx *a = ctx;
+    char id[65];
+    cm_err rc = ca_kra_add(id, ca, a->data, a->len, a->file);
+
+    if (rc == CM_OK)
+        printf("%s\n", id);
+    return rc;
 }
 
 static int kra_add(const struct cli_global *g, int argc, char **argv)
 {
     unsigned char *data = NULL;
     size_t len = 0;
-    char id[65];
-    ca_ctx *ca = NULL;
+    struct add_ctx a;
+    int status;
     cm_err rc;
 
     if (argc != 2)
         return cli_usage_error("kra add: give one certificate file");
-    CM_TRY(fs_read_file(&data, &len, argv[1], CA_MAX_CERT_BYTES));
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_kra_add(id, ca, data, len, argv[1]));
-    printf("%s\n", id);
-out:
+    if ((rc = fs_read_file(&data, &len, argv[1], CA_MAX_CERT_BYTES)) != CM_OK)
+        return cli_fail(rc);
+    a = (struct add_ctx){data, len, argv[1]};
+    status = cli_with_ca(g, add_run, &a);
     free(data);
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+    return status;
 }
-
-struct list_out {
-    enum cli_format fmt;
-    cm_buf *js;
-};
 
 static cm_err list_one(void *ctx, const struct ca_kra_agent *a)
 {
-    struct list_out *l = ctx;
+    struct cli_list *l = ctx;
     char when[32];
     int first = 1;
     cm_err rc;
@@ -121,62 +134,98 @@ static cm_err list_one(void *ctx, const struct ca_kra_agent *a)
         putchar('\n');
         return CM_OK;
     }
-    CM_TRY(buf_append_str(l->js, l->js->len == 0 ? "{\"agents\":[{" : ",{"));
-    CM_TRY(json_append_kv(l->js, &first, "id", a->id));
-    CM_TRY(json_append_kv(l->js, &first, "state", a->active ? "active" : "removed"));
-    CM_TRY(json_append_kv(l->js, &first, "subject", a->subject));
-    CM_TRY(json_append_kv_time(l->js, &first, "added", a->added));
-    CM_TRY(json_append_kv_time(l->js, &first, "not_after", a->not_after));
-    CM_TRY(buf_append_str(l->js, "}"));
+    CM_TRY(cli_list_open(l));
+    CM_TRY(json_append_kv(&l->js, &first, "id", a->id));
+    CM_TRY(json_append_kv(&l->js, &first, "state", a->active ? "active" : "removed"));
+    CM_TRY(json_append_kv(&l->js, &first, "subject", a->subject));
+    CM_TRY(json_append_kv_time(&l->js, &first, "added", a->added));
+    CM_TRY(json_append_kv_time(&l->js, &first, "not_after", a->not_after));
+    CM_TRY(buf_append_str(&l->js, "}"));
 out:
     return rc;
 }
 
+static cm_err list_run(ca_ctx *ca, struct cli_list *l)
+{
+    return ca_kra_list(ca, list_one, l);
+}
+
 static int kra_list(const struct cli_global *g, int argc, char **argv)
 {
-    cm_buf js = CM_BUF_INIT(16 * 1024 * 1024);
-    struct list_out l = {CLI_FMT_TEXT, &js};
-    ca_ctx *ca = NULL;
-    int status;
-    cm_err rc;
+    struct cli_list l = {CLI_FMT_TEXT, CM_BUF_INIT(16 * 1024 * 1024), "agents"};
+    return cli_list_main(g, argc, argv, "kra list", &l, list_run);
+}
 
-    if (cli_take_format(&l.fmt, &argc, argv) != 0)
-        return 2;
-    if (argc != 1)
-        return cli_usage_error("kra list: unexpected argument '%s'", argv[1]);
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    rc = ca_kra_list(ca, list_one, &l);
-    if (l.fmt == CLI_FMT_JSON) {
-        if (rc == CM_OK)
-            rc = buf_printf(&js, "%s]}", js.len ? "" : "{\"agents\":[");
-        status = cli_json_emit(&js, rc);
-        cli_close_ca(ca);
-        return status;
-    }
-out:
-    buf_free(&js);
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+static cm_err remove_run(ca_ctx *ca, void *ctx)
+{
+    return ca_kra_remove(ca, ctx);
 }
 
 static int kra_remove(const struct cli_global *g, int argc, char **argv)
 {
-    ca_ctx *ca = NULL;
-    cm_err rc;
-
     if (argc != 2)
         return cli_usage_error("kra remove: give one agent ID (certmint kra list)");
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_kra_remove(ca, argv[1]));
+    return cli_with_ca(g, remove_run, argv[1]);
+}
+
+static cm_err rewrap_request_run(ca_ctx *ca, void *ctx)
+{
+    struct kra_out *o = ctx;
+    char req[40];
+    unsigned char *file = NULL;
+    size_t len = 0, nkeys = 0;
+    cm_err rc;
+
+    CM_TRY(ca_kra_rewrap_request(req, &nkeys, &file, &len, ca, o->arg));
+    CM_TRY(cli_write_file(o->g, o->out, o->force, file, len, 0644));
+    printf("%s\n", req);
+    fprintf(stderr, "certmint: re-wrap %s covers %zu archived keys\n", req, nkeys);
 out:
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+    free(file);
+    return rc;
+}
+
+static int kra_rewrap_request(const struct cli_global *g, int argc, char **argv)
+{
+    struct kra_out o = {g, NULL, NULL, 0, 0, 0};
+    const struct cli_opt opts[] = {
+        {"reason", &o.arg, NULL},
+        {"out", &o.out, NULL},
+        {"force", NULL, &o.force},
+        {NULL, NULL, NULL},
+    };
+
+    if (cli_opts_parse(argc, argv, opts, "kra") != 0)
+        return 2;
+    if (optind != argc || o.arg == NULL || o.out == NULL)
+        return cli_usage_error("kra rewrap-request: --reason TEXT and --out REQFILE are needed");
+    return cli_with_ca_out(g, o.out, o.force, rewrap_request_run, &o);
+}
+
+static cm_err rewrap_run(ca_ctx *ca, void *ctx)
+{
+    size_t done = 0;
+    cm_err rc = ca_kra_rewrap(&done, ca, ctx);
+
+    if (rc == CM_OK) {
+        cli_deliver(ca);
+        printf("%zu\n", done);
+    }
+    return rc;
+}
+
+static int kra_rewrap(const struct cli_global *g, int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_usage_error("kra rewrap: give one re-wrap request ID");
+    return cli_with_ca(g, rewrap_run, argv[1]);
 }
 
 int cmd_kra(const struct cli_global *g, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error("kra: give transport-cert, add, list or remove");
+        return cli_usage_error("kra: give transport-cert, add, list, remove, rewrap-request or "
+                               "rewrap");
     if (strcmp(argv[1], "transport-cert") == 0)
         return kra_transport(g, argc - 1, argv + 1);
     if (strcmp(argv[1], "add") == 0)
@@ -185,6 +234,11 @@ int cmd_kra(const struct cli_global *g, int argc, char **argv)
         return kra_list(g, argc - 1, argv + 1);
     if (strcmp(argv[1], "remove") == 0)
         return kra_remove(g, argc - 1, argv + 1);
-    return cli_usage_error("kra: unknown subcommand '%s' (transport-cert, add, list, remove)",
+    if (strcmp(argv[1], "rewrap-request") == 0)
+        return kra_rewrap_request(g, argc - 1, argv + 1);
+    if (strcmp(argv[1], "rewrap") == 0)
+        return kra_rewrap(g, argc - 1, argv + 1);
+    return cli_usage_error("kra: unknown subcommand '%s' (transport-cert, add, list, remove, "
+                           "rewrap-request, rewrap)",
                            argv[1]);
 }

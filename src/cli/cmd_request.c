@@ -17,6 +17,9 @@ const char cmd_submit_usage[] =
     "certmint submit FILE... [--profile NAME] [--out PATH [--force]] [--requester NAME]\n"
     "                [--archive-key ENVELOPE] [--token-file FILE]\n"
     "                [--format table|json]\n"
+    "certmint submit --generate-key [--key SPEC] [--subject DN] [--san LIST]\n"
+    "                --p12-out FILE --password-file F [--profile NAME] [--token-file FILE]\n"
+    "                [--out PATH] [--force]\n"
     "\n"
     "Submits PKCS#10 requests (PEM or DER). Each request's signature is verified and the\n"
     "request is checked against the profile (default tls-server); the policy issues it,\n"
@@ -29,13 +32,23 @@ const char cmd_submit_usage[] =
     "  --force      replace existing output files\n"
     "  --format F   table (default) or json: {\"results\":[{\"request_id\",\"disposition\",\n"
     "               \"serial\",\"file\",\"message\",\"withheld\"}]} (null when absent)\n"
-    "  --archive-key F  (one request) the request's private key, PKCS#8, in a CMS envelope\n"
+    "  --archive-key F  the request's private key, PKCS#8, in a CMS envelope\n"
     "               to the CA's key-transport certificate (certmint kra transport-cert):\n"
     "               archived for recovery when the profile has archive_key; a key that does\n"
-    "               not match the request's public key is denied (docs/key-archival.md)\n"
+    "               not match the request's public key is denied (docs/key-archival.md).\n"
+    "               Several requests: one --archive-key each, in their order (the\n"
+    "               transport key is opened once)\n"
     "  --token-file F  (one request) redeem a one-time enrollment token (certmint token\n"
     "               issue; F holds it, mode 0600): the token's profile, subject and SANs\n"
     "               are used whatever the request asks (docs/tokens.md)\n"
+    "  --generate-key  (no request file) the CA generates the key pair (--key rsa:3072\n"
+    "               (default), rsa:2048, rsa:4096, ec:p256, ec:p384) and its request with\n"
+    "               --subject DN and --san LIST (OpenSSL syntax), or those a --token-file\n"
+    "               binds; archived when the profile has archive_key (as --archive-key's);\n"
+    "               the key, the certificate and the chain are written to --p12-out as\n"
+    "               PKCS#12 (AES-256-CBC, PBKDF2 600,000 iterations, HMAC-SHA256 MAC,\n"
+    "               mode 0600) under the password of --password-file; the key is never\n"
+    "               written unencrypted. The profile must issue at once (approval auto)\n"
     "Several files are the batch path: committed in groups of submit.batch_group.\n"
     "A file that is not a valid, correctly signed request refuses the whole run and\n"
     "changes nothing. Exit status: 0 all issued or pending, 3 some denied, 1 error.\n"
@@ -174,13 +187,100 @@ static int submit_write_group(const struct cli_global *g, fs_group **grp, const 
     return failed;
 }
 
+/* A token file's first line, NUL-terminated (the core trims it). */
+static cm_err token_read(char *line, size_t linesz, const char *file)
+{
+    unsigned char *tok = NULL;
+    size_t toklen = 0;
+    cm_err rc;
+
+    CM_TRY(fs_read_secret(&tok, &toklen, file, 4096, "token file"));
+    snprintf(line, linesz, "%.*s", (int)(toklen < linesz - 1 ? toklen : linesz - 1),
+             (const char *)tok);
+out:
+    if (tok != NULL)
+        OPENSSL_cleanse(tok, toklen);
+    free(tok);
+    return rc;
+}
+
+/* What submit --generate-key was given (issue 12 way (b)). */
+struct gen_args {
+    int on, force;
+    const char *key_spec, *subject, *sans, *p12_out, *password_file, *token_file, *out;
+};
+
+/* The certificate and the PKCS#12 of an issued generated key. */
+static cm_err generated_write(const struct cli_global *g, ca_ctx *ca, const struct gen_args *a,
+                              const struct ca_submission *s, const char *pass)
+{
+    unsigned char *p12 = NULL;
+    size_t len = 0;
+    cm_err rc;
+
+    CM_TRY(ca_keygen_p12(&p12, &len, ca, s, pass));
+    CM_TRY(cli_write_file(g, a->p12_out, a->force, p12, len, 0600));
+    if (a->out != NULL)
+        CM_TRY(cli_write_cert(g, a->out, a->force, s->cert_der, s->cert_der_len));
+out:
+    if (p12 != NULL)
+        OPENSSL_clear_free(p12, len);
+    return rc;
+}
+
+/* submit --generate-key: the CA makes the key pair and its request
+ * (ca_keygen_prepare), which is submitted as any request (with a token:
+ * redeemed), and hands the key out as PKCS#12. */
+static int submit_generated(const struct cli_global *g, const struct gen_args *a, int n,
+                            struct ca_submit_opts *so)
+{
+    char pass[1024] = "", tok[256] = "";
+    struct ca_submission s;
+    struct ca_keygen_opts ko = {a->key_spec, a->subject, a->sans, a->token_file != NULL};
+    ca_ctx *ca = NULL;
+    int status = 0;
+    cm_err rc;
+
+    memset(&s, 0, sizeof(s));
+    if (n != 0)
+        return cli_usage_error("submit --generate-key: takes no request file (the CA makes it)");
+    if (a->p12_out == NULL || a->password_file == NULL)
+        return cli_usage_error("submit --generate-key: --p12-out FILE and --password-file F "
+                               "are needed");
+    CM_TRY(cli_out_check(g, a->p12_out, a->force));
+    CM_TRY(cli_out_check(g, a->out, a->force));
+    CM_TRY(key_read_passphrase(pass, sizeof(pass), a->password_file, 0));
+    if (pass[0] == '\0')
+        CM_FAIL(CM_ERR_INVALID, "%s: the PKCS#12 password is empty", a->password_file);
+    if (a->token_file != NULL)
+        CM_TRY(token_read(tok, sizeof(tok), a->token_file));
+    CM_TRY(ca_keygen_prepare(&s, &ko));
+    CM_TRY(cli_open_ca(&ca, g, 0));
+    if (a->token_file != NULL)
+        CM_TRY(ca_token_redeem(&s, ca, tok, s.csr, s.csr_len, NULL));
+    else
+        CM_TRY(ca_submit(ca, &s, 1, so));
+    cli_deliver(ca);
+    CM_TRY(ca_submissions_release(ca, &s, 1));
+    status = submit_print_one(&s, CLI_FMT_TEXT, NULL, NULL);
+    if (s.disposition == DB_DISP_ISSUED && s.cert_der != NULL)
+        CM_TRY(generated_write(g, ca, a, &s, pass));
+out:
+    OPENSSL_cleanse(pass, sizeof(pass));
+    OPENSSL_cleanse(tok, sizeof(tok));
+    ca_submission_clear(&s);
+    cli_close_ca(ca);
+    return rc == CM_OK ? status : cli_fail(rc);
+}
+
 /* submit --token-file: one request redeemed with an enrollment token
  * (issue 12, docs/tokens.md); the profile is the token's. */
 static int submit_token(const struct cli_global *g, const char *token_file, int n, char **files,
                         const char *out, int force, const char *archive)
 {
-    unsigned char *tok = NULL, *csr = NULL, *env = NULL;
-    size_t toklen = 0, csrlen = 0, envlen = 0;
+    unsigned char *csr = NULL, *env = NULL;
+    size_t csrlen = 0, envlen = 0;
+    char tok[256] = "";
     struct ca_submission s;
     ca_ctx *ca = NULL;
     int status = 0;
@@ -190,7 +290,6 @@ static int submit_token(const struct cli_global *g, const char *token_file, int 
     if (n != 1)
         return cli_usage_error("submit: --token-file goes with one request file");
     CM_TRY(cli_out_check(g, out, force));
-    CM_TRY(fs_read_secret(&tok, &toklen, token_file, 4096, "token file"));
     CM_TRY(fs_read_file(&csr, &csrlen, files[0], CA_MAX_CSR_BYTES));
     if (archive != NULL) {
         CM_TRY(fs_read_file(&env, &envlen, archive, 1024 * 1024));
@@ -199,15 +298,9 @@ static int submit_token(const struct cli_global *g, const char *token_file, int 
     }
     s.source = files[0];
     CM_TRY(cli_open_ca(&ca, g, 0));
-    {
-        /* The file's first line, NUL-terminated (the core trims it). */
-        char line[256];
-        snprintf(line, sizeof(line), "%.*s", (int)(toklen < 255 ? toklen : 255),
-                 (const char *)tok);
-        rc = ca_token_redeem(&s, ca, line, csr, csrlen, NULL);
-        OPENSSL_cleanse(line, sizeof(line));
-        CM_TRY(rc);
-    }
+    CM_TRY(token_read(tok, sizeof(tok), token_file));
+    rc = ca_token_redeem(&s, ca, tok, csr, csrlen, NULL);
+    CM_TRY(rc);
     cli_deliver(ca);
     CM_TRY(ca_submissions_release(ca, &s, 1));
     printf("%lld\t%s\t%s\t%s", (long long)s.request_id, db_disposition_name(s.disposition),
@@ -220,9 +313,7 @@ static int submit_token(const struct cli_global *g, const char *token_file, int 
     if (out != NULL && s.cert_der != NULL)
         CM_TRY(cli_write_cert(g, out, force, s.cert_der, s.cert_der_len));
 out:
-    if (tok != NULL)
-        OPENSSL_cleanse(tok, toklen);
-    free(tok);
+    OPENSSL_cleanse(tok, sizeof(tok));
     free(csr);
     free(env);
     ca_submission_clear(&s);
@@ -230,7 +321,8 @@ out:
     return rc == CM_OK ? status : cli_fail(rc);
 }
 
-int cmd_submit(const struct cli_global *g, int argc, char **argv)
+/* archives: room for every --archive-key (argc entries). */
+static int submit_main(const struct cli_global *g, int argc, char **argv, const char **archives)
 {
     static const struct option opts[] = {
         {"profile", required_argument, NULL, 'p'},
@@ -240,12 +332,18 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         {"format", required_argument, NULL, 'F'},
         {"archive-key", required_argument, NULL, 'A'},
         {"token-file", required_argument, NULL, 'T'},
+        {"generate-key", no_argument, NULL, 'G'},
+        {"key", required_argument, NULL, 'K'},
+        {"subject", required_argument, NULL, 's'},
+        {"san", required_argument, NULL, 'S'},
+        {"p12-out", required_argument, NULL, 'P'},
+        {"password-file", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
+    struct gen_args ga = {0};
     enum cli_format fmt = CLI_FMT_TEXT;
     const char *archive = NULL, *token_file = NULL;
-    unsigned char *archive_env = NULL;
-    size_t archive_len = 0;
+    int narch = 0;
     cm_buf js = CM_BUF_INIT(256 * 1024 * 1024);
     cm_err jrc = CM_OK;
     struct ca_submit_opts so = {0};
@@ -276,16 +374,45 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
                 return 2;
             break;
         case 'A':
-            archive = optarg;
+            archive = archives[narch++] = optarg;
             break;
         case 'T':
             token_file = optarg;
+            break;
+        case 'G':
+            ga.on = 1;
+            break;
+        case 'K':
+            ga.key_spec = optarg;
+            break;
+        case 's':
+            ga.subject = optarg;
+            break;
+        case 'S':
+            ga.sans = optarg;
+            break;
+        case 'P':
+            ga.p12_out = optarg;
+            break;
+        case 'w':
+            ga.password_file = optarg;
             break;
         default:
             return cli_usage_error("submit: see 'certmint help submit'");
         }
     }
     n = argc - optind;
+    if ((ga.key_spec || ga.subject || ga.sans || ga.p12_out || ga.password_file) && !ga.on)
+        return cli_usage_error("submit: --key, --subject, --san, --p12-out and --password-file "
+                               "go with --generate-key");
+    if (ga.on && (archive != NULL || fmt != CLI_FMT_TEXT))
+        return cli_usage_error("submit --generate-key: not with --archive-key or --format");
+    if (ga.on) {
+        ga.force = force;
+        ga.token_file = token_file;
+        ga.out = out;
+        return submit_generated(g, &ga, n, &so);
+    }
     if (n <= 0)
         return cli_usage_error("submit: no request file given");
     if (out != NULL && n > 1) {
@@ -294,8 +421,10 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
             return cli_usage_error("submit: --out %s must be an existing directory for %d requests",
                                    out, n);
     }
-    if (archive != NULL && n != 1)
-        return cli_usage_error("submit: --archive-key goes with one request file");
+    if (narch > 0 && narch != n)
+        return cli_usage_error("submit: give one --archive-key for each request file, in "
+                               "their order (%d for %d)",
+                               narch, n);
     if (token_file != NULL)
         return submit_token(g, token_file, argc - optind, argv + optind, out, force, archive);
     if ((rc = submit_out_check(g, out, n, force)) != CM_OK)
@@ -307,10 +436,13 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
     /* The files are read where they are parsed (in the batch workers). */
     for (i = 0; i < n; i++)
         subs[i].source = argv[optind + i];
-    if (archive != NULL) {
-        CM_TRY(fs_read_file(&archive_env, &archive_len, archive, 1024 * 1024));
-        subs[0].archive_env = archive_env;
-        subs[0].archive_env_len = archive_len;
+    /* The envelopes (borrowed by subs, freed below). */
+    for (i = 0; i < narch; i++) {
+        unsigned char *env = NULL;
+        size_t envlen = 0;
+        CM_TRY(fs_read_file(&env, &envlen, archives[i], 1024 * 1024));
+        subs[i].archive_env = env;
+        subs[i].archive_env_len = envlen;
     }
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_batch_interrupted(ca, print_interrupted, NULL));
@@ -351,7 +483,8 @@ int cmd_submit(const struct cli_global *g, int argc, char **argv)
         status = 1;
     fflush(stdout);
 out:
-    free(archive_env);
+    for (i = 0; subs != NULL && i < narch; i++)
+        free((void *)subs[i].archive_env);
     buf_free(&js);
     fs_group_free(grp);
     if (subs)
@@ -361,6 +494,18 @@ out:
     cli_close_ca(ca);
     if (rc != CM_OK)
         return cli_fail(rc);
+    return status;
+}
+
+int cmd_submit(const struct cli_global *g, int argc, char **argv)
+{
+    const char **archives = calloc((size_t)argc + 1, sizeof(*archives));
+    int status;
+
+    if (archives == NULL)
+        return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
+    status = submit_main(g, argc, argv, archives);
+    free(archives);
     return status;
 }
 

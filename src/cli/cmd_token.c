@@ -7,7 +7,6 @@
 #include "util/json.h"
 #include "util/text.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,41 +33,21 @@ const char cmd_token_usage[] =
 
 static int token_issue(const struct cli_global *g, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"email", required_argument, NULL, 'e'}, {"profile", required_argument, NULL, 'p'},
-        {"ttl", required_argument, NULL, 't'},   {"subject", required_argument, NULL, 's'},
-        {"san", required_argument, NULL, 'S'},   {NULL, 0, NULL, 0},
-    };
     struct ca_token_opts o = {0};
+    const char *ttl = NULL;
+    const struct cli_opt opts[] = {
+        {"email", &o.email, NULL},     {"profile", &o.profile, NULL}, {"ttl", &ttl, NULL},
+        {"subject", &o.subject, NULL}, {"san", &o.sans, NULL},        {NULL, NULL, NULL},
+    };
     char id[17] = "", token[CA_TOKEN_MAX] = "";
     int64_t expires = 0;
     ca_ctx *ca = NULL;
-    int ch;
     cm_err rc;
 
-    while ((ch = cli_getopt(argc, argv, "", opts)) != -1) {
-        switch (ch) {
-        case 'e':
-            o.email = optarg;
-            break;
-        case 'p':
-            o.profile = optarg;
-            break;
-        case 's':
-            o.subject = optarg;
-            break;
-        case 'S':
-            o.sans = optarg;
-            break;
-        case 't':
-            if (config_parse_duration(&o.ttl, optarg) != CM_OK || o.ttl <= 0)
-                return cli_usage_error("token issue: --ttl '%s' is not a duration (72h, 3d)",
-                                       optarg);
-            break;
-        default:
-            return cli_usage_error("token: see 'certmint help token'");
-        }
-    }
+    if (cli_opts_parse(argc, argv, opts, "token") != 0)
+        return 2;
+    if (ttl != NULL && (config_parse_duration(&o.ttl, ttl) != CM_OK || o.ttl <= 0))
+        return cli_usage_error("token issue: --ttl '%s' is not a duration (72h, 3d)", ttl);
     if (optind != argc || o.email == NULL || o.profile == NULL)
         return cli_usage_error("token issue: --email ADDR and --profile NAME are needed");
     CM_TRY(cli_open_ca(&ca, g, 0));
@@ -91,14 +70,9 @@ out:
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
-struct list_out {
-    enum cli_format fmt;
-    cm_buf *js;
-};
-
 static cm_err list_one(void *ctx, const struct ca_token_info *t)
 {
-    struct list_out *l = ctx;
+    struct cli_list *l = ctx;
     char when[32];
     int first = 1;
     cm_err rc;
@@ -110,60 +84,42 @@ static cm_err list_one(void *ctx, const struct ca_token_info *t)
         printf("\t%s\t%s\t%lld\n", t->profile ? t->profile : "?", when, t->failures);
         return CM_OK;
     }
-    CM_TRY(buf_append_str(l->js, l->js->len == 0 ? "{\"tokens\":[{" : ",{"));
-    CM_TRY(json_append_kv(l->js, &first, "id", t->id));
-    CM_TRY(json_append_kv(l->js, &first, "state", t->state));
-    CM_TRY(json_append_kv(l->js, &first, "email", t->email));
-    CM_TRY(json_append_kv(l->js, &first, "profile", t->profile));
-    CM_TRY(json_append_kv(l->js, &first, "subject", t->subject));
-    CM_TRY(json_append_kv(l->js, &first, "sans", t->sans));
-    CM_TRY(json_append_kv_time(l->js, &first, "created", t->created));
-    CM_TRY(json_append_kv_time(l->js, &first, "expires", t->expires));
-    CM_TRY(json_append_kv_int(l->js, &first, "failures", t->failures));
-    CM_TRY(buf_append_str(l->js, "}"));
+    CM_TRY(cli_list_open(l));
+    CM_TRY(json_append_kv(&l->js, &first, "id", t->id));
+    CM_TRY(json_append_kv(&l->js, &first, "state", t->state));
+    CM_TRY(json_append_kv(&l->js, &first, "email", t->email));
+    CM_TRY(json_append_kv(&l->js, &first, "profile", t->profile));
+    CM_TRY(json_append_kv(&l->js, &first, "subject", t->subject));
+    CM_TRY(json_append_kv(&l->js, &first, "sans", t->sans));
+    CM_TRY(json_append_kv_time(&l->js, &first, "created", t->created));
+    CM_TRY(json_append_kv_time(&l->js, &first, "expires", t->expires));
+    CM_TRY(json_append_kv_int(&l->js, &first, "failures", t->failures));
+    CM_TRY(buf_append_str(&l->js, "}"));
 out:
     return rc;
 }
 
+static cm_err list_run(ca_ctx *ca, struct cli_list *l)
+{
+    return ca_token_list(ca, list_one, l);
+}
+
 static int token_list(const struct cli_global *g, int argc, char **argv)
 {
-    cm_buf js = CM_BUF_INIT(64 * 1024 * 1024);
-    struct list_out l = {CLI_FMT_TEXT, &js};
-    ca_ctx *ca = NULL;
-    int status;
-    cm_err rc;
+    struct cli_list l = {CLI_FMT_TEXT, CM_BUF_INIT(64 * 1024 * 1024), "tokens"};
+    return cli_list_main(g, argc, argv, "token list", &l, list_run);
+}
 
-    if (cli_take_format(&l.fmt, &argc, argv) != 0)
-        return 2;
-    if (argc != 1)
-        return cli_usage_error("token list: unexpected argument '%s'", argv[1]);
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    rc = ca_token_list(ca, list_one, &l);
-    if (l.fmt == CLI_FMT_JSON) {
-        if (rc == CM_OK)
-            rc = buf_printf(&js, "%s]}", js.len ? "" : "{\"tokens\":[");
-        status = cli_json_emit(&js, rc);
-        cli_close_ca(ca);
-        return status;
-    }
-out:
-    buf_free(&js);
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+static cm_err revoke_run(ca_ctx *ca, void *ctx)
+{
+    return ca_token_revoke(ca, ctx);
 }
 
 static int token_revoke(const struct cli_global *g, int argc, char **argv)
 {
-    ca_ctx *ca = NULL;
-    cm_err rc;
-
     if (argc != 2)
         return cli_usage_error("token revoke: give one token ID (certmint token list)");
-    CM_TRY(cli_open_ca(&ca, g, 0));
-    CM_TRY(ca_token_revoke(ca, argv[1]));
-out:
-    cli_close_ca(ca);
-    return rc == CM_OK ? 0 : cli_fail(rc);
+    return cli_with_ca(g, revoke_run, argv[1]);
 }
 
 int cmd_token(const struct cli_global *g, int argc, char **argv)

@@ -79,6 +79,12 @@ struct kra_rec {
     struct kra_field f[KRA_REC_MAX];
     size_t n;
 };
+/* A file of several records (a re-wrap request, an agent's shares of
+ * one): the length of the first record of data, up to the next line that
+ * names a kind ("certmint-..." without a colon), or len. */
+size_t kra_rec_next(const unsigned char *data, size_t len);
+#define KRA_MAX_BATCH_FILE (64 * 1024 * 1024) /* a re-wrap request or share file */
+#define KRA_REWRAP_MAX 1000                   /* archived keys per re-wrap request */
 /* Parses data (need not be NUL-terminated); errors name what. */
 cm_err kra_rec_parse(struct kra_rec *out, const unsigned char *data, size_t len,
                      const char *what) CM_MUST_USE;
@@ -104,27 +110,29 @@ cm_err kra_rec_put_hex(cm_buf *b, const char *key, const unsigned char *p, size_
 /* SHA-256 of der, lower-case hex (64 + NUL): an agent's or a certificate's ID. */
 cm_err kra_fingerprint(char out[65], const unsigned char *der, size_t len) CM_MUST_USE;
 
-#endif
-
 /* ---- the agent's side (release.c), needs no CA home ---- */
 
 /* What a recovery request file says (for the agent to read first). */
 struct kra_request_info {
+    int rewrap; /* a re-wrap request: serial holds the number of keys */
     char request[40];
     char serial[48];
     char subject[512];
     char reason[512];
     long long threshold;
 };
-/* Parses a request file and fills info (info may be NULL): a clear error
- * naming what for anything malformed. */
+/* Parses a request file (a recovery or a re-wrap request: its first
+ * record) and fills info (info may be NULL): a clear error naming what for
+ * anything malformed. */
 cm_err kra_request_info(struct kra_request_info *info, const unsigned char *req, size_t len,
                         const char *what) CM_MUST_USE;
 /* Opens the share of the request file req addressed to agent_cert (with
  * agent_key, which never leaves this process) and writes a share file
  * (*out, malloc'ed text): the share, bound to the request, the serial and
  * the agent, enveloped to the request's one-time transport certificate.
- * An agent not named in the request is CM_ERR_NOTFOUND. */
+ * An agent not named in the request is CM_ERR_NOTFOUND. A re-wrap request
+ * (several keys) gives one share record for each key the agent holds a
+ * share of, all in *out. */
 cm_err kra_release_share(unsigned char **out, size_t *outlen, const unsigned char *req, size_t len,
                          const char *what, X509 *agent_cert, EVP_PKEY *agent_key) CM_MUST_USE;
 /* The released share inside a share file's envelope, as the CA checks it. */
@@ -143,3 +151,5 @@ cm_err kra_released_parse(struct kra_released *out, const unsigned char *plain, 
  * certificate, and checks that they belong together. */
 cm_err kra_agent_load(EVP_PKEY **key, X509 **cert, const char *key_path, const char *cert_path,
                       const char *pass_file) CM_MUST_USE;
+
+#endif

@@ -89,6 +89,21 @@ out:
     return rc;
 }
 
+size_t kra_rec_next(const unsigned char *data, size_t len)
+{
+    const unsigned char *p = memchr(data, '\n', len), *e, *end = data + len;
+
+    for (p = p ? p + 1 : end; p < end; p = e + 1) {
+        e = memchr(p, '\n', (size_t)(end - p));
+        if (e == NULL)
+            break;
+        if ((size_t)(e - p) > 9 && memcmp(p, "certmint-", 9) == 0 &&
+            memchr(p, ':', (size_t)(e - p)) == NULL)
+            return (size_t)(p - data);
+    }
+    return len;
+}
+
 const char *kra_rec_get_nth(const struct kra_rec *r, const char *key, size_t nth)
 {
     for (size_t i = 0; i < r->n; i++)

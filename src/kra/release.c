@@ -31,6 +31,16 @@ static cm_err info_fill(struct kra_request_info *info, const struct kra_rec *r, 
 {
     cm_err rc;
 
+    memset(info, 0, sizeof(*info));
+    if (strcmp(r->kind, "certmint-kra-rewrap 1") == 0) {
+        info->rewrap = 1;
+        CM_TRY(copy_field(info->request, sizeof(info->request), r, "request", what));
+        CM_TRY(copy_field(info->serial, sizeof(info->serial), r, "keys", what));
+        CM_TRY(copy_field(info->subject, sizeof(info->subject), r, "agents", what));
+        CM_TRY(copy_field(info->reason, sizeof(info->reason), r, "reason", what));
+        CM_TRY(kra_rec_int(&info->threshold, r, "threshold", 1, KRA_MAX_AGENTS, what));
+        goto out;
+    }
     if (strcmp(r->kind, "certmint-kra-request 1") != 0)
         CM_FAIL(CM_ERR_INVALID, "%s: not a certmint key recovery request (first line '%s')", what,
                 r->kind);
@@ -50,7 +60,7 @@ cm_err kra_request_info(struct kra_request_info *info, const unsigned char *req,
     struct kra_request_info tmp;
     cm_err rc;
 
-    CM_TRY(kra_rec_parse(&r, req, len, what));
+    CM_TRY(kra_rec_parse(&r, req, kra_rec_next(req, len), what));
     rc = info_fill(info ? info : &tmp, &r, what);
     kra_rec_clear(&r);
 out:
@@ -86,8 +96,8 @@ out:
 }
 
 /* long: parse, find, open, re-envelope, each with its own cleanup */
-cm_err kra_release_share(unsigned char **out, size_t *outlen, const unsigned char *req, size_t len,
-                         const char *what, X509 *agent_cert, EVP_PKEY *agent_key)
+static cm_err release_one(unsigned char **out, size_t *outlen, const unsigned char *req, size_t len,
+                          const char *what, X509 *agent_cert, EVP_PKEY *agent_key)
 {
     struct kra_rec r;
     struct kra_request_info info;
@@ -144,6 +154,54 @@ out:
     OPENSSL_free(tenv);
     free(env);
     free(tder);
+    return rc;
+}
+
+/* A re-wrap request: the header, then one recovery request record for each
+ * archived key; the agent releases the share of every key it holds one of. */
+static cm_err release_rewrap(cm_buf *ob, const unsigned char *req, size_t len, const char *what,
+                             X509 *agent_cert, EVP_PKEY *agent_key)
+{
+    unsigned char *one = NULL;
+    size_t onelen = 0, off = kra_rec_next(req, len), n;
+    int found = 0;
+    cm_err rc = CM_OK;
+
+    for (; off < len; off += n) {
+        n = kra_rec_next(req + off, len - off);
+        rc = release_one(&one, &onelen, req + off, n, what, agent_cert, agent_key);
+        if (rc == CM_ERR_NOTFOUND)
+            continue;
+        CM_TRY(rc);
+        found++;
+        rc = buf_append(ob, one, onelen);
+        free(one);
+        one = NULL;
+        CM_TRY(rc);
+    }
+    if (!found)
+        CM_FAIL(CM_ERR_NOTFOUND, "%s: this agent holds no share of any key of the re-wrap", what);
+out:
+    free(one);
+    return rc;
+}
+
+cm_err kra_release_share(unsigned char **out, size_t *outlen, const unsigned char *req, size_t len,
+                         const char *what, X509 *agent_cert, EVP_PKEY *agent_key)
+{
+    struct kra_request_info info;
+    cm_buf ob = CM_BUF_INIT(KRA_MAX_BATCH_FILE);
+    cm_err rc;
+
+    *out = NULL;
+    *outlen = 0;
+    CM_TRY(kra_request_info(&info, req, len, what));
+    if (!info.rewrap)
+        return release_one(out, outlen, req, len, what, agent_cert, agent_key);
+    CM_TRY(release_rewrap(&ob, req, len, what, agent_cert, agent_key));
+    *out = buf_steal(&ob, outlen);
+out:
+    buf_free(&ob);
     return rc;
 }
 

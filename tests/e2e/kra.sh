@@ -81,6 +81,24 @@ if [ "$TESTDB" = sqlite ]; then
         grep -qi "$(xxd -p "$T/user.p8" | tr -d '\n' | cut -c200-260)" "$T/vault.hex"
 fi
 
+# Several requests in one submit, each with its envelope (the transport key
+# opened once).
+make_csr rsa:2048 "$T/b1.csr" "$T/b1.key" "/CN=Batch One" "email:b1@example.org"
+make_csr rsa:2048 "$T/b2.csr" "$T/b2.key" "/CN=Batch Two" "email:b2@example.org"
+for b in b1 b2; do
+    openssl pkcs8 -topk8 -nocrypt -in "$T/$b.key" -outform DER -out "$T/$b.p8"
+    openssl cms -encrypt -binary -aes-256-gcm -in "$T/$b.p8" -outform DER -out "$T/$b.p7m" \
+        "$T/transport.pem" 2>/dev/null
+done
+check_fails "one --archive-key for two requests is a usage error" \
+    cm "$H" submit --profile smime-encrypt --archive-key "$T/b1.p7m" "$T/b1.csr" "$T/b2.csr"
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/b1.p7m" --archive-key "$T/b2.p7m" \
+    "$T/b1.csr" "$T/b2.csr" 2>&1)
+check_eq "two requests with their envelopes: both issued" "$(echo "$out" | grep -c issued)" 2
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/b2.p7m" --archive-key "$T/b1.p7m" \
+    "$T/b1.csr" "$T/b2.csr" 2>&1)
+check_eq "envelopes in the wrong order: both denied" "$(echo "$out" | grep -c "denied.*does not match")" 2
+
 # profile archive_key = required: a request without an envelope is denied.
 check "config set profile.smime-encrypt.archive_key required" cm "$H" config set profile.smime-encrypt.archive_key required
 make_csr rsa:2048 "$T/u2.csr" "$T/u2.key" "/CN=User Two" "email:u2@example.org"
@@ -128,12 +146,118 @@ check "recovered key decrypts a message to the certificate" sh -c \
 check_fails "a closed request cannot be recovered twice" cm "$H" key recover "$req" --out "$T/two.p12" --password-file "$T/p12pass"
 check_fails "the transport key of the request is gone" test -e "$H/private/recovery/$req.key"
 check_match "audit: request and recovery" "$(cm "$H" audit 2>&1 | grep -E 'key-recover' | wc -l | tr -d ' ')" "^2$"
+
+# Way (b): the CA generates the key pair (submit --generate-key, EJBCA style).
+printf 'gen-p12-pass-%s\n' "$$" >"$T/genpass"
+chmod 600 "$T/genpass"
+nreq=$(db_sql "$H" "SELECT count(*) FROM requests")
+check_fails "generate-key: a subject that is not a DN is refused" cm "$H" submit --generate-key \
+    --profile smime-encrypt --subject "not a DN" --p12-out "$T/bad.p12" --password-file "$T/genpass"
+check_fails "generate-key: no --password-file is a usage error" cm "$H" submit --generate-key \
+    --profile smime-encrypt --subject "CN=Gen" --p12-out "$T/bad.p12"
+check_fails "generate-key: a request file too is a usage error" cm "$H" submit --generate-key \
+    --profile smime-encrypt --subject "CN=Gen" --p12-out "$T/bad.p12" --password-file "$T/genpass" "$T/u2.csr"
+check_eq "generate-key: refusals stored no request" "$(db_sql "$H" "SELECT count(*) FROM requests")" "$nreq"
+check_fails "generate-key: ... and wrote no PKCS#12" test -e "$T/bad.p12"
+out=$(cm "$H" submit --generate-key --profile smime-encrypt --subject "CN=Gen User,O=Example" \
+    --san "email:gen@example.org" --p12-out "$T/gen.p12" --password-file "$T/genpass" --out "$T/gen.crt" 2>&1)
+check_match "generate-key: issued" "$out" "issued"
+gserial=$(echo "$out" | cut -f3)
+check_eq "generate-key: the PKCS#12 is mode 0600" "$(stat -c %a "$T/gen.p12")" 600
+ginfo=$(openssl pkcs12 -in "$T/gen.p12" -passin "file:$T/genpass" -info -noout 2>&1)
+check_match "generate-key: PKCS#12 AES-256-CBC with PBKDF2" "$ginfo" "PBKDF2.*AES-256-CBC|AES-256-CBC.*PBKDF2"
+check_match "generate-key: PKCS#12 iterations 600000" "$ginfo" "[Ii]teration 600000"
+check_match "generate-key: PKCS#12 MAC is HMAC-SHA256" "$ginfo" "MAC: sha256"
+check_fails "generate-key: PKCS#12 has no RC2 or 3DES" sh -c "echo '$ginfo' | grep -Eqi 'rc2|des'"
+check_fails "generate-key: a wrong password does not open it" \
+    openssl pkcs12 -in "$T/gen.p12" -passin pass:wrong -nodes -out "$T/x.pem"
+openssl pkcs12 -in "$T/gen.p12" -passin "file:$T/genpass" -nodes -out "$T/gen.pem" 2>/dev/null
+check_eq "generate-key: the key matches the certificate" \
+    "$(openssl pkey -in "$T/gen.pem" -pubout 2>/dev/null)" "$(openssl x509 -in "$T/gen.crt" -noout -pubkey)"
+check_eq "generate-key: RSA-3072 by default" \
+    "$(openssl pkey -in "$T/gen.pem" -noout -text 2>/dev/null | head -n 1 | tr -d ' ')" "Private-Key:(3072bit,2primes)"
+check_eq "generate-key: PKCS#12 carries the certificate and the chain" "$(grep -c 'BEGIN CERTIFICATE' "$T/gen.pem")" 2
+check "generate-key: the certificate verifies" openssl verify -CAfile "$T/root.pem" "$T/gen.crt"
+check_match "generate-key: subject and SAN as asked" \
+    "$(openssl x509 -in "$T/gen.crt" -noout -subject -ext subjectAltName 2>&1 | tr '\n' ' ')" "CN ?= ?Gen User.*gen@example.org"
+check_match "generate-key: the key was archived" "$(cm "$H" audit 2>&1 | grep key-archive)" "$gserial"
+check_fails "generate-key: no unencrypted key in the CA home" grep -rlq "BEGIN PRIVATE KEY" "$H"
+openssl pkey -in "$T/gen.pem" -outform DER -out "$T/gen.der" 2>/dev/null
+if [ "$TESTDB" = sqlite ]; then
+    sqlite3 "$H/certmint.db" 'SELECT hex(Body) FROM vault' >"$T/vault2.hex"
+    check_fails "generate-key: the database does not hold the key in clear" \
+        grep -qi "$(xxd -p "$T/gen.der" | tr -d '\n' | cut -c400-460)" "$T/vault2.hex"
+fi
+greq=$(cm "$H" key recover-request "$gserial" --reason "generated key lost" --out "$T/greq.txt")
+release_for() { # agent request out
+    "$CM" key release-share "$2" --agent-key "$T/$1.key" --agent-cert "$T/$1.crt" --out "$3"
+}
+check "generate-key: alice releases" release_for alice "$T/greq.txt" "$T/gs-alice.txt"
+check "generate-key: carol (EC) releases" release_for carol "$T/greq.txt" "$T/gs-carol.txt"
+check "generate-key: shares added" cm "$H" key add-share "$T/gs-alice.txt" "$T/gs-carol.txt"
+check "generate-key: recovered" cm "$H" key recover "$greq" --out "$T/grec.p12" --password-file "$T/p12pass"
+openssl pkcs12 -in "$T/grec.p12" -passin "file:$T/p12pass" -nodes -nocerts 2>/dev/null |
+    openssl pkey -outform DER -out "$T/grec.der" 2>/dev/null
+check "generate-key: the recovered key is the generated one" cmp "$T/grec.der" "$T/gen.der"
+out=$(cm "$H" submit --generate-key --key ec:p256 --profile smime --subject "CN=Signer" \
+    --san "email:signer@example.org" --p12-out "$T/sign.p12" --password-file "$T/genpass" 2>&1)
+check_match "generate-key on a signing profile: issued" "$out" "issued"
+sserial=$(echo "$out" | cut -f3)
+check_fails "generate-key on a signing profile: the key is not archived" \
+    sh -c "'$CM' --home '$H' --passphrase-file '$PASS' audit 2>&1 | grep key-archive | grep -q '$sserial'"
+check_match "generate-key --key ec:p256: an EC key in the PKCS#12" \
+    "$(openssl pkcs12 -in "$T/sign.p12" -passin "file:$T/genpass" -nodes -nocerts 2>/dev/null | openssl pkey -noout -text 2>/dev/null | head -n 1)" "256 bit"
+
 check_fails "recover-request for a certificate without an archived key" \
     cm "$H" key recover-request "$tserial" --reason test --out "$T/req2.txt"
 check_fails "kra remove of an unknown agent" cm "$H" kra remove 0123456789abcdef
 aid=$(cm "$H" kra list | grep 'CN=carol' | cut -f1)
 check "kra remove carol" cm "$H" kra remove "$aid"
 check_match "kra list shows carol removed" "$(cm "$H" kra list)" "removed"
+
+# Re-wrap to a new agent set (carol removed above, dave added): it needs the
+# old agents' shares as a recovery does.
+agent dave ec
+check "kra add dave" cm "$H" kra add "$T/dave.crt"
+rreq=$(cm "$H" kra rewrap-request --reason "carol left, dave joined" --out "$T/rw.txt" 2>"$T/rw.err")
+check_match "rewrap-request prints a request ID" "$rreq" "^[0-9a-f]{16}$"
+check_eq "the re-wrap covers the four archived keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw.txt")" 4
+check_fails "dave (a new agent) holds no old share to release" release_for dave "$T/rw.txt" "$T/rw-dave.txt"
+check "alice releases her shares of the re-wrap" release_for alice "$T/rw.txt" "$T/rw-alice.txt"
+check_eq "... one for each key" "$(grep -c '^certmint-kra-share 1$' "$T/rw-alice.txt")" 4
+check "alice's shares added" cm "$H" key add-share "$T/rw-alice.txt"
+check_match "a replayed share file is refused" "$(cm "$H" key add-share "$T/rw-alice.txt" 2>&1)" "replayed"
+hexf=hex
+[ "$TESTDB" = postgresql ] && hexf="encode"
+arch_sum() {
+    if [ "$hexf" = hex ]; then q="hex(Body)"; else q="encode(Body, 'hex')"; fi
+    db_sql "$H" "SELECT Name, $q FROM vault WHERE Kind = 'kra.archive' ORDER BY Name" | sha256sum
+}
+before=$(arch_sum)
+check_fails "the archives are read" test "$before" = "$(printf '' | sha256sum)"
+check_match "one old agent's shares are not enough: re-wrap refused" \
+    "$(cm "$H" kra rewrap "$rreq" 2>&1)" "1 of the 2 shares.*nothing was changed"
+check_eq "... and the archives are unchanged" "$(arch_sum)" "$before"
+check "bob releases his shares of the re-wrap" release_for bob "$T/rw.txt" "$T/rw-bob.txt"
+check "bob's shares added" cm "$H" key add-share "$T/rw-bob.txt"
+check_eq "kra rewrap re-wraps the four keys" "$(cm "$H" kra rewrap "$rreq" 2>&1)" 4
+check_fails "... the archives changed" test "$(arch_sum)" = "$before"
+check_match "audit: the re-wrap" "$(cm "$H" audit 2>&1 | grep kra-rewrap | tr '\n' ' ')" "4 keys re-wrapped to 2 of 3 agents"
+check_fails "a closed re-wrap cannot run again" cm "$H" kra rewrap "$rreq"
+check_fails "nothing left to re-wrap" cm "$H" kra rewrap-request --reason again --out "$T/rw2.txt"
+# After it: the removed agent's shares no longer work; the new agent's do.
+greq2=$(cm "$H" key recover-request "$gserial" --reason "after the re-wrap" --out "$T/greq2.txt")
+check_fails "carol (removed) has no share any more" release_for carol "$T/greq2.txt" "$T/g2-carol.txt"
+check "dave (new) releases his share" release_for dave "$T/greq2.txt" "$T/g2-dave.txt"
+check "alice releases hers" release_for alice "$T/greq2.txt" "$T/g2-alice.txt"
+check "shares added" cm "$H" key add-share "$T/g2-dave.txt" "$T/g2-alice.txt"
+check "recovered with a new agent's share" cm "$H" key recover "$greq2" --out "$T/grec2.p12" --password-file "$T/p12pass"
+openssl pkcs12 -in "$T/grec2.p12" -passin "file:$T/p12pass" -nodes -nocerts 2>/dev/null |
+    openssl pkey -outform DER -out "$T/grec2.der" 2>/dev/null
+check "the key recovered after the re-wrap is the generated one" cmp "$T/grec2.der" "$T/gen.der"
+check "config set kra.threshold 3" cm "$H" config set kra.threshold 3
+check "a threshold change opens a re-wrap" cm "$H" kra rewrap-request --reason "3 of 3" --out "$T/rw3.txt"
+check_eq "... of the four keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw3.txt")" 4
 
 # The vault travels with a backup (both backends: on PostgreSQL a snapshot
 # once left it out): archived keys, agents' envelopes and recoveries.

@@ -112,6 +112,22 @@ check_match "a wrong token is refused" "$(cm "$H" submit --token-file "$T/wrong.
 check_match "after 5 failures the right token is locked too" \
     "$(cm "$H" submit --token-file "$T/bob.tok" "$T/a.csr" 2>&1)" "locked after 5"
 
+# A token redeemed with a key the CA generates (submit --generate-key): the
+# binding's subject and SANs, the key handed out as PKCS#12.
+idg=$(cm "$H" token issue --email erin@example.org --profile smime --subject "CN=Erin,O=Example")
+token_of erin@example.org "$T/erin.tok" >/dev/null
+chmod 600 "$T/erin.tok"
+printf 'erin-p12-%s\n' "$$" >"$T/erin.pw"
+chmod 600 "$T/erin.pw"
+out=$(cm "$H" submit --generate-key --key ec:p256 --token-file "$T/erin.tok" \
+    --p12-out "$T/erin.p12" --password-file "$T/erin.pw" --out "$T/erin.pem")
+check_match "generate-key with a token: issued" "$out" "issued"
+check_match "... with the binding's subject" "$(openssl x509 -in "$T/erin.pem" -noout -subject)" "CN ?= ?Erin"
+check_match "... requester is the token" "$(cm "$H" view --out RequesterName | tail -n 1)" "token:$idg"
+check_eq "... the PKCS#12's key is the certificate's" \
+    "$(openssl pkcs12 -in "$T/erin.p12" -passin "file:$T/erin.pw" -nodes -nocerts 2>/dev/null | openssl pkey -pubout 2>/dev/null)" \
+    "$(openssl x509 -in "$T/erin.pem" -noout -pubkey)"
+
 # Revoked.
 id3=$(cm "$H" token issue --email carol@example.org --profile smime)
 token_of carol@example.org "$T/carol.tok" >/dev/null
@@ -136,7 +152,7 @@ printf 'garbage\n' >"$T/garbage.tok"
 chmod 600 "$T/garbage.tok"
 check_match "a malformed token file is refused" "$(cm "$H" submit --token-file "$T/garbage.tok" "$T/a.csr" 2>&1)" "not a certmint enrollment token"
 n=$(cm "$H" audit | grep -c 'token-issue')
-check_eq "audit: one token-issue record per token" "$n" 4
+check_eq "audit: one token-issue record per token" "$n" 5
 check_match "audit: redeem and revoke recorded" "$(cm "$H" audit)" "token-redeem"
 
 done_testing

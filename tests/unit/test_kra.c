@@ -2,6 +2,7 @@
  * secret, M-1 do not, shares are not the secret and differ between two
  * splits: the filler is random), AES-256-GCM sealing (wrong key or
  * associated data, a flipped bit: refused), the record parser's refusals,
+ * the split of a file of several records,
  * and a CMS round trip to a freshly made certificate. */
 #include "kra/kra.h"
 #include "unit.h"
@@ -118,6 +119,34 @@ TEST(record_parser)
 }
 
 /* A self-signed RSA certificate and its key. */
+/* A file of several records (a re-wrap request, an agent's shares): split
+ * on the lines that name a kind, never on a field whose key starts the
+ * same way, and each part parses alone. */
+TEST(record_split)
+{
+    const char *f = "certmint-kra-rewrap 1\nrequest: 00\ncertmint-x: not a kind\n"
+                    "certmint-kra-request 1\nserial: 01\n\n"
+                    "certmint-kra-request 1\nserial: 02\n";
+    const unsigned char *p = (const unsigned char *)f;
+    size_t len = strlen(f), n, off = 0, count = 0;
+    struct kra_rec r;
+
+    while (off < len) {
+        n = kra_rec_next(p + off, len - off);
+        CHECK(n > 0);
+        CHECK_OK(kra_rec_parse(&r, p + off, n, "part"));
+        CHECK(count != 0 || strcmp(r.kind, "certmint-kra-rewrap 1") == 0);
+        CHECK(count != 0 || r.n == 2);
+        CHECK(count != 2 || strcmp(kra_rec_get(&r, "serial"), "02") == 0);
+        kra_rec_clear(&r);
+        off += n;
+        count++;
+    }
+    CHECK(count == 3);
+    /* One record: its whole length. */
+    CHECK(kra_rec_next(p, 38) == 38);
+}
+
 static X509 *make_cert(EVP_PKEY **k)
 {
     X509 *x = X509_new();
@@ -165,6 +194,7 @@ int main(void)
     RUN(split_bounds);
     RUN(seal);
     RUN(record_parser);
+    RUN(record_split);
     RUN(cms_round_trip);
     return UNIT_DONE();
 }
