@@ -13,7 +13,6 @@
 #include "util/log.h"
 
 #include <ctype.h>
-#include <arpa/inet.h>
 #include <event2/http.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
@@ -434,19 +433,6 @@ static int bearer_token(struct api_req *r, char token[API_TOKEN_MAX])
     return 0;
 }
 
-/* The client's address, which the per-address limit of failed tokens
- * counts (behind a reverse proxy: the proxy's, docs/http.md). */
-static void peer_addr(char *out, size_t n, struct evhttp_request *req)
-{
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    char *host = NULL;
-    ev_uint16_t port = 0;
-
-    if (conn != NULL)
-        evhttp_connection_get_peer(conn, &host, &port);
-    snprintf(out, n, "%s", host != NULL ? host : "unknown");
-}
-
 /* The token, not a certificate, authorises the request: the profile, the
  * subject and the SANs are the token's; it issues at once (201) or is
  * denied (422, the token stays usable). A refused token is a 401
@@ -454,11 +440,11 @@ static void peer_addr(char *out, size_t n, struct evhttp_request *req)
 static void submit_token(struct api_req *r, struct ca_submission *sub, const char *token,
                          const char *profile)
 {
-    char addr[INET6_ADDRSTRLEN + 8], after[32];
+    char addr[64], after[32];
     struct ca_token_redeem_opts o = {NULL, NULL, 0, 0};
     cm_err rc;
 
-    peer_addr(addr, sizeof(addr), r->req);
+    http_peer_addr(addr, sizeof(addr), r->req);
     o.client_addr = addr;
     o.profile = profile[0] != '\0' ? profile : NULL;
     rc = ca_token_redeem_x(sub, r->s, token, sub->csr, sub->csr_len, &o);

@@ -226,7 +226,11 @@ check_match "  ... naming the token's profile" "$(jget '["detail"]')" "enrolls f
 body "$T/x.json" "$T/bob-enc.csr"
 check_eq "smime-encrypt (archive_key required) without an envelope: 422" "$(redeem b_enc "$T/x.json" application/json)" 422
 check_match "  ... requires key archival" "$(jget '["detail"]')" "requires key archival"
-(umask 077 && printf 'Authorization: Bearer cmt1.%s.%s\n' "$(cat "$T/a_enc.id")" "$(openssl rand -hex 32)" >"$T/wrong.hdr")
+(
+    umask 077
+    printf 'cmt1.%s.%s\n' "$(cat "$T/a_enc.id")" "$(openssl rand -hex 32)" >"$T/wrong.tok"
+    printf 'Authorization: Bearer %s\n' "$(cat "$T/wrong.tok")" >"$T/wrong.hdr"
+)
 check_eq "a wrong secret for a real token ID: 401" "$(redeem wrong "$T/x.json" application/json)" 401
 check_match "  ... WWW-Authenticate: Bearer error=\"invalid_token\" (RFC 6750 3.1)" "$(tr -d '\r' <"$T/hdrs" | grep -i '^www-authenticate:')" 'Bearer realm="certmint", error="invalid_token"'
 check_eq "  ... problem type invalid-token" "$(jget '["type"]')" "urn:certmint:problem:invalid-token"
@@ -249,6 +253,143 @@ body "$T/x.json" "$T/bob-enc.csr" "$T/bob-enc.p7m"
 check_eq "bob: smime-encrypt over REST, key archived: 201" "$(redeem b_enc "$T/x.json" application/json)" 201
 check "  ... verifies" issued bob-enc
 check_match "KEYARCHIVED twice in the audit log" "$(cm "$H" audit 2>&1 | grep -c 'key-archive')" "^2$"
+
+# ---- Alice's signing certificate on the web page (/certsrv/token) ----
+make_csr ec:p256 "$T/alice-sign.csr" "$T/alice-sign.key" "/CN=alice"
+# web_curl NAME CSR: the token form with curl (cookie jar, CSRF field; the
+# token read by curl from its file); prints the status, the page in $T/page.
+web_curl() {
+    rm -f "$T/jar"
+    curl -sS -c "$T/jar" -b "$T/jar" --cacert "$T/root.pem" "$B/certsrv/token" >"$T/page" || return
+    csrf=$(sed -n 's/.*name="csrf" value="\([0-9a-f]\{64\}\)".*/\1/p' "$T/page" | head -n 1)
+    curl -sS -o "$T/page" -w '%{http_code}' -c "$T/jar" -b "$T/jar" --cacert "$T/root.pem" \
+        -F "csrf=$csrf" -F "token=<$T/$1.tok" -F "csr=<$2" "$B/certsrv/token"
+}
+if [ "$BROWSER" = 1 ]; then
+    WH="$T/alice-home"
+    mkdir -p "$WH/.pki/nssdb"
+    certutil -N -d "sql:$WH/.pki/nssdb" --empty-password >/dev/null 2>&1 &&
+        certutil -A -n certmint-root -t 'C,,' -i "$T/root.pem" -d "sql:$WH/.pki/nssdb" ||
+        fail "NSS database for Alice's browser (certutil)"
+    SHOTS=${CERTMINT_SCREENS:-${TMPDIR:-/tmp}/certmint-screens}
+    mkdir -p "$SHOTS"
+    out=$($PY "$TOP/tests/e2e/smime.py" web --url "$B" --home "$WH" --token "$T/a_sign.tok" \
+        --csr "$T/alice-sign.csr" --out "$T/alice-sign.pem" --shots "$SHOTS" 2>"$T/py.err")
+    rc=$?
+    printf '%s\n' "$out" | sed "s/^\(not \)\{0,1\}ok - /&$SUITE: alice (Chromium): /"
+    NFAIL=$((NFAIL + $(printf '%s\n' "$out" | grep -c '^not ok')))
+    [ $rc -eq 0 ] || [ -n "$out" ] || fail "smime.py web: $(tail -n 5 "$T/py.err" | tr '\n' ' ')"
+else
+    check_eq "alice (curl): the token form issues at once" "$(web_curl a_sign "$T/alice-sign.csr")" 200
+    rid=$(sed -n 's/.*Request \([0-9]*\) was issued.*/\1/p' "$T/page" | head -n 1)
+    curl -sS -b "$T/jar" --cacert "$T/root.pem" -o "$T/alice-sign.pem" "$B/certsrv/cert?id=$rid&fmt=pem"
+    check_eq "alice (curl): the same token again: 403" "$(web_curl a_sign "$T/alice-sign.csr")" 403
+    check_match "  ... used already" "$(cat "$T/page")" "used already"
+fi
+check "alice's signing certificate verifies (openssl verify)" openssl verify -CAfile "$T/root.pem" "$T/alice-sign.pem"
+openssl x509 -in "$T/alice-sign.pem" -outform DER -out "$T/alice-sign.der" 2>/dev/null
+check_eq "  ... for the key of her CSR" "$(openssl x509 -in "$T/alice-sign.pem" -noout -pubkey 2>&1)" "$(openssl pkey -in "$T/alice-sign.key" -pubout)"
+check_match "  ... e-mail address from the token" "$(openssl x509 -in "$T/alice-sign.pem" -noout -ext subjectAltName 2>&1)" "email:alice@example.org"
+check_eq "web, a token refused: 403 page (curl)" "$(web_curl wrong "$T/alice-sign.csr")" 403
+check_match "  ... escaped reason on the page" "$(cat "$T/page")" "token refused: token [0-9a-f]{16}: wrong token"
+
+# ---- both certificates of each user in the directory ----
+# values DN: the userCertificate values of DN as files in $T/vals (ldapsearch).
+values() {
+    rm -rf "$T/vals"
+    mkdir -p "$T/vals"
+    ldapsearch -x -LLL -o ldif-wrap=no -H "$LURL" -b "$1" -s base -tt -T "$T/vals" \
+        "userCertificate;binary" >/dev/null 2>&1
+    ls "$T/vals" | wc -l
+}
+holds() {
+    for v in "$T"/vals/*; do [ -f "$v" ] && cmp -s "$1" "$v" && return 0; done
+    return 1
+}
+for u in alice bob; do
+    i=0
+    while [ "$(values "uid=$u,ou=people,$BASE")" -lt 2 ] && [ $i -lt 150 ]; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+    check "$u's entry holds her/his signing certificate (ldapsearch, byte for byte)" holds "$T/$u-sign.der"
+    check "$u's entry holds her/his encryption certificate" holds "$T/$u-enc.der"
+done
+
+# ---- Bob writes to Alice: signed, then encrypted to her certificate from LDAP ----
+rm -rf "$T/dir"
+mkdir -p "$T/dir"
+ldapsearch -x -LLL -o ldif-wrap=no -H "$LURL" -b "$BASE" "(mail=alice@example.org)" \
+    -tt -T "$T/dir" "userCertificate;binary" >/dev/null 2>&1 || fail "ldapsearch for alice@example.org"
+for v in "$T"/dir/*; do
+    ku=$(openssl x509 -inform DER -in "$v" -noout -ext keyUsage 2>/dev/null | tail -n 1 | tr -d ' ')
+    [ "$ku" = KeyEncipherment ] && openssl x509 -inform DER -in "$v" -out "$T/alice-from-ldap.pem"
+done
+check "bob found alice's encryption certificate in the directory (keyEncipherment only)" \
+    sh -c "openssl x509 -in '$T/alice-from-ldap.pem' -outform DER | cmp - '$T/alice-enc.der'"
+printf 'Hello Alice,\n\nthe code for the door is %s.\n\nBob\n' "$(openssl rand -hex 8)" >"$T/msg.txt"
+openssl cms -sign -text -in "$T/msg.txt" -signer "$T/bob-sign.pem" -inkey "$T/bob-sign.key" \
+    -out "$T/signed.msg" 2>"$T/cms.err" || fail "openssl cms -sign: $(cat "$T/cms.err")"
+openssl cms -encrypt -aes-256-cbc -in "$T/signed.msg" -from bob@example.org -to alice@example.org \
+    -subject "The door code" -out "$T/mail.eml" "$T/alice-from-ldap.pem" 2>"$T/cms.err" ||
+    fail "openssl cms -encrypt: $(cat "$T/cms.err")"
+check "bob sends the mail through Postfix (SMTP, 127.0.0.1)" $PY "$TOP/tests/e2e/smime.py" send \
+    --port "$MP" --cafile "$M/tls/ca.pem" --sender bob@example.org --rcpt alice@example.org --message "$T/mail.eml"
+settle || fail "the mail did not leave the queue"
+MAIL=$(grep -l "^Subject: The door code" "$MD"/new/* "$MD"/cur/* 2>/dev/null | head -n 1)
+check "the encrypted mail is in alice's Maildir" test -n "$MAIL"
+check_match "  ... as application/pkcs7-mime (enveloped)" "$(grep -i '^Content-Type:' "$MAIL" | head -n 1)" "pkcs7-mime"
+check_fails "  ... the text is not readable without a key" grep -q "code for the door" "$MAIL"
+
+# ---- Alice's key is lost; two of three agents recover it ----
+rm -f "$T/alice-enc.key"
+check "alice's encryption key is gone" test ! -e "$T/alice-enc.key"
+req=$(cm "$H" key recover-request "$A_ENC_SERIAL" --reason "Alice lost her laptop" --out "$T/req.txt")
+check_match "key recover-request for alice's certificate" "$req" "^[0-9a-f]{16}$"
+release() { "$CM" key release-share "$T/req.txt" --agent-key "$T/$1.key" --agent-cert "$T/$1.crt" --out "$T/share-$1.txt"; }
+printf 'p12-%s\n' "$(openssl rand -hex 12)" >"$T/p12pass"
+chmod 600 "$T/p12pass"
+check "agent1 releases a share (own key, no CA home)" release agent1
+check "  ... added" cm "$H" key add-share "$T/share-agent1.txt"
+check_fails "one agent alone cannot recover" cm "$H" key recover "$req" --out "$T/one.p12" --password-file "$T/p12pass"
+check "  ... and no PKCS#12 was written" test ! -e "$T/one.p12"
+check "agent3 releases a share" release agent3
+check "  ... added" cm "$H" key add-share "$T/share-agent3.txt"
+check "key recover with 2 of 3 shares" cm "$H" key recover "$req" --out "$T/alice.p12" --password-file "$T/p12pass"
+openssl pkcs12 -in "$T/alice.p12" -passin "file:$T/p12pass" -nodes -nocerts -out "$T/alice-rec.key" 2>/dev/null ||
+    fail "openssl pkcs12 cannot open the recovered PKCS#12"
+check "the recovered key decrypts the mail from the Maildir (openssl cms -decrypt)" \
+    openssl cms -decrypt -in "$MAIL" -recip "$T/alice-enc.pem" -inkey "$T/alice-rec.key" -out "$T/dec.msg"
+check "bob's signature verifies against the CA (openssl cms -verify)" \
+    openssl cms -verify -text -in "$T/dec.msg" -CAfile "$T/root.pem" -signer "$T/signer.pem" -out "$T/plain.txt"
+check_eq "  ... signed by bob's certificate" "$(openssl x509 -in "$T/signer.pem" -outform DER 2>/dev/null | sha256sum)" "$(sha256sum <"$T/bob-sign.der")"
+check_eq "  ... the text is bob's" "$(tr -d '\r' <"$T/plain.txt")" "$(cat "$T/msg.txt")"
+
+# ---- the token values are nowhere but in the mails ----
+[ "$TESTDB" = sqlite ] && sqlite3 "$H/certmint.db" .dump >"$T/dump.sql"
+leak=0
+for t in a_sign a_enc b_sign b_enc; do
+    v=$(cut -c23- "$T/$t.tok")
+    grep -qs "$v" "$T/serve.log" "$T/dump.sql" && leak=1
+done
+check_eq "no token secret in the server log$([ "$TESTDB" = sqlite ] && echo " or the database (sqlite3 .dump)")" "$leak" 0
+
+# ---- the per-address limit (last: 127.0.0.1 is then refused for the hour) ----
+issue c_enc alice@example.org smime-encrypt
+settle
+token_of c_enc alice@example.org || fail "token c_enc not in the mail"
+i=0
+code=401
+while [ "$code" = 401 ] && [ $i -lt 25 ]; do
+    (umask 077 && printf 'Authorization: Bearer cmt1.%s.%s\n' "$(openssl rand -hex 8)" "$(openssl rand -hex 32)" >"$T/wrong.hdr")
+    code=$(redeem wrong "$T/x.json" application/json)
+    i=$((i + 1))
+done
+check_eq "wrong tokens from one address: 429 before the 21st" "$code" 429
+check_match "  ... with Retry-After (seconds)" "$(tr -d '\r' <"$T/hdrs" | grep -i '^retry-after:')" "^[Rr]etry-[Aa]fter: [0-9]+$"
+body "$T/x.json" "$T/bob-enc.csr" "$T/bob-enc.p7m"
+check_eq "  ... then a good token from that address: 429 too" "$(redeem c_enc "$T/x.json" application/json)" 429
+check_match "  ... and the good token stays open" "$(cm "$H" token list | grep "$(cat "$T/c_enc.id")")" "open"
 
 echo "# $SUITE: $(($(date +%s) - START)) s"
 kill $SPID
