@@ -550,6 +550,20 @@ out:
     free(env);
 }
 
+/* The key-transport certificate clients envelope their key to (key
+ * archival, docs/key-archival.md): public, like the CA certificate. */
+void api_op_transport_cert(struct api_req *r)
+{
+    char *pem = NULL;
+    cm_err rc = ca_kra_transport_pem(&pem, r->s);
+    if (rc != CM_OK) {
+        api_problem_err(r, rc);
+        return;
+    }
+    api_send_bytes(r, 200, "application/pem-certificate-chain", pem, strlen(pem));
+    free(pem);
+}
+
 void api_op_approve(struct api_req *r)
 {
     int64_t id = 0;

@@ -39,7 +39,9 @@ static void token_form(struct web_req *w)
         "</form>\n<p class=\"muted\">The token decides the profile, the subject and the "
         "e-mail address of the certificate; it can be used once. Enveloping a key for "
         "archival: <code>openssl pkcs8 -topk8 -nocrypt -in my.key -outform DER | openssl "
-        "cms -encrypt -binary -aes-256-gcm -outform DER -out my.p7m transport.pem</code></p>\n");
+        "cms -encrypt -binary -aes-256-gcm -outform DER -out my.p7m transport.pem</code> "
+        "(<a href=\"/api/v1/kra/transport-certificate\" id=\"transport\">the CA's "
+        "key-transport certificate</a>)</p>\n");
 }
 
 /* The uploaded file when one was chosen, else the pasted text. */

@@ -266,7 +266,10 @@ check_eq "  ... no longer revoked" "$(cm "$H" view --restrict "SerialNumber=$S_H
 check_match "  ... audited with the officer as the actor" "$(cm "$H" audit | grep -i unrevoke | tail -n 1)" "subject:CN=API Officer"
 
 # ---- key archival with a client certificate (archive_key, issue 12) ----
+problem "transport certificate before there is one" 409 - GET /api/v1/kra/transport-certificate
 cm "$H" kra transport-cert --init --out "$T/transport.pem" >/dev/null || fail "kra transport-cert"
+check_eq "transport certificate, anonymously: 200 PEM" "$(api - GET /api/v1/kra/transport-certificate)" "200 application/pem-certificate-chain"
+check "  ... the one kra transport-cert made" cmp "$T/body" "$T/transport.pem"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/kra.key" 2>/dev/null
 openssl req -new -x509 -key "$T/kra.key" -subj "/CN=API Agent" -days 30 -addext "keyUsage=keyEncipherment" -out "$T/kra.crt" 2>/dev/null
 cm "$H" kra add "$T/kra.crt" >/dev/null || fail "kra add"

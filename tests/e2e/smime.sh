@@ -135,6 +135,9 @@ until curl -fsS "http://127.0.0.1:$P/healthz" >/dev/null 2>&1; do
     [ $i -gt 100 ] && { fail "serve did not start: $(tail -5 "$T/serve.log")"; done_testing; }
     sleep 0.1
 done
+check_eq "the transport certificate over REST, anonymously: 200" \
+    "$(curl -sS -o "$T/transport-rest.pem" -w '%{http_code}' --cacert "$T/root.pem" "$B/api/v1/kra/transport-certificate")" 200
+check "  ... the one kra transport-cert made" cmp "$T/transport-rest.pem" "$T/transport.pem"
 
 # ---- tokens, mailed ----
 settle() {
@@ -201,7 +204,7 @@ envelope() {
     make_csr rsa:2048 "$T/$1-enc.csr" "$T/$1-enc.key" "/CN=$1"
     openssl pkcs8 -topk8 -nocrypt -in "$T/$1-enc.key" -outform DER -out "$T/$1-enc.p8"
     openssl cms -encrypt -binary -aes-256-gcm -in "$T/$1-enc.p8" -outform DER \
-        -out "$T/$1-enc.p7m" "$T/transport.pem" 2>/dev/null || fail "openssl cms -encrypt ($1)"
+        -out "$T/$1-enc.p7m" "$T/transport-rest.pem" 2>/dev/null || fail "openssl cms -encrypt ($1)"
     rm -f "$T/$1-enc.p8"
 }
 # issued NAME: the answer was 201 with a certificate that verifies; it goes
@@ -256,14 +259,17 @@ check_match "KEYARCHIVED twice in the audit log" "$(cm "$H" audit 2>&1 | grep -c
 
 # ---- Alice's signing certificate on the web page (/certsrv/token) ----
 make_csr ec:p256 "$T/alice-sign.csr" "$T/alice-sign.key" "/CN=alice"
-# web_curl NAME CSR: the token form with curl (cookie jar, CSRF field; the
+# web_curl NAME CSR [ENVELOPE]: the token form with curl (cookie jar, CSRF field; the
 # token read by curl from its file); prints the status, the page in $T/page.
 web_curl() {
     rm -f "$T/jar"
     curl -sS -c "$T/jar" -b "$T/jar" --cacert "$T/root.pem" "$B/certsrv/token" >"$T/page" || return
     csrf=$(sed -n 's/.*name="csrf" value="\([0-9a-f]\{64\}\)".*/\1/p' "$T/page" | head -n 1)
+    wn=$1 wc=$2
+    shift 2
+    [ $# -eq 0 ] || set -- -F "archive=@$1"
     curl -sS -o "$T/page" -w '%{http_code}' -c "$T/jar" -b "$T/jar" --cacert "$T/root.pem" \
-        -F "csrf=$csrf" -F "token=<$T/$1.tok" -F "csr=<$2" "$B/certsrv/token"
+        -F "csrf=$csrf" -F "token=<$T/$wn.tok" -F "csr=<$wc" "$@" "$B/certsrv/token"
 }
 if [ "$BROWSER" = 1 ]; then
     WH="$T/alice-home"
@@ -374,10 +380,20 @@ for t in a_sign a_enc b_sign b_enc; do
 done
 check_eq "no token secret in the server log$([ "$TESTDB" = sqlite ] && echo " or the database (sqlite3 .dump)")" "$leak" 0
 
-# ---- the per-address limit (last: 127.0.0.1 is then refused for the hour) ----
+# ---- the web form with the key envelope uploaded (curl, multipart) ----
 issue c_enc alice@example.org smime-encrypt
+issue d_enc alice@example.org smime-encrypt
 settle
 token_of c_enc alice@example.org || fail "token c_enc not in the mail"
+token_of d_enc alice@example.org || fail "token d_enc not in the mail"
+make_csr rsa:2048 "$T/c-enc.csr" "$T/c-enc.key" "/CN=c"
+openssl pkcs8 -topk8 -nocrypt -in "$T/c-enc.key" -outform DER |
+    openssl cms -encrypt -binary -aes-256-gcm -outform PEM -out "$T/c-enc.p7m" "$T/transport-rest.pem" 2>/dev/null
+check_eq "web form, smime-encrypt with the envelope uploaded (PEM): 200" "$(web_curl c_enc "$T/c-enc.csr" "$T/c-enc.p7m")" 200
+check_match "  ... issued" "$(cat "$T/page")" "Request [0-9]+ was issued"
+check_match "  ... the key archived (a third key-archive in the audit log)" "$(cm "$H" audit 2>&1 | grep -c 'key-archive')" "^3$"
+
+# ---- the per-address limit (last: 127.0.0.1 is then refused for the hour) ----
 i=0
 code=401
 while [ "$code" = 401 ] && [ $i -lt 25 ]; do
@@ -388,8 +404,9 @@ done
 check_eq "wrong tokens from one address: 429 before the 21st" "$code" 429
 check_match "  ... with Retry-After (seconds)" "$(tr -d '\r' <"$T/hdrs" | grep -i '^retry-after:')" "^[Rr]etry-[Aa]fter: [0-9]+$"
 body "$T/x.json" "$T/bob-enc.csr" "$T/bob-enc.p7m"
-check_eq "  ... then a good token from that address: 429 too" "$(redeem c_enc "$T/x.json" application/json)" 429
-check_match "  ... and the good token stays open" "$(cm "$H" token list | grep "$(cat "$T/c_enc.id")")" "open"
+check_eq "  ... then a good token from that address: 429 too" "$(redeem d_enc "$T/x.json" application/json)" 429
+check_match "  ... and the good token stays open" "$(cm "$H" token list | grep "$(cat "$T/d_enc.id")")" "open"
+check_eq "  ... the web form too: 429" "$(web_curl d_enc "$T/bob-enc.csr")" 429
 
 echo "# $SUITE: $(($(date +%s) - START)) s"
 kill $SPID
