@@ -41,6 +41,7 @@ const char *api_openapi_json(size_t *len)
 enum route_auth {
     AUTH_NONE,   /* public, no session (the document) */
     AUTH_SUBMIT, /* anyone the profile admits (http_auth_may_submit decides) */
+    AUTH_ANYONE, /* anyone over HTTPS, anonymous too, with a session */
     AUTH_ROLES,  /* a client certificate with one of the roles */
 };
 
@@ -52,6 +53,7 @@ static const struct {
 } routes[] = {
     {{"GET", "/api/v1/openapi.json"}, AUTH_NONE, 0, api_op_openapi},
     {{"POST", "/api/v1/requests"}, AUTH_SUBMIT, 0, api_op_submit},
+    {{"GET", "/api/v1/kra/transport-certificate"}, AUTH_ANYONE, 0, api_op_transport_cert},
     {{"GET", "/api/v1/requests/{id}"}, AUTH_ROLES, R_ANY, api_op_request_get},
     {{"GET", "/api/v1/requests/{id}/certificate"}, AUTH_ROLES, R_ANY, api_op_request_cert},
     {{"POST", "/api/v1/requests/{id}/approve"}, AUTH_ROLES, R_OFFICER, api_op_approve},
@@ -167,6 +169,8 @@ static const char *status_title(int status)
         return "Unsupported Media Type";
     case 422:
         return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
     case 503:
         return "Service Unavailable";
     default:

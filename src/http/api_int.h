@@ -45,6 +45,7 @@ int api_json_body(struct api_req *r);
 /* api_ops.c: one per route. */
 void api_op_openapi(struct api_req *r);
 void api_op_submit(struct api_req *r);
+void api_op_transport_cert(struct api_req *r);
 void api_op_request_get(struct api_req *r);
 void api_op_request_cert(struct api_req *r);
 void api_op_approve(struct api_req *r);

@@ -243,3 +243,14 @@ cm_err http_auth_may_submit(int *must_pend, const struct http_principal *p, ca_c
     *must_pend = !(p->has_cert && (renewal || (p->roles & staff)));
     return CM_OK;
 }
+
+void http_peer_addr(char *out, size_t n, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *host = NULL;
+    ev_uint16_t port = 0;
+
+    if (conn != NULL)
+        evhttp_connection_get_peer(conn, &host, &port);
+    snprintf(out, n, "%s", host != NULL ? host : "unknown");
+}

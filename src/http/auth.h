@@ -69,6 +69,11 @@ unsigned http_auth_roles(const cm_config *cfg, const X509_NAME *subject);
  * the key and the DN. */
 cm_err http_auth_check_config(const cm_config *cfg) CM_MUST_USE;
 
+/* The client's IP address as text ("unknown" when libevent has none): the
+ * per-address limit of failed enrollment tokens counts it. Behind a
+ * reverse proxy it is the proxy's (docs/http.md). */
+void http_peer_addr(char *out, size_t n, struct evhttp_request *req);
+
 /* "requester, officer" for a role set ("none" when empty). */
 void http_roles_string(char *out, size_t n, unsigned roles);
 

@@ -236,6 +236,7 @@ static const struct page {
 } pages[] = {
     {"/certsrv", web_page_home, ROLE_ANY, 0},
     {"/certsrv/request", web_page_request, ROLE_ANY, 1},
+    {"/certsrv/token", web_page_token, ROLE_ANY, 1},
     {"/certsrv/status", web_page_status, ROLE_ANY, 0},
     {"/certsrv/cert", web_page_cert, ROLE_ANY, 0},
     {"/certsrv/download", web_page_download, ROLE_ANY, 0},

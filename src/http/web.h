@@ -64,5 +64,10 @@ void web_page_pending(struct web_req *w);
 void web_page_search(struct web_req *w);
 void web_page_revoke(struct web_req *w);
 void web_page_crl(struct web_req *w);
+/* The result page of a submission (issued, pending or denied). */
+void web_submission_result(struct web_req *w, const struct ca_submission *sub);
+
+/* web_token.c: redeem a one-time enrollment token (docs/tokens.md). */
+void web_page_token(struct web_req *w);
 
 #endif

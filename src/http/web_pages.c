@@ -67,6 +67,8 @@ void web_page_home(struct web_req *w)
                                 "<li><a href=\"/certsrv/request\">Request a certificate</a> "
                                 "by pasting or uploading a certificate signing request "
                                 "(PKCS#10)</li>"
+                                "<li><a href=\"/certsrv/token\">Redeem an enrollment "
+                                "token</a> you were sent by mail</li>"
                                 "<li><a href=\"/certsrv/status\">View the status of your "
                                 "requests</a> and download issued certificates</li>"
                                 "<li><a href=\"/certsrv/download\">Download the CA certificate, "
@@ -169,7 +171,7 @@ static void cert_links(struct web_req *w, int64_t id)
                         id, id, id, id);
 }
 
-static void submission_result(struct web_req *w, const struct ca_submission *sub)
+void web_submission_result(struct web_req *w, const struct ca_submission *sub)
 {
     if (sub->disposition == DB_DISP_ISSUED) {
         web_remember(w, sub->request_id);
@@ -236,7 +238,7 @@ static void request_submit(struct web_req *w, ca_ctx *s)
         fail_err(w, rc, "not accepted");
         goto out;
     }
-    submission_result(w, &sub);
+    web_submission_result(w, &sub);
 out:
     ca_submission_clear(&sub);
     X509_REQ_free(x);
