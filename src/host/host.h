@@ -178,6 +178,35 @@ struct host_submit_result {
 cm_err host_submit_local(struct host_submit_result *out, host_store *st, const char *name,
                          const struct host_ca *ca) CM_MUST_USE;
 
+/* A certmint CA reached over its REST API (host submit --ca https://...,
+ * src/host/rest.c). NULL members come from what the entry recorded at its
+ * last submission (ca_url, ca_file, trust_file, client_cert, client_key,
+ * profile in entry.conf), so that a poll or a renewal needs no options. */
+struct host_rest {
+    const char *url;         /* https://HOST[:PORT][/PREFIX] */
+    const char *ca_file;     /* PEM anchors for the server's TLS certificate; NULL: system */
+    const char *trust_file;  /* anchors for the issued chain; NULL: ca_file */
+    const char *client_cert; /* PEM certificate (and its chain) for TLS client auth */
+    const char *client_key;  /* its key, PEM in clear */
+    const char *token_file;  /* a one-time token, sent as Authorization: Bearer */
+    const char *profile;
+    const char *key_pass_file; /* the entry key's passphrase (self_auth) */
+    int self_auth;             /* authenticate with the entry's own certificate (renewal) */
+    int poll_only;             /* only fetch a pending request */
+    int wait_s;                /* wait this long for a pending request (polling) */
+};
+/* Submits the entry's CSR (or polls its pending request) over HTTPS and
+ * imports the certificate with its chain when issued. The CA and the way
+ * to reach it are recorded in the entry. */
+cm_err host_submit_rest(struct host_submit_result *out, host_store *st, const char *name,
+                        const struct host_rest *r) CM_MUST_USE;
+/* The JSON answer of POST /api/v1/requests or GET /api/v1/requests/ID with
+ * its HTTP status (201/202/200, 422 denied) into out, and when cert_pem is
+ * non-NULL an issued certificate's PEM into *cert_pem (malloc'ed; NULL when
+ * the answer has none); exposed for tests and the fuzz target. */
+cm_err host_rest_parse_answer(struct host_submit_result *out, char **cert_pem, long status,
+                              const char *body, size_t len) CM_MUST_USE;
+
 struct host_renew_opts {
     int all;           /* every entry from a CA that is within the window */
     const char *which; /* one entry (renewed whatever its expiry) */

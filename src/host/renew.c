@@ -232,6 +232,31 @@ out:
     return rc;
 }
 
+/* Did the entry come from a certmint CA (a home here, or a URL)? */
+static int from_ca(const struct host_kv *meta)
+{
+    const char *home = host_kv_get(meta, "ca_home"), *url = host_kv_get(meta, "ca_url");
+    return (home != NULL && home[0] != '\0') || (url != NULL && url[0] != '\0');
+}
+
+/* The renewal's request to the CA the entry came from; over the REST API
+ * it authenticates with the entry's own certificate (a renewal of its own
+ * subject), or for a pending renewal as whoever submitted it. */
+static cm_err submit_again(struct host_submit_result *res, host_store *st, const char *name,
+                           const struct host_kv *meta, const struct host_ca *ca,
+                           const char *key_pass)
+{
+    const char *url = host_kv_get(meta, "ca_url"), *pend = host_kv_get(meta, "pending_request");
+    struct host_rest r;
+
+    if (url == NULL || url[0] == '\0')
+        return host_submit_local(res, st, name, ca);
+    memset(&r, 0, sizeof(r));
+    r.key_pass_file = key_pass;
+    r.self_auth = pend == NULL || pend[0] == '\0';
+    return host_submit_rest(res, st, name, &r);
+}
+
 /* One entry: rekey if asked, submit to its CA, enable its services again. */
 static cm_err renew_one(host_store *st, const char *name, const struct host_renew_opts *o,
                         host_renew_cb cb, void *ctx)
@@ -252,7 +277,7 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
     ca.profile = host_kv_get(&meta, "profile");
     if (ca.profile != NULL && ca.profile[0] == '\0')
         ca.profile = NULL;
-    if (ca.home == NULL || ca.home[0] == '\0')
+    if (!from_ca(&meta))
         CM_FAIL(CM_ERR_STATE,
                 "'%s' did not come from a certmint CA (host submit): renew it "
                 "with host request and host import",
@@ -262,7 +287,7 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
         CM_FAIL(CM_ERR_AUTH, "'%s': its key is encrypted: give --key-passphrase-file", name);
     if (o->rekey)
         CM_TRY(rekey(st, name, enc ? o->key_pass_file : NULL));
-    CM_TRY(host_submit_local(&res, st, name, &ca));
+    CM_TRY(submit_again(&res, st, name, &meta, &ca, o->key_pass_file));
     if (res.disposition != DB_DISP_ISSUED) {
         snprintf(what, sizeof(what), "%s (request %lld): %s",
                  res.disposition == DB_DISP_PENDING ? "pending" : "refused",
@@ -315,8 +340,7 @@ cm_err host_renew(host_store *st, const struct host_renew_opts *o, host_renew_cb
         host_kv_free(&meta);
         CM_TRY(host_info_get(&i, st, p));
         CM_TRY(host_entry_meta(&meta, st, p));
-        const char *home = host_kv_get(&meta, "ca_home");
-        if (!i.has_cert || home == NULL || home[0] == '\0')
+        if (!i.has_cert || !from_ca(&meta))
             cb(ctx, p, "skipped (not from a certmint CA)");
         else if (i.not_after - now > (int64_t)o->window_days * 86400)
             cb(ctx, p, "not due");

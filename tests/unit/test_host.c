@@ -1,6 +1,7 @@
 /* Unit tests of the host store's parsers and helpers (src/host): key =
  * value files, thumbprints, the directive editor of service configuration
  * files, --services, command splitting and running (no shell). */
+#include "db/db.h"
 #include "host/edit.h"
 #include "host/host.h"
 #include "unit.h"
@@ -136,6 +137,50 @@ TEST(read_certs_rejects)
     CHECK(sk == NULL);
 }
 
+/* The REST API's answers (docs/http.md, openapi.json Submission,
+ * Request, PolicyProblem) as host submit --ca https:// reads them. */
+TEST(rest_answers)
+{
+    struct host_submit_result r;
+    char *pem = NULL;
+    const char *issued = "{\"request_id\":7,\"disposition\":\"issued\",\"serial\":\"01\","
+                         "\"message\":null,\"withheld\":false,\"certificate\":\"PEM\"}";
+    const char *pend = "{\"request_id\":8,\"disposition\":\"pending\",\"serial\":null,"
+                       "\"message\":null,\"withheld\":false,\"certificate\":null}";
+    const char *withheld = "{\"request_id\":9,\"disposition\":\"issued\",\"withheld\":true}";
+    const char *denied = "{\"type\":\"urn:certmint:problem:policy\",\"status\":422,"
+                         "\"detail\":\"key type rsa:2048 not allowed\",\"request_id\":10}";
+    const char *read = "{\"request_id\":11,\"disposition\":\"denied\",\"message\":\"not ours\"}";
+
+    memset(&r, 0, sizeof(r));
+    CHECK_OK(host_rest_parse_answer(&r, &pem, 201, issued, strlen(issued)));
+    CHECK_INT(r.disposition, DB_DISP_ISSUED);
+    CHECK_INT(r.request_id, 7);
+    CHECK_STR(pem, "PEM");
+    free(pem);
+    pem = NULL;
+    CHECK_OK(host_rest_parse_answer(&r, &pem, 202, pend, strlen(pend)));
+    CHECK_INT(r.disposition, DB_DISP_PENDING);
+    CHECK(pem == NULL);
+    CHECK_OK(host_rest_parse_answer(&r, &pem, 202, withheld, strlen(withheld)));
+    CHECK_INT(r.disposition, DB_DISP_PENDING);
+    CHECK(pem == NULL);
+    CHECK_OK(host_rest_parse_answer(&r, NULL, 422, denied, strlen(denied)));
+    CHECK_INT(r.disposition, DB_DISP_DENIED);
+    CHECK_INT(r.request_id, 10);
+    CHECK_STR(r.message, "key type rsa:2048 not allowed");
+    CHECK_OK(host_rest_parse_answer(&r, NULL, 200, read, strlen(read)));
+    CHECK_INT(r.disposition, DB_DISP_DENIED);
+    CHECK_STR(r.message, "not ours");
+    /* Neither a request nor JSON, a duplicate member, an unknown state. */
+    CHECK(host_rest_parse_answer(&r, NULL, 200, "<html>", 6) != CM_OK);
+    CHECK(host_rest_parse_answer(&r, NULL, 201, "{\"request_id\":1,\"request_id\":2}", 31) !=
+          CM_OK);
+    CHECK(host_rest_parse_answer(&r, NULL, 200, "{\"request_id\":3,\"disposition\":\"x\"}", 34) !=
+          CM_OK);
+    cm_err_clear();
+}
+
 int main(void)
 {
     unit_suite = "host";
@@ -147,5 +192,6 @@ int main(void)
     RUN(services);
     RUN(split_and_run);
     RUN(read_certs_rejects);
+    RUN(rest_answers);
     return UNIT_DONE();
 }
