@@ -235,6 +235,13 @@ struct host_cm_env {
 int host_certmonger(cm_buf *out, const struct host_cm_env *env, const struct host_ca *ca);
 
 /* Internal to src/host. */
+struct ca_ctx;
+/* certmonger's CA data operations (GET-NEW-REQUEST-REQUIREMENTS,
+ * GET-RENEW-REQUEST-REQUIREMENTS, FETCH-ROOTS): 1 for one of them; the
+ * answer for the CA session s into out. */
+int host_certmonger_is_cadata(const char *op);
+cm_err host_certmonger_cadata(cm_buf *out, const char *op, struct ca_ctx *s,
+                              const char *profile) CM_MUST_USE;
 cm_err host_entry_dir(char *out, size_t outsz, const host_store *st, const char *name) CM_MUST_USE;
 cm_err host_entry_file(char *out, size_t outsz, const host_store *st, const char *name,
                        const char *file) CM_MUST_USE;

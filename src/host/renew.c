@@ -459,13 +459,19 @@ int host_certmonger(cm_buf *out, const struct host_cm_env *env, const struct hos
     if (strcmp(env->operation, "IDENTIFY") == 0)
         return buf_append_str(out, "certmint host certmonger-helper\n") == CM_OK ? CMG_ISSUED
                                                                                  : CMG_UNREACHABLE;
-    if (strcmp(env->operation, "SUBMIT") != 0 && strcmp(env->operation, "POLL") != 0)
+    if (strcmp(env->operation, "SUBMIT") != 0 && strcmp(env->operation, "POLL") != 0 &&
+        !host_certmonger_is_cadata(env->operation))
         return CMG_UNSUPPORTED;
     if (c.actor == NULL)
         c.actor = &who;
     if ((rc = open_ca(&h, &s, &c)) != CM_OK)
         return cm_failure(out, rc == CM_ERR_AUTH ? rc : CM_ERR_CONFIG);
-    status = cm_submit_poll(out, env, s, &c);
+    if (host_certmonger_is_cadata(env->operation))
+        status = (rc = host_certmonger_cadata(out, env->operation, s, c.profile)) == CM_OK
+                     ? CMG_ISSUED
+                     : cm_failure(out, rc);
+    else
+        status = cm_submit_poll(out, env, s, &c);
     close_ca(h, s);
     return status;
 }
