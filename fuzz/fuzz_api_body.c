@@ -1,5 +1,6 @@
 /* libFuzzer target for the REST API's request bodies (src/http/api_body.c):
- * every body parser (submit, revoke, deny, crl, empty) on arbitrary bytes.
+ * every body parser (submit, archive_key, revoke, deny, crl, empty) and the
+ * Authorization: Bearer parser on arbitrary bytes.
  * Invariants: a parser that succeeds gives values inside their bounds (a
  * CSR as long as it says and NUL-terminated, a profile and a reason that
  * fit, an RFC 5280 reason code, a non-negative invalidity date); one that
@@ -26,6 +27,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(csr);
     } else if (csr != NULL) {
         abort();
+    }
+    {
+        unsigned char *env = NULL;
+        size_t elen = 0;
+        char tok[API_TOKEN_MAX], *hdr = malloc(size + 1);
+        int bearer = 0;
+        if (api_body_archive_key(&env, &elen, data, size) == CM_OK && env != NULL && elen == 0)
+            abort();
+        free(env);
+        if (hdr != NULL) {
+            memcpy(hdr, data, size);
+            hdr[size] = '\0';
+            if (api_bearer_parse(tok, &bearer, hdr) == CM_OK &&
+                (!bearer || tok[0] == '\0' || strlen(tok) >= API_TOKEN_MAX ||
+                 strpbrk(tok, " \t\r\n\"") != NULL))
+                abort();
+            free(hdr);
+        }
     }
     if (api_body_revoke(&code, &inval, data, size) == CM_OK &&
         (code < 0 || code > 10 || code == 7 || code == 8 || inval < 0))

@@ -404,6 +404,21 @@ cm_err ca_token_issue(char id[17], char token[CA_TOKEN_MAX], int64_t *expires, c
  * submission that is not issued gives the token back. */
 cm_err ca_token_redeem(struct ca_submission *out, ca_ctx *ca, const char *token,
                        const unsigned char *csr, size_t csr_len, const char *client_addr) CM_MUST_USE;
+/* The front ends over the network (REST, web) say more and learn more. */
+struct ca_token_redeem_opts {
+    const char *client_addr; /* NULL: the command line (no per-address limit) */
+    const char *profile;     /* NULL, or the profile the client named: it must
+                                be the token's (else CM_ERR_POLICY; the token
+                                is not used and no failure is counted) */
+    /* outputs */
+    int refused;         /* 1: the token itself was refused (CM_ERR_AUTH or a
+                            malformed token): not a CSR or policy error */
+    int64_t retry_after; /* > 0: refused because the client address had too
+                            many failures; seconds until its window ends */
+};
+cm_err ca_token_redeem_x(struct ca_submission *out, ca_ctx *ca, const char *token,
+                         const unsigned char *csr, size_t csr_len,
+                         struct ca_token_redeem_opts *o) CM_MUST_USE;
 cm_err ca_token_revoke(ca_ctx *ca, const char *id) CM_MUST_USE;
 struct ca_token_info {
     const char *id, *email, *profile, *subject, *sans, *state;

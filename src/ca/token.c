@@ -345,38 +345,66 @@ out:
     return rc;
 }
 
-/* long: parse, rate-limit, check, claim, submit, give back on failure */
-cm_err ca_token_redeem(struct ca_submission *out, ca_ctx *ca, const char *token,
-                       const unsigned char *csr, size_t csr_len, const char *client_addr)
+/* The token's own checks before anything is claimed: the client address's
+ * window, the record, the secret, the state, the profile asked for. */
+static cm_err redeem_check(struct tok *t, ca_ctx *ca, const char *id,
+                           const unsigned char secret[32], struct ca_token_redeem_opts *o)
+{
+    const char *profile;
+    cm_err rc;
+
+    if (addr_failures(ca, o->client_addr) >= ADDR_MAX_FAILURES) {
+        o->retry_after = ADDR_WINDOW - (int64_t)time(NULL) % ADDR_WINDOW;
+        o->refused = 1;
+        return cm_err_set(CM_ERR_AUTH, "too many failed token attempts from %s; try again later",
+                          o->client_addr);
+    }
+    rc = tok_load(t, ca, id);
+    if (rc == CM_OK)
+        rc = token_check(t, secret, id);
+    if (rc == CM_ERR_AUTH) {
+        o->refused = 1;
+        failure_count(ca, id, t->r.n ? t : NULL, o->client_addr);
+        return rc;
+    }
+    if (rc != CM_OK)
+        return rc;
+    /* Asked after the secret is proven: a stranger learns nothing of the
+     * binding, and a client's mistake costs neither the token nor a try. */
+    profile = kra_rec_get(&t->r, "profile");
+    if (o->profile != NULL && o->profile[0] != '\0' &&
+        (profile == NULL || strcmp(o->profile, profile) != 0))
+        return cm_err_set(CM_ERR_POLICY, "token %s enrolls for profile %s, not %s", id,
+                          profile ? profile : "?", o->profile);
+    return CM_OK;
+}
+
+/* long: parse, check, claim, submit, give back on failure */
+cm_err ca_token_redeem_x(struct ca_submission *out, ca_ctx *ca, const char *token,
+                         const unsigned char *csr, size_t csr_len, struct ca_token_redeem_opts *o)
 {
     char id[17] = "", actor[64];
     unsigned char secret[32];
     struct tok t;
     struct ca_token_binding bd = {NULL, NULL};
     struct ca_submit_opts so = {0};
-    const char *profile;
     int claimed = 0;
     cm_err rc;
 
     memset(&t, 0, sizeof(t));
-    CM_TRY(token_split(id, secret, token));
-    if (addr_failures(ca, client_addr) >= ADDR_MAX_FAILURES)
-        CM_FAIL(CM_ERR_AUTH, "too many failed token attempts from %s; try again later",
-                client_addr);
-    rc = tok_load(&t, ca, id);
-    if (rc == CM_OK)
-        rc = token_check(&t, secret, id);
-    if (rc == CM_ERR_AUTH) {
-        failure_count(ca, id, t.r.n ? &t : NULL, client_addr);
+    o->refused = 0;
+    o->retry_after = 0;
+    rc = token_split(id, secret, token);
+    if (rc != CM_OK) {
+        o->refused = 1;
         goto out;
     }
-    CM_TRY(rc);
+    CM_TRY(redeem_check(&t, ca, id, secret, o));
     CM_TRY(binding_make(&bd, &t));
     CM_TRY(token_mark(ca, id, TOKEN_OPEN, TOKEN_USED, "token-redeem"));
     claimed = 1;
-    profile = kra_rec_get(&t.r, "profile");
     snprintf(actor, sizeof(actor), "token:%s", id);
-    so.profile = profile;
+    so.profile = kra_rec_get(&t.r, "profile");
     so.requester = actor;
     out->csr = csr;
     out->csr_len = csr_len;
@@ -396,6 +424,13 @@ out:
     X509_EXTENSION_free(bd.san);
     kra_rec_clear(&t.r);
     return rc;
+}
+
+cm_err ca_token_redeem(struct ca_submission *out, ca_ctx *ca, const char *token,
+                       const unsigned char *csr, size_t csr_len, const char *client_addr)
+{
+    struct ca_token_redeem_opts o = {client_addr, NULL, 0, 0};
+    return ca_token_redeem_x(out, ca, token, csr, csr_len, &o);
 }
 
 cm_err ca_token_revoke(ca_ctx *ca, const char *id)

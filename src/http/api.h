@@ -39,11 +39,27 @@ const char *api_openapi_json(size_t *len);
 #define API_REASON_MAX 512
 
 /* POST /api/v1/requests as application/json:
- * {"csr": "-----BEGIN CERTIFICATE REQUEST-----...", "profile": "tls-server"}.
+ * {"csr": "-----BEGIN CERTIFICATE REQUEST-----...", "profile": "tls-server",
+ *  "archive_key": "..." (api_body_archive_key reads it)}.
  * *csr is malloc'ed (the PEM text, NUL-terminated); profile is "" when
  * absent. */
 cm_err api_body_submit(char **csr, size_t *csr_len, char profile[API_PROFILE_MAX],
                        const unsigned char *body, size_t len) CM_MUST_USE;
+
+/* The "archive_key" member of the same body (issue 12, docs/key-archival.md):
+ * the client's PKCS#8 private key in a CMS EnvelopedData (RFC 5652 6) to the
+ * CA's key-transport certificate, as base64 of the DER or as PEM. *env
+ * (malloc'ed, DER or the PEM text) is NULL when the member is absent. */
+#define API_ARCHIVE_MAX (48 * 1024)
+cm_err api_body_archive_key(unsigned char **env, size_t *env_len, const unsigned char *body,
+                            size_t len) CM_MUST_USE;
+
+/* The token of an "Authorization: Bearer TOKEN" header (RFC 6750 2.1), for
+ * redeeming a one-time enrollment token (docs/tokens.md). *is_bearer: the
+ * scheme was Bearer (a malformed token: CM_ERR_INVALID with *is_bearer 1;
+ * another scheme: CM_ERR_INVALID with *is_bearer 0). */
+#define API_TOKEN_MAX 128
+cm_err api_bearer_parse(char token[API_TOKEN_MAX], int *is_bearer, const char *header) CM_MUST_USE;
 
 /* POST .../revoke: {"reason": "keyCompromise" | 1, "invalidity_date":
  * "2026-01-02T03:04:05Z" | unix seconds}. An empty body is reason

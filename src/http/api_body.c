@@ -6,9 +6,11 @@
 #include "db/db.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* One JSON object from the body. An empty body is an empty object (the
@@ -70,7 +72,7 @@ static cm_err get_string(const char **out, json_t *o, const char *name, size_t m
 cm_err api_body_submit(char **csr, size_t *csr_len, char profile[API_PROFILE_MAX],
                        const unsigned char *body, size_t len)
 {
-    static const char *const allowed[] = {"csr", "profile", NULL};
+    static const char *const allowed[] = {"csr", "profile", "archive_key", NULL};
     cm_err rc = CM_OK;
     json_t *o = NULL;
     const char *c = NULL, *p = NULL;
@@ -92,6 +94,89 @@ cm_err api_body_submit(char **csr, size_t *csr_len, char profile[API_PROFILE_MAX
 out:
     json_decref(o);
     return rc;
+}
+
+/* Base64 (RFC 4648 4; line breaks allowed, as in PEM) to bytes. */
+static cm_err base64_decode(unsigned char **out, size_t *outlen, const char *in, size_t len)
+{
+    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    unsigned char *b = malloc(len / 4 * 3 + 4);
+    int n = 0, m = 0;
+    cm_err rc = CM_OK;
+
+    CM_NOMEM_IF(ctx == NULL || b == NULL);
+    EVP_DecodeInit(ctx);
+    if (EVP_DecodeUpdate(ctx, b, &n, (const unsigned char *)in, (int)len) < 0 ||
+        EVP_DecodeFinal(ctx, b + n, &m) != 1 || n + m == 0)
+        CM_FAIL(CM_ERR_INVALID, "request body: \"archive_key\" is neither base64 (of the DER "
+                                "EnvelopedData) nor PEM");
+    *out = b;
+    *outlen = (size_t)(n + m);
+    b = NULL;
+out:
+    EVP_ENCODE_CTX_free(ctx);
+    free(b);
+    return rc;
+}
+
+cm_err api_body_archive_key(unsigned char **env, size_t *env_len, const unsigned char *body,
+                            size_t len)
+{
+    cm_err rc = CM_OK;
+    json_t *o = NULL;
+    const char *a = NULL;
+    size_t n;
+
+    *env = NULL;
+    *env_len = 0;
+    CM_TRY(load_object(&o, body, len));
+    CM_TRY(get_string(&a, o, "archive_key", API_ARCHIVE_MAX));
+    if (a == NULL)
+        goto out;
+    n = strlen(a);
+    if (n == 0)
+        CM_FAIL(CM_ERR_INVALID, "request body: \"archive_key\" is empty");
+    if (n > 10 && memcmp(a, "-----BEGIN", 10) == 0) {
+        /* PEM (RFC 7468 "CMS"): the core reads it as it reads a file. */
+        *env = (unsigned char *)strdup(a);
+        CM_NOMEM_IF(*env == NULL);
+        *env_len = n;
+    } else {
+        CM_TRY(base64_decode(env, env_len, a, n));
+    }
+out:
+    json_decref(o);
+    return rc;
+}
+
+/* RFC 6750 2.1: credentials = "Bearer" 1*SP b64token, the scheme
+ * case-insensitive (RFC 9110 11.1); b64token = 1*( ALPHA / DIGIT / "-" /
+ * "." / "_" / "~" / "+" / "/" ) *"=". Trailing white space is tolerated. */
+cm_err api_bearer_parse(char token[API_TOKEN_MAX], int *is_bearer, const char *header)
+{
+    static const char b64token[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                   "0123456789-._~+/";
+    size_t n, eq;
+
+    token[0] = '\0';
+    *is_bearer = 0;
+    if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\0'))
+        return cm_err_set(CM_ERR_INVALID, "Authorization: only the Bearer scheme (RFC 6750) is "
+                                          "accepted here");
+    *is_bearer = 1;
+    header += 6;
+    while (*header == ' ')
+        header++;
+    n = strspn(header, b64token);
+    eq = strspn(header + n, "=");
+    if (n == 0 || strspn(header + n + eq, " \t") != strlen(header + n + eq))
+        return cm_err_set(CM_ERR_INVALID, "Authorization: Bearer is followed by one token "
+                                          "(RFC 6750 2.1)");
+    if (n + eq >= API_TOKEN_MAX)
+        return cm_err_set(CM_ERR_INVALID, "Authorization: the token is too long");
+    memcpy(token, header, n + eq);
+    token[n + eq] = '\0';
+    return CM_OK;
 }
 
 /* "2026-01-02T03:04:05Z" (RFC 3339 5.6, UTC only) to unix seconds. */

@@ -13,7 +13,11 @@
 #include "util/log.h"
 
 #include <ctype.h>
+#include <arpa/inet.h>
+#include <event2/http.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <strings.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,10 +359,12 @@ static void answer_submission(struct api_req *r, struct ca_submission *s)
                   submission_json(r, s));
 }
 
-/* The CSR and profile of a submission: application/pkcs10 (DER or PEM,
- * RFC 5967; profile in the query) or JSON {"csr", "profile"}. */
+/* The CSR, profile and archive envelope of a submission:
+ * application/pkcs10 (DER or PEM, RFC 5967; profile in the query) or JSON
+ * {"csr", "profile", "archive_key"}. profile is "" when the client named
+ * none; *env (malloc'ed) NULL without an envelope. */
 static int submit_input(struct api_req *r, char **owned, const unsigned char **csr, size_t *len,
-                        char profile[API_PROFILE_MAX])
+                        char profile[API_PROFILE_MAX], unsigned char **env, size_t *envlen)
 {
     const char *qp = api_query(r, "profile");
     cm_err rc;
@@ -367,7 +373,8 @@ static int submit_input(struct api_req *r, char **owned, const unsigned char **c
         *csr = r->body;
         *len = r->body_len;
     } else if (api_content_type_is(r, "application/json")) {
-        if ((rc = api_body_submit(owned, len, profile, r->body, r->body_len)) != CM_OK) {
+        if ((rc = api_body_submit(owned, len, profile, r->body, r->body_len)) != CM_OK ||
+            (rc = api_body_archive_key(env, envlen, r->body, r->body_len)) != CM_OK) {
             api_problem_err(r, rc);
             return 0;
         }
@@ -383,9 +390,99 @@ static int submit_input(struct api_req *r, char **owned, const unsigned char **c
         api_problem(r, 400, "malformed", "the request body is empty (a PKCS#10 request is needed)");
         return 0;
     }
-    if (profile[0] == '\0')
-        snprintf(profile, API_PROFILE_MAX, "tls-server");
     return 1;
+}
+
+/* ---- enrollment tokens (issue 12, docs/tokens.md) ---- */
+
+/* RFC 6750 3: the challenge of a 401 for a bearer token. */
+static void bearer_challenge(struct api_req *r, const char *error)
+{
+    char v[96];
+    snprintf(v, sizeof(v), "Bearer realm=\"certmint\"%s%s%s", error ? ", error=\"" : "",
+             error ? error : "", error ? "\"" : "");
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate", v);
+}
+
+/* The token of "Authorization: Bearer TOKEN" ("" without the header); 0
+ * after answering a malformed or second header, or another scheme. */
+static int bearer_token(struct api_req *r, char token[API_TOKEN_MAX])
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
+    const char *v = NULL;
+    int n = 0, is_bearer = 0;
+
+    token[0] = '\0';
+    for (struct evkeyval *kv = h->tqh_first; kv != NULL; kv = kv->next.tqe_next)
+        if (strcasecmp(kv->key, "Authorization") == 0 && n++ == 0)
+            v = kv->value;
+    if (n == 0)
+        return 1;
+    if (n > 1) {
+        bearer_challenge(r, "invalid_request");
+        api_problem(r, 400, "malformed", "Authorization: one header, one token (RFC 6750 2.1)");
+        return 0;
+    }
+    if (api_bearer_parse(token, &is_bearer, v) == CM_OK)
+        return 1;
+    /* RFC 6750 3.1: invalid_request is a 400; another scheme is a 401
+     * naming the one accepted. */
+    bearer_challenge(r, is_bearer ? "invalid_request" : NULL);
+    api_problem(r, is_bearer ? 400 : 401, is_bearer ? "malformed" : "unauthenticated",
+                cm_err_msg());
+    cm_err_clear();
+    return 0;
+}
+
+/* The client's address, which the per-address limit of failed tokens
+ * counts (behind a reverse proxy: the proxy's, docs/http.md). */
+static void peer_addr(char *out, size_t n, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *host = NULL;
+    ev_uint16_t port = 0;
+
+    if (conn != NULL)
+        evhttp_connection_get_peer(conn, &host, &port);
+    snprintf(out, n, "%s", host != NULL ? host : "unknown");
+}
+
+/* The token, not a certificate, authorises the request: the profile, the
+ * subject and the SANs are the token's; it issues at once (201) or is
+ * denied (422, the token stays usable). A refused token is a 401
+ * (invalid_token), a client address over its limit a 429. */
+static void submit_token(struct api_req *r, struct ca_submission *sub, const char *token,
+                         const char *profile)
+{
+    char addr[INET6_ADDRSTRLEN + 8], after[32];
+    struct ca_token_redeem_opts o = {NULL, NULL, 0, 0};
+    cm_err rc;
+
+    peer_addr(addr, sizeof(addr), r->req);
+    o.client_addr = addr;
+    o.profile = profile[0] != '\0' ? profile : NULL;
+    rc = ca_token_redeem_x(sub, r->s, token, sub->csr, sub->csr_len, &o);
+    if (rc == CM_OK)
+        rc = sub->err;
+    if (rc != CM_OK && o.retry_after > 0) {
+        snprintf(after, sizeof(after), "%lld", (long long)o.retry_after);
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", after);
+        api_problem(r, 429, "rate-limited", cm_err_msg());
+    } else if (rc != CM_OK && o.refused) {
+        bearer_challenge(r, "invalid_token");
+        api_problem(r, 401, "invalid-token", cm_err_msg());
+    } else if (rc != CM_OK) {
+        api_problem_err(r, rc);
+    }
+    cm_err_clear();
+    if (rc != CM_OK)
+        return;
+    deliver(r);
+    if ((rc = ca_submissions_release(r->s, sub, 1)) != CM_OK) {
+        api_problem_err(r, rc);
+        return;
+    }
+    answer_submission(r, sub);
 }
 
 /* The request as an X509_REQ for the submission policy (whose subject is
@@ -410,9 +507,10 @@ static cm_err req_decode(X509_REQ **out, const unsigned char *csr, size_t len)
 
 void api_op_submit(struct api_req *r)
 {
-    char profile[API_PROFILE_MAX], *owned = NULL;
+    char profile[API_PROFILE_MAX], *owned = NULL, token[API_TOKEN_MAX];
     const unsigned char *csr = NULL;
-    size_t len = 0;
+    unsigned char *env = NULL;
+    size_t len = 0, envlen = 0;
     X509_REQ *x = NULL;
     struct ca_submission sub;
     struct ca_submit_opts so;
@@ -421,8 +519,19 @@ void api_op_submit(struct api_req *r)
 
     memset(&sub, 0, sizeof(sub));
     memset(&so, 0, sizeof(so));
-    if (!submit_input(r, &owned, &csr, &len, profile))
+    if (!bearer_token(r, token) || !submit_input(r, &owned, &csr, &len, profile, &env, &envlen))
         goto out;
+    sub.csr = csr;
+    sub.csr_len = len;
+    sub.source = "request body";
+    sub.archive_env = env;
+    sub.archive_env_len = envlen;
+    if (token[0] != '\0') {
+        submit_token(r, &sub, token, profile);
+        goto out;
+    }
+    if (profile[0] == '\0')
+        snprintf(profile, sizeof(profile), "tls-server");
     if ((rc = req_decode(&x, csr, len)) != CM_OK) {
         api_problem_err(r, rc);
         goto out;
@@ -435,9 +544,6 @@ void api_op_submit(struct api_req *r)
         cm_err_clear();
         goto out;
     }
-    sub.csr = csr;
-    sub.csr_len = len;
-    sub.source = "request body";
     so.profile = profile;
     so.force_pending = must_pend;
     if ((rc = ca_submit(r->s, &sub, 1, &so)) != CM_OK || (rc = sub.err) != CM_OK) {
@@ -451,9 +557,11 @@ void api_op_submit(struct api_req *r)
     }
     answer_submission(r, &sub);
 out:
+    OPENSSL_cleanse(token, sizeof(token));
     X509_REQ_free(x);
     ca_submission_clear(&sub);
     free(owned);
+    free(env);
 }
 
 void api_op_approve(struct api_req *r)

@@ -156,6 +156,71 @@ TEST(deny_crl_empty_bodies)
     CHECK_ERR(api_body_empty(B("null")), CM_ERR_INVALID);
 }
 
+/* "archive_key": base64 of the DER (line breaks allowed) or PEM text. */
+TEST(archive_key_body)
+{
+    unsigned char *env = NULL;
+    size_t len = 0;
+    CHECK_OK(api_body_archive_key(&env, &len, B("{\"csr\":\"X\"}")));
+    CHECK(env == NULL);
+    CHECK_INT(len, 0);
+    CHECK_OK(
+        api_body_archive_key(&env, &len, B("{\"csr\":\"X\",\"archive_key\":\"MIIB\\nAAE=\"}")));
+    CHECK(env != NULL);
+    CHECK_INT(len, 5);
+    CHECK(env != NULL && memcmp(env, "\x30\x82\x01\x00\x01", 5) == 0);
+    free(env);
+    CHECK_OK(api_body_archive_key(&env, &len,
+                                  B("{\"archive_key\":\"-----BEGIN CMS-----\\nMIIB\\n-----END "
+                                    "CMS-----\\n\"}")));
+    CHECK(env != NULL && len == 43 && memcmp(env, "-----BEGIN CMS-----\n", 20) == 0);
+    free(env);
+    env = NULL;
+    CHECK_ERR(api_body_archive_key(&env, &len, B("{\"archive_key\":\"not base64!\"}")),
+              CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "archive_key") != NULL);
+    CHECK_ERR(api_body_archive_key(&env, &len, B("{\"archive_key\":\"\"}")), CM_ERR_INVALID);
+    CHECK_ERR(api_body_archive_key(&env, &len, B("{\"archive_key\":7}")), CM_ERR_INVALID);
+    CHECK(env == NULL);
+    /* The submit parser admits the member (and still refuses unknown ones). */
+    {
+        char *csr = NULL, profile[API_PROFILE_MAX];
+        CHECK_OK(
+            api_body_submit(&csr, &len, profile, B("{\"csr\":\"X\",\"archive_key\":\"AA==\"}")));
+        free(csr);
+    }
+}
+
+/* RFC 6750 2.1 credentials. */
+TEST(bearer_header)
+{
+    char tok[API_TOKEN_MAX];
+    int bearer = -1;
+    CHECK_OK(api_bearer_parse(tok, &bearer, "Bearer cmt1.0123456789abcdef.00ff"));
+    CHECK_STR(tok, "cmt1.0123456789abcdef.00ff");
+    CHECK_INT(bearer, 1);
+    CHECK_OK(api_bearer_parse(tok, &bearer, "bearer   abc-._~+/== "));
+    CHECK_STR(tok, "abc-._~+/==");
+    CHECK_ERR(api_bearer_parse(tok, &bearer, "Basic dXNlcjpwYXNz"), CM_ERR_INVALID);
+    CHECK_INT(bearer, 0);
+    CHECK_ERR(api_bearer_parse(tok, &bearer, "Bearerx abc"), CM_ERR_INVALID);
+    CHECK_INT(bearer, 0);
+    CHECK_ERR(api_bearer_parse(tok, &bearer, "Bearer"), CM_ERR_INVALID);
+    CHECK_INT(bearer, 1);
+    CHECK_ERR(api_bearer_parse(tok, &bearer, "Bearer a b"), CM_ERR_INVALID);
+    CHECK_ERR(api_bearer_parse(tok, &bearer, "Bearer a=b"), CM_ERR_INVALID);
+    CHECK_ERR(api_bearer_parse(tok, &bearer, "Bearer <script>"), CM_ERR_INVALID);
+    {
+        char big[300];
+        memset(big, 'a', sizeof(big));
+        memcpy(big, "Bearer ", 7);
+        big[sizeof(big) - 1] = '\0';
+        CHECK_ERR(api_bearer_parse(tok, &bearer, big), CM_ERR_INVALID);
+        CHECK(strstr(cm_err_msg(), "too long") != NULL);
+    }
+    CHECK_STR(tok, "");
+}
+
 int main(void)
 {
     unit_suite = "api";
@@ -165,5 +230,7 @@ int main(void)
     RUN(submit_body);
     RUN(revoke_body);
     RUN(deny_crl_empty_bodies);
+    RUN(archive_key_body);
+    RUN(bearer_header);
     return UNIT_DONE();
 }
