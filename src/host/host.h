@@ -235,6 +235,15 @@ struct host_cm_env {
 int host_certmonger(cm_buf *out, const struct host_cm_env *env, const struct host_ca *ca);
 
 /* Internal to src/host. */
+/* Makes cert (PEM, SHA-1 sha1) and chain, with the entry's key (key.new when
+ * a renewal made one), the entry's current generation in one switch, and
+ * records it in the entry's history (src/host/gen.c). */
+cm_err host_entry_commit(host_store *st, const char *name, const char *sha1, const void *cert,
+                         size_t certlen, const void *chain, size_t chainlen) CM_MUST_USE;
+/* Removes the generations and live/SHA1 folders of the entry's
+ * certificates older than the current one and the one before; their
+ * thumbprints into removed (comma-separated). */
+cm_err host_prune(host_store *st, const char *name, char *removed, size_t removedsz) CM_MUST_USE;
 struct ca_ctx;
 /* certmonger's CA data operations (GET-NEW-REQUEST-REQUIREMENTS,
  * GET-RENEW-REQUEST-REQUIREMENTS, FETCH-ROOTS): 1 for one of them; the

@@ -267,7 +267,7 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
     struct host_submit_result res;
     struct host_ca ca = {NULL, o->ca_pass_file, NULL, NULL};
     unsigned mask = 0;
-    char what[700];
+    char what[1200], gone[420];
     int enc;
 
     memset(&before, 0, sizeof(before));
@@ -302,8 +302,11 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
         CM_TRY(host_services_parse(&mask, before.services));
         CM_TRY(host_enable(st, name, mask, o->key_pass_file));
     }
-    snprintf(what, sizeof(what), "renewed (request %lld)%s%s", (long long)res.request_id,
-             mask ? ", enabled for " : "", mask ? before.services : "");
+    /* Every service of the entry is on the new certificate now. */
+    CM_TRY(host_prune(st, name, gone, sizeof(gone)));
+    snprintf(what, sizeof(what), "renewed (request %lld)%s%s%s%s", (long long)res.request_id,
+             mask ? ", enabled for " : "", mask ? before.services : "", gone[0] ? ", removed " : "",
+             gone);
     cb(ctx, name, what);
 out:
     host_info_clear(&before);

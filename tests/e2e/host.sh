@@ -190,6 +190,19 @@ check_match "renew --all --rekey --window 1000: renewed" \
 check "renew --rekey: a new key" test "$(openssl x509 -in "$S/entries/web/cert.pem" -noout -pubkey)" != "$K1"
 check "renew --rekey: key.pem is the certificate's key" sh -c \
     "test \"\$(openssl pkey -in '$S/entries/web/key.pem' -pubout)\" = \"\$(openssl x509 -in '$S/entries/web/cert.pem' -noout -pubkey)\""
+# One generation per certificate, switched by one link (no moment with the
+# new key beside the old certificate); the one before kept, older removed.
+W3=$(fp1 "$S/entries/web/cert.pem")
+check_eq "cur names the current certificate's generation" "$(readlink "$S/entries/web/cur")" "g-$W3"
+check_eq "key.pem and cert.pem are links through cur" \
+    "$(readlink "$S/entries/web/key.pem") $(readlink "$S/entries/web/cert.pem")" "cur/key.pem cur/cert.pem"
+check_eq "  ... the generation's key is 0600" "$(stat -c %a "$S/entries/web/g-$W3/key.pem")" 600
+check "  ... the generation's key and certificate match (openssl)" sh -c \
+    "test \"\$(openssl pkey -in '$S/entries/web/g-$W3/key.pem' -pubout)\" = \"\$(openssl x509 -in '$S/entries/web/g-$W3/cert.pem' -noout -pubkey)\""
+check_eq "three renewals: the current and the previous generation kept, the first removed" \
+    "$(cd "$S/entries/web" && ls -d g-* | sort | tr '\n' ' ')" "$(printf 'g-%s\ng-%s\n' "$W2" "$W3" | sort | tr '\n' ' ')"
+check_match "  ... the history in entry.conf" "$(cat "$S/entries/web/entry.conf")" "history = $W3,$W2"
+[ ! -e "$S/entries/web/key.new" ] && ok "  ... no key.new left" || fail "  ... key.new left"
 check_match "renew --all: a third-party entry is skipped" "$("$CM" --passphrase-file "$PASS" host --store "$S" renew --all --window 1000 2>&1)" "mail.*skipped"
 
 # An encrypted store key: export needs its passphrase.

@@ -5,7 +5,8 @@
 # (curl, the API) and fetched by --poll and by --wait, denied by an officer
 # and by the profile's policy (exit 3, the reason, no certificate), renewal
 # with the entry's own certificate (a renewal of its own subject: the CA
-# records that subject as the requester) and --rekey, and the refusals: a
+# records that subject as the requester) and --rekey, a one-time token
+# (mailed through a private Postfix; used twice: 401), and the refusals: a
 # wrong --ca-file (TLS verification fails), http://, no client
 # authentication, a client key that is not the certificate's; none changes
 # the store. Certificates are checked with openssl.
@@ -168,6 +169,56 @@ Hs submit bad --ca "$B" --ca-file "$T/root.pem" >"$T/anon.out" 2>&1
 check_eq "no client authentication for a requester profile: exit 1" "$?" 1
 check_match "  ... 401 with the server's reason" "$(cat "$T/anon.out")" "HTTP 401: .*client certificate"
 check_eq "refusals left the store unchanged" "$(store_state)" "$before"
+
+# --- a one-time token (mailed by the CA through a private Postfix) ----------------------
+if [ "$(id -u)" -ne 0 ]; then
+    echo "# SKIP token part: a private Postfix instance needs root"
+else
+    for b in postfix; do command -v "$b" >/dev/null 2>&1 || PATH=/usr/sbin:/sbin:$PATH; done
+    M="$T/mta"
+    MP=$(free_port)
+    at_exit "sh '$TOP/scripts/mta.sh' stop '$M' >/dev/null 2>&1"
+    chmod 711 "$T"
+    sh "$TOP/scripts/mta.sh" start "$M" "$MP" >"$T/mta.out" 2>&1 || fail "mta.sh start: $(tr '\n' ' ' <"$T/mta.out")"
+    cfg exit.smtp.server 127.0.0.1
+    cfg exit.smtp.port "$MP"
+    cfg exit.smtp.tls starttls
+    cfg exit.smtp.cafile "$M/tls/ca.pem"
+    cfg exit.smtp.auth plain
+    cfg exit.smtp.username "$(cat "$M/smtp-user")"
+    cfg exit.smtp.password_file "$M/smtp-password"
+    cfg exit.smtp.from "Host CA <ca@example.org>"
+    cfg exit.smtp.to "pki-audit@example.org"
+    cm "$H" token issue --email hostmaster@example.org --profile tls-server --subject CN=tok.example.org \
+        --san DNS:tok.example.org --ttl 1h >"$T/tok.id" 2>"$T/tok.err" || fail "token issue: $(cat "$T/tok.err")"
+    i=0
+    until [ -s "$T/tok.tok" ]; do
+        rm -rf "$T/mails"
+        /usr/bin/python3 "$TOP/tests/e2e/maildir.py" scan "$M/Maildir" "$T/mails" hostmaster@example.org >/dev/null 2>&1
+        (umask 077 && grep -ho "cmt1\.$(cat "$T/tok.id")\.[0-9a-f]\{64\}" "$T"/mails/body/*.txt 2>/dev/null |
+            head -n 1 >"$T/tok.tok")
+        i=$((i + 1))
+        [ $i -gt 150 ] && break
+        sleep 0.2
+    done
+    check "the token arrived by mail" test -s "$T/tok.tok"
+    check "request tok" Hs request --name tok --subject /CN=tok.example.org --dns tok.example.org --key ec:p256
+    out=$(Hs submit tok --ca "$B" --ca-file "$T/root.pem" --token-file "$T/tok.tok" 2>&1)
+    check_match "submit --token-file: issued and imported" "$out" "^[0-9]+	issued	imported"
+    check "  ... verifies (openssl)" verifies tok
+    secret=$(cut -d. -f3 "$T/tok.tok")
+    [ -n "$secret" ] && ! grep -rqF -- "$secret" "$S" && ok "  ... the token is not kept in the store" ||
+        fail "  ... the token is in the store (or none was read)"
+    check "request tok2" Hs request --name tok2 --subject /CN=tok.example.org --dns tok.example.org --key ec:p256
+    before=$(store_state)
+    Hs submit tok2 --ca "$B" --ca-file "$T/root.pem" --token-file "$T/tok.tok" >"$T/tok2.out" 2>&1
+    check_eq "the same token again: exit 1" "$?" 1
+    check_match "  ... HTTP 401 with the server's reason" "$(cat "$T/tok2.out")" "HTTP 401: .*token"
+    check_eq "  ... the store unchanged" "$(store_state)" "$before"
+    printf 'not a token\n' >"$T/bad.tok"
+    check_fails "a token file with a blank in the token refused" Hs submit tok2 --ca "$B" --ca-file "$T/root.pem" --token-file "$T/bad.tok"
+    check_match "  ... naming the file" "$(cat "$T/last.out")" "token-file .*bad.tok"
+fi
 
 echo "# $SUITE: $(($(date +%s) - START)) s"
 done_testing
