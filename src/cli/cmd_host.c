@@ -25,6 +25,10 @@ const char cmd_host_usage[] =
     "          [--key-passphrase-file FILE] [--out CSR]\n"
     "        a new key (encrypted with the passphrase when given) and its CSR for\n"
     "        any CA (stdout, or --out); the entry waits for host import\n"
+    "  request ... --key 'pkcs11:token=T;object=O?module-path=M&pin-source=file:F'\n"
+    "          [--key-type rsa:N|ec:p256|ec:p384]\n"
+    "        the key made (or found by its label) in a PKCS#11 token, the CSR signed\n"
+    "        there; never exportable; enable refuses it (services read key files)\n"
     "  import FILE [--trust PEM] [--no-aia]\n"
     "        a certificate (PEM, DER, .p7b, or a PEM bundle with its chain) matched\n"
     "        to its key by public key; missing issuers are fetched from the AIA\n"
@@ -68,7 +72,7 @@ const char cmd_host_usage[] =
 struct host_args {
     const char *store, *name, *subject, *key, *out, *keypass, *pfxpass, *trust, *services;
     const char *pre, *post, *ca_home, *profile;
-    const char *ca_url, *ca_file, *client_cert, *client_key, *token_file;
+    const char *ca_url, *ca_file, *client_cert, *client_key, *token_file, *key_type;
     const char *dns[32], *ips[32];
     size_t ndns, nips;
     int exportable, pfx, force, no_aia, all, rekey, pre_set, post_set, poll;
@@ -107,6 +111,7 @@ enum {
     O_TOKENFILE,
     O_POLL,
     O_WAIT,
+    O_KEYTYPE,
 };
 
 static int take_list(const char **arr, size_t *n, const char *v, const char *opt)
@@ -151,6 +156,7 @@ static int parse_args(struct host_args *a, int argc, char **argv)
         {"token-file", required_argument, NULL, O_TOKENFILE},
         {"poll", no_argument, NULL, O_POLL},
         {"wait", required_argument, NULL, O_WAIT},
+        {"key-type", required_argument, NULL, O_KEYTYPE},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -252,6 +258,9 @@ static int parse_args(struct host_args *a, int argc, char **argv)
         case O_POLL:
             a->poll = 1;
             break;
+        case O_KEYTYPE:
+            a->key_type = optarg;
+            break;
         case O_WAIT:
             if (text_parse_int(&a->wait, optarg, 0, 86400, "--wait") != CM_OK)
                 return cli_fail(CM_ERR_INVALID) + 1;
@@ -283,13 +292,20 @@ static const char *positional(int argc, char **argv, const char *sub, const char
 
 static int sub_request(const struct cli_global *g, host_store *st, const struct host_args *a)
 {
-    struct host_request_opts o = {a->name, a->subject, a->dns,        a->ndns,    a->ips,
-                                  a->nips, a->key,     a->exportable, a->keypass, 0};
+    int uri = a->key != NULL && strncmp(a->key, "pkcs11:", 7) == 0;
+    struct host_request_opts o = {a->name, a->subject, a->dns,        a->ndns,    a->ips, a->nips,
+                                  a->key,  NULL,       a->exportable, a->keypass, 0};
     char *csr = NULL;
     cm_err rc;
 
     if (a->name == NULL || a->subject == NULL)
         return cli_usage_error("host request: --name and --subject are required");
+    if (a->key_type != NULL && !uri)
+        return cli_usage_error("host request: --key-type goes with --key pkcs11:URI");
+    if (uri) {
+        o.key_uri = a->key;
+        o.key_spec = a->key_type;
+    }
     if ((rc = cli_out_check(g, a->out, a->force)) != CM_OK)
         return cli_fail(rc);
     rc = host_request(&csr, st, &o);

@@ -403,6 +403,12 @@ cm_err host_enable(host_store *st, const char *name, unsigned services, const ch
     if (!i.has_cert)
         CM_FAIL(CM_ERR_STATE, "'%s' has no certificate yet (host import)", name);
     CM_TRY(host_entry_meta(&meta, st, name));
+    if (host_entry_in_token(&meta))
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "'%s': its key is in a PKCS#11 token, and Postfix, Dovecot and nginx read "
+                "their key from a file (live/SHA1/key.pem): nothing changed. Such a key serves "
+                "a program that loads it from the token itself (docs/host.md)",
+                name);
     host_services_name(names, sizeof(names), services);
     CM_TRY(write_live(&l, st, name, i.sha1, key_pass));
     if ((rc = run_hook(&meta, "pre_deploy", name, &l, names)) != CM_OK)

@@ -88,7 +88,8 @@ out:
 static cm_err migrate(const char *edir)
 {
     cm_err rc = CM_OK;
-    char cur[PATH_MAX], cert[PATH_MAX], sha1[41], g[48], gdir[PATH_MAX], target[64];
+    char cur[PATH_MAX], cert[PATH_MAX], sha1[41], g[48], gdir[PATH_MAX], target[PATH_MAX];
+    int present[GEN_NFILES];
     struct stat sb;
 
     CM_TRY(fs_join(cur, sizeof(cur), edir, "cur"));
@@ -99,13 +100,18 @@ static cm_err migrate(const char *edir)
     snprintf(g, sizeof(g), "g-%s", sha1);
     CM_TRY(fs_join(gdir, sizeof(gdir), edir, g));
     CM_TRY(fs_mkdirs(gdir, 0700));
-    for (int i = 0; i < GEN_NFILES; i++)
-        CM_TRY(copy_into(gdir, edir, gen_files[i], gen_files[i], i == 0 ? 0600 : 0644));
+    for (int i = 0; i < GEN_NFILES; i++) {
+        CM_TRY(fs_join(target, sizeof(target), edir, gen_files[i]));
+        present[i] = fs_exists(target);
+        if (present[i])
+            CM_TRY(copy_into(gdir, edir, gen_files[i], gen_files[i], i == 0 ? 0600 : 0644));
+    }
     CM_TRY(fs_sync_dir(gdir));
     CM_TRY(link_swap(edir, "cur", g));
     for (int i = 0; i < GEN_NFILES; i++) {
         snprintf(target, sizeof(target), "cur/%s", gen_files[i]);
-        CM_TRY(link_swap(edir, gen_files[i], target));
+        if (present[i])
+            CM_TRY(link_swap(edir, gen_files[i], target));
     }
 out:
     return rc;
@@ -166,7 +172,9 @@ cm_err host_entry_commit(host_store *st, const char *name, const char *sha1, con
     CM_TRY(fs_join(path, sizeof(path), edir, "key.new"));
     if (fs_exists(path))
         keysrc = "key.new";
-    CM_TRY(copy_into(gdir, edir, keysrc, "key.pem", 0600));
+    CM_TRY(fs_join(path, sizeof(path), edir, keysrc));
+    if (fs_exists(path)) /* none when the key is in a PKCS#11 token */
+        CM_TRY(copy_into(gdir, edir, keysrc, "key.pem", 0600));
     CM_TRY(fs_join(path, sizeof(path), gdir, "chain.pem"));
     CM_TRY(fs_write_atomic(path, chain ? chain : "", chainlen, 0644));
     CM_TRY(fs_join(path, sizeof(path), gdir, "cert.pem"));
@@ -176,7 +184,9 @@ cm_err host_entry_commit(host_store *st, const char *name, const char *sha1, con
     CM_TRY(link_swap(edir, "cur", g));
     for (int i = 0; i < GEN_NFILES; i++) {
         snprintf(target, sizeof(target), "cur/%s", gen_files[i]);
-        CM_TRY(link_swap(edir, gen_files[i], target));
+        CM_TRY(fs_join(path, sizeof(path), gdir, gen_files[i]));
+        if (fs_exists(path))
+            CM_TRY(link_swap(edir, gen_files[i], target));
     }
     CM_TRY(fs_join(path, sizeof(path), edir, "key.new"));
     if (unlink(path) != 0 && errno != ENOENT)

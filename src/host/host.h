@@ -74,7 +74,7 @@ struct host_info {
     char sha256[65];
     char *subject, *sans, *issuer;
     int64_t not_before, not_after;
-    char key[32]; /* "rsa:3072", "ec:p256" */
+    char key[32]; /* "rsa:3072", "ec:p256", "pkcs11 ec:p256" (a key in a token) */
     int exportable, encrypted;
     char *services; /* "smtp,imap" or "" */
 };
@@ -98,6 +98,8 @@ struct host_request_opts {
     const char *const *ips; /* subjectAltName iPAddresses */
     size_t nips;
     const char *key_spec;        /* rsa:2048|3072|4096, ec:p256|p384; NULL: rsa:2048 */
+    const char *key_uri;         /* pkcs11:... (RFC 7512): the key made in a token
+                                    through the core's key ops (src/key); NULL: a file */
     int exportable;              /* host export --pfx allowed */
     const char *passphrase_file; /* encrypt the key with this passphrase; NULL: clear, 0600 */
     int replace;                 /* a new request for an existing entry (renewal) */
@@ -259,7 +261,11 @@ cm_err host_entry_meta_write(const host_store *st, const char *name,
                              const struct host_kv *kv) CM_MUST_USE;
 cm_err host_name_check(const char *name) CM_MUST_USE;
 const char *host_conf_get(const host_store *st, const char *key, const char *dflt);
-/* The entry's private key (decrypted with pass_file when encrypted). */
+/* 1 when the entry's key is in a PKCS#11 token (key_uri in entry.conf): it
+ * signs there and is never read out. */
+int host_entry_in_token(const struct host_kv *meta);
+/* The entry's private key (decrypted with pass_file when encrypted); a key
+ * in a token is CM_ERR_UNSUPPORTED naming the entry. */
 struct evp_pkey_st;
 cm_err host_entry_key(struct evp_pkey_st **out, const host_store *st, const char *name,
                       const char *pass_file) CM_MUST_USE;

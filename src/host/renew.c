@@ -282,6 +282,11 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
                 "'%s' did not come from a certmint CA (host submit): renew it "
                 "with host request and host import",
                 name);
+    if (o->rekey && strncmp(before.key, "pkcs11 ", 7) == 0)
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "'%s': its key is in a PKCS#11 token: a new key there is host request with a "
+                "new object= label (renew without --rekey keeps the key)",
+                name);
     enc = before.encrypted;
     if (o->rekey && enc && o->key_pass_file == NULL)
         CM_FAIL(CM_ERR_AUTH, "'%s': its key is encrypted: give --key-passphrase-file", name);
