@@ -1,6 +1,6 @@
 /* libFuzzer target for the host store's parsers (src/host): the key = value
  * files (host_kv_parse: host.conf, entry.conf), the directive editor of
- * service configuration files (host_edit_directives, both syntaxes), the
+ * service configuration files (host_edit_directives, the three syntaxes), the
  * certificate reader of host import (host_read_certs: PEM, DER, PKCS#7) and
  * the thumbprint parser (host_thumb_parse), and the REST API's answers
  * (host_rest_parse_answer).
@@ -80,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_kv(s, size);
     fuzz_edit(s, size, HOST_SYNTAX_DOVECOT);
     fuzz_edit(s, size, HOST_SYNTAX_NGINX);
+    fuzz_edit(s, size, HOST_SYNTAX_APACHE);
     if (host_thumb_parse(thumb, s) == CM_OK) {
         size_t n = strlen(thumb);
         if (n < 4 || n > 64)

@@ -17,7 +17,7 @@ const char cmd_host_usage[] =
     "\n"
     "The certificate store of a server that uses certificates (docs/host.md):\n"
     "keys made here, certificates from certmint or any CA, deployed to Postfix,\n"
-    "Dovecot and nginx. The store is --store DIR, CERTMINT_HOST_STORE, or\n"
+    "Dovecot, nginx and Apache. The store is --store DIR, CERTMINT_HOST_STORE, or\n"
     "/var/lib/certmint-host (mode 0700; keys 0600).\n"
     "\n"
     "  request --name NAME --subject DN [--dns NAME]... [--ip ADDR]...\n"
@@ -42,8 +42,9 @@ const char cmd_host_usage[] =
     "        PKCS#12 (AES-256-CBC, PBKDF2) of an exportable key, its certificate and\n"
     "        chain\n"
     "  remove THUMBPRINT [--force]   (--force: even when enabled for a service)\n"
-    "  enable THUMBPRINT --services smtp,imap,pop,https\n"
-    "        deploys to Postfix (smtp), Dovecot (imap, pop), nginx (https) as\n"
+    "  enable THUMBPRINT --services smtp,imap,pop,https,apache\n"
+    "        deploys to Postfix (smtp), Dovecot (imap, pop), nginx (https) and\n"
+    "        Apache httpd (apache) as\n"
     "        host.conf in the store says; each service's check runs before its\n"
     "        reload, and a failure restores every configuration\n"
     "  hook THUMBPRINT [--pre-deploy CMD] [--post-deploy CMD]   (\"\" clears)\n"
@@ -467,7 +468,7 @@ static int sub_enable(host_store *st, const struct host_args *a, const char *whi
     cm_err rc;
 
     if (a->services == NULL)
-        return cli_usage_error("host enable: give --services smtp,imap,pop,https");
+        return cli_usage_error("host enable: give --services smtp,imap,pop,https,apache");
     if ((rc = host_services_parse(&mask, a->services)) != CM_OK)
         return cli_usage_error("%s", cm_err_msg());
     rc = host_find(name, st, which);

@@ -141,8 +141,9 @@ cm_err host_export_pfx(unsigned char **der, size_t *len, host_store *st, const c
 cm_err host_remove(host_store *st, const char *name, int force) CM_MUST_USE;
 
 /* Services a certificate can be enabled for. */
-enum host_service { HOST_SMTP = 1, HOST_IMAP = 2, HOST_POP = 4, HOST_HTTPS = 8 };
-/* "smtp,imap,pop,https" to a mask (and back); bad names are CM_ERR_INVALID. */
+enum host_service { HOST_SMTP = 1, HOST_IMAP = 2, HOST_POP = 4, HOST_HTTPS = 8, HOST_APACHE = 16 };
+/* "smtp,imap,pop,https,apache" to a mask (and back); bad names are
+ * CM_ERR_INVALID. https is nginx, apache Apache httpd (docs/host.md). */
 cm_err host_services_parse(unsigned *out, const char *s) CM_MUST_USE;
 void host_services_name(char *out, size_t outsz, unsigned mask);
 

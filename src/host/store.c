@@ -23,7 +23,8 @@ struct host_store {
 static const char *const conf_keys[] = {
     "live_dir",       "postfix.config_dir", "postfix.postconf", "postfix.check",  "postfix.reload",
     "dovecot.config", "dovecot.ssl_file",   "dovecot.check",    "dovecot.reload", "nginx.config",
-    "nginx.ssl_file", "nginx.check",        "nginx.reload",
+    "nginx.ssl_file", "nginx.check",        "nginx.reload",     "apache.config",  "apache.ssl_file",
+    "apache.check",   "apache.reload",
 };
 
 static cm_err conf_load(host_store *st)

@@ -89,6 +89,28 @@ TEST(edit_nginx_idempotent)
     buf_free(&c);
 }
 
+/* Apache (httpd.conf): directive names in any case, the value quoted,
+ * <VirtualHost> lines and comments untouched. */
+TEST(edit_apache)
+{
+    cm_buf b = CM_BUF_INIT(1 << 20), c = CM_BUF_INIT(1 << 20);
+    struct host_directive d[2] = {{"SSLCertificateFile", "/l/full.pem"},
+                                  {"SSLCertificateKeyFile", "/l/key.pem"}};
+    const char *in = "<VirtualHost *:443>\n  # SSLCertificateFile /x\n"
+                     "  sslcertificatefile /etc/ssl/old.pem\n"
+                     "  SSLCertificateKeyFile /etc/ssl/old.key\n"
+                     "  SSLCertificateChainFile /etc/ssl/chain.pem\n</VirtualHost>\n";
+    CHECK_OK(host_edit_directives(&b, in, strlen(in), d, 2, HOST_SYNTAX_APACHE));
+    CHECK_STR(buf_str(&b), "<VirtualHost *:443>\n  # SSLCertificateFile /x\n"
+                           "  SSLCertificateFile \"/l/full.pem\"\n"
+                           "  SSLCertificateKeyFile \"/l/key.pem\"\n"
+                           "  SSLCertificateChainFile /etc/ssl/chain.pem\n</VirtualHost>\n");
+    CHECK_OK(host_edit_directives(&c, (const char *)b.data, b.len, d, 2, HOST_SYNTAX_APACHE));
+    CHECK_STR(buf_str(&c), buf_str(&b));
+    buf_free(&b);
+    buf_free(&c);
+}
+
 TEST(services)
 {
     unsigned m = 0;
@@ -97,6 +119,10 @@ TEST(services)
     CHECK_INT(m, HOST_SMTP | HOST_IMAP | HOST_POP | HOST_HTTPS);
     host_services_name(s, sizeof(s), HOST_POP | HOST_SMTP);
     CHECK_STR(s, "smtp,pop");
+    CHECK_OK(host_services_parse(&m, "apache,https"));
+    CHECK_INT(m, HOST_APACHE | HOST_HTTPS);
+    host_services_name(s, sizeof(s), HOST_APACHE | HOST_SMTP);
+    CHECK_STR(s, "smtp,apache");
     CHECK_ERR(host_services_parse(&m, "smtp,iis"), CM_ERR_INVALID);
     CHECK_ERR(host_services_parse(&m, ""), CM_ERR_INVALID);
     CHECK_ERR(host_services_parse(&m, "smtp,,imap"), CM_ERR_INVALID);
@@ -189,6 +215,7 @@ int main(void)
     RUN(thumbprints);
     RUN(edit_dovecot);
     RUN(edit_nginx_idempotent);
+    RUN(edit_apache);
     RUN(services);
     RUN(split_and_run);
     RUN(read_certs_rejects);
