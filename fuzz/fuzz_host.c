@@ -1,13 +1,15 @@
 /* libFuzzer target for the host store's parsers (src/host): the key = value
  * files (host_kv_parse: host.conf, entry.conf), the directive editor of
- * service configuration files (host_edit_directives, both syntaxes), the
+ * service configuration files (host_edit_directives, the three syntaxes), the
  * certificate reader of host import (host_read_certs: PEM, DER, PKCS#7) and
- * the thumbprint parser (host_thumb_parse).
+ * the thumbprint parser (host_thumb_parse), and the REST API's answers
+ * (host_rest_parse_answer).
  * Invariants: a parsed kv file has keys of [a-z0-9_.] only and no key twice;
  * the directive edit is idempotent (editing its output again gives the same
  * bytes) and every directive appears in the output; a thumbprint is 4..64
  * lower-case hex digits; a certificate stack is non-empty and at most 16.
  * Sanitizers catch the rest. */
+#include "db/db.h"
 #include "host/edit.h"
 #include "host/host.h"
 
@@ -50,6 +52,22 @@ static void fuzz_edit(const char *s, size_t size, enum host_syntax syn)
     buf_free(&b);
 }
 
+/* An answer of certmint's REST API (host submit --ca https://): a known
+ * disposition, and a certificate only when issued. */
+static void fuzz_rest(const char *s, size_t size)
+{
+    static const long statuses[] = {200, 201, 202, 422};
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        struct host_submit_result r;
+        char *pem = NULL;
+        memset(&r, 0, sizeof(r));
+        if (host_rest_parse_answer(&r, &pem, statuses[i], s, size) == CM_OK &&
+            (r.disposition < DB_DISP_PENDING || (pem != NULL && r.disposition != DB_DISP_ISSUED)))
+            abort();
+        free(pem);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *s = malloc(size + 1), thumb[65];
@@ -62,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_kv(s, size);
     fuzz_edit(s, size, HOST_SYNTAX_DOVECOT);
     fuzz_edit(s, size, HOST_SYNTAX_NGINX);
+    fuzz_edit(s, size, HOST_SYNTAX_APACHE);
     if (host_thumb_parse(thumb, s) == CM_OK) {
         size_t n = strlen(thumb);
         if (n < 4 || n > 64)
@@ -70,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!((thumb[i] >= '0' && thumb[i] <= '9') || (thumb[i] >= 'a' && thumb[i] <= 'f')))
                 abort();
     }
+    fuzz_rest(s, size);
     if (host_read_certs((void **)&sk, data, size, "fuzz") == CM_OK) {
         if (sk_X509_num(sk) < 1 || sk_X509_num(sk) > 16)
             abort();

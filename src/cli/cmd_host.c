@@ -17,7 +17,7 @@ const char cmd_host_usage[] =
     "\n"
     "The certificate store of a server that uses certificates (docs/host.md):\n"
     "keys made here, certificates from certmint or any CA, deployed to Postfix,\n"
-    "Dovecot and nginx. The store is --store DIR, CERTMINT_HOST_STORE, or\n"
+    "Dovecot, nginx and Apache. The store is --store DIR, CERTMINT_HOST_STORE, or\n"
     "/var/lib/certmint-host (mode 0700; keys 0600).\n"
     "\n"
     "  request --name NAME --subject DN [--dns NAME]... [--ip ADDR]...\n"
@@ -25,6 +25,10 @@ const char cmd_host_usage[] =
     "          [--key-passphrase-file FILE] [--out CSR]\n"
     "        a new key (encrypted with the passphrase when given) and its CSR for\n"
     "        any CA (stdout, or --out); the entry waits for host import\n"
+    "  request ... --key 'pkcs11:token=T;object=O?module-path=M&pin-source=file:F'\n"
+    "          [--key-type rsa:N|ec:p256|ec:p384]\n"
+    "        the key made (or found by its label) in a PKCS#11 token, the CSR signed\n"
+    "        there; never exportable; enable refuses it (services read key files)\n"
     "  import FILE [--trust PEM] [--no-aia]\n"
     "        a certificate (PEM, DER, .p7b, or a PEM bundle with its chain) matched\n"
     "        to its key by public key; missing issuers are fetched from the AIA\n"
@@ -38,20 +42,29 @@ const char cmd_host_usage[] =
     "        PKCS#12 (AES-256-CBC, PBKDF2) of an exportable key, its certificate and\n"
     "        chain\n"
     "  remove THUMBPRINT [--force]   (--force: even when enabled for a service)\n"
-    "  enable THUMBPRINT --services smtp,imap,pop,https\n"
-    "        deploys to Postfix (smtp), Dovecot (imap, pop), nginx (https) as\n"
+    "  enable THUMBPRINT --services smtp,imap,pop,https,apache\n"
+    "        deploys to Postfix (smtp), Dovecot (imap, pop), nginx (https) and\n"
+    "        Apache httpd (apache) as\n"
     "        host.conf in the store says; each service's check runs before its\n"
     "        reload, and a failure restores every configuration\n"
     "  hook THUMBPRINT [--pre-deploy CMD] [--post-deploy CMD]   (\"\" clears)\n"
     "  submit NAME --ca-home DIR [--profile P]\n"
     "        submits the entry's CSR to a certmint CA home on this machine and\n"
     "        imports the certificate when it is issued\n"
+    "  submit NAME --ca https://HOST[:PORT] [--ca-file PEM] [--profile P]\n"
+    "         [--client-cert PEM --client-key PEM | --token-file FILE]\n"
+    "         [--trust PEM] [--poll] [--wait SECONDS]\n"
+    "        the same over certmint's REST API (HTTPS, TLS 1.2+, the server\n"
+    "        verified against --ca-file); authenticated by a client certificate\n"
+    "        (default: the entry's own, a renewal) or a one-time token; a pending\n"
+    "        request is fetched by --poll or a re-run (--wait: poll that long)\n"
     "  renew [THUMBPRINT | --all] [--rekey] [--window DAYS]\n"
     "        re-requests from the CA the entry came from (THUMBPRINT: now; --all:\n"
     "        those expiring within DAYS, default 30) and enables the services again\n"
     "  certmonger-helper --ca-home DIR [--profile P]\n"
     "        certmonger's external CA helper (CERTMONGER_OPERATION SUBMIT, POLL,\n"
-    "        IDENTIFY; others exit 6)\n"
+    "        IDENTIFY, GET-NEW-/GET-RENEW-REQUEST-REQUIREMENTS, FETCH-ROOTS;\n"
+    "        others exit 6)\n"
     "\n"
     "--key-passphrase-file FILE gives the passphrase of an encrypted store key\n"
     "(request, export, enable, renew). The CA key's passphrase is the global\n"
@@ -60,10 +73,11 @@ const char cmd_host_usage[] =
 struct host_args {
     const char *store, *name, *subject, *key, *out, *keypass, *pfxpass, *trust, *services;
     const char *pre, *post, *ca_home, *profile;
+    const char *ca_url, *ca_file, *client_cert, *client_key, *token_file, *key_type;
     const char *dns[32], *ips[32];
     size_t ndns, nips;
-    int exportable, pfx, force, no_aia, all, rekey, pre_set, post_set;
-    long long window;
+    int exportable, pfx, force, no_aia, all, rekey, pre_set, post_set, poll;
+    long long window, wait;
     enum cli_format fmt;
 };
 
@@ -91,6 +105,14 @@ enum {
     O_ALL,
     O_REKEY,
     O_WINDOW,
+    O_CA,
+    O_CAFILE,
+    O_CLIENTCERT,
+    O_CLIENTKEY,
+    O_TOKENFILE,
+    O_POLL,
+    O_WAIT,
+    O_KEYTYPE,
 };
 
 static int take_list(const char **arr, size_t *n, const char *v, const char *opt)
@@ -128,6 +150,14 @@ static int parse_args(struct host_args *a, int argc, char **argv)
         {"all", no_argument, NULL, O_ALL},
         {"rekey", no_argument, NULL, O_REKEY},
         {"window", required_argument, NULL, O_WINDOW},
+        {"ca", required_argument, NULL, O_CA},
+        {"ca-file", required_argument, NULL, O_CAFILE},
+        {"client-cert", required_argument, NULL, O_CLIENTCERT},
+        {"client-key", required_argument, NULL, O_CLIENTKEY},
+        {"token-file", required_argument, NULL, O_TOKENFILE},
+        {"poll", no_argument, NULL, O_POLL},
+        {"wait", required_argument, NULL, O_WAIT},
+        {"key-type", required_argument, NULL, O_KEYTYPE},
         {NULL, 0, NULL, 0},
     };
     int ch;
@@ -211,6 +241,31 @@ static int parse_args(struct host_args *a, int argc, char **argv)
             if (text_parse_int(&a->window, optarg, 0, 3650, "--window") != CM_OK)
                 return cli_fail(CM_ERR_INVALID) + 1;
             break;
+        case O_CA:
+            a->ca_url = optarg;
+            break;
+        case O_CAFILE:
+            a->ca_file = optarg;
+            break;
+        case O_CLIENTCERT:
+            a->client_cert = optarg;
+            break;
+        case O_CLIENTKEY:
+            a->client_key = optarg;
+            break;
+        case O_TOKENFILE:
+            a->token_file = optarg;
+            break;
+        case O_POLL:
+            a->poll = 1;
+            break;
+        case O_KEYTYPE:
+            a->key_type = optarg;
+            break;
+        case O_WAIT:
+            if (text_parse_int(&a->wait, optarg, 0, 86400, "--wait") != CM_OK)
+                return cli_fail(CM_ERR_INVALID) + 1;
+            break;
         default:
             return 2;
         }
@@ -238,13 +293,20 @@ static const char *positional(int argc, char **argv, const char *sub, const char
 
 static int sub_request(const struct cli_global *g, host_store *st, const struct host_args *a)
 {
-    struct host_request_opts o = {a->name, a->subject, a->dns,        a->ndns,    a->ips,
-                                  a->nips, a->key,     a->exportable, a->keypass, 0};
+    int uri = a->key != NULL && strncmp(a->key, "pkcs11:", 7) == 0;
+    struct host_request_opts o = {a->name, a->subject, a->dns,        a->ndns,    a->ips, a->nips,
+                                  a->key,  NULL,       a->exportable, a->keypass, 0};
     char *csr = NULL;
     cm_err rc;
 
     if (a->name == NULL || a->subject == NULL)
         return cli_usage_error("host request: --name and --subject are required");
+    if (a->key_type != NULL && !uri)
+        return cli_usage_error("host request: --key-type goes with --key pkcs11:URI");
+    if (uri) {
+        o.key_uri = a->key;
+        o.key_spec = a->key_type;
+    }
     if ((rc = cli_out_check(g, a->out, a->force)) != CM_OK)
         return cli_fail(rc);
     rc = host_request(&csr, st, &o);
@@ -406,7 +468,7 @@ static int sub_enable(host_store *st, const struct host_args *a, const char *whi
     cm_err rc;
 
     if (a->services == NULL)
-        return cli_usage_error("host enable: give --services smtp,imap,pop,https");
+        return cli_usage_error("host enable: give --services smtp,imap,pop,https,apache");
     if ((rc = host_services_parse(&mask, a->services)) != CM_OK)
         return cli_usage_error("%s", cm_err_msg());
     rc = host_find(name, st, which);
@@ -433,26 +495,43 @@ static int sub_hook(host_store *st, const struct host_args *a, const char *which
     return rc == CM_OK ? 0 : cli_fail(rc);
 }
 
+/* --ca https://...: certmint's REST API; also a re-run or --poll of an
+ * entry that came that way (no --ca-home). */
+static int use_rest(const struct cli_global *g, const struct host_args *a)
+{
+    return a->ca_url != NULL || a->client_cert != NULL || a->token_file != NULL || a->poll ||
+           (a->ca_home == NULL && g->home == NULL);
+}
+
+static int print_submit(const struct host_submit_result *r)
+{
+    printf("%lld\t%s\t%s\n", (long long)r->request_id, db_disposition_name(r->disposition),
+           r->disposition == DB_DISP_ISSUED ? "imported" : r->message);
+    return r->disposition == DB_DISP_DENIED ? 3 : 0;
+}
+
 static int sub_submit(const struct cli_global *g, host_store *st, const struct host_args *a,
                       const char *which)
 {
     char name[HOST_NAME_MAX_LEN + 1], who[256];
     struct ca_actor actor;
     struct host_ca ca = {a->ca_home ? a->ca_home : g->home, g->passphrase_file, a->profile, &actor};
+    struct host_rest rest = {
+        a->ca_url,  a->ca_file, a->trust, a->client_cert, a->client_key, a->token_file,
+        a->profile, a->keypass, 0,        a->poll,        (int)a->wait};
     struct host_submit_result r;
     cm_err rc;
 
     cli_actor(&actor, who, sizeof(who));
-    if (ca.home == NULL)
-        return cli_usage_error("host submit: give --ca-home DIR (REST submission: later)");
+    if (a->ca_url != NULL && a->ca_home != NULL)
+        return cli_usage_error("host submit: --ca or --ca-home, not both");
     rc = host_find(name, st, which);
     if (rc == CM_OK)
-        rc = host_submit_local(&r, st, name, &ca);
+        rc = use_rest(g, a) ? host_submit_rest(&r, st, name, &rest)
+                            : host_submit_local(&r, st, name, &ca);
     if (rc != CM_OK)
         return cli_fail(rc);
-    printf("%lld\t%s\t%s\n", (long long)r.request_id, db_disposition_name(r.disposition),
-           r.disposition == DB_DISP_ISSUED ? "imported" : r.message);
-    return r.disposition == DB_DISP_DENIED ? 3 : 0;
+    return print_submit(&r);
 }
 
 static void renew_report(void *ctx, const char *name, const char *what)

@@ -2,11 +2,13 @@
  * touching nothing else. Every uncommented line whose first word is one of
  * the directives is replaced (keeping its indentation); a directive found
  * nowhere is appended at the end. Running it twice gives the same file.
- * Two syntaxes: Dovecot's "name = value" and nginx's "name value;". The
+ * Three syntaxes: Dovecot's "name = value", nginx's "name value;" and
+ * Apache's "Name value" (directive names in any case; the value quoted). The
  * input is a file a person wrote: fuzz/fuzz_host.c. */
 #include "host/edit.h"
 
 #include <string.h>
+#include <strings.h>
 
 static int is_blank(int c)
 {
@@ -17,6 +19,8 @@ static cm_err put_directive(cm_buf *b, const struct host_directive *d, enum host
 {
     if (syn == HOST_SYNTAX_DOVECOT)
         return buf_printf(b, "%s = %s", d->name, d->value);
+    if (syn == HOST_SYNTAX_APACHE)
+        return buf_printf(b, "%s \"%s\"", d->name, d->value);
     return buf_printf(b, "%s %s;", d->name, d->value);
 }
 
@@ -28,7 +32,8 @@ static int line_directive(const char *p, const char *e, const struct host_direct
         p++;
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(d[i].name);
-        if ((size_t)(e - p) <= l || memcmp(p, d[i].name, l) != 0)
+        if ((size_t)(e - p) <= l || (syn == HOST_SYNTAX_APACHE ? strncasecmp(p, d[i].name, l)
+                                                               : memcmp(p, d[i].name, l)) != 0)
             continue;
         char c = p[l];
         if (is_blank((unsigned char)c) || (syn == HOST_SYNTAX_DOVECOT && c == '='))

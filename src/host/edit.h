@@ -7,6 +7,7 @@
 enum host_syntax {
     HOST_SYNTAX_DOVECOT, /* name = value */
     HOST_SYNTAX_NGINX,   /* name value; */
+    HOST_SYNTAX_APACHE,  /* Name "value" (names in any case, httpd.conf) */
 };
 struct host_directive {
     const char *name, *value;

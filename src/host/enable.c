@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The three programs behind the four services. */
-enum { SVC_POSTFIX, SVC_DOVECOT, SVC_NGINX, SVC_N };
+/* The four programs behind the five services. */
+enum { SVC_POSTFIX, SVC_DOVECOT, SVC_NGINX, SVC_APACHE, SVC_N };
 static const struct svc_def {
     const char *id;
     unsigned mask;
@@ -33,6 +33,11 @@ static const struct svc_def {
     {"nginx", HOST_HTTPS, "nginx.config", "/etc/nginx/nginx.conf", "nginx.ssl_file",
      "/etc/nginx/snippets/certmint-ssl.conf", "nginx -t -q -c {config}",
      "nginx -s reload -c {config}"},
+    /* Debian's apache2ctl sets the APACHE_* variables and passes the rest
+     * to apache2; graceful lets open connections finish. */
+    {"apache", HOST_APACHE, "apache.config", "/etc/apache2/apache2.conf", "apache.ssl_file",
+     "/etc/apache2/sites-available/default-ssl.conf", "apache2ctl -f {config} -t",
+     "apache2ctl -f {config} -k graceful"},
 };
 
 /* One configuration file as it was before the edit. */
@@ -215,6 +220,13 @@ static cm_err svc_edit(struct svc_file *f, const host_store *st, const struct sv
         struct host_directive dd[2] = {{"ssl_cert", kv2[0]}, {"ssl_key", kv2[1]}};
         CM_TRY(host_edit_directives(&b, f->orig ? (char *)f->orig : "", f->len, dd, 2,
                                     HOST_SYNTAX_DOVECOT));
+    } else if (strcmp(d->id, "apache") == 0) {
+        /* Apache 2.4.8+: the file may hold the chain after the certificate
+         * (mod_ssl, SSLCertificateFile); SSLCertificateChainFile is obsolete. */
+        struct host_directive da[2] = {{"SSLCertificateFile", l->full},
+                                       {"SSLCertificateKeyFile", l->key}};
+        CM_TRY(host_edit_directives(&b, f->orig ? (char *)f->orig : "", f->len, da, 2,
+                                    HOST_SYNTAX_APACHE));
     } else {
         struct host_directive dn[2] = {{"ssl_certificate", l->full},
                                        {"ssl_certificate_key", l->key}};
@@ -304,7 +316,9 @@ static const struct {
     const char *name;
     unsigned mask;
 } svc_names[] = {
-    {"smtp", HOST_SMTP}, {"imap", HOST_IMAP}, {"pop", HOST_POP}, {"https", HOST_HTTPS}};
+    {"smtp", HOST_SMTP},   {"imap", HOST_IMAP},     {"pop", HOST_POP},
+    {"https", HOST_HTTPS}, {"apache", HOST_APACHE},
+};
 
 cm_err host_services_parse(unsigned *out, const char *s)
 {
@@ -318,14 +332,15 @@ cm_err host_services_parse(unsigned *out, const char *s)
             if (strlen(svc_names[i].name) == l && strncmp(p, svc_names[i].name, l) == 0)
                 break;
         if (i == sizeof(svc_names) / sizeof(svc_names[0]))
-            return cm_err_set(CM_ERR_INVALID,
-                              "--services %s: '%.*s' is not a service (smtp, imap, pop, https)", s,
-                              (int)l, p);
+            return cm_err_set(
+                CM_ERR_INVALID,
+                "--services %s: '%.*s' is not a service (smtp, imap, pop, https, apache)", s,
+                (int)l, p);
         *out |= svc_names[i].mask;
         p = e ? e + 1 : p + l;
     }
     if (*out == 0)
-        return cm_err_set(CM_ERR_INVALID, "--services: give smtp, imap, pop or https");
+        return cm_err_set(CM_ERR_INVALID, "--services: give smtp, imap, pop, https or apache");
     return CM_OK;
 }
 
@@ -403,6 +418,12 @@ cm_err host_enable(host_store *st, const char *name, unsigned services, const ch
     if (!i.has_cert)
         CM_FAIL(CM_ERR_STATE, "'%s' has no certificate yet (host import)", name);
     CM_TRY(host_entry_meta(&meta, st, name));
+    if (host_entry_in_token(&meta))
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "'%s': its key is in a PKCS#11 token, and Postfix, Dovecot and nginx read "
+                "their key from a file (live/SHA1/key.pem): nothing changed. Such a key serves "
+                "a program that loads it from the token itself (docs/host.md)",
+                name);
     host_services_name(names, sizeof(names), services);
     CM_TRY(write_live(&l, st, name, i.sha1, key_pass));
     if ((rc = run_hook(&meta, "pre_deploy", name, &l, names)) != CM_OK)

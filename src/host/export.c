@@ -59,6 +59,10 @@ cm_err host_export_pfx(unsigned char **der, size_t *len, host_store *st, const c
     pass[0] = '\0';
     memset(&i, 0, sizeof(i));
     CM_TRY(host_info_get(&i, st, name));
+    if (strncmp(i.key, "pkcs11 ", 7) == 0)
+        CM_FAIL(CM_ERR_POLICY,
+                "the key of '%s' is in a PKCS#11 token: not exportable (it never leaves the token)",
+                name);
     if (!i.exportable)
         CM_FAIL(CM_ERR_POLICY, "the key of '%s' is not exportable (made without --exportable)",
                 name);

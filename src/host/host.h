@@ -74,7 +74,7 @@ struct host_info {
     char sha256[65];
     char *subject, *sans, *issuer;
     int64_t not_before, not_after;
-    char key[32]; /* "rsa:3072", "ec:p256" */
+    char key[32]; /* "rsa:3072", "ec:p256", "pkcs11 ec:p256" (a key in a token) */
     int exportable, encrypted;
     char *services; /* "smtp,imap" or "" */
 };
@@ -98,6 +98,8 @@ struct host_request_opts {
     const char *const *ips; /* subjectAltName iPAddresses */
     size_t nips;
     const char *key_spec;        /* rsa:2048|3072|4096, ec:p256|p384; NULL: rsa:2048 */
+    const char *key_uri;         /* pkcs11:... (RFC 7512): the key made in a token
+                                    through the core's key ops (src/key); NULL: a file */
     int exportable;              /* host export --pfx allowed */
     const char *passphrase_file; /* encrypt the key with this passphrase; NULL: clear, 0600 */
     int replace;                 /* a new request for an existing entry (renewal) */
@@ -139,8 +141,9 @@ cm_err host_export_pfx(unsigned char **der, size_t *len, host_store *st, const c
 cm_err host_remove(host_store *st, const char *name, int force) CM_MUST_USE;
 
 /* Services a certificate can be enabled for. */
-enum host_service { HOST_SMTP = 1, HOST_IMAP = 2, HOST_POP = 4, HOST_HTTPS = 8 };
-/* "smtp,imap,pop,https" to a mask (and back); bad names are CM_ERR_INVALID. */
+enum host_service { HOST_SMTP = 1, HOST_IMAP = 2, HOST_POP = 4, HOST_HTTPS = 8, HOST_APACHE = 16 };
+/* "smtp,imap,pop,https,apache" to a mask (and back); bad names are
+ * CM_ERR_INVALID. https is nginx, apache Apache httpd (docs/host.md). */
 cm_err host_services_parse(unsigned *out, const char *s) CM_MUST_USE;
 void host_services_name(char *out, size_t outsz, unsigned mask);
 
@@ -178,6 +181,35 @@ struct host_submit_result {
 cm_err host_submit_local(struct host_submit_result *out, host_store *st, const char *name,
                          const struct host_ca *ca) CM_MUST_USE;
 
+/* A certmint CA reached over its REST API (host submit --ca https://...,
+ * src/host/rest.c). NULL members come from what the entry recorded at its
+ * last submission (ca_url, ca_file, trust_file, client_cert, client_key,
+ * profile in entry.conf), so that a poll or a renewal needs no options. */
+struct host_rest {
+    const char *url;         /* https://HOST[:PORT][/PREFIX] */
+    const char *ca_file;     /* PEM anchors for the server's TLS certificate; NULL: system */
+    const char *trust_file;  /* anchors for the issued chain; NULL: ca_file */
+    const char *client_cert; /* PEM certificate (and its chain) for TLS client auth */
+    const char *client_key;  /* its key, PEM in clear */
+    const char *token_file;  /* a one-time token, sent as Authorization: Bearer */
+    const char *profile;
+    const char *key_pass_file; /* the entry key's passphrase (self_auth) */
+    int self_auth;             /* authenticate with the entry's own certificate (renewal) */
+    int poll_only;             /* only fetch a pending request */
+    int wait_s;                /* wait this long for a pending request (polling) */
+};
+/* Submits the entry's CSR (or polls its pending request) over HTTPS and
+ * imports the certificate with its chain when issued. The CA and the way
+ * to reach it are recorded in the entry. */
+cm_err host_submit_rest(struct host_submit_result *out, host_store *st, const char *name,
+                        const struct host_rest *r) CM_MUST_USE;
+/* The JSON answer of POST /api/v1/requests or GET /api/v1/requests/ID with
+ * its HTTP status (201/202/200, 422 denied) into out, and when cert_pem is
+ * non-NULL an issued certificate's PEM into *cert_pem (malloc'ed; NULL when
+ * the answer has none); exposed for tests and the fuzz target. */
+cm_err host_rest_parse_answer(struct host_submit_result *out, char **cert_pem, long status,
+                              const char *body, size_t len) CM_MUST_USE;
+
 struct host_renew_opts {
     int all;           /* every entry from a CA that is within the window */
     const char *which; /* one entry (renewed whatever its expiry) */
@@ -206,6 +238,22 @@ struct host_cm_env {
 int host_certmonger(cm_buf *out, const struct host_cm_env *env, const struct host_ca *ca);
 
 /* Internal to src/host. */
+/* Makes cert (PEM, SHA-1 sha1) and chain, with the entry's key (key.new when
+ * a renewal made one), the entry's current generation in one switch, and
+ * records it in the entry's history (src/host/gen.c). */
+cm_err host_entry_commit(host_store *st, const char *name, const char *sha1, const void *cert,
+                         size_t certlen, const void *chain, size_t chainlen) CM_MUST_USE;
+/* Removes the generations and live/SHA1 folders of the entry's
+ * certificates older than the current one and the one before; their
+ * thumbprints into removed (comma-separated). */
+cm_err host_prune(host_store *st, const char *name, char *removed, size_t removedsz) CM_MUST_USE;
+struct ca_ctx;
+/* certmonger's CA data operations (GET-NEW-REQUEST-REQUIREMENTS,
+ * GET-RENEW-REQUEST-REQUIREMENTS, FETCH-ROOTS): 1 for one of them; the
+ * answer for the CA session s into out. */
+int host_certmonger_is_cadata(const char *op);
+cm_err host_certmonger_cadata(cm_buf *out, const char *op, struct ca_ctx *s,
+                              const char *profile) CM_MUST_USE;
 cm_err host_entry_dir(char *out, size_t outsz, const host_store *st, const char *name) CM_MUST_USE;
 cm_err host_entry_file(char *out, size_t outsz, const host_store *st, const char *name,
                        const char *file) CM_MUST_USE;
@@ -214,7 +262,11 @@ cm_err host_entry_meta_write(const host_store *st, const char *name,
                              const struct host_kv *kv) CM_MUST_USE;
 cm_err host_name_check(const char *name) CM_MUST_USE;
 const char *host_conf_get(const host_store *st, const char *key, const char *dflt);
-/* The entry's private key (decrypted with pass_file when encrypted). */
+/* 1 when the entry's key is in a PKCS#11 token (key_uri in entry.conf): it
+ * signs there and is never read out. */
+int host_entry_in_token(const struct host_kv *meta);
+/* The entry's private key (decrypted with pass_file when encrypted); a key
+ * in a token is CM_ERR_UNSUPPORTED naming the entry. */
 struct evp_pkey_st;
 cm_err host_entry_key(struct evp_pkey_st **out, const host_store *st, const char *name,
                       const char *pass_file) CM_MUST_USE;

@@ -4,6 +4,7 @@
 
 #include "ca/ca.h"
 #include "util/fsutil.h"
+#include "util/text.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -366,30 +367,28 @@ static cm_err pem_of(cm_buf *b, STACK_OF(X509) * sk)
     return rc;
 }
 
-/* Writes chain.pem and cert.pem; a renewal's new key (key.new) becomes
- * key.pem between them. */
+/* The certificate, its chain and the key (a renewal's key.new, or the
+ * current key) as the entry's new generation (host_entry_commit). */
 static cm_err store_cert(host_store *st, const char *name, X509 *leaf, STACK_OF(X509) * chain)
 {
     cm_err rc = CM_OK;
-    char path[PATH_MAX], knew[PATH_MAX];
-    cm_buf b = CM_BUF_INIT(HOST_MAX_FILE);
+    cm_buf b = CM_BUF_INIT(HOST_MAX_FILE), c = CM_BUF_INIT(HOST_MAX_FILE);
     STACK_OF(X509) *one = sk_X509_new_null();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    char sha1[41];
 
     CM_NOMEM_IF(one == NULL || sk_X509_push(one, leaf) <= 0);
+    if (X509_digest(leaf, EVP_sha1(), md, &mdlen) != 1)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "the certificate's SHA-1");
+    text_hex(sha1, md, mdlen);
     CM_TRY(pem_of(&b, chain));
-    CM_TRY(host_entry_file(path, sizeof(path), st, name, "chain.pem"));
-    CM_TRY(fs_write_atomic(path, b.data ? (const void *)b.data : "", b.len, 0644));
-    CM_TRY(host_entry_file(knew, sizeof(knew), st, name, "key.new"));
-    CM_TRY(host_entry_file(path, sizeof(path), st, name, "key.pem"));
-    if (fs_exists(knew) && rename(knew, path) != 0)
-        CM_FAIL(CM_ERR_IO, "%s: %s", knew, strerror(errno));
-    buf_reset(&b);
-    CM_TRY(pem_of(&b, one));
-    CM_TRY(host_entry_file(path, sizeof(path), st, name, "cert.pem"));
-    CM_TRY(fs_write_atomic(path, b.data, b.len, 0644));
+    CM_TRY(pem_of(&c, one));
+    CM_TRY(host_entry_commit(st, name, sha1, c.data, c.len, b.data, b.len));
 out:
     sk_X509_free(one);
     buf_free(&b);
+    buf_free(&c);
     return rc;
 }
 

@@ -91,7 +91,8 @@ cm_err host_info_get(struct host_info *out, host_store *st, const char *name)
     CM_TRY(host_entry_meta(&kv, st, name));
     snprintf(out->name, sizeof(out->name), "%s", name);
     v = host_kv_get(&kv, "key");
-    snprintf(out->key, sizeof(out->key), "%s", v ? v : "?");
+    snprintf(out->key, sizeof(out->key), "%s%s", host_entry_in_token(&kv) ? "pkcs11 " : "",
+             v ? v : "?");
     v = host_kv_get(&kv, "exportable");
     out->exportable = v != NULL && strcmp(v, "yes") == 0;
     v = host_kv_get(&kv, "encrypted");

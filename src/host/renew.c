@@ -232,6 +232,31 @@ out:
     return rc;
 }
 
+/* Did the entry come from a certmint CA (a home here, or a URL)? */
+static int from_ca(const struct host_kv *meta)
+{
+    const char *home = host_kv_get(meta, "ca_home"), *url = host_kv_get(meta, "ca_url");
+    return (home != NULL && home[0] != '\0') || (url != NULL && url[0] != '\0');
+}
+
+/* The renewal's request to the CA the entry came from; over the REST API
+ * it authenticates with the entry's own certificate (a renewal of its own
+ * subject), or for a pending renewal as whoever submitted it. */
+static cm_err submit_again(struct host_submit_result *res, host_store *st, const char *name,
+                           const struct host_kv *meta, const struct host_ca *ca,
+                           const char *key_pass)
+{
+    const char *url = host_kv_get(meta, "ca_url"), *pend = host_kv_get(meta, "pending_request");
+    struct host_rest r;
+
+    if (url == NULL || url[0] == '\0')
+        return host_submit_local(res, st, name, ca);
+    memset(&r, 0, sizeof(r));
+    r.key_pass_file = key_pass;
+    r.self_auth = pend == NULL || pend[0] == '\0';
+    return host_submit_rest(res, st, name, &r);
+}
+
 /* One entry: rekey if asked, submit to its CA, enable its services again. */
 static cm_err renew_one(host_store *st, const char *name, const struct host_renew_opts *o,
                         host_renew_cb cb, void *ctx)
@@ -242,7 +267,7 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
     struct host_submit_result res;
     struct host_ca ca = {NULL, o->ca_pass_file, NULL, NULL};
     unsigned mask = 0;
-    char what[700];
+    char what[1200], gone[420];
     int enc;
 
     memset(&before, 0, sizeof(before));
@@ -252,17 +277,22 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
     ca.profile = host_kv_get(&meta, "profile");
     if (ca.profile != NULL && ca.profile[0] == '\0')
         ca.profile = NULL;
-    if (ca.home == NULL || ca.home[0] == '\0')
+    if (!from_ca(&meta))
         CM_FAIL(CM_ERR_STATE,
                 "'%s' did not come from a certmint CA (host submit): renew it "
                 "with host request and host import",
+                name);
+    if (o->rekey && strncmp(before.key, "pkcs11 ", 7) == 0)
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "'%s': its key is in a PKCS#11 token: a new key there is host request with a "
+                "new object= label (renew without --rekey keeps the key)",
                 name);
     enc = before.encrypted;
     if (o->rekey && enc && o->key_pass_file == NULL)
         CM_FAIL(CM_ERR_AUTH, "'%s': its key is encrypted: give --key-passphrase-file", name);
     if (o->rekey)
         CM_TRY(rekey(st, name, enc ? o->key_pass_file : NULL));
-    CM_TRY(host_submit_local(&res, st, name, &ca));
+    CM_TRY(submit_again(&res, st, name, &meta, &ca, o->key_pass_file));
     if (res.disposition != DB_DISP_ISSUED) {
         snprintf(what, sizeof(what), "%s (request %lld): %s",
                  res.disposition == DB_DISP_PENDING ? "pending" : "refused",
@@ -277,8 +307,11 @@ static cm_err renew_one(host_store *st, const char *name, const struct host_rene
         CM_TRY(host_services_parse(&mask, before.services));
         CM_TRY(host_enable(st, name, mask, o->key_pass_file));
     }
-    snprintf(what, sizeof(what), "renewed (request %lld)%s%s", (long long)res.request_id,
-             mask ? ", enabled for " : "", mask ? before.services : "");
+    /* Every service of the entry is on the new certificate now. */
+    CM_TRY(host_prune(st, name, gone, sizeof(gone)));
+    snprintf(what, sizeof(what), "renewed (request %lld)%s%s%s%s", (long long)res.request_id,
+             mask ? ", enabled for " : "", mask ? before.services : "", gone[0] ? ", removed " : "",
+             gone);
     cb(ctx, name, what);
 out:
     host_info_clear(&before);
@@ -315,8 +348,7 @@ cm_err host_renew(host_store *st, const struct host_renew_opts *o, host_renew_cb
         host_kv_free(&meta);
         CM_TRY(host_info_get(&i, st, p));
         CM_TRY(host_entry_meta(&meta, st, p));
-        const char *home = host_kv_get(&meta, "ca_home");
-        if (!i.has_cert || home == NULL || home[0] == '\0')
+        if (!i.has_cert || !from_ca(&meta))
             cb(ctx, p, "skipped (not from a certmint CA)");
         else if (i.not_after - now > (int64_t)o->window_days * 86400)
             cb(ctx, p, "not due");
@@ -435,13 +467,19 @@ int host_certmonger(cm_buf *out, const struct host_cm_env *env, const struct hos
     if (strcmp(env->operation, "IDENTIFY") == 0)
         return buf_append_str(out, "certmint host certmonger-helper\n") == CM_OK ? CMG_ISSUED
                                                                                  : CMG_UNREACHABLE;
-    if (strcmp(env->operation, "SUBMIT") != 0 && strcmp(env->operation, "POLL") != 0)
+    if (strcmp(env->operation, "SUBMIT") != 0 && strcmp(env->operation, "POLL") != 0 &&
+        !host_certmonger_is_cadata(env->operation))
         return CMG_UNSUPPORTED;
     if (c.actor == NULL)
         c.actor = &who;
     if ((rc = open_ca(&h, &s, &c)) != CM_OK)
         return cm_failure(out, rc == CM_ERR_AUTH ? rc : CM_ERR_CONFIG);
-    status = cm_submit_poll(out, env, s, &c);
+    if (host_certmonger_is_cadata(env->operation))
+        status = (rc = host_certmonger_cadata(out, env->operation, s, c.profile)) == CM_OK
+                     ? CMG_ISSUED
+                     : cm_failure(out, rc);
+    else
+        status = cm_submit_poll(out, env, s, &c);
     close_ca(h, s);
     return status;
 }

@@ -3,6 +3,7 @@
 #include "host/host.h"
 
 #include "ca/name.h"
+#include "key/key.h"
 #include "key/keystore.h"
 #include "util/fsutil.h"
 
@@ -74,7 +75,9 @@ out:
     return rc;
 }
 
-static cm_err make_csr(char **pem, EVP_PKEY *k, const struct host_request_opts *o)
+/* The request signed by the file key k, or by the token's key tk (through
+ * the key ops: the private key never leaves the token). */
+static cm_err make_csr(char **pem, EVP_PKEY *k, const cm_key *tk, const struct host_request_opts *o)
 {
     cm_err rc = CM_OK;
     X509_REQ *req = X509_REQ_new();
@@ -88,10 +91,13 @@ static cm_err make_csr(char **pem, EVP_PKEY *k, const struct host_request_opts *
     CM_TRY(name_parse_dn(&subj, o->subject));
     CM_TRY(san_ext(&exts, o));
     if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
-        X509_REQ_set_subject_name(req, subj) != 1 || X509_REQ_set_pubkey(req, k) != 1 ||
+        X509_REQ_set_subject_name(req, subj) != 1 ||
+        X509_REQ_set_pubkey(req, tk ? key_public(tk) : k) != 1 ||
         (exts != NULL && X509_REQ_add_extensions(req, exts) != 1) ||
-        X509_REQ_sign(req, k, EVP_sha256()) <= 0)
+        (tk == NULL && X509_REQ_sign(req, k, EVP_sha256()) <= 0))
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "making the request for '%s'", o->name);
+    if (tk != NULL)
+        CM_TRY(key_sign_req(tk, &req));
     mem = BIO_new(BIO_s_mem());
     CM_NOMEM_IF(mem == NULL);
     if (PEM_write_bio_X509_REQ(mem, req) != 1)
@@ -132,6 +138,28 @@ out:
     return rc;
 }
 
+/* A host key in a PKCS#11 token (RFC 7512 URI, the PIN from its
+ * pin-source): generated there by the core's key backend, or the token's
+ * existing key of that label. Never exportable, never in a file. */
+static cm_err token_key(cm_key **out, const struct host_request_opts *o)
+{
+    struct key_spec ks;
+    struct key_open_opts ko = {NULL, 0};
+    int created = 0;
+    cm_err rc;
+
+    if (!key_ref_is_uri(o->key_uri) || strncmp(o->key_uri, "pkcs11:", 7) != 0)
+        return cm_err_set(CM_ERR_INVALID, "--key %s: a key type or a pkcs11: URI", o->key_uri);
+    if (o->exportable || o->passphrase_file != NULL)
+        return cm_err_set(CM_ERR_INVALID,
+                          "--key %s: a key in a token is neither exportable nor encrypted by a "
+                          "passphrase (--exportable, --key-passphrase-file)",
+                          o->key_uri);
+    if ((rc = host_key_spec(&ks, o->key_spec)) != CM_OK)
+        return rc;
+    return key_create(out, &created, o->key_uri, &ks, &ko);
+}
+
 /* The entry's files: new key (or the old one when renewing without
  * --rekey is handled by the caller through key_spec NULL), CSR, entry.conf.
  * The key is written last-but-one and the entry.conf last: an entry without
@@ -143,6 +171,7 @@ cm_err host_request(char **csr_pem, host_store *st, const struct host_request_op
     EVP_PKEY *k = NULL;
     char dir[PATH_MAX], path[PATH_MAX], kname[32];
     struct host_kv kv = {0, NULL};
+    cm_key *tk = NULL;
 
     *csr_pem = NULL;
     CM_TRY(host_entry_dir(dir, sizeof(dir), st, o->name));
@@ -152,12 +181,17 @@ cm_err host_request(char **csr_pem, host_store *st, const struct host_request_op
     if (fs_exists(dir) && !o->replace)
         CM_FAIL(CM_ERR_EXISTS, "entry '%s' exists in the store %s (host remove, or host renew)",
                 o->name, host_store_dir(st));
-    CM_TRY(key_generate(&k, &ks));
-    CM_TRY(make_csr(csr_pem, k, o));
+    if (o->key_uri != NULL) {
+        CM_TRY(token_key(&tk, o));
+        key_spec_of(&ks, key_public(tk)); /* the token's key, made or found */
+    } else
+        CM_TRY(key_generate(&k, &ks));
+    CM_TRY(make_csr(csr_pem, k, tk, o));
     CM_TRY(fs_mkdirs(dir, 0700));
     if (o->replace)
         CM_TRY(host_entry_meta(&kv, st, o->name));
     CM_TRY(host_kv_set(&kv, "key", key_spec_name(&ks, kname, sizeof(kname))));
+    CM_TRY(host_kv_set(&kv, "key_uri", o->key_uri ? o->key_uri : ""));
     CM_TRY(host_kv_set(&kv, "exportable", o->exportable ? "yes" : "no"));
     CM_TRY(host_kv_set(&kv, "encrypted", o->passphrase_file ? "yes" : "no"));
     CM_TRY(host_entry_file(path, sizeof(path), st, o->name, "request.csr"));
@@ -165,7 +199,8 @@ cm_err host_request(char **csr_pem, host_store *st, const struct host_request_op
     /* When renewing, a new key goes beside the old one until its
      * certificate is imported (host_import swaps them). */
     CM_TRY(host_entry_file(path, sizeof(path), st, o->name, o->replace ? "key.new" : "key.pem"));
-    CM_TRY(save_key(k, path, o->passphrase_file));
+    if (tk == NULL)
+        CM_TRY(save_key(k, path, o->passphrase_file));
     CM_TRY(host_entry_meta_write(st, o->name, &kv));
 out:
     if (rc != CM_OK) {
@@ -173,6 +208,7 @@ out:
         *csr_pem = NULL;
     }
     host_kv_free(&kv);
+    key_close(tk);
     EVP_PKEY_free(k);
     return rc;
 }

@@ -23,7 +23,8 @@ struct host_store {
 static const char *const conf_keys[] = {
     "live_dir",       "postfix.config_dir", "postfix.postconf", "postfix.check",  "postfix.reload",
     "dovecot.config", "dovecot.ssl_file",   "dovecot.check",    "dovecot.reload", "nginx.config",
-    "nginx.ssl_file", "nginx.check",        "nginx.reload",
+    "nginx.ssl_file", "nginx.check",        "nginx.reload",     "apache.config",  "apache.ssl_file",
+    "apache.check",   "apache.reload",
 };
 
 static cm_err conf_load(host_store *st)
@@ -182,6 +183,12 @@ static int no_prompt(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
+int host_entry_in_token(const struct host_kv *meta)
+{
+    const char *u = host_kv_get(meta, "key_uri");
+    return u != NULL && u[0] != '\0';
+}
+
 cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name, const char *pass_file)
 {
     cm_err rc = CM_OK;
@@ -192,6 +199,11 @@ cm_err host_entry_key(EVP_PKEY **out, const host_store *st, const char *name, co
     *out = NULL;
     pass[0] = '\0';
     CM_TRY(host_entry_meta(&kv, st, name));
+    if (host_entry_in_token(&kv))
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "the key of '%s' is in a PKCS#11 token (%s) and never leaves it: a service "
+                "or a file that needs the key cannot have it (docs/host.md)",
+                name, host_kv_get(&kv, "key_uri"));
     CM_TRY(host_entry_file(path, sizeof(path), st, name, "key.pem"));
     enc = host_kv_get(&kv, "encrypted");
     if (enc != NULL && strcmp(enc, "yes") == 0) {

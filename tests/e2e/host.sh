@@ -3,7 +3,8 @@
 # host request, certificates from a third-party CA made with openssl (PEM,
 # DER, .p7b, a bundle, the issuer from an AIA URL served on 127.0.0.1),
 # from a certmint CA home (host submit, pending and approved, renew,
-# --rekey), list/show by thumbprint as openssl computes it, export --pfx read
+# --rekey), a key in a PKCS#11 token (SoftHSM2), list/show by thumbprint as
+# openssl computes it, export --pfx read
 # back by openssl, remove; and the refusals: another key's certificate, an
 # expired or not yet valid one, a chain that does not verify; none changes
 # the store.
@@ -190,6 +191,19 @@ check_match "renew --all --rekey --window 1000: renewed" \
 check "renew --rekey: a new key" test "$(openssl x509 -in "$S/entries/web/cert.pem" -noout -pubkey)" != "$K1"
 check "renew --rekey: key.pem is the certificate's key" sh -c \
     "test \"\$(openssl pkey -in '$S/entries/web/key.pem' -pubout)\" = \"\$(openssl x509 -in '$S/entries/web/cert.pem' -noout -pubkey)\""
+# One generation per certificate, switched by one link (no moment with the
+# new key beside the old certificate); the one before kept, older removed.
+W3=$(fp1 "$S/entries/web/cert.pem")
+check_eq "cur names the current certificate's generation" "$(readlink "$S/entries/web/cur")" "g-$W3"
+check_eq "key.pem and cert.pem are links through cur" \
+    "$(readlink "$S/entries/web/key.pem") $(readlink "$S/entries/web/cert.pem")" "cur/key.pem cur/cert.pem"
+check_eq "  ... the generation's key is 0600" "$(stat -c %a "$S/entries/web/g-$W3/key.pem")" 600
+check "  ... the generation's key and certificate match (openssl)" sh -c \
+    "test \"\$(openssl pkey -in '$S/entries/web/g-$W3/key.pem' -pubout)\" = \"\$(openssl x509 -in '$S/entries/web/g-$W3/cert.pem' -noout -pubkey)\""
+check_eq "three renewals: the current and the previous generation kept, the first removed" \
+    "$(cd "$S/entries/web" && ls -d g-* | sort | tr '\n' ' ')" "$(printf 'g-%s\ng-%s\n' "$W2" "$W3" | sort | tr '\n' ' ')"
+check_match "  ... the history in entry.conf" "$(cat "$S/entries/web/entry.conf")" "history = $W3,$W2"
+[ ! -e "$S/entries/web/key.new" ] && ok "  ... no key.new left" || fail "  ... key.new left"
 check_match "renew --all: a third-party entry is skipped" "$("$CM" --passphrase-file "$PASS" host --store "$S" renew --all --window 1000 2>&1)" "mail.*skipped"
 
 # An encrypted store key: export needs its passphrase.
@@ -211,6 +225,39 @@ cm "$CA" approve "$rid" >/dev/null 2>&1
 check_match "submit again: the approved certificate is fetched and imported" \
     "$("$CM" --passphrase-file "$PASS" host --store "$S" submit man --ca-home "$CA" 2>&1)" "issued"
 check "  ... and verifies against the CA" openssl verify -CAfile "$T/ca.pem" "$S/entries/man/cert.pem"
+
+# --- a host key in a PKCS#11 token (SoftHSM2) ---------------------------------------
+if command -v softhsm2-util >/dev/null && [ -f "$P11_MODULE" ]; then
+    softhsm_token host-keys || fail "softhsm token"
+    URI=$(p11_uri host-keys hsm-web)
+    check "request --key pkcs11:... --key-type ec:p256" H request --name hsm --subject /CN=hsm.example.org \
+        --dns hsm.example.org --key "$URI" --key-type ec:p256 --out "$T/hsm.csr"
+    check "  ... the CSR's signature verifies (openssl)" openssl req -in "$T/hsm.csr" -noout -verify
+    check "  ... no key file in the store" test ! -e "$S/entries/hsm/key.pem"
+    pkcs11-tool --module "$P11_MODULE" --token-label host-keys --login --pin "$(cat "$P11_PIN")" \
+        --list-objects --type pubkey >"$T/p11.out" 2>&1
+    check_match "  ... the key pair is in the token under its label (pkcs11-tool)" "$(cat "$T/p11.out")" "label: +hsm-web"
+    pkcs11-tool --module "$P11_MODULE" --token-label host-keys --login --pin "$(cat "$P11_PIN")" \
+        --read-object --type pubkey --label hsm-web -o "$T/hsm.pub.der" >/dev/null 2>&1
+    check_eq "  ... the token's public key is the CSR's" "$(openssl pkey -pubin -inform DER -in "$T/hsm.pub.der" -pubout 2>/dev/null)" \
+        "$(openssl req -in "$T/hsm.csr" -noout -pubkey)"
+    check_fails "request --key pkcs11:... --exportable refused" H request --name hsm2 --subject /CN=hsm2.example.org \
+        --key "$(p11_uri host-keys hsm-two)" --exportable
+    check_match "submit it" "$("$CM" --passphrase-file "$PASS" host --store "$S" submit hsm --ca-home "$CA" 2>&1)" "issued"
+    check "  ... the certificate verifies against the CA" openssl verify -CAfile "$T/ca.pem" "$S/entries/hsm/cert.pem"
+    check_match "show: the key is pkcs11" "$(H show hsm)" "Key +pkcs11 ec:p256"
+    check_match "list --format json: key pkcs11" "$(H list --format json)" '"key": ?"pkcs11 ec:p256"'
+    check_fails "export --pfx refused" H export hsm --pfx --password-file "$T/pfxpass" --out "$T/hsm.pfx"
+    check_match "  ... the key never leaves the token" "$(cat "$T/last.out")" "PKCS#11 token: not exportable"
+    check_fails "enable refused" H enable hsm --services https
+    check_match "  ... services read key files" "$(cat "$T/last.out")" "PKCS#11 token.*read their key from a file"
+    check_match "renew (same key in the token)" "$("$CM" --passphrase-file "$PASS" host --store "$S" renew hsm 2>&1)" "hsm.*renewed"
+    check_eq "  ... the renewed certificate still certifies the token's key" \
+        "$(openssl x509 -in "$S/entries/hsm/cert.pem" -noout -pubkey)" "$(openssl req -in "$T/hsm.csr" -noout -pubkey)"
+    check_fails "renew --rekey refused" "$CM" --passphrase-file "$PASS" host --store "$S" renew hsm --rekey
+else
+    echo "# SKIP PKCS#11 host keys: softhsm2 missing (scripts/install-deps.sh)"
+fi
 
 # --- remove ------------------------------------------------------------------------
 check "remove" H remove man

@@ -62,6 +62,23 @@ check_eq "SUBMIT of a bad CSR: exit 2 (rejected)" "$(cat "$T/st")" 2
 helper IDENTIFY "" ""
 check_eq "IDENTIFY: exit 0" "$(cat "$T/st")" 0
 helper GET-NEW-REQUEST-REQUIREMENTS "" ""
+check_eq "GET-NEW-REQUEST-REQUIREMENTS: exit 0" "$(cat "$T/st")" 0
+check_eq "  ... a subject and a host name (tls-server requires a DNS SAN)" "$(tr '\n' ' ' <"$T/h.out")" \
+    "CERTMONGER_REQ_SUBJECT CERTMONGER_REQ_HOSTNAME "
+cm "$CA" config set profile.mailbox.base smime >/dev/null 2>&1
+cm "$CA" config set profile.mailbox.require_email yes >/dev/null 2>&1
+helper GET-RENEW-REQUEST-REQUIREMENTS "" "" --profile mailbox
+check_match "GET-RENEW-REQUEST-REQUIREMENTS, a profile requiring an address: CERTMONGER_REQ_EMAIL" \
+    "$(cat "$T/st") $(tr '\n' ' ' <"$T/h.out")" "^0 .*CERTMONGER_REQ_EMAIL"
+helper FETCH-ROOTS "" ""
+check_eq "FETCH-ROOTS: exit 0" "$(cat "$T/st")" 0
+check_eq "  ... a nickname line: the root's subject" "$(head -n 1 "$T/h.out")" \
+    "$(openssl x509 -in "$T/ca.pem" -noout -subject -nameopt compat | sed 's/^subject=\///')"
+tail -n +2 "$T/h.out" >"$T/roots.pem"
+cp "$T/h.out" "$T/h.out.roots"
+check_eq "  ... then the CA's root (openssl fingerprints)" \
+    "$(openssl x509 -in "$T/roots.pem" -noout -fingerprint -sha256)" "$(openssl x509 -in "$T/ca.pem" -noout -fingerprint -sha256)"
+helper GET-SUPPORTED-TEMPLATES "" ""
 check_eq "an unsupported operation: exit 6" "$(cat "$T/st")" 6
 CERTMONGER_OPERATION=SUBMIT CERTMONGER_CSR=$(cat "$T/a.csr") "$CM" host certmonger-helper --ca-home "$T/nowhere" >"$T/h.out" 2>&1
 check_eq "SUBMIT to a missing CA home: exit 4 (unconfigured)" "$?" 4
@@ -89,6 +106,19 @@ until getcert list-cas -s >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
 done
 check "getcert add-ca" getcert add-ca -s -c certmint -e "$HELPER"
+# certmonger asks the new CA for its roots (FETCH-ROOTS) and requirements
+# and keeps them in its CA file (in $T/cm/cas).
+root_b64=$(sed -n 2p "$T/ca.pem")
+cafile() { grep -l '^id=certmint$' "$T"/cm/cas/* 2>/dev/null | head -n 1; }
+i=0
+until [ -n "$(cafile)" ] && grep -q '^ca_required_renewal_attributes=' "$(cafile)" &&
+    grep -q -- "$root_b64" "$(cafile)"; do
+    i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
+done
+check "certmonger stored the CA's root from FETCH-ROOTS" grep -q -- "$root_b64" "$(cafile)"
+check_eq "  ... under its nickname" "$(sed -n 's/^ca_root_certs=//p' "$(cafile)")" "$(head -n 1 "$T/h.out.roots")"
+check_eq "  ... and the requirements" "$(sed -n 's/^ca_required_enroll_attributes=//p' "$(cafile)")" \
+    "template-subject,template-hostname"
 check "getcert request -w" timeout 60 getcert request -s -c certmint -w -I web -f "$T/web.pem" -k "$T/web.key" \
     -N CN=web.example.org -D web.example.org
 check "the certificate certmonger saved verifies against the CA" openssl verify -CAfile "$T/ca.pem" "$T/web.pem"

@@ -109,6 +109,14 @@ check "renew: a new certificate" test "$C1" != "$C2"
 for s in smtp imap pop https; do
     check_eq "$s: presents the renewed certificate" "$(served_wait $s "$T/root.pem" "$C2")" "$C2"
 done
+check "  ... the previous live folder is kept (rollback)" test -d "$S/live/$C1"
+out=$(H renew mail 2>&1)
+C2b=$(fp1 <"$S/entries/mail/cert.pem")
+check_match "renew again: the oldest live folder is removed" "$out" "renewed.*removed $C1"
+check "  ... live/ of the first certificate is gone" test ! -e "$S/live/$C1"
+check "  ... live/ of the previous one is kept" test -d "$S/live/$C2"
+check_eq "https: presents the second renewal" "$(served_wait https "$T/root.pem" "$C2b")" "$C2b"
+C2=$C2b
 
 # --- a broken service configuration: restored, the service keeps running ----------
 check "request a second certificate" H request --name web --subject /CN=web.example.org --dns web.example.org --key ec:p256

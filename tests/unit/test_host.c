@@ -1,6 +1,7 @@
 /* Unit tests of the host store's parsers and helpers (src/host): key =
  * value files, thumbprints, the directive editor of service configuration
  * files, --services, command splitting and running (no shell). */
+#include "db/db.h"
 #include "host/edit.h"
 #include "host/host.h"
 #include "unit.h"
@@ -88,6 +89,28 @@ TEST(edit_nginx_idempotent)
     buf_free(&c);
 }
 
+/* Apache (httpd.conf): directive names in any case, the value quoted,
+ * <VirtualHost> lines and comments untouched. */
+TEST(edit_apache)
+{
+    cm_buf b = CM_BUF_INIT(1 << 20), c = CM_BUF_INIT(1 << 20);
+    struct host_directive d[2] = {{"SSLCertificateFile", "/l/full.pem"},
+                                  {"SSLCertificateKeyFile", "/l/key.pem"}};
+    const char *in = "<VirtualHost *:443>\n  # SSLCertificateFile /x\n"
+                     "  sslcertificatefile /etc/ssl/old.pem\n"
+                     "  SSLCertificateKeyFile /etc/ssl/old.key\n"
+                     "  SSLCertificateChainFile /etc/ssl/chain.pem\n</VirtualHost>\n";
+    CHECK_OK(host_edit_directives(&b, in, strlen(in), d, 2, HOST_SYNTAX_APACHE));
+    CHECK_STR(buf_str(&b), "<VirtualHost *:443>\n  # SSLCertificateFile /x\n"
+                           "  SSLCertificateFile \"/l/full.pem\"\n"
+                           "  SSLCertificateKeyFile \"/l/key.pem\"\n"
+                           "  SSLCertificateChainFile /etc/ssl/chain.pem\n</VirtualHost>\n");
+    CHECK_OK(host_edit_directives(&c, (const char *)b.data, b.len, d, 2, HOST_SYNTAX_APACHE));
+    CHECK_STR(buf_str(&c), buf_str(&b));
+    buf_free(&b);
+    buf_free(&c);
+}
+
 TEST(services)
 {
     unsigned m = 0;
@@ -96,6 +119,10 @@ TEST(services)
     CHECK_INT(m, HOST_SMTP | HOST_IMAP | HOST_POP | HOST_HTTPS);
     host_services_name(s, sizeof(s), HOST_POP | HOST_SMTP);
     CHECK_STR(s, "smtp,pop");
+    CHECK_OK(host_services_parse(&m, "apache,https"));
+    CHECK_INT(m, HOST_APACHE | HOST_HTTPS);
+    host_services_name(s, sizeof(s), HOST_APACHE | HOST_SMTP);
+    CHECK_STR(s, "smtp,apache");
     CHECK_ERR(host_services_parse(&m, "smtp,iis"), CM_ERR_INVALID);
     CHECK_ERR(host_services_parse(&m, ""), CM_ERR_INVALID);
     CHECK_ERR(host_services_parse(&m, "smtp,,imap"), CM_ERR_INVALID);
@@ -136,6 +163,50 @@ TEST(read_certs_rejects)
     CHECK(sk == NULL);
 }
 
+/* The REST API's answers (docs/http.md, openapi.json Submission,
+ * Request, PolicyProblem) as host submit --ca https:// reads them. */
+TEST(rest_answers)
+{
+    struct host_submit_result r;
+    char *pem = NULL;
+    const char *issued = "{\"request_id\":7,\"disposition\":\"issued\",\"serial\":\"01\","
+                         "\"message\":null,\"withheld\":false,\"certificate\":\"PEM\"}";
+    const char *pend = "{\"request_id\":8,\"disposition\":\"pending\",\"serial\":null,"
+                       "\"message\":null,\"withheld\":false,\"certificate\":null}";
+    const char *withheld = "{\"request_id\":9,\"disposition\":\"issued\",\"withheld\":true}";
+    const char *denied = "{\"type\":\"urn:certmint:problem:policy\",\"status\":422,"
+                         "\"detail\":\"key type rsa:2048 not allowed\",\"request_id\":10}";
+    const char *read = "{\"request_id\":11,\"disposition\":\"denied\",\"message\":\"not ours\"}";
+
+    memset(&r, 0, sizeof(r));
+    CHECK_OK(host_rest_parse_answer(&r, &pem, 201, issued, strlen(issued)));
+    CHECK_INT(r.disposition, DB_DISP_ISSUED);
+    CHECK_INT(r.request_id, 7);
+    CHECK_STR(pem, "PEM");
+    free(pem);
+    pem = NULL;
+    CHECK_OK(host_rest_parse_answer(&r, &pem, 202, pend, strlen(pend)));
+    CHECK_INT(r.disposition, DB_DISP_PENDING);
+    CHECK(pem == NULL);
+    CHECK_OK(host_rest_parse_answer(&r, &pem, 202, withheld, strlen(withheld)));
+    CHECK_INT(r.disposition, DB_DISP_PENDING);
+    CHECK(pem == NULL);
+    CHECK_OK(host_rest_parse_answer(&r, NULL, 422, denied, strlen(denied)));
+    CHECK_INT(r.disposition, DB_DISP_DENIED);
+    CHECK_INT(r.request_id, 10);
+    CHECK_STR(r.message, "key type rsa:2048 not allowed");
+    CHECK_OK(host_rest_parse_answer(&r, NULL, 200, read, strlen(read)));
+    CHECK_INT(r.disposition, DB_DISP_DENIED);
+    CHECK_STR(r.message, "not ours");
+    /* Neither a request nor JSON, a duplicate member, an unknown state. */
+    CHECK(host_rest_parse_answer(&r, NULL, 200, "<html>", 6) != CM_OK);
+    CHECK(host_rest_parse_answer(&r, NULL, 201, "{\"request_id\":1,\"request_id\":2}", 31) !=
+          CM_OK);
+    CHECK(host_rest_parse_answer(&r, NULL, 200, "{\"request_id\":3,\"disposition\":\"x\"}", 34) !=
+          CM_OK);
+    cm_err_clear();
+}
+
 int main(void)
 {
     unit_suite = "host";
@@ -144,8 +215,10 @@ int main(void)
     RUN(thumbprints);
     RUN(edit_dovecot);
     RUN(edit_nginx_idempotent);
+    RUN(edit_apache);
     RUN(services);
     RUN(split_and_run);
     RUN(read_certs_rejects);
+    RUN(rest_answers);
     return UNIT_DONE();
 }
