@@ -539,46 +539,65 @@ out:
     return rc;
 }
 
-/* Imports the certificate of one orphan record; pr is the worker's decoding
- * and check of it (pr->x is freed here). *ok: 1 imported, 0 rejected and
- * listed. */
-static cm_err import_record(struct scan *s, const struct orphan *o, const struct rec *r,
-                            const struct prep_out *pr, int *ok)
+/* The import of a record the workers did not make ready: decoded here when
+ * they could not (out of memory, a read failed), checked here unless they
+ * verified it. *x: the decoded certificate (the caller frees it). Returns
+ * the import's result; *unparsed: 1 when the record is not a certificate. */
+static cm_err import_decoded(X509 **x, int *unparsed, ca_ctx *ca, const struct orphan *o,
+                             const struct rec *r, const struct prep_out *pr, const char *from,
+                             char serial[CM_SERIAL_BUF])
 {
-    cm_err rc = CM_OK;
-    X509 *x = pr->x;
-    char serial[CM_SERIAL_BUF];
-    const char *from = r->message_id ? r->message_id : r->source;
     int parsed = pr->parsed;
 
-    *ok = 0;
+    *x = pr->x;
+    *unparsed = 0;
     if (parsed < 0) {
-        /* Not done by a worker (out of memory, a read failed): here. */
         const unsigned char *p = r->der;
-        x = d2i_X509(NULL, &p, (long)r->der_len);
-        parsed = x != NULL && (size_t)(p - r->der) == r->der_len;
+        *x = d2i_X509(NULL, &p, (long)r->der_len);
+        parsed = *x != NULL && (size_t)(p - r->der) == r->der_len;
     }
     if (!parsed) {
-        CM_TRY(reject(s->rep, r->source, o->serial, "attached certificate does not parse"));
-        goto out;
+        *unparsed = 1;
+        return CM_OK;
     }
     /* Checked by a worker: issuer and signature (ca_check_signed_here).
      * Anything else is checked again here, for the message. */
     if (pr->verified)
-        rc = ca_import_checked_in_tx(s->ca, x, o->request_id, profile_name(r->profile),
-                                     "attached certificate", from, serial);
+        return ca_import_checked_in_tx(ca, *x, o->request_id, profile_name(r->profile),
+                                       "attached certificate", from, serial);
+    return ca_import_cert_in_tx(ca, *x, o->request_id, profile_name(r->profile),
+                                "attached certificate", from, serial);
+}
+
+/* Imports the certificate of one orphan record; pr is the worker's decoding
+ * and check of it (freed here). *ok: 1 imported, 0 rejected and listed. */
+static cm_err import_record(struct scan *s, const struct orphan *o, const struct rec *r,
+                            struct prep_out *pr, int *ok)
+{
+    cm_err rc = CM_OK;
+    X509 *x = NULL;
+    char serial[CM_SERIAL_BUF];
+    const char *from = r->message_id ? r->message_id : r->source;
+    int unparsed = 0;
+
+    *ok = 0;
+    if (pr->ready_ok) /* decoded, checked, encoded and described: rows only */
+        rc = ca_import_ready_in_tx(s->ca, &pr->ready, o->request_id, profile_name(r->profile),
+                                   "attached certificate", from, serial);
     else
-        rc = ca_import_cert_in_tx(s->ca, x, o->request_id, profile_name(r->profile),
-                                  "attached certificate", from, serial);
-    if (rc == CM_ERR_INVALID) {
+        rc = import_decoded(&x, &unparsed, s->ca, o, r, pr, from, serial);
+    pr->x = NULL; /* x's now */
+    if (unparsed) {
+        CM_TRY(reject(s->rep, r->source, o->serial, "attached certificate does not parse"));
+    } else if (rc == CM_ERR_INVALID) {
         /* Forged or foreign: never imported. */
         CM_TRY(reject(s->rep, r->source, o->serial, cm_err_msg()));
-        goto out;
-    }
-    if (rc == CM_OK)
+    } else if (rc == CM_OK) {
         *ok = 1;
+    }
 out:
     X509_free(x);
+    prep_out_clear(pr);
     return rc;
 }
 
@@ -616,7 +635,7 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
          * when not needed: the same certificate again). */
         prep_take(s->prep, (size_t)(&o[k] - s->orphans), &pr);
         if (imported != NULL) {
-            X509_free(pr.x);
+            prep_out_clear(&pr);
             if (r.der_len != imported_len || memcmp(r.der, imported, imported_len) != 0) {
                 char why[700];
                 snprintf(why, sizeof(why),
@@ -902,8 +921,32 @@ out:
     return rc;
 }
 
+/* Where a run's time goes, for -v (bench/recover.sh): wall seconds, and CPU
+ * seconds of this thread (the writer) and of the whole process. */
+struct phase_clock {
+    double wall, self, all;
+};
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void phase_mark(struct phase_clock *pc, const char *what)
+{
+    struct phase_clock now = {clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_THREAD_CPUTIME_ID),
+                              clock_s(CLOCK_PROCESS_CPUTIME_ID)};
+    if (what != NULL)
+        log_info("recover-orphans: %s: %.2f s, CPU %.2f s (%.2f s in this thread)", what,
+                 now.wall - pc->wall, now.all - pc->all, now.self - pc->self);
+    *pc = now;
+}
+
 cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct recover_opts *o)
 {
+    struct phase_clock pc;
     cm_err rc = CM_OK;
     struct scan s;
     struct tx t = {ca, 0, o->dry_run};
@@ -920,10 +963,13 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     CM_TRY(opts_check(ca, o));
     /* The key signs the CRL at the end: ask for it before a long scan, not
      * after. A dry run only verifies certificates (public key). */
+    phase_mark(&pc, NULL);
     if (!o->dry_run)
         CM_TRY(ca_load_key(ca));
+    phase_mark(&pc, "the CA key");
     text_hex(keyid, ca->ski, ca->ski_len);
     CM_TRY(scan_trail(&s, keyid));
+    phase_mark(&pc, "reading the trail");
     CM_TRY(last_crl_number(&db_crl, ca->db));
     CM_TRY(db_begin(ca->db));
     in_tx = 1;
@@ -932,7 +978,9 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
         goto out; /* rolled back below */
     CM_TRY(db_commit(ca->db));
     in_tx = 0;
+    phase_mark(&pc, "applying it");
     CM_TRY(publish_after(rep, ca, changes, db_crl));
+    phase_mark(&pc, "the CRL");
 out:
     if (in_tx)
         db_rollback(ca->db);
