@@ -337,7 +337,8 @@ static cm_err fill_placeholder_with(ca_ctx *ca, struct db_cert *c, const char *t
     CM_TRY(db_cert_fill_placeholder(ca->db, c));
     CM_TRY(exit_raise(ca->db, EXIT_EV_CERTIMPORTED, request_id, c->serial,
                       "{\"placeholder_filled\":true}"));
-    CM_TRY(ca_audit(ca, "import", request_id, c->serial, "placeholder filled with the certificate"));
+    CM_TRY(
+        ca_audit(ca, "import", request_id, c->serial, "placeholder filled with the certificate"));
 out:
     /* Borrowed: not ours to free. */
     c->template_name = NULL;

@@ -721,6 +721,8 @@ static cm_err restore_orphans(struct scan *s, struct tx *t)
 
     CM_TRY(spool_sort(s->orphans));
     n = spool_count(s->orphans);
+    log_info("recover-orphans: %zu orphan records, %zu runs of them sorted on disk and merged", n,
+             spool_runs(s->orphans));
     /* Decoding and signature checks run ahead in worker threads, in the
      * order of the records; this thread imports, in that order. */
     if (n > 0 && s->spill != NULL)
@@ -990,9 +992,30 @@ static void phase_mark(struct phase_clock *pc, const char *what)
     *pc = now;
 }
 
+/* Records per spool run: CERTMINT_SPOOL_RUN (1-1000000) makes them few, so
+ * that the tests' small trails take the path of a large one (runs written
+ * out and merged: tests/e2e/disaster.sh); else the default. */
+static size_t spool_run_size(void)
+{
+    const char *v = getenv("CERTMINT_SPOOL_RUN");
+    char *end = NULL;
+    long n;
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 1 || n > 1000000) {
+        log_warn("CERTMINT_SPOOL_RUN: \"%s\" is not a number from 1 to 1000000; ignored", v);
+        return 0;
+    }
+    return (size_t)n;
+}
+
 cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct recover_opts *o)
 {
     struct phase_clock pc;
+    size_t run;
     cm_err rc = CM_OK;
     struct scan s;
     struct tx t = {ca, 0, o->dry_run};
@@ -1007,10 +1030,11 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     s.o = o;
     s.rep = rep;
     CM_TRY(opts_check(ca, o));
-    CM_TRY(spool_new(&s.orphans, sizeof(struct orphan), orphan_cmp, 0));
-    CM_TRY(spool_new(&s.revs, sizeof(struct revent), revent_cmp, 0));
-    CM_TRY(spool_new(&s.reqs, sizeof(struct reqev), reqev_cmp, 0));
-    CM_TRY(spool_new(&s.recovered, CM_SERIAL_BUF, NULL, 0));
+    run = spool_run_size();
+    CM_TRY(spool_new(&s.orphans, sizeof(struct orphan), orphan_cmp, run));
+    CM_TRY(spool_new(&s.revs, sizeof(struct revent), revent_cmp, run));
+    CM_TRY(spool_new(&s.reqs, sizeof(struct reqev), reqev_cmp, run));
+    CM_TRY(spool_new(&s.recovered, CM_SERIAL_BUF, NULL, run));
     /* The key signs the CRL at the end: ask for it before a long scan, not
      * after. A dry run only verifies certificates (public key). */
     phase_mark(&pc, NULL);

@@ -12,8 +12,9 @@
  * Threads: the workers touch only the scratch file (pread on its
  * descriptor), their own OpenSSL objects, and the CA certificate's public
  * key, read-only (decoded before they start). A certificate that verifies
- * is also encoded and described there (ca_import_ready_make, no CA state). They set no cm_err message:
- * anything a worker cannot do is left to the writer (parsed = -1), which
+ * is also encoded and described there (ca_import_ready_make: no CA
+ * state). Their cm_err messages stay in their threads: anything a worker
+ * cannot do is left to the writer (parsed = -1, or ready_ok = 0), which
  * does it the way a single-threaded run does, with the same messages. */
 #ifndef CM_RECOVER_PREP_H
 #define CM_RECOVER_PREP_H

@@ -21,7 +21,7 @@ struct run {
 struct spool {
     size_t size; /* bytes per record */
     spool_cmp cmp;
-    size_t cap_run; /* records per run */
+    size_t cap_run;     /* records per run */
     unsigned char *buf; /* the run being added (and, with no file, all) */
     size_t nbuf, capbuf;
     size_t count;
@@ -205,8 +205,8 @@ cm_err spool_add(struct spool *s, const void *rec)
 
 /* One run's place in the merge: a buffer of its next records. */
 struct cursor {
-    off_t off;    /* the next record not yet buffered */
-    size_t left;  /* records not yet buffered */
+    off_t off;   /* the next record not yet buffered */
+    size_t left; /* records not yet buffered */
     unsigned char *buf;
     size_t n, pos; /* buffered, and the next of them */
 };
@@ -234,9 +234,8 @@ static long cursor_min(const struct spool *s, const struct cursor *c, size_t nc)
     for (size_t k = 0; k < nc; k++) {
         if (c[k].pos >= c[k].n)
             continue;
-        if (best < 0 || (s->cmp != NULL &&
-                         s->cmp(c[k].buf + c[k].pos * s->size,
-                                c[best].buf + c[best].pos * s->size) < 0))
+        if (best < 0 || (s->cmp != NULL && s->cmp(c[k].buf + c[k].pos * s->size,
+                                                  c[best].buf + c[best].pos * s->size) < 0))
             best = (long)k;
     }
     return best;
@@ -308,8 +307,9 @@ out:
 cm_err spool_get(const struct spool *s, size_t i, void *rec)
 {
     if (!s->sorted || i >= s->count)
-        return cm_err_set(CM_ERR_STATE, "spool: record %zu of %zu read before sorting or past the end",
-                          i, s->count);
+        return cm_err_set(CM_ERR_STATE,
+                          "spool: record %zu of %zu read before sorting or past the end", i,
+                          s->count);
     if (s->nruns == 0) {
         memcpy(rec, s->buf + i * s->size, s->size);
         return CM_OK;

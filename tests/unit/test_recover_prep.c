@@ -174,8 +174,7 @@ static void run_workers(int fd, struct jobs *j, int workers, size_t step, size_t
         }
         /* A certificate that verifies comes made ready (its X509 freed);
          * any other that parses comes decoded. */
-        if (r.parsed != want_parsed || r.verified != want_verified ||
-            r.ready_ok != want_verified ||
+        if (r.parsed != want_parsed || r.verified != want_verified || r.ready_ok != want_verified ||
             (want_parsed == 1 && !want_verified) != (r.x != NULL) ||
             (r.x && ASN1_INTEGER_get(X509_get0_serialNumber(r.x)) != (long)i + 1) ||
             (want_verified && ready_differs(fd, j, i, &r))) {

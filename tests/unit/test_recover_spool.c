@@ -80,7 +80,7 @@ static void spool_check(size_t run, spool_cmp cmp, size_t want_runs_min)
 
 TEST(sorted_in_memory_and_in_runs)
 {
-    spool_check(0, rec_cmp, 0);       /* fits: no file */
+    spool_check(0, rec_cmp, 0);         /* fits: no file */
     spool_check(100, rec_cmp, N / 100); /* 50 runs merged */
     spool_check(7, rec_cmp, N / 7);
     spool_check(1, rec_cmp, N);
