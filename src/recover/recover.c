@@ -230,28 +230,31 @@ static cm_err read_at(struct scan *s, void *buf, size_t n, int64_t off)
     return CM_OK;
 }
 
-/* Reads a record back; the strings are NUL-terminated, NULL when empty. */
+/* Reads a record back; the strings are NUL-terminated, NULL when empty.
+ * Two reads (the lengths, then the bytes): the bytes land 5 past the
+ * buffer's start and each field moves down into its place, a NUL after
+ * it (field i moves down by 5 - i: never onto bytes not yet moved). */
 static cm_err spill_get(struct scan *s, struct rec *r, int64_t off)
 {
     uint32_t len[5];
-    size_t total = 0, pos = 0;
+    size_t total = 0, pos = 0, from = 5;
     const char **str[4] = {&r->subject, &r->profile, &r->source, &r->message_id};
 
     memset(r, 0, sizeof(*r));
     TRY_RET(read_at(s, len, sizeof(len), off));
     for (int i = 0; i < 5; i++)
-        total += (size_t)len[i] + 1;
-    if (total > s->rbuf_cap) {
-        unsigned char *nb = realloc(s->rbuf, total);
+        total += (size_t)len[i];
+    if (total + 5 > s->rbuf_cap) {
+        unsigned char *nb = realloc(s->rbuf, total + 5);
         if (nb == NULL)
             return cm_err_set(CM_ERR_NOMEM, "out of memory");
         s->rbuf = nb;
-        s->rbuf_cap = total;
+        s->rbuf_cap = total + 5;
     }
-    off += (int64_t)sizeof(len);
+    if (total > 0)
+        TRY_RET(read_at(s, s->rbuf + 5, total, off + (int64_t)sizeof(len)));
     for (int i = 0; i < 5; i++) {
-        if (len[i] > 0)
-            TRY_RET(read_at(s, s->rbuf + pos, len[i], off));
+        memmove(s->rbuf + pos, s->rbuf + from, len[i]);
         s->rbuf[pos + len[i]] = '\0';
         if (i == 0) {
             r->der = len[0] ? s->rbuf : NULL;
@@ -260,7 +263,7 @@ static cm_err spill_get(struct scan *s, struct rec *r, int64_t off)
             *str[i - 1] = len[i] ? (const char *)s->rbuf + pos : NULL;
         }
         pos += (size_t)len[i] + 1;
-        off += len[i];
+        from += len[i];
     }
     return CM_OK;
 }
