@@ -438,6 +438,9 @@ static cm_err report_pending_unknown(struct scan *s)
     struct reqev first, r;
     int have = 0, settled = 0;
 
+    memset(&first, 0, sizeof(first));
+    memset(&r, 0, sizeof(r));
+
     CM_TRY(spool_sort(s->reqs));
     n = spool_count(s->reqs);
     for (size_t i = 0; i <= n; i++) {
@@ -722,6 +725,8 @@ static cm_err restore_orphans(struct scan *s, struct tx *t)
     size_t n, i, start = 0, ng = 0, before;
     struct orphan o;
 
+    memset(&o, 0, sizeof(o));
+
     CM_TRY(spool_sort(s->orphans));
     n = spool_count(s->orphans);
     log_info("recover-orphans: %zu orphan records, %zu runs of them sorted on disk and merged", n,
@@ -810,6 +815,9 @@ static cm_err apply_revocations(struct scan *s, struct tx *t)
     cm_err rc = CM_OK;
     size_t n;
     struct revent last, r;
+
+    memset(&last, 0, sizeof(last));
+    memset(&r, 0, sizeof(r));
 
     CM_TRY(spool_sort(s->revs));
     n = spool_count(s->revs);
