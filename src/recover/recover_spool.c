@@ -245,6 +245,7 @@ static long cursor_min(const struct spool *s, const struct cursor *c, size_t nc)
 static cm_err runs_merge(struct spool *s)
 {
     cm_err rc = CM_OK;
+    /* Records buffered per run: SPOOL_IO's worth, no more than a run. */
     size_t per = SPOOL_IO / s->size > 0 ? SPOOL_IO / s->size : 1;
     struct cursor *c = calloc(s->nruns, sizeof(*c));
     unsigned char *out = malloc(per * s->size);
@@ -253,6 +254,8 @@ static cm_err runs_merge(struct spool *s)
     long k;
 
     CM_NOMEM_IF(c == NULL || out == NULL);
+    if (per > s->cap_run)
+        per = s->cap_run;
     for (size_t i = 0; i < s->nruns; i++) {
         c[i].off = s->runs[i].off;
         c[i].left = s->runs[i].n;

@@ -3,7 +3,9 @@
  * grow with the trail, so past SPOOL_RUN records they go to an unlinked
  * scratch file in sorted runs, merged at the end (an external merge sort).
  * Memory stays flat however long the trail: one run in memory while
- * adding, a small buffer per run while merging. Internal to src/recover.
+ * adding (SPOOL_RUN records), then 16 KiB per run while merging (under 2
+ * bytes per record spooled: 200 KiB for 100,000 orphans, 20 MiB only past
+ * ten million). Internal to src/recover.
  *
  * Order: by cmp, records that compare equal in the order they were added
  * (stable); cmp NULL keeps the order they were added in.
