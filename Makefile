@@ -168,7 +168,7 @@ asan:
 # through malloc, which TSan sees, instead of its per-thread magazines, and
 # tests/tsan.supp leaves out races reported inside GLib and GMime (their
 # futex-based locks are invisible to TSan).
-TSAN_TESTS ?= test_recover_prep test_mailscan test_ca_threads
+TSAN_TESTS ?= test_recover_prep test_recover_spool test_mailscan test_ca_threads
 tsan:
 	$(MAKE) BUILD=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" CFLAGS="-O1 -g" build-tsan/certmint $(TSAN_TESTS:%=build-tsan/tests/%)
 	@for t in $(TSAN_TESTS); do G_SLICE=always-malloc TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$(CURDIR)/tests/tsan.supp" build-tsan/tests/$$t || exit 1; done

@@ -300,6 +300,25 @@ cm_err ca_import_checked_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const ch
                                char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
                             int64_t request_id, const char *recovered_from) CM_MUST_USE;
+/* A certificate made ready for import in any thread, from nothing but the
+ * certificate (no CA state): encoded, described (ca_cert_describe) and its
+ * profile guessed from its extended key usage. Recovery makes these in its
+ * worker threads, next to ca_check_signed_here's tests, so that its one
+ * writer thread only writes rows. ca_import_ready_clear frees (NULL-safe,
+ * also after a failed make). */
+struct ca_import_ready {
+    struct db_cert c;   /* described; c.raw is der */
+    unsigned char *der; /* OPENSSL_malloc'ed */
+    size_t der_len;
+    char *guessed_profile; /* NULL: the extended key usage names none */
+};
+cm_err ca_import_ready_make(struct ca_import_ready *r, X509 *x) CM_MUST_USE;
+void ca_import_ready_clear(struct ca_import_ready *r);
+/* ca_import_checked_in_tx for a certificate made ready (its signature
+ * checked by the caller): the same rows, events and audit records. */
+cm_err ca_import_ready_in_tx(ca_ctx *ca, struct ca_import_ready *r, int64_t request_id,
+                             const char *profile, const char *what, const char *recovered_from,
+                             char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,
                       const char *recovered_from, char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,

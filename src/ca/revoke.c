@@ -326,6 +326,26 @@ cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what)
     }
 }
 
+/* Fills the placeholder of c->serial with c (described, c->raw set). */
+static cm_err fill_placeholder_with(ca_ctx *ca, struct db_cert *c, const char *tmpl,
+                                    const char *recovered_from, int64_t request_id)
+{
+    cm_err rc = CM_OK;
+
+    c->template_name = (char *)tmpl;
+    c->recovered_from = (char *)recovered_from;
+    CM_TRY(db_cert_fill_placeholder(ca->db, c));
+    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTIMPORTED, request_id, c->serial,
+                      "{\"placeholder_filled\":true}"));
+    CM_TRY(
+        ca_audit(ca, "import", request_id, c->serial, "placeholder filled with the certificate"));
+out:
+    /* Borrowed: not ours to free. */
+    c->template_name = NULL;
+    c->recovered_from = NULL;
+    return rc;
+}
+
 static cm_err fill_placeholder(ca_ctx *ca, X509 *x, const char *tmpl, const char *recovered_from,
                                int64_t request_id)
 {
@@ -341,16 +361,9 @@ static cm_err fill_placeholder(ca_ctx *ca, X509 *x, const char *tmpl, const char
     c.raw = der;
     c.raw_len = (size_t)len;
     CM_TRY(ca_cert_describe(&c, x));
-    c.template_name = (char *)tmpl;
-    c.recovered_from = (char *)recovered_from;
-    CM_TRY(db_cert_fill_placeholder(ca->db, &c));
-    CM_TRY(exit_raise(ca->db, EXIT_EV_CERTIMPORTED, request_id, c.serial,
-                      "{\"placeholder_filled\":true}"));
-    CM_TRY(ca_audit(ca, "import", request_id, c.serial, "placeholder filled with the certificate"));
+    CM_TRY(fill_placeholder_with(ca, &c, tmpl, recovered_from, request_id));
 out:
     c.raw = NULL;
-    c.template_name = NULL;
-    c.recovered_from = NULL;
     db_cert_clear(&c);
     OPENSSL_free(der);
     return rc;
@@ -407,6 +420,77 @@ out:
     db_cert_free(existing);
     free(dn);
     free(tmpl);
+    return rc;
+}
+
+cm_err ca_import_ready_make(struct ca_import_ready *r, X509 *x)
+{
+    cm_err rc = CM_OK;
+    int len;
+
+    memset(r, 0, sizeof(*r));
+    len = i2d_X509(x, &r->der);
+    if (len <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate");
+    r->der_len = (size_t)len;
+    r->c.raw = r->der;
+    r->c.raw_len = r->der_len;
+    CM_TRY(ca_cert_describe(&r->c, x));
+    r->guessed_profile = template_of(x);
+out:
+    return rc;
+}
+
+void ca_import_ready_clear(struct ca_import_ready *r)
+{
+    if (r == NULL)
+        return;
+    r->c.raw = NULL; /* der's */
+    db_cert_clear(&r->c);
+    OPENSSL_free(r->der);
+    free(r->guessed_profile);
+    memset(r, 0, sizeof(*r));
+}
+
+/* The rows of ca_import_checked_in_tx, from a certificate made ready: its
+ * serial, subject and profile come from the description instead of the
+ * certificate (the same values: ca_cert_describe reads them as
+ * ca_import_checked_in_tx does). */
+cm_err ca_import_ready_in_tx(ca_ctx *ca, struct ca_import_ready *r, int64_t request_id,
+                             const char *profile, const char *what, const char *recovered_from,
+                             char serial_out[CM_SERIAL_BUF])
+{
+    cm_err rc = CM_OK;
+    struct db_cert *existing = NULL;
+    struct issue_ready ir;
+    const char *tmpl = profile != NULL ? profile : r->guessed_profile;
+    int64_t id = 0;
+
+    rc = db_cert_get(ca->db, &existing, r->c.serial);
+    if (rc == CM_OK && existing->origin == DB_ORIGIN_PLACEHOLDER) {
+        CM_TRY(fill_placeholder_with(ca, &r->c, tmpl, recovered_from, existing->request_id));
+        snprintf(serial_out, CM_SERIAL_BUF, "%s", r->c.serial);
+        goto out;
+    }
+    if (rc == CM_OK)
+        CM_FAIL(CM_ERR_EXISTS, "%s: serial %s is already in the database", what, r->c.serial);
+    if (rc != CM_ERR_NOTFOUND)
+        goto out;
+    rc = CM_OK;
+    CM_TRY(foreign_request(&id, ca, request_id, r->c.dn, tmpl,
+                           recovered_from ? "Recovered from the audit trail" : "Imported",
+                           recovered_from));
+    /* A view of r for issue_record_ready (an import is never withheld:
+     * strict mode is not read); r keeps ownership. */
+    memset(&ir, 0, sizeof(ir));
+    ir.c = r->c;
+    ir.der = r->der;
+    ir.der_len = r->der_len;
+    ir.strict = 0;
+    rc = issue_record_ready(ca, id, tmpl, &ir, NULL, NULL, serial_out, DB_ORIGIN_IMPORTED,
+                            recovered_from);
+out:
+    db_cert_free(existing);
     return rc;
 }
 

@@ -34,6 +34,8 @@ const char cmd_recover_orphans_usage[] =
     "                   attached certificates (1-64; default: one per processor); the\n"
     "                   result does not depend on it\n"
     "  --format F       table (default) or json\n"
+    "Memory does not grow with the trail: certificates and long lists wait in unlinked\n"
+    "scratch files in $TMPDIR (default /tmp). With -v, the time and CPU of each step.\n"
     "Exit status: 0 done, 1 error, 3 done but some mails were rejected.\n";
 
 static int json_report(const struct recover_report *r, int dry_run)

@@ -26,6 +26,7 @@
 #include "exit/exit.h"
 #include "recover/mailscan.h"
 #include "recover/recover_prep.h"
+#include "recover/recover_spool.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -81,8 +82,8 @@ struct revent {
  * (CERTISSUED, CERTDENIED) that settles it. */
 struct reqev {
     int64_t request_id;
-    int settled;  /* an outcome, not a pending notice */
-    char *source; /* pending notices: the mail, for the report */
+    int64_t off; /* pending notices: the mail's record (its source, for the report) */
+    int settled; /* an outcome, not a pending notice */
 };
 
 /* One scratch-file record read back (pointers into the scratch buffer). */
@@ -96,15 +97,12 @@ struct scan {
     ca_ctx *ca;
     const struct recover_opts *o;
     struct recover_report *rep;
-    struct orphan *orphans;
-    size_t norphans, cap_orphans;
-    struct revent *revs;
-    size_t nrevs, cap_revs;
-    struct reqev *reqs;
-    size_t nreqs, cap_reqs;
-    /* Serials recovered by this run (for --revoke). */
-    char (*recovered)[CM_SERIAL_BUF];
-    size_t nrecovered, cap_recovered;
+    /* The records of the trail, spooled (recover_spool.h: memory stays
+     * flat however long the trail): orphans, revocations, request events,
+     * and the serials recovered by this run (for --revoke). */
+    struct spool *orphans, *revs, *reqs, *recovered;
+    struct orphan *group; /* one serial's orphan records, being restored */
+    size_t cap_group;
     FILE *spill;
     int64_t spill_size;
     unsigned char *rbuf; /* record read back */
@@ -157,7 +155,7 @@ static void progress(struct scan *s, int final)
         return;
     if (final || s->rep->events % 1000 == 0)
         fprintf(stderr, "\rrecover-orphans: %zu events read, %zu orphan records%s", s->rep->events,
-                s->norphans, final ? "\n" : "");
+                spool_count(s->orphans), final ? "\n" : "");
 }
 
 /* --- the scratch file ------------------------------------------------------ */
@@ -232,28 +230,31 @@ static cm_err read_at(struct scan *s, void *buf, size_t n, int64_t off)
     return CM_OK;
 }
 
-/* Reads a record back; the strings are NUL-terminated, NULL when empty. */
+/* Reads a record back; the strings are NUL-terminated, NULL when empty.
+ * Two reads (the lengths, then the bytes): the bytes land 5 past the
+ * buffer's start and each field moves down into its place, a NUL after
+ * it (field i moves down by 5 - i: never onto bytes not yet moved). */
 static cm_err spill_get(struct scan *s, struct rec *r, int64_t off)
 {
     uint32_t len[5];
-    size_t total = 0, pos = 0;
+    size_t total = 0, pos = 0, from = 5;
     const char **str[4] = {&r->subject, &r->profile, &r->source, &r->message_id};
 
     memset(r, 0, sizeof(*r));
     TRY_RET(read_at(s, len, sizeof(len), off));
     for (int i = 0; i < 5; i++)
-        total += (size_t)len[i] + 1;
-    if (total > s->rbuf_cap) {
-        unsigned char *nb = realloc(s->rbuf, total);
+        total += (size_t)len[i];
+    if (total + 5 > s->rbuf_cap) {
+        unsigned char *nb = realloc(s->rbuf, total + 5);
         if (nb == NULL)
             return cm_err_set(CM_ERR_NOMEM, "out of memory");
         s->rbuf = nb;
-        s->rbuf_cap = total;
+        s->rbuf_cap = total + 5;
     }
-    off += (int64_t)sizeof(len);
+    if (total > 0)
+        TRY_RET(read_at(s, s->rbuf + 5, total, off + (int64_t)sizeof(len)));
     for (int i = 0; i < 5; i++) {
-        if (len[i] > 0)
-            TRY_RET(read_at(s, s->rbuf + pos, len[i], off));
+        memmove(s->rbuf + pos, s->rbuf + from, len[i]);
         s->rbuf[pos + len[i]] = '\0';
         if (i == 0) {
             r->der = len[0] ? s->rbuf : NULL;
@@ -262,7 +263,7 @@ static cm_err spill_get(struct scan *s, struct rec *r, int64_t off)
             *str[i - 1] = len[i] ? (const char *)s->rbuf + pos : NULL;
         }
         pos += (size_t)len[i] + 1;
-        off += len[i];
+        from += len[i];
     }
     return CM_OK;
 }
@@ -312,21 +313,15 @@ static int is_cert_event(int type)
 /* Remembers a request event for the pending-request check. */
 static cm_err request_seen(struct scan *s, const struct mail_event *ev)
 {
-    cm_err rc = CM_OK;
-    struct reqev *r;
+    struct reqev r;
 
-    GROW(s->reqs, s->nreqs, s->cap_reqs);
-    r = &s->reqs[s->nreqs];
-    r->request_id = ev->request_id;
-    r->settled = ev->type != EXIT_EV_CERTPENDING;
-    r->source = NULL;
-    if (!r->settled) {
-        r->source = strdup(ev->source);
-        CM_NOMEM_IF(r->source == NULL);
-    }
-    s->nreqs++;
-out:
-    return rc;
+    memset(&r, 0, sizeof(r));
+    r.request_id = ev->request_id;
+    r.settled = ev->type != EXIT_EV_CERTPENDING;
+    r.off = -1;
+    if (!r.settled)
+        TRY_RET(spill_put(s, &r.off, NULL, 0, NULL, NULL, ev->source, NULL));
+    return spool_add(s->reqs, &r);
 }
 
 static cm_err on_event(void *ctx, const struct mail_event *ev)
@@ -354,7 +349,7 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
     if (ev->serial[0] == '\0')
         return CM_OK;
     if (is_cert_event(ev->type)) {
-        struct orphan *o;
+        struct orphan o;
         /* Events that only name a certificate still prove it exists. */
         CM_TRY(db_has(&state, s->ca, ev->serial, ev->cert_der, ev->cert_der_len));
         if (state == 1) {
@@ -368,32 +363,28 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
         }
         if (ev->cert_der_len > CA_MAX_CERT_BYTES)
             goto out; /* the scanner refuses these already */
-        GROW(s->orphans, s->norphans, s->cap_orphans);
-        o = &s->orphans[s->norphans];
-        memset(o, 0, sizeof(*o));
-        snprintf(o->serial, sizeof(o->serial), "%s", ev->serial);
-        o->request_id = ev->request_id;
-        o->not_after = ev->not_after;
-        o->event_id = ev->event_id;
-        o->der_len = ev->cert_der ? (uint32_t)ev->cert_der_len : 0;
-        o->from_text = ev->from_text_fallback;
-        CM_TRY(spill_put(s, &o->off, ev->cert_der, ev->cert_der_len, ev->subject_dn, ev->profile,
+        memset(&o, 0, sizeof(o));
+        snprintf(o.serial, sizeof(o.serial), "%s", ev->serial);
+        o.request_id = ev->request_id;
+        o.not_after = ev->not_after;
+        o.event_id = ev->event_id;
+        o.der_len = ev->cert_der ? (uint32_t)ev->cert_der_len : 0;
+        o.from_text = ev->from_text_fallback;
+        CM_TRY(spill_put(s, &o.off, ev->cert_der, ev->cert_der_len, ev->subject_dn, ev->profile,
                          ev->source, ev->message_id));
-        s->norphans++;
+        CM_TRY(spool_add(s->orphans, &o));
     } else if (ev->type == EXIT_EV_CERTREVOKED || ev->type == EXIT_EV_CERTUNREVOKED) {
-        struct revent *r;
-        GROW(s->revs, s->nrevs, s->cap_revs);
-        r = &s->revs[s->nrevs];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->serial, sizeof(r->serial), "%s", ev->serial);
-        r->type = ev->type;
-        r->reason = ev->revoked_reason;
-        r->request_id = ev->request_id;
-        r->effective = ev->revoked_effective ? ev->revoked_effective : ev->when;
-        r->event_id = ev->event_id;
-        r->when = ev->when;
-        CM_TRY(spill_put(s, &r->off, NULL, 0, NULL, NULL, ev->source, ev->message_id));
-        s->nrevs++;
+        struct revent r;
+        memset(&r, 0, sizeof(r));
+        snprintf(r.serial, sizeof(r.serial), "%s", ev->serial);
+        r.type = ev->type;
+        r.reason = ev->revoked_reason;
+        r.request_id = ev->request_id;
+        r.effective = ev->revoked_effective ? ev->revoked_effective : ev->when;
+        r.event_id = ev->event_id;
+        r.when = ev->when;
+        CM_TRY(spill_put(s, &r.off, NULL, 0, NULL, NULL, ev->source, ev->message_id));
+        CM_TRY(spool_add(s->revs, &r));
     }
 out:
     return rc;
@@ -407,41 +398,67 @@ static int reqev_cmp(const void *a, const void *b)
     return x->settled - y->settled;
 }
 
+/* One request the trail shows pending and never settled: listed when the
+ * database lacks it. r: its first pending notice. */
+static cm_err pending_check(struct scan *s, const struct reqev *r)
+{
+    cm_err rc;
+    struct db_request *dr = NULL;
+    struct rec m;
+    char what[160];
+    size_t listed;
+
+    rc = db_request_get(s->ca->db, &dr, r->request_id);
+    db_request_free(dr);
+    if (rc != CM_ERR_NOTFOUND)
+        return rc; /* CM_OK: the database has it */
+    TRY_RET(spill_get(s, &m, r->off));
+    snprintf(what, sizeof(what),
+             "request %lld was pending and is missing from the database; ask its requester "
+             "to submit again",
+             (long long)r->request_id);
+    listed = s->rep->npending_unknown;
+    TRY_RET(add_item(&s->rep->pending_unknown, &s->rep->npending_unknown,
+                     &s->rep->pending_unknown_total, m.source, NULL, what));
+    if (s->rep->npending_unknown > listed)
+        s->rep->pending_unknown[listed].request_id = r->request_id;
+    return CM_OK;
+}
+
 /* Requests the trail shows pending, with no outcome in the trail, that the
  * database lacks: submitted after the backup and never decided. Their
  * CSRs are not in the mails, so they cannot be restored; the report lists
- * them so that their requesters can be asked to submit again. */
+ * them so that their requesters can be asked to submit again. The request
+ * events come sorted by RequestID, pending notices first, each in mail
+ * order. */
 static cm_err report_pending_unknown(struct scan *s)
 {
     cm_err rc = CM_OK;
-    size_t i, j, listed;
-    char what[160];
+    size_t n;
+    struct reqev first, r;
+    int have = 0, settled = 0;
 
-    if (s->nreqs > 0)
-        qsort(s->reqs, s->nreqs, sizeof(*s->reqs), reqev_cmp);
-    for (i = 0; i < s->nreqs; i = j) {
-        struct db_request *r = NULL;
-        int settled = 0;
-        for (j = i; j < s->nreqs && s->reqs[j].request_id == s->reqs[i].request_id; j++)
-            settled |= s->reqs[j].settled;
-        if (settled)
-            continue;
-        rc = db_request_get(s->ca->db, &r, s->reqs[i].request_id);
-        db_request_free(r);
-        if (rc == CM_OK)
-            continue;
-        if (rc != CM_ERR_NOTFOUND)
-            goto out;
-        rc = CM_OK;
-        snprintf(what, sizeof(what),
-                 "request %lld was pending and is missing from the database; ask its requester "
-                 "to submit again",
-                 (long long)s->reqs[i].request_id);
-        listed = s->rep->npending_unknown;
-        CM_TRY(add_item(&s->rep->pending_unknown, &s->rep->npending_unknown,
-                        &s->rep->pending_unknown_total, s->reqs[i].source, NULL, what));
-        if (s->rep->npending_unknown > listed)
-            s->rep->pending_unknown[listed].request_id = s->reqs[i].request_id;
+    memset(&first, 0, sizeof(first));
+    memset(&r, 0, sizeof(r));
+
+    CM_TRY(spool_sort(s->reqs));
+    n = spool_count(s->reqs);
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n)
+            CM_TRY(spool_get(s->reqs, i, &r));
+        if (have && (i == n || r.request_id != first.request_id)) {
+            if (!settled)
+                CM_TRY(pending_check(s, &first));
+            have = 0;
+        }
+        if (i == n)
+            break;
+        if (!have) {
+            first = r;
+            have = 1;
+            settled = 0;
+        }
+        settled |= r.settled;
     }
 out:
     return rc;
@@ -503,11 +520,10 @@ static cm_err tx_tick(struct tx *t)
 
 static cm_err recovered_add(struct scan *s, const char *serial)
 {
-    cm_err rc = CM_OK;
-    GROW(s->recovered, s->nrecovered, s->cap_recovered);
-    snprintf(s->recovered[s->nrecovered++], CM_SERIAL_BUF, "%s", serial);
-out:
-    return rc;
+    char rec[CM_SERIAL_BUF];
+    memset(rec, 0, sizeof(rec));
+    snprintf(rec, sizeof(rec), "%s", serial);
+    return spool_add(s->recovered, rec);
 }
 
 /* A profile name from a mail, if it looks like one (else NULL: the import
@@ -539,54 +555,73 @@ out:
     return rc;
 }
 
-/* Imports the certificate of one orphan record; pr is the worker's decoding
- * and check of it (pr->x is freed here). *ok: 1 imported, 0 rejected and
- * listed. */
-static cm_err import_record(struct scan *s, const struct orphan *o, const struct rec *r,
-                            const struct prep_out *pr, int *ok)
+/* The import of a record the workers did not make ready: decoded here when
+ * they could not (out of memory, a read failed), checked here unless they
+ * verified it. *x: the decoded certificate (the caller frees it). Returns
+ * the import's result; *unparsed: 1 when the record is not a certificate. */
+static cm_err import_decoded(X509 **x, int *unparsed, ca_ctx *ca, const struct orphan *o,
+                             const struct rec *r, const struct prep_out *pr, const char *from,
+                             char serial[CM_SERIAL_BUF])
 {
-    cm_err rc = CM_OK;
-    X509 *x = pr->x;
-    char serial[CM_SERIAL_BUF];
-    const char *from = r->message_id ? r->message_id : r->source;
     int parsed = pr->parsed;
 
-    *ok = 0;
+    *x = pr->x;
+    *unparsed = 0;
     if (parsed < 0) {
-        /* Not done by a worker (out of memory, a read failed): here. */
         const unsigned char *p = r->der;
-        x = d2i_X509(NULL, &p, (long)r->der_len);
-        parsed = x != NULL && (size_t)(p - r->der) == r->der_len;
+        *x = d2i_X509(NULL, &p, (long)r->der_len);
+        parsed = *x != NULL && (size_t)(p - r->der) == r->der_len;
     }
     if (!parsed) {
-        CM_TRY(reject(s->rep, r->source, o->serial, "attached certificate does not parse"));
-        goto out;
+        *unparsed = 1;
+        return CM_OK;
     }
     /* Checked by a worker: issuer and signature (ca_check_signed_here).
      * Anything else is checked again here, for the message. */
     if (pr->verified)
-        rc = ca_import_checked_in_tx(s->ca, x, o->request_id, profile_name(r->profile),
-                                     "attached certificate", from, serial);
+        return ca_import_checked_in_tx(ca, *x, o->request_id, profile_name(r->profile),
+                                       "attached certificate", from, serial);
+    return ca_import_cert_in_tx(ca, *x, o->request_id, profile_name(r->profile),
+                                "attached certificate", from, serial);
+}
+
+/* Imports the certificate of one orphan record; pr is the worker's decoding
+ * and check of it (freed here). *ok: 1 imported, 0 rejected and listed. */
+static cm_err import_record(struct scan *s, const struct orphan *o, const struct rec *r,
+                            struct prep_out *pr, int *ok)
+{
+    cm_err rc = CM_OK;
+    X509 *x = NULL;
+    char serial[CM_SERIAL_BUF];
+    const char *from = r->message_id ? r->message_id : r->source;
+    int unparsed = 0;
+
+    *ok = 0;
+    if (pr->ready_ok) /* decoded, checked, encoded and described: rows only */
+        rc = ca_import_ready_in_tx(s->ca, &pr->ready, o->request_id, profile_name(r->profile),
+                                   "attached certificate", from, serial);
     else
-        rc = ca_import_cert_in_tx(s->ca, x, o->request_id, profile_name(r->profile),
-                                  "attached certificate", from, serial);
-    if (rc == CM_ERR_INVALID) {
+        rc = import_decoded(&x, &unparsed, s->ca, o, r, pr, from, serial);
+    pr->x = NULL; /* x's now */
+    if (unparsed) {
+        CM_TRY(reject(s->rep, r->source, o->serial, "attached certificate does not parse"));
+    } else if (rc == CM_ERR_INVALID) {
         /* Forged or foreign: never imported. */
         CM_TRY(reject(s->rep, r->source, o->serial, cm_err_msg()));
-        goto out;
-    }
-    if (rc == CM_OK)
+    } else if (rc == CM_OK) {
         *ok = 1;
+    }
 out:
     X509_free(x);
+    prep_out_clear(pr);
     return rc;
 }
 
-/* One serial's orphan records o[0..n): import the first certificate that
- * verifies; the others must be the same certificate. Without one, a
- * placeholder from the best serial-only record, unless the only evidence
- * was rejected certificates. */
-static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
+/* One serial's orphan records o[0..n), the sorted records base .. base+n-1:
+ * import the first certificate that verifies; the others must be the same
+ * certificate. Without one, a placeholder from the best serial-only
+ * record, unless the only evidence was rejected certificates. */
+static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n, size_t base)
 {
     cm_err rc = CM_OK;
     struct recover_report *rep = s->rep;
@@ -614,9 +649,9 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n)
         CM_TRY(spill_get(s, &r, o[k].off));
         /* The worker's decoding and check of this record (dropped below
          * when not needed: the same certificate again). */
-        prep_take(s->prep, (size_t)(&o[k] - s->orphans), &pr);
+        prep_take(s->prep, base + k, &pr);
         if (imported != NULL) {
-            X509_free(pr.x);
+            prep_out_clear(&pr);
             if (r.der_len != imported_len || memcmp(r.der, imported, imported_len) != 0) {
                 char why[700];
                 snprintf(why, sizeof(why),
@@ -657,40 +692,116 @@ out:
     return rc;
 }
 
-/* Job i of the workers: the certificate of orphan record i. */
+/* Job i of the workers: the certificate of orphan record i (nothing to do
+ * when it cannot be read: the writer reads it again and says why). */
 static void orphan_job(void *ctx, size_t i, int64_t *off, uint32_t *der_len)
 {
     const struct scan *s = ctx;
-    *off = s->orphans[i].off + (int64_t)SPILL_HEAD;
-    *der_len = s->orphans[i].der_len;
+    struct orphan o;
+
+    *off = 0;
+    *der_len = 0;
+    if (spool_get(s->orphans, i, &o) == CM_OK) {
+        *off = o.off + (int64_t)SPILL_HEAD;
+        *der_len = o.der_len;
+    }
 }
 
+/* Appends sorted orphan record i to the group being gathered. */
+static cm_err group_add(struct scan *s, size_t *n, const struct orphan *o)
+{
+    cm_err rc = CM_OK;
+    GROW(s->group, *n, s->cap_group);
+    s->group[(*n)++] = *o;
+out:
+    return rc;
+}
+
+/* The orphan records in serial order, one serial's records at a time (only
+ * those in memory: a serial's group, and the workers' window). */
 static cm_err restore_orphans(struct scan *s, struct tx *t)
 {
     cm_err rc = CM_OK;
-    size_t i = 0, j;
+    size_t n, i, start = 0, ng = 0, before;
+    struct orphan o;
 
-    if (s->norphans > 1) /* qsort's base must not be NULL, even for 0 */
-        qsort(s->orphans, s->norphans, sizeof(*s->orphans), orphan_cmp);
+    memset(&o, 0, sizeof(o));
+
+    CM_TRY(spool_sort(s->orphans));
+    n = spool_count(s->orphans);
+    log_info("recover-orphans: %zu orphan records, %zu runs of them sorted on disk and merged", n,
+             spool_runs(s->orphans));
     /* Decoding and signature checks run ahead in worker threads, in the
-     * order of the records; this thread imports, in that order. The orphans
-     * array stays as it is until prep_stop (the workers read it). */
-    if (s->norphans > 0 && s->spill != NULL)
-        CM_TRY(prep_start(&s->prep, fileno(s->spill), s->norphans, orphan_job, s, s->ca->cert,
+     * order of the records; this thread imports, in that order. */
+    if (n > 0 && s->spill != NULL)
+        CM_TRY(prep_start(&s->prep, fileno(s->spill), n, orphan_job, s, s->ca->cert,
                           s->o->workers > 0 ? s->o->workers : prep_default_workers()));
-    while (i < s->norphans) {
-        size_t before = s->nrecovered;
-        for (j = i + 1; j < s->norphans && strcmp(s->orphans[j].serial, s->orphans[i].serial) == 0;
-             j++)
-            ;
-        CM_TRY(restore_serial(s, &s->orphans[i], j - i));
-        if (s->nrecovered != before)
-            CM_TRY(tx_tick(t));
-        i = j;
+    for (i = 0; i <= n; i++) {
+        if (i < n)
+            CM_TRY(spool_get(s->orphans, i, &o));
+        if (ng > 0 && (i == n || strcmp(o.serial, s->group[0].serial) != 0)) {
+            before = spool_count(s->recovered);
+            CM_TRY(restore_serial(s, s->group, ng, start));
+            if (spool_count(s->recovered) != before)
+                CM_TRY(tx_tick(t));
+            ng = 0;
+        }
+        if (i == n)
+            break;
+        if (ng == 0)
+            start = i;
+        CM_TRY(group_add(s, &ng, &o));
     }
 out:
     prep_stop(s->prep);
     s->prep = NULL;
+    return rc;
+}
+
+/* One serial's final revocation state: last, the last of its events. */
+static cm_err apply_final(struct scan *s, struct tx *t, const struct revent *last)
+{
+    cm_err rc = CM_OK;
+    struct db_cert *c = NULL;
+    struct rec r;
+    int final_revoked = last->type == EXIT_EV_CERTREVOKED;
+    int reason = last->reason >= 0 ? last->reason : DB_REASON_UNSPECIFIED;
+
+    if (reason == DB_REASON_REMOVE_FROM_CRL)
+        final_revoked = 0; /* a release written as a revocation reason */
+    rc = db_cert_get(s->ca->db, &c, last->serial);
+    if (rc == CM_ERR_NOTFOUND) {
+        CM_TRY(spill_get(s, &r, last->off));
+        CM_TRY(ca_placeholder_in_tx(s->ca, last->serial, NULL, 0, last->request_id,
+                                    r.message_id ? r.message_id : r.source));
+        s->rep->placeholders++;
+        CM_TRY(recovered_add(s, last->serial));
+        CM_TRY(tx_tick(t));
+        CM_TRY(db_cert_get(s->ca->db, &c, last->serial));
+    } else if (rc != CM_OK) {
+        goto out;
+    }
+    if (final_revoked && (c->revoked_reason == DB_REASON_NONE ||
+                          (c->revoked_reason == DB_REASON_HOLD && reason != DB_REASON_HOLD))) {
+        CM_TRY(revoke_one(s->ca, c, reason, last->when > 0 ? last->when : (int64_t)time(NULL),
+                          last->effective > 0 ? last->effective : (int64_t)time(NULL),
+                          "re-applied from the audit trail"));
+        s->rep->revocations++;
+        CM_TRY(tx_tick(t));
+    } else if (!final_revoked && c->revoked_reason == DB_REASON_HOLD) {
+        int64_t seq;
+        CM_TRY(db_counter_next(s->ca->db, &seq, "rev_seq"));
+        CM_TRY(db_cert_unrevoke(s->ca->db, c->serial,
+                                last->when > 0 ? last->when : (int64_t)time(NULL), seq));
+        CM_TRY(exit_raise(s->ca->db, EXIT_EV_CERTUNREVOKED, c->request_id, c->serial,
+                          "{\"recovered\":true}"));
+        CM_TRY(ca_audit(s->ca, "unrevoke", c->request_id, c->serial,
+                        "re-applied from the audit trail"));
+        s->rep->releases++;
+        CM_TRY(tx_tick(t));
+    }
+out:
+    db_cert_free(c);
     return rc;
 }
 
@@ -702,60 +813,23 @@ out:
 static cm_err apply_revocations(struct scan *s, struct tx *t)
 {
     cm_err rc = CM_OK;
-    size_t i = 0, j;
-    struct db_cert *c = NULL;
-    struct rec r;
+    size_t n;
+    struct revent last, r;
 
-    if (s->nrevs > 1)
-        qsort(s->revs, s->nrevs, sizeof(*s->revs), revent_cmp);
-    while (i < s->nrevs) {
-        const struct revent *last;
-        int final_revoked, reason;
-        for (j = i + 1; j < s->nrevs && strcmp(s->revs[j].serial, s->revs[i].serial) == 0; j++)
-            ;
-        last = &s->revs[j - 1];
-        final_revoked = last->type == EXIT_EV_CERTREVOKED;
-        reason = last->reason >= 0 ? last->reason : DB_REASON_UNSPECIFIED;
-        if (reason == DB_REASON_REMOVE_FROM_CRL) {
-            final_revoked = 0; /* a release written as a revocation reason */
-        }
-        rc = db_cert_get(s->ca->db, &c, last->serial);
-        if (rc == CM_ERR_NOTFOUND) {
-            CM_TRY(spill_get(s, &r, last->off));
-            CM_TRY(ca_placeholder_in_tx(s->ca, last->serial, NULL, 0, last->request_id,
-                                        r.message_id ? r.message_id : r.source));
-            s->rep->placeholders++;
-            CM_TRY(recovered_add(s, last->serial));
-            CM_TRY(tx_tick(t));
-            CM_TRY(db_cert_get(s->ca->db, &c, last->serial));
-        } else if (rc != CM_OK) {
-            goto out;
-        }
-        if (final_revoked && (c->revoked_reason == DB_REASON_NONE ||
-                              (c->revoked_reason == DB_REASON_HOLD && reason != DB_REASON_HOLD))) {
-            CM_TRY(revoke_one(s->ca, c, reason, last->when > 0 ? last->when : (int64_t)time(NULL),
-                              last->effective > 0 ? last->effective : (int64_t)time(NULL),
-                              "re-applied from the audit trail"));
-            s->rep->revocations++;
-            CM_TRY(tx_tick(t));
-        } else if (!final_revoked && c->revoked_reason == DB_REASON_HOLD) {
-            int64_t seq;
-            CM_TRY(db_counter_next(s->ca->db, &seq, "rev_seq"));
-            CM_TRY(db_cert_unrevoke(s->ca->db, c->serial,
-                                    last->when > 0 ? last->when : (int64_t)time(NULL), seq));
-            CM_TRY(exit_raise(s->ca->db, EXIT_EV_CERTUNREVOKED, c->request_id, c->serial,
-                              "{\"recovered\":true}"));
-            CM_TRY(ca_audit(s->ca, "unrevoke", c->request_id, c->serial,
-                            "re-applied from the audit trail"));
-            s->rep->releases++;
-            CM_TRY(tx_tick(t));
-        }
-        db_cert_free(c);
-        c = NULL;
-        i = j;
+    memset(&last, 0, sizeof(last));
+    memset(&r, 0, sizeof(r));
+
+    CM_TRY(spool_sort(s->revs));
+    n = spool_count(s->revs);
+    for (size_t i = 0; i < n; i++) {
+        CM_TRY(spool_get(s->revs, i, &r));
+        if (i > 0 && strcmp(r.serial, last.serial) != 0)
+            CM_TRY(apply_final(s, t, &last));
+        last = r;
     }
+    if (n > 0)
+        CM_TRY(apply_final(s, t, &last));
 out:
-    db_cert_free(c);
     return rc;
 }
 
@@ -767,8 +841,12 @@ static cm_err revoke_recovered(struct scan *s, struct tx *t, int reason)
     struct db_cert *c = NULL;
     int64_t now = (int64_t)time(NULL);
 
-    for (size_t i = 0; i < s->nrecovered; i++) {
-        CM_TRY(db_cert_get(s->ca->db, &c, s->recovered[i]));
+    char serial[CM_SERIAL_BUF];
+
+    CM_TRY(spool_sort(s->recovered));
+    for (size_t i = 0; i < spool_count(s->recovered); i++) {
+        CM_TRY(spool_get(s->recovered, i, serial));
+        CM_TRY(db_cert_get(s->ca->db, &c, serial));
         if (c->revoked_reason == DB_REASON_NONE ||
             (c->revoked_reason == DB_REASON_HOLD && reason != DB_REASON_HOLD)) {
             CM_TRY(revoke_one(s->ca, c, reason, now, now,
@@ -902,13 +980,58 @@ out:
     return rc;
 }
 
+/* Where a run's time goes, for -v (bench/recover.sh): wall seconds, and CPU
+ * seconds of this thread (the writer) and of the whole process. */
+struct phase_clock {
+    double wall, self, all;
+};
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void phase_mark(struct phase_clock *pc, const char *what)
+{
+    struct phase_clock now = {clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_THREAD_CPUTIME_ID),
+                              clock_s(CLOCK_PROCESS_CPUTIME_ID)};
+    if (what != NULL)
+        log_info("recover-orphans: %s: %.2f s, CPU %.2f s (%.2f s in this thread)", what,
+                 now.wall - pc->wall, now.all - pc->all, now.self - pc->self);
+    *pc = now;
+}
+
+/* Records per spool run: CERTMINT_SPOOL_RUN (1-1000000) makes them few, so
+ * that the tests' small trails take the path of a large one (runs written
+ * out and merged: tests/e2e/disaster.sh); else the default. */
+static size_t spool_run_size(void)
+{
+    const char *v = getenv("CERTMINT_SPOOL_RUN");
+    char *end = NULL;
+    long n;
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 1 || n > 1000000) {
+        log_warn("CERTMINT_SPOOL_RUN: \"%s\" is not a number from 1 to 1000000; ignored", v);
+        return 0;
+    }
+    return (size_t)n;
+}
+
 cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct recover_opts *o)
 {
+    struct phase_clock pc;
+    size_t run;
     cm_err rc = CM_OK;
     struct scan s;
     struct tx t = {ca, 0, o->dry_run};
     char keyid[130];
-    size_t i, changes = 0;
+    size_t changes = 0;
     int in_tx = 0;
     int64_t db_crl = 0;
 
@@ -918,12 +1041,20 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
     s.o = o;
     s.rep = rep;
     CM_TRY(opts_check(ca, o));
+    run = spool_run_size();
+    CM_TRY(spool_new(&s.orphans, sizeof(struct orphan), orphan_cmp, run));
+    CM_TRY(spool_new(&s.revs, sizeof(struct revent), revent_cmp, run));
+    CM_TRY(spool_new(&s.reqs, sizeof(struct reqev), reqev_cmp, run));
+    CM_TRY(spool_new(&s.recovered, CM_SERIAL_BUF, NULL, run));
     /* The key signs the CRL at the end: ask for it before a long scan, not
      * after. A dry run only verifies certificates (public key). */
+    phase_mark(&pc, NULL);
     if (!o->dry_run)
         CM_TRY(ca_load_key(ca));
+    phase_mark(&pc, "the CA key");
     text_hex(keyid, ca->ski, ca->ski_len);
     CM_TRY(scan_trail(&s, keyid));
+    phase_mark(&pc, "reading the trail");
     CM_TRY(last_crl_number(&db_crl, ca->db));
     CM_TRY(db_begin(ca->db));
     in_tx = 1;
@@ -932,19 +1063,20 @@ cm_err recover_orphans(struct recover_report *rep, ca_ctx *ca, const struct reco
         goto out; /* rolled back below */
     CM_TRY(db_commit(ca->db));
     in_tx = 0;
+    phase_mark(&pc, "applying it");
     CM_TRY(publish_after(rep, ca, changes, db_crl));
+    phase_mark(&pc, "the CRL");
 out:
     if (in_tx)
         db_rollback(ca->db);
     if (s.spill)
         fclose(s.spill);
     free(s.rbuf);
-    free(s.orphans);
-    free(s.revs);
-    for (i = 0; i < s.nreqs; i++)
-        free(s.reqs[i].source);
-    free(s.reqs);
-    free(s.recovered);
+    spool_free(s.orphans);
+    spool_free(s.revs);
+    spool_free(s.reqs);
+    spool_free(s.recovered);
+    free(s.group);
     return rc;
 }
 

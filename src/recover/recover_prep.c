@@ -94,6 +94,15 @@ static void prep_one(struct prep *p, unsigned char **buf, size_t *cap, size_t i,
             X509_NAME_cmp(X509_get_issuer_name(r->x), X509_get_subject_name(p->ca)) == 0 &&
             X509_verify(r->x, p->capub) == 1;
     }
+    /* The writer's work on a certificate it will import, done here. When
+     * it fails, the writer does it again (with the message). */
+    if (r->verified && ca_import_ready_make(&r->ready, r->x) == CM_OK) {
+        r->ready_ok = 1;
+        X509_free(r->x);
+        r->x = NULL;
+    } else {
+        ca_import_ready_clear(&r->ready);
+    }
     ERR_clear_error();
 }
 
@@ -127,6 +136,16 @@ static void *prep_worker(void *arg)
     free(buf);
     OPENSSL_thread_stop();
     return NULL;
+}
+
+void prep_out_clear(struct prep_out *r)
+{
+    if (r == NULL)
+        return;
+    X509_free(r->x);
+    r->x = NULL;
+    ca_import_ready_clear(&r->ready);
+    r->ready_ok = 0;
 }
 
 int prep_default_workers(void)
@@ -198,9 +217,9 @@ void prep_take(struct prep *p, size_t i, struct prep_out *out)
         if (p->taken == i)
             *out = s->r;
         else
-            X509_free(s->r.x); /* skipped over: not needed */
+            prep_out_clear(&s->r); /* skipped over: not needed */
         s->done = 0;
-        s->r.x = NULL;
+        memset(&s->r, 0, sizeof(s->r));
         p->taken++;
         pthread_cond_broadcast(&p->work);
     }
@@ -219,7 +238,7 @@ void prep_stop(struct prep *p)
         pthread_join(p->th[k], NULL);
     for (size_t k = 0; k < PREP_WINDOW; k++)
         if (p->slots[k].done)
-            X509_free(p->slots[k].r.x);
+            prep_out_clear(&p->slots[k].r);
     if (p->null_prov)
         OSSL_PROVIDER_unload(p->null_prov);
     OSSL_LIB_CTX_free(p->nokeys);

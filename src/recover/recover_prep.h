@@ -11,12 +11,15 @@
  *
  * Threads: the workers touch only the scratch file (pread on its
  * descriptor), their own OpenSSL objects, and the CA certificate's public
- * key, read-only (decoded before they start). They set no cm_err message:
- * anything a worker cannot do is left to the writer (parsed = -1), which
+ * key, read-only (decoded before they start). A certificate that verifies
+ * is also encoded and described there (ca_import_ready_make: no CA
+ * state). Their cm_err messages stay in their threads: anything a worker
+ * cannot do is left to the writer (parsed = -1, or ready_ok = 0), which
  * does it the way a single-threaded run does, with the same messages. */
 #ifndef CM_RECOVER_PREP_H
 #define CM_RECOVER_PREP_H
 
+#include "ca/ca.h"
 #include "util/err.h"
 
 #include <openssl/x509.h>
@@ -31,10 +34,17 @@
 typedef void (*prep_job_fn)(void *ctx, size_t i, int64_t *off, uint32_t *der_len);
 
 struct prep_out {
-    X509 *x;      /* the decoded certificate (the caller frees it), or NULL */
+    X509 *x;      /* the decoded certificate, or NULL (also when ready_ok) */
     int parsed;   /* 1 one certificate, nothing after it; 0 not one; -1 not tried */
     int verified; /* 1: issued by this CA and its signature verifies */
+    /* 1: verified, and made ready for import (ca_import_ready_make) in the
+     * worker: the writer has only rows to write. x is then NULL. */
+    int ready_ok;
+    struct ca_import_ready ready;
 };
+
+/* Frees what a result holds (NULL-safe). */
+void prep_out_clear(struct prep_out *r);
 
 struct prep;
 

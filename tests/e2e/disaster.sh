@@ -471,6 +471,18 @@ check "--workers 1 and 5: the same JSON report" cmp "$T/rw1.json" "$T/rw5.json"
 check "--workers 1 and 5: the same report as the default" cmp "$T/rw1.json" "$T/r4.json"
 check "--workers 1 and 5: the same database" cmp "$T/view-w1.csv" "$T/view-w5.csv"
 check "--workers 1: the same database as the default" cmp "$T/view-w1.csv" "$T/view-w0.csv"
+# The lists a long trail spools to disk in sorted runs (8,192 records each)
+# and merges: runs of 2 records here, so that this trail takes that path.
+Hs="$T/ca-spool"
+cm "$H" restore "$T/bk" --home "$Hs" >/dev/null
+cm "$Hs" config set exit.modules "" >/dev/null
+(CERTMINT_SPOOL_RUN=2 && export CERTMINT_SPOOL_RUN && "$CM" -v --home "$Hs" --passphrase-file "$PASS" recover-orphans --mbox "$T/trail.mbox" --workers 3 --format json >"$T/rws.json" 2>"$T/rws.err")
+check_eq "spooled in runs of 2: exit status 3" "$?" 3
+check_match "spooled in runs of 2: the orphans went to disk in runs and were merged" \
+    "$(cat "$T/rws.err")" "orphan records, ([2-9]|[1-9][0-9]+) runs of them sorted on disk"
+check "spooled in runs of 2: the same JSON report" cmp "$T/rw1.json" "$T/rws.json"
+view_of "$Hs" >"$T/view-ws.csv"
+check "spooled in runs of 2: the same database (every column)" cmp "$T/view-w1.csv" "$T/view-ws.csv"
 check_fails "--workers 0 is refused" cm "$H3" recover-orphans --mbox "$T/trail.mbox" --workers 0
 
 # A trail of CRLISSUED mails and c1's revocation mail only: c1 is known only

@@ -1,19 +1,22 @@
 /* The worker threads of recover-orphans (src/recover/recover_prep.h): a
  * scratch file of jobs larger than the window (this CA's certificates,
  * forgeries under the same issuer name, garbage, trailing bytes, empty
- * jobs) is decoded and checked with 1, 2 and 7 workers; every result must
+ * jobs) is decoded and checked with 1, 2 and 7 workers (a certificate that
+ * verifies also encoded and described for import); every result must
  * come back in job order and be the same whatever the number of workers,
  * also when the reader skips jobs or stops early. Built with ThreadSanitizer
  * by `make tsan`. */
 #include "recover/recover_prep.h"
 
 #include "unit.h"
+#include "util/text.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define NJOBS (2 * PREP_WINDOW + 300)
@@ -112,6 +115,37 @@ static int write_jobs(struct jobs *j)
     return fd;
 }
 
+/* A certificate the workers made ready for import: its DER is the job's
+ * bytes, its description that of this certificate (serial, subject, the
+ * SHA-1 thumbprint of those bytes). 0 when it is. */
+static int ready_differs(int fd, const struct jobs *j, size_t i, const struct prep_out *r)
+{
+    unsigned char der[4096], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char hash[2 * EVP_MAX_MD_SIZE + 1], cn[40], serial[CM_SERIAL_BUF];
+    unsigned char sn[8];
+    size_t nsn = 0;
+
+    if (!r->ready_ok || r->x != NULL || j->len[i] > sizeof(der) ||
+        pread(fd, der, j->len[i], j->off[i]) != (ssize_t)j->len[i])
+        return 1;
+    if (r->ready.der_len != j->len[i] || memcmp(r->ready.der, der, j->len[i]) != 0 ||
+        r->ready.c.raw != r->ready.der || !EVP_Digest(der, j->len[i], md, &mdlen, EVP_sha1(), NULL))
+        return 1;
+    text_hex(hash, md, mdlen);
+    for (size_t v = i + 1; v > 0; v >>= 8)
+        nsn++;
+    for (size_t k = 0, v = i + 1; k < nsn; k++, v >>= 8)
+        sn[nsn - 1 - k] = (unsigned char)(v & 0xff);
+    if (text_serial_from_bytes(serial, sn, nsn) != CM_OK)
+        return 1;
+    snprintf(cn, sizeof(cn), "leaf %zu", i);
+    return r->ready.c.hash == NULL || strcasecmp(r->ready.c.hash, hash) != 0 ||
+           strcmp(r->ready.c.serial, serial) != 0 || r->ready.c.cn == NULL ||
+           strcmp(r->ready.c.cn, cn) != 0 || r->ready.c.not_after <= r->ready.c.not_before ||
+           r->ready.guessed_profile != NULL; /* no extended key usage */
+}
+
 /* Takes every `step`-th job, up to `upto`, and checks each result. */
 static void run_workers(int fd, struct jobs *j, int workers, size_t step, size_t upto)
 {
@@ -138,14 +172,17 @@ static void run_workers(int fd, struct jobs *j, int workers, size_t step, size_t
         default:
             want_parsed = 0, want_verified = 0;
         }
-        if (r.parsed != want_parsed || r.verified != want_verified ||
-            (want_parsed == 1) != (r.x != NULL) ||
-            (r.x && ASN1_INTEGER_get(X509_get0_serialNumber(r.x)) != (long)i + 1)) {
+        /* A certificate that verifies comes made ready (its X509 freed);
+         * any other that parses comes decoded. */
+        if (r.parsed != want_parsed || r.verified != want_verified || r.ready_ok != want_verified ||
+            (want_parsed == 1 && !want_verified) != (r.x != NULL) ||
+            (r.x && ASN1_INTEGER_get(X509_get0_serialNumber(r.x)) != (long)i + 1) ||
+            (want_verified && ready_differs(fd, j, i, &r))) {
             if (bad++ < 5)
-                UNIT_FAIL("%d workers, job %zu: parsed %d verified %d x %p", workers, i, r.parsed,
-                          r.verified, (void *)r.x);
+                UNIT_FAIL("%d workers, job %zu: parsed %d verified %d ready %d x %p", workers, i,
+                          r.parsed, r.verified, r.ready_ok, (void *)r.x);
         }
-        X509_free(r.x);
+        prep_out_clear(&r);
     }
     prep_stop(p);
 }
