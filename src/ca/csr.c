@@ -4,8 +4,10 @@
 
 #include <openssl/asn1.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,8 +88,83 @@ out:
     return rc;
 }
 
-/* Builds the EVP_PKEY for the SubjectPublicKeyInfo. EC keys go through
- * EVP_PKEY_fromdata with the named curve (RFC 5480 2.1.1.1); other types use
+/* The named curves certmint accepts in requests (RFC 5480 2.1.1.1), with
+ * a parameters-only key for each, made once per process (pthread_once) and
+ * only read after. A request's EC key is a copy of its curve's key with the
+ * point set: making the curve again for every request (EVP_PKEY_fromdata
+ * with a group name builds a new EC_GROUP, its Montgomery constants and
+ * generator) cost about a quarter of the request's signature check
+ * (bench/README.md); the copy shares the precomputed tables. */
+static const struct ec_curve {
+    int nid;
+    const char *name;
+} ec_curves[] = {
+    {NID_X9_62_prime256v1, "P-256"},
+    {NID_secp384r1, "P-384"},
+    {NID_secp521r1, "P-521"},
+};
+#define EC_NCURVES (sizeof(ec_curves) / sizeof(ec_curves[0]))
+static EVP_PKEY *ec_params[EC_NCURVES];
+static pthread_once_t ec_params_once = PTHREAD_ONCE_INIT;
+
+/* A curve whose key cannot be made stays NULL: spki_ec_key then builds
+ * each request's key from the group name, as before. */
+static void ec_params_init(void)
+{
+    for (size_t i = 0; i < EC_NCURVES; i++) {
+        OSSL_PARAM params[2];
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                     (char *)ec_curves[i].name, 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+            EVP_PKEY_fromdata(ctx, &ec_params[i], EVP_PKEY_KEY_PARAMETERS, params) <= 0) {
+            EVP_PKEY_free(ec_params[i]);
+            ec_params[i] = NULL;
+        }
+        EVP_PKEY_CTX_free(ctx);
+    }
+    ERR_clear_error();
+}
+
+/* The EC public key `bits` (an uncompressed or compressed point, SEC 1
+ * 2.3.4: checked to be on the curve) on curve number `curve`. */
+static cm_err spki_ec_key(EVP_PKEY **out, size_t curve, const unsigned char *bits, int bits_len,
+                          const char *what)
+{
+    cm_err rc = CM_OK;
+    EVP_PKEY_CTX *ctx = NULL;
+    OSSL_PARAM params[3];
+
+    (void)pthread_once(&ec_params_once, ec_params_init);
+    if (ec_params[curve] != NULL) {
+        *out = EVP_PKEY_dup(ec_params[curve]);
+        CM_NOMEM_IF(*out == NULL);
+        if (EVP_PKEY_set1_encoded_public_key(*out, bits, (size_t)bits_len) != 1)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad EC public key", what);
+        goto out;
+    }
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                 (char *)ec_curves[curve].name, 0);
+    params[1] =
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, (size_t)bits_len);
+    params[2] = OSSL_PARAM_construct_end();
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    CM_NOMEM_IF(ctx == NULL);
+    if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad EC public key", what);
+out:
+    if (rc != CM_OK) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+/* Builds the EVP_PKEY for the SubjectPublicKeyInfo. EC keys are made from
+ * their named curve's key (RFC 5480 2.1.1.1, spki_ec_key); other types use
  * the generic decoder. */
 static cm_err spki_to_pkey(EVP_PKEY **out, const X509_ALGOR *alg, const unsigned char *bits,
                            int bits_len, const unsigned char *spki_der, size_t spki_len,
@@ -97,37 +174,20 @@ static cm_err spki_to_pkey(EVP_PKEY **out, const X509_ALGOR *alg, const unsigned
     const ASN1_OBJECT *oid = NULL;
     const void *pval = NULL;
     int ptype = 0;
-    EVP_PKEY_CTX *ctx = NULL;
 
     *out = NULL;
     X509_ALGOR_get0(&oid, &ptype, &pval, alg);
     if (OBJ_obj2nid(oid) == NID_X9_62_id_ecPublicKey) {
-        const char *group = NULL;
-        OSSL_PARAM params[3];
+        int nid;
+        size_t i;
         if (ptype != V_ASN1_OBJECT)
             CM_FAIL(CM_ERR_INVALID, "%s: EC key without a named curve (RFC 5480 2.1.1)", what);
-        switch (OBJ_obj2nid(pval)) {
-        case NID_X9_62_prime256v1:
-            group = "P-256";
-            break;
-        case NID_secp384r1:
-            group = "P-384";
-            break;
-        case NID_secp521r1:
-            group = "P-521";
-            break;
-        default:
+        nid = OBJ_obj2nid(pval);
+        for (i = 0; i < EC_NCURVES && ec_curves[i].nid != nid; i++)
+            ;
+        if (i == EC_NCURVES)
             CM_FAIL(CM_ERR_INVALID, "%s: EC curve not supported (P-256, P-384, P-521 are)", what);
-        }
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits,
-                                                      (size_t)bits_len);
-        params[2] = OSSL_PARAM_construct_end();
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        CM_NOMEM_IF(ctx == NULL);
-        if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
-            EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad EC public key", what);
+        CM_TRY(spki_ec_key(out, i, bits, bits_len, what));
     } else {
         const unsigned char *p = spki_der;
         *out = d2i_PUBKEY(NULL, &p, (long)spki_len);
@@ -135,7 +195,6 @@ static cm_err spki_to_pkey(EVP_PKEY **out, const X509_ALGOR *alg, const unsigned
             CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad or unsupported public key", what);
     }
 out:
-    EVP_PKEY_CTX_free(ctx);
     return rc;
 }
 

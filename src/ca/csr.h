@@ -2,9 +2,10 @@
  *
  * d2i_X509_REQ decodes the public key through libcrypto's generic decoder,
  * which costs more than verifying the signature. certmint walks the DER
- * itself, builds the public key directly from its parameters (EC points via
- * EVP_PKEY_fromdata), and keeps the raw SubjectPublicKeyInfo parts so that
- * the certificate gets the key bits copied, not re-encoded. */
+ * itself, builds the public key directly from its parameters (an EC point is
+ * set into a copy of its curve's key, made once per process), and keeps the
+ * raw SubjectPublicKeyInfo parts so that the certificate gets the key bits
+ * copied, not re-encoded. */
 #ifndef CM_CA_CSR_H
 #define CM_CA_CSR_H
 
