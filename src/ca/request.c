@@ -40,15 +40,24 @@ void issue_ready_clear(struct issue_ready *r)
 
 cm_err issue_ready_make(struct issue_ready *r, X509 *x)
 {
+    return issue_ready_make_der(r, x, NULL, 0);
+}
+
+cm_err issue_ready_make_der(struct issue_ready *r, X509 *x, unsigned char *der, size_t der_len)
+{
     cm_err rc = CM_OK;
     int len;
 
     memset(r, 0, sizeof(*r));
     r->strict = -1;
-    len = i2d_X509(x, &r->der);
-    if (len <= 0)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate");
-    r->der_len = (size_t)len;
+    r->der = der;
+    r->der_len = der_len;
+    if (der == NULL) {
+        len = i2d_X509(x, &r->der);
+        if (len <= 0)
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate");
+        r->der_len = (size_t)len;
+    }
     r->c.raw = r->der;
     r->c.raw_len = r->der_len;
     rc = ca_cert_describe(&r->c, x);
@@ -123,8 +132,8 @@ void ca_submission_clear(struct ca_submission *s)
 /* Decides one parsed request: pending, issued (signed into *x) or denied by
  * policy. No database access, so that the signing of a group happens
  * outside its transaction. */
-static cm_err decide_one(X509 **x, ca_ctx *ca, const struct profile *p, const struct csr *c,
-                         struct ca_submission *s)
+static cm_err decide_one(X509 **x, unsigned char **der, size_t *der_len, ca_ctx *ca,
+                         const struct profile *p, const struct csr *c, struct ca_submission *s)
 {
     cm_err why;
 
@@ -133,7 +142,7 @@ static cm_err decide_one(X509 **x, ca_ctx *ca, const struct profile *p, const st
      * one is denied at once, not left for an officer. */
     why = kra_submit_decide(ca, p, c, s); /* key archival (issue 12) */
     if (why == CM_OK)
-        why = p->manual ? issue_check(ca, p, c) : issue_sign(x, ca, p, c);
+        why = p->manual ? issue_check(ca, p, c) : issue_sign_der(x, der, der_len, ca, p, c);
     if (why == CM_OK && *x != NULL)
         why = kra_submit_seal(ca, s, *x);
     if (why == CM_OK && p->manual) {
@@ -173,13 +182,19 @@ static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile
 {
     cm_err rc = CM_OK;
     X509 *x = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
 
     memset(d, 0, sizeof(*d));
-    CM_TRY(decide_one(&x, ca, p, c, s));
+    CM_TRY(decide_one(&x, &der, &der_len, ca, p, c, s));
     CM_TRY(name_to_string(&d->request_dn, c->subject));
-    if (x != NULL)
-        CM_TRY(issue_ready_make(&d->ready, x));
+    if (x != NULL) {
+        /* The DER as signed: taken by ready whatever the result. */
+        rc = issue_ready_make_der(&d->ready, x, der, der_len);
+        der = NULL;
+    }
 out:
+    OPENSSL_free(der);
     X509_free(x);
     return rc;
 }
