@@ -18,7 +18,7 @@
 struct csr {
     X509_NAME *subject;              /* owned */
     STACK_OF(X509_EXTENSION) * exts; /* extensionRequest (RFC 2985 5.4.2), owned, may be NULL */
-    EVP_PKEY *pkey;                  /* owned */
+    EVP_PKEY *pkey;                  /* owned; NULL after csr_parse_scratch (csr_make_key) */
     X509_ALGOR *spki_alg;            /* SubjectPublicKeyInfo algorithm, owned */
     unsigned char *spki_bits;        /* subjectPublicKey bits, owned */
     int spki_bits_len;
@@ -33,6 +33,25 @@ struct csr {
 cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len,
                  const char *what) CM_MUST_USE;
 void csr_free(struct csr *c);
+
+/* Keys one thread reuses to check the signatures of a batch's requests
+ * (csr_parse_scratch): one per curve, made on first use. Zero it before
+ * use; csr_scratch_clear frees its keys. Never shared between threads. */
+struct csr_scratch {
+    EVP_PKEY *ec[3]; /* P-256, P-384, P-521 */
+};
+void csr_scratch_clear(struct csr_scratch *s);
+
+/* csr_parse for a batch: an EC request's signature is checked with the
+ * scratch's key of its curve (the request's point set into it), and
+ * c->pkey stays NULL until csr_make_key. A batch holds every parsed
+ * request until all are verified; a key per request held that long cost
+ * memory and time (bench/README.md). scratch NULL: csr_parse. */
+cm_err csr_parse_scratch(struct csr **out, const unsigned char *data, size_t len, const char *what,
+                         struct csr_scratch *scratch) CM_MUST_USE;
+
+/* Makes c->pkey when csr_parse_scratch left it NULL (no-op otherwise). */
+cm_err csr_make_key(struct csr *c) CM_MUST_USE;
 
 /* Converts PEM to DER when data is PEM with the given label; otherwise
  * returns a copy marker: *der points into data when it is already DER.

@@ -177,8 +177,8 @@ static void decided_clear(struct decided *d)
 }
 
 /* decide_one, then the encoding and the text columns (no database). */
-static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile *p,
-                             const struct csr *c, struct ca_submission *s)
+static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile *p, struct csr *c,
+                             struct ca_submission *s)
 {
     cm_err rc = CM_OK;
     X509 *x = NULL;
@@ -186,6 +186,8 @@ static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile
     size_t der_len = 0;
 
     memset(d, 0, sizeof(*d));
+    /* The key was left unmade while the batch was verified. */
+    CM_TRY(csr_make_key(c));
     CM_TRY(decide_one(&x, &der, &der_len, ca, p, c, s));
     CM_TRY(name_to_string(&d->request_dn, c->subject));
     if (x != NULL) {
@@ -241,15 +243,18 @@ out:
 }
 
 /* Parses one submission; a submission given by file name only is read here
- * (in the worker that handles it, for large batches). */
-static cm_err submission_parse(struct csr **out, const struct ca_submission *s)
+ * (in the worker that handles it, for large batches). The key of an EC
+ * request is made later (decide_prepare): the signature is checked with the
+ * thread's scratch key. */
+static cm_err submission_parse(struct csr **out, const struct ca_submission *s,
+                               struct csr_scratch *scratch)
 {
     unsigned char *data = NULL;
     size_t len = 0;
     cm_err rc;
 
     if (s->csr != NULL) {
-        rc = csr_parse(out, s->csr, s->csr_len, s->source ? s->source : "request");
+        rc = csr_parse_scratch(out, s->csr, s->csr_len, s->source ? s->source : "request", scratch);
         /* An enrollment token's binding (issue 12, token.c). */
         if (rc == CM_OK && s->binding != NULL)
             rc = token_binding_apply(*out, s->binding);
@@ -258,7 +263,7 @@ static cm_err submission_parse(struct csr **out, const struct ca_submission *s)
     assert(s->source != NULL);
     rc = fs_read_file(&data, &len, s->source, CA_MAX_CSR_BYTES);
     if (rc == CM_OK)
-        rc = csr_parse(out, data, len, s->source);
+        rc = csr_parse_scratch(out, data, len, s->source, scratch);
     free(data);
     return rc;
 }
@@ -464,12 +469,13 @@ static int pool_take(struct pool *pl, size_t *u)
     return got;
 }
 
-static cm_err unit_run(struct pool *pl, ca_ctx *mine, size_t from, size_t to)
+static cm_err unit_run(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratch, size_t from,
+                       size_t to)
 {
     cm_err rc = CM_OK;
     for (size_t i = from; i < to && rc == CM_OK; i++) {
         if (pl->phase == 1)
-            rc = pl->subs[i].err = submission_parse(&pl->csrs[i], &pl->subs[i]);
+            rc = pl->subs[i].err = submission_parse(&pl->csrs[i], &pl->subs[i], scratch);
         else
             rc = decide_prepare(&pl->ds[i], mine, pl->p, pl->csrs[i], &pl->subs[i]);
     }
@@ -477,10 +483,10 @@ static cm_err unit_run(struct pool *pl, ca_ctx *mine, size_t from, size_t to)
 }
 
 /* Runs unit u and records it done; called without pl->mu. */
-static void unit_do(struct pool *pl, ca_ctx *mine, size_t u)
+static void unit_do(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratch, size_t u)
 {
     size_t from = u * UNIT, to = from + UNIT < pl->n ? from + UNIT : pl->n;
-    cm_err rc = unit_run(pl, mine, from, to);
+    cm_err rc = unit_run(pl, mine, scratch, from, to);
 
     pthread_mutex_lock(&pl->mu);
     if (rc != CM_OK)
@@ -494,18 +500,21 @@ static void *pool_worker(void *arg)
 {
     struct pool *pl = arg;
     ca_ctx mine;
+    struct csr_scratch scratch;
     size_t u;
 
     /* Phase 1 does not read the context: the submitting thread may be
      * loading the key into it meanwhile (submit_threads). */
     memset(&mine, 0, sizeof(mine));
+    memset(&scratch, 0, sizeof(scratch));
     if (pl->phase == 2)
         mine = *pl->ca;
     mine.db = NULL;
     mine.issue_cache = NULL;
     while (pool_take(pl, &u))
-        unit_do(pl, &mine, u);
+        unit_do(pl, &mine, &scratch, u);
     issue_cache_free(&mine);
+    csr_scratch_clear(&scratch);
     return NULL;
 }
 
@@ -536,7 +545,7 @@ static cm_err pool_write(struct pool *pl, ca_ctx *mine, const char *requester)
             if (pl->next < pl->units && unit_open(pl)) {
                 u = pl->next++;
                 pthread_mutex_unlock(&pl->mu);
-                unit_do(pl, mine, u);
+                unit_do(pl, mine, NULL, u);
                 pthread_mutex_lock(&pl->mu);
                 continue;
             }
@@ -654,6 +663,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     long long g = 512;
     const char *requester = o->requester ? o->requester : ca->operator_name;
     int nw, marked = 0;
+    struct csr_scratch scratch = {{NULL, NULL, NULL}};
 
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
@@ -688,7 +698,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     csrs = calloc(n, sizeof(*csrs));
     CM_NOMEM_IF(csrs == NULL);
     for (i = 0; i < n; i++) {
-        subs[i].err = submission_parse(&csrs[i], &subs[i]);
+        subs[i].err = submission_parse(&csrs[i], &subs[i], &scratch);
         if (subs[i].err != CM_OK) {
             rc = subs[i].err;
             goto out;
@@ -702,6 +712,7 @@ out:
         for (i = 0; i < n; i++)
             csr_free(csrs[i]);
     free(csrs);
+    csr_scratch_clear(&scratch);
     profile_free(p);
     return rc;
 }

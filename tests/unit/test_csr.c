@@ -133,6 +133,58 @@ TEST(curves_interleaved)
         EVP_PKEY_free(keys[i]);
 }
 
+/* csr_parse_scratch (batches): the signature is checked with the thread's
+ * scratch key of the curve, the request's own point set into it each time:
+ * a request signed by another key than the one it carries fails even right
+ * after a request of the signing key; csr_make_key makes each key. */
+TEST(scratch_keys)
+{
+    EVP_PKEY *k1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *k3 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    EVP_PKEY *order[] = {k1, k3, rsa, k2, k1};
+    struct csr_scratch sc;
+    size_t len;
+    unsigned char *d = NULL;
+    struct csr *c = NULL;
+
+    memset(&sc, 0, sizeof(sc));
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        d = make_csr(&len, order[i], NULL, 0);
+        CHECK_OK(csr_parse_scratch(&c, d, len, "scratch", &sc));
+        CHECK(c != NULL && (c->pkey == NULL) == (order[i] != rsa));
+        CHECK(c != NULL && csr_make_key(c) == CM_OK && EVP_PKEY_eq(c->pkey, order[i]) == 1);
+        csr_free(c);
+        c = NULL;
+        OPENSSL_free(d);
+    }
+    {
+        /* k2's key in the request, signed by k1 (whose point the scratch
+         * key held last). */
+        X509_REQ *r = X509_REQ_new();
+        unsigned char *bad = NULL;
+        int blen;
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"unit.example.org", -1, -1, 0);
+        X509_REQ_set_pubkey(r, k2);
+        X509_REQ_sign(r, k1, EVP_sha256());
+        blen = i2d_X509_REQ(r, &bad);
+        CHECK(blen > 0);
+        CHECK_ERR(csr_parse_scratch(&c, bad, (size_t)blen, "mismatch", &sc), CM_ERR_INVALID);
+        CHECK(strstr(cm_err_msg(), "does not verify") != NULL);
+        CHECK(c == NULL);
+        OPENSSL_free(bad);
+        X509_REQ_free(r);
+    }
+    csr_scratch_clear(&sc);
+    csr_scratch_clear(&sc); /* idempotent */
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(k3);
+    EVP_PKEY_free(rsa);
+}
+
 TEST(rejects)
 {
     EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -214,6 +266,7 @@ int main(void)
     unit_suite = "csr";
     RUN(parse_every_key_type);
     RUN(curves_interleaved);
+    RUN(scratch_keys);
     RUN(rejects);
     RUN(profiles);
     return UNIT_DONE();
