@@ -12,11 +12,18 @@
 # recover-orphans trail). The other benchmarks (CRL, SMTP, mail scanner)
 # are bench/all.sh (make bench-all). Nothing is asserted.
 set -eu
+# CM given relative to the caller's folder, made absolute before the cd.
+case "${CM:-}" in "" | /*) ;; *) CM="$PWD/$CM" ;; esac
 cd "$(dirname "$0")/.."
 N=${BENCH_N:-10000}
 RN=${RECOVER_N:-100000}
 BUILD=${BUILD:-build}
-[ -n "${CM:-}" ] || { make -s "$BUILD/certmint"; CM=./$BUILD/certmint; }
+# Absolute: bench/recover.sh runs it from another folder (xargs in the
+# trail's folder).
+if [ -z "${CM:-}" ]; then
+    make -s "$BUILD/certmint"
+    case "$BUILD" in /*) CM=$BUILD/certmint ;; *) CM=$PWD/$BUILD/certmint ;; esac
+fi
 MODULE=${P11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 cores=$(nproc)
 W=$(mktemp -d "${TMPDIR:-/tmp}/cm-bench-run.XXXXXX")

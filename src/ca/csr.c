@@ -2,10 +2,13 @@
 
 #include "ca/ca.h"
 
+#include <assert.h>
 #include <openssl/asn1.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,48 +89,121 @@ out:
     return rc;
 }
 
-/* Builds the EVP_PKEY for the SubjectPublicKeyInfo. EC keys go through
- * EVP_PKEY_fromdata with the named curve (RFC 5480 2.1.1.1); other types use
+/* The named curves certmint accepts in requests (RFC 5480 2.1.1.1), with
+ * a parameters-only key for each, made once per process (pthread_once) and
+ * only read after. A request's EC key is a copy of its curve's key with the
+ * point set: making the curve again for every request (EVP_PKEY_fromdata
+ * with a group name builds a new EC_GROUP, its Montgomery constants and
+ * generator) cost about a quarter of the request's signature check
+ * (bench/README.md); the copy shares the precomputed tables. */
+static const struct ec_curve {
+    int nid;
+    const char *name;
+} ec_curves[] = {
+    {NID_X9_62_prime256v1, "P-256"},
+    {NID_secp384r1, "P-384"},
+    {NID_secp521r1, "P-521"},
+};
+#define EC_NCURVES (sizeof(ec_curves) / sizeof(ec_curves[0]))
+static EVP_PKEY *ec_params[EC_NCURVES];
+static pthread_once_t ec_params_once = PTHREAD_ONCE_INIT;
+
+/* A curve whose key cannot be made stays NULL: spki_ec_key then builds
+ * each request's key from the group name, as before. */
+static void ec_params_init(void)
+{
+    for (size_t i = 0; i < EC_NCURVES; i++) {
+        OSSL_PARAM params[2];
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                     (char *)ec_curves[i].name, 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+            EVP_PKEY_fromdata(ctx, &ec_params[i], EVP_PKEY_KEY_PARAMETERS, params) <= 0) {
+            EVP_PKEY_free(ec_params[i]);
+            ec_params[i] = NULL;
+        }
+        EVP_PKEY_CTX_free(ctx);
+    }
+    ERR_clear_error();
+}
+
+/* The EC public key `bits` (an uncompressed or compressed point, SEC 1
+ * 2.3.4: checked to be on the curve) on curve number `curve`. */
+static cm_err spki_ec_key(EVP_PKEY **out, size_t curve, const unsigned char *bits, int bits_len,
+                          const char *what)
+{
+    cm_err rc = CM_OK;
+    EVP_PKEY_CTX *ctx = NULL;
+    OSSL_PARAM params[3];
+
+    (void)pthread_once(&ec_params_once, ec_params_init);
+    if (ec_params[curve] != NULL) {
+        *out = EVP_PKEY_dup(ec_params[curve]);
+        CM_NOMEM_IF(*out == NULL);
+        if (EVP_PKEY_set1_encoded_public_key(*out, bits, (size_t)bits_len) != 1)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad EC public key", what);
+        goto out;
+    }
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+                                                 (char *)ec_curves[curve].name, 0);
+    params[1] =
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, (size_t)bits_len);
+    params[2] = OSSL_PARAM_construct_end();
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    CM_NOMEM_IF(ctx == NULL);
+    if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad EC public key", what);
+out:
+    if (rc != CM_OK) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+/* The named curve of an EC key's algorithm (RFC 5480 2.1.1): *curve its
+ * index in ec_curves, or EC_NCURVES when the key is not an EC key. */
+static cm_err spki_curve(size_t *curve, const X509_ALGOR *alg, const char *what)
+{
+    const ASN1_OBJECT *oid = NULL;
+    const void *pval = NULL;
+    int ptype = 0, nid;
+    size_t i;
+
+    *curve = EC_NCURVES;
+    X509_ALGOR_get0(&oid, &ptype, &pval, alg);
+    if (OBJ_obj2nid(oid) != NID_X9_62_id_ecPublicKey)
+        return CM_OK;
+    if (ptype != V_ASN1_OBJECT)
+        return cm_err_set(CM_ERR_INVALID, "%s: EC key without a named curve (RFC 5480 2.1.1)",
+                          what);
+    nid = OBJ_obj2nid(pval);
+    for (i = 0; i < EC_NCURVES && ec_curves[i].nid != nid; i++)
+        ;
+    if (i == EC_NCURVES)
+        return cm_err_set(CM_ERR_INVALID, "%s: EC curve not supported (P-256, P-384, P-521 are)",
+                          what);
+    *curve = i;
+    return CM_OK;
+}
+
+/* Builds the EVP_PKEY for the SubjectPublicKeyInfo. EC keys are made from
+ * their named curve's key (RFC 5480 2.1.1.1, spki_ec_key); other types use
  * the generic decoder. */
 static cm_err spki_to_pkey(EVP_PKEY **out, const X509_ALGOR *alg, const unsigned char *bits,
                            int bits_len, const unsigned char *spki_der, size_t spki_len,
                            const char *what)
 {
     cm_err rc = CM_OK;
-    const ASN1_OBJECT *oid = NULL;
-    const void *pval = NULL;
-    int ptype = 0;
-    EVP_PKEY_CTX *ctx = NULL;
+    size_t curve;
 
     *out = NULL;
-    X509_ALGOR_get0(&oid, &ptype, &pval, alg);
-    if (OBJ_obj2nid(oid) == NID_X9_62_id_ecPublicKey) {
-        const char *group = NULL;
-        OSSL_PARAM params[3];
-        if (ptype != V_ASN1_OBJECT)
-            CM_FAIL(CM_ERR_INVALID, "%s: EC key without a named curve (RFC 5480 2.1.1)", what);
-        switch (OBJ_obj2nid(pval)) {
-        case NID_X9_62_prime256v1:
-            group = "P-256";
-            break;
-        case NID_secp384r1:
-            group = "P-384";
-            break;
-        case NID_secp521r1:
-            group = "P-521";
-            break;
-        default:
-            CM_FAIL(CM_ERR_INVALID, "%s: EC curve not supported (P-256, P-384, P-521 are)", what);
-        }
-        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
-        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits,
-                                                      (size_t)bits_len);
-        params[2] = OSSL_PARAM_construct_end();
-        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        CM_NOMEM_IF(ctx == NULL);
-        if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
-            EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad EC public key", what);
+    CM_TRY(spki_curve(&curve, alg, what));
+    if (curve < EC_NCURVES) {
+        CM_TRY(spki_ec_key(out, curve, bits, bits_len, what));
     } else {
         const unsigned char *p = spki_der;
         *out = d2i_PUBKEY(NULL, &p, (long)spki_len);
@@ -135,7 +211,49 @@ static cm_err spki_to_pkey(EVP_PKEY **out, const X509_ALGOR *alg, const unsigned
             CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad or unsupported public key", what);
     }
 out:
-    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
+void csr_scratch_clear(struct csr_scratch *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(s->ec) / sizeof(s->ec[0]); i++) {
+        EVP_PKEY_free(s->ec[i]);
+        s->ec[i] = NULL;
+    }
+}
+
+/* s's key of the curve with the request's point set (checked to be on the
+ * curve), for the signature check; *out NULL when the curve has no prepared
+ * key (the caller builds one). */
+static cm_err scratch_key(EVP_PKEY **out, struct csr_scratch *s, size_t curve,
+                          const unsigned char *bits, int bits_len, const char *what)
+{
+    *out = NULL;
+    (void)pthread_once(&ec_params_once, ec_params_init);
+    if (ec_params[curve] == NULL)
+        return CM_OK;
+    if (s->ec[curve] == NULL && (s->ec[curve] = EVP_PKEY_dup(ec_params[curve])) == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    if (EVP_PKEY_set1_encoded_public_key(s->ec[curve], bits, (size_t)bits_len) != 1)
+        return cm_err_ossl(CM_ERR_INVALID, "%s: bad EC public key", what);
+    *out = s->ec[curve];
+    return CM_OK;
+}
+
+cm_err csr_make_key(struct csr *c)
+{
+    cm_err rc = CM_OK;
+    size_t curve = EC_NCURVES;
+
+    if (c->pkey != NULL)
+        return CM_OK;
+    /* Only an EC key is left to make (csr_read_spki). */
+    CM_TRY(spki_curve(&curve, c->spki_alg, "request"));
+    assert(curve < EC_NCURVES);
+    rc = spki_ec_key(&c->pkey, curve, c->spki_bits, c->spki_bits_len, "request");
+out:
     return rc;
 }
 
@@ -238,12 +356,16 @@ out:
 }
 
 /* SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
- * into c's spki_alg, spki_bits and pkey. */
-static cm_err csr_read_spki(struct csr *c, const struct tlv *spki, const char *what)
+ * into c's spki_alg, spki_bits and pkey; *verify gets the key that checks
+ * the signature: c->pkey, or with a scratch set and an EC key, the
+ * scratch's key (c->pkey then stays NULL, csr_make_key). */
+static cm_err csr_read_spki(struct csr *c, EVP_PKEY **verify, struct csr_scratch *scratch,
+                            const struct tlv *spki, const char *what)
 {
     cm_err rc = CM_OK;
     const unsigned char *q;
     struct tlv alg_t, bits_t;
+    size_t curve = EC_NCURVES;
 
     q = spki->val;
     if (!tlv_read(&alg_t, &q, spki->len) || alg_t.tag != V_ASN1_SEQUENCE)
@@ -258,8 +380,17 @@ static cm_err csr_read_spki(struct csr *c, const struct tlv *spki, const char *w
     c->spki_bits_len = (int)bits_t.len - 1;
     c->spki_bits = OPENSSL_memdup(bits_t.val + 1, (size_t)c->spki_bits_len);
     CM_NOMEM_IF(c->spki_bits == NULL);
-    CM_TRY(spki_to_pkey(&c->pkey, c->spki_alg, c->spki_bits, c->spki_bits_len, spki->start,
-                        spki->total, what));
+    *verify = NULL;
+    if (scratch != NULL) {
+        CM_TRY(spki_curve(&curve, c->spki_alg, what));
+        if (curve < EC_NCURVES)
+            CM_TRY(scratch_key(verify, scratch, curve, c->spki_bits, c->spki_bits_len, what));
+    }
+    if (*verify == NULL) {
+        CM_TRY(spki_to_pkey(&c->pkey, c->spki_alg, c->spki_bits, c->spki_bits_len, spki->start,
+                            spki->total, what));
+        *verify = c->pkey;
+    }
 out:
     return rc;
 }
@@ -308,7 +439,7 @@ out:
 }
 
 /* Proof of possession: the signature over certificationRequestInfo. */
-static cm_err csr_verify_pop(const struct csr *c, const struct tlv *cri, const struct tlv *salg_t,
+static cm_err csr_verify_pop(EVP_PKEY *pkey, const struct tlv *cri, const struct tlv *salg_t,
                              const struct tlv *sig, const char *what)
 {
     cm_err rc = CM_OK;
@@ -321,10 +452,10 @@ static cm_err csr_verify_pop(const struct csr *c, const struct tlv *cri, const s
     sigalg = d2i_X509_ALGOR(NULL, &q, (long)salg_t->total);
     if (sigalg == NULL)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad signatureAlgorithm", what);
-    CM_TRY(sigalg_md(&md, sigalg, c->pkey, what));
+    CM_TRY(sigalg_md(&md, sigalg, pkey, what));
     mctx = EVP_MD_CTX_new();
     CM_NOMEM_IF(mctx == NULL);
-    if (EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, c->pkey, NULL) != 1)
+    if (EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, pkey, NULL) != 1)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: cannot verify the signature", what);
     if (EVP_DigestVerify(mctx, sig->val + 1, (size_t)sig->len - 1, cri->start, cri->total) != 1)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: the request's signature does not verify", what);
@@ -336,6 +467,12 @@ out:
 
 cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const char *what)
 {
+    return csr_parse_scratch(out, data, len, what, NULL);
+}
+
+cm_err csr_parse_scratch(struct csr **out, const unsigned char *data, size_t len, const char *what,
+                         struct csr_scratch *scratch)
+{
     static const char *const labels[] = {"CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST", NULL};
     cm_err rc = CM_OK;
     struct csr *c = NULL;
@@ -344,6 +481,7 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
     int owned = 0;
     const unsigned char *q;
     struct tlv cri, subj, spki, salg_t, sig, attrs;
+    EVP_PKEY *verify = NULL;
 
     *out = NULL;
     if (len == 0)
@@ -361,9 +499,9 @@ cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len, const 
     c->subject = d2i_X509_NAME(NULL, &q, (long)subj.total);
     if (c->subject == NULL)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad subject name", what);
-    CM_TRY(csr_read_spki(c, &spki, what));
+    CM_TRY(csr_read_spki(c, &verify, scratch, &spki, what));
     CM_TRY(csr_read_attributes(c, &attrs, what));
-    CM_TRY(csr_verify_pop(c, &cri, &salg_t, &sig, what));
+    CM_TRY(csr_verify_pop(verify, &cri, &salg_t, &sig, what));
 
     if (owned) {
         c->der = der;

@@ -2,9 +2,10 @@
  *
  * d2i_X509_REQ decodes the public key through libcrypto's generic decoder,
  * which costs more than verifying the signature. certmint walks the DER
- * itself, builds the public key directly from its parameters (EC points via
- * EVP_PKEY_fromdata), and keeps the raw SubjectPublicKeyInfo parts so that
- * the certificate gets the key bits copied, not re-encoded. */
+ * itself, builds the public key directly from its parameters (an EC point is
+ * set into a copy of its curve's key, made once per process), and keeps the
+ * raw SubjectPublicKeyInfo parts so that the certificate gets the key bits
+ * copied, not re-encoded. */
 #ifndef CM_CA_CSR_H
 #define CM_CA_CSR_H
 
@@ -17,7 +18,7 @@
 struct csr {
     X509_NAME *subject;              /* owned */
     STACK_OF(X509_EXTENSION) * exts; /* extensionRequest (RFC 2985 5.4.2), owned, may be NULL */
-    EVP_PKEY *pkey;                  /* owned */
+    EVP_PKEY *pkey;                  /* owned; NULL after csr_parse_scratch (csr_make_key) */
     X509_ALGOR *spki_alg;            /* SubjectPublicKeyInfo algorithm, owned */
     unsigned char *spki_bits;        /* subjectPublicKey bits, owned */
     int spki_bits_len;
@@ -32,6 +33,25 @@ struct csr {
 cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len,
                  const char *what) CM_MUST_USE;
 void csr_free(struct csr *c);
+
+/* Keys one thread reuses to check the signatures of a batch's requests
+ * (csr_parse_scratch): one per curve, made on first use. Zero it before
+ * use; csr_scratch_clear frees its keys. Never shared between threads. */
+struct csr_scratch {
+    EVP_PKEY *ec[3]; /* P-256, P-384, P-521 */
+};
+void csr_scratch_clear(struct csr_scratch *s);
+
+/* csr_parse for a batch: an EC request's signature is checked with the
+ * scratch's key of its curve (the request's point set into it), and
+ * c->pkey stays NULL until csr_make_key. A batch holds every parsed
+ * request until all are verified; a key per request held that long cost
+ * memory and time (bench/README.md). scratch NULL: csr_parse. */
+cm_err csr_parse_scratch(struct csr **out, const unsigned char *data, size_t len, const char *what,
+                         struct csr_scratch *scratch) CM_MUST_USE;
+
+/* Makes c->pkey when csr_parse_scratch left it NULL (no-op otherwise). */
+cm_err csr_make_key(struct csr *c) CM_MUST_USE;
 
 /* Converts PEM to DER when data is PEM with the given label; otherwise
  * returns a copy marker: *der points into data when it is already DER.

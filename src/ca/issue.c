@@ -487,11 +487,14 @@ out:
 }
 
 /* The certificate's subject per the profile's subject policy, made from the
- * request's; no attribute may be empty. */
+ * request's; no attribute may be empty. *subject_out stays NULL when the
+ * policy keeps the request's subject as it is: the caller uses c->subject
+ * (X509_set_subject_name copies it anyway; a copy here cost as much). */
 static cm_err check_subject(X509_NAME **subject_out, const struct profile *p, const struct csr *c)
 {
     cm_err rc = CM_OK;
     X509_NAME *subject = NULL;
+    const X509_NAME *use;
     char *cn = NULL;
     int i;
 
@@ -510,11 +513,11 @@ static cm_err check_subject(X509_NAME **subject_out, const struct profile *p, co
             CM_FAIL_OSSL(CM_ERR_POLICY, "bad commonName");
         break;
     default:
-        subject = X509_NAME_dup(c->subject);
-        CM_NOMEM_IF(subject == NULL);
+        break;
     }
-    for (i = 0; i < X509_NAME_entry_count(subject); i++) {
-        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+    use = subject != NULL ? subject : c->subject;
+    for (i = 0; i < X509_NAME_entry_count(use); i++) {
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(use, i));
         if (v == NULL || v->length == 0)
             CM_FAIL(CM_ERR_POLICY, "the request's subject has an empty attribute");
     }
@@ -598,13 +601,15 @@ out:
 }
 
 /* The profile checks on a request: key, subject and SANs. *gens_out gets the
- * SubjectAltNames for the certificate (NULL for none). */
+ * SubjectAltNames for the certificate (NULL for none), *subject_out its
+ * subject (NULL: the request's, check_subject). */
 static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
                             const struct profile *p, const struct csr *c)
 {
     cm_err rc = CM_OK;
     GENERAL_NAMES *gens = NULL;
     X509_NAME *subject = NULL;
+    const X509_NAME *subj;
 
     *gens_out = NULL;
     *subject_out = NULL;
@@ -617,12 +622,13 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
     }
     CM_TRY(check_sans(&gens, p, c));
     CM_TRY(check_subject(&subject, p, c));
-    CM_TRY(check_email_san(&gens, p, subject));
+    subj = subject != NULL ? subject : c->subject;
+    CM_TRY(check_email_san(&gens, p, subj));
     if (p->require_san && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
         CM_FAIL(CM_ERR_POLICY, "profile %s requires a subjectAltName", p->name);
-    if (X509_NAME_entry_count(subject) == 0 && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
+    if (X509_NAME_entry_count(subj) == 0 && (gens == NULL || sk_GENERAL_NAME_num(gens) == 0))
         CM_FAIL(CM_ERR_POLICY, "the request has neither a subject nor a subjectAltName");
-    CM_TRY(check_cn_in_sans(p, subject, gens));
+    CM_TRY(check_cn_in_sans(p, subj, gens));
     *gens_out = gens;
     gens = NULL;
     *subject_out = subject;
@@ -771,6 +777,12 @@ out:
 
 cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c)
 {
+    return issue_sign_der(out, NULL, NULL, ca, p, c);
+}
+
+cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *ca,
+                      const struct profile *p, const struct csr *c)
+{
     cm_err rc = CM_OK;
     struct issue_cache *cache = NULL;
     GENERAL_NAMES *gens = NULL;
@@ -794,11 +806,11 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
     CM_TRY(ca_random_serial(&serial, (size_t)serial_bytes));
     if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
         !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
-        !X509_set_subject_name(x, subject))
+        !X509_set_subject_name(x, subject != NULL ? subject : c->subject))
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot build the certificate");
     CM_TRY(sign_validity(x, ca, p, now, backdate));
     CM_TRY(sign_pubkey(x, c));
-    CM_TRY(sign_extensions(x, cache, p, c, gens, subject));
+    CM_TRY(sign_extensions(x, cache, p, c, gens, X509_get_subject_name(x)));
 
     /* Nothing is signed that fails certmint's lint. */
     {
@@ -809,7 +821,7 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
         lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
         CM_TRY(lint_cert(x, ca->cert, &lo));
     }
-    CM_TRY(key_sign_cert(ca->signer, &x));
+    CM_TRY(key_sign_cert_der(ca->signer, &x, der, der_len));
     *out = x;
     x = NULL;
 out:

@@ -17,6 +17,11 @@ void issue_cache_free(ca_ctx *ca);
  * policy refusal returns CM_ERR_POLICY (or CM_ERR_LINT) with the reason as
  * the message; the caller records the request as denied. */
 cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct csr *c) CM_MUST_USE;
+/* issue_sign, and *der (OPENSSL_malloc'ed, when der is not NULL) gets the
+ * certificate's DER as it was signed (key_sign_cert_der): no second
+ * encoding. */
+cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *ca,
+                      const struct profile *p, const struct csr *c) CM_MUST_USE;
 
 /* The checks of issue_sign that need no signature (key, subject name lint,
  * SANs, profile rules), for requests that will pend: a hostile request is
@@ -38,6 +43,10 @@ struct issue_ready {
 
 /* Encodes and describes x into r (cleared first; issue_ready_clear frees). */
 cm_err issue_ready_make(struct issue_ready *r, X509 *x) CM_MUST_USE;
+/* The same with x's DER already made (issue_sign_der): r takes der
+ * (OPENSSL_malloc'ed) whatever the result; NULL encodes x. */
+cm_err issue_ready_make_der(struct issue_ready *r, X509 *x, unsigned char *der,
+                            size_t der_len) CM_MUST_USE;
 void issue_ready_clear(struct issue_ready *r);
 
 /* issue_record for a certificate made ready: the rows only. The DER moves

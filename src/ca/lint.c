@@ -30,6 +30,7 @@ enum { PASS = 0, FAIL = 1, ERR = -1 };
 /* One extension of the certificate, decoded (first occurrence). */
 struct ext {
     int nid;
+    int loc; /* its index among the certificate's extensions, -1: absent */
     int present;
     int crit;
     int bad; /* present but does not decode */
@@ -48,6 +49,11 @@ struct lctx {
     int server_auth; /* EKU lists id-kp-serverAuth */
     struct ext bc, ku, eku, ski, aki, san, cdp, aia, pol;
     struct ext issuer_ski;
+    /* The DER scan of every extension (scan_all), shared by the two rules
+     * that read it: the index of the first extension that does not
+     * encode, that encodes a BOOLEAN FALSE, that has a BOOLEAN that is not
+     * DER; -1 for none. */
+    int scan_noenc, scan_default, scan_badbool;
 };
 
 typedef int (*rule_fn)(struct lctx *c, char *why, size_t whysz);
@@ -72,10 +78,12 @@ static void ext_load(struct ext *e, const X509 *x, int nid)
 
     memset(e, 0, sizeof(*e));
     e->nid = nid;
+    e->loc = -1;
     loc = X509_get_ext_by_NID(x, nid, -1);
     if (loc < 0)
         return;
     ex = X509_get_ext(x, loc);
+    e->loc = loc;
     e->present = 1;
     e->crit = X509_EXTENSION_get_critical(ex);
     e->v = X509V3_EXT_d2i(ex);
@@ -447,41 +455,80 @@ static void ext_name(char *out, size_t outsz, X509_EXTENSION *ex)
     OBJ_obj2txt(out, (int)outsz, X509_EXTENSION_get_object(ex), 0);
 }
 
+/* Scans every extension once for the two DER rules below (an extension's
+ * encoding is made again for the scan: its critical BOOLEAN is only seen
+ * there). */
+static void scan_all(struct lctx *c)
+{
+    int i, n = X509_get_ext_count(c->x);
+
+    c->scan_noenc = c->scan_default = c->scan_badbool = -1;
+    for (i = 0; i < n; i++) {
+        struct der_scan s;
+        if (ext_scan(&s, X509_get_ext(c->x, i)) != 0) {
+            if (c->scan_noenc < 0)
+                c->scan_noenc = i;
+            continue;
+        }
+        if (s.default_false && c->scan_default < 0)
+            c->scan_default = i;
+        if ((s.bad_true || s.malformed) && c->scan_badbool < 0)
+            c->scan_badbool = i;
+    }
+}
+
+/* The first of the scan's findings: 1 when the extension at `at` is the
+ * first that does not encode, 0 when it has the fault, -1 when none. */
+static int scan_first(const struct lctx *c, int at)
+{
+    if (c->scan_noenc >= 0 && (at < 0 || c->scan_noenc < at))
+        return 1;
+    return at >= 0 ? 0 : -1;
+}
+
 /* X.690 11.5: DER does not encode a value equal to its DEFAULT: basic-
  * Constraints' cA FALSE, an Extension's critical FALSE. */
 static int rule_der_default_value(struct lctx *c, char *why, size_t whysz)
 {
-    int i, n = X509_get_ext_count(c->x);
-    for (i = 0; i < n; i++) {
-        X509_EXTENSION *ex = X509_get_ext(c->x, i);
-        struct der_scan s;
-        char name[80];
-        if (ext_scan(&s, ex) != 0)
-            return fail(why, whysz, "an extension does not encode");
-        if (s.default_false) {
-            ext_name(name, sizeof(name), ex);
-            return fail(why, whysz, "%s encodes a BOOLEAN FALSE (a DEFAULT value)", name);
-        }
+    char name[80];
+
+    switch (scan_first(c, c->scan_default)) {
+    case 1:
+        return fail(why, whysz, "an extension does not encode");
+    case 0:
+        ext_name(name, sizeof(name), X509_get_ext(c->x, c->scan_default));
+        return fail(why, whysz, "%s encodes a BOOLEAN FALSE (a DEFAULT value)", name);
+    default:
+        return PASS;
     }
-    return PASS;
 }
 
 /* X.690 11.1: in DER a BOOLEAN TRUE is 0xFF. */
 static int rule_der_boolean(struct lctx *c, char *why, size_t whysz)
 {
-    int i, n = X509_get_ext_count(c->x);
-    for (i = 0; i < n; i++) {
-        X509_EXTENSION *ex = X509_get_ext(c->x, i);
-        struct der_scan s;
-        char name[80];
-        if (ext_scan(&s, ex) != 0)
-            return fail(why, whysz, "an extension does not encode");
-        if (s.bad_true || s.malformed) {
-            ext_name(name, sizeof(name), ex);
-            return fail(why, whysz, "%s has a BOOLEAN that is not DER (TRUE must be 0xFF)", name);
-        }
+    char name[80];
+
+    switch (scan_first(c, c->scan_badbool)) {
+    case 1:
+        return fail(why, whysz, "an extension does not encode");
+    case 0:
+        ext_name(name, sizeof(name), X509_get_ext(c->x, c->scan_badbool));
+        return fail(why, whysz, "%s has a BOOLEAN that is not DER (TRUE must be 0xFF)", name);
+    default:
+        return PASS;
     }
-    return PASS;
+}
+
+/* The decoded value of extension i when the context holds it (the first
+ * of its kind), else NULL. */
+static void *ext_known(const struct lctx *c, int i)
+{
+    const struct ext *const known[] = {&c->bc,  &c->ku,  &c->eku, &c->ski, &c->aki,
+                                       &c->san, &c->cdp, &c->aia, &c->pol};
+    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+        if (known[k]->loc == i)
+            return known[k]->v;
+    return NULL;
 }
 
 /* Each extension's value is one DER value; known extensions decode and
@@ -504,12 +551,15 @@ static int rule_ext_der(struct lctx *c, char *why, size_t whysz)
         if ((r & 0x80) || r == 0x21 || (q - d) + clen != len)
             return fail(why, whysz, "%s: value is not exactly one DER value", name);
         if (m != NULL && m->it != NULL) {
-            ASN1_VALUE *v = (ASN1_VALUE *)X509V3_EXT_d2i(ex);
+            /* Decoded once for the context when it is one the rules read. */
+            ASN1_VALUE *known = ext_known(c, i);
+            ASN1_VALUE *v = known ? known : (ASN1_VALUE *)X509V3_EXT_d2i(ex);
             unsigned char *re = NULL;
             int relen = v ? ASN1_item_i2d(v, &re, ASN1_ITEM_ptr(m->it)) : -1;
             same = relen == len && memcmp(re, d, (size_t)len) == 0;
             OPENSSL_free(re);
-            ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+            if (v != known)
+                ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
             ERR_clear_error();
             if (v == NULL)
                 return fail(why, whysz, "%s does not decode", name);
@@ -1428,6 +1478,7 @@ cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o)
         break;
     }
     c.server_auth = eku_has(&c, NID_server_auth);
+    scan_all(&c);
 
     first[0] = also[0] = '\0';
     for (i = 0; i < NRULES; i++) {

@@ -40,15 +40,24 @@ void issue_ready_clear(struct issue_ready *r)
 
 cm_err issue_ready_make(struct issue_ready *r, X509 *x)
 {
+    return issue_ready_make_der(r, x, NULL, 0);
+}
+
+cm_err issue_ready_make_der(struct issue_ready *r, X509 *x, unsigned char *der, size_t der_len)
+{
     cm_err rc = CM_OK;
     int len;
 
     memset(r, 0, sizeof(*r));
     r->strict = -1;
-    len = i2d_X509(x, &r->der);
-    if (len <= 0)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate");
-    r->der_len = (size_t)len;
+    r->der = der;
+    r->der_len = der_len;
+    if (der == NULL) {
+        len = i2d_X509(x, &r->der);
+        if (len <= 0)
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate");
+        r->der_len = (size_t)len;
+    }
     r->c.raw = r->der;
     r->c.raw_len = r->der_len;
     rc = ca_cert_describe(&r->c, x);
@@ -125,8 +134,8 @@ void ca_submission_clear(struct ca_submission *s)
 /* Decides one parsed request: pending, issued (signed into *x) or denied by
  * policy. No database access, so that the signing of a group happens
  * outside its transaction. */
-static cm_err decide_one(X509 **x, ca_ctx *ca, const struct profile *p, const struct csr *c,
-                         struct ca_submission *s)
+static cm_err decide_one(X509 **x, unsigned char **der, size_t *der_len, ca_ctx *ca,
+                         const struct profile *p, const struct csr *c, struct ca_submission *s)
 {
     cm_err why;
 
@@ -135,7 +144,7 @@ static cm_err decide_one(X509 **x, ca_ctx *ca, const struct profile *p, const st
      * one is denied at once, not left for an officer. */
     why = kra_submit_decide(ca, p, c, s); /* key archival (issue 12) */
     if (why == CM_OK)
-        why = p->manual ? issue_check(ca, p, c) : issue_sign(x, ca, p, c);
+        why = p->manual ? issue_check(ca, p, c) : issue_sign_der(x, der, der_len, ca, p, c);
     if (why == CM_OK && *x != NULL)
         why = kra_submit_seal(ca, s, *x);
     if (why == CM_OK && p->manual) {
@@ -170,18 +179,26 @@ static void decided_clear(struct decided *d)
 }
 
 /* decide_one, then the encoding and the text columns (no database). */
-static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile *p,
-                             const struct csr *c, struct ca_submission *s)
+static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile *p, struct csr *c,
+                             struct ca_submission *s)
 {
     cm_err rc = CM_OK;
     X509 *x = NULL;
+    unsigned char *der = NULL;
+    size_t der_len = 0;
 
     memset(d, 0, sizeof(*d));
-    CM_TRY(decide_one(&x, ca, p, c, s));
+    /* The key was left unmade while the batch was verified. */
+    CM_TRY(csr_make_key(c));
+    CM_TRY(decide_one(&x, &der, &der_len, ca, p, c, s));
     CM_TRY(name_to_string(&d->request_dn, c->subject));
-    if (x != NULL)
-        CM_TRY(issue_ready_make(&d->ready, x));
+    if (x != NULL) {
+        /* The DER as signed: taken by ready whatever the result. */
+        rc = issue_ready_make_der(&d->ready, x, der, der_len);
+        der = NULL;
+    }
 out:
+    OPENSSL_free(der);
     X509_free(x);
     return rc;
 }
@@ -228,15 +245,18 @@ out:
 }
 
 /* Parses one submission; a submission given by file name only is read here
- * (in the worker that handles it, for large batches). */
-static cm_err submission_parse(struct csr **out, const struct ca_submission *s)
+ * (in the worker that handles it, for large batches). The key of an EC
+ * request is made later (decide_prepare): the signature is checked with the
+ * thread's scratch key. */
+static cm_err submission_parse(struct csr **out, const struct ca_submission *s,
+                               struct csr_scratch *scratch)
 {
     unsigned char *data = NULL;
     size_t len = 0;
     cm_err rc;
 
     if (s->csr != NULL) {
-        rc = csr_parse(out, s->csr, s->csr_len, s->source ? s->source : "request");
+        rc = csr_parse_scratch(out, s->csr, s->csr_len, s->source ? s->source : "request", scratch);
         /* An enrollment token's binding (issue 12, token.c). */
         if (rc == CM_OK && s->binding != NULL)
             rc = token_binding_apply(*out, s->binding);
@@ -245,7 +265,7 @@ static cm_err submission_parse(struct csr **out, const struct ca_submission *s)
     assert(s->source != NULL);
     rc = fs_read_file(&data, &len, s->source, CA_MAX_CSR_BYTES);
     if (rc == CM_OK)
-        rc = csr_parse(out, data, len, s->source);
+        rc = csr_parse_scratch(out, data, len, s->source, scratch);
     free(data);
     return rc;
 }
@@ -451,12 +471,13 @@ static int pool_take(struct pool *pl, size_t *u)
     return got;
 }
 
-static cm_err unit_run(struct pool *pl, ca_ctx *mine, size_t from, size_t to)
+static cm_err unit_run(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratch, size_t from,
+                       size_t to)
 {
     cm_err rc = CM_OK;
     for (size_t i = from; i < to && rc == CM_OK; i++) {
         if (pl->phase == 1)
-            rc = pl->subs[i].err = submission_parse(&pl->csrs[i], &pl->subs[i]);
+            rc = pl->subs[i].err = submission_parse(&pl->csrs[i], &pl->subs[i], scratch);
         else
             rc = decide_prepare(&pl->ds[i], mine, pl->p, pl->csrs[i], &pl->subs[i]);
     }
@@ -464,10 +485,10 @@ static cm_err unit_run(struct pool *pl, ca_ctx *mine, size_t from, size_t to)
 }
 
 /* Runs unit u and records it done; called without pl->mu. */
-static void unit_do(struct pool *pl, ca_ctx *mine, size_t u)
+static void unit_do(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratch, size_t u)
 {
     size_t from = u * UNIT, to = from + UNIT < pl->n ? from + UNIT : pl->n;
-    cm_err rc = unit_run(pl, mine, from, to);
+    cm_err rc = unit_run(pl, mine, scratch, from, to);
 
     pthread_mutex_lock(&pl->mu);
     if (rc != CM_OK)
@@ -481,18 +502,21 @@ static void *pool_worker(void *arg)
 {
     struct pool *pl = arg;
     ca_ctx mine;
+    struct csr_scratch scratch;
     size_t u;
 
     /* Phase 1 does not read the context: the submitting thread may be
      * loading the key into it meanwhile (submit_threads). */
     memset(&mine, 0, sizeof(mine));
+    memset(&scratch, 0, sizeof(scratch));
     if (pl->phase == 2)
         mine = *pl->ca;
     mine.db = NULL;
     mine.issue_cache = NULL;
     while (pool_take(pl, &u))
-        unit_do(pl, &mine, u);
+        unit_do(pl, &mine, &scratch, u);
     issue_cache_free(&mine);
+    csr_scratch_clear(&scratch);
     return NULL;
 }
 
@@ -523,7 +547,7 @@ static cm_err pool_write(struct pool *pl, ca_ctx *mine, const char *requester)
             if (pl->next < pl->units && unit_open(pl)) {
                 u = pl->next++;
                 pthread_mutex_unlock(&pl->mu);
-                unit_do(pl, mine, u);
+                unit_do(pl, mine, NULL, u);
                 pthread_mutex_lock(&pl->mu);
                 continue;
             }
@@ -641,6 +665,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     long long g = 512;
     const char *requester = o->requester ? o->requester : ca->operator_name;
     int nw, marked = 0;
+    struct csr_scratch scratch = {{NULL, NULL, NULL}};
 
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
@@ -675,7 +700,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     csrs = calloc(n, sizeof(*csrs));
     CM_NOMEM_IF(csrs == NULL);
     for (i = 0; i < n; i++) {
-        subs[i].err = submission_parse(&csrs[i], &subs[i]);
+        subs[i].err = submission_parse(&csrs[i], &subs[i], &scratch);
         if (subs[i].err != CM_OK) {
             rc = subs[i].err;
             goto out;
@@ -689,6 +714,7 @@ out:
         for (i = 0; i < n; i++)
             csr_free(csrs[i]);
     free(csrs);
+    csr_scratch_clear(&scratch);
     profile_free(p);
     return rc;
 }

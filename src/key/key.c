@@ -227,19 +227,17 @@ cm_err key_sign(const cm_key *k, unsigned char **sig, size_t *siglen, const unsi
     return k->ops->sign(k->state, sig, siglen, k->sa->md, data, n);
 }
 
-/* Signs tbs and returns the whole signed structure (RFC 5280 4.1.1,
- * RFC 2986 4.2): SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING }. */
-static cm_err sign_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
-                        const unsigned char *tbs, size_t tbslen)
+/* The whole signed structure (RFC 5280 4.1.1, RFC 2986 4.2): SEQUENCE {
+ * tbs, AlgorithmIdentifier, BIT STRING sig }; *der malloc'ed. */
+static cm_err der_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
+                       const unsigned char *tbs, size_t tbslen, const unsigned char *sig,
+                       size_t siglen)
 {
     cm_err rc = CM_OK;
     cm_buf b = CM_BUF_INIT(16 * 1024 * 1024);
-    unsigned char *sig = NULL;
-    size_t siglen = 0;
     static const unsigned char no_unused_bits = 0;
 
     *der = NULL;
-    CM_TRY(key_sign(k, &sig, &siglen, tbs, tbslen));
     CM_TRY(der_header(&b, DER_SEQUENCE, tbslen + k->sa->len + der_tlv_size(siglen + 1)));
     CM_TRY(buf_append(&b, tbs, tbslen));
     CM_TRY(buf_append(&b, k->sa->der, k->sa->len));
@@ -249,22 +247,44 @@ static cm_err sign_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
     *der = buf_steal(&b, derlen);
 out:
     buf_free(&b);
+    return rc;
+}
+
+/* Signs tbs and returns the whole signed structure (der_wrap). */
+static cm_err sign_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
+                        const unsigned char *tbs, size_t tbslen)
+{
+    cm_err rc = CM_OK;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+
+    *der = NULL;
+    CM_TRY(key_sign(k, &sig, &siglen, tbs, tbslen));
+    CM_TRY(der_wrap(der, derlen, k, tbs, tbslen, sig, siglen));
+out:
     free(sig);
     return rc;
 }
 
 cm_err key_sign_cert(const cm_key *k, X509 **x)
 {
+    return key_sign_cert_der(k, x, NULL, NULL);
+}
+
+cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der, size_t *der_len)
+{
     cm_err rc = CM_OK;
     X509_ALGOR *alg = NULL;
     const unsigned char *p = k->sa->der;
-    unsigned char *tbs = NULL, *sig = NULL;
+    unsigned char *tbs = NULL, *sig = NULL, *wrapped = NULL;
     int tbslen;
     size_t siglen = 0;
     const ASN1_BIT_STRING *csig = NULL;
     const X509_ALGOR *calg = NULL;
     ASN1_BIT_STRING *bs;
 
+    if (der != NULL)
+        *der = NULL;
     alg = d2i_X509_ALGOR(NULL, &p, (long)k->sa->len);
     CM_NOMEM_IF(alg == NULL);
     /* The TBSCertificate names the algorithm too (RFC 5280 4.1.2.3), and
@@ -291,7 +311,16 @@ cm_err key_sign_cert(const cm_key *k, X509 **x)
     /* A signature is whole octets: no unused bits (RFC 5280 4.1.1.3). */
     bs->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
     bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    /* The encoding just signed, wrapped: i2d_X509() would encode the
+     * whole TBSCertificate again (OpenSSL keeps no encoding of a
+     * certificate it built). */
+    if (der != NULL) {
+        CM_TRY(der_wrap(&wrapped, der_len, k, tbs, (size_t)tbslen, sig, siglen));
+        *der = OPENSSL_memdup(wrapped, *der_len);
+        CM_NOMEM_IF(*der == NULL);
+    }
 out:
+    free(wrapped);
     free(sig);
     OPENSSL_free(tbs);
     X509_ALGOR_free(alg);

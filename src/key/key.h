@@ -96,6 +96,10 @@ cm_err key_sign(const cm_key *k, unsigned char **sig, size_t *siglen, const unsi
 /* Signs a certificate: sets its signature algorithm, signs the TBS
  * encoding and replaces *x by the signed certificate. */
 cm_err key_sign_cert(const cm_key *k, X509 **x) CM_MUST_USE;
+/* The same, and *der (OPENSSL_malloc'ed) gets the signed certificate's DER, as
+ * i2d_X509() of the new *x would write it, without encoding it again. */
+cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der,
+                         size_t *der_len) CM_MUST_USE;
 /* Signs a certification request (RFC 2986 4.2) likewise. */
 cm_err key_sign_req(const cm_key *k, X509_REQ **req) CM_MUST_USE;
 

@@ -5,7 +5,8 @@
 # computed from the certificate alone (SubjectKeyIdentifier checked against
 # openssl); the SQLite WAL is checkpointed by a thread of its own, not by
 # the committing writer (strace: who syncs the database file), and the
-# database stays whole.
+# database stays whole; P-384, P-521 and RSA requests among P-256 ones each
+# get a certificate with their own key (openssl).
 . "$(dirname "$0")/lib.sh"
 
 H="$T/ca"
@@ -89,4 +90,36 @@ if [ "$TESTDB" = sqlite ]; then
 else
     ok "skipped with CERTMINT_TEST_DB=$TESTDB: the SQLite WAL checkpointer"
 fi
+# --- keys of other curves and types among P-256 ones, in worker threads:
+# each certificate carries its own request's key (the parser copies one
+# prepared key per curve: a copy of the wrong curve would show here).
+mkdir "$T/mixed"
+ls "$T/csrs" | head -n 300 | while read -r f; do cp "$T/csrs/$f" "$T/mixed/$f"; done
+for k in 000010p384:ec:P-384 000150rsa:rsa:2048 000151p521:ec:P-521 000290p384:ec:P-384; do
+    name=${k%%:*}
+    alg=${k#*:}
+    if [ "${alg%%:*}" = ec ]; then
+        openssl genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:${alg#ec:}" -out "$T/$name.key" 2>/dev/null
+    else
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/$name.key" 2>/dev/null
+    fi
+    openssl req -new -key "$T/$name.key" -subj "/CN=$name.example.org" \
+        -addext "subjectAltName=DNS:$name.example.org" -outform DER -out "$T/mixed/$name.csr"
+done
+cm "$H" submit "$T"/mixed/*.csr >"$T/res" 2>"$T/err"
+check_eq "batch of 300 P-256 and 4 other keys in 2 workers: exit 0" "$?" 0
+check_eq "304 issued" "$(grep -c '	issued	' "$T/res")" 304
+bad=0
+for f in 000010p384 000150rsa 000151p521 000290p384 000000 000149 000152 000299; do
+    id=$(grep "	$T/mixed/$f.csr\$" "$T/res" | cut -f1)
+    cm "$H" retrieve "$id" >"$T/c.pem" 2>/dev/null
+    want=$(openssl req -inform DER -in "$T/mixed/$f.csr" -noout -pubkey 2>/dev/null)
+    got=$(openssl x509 -in "$T/c.pem" -noout -pubkey 2>/dev/null)
+    if [ -z "$want" ] || [ "$want" != "$got" ] ||
+        ! openssl verify -CAfile "$T/root.pem" "$T/c.pem" >/dev/null 2>&1; then
+        bad=$((bad + 1))
+        echo "# $f (request $id): the certificate's key is not its request's" >&2
+    fi
+done
+check_eq "each certificate has its own request's key (P-256, P-384, P-521, RSA; openssl)" "$bad" 0
 done_testing

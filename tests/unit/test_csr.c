@@ -7,6 +7,7 @@
 #include "ca/profile.h"
 #include "config/config.h"
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -75,6 +76,113 @@ TEST(parse_every_key_type)
         }
         EVP_PKEY_free(k);
     }
+}
+
+/* EC keys are made from a per-curve key shared by the process (csr.c):
+ * requests on different curves and of other types, interleaved, each get
+ * their own key and curve, and a point that is not on its curve is
+ * refused before the signature is checked. */
+TEST(curves_interleaved)
+{
+    const char *curve[] = {"P-256", "P-384", NULL, "P-521", "P-256", NULL, "P-384", "P-256"};
+    EVP_PKEY *keys[8];
+    char name[64];
+
+    for (size_t i = 0; i < 8; i++)
+        keys[i] = curve[i] ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve[i])
+                           : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 8; i++) {
+            size_t len;
+            unsigned char *d = make_csr(&len, keys[i], NULL, 0);
+            struct csr *c = NULL;
+            CHECK_OK(csr_parse(&c, d, len, "interleaved"));
+            CHECK(c != NULL && EVP_PKEY_eq(c->pkey, keys[i]) == 1);
+            for (size_t j = 0; c != NULL && j < 8; j++)
+                if (j != i)
+                    CHECK(EVP_PKEY_eq(c->pkey, keys[j]) != 1);
+            if (c != NULL && curve[i] != NULL) {
+                CHECK(EVP_PKEY_get_group_name(c->pkey, name, sizeof(name), NULL) == 1);
+                CHECK(OBJ_sn2nid(name) == EC_curve_nist2nid(curve[i]));
+            }
+            csr_free(c);
+            OPENSSL_free(d);
+        }
+    }
+    {
+        /* The P-256 request with its point's last byte changed: off the
+         * curve. */
+        unsigned char pub[200];
+        size_t pl = 0, len;
+        unsigned char *d = make_csr(&len, keys[0], NULL, 0), *at;
+        struct csr *c = NULL;
+        CHECK(EVP_PKEY_get_octet_string_param(keys[0], "encoded-pub-key", pub, sizeof(pub), &pl) ==
+              1);
+        at = memmem(d, len, pub, pl);
+        CHECK(at != NULL);
+        if (at != NULL) {
+            at[pl - 1] ^= 0x01;
+            CHECK_ERR(csr_parse(&c, d, len, "offcurve"), CM_ERR_INVALID);
+            CHECK(strstr(cm_err_msg(), "bad EC public key") != NULL);
+            at[pl - 1] ^= 0x01;
+        }
+        CHECK(c == NULL);
+        OPENSSL_free(d);
+    }
+    for (size_t i = 0; i < 8; i++)
+        EVP_PKEY_free(keys[i]);
+}
+
+/* csr_parse_scratch (batches): the signature is checked with the thread's
+ * scratch key of the curve, the request's own point set into it each time:
+ * a request signed by another key than the one it carries fails even right
+ * after a request of the signing key; csr_make_key makes each key. */
+TEST(scratch_keys)
+{
+    EVP_PKEY *k1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *k2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *k3 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    EVP_PKEY *order[] = {k1, k3, rsa, k2, k1};
+    struct csr_scratch sc;
+    size_t len;
+    unsigned char *d = NULL;
+    struct csr *c = NULL;
+
+    memset(&sc, 0, sizeof(sc));
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        d = make_csr(&len, order[i], NULL, 0);
+        CHECK_OK(csr_parse_scratch(&c, d, len, "scratch", &sc));
+        CHECK(c != NULL && (c->pkey == NULL) == (order[i] != rsa));
+        CHECK(c != NULL && csr_make_key(c) == CM_OK && EVP_PKEY_eq(c->pkey, order[i]) == 1);
+        csr_free(c);
+        c = NULL;
+        OPENSSL_free(d);
+    }
+    {
+        /* k2's key in the request, signed by k1 (whose point the scratch
+         * key held last). */
+        X509_REQ *r = X509_REQ_new();
+        unsigned char *bad = NULL;
+        int blen;
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"unit.example.org", -1, -1, 0);
+        X509_REQ_set_pubkey(r, k2);
+        X509_REQ_sign(r, k1, EVP_sha256());
+        blen = i2d_X509_REQ(r, &bad);
+        CHECK(blen > 0);
+        CHECK_ERR(csr_parse_scratch(&c, bad, (size_t)blen, "mismatch", &sc), CM_ERR_INVALID);
+        CHECK(strstr(cm_err_msg(), "does not verify") != NULL);
+        CHECK(c == NULL);
+        OPENSSL_free(bad);
+        X509_REQ_free(r);
+    }
+    csr_scratch_clear(&sc);
+    csr_scratch_clear(&sc); /* idempotent */
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(k3);
+    EVP_PKEY_free(rsa);
 }
 
 TEST(rejects)
@@ -157,6 +265,8 @@ int main(void)
 {
     unit_suite = "csr";
     RUN(parse_every_key_type);
+    RUN(curves_interleaved);
+    RUN(scratch_keys);
     RUN(rejects);
     RUN(profiles);
     return UNIT_DONE();

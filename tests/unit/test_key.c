@@ -105,6 +105,27 @@ static void sign_with(EVP_PKEY *pk, const char *want_sigalg)
     CHECK_OK(key_sign_cert(k, &x));
     CHECK(X509_verify(x, pk) == 1);
     CHECK_STR(OBJ_nid2ln(X509_get_signature_nid(x)), want_sigalg);
+    {
+        /* key_sign_cert_der's DER is the certificate's own encoding, signed
+         * again (a new serial): what i2d_X509 writes and a decoder accepts. */
+        unsigned char *der = NULL, *enc = NULL;
+        const unsigned char *q;
+        size_t der_len = 0;
+        int enc_len;
+        X509 *back;
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 8);
+        CHECK_OK(key_sign_cert_der(k, &x, &der, &der_len));
+        enc_len = i2d_X509(x, &enc);
+        CHECK(der != NULL && enc_len > 0 && (size_t)enc_len == der_len &&
+              memcmp(der, enc, der_len) == 0);
+        q = der;
+        back = d2i_X509(NULL, &q, (long)der_len);
+        CHECK(back != NULL && q == der + der_len && X509_verify(back, pk) == 1);
+        CHECK(back != NULL && ASN1_INTEGER_get(X509_get0_serialNumber(back)) == 8);
+        X509_free(back);
+        OPENSSL_free(enc);
+        OPENSSL_free(der);
+    }
     X509_REQ_set_subject_name(r, X509_get_subject_name(x));
     X509_REQ_set_pubkey(r, pk);
     CHECK_OK(key_sign_req(k, &r));
