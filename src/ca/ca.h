@@ -287,19 +287,22 @@ cm_err ca_unrevoke(ca_ctx *ca, const char *serial) CM_MUST_USE;
  * transaction (recovery commits many in groups); request_id > 0 keeps the
  * RequestID known from the audit trail when it is free; profile (may be
  * NULL: guessed from the certificate's extended key usage) is the
- * CertificateTemplate recorded, as the audit trail names it. */
+ * CertificateTemplate recorded, as the audit trail names it; requester
+ * (may be NULL: the session's operator) is the RequesterName recorded, as
+ * the audit trail names it (X-Certmint-Requester). */
 cm_err ca_check_signed_here(ca_ctx *ca, X509 *x, const char *what) CM_MUST_USE;
 cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
-                            const char *what, const char *recovered_from,
+                            const char *requester, const char *what, const char *recovered_from,
                             char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 /* ca_import_cert_in_tx without its ca_check_signed_here: for a caller that
  * has just made that check itself, on this X509 (recovery checks in worker
  * threads and imports on one writer). */
 cm_err ca_import_checked_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
-                               const char *what, const char *recovered_from,
+                               const char *requester, const char *what, const char *recovered_from,
                                char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
-                            int64_t request_id, const char *recovered_from) CM_MUST_USE;
+                            int64_t request_id, const char *requester,
+                            const char *recovered_from) CM_MUST_USE;
 /* A certificate made ready for import in any thread, from nothing but the
  * certificate (no CA state): encoded, described (ca_cert_describe) and its
  * profile guessed from its extended key usage. Recovery makes these in its
@@ -317,7 +320,7 @@ void ca_import_ready_clear(struct ca_import_ready *r);
 /* ca_import_checked_in_tx for a certificate made ready (its signature
  * checked by the caller): the same rows, events and audit records. */
 cm_err ca_import_ready_in_tx(ca_ctx *ca, struct ca_import_ready *r, int64_t request_id,
-                             const char *profile, const char *what, const char *recovered_from,
+                             const char *profile, const char *requester, const char *what, const char *recovered_from,
                              char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;
 cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const char *what,
                       const char *recovered_from, char serial_out[CM_SERIAL_BUF]) CM_MUST_USE;

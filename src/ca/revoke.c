@@ -250,14 +250,15 @@ out:
  * placeholder), so that every certificate has a RequestID as in AD CS.
  * request_id > 0 keeps the RequestID the audit trail gave it. */
 static cm_err foreign_request(int64_t *id, ca_ctx *ca, int64_t request_id, const char *dn,
-                              const char *profile, const char *message, const char *recovered_from)
+                              const char *profile, const char *requester, const char *message,
+                              const char *recovered_from)
 {
     struct db_request r;
     cm_err rc;
 
     memset(&r, 0, sizeof(r));
     r.request_id = request_id;
-    r.requester_name = (char *)ca->operator_name;
+    r.requester_name = (char *)(requester != NULL && *requester ? requester : ca->operator_name);
     r.submitted_when = r.resolved_when = (int64_t)time(NULL);
     r.disposition = DB_DISP_FOREIGN;
     r.disposition_message = (char *)message;
@@ -370,17 +371,18 @@ out:
 }
 
 cm_err ca_import_cert_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
-                            const char *what, const char *recovered_from,
+                            const char *requester, const char *what, const char *recovered_from,
                             char serial_out[CM_SERIAL_BUF])
 {
     cm_err rc = ca_check_signed_here(ca, x, what);
     if (rc != CM_OK)
         return rc;
-    return ca_import_checked_in_tx(ca, x, request_id, profile, what, recovered_from, serial_out);
+    return ca_import_checked_in_tx(ca, x, request_id, profile, requester, what, recovered_from,
+                                   serial_out);
 }
 
 cm_err ca_import_checked_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const char *profile,
-                               const char *what, const char *recovered_from,
+                               const char *requester, const char *what, const char *recovered_from,
                                char serial_out[CM_SERIAL_BUF])
 {
     cm_err rc = CM_OK;
@@ -411,7 +413,7 @@ cm_err ca_import_checked_in_tx(ca_ctx *ca, X509 *x, int64_t request_id, const ch
     if (rc != CM_ERR_NOTFOUND)
         goto out;
     rc = CM_OK;
-    CM_TRY(foreign_request(&id, ca, request_id, dn, tmpl,
+    CM_TRY(foreign_request(&id, ca, request_id, dn, tmpl, requester,
                            recovered_from ? "Recovered from the audit trail" : "Imported",
                            recovered_from));
     CM_TRY(
@@ -457,8 +459,8 @@ void ca_import_ready_clear(struct ca_import_ready *r)
  * certificate (the same values: ca_cert_describe reads them as
  * ca_import_checked_in_tx does). */
 cm_err ca_import_ready_in_tx(ca_ctx *ca, struct ca_import_ready *r, int64_t request_id,
-                             const char *profile, const char *what, const char *recovered_from,
-                             char serial_out[CM_SERIAL_BUF])
+                             const char *profile, const char *requester, const char *what,
+                             const char *recovered_from, char serial_out[CM_SERIAL_BUF])
 {
     cm_err rc = CM_OK;
     struct db_cert *existing = NULL;
@@ -477,7 +479,7 @@ cm_err ca_import_ready_in_tx(ca_ctx *ca, struct ca_import_ready *r, int64_t requ
     if (rc != CM_ERR_NOTFOUND)
         goto out;
     rc = CM_OK;
-    CM_TRY(foreign_request(&id, ca, request_id, r->c.dn, tmpl,
+    CM_TRY(foreign_request(&id, ca, request_id, r->c.dn, tmpl, requester,
                            recovered_from ? "Recovered from the audit trail" : "Imported",
                            recovered_from));
     /* A view of r for issue_record_ready (an import is never withheld:
@@ -502,7 +504,7 @@ cm_err ca_import_cert(ca_ctx *ca, const unsigned char *data, size_t len, const c
 
     CM_TRY(ca_cert_parse(&x, data, len, what));
     CM_TRY(db_begin(ca->db));
-    rc = ca_import_cert_in_tx(ca, x, 0, NULL, what, recovered_from, serial_out);
+    rc = ca_import_cert_in_tx(ca, x, 0, NULL, NULL, what, recovered_from, serial_out);
     if (rc == CM_OK)
         rc = db_commit(ca->db);
     if (rc != CM_OK)
@@ -513,7 +515,7 @@ out:
 }
 
 cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject, int64_t not_after,
-                            int64_t request_id, const char *recovered_from)
+                            int64_t request_id, const char *requester, const char *recovered_from)
 {
     cm_err rc = CM_OK;
     struct db_cert c;
@@ -535,7 +537,7 @@ cm_err ca_placeholder_in_tx(ca_ctx *ca, const char *serial, const char *subject,
     if (rc != CM_ERR_NOTFOUND)
         goto out;
     rc = CM_OK;
-    CM_TRY(foreign_request(&id, ca, request_id, dn, NULL,
+    CM_TRY(foreign_request(&id, ca, request_id, dn, NULL, requester,
                            "Placeholder for a certificate missing from the database",
                            recovered_from));
     c.request_id = id;
@@ -562,7 +564,7 @@ cm_err ca_placeholder(ca_ctx *ca, const char *serial, const char *subject, int64
     cm_err rc = db_begin(ca->db);
     if (rc != CM_OK)
         return rc;
-    rc = ca_placeholder_in_tx(ca, serial, subject, not_after, 0, recovered_from);
+    rc = ca_placeholder_in_tx(ca, serial, subject, not_after, 0, NULL, recovered_from);
     if (rc == CM_OK)
         rc = db_commit(ca->db);
     if (rc != CM_OK)

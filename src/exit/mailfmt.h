@@ -31,6 +31,7 @@
 #define MAILFMT_HDR_NOT_BEFORE "X-Certmint-Not-Before"
 #define MAILFMT_HDR_NOT_AFTER "X-Certmint-Not-After"
 #define MAILFMT_HDR_PROFILE "X-Certmint-Profile"
+#define MAILFMT_HDR_REQUESTER "X-Certmint-Requester" /* the request's RequesterName */
 #define MAILFMT_HDR_ATTACHMENT "X-Certmint-Attachment"
 #define MAILFMT_HDR_REVOKED_REASON "X-Certmint-Revoked-Reason"
 #define MAILFMT_HDR_REVOKED_EFFECTIVE "X-Certmint-Revoked-Effective"

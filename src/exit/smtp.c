@@ -852,6 +852,9 @@ static cm_err events_block(cm_buf *b, const struct smtp_state *s, const struct e
         }
         if ((c = db_column_find("CertificateTemplate")) >= 0 && v[c] && *v[c])
             CM_TRY(put_field(b, MAILFMT_HDR_PROFILE, v[c]));
+        /* Who asked (recover-orphans records it again as RequesterName). */
+        if ((c = db_column_find("RequesterName")) >= 0 && v[c] && *v[c])
+            CM_TRY(put_field(b, MAILFMT_HDR_REQUESTER, v[c]));
     }
     if (e->ev->type == EXIT_EV_CERTREVOKED) {
         long long reason = payload_int(e->ev->payload, "reason", 0);

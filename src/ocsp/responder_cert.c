@@ -150,7 +150,7 @@ static cm_err responder_record(ca_ctx *ca, X509 *x)
     cm_err rc = CM_OK;
     char serial[CM_SERIAL_BUF];
     CM_TRY(db_begin(ca->db));
-    CM_TRY(ca_import_checked_in_tx(ca, x, 0, "ocsp-responder", "OCSP responder certificate", NULL,
+    CM_TRY(ca_import_checked_in_tx(ca, x, 0, "ocsp-responder", NULL, "OCSP responder certificate", NULL,
                                    serial));
     CM_TRY(ca_audit(ca, "ocsp-responder-issue", 0, serial, "delegated OCSP responder"));
     CM_TRY(db_commit(ca->db));

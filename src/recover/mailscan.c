@@ -168,6 +168,7 @@ void mailscan_event_reset(struct mail_event *ev)
     ev->not_before = 0;
     ev->not_after = 0;
     ev->profile = NULL;
+    ev->requester = NULL;
     ev->revoked_reason = -1;
     ev->revoked_effective = 0;
     ev->crl_number = -1;

@@ -60,6 +60,7 @@ struct mail_event {
     int64_t when;               /* X-Certmint-When, else the mail's Date */
     int64_t not_before, not_after;
     char *profile;
+    char *requester; /* the request's RequesterName (X-Certmint-Requester); NULL: absent */
     int revoked_reason; /* RFC 5280 5.3.1 CRLReason code (DB_REASON_*) */
     int64_t revoked_effective;
     int64_t crl_number;

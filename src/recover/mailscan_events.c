@@ -32,6 +32,7 @@ enum fld {
     F_NOT_BEFORE,
     F_NOT_AFTER,
     F_PROFILE,
+    F_REQUESTER,
     F_ATTACHMENT,
     F_REASON,
     F_EFFECTIVE,
@@ -50,6 +51,7 @@ static const char *const fld_names[F__COUNT] = {
     [F_NOT_BEFORE] = MAILFMT_HDR_NOT_BEFORE,
     [F_NOT_AFTER] = MAILFMT_HDR_NOT_AFTER,
     [F_PROFILE] = MAILFMT_HDR_PROFILE,
+    [F_REQUESTER] = MAILFMT_HDR_REQUESTER,
     [F_ATTACHMENT] = MAILFMT_HDR_ATTACHMENT,
     [F_REASON] = MAILFMT_HDR_REVOKED_REASON,
     [F_EFFECTIVE] = MAILFMT_HDR_REVOKED_EFFECTIVE,
@@ -62,7 +64,7 @@ static const char *const fld_names[F__COUNT] = {
 
 /* What one event owns while the callback runs. */
 struct scratch {
-    char *subject, *profile, *attachment;
+    char *subject, *profile, *requester, *attachment;
     GByteArray *der;
     X509 *cert;
 };
@@ -322,6 +324,7 @@ static void scratch_free(struct scratch *x)
 {
     g_free(x->subject);
     g_free(x->profile);
+    g_free(x->requester);
     g_free(x->attachment);
     if (x->der)
         g_byte_array_unref(x->der);
@@ -398,6 +401,11 @@ static int event_build(struct scan *s, struct scratch *x, char *const v[F__COUNT
         x->profile = decode ? g_mime_utils_header_decode_text(s->opts, v[F_PROFILE])
                             : g_strdup(v[F_PROFILE]);
         ev->profile = x->profile;
+    }
+    if (v[F_REQUESTER]) {
+        x->requester = decode ? g_mime_utils_header_decode_text(s->opts, v[F_REQUESTER])
+                              : g_strdup(v[F_REQUESTER]);
+        ev->requester = x->requester;
     }
     if (v[F_ATTACHMENT]) {
         x->attachment = decode ? g_mime_utils_header_decode_text(s->opts, v[F_ATTACHMENT])

@@ -90,6 +90,7 @@ static void rec_clear(struct rec *r)
     free(r->why);
     free(r->ev.subject_dn);
     free(r->ev.profile);
+    free(r->ev.requester);
     free(r->ev.cert_der);
 }
 
@@ -113,6 +114,7 @@ static cm_err collect_event(void *ctx, const struct mail_event *ev)
     r->ev = *ev;
     r->ev.subject_dn = dup_or_null(ev->subject_dn, &nomem);
     r->ev.profile = dup_or_null(ev->profile, &nomem);
+    r->ev.requester = dup_or_null(ev->requester, &nomem);
     r->ev.cert_der = NULL;
     if (ev->cert_der != NULL && ev->cert_der_len > 0) {
         r->ev.cert_der = malloc(ev->cert_der_len);

@@ -90,7 +90,7 @@ struct reqev {
 struct rec {
     const unsigned char *der;
     size_t der_len;
-    const char *subject, *profile, *source, *message_id;
+    const char *subject, *profile, *source, *message_id, *requester;
 };
 
 struct scan {
@@ -184,28 +184,29 @@ static cm_err spill_open(struct scan *s)
     return CM_OK;
 }
 
-/* A record: five lengths, then the bytes (the certificate first). */
-#define SPILL_HEAD (5 * sizeof(uint32_t))
+/* A record: SPILL_FIELDS lengths, then the bytes (the certificate first). */
+#define SPILL_FIELDS 6
+#define SPILL_HEAD (SPILL_FIELDS * sizeof(uint32_t))
 
 /* Appends a record. *off gets its offset. */
 static cm_err spill_put(struct scan *s, int64_t *off, const unsigned char *der, size_t der_len,
                         const char *subject, const char *profile, const char *source,
-                        const char *message_id)
+                        const char *message_id, const char *requester)
 {
-    const void *p[5] = {der, subject, profile, source, message_id};
-    uint32_t len[5];
+    const void *p[SPILL_FIELDS] = {der, subject, profile, source, message_id, requester};
+    uint32_t len[SPILL_FIELDS];
 
     _Static_assert(sizeof(len) == SPILL_HEAD, "scratch record header");
     if (s->spill == NULL)
         TRY_RET(spill_open(s));
     len[0] = der ? (uint32_t)der_len : 0;
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < SPILL_FIELDS; i++)
         len[i] = p[i] ? (uint32_t)strlen(p[i]) : 0;
     *off = s->spill_size;
     if (fwrite(len, sizeof(len), 1, s->spill) != 1)
         return cm_err_set(CM_ERR_IO, "scratch file: %s", strerror(errno));
     s->spill_size += (int64_t)sizeof(len);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < SPILL_FIELDS; i++) {
         if (len[i] == 0)
             continue;
         if (fwrite(p[i], len[i], 1, s->spill) != 1)
@@ -231,29 +232,31 @@ static cm_err read_at(struct scan *s, void *buf, size_t n, int64_t off)
 }
 
 /* Reads a record back; the strings are NUL-terminated, NULL when empty.
- * Two reads (the lengths, then the bytes): the bytes land 5 past the
+ * Two reads (the lengths, then the bytes): the bytes land SPILL_FIELDS past the
  * buffer's start and each field moves down into its place, a NUL after
- * it (field i moves down by 5 - i: never onto bytes not yet moved). */
+ * it (field i moves down by SPILL_FIELDS - i: never onto bytes not yet
+ * moved). */
 static cm_err spill_get(struct scan *s, struct rec *r, int64_t off)
 {
-    uint32_t len[5];
-    size_t total = 0, pos = 0, from = 5;
-    const char **str[4] = {&r->subject, &r->profile, &r->source, &r->message_id};
+    uint32_t len[SPILL_FIELDS];
+    size_t total = 0, pos = 0, from = SPILL_FIELDS;
+    const char **str[SPILL_FIELDS - 1] = {&r->subject, &r->profile,    &r->source,
+                                          &r->message_id, &r->requester};
 
     memset(r, 0, sizeof(*r));
     TRY_RET(read_at(s, len, sizeof(len), off));
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < SPILL_FIELDS; i++)
         total += (size_t)len[i];
-    if (total + 5 > s->rbuf_cap) {
-        unsigned char *nb = realloc(s->rbuf, total + 5);
+    if (total + SPILL_FIELDS > s->rbuf_cap) {
+        unsigned char *nb = realloc(s->rbuf, total + SPILL_FIELDS);
         if (nb == NULL)
             return cm_err_set(CM_ERR_NOMEM, "out of memory");
         s->rbuf = nb;
-        s->rbuf_cap = total + 5;
+        s->rbuf_cap = total + SPILL_FIELDS;
     }
     if (total > 0)
-        TRY_RET(read_at(s, s->rbuf + 5, total, off + (int64_t)sizeof(len)));
-    for (int i = 0; i < 5; i++) {
+        TRY_RET(read_at(s, s->rbuf + SPILL_FIELDS, total, off + (int64_t)sizeof(len)));
+    for (int i = 0; i < SPILL_FIELDS; i++) {
         memmove(s->rbuf + pos, s->rbuf + from, len[i]);
         s->rbuf[pos + len[i]] = '\0';
         if (i == 0) {
@@ -320,7 +323,7 @@ static cm_err request_seen(struct scan *s, const struct mail_event *ev)
     r.settled = ev->type != EXIT_EV_CERTPENDING;
     r.off = -1;
     if (!r.settled)
-        TRY_RET(spill_put(s, &r.off, NULL, 0, NULL, NULL, ev->source, NULL));
+        TRY_RET(spill_put(s, &r.off, NULL, 0, NULL, NULL, ev->source, NULL, NULL));
     return spool_add(s->reqs, &r);
 }
 
@@ -371,7 +374,7 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
         o.der_len = ev->cert_der ? (uint32_t)ev->cert_der_len : 0;
         o.from_text = ev->from_text_fallback;
         CM_TRY(spill_put(s, &o.off, ev->cert_der, ev->cert_der_len, ev->subject_dn, ev->profile,
-                         ev->source, ev->message_id));
+                         ev->source, ev->message_id, ev->requester));
         CM_TRY(spool_add(s->orphans, &o));
     } else if (ev->type == EXIT_EV_CERTREVOKED || ev->type == EXIT_EV_CERTUNREVOKED) {
         struct revent r;
@@ -383,7 +386,8 @@ static cm_err on_event(void *ctx, const struct mail_event *ev)
         r.effective = ev->revoked_effective ? ev->revoked_effective : ev->when;
         r.event_id = ev->event_id;
         r.when = ev->when;
-        CM_TRY(spill_put(s, &r.off, NULL, 0, NULL, NULL, ev->source, ev->message_id));
+        CM_TRY(spill_put(s, &r.off, NULL, 0, NULL, NULL, ev->source, ev->message_id,
+                               ev->requester));
         CM_TRY(spool_add(s->revs, &r));
     }
 out:
@@ -580,8 +584,8 @@ static cm_err import_decoded(X509 **x, int *unparsed, ca_ctx *ca, const struct o
      * Anything else is checked again here, for the message. */
     if (pr->verified)
         return ca_import_checked_in_tx(ca, *x, o->request_id, profile_name(r->profile),
-                                       "attached certificate", from, serial);
-    return ca_import_cert_in_tx(ca, *x, o->request_id, profile_name(r->profile),
+                                       r->requester, "attached certificate", from, serial);
+    return ca_import_cert_in_tx(ca, *x, o->request_id, profile_name(r->profile), r->requester,
                                 "attached certificate", from, serial);
 }
 
@@ -599,7 +603,7 @@ static cm_err import_record(struct scan *s, const struct orphan *o, const struct
     *ok = 0;
     if (pr->ready_ok) /* decoded, checked, encoded and described: rows only */
         rc = ca_import_ready_in_tx(s->ca, &pr->ready, o->request_id, profile_name(r->profile),
-                                   "attached certificate", from, serial);
+                                   r->requester, "attached certificate", from, serial);
     else
         rc = import_decoded(&x, &unparsed, s->ca, o, r, pr, from, serial);
     pr->x = NULL; /* x's now */
@@ -675,12 +679,12 @@ static cm_err restore_serial(struct scan *s, const struct orphan *o, size_t n, s
     if (imported == NULL && ph != NULL && state == 0) {
         CM_TRY(spill_get(s, &r, ph->off));
         rc = ca_placeholder_in_tx(s->ca, ph->serial, r.subject, ph->not_after, ph->request_id,
-                                  r.message_id ? r.message_id : r.source);
+                                  r.requester, r.message_id ? r.message_id : r.source);
         if (rc == CM_ERR_INVALID && r.subject != NULL) {
             /* A subject in a form we cannot parse: the serial is what
              * matters, record it without. */
             rc = ca_placeholder_in_tx(s->ca, ph->serial, NULL, ph->not_after, ph->request_id,
-                                      r.message_id ? r.message_id : r.source);
+                                      r.requester, r.message_id ? r.message_id : r.source);
         }
         if (rc != CM_OK)
             goto out;
@@ -772,7 +776,7 @@ static cm_err apply_final(struct scan *s, struct tx *t, const struct revent *las
     rc = db_cert_get(s->ca->db, &c, last->serial);
     if (rc == CM_ERR_NOTFOUND) {
         CM_TRY(spill_get(s, &r, last->off));
-        CM_TRY(ca_placeholder_in_tx(s->ca, last->serial, NULL, 0, last->request_id,
+        CM_TRY(ca_placeholder_in_tx(s->ca, last->serial, NULL, 0, last->request_id, r.requester,
                                     r.message_id ? r.message_id : r.source));
         s->rep->placeholders++;
         CM_TRY(recovered_add(s, last->serial));

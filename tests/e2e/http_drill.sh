@@ -14,8 +14,8 @@
 # and dates, the recovered bytes identical to what the HTTP client
 # downloaded, each recovered certificate verifying against the CA; the HTTP
 # actors (subject:DN, service:http-anonymous) in the audit log before the
-# disaster and in the mail trail. (recover-orphans does not carry the
-# requester from the mail into RequesterName: it records who ran it.)
+# disaster and in the mail trail, and again in RequesterName after the
+# recovery (X-Certmint-Requester in the mail's events part).
 . "$(dirname "$0")/lib.sh"
 
 T0=$(date +%s)
@@ -204,15 +204,13 @@ for s in sys.argv[3:]:
 if set(b) - set(a):
     bad.append("missing %s" % sorted(set(b) - set(a)))
 for s in set(b) & set(a):
-    # RequesterName is not compared: recover-orphans records who ran the
-    # recovery there (the original requester is only in the mail text).
-    for col in ("RequestID", "DistinguishedName", "SubjectAltNames",
+    for col in ("RequestID", "RequesterName", "DistinguishedName", "SubjectAltNames",
                 "CertificateTemplate", "NotBefore", "NotAfter", "RawCertificate"):
         if a[s][col] != b[s][col]:
             bad.append("%s %s: %r -> %r" % (s, col, b[s][col][:60], a[s][col][:60]))
 print("\n".join(bad) or "same")
 EOF
-check_eq "every row back: serial, subject, RequestID, profile, dates, bytes" "$(cat "$T/cmp.out")" same
+check_eq "every row back: serial, requester, subject, RequestID, profile, dates, bytes" "$(cat "$T/cmp.out")" same
 row() { cm "$H" view --restrict "SerialNumber=$1" --out "$2" --format csv | tail -n 1 | tr -d '\r'; }
 check_eq "RequestIDs kept" "$(row "$S_api" RequestID) $(row "$S_web" RequestID) $(row "$S_anon" RequestID)" "$R_API $R_WEB $R_ANON"
 for n in api web anon; do
