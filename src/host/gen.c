@@ -200,29 +200,6 @@ out:
     return rc;
 }
 
-static cm_err remove_dir_files(const char *dir)
-{
-    cm_err rc = CM_OK;
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    char path[PATH_MAX];
-
-    if (d == NULL)
-        return errno == ENOENT ? CM_OK : cm_err_set(CM_ERR_IO, "%s: %s", dir, strerror(errno));
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        CM_TRY(fs_join(path, sizeof(path), dir, de->d_name));
-        if (unlink(path) != 0)
-            CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    if (rmdir(dir) != 0)
-        CM_FAIL(CM_ERR_IO, "%s: %s", dir, strerror(errno));
-out:
-    closedir(d);
-    return rc;
-}
-
 /* One old certificate of the entry: its generation and its live folder. */
 static cm_err prune_one(host_store *st, const char *edir, const char *sha1)
 {
@@ -234,7 +211,7 @@ static cm_err prune_one(host_store *st, const char *edir, const char *sha1)
         return cm_err_set(CM_ERR_INVALID, "history: '%s' is not a thumbprint", sha1);
     snprintf(g, sizeof(g), "g-%s", sha1);
     if ((rc = fs_join(path, sizeof(path), edir, g)) != CM_OK ||
-        (rc = remove_dir_files(path)) != CM_OK)
+        (rc = host_remove_tree(path)) != CM_OK)
         return rc;
     if (ld == NULL) {
         if ((rc = fs_join(base, sizeof(base), host_store_dir(st), "live")) != CM_OK)
@@ -243,7 +220,7 @@ static cm_err prune_one(host_store *st, const char *edir, const char *sha1)
     }
     if ((rc = fs_join(path, sizeof(path), ld, sha1)) != CM_OK)
         return rc;
-    return remove_dir_files(path);
+    return host_remove_tree(path);
 }
 
 cm_err host_prune(host_store *st, const char *name, char *removed, size_t removedsz)

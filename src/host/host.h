@@ -136,6 +136,10 @@ cm_err host_read_certs(void **out, const unsigned char *data, size_t len,
 cm_err host_export_pfx(unsigned char **der, size_t *len, host_store *st, const char *name,
                        const char *pfx_pass_file, const char *key_pass_file) CM_MUST_USE;
 
+/* Removes dir and everything under it (a missing dir is no error). Internal
+ * to src/host: the store's entry, generation and live folders. */
+cm_err host_remove_tree(const char *dir) CM_MUST_USE;
+
 /* Remove-ExchangeCertificate: removes the entry (key, certificate, request).
  * An entry still enabled for a service is refused unless force. */
 cm_err host_remove(host_store *st, const char *name, int force) CM_MUST_USE;

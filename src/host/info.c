@@ -256,7 +256,7 @@ cm_err host_info_json(cm_buf *b, const struct host_info *i)
     return rc;
 }
 
-static cm_err remove_tree(const char *dir)
+cm_err host_remove_tree(const char *dir)
 {
     cm_err rc = CM_OK;
     DIR *d = opendir(dir);
@@ -270,7 +270,7 @@ static cm_err remove_tree(const char *dir)
             continue;
         CM_TRY(fs_join(path, sizeof(path), dir, de->d_name));
         if (de->d_type == DT_DIR)
-            CM_TRY(remove_tree(path));
+            CM_TRY(host_remove_tree(path));
         else if (unlink(path) != 0)
             CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
     }
@@ -298,10 +298,10 @@ cm_err host_remove(host_store *st, const char *name, int force)
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s/entries/.removing-%s", host_store_dir(st), name) >=
         sizeof(tmp))
         CM_FAIL(CM_ERR_INVALID, "%s: path too long", name);
-    CM_TRY(remove_tree(tmp));
+    CM_TRY(host_remove_tree(tmp));
     if (rename(dir, tmp) != 0)
         CM_FAIL(CM_ERR_IO, "%s: %s", dir, strerror(errno));
-    CM_TRY(remove_tree(tmp));
+    CM_TRY(host_remove_tree(tmp));
 out:
     host_info_clear(&i);
     return rc;

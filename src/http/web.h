@@ -66,6 +66,9 @@ void web_page_revoke(struct web_req *w);
 void web_page_crl(struct web_req *w);
 /* The result page of a submission (issued, pending or denied). */
 void web_submission_result(struct web_req *w, const struct ca_submission *sub);
+/* The CSR of a request form: the uploaded file ("csrfile") when one was
+ * chosen, else the pasted text ("csr"); NULL when both are empty. */
+const struct form_field *web_form_csr(const struct web_req *w);
 
 /* web_token.c: redeem a one-time enrollment token (docs/tokens.md). */
 void web_page_token(struct web_req *w);

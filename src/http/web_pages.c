@@ -147,9 +147,7 @@ static void request_form(struct web_req *w, ca_ctx *s)
                         "\"subjectAltName=DNS:host.example.org\"</code></p>\n");
 }
 
-/* The CSR of the form: the uploaded file when one was chosen, else the
- * pasted text. */
-static const struct form_field *form_csr(const struct web_req *w)
+const struct form_field *web_form_csr(const struct web_req *w)
 {
     const struct form_field *f = http_form_get(&w->form, "csrfile");
     if (f != NULL && f->len > 0)
@@ -205,7 +203,7 @@ void web_submission_result(struct web_req *w, const struct ca_submission *sub)
 
 static void request_submit(struct web_req *w, ca_ctx *s)
 {
-    const struct form_field *f = form_csr(w);
+    const struct form_field *f = web_form_csr(w);
     const char *profile = http_form_text(&w->form, "profile");
     X509_REQ *x = NULL;
     struct ca_submission sub;

@@ -44,16 +44,6 @@ static void token_form(struct web_req *w)
         "key-transport certificate</a>)</p>\n");
 }
 
-/* The uploaded file when one was chosen, else the pasted text. */
-static const struct form_field *form_csr(const struct web_req *w)
-{
-    const struct form_field *f = http_form_get(&w->form, "csrfile");
-    if (f != NULL && f->len > 0)
-        return f;
-    f = http_form_get(&w->form, "csr");
-    return f != NULL && f->len > 0 ? f : NULL;
-}
-
 /* A failed redemption: 429 over the address limit, 403 a refused token,
  * else by the core's error (the token is given back in those cases). */
 static void token_fail(struct web_req *w, cm_err rc, const struct ca_token_redeem_opts *o)
@@ -91,7 +81,7 @@ static void token_fail(struct web_req *w, cm_err rc, const struct ca_token_redee
 
 static void token_submit(struct web_req *w, ca_ctx *s)
 {
-    const struct form_field *f = form_csr(w), *env = http_form_get(&w->form, "archive");
+    const struct form_field *f = web_form_csr(w), *env = http_form_get(&w->form, "archive");
     const char *tok = http_form_text(&w->form, "token");
     char addr[64];
     struct ca_token_redeem_opts o = {NULL, NULL, 0, 0};
