@@ -5,6 +5,8 @@
 #   - with an object folder (BUILD/src/DIR/*.o, from `make`), the symbols each
 #     object needs and which directory defines them (what the link uses:
 #     an extern declaration without an #include is caught here).
+#   - no file under src/cli or src/http includes a core-internal header
+#     (ca/ca_int.h, any other directory's *_int.h);
 #   - no file under src/cli or src/http (the front ends) includes a db/
 #     header or sqlite3.h, and (with BUILD) no object of theirs calls a db/
 #     function other than the name tables of reasons and dispositions (a
@@ -73,6 +75,20 @@ for f in "$top"/src/cli/*.[ch] "$top"/src/http/*.[ch]; do
     grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]\(db/[^">]*\|sqlite3\.h\)[">]' "$f" |
         while IFS= read -r line; do
             echo "layers: ${f#"$top"/}:${line%%:*} includes ${line#*:} (src/$fe is a thin client: call a core function instead)"
+        done
+done >>"${TMPDIR:-/tmp}/layers.$$"
+
+# 1c. The CA handle and its sessions are opaque to the front ends
+# (docs/architecture.md, "The CA handle"): no file under src/cli or
+# src/http includes another directory's internal header (ca/ca_int.h and
+# any other */*_int.h); they read a session through ca.h (ca_home,
+# ca_config, ca_certificate). Their own internals (http/http_int.h) are
+# theirs.
+for f in "$top"/src/cli/*.[ch] "$top"/src/http/*.[ch]; do
+    fe=$(basename "$(dirname "$f")")
+    grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z0-9_]*/[a-z0-9_]*_int\.h"' "$f" |
+        grep -v "\"$fe/" | while IFS= read -r line; do
+            echo "layers: ${f#"$top"/}:${line%%:*} includes ${line#*:} (a core-internal header: src/$fe reads a session through ca/ca.h)"
         done
 done >>"${TMPDIR:-/tmp}/layers.$$"
 

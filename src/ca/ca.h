@@ -110,6 +110,9 @@ const char *ca_session_who(const ca_ctx *s);
 /* Read access for front ends (a session's view). */
 const char *ca_home(const ca_ctx *s);
 const cm_config *ca_config(const ca_ctx *s);
+/* The CA certificate, borrowed from the handle (valid while the session
+ * is); NULL while a subordinate waits for install-ca-cert. */
+X509 *ca_certificate(const ca_ctx *s);
 /* Re-reads certmint.conf (serve's SIGHUP). The new configuration is the
  * handle's from now on: sessions taken later see it, the calling session at
  * once. A file that does not load changes nothing. */

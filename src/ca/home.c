@@ -410,6 +410,11 @@ const cm_config *ca_config(const ca_ctx *s)
     return s->cfg;
 }
 
+X509 *ca_certificate(const ca_ctx *s)
+{
+    return s->cert;
+}
+
 cm_err ca_adopt_config(ca_ctx *s, cm_config *cfg)
 {
     struct cfg_retired *r = NULL;

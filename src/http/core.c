@@ -1,7 +1,7 @@
 /* The HTTP server's calls into the core, all in this one file: the CA
  * files and CRLs it publishes, the metrics that need the database, and the
  * OCSP responder's refresher. */
-#include "ca/ca_int.h"
+#include "ca/ca.h"
 #include "http/http_int.h"
 
 #include "ca/stats.h"
@@ -55,7 +55,7 @@ static cm_err load_crl(struct http_file *f, int64_t *number, ca_ctx *ca, const c
     X509_CRL *crl = NULL;
     ASN1_INTEGER *num = NULL;
 
-    CM_TRY(fs_join(dir, sizeof(dir), ca->home, CA_CRL_DIR));
+    CM_TRY(fs_join(dir, sizeof(dir), ca_home(ca), CA_CRL_DIR));
     CM_TRY(fs_join(path, sizeof(path), dir, name));
     if (!fs_exists(path))
         goto out;
@@ -98,9 +98,9 @@ cm_err http_files_load(struct http_files **out, ca_ctx *ca)
     *out = NULL;
     CM_NOMEM_IF(f == NULL);
     atomic_store(&f->refs, 1);
-    if (ca->cert == NULL)
+    if (ca_certificate(ca) == NULL)
         CM_FAIL(CM_ERR_STATE, "HTTP: the CA has no certificate yet (install-ca-cert first)");
-    if (fs_join(path, sizeof(path), ca->home, CA_CERT_FILE) == CM_OK && stat(path, &st) == 0)
+    if (fs_join(path, sizeof(path), ca_home(ca), CA_CERT_FILE) == CM_OK && stat(path, &st) == 0)
         mtime = (int64_t)st.st_mtime;
     CM_TRY(load_export(&f->f[HF_CA_DER], ca, 0, CA_EXPORT_DER, mtime));
     CM_TRY(load_export(&f->f[HF_CA_PEM], ca, 0, CA_EXPORT_PEM, mtime));
@@ -216,7 +216,7 @@ cm_err http_ocsp_start(struct http_server *s, ca_ctx *ca)
     cm_err rc = CM_OK;
     struct ocsp_opts o;
     size_t n = 0;
-    CM_TRY(ocsp_opts_from_config(&o, ca->cfg));
+    CM_TRY(ocsp_opts_from_config(&o, ca_config(ca)));
     /* Default: half the threads may sign on demand, the others stay free
      * for the cached answers. */
     if (o.max_inflight_sign <= 0)

@@ -15,7 +15,7 @@
  * the previous one (http.request_timeout: a client that trickles a header a
  * byte at a time is cut), and a cap on open connections
  * (http.max_connections: the listeners pause while at it). */
-#include "ca/ca_int.h"
+#include "ca/ca.h"
 #include "http/auth.h"
 #include "http/http_int.h"
 
@@ -338,10 +338,10 @@ static int accept_any_cert(int ok, X509_STORE_CTX *x)
 static cm_err tls_client_auth(SSL_CTX *c, ca_ctx *ca)
 {
     static const unsigned char sid[] = "certmint-https";
-    if (ca->cert == NULL)
+    if (ca_certificate(ca) == NULL)
         return CM_OK;
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, accept_any_cert);
-    if (SSL_CTX_add_client_CA(c, ca->cert) != 1 ||
+    if (SSL_CTX_add_client_CA(c, ca_certificate(ca)) != 1 ||
         SSL_CTX_set_session_id_context(c, sid, sizeof(sid) - 1) != 1)
         return cm_err_ossl(CM_ERR_CRYPTO, "TLS: client certificate request");
     return CM_OK;
@@ -350,14 +350,15 @@ static cm_err tls_client_auth(SSL_CTX *c, ca_ctx *ca)
 static cm_err tls_load(SSL_CTX **out, ca_ctx *ca)
 {
     char cert[PATH_MAX], key[PATH_MAX];
-    const char *c = config_get(ca->cfg, "https.cert"), *k = config_get(ca->cfg, "https.key");
+    const char *c = config_get(ca_config(ca), "https.cert"),
+               *k = config_get(ca_config(ca), "https.key");
     cm_err rc = CM_OK;
     if (c == NULL || c[0] == '\0')
-        CM_TRY(fs_join(cert, sizeof(cert), ca->home, "private/https.crt"));
+        CM_TRY(fs_join(cert, sizeof(cert), ca_home(ca), "private/https.crt"));
     else
         snprintf(cert, sizeof(cert), "%s", c);
     if (k == NULL || k[0] == '\0')
-        CM_TRY(fs_join(key, sizeof(key), ca->home, "private/https.key"));
+        CM_TRY(fs_join(key, sizeof(key), ca_home(ca), "private/https.key"));
     else
         snprintf(key, sizeof(key), "%s", k);
     CM_TRY(tls_ctx(out, cert, key));
@@ -390,15 +391,15 @@ static cm_err server_config(struct http_server *s, ca_ctx *ca)
     cm_err rc = CM_OK;
     long long v = 0;
     int64_t t = 0;
-    const char *name = config_get(ca->cfg, "http.ca_name");
+    const char *name = config_get(ca_config(ca), "http.ca_name");
     snprintf(s->ca_name, sizeof(s->ca_name), "%s", name && name[0] ? name : "ca");
-    CM_TRY(config_get_int(ca->cfg, "http.threads", &v));
+    CM_TRY(config_get_int(ca_config(ca), "http.threads", &v));
     s->nthreads = v > 0 ? (int)v : ncpus();
-    CM_TRY(config_get_int(ca->cfg, "http.max_connections", &v));
+    CM_TRY(config_get_int(ca_config(ca), "http.max_connections", &v));
     s->max_connections = (long)v;
-    CM_TRY(config_get_seconds(ca->cfg, "http.idle_timeout", &t));
+    CM_TRY(config_get_seconds(ca_config(ca), "http.idle_timeout", &t));
     s->idle_timeout = (int)t;
-    CM_TRY(config_get_seconds(ca->cfg, "http.request_timeout", &t));
+    CM_TRY(config_get_seconds(ca_config(ca), "http.request_timeout", &t));
     s->request_timeout = (int)t;
 out:
     return rc;
@@ -407,7 +408,8 @@ out:
 static cm_err server_listen(struct http_server *s, ca_ctx *ca)
 {
     cm_err rc = CM_OK;
-    const char *h = config_get(ca->cfg, "http.listen"), *hs = config_get(ca->cfg, "https.listen");
+    const char *h = config_get(ca_config(ca), "http.listen"),
+               *hs = config_get(ca_config(ca), "https.listen");
     if (h != NULL && h[0] != '\0')
         CM_TRY(listen_on(&s->fd_http, h, "http.listen"));
     if (hs != NULL && hs[0] != '\0') {
@@ -426,7 +428,8 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
 {
     cm_err rc = CM_OK;
     struct http_server *s = NULL;
-    const char *h = config_get(ca->cfg, "http.listen"), *hs = config_get(ca->cfg, "https.listen");
+    const char *h = config_get(ca_config(ca), "http.listen"),
+               *hs = config_get(ca_config(ca), "https.listen");
 
     *out = NULL;
     if ((h == NULL || h[0] == '\0') && (hs == NULL || hs[0] == '\0'))
@@ -441,7 +444,7 @@ cm_err http_server_start(http_server **out, ca_ctx *ca)
     s->ca = ca_session_handle(ca);
     if (s->ca == NULL)
         CM_FAIL(CM_ERR_STATE, "HTTP: the serve session has no CA handle");
-    CM_TRY(http_auth_check_config(ca->cfg));
+    CM_TRY(http_auth_check_config(ca_config(ca)));
     CM_TRY(server_config(s, ca));
     CM_TRY(server_listen(s, ca));
     CM_TRY(http_files_load(&s->files, ca));

@@ -2,7 +2,7 @@
  * the CA itself through the ordinary submission path (the tls-server
  * profile, its policy and lint, the database, the audit log and the exit
  * modules), so that it is a certificate like every other. */
-#include "ca/ca_int.h"
+#include "ca/ca.h"
 #include "http/http_int.h"
 
 #include "util/buf.h"
@@ -80,11 +80,11 @@ static cm_err write_pair(ca_ctx *ca, EVP_PKEY *k, const unsigned char *cert, siz
     if (!PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "HTTPS key");
     n = BIO_get_mem_data(b, &p);
-    CM_TRY(fs_join(path, sizeof(path), ca->home, "private/https.key"));
+    CM_TRY(fs_join(path, sizeof(path), ca_home(ca), "private/https.key"));
     CM_TRY(fs_write_atomic(path, p, (size_t)n, 0600));
     /* The leaf, then the CA and the issuers above it (RFC 8446 4.4.2). */
     CM_TRY(ca_cert_export(&chain, &chainlen, ca, cert, certlen, 1, CA_EXPORT_PEM));
-    CM_TRY(fs_join(path, sizeof(path), ca->home, "private/https.crt"));
+    CM_TRY(fs_join(path, sizeof(path), ca_home(ca), "private/https.crt"));
     CM_TRY(fs_write_atomic(path, chain, chainlen, 0644));
     log_info("wrote %s and private/https.key", path);
 out:
@@ -100,7 +100,7 @@ cm_err http_setup_tls(ca_ctx *ca, const char *names)
     EVP_PKEY *k = NULL;
     struct ca_submission sub;
     struct ca_submit_opts so;
-    const char *listen = config_get(ca->cfg, "https.listen");
+    const char *listen = config_get(ca_config(ca), "https.listen");
     char host[256] = "localhost";
     unsigned char *csr = NULL;
     size_t csrlen = 0;

@@ -57,6 +57,20 @@ if ls "$BUILD"/src/db/*.o >/dev/null 2>&1; then
     check_match "the report names the object and the function" "$(cat "$T/last.out")" \
         "src/http/planted.o uses db_view from db/"
 fi
+# The CA handle is opaque to the front ends: ca/ca_int.h (or any other
+# directory's *_int.h) under src/http or src/cli is reported, although the
+# table lets both use ca/; http's own http/http_int.h is not.
+sed -i '1a #include "ca/ca_int.h"' "$T/tree2/src/http/server.c"
+check_fails "ca/ca_int.h included under src/http is reported" sh "$T/tree2/scripts/layers.sh"
+check_match "the report names the file and the header" "$(cat "$T/last.out")" \
+    "src/http/server.c:2 includes #include \"ca/ca_int.h\" \\(a core-internal header"
+sed -i '2d' "$T/tree2/src/http/server.c"
+sed -i '1a #include "ocsp/ocsp_int.h"' "$T/tree2/src/cli/cmd_view.c"
+check_fails "another directory's *_int.h under src/cli is reported" sh "$T/tree2/scripts/layers.sh"
+check_match "the report names the file and the header" "$(cat "$T/last.out")" "src/cli/cmd_view.c:2 includes #include \"ocsp/ocsp_int.h\""
+sed -i '2d' "$T/tree2/src/cli/cmd_view.c"
+rm -f "$T/tree2/src/cli/planted.c" "$T/tree2/src/http/planted.c"
+check "the copy passes again (http/http_int.h stays allowed)" sh "$T/tree2/scripts/layers.sh"
 mkdir -p "$T/tree/src/newlayer"
 check_fails "a directory without a layer is reported" sh "$T/tree/scripts/layers.sh"
 # The mail format is defined once (src/exit/mailfmt.h): the SMTP module
