@@ -124,7 +124,12 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libcertmint.a
 	@mkdir -p $(@D)
 	@echo "  LINK    $@"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(filter %.o,$^) $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+
+# Shared unit-test fixtures with code of their own (tests/unit/fixture_*.c,
+# each with its header), compiled once and linked into the tests named here.
+$(BUILD)/tests/test_ca_threads $(BUILD)/tests/test_ocsp_pool: $(BUILD)/tests/unit/fixture_home.o
+$(BUILD)/tests/unit/fixture_home.o: $(wildcard tests/unit/*.h)
 
 unit: $(UNIT_BIN)
 

@@ -11,6 +11,8 @@
  * session refuses a missing actor, and a reload reaches later sessions. */
 #include "unit.h"
 
+#include "fixture_home.h"
+
 #include "ca/ca.h"
 #include "ca/ca_int.h" /* the sessions' connections */
 #include "exit/exit.h"
@@ -31,9 +33,7 @@
 #define PER_THREAD 6 /* requests per thread; every other one is revoked */
 #define SESSIONS 3   /* fewer than NTHREADS: threads wait for sessions */
 
-static char base[256]; /* a private folder (0700) holding the CA home */
-static char home[300];
-static ca_t *handle;
+static struct fixture_home fx; /* the CA home and its handle */
 
 struct result {
     char serial[CM_SERIAL_BUF];
@@ -47,32 +47,6 @@ struct worker {
     struct result res[PER_THREAD];
     char err[256];
 };
-
-static unsigned char *make_csr(size_t *len, const char *cn)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509_REQ *r = X509_REQ_new();
-    X509_NAME *n = X509_NAME_new();
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    unsigned char *out = NULL;
-    char san[128];
-    int l;
-
-    snprintf(san, sizeof(san), "DNS:%s", cn);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_REQ_set_subject_name(r, n);
-    X509_REQ_set_pubkey(r, k);
-    sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san));
-    X509_REQ_add_extensions(r, exts);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    X509_REQ_sign(r, k, EVP_sha256());
-    l = i2d_X509_REQ(r, &out);
-    *len = l > 0 ? (size_t)l : 0;
-    X509_NAME_free(n);
-    X509_REQ_free(r);
-    EVP_PKEY_free(k);
-    return out;
-}
 
 /* One request: a session of its own, submit, maybe revoke, give it back. */
 static cm_err one_request(struct worker *w, int i)
@@ -88,13 +62,13 @@ static cm_err one_request(struct worker *w, int i)
 
     memset(&sub, 0, sizeof(sub));
     snprintf(cn, sizeof(cn), "t%d-r%d.threads.example", w->idx, i);
-    csr = make_csr(&len, cn);
+    csr = fixture_csr(&len, cn);
     if (csr == NULL)
         return cm_err_set(CM_ERR_CRYPTO, "no CSR");
     sub.csr = csr;
     sub.csr_len = len;
     sub.source = cn;
-    CM_TRY(ca_session_open(&s, handle, &who));
+    CM_TRY(ca_session_open(&s, fx.handle, &who));
     CM_TRY(ca_submit(s, &sub, 1, &so));
     if (sub.disposition != DB_DISP_ISSUED)
         CM_FAIL(CM_ERR_STATE, "%s: not issued: %s", cn, sub.message);
@@ -178,7 +152,7 @@ static X509 *read_ca_cert(void)
     char path[300];
     FILE *f;
     X509 *x;
-    snprintf(path, sizeof(path), "%s/%s", home, CA_CERT_FILE);
+    snprintf(path, sizeof(path), "%s/%s", fx.home, CA_CERT_FILE);
     f = fopen(path, "r");
     if (f == NULL)
         return NULL;
@@ -199,7 +173,7 @@ static void check_results(struct worker *w)
     struct audit_count ac;
 
     CHECK(capub != NULL);
-    CHECK_OK(db_open_home(&db, home, 0));
+    CHECK_OK(db_open_home(&db, fx.home, 0));
     if (db == NULL || capub == NULL)
         goto out;
     for (int t = 0; t < NTHREADS; t++) {
@@ -276,7 +250,7 @@ TEST(pool_reuses_sessions)
     ca_ctx *s[SESSIONS];
     for (int round = 0; round < 5; round++) {
         for (int i = 0; i < SESSIONS; i++)
-            CHECK_OK(ca_session_open(&s[i], handle, &who));
+            CHECK_OK(ca_session_open(&s[i], fx.handle, &who));
         /* Distinct sessions, distinct connections. */
         for (int i = 1; i < SESSIONS; i++)
             CHECK(s[i]->db != s[0]->db);
@@ -295,7 +269,7 @@ static void *take_one(void *arg)
     struct waiter *wt = arg;
     const struct ca_actor who = {CA_ACTOR_OPERATOR, "waiter"};
     ca_ctx *s = NULL;
-    cm_err rc = ca_session_open(&s, handle, &who);
+    cm_err rc = ca_session_open(&s, fx.handle, &who);
     pthread_mutex_lock(&wt->mu);
     wt->got = rc == CM_OK ? 1 : -1;
     pthread_mutex_unlock(&wt->mu);
@@ -323,7 +297,7 @@ TEST(pool_bound_waits)
     struct timespec ts = {0, 300 * 1000 * 1000};
 
     for (int i = 0; i < SESSIONS; i++)
-        CHECK_OK(ca_session_open(&s[i], handle, &who));
+        CHECK_OK(ca_session_open(&s[i], fx.handle, &who));
     if (pthread_create(&th, NULL, take_one, &wt) != 0) {
         UNIT_FAIL("pthread_create");
         return;
@@ -344,16 +318,16 @@ TEST(actor_required_and_formatted)
     const struct ca_actor op = {CA_ACTOR_OPERATOR, "alice"};
     ca_ctx *s = NULL;
 
-    CHECK(ca_session_open(&s, handle, NULL) == CM_ERR_INVALID);
+    CHECK(ca_session_open(&s, fx.handle, NULL) == CM_ERR_INVALID);
     CHECK(s == NULL);
-    CHECK(ca_session_open(&s, handle, &none) == CM_ERR_INVALID);
-    CHECK_OK(ca_session_open(&s, handle, &subj));
+    CHECK(ca_session_open(&s, fx.handle, &none) == CM_ERR_INVALID);
+    CHECK_OK(ca_session_open(&s, fx.handle, &subj));
     if (s == NULL)
         return;
     CHECK_STR(ca_session_who(s), "subject:CN=client.example");
     CHECK_OK(ca_session_actor(s, &op));
     CHECK_STR(ca_session_who(s), "alice");
-    CHECK(ca_session_handle(s) == handle);
+    CHECK(ca_session_handle(s) == fx.handle);
     ca_session_close(s);
 }
 
@@ -365,8 +339,8 @@ TEST(reload_reaches_later_sessions)
     char path[300];
     static const char conf[] = "submit.batch_group = 77\nca.sessions = 3\n";
 
-    snprintf(path, sizeof(path), "%s/%s", home, CA_CONF_FILE);
-    CHECK_OK(ca_session_open(&s, handle, &who));
+    snprintf(path, sizeof(path), "%s/%s", fx.home, CA_CONF_FILE);
+    CHECK_OK(ca_session_open(&s, fx.handle, &who));
     if (s == NULL)
         return;
     CHECK(config_get(ca_config(s), "submit.batch_group") != NULL &&
@@ -375,46 +349,16 @@ TEST(reload_reaches_later_sessions)
     CHECK_OK(ca_reload_config(s));
     CHECK_STR(config_get(ca_config(s), "submit.batch_group"), "77");
     ca_session_close(s);
-    CHECK_OK(ca_session_open(&t, handle, &who));
+    CHECK_OK(ca_session_open(&t, fx.handle, &who));
     if (t != NULL)
         CHECK_STR(config_get(ca_config(t), "submit.batch_group"), "77");
     ca_session_close(t);
 }
 
-static int setup(void)
-{
-    char pass[320];
-    const char *tmp = getenv("TMPDIR");
-    const struct ca_actor who = {CA_ACTOR_OPERATOR, "tester"};
-    struct ca_init_opts io;
-    struct ca_open_opts oo = {NULL, 0, SESSIONS};
-
-    snprintf(base, sizeof(base), "%s/cm-threads-XXXXXX", tmp ? tmp : "/tmp");
-    if (mkdtemp(base) == NULL)
-        return -1;
-    snprintf(home, sizeof(home), "%s/ca", base);
-    snprintf(pass, sizeof(pass), "%s/pass", base);
-    if (fs_write_atomic(pass, "threads-test-passphrase\n", 24, 0600) != CM_OK)
-        return -1;
-    memset(&io, 0, sizeof(io));
-    io.home = home;
-    io.subject = "CN=Threads Test Root";
-    io.key_spec = "ec:p256";
-    io.days = 365;
-    io.pathlen = -1;
-    io.passphrase_file = pass;
-    io.actor = &who;
-    if (exit_registry_init() != CM_OK || ca_init(&io) != CM_OK)
-        return -1;
-    oo.passphrase_file = pass;
-    return ca_open(&handle, home, &oo) == CM_OK ? 0 : -1;
-}
-
 int main(void)
 {
-    char cmd[600];
     unit_suite = "ca_threads";
-    if (setup() != 0) {
+    if (fixture_home_open(&fx, "threads", "Threads Test Root", SESSIONS) != 0) {
         printf("not ok - ca_threads: setup: %s\n", cm_err_msg());
         return 1;
     }
@@ -423,9 +367,6 @@ int main(void)
     RUN(pool_bound_waits);
     RUN(actor_required_and_formatted);
     RUN(reload_reaches_later_sessions);
-    ca_close(handle);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", base);
+    fixture_home_close(&fx);
     return unit_nfail ? 1 : 0;
 }

@@ -6,8 +6,9 @@
  * from the database. A real CA home (ca_init, ca_open) with ca.sessions 2. */
 #include "unit.h"
 
+#include "fixture_home.h"
+
 #include "ca/ca.h"
-#include "ca/ca_int.h" /* the CA certificate, for the CertIDs */
 #include "exit/exit.h"
 #include "ocsp/ocsp.h"
 #include "util/fsutil.h"
@@ -23,35 +24,7 @@
 
 #define SESSIONS 2
 
-static char base[256];
-static char home[300];
-static ca_t *handle;
-
-static unsigned char *make_csr(size_t *len, const char *cn)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509_REQ *r = X509_REQ_new();
-    X509_NAME *n = X509_NAME_new();
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    unsigned char *out = NULL;
-    char san[128];
-    int l;
-
-    snprintf(san, sizeof(san), "DNS:%s", cn);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_REQ_set_subject_name(r, n);
-    X509_REQ_set_pubkey(r, k);
-    sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san));
-    X509_REQ_add_extensions(r, exts);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    X509_REQ_sign(r, k, EVP_sha256());
-    l = i2d_X509_REQ(r, &out);
-    *len = l > 0 ? (size_t)l : 0;
-    X509_NAME_free(n);
-    X509_REQ_free(r);
-    EVP_PKEY_free(k);
-    return out;
-}
+static struct fixture_home fx; /* the CA home and its handle */
 
 /* Issues a certificate for cn through s: *out its X509. */
 static cm_err issue(X509 **out, ca_ctx *s, const char *cn)
@@ -60,7 +33,7 @@ static cm_err issue(X509 **out, ca_ctx *s, const char *cn)
     struct ca_submission sub;
     struct ca_submit_opts so = {NULL, NULL, 0, 0};
     size_t len = 0;
-    unsigned char *csr = make_csr(&len, cn);
+    unsigned char *csr = fixture_csr(&len, cn);
     const unsigned char *p;
 
     memset(&sub, 0, sizeof(sub));
@@ -184,7 +157,7 @@ TEST(cache_hits_take_no_session)
     struct call hit, nonce, miss;
     size_t n = 0;
 
-    CHECK_OK(ca_session_open(&a, handle, &serve));
+    CHECK_OK(ca_session_open(&a, fx.handle, &serve));
     CHECK_OK(ca_load_key(a));
     CHECK_OK(issue(&old, a, "old.ocsp-pool.example"));
     CHECK_OK(ocsp_opts_from_config(&o, ca_config(a)));
@@ -193,11 +166,11 @@ TEST(cache_hits_take_no_session)
     CHECK_OK(ocsp_responder_sync(r, &n));
     CHECK(n >= 1);
     CHECK_OK(issue(&fresh, a, "fresh.ocsp-pool.example")); /* after the sync: not cached */
-    CHECK_OK(ca_session_open(&b, handle, &other));         /* the pool is empty now */
+    CHECK_OK(ca_session_open(&b, fx.handle, &other));      /* the pool is empty now */
     if (unit_failed_now || old == NULL || fresh == NULL || r == NULL)
         goto out;
 
-    CHECK(call_start(&hit, r, old, a->cert, 0));
+    CHECK(call_start(&hit, r, old, ca_certificate(a), 0));
     CHECK(call_wait(&hit, 10000)); /* answered with no session free */
     CHECK_INT(hit.rc, CM_OK);
     CHECK_INT(hit.a.resp_status, OCSP_ST_SUCCESSFUL);
@@ -205,14 +178,14 @@ TEST(cache_hits_take_no_session)
     CHECK_INT(hit.a.cached, 1);
     call_end(&hit, &b);
 
-    CHECK(call_start(&nonce, r, old, a->cert, 1));
+    CHECK(call_start(&nonce, r, old, ca_certificate(a), 1));
     CHECK(call_wait(&nonce, 10000)); /* signed on demand, status from the cache */
     CHECK_INT(nonce.a.resp_status, OCSP_ST_SUCCESSFUL);
     CHECK_INT(nonce.a.cert_status, OCSP_GOOD);
     CHECK_INT(nonce.a.cached, 0);
     call_end(&nonce, &b);
 
-    CHECK(call_start(&miss, r, fresh, a->cert, 0));
+    CHECK(call_start(&miss, r, fresh, ca_certificate(a), 0));
     CHECK(!call_wait(&miss, 300)); /* a cache miss needs a session: it waits */
     ca_session_close(b);
     b = NULL;
@@ -228,47 +201,14 @@ out:
     X509_free(fresh);
 }
 
-static int setup(void)
-{
-    char pass[320];
-    const char *tmp = getenv("TMPDIR");
-    const struct ca_actor who = {CA_ACTOR_OPERATOR, "tester"};
-    struct ca_init_opts io;
-    struct ca_open_opts oo = {NULL, 0, SESSIONS};
-
-    snprintf(base, sizeof(base), "%s/cm-ocsppool-XXXXXX", tmp ? tmp : "/tmp");
-    if (mkdtemp(base) == NULL)
-        return -1;
-    snprintf(home, sizeof(home), "%s/ca", base);
-    snprintf(pass, sizeof(pass), "%s/pass", base);
-    if (fs_write_atomic(pass, "ocsp-pool-test-passphrase\n", 26, 0600) != CM_OK)
-        return -1;
-    memset(&io, 0, sizeof(io));
-    io.home = home;
-    io.subject = "CN=OCSP Pool Test Root";
-    io.key_spec = "ec:p256";
-    io.days = 365;
-    io.pathlen = -1;
-    io.passphrase_file = pass;
-    io.actor = &who;
-    if (exit_registry_init() != CM_OK || ca_init(&io) != CM_OK)
-        return -1;
-    oo.passphrase_file = pass;
-    return ca_open(&handle, home, &oo) == CM_OK ? 0 : -1;
-}
-
 int main(void)
 {
-    char cmd[600];
     unit_suite = "ocsp_pool";
-    if (setup() != 0) {
+    if (fixture_home_open(&fx, "ocsppool", "OCSP Pool Test Root", SESSIONS) != 0) {
         printf("not ok - ocsp_pool: setup: %s\n", cm_err_msg());
         return 1;
     }
     RUN(cache_hits_take_no_session);
-    ca_close(handle);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", base);
+    fixture_home_close(&fx);
     return unit_nfail ? 1 : 0;
 }
