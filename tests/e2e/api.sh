@@ -20,10 +20,7 @@ PS=$(free_port)
 B="https://127.0.0.1:$PS"
 new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
 cfg() { cm "$H" config set "$1" "$2" >"$T/cfg.out" 2>&1 || fail "config set $1 $2: $(cat "$T/cfg.out")"; }
-cfg http.listen "127.0.0.1:$P"
-cfg https.listen "127.0.0.1:$PS"
-cfg http.threads 2
-cfg serve.poll_interval 1
+serve_listen "$H" "$P" "$PS"
 cm "$H" ca-cert >"$T/root.pem"
 cm "$H" serve --setup-tls >/dev/null 2>&1 || fail "--setup-tls"
 
@@ -60,18 +57,7 @@ cfg profile.api-anyone.http_access anyone
 cfg profile.api-enc.base smime-encrypt
 cfg profile.api-enc.http_access requester
 
-start_serve() {
-    "$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
-    SPID=$!
-    at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-    i=0
-    until curl -fsS "http://127.0.0.1:$P/healthz" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt 100 ] && { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-        sleep 0.1
-    done
-}
-start_serve
+serve_https "$H" "$P"
 ok "serve listens"
 
 # api ROLE METHOD PATH [curl args]: the body in $T/body, prints "STATUS TYPE".
@@ -325,7 +311,7 @@ check_eq "OpenAPI conformance script passes" "$rc" 0
 # ---- SMTP exit module, strict audit mode ----
 if [ "$(id -u)" -ne 0 ] || ! PATH=/usr/sbin:/sbin:$PATH command -v postfix >/dev/null 2>&1; then
     ok "skipped: the SMTP part needs root and Postfix"
-    kill $SPID; wait $SPID
+    serve_stop
     done_testing
 fi
 PATH=/usr/sbin:/sbin:$PATH
@@ -335,8 +321,7 @@ M="$T/mta"
 MP=$(free_port)
 at_exit "sh '$MTA' stop '$M' >/dev/null 2>&1"
 sh "$MTA" start "$M" "$MP" >"$T/mta.out" 2>&1 || { fail "mta.sh start: $(tr '\n' ' ' <"$T/mta.out")"; done_testing; }
-kill $SPID
-wait $SPID
+serve_stop
 cfg exit.modules smtp
 cfg exit.smtp.server 127.0.0.1
 cfg exit.smtp.port "$MP"
@@ -349,7 +334,7 @@ cfg exit.smtp.from "API Test CA <ca@example.org>"
 cfg exit.smtp.to "admin@example.org"
 cfg audit.require_offbox yes
 sh "$MTA" stop "$M"
-start_serve
+serve_https "$H" "$P"
 make_csr ec:p256 "$T/m.csr" "$T/m.key" "/CN=mail.example.org" "DNS:mail.example.org"
 check_eq "strict, MTA down: API submit is 202" "$(api officer POST '/api/v1/requests?profile=api-auto' -H 'Content-Type: application/pkcs10' --data-binary @"$T/m.csr")" "202 application/json"
 check_eq "  ... issued but withheld, no certificate" "$(jget '["disposition"]') $(jget '["withheld"]') $(jget '["certificate"]')" "issued True None"
@@ -374,7 +359,6 @@ check "  ... and was mailed first (CERTISSUED, attached)" cmp "$T/mails/att/$S_M
 check_eq "  ... its CERTISSUED event names the request" "$(awk -F'\t' -v s="$S_M" '$3 == "CERTISSUED" && $5 == s { print $4 }' "$T/mails/events.tsv" | head -n 1)" "$R_M"
 check_eq "strict, MTA up: API submit is 201 with the certificate" "$(api officer POST '/api/v1/requests?profile=api-auto' -H 'Content-Type: application/pkcs10' --data-binary @"$T/m.csr")" "201 application/json"
 check "  ... verifies" sh -c "python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"certificate\"])' '$T/body' | openssl verify -CAfile '$T/root.pem'"
-kill $SPID
-wait $SPID
+serve_stop
 check_eq "serve stops cleanly" "$?" 0
 done_testing

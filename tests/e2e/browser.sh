@@ -28,10 +28,7 @@ H="$T/ca"
 P=$(free_port)
 PS=$(free_port)
 new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
-cm "$H" config set http.listen "127.0.0.1:$P" >/dev/null
-cm "$H" config set https.listen "127.0.0.1:$PS" >/dev/null
-cm "$H" config set http.threads 2 >/dev/null
-cm "$H" config set serve.poll_interval 1 >/dev/null
+serve_listen "$H" "$P" "$PS"
 cm "$H" config set profile.web.base tls-server >/dev/null
 cm "$H" config set profile.web.description "web servers (approved by an officer)" >/dev/null
 cm "$H" config set profile.web.http_access anyone >/dev/null
@@ -58,15 +55,7 @@ check "NSS db for the requester's browser" sh -c "mkdir -p '$RH/.pki/nssdb' &&
     certutil -N -d 'sql:$RH/.pki/nssdb' --empty-password &&
     certutil -A -n certmint-root -t 'C,,' -i '$T/root.pem' -d 'sql:$RH/.pki/nssdb'"
 
-"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
-SPID=$!
-at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-i=0
-until curl -fsS "http://127.0.0.1:$P/healthz" >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-    sleep 0.1
-done
+serve_https "$H" "$P"
 
 make_csr ec:p256 "$T/host.csr" "$T/host.key" "/CN=host.example.org" "DNS:host.example.org"
 make_csr ec:p256 "$T/hostile.csr" "$T/hostile.key" \
@@ -87,6 +76,5 @@ check_eq "it is for the requester's key" "$(openssl x509 -in "$T/issued.pem" -no
 check_match "audit: approved by the officer's certificate subject" "$(cm "$H" audit)" \
     "subject:CN=Olivia Officer,O=certmint tests	issue	"
 echo "# screenshots: $SHOTS"
-kill "$SPID"
-wait "$SPID" 2>/dev/null
+serve_stop 2>/dev/null
 done_testing

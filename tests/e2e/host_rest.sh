@@ -21,10 +21,7 @@ PS=$(free_port)
 B="https://127.0.0.1:$PS"
 new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
 cfg() { cm "$H" config set "$1" "$2" >"$T/cfg.out" 2>&1 || fail "config set $1 $2: $(cat "$T/cfg.out")"; }
-cfg http.listen "127.0.0.1:$P"
-cfg https.listen "127.0.0.1:$PS"
-cfg http.threads 2
-cfg serve.poll_interval 1
+serve_listen "$H" "$P" "$PS"
 cm "$H" ca-cert >"$T/root.pem"
 cm "$H" serve --setup-tls >/dev/null 2>&1 || fail "--setup-tls"
 client() { # NAME CN
@@ -46,15 +43,7 @@ cfg profile.econly.base tls-server
 cfg profile.econly.http_access requester
 cfg profile.econly.keys ec:p256
 
-"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
-SPID=$!
-at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-i=0
-until curl -fsS "http://127.0.0.1:$P/healthz" >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-    sleep 0.1
-done
+serve_https "$H" "$P"
 
 Hs() { "$CM" host --store "$S" "$@"; }
 REQ="--ca $B --ca-file $T/root.pem --client-cert $T/requester.pem --client-key $T/requester.key"

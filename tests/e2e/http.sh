@@ -39,16 +39,7 @@ check "--setup-tls issues the HTTPS certificate" cm "$H" serve --setup-tls --tls
 check "HTTPS certificate chains to the CA" openssl verify -CAfile "$T/root.pem" "$H/private/https.crt"
 check_match "HTTPS certificate names 127.0.0.1" "$(openssl x509 -in "$H/private/https.crt" -noout -ext subjectAltName)" "IP Address:127.0.0.1"
 
-# Not through cm(): $! must be certmint itself, the target of the signals.
-"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
-SPID=$!
-at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-i=0
-until curl -fsS "$B/healthz" >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-    sleep 0.1
-done
+serve_https "$H" "$P"
 ok "serve listens on http.listen"
 check_eq "/healthz" "$(curl -sS "$B/healthz")" "ok"
 

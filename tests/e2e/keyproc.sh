@@ -64,12 +64,7 @@ start_serve() { # -> SPID, KPID
     # shellcheck disable=SC2086
     PGPASSFILE=$SERVE_PGPASS $WRAP "$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
     SPID=$!
-    i=0
-    until curl -fsS "$B/healthz" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -gt 100 ] && { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-        sleep 0.1
-    done
+    serve_wait "$P" || { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
     KPID=$(sed -n 's/.*key process \([0-9]*\) holds the CA key.*/\1/p' "$T/serve.log" | tail -1)
 }
 start_serve

@@ -217,3 +217,45 @@ make_csr() {
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# ---- certmint serve ----
+# serve_listen HOME HTTP_PORT HTTPS_PORT: the set-up the serve tests share:
+# plain HTTP on 127.0.0.1:HTTP_PORT, HTTPS (client certificates) on
+# 127.0.0.1:HTTPS_PORT, 2 threads, a 1 s loop. The HTTPS certificate is
+# the script's own `serve --setup-tls` (its place in the script matters:
+# before strict mode, after the exit modules, ...).
+serve_listen() {
+    for _sl in "http.listen 127.0.0.1:$2" "https.listen 127.0.0.1:$3" "http.threads 2" "serve.poll_interval 1"; do
+        # shellcheck disable=SC2086
+        "$CM" --home "$1" --passphrase-file "$PASS" config set $_sl >"$T/serve_listen.out" 2>&1 ||
+            fail "config set $_sl: $(cat "$T/serve_listen.out")"
+    done
+}
+# serve_wait PORT [TRIES]: polls http://127.0.0.1:PORT/healthz every 0.1 s
+# until it answers; 1 after TRIES polls (100).
+serve_wait() {
+    _sw=0
+    until curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; do
+        _sw=$((_sw + 1))
+        [ "$_sw" -gt "${2:-100}" ] && return 1
+        sleep 0.1
+    done
+    return 0
+}
+# serve_https HOME HTTP_PORT [TRIES]: starts `certmint serve` on HOME in the
+# background, its log in $T/serve.log, SPID its PID (certmint itself, not
+# a wrapper: the target of the signals), killed at exit; returns once
+# /healthz answers on HTTP_PORT; a server that does not come up ends the
+# script, its log's tail in the failure.
+serve_https() {
+    "$CM" --home "$1" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
+    SPID=$!
+    at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
+    serve_wait "$2" "${3:-100}" || { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
+}
+# serve_stop: stops the server serve_https started (SIGTERM) and returns
+# its exit status.
+serve_stop() {
+    kill "$SPID"
+    wait "$SPID"
+}

@@ -106,10 +106,7 @@ cfg ldap.cafile "$S/tls/ca.crt"
 cfg ldap.binddn "cn=certmint,ou=services,$BASE"
 cfg ldap.password_file "$S/certmint-password"
 cfg ldap.base "$BASE"
-cfg http.listen "127.0.0.1:$P"
-cfg https.listen "127.0.0.1:$PS"
-cfg http.threads 2
-cfg serve.poll_interval 1
+serve_listen "$H" "$P" "$PS"
 
 # Key archival: the transport certificate, three agents (each with a key
 # of their own, never given to the CA home), 2 of 3 to recover.
@@ -126,15 +123,7 @@ check_fails "a signing profile refuses archival (config set)" cm "$H" config set
 check_match "  ... saying why" "$(cm "$H" config set profile.smime.archive_key required 2>&1)" "never archived"
 
 check "serve --setup-tls" cm "$H" serve --setup-tls
-"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
-SPID=$!
-at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-i=0
-until curl -fsS "http://127.0.0.1:$P/healthz" >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && { fail "serve did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-    sleep 0.1
-done
+serve_https "$H" "$P"
 check_eq "the transport certificate over REST, anonymously: 200" \
     "$(curl -sS -o "$T/transport-rest.pem" -w '%{http_code}' --cacert "$T/root.pem" "$B/api/v1/kra/transport-certificate")" 200
 check "  ... the one kra transport-cert made" cmp "$T/transport-rest.pem" "$T/transport.pem"
@@ -409,7 +398,6 @@ check_match "  ... and the good token stays open" "$(cm "$H" token list | grep "
 check_eq "  ... the web form too: 429" "$(web_curl d_enc "$T/bob-enc.csr")" 429
 
 echo "# $SUITE: $(($(date +%s) - START)) s"
-kill $SPID
-wait $SPID
+serve_stop
 check_eq "serve stops cleanly" "$?" 0
 done_testing

@@ -17,10 +17,7 @@ P=$(free_port)
 PS=$(free_port)
 S="https://127.0.0.1:$PS"
 new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
-cm "$H" config set http.listen "127.0.0.1:$P" >/dev/null
-cm "$H" config set https.listen "127.0.0.1:$PS" >/dev/null
-cm "$H" config set http.threads 2 >/dev/null
-cm "$H" config set serve.poll_interval 1 >/dev/null
+serve_listen "$H" "$P" "$PS"
 cm "$H" ca-cert >"$T/root.pem"
 # Profiles: "web" open to anyone (anonymous requests pend), "staff" to
 # holders of a role (tls-client), tls-server not offered at all.
@@ -55,15 +52,7 @@ check_eq "bad DN in http.roles.admin: serve refuses to start" "$?" 1
 check_match "bad DN: the key and the DN named" "$out" "http.roles.admin: 'CN=Ada,=broken'"
 cm "$H" config unset http.roles.admin >/dev/null
 
-"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
-SPID=$!
-at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-i=0
-until curl -fsS "http://127.0.0.1:$P/healthz" >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-    sleep 0.1
-done
+serve_https "$H" "$P"
 
 # c WHO curl-args...: curl over HTTPS as WHO (anon, olivia, ...) with WHO's
 # cookie jar; the body in $T/body, the headers in $T/hdr, the code printed.
@@ -233,6 +222,5 @@ check_match "the CRL lists Rex's serial" "$(openssl crl -inform DER -in "$H/crl/
 check_match "audit: revoke by the officer's subject" "$(cm "$H" audit | grep revoke)" "subject:CN=Olivia Officer"
 check_eq "auditor: revoke refused" "$(c audrey -d csrf="$atok" -d serial="$s_rex" -d reason=keyCompromise "$S/certsrv/officer/revoke")" 403
 
-kill "$SPID"
-wait "$SPID" 2>/dev/null
+serve_stop 2>/dev/null
 done_testing
