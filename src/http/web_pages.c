@@ -169,9 +169,32 @@ static void cert_links(struct web_req *w, int64_t id)
                         id, id, id, id);
 }
 
+/* Strict audit mode (audit.require_offbox): issued, but the core released
+ * no certificate (cert_der NULL) until the CERTISSUED event is
+ * acknowledged off-box; the page says so and how to fetch it later, as the
+ * REST API's 409 "withheld" does. */
+static void issued_withheld(struct web_req *w, const struct ca_submission *sub)
+{
+    web_begin(w, "Certificate issued, withheld");
+    evbuffer_add_printf(w->out,
+                        "<p class=\"note warn\" id=\"withheld\">Request %" PRId64
+                        " was issued (certificate serial <code>",
+                        sub->request_id);
+    html_esc(w->out, sub->serial);
+    evbuffer_add_printf(w->out,
+                        "</code>), but the certificate is withheld until its off-box "
+                        "audit record is acknowledged (strict audit mode). This browser "
+                        "remembers the request: <a href=\"/certsrv/status?id=%" PRId64
+                        "\">check its status later</a> and download it once released.</p>\n",
+                        sub->request_id);
+}
+
 void web_submission_result(struct web_req *w, const struct ca_submission *sub)
 {
-    if (sub->disposition == DB_DISP_ISSUED) {
+    if (sub->disposition == DB_DISP_ISSUED && sub->cert_der == NULL) {
+        web_remember(w, sub->request_id);
+        issued_withheld(w, sub);
+    } else if (sub->disposition == DB_DISP_ISSUED) {
         web_remember(w, sub->request_id);
         web_begin(w, "Certificate issued");
         evbuffer_add_printf(w->out,

@@ -38,10 +38,7 @@ PS=$(free_port)
 S="https://127.0.0.1:$PS"
 new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
 cfg() { cm "$H" config set "$1" "$2" >"$T/cfg.out" 2>&1 || fail "config set $1 $2: $(cat "$T/cfg.out")"; }
-cfg http.listen "127.0.0.1:$P"
-cfg https.listen "127.0.0.1:$PS"
-cfg http.threads 2
-cfg serve.poll_interval 1
+serve_listen "$H" "$P" "$PS"
 O="O=certmint tests"
 cfg http.roles.officer "CN=Drill Officer,$O"
 cfg http.roles.requester "CN=Rita Drill,$O"
@@ -71,15 +68,7 @@ cfg audit.require_offbox yes # strict from here on: certificates wait for their 
 check "backup before any certificate is requested over HTTP" cm "$H" backup "$T/bk"
 ok "CA in strict audit mode mailing every event to a private Postfix; backed up"
 
-"$CM" --home "$H" --passphrase-file "$PASS" serve >"$T/serve.log" 2>&1 &
-SPID=$!
-at_exit "kill $SPID 2>/dev/null; wait $SPID 2>/dev/null"
-i=0
-until curl -fsS "http://127.0.0.1:$P/healthz" >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 150 ] && { fail "server did not start: $(tail -5 "$T/serve.log")"; done_testing; }
-    sleep 0.1
-done
+serve_https "$H" "$P" 150
 
 # c WHO curl-args...: curl over HTTPS as WHO (anon, olivia, rita) with
 # WHO's cookie jar; the body in $T/body, the code printed.
@@ -111,6 +100,10 @@ check_eq "web page: the requester renews her own subject" \
     "$(c rita -F csrf="$rtok" -F profile=staff -F "csr=<$T/renew.csr" "$S/certsrv/request")" 200
 R_WEB=$(sed -n 's/.*Request \([0-9]*\) was issued.*/\1/p' "$T/body")
 check_match "  ... issued at once: the page names the request" "$R_WEB" '^[0-9]+$'
+check_match "  ... the page says the certificate is withheld until its audit record is acknowledged" \
+    "$(tr '\n' ' ' <"$T/body")" 'id="withheld">Request [0-9]+ was issued \(certificate serial <code>[0-9A-Fa-f]+</code>\), but the certificate is withheld until its off-box audit record is acknowledged'
+check_match "  ... and where to fetch it later (the status page), no download link yet" \
+    "$(grep -c "href=\"/certsrv/status?id=$R_WEB\"" "$T/body") $(grep -c 'fmt=pem' "$T/body")" '^1 0$'
 check_eq "  ... its certificate is withheld: 409" "$(c rita "$S/certsrv/cert?id=$R_WEB&fmt=pem")" 409
 
 atok=$(token anon /certsrv/request)
@@ -176,8 +169,7 @@ cm "$H" audit >"$T/audit-before.txt"
 check_match "audit: the API issuance by the officer's subject" "$(cat "$T/audit-before.txt")" "subject:CN=Drill Officer,O=certmint tests	issue	$R_API	"
 check_match "audit: the renewal by the requester's subject" "$(cat "$T/audit-before.txt")" "subject:CN=Rita Drill,O=certmint tests	issue	$R_WEB	"
 check_match "audit: the approval by the officer's subject" "$(cat "$T/audit-before.txt")" "subject:CN=Drill Officer,O=certmint tests	issue	$R_ANON	"
-kill $SPID
-wait $SPID
+serve_stop
 check_eq "serve stops cleanly" "$?" 0
 check_match "every event acknowledged by the MTA" "$last" '^[0-9]+$'
 
