@@ -7,65 +7,20 @@ whose profile holds a client certificate in its NSS database and a content
 setting that selects it for this server without a dialog (the same setting
 the AutoSelectCertificateForUrls policy makes)."""
 import argparse
-import json
 import os
 import re
 import subprocess
 import sys
-import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-FAILS = 0
-
-
-def ok(what):
-    print("ok - " + what, flush=True)
-
-
-def fail(what):
-    global FAILS
-    FAILS += 1
-    print("not ok - " + what, flush=True)
-
-
-def check(what, cond, why=""):
-    ok(what) if cond else fail(what + (": " + why if why else ""))
-
-
-def browser(home, url, downloads, autoselect):
-    """A headless Chromium whose HOME (and so NSS db) is home."""
-    prof = os.path.join(home, "profile")
-    os.makedirs(os.path.join(prof, "Default"), exist_ok=True)
-    prefs = {"download": {"default_directory": downloads, "prompt_for_download": False}}
-    if autoselect:
-        # ContentSettingsType::AUTO_SELECT_CERTIFICATE, as the policy sets it.
-        prefs["profile"] = {"content_settings": {"exceptions": {"auto_select_certificate": {
-            url + ",*": {"setting": {"filters": [{}]}}}}}}
-    with open(os.path.join(prof, "Default", "Preferences"), "w") as f:
-        json.dump(prefs, f)
-    o = webdriver.ChromeOptions()
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + prof,
-              "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
-        o.add_argument(a)
-    o.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                        "download.prompt_for_download": False})
-    env = dict(os.environ, HOME=home)
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env), options=o)
-    d.set_page_load_timeout(30)
-    return d
+import chromium_lib
+from chromium_lib import check, ok
 
 
 def shot(d, shots, name):
-    path = os.path.join(shots, name + ".png")
-    # The whole page, not only the window.
-    h = d.execute_script("return document.documentElement.scrollHeight")
-    d.set_window_size(1280, max(700, min(int(h) + 40, 4000)))
-    d.save_screenshot(path)
-    d.set_window_size(1280, 1000)
+    chromium_lib.shot(d, os.path.join(shots, name + ".png"), full_page=True)
 
 
 def submit(d, a, shots, csr_path, profile, name):
@@ -157,15 +112,8 @@ def download(a, r, rid, downloads):
     r.get(a.url + "/certsrv/status?id=" + rid)
     shot(r, a.shots, "12-status-issued")
     r.find_element(By.LINK_TEXT, "certificate (PEM)").click()
-    path = os.path.join(downloads, "request-%s.pem" % rid)
-    for _ in range(100):
-        if os.path.exists(path) and os.path.getsize(path) > 0:
-            break
-        time.sleep(0.1)
-    check("requester: certificate downloaded in the browser", os.path.exists(path), path)
-    if os.path.exists(path):
-        with open(path, "rb") as f, open(a.out, "wb") as g:
-            g.write(f.read())
+    chromium_lib.download_to(os.path.join(downloads, "request-%s.pem" % rid), a.out,
+                             "requester: certificate")
 
 
 def main():
@@ -176,11 +124,11 @@ def main():
     a = p.parse_args()
     downloads = os.path.join(a.requester_home, "downloads")
     os.makedirs(downloads, exist_ok=True)
-    r = browser(a.requester_home, a.url, downloads, False)
+    r = chromium_lib.browser(a.requester_home, downloads)
     o = None
     try:
         rid, hid = requester_part(a, r)
-        o = browser(a.officer_home, a.url, os.path.join(a.officer_home, "dl"), True)
+        o = chromium_lib.browser(a.officer_home, os.path.join(a.officer_home, "dl"), a.url)
         officer_part(a, o, rid, hid)
         download(a, r, rid, downloads)
     finally:

@@ -17,44 +17,13 @@ import re
 import smtplib
 import ssl
 import sys
-import time
 
-FAILS = 0
-
-
-def ok(what):
-    print("ok - " + what, flush=True)
-
-
-def fail(what):
-    global FAILS
-    FAILS += 1
-    print("not ok - " + what, flush=True)
-
-
-def check(what, cond, why=""):
-    ok(what) if cond else fail(what + (": " + why if why else ""))
-
-
-def browser(home, downloads):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    prof = os.path.join(home, "profile")
-    os.makedirs(prof, exist_ok=True)
-    o = webdriver.ChromeOptions()
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + prof,
-              "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
-        o.add_argument(a)
-    o.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                        "download.prompt_for_download": False})
-    env = dict(os.environ, HOME=home)
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver", env=env), options=o)
-    d.set_page_load_timeout(30)
-    return d
+import chromium_lib
+from chromium_lib import check, ok
 
 
 def shot(d, shots, name):
-    d.save_screenshot(os.path.join(shots, "smime-" + name + ".png"))
+    chromium_lib.shot(d, os.path.join(shots, "smime-" + name + ".png"))
 
 
 def redeem(d, a, token, csr, name):
@@ -76,7 +45,7 @@ def web(a):
     csr = open(a.csr).read()
     downloads = os.path.join(a.home, "downloads")
     os.makedirs(downloads, exist_ok=True)
-    d = browser(a.home, downloads)
+    d = chromium_lib.browser(a.home, downloads)
     try:
         text = redeem(d, a, token, csr, "token")
         check("web: the token form issues at once (" + d.title + ")",
@@ -84,15 +53,8 @@ def web(a):
         m = re.search(r"Request (\d+) was issued", text)
         rid = m.group(1) if m else "?"
         d.find_element(By.LINK_TEXT, "certificate (PEM)").click()
-        path = os.path.join(downloads, "request-%s.pem" % rid)
-        for _ in range(100):
-            if os.path.exists(path) and os.path.getsize(path) > 0:
-                break
-            time.sleep(0.1)
-        check("web: certificate downloaded in the browser", os.path.exists(path), path)
-        if os.path.exists(path):
-            with open(path, "rb") as f, open(a.out, "wb") as g:
-                g.write(f.read())
+        chromium_lib.download_to(os.path.join(downloads, "request-%s.pem" % rid), a.out,
+                                 "web: certificate")
         text = redeem(d, a, token, csr, "token-again")
         check("web: the same token again is refused (" + d.title + ")",
               d.title == "Forbidden - certmint" and "used already" in text, text[:300])
@@ -121,7 +83,7 @@ def main():
         s.add_argument("--" + k, required=True)
     a = p.parse_args()
     web(a) if a.cmd == "web" else send(a)
-    return 1 if FAILS else 0
+    return 1 if chromium_lib.failures() else 0
 
 
 if __name__ == "__main__":
