@@ -613,7 +613,7 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
 
     *gens_out = NULL;
     *subject_out = NULL;
-    CM_TRY(profile_check_key(p, c->pkey));
+    CM_TRY(profile_check_key(p, c->kind));
     /* The request's subject as submitted, whatever the profile keeps of it:
      * it is stored, shown and mailed too (RFC 5280 4.1.2.6, Appendix A). */
     if (name_check(c->subject, "the request's subject") != CM_OK) {
@@ -743,7 +743,7 @@ static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct p
     /* subjectKeyIdentifier: SHA-1 of the subjectPublicKey bits (4.2.1.2,
      * method 1). */
     CM_TRY(add_ext_dup(x, cache->bc));
-    kubits = profile_key_usage(p, c->pkey);
+    kubits = profile_key_usage(p, c->kind);
     if (cache->ku_ext == NULL || cache->ku != kubits) {
         X509_EXTENSION_free(cache->ku_ext);
         cache->ku_ext = NULL;
@@ -816,7 +816,7 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     {
         struct lint_opts lo = LINT_OPTS_INIT;
         lo.issuer_key = ca->key;
-        lo.subject_key = c->pkey;
+        lo.subject_key = c->kind;
         lo.md_name = cache->md;
         lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
         CM_TRY(lint_cert(x, ca->cert, &lo));
