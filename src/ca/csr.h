@@ -19,17 +19,17 @@ struct csr {
     X509_NAME *subject;              /* owned */
     STACK_OF(X509_EXTENSION) * exts; /* extensionRequest (RFC 2985 5.4.2), owned, may be NULL */
     EVP_PKEY *pkey;                  /* owned; NULL after csr_parse_scratch (csr_make_key) */
+    X509_ALGOR *spki_alg;            /* SubjectPublicKeyInfo algorithm, owned */
+    unsigned char *spki_bits;        /* subjectPublicKey bits, owned */
+    int spki_bits_len;
+    unsigned char *der; /* the whole request, DER, owned */
+    size_t der_len;
     /* The key's type, curve and size, for the profile's checks and lint:
      * pkey, or after csr_parse_scratch the curve's prepared key (process-wide,
      * no public point: making each request's own key costs a key copy).
      * Borrowed; never NULL after parsing. Anything that reads the point
      * (EVP_PKEY_eq) calls csr_make_key and reads pkey. */
     const EVP_PKEY *kind;
-    X509_ALGOR *spki_alg;            /* SubjectPublicKeyInfo algorithm, owned */
-    unsigned char *spki_bits;        /* subjectPublicKey bits, owned */
-    int spki_bits_len;
-    unsigned char *der; /* the whole request, DER, owned */
-    size_t der_len;
 };
 
 /* Parses a PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER
