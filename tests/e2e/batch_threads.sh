@@ -141,4 +141,25 @@ ku() {
 }
 check_eq "keyUsage of a P-256 certificate (openssl)" "$(ku 000000)" "DigitalSignature"
 check_eq "keyUsage of the RSA certificate (openssl)" "$(ku 000150rsa)" "DigitalSignature,KeyEncipherment"
+# --- serial numbers: workers draw randomness for 32 serials at a time
+# (issue.c cache_serial); each serial is 16 fresh bytes, positive with its
+# second bit set (RFC 5280 4.1.2.2), and no bytes are used twice.
+if [ "$TESTDB" = sqlite ]; then
+    check_eq "every serial: 32 hex digits, first 4-7" \
+        "$(db_sql "$H" "SELECT count(*) FROM certificates WHERE length(SerialNumber) = 32
+            AND substr(SerialNumber, 1, 1) IN ('4', '5', '6', '7')")" \
+        "$(db_sql "$H" "SELECT count(*) FROM certificates")"
+    # (the halves past the shaped first byte, all in one set: randomness
+    # used twice, by one serial or two, would repeat a half)
+    check_eq "no two serials share a half, nor one serial its own" \
+        "$(db_sql "$H" "SELECT count(*) FROM (SELECT substr(SerialNumber, 3, 14) FROM
+            certificates UNION SELECT substr(SerialNumber, 19, 14) FROM certificates)")" \
+        "$(db_sql "$H" "SELECT 2 * count(*) FROM certificates")"
+    id=$(grep "	$T/mixed/000299.csr\$" "$T/res" | cut -f1)
+    check_eq "the serial in the certificate is the row's (openssl)" \
+        "$(cm "$H" retrieve "$id" 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)" \
+        "$(db_sql "$H" "SELECT SerialNumber FROM certificates WHERE RequestID = $id")"
+else
+    ok "skipped with CERTMINT_TEST_DB=$TESTDB: the serial numbers' shape (SQLite rows)"
+fi
 done_testing
