@@ -461,6 +461,9 @@ static cm_err csr_verify_pop(EVP_PKEY *pkey, const struct tlv *cri, const struct
     CM_TRY(sigalg_md(&md, sigalg, pkey, what));
     mctx = EVP_MD_CTX_new();
     CM_NOMEM_IF(mctx == NULL);
+    /* One verification per context: the final step may use the context
+     * itself instead of a copy of it. */
+    EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
     if (EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, pkey, NULL) != 1)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: cannot verify the signature", what);
     if (EVP_DigestVerify(mctx, sig->val + 1, (size_t)sig->len - 1, cri->start, cri->total) != 1)
