@@ -253,6 +253,8 @@ cm_err csr_make_key(struct csr *c)
     CM_TRY(spki_curve(&curve, c->spki_alg, "request"));
     assert(curve < EC_NCURVES);
     rc = spki_ec_key(&c->pkey, curve, c->spki_bits, c->spki_bits_len, "request");
+    if (rc == CM_OK)
+        c->kind = c->pkey;
 out:
     return rc;
 }
@@ -385,11 +387,15 @@ static cm_err csr_read_spki(struct csr *c, EVP_PKEY **verify, struct csr_scratch
         CM_TRY(spki_curve(&curve, c->spki_alg, what));
         if (curve < EC_NCURVES)
             CM_TRY(scratch_key(verify, scratch, curve, c->spki_bits, c->spki_bits_len, what));
+        /* scratch_key made it from the prepared key, so that one exists. */
+        if (*verify != NULL)
+            c->kind = ec_params[curve];
     }
     if (*verify == NULL) {
         CM_TRY(spki_to_pkey(&c->pkey, c->spki_alg, c->spki_bits, c->spki_bits_len, spki->start,
                             spki->total, what));
         *verify = c->pkey;
+        c->kind = c->pkey;
     }
 out:
     return rc;
@@ -455,6 +461,9 @@ static cm_err csr_verify_pop(EVP_PKEY *pkey, const struct tlv *cri, const struct
     CM_TRY(sigalg_md(&md, sigalg, pkey, what));
     mctx = EVP_MD_CTX_new();
     CM_NOMEM_IF(mctx == NULL);
+    /* One verification per context: the final step may use the context
+     * itself instead of a copy of it. */
+    EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
     if (EVP_DigestVerifyInit_ex(mctx, NULL, md, NULL, NULL, pkey, NULL) != 1)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: cannot verify the signature", what);
     if (EVP_DigestVerify(mctx, sig->val + 1, (size_t)sig->len - 1, cri->start, cri->total) != 1)

@@ -24,6 +24,12 @@ struct csr {
     int spki_bits_len;
     unsigned char *der; /* the whole request, DER, owned */
     size_t der_len;
+    /* The key's type, curve and size, for the profile's checks and lint:
+     * pkey, or after csr_parse_scratch the curve's prepared key (process-wide,
+     * no public point: making each request's own key costs a key copy).
+     * Borrowed; never NULL after parsing. Anything that reads the point
+     * (EVP_PKEY_eq) calls csr_make_key and reads pkey. */
+    const EVP_PKEY *kind;
 };
 
 /* Parses a PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or DER

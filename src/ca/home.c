@@ -634,16 +634,23 @@ static cm_err add_ext(X509 *x, X509 *issuer, X509_REQ *req, int nid, const char 
 cm_err ca_random_serial(ASN1_INTEGER **out, size_t nbytes)
 {
     unsigned char buf[20];
-    BIGNUM *bn = NULL;
 
     *out = NULL;
     if (nbytes < 9 || nbytes > 20)
         nbytes = 16;
+    if (RAND_bytes(buf, (int)nbytes) != 1)
+        return cm_err_ossl(CM_ERR_CRYPTO, "no randomness for the serial number");
+    return ca_serial_from_random(out, buf, nbytes);
+}
+
+cm_err ca_serial_from_random(ASN1_INTEGER **out, unsigned char *buf, size_t nbytes)
+{
+    BIGNUM *bn = NULL;
+
+    *out = NULL;
     /* RFC 5280 4.1.2.2: positive, at most 20 octets; CA/B BR 7.1: at least
      * 64 bits from a CSPRNG. Clearing the top bit keeps the INTEGER positive
      * without a sign octet; forcing the next bit keeps the length fixed. */
-    if (RAND_bytes(buf, (int)nbytes) != 1)
-        return cm_err_ossl(CM_ERR_CRYPTO, "no randomness for the serial number");
     buf[0] = (unsigned char)((buf[0] & 0x7f) | 0x40);
     bn = BN_bin2bn(buf, (int)nbytes, NULL);
     if (bn == NULL)

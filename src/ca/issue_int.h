@@ -9,6 +9,9 @@
 
 /* A positive random serial of nbytes (9..20) from the CSPRNG. */
 cm_err ca_random_serial(ASN1_INTEGER **out, size_t nbytes) CM_MUST_USE;
+/* The serial number of nbytes (9-20) random bytes in buf (from the OS
+ * CSPRNG via RAND_bytes; buf[0] is shaped in place). */
+cm_err ca_serial_from_random(ASN1_INTEGER **out, unsigned char *buf, size_t nbytes) CM_MUST_USE;
 
 /* Frees the per-CA cache of precomputed extensions (NULL-safe). */
 void issue_cache_free(ca_ctx *ca);

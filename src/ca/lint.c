@@ -1158,19 +1158,18 @@ static int rule_aia_uri(struct lctx *c, char *why, size_t whysz)
 /* ------------------------------------------------------------------------ */
 /* certificatePolicies */
 
-static int oid_under(const ASN1_OBJECT *o, const char *prefix)
+/* OIDs compared as dotted text, each policy's text made once per rule
+ * (OBJ_obj2txt is most of these rules' cost); "" when it has none. */
+static void oid_text(char *t, size_t tsz, const ASN1_OBJECT *o)
 {
-    char t[128];
-    size_t n = strlen(prefix);
-    if (OBJ_obj2txt(t, sizeof(t), o, 1) <= 0)
-        return 0;
-    return strncmp(t, prefix, n) == 0 && (t[n] == '\0' || t[n] == '.');
+    if (OBJ_obj2txt(t, (int)tsz, o, 1) <= 0)
+        t[0] = '\0';
 }
 
-static int oid_is(const ASN1_OBJECT *o, const char *oid)
+static int oid_under(const char *t, const char *prefix)
 {
-    char t[128];
-    return OBJ_obj2txt(t, sizeof(t), o, 1) > 0 && strcmp(t, oid) == 0;
+    size_t n = strlen(prefix);
+    return strncmp(t, prefix, n) == 0 && (t[n] == '\0' || t[n] == '.');
 }
 
 static int rule_policy_oids(struct lctx *c, char *why, size_t whysz)
@@ -1203,15 +1202,14 @@ static int rule_policy_scope(struct lctx *c, char *why, size_t whysz)
     if (p == NULL || c->is_ca)
         return PASS;
     for (int i = 0; i < sk_POLICYINFO_num(p); i++) {
-        const ASN1_OBJECT *o = sk_POLICYINFO_value(p, i)->policyid;
         char t[128];
-        OBJ_obj2txt(t, sizeof(t), o, 1);
-        if ((oid_under(o, "2.23.140.1.1") || oid_under(o, "2.23.140.1.2")) && !c->server_auth)
+        oid_text(t, sizeof(t), sk_POLICYINFO_value(p, i)->policyid);
+        if ((oid_under(t, "2.23.140.1.1") || oid_under(t, "2.23.140.1.2")) && !c->server_auth)
             return fail(why, whysz,
                         "policy %s is a TLS Baseline Requirements OID but the certificate is "
                         "not for serverAuth",
                         t);
-        if (oid_under(o, "2.23.140.1.5") && !eku_has(c, NID_email_protect))
+        if (oid_under(t, "2.23.140.1.5") && !eku_has(c, NID_email_protect))
             return fail(why, whysz,
                         "policy %s is an S/MIME Baseline Requirements OID but the certificate is "
                         "not for emailProtection",
@@ -1236,8 +1234,9 @@ static int rule_policy_subject(struct lctx *c, char *why, size_t whysz)
     if (p == NULL || c->is_ca)
         return PASS;
     for (int i = 0; i < sk_POLICYINFO_num(p); i++) {
-        const ASN1_OBJECT *o = sk_POLICYINFO_value(p, i)->policyid;
-        if (oid_is(o, "2.23.140.1.2.1")) {
+        char t[128];
+        oid_text(t, sizeof(t), sk_POLICYINFO_value(p, i)->policyid);
+        if (strcmp(t, "2.23.140.1.2.1") == 0) {
             for (int k = 0; k < X509_NAME_entry_count(n); k++) {
                 int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, k)));
                 if (nid != NID_commonName && nid != NID_countryName)
@@ -1247,7 +1246,7 @@ static int rule_policy_subject(struct lctx *c, char *why, size_t whysz)
                                 OBJ_nid2ln(nid));
             }
         }
-        if (oid_is(o, "2.23.140.1.2.2") &&
+        if (strcmp(t, "2.23.140.1.2.2") == 0 &&
             (!subject_has(c, NID_organizationName) || !subject_has(c, NID_countryName)))
             return fail(why, whysz,
                         "organization-validated policy 2.23.140.1.2.2 needs organizationName and "

@@ -188,8 +188,11 @@ static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile
     size_t der_len = 0;
 
     memset(d, 0, sizeof(*d));
-    /* The key was left unmade while the batch was verified. */
-    CM_TRY(csr_make_key(c));
+    /* The key was left unmade while the batch was verified; only key
+     * archival and a generated key compare it with another key (c->kind
+     * serves the profile and lint). */
+    if (s->archive_env != NULL || s->keygen != NULL)
+        CM_TRY(csr_make_key(c));
     CM_TRY(decide_one(&x, &der, &der_len, ca, p, c, s));
     CM_TRY(name_to_string(&d->request_dn, c->subject));
     if (x != NULL) {

@@ -122,4 +122,44 @@ for f in 000010p384 000150rsa 000151p521 000290p384 000000 000149 000152 000299;
     fi
 done
 check_eq "each certificate has its own request's key (P-256, P-384, P-521, RSA; openssl)" "$bad" 0
+# --- the profile's key policy in worker threads: it reads each request's
+# key type and curve without making the request's own key (the curve's
+# prepared key stands in, csr.h c->kind): a profile for P-256 and RSA
+# denies the P-384 and P-521 requests and no other, and keyUsage follows
+# each key's type (openssl).
+cm "$H" config set profile.p256only.base tls-server >/dev/null
+cm "$H" config set profile.p256only.keys ec:p256,rsa:2048 >/dev/null
+cm "$H" submit --profile p256only "$T"/mixed/*.csr >"$T/res" 2>"$T/err"
+check_eq "P-256-only profile, mixed batch in 2 workers: exit 3 (some denied)" "$?" 3
+check_eq "301 issued" "$(grep -c '	issued	' "$T/res")" 301
+check_eq "the P-384 and P-521 requests denied, each naming its curve" \
+    "$(grep '	denied	' "$T/res" | sed 's/.*does not allow \(ec:p[0-9]*\) keys$/\1/;s/^[0-9]*	denied	-	.*\/\([0-9a-z]*\)\.csr	\(.*\)$/\1 \2/' | sort | tr '\n' ' ')" \
+    "ec:p384 ec:p384 ec:p521 "
+ku() {
+    id=$(grep "	$T/mixed/$1.csr\$" "$T/res" | cut -f1)
+    cm "$H" retrieve "$id" 2>/dev/null | openssl x509 -noout -ext keyUsage 2>/dev/null | tail -n 1 | tr -d ' '
+}
+check_eq "keyUsage of a P-256 certificate (openssl)" "$(ku 000000)" "DigitalSignature"
+check_eq "keyUsage of the RSA certificate (openssl)" "$(ku 000150rsa)" "DigitalSignature,KeyEncipherment"
+# --- serial numbers: workers draw randomness for 32 serials at a time
+# (issue.c cache_serial); each serial is 16 fresh bytes, positive with its
+# second bit set (RFC 5280 4.1.2.2), and no bytes are used twice.
+if [ "$TESTDB" = sqlite ]; then
+    check_eq "every serial: 32 hex digits, first 4-7" \
+        "$(db_sql "$H" "SELECT count(*) FROM certificates WHERE length(SerialNumber) = 32
+            AND substr(SerialNumber, 1, 1) IN ('4', '5', '6', '7')")" \
+        "$(db_sql "$H" "SELECT count(*) FROM certificates")"
+    # (the halves past the shaped first byte, all in one set: randomness
+    # used twice, by one serial or two, would repeat a half)
+    check_eq "no two serials share a half, nor one serial its own" \
+        "$(db_sql "$H" "SELECT count(*) FROM (SELECT substr(SerialNumber, 3, 14) FROM
+            certificates UNION SELECT substr(SerialNumber, 19, 14) FROM certificates)")" \
+        "$(db_sql "$H" "SELECT 2 * count(*) FROM certificates")"
+    id=$(grep "	$T/mixed/000299.csr\$" "$T/res" | cut -f1)
+    check_eq "the serial in the certificate is the row's (openssl)" \
+        "$(cm "$H" retrieve "$id" 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)" \
+        "$(db_sql "$H" "SELECT SerialNumber FROM certificates WHERE RequestID = $id")"
+else
+    ok "skipped with CERTMINT_TEST_DB=$TESTDB: the serial numbers' shape (SQLite rows)"
+fi
 done_testing
