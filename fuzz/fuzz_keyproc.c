@@ -29,7 +29,7 @@ struct server_args {
 static void *server_main(void *arg)
 {
     struct server_args *a = arg;
-    keyproc_run(a->fd, NCONN, a->k, a->cert, NULL);
+    keyproc_run(a->fd, NCONN, a->k, a->cert, NULL, NULL);
     return NULL;
 }
 

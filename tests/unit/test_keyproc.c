@@ -73,7 +73,7 @@ TEST(start)
             close(c[i]);
         if (key_from_pkey(&k, ca_key) != CM_OK)
             _exit(1);
-        keyproc_run(s, NCONN, k, ca_cert, aux_path);
+        keyproc_run(s, NCONN, k, ca_cert, aux_path, NULL);
         _exit(0);
     }
     for (int i = 0; i < NCONN; i++)
