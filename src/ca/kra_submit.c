@@ -179,7 +179,7 @@ static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr
     CM_TRY(transport_cached(&tk, &own, &tc, ca));
     rc = kra_open_key(&content, &clen, s->archive_env, s->archive_env_len, tc, tk,
                       "archive envelope");
-    if (rc == CM_ERR_CRYPTO || rc == CM_ERR_INVALID) {
+    if (rc == CM_ERR_CRYPTO || rc == CM_ERR_INVALID || rc == CM_ERR_UNSUPPORTED) {
         char why[512];
         snprintf(why, sizeof(why), "%s", cm_err_msg());
         CM_FAIL(CM_ERR_POLICY,

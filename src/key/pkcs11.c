@@ -796,8 +796,15 @@ static cm_err p11_decrypt(void *state, unsigned char **out, size_t *outlen,
     }
     CM_TRY(pool_get(p, &s));
     have = 1;
+    /* Not the block's fault: the key may not decrypt (CKA_DECRYPT false)
+     * or the token lacks the mechanism or these OAEP hashes. */
     if ((rv = p->f->C_DecryptInit(s, &m, p->priv)) != CKR_OK)
-        CK_FAIL(rv, "C_DecryptInit (a key without CKA_DECRYPT cannot decrypt)");
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "PKCS#11 token '%s': key '%s' cannot decrypt with %s%s%s: C_DecryptInit failed: "
+                "CKR 0x%lx",
+                token_name(p), object_name(p), dp->oaep ? "RSAES-OAEP " : "PKCS#1 v1.5",
+                dp->oaep ? key_hash_name(dp->oaep_md) : "", dp->oaep ? "/MGF1" : "",
+                (unsigned long)rv);
     rv = p->f->C_Decrypt(s, (CK_BYTE_PTR)in, n, buf, &len);
     ERR_clear_error(); /* the module's, as in module_init() */
     if (rv != CKR_OK)
