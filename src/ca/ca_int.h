@@ -60,7 +60,7 @@ struct ca {
     struct kra_tk_old { /* keys replaced by a renewal, closed with the handle */
         struct kra_tk_old *next;
         cm_key *k;
-    } *kra_tk_old;
+    } * kra_tk_old;
 };
 
 /* The CA key's reference: the URI of private/ca.key.uri, else the path of

@@ -244,8 +244,8 @@ static cm_err transport_in_token(cm_key **tk, struct csr **c, char *uri, size_t 
     if (renew) {
         if (RAND_bytes(rnd, sizeof(rnd)) != 1)
             return cm_err_ossl(CM_ERR_CRYPTO, "no randomness");
-        snprintf(suffix, sizeof(suffix), "-kra-transport-%02x%02x%02x%02x", rnd[0], rnd[1],
-                 rnd[2], rnd[3]);
+        snprintf(suffix, sizeof(suffix), "-kra-transport-%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                 rnd[3]);
     }
     CM_TRY(key_ref_sibling(uri, urisz, caref, suffix));
     CM_TRY(key_spec_parse(&spec, "rsa:3072"));

@@ -100,8 +100,8 @@ static cm_err transport_open_handle(struct ca *h, ca_ctx *ca)
 {
     cm_err rc;
 
-    if (h->signer != NULL && (rc = key_open_aux(&h->kra_tk, h->signer, KEY_AUX_TRANSPORT)) !=
-                                 CM_ERR_UNSUPPORTED) {
+    if (h->signer != NULL &&
+        (rc = key_open_aux(&h->kra_tk, h->signer, KEY_AUX_TRANSPORT)) != CM_ERR_UNSUPPORTED) {
         if (rc == CM_OK && (rc = kra_transport_load(NULL, &h->kra_tc, ca, 0)) == CM_OK &&
             EVP_PKEY_eq(X509_get0_pubkey(h->kra_tc), key_public(h->kra_tk)) != 1)
             rc = cm_err_set(CM_ERR_CRYPTO, "the key process's key-transport key does not match %s",

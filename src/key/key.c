@@ -125,8 +125,8 @@ cm_err key_ref_sibling(char *out, size_t outsz, const char *ref, const char *suf
         p += n + (e != NULL);
     }
     if (!has_object && off < outsz)
-        off += (size_t)snprintf(out + off, outsz - off, "%sobject=certmint%s", sep ? ";" : "",
-                                suffix);
+        off +=
+            (size_t)snprintf(out + off, outsz - off, "%sobject=certmint%s", sep ? ";" : "", suffix);
     if (q != NULL && off < outsz)
         off += (size_t)snprintf(out + off, outsz - off, "%s", q);
     if (off >= outsz)

@@ -48,9 +48,9 @@ enum key_hash { KEY_HASH_SHA1 = 1, KEY_HASH_SHA256, KEY_HASH_SHA384, KEY_HASH_SH
  * RSAES-OAEP with these hashes and an empty label (7.1), the two kinds a
  * CMS KeyTransRecipientInfo carries (RFC 5652 6.2.1, RFC 3560). */
 struct key_decrypt_params {
-    int oaep;               /* 0: PKCS#1 v1.5 */
-    enum key_hash oaep_md;  /* OAEP: the label hash */
-    enum key_hash mgf1_md;  /* OAEP: MGF1's hash */
+    int oaep;              /* 0: PKCS#1 v1.5 */
+    enum key_hash oaep_md; /* OAEP: the label hash */
+    enum key_hash mgf1_md; /* OAEP: MGF1's hash */
 };
 
 struct key_ops {

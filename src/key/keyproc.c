@@ -125,11 +125,11 @@ struct kp_aux {
 
 struct kp_server {
     const cm_key *k;
-    const char *aux_path;       /* where the second key is stored; NULL: none */
+    const char *aux_path;                      /* where the second key is stored; NULL: none */
     const struct keyproc_transport *transport; /* NULL: none */
-    pthread_mutex_t mu;         /* aux */
-    struct kp_aux *aux;         /* newest first */
-    unsigned char issuer[1024]; /* the CA's subject Name, DER */
+    pthread_mutex_t mu;                        /* aux */
+    struct kp_aux *aux;                        /* newest first */
+    unsigned char issuer[1024];                /* the CA's subject Name, DER */
     size_t issuer_len;
     unsigned char key_hash[SHA_DIGEST_LENGTH]; /* OCSP responderID byKey */
     const unsigned char *alg;                  /* this key's AlgorithmIdentifier */
@@ -349,7 +349,8 @@ static void kp_handle(struct kp_server *s, uint32_t op, const unsigned char *dat
         why = "cannot encode the public key";
     } else if (op == KP_OP_AUX) {
         *st = KP_ST_OK;
-        if (n == 1 && data[0] <= 1 && (why = aux_open(s, data[0], ans, anslen)) == NULL)
+        if (n == 1 && data[0] <= KP_AUX_TRANSPORT &&
+            (why = aux_open(s, data[0], ans, anslen)) == NULL)
             return;
         why = why ? why : "bad request for the second key";
     } else if (op == KP_OP_DECRYPT) {
@@ -375,7 +376,11 @@ static void kp_handle(struct kp_server *s, uint32_t op, const unsigned char *dat
     }
     /* A well-behaved server never sends these: worth a line in the log. */
     log_warn("key process: refused a request (op %u, %zu bytes): %s", op, n, why);
-    snprintf(msg, sizeof(msg), "the key process refused to sign: %s", why);
+    snprintf(msg, sizeof(msg), "the key process refused %s: %s",
+             op == KP_OP_DECRYPT ? "to decrypt"
+             : op == KP_OP_SIGN  ? "to sign"
+                                 : "the request",
+             why);
     *st = KP_ST_REFUSED;
 answer:
     *anslen = strlen(msg);
@@ -741,6 +746,6 @@ static void kp_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_keyproc = {
-    KEY_OPS_VERSION, "keyproc",   kp_claims, kp_open,  kp_create,   kp_sign,
+    KEY_OPS_VERSION, "keyproc",   kp_claims, kp_open,     kp_create,     kp_sign,
     kp_public_key,   kp_describe, kp_close,  kp_open_aux, kp_decrypt_op,
 };

@@ -112,8 +112,7 @@ static int hash_of(enum key_hash *h, const X509_ALGOR *a)
 /* keyEncryptionAlgorithm: rsaEncryption (PKCS#1 v1.5) or id-RSAES-OAEP
  * with RSAES-OAEP-params (RFC 4055 4.1: defaults SHA-1, MGF1 SHA-1, empty
  * label; only MGF1 and an empty label are taken). */
-static cm_err kea_params(struct key_decrypt_params *dp, const struct der_tlv *alg,
-                         const char *what)
+static cm_err kea_params(struct key_decrypt_params *dp, const struct der_tlv *alg, const char *what)
 {
     const unsigned char *p = alg->start;
     X509_ALGOR *a = d2i_X509_ALGOR(NULL, &p, (long)alg->total);
@@ -135,9 +134,9 @@ static cm_err kea_params(struct key_decrypt_params *dp, const struct der_tlv *al
         bad = 1;
     if (op != NULL && op->maskGenFunc != NULL) {
         bad |= OBJ_obj2nid(op->maskGenFunc->algorithm) != NID_mgf1;
-        mgfh = bad ? NULL
-                   : ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR),
-                                               op->maskGenFunc->parameter);
+        mgfh =
+            bad ? NULL
+                : ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(X509_ALGOR), op->maskGenFunc->parameter);
         bad |= mgfh == NULL;
     }
     bad |= op != NULL && op->pSourceFunc != NULL;
@@ -199,7 +198,8 @@ static cm_err cek_wrap(unsigned char *out, int *outlen, const unsigned char *kek
 /* The envelope again, its recipientInfos one KEKRecipientInfo (RFC 5652
  * 6.2.3: [2] { version 4, kekid { keyIdentifier }, id-aes256-wrap,
  * encryptedKey }) holding cek wrapped under kek. */
-static cm_err env_rebuild(cm_buf *b, const struct env_parts *e, const unsigned char *kek, const unsigned char *cek, size_t ceklen)
+static cm_err env_rebuild(cm_buf *b, const struct env_parts *e, const unsigned char *kek,
+                          const unsigned char *cek, size_t ceklen)
 {
     /* id-aes256-wrap, RFC 3565 4.3 */
     static const unsigned char wrap_oid[] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2d};
