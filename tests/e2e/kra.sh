@@ -310,5 +310,15 @@ check "restore into a new home" cm "$H" restore "$T/bk" --home "$T/restored"
 check_eq "the restored database has every vault row" \
     "$(db_sql "$T/restored" "SELECT count(*) FROM vault")" "$(db_sql "$H" "SELECT count(*) FROM vault")"
 check_match "  ... and they are not none" "$(db_sql "$H" "SELECT count(*) FROM vault")" "^[1-9]"
+# ... and so does the transport key (its file, or its token object's URI):
+# the restored CA opens a new envelope.
+check_eq "the restored home has the transport certificate" \
+    "$(cm "$T/restored" kra transport-cert 2>&1)" "$(cat "$T/transport.pem")"
+make_csr rsa:2048 "$T/rs.csr" "$T/rs.key" "/CN=Restored User" "email:rs@example.org"
+openssl pkcs8 -topk8 -nocrypt -in "$T/rs.key" -outform DER -out "$T/rs.p8"
+openssl cms -encrypt -binary -aes-256-gcm -in "$T/rs.p8" -outform DER -out "$T/rs.p7m" \
+    "$T/transport.pem" 2>/dev/null || fail "openssl cms -encrypt (restored)"
+check_match "the restored CA archives a key enveloped to the transport certificate" \
+    "$(cm "$T/restored" submit --profile smime-encrypt --archive-key "$T/rs.p7m" "$T/rs.csr" 2>&1)" "issued"
 
 done_testing
