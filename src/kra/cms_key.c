@@ -66,6 +66,35 @@ static int env_split(struct env_parts *e, const unsigned char *der, size_t len)
     return 0;
 }
 
+/* The content-encryption algorithm (the encryptedContentInfo's, RFC 5652
+ * 6.1) is one that protects the content: AES-GCM in an AuthEnvelopedData
+ * (RFC 5084), AES-CBC or AES-GCM in an EnvelopedData. OpenSSL takes others
+ * too (a key-wrap cipher as content cipher "opens" a changed envelope to
+ * nothing: found by fuzz/fuzz_cms_key.c). 0 or -1. */
+static int content_alg_ok(const struct env_parts *e, int auth)
+{
+    const unsigned char *p = e->tail, *end = e->outer.v + e->outer.len, *q, *a;
+    struct der_tlv eci, t, alg;
+    X509_ALGOR *x = NULL;
+    int nid;
+
+    if (der_next(&eci, &p, end) != 0 || eci.tag != DER_SEQUENCE)
+        return -1;
+    q = eci.v;
+    if (der_next(&t, &q, eci.v + eci.len) != 0 || der_next(&alg, &q, eci.v + eci.len) != 0)
+        return -1;
+    a = alg.start;
+    if ((x = d2i_X509_ALGOR(NULL, &a, (long)alg.total)) == NULL)
+        return -1;
+    nid = OBJ_obj2nid(x->algorithm);
+    X509_ALGOR_free(x);
+    if (nid == NID_aes_128_gcm || nid == NID_aes_192_gcm || nid == NID_aes_256_gcm)
+        return 0;
+    return !auth && (nid == NID_aes_128_cbc || nid == NID_aes_192_cbc || nid == NID_aes_256_cbc)
+               ? 0
+               : -1;
+}
+
 /* Does the KeyTransRecipientInfo's rid name cert (issuerAndSerialNumber
  * or [0] subjectKeyIdentifier, RFC 5652 6.2.1)? */
 static int rid_is(const struct der_tlv *rid, X509 *cert)
@@ -265,7 +294,7 @@ static cm_err cek_get(unsigned char *cek, size_t *ceklen, const cm_key *key,
 
 /* The envelope with one KEKRecipientInfo (above), parsed again. */
 static cm_err env_for_key(CMS_ContentInfo **out, unsigned char *kek, const unsigned char *der,
-                          size_t len, X509 *cert, const cm_key *key, const char *what)
+                          size_t len, int auth, X509 *cert, const cm_key *key, const char *what)
 {
     struct env_parts e;
     struct der_tlv alg, ek;
@@ -279,6 +308,11 @@ static cm_err env_for_key(CMS_ContentInfo **out, unsigned char *kek, const unsig
     *out = NULL;
     if (env_split(&e, der, len) != 0)
         CM_FAIL(CM_ERR_INVALID, "%s: not a CMS envelope", what);
+    if (content_alg_ok(&e, auth) != 0)
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "%s: the content must be encrypted with AES-GCM (AuthEnvelopedData) or AES-CBC "
+                "(EnvelopedData)",
+                what);
     if (ktri_find(&alg, &ek, &e.ris, cert) != 0)
         CM_FAIL(CM_ERR_CRYPTO,
                 "%s: the CMS envelope does not open with this key (not addressed to it: no "
@@ -325,7 +359,8 @@ cm_err kra_open_key(unsigned char **out, size_t *outlen, const unsigned char *in
     /* DER again: a BER envelope (indefinite lengths) is walked as DER. */
     if ((n = i2d_CMS_ContentInfo(cms, &der)) <= 0)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: not a CMS envelope", what);
-    CM_TRY(env_for_key(&kcms, kek, der, (size_t)n, cert, key, what));
+    CM_TRY(env_for_key(&kcms, kek, der, (size_t)n, nid == NID_id_smime_ct_authEnvelopedData, cert,
+                       key, what));
     mem = BIO_new(BIO_s_mem());
     CM_NOMEM_IF(mem == NULL);
     if (CMS_decrypt_set1_key(kcms, kek, sizeof(kek), kek_id, sizeof(kek_id) - 1) != 1 ||
@@ -337,7 +372,8 @@ cm_err kra_open_key(unsigned char **out, size_t *outlen, const unsigned char *in
     BIO_get_mem_ptr(mem, &bm);
     *out = OPENSSL_malloc(bm->length + 1);
     CM_NOMEM_IF(*out == NULL);
-    memcpy(*out, bm->data, bm->length);
+    if (bm->length > 0)
+        memcpy(*out, bm->data, bm->length);
     (*out)[bm->length] = '\0';
     *outlen = bm->length;
     OPENSSL_cleanse(bm->data, bm->length);

@@ -156,6 +156,20 @@ static void cms_checks(const cm_key *k, X509 *x, X509 *other, int oaep256_ok)
             OPENSSL_free(der);
             der = NULL;
         }
+    /* The content cipher changed to AES key wrap with padding (an
+     * AuthEnvelopedData must use AES-GCM; found by fuzz_cms_key): refused. */
+    CHECK(envelope(&der, &len, x, 1, &pkcs1));
+    if (der != NULL) {
+        static const unsigned char gcm256[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                               0x65, 0x03, 0x04, 0x01, 0x2e};
+        unsigned char *at = memmem(der, len, gcm256, sizeof(gcm256));
+        CHECK(at != NULL);
+        if (at != NULL)
+            at[sizeof(gcm256) - 1] = 0x30; /* id-aes256-wrap-pad, RFC 5649 */
+        CHECK_ERR(kra_open_key(&out, &outlen, der, len, x, k, "test envelope"), CM_ERR_UNSUPPORTED);
+        CHECK(out == NULL);
+        OPENSSL_free(der);
+    }
     /* Addressed to another certificate: no recipient for x. */
     CHECK(envelope(&der, &len, other, 1, &pkcs1));
     if (der != NULL)
