@@ -38,6 +38,11 @@ static const struct {
     {CA_CRL_DIR "/ca.crl.pem", 0644, 1},
     {CA_CRL_DIR "/delta.crl", 0644, 1},
     {CA_CRL_DIR "/delta.crl.pem", 0644, 1},
+    /* Key archival's key-transport key (a file, or the URI of its token
+     * object) and certificate (docs/key-archival.md). */
+    {"private/kra-transport.key", 0600, 1},
+    {"private/kra-transport.key.uri", 0600, 1},
+    {"kra-transport.crt", 0644, 1},
 };
 
 static cm_err sha256_file(char hex[65], const char *path)

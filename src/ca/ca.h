@@ -352,13 +352,20 @@ cm_err ca_cert_export(unsigned char **out, size_t *len, const ca_ctx *ca, const 
 /* ---- Key archival and recovery (issue 12; src/ca/kra*.c,
  * docs/key-archival.md) ---- */
 
-/* Creates the CA's key-transport key (RSA-3072, HOME/private/kra-transport.key,
- * encrypted like the CA key with the CA passphrase) and its certificate,
+/* Creates the CA's key-transport key (RSA-3072) where the CA key is: with
+ * a CA key in a file, HOME/private/kra-transport.key, encrypted like the CA
+ * key with the CA passphrase; with a CA key in a PKCS#11 token, an object
+ * of its own in that token (the CA object's label + "-kra-transport",
+ * CKA_DECRYPT true, CKA_SIGN false, never extractable), its URI in
+ * HOME/private/kra-transport.key.uri. And its certificate,
  * issued by this CA (keyEncipherment only, recorded like any issued
  * certificate, HOME/kra-transport.crt). Clients envelope the key they want
  * archived to it. *pem: the certificate (malloc'ed). An existing one is
  * CM_ERR_EXISTS unless renew. */
 cm_err ca_kra_transport_init(char **pem, ca_ctx *ca, int renew) CM_MUST_USE;
+/* Opens the transport key (file or token), checked against the
+ * certificate: the key process of certmint serve (key/keyproc.h). */
+cm_err ca_kra_transport_key(cm_key **key, ca_ctx *ca) CM_MUST_USE;
 /* The transport certificate as PEM (malloc'ed). */
 cm_err ca_kra_transport_pem(char **pem, ca_ctx *ca) CM_MUST_USE;
 

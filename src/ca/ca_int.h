@@ -55,9 +55,17 @@ struct ca {
     /* Key archival (kra_submit.c): the key-transport key, opened (its KDF
      * paid) once for every session; reopened when the certificate file
      * changes. */
-    EVP_PKEY *kra_tk;
+    cm_key *kra_tk;
     X509 *kra_tc;
+    struct kra_tk_old { /* keys replaced by a renewal, closed with the handle */
+        struct kra_tk_old *next;
+        cm_key *k;
+    } * kra_tk_old;
 };
+
+/* The CA key's reference: the URI of private/ca.key.uri, else the path of
+ * private/ca.key (home.c). */
+cm_err ca_key_ref(char *ref, size_t refsz, const char *home) CM_MUST_USE;
 
 /* Makes cfg (taken over) the configuration of the handle and of every
  * session from now on, as ca_reload_config does with the file's: a

@@ -302,7 +302,13 @@ void ca_close(ca_t *h)
     X509_free(h->cert);
     sk_X509_pop_free(h->chain, X509_free);
     key_close(h->signer);
-    EVP_PKEY_free(h->kra_tk);
+    key_close(h->kra_tk);
+    while (h->kra_tk_old != NULL) {
+        struct kra_tk_old *o = h->kra_tk_old;
+        h->kra_tk_old = o->next;
+        key_close(o->k);
+        free(o);
+    }
     X509_free(h->kra_tc);
     free(h->passphrase_file);
     pthread_cond_destroy(&h->cv);
@@ -479,12 +485,17 @@ out:
     return rc;
 }
 
+cm_err ca_key_ref(char *ref, size_t refsz, const char *home)
+{
+    return key_ref_of(ref, refsz, home);
+}
+
 /* Opens the key into *signer and checks it against cert (may be NULL). */
 static cm_err key_load(cm_key **signer, const char *home, const char *passphrase_file, X509 *cert)
 {
     cm_err rc = CM_OK;
     char ref[CA_KEY_REF_MAX];
-    struct key_open_opts ko = {passphrase_file, 0};
+    struct key_open_opts ko = {passphrase_file, 0, 0};
 
     CM_TRY(key_ref_of(ref, sizeof(ref), home));
     CM_TRY(key_open(signer, ref, &ko));
@@ -787,7 +798,7 @@ static cm_err init_key(cm_key **signer, const struct ca_init_opts *o, const stru
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX], what[PATH_MAX + 64];
-    struct key_open_opts ko = {o->passphrase_file, 1};
+    struct key_open_opts ko = {o->passphrase_file, 1, 0};
     int created = 0;
 
     if (o->key_ref == NULL) {

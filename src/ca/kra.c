@@ -8,6 +8,7 @@
 #include "kra/kra.h"
 #include "util/fsutil.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 cm_err kra_passphrase(char *out, size_t outsz, ca_ctx *ca)
@@ -38,9 +40,53 @@ static cm_err pem_of(char **pem, X509 *x)
     return *pem ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
-cm_err kra_transport_load(EVP_PKEY **key, X509 **cert, ca_ctx *ca, int with_key)
+/* The transport key's reference: the URI file when there is one (a key in
+ * the token), else the key file. */
+static cm_err transport_ref(char *ref, size_t refsz, ca_ctx *ca)
 {
-    char path[PATH_MAX], pass[1024];
+    cm_err rc = CM_OK;
+    char path[PATH_MAX];
+    unsigned char *data = NULL;
+    size_t len = 0;
+
+    CM_TRY(fs_join(path, sizeof(path), ca->home, KRA_TRANSPORT_KEY_URI));
+    if (!fs_exists(path))
+        return fs_join(ref, refsz, ca->home, KRA_TRANSPORT_KEY);
+    CM_TRY(fs_read_file(&data, &len, path, refsz - 1));
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+    memcpy(ref, data, len);
+    ref[len] = '\0';
+    if (len == 0 || memchr(ref, '\0', len) != NULL || !key_ref_is_uri(ref))
+        CM_FAIL(CM_ERR_INVALID, "%s: not a key URI", path);
+out:
+    free(data);
+    return rc;
+}
+
+static cm_err transport_key_open(cm_key **key, ca_ctx *ca, X509 *cert)
+{
+    char ref[CA_KEY_REF_MAX];
+    struct key_open_opts ko = {ca->passphrase_file, 0, 0};
+    cm_err rc;
+
+    CM_TRY(transport_ref(ref, sizeof(ref), ca));
+    CM_TRY(key_open(key, ref, &ko));
+    if (EVP_PKEY_eq(X509_get0_pubkey(cert), key_public(*key)) != 1) {
+        char what[PATH_MAX + 64];
+        key_describe(*key, what, sizeof(what));
+        key_close(*key);
+        *key = NULL;
+        CM_FAIL(CM_ERR_CRYPTO, "%s: the key-transport key does not match %s", what,
+                KRA_TRANSPORT_CERT);
+    }
+out:
+    return rc;
+}
+
+cm_err kra_transport_load(cm_key **key, X509 **cert, ca_ctx *ca, int with_key)
+{
+    char path[PATH_MAX];
     unsigned char *data = NULL;
     size_t len = 0;
     cm_err rc;
@@ -55,14 +101,18 @@ cm_err kra_transport_load(EVP_PKEY **key, X509 **cert, ca_ctx *ca, int with_key)
                               "certmint kra transport-cert --init");
     CM_TRY(rc);
     CM_TRY(ca_cert_parse(cert, data, len, path));
-    if (with_key) {
-        CM_TRY(fs_join(path, sizeof(path), ca->home, KRA_TRANSPORT_KEY));
-        CM_TRY(kra_passphrase(pass, sizeof(pass), ca));
-        rc = key_load_encrypted(key, path, pass);
-        OPENSSL_cleanse(pass, sizeof(pass));
-    }
+    if (with_key)
+        CM_TRY(transport_key_open(key, ca, *cert));
 out:
     free(data);
+    return rc;
+}
+
+cm_err ca_kra_transport_key(cm_key **key, ca_ctx *ca)
+{
+    X509 *x = NULL;
+    cm_err rc = kra_transport_load(key, &x, ca, 1);
+    X509_free(x);
     return rc;
 }
 
@@ -138,42 +188,141 @@ out:
     return rc;
 }
 
-/* long: generate, issue, write two files and record, each step's cleanup */
-cm_err ca_kra_transport_init(char **pem, ca_ctx *ca, int renew)
+/* The request of a key in a token that may not sign (CKA_SIGN false): no
+ * proof of possession is possible or needed (the CA made the key), so the
+ * request is built as csr_parse() would leave it, and its row keeps the
+ * unsigned CertificationRequestInfo (RFC 2986 4.1). */
+static cm_err transport_csr_unsigned(struct csr **out, EVP_PKEY *pub)
 {
-    char kpath[PATH_MAX], cpath[PATH_MAX], pass[1024];
+    X509_REQ *r = X509_REQ_new();
+    X509_PUBKEY *xp = NULL;
+    const unsigned char *bits = NULL;
+    X509_ALGOR *alg = NULL;
+    struct csr *c = calloc(1, sizeof(*c));
+    int bitslen = 0, len;
+    cm_err rc = CM_OK;
+
+    CM_NOMEM_IF(r == NULL || c == NULL);
+    if (!X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+                                    (const unsigned char *)"certmint key archival transport", -1,
+                                    -1, 0) ||
+        !X509_REQ_set_pubkey(r, pub) || !X509_PUBKEY_set(&xp, pub) ||
+        !X509_PUBKEY_get0_param(NULL, &bits, &bitslen, &alg, xp) ||
+        (c->subject = X509_NAME_dup(X509_REQ_get_subject_name(r))) == NULL ||
+        (c->spki_alg = X509_ALGOR_dup(alg)) == NULL ||
+        (c->spki_bits = OPENSSL_memdup(bits, (size_t)bitslen)) == NULL || !EVP_PKEY_up_ref(pub))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot make the transport key's request");
+    c->pkey = pub;
+    c->spki_bits_len = bitslen;
+    if ((len = i2d_re_X509_REQ_tbs(r, &c->der)) <= 0)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the transport key's request");
+    c->der_len = (size_t)len;
+    *out = c;
+    c = NULL;
+out:
+    csr_free(c);
+    X509_PUBKEY_free(xp);
+    X509_REQ_free(r);
+    return rc;
+}
+
+/* The transport key in the CA key's token (an object of its own: the CA
+ * object's label + "-kra-transport", a random suffix more on renewal so
+ * that the old key stays until the operator deletes it), RSA-3072,
+ * decrypt only, never extractable; *uri its reference. */
+static cm_err transport_in_token(cm_key **tk, struct csr **c, char *uri, size_t urisz,
+                                 const char *caref, ca_ctx *ca, int renew)
+{
+    char suffix[48];
+    unsigned char rnd[4];
+    struct key_spec spec;
+    struct key_open_opts ko = {ca->passphrase_file, 0, 1};
+    int created = 0;
+    cm_err rc;
+
+    snprintf(suffix, sizeof(suffix), "-kra-transport");
+    if (renew) {
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+            return cm_err_ossl(CM_ERR_CRYPTO, "no randomness");
+        snprintf(suffix, sizeof(suffix), "-kra-transport-%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                 rnd[3]);
+    }
+    CM_TRY(key_ref_sibling(uri, urisz, caref, suffix));
+    CM_TRY(key_spec_parse(&spec, "rsa:3072"));
+    CM_TRY(key_create(tk, &created, uri, &spec, &ko));
+    if (EVP_PKEY_get_base_id(key_public(*tk)) != EVP_PKEY_RSA)
+        CM_FAIL(CM_ERR_INVALID, "%s: the token's key-transport key is not RSA", uri);
+    CM_TRY(transport_csr_unsigned(c, key_public(*tk)));
+out:
+    return rc;
+}
+
+/* The transport key as an encrypted file (a CA key in a file): written
+ * under the CA passphrase to kpath. */
+static cm_err transport_in_file(struct csr **c, ca_ctx *ca, const char *kpath)
+{
+    char pass[1024];
     struct key_spec spec;
     EVP_PKEY *k = NULL;
+    cm_err rc;
+
+    pass[0] = '\0';
+    CM_TRY(key_spec_parse(&spec, "rsa:3072"));
+    CM_TRY(key_generate(&k, &spec));
+    CM_TRY(transport_csr(c, k));
+    CM_TRY(kra_passphrase(pass, sizeof(pass), ca));
+    CM_TRY(key_save_encrypted(k, kpath, pass));
+out:
+    OPENSSL_cleanse(pass, sizeof(pass));
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+/* long: make the key where the CA key is, issue, write files and record,
+ * each step's cleanup */
+cm_err ca_kra_transport_init(char **pem, ca_ctx *ca, int renew)
+{
+    char kpath[PATH_MAX], upath[PATH_MAX], cpath[PATH_MAX], caref[CA_KEY_REF_MAX];
+    char uri[CA_KEY_REF_MAX];
+    cm_key *tk = NULL;
     struct csr *c = NULL;
     struct profile *p = NULL;
     X509 *x = NULL;
-    int wrote_key = 0;
+    int in_token = 0, wrote = 0;
     cm_err rc;
 
     *pem = NULL;
-    pass[0] = '\0';
     CM_TRY(fs_join(kpath, sizeof(kpath), ca->home, KRA_TRANSPORT_KEY));
+    CM_TRY(fs_join(upath, sizeof(upath), ca->home, KRA_TRANSPORT_KEY_URI));
     CM_TRY(fs_join(cpath, sizeof(cpath), ca->home, KRA_TRANSPORT_CERT));
     if (!renew && fs_exists(cpath))
         CM_FAIL(CM_ERR_EXISTS, "%s: the key-transport certificate exists (--renew replaces it)",
                 cpath);
     CM_TRY(ca_load_key(ca));
-    CM_TRY(key_spec_parse(&spec, "rsa:3072"));
-    CM_TRY(key_generate(&k, &spec));
-    CM_TRY(transport_csr(&c, k));
+    CM_TRY(ca_key_ref(caref, sizeof(caref), ca->home));
+    in_token = key_ref_is_uri(caref);
+    if (in_token)
+        CM_TRY(transport_in_token(&tk, &c, uri, sizeof(uri), caref, ca, renew));
     CM_TRY(transport_profile(&p, ca));
+    if (!in_token) {
+        CM_TRY(transport_in_file(&c, ca, kpath));
+        wrote = 1;
+        /* A URI left from a token key would win over the new file. */
+        if (unlink(upath) != 0 && errno != ENOENT)
+            CM_FAIL(CM_ERR_IO, "%s: %s", upath, strerror(errno));
+    }
     CM_TRY(issue_sign(&x, ca, p, c));
-    CM_TRY(kra_passphrase(pass, sizeof(pass), ca));
-    CM_TRY(key_save_encrypted(k, kpath, pass));
-    wrote_key = 1;
+    if (in_token) {
+        CM_TRY(fs_write_atomic(upath, uri, strlen(uri), 0600));
+        wrote = 1;
+    }
     CM_TRY(transport_record(ca, c, x));
     CM_TRY(pem_of(pem, x));
     CM_TRY(fs_write_atomic(cpath, *pem, strlen(*pem), 0644));
-    wrote_key = 0;
+    wrote = 0;
 out:
-    OPENSSL_cleanse(pass, sizeof(pass));
-    if (wrote_key && !renew)
-        (void)unlink(kpath);
+    if (wrote && !renew)
+        (void)unlink(in_token ? upath : kpath);
     if (rc != CM_OK) {
         free(*pem);
         *pem = NULL;
@@ -181,7 +330,7 @@ out:
     X509_free(x);
     profile_free(p);
     csr_free(c);
-    EVP_PKEY_free(k);
+    key_close(tk);
     return rc;
 }
 

@@ -10,6 +10,8 @@
 #include "util/buf.h"
 
 #define KRA_TRANSPORT_KEY "private/kra-transport.key"
+/* Instead of the file when the key is in the CA key's token: its URI. */
+#define KRA_TRANSPORT_KEY_URI "private/kra-transport.key.uri"
 #define KRA_TRANSPORT_CERT "kra-transport.crt"
 #define KRA_RECOVERY_DIR "private/recovery"
 
@@ -46,8 +48,10 @@ cm_err token_binding_apply(struct csr *c, const struct ca_token_binding *bd) CM_
 
 /* The active agents' certificates (and IDs, same order). */
 cm_err kra_agents_load(STACK_OF(X509) * *certs, char (**ids)[65], ca_ctx *ca) CM_MUST_USE;
-/* The transport key (passphrase of the CA key) and certificate. */
-cm_err kra_transport_load(EVP_PKEY **key, X509 **cert, ca_ctx *ca, int with_key) CM_MUST_USE;
+/* The transport certificate and (with_key) the transport key: the file
+ * under the CA passphrase, or the token object private/kra-transport.key.uri
+ * names; checked against the certificate. */
+cm_err kra_transport_load(cm_key **key, X509 **cert, ca_ctx *ca, int with_key) CM_MUST_USE;
 /* Reads the passphrase the CA key is encrypted with (file or prompt). */
 cm_err kra_passphrase(char *out, size_t outsz, ca_ctx *ca) CM_MUST_USE;
 /* One vault row's body copied (malloc'ed) with its state. */

@@ -80,35 +80,79 @@ out:
     return rc;
 }
 
+/* Keeps the handle's transport key, which another thread may be using,
+ * until the handle is closed (a renewal replaces it: rare). */
+static cm_err kra_tk_retire(struct ca *h)
+{
+    struct kra_tk_old *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    o->k = h->kra_tk;
+    o->next = h->kra_tk_old;
+    h->kra_tk_old = o;
+    return CM_OK;
+}
+
+/* The handle's transport key: in the key process when the CA key is there
+ * (certmint serve: the serving process holds neither), else opened here
+ * (file or token). Called under h->mu. */
+static cm_err transport_open_handle(struct ca *h, ca_ctx *ca)
+{
+    cm_err rc;
+
+    if (h->signer != NULL &&
+        (rc = key_open_aux(&h->kra_tk, h->signer, KEY_AUX_TRANSPORT)) != CM_ERR_UNSUPPORTED) {
+        if (rc == CM_OK && (rc = kra_transport_load(NULL, &h->kra_tc, ca, 0)) == CM_OK &&
+            EVP_PKEY_eq(X509_get0_pubkey(h->kra_tc), key_public(h->kra_tk)) != 1)
+            rc = cm_err_set(CM_ERR_CRYPTO, "the key process's key-transport key does not match %s",
+                            KRA_TRANSPORT_CERT);
+        return rc;
+    }
+    cm_err_clear();
+    return kra_transport_load(&h->kra_tk, &h->kra_tc, ca, 1);
+}
+
 /* The transport key: a server (or one submit of many envelopes) pays its
- * KDF once. The handle keeps it under its mutex, as ca_load_key does the
- * CA key; the certificate file is read each time, and a different one
- * (kra transport-cert --renew, in any process) reopens the key. A bare
- * session (no handle) opens it each time. */
-static cm_err transport_cached(EVP_PKEY **tk, X509 **tc, ca_ctx *ca)
+ * KDF or token login once. The handle keeps it under its mutex, as
+ * ca_load_key does the CA key; the certificate file is read each time, and
+ * a different one (kra transport-cert --renew, in any process) reopens the
+ * key. A bare session (no handle) opens it each time (*own: the caller
+ * closes *tk). The handle's key is used after the mutex is given back: a
+ * replaced one is kept (kra_tk_old) until the handle is closed, when no
+ * session is out. */
+static cm_err transport_cached(const cm_key **tk, cm_key **own, X509 **tc, ca_ctx *ca)
 {
     struct ca *h = ca->h;
     X509 *now = NULL;
     cm_err rc;
 
     *tk = NULL;
+    *own = NULL;
     *tc = NULL;
-    if (h == NULL)
-        return kra_transport_load(tk, tc, ca, 1);
+    if (h == NULL) {
+        rc = kra_transport_load(own, tc, ca, 1);
+        *tk = *own;
+        return rc;
+    }
     CM_TRY(kra_transport_load(NULL, &now, ca, 0));
     pthread_mutex_lock(&h->mu);
     if (h->kra_tk == NULL || h->kra_tc == NULL || X509_cmp(h->kra_tc, now) != 0) {
-        EVP_PKEY_free(h->kra_tk);
+        if (h->kra_tk != NULL && (rc = kra_tk_retire(h)) != CM_OK) {
+            pthread_mutex_unlock(&h->mu);
+            goto out;
+        }
         X509_free(h->kra_tc);
-        rc = kra_transport_load(&h->kra_tk, &h->kra_tc, ca, 1);
+        h->kra_tk = NULL;
+        h->kra_tc = NULL;
+        rc = transport_open_handle(h, ca);
         if (rc != CM_OK) {
-            EVP_PKEY_free(h->kra_tk);
+            key_close(h->kra_tk);
             X509_free(h->kra_tc);
             h->kra_tk = NULL;
             h->kra_tc = NULL;
         }
     }
-    if (rc == CM_OK && (!EVP_PKEY_up_ref(h->kra_tk) || !X509_up_ref(h->kra_tc)))
+    if (rc == CM_OK && !X509_up_ref(h->kra_tc))
         rc = cm_err_set(CM_ERR_NOMEM, "out of memory");
     if (rc == CM_OK) {
         *tk = h->kra_tk;
@@ -124,15 +168,18 @@ out:
 static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr *c,
                              const struct ca_submission *s)
 {
-    EVP_PKEY *tk = NULL, *k = NULL;
+    const cm_key *tk = NULL;
+    cm_key *own = NULL;
+    EVP_PKEY *k = NULL;
     X509 *tc = NULL;
     unsigned char *content = NULL;
     size_t clen = 0;
     cm_err rc;
 
-    CM_TRY(transport_cached(&tk, &tc, ca));
-    rc = kra_open(&content, &clen, s->archive_env, s->archive_env_len, tc, tk, "archive envelope");
-    if (rc == CM_ERR_CRYPTO || rc == CM_ERR_INVALID) {
+    CM_TRY(transport_cached(&tk, &own, &tc, ca));
+    rc = kra_open_key(&content, &clen, s->archive_env, s->archive_env_len, tc, tk,
+                      "archive envelope");
+    if (rc == CM_ERR_CRYPTO || rc == CM_ERR_INVALID || rc == CM_ERR_UNSUPPORTED) {
         char why[512];
         snprintf(why, sizeof(why), "%s", cm_err_msg());
         CM_FAIL(CM_ERR_POLICY,
@@ -147,7 +194,7 @@ static cm_err open_and_match(struct ca_archived *a, ca_ctx *ca, const struct csr
 out:
     kra_secret_free(content, clen);
     EVP_PKEY_free(k);
-    EVP_PKEY_free(tk);
+    key_close(own);
     X509_free(tc);
     return rc;
 }

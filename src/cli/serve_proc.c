@@ -61,10 +61,18 @@ static void close_others(const int *keep, size_t n)
  * stops when the server closes its connections, or dies with it), cannot
  * be traced or dumped by the server's user, and holds the only copy of
  * the key. */
+/* The key process opens the key-transport key itself when the server
+ * first archives a key (and again after a renewal). */
+static cm_err transport_open(cm_key **out, void *arg)
+{
+    return ca_kra_transport_key(out, arg);
+}
+
 static void keyproc_child(ca_ctx *ca, X509 *issuer, const int *server, size_t n, pid_t parent)
 {
     cm_key *k = NULL;
     char what[512], aux[PATH_MAX];
+    struct keyproc_transport tr = {transport_open, ca};
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
@@ -86,7 +94,7 @@ static void keyproc_child(ca_ctx *ca, X509 *issuer, const int *server, size_t n,
         log_error("key process: %s", cm_err_msg());
         _exit(1);
     }
-    keyproc_run(server, n, k, issuer, aux);
+    keyproc_run(server, n, k, issuer, aux, &tr);
     key_close(k);
     _exit(0);
 }

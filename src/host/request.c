@@ -144,7 +144,7 @@ out:
 static cm_err token_key(cm_key **out, const struct host_request_opts *o)
 {
     struct key_spec ks;
-    struct key_open_opts ko = {NULL, 0};
+    struct key_open_opts ko = {NULL, 0, 0};
     int created = 0;
     cm_err rc;
 

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <openssl/rsa.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,47 @@ out:
     return rc;
 }
 
+/* RSA only: an EC transport key would need key agreement (RFC 5652
+ * 6.2.2), which the CA does not offer. */
+static cm_err file_decrypt(void *state, unsigned char **out, size_t *outlen,
+                           const struct key_decrypt_params *dp, const unsigned char *in, size_t n)
+{
+    cm_err rc = CM_OK;
+    struct file_key *f = state;
+    EVP_PKEY_CTX *ctx = NULL;
+    unsigned char *p = NULL;
+    size_t len = 0;
+
+    if (EVP_PKEY_get_base_id(f->k) != EVP_PKEY_RSA)
+        return cm_err_set(CM_ERR_UNSUPPORTED, "%s: a %s key cannot decrypt a key transport block",
+                          f->path, EVP_PKEY_get0_type_name(f->k));
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, f->k, NULL);
+    CM_NOMEM_IF(ctx == NULL);
+    if (EVP_PKEY_decrypt_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, dp->oaep ? RSA_PKCS1_OAEP_PADDING : RSA_PKCS1_PADDING) !=
+            1 ||
+        (dp->oaep &&
+         (EVP_PKEY_CTX_set_rsa_oaep_md_name(ctx, key_hash_name(dp->oaep_md), NULL) != 1 ||
+          EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, key_hash_name(dp->mgf1_md), NULL) != 1)) ||
+        EVP_PKEY_decrypt(ctx, NULL, &len, in, n) != 1)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: cannot start decrypting", f->path);
+    p = malloc(len ? len : 1);
+    CM_NOMEM_IF(p == NULL);
+    if (EVP_PKEY_decrypt(ctx, p, &len, in, n) != 1)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "%s: the block does not decrypt with this key (%s padding)",
+                     f->path, dp->oaep ? "RSAES-OAEP" : "PKCS#1 v1.5");
+    *out = p;
+    *outlen = len;
+    p = NULL;
+out:
+    if (p != NULL) {
+        OPENSSL_cleanse(p, len);
+        free(p);
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return rc;
+}
+
 static EVP_PKEY *file_public_key(void *state)
 {
     return ((struct file_key *)state)->k;
@@ -164,6 +206,6 @@ static void file_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_file = {
-    KEY_OPS_VERSION, "file",          file_claims,   file_open,  file_create,
-    file_sign,       file_public_key, file_describe, file_close,    NULL,
+    KEY_OPS_VERSION, "file",        file_claims, file_open, file_create,  file_sign,
+    file_public_key, file_describe, file_close,  NULL,      file_decrypt,
 };

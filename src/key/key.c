@@ -8,6 +8,7 @@
 #include <openssl/core_names.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 extern const struct key_ops key_ops_pkcs11;
 extern const struct key_ops key_ops_file;
@@ -95,6 +96,42 @@ int key_ref_is_uri(const char *ref)
     /* A key process reference names descriptors of a running serve, never
      * a key a CA home may point to (private/ca.key.uri). */
     return ops != NULL && ops != &key_ops_file && ops != &key_ops_keyproc;
+}
+
+/* Path attributes are ';'-separated up to '?' (RFC 7512 2.3): each kept
+ * but id (the sibling has none) and object (its value gets the suffix). */
+cm_err key_ref_sibling(char *out, size_t outsz, const char *ref, const char *suffix)
+{
+    const char *q, *p, *end;
+    size_t off = 0;
+    int has_object = 0, sep = 0;
+
+    if (backend_for(ref) != &key_ops_pkcs11)
+        return cm_err_set(CM_ERR_UNSUPPORTED, "%s: not a PKCS#11 URI", ref);
+    q = strchr(ref, '?');
+    end = q != NULL ? q : ref + strlen(ref);
+    p = ref + strlen("pkcs11:");
+    off = (size_t)snprintf(out, outsz, "%.*s", (int)(p - ref), ref);
+    while (p < end && off < outsz) {
+        const char *e = memchr(p, ';', (size_t)(end - p));
+        size_t n = (size_t)((e != NULL ? e : end) - p);
+        int is_object = n >= 7 && strncasecmp(p, "object=", 7) == 0;
+        if (n > 0 && !(n >= 3 && strncasecmp(p, "id=", 3) == 0)) {
+            off += (size_t)snprintf(out + off, outsz - off, "%s%.*s%s", sep ? ";" : "", (int)n, p,
+                                    is_object ? suffix : "");
+            sep = 1;
+            has_object |= is_object;
+        }
+        p += n + (e != NULL);
+    }
+    if (!has_object && off < outsz)
+        off +=
+            (size_t)snprintf(out + off, outsz - off, "%sobject=certmint%s", sep ? ";" : "", suffix);
+    if (q != NULL && off < outsz)
+        off += (size_t)snprintf(out + off, outsz - off, "%s", q);
+    if (off >= outsz)
+        return cm_err_set(CM_ERR_INVALID, "%s: the URI is too long", ref);
+    return CM_OK;
 }
 
 /* Wraps an opened backend state; closes it on failure. */
@@ -225,6 +262,33 @@ cm_err key_sign(const cm_key *k, unsigned char **sig, size_t *siglen, const unsi
     *sig = NULL;
     *siglen = 0;
     return k->ops->sign(k->state, sig, siglen, k->sa->md, data, n);
+}
+
+const char *key_hash_name(enum key_hash h)
+{
+    switch (h) {
+    case KEY_HASH_SHA1:
+        return "SHA1";
+    case KEY_HASH_SHA256:
+        return "SHA256";
+    case KEY_HASH_SHA384:
+        return "SHA384";
+    case KEY_HASH_SHA512:
+        return "SHA512";
+    }
+    return NULL;
+}
+
+cm_err key_decrypt(const cm_key *k, unsigned char **out, size_t *outlen,
+                   const struct key_decrypt_params *dp, const unsigned char *in, size_t n)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (dp->oaep && (key_hash_name(dp->oaep_md) == NULL || key_hash_name(dp->mgf1_md) == NULL))
+        return cm_err_set(CM_ERR_INVALID, "RSAES-OAEP: unknown hash");
+    if (k->ops->decrypt == NULL)
+        return cm_err_set(CM_ERR_UNSUPPORTED, "the %s key backend cannot decrypt", k->ops->name);
+    return k->ops->decrypt(k->state, out, outlen, dp, in, n);
 }
 
 /* The whole signed structure (RFC 5280 4.1.1, RFC 2986 4.2): SEQUENCE {

@@ -28,13 +28,29 @@
 
 /* Bumped when struct key_ops changes incompatibly; key_open() refuses a
  * backend built against another version. */
-#define KEY_OPS_VERSION 2
+#define KEY_OPS_VERSION 3
 
 /* Secrets a backend may need; none of them is ever taken from the command
  * line. */
 struct key_open_opts {
     const char *passphrase_file; /* file backend: NULL = prompt on the terminal */
     int confirm;                 /* file backend, when creating: ask twice */
+    /* When creating: a key-transport key (the CA's archival transport key):
+     * PKCS#11 CKA_DECRYPT true, CKA_SIGN false (RSA only). 0: a signing key
+     * (CKA_SIGN true, CKA_DECRYPT false). The file backend ignores it. */
+    int decrypt_key;
+};
+
+/* Hashes of RSAES-OAEP (RFC 8017 7.1; RFC 4055 4.1 names them in CMS). */
+enum key_hash { KEY_HASH_SHA1 = 1, KEY_HASH_SHA256, KEY_HASH_SHA384, KEY_HASH_SHA512 };
+
+/* How the block to decrypt was padded: RSAES-PKCS1-v1_5 (RFC 8017 7.2) or
+ * RSAES-OAEP with these hashes and an empty label (7.1), the two kinds a
+ * CMS KeyTransRecipientInfo carries (RFC 5652 6.2.1, RFC 3560). */
+struct key_decrypt_params {
+    int oaep;              /* 0: PKCS#1 v1.5 */
+    enum key_hash oaep_md; /* OAEP: the label hash */
+    enum key_hash mgf1_md; /* OAEP: MGF1's hash */
 };
 
 struct key_ops {
@@ -63,6 +79,13 @@ struct key_ops {
      * and stores a new one. NULL when the backend keeps none (the caller
      * then keeps such a key itself). keyproc: the key process. */
     cm_err (*open_aux)(void **state, void *parent, int fresh);
+    /* Decrypts one RSA block (an encryptedKey of RFC 5652 6.2.1) with the
+     * private key: *out malloc'ed, a secret (the caller wipes it). A key
+     * that cannot decrypt (EC, Ed25519; a CA key in a token, CKA_DECRYPT
+     * false) is CM_ERR_UNSUPPORTED; a block that does not decrypt (wrong
+     * key, wrong padding) CM_ERR_CRYPTO. Thread-safe; fork-safe. */
+    cm_err (*decrypt)(void *state, unsigned char **out, size_t *outlen,
+                      const struct key_decrypt_params *dp, const unsigned char *in, size_t n);
 };
 
 typedef struct cm_key cm_key;
@@ -78,8 +101,15 @@ cm_err key_from_pkey(cm_key **out, EVP_PKEY *k) CM_MUST_USE;
 void key_close(cm_key *k);
 
 /* The backend's second key beside k (key_ops.open_aux); CM_ERR_UNSUPPORTED
- * when it keeps none. */
+ * when it keeps none. fresh KEY_AUX_TRANSPORT: the CA's key-transport key
+ * as the key process holds it (keyproc only). */
+#define KEY_AUX_TRANSPORT 2
 cm_err key_open_aux(cm_key **out, const cm_key *k, int fresh) CM_MUST_USE;
+
+/* The reference of a key of its own beside the key ref names, in the same
+ * token: ref's object label with suffix appended, without ref's id (a
+ * PKCS#11 URI, RFC 7512 2.3). CM_ERR_UNSUPPORTED for a file. */
+cm_err key_ref_sibling(char *out, size_t outsz, const char *ref, const char *suffix) CM_MUST_USE;
 
 /* 1 when ref names a key outside a file (a URI of a registered scheme). */
 int key_ref_is_uri(const char *ref);
@@ -100,6 +130,13 @@ cm_err key_sign_cert(const cm_key *k, X509 **x) CM_MUST_USE;
  * i2d_X509() of the new *x would write it, without encoding it again. */
 cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der,
                          size_t *der_len) CM_MUST_USE;
+/* Decrypts with the key (key_ops.decrypt); *out malloc'ed, a secret: the
+ * caller wipes it (OPENSSL_cleanse) before free(). */
+cm_err key_decrypt(const cm_key *k, unsigned char **out, size_t *outlen,
+                   const struct key_decrypt_params *dp, const unsigned char *in,
+                   size_t n) CM_MUST_USE;
+/* OpenSSL's name of h ("SHA256"), NULL for none. */
+const char *key_hash_name(enum key_hash h);
 /* Signs a certification request (RFC 2986 4.2) likewise. */
 cm_err key_sign_req(const cm_key *k, X509_REQ **req) CM_MUST_USE;
 

@@ -23,7 +23,10 @@
 #define KP_MAGIC 0x434d4b50u /* "CMKP" */
 #define KP_OP_HELLO 1u
 #define KP_OP_SIGN 2u
-#define KP_OP_AUX 3u /* data: one byte, 1 = a new key */
+#define KP_OP_AUX 3u /* data: one byte, 1 = a new key, 2 = the transport key */
+#define KP_OP_DECRYPT 4u
+#define KP_AUX_TRANSPORT 2u
+#define KP_DEC_HDR (SHA_DIGEST_LENGTH + 3) /* key hash | oaep | md | mgf1 md */
 #define KP_ST_OK 0u
 #define KP_ST_REFUSED 1u
 #define KP_ST_FAILED 2u
@@ -116,27 +119,29 @@ cm_err keyproc_ref(char *ref, size_t refsz, const int *client, size_t n)
 struct kp_aux {
     struct kp_aux *next;
     cm_key *k;
+    int transport; /* the key-transport key: decrypts, never signs */
     unsigned char hash[SHA_DIGEST_LENGTH];
 };
 
 struct kp_server {
     const cm_key *k;
-    const char *aux_path;       /* where the second key is stored; NULL: none */
-    pthread_mutex_t mu;         /* aux */
-    struct kp_aux *aux;         /* newest first */
-    unsigned char issuer[1024]; /* the CA's subject Name, DER */
+    const char *aux_path;                      /* where the second key is stored; NULL: none */
+    const struct keyproc_transport *transport; /* NULL: none */
+    pthread_mutex_t mu;                        /* aux */
+    struct kp_aux *aux;                        /* newest first */
+    unsigned char issuer[1024];                /* the CA's subject Name, DER */
     size_t issuer_len;
     unsigned char key_hash[SHA_DIGEST_LENGTH]; /* OCSP responderID byKey */
     const unsigned char *alg;                  /* this key's AlgorithmIdentifier */
     size_t alg_len;
 };
 
-static const cm_key *aux_find(struct kp_server *s, const unsigned char *hash)
+static const cm_key *aux_find(struct kp_server *s, const unsigned char *hash, int transport)
 {
     const cm_key *k = NULL;
     pthread_mutex_lock(&s->mu);
     for (struct kp_aux *a = s->aux; a != NULL && k == NULL; a = a->next)
-        if (memcmp(a->hash, hash, sizeof(a->hash)) == 0)
+        if (a->transport == transport && memcmp(a->hash, hash, sizeof(a->hash)) == 0)
             k = a->k;
     pthread_mutex_unlock(&s->mu);
     return k;
@@ -172,23 +177,49 @@ static const char *aux_load(EVP_PKEY **pk, const char *path, int fresh)
 
 /* Opens or makes the second key and adds it to s; its public key (DER)
  * into *ans. NULL or why not. */
+/* The key-transport key, opened anew (a renewal made a new one). NULL or
+ * why not. */
+static const char *transport_load(struct kp_server *s, cm_key **k)
+{
+    if (s->transport == NULL)
+        return "this key process holds no key-transport key";
+    if (s->transport->open(k, s->transport->arg) != CM_OK) {
+        log_error("key process: %s", cm_err_msg());
+        return "cannot open the key-transport key";
+    }
+    return NULL;
+}
+
+/* long: the two kinds of second key share the bookkeeping */
 static const char *aux_open(struct kp_server *s, int fresh, unsigned char **ans, size_t *anslen)
 {
     EVP_PKEY *pk = NULL;
+    cm_key *tk = NULL;
     struct kp_aux *a = NULL;
     X509_PUBKEY *xp = NULL;
     const unsigned char *bits = NULL;
     int bitslen = 0, len;
     const char *why;
 
-    if (s->aux_path == NULL)
+    if (fresh == KP_AUX_TRANSPORT)
+        why = transport_load(s, &tk);
+    else if (s->aux_path == NULL)
         return "this key process keeps no second key";
-    why = aux_load(&pk, s->aux_path, fresh);
+    else
+        why = aux_load(&pk, s->aux_path, fresh);
+    if (why == NULL && tk != NULL && (pk = key_public(tk)) != NULL && !EVP_PKEY_up_ref(pk))
+        pk = NULL;
     if (why == NULL &&
-        ((a = calloc(1, sizeof(*a))) == NULL || key_from_pkey(&a->k, pk) != CM_OK ||
-         !X509_PUBKEY_set(&xp, pk) || !X509_PUBKEY_get0_param(NULL, &bits, &bitslen, NULL, xp) ||
+        ((a = calloc(1, sizeof(*a))) == NULL || pk == NULL ||
+         (tk == NULL && key_from_pkey(&a->k, pk) != CM_OK) || !X509_PUBKEY_set(&xp, pk) ||
+         !X509_PUBKEY_get0_param(NULL, &bits, &bitslen, NULL, xp) ||
          (len = i2d_PUBKEY(pk, ans)) <= 0))
         why = "cannot use the key";
+    if (why == NULL && tk != NULL) {
+        a->k = tk;
+        a->transport = 1;
+        tk = NULL;
+    }
     if (why == NULL) {
         *anslen = (size_t)len;
         SHA1(bits, (size_t)bitslen, a->hash);
@@ -197,12 +228,16 @@ static const char *aux_open(struct kp_server *s, int fresh, unsigned char **ans,
         s->aux = a;
         pthread_mutex_unlock(&s->mu);
         a = NULL;
-        log_info("key process: %s the OCSP responder key %s", fresh ? "made" : "opened",
-                 s->aux_path);
+        if (fresh == KP_AUX_TRANSPORT)
+            log_info("key process: opened the key-transport key");
+        else
+            log_info("key process: %s the OCSP responder key %s", fresh ? "made" : "opened",
+                     s->aux_path);
     }
     if (a != NULL)
         key_close(a->k);
     free(a);
+    key_close(tk);
     EVP_PKEY_free(pk);
     X509_PUBKEY_free(xp);
     cm_err_clear();
@@ -247,7 +282,7 @@ static const char *tbs_check(struct kp_server *s, const cm_key **use, const unsi
         if (by_name ? !tlv_is(&id, s->issuer, s->issuer_len)
                     : id.tag != DER_OCTET_STRING || id.len != sizeof(s->key_hash) ||
                           (memcmp(id.v, s->key_hash, id.len) != 0 &&
-                           (*use = aux_find(s, id.v)) == NULL))
+                           (*use = aux_find(s, id.v, 0)) == NULL))
             return "OCSP ResponseData of another responder";
         if (der_next(&t, &p, end) != 0 || t.tag != DER_GENERALIZEDTIME)
             return "OCSP ResponseData without producedAt";
@@ -262,6 +297,30 @@ static const char *tbs_check(struct kp_server *s, const cm_key **use, const unsi
     if (der_next(&t, &p, end) != 0 || !tlv_is(&t, s->issuer, s->issuer_len))
         return "issuer is not this CA";
     return NULL;
+}
+
+/* DECRYPT: NULL and the plain bytes in *ans, or why not (*failed: the
+ * key's own error, in msg). */
+static const char *kp_decrypt(struct kp_server *s, const unsigned char *data, size_t n,
+                              unsigned char **ans, size_t *anslen, int *failed, char *msg,
+                              size_t msgsz)
+{
+    const cm_key *k;
+    struct key_decrypt_params dp;
+
+    if (n <= KP_DEC_HDR || data[SHA_DIGEST_LENGTH] > 1)
+        return "bad decrypt request";
+    if ((k = aux_find(s, data, 1)) == NULL)
+        return "not a key-transport key of this process";
+    dp.oaep = data[SHA_DIGEST_LENGTH];
+    dp.oaep_md = (enum key_hash)data[SHA_DIGEST_LENGTH + 1];
+    dp.mgf1_md = (enum key_hash)data[SHA_DIGEST_LENGTH + 2];
+    if (key_decrypt(k, ans, anslen, &dp, data + KP_DEC_HDR, n - KP_DEC_HDR) == CM_OK)
+        return NULL;
+    snprintf(msg, msgsz, "%s", cm_err_msg());
+    cm_err_clear();
+    *failed = 1;
+    return "";
 }
 
 /* Answers one request; fills *st and the answer (malloc'ed). */
@@ -290,9 +349,19 @@ static void kp_handle(struct kp_server *s, uint32_t op, const unsigned char *dat
         why = "cannot encode the public key";
     } else if (op == KP_OP_AUX) {
         *st = KP_ST_OK;
-        if (n == 1 && data[0] <= 1 && (why = aux_open(s, data[0], ans, anslen)) == NULL)
+        if (n == 1 && data[0] <= KP_AUX_TRANSPORT &&
+            (why = aux_open(s, data[0], ans, anslen)) == NULL)
             return;
         why = why ? why : "bad request for the second key";
+    } else if (op == KP_OP_DECRYPT) {
+        int failed = 0;
+        *st = KP_ST_OK;
+        if ((why = kp_decrypt(s, data, n, ans, anslen, &failed, msg, sizeof(msg))) == NULL)
+            return;
+        if (failed) {
+            *st = KP_ST_FAILED;
+            goto answer;
+        }
     } else if (op != KP_OP_SIGN) {
         why = "unknown operation";
     } else if ((why = tbs_check(s, &use, data, n)) == NULL) {
@@ -307,7 +376,11 @@ static void kp_handle(struct kp_server *s, uint32_t op, const unsigned char *dat
     }
     /* A well-behaved server never sends these: worth a line in the log. */
     log_warn("key process: refused a request (op %u, %zu bytes): %s", op, n, why);
-    snprintf(msg, sizeof(msg), "the key process refused to sign: %s", why);
+    snprintf(msg, sizeof(msg), "the key process refused %s: %s",
+             op == KP_OP_DECRYPT ? "to decrypt"
+             : op == KP_OP_SIGN  ? "to sign"
+                                 : "the request",
+             why);
     *st = KP_ST_REFUSED;
 answer:
     *anslen = strlen(msg);
@@ -362,7 +435,8 @@ static void *kp_conn_main(void *arg)
     return NULL;
 }
 
-void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer, const char *aux_path)
+void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer, const char *aux_path,
+                 const struct keyproc_transport *transport)
 {
     struct kp_server s;
     struct kp_conn c[KEYPROC_MAX_CONN];
@@ -374,6 +448,7 @@ void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer, con
     memset(&s, 0, sizeof(s));
     s.k = k;
     s.aux_path = aux_path;
+    s.transport = transport;
     pthread_mutex_init(&s.mu, NULL);
     len = i2d_X509_NAME(X509_get_subject_name(issuer), NULL);
     p = s.issuer;
@@ -422,6 +497,7 @@ struct kp_pool {
 struct kp_client {
     struct kp_pool *pool;
     EVP_PKEY *pub;
+    unsigned char hash[SHA_DIGEST_LENGTH]; /* of pub's bits: names the key to decrypt with */
     char desc[KP_DESC_MAX];
 };
 
@@ -560,10 +636,24 @@ static cm_err kp_client_new(struct kp_client **out, struct kp_pool *pool, uint32
     if ((c->pub = d2i_PUBKEY(NULL, &p, (long)len)) == NULL)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "key process: not a public key");
     publen = (size_t)(p - ans);
+    {
+        X509_PUBKEY *xp = NULL;
+        const unsigned char *bits = NULL;
+        int bitslen = 0;
+        if (!X509_PUBKEY_set(&xp, c->pub) ||
+            !X509_PUBKEY_get0_param(NULL, &bits, &bitslen, NULL, xp)) {
+            X509_PUBKEY_free(xp);
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "key process: not a public key");
+        }
+        SHA1(bits, (size_t)bitslen, c->hash);
+        X509_PUBKEY_free(xp);
+    }
     snprintf(c->desc, sizeof(c->desc), "%.*s (in the key process)",
              (int)(len - publen < 200 ? len - publen : 200), (const char *)p);
     if (len == publen)
-        snprintf(c->desc, sizeof(c->desc), "OCSP responder key (in the key process)");
+        snprintf(c->desc, sizeof(c->desc), "%s (in the key process)",
+                 op == KP_OP_AUX && n == 1 && data[0] == KP_AUX_TRANSPORT ? "key-transport key"
+                                                                          : "OCSP responder key");
     *out = c;
     c = NULL;
 out:
@@ -598,7 +688,7 @@ out:
 static cm_err kp_open_aux(void **state, void *parent, int fresh)
 {
     struct kp_client *c = NULL;
-    unsigned char b = fresh ? 1 : 0;
+    unsigned char b = fresh == KEY_AUX_TRANSPORT ? KP_AUX_TRANSPORT : fresh ? 1 : 0;
     cm_err rc = kp_client_new(&c, ((struct kp_client *)parent)->pool, KP_OP_AUX, &b, 1);
     *state = c;
     return rc;
@@ -621,6 +711,30 @@ static cm_err kp_sign(void *state, unsigned char **sig, size_t *siglen, const ch
     return kp_request(((struct kp_client *)state)->pool, KP_OP_SIGN, data, n, sig, siglen);
 }
 
+/* The transport key (kp_open_aux KEY_AUX_TRANSPORT) in the key process;
+ * the key process refuses it for any other key. */
+static cm_err kp_decrypt_op(void *state, unsigned char **out, size_t *outlen,
+                            const struct key_decrypt_params *dp, const unsigned char *in, size_t n)
+{
+    struct kp_client *c = state;
+    unsigned char *req = NULL;
+    cm_err rc;
+
+    if (n > KP_MAX_ANSWER)
+        return cm_err_set(CM_ERR_INVALID, "key process: a %zu-byte block to decrypt", n);
+    req = malloc(KP_DEC_HDR + n);
+    if (req == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    memcpy(req, c->hash, SHA_DIGEST_LENGTH);
+    req[SHA_DIGEST_LENGTH] = dp->oaep ? 1 : 0;
+    req[SHA_DIGEST_LENGTH + 1] = (unsigned char)dp->oaep_md;
+    req[SHA_DIGEST_LENGTH + 2] = (unsigned char)dp->mgf1_md;
+    memcpy(req + KP_DEC_HDR, in, n);
+    rc = kp_request(c->pool, KP_OP_DECRYPT, req, KP_DEC_HDR + n, out, outlen);
+    free(req);
+    return rc;
+}
+
 static EVP_PKEY *kp_public_key(void *state)
 {
     return ((struct kp_client *)state)->pub;
@@ -632,6 +746,6 @@ static void kp_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_keyproc = {
-    KEY_OPS_VERSION, "keyproc",     kp_claims,   kp_open,  kp_create,
-    kp_sign,         kp_public_key, kp_describe, kp_close, kp_open_aux,
+    KEY_OPS_VERSION, "keyproc",   kp_claims, kp_open,     kp_create,     kp_sign,
+    kp_public_key,   kp_describe, kp_close,  kp_open_aux, kp_decrypt_op,
 };

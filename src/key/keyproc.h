@@ -19,7 +19,13 @@
  * big-endian, length at most KEYPROC_MAX_DATA. op HELLO answers the public
  * key (DER SubjectPublicKeyInfo) followed by the backend's one-line
  * description; op AUX (one byte: 1 = new) opens or makes the second key,
- * the delegated OCSP responder's, and answers its public key; op SIGN
+ * the delegated OCSP responder's, and answers its public key (byte 2:
+ * opens the CA's key-transport key instead, anew each time, and answers
+ * its public key); op DECRYPT (SHA-1 of the transport key's public key
+ * bits | oaep u8 | oaep hash u8 | mgf1 hash u8 | the block, key.h's
+ * key_decrypt_params) decrypts one key transport block with a transport
+ * key opened so, and answers the plain bytes (never with the CA key or the
+ * OCSP key: those only sign); op SIGN
  * signs the bytes, which must be a TBSCertificate or
  * a TBSCertList naming this CA as issuer with this key's signature
  * algorithm, or an OCSP ResponseData whose responderID names the CA or
@@ -46,11 +52,21 @@ cm_err keyproc_sockets(int *client, int *server, size_t n) CM_MUST_USE;
 /* The key reference of the client ends: "keyproc:5,6,7" (key_open()). */
 cm_err keyproc_ref(char *ref, size_t refsz, const int *client, size_t n) CM_MUST_USE;
 
+/* How the key process opens the CA's key-transport key (KEY_AUX_TRANSPORT):
+ * open(out, arg) in the key process, each time the server asks (a renewed
+ * transport certificate has a new key). */
+struct keyproc_transport {
+    cm_err (*open)(cm_key **out, void *arg);
+    void *arg;
+};
+
 /* The key process: answers on the n connections (a thread each) until
  * every one is closed by the other end, then returns. issuer: the CA
  * certificate (TBS issuer names are checked against its subject); k: the
  * key, used and not freed. aux_path: where the second key (the delegated
- * OCSP responder's, key_open_aux) is stored, PEM 0600; NULL: none. */
-void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer, const char *aux_path);
+ * OCSP responder's, key_open_aux) is stored, PEM 0600; NULL: none.
+ * transport: NULL when the process holds no key-transport key. */
+void keyproc_run(const int *server, size_t n, const cm_key *k, X509 *issuer, const char *aux_path,
+                 const struct keyproc_transport *transport);
 
 #endif

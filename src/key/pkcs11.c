@@ -530,24 +530,26 @@ out:
 }
 
 /* Opens (or, with spec, creates when missing) the key. */
-static cm_err p11_start(void **state, int *created, const char *ref, const struct key_spec *spec);
+static cm_err p11_start(void **state, int *created, const char *ref, const struct key_spec *spec,
+                        int decrypt_key);
 
 static cm_err p11_open(void **state, const char *ref, const struct key_open_opts *o)
 {
     (void)o;
-    return p11_start(state, NULL, ref, NULL);
+    return p11_start(state, NULL, ref, NULL, 0);
 }
 
 static cm_err p11_create(void **state, int *created, const char *ref, const struct key_spec *spec,
                          const struct key_open_opts *o)
 {
-    (void)o;
-    return p11_start(state, created, ref, spec);
+    return p11_start(state, created, ref, spec, o != NULL && o->decrypt_key);
 }
 
-static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct key_spec *spec);
+static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct key_spec *spec,
+                           int decrypt_key);
 
-static cm_err p11_start(void **state, int *created, const char *ref, const struct key_spec *spec)
+static cm_err p11_start(void **state, int *created, const char *ref, const struct key_spec *spec,
+                        int decrypt_key)
 {
     cm_err rc = CM_OK;
     struct p11_key *p = NULL;
@@ -562,7 +564,7 @@ static cm_err p11_start(void **state, int *created, const char *ref, const struc
     if (!found && spec != NULL) {
         if (!p->uri.has_object)
             CM_FAIL(CM_ERR_INVALID, "PKCS#11 URI: object=LABEL names the key to generate");
-        CM_TRY(p11_generate(p, s, spec));
+        CM_TRY(p11_generate(p, s, spec, decrypt_key));
         CM_TRY(find_private(p, s, &found));
         *created = 1;
     }
@@ -590,8 +592,10 @@ static const unsigned char oid_p521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x2
 static const unsigned char oid_ed25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
 
 /* Generates the key pair in the token: private key sensitive and never
- * extractable (v2.40 4.9), sign only, both token objects with the URI's label and id. */
-static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct key_spec *spec)
+ * extractable (v2.40 4.9), sign only (a CA key) or decrypt only (the
+ * key-transport key, RSA), both token objects with the URI's label and id. */
+static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct key_spec *spec,
+                           int decrypt_key)
 {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
@@ -624,8 +628,10 @@ static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct 
     default:
         return cm_err_set(CM_ERR_INVALID, "PKCS#11: cannot generate this key type");
     }
+    if (decrypt_key && spec->kind != KEY_RSA)
+        return cm_err_set(CM_ERR_INVALID, "PKCS#11: a key-transport key is RSA");
     pub[np++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
-    pub[np++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
+    pub[np++] = (CK_ATTRIBUTE){decrypt_key ? CKA_ENCRYPT : CKA_VERIFY, &yes, sizeof(yes)};
     pub[np++] = (CK_ATTRIBUTE){CKA_LABEL, p->uri.object, strlen(p->uri.object)};
     if (oid != NULL)
         pub[np++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)oid, oidlen};
@@ -637,9 +643,10 @@ static cm_err p11_generate(struct p11_key *p, CK_SESSION_HANDLE s, const struct 
     priv[nv++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof(yes)};
     priv[nv++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof(yes)};
     priv[nv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof(no)};
-    priv[nv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
-    /* A CA key signs and does nothing else (RFC 5280 4.2.1.3 spirit). */
-    priv[nv++] = (CK_ATTRIBUTE){CKA_DECRYPT, &no, sizeof(no)};
+    /* A CA key signs and does nothing else (RFC 5280 4.2.1.3 spirit); the
+     * transport key only decrypts (its certificate: keyEncipherment). */
+    priv[nv++] = (CK_ATTRIBUTE){CKA_SIGN, decrypt_key ? &no : &yes, sizeof(yes)};
+    priv[nv++] = (CK_ATTRIBUTE){CKA_DECRYPT, decrypt_key ? &yes : &no, sizeof(no)};
     priv[nv++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
     priv[nv++] = (CK_ATTRIBUTE){CKA_LABEL, p->uri.object, strlen(p->uri.object)};
     if (p->uri.has_id) {
@@ -751,6 +758,68 @@ out:
     return rc;
 }
 
+/* CK_RSA_PKCS_OAEP_PARAMS of v2.40 2.1.8: the hash and MGF1 pairs. */
+static void oaep_mech(CK_RSA_PKCS_OAEP_PARAMS *op, const struct key_decrypt_params *dp)
+{
+    static const CK_MECHANISM_TYPE hash[] = {CKM_SHA_1, CKM_SHA_1, CKM_SHA256, CKM_SHA384,
+                                             CKM_SHA512};
+    static const CK_RSA_PKCS_MGF_TYPE mgf[] = {CKG_MGF1_SHA1, CKG_MGF1_SHA1, CKG_MGF1_SHA256,
+                                               CKG_MGF1_SHA384, CKG_MGF1_SHA512};
+    memset(op, 0, sizeof(*op));
+    op->hashAlg = hash[dp->oaep_md <= KEY_HASH_SHA512 ? dp->oaep_md : 0];
+    op->mgf = mgf[dp->mgf1_md <= KEY_HASH_SHA512 ? dp->mgf1_md : 0];
+    op->source = CKZ_DATA_SPECIFIED; /* an empty label (RFC 8017 7.1) */
+}
+
+/* C_Decrypt with CKM_RSA_PKCS_OAEP or CKM_RSA_PKCS (v2.40 2.1.8, 2.1.6). */
+static cm_err p11_decrypt(void *state, unsigned char **out, size_t *outlen,
+                          const struct key_decrypt_params *dp, const unsigned char *in, size_t n)
+{
+    cm_err rc = CM_OK;
+    struct p11_key *p = state;
+    CK_RSA_PKCS_OAEP_PARAMS op;
+    CK_MECHANISM m = {CKM_RSA_PKCS, NULL, 0};
+    CK_SESSION_HANDLE s = 0;
+    unsigned char buf[2048];
+    CK_ULONG len = sizeof(buf);
+    CK_RV rv;
+    int have = 0;
+
+    if (p->ktype != CKK_RSA)
+        return cm_err_set(CM_ERR_UNSUPPORTED,
+                          "PKCS#11 token '%s': key '%s' is not RSA: it cannot decrypt a key "
+                          "transport block",
+                          token_name(p), object_name(p));
+    if (dp->oaep) {
+        oaep_mech(&op, dp);
+        m = (CK_MECHANISM){CKM_RSA_PKCS_OAEP, &op, sizeof(op)};
+    }
+    CM_TRY(pool_get(p, &s));
+    have = 1;
+    /* Not the block's fault: the key may not decrypt (CKA_DECRYPT false)
+     * or the token lacks the mechanism or these OAEP hashes. */
+    if ((rv = p->f->C_DecryptInit(s, &m, p->priv)) != CKR_OK)
+        CM_FAIL(CM_ERR_UNSUPPORTED,
+                "PKCS#11 token '%s': key '%s' cannot decrypt with %s%s%s: C_DecryptInit failed: "
+                "CKR 0x%lx",
+                token_name(p), object_name(p), dp->oaep ? "RSAES-OAEP " : "PKCS#1 v1.5",
+                dp->oaep ? key_hash_name(dp->oaep_md) : "", dp->oaep ? "/MGF1" : "",
+                (unsigned long)rv);
+    rv = p->f->C_Decrypt(s, (CK_BYTE_PTR)in, n, buf, &len);
+    ERR_clear_error(); /* the module's, as in module_init() */
+    if (rv != CKR_OK)
+        CK_FAIL(rv, dp->oaep ? "C_Decrypt (RSAES-OAEP)" : "C_Decrypt (PKCS#1 v1.5)");
+    *out = malloc(len ? len : 1);
+    CM_NOMEM_IF(*out == NULL);
+    memcpy(*out, buf, len);
+    *outlen = len;
+out:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    if (have)
+        pool_put(p, s);
+    return rc;
+}
+
 static EVP_PKEY *p11_public_key(void *state)
 {
     return ((struct p11_key *)state)->pub;
@@ -764,6 +833,6 @@ static void p11_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_pkcs11 = {
-    KEY_OPS_VERSION, "pkcs11",       p11_claims,   p11_open,  p11_create,
-    p11_sign,        p11_public_key, p11_describe, p11_close,       NULL,
+    KEY_OPS_VERSION, "pkcs11",     p11_claims, p11_open, p11_create,  p11_sign,
+    p11_public_key,  p11_describe, p11_close,  NULL,     p11_decrypt,
 };

@@ -79,6 +79,16 @@ static CMS_ContentInfo *cms_parse(const unsigned char *der, size_t len)
     return cms;
 }
 
+cm_err kra_cms_parse(CMS_ContentInfo **out, const unsigned char *der, size_t len, const char *what)
+{
+    *out = NULL;
+    if (len == 0 || len > KRA_MAX_FILE)
+        return cm_err_set(CM_ERR_INVALID, "%s: not a CMS envelope (%zu bytes)", what, len);
+    if ((*out = cms_parse(der, len)) == NULL)
+        return cm_err_ossl(CM_ERR_INVALID, "%s: not a CMS envelope", what);
+    return CM_OK;
+}
+
 cm_err kra_open(unsigned char **out, size_t *outlen, const unsigned char *der, size_t derlen,
                 X509 *cert, EVP_PKEY *key, const char *what)
 {
@@ -90,11 +100,7 @@ cm_err kra_open(unsigned char **out, size_t *outlen, const unsigned char *der, s
 
     *out = NULL;
     *outlen = 0;
-    if (derlen == 0 || derlen > KRA_MAX_FILE)
-        return cm_err_set(CM_ERR_INVALID, "%s: not a CMS envelope (%zu bytes)", what, derlen);
-    cms = cms_parse(der, derlen);
-    if (cms == NULL)
-        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: not a CMS envelope", what);
+    CM_TRY(kra_cms_parse(&cms, der, derlen, what));
     nid = OBJ_obj2nid(CMS_get0_type(cms));
     if (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData)
         CM_FAIL(CM_ERR_INVALID, "%s: a CMS %s, not an EnvelopedData", what, OBJ_nid2sn(nid));

@@ -11,12 +11,14 @@
 #ifndef CM_KRA_KRA_H
 #define CM_KRA_KRA_H
 
+#include "key/key.h"
 #include "util/buf.h"
 #include "util/err.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/cms.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -64,6 +66,18 @@ cm_err kra_envelope_one(unsigned char **der, size_t *derlen, const unsigned char
  * errors. A tampered envelope is CM_ERR_CRYPTO. */
 cm_err kra_open(unsigned char **out, size_t *outlen, const unsigned char *der, size_t derlen,
                 X509 *cert, EVP_PKEY *key, const char *what) CM_MUST_USE;
+
+/* The same with a key behind the key ops (key/key.h: a file, a PKCS#11
+ * token, the key process), RSA: the KeyTransRecipientInfo naming cert is
+ * decrypted with key_decrypt (PKCS#1 v1.5 or OAEP, RFC 5652 6.2.1) and the
+ * content opened with that content key (cms_key.c). A wrong recipient, a
+ * wrong padding and a changed envelope all fail as "does not open"
+ * (CM_ERR_CRYPTO); an EC key is CM_ERR_UNSUPPORTED. */
+cm_err kra_open_key(unsigned char **out, size_t *outlen, const unsigned char *der, size_t derlen,
+                    X509 *cert, const cm_key *key, const char *what) CM_MUST_USE;
+/* DER, or PEM "CMS"/"PKCS7", at most KRA_MAX_FILE bytes; what names it. */
+cm_err kra_cms_parse(CMS_ContentInfo **out, const unsigned char *der, size_t len,
+                     const char *what) CM_MUST_USE;
 
 /* ---- the record format ----
  * Text, one "key: value" per line after a first line naming the kind

@@ -30,6 +30,30 @@ check "transport certificate chains to the CA" openssl verify -CAfile "$T/root.p
 ku=$(openssl x509 -in "$T/transport.pem" -noout -ext keyUsage 2>/dev/null | tail -n 1 | tr -d ' ')
 check_eq "transport certificate: keyEncipherment only" "$ku" "KeyEncipherment"
 check_fails "a second --init is refused" cm "$H" kra transport-cert --init
+# The transport key lives where the CA key does: an encrypted file, or an
+# object of its own in the CA key's token (decrypt only, not extractable).
+if [ "$KEYSTORE" = softhsm ]; then
+    check_fails "softhsm: no transport key file in the CA home" test -e "$H/private/kra-transport.key"
+    check_match "softhsm: the home records the token object's URI" \
+        "$(cat "$H/private/kra-transport.key.uri")" "^pkcs11:.*object=ca-[0-9a-f]{16}-kra-transport[;?]"
+    tobj=$(sed -n 's/.*object=\([^;?]*\).*/\1/p' "$H/private/kra-transport.key.uri")
+    pkcs11-tool --module "$P11_MODULE" --token-label certmint-test --login --pin "$(cat "$P11_PIN")" \
+        --list-objects --type privkey >"$T/tk-all.out" 2>&1
+    # The block of the object labelled so (pkcs11-tool lists every object).
+    awk -v l="$tobj" '/Object;/ { p = 0; h = $0 } $1 == "label:" && $2 == l { p = 1; print h } p' \
+        "$T/tk-all.out" >"$T/tk.out"
+    check_match "softhsm: the private key object is in the token (pkcs11-tool)" \
+        "$(cat "$T/tk.out")" "label: +$tobj"
+    check_match "  ... it decrypts and does not sign" "$(grep -i 'usage:' "$T/tk.out")" "decrypt"
+    check_fails "  ... (no sign usage)" grep -qi "usage:.*sign" "$T/tk.out"
+    check_match "  ... never extractable" "$(grep -i 'access:' "$T/tk.out")" "never extractable"
+    check_fails "  ... not extractable" sh -c \
+        "grep -i 'access:' '$T/tk.out' | sed 's/never extractable//' | grep -qi extractable"
+else
+    check "file: the transport key is a file" test -s "$H/private/kra-transport.key"
+    check_match "  ... encrypted" "$(head -n 1 "$H/private/kra-transport.key")" "ENCRYPTED PRIVATE KEY"
+    check_fails "  ... and no token URI" test -e "$H/private/kra-transport.key.uri"
+fi
 tserial=$(openssl x509 -in "$T/transport.pem" -noout -serial | cut -d= -f2)
 check_match "transport certificate recorded in the database" \
     "$(cm "$H" view --restrict "SerialNumber=$tserial" --out SerialNumber,CertificateTemplate 2>&1)" "kra-transport"
@@ -98,6 +122,26 @@ check_eq "two requests with their envelopes: both issued" "$(echo "$out" | grep 
 out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/b2.p7m" --archive-key "$T/b1.p7m" \
     "$T/b1.csr" "$T/b2.csr" 2>&1)
 check_eq "envelopes in the wrong order: both denied" "$(echo "$out" | grep -c "denied.*does not match")" 2
+
+# RSAES-OAEP key transport (RFC 3560, its default SHA-1 and MGF1-SHA-1) as
+# well as PKCS#1 v1.5: the transport key decrypts both, in the token too
+# (SoftHSM 2.6 does OAEP with SHA-1 only; the unit test covers SHA-256).
+make_csr rsa:2048 "$T/oa.csr" "$T/oa.key" "/CN=OAEP User" "email:oa@example.org"
+openssl pkcs8 -topk8 -nocrypt -in "$T/oa.key" -outform DER -out "$T/oa.p8"
+openssl cms -encrypt -binary -aes-256-gcm -recip "$T/transport.pem" -keyopt rsa_padding_mode:oaep \
+    -in "$T/oa.p8" -outform DER -out "$T/oa.p7m" 2>/dev/null || fail "openssl cms -encrypt (OAEP)"
+check_match "the OAEP envelope's recipient uses RSAES-OAEP" \
+    "$(openssl cms -cmsout -print -inform DER -in "$T/oa.p7m" 2>&1)" "rsaesOaep"
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/oa.p7m" "$T/oa.csr" 2>&1)
+check_match "RSAES-OAEP envelope: archived and issued" "$out" "issued"
+# An envelope to another certificate (an agent's): denied, nothing issued.
+openssl cms -encrypt -binary -aes-256-gcm -in "$T/oa.p8" -outform DER -out "$T/wrong.p7m" \
+    "$T/alice.crt" 2>/dev/null || fail "openssl cms -encrypt (wrong recipient)"
+n0=$(cm "$H" view --restrict "Disposition=issued" --out SerialNumber | wc -l)
+out=$(cm "$H" submit --profile smime-encrypt --archive-key "$T/wrong.p7m" "$T/oa.csr" 2>&1)
+check_match "envelope to another certificate: denied, not addressed to the transport key" \
+    "$out" "denied.*does not open.*not addressed"
+check_eq "  ... and nothing issued" "$(cm "$H" view --restrict "Disposition=issued" --out SerialNumber | wc -l)" "$n0"
 
 # profile archive_key = required: a request without an envelope is denied.
 check "config set profile.smime-encrypt.archive_key required" cm "$H" config set profile.smime-encrypt.archive_key required
@@ -221,10 +265,10 @@ agent dave ec
 check "kra add dave" cm "$H" kra add "$T/dave.crt"
 rreq=$(cm "$H" kra rewrap-request --reason "carol left, dave joined" --out "$T/rw.txt" 2>"$T/rw.err")
 check_match "rewrap-request prints a request ID" "$rreq" "^[0-9a-f]{16}$"
-check_eq "the re-wrap covers the four archived keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw.txt")" 4
+check_eq "the re-wrap covers the five archived keys (one RSAES-OAEP)" "$(grep -c '^certmint-kra-request 1$' "$T/rw.txt")" 5
 check_fails "dave (a new agent) holds no old share to release" release_for dave "$T/rw.txt" "$T/rw-dave.txt"
 check "alice releases her shares of the re-wrap" release_for alice "$T/rw.txt" "$T/rw-alice.txt"
-check_eq "... one for each key" "$(grep -c '^certmint-kra-share 1$' "$T/rw-alice.txt")" 4
+check_eq "... one for each key" "$(grep -c '^certmint-kra-share 1$' "$T/rw-alice.txt")" 5
 check "alice's shares added" cm "$H" key add-share "$T/rw-alice.txt"
 check_match "a replayed share file is refused" "$(cm "$H" key add-share "$T/rw-alice.txt" 2>&1)" "replayed"
 hexf=hex
@@ -240,9 +284,9 @@ check_match "one old agent's shares are not enough: re-wrap refused" \
 check_eq "... and the archives are unchanged" "$(arch_sum)" "$before"
 check "bob releases his shares of the re-wrap" release_for bob "$T/rw.txt" "$T/rw-bob.txt"
 check "bob's shares added" cm "$H" key add-share "$T/rw-bob.txt"
-check_eq "kra rewrap re-wraps the four keys" "$(cm "$H" kra rewrap "$rreq" 2>&1)" 4
+check_eq "kra rewrap re-wraps the five keys" "$(cm "$H" kra rewrap "$rreq" 2>&1)" 5
 check_fails "... the archives changed" test "$(arch_sum)" = "$before"
-check_match "audit: the re-wrap" "$(cm "$H" audit 2>&1 | grep kra-rewrap | tr '\n' ' ')" "4 keys re-wrapped to 2 of 3 agents"
+check_match "audit: the re-wrap" "$(cm "$H" audit 2>&1 | grep kra-rewrap | tr '\n' ' ')" "5 keys re-wrapped to 2 of 3 agents"
 check_fails "a closed re-wrap cannot run again" cm "$H" kra rewrap "$rreq"
 check_fails "nothing left to re-wrap" cm "$H" kra rewrap-request --reason again --out "$T/rw2.txt"
 # After it: the removed agent's shares no longer work; the new agent's do.
@@ -257,7 +301,7 @@ openssl pkcs12 -in "$T/grec2.p12" -passin "file:$T/p12pass" -nodes -nocerts 2>/d
 check "the key recovered after the re-wrap is the generated one" cmp "$T/grec2.der" "$T/gen.der"
 check "config set kra.threshold 3" cm "$H" config set kra.threshold 3
 check "a threshold change opens a re-wrap" cm "$H" kra rewrap-request --reason "3 of 3" --out "$T/rw3.txt"
-check_eq "... of the four keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw3.txt")" 4
+check_eq "... of the five keys" "$(grep -c '^certmint-kra-request 1$' "$T/rw3.txt")" 5
 
 # The vault travels with a backup (both backends: on PostgreSQL a snapshot
 # once left it out): archived keys, agents' envelopes and recoveries.
@@ -266,5 +310,15 @@ check "restore into a new home" cm "$H" restore "$T/bk" --home "$T/restored"
 check_eq "the restored database has every vault row" \
     "$(db_sql "$T/restored" "SELECT count(*) FROM vault")" "$(db_sql "$H" "SELECT count(*) FROM vault")"
 check_match "  ... and they are not none" "$(db_sql "$H" "SELECT count(*) FROM vault")" "^[1-9]"
+# ... and so does the transport key (its file, or its token object's URI):
+# the restored CA opens a new envelope.
+check_eq "the restored home has the transport certificate" \
+    "$(cm "$T/restored" kra transport-cert 2>&1)" "$(cat "$T/transport.pem")"
+make_csr rsa:2048 "$T/rs.csr" "$T/rs.key" "/CN=Restored User" "email:rs@example.org"
+openssl pkcs8 -topk8 -nocrypt -in "$T/rs.key" -outform DER -out "$T/rs.p8"
+openssl cms -encrypt -binary -aes-256-gcm -in "$T/rs.p8" -outform DER -out "$T/rs.p7m" \
+    "$T/transport.pem" 2>/dev/null || fail "openssl cms -encrypt (restored)"
+check_match "the restored CA archives a key enveloped to the transport certificate" \
+    "$(cm "$T/restored" submit --profile smime-encrypt --archive-key "$T/rs.p7m" "$T/rs.csr" 2>&1)" "issued"
 
 done_testing

@@ -245,6 +245,16 @@ body "$T/x.json" "$T/bob-enc.csr" "$T/bob-enc.p7m"
 check_eq "bob: smime-encrypt over REST, key archived: 201" "$(redeem b_enc "$T/x.json" application/json)" 201
 check "  ... verifies" issued bob-enc
 check_match "KEYARCHIVED twice in the audit log" "$(cm "$H" audit 2>&1 | grep -c 'key-archive')" "^2$"
+# The envelopes were opened by the key process (the serving process holds
+# neither the CA key nor the transport key), with the transport key where
+# the CA key is: in the token under check-softhsm, else a file.
+check_match "the key process opened the key-transport key" "$(cat "$T/serve.log")" \
+    "key process: opened the key-transport key"
+if [ "$KEYSTORE" = softhsm ]; then
+    check_fails "softhsm: no transport key file in the CA home" test -e "$H/private/kra-transport.key"
+    check_match "softhsm: the transport key is a token object" \
+        "$(cat "$H/private/kra-transport.key.uri")" "^pkcs11:.*object=[^;?]*-kra-transport[;?]"
+fi
 
 # ---- Alice's signing certificate on the web page (/certsrv/token) ----
 make_csr ec:p256 "$T/alice-sign.csr" "$T/alice-sign.key" "/CN=alice"

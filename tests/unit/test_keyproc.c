@@ -4,12 +4,15 @@
  * a CRL's and an OCSP ResponseData's to-be-signed bytes through key_sign),
  * from several threads at once; what is not a to-be-signed object of this
  * CA is refused; a dead key process gives a clear error; references that
- * are not the key process's are refused. */
+ * are not the key process's are refused. The key-transport key the key
+ * process opens on request (KEY_AUX_TRANSPORT) decrypts through it; the
+ * CA key never does. */
 #include "unit.h"
 #include "key/keyproc.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +28,13 @@ static X509 *ca_cert;
 static cm_key *client;
 static pid_t child;
 static char aux_path[64];
+static EVP_PKEY *transport_key; /* RSA, opened in the key process on request */
+
+static cm_err transport_open(cm_key **out, void *arg)
+{
+    (void)arg;
+    return key_from_pkey(out, transport_key);
+}
 
 static X509 *make_cert(const char *issuer_cn, const char *subject_cn, EVP_PKEY *pub)
 {
@@ -64,6 +74,7 @@ TEST(start)
 
     snprintf(aux_path, sizeof(aux_path), "/tmp/cm-test-keyproc-%ld.key", (long)getpid());
     ca_key = EVP_EC_gen("P-256");
+    transport_key = EVP_RSA_gen(2048);
     ca_cert = make_cert("KP Test CA", "KP Test CA", ca_key);
     CHECK(X509_sign(ca_cert, ca_key, EVP_sha256()) > 0);
     CHECK_OK(keyproc_sockets(c, s, NCONN));
@@ -73,7 +84,8 @@ TEST(start)
             close(c[i]);
         if (key_from_pkey(&k, ca_key) != CM_OK)
             _exit(1);
-        keyproc_run(s, NCONN, k, ca_cert, aux_path);
+        struct keyproc_transport tr = {transport_open, NULL};
+        keyproc_run(s, NCONN, k, ca_cert, aux_path, &tr);
         _exit(0);
     }
     for (int i = 0; i < NCONN; i++)
@@ -255,6 +267,46 @@ static void *signer(void *arg)
 }
 
 /* Eight threads over three connections. */
+/* RSAES-OAEP SHA-256 and PKCS#1 v1.5 blocks decrypt with the transport
+ * key in the key process; the CA key and a wrong block do not. */
+TEST(transport_decrypt)
+{
+    static const unsigned char secret[32] = "a content-encryption key, 32 B";
+    const struct key_decrypt_params pads[] = {{0, KEY_HASH_SHA1, KEY_HASH_SHA1},
+                                              {1, KEY_HASH_SHA256, KEY_HASH_SHA256}};
+    cm_key *tk = NULL;
+    unsigned char blk[512], *plain = NULL;
+    size_t blen, plen = 0;
+
+    CHECK_OK(key_open_aux(&tk, client, KEY_AUX_TRANSPORT));
+    if (tk == NULL)
+        return;
+    CHECK(EVP_PKEY_eq(key_public(tk), transport_key) == 1);
+    for (size_t i = 0; i < 2; i++) {
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, transport_key, NULL);
+        blen = sizeof(blk);
+        CHECK(c != NULL && EVP_PKEY_encrypt_init(c) == 1 &&
+              EVP_PKEY_CTX_set_rsa_padding(c, pads[i].oaep ? RSA_PKCS1_OAEP_PADDING
+                                                           : RSA_PKCS1_PADDING) == 1 &&
+              (!pads[i].oaep || EVP_PKEY_CTX_set_rsa_oaep_md_name(c, "SHA256", NULL) == 1) &&
+              (!pads[i].oaep || EVP_PKEY_CTX_set_rsa_mgf1_md_name(c, "SHA256", NULL) == 1) &&
+              EVP_PKEY_encrypt(c, blk, &blen, secret, sizeof(secret)) == 1);
+        EVP_PKEY_CTX_free(c);
+        CHECK_OK(key_decrypt(tk, &plain, &plen, &pads[i], blk, blen));
+        CHECK(plain != NULL && plen == sizeof(secret) && memcmp(plain, secret, plen) == 0);
+        free(plain);
+        plain = NULL;
+        /* The other padding: refused by the key, as an error. */
+        CHECK_ERR(key_decrypt(tk, &plain, &plen, &pads[1 - i], blk, blen), CM_ERR_CRYPTO);
+        CHECK(plain == NULL);
+    }
+    /* The CA key only signs. */
+    CHECK_ERR(key_decrypt(client, &plain, &plen, &pads[0], blk, blen), CM_ERR_CRYPTO);
+    CHECK(strstr(cm_err_msg(), "not a key-transport key") != NULL);
+    CHECK(plain == NULL);
+    key_close(tk);
+}
+
 TEST(concurrent)
 {
     pthread_t th[8];
@@ -308,6 +360,7 @@ int main(void)
     RUN(signs_ocsp_tbs);
     RUN(refuses_other_data);
     RUN(second_key);
+    RUN(transport_decrypt);
     RUN(concurrent);
     RUN(dead_process);
     RUN(bad_references);
