@@ -77,6 +77,33 @@
 /* Rows fetched at a time when copying a table (snapshot). */
 #define PG_FETCH 2000
 
+/* Statements sent in the pipeline and not yet read back (pg_pipe_send):
+ * at most this many, then they are drained. */
+#define PG_PIPE_MAX 64
+/* Counters one transaction may hold in memory (pg_counter_take). */
+#define PG_COUNTERS_MAX 8
+
+/* What a pipelined statement's result must show (pg_pipe_drain). */
+enum pend_kind {
+    PEND_ANY,   /* success */
+    PEND_ONE,   /* one row changed, else CM_ERR_EXISTS with the label */
+    PEND_COUNT, /* success; the rows changed go to pipe_changes */
+};
+
+struct pg_pending {
+    const char *what; /* for the error message: "inserting a request" */
+    enum pend_kind kind;
+    char label[64]; /* PEND_ONE: what was already there, "RequestID 12" */
+};
+
+/* A counter of the open transaction: the value last handed out (stored at
+ * the commit when dirty). */
+struct pg_counter {
+    char name[65];
+    int64_t value;
+    int dirty;
+};
+
 struct pg_db {
     struct db base; /* first: db.c sees a db_t */
     PGconn *c;
@@ -87,6 +114,16 @@ struct pg_db {
     int listening;                /* LISTEN PG_CHANNEL done in this session */
     const char *hot[PG_HOT_MAX];  /* statements prepared in this session (pg_run_hot) */
     int nhot;
+    /* Statements sent in pipeline mode whose results are read at the next
+     * synchronous step (pg_pipe_send, pg_pipe_drain). */
+    struct pg_pending pend[PG_PIPE_MAX];
+    int npend;
+    int64_t pipe_changes; /* rows changed by the last PEND_COUNT statement */
+    /* Counters taken in the open transaction (pg_counter_take): read once,
+     * written at the commit. */
+    struct pg_counter cnt[PG_COUNTERS_MAX];
+    int ncnt;
+    int notify; /* an event was queued: notify at the commit */
 };
 
 /* The channel an event's commit notifies (C11: db_wait). */
@@ -321,8 +358,18 @@ static cm_err pg_exec_raw(struct pg_db *s, const char *sql)
  * (another node may hold it now): the caller's statement fails, it gives
  * the lock up, and the next attempt reconnects. Inside a transaction the
  * transaction is lost with the session: the caller rolls back. */
+static cm_err pg_pipe_drain(struct pg_db *s);
+
 static cm_err pg_revive(struct pg_db *s)
 {
+    /* Statements still in the pipeline come first: their results (and
+     * errors) belong before this one's. */
+    if (PQpipelineStatus(s->c) != PQ_PIPELINE_OFF && PQstatus(s->c) == CONNECTION_OK) {
+        cm_err rc = pg_pipe_drain(s);
+        if (rc != CM_OK)
+            return rc;
+    }
+    s->npend = 0; /* a lost session's pipeline is gone with it (PQreset) */
     if (PQstatus(s->c) == CONNECTION_OK)
         return CM_OK;
     if (s->base.in_tx)
@@ -430,6 +477,135 @@ static int64_t pg_changes(PGresult *r)
 {
     const char *t = PQcmdTuples(r);
     return t && *t ? strtoll(t, NULL, 10) : 0;
+}
+
+/* ---- the pipeline: write statements without a round trip each ----
+ *
+ * A certificate's rows are four statements (request, certificate, event,
+ * audit); sent one by one, each waits for the server's answer, and on a
+ * shared machine that wait (two context switches, the scheduler's delay)
+ * costs more than the statement. Statements whose result the caller does
+ * not need at once go out in libpq's pipeline mode (PostgreSQL 14+
+ * protocol use of the extended query protocol without a Sync each) and are
+ * read back together at the next synchronous step: any other statement,
+ * the commit, or PG_PIPE_MAX of them. Inside the transaction they run in
+ * order, so a later read sees them; a failed one aborts the transaction
+ * (the server skips the rest until the Sync) and its error is reported by
+ * the step that drains it, at the latest the commit: nothing of the
+ * transaction is stored. */
+
+/* Checks one pipelined result against what was expected of it. */
+static cm_err pend_check(struct pg_db *s, PGresult *r, const struct pg_pending *pd)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_PIPELINE_ABORTED)
+        return cm_err_set(CM_ERR_DB, "%s: %s: not run (an earlier statement failed)", s->url,
+                          pd->what);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        return pg_fail(s, r, pd->what);
+    if (pd->kind == PEND_COUNT)
+        s->pipe_changes = pg_changes(r);
+    else if (pd->kind == PEND_ONE && pg_changes(r) != 1)
+        return cm_err_set(CM_ERR_EXISTS, "%s is already taken", pd->label);
+    return CM_OK;
+}
+
+/* Reads back every pipelined result (the first error is returned, the
+ * rest consumed) and leaves pipeline mode. report = 0: the results are
+ * only consumed (a rollback: the caller's error stays the one reported). */
+static cm_err pg_pipe_drain_how(struct pg_db *s, int report)
+{
+    cm_err rc = CM_OK, one;
+    PGresult *r = NULL;
+    int i, lost = 0;
+
+    if (PQpipelineStatus(s->c) == PQ_PIPELINE_OFF)
+        return CM_OK;
+    if (PQpipelineSync(s->c) != 1) {
+        if (report)
+            rc = pg_fail(s, NULL, "sending statements");
+        lost = 1;
+    }
+    for (i = 0; i < s->npend && !lost; i++) {
+        r = PQgetResult(s->c);
+        one = CM_OK;
+        if (r == NULL) {
+            lost = 1;
+            if (report)
+                one = pg_fail(s, NULL, s->pend[i].what);
+        } else if (report)
+            one = pend_check(s, r, &s->pend[i]);
+        if (rc == CM_OK)
+            rc = one;
+        PQclear(r);
+        /* NULL ends each statement's results. */
+        while (!lost && (r = PQgetResult(s->c)) != NULL)
+            PQclear(r);
+    }
+    /* The Sync's own result. */
+    while (!lost && (r = PQgetResult(s->c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    s->npend = 0;
+    if (PQexitPipelineMode(s->c) != 1 && rc == CM_OK && report)
+        rc = pg_fail(s, NULL, "leaving pipeline mode");
+    return rc;
+}
+
+static cm_err pg_pipe_drain(struct pg_db *s)
+{
+    return pg_pipe_drain_how(s, 1);
+}
+
+/* Sends a statement of the issuance path (sql a string literal, prepared
+ * once per session as exec_hot does) without waiting for its result;
+ * pd says what the result must show when it is read. */
+static cm_err pg_pipe_send(struct pg_db *s, const char *sql, const struct pqp *p, const char *what,
+                           enum pend_kind kind, const char *label)
+{
+    char name[16];
+    int i;
+    cm_err rc = CM_OK;
+
+    for (i = 0; i < s->nhot && s->hot[i] != sql; i++)
+        ;
+    if (i == s->nhot || s->npend == PG_PIPE_MAX || PQstatus(s->c) != CONNECTION_OK) {
+        /* Not prepared yet (prepared synchronously, once per session), a
+         * full pipeline, or a lost connection: drain first. */
+        CM_TRY(pg_revive(s));
+        if (i == s->nhot) {
+            PGresult *r = NULL;
+            if (i == PG_HOT_MAX)
+                CM_FAIL(CM_ERR_DB, "%s: %s: too many prepared statements", s->url, what);
+            snprintf(name, sizeof(name), "cm_hot%d", i);
+            r = PQprepare(s->c, name, sql, p ? p->n : 0, NULL);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                rc = pg_fail(s, r, what);
+                PQclear(r);
+                goto out;
+            }
+            PQclear(r);
+            s->hot[s->nhot++] = sql;
+        }
+    }
+    if (PQpipelineStatus(s->c) == PQ_PIPELINE_OFF && PQenterPipelineMode(s->c) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: %s: cannot enter pipeline mode", s->url, what);
+    snprintf(name, sizeof(name), "cm_hot%d", i);
+    if (PQsendQueryPrepared(s->c, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                            p ? p->fmt : NULL, 0) != 1) {
+        rc = pg_fail(s, NULL, what);
+        goto out;
+    }
+    s->pend[s->npend].what = what;
+    s->pend[s->npend].kind = kind;
+    snprintf(s->pend[s->npend].label, sizeof(s->pend[s->npend].label), "%s", label ? label : "");
+    s->npend++;
+out:
+    return rc;
 }
 
 static int64_t g_int(const PGresult *r, int row, int col)
@@ -546,14 +722,111 @@ static cm_err pg_meta_set(db_t *db, const char *key, const char *value)
                       &p, "writing meta");
 }
 
-/* The read and the increment are one statement on a locked row (C3). */
+/* ---- counters of the open transaction ----
+ *
+ * Every writer holds the writer lock (pg_begin) from its BEGIN to its
+ * commit, so no other transaction reads or changes a counter meanwhile:
+ * a transaction reads each counter it uses once, hands out the following
+ * values from memory and stores the counter with its commit (db.h C3 allows
+ * it; SQLite does the same for request_id). Values still never repeat or go
+ * backwards: the next writer reads them only after this commit, and a
+ * rolled-back transaction stored none. Event IDs so follow commit order
+ * (C6) because the writer lock, not a counter row lock, orders the
+ * transactions. (Taking them with an UPDATE each would also leave one row
+ * version per value, a chain that every later UPDATE of the row in the
+ * same transaction walks.) */
+#define PG_COUNTER_LOAD "SELECT COALESCE((SELECT value FROM counters WHERE name = $1), 0)"
+/* request_id continues past the highest RequestID in the table, also of a
+ * row a restore brought in without raising the counter (as SQLite's). */
+#define PG_COUNTER_LOAD_REQ                                                                        \
+    "SELECT GREATEST(COALESCE((SELECT value FROM counters WHERE name = $1), 0),"                   \
+    " COALESCE((SELECT max(RequestID) FROM requests), 0))"
+#define PG_COUNTER_STORE                                                                           \
+    "INSERT INTO counters(name, value) VALUES ($1, $2) ON CONFLICT (name)"                         \
+    " DO UPDATE SET value = GREATEST(counters.value, EXCLUDED.value)"
+
+/* The transaction's slot of counter key, read from the table on first use;
+ * *out NULL when all PG_COUNTERS_MAX slots are taken (the caller then uses
+ * the table directly). */
+static cm_err counter_slot(struct pg_db *s, struct pg_counter **out, const char *key)
+{
+    struct pqp p = {0};
+    PGresult *r = NULL;
+    struct pg_counter *c;
+    cm_err rc = CM_OK;
+
+    *out = NULL;
+    assert(s->base.in_tx);
+    for (int i = 0; i < s->ncnt; i++)
+        if (strcmp(s->cnt[i].name, key) == 0) {
+            *out = &s->cnt[i];
+            return CM_OK;
+        }
+    if (s->ncnt == PG_COUNTERS_MAX)
+        return CM_OK;
+    p_text(&p, key);
+    if (strcmp(key, DB_COUNTER_REQUEST_ID) == 0)
+        CM_TRY(pg_run_hot(s, &r, PG_COUNTER_LOAD_REQ, &p, "reading a counter"));
+    else
+        CM_TRY(pg_run_hot(s, &r, PG_COUNTER_LOAD, &p, "reading a counter"));
+    if (PQntuples(r) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: counter %s: no value returned", s->url, key);
+    c = &s->cnt[s->ncnt++];
+    snprintf(c->name, sizeof(c->name), "%s", key);
+    c->value = g_int(r, 0, 0);
+    c->dirty = 0;
+    *out = c;
+out:
+    PQclear(r);
+    return rc;
+}
+
+/* Queues the store of the transaction's counters and the wake-up of the
+ * nodes waiting for events (pipelined: sent with the commit). */
+static cm_err counters_store(struct pg_db *s)
+{
+    cm_err rc = CM_OK;
+
+    for (int i = 0; i < s->ncnt; i++) {
+        struct pqp p = {0};
+        if (!s->cnt[i].dirty)
+            continue;
+        p_text(&p, s->cnt[i].name);
+        p_int(&p, s->cnt[i].value);
+        CM_TRY(pg_pipe_send(s, PG_COUNTER_STORE, &p, "storing a counter", PEND_ANY, NULL));
+    }
+    /* The notification is transactional: listeners hear it at the commit,
+     * never for an event rolled back (one per channel and transaction). */
+    if (s->notify)
+        CM_TRY(pg_pipe_send(s, "SELECT pg_notify('" PG_CHANNEL "', '')", NULL, "notifying",
+                            PEND_ANY, NULL));
+out:
+    return rc;
+}
+
+/* The end of a transaction, whatever the outcome. */
+static void tx_forget(struct pg_db *s)
+{
+    s->ncnt = 0;
+    s->notify = 0;
+}
+
+/* The next value of a counter (C3): from the transaction's slot, or, when
+ * none is free, one statement on the locked row. */
 static cm_err pg_counter_next(db_t *db, int64_t *out, const char *key)
 {
     struct pg_db *s = PDB(db);
     struct pqp p = {0};
     PGresult *r = NULL;
+    struct pg_counter *c = NULL;
     cm_err rc;
 
+    CM_TRY(counter_slot(s, &c, key));
+    if (c != NULL) {
+        *out = ++c->value;
+        c->dirty = 1;
+        goto out;
+    }
     p_text(&p, key);
     CM_TRY(pg_run_hot(s, &r,
                       "INSERT INTO counters(name, value) VALUES ($1, 1) ON CONFLICT (name)"
@@ -570,6 +843,17 @@ out:
 static cm_err pg_counter_raise(db_t *db, const char *key, int64_t at_least)
 {
     struct pqp p = {0};
+    struct pg_counter *c = NULL;
+    cm_err rc = counter_slot(PDB(db), &c, key);
+
+    if (rc != CM_OK)
+        return rc;
+    if (c != NULL) {
+        if (at_least > c->value)
+            c->value = at_least;
+        c->dirty = 1;
+        return CM_OK;
+    }
     p_text(&p, key);
     p_int(&p, at_least < 0 ? 0 : at_least);
     return pg_run(PDB(db), NULL,
@@ -585,6 +869,13 @@ static cm_err pg_counter_get(db_t *db, int64_t *out, const char *key)
     cm_err rc;
 
     *out = 0;
+    /* Inside a transaction, the values it took (not stored until its
+     * commit). */
+    for (int i = 0; db->in_tx && i < PDB(db)->ncnt; i++)
+        if (strcmp(PDB(db)->cnt[i].name, key) == 0) {
+            *out = PDB(db)->cnt[i].value;
+            return CM_OK;
+        }
     p_text(&p, key);
     CM_TRY(
         pg_run(PDB(db), &r, "SELECT value FROM counters WHERE name = $1", &p, "reading a counter"));
@@ -597,18 +888,10 @@ out:
 
 /* ---- requests ---- */
 
-/* A new RequestID and the request row in one statement (one round trip):
- * the counter is raised past the highest RequestID in the table (as
- * SQLite's: never reuse one, also of a row a restore brought in without
- * raising the counter) and taken; the row is inserted with it. The counter
- * row stays locked until the commit (C3). */
-#define REQ_INSERT_NEXT                                                                            \
-    "WITH c AS (INSERT INTO counters(name, value)"                                                 \
-    " SELECT $1, COALESCE(max(RequestID), 0) + 1 FROM requests ON CONFLICT (name)"                 \
-    " DO UPDATE SET value = GREATEST(counters.value + 1, EXCLUDED.value) RETURNING value),"        \
-    " i AS (INSERT INTO requests(" REQ_COLS ") SELECT c.value, $2, $3::bigint, $4::bigint,"        \
-    " $5::integer, $6, $7, $8, $9, $10::bytea FROM c ON CONFLICT DO NOTHING RETURNING 1)"          \
-    " SELECT c.value, (SELECT count(*) FROM i) FROM c"
+/* A request row with its RequestID. */
+#define REQ_INSERT                                                                                 \
+    "INSERT INTO requests(" REQ_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"          \
+    " ON CONFLICT DO NOTHING"
 
 static void request_params(struct pqp *p, const struct db_request *req)
 {
@@ -629,6 +912,7 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
     struct pqp p = {0};
     PGresult *r = NULL;
     int64_t id = req->request_id;
+    char label[40];
     cm_err rc;
 
     if (id > 0) {
@@ -638,22 +922,20 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
         request_params(&p, req);
         /* ON CONFLICT: a taken ID is CM_ERR_EXISTS and the transaction
          * goes on (a failed statement would abort it). */
-        CM_TRY(pg_run(s, &r,
-                      "INSERT INTO requests(" REQ_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-                      " $9, $10) ON CONFLICT DO NOTHING",
-                      &p, "inserting a request"));
+        CM_TRY(pg_run(s, &r, REQ_INSERT, &p, "inserting a request"));
         if (pg_changes(r) == 0)
             CM_FAIL(CM_ERR_EXISTS, "RequestID %lld is already taken", (long long)id);
         goto out;
     }
-    p_text(&p, DB_COUNTER_REQUEST_ID);
+    /* A new RequestID from the transaction's counter (above every row: no
+     * other writer inserts before this commit), and the row pipelined:
+     * taken it could only be by a damaged table, and then the transaction
+     * fails at its next synchronous step (C4 still holds: the constraint). */
+    CM_TRY(pg_counter_next(db, &id, DB_COUNTER_REQUEST_ID));
+    p_int(&p, id);
     request_params(&p, req);
-    CM_TRY(pg_run_hot(s, &r, REQ_INSERT_NEXT, &p, "inserting a request"));
-    if (PQntuples(r) != 1)
-        CM_FAIL(CM_ERR_DB, "%s: inserting a request: no RequestID returned", s->url);
-    id = g_int(r, 0, 0);
-    if (g_int(r, 0, 1) != 1)
-        CM_FAIL(CM_ERR_EXISTS, "RequestID %lld is already taken", (long long)id);
+    snprintf(label, sizeof(label), "RequestID %lld", (long long)id);
+    CM_TRY(pg_pipe_send(s, REQ_INSERT, &p, "inserting a request", PEND_ONE, label));
 out:
     if (rc == CM_OK)
         req->request_id = id;
@@ -794,15 +1076,20 @@ static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
      * transaction), and a duplicate is left out (ON CONFLICT): one round
      * trip; the reason of a refusal is looked up only then. */
     cert_params(&p, serial, c);
-    CM_TRY(pg_run_hot(s, &r,
-                      "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"
-                      " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"
-                      " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"
-                      " $19::bigint, $20::bigint, $21::integer, $22"
-                      " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"
-                      " ON CONFLICT DO NOTHING",
-                      &p, "inserting a certificate"));
-    if (pg_changes(r) > 0)
+    /* Sent in the pipeline after the statements queued before it (the
+     * request row among them) and read back with them: one round trip for
+     * the lot, and the caller learns at once whether it is in (C4). */
+    CM_TRY(pg_pipe_send(s,
+                        "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"
+                        " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"
+                        " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"
+                        " $19::bigint, $20::bigint, $21::integer, $22"
+                        " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"
+                        " ON CONFLICT DO NOTHING",
+                        &p, "inserting a certificate", PEND_COUNT, NULL));
+    s->pipe_changes = 0;
+    CM_TRY(pg_pipe_drain(s));
+    if (s->pipe_changes > 0)
         goto out;
     snprintf(rid, sizeof(rid), "%" PRId64, c->request_id);
     CM_TRY(pg_exists(s, &found, "SELECT 1 FROM requests WHERE RequestID = $1::bigint", rid,
@@ -1167,10 +1454,12 @@ static cm_err pg_audit_append(db_t *db, const struct db_audit *a)
     p_opt(&p, a->request_id);
     p_text(&p, a->serial);
     p_text(&p, a->details);
-    return pg_run_hot(PDB(db), NULL,
-                      "INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details)"
-                      " VALUES ($1, $2, $3, $4, $5, $6)",
-                      &p, "appending to the audit log");
+    /* Pipelined: read back at the next synchronous step (a failure fails
+     * the transaction there). */
+    return pg_pipe_send(PDB(db),
+                        "INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details)"
+                        " VALUES ($1, $2, $3, $4, $5, $6)",
+                        &p, "appending to the audit log", PEND_ANY, NULL);
 }
 
 static cm_err audit_row(void *walk, const PGresult *r, int i)
@@ -1355,35 +1644,28 @@ static cm_err pg_request_list(db_t *db, int disposition, db_row_cb cb, void *ctx
 /* The ID is taken under the writer lock: IDs follow commit order (C6). */
 static cm_err pg_event_enqueue(db_t *db, struct db_event *ev)
 {
+    struct pg_db *s = PDB(db);
     struct pqp p = {0};
-    PGresult *r = NULL;
+    int64_t id = 0;
     cm_err rc;
 
-    p_text(&p, DB_COUNTER_EVENT_ID);
+    /* The event ID from the transaction's counter (stored at the commit,
+     * see counter_slot) and the row pipelined. The nodes waiting for
+     * events are notified at the commit (counters_store). */
+    CM_TRY(pg_counter_next(db, &id, DB_COUNTER_EVENT_ID));
+    p_int(&p, id);
     p_int(&p, ev->type);
     p_opt(&p, ev->request_id);
     p_text(&p, ev->serial[0] ? ev->serial : NULL);
     p_int(&p, ev->created);
     p_text(&p, ev->payload);
-    /* The event ID (the counter row stays locked until the commit, so IDs
-     * follow commit order: C3, the outbox cursor relies on it) and the row
-     * in one statement. The notification is transactional: listeners hear
-     * it at the commit, never for an event rolled back (one per channel and
-     * transaction). */
-    CM_TRY(pg_run_hot(PDB(db), &r,
-                      "WITH c AS (INSERT INTO counters(name, value) VALUES ($1, 1)"
-                      " ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
-                      " RETURNING value),"
-                      " e AS (INSERT INTO events(ID, Type, RequestID, SerialNumber, Created,"
-                      " Payload) SELECT c.value, $2::integer, $3::bigint, $4, $5::bigint, $6"
-                      " FROM c RETURNING ID)"
-                      " SELECT e.ID, pg_notify('" PG_CHANNEL "', '') FROM e",
-                      &p, "queueing an event"));
-    if (PQntuples(r) != 1)
-        CM_FAIL(CM_ERR_DB, "%s: queueing an event: no ID returned", PDB(db)->url);
-    ev->id = g_int(r, 0, 0);
+    CM_TRY(pg_pipe_send(s,
+                        "INSERT INTO events(ID, Type, RequestID, SerialNumber, Created, Payload)"
+                        " VALUES ($1, $2, $3, $4, $5, $6)",
+                        &p, "queueing an event", PEND_ANY, NULL));
+    s->notify = 1;
+    ev->id = id;
 out:
-    PQclear(r);
     return rc;
 }
 
@@ -1589,6 +1871,8 @@ static void pg_close(db_t *db)
         return;
     /* Closing the session rolls back an open transaction and releases
      * its advisory locks (C2, C8). */
+    if (PQpipelineStatus(s->c) != PQ_PIPELINE_OFF)
+        (void)pg_pipe_drain_how(s, 0);
     for (int i = 0; i < PG_LOCKS_MAX; i++)
         if (s->locks[i][0] != '\0') {
             /* Released now, not when the server notices the closed
@@ -1606,7 +1890,10 @@ static cm_err pg_begin(db_t *db)
     /* The writer lock after BEGIN: one writer at a time, and every
      * statement after it (READ COMMITTED) sees every earlier commit. */
     struct pg_db *s = PDB(db);
-    cm_err rc = pg_exec(s,
+    cm_err rc;
+
+    tx_forget(s);
+    rc = pg_exec(s,
                         "BEGIN ISOLATION LEVEL READ COMMITTED;"
                         " SELECT pg_advisory_xact_lock(" CM_STR(PG_KEY_WRITER) ", 0)",
                         "starting a transaction");
@@ -1620,9 +1907,18 @@ static cm_err pg_begin(db_t *db)
 static cm_err pg_commit(db_t *db)
 {
     struct pg_db *s = PDB(db);
-    PGresult *r = PQexec(s->c, "COMMIT");
-    cm_err rc = CM_OK;
+    PGresult *r = NULL;
+    cm_err rc;
 
+    /* The counters and the notification join the pipeline; its results
+     * are read (and any failure in it reported) before the COMMIT. */
+    rc = counters_store(s);
+    if (rc == CM_OK)
+        rc = pg_revive(s);
+    tx_forget(s);
+    if (rc != CM_OK)
+        return rc;
+    r = PQexec(s->c, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         rc = pg_fail(s, r, "committing");
     /* COMMIT of a failed transaction answers ROLLBACK. */
@@ -1635,6 +1931,10 @@ static cm_err pg_commit(db_t *db)
 static void pg_rollback(db_t *db)
 {
     struct pg_db *s = PDB(db);
+
+    tx_forget(s);
+    if (PQpipelineStatus(s->c) != PQ_PIPELINE_OFF)
+        (void)pg_pipe_drain_how(s, 0);
     if (PQtransactionStatus(s->c) != PQTRANS_IDLE)
         PQclear(PQexec(s->c, "ROLLBACK"));
 }
