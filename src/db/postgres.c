@@ -79,21 +79,21 @@
 
 /* Statements sent in the pipeline and not yet read back (pg_pipe_send):
  * at most this many, then they are drained. */
-#define PG_PIPE_MAX 64
+#define PG_PIPE_MAX 2048
 /* Counters one transaction may hold in memory (pg_counter_take). */
 #define PG_COUNTERS_MAX 8
 
 /* What a pipelined statement's result must show (pg_pipe_drain). */
 enum pend_kind {
     PEND_ANY,   /* success */
-    PEND_ONE,   /* one row changed, else CM_ERR_EXISTS with the label */
+    PEND_ONE,   /* one row changed, else CM_ERR_EXISTS with the message */
     PEND_COUNT, /* success; the rows changed go to pipe_changes */
 };
 
 struct pg_pending {
     const char *what; /* for the error message: "inserting a request" */
     enum pend_kind kind;
-    char label[64]; /* PEND_ONE: what was already there, "RequestID 12" */
+    char msg[160];    /* PEND_ONE: the error when no row changed */
 };
 
 /* A counter of the open transaction: the value last handed out (stored at
@@ -507,7 +507,7 @@ static cm_err pend_check(struct pg_db *s, PGresult *r, const struct pg_pending *
     if (pd->kind == PEND_COUNT)
         s->pipe_changes = pg_changes(r);
     else if (pd->kind == PEND_ONE && pg_changes(r) != 1)
-        return cm_err_set(CM_ERR_EXISTS, "%s is already taken", pd->label);
+        return cm_err_set(CM_ERR_EXISTS, "%s", pd->msg);
     return CM_OK;
 }
 
@@ -565,7 +565,7 @@ static cm_err pg_pipe_drain(struct pg_db *s)
  * once per session as exec_hot does) without waiting for its result;
  * pd says what the result must show when it is read. */
 static cm_err pg_pipe_send(struct pg_db *s, const char *sql, const struct pqp *p, const char *what,
-                           enum pend_kind kind, const char *label)
+                           enum pend_kind kind, const char *msg)
 {
     char name[16];
     int i;
@@ -602,7 +602,7 @@ static cm_err pg_pipe_send(struct pg_db *s, const char *sql, const struct pqp *p
     }
     s->pend[s->npend].what = what;
     s->pend[s->npend].kind = kind;
-    snprintf(s->pend[s->npend].label, sizeof(s->pend[s->npend].label), "%s", label ? label : "");
+    snprintf(s->pend[s->npend].msg, sizeof(s->pend[s->npend].msg), "%s", msg ? msg : "");
     s->npend++;
 out:
     return rc;
@@ -912,7 +912,7 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
     struct pqp p = {0};
     PGresult *r = NULL;
     int64_t id = req->request_id;
-    char label[40];
+    char label[64];
     cm_err rc;
 
     if (id > 0) {
@@ -934,7 +934,7 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
     CM_TRY(pg_counter_next(db, &id, DB_COUNTER_REQUEST_ID));
     p_int(&p, id);
     request_params(&p, req);
-    snprintf(label, sizeof(label), "RequestID %lld", (long long)id);
+    snprintf(label, sizeof(label), "RequestID %lld is already taken", (long long)id);
     CM_TRY(pg_pipe_send(s, REQ_INSERT, &p, "inserting a request", PEND_ONE, label));
 out:
     if (rc == CM_OK)
@@ -1056,13 +1056,21 @@ out:
     return rc;
 }
 
+#define CERT_INSERT                                                                                \
+    "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"                  \
+    " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"                         \
+    " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"                           \
+    " $19::bigint, $20::bigint, $21::integer, $22"                                                 \
+    " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"                          \
+    " ON CONFLICT DO NOTHING"
+
 static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
 {
     struct pg_db *s = PDB(db);
     struct pqp p = {0};
     PGresult *r = NULL;
-    char serial[CM_SERIAL_BUF], rid[24];
-    int found = 0;
+    char serial[CM_SERIAL_BUF], rid[24], msg[160];
+    int found = 0, deferred;
     cm_err rc;
 
     CM_TRY(text_serial_canon(serial, c->serial));
@@ -1077,16 +1085,20 @@ static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
      * trip; the reason of a refusal is looked up only then. */
     cert_params(&p, serial, c);
     /* Sent in the pipeline after the statements queued before it (the
-     * request row among them) and read back with them: one round trip for
-     * the lot, and the caller learns at once whether it is in (C4). */
-    CM_TRY(pg_pipe_send(s,
-                        "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"
-                        " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"
-                        " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"
-                        " $19::bigint, $20::bigint, $21::integer, $22"
-                        " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"
-                        " ON CONFLICT DO NOTHING",
-                        &p, "inserting a certificate", PEND_COUNT, NULL));
+     * request row among them). A certificate this CA has just signed has a
+     * serial of >= 64 random bits: it goes on without waiting, and a
+     * refusal fails the transaction at its next synchronous step (db.h C4).
+     * Any other (imports, placeholders) is read back at once with what
+     * was queued before it, so the caller learns the reason now. */
+    snprintf(msg, sizeof(msg),
+             "certificate %s: refused: its serial number is already in the database, or "
+             "request %" PRId64 " is missing or has a certificate",
+             serial, c->request_id);
+    deferred = c->origin == DB_ORIGIN_ISSUED && c->raw != NULL;
+    CM_TRY(pg_pipe_send(s, CERT_INSERT, &p, "inserting a certificate",
+                        deferred ? PEND_ONE : PEND_COUNT, msg));
+    if (deferred)
+        goto out;
     s->pipe_changes = 0;
     CM_TRY(pg_pipe_drain(s));
     if (s->pipe_changes > 0)
