@@ -88,12 +88,14 @@ enum pend_kind {
     PEND_ANY,   /* success */
     PEND_ONE,   /* one row changed, else CM_ERR_EXISTS with the message */
     PEND_COUNT, /* success; the rows changed go to pipe_changes */
+    PEND_ROWS,  /* all of its rows inserted, else CM_ERR_EXISTS with the message */
 };
 
 struct pg_pending {
     const char *what; /* for the error message: "inserting a request" */
     enum pend_kind kind;
-    char msg[160];    /* PEND_ONE: the error when no row changed */
+    int64_t rows;  /* PEND_ROWS */
+    char msg[160]; /* PEND_ONE: the error when no row changed */
 };
 
 /* A counter of the open transaction: the value last handed out (stored at
@@ -104,15 +106,30 @@ struct pg_counter {
     int dirty;
 };
 
+/* Rows of the issuance path kept back and sent as multi-row INSERTs
+ * (rows_add, rows_flush): each value copied, in the order of the table's
+ * columns. */
+enum { ROWS_REQUESTS, ROWS_CERTS, ROWS_EVENTS, ROWS_AUDIT, ROWS_N };
+struct pg_val {
+    size_t off; /* in data */
+    int len;    /* -1: NULL */
+    int fmt;    /* 1: binary (bytea) */
+};
+struct pg_rows {
+    cm_buf data;
+    struct pg_val *v;
+    size_t nv, cap;
+};
+
 struct pg_db {
     struct db base; /* first: db.c sees a db_t */
     PGconn *c;
     char *url; /* "postgresql://user@host:port/db": no password, safe to print */
     char sqlstate[6];
-    char locks[PG_LOCKS_MAX][65]; /* named locks held ("" = free slot) */
+    char locks[PG_LOCKS_MAX][65];  /* named locks held ("" = free slot) */
     int lock_shared[PG_LOCKS_MAX]; /* ... taken with DB_LOCK_SHARED */
-    int listening;                /* LISTEN PG_CHANNEL done in this session */
-    const char *hot[PG_HOT_MAX];  /* statements prepared in this session (pg_run_hot) */
+    int listening;                 /* LISTEN PG_CHANNEL done in this session */
+    const char *hot[PG_HOT_MAX];   /* statements prepared in this session (pg_run_hot) */
     int nhot;
     /* Statements sent in pipeline mode whose results are read at the next
      * synchronous step (pg_pipe_send, pg_pipe_drain). */
@@ -124,6 +141,8 @@ struct pg_db {
     struct pg_counter cnt[PG_COUNTERS_MAX];
     int ncnt;
     int notify; /* an event was queued: notify at the commit */
+    struct pg_rows rows[ROWS_N];
+    int rows_prepared[ROWS_N]; /* the full-chunk INSERT prepared in this session */
 };
 
 /* The channel an event's commit notifies (C11: db_wait). */
@@ -359,12 +378,14 @@ static cm_err pg_exec_raw(struct pg_db *s, const char *sql)
  * the lock up, and the next attempt reconnects. Inside a transaction the
  * transaction is lost with the session: the caller rolls back. */
 static cm_err pg_pipe_drain(struct pg_db *s);
+static int rows_kept(const struct pg_db *s);
 
 static cm_err pg_revive(struct pg_db *s)
 {
     /* Statements still in the pipeline come first: their results (and
      * errors) belong before this one's. */
-    if (PQpipelineStatus(s->c) != PQ_PIPELINE_OFF && PQstatus(s->c) == CONNECTION_OK) {
+    if ((PQpipelineStatus(s->c) != PQ_PIPELINE_OFF || rows_kept(s)) &&
+        PQstatus(s->c) == CONNECTION_OK) {
         cm_err rc = pg_pipe_drain(s);
         if (rc != CM_OK)
             return rc;
@@ -383,6 +404,7 @@ static cm_err pg_revive(struct pg_db *s)
     PQreset(s->c);
     s->listening = 0; /* the new session listens to nothing yet */
     s->nhot = 0;      /* ... and has no prepared statements */
+    memset(s->rows_prepared, 0, sizeof(s->rows_prepared));
     if (PQstatus(s->c) != CONNECTION_OK)
         return cm_err_set(CM_ERR_NET, "%s: the connection to the database is lost: %.*s", s->url,
                           (int)strcspn(PQerrorMessage(s->c), "\n"), PQerrorMessage(s->c));
@@ -506,7 +528,8 @@ static cm_err pend_check(struct pg_db *s, PGresult *r, const struct pg_pending *
         return pg_fail(s, r, pd->what);
     if (pd->kind == PEND_COUNT)
         s->pipe_changes = pg_changes(r);
-    else if (pd->kind == PEND_ONE && pg_changes(r) != 1)
+    else if ((pd->kind == PEND_ONE && pg_changes(r) != 1) ||
+             (pd->kind == PEND_ROWS && pg_changes(r) != pd->rows))
         return cm_err_set(CM_ERR_EXISTS, "%s", pd->msg);
     return CM_OK;
 }
@@ -514,7 +537,10 @@ static cm_err pend_check(struct pg_db *s, PGresult *r, const struct pg_pending *
 /* Reads back every pipelined result (the first error is returned, the
  * rest consumed) and leaves pipeline mode. report = 0: the results are
  * only consumed (a rollback: the caller's error stays the one reported). */
-static cm_err pg_pipe_drain_how(struct pg_db *s, int report)
+static cm_err rows_flush(struct pg_db *s);
+static void rows_discard(struct pg_db *s);
+
+static cm_err pipe_collect(struct pg_db *s, int report)
 {
     cm_err rc = CM_OK, one;
     PGresult *r = NULL;
@@ -556,6 +582,21 @@ static cm_err pg_pipe_drain_how(struct pg_db *s, int report)
     return rc;
 }
 
+/* pipe_collect after the rows kept back went out (a rollback, report = 0,
+ * drops them). */
+static cm_err pg_pipe_drain_how(struct pg_db *s, int report)
+{
+    cm_err rc = CM_OK, more;
+
+    if (report)
+        rc = rows_flush(s);
+    else
+        rows_discard(s);
+    /* After a failed flush only its error is reported. */
+    more = pipe_collect(s, report && rc == CM_OK);
+    return rc != CM_OK ? rc : more;
+}
+
 static cm_err pg_pipe_drain(struct pg_db *s)
 {
     return pg_pipe_drain_how(s, 1);
@@ -571,6 +612,8 @@ static cm_err pg_pipe_send(struct pg_db *s, const char *sql, const struct pqp *p
     int i;
     cm_err rc = CM_OK;
 
+    /* Rows kept back go before this statement. */
+    CM_TRY(rows_flush(s));
     for (i = 0; i < s->nhot && s->hot[i] != sql; i++)
         ;
     if (i == s->nhot || s->npend == PG_PIPE_MAX || PQstatus(s->c) != CONNECTION_OK) {
@@ -605,6 +648,180 @@ static cm_err pg_pipe_send(struct pg_db *s, const char *sql, const struct pqp *p
     snprintf(s->pend[s->npend].msg, sizeof(s->pend[s->npend].msg), "%s", msg ? msg : "");
     s->npend++;
 out:
+    return rc;
+}
+
+/* ---- rows kept back: one INSERT for many rows ----
+ *
+ * Four statements per certificate cost the server more than their rows
+ * (each is bound, planned and run on its own). The rows of a new request,
+ * a certificate just signed, an event and an audit record are kept in the
+ * handle and sent as multi-row INSERTs (PG_ROWS_CHUNK rows each) before
+ * any other statement of the transaction and at its commit, in the order
+ * requests, certificates, events, audit (a certificate's request is in
+ * first). A refused row fails the transaction there: RequestIDs come from
+ * the transaction's counter and serials are random, so a refusal means a
+ * damaged table or a 64-bit collision, never a normal race (C4: the
+ * constraints decide). */
+#define PG_ROWS_CHUNK 128
+/* At most this many bytes of rows kept back per table (a group of
+ * submit.batch_group certificates is a few MiB). */
+#define PG_ROWS_BYTES (1024u * 1024u * 1024u)
+
+static const struct {
+    const char *insert; /* up to VALUES */
+    const char *tail;
+    int ncols;
+    int all; /* every row must go in (ON CONFLICT DO NOTHING counted) */
+    const char *what;
+} rows_table[ROWS_N] = {
+    {"INSERT INTO requests(" REQ_COLS ") VALUES ", " ON CONFLICT DO NOTHING", 10, 1,
+     "inserting requests"},
+    {"INSERT INTO certificates(" CERT_COLS ") VALUES ", " ON CONFLICT DO NOTHING", 22, 1,
+     "inserting certificates"},
+    {"INSERT INTO events(ID, Type, RequestID, SerialNumber, Created, Payload) VALUES ", "", 6, 0,
+     "queueing events"},
+    {"INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details) VALUES ", "", 6, 0,
+     "appending to the audit log"},
+};
+
+/* Keeps one row (p's values, copied) for table t. */
+static cm_err rows_add(struct pg_db *s, int t, const struct pqp *p)
+{
+    struct pg_rows *w = &s->rows[t];
+    cm_err rc = CM_OK;
+
+    assert(p->n == rows_table[t].ncols);
+    if (w->nv + (size_t)p->n > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        struct pg_val *v = realloc(w->v, cap * sizeof(*v));
+        CM_NOMEM_IF(v == NULL);
+        w->v = v;
+        w->cap = cap;
+    }
+    for (int i = 0; i < p->n; i++) {
+        struct pg_val *v = &w->v[w->nv + (size_t)i];
+        size_t n = p->v[i] == NULL ? 0 : p->fmt[i] ? (size_t)p->len[i] : strlen(p->v[i]);
+        v->off = w->data.len;
+        v->len = p->v[i] == NULL ? -1 : (int)n;
+        v->fmt = p->fmt[i];
+        if (n > 0)
+            CM_TRY(buf_append(&w->data, p->v[i], n));
+        /* libpq reads a text value up to its NUL. */
+        if (p->v[i] != NULL && !p->fmt[i])
+            CM_TRY(buf_append(&w->data, "", 1));
+    }
+    w->nv += (size_t)p->n;
+out:
+    return rc;
+}
+
+static int rows_kept(const struct pg_db *s)
+{
+    for (int t = 0; t < ROWS_N; t++)
+        if (s->rows[t].nv > 0)
+            return 1;
+    return 0;
+}
+
+static void rows_discard(struct pg_db *s)
+{
+    for (int t = 0; t < ROWS_N; t++) {
+        s->rows[t].nv = 0;
+        s->rows[t].data.len = 0;
+    }
+}
+
+static void rows_free(struct pg_db *s)
+{
+    for (int t = 0; t < ROWS_N; t++) {
+        buf_free(&s->rows[t].data);
+        free(s->rows[t].v);
+        s->rows[t].v = NULL;
+        s->rows[t].nv = s->rows[t].cap = 0;
+    }
+}
+
+/* Sends rows [from, to) of table t as one INSERT in the pipeline. */
+static cm_err rows_send(struct pg_db *s, int t, size_t from, size_t to)
+{
+    struct pg_rows *w = &s->rows[t];
+    size_t nc = (size_t)rows_table[t].ncols, nv = (to - from) * nc, k;
+    const char **vals = calloc(nv, sizeof(*vals));
+    int *lens = calloc(nv, sizeof(*lens)), *fmts = calloc(nv, sizeof(*fmts));
+    cm_buf sql = CM_BUF_INIT(1 << 20);
+    struct pg_pending *pd;
+    char name[16];
+    int full;
+    cm_err rc = CM_OK;
+
+    CM_NOMEM_IF(vals == NULL || lens == NULL || fmts == NULL);
+    CM_TRY(buf_append_str(&sql, rows_table[t].insert));
+    for (k = 0; k < nv; k++) {
+        const struct pg_val *v = &w->v[from * nc + k];
+        /* An empty value still needs a non-NULL pointer. */
+        vals[k] = v->len < 0                   ? NULL
+                  : v->len == 0 && v->fmt != 0 ? ""
+                                               : (const char *)w->data.data + v->off;
+        lens[k] = v->len < 0 ? 0 : v->len;
+        fmts[k] = v->fmt;
+        CM_TRY(buf_printf(&sql, "%s$%zu%s", k % nc == 0 ? (k ? "), (" : "(") : ", ", k + 1,
+                          k + 1 == nv ? ")" : ""));
+    }
+    CM_TRY(buf_append_str(&sql, rows_table[t].tail));
+    snprintf(name, sizeof(name), "cm_rows%d", t);
+    /* A full chunk is prepared once per session (planned once, not per
+     * chunk); the last, shorter one of a flush goes unprepared. */
+    full = to - from == PG_ROWS_CHUNK;
+    if (full && !s->rows_prepared[t]) {
+        PGresult *r = NULL;
+        CM_TRY(pipe_collect(s, 1));
+        r = PQprepare(s->c, name, buf_str(&sql), (int)nv, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            rc = pg_fail(s, r, rows_table[t].what);
+            PQclear(r);
+            goto out;
+        }
+        PQclear(r);
+        s->rows_prepared[t] = 1;
+    }
+    if (PQpipelineStatus(s->c) == PQ_PIPELINE_OFF && PQenterPipelineMode(s->c) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: %s: cannot enter pipeline mode", s->url, rows_table[t].what);
+    if ((full ? PQsendQueryPrepared(s->c, name, (int)nv, vals, lens, fmts, 0)
+              : PQsendQueryParams(s->c, buf_str(&sql), (int)nv, NULL, vals, lens, fmts, 0)) != 1) {
+        rc = pg_fail(s, NULL, rows_table[t].what);
+        goto out;
+    }
+    pd = &s->pend[s->npend++];
+    pd->what = rows_table[t].what;
+    pd->kind = rows_table[t].all ? PEND_ROWS : PEND_ANY;
+    pd->rows = (int64_t)(to - from);
+    snprintf(pd->msg, sizeof(pd->msg), "%s: %zu rows: refused (a RequestID or serial number taken)",
+             rows_table[t].what, to - from);
+out:
+    free(vals);
+    free(lens);
+    free(fmts);
+    buf_free(&sql);
+    return rc;
+}
+
+/* Sends every row kept back, in the order of rows_table. */
+static cm_err rows_flush(struct pg_db *s)
+{
+    cm_err rc = CM_OK;
+
+    for (int t = 0; t < ROWS_N; t++) {
+        struct pg_rows *w = &s->rows[t];
+        size_t n = w->nv / (size_t)rows_table[t].ncols;
+        for (size_t i = 0; i < n; i += PG_ROWS_CHUNK) {
+            if (s->npend >= PG_PIPE_MAX - 1)
+                CM_TRY(pipe_collect(s, 1));
+            CM_TRY(rows_send(s, t, i, i + PG_ROWS_CHUNK < n ? i + PG_ROWS_CHUNK : n));
+        }
+    }
+out:
+    rows_discard(s);
     return rc;
 }
 
@@ -807,6 +1024,7 @@ out:
 /* The end of a transaction, whatever the outcome. */
 static void tx_forget(struct pg_db *s)
 {
+    rows_discard(s);
     s->ncnt = 0;
     s->notify = 0;
 }
@@ -912,7 +1130,6 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
     struct pqp p = {0};
     PGresult *r = NULL;
     int64_t id = req->request_id;
-    char label[64];
     cm_err rc;
 
     if (id > 0) {
@@ -934,8 +1151,7 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
     CM_TRY(pg_counter_next(db, &id, DB_COUNTER_REQUEST_ID));
     p_int(&p, id);
     request_params(&p, req);
-    snprintf(label, sizeof(label), "RequestID %lld is already taken", (long long)id);
-    CM_TRY(pg_pipe_send(s, REQ_INSERT, &p, "inserting a request", PEND_ONE, label));
+    CM_TRY(rows_add(s, ROWS_REQUESTS, &p));
 out:
     if (rc == CM_OK)
         req->request_id = id;
@@ -1058,7 +1274,7 @@ out:
 
 #define CERT_INSERT                                                                                \
     "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"                  \
-    " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"                         \
+    " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"                          \
     " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"                           \
     " $19::bigint, $20::bigint, $21::integer, $22"                                                 \
     " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"                          \
@@ -1069,8 +1285,8 @@ static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
     struct pg_db *s = PDB(db);
     struct pqp p = {0};
     PGresult *r = NULL;
-    char serial[CM_SERIAL_BUF], rid[24], msg[160];
-    int found = 0, deferred;
+    char serial[CM_SERIAL_BUF], rid[24];
+    int found = 0;
     cm_err rc;
 
     CM_TRY(text_serial_canon(serial, c->serial));
@@ -1079,26 +1295,21 @@ static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
                 "certificate %s: no RequestID (every certificate, imported ones and "
                 "placeholders included, belongs to a request row)",
                 serial);
-    /* The request's row is checked in the same statement (WHERE EXISTS),
-     * so that the foreign key never fails it (and with it the caller's
-     * transaction), and a duplicate is left out (ON CONFLICT): one round
-     * trip; the reason of a refusal is looked up only then. */
     cert_params(&p, serial, c);
-    /* Sent in the pipeline after the statements queued before it (the
-     * request row among them). A certificate this CA has just signed has a
-     * serial of >= 64 random bits: it goes on without waiting, and a
-     * refusal fails the transaction at its next synchronous step (db.h C4).
-     * Any other (imports, placeholders) is read back at once with what
-     * was queued before it, so the caller learns the reason now. */
-    snprintf(msg, sizeof(msg),
-             "certificate %s: refused: its serial number is already in the database, or "
-             "request %" PRId64 " is missing or has a certificate",
-             serial, c->request_id);
-    deferred = c->origin == DB_ORIGIN_ISSUED && c->raw != NULL;
-    CM_TRY(pg_pipe_send(s, CERT_INSERT, &p, "inserting a certificate",
-                        deferred ? PEND_ONE : PEND_COUNT, msg));
-    if (deferred)
+    /* A certificate this CA has just signed has a serial of >= 64 random
+     * bits and a request row of this transaction: it is kept back and
+     * sent with the others (rows_flush), and a refusal fails the
+     * transaction at its next synchronous step (db.h C4). Any other
+     * (imports, placeholders) is sent now with the request's row checked
+     * in the same statement (WHERE EXISTS: the foreign key never fails it
+     * and with it the caller's transaction) and a duplicate left out (ON
+     * CONFLICT); it is read back at once, so the caller learns the reason
+     * now (looked up only then). */
+    if (c->origin == DB_ORIGIN_ISSUED && c->raw != NULL) {
+        CM_TRY(rows_add(s, ROWS_CERTS, &p));
         goto out;
+    }
+    CM_TRY(pg_pipe_send(s, CERT_INSERT, &p, "inserting a certificate", PEND_COUNT, NULL));
     s->pipe_changes = 0;
     CM_TRY(pg_pipe_drain(s));
     if (s->pipe_changes > 0)
@@ -1468,10 +1679,7 @@ static cm_err pg_audit_append(db_t *db, const struct db_audit *a)
     p_text(&p, a->details);
     /* Pipelined: read back at the next synchronous step (a failure fails
      * the transaction there). */
-    return pg_pipe_send(PDB(db),
-                        "INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details)"
-                        " VALUES ($1, $2, $3, $4, $5, $6)",
-                        &p, "appending to the audit log", PEND_ANY, NULL);
+    return rows_add(PDB(db), ROWS_AUDIT, &p);
 }
 
 static cm_err audit_row(void *walk, const PGresult *r, int i)
@@ -1671,10 +1879,7 @@ static cm_err pg_event_enqueue(db_t *db, struct db_event *ev)
     p_text(&p, ev->serial[0] ? ev->serial : NULL);
     p_int(&p, ev->created);
     p_text(&p, ev->payload);
-    CM_TRY(pg_pipe_send(s,
-                        "INSERT INTO events(ID, Type, RequestID, SerialNumber, Created, Payload)"
-                        " VALUES ($1, $2, $3, $4, $5, $6)",
-                        &p, "queueing an event", PEND_ANY, NULL));
+    CM_TRY(rows_add(s, ROWS_EVENTS, &p));
     s->notify = 1;
     ev->id = id;
 out:
@@ -1893,6 +2098,7 @@ static void pg_close(db_t *db)
             break;
         }
     PQfinish(s->c);
+    rows_free(s);
     free(s->url);
     free(s);
 }
@@ -1906,9 +2112,9 @@ static cm_err pg_begin(db_t *db)
 
     tx_forget(s);
     rc = pg_exec(s,
-                        "BEGIN ISOLATION LEVEL READ COMMITTED;"
-                        " SELECT pg_advisory_xact_lock(" CM_STR(PG_KEY_WRITER) ", 0)",
-                        "starting a transaction");
+                 "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                 " SELECT pg_advisory_xact_lock(" CM_STR(PG_KEY_WRITER) ", 0)",
+                 "starting a transaction");
     /* A failed begin leaves no transaction behind (db.c then knows of none
      * to roll back). */
     if (rc != CM_OK && PQtransactionStatus(s->c) != PQTRANS_IDLE)
@@ -2001,6 +2207,8 @@ static cm_err pg_connect(struct pg_db **out, const char *url, int maintenance)
     CM_TRY(url_check(url, &dbname));
     s = calloc(1, sizeof(*s));
     CM_NOMEM_IF(s == NULL);
+    for (int t = 0; t < ROWS_N; t++)
+        buf_init(&s->rows[t].data, PG_ROWS_BYTES);
     s->url = strdup(url);
     CM_NOMEM_IF(s->url == NULL);
     if (!maintenance)
