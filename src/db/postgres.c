@@ -12,9 +12,15 @@
  *     commit made before it got the lock, so what it reads stays true until
  *     it commits (C2), counters and event IDs follow commit order (C3, C6).
  *     Readers outside a transaction are never blocked.
- *   - counters are rows of the table counters, taken with UPDATE ...
- *     RETURNING (row lock, transactional: a rolled-back value was never
- *     committed). Event IDs are the counter "event_id".
+ *   - counters are rows of the table counters. A transaction reads each
+ *     counter it uses once (under the writer lock), hands out the next
+ *     values from memory and stores the counter with its commit (a
+ *     rolled-back value was never stored). Event IDs are the counter
+ *     "event_id".
+ *   - the issuance path's rows (new requests, certificates just signed,
+ *     events, audit records) are kept back and sent as multi-row INSERTs
+ *     in libpq's pipeline mode at the transaction's next synchronous step
+ *     (any other statement, the commit): no round trip per row.
  *   - serials and RequestIDs are unique by constraint (C4); inserts use ON
  *     CONFLICT DO NOTHING so that a duplicate is CM_ERR_EXISTS without
  *     aborting the caller's transaction (as with SQLite, the caller may go
