@@ -60,7 +60,11 @@
  *    random by the caller (>= 64 bits); db_cert_insert of a serial already
  *    there fails with CM_ERR_EXISTS even when the other insert came through
  *    another handle a moment before (a unique index, not a read-then-
- *    insert). The same holds for RequestIDs given by the caller.
+ *    insert). The same holds for RequestIDs given by the caller. For a
+ *    certificate just signed (origin DB_ORIGIN_ISSUED, with its DER) the
+ *    refusal may come at the transaction's next synchronous step instead,
+ *    at the latest db_commit (PostgreSQL sends such rows together); the
+ *    whole transaction then fails and stores nothing.
  * C5 State changes are compare-and-set. db_request_resolve, db_cert_revoke
  *    and db_cert_unrevoke change a row only if it is still in the state the
  *    caller expects, in the same statement; of two racing handles exactly
@@ -68,8 +72,8 @@
  * C6 The outbox. Event IDs are assigned at enqueue, strictly increasing in
  *    commit order as seen by db_event_iter (an event committed later never
  *    gets a lower ID than one already read by a deliverer: with SQLite the
- *    single writer gives this; PostgreSQL must take the ID under the
- *    writer's lock or deliver only IDs below the oldest open transaction's).
+ *    single writer gives this; PostgreSQL takes the ID under the
+ *    writer's lock, which orders the transactions).
  *    Exit modules deliver in ID order and record "delivered up to ID".
  * C7 Metadata (db_meta_*) is transactional like every row. Keys are the
  *    callers' (module.name...); the backend keeps its own state (counters,

@@ -12,9 +12,15 @@
  *     commit made before it got the lock, so what it reads stays true until
  *     it commits (C2), counters and event IDs follow commit order (C3, C6).
  *     Readers outside a transaction are never blocked.
- *   - counters are rows of the table counters, taken with UPDATE ...
- *     RETURNING (row lock, transactional: a rolled-back value was never
- *     committed). Event IDs are the counter "event_id".
+ *   - counters are rows of the table counters. A transaction reads each
+ *     counter it uses once (under the writer lock), hands out the next
+ *     values from memory and stores the counter with its commit (a
+ *     rolled-back value was never stored). Event IDs are the counter
+ *     "event_id".
+ *   - the issuance path's rows (new requests, certificates just signed,
+ *     events, audit records) are kept back and sent as multi-row INSERTs
+ *     in libpq's pipeline mode at the transaction's next synchronous step
+ *     (any other statement, the commit): no round trip per row.
  *   - serials and RequestIDs are unique by constraint (C4); inserts use ON
  *     CONFLICT DO NOTHING so that a duplicate is CM_ERR_EXISTS without
  *     aborting the caller's transaction (as with SQLite, the caller may go
@@ -77,16 +83,72 @@
 /* Rows fetched at a time when copying a table (snapshot). */
 #define PG_FETCH 2000
 
+/* Statements sent in the pipeline and not yet read back (pg_pipe_send):
+ * at most this many, then they are drained. */
+#define PG_PIPE_MAX 2048
+/* Counters one transaction may hold in memory (pg_counter_take). */
+#define PG_COUNTERS_MAX 8
+
+/* What a pipelined statement's result must show (pg_pipe_drain). */
+enum pend_kind {
+    PEND_ANY,   /* success */
+    PEND_ONE,   /* one row changed, else CM_ERR_EXISTS with the message */
+    PEND_COUNT, /* success; the rows changed go to pipe_changes */
+    PEND_ROWS,  /* all of its rows inserted, else CM_ERR_EXISTS with the message */
+};
+
+struct pg_pending {
+    const char *what; /* for the error message: "inserting a request" */
+    enum pend_kind kind;
+    int64_t rows;  /* PEND_ROWS */
+    char msg[160]; /* PEND_ONE: the error when no row changed */
+};
+
+/* A counter of the open transaction: the value last handed out (stored at
+ * the commit when dirty). */
+struct pg_counter {
+    char name[65];
+    int64_t value;
+    int dirty;
+};
+
+/* Rows of the issuance path kept back and sent as multi-row INSERTs
+ * (rows_add, rows_flush): each value copied, in the order of the table's
+ * columns. */
+enum { ROWS_REQUESTS, ROWS_CERTS, ROWS_EVENTS, ROWS_AUDIT, ROWS_N };
+struct pg_val {
+    size_t off; /* in data */
+    int len;    /* -1: NULL */
+    int fmt;    /* 1: binary (bytea) */
+};
+struct pg_rows {
+    cm_buf data;
+    struct pg_val *v;
+    size_t nv, cap;
+};
+
 struct pg_db {
     struct db base; /* first: db.c sees a db_t */
     PGconn *c;
     char *url; /* "postgresql://user@host:port/db": no password, safe to print */
     char sqlstate[6];
-    char locks[PG_LOCKS_MAX][65]; /* named locks held ("" = free slot) */
+    char locks[PG_LOCKS_MAX][65];  /* named locks held ("" = free slot) */
     int lock_shared[PG_LOCKS_MAX]; /* ... taken with DB_LOCK_SHARED */
-    int listening;                /* LISTEN PG_CHANNEL done in this session */
-    const char *hot[PG_HOT_MAX];  /* statements prepared in this session (pg_run_hot) */
+    int listening;                 /* LISTEN PG_CHANNEL done in this session */
+    const char *hot[PG_HOT_MAX];   /* statements prepared in this session (pg_run_hot) */
     int nhot;
+    /* Statements sent in pipeline mode whose results are read at the next
+     * synchronous step (pg_pipe_send, pg_pipe_drain). */
+    struct pg_pending pend[PG_PIPE_MAX];
+    int npend;
+    int64_t pipe_changes; /* rows changed by the last PEND_COUNT statement */
+    /* Counters taken in the open transaction (pg_counter_take): read once,
+     * written at the commit. */
+    struct pg_counter cnt[PG_COUNTERS_MAX];
+    int ncnt;
+    int notify; /* an event was queued: notify at the commit */
+    struct pg_rows rows[ROWS_N];
+    int rows_prepared[ROWS_N]; /* the full-chunk INSERT prepared in this session */
 };
 
 /* The channel an event's commit notifies (C11: db_wait). */
@@ -321,8 +383,20 @@ static cm_err pg_exec_raw(struct pg_db *s, const char *sql)
  * (another node may hold it now): the caller's statement fails, it gives
  * the lock up, and the next attempt reconnects. Inside a transaction the
  * transaction is lost with the session: the caller rolls back. */
+static cm_err pg_pipe_drain(struct pg_db *s);
+static int rows_kept(const struct pg_db *s);
+
 static cm_err pg_revive(struct pg_db *s)
 {
+    /* Statements still in the pipeline come first: their results (and
+     * errors) belong before this one's. */
+    if ((PQpipelineStatus(s->c) != PQ_PIPELINE_OFF || rows_kept(s)) &&
+        PQstatus(s->c) == CONNECTION_OK) {
+        cm_err rc = pg_pipe_drain(s);
+        if (rc != CM_OK)
+            return rc;
+    }
+    s->npend = 0; /* a lost session's pipeline is gone with it (PQreset) */
     if (PQstatus(s->c) == CONNECTION_OK)
         return CM_OK;
     if (s->base.in_tx)
@@ -336,6 +410,7 @@ static cm_err pg_revive(struct pg_db *s)
     PQreset(s->c);
     s->listening = 0; /* the new session listens to nothing yet */
     s->nhot = 0;      /* ... and has no prepared statements */
+    memset(s->rows_prepared, 0, sizeof(s->rows_prepared));
     if (PQstatus(s->c) != CONNECTION_OK)
         return cm_err_set(CM_ERR_NET, "%s: the connection to the database is lost: %.*s", s->url,
                           (int)strcspn(PQerrorMessage(s->c), "\n"), PQerrorMessage(s->c));
@@ -430,6 +505,330 @@ static int64_t pg_changes(PGresult *r)
 {
     const char *t = PQcmdTuples(r);
     return t && *t ? strtoll(t, NULL, 10) : 0;
+}
+
+/* ---- the pipeline: write statements without a round trip each ----
+ *
+ * A certificate's rows are four statements (request, certificate, event,
+ * audit); sent one by one, each waits for the server's answer, and on a
+ * shared machine that wait (two context switches, the scheduler's delay)
+ * costs more than the statement. Statements whose result the caller does
+ * not need at once go out in libpq's pipeline mode (PostgreSQL 14+
+ * protocol use of the extended query protocol without a Sync each) and are
+ * read back together at the next synchronous step: any other statement,
+ * the commit, or PG_PIPE_MAX of them. Inside the transaction they run in
+ * order, so a later read sees them; a failed one aborts the transaction
+ * (the server skips the rest until the Sync) and its error is reported by
+ * the step that drains it, at the latest the commit: nothing of the
+ * transaction is stored. */
+
+/* Checks one pipelined result against what was expected of it. */
+static cm_err pend_check(struct pg_db *s, PGresult *r, const struct pg_pending *pd)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+    if (st == PGRES_PIPELINE_ABORTED)
+        return cm_err_set(CM_ERR_DB, "%s: %s: not run (an earlier statement failed)", s->url,
+                          pd->what);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        return pg_fail(s, r, pd->what);
+    if (pd->kind == PEND_COUNT)
+        s->pipe_changes = pg_changes(r);
+    else if ((pd->kind == PEND_ONE && pg_changes(r) != 1) ||
+             (pd->kind == PEND_ROWS && pg_changes(r) != pd->rows))
+        return cm_err_set(CM_ERR_EXISTS, "%s", pd->msg);
+    return CM_OK;
+}
+
+/* Reads back every pipelined result (the first error is returned, the
+ * rest consumed) and leaves pipeline mode. report = 0: the results are
+ * only consumed (a rollback: the caller's error stays the one reported). */
+static cm_err rows_flush(struct pg_db *s);
+static void rows_discard(struct pg_db *s);
+
+static cm_err pipe_collect(struct pg_db *s, int report)
+{
+    cm_err rc = CM_OK, one;
+    PGresult *r = NULL;
+    int i, lost = 0;
+
+    if (PQpipelineStatus(s->c) == PQ_PIPELINE_OFF)
+        return CM_OK;
+    if (PQpipelineSync(s->c) != 1) {
+        if (report)
+            rc = pg_fail(s, NULL, "sending statements");
+        lost = 1;
+    }
+    for (i = 0; i < s->npend && !lost; i++) {
+        r = PQgetResult(s->c);
+        one = CM_OK;
+        if (r == NULL) {
+            lost = 1;
+            if (report)
+                one = pg_fail(s, NULL, s->pend[i].what);
+        } else if (report)
+            one = pend_check(s, r, &s->pend[i]);
+        if (rc == CM_OK)
+            rc = one;
+        PQclear(r);
+        /* NULL ends each statement's results. */
+        while (!lost && (r = PQgetResult(s->c)) != NULL)
+            PQclear(r);
+    }
+    /* The Sync's own result. */
+    while (!lost && (r = PQgetResult(s->c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    s->npend = 0;
+    if (PQexitPipelineMode(s->c) != 1 && rc == CM_OK && report)
+        rc = pg_fail(s, NULL, "leaving pipeline mode");
+    return rc;
+}
+
+/* pipe_collect after the rows kept back went out (a rollback, report = 0,
+ * drops them). */
+static cm_err pg_pipe_drain_how(struct pg_db *s, int report)
+{
+    cm_err rc = CM_OK, more;
+
+    if (report)
+        rc = rows_flush(s);
+    else
+        rows_discard(s);
+    /* After a failed flush only its error is reported. */
+    more = pipe_collect(s, report && rc == CM_OK);
+    return rc != CM_OK ? rc : more;
+}
+
+static cm_err pg_pipe_drain(struct pg_db *s)
+{
+    return pg_pipe_drain_how(s, 1);
+}
+
+/* Sends a statement of the issuance path (sql a string literal, prepared
+ * once per session as exec_hot does) without waiting for its result;
+ * pd says what the result must show when it is read. */
+static cm_err pg_pipe_send(struct pg_db *s, const char *sql, const struct pqp *p, const char *what,
+                           enum pend_kind kind, const char *msg)
+{
+    char name[16];
+    int i;
+    cm_err rc = CM_OK;
+
+    /* Rows kept back go before this statement. */
+    CM_TRY(rows_flush(s));
+    for (i = 0; i < s->nhot && s->hot[i] != sql; i++)
+        ;
+    if (i == s->nhot || s->npend == PG_PIPE_MAX || PQstatus(s->c) != CONNECTION_OK) {
+        /* Not prepared yet (prepared synchronously, once per session), a
+         * full pipeline, or a lost connection: drain first. */
+        CM_TRY(pg_revive(s));
+        if (i == s->nhot) {
+            PGresult *r = NULL;
+            if (i == PG_HOT_MAX)
+                CM_FAIL(CM_ERR_DB, "%s: %s: too many prepared statements", s->url, what);
+            snprintf(name, sizeof(name), "cm_hot%d", i);
+            r = PQprepare(s->c, name, sql, p ? p->n : 0, NULL);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+                rc = pg_fail(s, r, what);
+                PQclear(r);
+                goto out;
+            }
+            PQclear(r);
+            s->hot[s->nhot++] = sql;
+        }
+    }
+    if (PQpipelineStatus(s->c) == PQ_PIPELINE_OFF && PQenterPipelineMode(s->c) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: %s: cannot enter pipeline mode", s->url, what);
+    snprintf(name, sizeof(name), "cm_hot%d", i);
+    if (PQsendQueryPrepared(s->c, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                            p ? p->fmt : NULL, 0) != 1) {
+        rc = pg_fail(s, NULL, what);
+        goto out;
+    }
+    s->pend[s->npend].what = what;
+    s->pend[s->npend].kind = kind;
+    snprintf(s->pend[s->npend].msg, sizeof(s->pend[s->npend].msg), "%s", msg ? msg : "");
+    s->npend++;
+out:
+    return rc;
+}
+
+/* ---- rows kept back: one INSERT for many rows ----
+ *
+ * Four statements per certificate cost the server more than their rows
+ * (each is bound, planned and run on its own). The rows of a new request,
+ * a certificate just signed, an event and an audit record are kept in the
+ * handle and sent as multi-row INSERTs (PG_ROWS_CHUNK rows each) before
+ * any other statement of the transaction and at its commit, in the order
+ * requests, certificates, events, audit (a certificate's request is in
+ * first). A refused row fails the transaction there: RequestIDs come from
+ * the transaction's counter and serials are random, so a refusal means a
+ * damaged table or a 64-bit collision, never a normal race (C4: the
+ * constraints decide). */
+#define PG_ROWS_CHUNK 128
+/* At most this many bytes of rows kept back per table (a group of
+ * submit.batch_group certificates is a few MiB). */
+#define PG_ROWS_BYTES (1024u * 1024u * 1024u)
+
+static const struct {
+    const char *insert; /* up to VALUES */
+    const char *tail;
+    int ncols;
+    int all; /* every row must go in (ON CONFLICT DO NOTHING counted) */
+    const char *what;
+} rows_table[ROWS_N] = {
+    {"INSERT INTO requests(" REQ_COLS ") VALUES ", " ON CONFLICT DO NOTHING", 10, 1,
+     "inserting requests"},
+    {"INSERT INTO certificates(" CERT_COLS ") VALUES ", " ON CONFLICT DO NOTHING", 22, 1,
+     "inserting certificates"},
+    {"INSERT INTO events(ID, Type, RequestID, SerialNumber, Created, Payload) VALUES ", "", 6, 0,
+     "queueing events"},
+    {"INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details) VALUES ", "", 6, 0,
+     "appending to the audit log"},
+};
+
+/* Keeps one row (p's values, copied) for table t. */
+static cm_err rows_add(struct pg_db *s, int t, const struct pqp *p)
+{
+    struct pg_rows *w = &s->rows[t];
+    cm_err rc = CM_OK;
+
+    assert(p->n == rows_table[t].ncols);
+    if (w->nv + (size_t)p->n > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        struct pg_val *v = realloc(w->v, cap * sizeof(*v));
+        CM_NOMEM_IF(v == NULL);
+        w->v = v;
+        w->cap = cap;
+    }
+    for (int i = 0; i < p->n; i++) {
+        struct pg_val *v = &w->v[w->nv + (size_t)i];
+        size_t n = p->v[i] == NULL ? 0 : p->fmt[i] ? (size_t)p->len[i] : strlen(p->v[i]);
+        v->off = w->data.len;
+        v->len = p->v[i] == NULL ? -1 : (int)n;
+        v->fmt = p->fmt[i];
+        if (n > 0)
+            CM_TRY(buf_append(&w->data, p->v[i], n));
+        /* libpq reads a text value up to its NUL. */
+        if (p->v[i] != NULL && !p->fmt[i])
+            CM_TRY(buf_append(&w->data, "", 1));
+    }
+    w->nv += (size_t)p->n;
+out:
+    return rc;
+}
+
+static int rows_kept(const struct pg_db *s)
+{
+    for (int t = 0; t < ROWS_N; t++)
+        if (s->rows[t].nv > 0)
+            return 1;
+    return 0;
+}
+
+static void rows_discard(struct pg_db *s)
+{
+    for (int t = 0; t < ROWS_N; t++) {
+        s->rows[t].nv = 0;
+        s->rows[t].data.len = 0;
+    }
+}
+
+static void rows_free(struct pg_db *s)
+{
+    for (int t = 0; t < ROWS_N; t++) {
+        buf_free(&s->rows[t].data);
+        free(s->rows[t].v);
+        s->rows[t].v = NULL;
+        s->rows[t].nv = s->rows[t].cap = 0;
+    }
+}
+
+/* Sends rows [from, to) of table t as one INSERT in the pipeline. */
+static cm_err rows_send(struct pg_db *s, int t, size_t from, size_t to)
+{
+    struct pg_rows *w = &s->rows[t];
+    size_t nc = (size_t)rows_table[t].ncols, nv = (to - from) * nc, k;
+    const char **vals = calloc(nv, sizeof(*vals));
+    int *lens = calloc(nv, sizeof(*lens)), *fmts = calloc(nv, sizeof(*fmts));
+    cm_buf sql = CM_BUF_INIT(1 << 20);
+    struct pg_pending *pd;
+    char name[16];
+    int full;
+    cm_err rc = CM_OK;
+
+    CM_NOMEM_IF(vals == NULL || lens == NULL || fmts == NULL);
+    CM_TRY(buf_append_str(&sql, rows_table[t].insert));
+    for (k = 0; k < nv; k++) {
+        const struct pg_val *v = &w->v[from * nc + k];
+        /* An empty value still needs a non-NULL pointer. */
+        vals[k] = v->len < 0                   ? NULL
+                  : v->len == 0 && v->fmt != 0 ? ""
+                                               : (const char *)w->data.data + v->off;
+        lens[k] = v->len < 0 ? 0 : v->len;
+        fmts[k] = v->fmt;
+        CM_TRY(buf_printf(&sql, "%s$%zu%s", k % nc == 0 ? (k ? "), (" : "(") : ", ", k + 1,
+                          k + 1 == nv ? ")" : ""));
+    }
+    CM_TRY(buf_append_str(&sql, rows_table[t].tail));
+    snprintf(name, sizeof(name), "cm_rows%d", t);
+    /* A full chunk is prepared once per session (planned once, not per
+     * chunk); the last, shorter one of a flush goes unprepared. */
+    full = to - from == PG_ROWS_CHUNK;
+    if (full && !s->rows_prepared[t]) {
+        PGresult *r = NULL;
+        CM_TRY(pipe_collect(s, 1));
+        r = PQprepare(s->c, name, buf_str(&sql), (int)nv, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            rc = pg_fail(s, r, rows_table[t].what);
+            PQclear(r);
+            goto out;
+        }
+        PQclear(r);
+        s->rows_prepared[t] = 1;
+    }
+    if (PQpipelineStatus(s->c) == PQ_PIPELINE_OFF && PQenterPipelineMode(s->c) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: %s: cannot enter pipeline mode", s->url, rows_table[t].what);
+    if ((full ? PQsendQueryPrepared(s->c, name, (int)nv, vals, lens, fmts, 0)
+              : PQsendQueryParams(s->c, buf_str(&sql), (int)nv, NULL, vals, lens, fmts, 0)) != 1) {
+        rc = pg_fail(s, NULL, rows_table[t].what);
+        goto out;
+    }
+    pd = &s->pend[s->npend++];
+    pd->what = rows_table[t].what;
+    pd->kind = rows_table[t].all ? PEND_ROWS : PEND_ANY;
+    pd->rows = (int64_t)(to - from);
+    snprintf(pd->msg, sizeof(pd->msg), "%s: %zu rows: refused (a RequestID or serial number taken)",
+             rows_table[t].what, to - from);
+out:
+    free(vals);
+    free(lens);
+    free(fmts);
+    buf_free(&sql);
+    return rc;
+}
+
+/* Sends every row kept back, in the order of rows_table. */
+static cm_err rows_flush(struct pg_db *s)
+{
+    cm_err rc = CM_OK;
+
+    for (int t = 0; t < ROWS_N; t++) {
+        struct pg_rows *w = &s->rows[t];
+        size_t n = w->nv / (size_t)rows_table[t].ncols;
+        for (size_t i = 0; i < n; i += PG_ROWS_CHUNK) {
+            if (s->npend >= PG_PIPE_MAX - 1)
+                CM_TRY(pipe_collect(s, 1));
+            CM_TRY(rows_send(s, t, i, i + PG_ROWS_CHUNK < n ? i + PG_ROWS_CHUNK : n));
+        }
+    }
+out:
+    rows_discard(s);
+    return rc;
 }
 
 static int64_t g_int(const PGresult *r, int row, int col)
@@ -546,14 +945,112 @@ static cm_err pg_meta_set(db_t *db, const char *key, const char *value)
                       &p, "writing meta");
 }
 
-/* The read and the increment are one statement on a locked row (C3). */
+/* ---- counters of the open transaction ----
+ *
+ * Every writer holds the writer lock (pg_begin) from its BEGIN to its
+ * commit, so no other transaction reads or changes a counter meanwhile:
+ * a transaction reads each counter it uses once, hands out the following
+ * values from memory and stores the counter with its commit (db.h C3 allows
+ * it; SQLite does the same for request_id). Values still never repeat or go
+ * backwards: the next writer reads them only after this commit, and a
+ * rolled-back transaction stored none. Event IDs so follow commit order
+ * (C6) because the writer lock, not a counter row lock, orders the
+ * transactions. (Taking them with an UPDATE each would also leave one row
+ * version per value, a chain that every later UPDATE of the row in the
+ * same transaction walks.) */
+#define PG_COUNTER_LOAD "SELECT COALESCE((SELECT value FROM counters WHERE name = $1), 0)"
+/* request_id continues past the highest RequestID in the table, also of a
+ * row a restore brought in without raising the counter (as SQLite's). */
+#define PG_COUNTER_LOAD_REQ                                                                        \
+    "SELECT GREATEST(COALESCE((SELECT value FROM counters WHERE name = $1), 0),"                   \
+    " COALESCE((SELECT max(RequestID) FROM requests), 0))"
+#define PG_COUNTER_STORE                                                                           \
+    "INSERT INTO counters(name, value) VALUES ($1, $2) ON CONFLICT (name)"                         \
+    " DO UPDATE SET value = GREATEST(counters.value, EXCLUDED.value)"
+
+/* The transaction's slot of counter key, read from the table on first use;
+ * *out NULL when all PG_COUNTERS_MAX slots are taken (the caller then uses
+ * the table directly). */
+static cm_err counter_slot(struct pg_db *s, struct pg_counter **out, const char *key)
+{
+    struct pqp p = {0};
+    PGresult *r = NULL;
+    struct pg_counter *c;
+    cm_err rc = CM_OK;
+
+    *out = NULL;
+    assert(s->base.in_tx);
+    for (int i = 0; i < s->ncnt; i++)
+        if (strcmp(s->cnt[i].name, key) == 0) {
+            *out = &s->cnt[i];
+            return CM_OK;
+        }
+    if (s->ncnt == PG_COUNTERS_MAX)
+        return CM_OK;
+    p_text(&p, key);
+    if (strcmp(key, DB_COUNTER_REQUEST_ID) == 0)
+        CM_TRY(pg_run_hot(s, &r, PG_COUNTER_LOAD_REQ, &p, "reading a counter"));
+    else
+        CM_TRY(pg_run_hot(s, &r, PG_COUNTER_LOAD, &p, "reading a counter"));
+    if (PQntuples(r) != 1)
+        CM_FAIL(CM_ERR_DB, "%s: counter %s: no value returned", s->url, key);
+    c = &s->cnt[s->ncnt++];
+    snprintf(c->name, sizeof(c->name), "%s", key);
+    c->value = g_int(r, 0, 0);
+    c->dirty = 0;
+    *out = c;
+out:
+    PQclear(r);
+    return rc;
+}
+
+/* Queues the store of the transaction's counters and the wake-up of the
+ * nodes waiting for events (pipelined: sent with the commit). */
+static cm_err counters_store(struct pg_db *s)
+{
+    cm_err rc = CM_OK;
+
+    for (int i = 0; i < s->ncnt; i++) {
+        struct pqp p = {0};
+        if (!s->cnt[i].dirty)
+            continue;
+        p_text(&p, s->cnt[i].name);
+        p_int(&p, s->cnt[i].value);
+        CM_TRY(pg_pipe_send(s, PG_COUNTER_STORE, &p, "storing a counter", PEND_ANY, NULL));
+    }
+    /* The notification is transactional: listeners hear it at the commit,
+     * never for an event rolled back (one per channel and transaction). */
+    if (s->notify)
+        CM_TRY(pg_pipe_send(s, "SELECT pg_notify('" PG_CHANNEL "', '')", NULL, "notifying",
+                            PEND_ANY, NULL));
+out:
+    return rc;
+}
+
+/* The end of a transaction, whatever the outcome. */
+static void tx_forget(struct pg_db *s)
+{
+    rows_discard(s);
+    s->ncnt = 0;
+    s->notify = 0;
+}
+
+/* The next value of a counter (C3): from the transaction's slot, or, when
+ * none is free, one statement on the locked row. */
 static cm_err pg_counter_next(db_t *db, int64_t *out, const char *key)
 {
     struct pg_db *s = PDB(db);
     struct pqp p = {0};
     PGresult *r = NULL;
+    struct pg_counter *c = NULL;
     cm_err rc;
 
+    CM_TRY(counter_slot(s, &c, key));
+    if (c != NULL) {
+        *out = ++c->value;
+        c->dirty = 1;
+        goto out;
+    }
     p_text(&p, key);
     CM_TRY(pg_run_hot(s, &r,
                       "INSERT INTO counters(name, value) VALUES ($1, 1) ON CONFLICT (name)"
@@ -570,6 +1067,17 @@ out:
 static cm_err pg_counter_raise(db_t *db, const char *key, int64_t at_least)
 {
     struct pqp p = {0};
+    struct pg_counter *c = NULL;
+    cm_err rc = counter_slot(PDB(db), &c, key);
+
+    if (rc != CM_OK)
+        return rc;
+    if (c != NULL) {
+        if (at_least > c->value)
+            c->value = at_least;
+        c->dirty = 1;
+        return CM_OK;
+    }
     p_text(&p, key);
     p_int(&p, at_least < 0 ? 0 : at_least);
     return pg_run(PDB(db), NULL,
@@ -585,6 +1093,13 @@ static cm_err pg_counter_get(db_t *db, int64_t *out, const char *key)
     cm_err rc;
 
     *out = 0;
+    /* Inside a transaction, the values it took (not stored until its
+     * commit). */
+    for (int i = 0; db->in_tx && i < PDB(db)->ncnt; i++)
+        if (strcmp(PDB(db)->cnt[i].name, key) == 0) {
+            *out = PDB(db)->cnt[i].value;
+            return CM_OK;
+        }
     p_text(&p, key);
     CM_TRY(
         pg_run(PDB(db), &r, "SELECT value FROM counters WHERE name = $1", &p, "reading a counter"));
@@ -597,18 +1112,10 @@ out:
 
 /* ---- requests ---- */
 
-/* A new RequestID and the request row in one statement (one round trip):
- * the counter is raised past the highest RequestID in the table (as
- * SQLite's: never reuse one, also of a row a restore brought in without
- * raising the counter) and taken; the row is inserted with it. The counter
- * row stays locked until the commit (C3). */
-#define REQ_INSERT_NEXT                                                                            \
-    "WITH c AS (INSERT INTO counters(name, value)"                                                 \
-    " SELECT $1, COALESCE(max(RequestID), 0) + 1 FROM requests ON CONFLICT (name)"                 \
-    " DO UPDATE SET value = GREATEST(counters.value + 1, EXCLUDED.value) RETURNING value),"        \
-    " i AS (INSERT INTO requests(" REQ_COLS ") SELECT c.value, $2, $3::bigint, $4::bigint,"        \
-    " $5::integer, $6, $7, $8, $9, $10::bytea FROM c ON CONFLICT DO NOTHING RETURNING 1)"          \
-    " SELECT c.value, (SELECT count(*) FROM i) FROM c"
+/* A request row with its RequestID. */
+#define REQ_INSERT                                                                                 \
+    "INSERT INTO requests(" REQ_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"          \
+    " ON CONFLICT DO NOTHING"
 
 static void request_params(struct pqp *p, const struct db_request *req)
 {
@@ -638,22 +1145,19 @@ static cm_err pg_request_insert(db_t *db, struct db_request *req)
         request_params(&p, req);
         /* ON CONFLICT: a taken ID is CM_ERR_EXISTS and the transaction
          * goes on (a failed statement would abort it). */
-        CM_TRY(pg_run(s, &r,
-                      "INSERT INTO requests(" REQ_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-                      " $9, $10) ON CONFLICT DO NOTHING",
-                      &p, "inserting a request"));
+        CM_TRY(pg_run(s, &r, REQ_INSERT, &p, "inserting a request"));
         if (pg_changes(r) == 0)
             CM_FAIL(CM_ERR_EXISTS, "RequestID %lld is already taken", (long long)id);
         goto out;
     }
-    p_text(&p, DB_COUNTER_REQUEST_ID);
+    /* A new RequestID from the transaction's counter (above every row: no
+     * other writer inserts before this commit), and the row pipelined:
+     * taken it could only be by a damaged table, and then the transaction
+     * fails at its next synchronous step (C4 still holds: the constraint). */
+    CM_TRY(pg_counter_next(db, &id, DB_COUNTER_REQUEST_ID));
+    p_int(&p, id);
     request_params(&p, req);
-    CM_TRY(pg_run_hot(s, &r, REQ_INSERT_NEXT, &p, "inserting a request"));
-    if (PQntuples(r) != 1)
-        CM_FAIL(CM_ERR_DB, "%s: inserting a request: no RequestID returned", s->url);
-    id = g_int(r, 0, 0);
-    if (g_int(r, 0, 1) != 1)
-        CM_FAIL(CM_ERR_EXISTS, "RequestID %lld is already taken", (long long)id);
+    CM_TRY(rows_add(s, ROWS_REQUESTS, &p));
 out:
     if (rc == CM_OK)
         req->request_id = id;
@@ -774,6 +1278,14 @@ out:
     return rc;
 }
 
+#define CERT_INSERT                                                                                \
+    "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"                  \
+    " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"                          \
+    " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"                           \
+    " $19::bigint, $20::bigint, $21::integer, $22"                                                 \
+    " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"                          \
+    " ON CONFLICT DO NOTHING"
+
 static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
 {
     struct pg_db *s = PDB(db);
@@ -789,20 +1301,24 @@ static cm_err pg_cert_insert(db_t *db, const struct db_cert *c)
                 "certificate %s: no RequestID (every certificate, imported ones and "
                 "placeholders included, belongs to a request row)",
                 serial);
-    /* The request's row is checked in the same statement (WHERE EXISTS),
-     * so that the foreign key never fails it (and with it the caller's
-     * transaction), and a duplicate is left out (ON CONFLICT): one round
-     * trip; the reason of a refusal is looked up only then. */
     cert_params(&p, serial, c);
-    CM_TRY(pg_run_hot(s, &r,
-                      "INSERT INTO certificates(" CERT_COLS ") SELECT $1, $2::bigint, $3::integer,"
-                      " $4::bigint, $5::bigint, $6, $7, $8, $9, $10, $11, $12, $13::bytea,"
-                      " $14::integer, $15::bigint, $16::bigint, $17::bigint, $18::bigint,"
-                      " $19::bigint, $20::bigint, $21::integer, $22"
-                      " WHERE EXISTS (SELECT 1 FROM requests WHERE RequestID = $2::bigint)"
-                      " ON CONFLICT DO NOTHING",
-                      &p, "inserting a certificate"));
-    if (pg_changes(r) > 0)
+    /* A certificate this CA has just signed has a serial of >= 64 random
+     * bits and a request row of this transaction: it is kept back and
+     * sent with the others (rows_flush), and a refusal fails the
+     * transaction at its next synchronous step (db.h C4). Any other
+     * (imports, placeholders) is sent now with the request's row checked
+     * in the same statement (WHERE EXISTS: the foreign key never fails it
+     * and with it the caller's transaction) and a duplicate left out (ON
+     * CONFLICT); it is read back at once, so the caller learns the reason
+     * now (looked up only then). */
+    if (c->origin == DB_ORIGIN_ISSUED && c->raw != NULL) {
+        CM_TRY(rows_add(s, ROWS_CERTS, &p));
+        goto out;
+    }
+    CM_TRY(pg_pipe_send(s, CERT_INSERT, &p, "inserting a certificate", PEND_COUNT, NULL));
+    s->pipe_changes = 0;
+    CM_TRY(pg_pipe_drain(s));
+    if (s->pipe_changes > 0)
         goto out;
     snprintf(rid, sizeof(rid), "%" PRId64, c->request_id);
     CM_TRY(pg_exists(s, &found, "SELECT 1 FROM requests WHERE RequestID = $1::bigint", rid,
@@ -1167,10 +1683,9 @@ static cm_err pg_audit_append(db_t *db, const struct db_audit *a)
     p_opt(&p, a->request_id);
     p_text(&p, a->serial);
     p_text(&p, a->details);
-    return pg_run_hot(PDB(db), NULL,
-                      "INSERT INTO audit(\"when\", Who, Action, RequestID, SerialNumber, Details)"
-                      " VALUES ($1, $2, $3, $4, $5, $6)",
-                      &p, "appending to the audit log");
+    /* Pipelined: read back at the next synchronous step (a failure fails
+     * the transaction there). */
+    return rows_add(PDB(db), ROWS_AUDIT, &p);
 }
 
 static cm_err audit_row(void *walk, const PGresult *r, int i)
@@ -1355,35 +1870,25 @@ static cm_err pg_request_list(db_t *db, int disposition, db_row_cb cb, void *ctx
 /* The ID is taken under the writer lock: IDs follow commit order (C6). */
 static cm_err pg_event_enqueue(db_t *db, struct db_event *ev)
 {
+    struct pg_db *s = PDB(db);
     struct pqp p = {0};
-    PGresult *r = NULL;
+    int64_t id = 0;
     cm_err rc;
 
-    p_text(&p, DB_COUNTER_EVENT_ID);
+    /* The event ID from the transaction's counter (stored at the commit,
+     * see counter_slot) and the row pipelined. The nodes waiting for
+     * events are notified at the commit (counters_store). */
+    CM_TRY(pg_counter_next(db, &id, DB_COUNTER_EVENT_ID));
+    p_int(&p, id);
     p_int(&p, ev->type);
     p_opt(&p, ev->request_id);
     p_text(&p, ev->serial[0] ? ev->serial : NULL);
     p_int(&p, ev->created);
     p_text(&p, ev->payload);
-    /* The event ID (the counter row stays locked until the commit, so IDs
-     * follow commit order: C3, the outbox cursor relies on it) and the row
-     * in one statement. The notification is transactional: listeners hear
-     * it at the commit, never for an event rolled back (one per channel and
-     * transaction). */
-    CM_TRY(pg_run_hot(PDB(db), &r,
-                      "WITH c AS (INSERT INTO counters(name, value) VALUES ($1, 1)"
-                      " ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
-                      " RETURNING value),"
-                      " e AS (INSERT INTO events(ID, Type, RequestID, SerialNumber, Created,"
-                      " Payload) SELECT c.value, $2::integer, $3::bigint, $4, $5::bigint, $6"
-                      " FROM c RETURNING ID)"
-                      " SELECT e.ID, pg_notify('" PG_CHANNEL "', '') FROM e",
-                      &p, "queueing an event"));
-    if (PQntuples(r) != 1)
-        CM_FAIL(CM_ERR_DB, "%s: queueing an event: no ID returned", PDB(db)->url);
-    ev->id = g_int(r, 0, 0);
+    CM_TRY(rows_add(s, ROWS_EVENTS, &p));
+    s->notify = 1;
+    ev->id = id;
 out:
-    PQclear(r);
     return rc;
 }
 
@@ -1589,6 +2094,8 @@ static void pg_close(db_t *db)
         return;
     /* Closing the session rolls back an open transaction and releases
      * its advisory locks (C2, C8). */
+    if (PQpipelineStatus(s->c) != PQ_PIPELINE_OFF)
+        (void)pg_pipe_drain_how(s, 0);
     for (int i = 0; i < PG_LOCKS_MAX; i++)
         if (s->locks[i][0] != '\0') {
             /* Released now, not when the server notices the closed
@@ -1597,6 +2104,7 @@ static void pg_close(db_t *db)
             break;
         }
     PQfinish(s->c);
+    rows_free(s);
     free(s->url);
     free(s);
 }
@@ -1606,10 +2114,13 @@ static cm_err pg_begin(db_t *db)
     /* The writer lock after BEGIN: one writer at a time, and every
      * statement after it (READ COMMITTED) sees every earlier commit. */
     struct pg_db *s = PDB(db);
-    cm_err rc = pg_exec(s,
-                        "BEGIN ISOLATION LEVEL READ COMMITTED;"
-                        " SELECT pg_advisory_xact_lock(" CM_STR(PG_KEY_WRITER) ", 0)",
-                        "starting a transaction");
+    cm_err rc;
+
+    tx_forget(s);
+    rc = pg_exec(s,
+                 "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                 " SELECT pg_advisory_xact_lock(" CM_STR(PG_KEY_WRITER) ", 0)",
+                 "starting a transaction");
     /* A failed begin leaves no transaction behind (db.c then knows of none
      * to roll back). */
     if (rc != CM_OK && PQtransactionStatus(s->c) != PQTRANS_IDLE)
@@ -1620,9 +2131,18 @@ static cm_err pg_begin(db_t *db)
 static cm_err pg_commit(db_t *db)
 {
     struct pg_db *s = PDB(db);
-    PGresult *r = PQexec(s->c, "COMMIT");
-    cm_err rc = CM_OK;
+    PGresult *r = NULL;
+    cm_err rc;
 
+    /* The counters and the notification join the pipeline; its results
+     * are read (and any failure in it reported) before the COMMIT. */
+    rc = counters_store(s);
+    if (rc == CM_OK)
+        rc = pg_revive(s);
+    tx_forget(s);
+    if (rc != CM_OK)
+        return rc;
+    r = PQexec(s->c, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         rc = pg_fail(s, r, "committing");
     /* COMMIT of a failed transaction answers ROLLBACK. */
@@ -1635,6 +2155,10 @@ static cm_err pg_commit(db_t *db)
 static void pg_rollback(db_t *db)
 {
     struct pg_db *s = PDB(db);
+
+    tx_forget(s);
+    if (PQpipelineStatus(s->c) != PQ_PIPELINE_OFF)
+        (void)pg_pipe_drain_how(s, 0);
     if (PQtransactionStatus(s->c) != PQTRANS_IDLE)
         PQclear(PQexec(s->c, "ROLLBACK"));
 }
@@ -1689,6 +2213,8 @@ static cm_err pg_connect(struct pg_db **out, const char *url, int maintenance)
     CM_TRY(url_check(url, &dbname));
     s = calloc(1, sizeof(*s));
     CM_NOMEM_IF(s == NULL);
+    for (int t = 0; t < ROWS_N; t++)
+        buf_init(&s->rows[t].data, PG_ROWS_BYTES);
     s->url = strdup(url);
     CM_NOMEM_IF(s->url == NULL);
     if (!maintenance)

@@ -246,4 +246,14 @@ check_eq "view lists those requests" \
     "$(cm "$B" view --restrict "RequestID>=1,RequestID<=$n1,Disposition=issued" --out RequestID --format csv | tail -n +2 | wc -l)" "$n1"
 cm "$B" submit "$T/after.csr" >/dev/null 2>"$T/after2.err"
 check_eq "...reported once" "$(grep -c interrupted "$T/after2.err")" 0
+# Counters after the kill (the killed group's values were never stored,
+# PostgreSQL keeps them in memory until its commit): the next RequestID is
+# above every recorded one, and event IDs follow the RequestIDs' order.
+aid=$(cut -f1 "$T/after.out" | head -n 1)
+[ "${aid:-0}" -gt "$n1" ] && ok "the next RequestID ($aid) is above the recorded ones ($n1)" ||
+    fail "next RequestID '$aid' after $n1 recorded"
+check_eq "event IDs in the order of their RequestIDs" \
+    "$(db "$B" "SELECT count(*) FROM (SELECT RequestID, lag(RequestID) OVER (ORDER BY ID) AS p FROM events WHERE Type = 1) AS x WHERE RequestID < p")" 0
+check_eq "...none repeats a RequestID" \
+    "$(db "$B" "SELECT count(*) - count(DISTINCT RequestID) FROM events WHERE Type = 1")" 0
 done_testing

@@ -507,6 +507,79 @@ static int resolve_child(db_t *db, int i, int fd)
 }
 
 /* Four processes resolve one request at once: exactly one wins. */
+/* C4 for certificates just signed (origin issued, with their DER): a
+ * backend may report a taken serial at the transaction's next synchronous
+ * step, at the latest db_commit (PostgreSQL keeps such rows back and sends
+ * them together). Either way the transaction stores nothing, its request
+ * and event included, and the counters go on from the committed state. */
+TEST(serial_taken_issued_deferred)
+{
+    char loc[512];
+    db_t *a = open_new(loc, sizeof(loc)), *b = NULL;
+    static const unsigned char der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    struct db_cert c;
+    struct db_marks m0, m1;
+    struct db_event ev;
+    struct db_request *r = NULL;
+    int64_t id1 = 0, id2 = 0, id3 = 0, before = 0, after = 0;
+    cm_err rc;
+
+    memset(&c, 0, sizeof(c));
+    snprintf(c.serial, sizeof(c.serial), "%s", "7A1B2C3D4E5F6071");
+    c.not_before = 1700000000;
+    c.not_after = 1800000000;
+    c.dn = "CN=deferred";
+    c.cn = "deferred";
+    c.raw = (unsigned char *)der;
+    c.raw_len = sizeof(der);
+    c.revoked_reason = DB_REASON_NONE;
+    CHECK_OK(db_open(&b, loc, 0));
+    CHECK_OK(db_begin(a));
+    CHECK_OK(add_request(a, &id1, DB_DISP_ISSUED));
+    c.request_id = id1;
+    CHECK_OK(db_cert_insert(a, &c));
+    CHECK_OK(db_commit(a));
+    CHECK_OK(db_marks(a, &m0));
+    CHECK_OK(db_counter_get(a, &before, DB_COUNTER_EVENT_ID));
+    /* The same serial, issued again through the other handle. */
+    CHECK_OK(db_begin(b));
+    rc = add_request(b, &id2, DB_DISP_ISSUED);
+    if (rc == CM_OK) {
+        c.request_id = id2;
+        rc = db_cert_insert(b, &c);
+    }
+    if (rc == CM_OK) {
+        memset(&ev, 0, sizeof(ev));
+        ev.type = 1;
+        ev.created = 1700000000;
+        rc = db_event_enqueue(b, &ev);
+    }
+    if (rc == CM_OK)
+        rc = db_commit(b);
+    CHECK_ERR(rc, CM_ERR_EXISTS);
+    db_rollback(b);
+    CHECK_OK(db_marks(a, &m1));
+    CHECK_INT(m1.certificates, m0.certificates);
+    CHECK_INT(m1.last_event_id, m0.last_event_id);
+    CHECK_ERR(db_request_get(a, &r, id2), CM_ERR_NOTFOUND);
+    CHECK_OK(db_counter_get(a, &after, DB_COUNTER_EVENT_ID));
+    CHECK_INT(after, before);
+    /* The handle goes on: the next request gets a RequestID above every
+     * committed one, its certificate goes in. */
+    CHECK_OK(db_begin(b));
+    CHECK_OK(add_request(b, &id3, DB_DISP_ISSUED));
+    CHECK(id3 > id1);
+    snprintf(c.serial, sizeof(c.serial), "%s", "7A1B2C3D4E5F6072");
+    c.request_id = id3;
+    CHECK_OK(db_cert_insert(b, &c));
+    CHECK_OK(db_commit(b));
+    CHECK_OK(db_marks(a, &m1));
+    CHECK_INT(m1.certificates, m0.certificates + 1);
+    db_request_free(r);
+    db_close(b);
+    db_close(a);
+}
+
 TEST(cas_race)
 {
     char loc[512];
@@ -1029,6 +1102,7 @@ int main(void)
         RUN(request_ids_in_one_transaction);
         RUN(request_and_event_ids);
         RUN(serial_unique_and_cas);
+        RUN(serial_taken_issued_deferred);
         RUN(cas_race);
         RUN(meta);
         RUN(locks);
