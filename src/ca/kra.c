@@ -213,6 +213,7 @@ static cm_err transport_csr_unsigned(struct csr **out, EVP_PKEY *pub)
         (c->spki_bits = OPENSSL_memdup(bits, (size_t)bitslen)) == NULL || !EVP_PKEY_up_ref(pub))
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot make the transport key's request");
     c->pkey = pub;
+    c->kind = pub; /* the key type the profile and lint read (csr.h) */
     c->spki_bits_len = bitslen;
     if ((len = i2d_re_X509_REQ_tbs(r, &c->der)) <= 0)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the transport key's request");

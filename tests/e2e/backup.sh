@@ -85,7 +85,10 @@ check_fails "restore refuses a damaged backup" cm "$H" restore "$T/bk-damaged" -
 # A damaged database page under a manifest rewritten to match: the
 # integrity check finds what the hash cannot.
 cp -r "$T/bk" "$T/bk-torn"
-python3 -c 'import os,sys; f=open(sys.argv[1],"r+b"); n=os.path.getsize(sys.argv[1]); f.seek(n-4096); f.write(b"\x5a"*64)' \
+# The last page's header is overwritten: the page size is read from the
+# database header (offset 16, big-endian; 1 means 65536), since a page's
+# tail may be free space that no check reads.
+python3 -c 'import os,sys; f=open(sys.argv[1],"r+b"); h=f.read(18); ps=int.from_bytes(h[16:18],"big"); ps=65536 if ps==1 else ps; n=os.path.getsize(sys.argv[1]); f.seek(n-ps); f.write(b"\x5a"*64)' \
     "$T/bk-torn/certmint.db"
 sed -i "s/^sha256 [0-9a-f]* certmint.db$/sha256 $(sha256sum "$T/bk-torn/certmint.db" | cut -c1-64) certmint.db/" \
     "$T/bk-torn/MANIFEST"
