@@ -2,7 +2,8 @@
 # Issuance with several nodes on one PostgreSQL beside SQLite (issue 14):
 #   sh bench/pg_nodes.sh [N]        (default N = 4000)
 # N prepared P-256 CSRs, tls-server profile, P-256 CA key in the encrypted
-# file, submit.workers 1 per process. SQLite: one process (one node) on the
+# file, submit.workers 1 per process (and, for reference, the SQLite node
+# with 2 workers). SQLite: one process (one node) on the
 # home's file. PostgreSQL: 1, 2 and 4 processes ("nodes": copies of one
 # home, the same key, one database) each submitting N/k of the requests at
 # once, on a private server (scripts/pg.sh) with fsync on (PG_FSYNC=on:
@@ -15,6 +16,7 @@
 # are that moment's load. Nothing is asserted. The target (issue 14): 2
 # nodes on PostgreSQL >= 0.8 of SQLite's single node.
 #   CM=path/to/certmint sh bench/pg_nodes.sh   another build
+#   WORKERS=2 sh bench/pg_nodes.sh   every node (SQLite's too) with 2 workers
 set -eu
 cd "$(dirname "$0")/.."
 N=${1:-4000}
@@ -50,7 +52,7 @@ run() {
     h="$W/$name"
     $CM --home "$h" --passphrase-file "$W/pass" init --subject "/CN=Bench $name" --key ec:p256 \
         "$@" >/dev/null
-    $CM --home "$h" config set submit.workers 1
+    $CM --home "$h" config set submit.workers "$wk"
     split -n "l/$k" -d "$W/all" "$W/part.$name."
     i=0
     for p in "$W/part.$name".*; do
@@ -85,12 +87,20 @@ row() {
     printf '%-26s %8s/s  %5s  %8s us  %8s us\n' "$1" "$2" \
         "$(awk -v a="$2" -v b="$5" 'BEGIN { printf "%.2f", a / b }')" "$3" "$4"
 }
-echo "issuance, $N P-256 CSRs, submit.workers 1 per process, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "issuance, $N P-256 CSRs, submit.workers ${WORKERS:-1} per process, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-26s %10s  %5s  %11s  %11s\n' "" "rate" "ratio" "certmint CPU" "server CPU"
+wk=${WORKERS:-1}
 sq=$(run sqlite 1)
 row "SQLite, 1 node" "$sq" "${sq%% *}"
 for k in 1 2 4; do
     r=$(run "pg$k" "$k" --db "$CERTMINT_TEST_PG/bench_pg$k")
     row "PostgreSQL, $k node(s)" "$r" "${sq%% *}"
 done
+# For reference: the SQLite node with two workers (both cores), the rate
+# that one SQLite machine reaches when it is not split into nodes.
+if [ "$wk" -eq 1 ]; then
+    wk=2
+    s2=$(run sqlite2w 1)
+    row "SQLite, 1 node, 2 workers" "$s2" "${sq%% *}"
+fi
 echo "load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
