@@ -66,6 +66,10 @@ struct ca {
 /* The CA key's reference: the URI of private/ca.key.uri, else the path of
  * private/ca.key (home.c). */
 cm_err ca_key_ref(char *ref, size_t refsz, const char *home) CM_MUST_USE;
+/* A key's reference in a home: the URI in HOME/uri_file when that file
+ * exists (a key in a token), else the path HOME/key_file. */
+cm_err ca_key_ref_at(char *ref, size_t refsz, const char *home, const char *uri_file,
+                     const char *key_file) CM_MUST_USE;
 
 /* Makes cfg (taken over) the configuration of the handle and of every
  * session from now on, as ca_reload_config does with the file's: a

@@ -461,18 +461,17 @@ out:
     return rc;
 }
 
-/* The key's reference: the URI in private/ca.key.uri, else the path of
- * private/ca.key. */
-static cm_err key_ref_of(char *ref, size_t refsz, const char *home)
+cm_err ca_key_ref_at(char *ref, size_t refsz, const char *home, const char *uri_file,
+                     const char *key_file)
 {
     cm_err rc = CM_OK;
     char path[PATH_MAX];
     unsigned char *data = NULL;
     size_t len = 0;
 
-    CM_TRY(fs_join(path, sizeof(path), home, CA_KEY_URI_FILE));
+    CM_TRY(fs_join(path, sizeof(path), home, uri_file));
     if (access(path, F_OK) != 0)
-        return fs_join(ref, refsz, home, CA_KEY_FILE);
+        return fs_join(ref, refsz, home, key_file);
     CM_TRY(fs_read_file(&data, &len, path, refsz - 1));
     while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
         len--;
@@ -483,6 +482,13 @@ static cm_err key_ref_of(char *ref, size_t refsz, const char *home)
 out:
     free(data);
     return rc;
+}
+
+/* The key's reference: the URI in private/ca.key.uri, else the path of
+ * private/ca.key. */
+static cm_err key_ref_of(char *ref, size_t refsz, const char *home)
+{
+    return ca_key_ref_at(ref, refsz, home, CA_KEY_URI_FILE, CA_KEY_FILE);
 }
 
 cm_err ca_key_ref(char *ref, size_t refsz, const char *home)

@@ -44,24 +44,7 @@ static cm_err pem_of(char **pem, X509 *x)
  * the token), else the key file. */
 static cm_err transport_ref(char *ref, size_t refsz, ca_ctx *ca)
 {
-    cm_err rc = CM_OK;
-    char path[PATH_MAX];
-    unsigned char *data = NULL;
-    size_t len = 0;
-
-    CM_TRY(fs_join(path, sizeof(path), ca->home, KRA_TRANSPORT_KEY_URI));
-    if (!fs_exists(path))
-        return fs_join(ref, refsz, ca->home, KRA_TRANSPORT_KEY);
-    CM_TRY(fs_read_file(&data, &len, path, refsz - 1));
-    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
-        len--;
-    memcpy(ref, data, len);
-    ref[len] = '\0';
-    if (len == 0 || memchr(ref, '\0', len) != NULL || !key_ref_is_uri(ref))
-        CM_FAIL(CM_ERR_INVALID, "%s: not a key URI", path);
-out:
-    free(data);
-    return rc;
+    return ca_key_ref_at(ref, refsz, ca->home, KRA_TRANSPORT_KEY_URI, KRA_TRANSPORT_KEY);
 }
 
 static cm_err transport_key_open(cm_key **key, ca_ctx *ca, X509 *cert)

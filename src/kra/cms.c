@@ -89,12 +89,27 @@ cm_err kra_cms_parse(CMS_ContentInfo **out, const unsigned char *der, size_t len
     return CM_OK;
 }
 
+cm_err kra_bio_take(unsigned char **out, size_t *outlen, BIO *mem)
+{
+    BUF_MEM *bm = NULL;
+
+    BIO_get_mem_ptr(mem, &bm);
+    *out = OPENSSL_malloc(bm->length + 1);
+    if (*out == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    if (bm->length > 0)
+        memcpy(*out, bm->data, bm->length);
+    (*out)[bm->length] = '\0';
+    *outlen = bm->length;
+    OPENSSL_cleanse(bm->data, bm->length);
+    return CM_OK;
+}
+
 cm_err kra_open(unsigned char **out, size_t *outlen, const unsigned char *der, size_t derlen,
                 X509 *cert, EVP_PKEY *key, const char *what)
 {
     CMS_ContentInfo *cms = NULL;
     BIO *mem = NULL;
-    BUF_MEM *bm = NULL;
     int nid;
     cm_err rc = CM_OK;
 
@@ -113,13 +128,7 @@ cm_err kra_open(unsigned char **out, size_t *outlen, const unsigned char *der, s
                      "%s: the CMS envelope does not open with this key "
                      "(not addressed to it, or changed)",
                      what);
-    BIO_get_mem_ptr(mem, &bm);
-    *out = OPENSSL_malloc(bm->length + 1);
-    CM_NOMEM_IF(*out == NULL);
-    memcpy(*out, bm->data, bm->length);
-    (*out)[bm->length] = '\0';
-    *outlen = bm->length;
-    OPENSSL_cleanse(bm->data, bm->length);
+    rc = kra_bio_take(out, outlen, mem);
 out:
     BIO_free(mem);
     CMS_ContentInfo_free(cms);

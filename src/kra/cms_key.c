@@ -341,7 +341,6 @@ cm_err kra_open_key(unsigned char **out, size_t *outlen, const unsigned char *in
     CMS_ContentInfo *cms = NULL, *kcms = NULL;
     unsigned char *der = NULL, kek[32];
     BIO *mem = NULL;
-    BUF_MEM *bm = NULL;
     int nid, n;
     cm_err rc = CM_OK;
 
@@ -369,14 +368,7 @@ cm_err kra_open_key(unsigned char **out, size_t *outlen, const unsigned char *in
                      "%s: the CMS envelope does not open with this key "
                      "(not addressed to it, or changed)",
                      what);
-    BIO_get_mem_ptr(mem, &bm);
-    *out = OPENSSL_malloc(bm->length + 1);
-    CM_NOMEM_IF(*out == NULL);
-    if (bm->length > 0)
-        memcpy(*out, bm->data, bm->length);
-    (*out)[bm->length] = '\0';
-    *outlen = bm->length;
-    OPENSSL_cleanse(bm->data, bm->length);
+    rc = kra_bio_take(out, outlen, mem);
 out:
     OPENSSL_cleanse(kek, sizeof(kek));
     OPENSSL_free(der);

@@ -55,6 +55,11 @@ void kra_secret_free(unsigned char *p, size_t len);
 
 /* ---- CMS ---- */
 
+/* Hands the bytes of a memory BIO to *out (allocated with OPENSSL_malloc,
+ * NUL-terminated, the caller frees it) and wipes the BIO's copy: what
+ * kra_open and kra_open_key decrypt. */
+cm_err kra_bio_take(unsigned char **out, size_t *outlen, BIO *mem) CM_MUST_USE;
+
 /* AuthEnvelopedData (RFC 5083, AES-256-GCM) of data to the certificates
  * recips (RSA: key transport, EC: key agreement), DER. */
 cm_err kra_envelope(unsigned char **der, size_t *derlen, const unsigned char *data, size_t len,
