@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks the layering of src/: every directory may use only the directories
-# listed for it below (docs/architecture.md draws the picture). Two checks:
+# listed for it below (docs/architecture.md draws the picture). Checks:
 #   - #include "DIR/..." lines in src/DIR/*.[ch] (what the source names);
 #   - with an object folder (BUILD/src/DIR/*.o, from `make`), the symbols each
 #     object needs and which directory defines them (what the link uses:
@@ -13,131 +13,170 @@
 #     front end is a thin client).
 # Prints each upward use and exits 1 if there is one; a directory missing
 # from the table is an error too (a new layer must be placed on purpose).
+# Each check is one awk pass over all files (a process per file and per
+# symbol took 45 s; tests/e2e/layers.sh runs this a dozen times).
 #   sh scripts/layers.sh [BUILD]
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-}
 
 # DIR: the directories it may use (besides itself). Lowest layer first.
-allowed() {
-    case "$1" in
-    util) echo "" ;;
-    db) echo "util" ;;
-    config) echo "util" ;;
-    event) echo "util db config" ;;
-    key) echo "util" ;;
-    kra) echo "util key" ;;
-    ca) echo "util db config event key kra" ;;
-    crl) echo "util db config event key ca" ;;
-    ldap) echo "util db config event key ca crl" ;;
-    backup) echo "util db config event key ca crl" ;;
-    exit) echo "util db config event key ca crl ldap" ;;
-    recover) echo "util db config event key ca crl ldap exit" ;;
-    ocsp) echo "util db config event key ca" ;;
-    host) echo "util db config event key ca" ;;
-    serve) echo "util db config event key ca crl ldap exit recover backup" ;;
-    http) echo "util db config event key ca crl ldap exit recover backup serve ocsp" ;;
-    cli) echo "util db config event key kra ca crl ldap exit recover backup serve ocsp http host" ;;
-    *) echo "?" ;;
-    esac
-}
+TABLE='util:
+db:util
+config:util
+event:util db config
+key:util
+kra:util key
+ca:util db config event key kra
+crl:util db config event key ca
+ldap:util db config event key ca crl
+backup:util db config event key ca crl
+exit:util db config event key ca crl ldap
+recover:util db config event key ca crl ldap exit
+ocsp:util db config event key ca
+host:util db config event key ca
+serve:util db config event key ca crl ldap exit recover backup
+http:util db config event key ca crl ldap exit recover backup serve ocsp
+cli:util db config event key kra ca crl ldap exit recover backup serve ocsp http host'
+front_ends="cli http"
 
-bad=0
-ok_use() { # from to
-    [ "$1" = "$2" ] && return 0
-    for a in $(allowed "$1"); do [ "$a" = "$2" ] && return 0; done
-    return 1
+# The table and ok(from, to) for the awk programs below.
+AWK_TABLE='
+function table_load(    n, i, l, k) {
+    n = split(TABLE, l, "\n")
+    for (i = 1; i <= n; i++) {
+        k = index(l[i], ":")
+        uses[substr(l[i], 1, k - 1)] = substr(l[i], k + 1)
+    }
 }
+function ok(from, to) {
+    return from == to || index(" " uses[from] " ", " " to " ") > 0
+}
+function is_fe(d) { return index(" " FE " ", " " d " ") > 0 }
+'
+
+out=$(mktemp "${TMPDIR:-/tmp}/layers.XXXXXX")
+trap 'rm -f "$out" "$out.def" "$out.und"' EXIT
+bad=0
 for d in "$top"/src/*/; do
     d=$(basename "$d")
-    if [ "$(allowed "$d")" = "?" ]; then
+    case "
+$TABLE" in *"
+$d:"*) ;; *)
         echo "layers: src/$d has no layer: add it to the table in scripts/layers.sh"
         bad=1
-    fi
+        ;;
+    esac
 done
 
-# 1. Includes.
-tab=$(printf '\t')
-for f in "$top"/src/*/*.[ch]; do
-    from=$(basename "$(dirname "$f")")
-    sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([a-z0-9_]*\)\/[^"]*".*/\1/p' "$f" |
-        sort -u | while read -r to; do
-        ok_use "$from" "$to" || echo "layers: ${f#"$top"/} includes $to/ (src/$from may use: $(allowed "$from"))"
-    done
-done >"${TMPDIR:-/tmp}/layers.$$"
-
-# 1b. The front ends are thin clients (docs/architecture.md): they call
-# core functions only, so no file under src/cli or src/http names a storage
-# header (db/...) or SQLite's own, whatever the table above allows.
-front_ends="cli http"
-for f in "$top"/src/cli/*.[ch] "$top"/src/http/*.[ch]; do
-    fe=$(basename "$(dirname "$f")")
-    grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]\(db/[^">]*\|sqlite3\.h\)[">]' "$f" |
-        while IFS= read -r line; do
-            echo "layers: ${f#"$top"/}:${line%%:*} includes ${line#*:} (src/$fe is a thin client: call a core function instead)"
-        done
-done >>"${TMPDIR:-/tmp}/layers.$$"
-
-# 1c. The CA handle and its sessions are opaque to the front ends
+# 1. Includes; 1b. the front ends are thin clients (docs/architecture.md):
+# they call core functions only, so no file under src/cli or src/http names
+# a storage header (db/...) or SQLite's own, whatever the table allows;
+# 1c. the CA handle and its sessions are opaque to the front ends
 # (docs/architecture.md, "The CA handle"): no file under src/cli or
 # src/http includes another directory's internal header (ca/ca_int.h and
-# any other */*_int.h); they read a session through ca.h (ca_home,
-# ca_config, ca_certificate). Their own internals (http/http_int.h) are
-# theirs.
-for f in "$top"/src/cli/*.[ch] "$top"/src/http/*.[ch]; do
-    fe=$(basename "$(dirname "$f")")
-    grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[a-z0-9_]*/[a-z0-9_]*_int\.h"' "$f" |
-        grep -v "\"$fe/" | while IFS= read -r line; do
-            echo "layers: ${f#"$top"/}:${line%%:*} includes ${line#*:} (a core-internal header: src/$fe reads a session through ca/ca.h)"
-        done
-done >>"${TMPDIR:-/tmp}/layers.$$"
-
-# 2. Link: undefined symbols of each object against the defining directory.
-# Objects of sources that still exist (a moved file leaves its old object).
-objects() {
-    for o in "$build"/src/*/*.o; do
-        s=${o#"$build"/}
-        [ -f "$top/${s%.o}.c" ] && echo "$o"
-    done
+# any other */*_int.h); they read a session through ca.h. Their own
+# internals (http/http_int.h) are theirs.
+awk -v TABLE="$TABLE" -v FE="$front_ends" -v top="$top/" "$AWK_TABLE"'
+BEGIN { table_load() }
+FNR == 1 {
+    rel = substr(FILENAME, length(top) + 1)
+    split(rel, p, "/")
+    from = p[2]
 }
-if [ -n "$build" ] && ls "$build"/src/*/*.o >/dev/null 2>&1; then
-    for o in $(objects); do
-        nm --defined-only -g "$o" | awk -v d="$(basename "$(dirname "$o")")" \
-            '$2 ~ /^[TDRBCV]$/ {print $3 "\t" d}'
-    done | sort -u >"${TMPDIR:-/tmp}/layers-def.$$"
-    for o in $(objects); do
-        from=$(basename "$(dirname "$o")")
-        nm -u "$o" | awk -v f="$from" -v o="${o#"$build"/}" '{print $2 "\t" f "\t" o}'
-    done | sort -u | join -t "$tab" - "${TMPDIR:-/tmp}/layers-def.$$" |
-        while IFS="$tab" read -r sym from obj to; do
-            ok_use "$from" "$to" || echo "layers: $obj uses $sym from $to/ (src/$from may use: $(allowed "$from"))"
-        done >>"${TMPDIR:-/tmp}/layers.$$"
-    rm -f "${TMPDIR:-/tmp}/layers-def.$$"
-fi
-# 2b. What the front ends' objects take from src/db: only the name tables
+!/^[ \t]*#[ \t]*include[ \t]*["<]/ { next }
+{
+    line = $0
+    sub(/^[ \t]*#[ \t]*include[ \t]*/, "", line)
+    if (line ~ /^"[a-z0-9_]*\//) {
+        to = substr(line, 2, index(line, "/") - 2)
+        if (!((rel, to) in seen)) {
+            seen[rel, to] = 1
+            if (!ok(from, to))
+                inc[rel] = inc[rel] "layers: " rel " includes " to "/ (src/" from " may use: " uses[from] ")\n"
+        }
+    }
+    if (!is_fe(from))
+        next
+    if (line ~ /^["<](db\/[^">]*|sqlite3\.h)[">]/)
+        thin = thin "layers: " rel ":" FNR " includes " $0 " (src/" from " is a thin client: call a core function instead)\n"
+    if (line ~ /^"[a-z0-9_]*\/[a-z0-9_]*_int\.h"/ && index(line, "\"" from "/") != 1)
+        internal = internal "layers: " rel ":" FNR " includes " $0 " (a core-internal header: src/" from " reads a session through ca/ca.h)\n"
+}
+END {
+    n = 0
+    for (f in inc)
+        names[++n] = f
+    # Sorted by file, as before.
+    for (i = 2; i <= n; i++)
+        for (j = i; j > 1 && names[j - 1] > names[j]; j--) {
+            t = names[j]; names[j] = names[j - 1]; names[j - 1] = t
+        }
+    for (i = 1; i <= n; i++)
+        printf "%s", inc[names[i]]
+    printf "%s%s", thin, internal
+}' "$top"/src/*/*.[ch] >"$out"
+
+# 2. Link: undefined symbols of each object against the defining directory;
+# 2b. what the front ends' objects take from src/db: only the name tables
 # of the values they print and parse (reasons, dispositions), never an
 # operation (db_open, db_cert_get, db_view...): those are the core's.
-if [ -n "$build" ] && ls "$build"/src/cli/*.o "$build"/src/db/*.o >/dev/null 2>&1; then
+# Objects of sources that still exist (a moved file leaves its old object).
+if [ -n "$build" ] && ls "$build"/src/*/*.o >/dev/null 2>&1; then
+    set --
+    for o in "$build"/src/*/*.o; do
+        s=${o#"$build"/}
+        [ -f "$top/${s%.o}.c" ] && set -- "$@" "$o"
+    done
+    # db objects count as definitions whether or not their source exists
+    # (2b reads every src/db object, as the link would).
+    nm -A --defined-only -g "$@" >"$out.def" 2>/dev/null
     for o in "$build"/src/db/*.o; do
-        nm --defined-only -g "$o" | awk '$2 ~ /^[TDRBCV]$/ {print $3}'
-    done | sort -u >"${TMPDIR:-/tmp}/layers-db.$$"
-    for fe in $front_ends; do
-        for o in "$build"/src/"$fe"/*.o; do
-            [ -f "$o" ] || continue
-            s=${o#"$build"/}
-            [ -f "$top/${s%.o}.c" ] || continue
-            nm -u "$o" | awk '{print $2}' | sort -u | join - "${TMPDIR:-/tmp}/layers-db.$$" |
-                grep -Ev '^db_(reason|disposition)_(name|parse)$' |
-                while read -r sym; do
-                    echo "layers: $s uses $sym from db/ (src/$fe is a thin client: call a core function instead)"
-                done
-        done
-    done >>"${TMPDIR:-/tmp}/layers.$$"
-    rm -f "${TMPDIR:-/tmp}/layers-db.$$"
+        [ -f "$o" ] && nm -A --defined-only -g "$o" | sed 's/^/db-all /'
+    done >>"$out.def" 2>/dev/null
+    nm -A -u "$@" >"$out.und" 2>/dev/null
+    awk -v TABLE="$TABLE" -v FE="$front_ends" -v build="$build/" "$AWK_TABLE"'
+    function parse(s,    i, a, n) {
+        i = index(s, ":")
+        obj = substr(s, 1, i - 1)
+        n = split(substr(s, i + 1), a, " ")
+        type = a[n - 1]
+        sym = a[n]
+        obj = substr(obj, length(build) + 1)
+        split(obj, p, "/")
+        dir = p[2]
+    }
+    BEGIN { table_load() }
+    FILENAME ~ /\.def$/ {
+        all = sub(/^db-all /, "")
+        parse($0)
+        if (type !~ /^[TDRBCV]$/)
+            next
+        if (all) {
+            dbsym[sym] = 1
+            next
+        }
+        if (!((sym, dir) in defd)) {
+            defd[sym, dir] = 1
+            defs[sym] = defs[sym] " " dir
+        }
+        next
+    }
+    {
+        parse($0)
+        if ((obj, sym) in seen)
+            next
+        seen[obj, sym] = 1
+        n = split(defs[sym], to, " ")
+        for (i = 1; i <= n; i++)
+            if (!ok(dir, to[i]))
+                print "layers: " obj " uses " sym " from " to[i] "/ (src/" dir " may use: " uses[dir] ")"
+        if (is_fe(dir) && (sym in dbsym) && sym !~ /^db_(reason|disposition)_(name|parse)$/)
+            print "layers: " obj " uses " sym " from db/ (src/" dir " is a thin client: call a core function instead)"
+    }' "$out.def" "$out.und" >>"$out"
 fi
-if [ -s "${TMPDIR:-/tmp}/layers.$$" ]; then
-    cat "${TMPDIR:-/tmp}/layers.$$"
+if [ -s "$out" ]; then
+    cat "$out"
     bad=1
 fi
-rm -f "${TMPDIR:-/tmp}/layers.$$"
 exit $bad

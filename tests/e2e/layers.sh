@@ -40,6 +40,17 @@ if ls "$BUILD"/src/db/*.o >/dev/null 2>&1; then
     check_fails "a CLI object calling db_cert_get is reported" sh "$T/tree2/scripts/layers.sh" "$T/b"
     check_match "the report names the object and the function" "$(cat "$T/last.out")" \
         "src/cli/planted.o uses db_cert_get from db/"
+    # An upward call without an #include (an extern declaration): found
+    # by the symbols the object needs, not by its includes.
+    mkdir -p "$T/b/src/event"
+    cp "$BUILD"/src/event/*.o "$T/b/src/event/"
+    printf 'int exit_raise(void);\nint db_planted(void);\nint db_planted(void) { return exit_raise(); }\n' \
+        >"$T/tree2/src/db/planted.c"
+    ${CC:-cc} -c -o "$T/b/src/db/planted.o" "$T/tree2/src/db/planted.c"
+    check_fails "a db object calling up into event/ is reported" sh "$T/tree2/scripts/layers.sh" "$T/b"
+    check_match "the report names the object, the function and the layer" "$(cat "$T/last.out")" \
+        "src/db/planted.o uses exit_raise from event/ \\(src/db may use: util\\)"
+    rm -f "$T/tree2/src/db/planted.c" "$T/b/src/db/planted.o"
 fi
 # The HTTP server is a front end too (docs/architecture.md): the same two
 # checks for src/http.
