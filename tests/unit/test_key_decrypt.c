@@ -8,6 +8,7 @@
  * fail with an error. The PKCS#11 part is skipped, saying so, where
  * softhsm2 is not installed. */
 #include "unit.h"
+#include "fixture_token.h"
 #include "key/key.h"
 #include "kra/kra.h"
 
@@ -19,10 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
-
-static char dir[256];
-static char pin_path[512];
+static struct fixture_token tok;
 static const unsigned char secret[32] = "0123456789abcdef0123456789abcde";
 
 /* OpenSSL's encryption of secret to pub with the padding of dp. */
@@ -211,31 +209,6 @@ TEST(file_backend)
     EVP_PKEY_free(ec);
 }
 
-static int setup_token(void)
-{
-    char path[512], cmd[1024];
-    FILE *f;
-
-    snprintf(dir, sizeof(dir), "/tmp/cm-unit-p11dec.XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return 0;
-    snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-    if ((f = fopen(path, "w")) == NULL)
-        return 0;
-    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", dir);
-    fclose(f);
-    setenv("SOFTHSM2_CONF", path, 1);
-    snprintf(pin_path, sizeof(pin_path), "%s/pin", dir);
-    if ((f = fopen(pin_path, "w")) == NULL)
-        return 0;
-    fputs("1234\n", f);
-    fclose(f);
-    chmod(pin_path, 0600);
-    snprintf(cmd, sizeof(cmd),
-             "softhsm2-util --init-token --free --label unit --pin 1234 --so-pin 5678 >/dev/null");
-    return system(cmd) == 0;
-}
-
 /* The transport key as the CA makes it in a token, and a signing key. */
 TEST(pkcs11_backend)
 {
@@ -250,12 +223,11 @@ TEST(pkcs11_backend)
     int created = 0;
     cm_err rc;
 
-    if (access(MODULE, R_OK) != 0 || !setup_token()) {
+    if (!fixture_token_open(&tok, "p11dec", 0)) {
         printf("ok - key_decrypt: pkcs11 skipped: softhsm2 is not installed\n");
         goto out;
     }
-    snprintf(curi, sizeof(curi), "pkcs11:token=unit;object=ca?module-path=%s&pin-source=file:%s",
-             MODULE, pin_path);
+    fixture_token_uri(curi, sizeof(curi), &tok, "ca");
     CHECK_OK(key_ref_sibling(uri, sizeof(uri), curi, "-kra-transport"));
     CHECK(strstr(uri, ";object=ca-kra-transport?module-path=") != NULL);
     CHECK_OK(key_spec_parse(&spec, "rsa:2048"));
@@ -290,14 +262,9 @@ out:
 
 int main(void)
 {
-    char cmd[512];
     unit_suite = "key_decrypt";
     RUN(file_backend);
     RUN(pkcs11_backend);
-    if (dir[0] != '\0') {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            printf("# could not remove %s\n", dir);
-    }
+    fixture_token_close(&tok);
     return UNIT_DONE();
 }

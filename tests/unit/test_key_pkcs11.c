@@ -5,6 +5,7 @@
  * signature is checked with the public key read from the token. Skipped,
  * saying so, where softhsm2 is not installed. */
 #include "unit.h"
+#include "fixture_token.h"
 #include "key/key.h"
 
 #include <pthread.h>
@@ -15,46 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define THREADS 4
 #define PER_THREAD 50
 
-static char dir[256];
+static struct fixture_token tok;
 static char uri[1024];
-
-static int setup_token(void)
-{
-    char path[512], cmd[1024];
-    FILE *f;
-
-    snprintf(dir, sizeof(dir), "/tmp/cm-unit-p11.XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return 0;
-    snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-    f = fopen(path, "w");
-    if (f == NULL)
-        return 0;
-    fprintf(f,
-            "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
-            "library.reset_on_fork = true\n",
-            dir);
-    fclose(f);
-    setenv("SOFTHSM2_CONF", path, 1);
-    snprintf(path, sizeof(path), "%s/pin", dir);
-    f = fopen(path, "w");
-    if (f == NULL)
-        return 0;
-    fputs("1234\n", f);
-    fclose(f);
-    chmod(path, 0600);
-    snprintf(cmd, sizeof(cmd),
-             "softhsm2-util --init-token --free --label unit --pin 1234 --so-pin 5678 >/dev/null");
-    if (system(cmd) != 0)
-        return 0;
-    snprintf(uri, sizeof(uri), "pkcs11:token=unit;object=k?module-path=%s&pin-source=file:%s",
-             MODULE, path);
-    return 1;
-}
 
 static int sign_and_verify(const cm_key *k, int i)
 {
@@ -90,10 +56,11 @@ TEST(threads_and_fork)
     int created = 0, status = 0;
     pid_t pid;
 
-    if (access(MODULE, R_OK) != 0 || !setup_token()) {
+    if (!fixture_token_open(&tok, "p11", 1)) {
         printf("ok - key_pkcs11: skipped: softhsm2 is not installed\n");
         return;
     }
+    fixture_token_uri(uri, sizeof(uri), &tok, "k");
     CHECK_OK(key_spec_parse(&spec, "ec:p256"));
     CHECK_OK(key_create(&k, &created, uri, &spec, NULL));
     if (k == NULL)
@@ -124,13 +91,8 @@ TEST(threads_and_fork)
 
 int main(void)
 {
-    char cmd[512];
     unit_suite = "key_pkcs11";
     RUN(threads_and_fork);
-    if (dir[0] != '\0') {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            printf("# could not remove %s\n", dir);
-    }
+    fixture_token_close(&tok);
     return UNIT_DONE();
 }
