@@ -34,8 +34,8 @@ int fixture_token_open(struct fixture_token *t, const char *tag, int reset_on_fo
     }
     snprintf(conf, sizeof(conf), "%s/softhsm2.conf", t->dir);
     snprintf(text, sizeof(text),
-             "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n%s",
-             t->dir, reset_on_fork ? "library.reset_on_fork = true\n" : "");
+             "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n%s", t->dir,
+             reset_on_fork ? "library.reset_on_fork = true\n" : "");
     if (!write_file(conf, text))
         return 0;
     setenv("SOFTHSM2_CONF", conf, 1);
