@@ -32,6 +32,12 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 secs() { date +%s.%N; }
+# The CPU seconds (user + system) of this shell's finished children, from
+# the second line of `times` written to file $1 by this shell itself (in a
+# $(...) subshell its counters would start at zero).
+child_cpu() {
+    sed -n 2p "$1" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); s += p[1] * 60 + p[2] }; printf "%.3f", s }'
+}
 start_load=$(load)
 t_begin=$(secs)
 
@@ -50,7 +56,7 @@ printf 'bench-passphrase\n' >"$W/pass"
 printf 'bench-pin\n' >"$W/pin"
 chmod 600 "$W/pass" "$W/pin"
 
-# issue NAME KEY WORKERS OUT(0|1) -> "certs/s writer-wall-us writer-cpu-us"
+# issue NAME KEY WORKERS OUT(0|1) -> "certs/s writer-wall-us writer-cpu-us cpu-us-per-cert"
 issue() {
     h="$W/ca-$1"
     "$CM" --home "$h" --passphrase-file "$W/pass" init --subject "/CN=Bench $1" --key "$2" >/dev/null
@@ -61,11 +67,15 @@ issue() {
         o="--out $W/out-$1"
     fi
     sync
+    times >"$W/times0"
     a=$(secs)
     # shellcheck disable=SC2086
     "$CM" --home "$h" --passphrase-file "$W/pass" -vv submit --profile tls-server $o \
         "$W"/csrs/*.csr >"$W/submit.out" 2>"$W/submit.err"
     b=$(secs)
+    times >"$W/times1"
+    c0=$(child_cpu "$W/times0")
+    c1=$(child_cpu "$W/times1")
     got=$(grep -c '	issued	' "$W/submit.out" || true)
     [ "$got" -eq "$N" ] || { echo "bench: $1: $got of $N issued" >&2; exit 1; }
     if [ "$4" = 1 ]; then
@@ -75,7 +85,7 @@ issue() {
     wall=$(sed -n 's/.*the writer held \([0-9.]*\) us per request.*/\1/p' "$W/submit.err" | head -n 1)
     cpu=$(sed -n 's/.*writer CPU \([0-9.]*\) us per request.*/\1/p' "$W/submit.err" | head -n 1)
     rm -rf "$h" "$W/out-$1"
-    echo "$(rate "$N" "$a" "$b") ${wall:--} ${cpu:--}"
+    echo "$(rate "$N" "$a" "$b") ${wall:--} ${cpu:--} $(awk -v a="$c0" -v b="$c1" -v n="$N" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }')"
 }
 
 f1=$(issue f1 ec:p256 1 0)
@@ -178,6 +188,10 @@ row "submit --out DIR, $cores workers" "$(f "$fno" 1)" "cert/s" "$(ratio "$(f "$
 row "" "" "" "$(ratio "$(f "$fno" 1)" "$(f "$fn" 1)")" "the same without --out"
 row "openssl ca -infiles (same batch, one process)" "$oca" "cert/s" "$(ratio "$oca" "$lim1")" "the one-core limit"
 row "submit --out DIR, 1 worker / openssl ca" "" "" "$(ratio "$(f "$f1o" 1)" "$oca")" "openssl ca"
+# What the crypto alone costs per certificate (one sign, one verify).
+crypto_us=$(awk -v l="$lim1" 'BEGIN { printf "%.0f", 1e6 / l }')
+row "CPU per certificate, 1 worker (whole command)" "$(f "$f1" 4)" "us" "$(ratio "$crypto_us" "$(f "$f1" 4)")" "$crypto_us us of sign + verify in it"
+row "CPU per certificate, $cores workers" "$(f "$fn" 4)" "us" "$(ratio "$crypto_us" "$(f "$fn" 4)")" "$crypto_us us of sign + verify in it"
 row "writer per certificate, 1 worker, wall" "$(f "$f1" 2)" "us" "$(ratio "$(f "$f1" 2)" 10)" "the target of 10 us"
 row "writer per certificate, 1 worker, CPU" "$(f "$f1" 3)" "us" "$(ratio "$(f "$f1" 3)" 10)" "the target of 10 us"
 row "writer per certificate, $cores workers, wall/CPU" "$(f "$fn" 2)/$(f "$fn" 3)" "us" "" ""
