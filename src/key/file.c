@@ -284,7 +284,7 @@ static void file_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_file = {
-    KEY_OPS_VERSION, "file",        file_claims, file_open, file_create,  file_sign,
-    file_public_key, file_describe, file_close,  NULL,      file_decrypt, file_signer_new,
-    file_signer_sign, file_signer_free,
+    KEY_OPS_VERSION, "file",          file_claims,      file_open,        file_create,
+    file_sign,       file_public_key, file_describe,    file_close,       NULL,
+    file_decrypt,    file_signer_new, file_signer_sign, file_signer_free,
 };

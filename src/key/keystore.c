@@ -83,9 +83,8 @@ void key_spec_of(struct key_spec *out, const EVP_PKEY *k)
         out->kind = KEY_RSA;
     } else if (kind == KEY_ED25519) {
         out->kind = KEY_ED25519;
-    } else if (kind == KEY_EC_P256 &&
-               EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                              NULL)) {
+    } else if (kind == KEY_EC_P256 && EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
+                                                                     group, sizeof(group), NULL)) {
         if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
             out->kind = KEY_EC_P256;
         else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)

@@ -187,7 +187,8 @@ TEST(scratch_keys)
 
 /* A DER request carrying pub's key, signed by signer with md (NULL:
  * Ed25519); *len its length. */
-static unsigned char *make_csr_signed(size_t *len, EVP_PKEY *pub, EVP_PKEY *signer, const EVP_MD *md)
+static unsigned char *make_csr_signed(size_t *len, EVP_PKEY *pub, EVP_PKEY *signer,
+                                      const EVP_MD *md)
 {
     X509_REQ *r = X509_REQ_new();
     unsigned char *out = NULL;

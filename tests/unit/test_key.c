@@ -276,10 +276,10 @@ TEST(spec_of_each_kind)
         size_t bits;
         enum key_kind kind;
     } want[] = {
-        {"EC", "P-256", 0, KEY_EC_P256},     {"EC", "P-384", 0, KEY_EC_P384},
-        {"EC", "P-521", 0, KEY_EC_P521},     {"EC", "secp256k1", 0, KEY_OTHER},
-        {"RSA", NULL, 2048, KEY_RSA},        {"RSA-PSS", NULL, 0, KEY_OTHER},
-        {"ED25519", NULL, 0, KEY_ED25519},   {"ED448", NULL, 0, KEY_OTHER},
+        {"EC", "P-256", 0, KEY_EC_P256},   {"EC", "P-384", 0, KEY_EC_P384},
+        {"EC", "P-521", 0, KEY_EC_P521},   {"EC", "secp256k1", 0, KEY_OTHER},
+        {"RSA", NULL, 2048, KEY_RSA},      {"RSA-PSS", NULL, 0, KEY_OTHER},
+        {"ED25519", NULL, 0, KEY_ED25519}, {"ED448", NULL, 0, KEY_OTHER},
         {"X25519", NULL, 0, KEY_OTHER},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
