@@ -501,12 +501,27 @@ static void unit_do(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratch, 
     pthread_mutex_unlock(&pl->mu);
 }
 
+/* This thread's handle of the CA key (key_worker_open) into its copy of
+ * the session, so that its signatures reuse one set-up operation; returns
+ * it for key_close when the thread is done (NULL: none made, the copy
+ * signs with the shared key, which signs the same). */
+static cm_key *worker_key(ca_ctx *mine)
+{
+    cm_key *w = NULL;
+
+    if (mine->signer == NULL || key_worker_open(&w, mine->signer) != CM_OK)
+        return NULL;
+    mine->signer = w;
+    return w;
+}
+
 static void *pool_worker(void *arg)
 {
     struct pool *pl = arg;
     ca_ctx mine;
     struct csr_scratch scratch;
     size_t u;
+    cm_key *wk = NULL;
 
     /* Phase 1 does not read the context: the submitting thread may be
      * loading the key into it meanwhile (submit_threads). */
@@ -516,9 +531,12 @@ static void *pool_worker(void *arg)
         mine = *pl->ca;
     mine.db = NULL;
     mine.issue_cache = NULL;
+    if (pl->phase == 2)
+        wk = worker_key(&mine);
     while (pool_take(pl, &u))
         unit_do(pl, &mine, &scratch, u);
     issue_cache_free(&mine);
+    key_close(wk);
     csr_scratch_clear(&scratch);
     return NULL;
 }
@@ -591,6 +609,7 @@ static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
     pthread_t t[WORKERS_MAX];
     int started;
     size_t i, g;
+    cm_key *wk = NULL;
 
     mine.db = NULL;
     mine.issue_cache = NULL;
@@ -636,6 +655,7 @@ static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
     mine = *ca;
     mine.db = NULL;
     mine.issue_cache = NULL;
+    wk = worker_key(&mine);
     started = pool_run(&pl, t, nw - 1);
     rc = pool_write(&pl, &mine, requester);
     pthread_mutex_lock(&pl.mu);
@@ -644,8 +664,9 @@ static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
     pthread_mutex_unlock(&pl.mu);
     pool_join(t, started);
 out:
-    /* Only the cache is this copy's own. */
+    /* Only the cache and the key's worker handle are this copy's own. */
     issue_cache_free(&mine);
+    key_close(wk);
     for (g = 0; pl.csrs != NULL && g < n; g++) {
         csr_free(pl.csrs[g]);
         if (pl.ds != NULL)
@@ -668,8 +689,10 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     long long g = 512;
     const char *requester = o->requester ? o->requester : ca->operator_name;
     int nw, marked = 0;
-    struct csr_scratch scratch = {{NULL, NULL, NULL}};
+    struct csr_scratch scratch;
+    cm_key *shared = ca->signer, *wk = NULL;
 
+    memset(&scratch, 0, sizeof(scratch));
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
     if (ca->cert == NULL)
@@ -709,7 +732,13 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
             goto out;
         }
     }
+    /* This session is this thread's until ca_submit returns: it signs
+     * with its own worker handle meanwhile (worker_key). */
+    shared = ca->signer;
+    wk = worker_key(ca);
     rc = submit_range(ca, p, csrs, subs, 0, n, group, requester);
+    if (wk != NULL && ca->signer == wk)
+        ca->signer = shared;
 out:
     if (marked)
         ca_batch_end(ca);
@@ -717,6 +746,7 @@ out:
         for (i = 0; i < n; i++)
             csr_free(csrs[i]);
     free(csrs);
+    key_close(wk);
     csr_scratch_clear(&scratch);
     profile_free(p);
     return rc;

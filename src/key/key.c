@@ -2,7 +2,6 @@
 #include "key/key.h"
 
 #include "util/der.h"
-#include "util/buf.h"
 
 #include <limits.h>
 #include <openssl/core_names.h>
@@ -51,6 +50,11 @@ struct cm_key {
     void *state;
     EVP_PKEY *pub; /* borrowed from the backend */
     const struct sigalg *sa;
+    X509_ALGOR *alg; /* sa->der decoded once, for the certificates signed */
+    /* key_worker_open: parent is the key whose state, pub and alg this
+     * handle borrows; signer its own (NULL: sign through state). */
+    const cm_key *parent;
+    void *signer;
 };
 
 /* The algorithm follows the key: the hash matches the curve's strength for
@@ -150,6 +154,11 @@ static cm_err key_wrap(cm_key **out, const struct key_ops *ops, void *state)
     if (k->pub == NULL)
         CM_FAIL(CM_ERR_CRYPTO, "CA key: the %s backend gave no public key", ops->name);
     CM_TRY(sigalg_for(&k->sa, k->pub));
+    {
+        const unsigned char *p = k->sa->der;
+        k->alg = d2i_X509_ALGOR(NULL, &p, (long)k->sa->len);
+        CM_NOMEM_IF(k->alg == NULL);
+    }
     *out = k;
     k = NULL;
 out:
@@ -225,12 +234,40 @@ cm_err key_open_aux(cm_key **out, const cm_key *k, int fresh)
     return key_wrap(out, k->ops, state);
 }
 
+cm_err key_worker_open(cm_key **out, const cm_key *k)
+{
+    cm_err rc = CM_OK;
+    cm_key *w = NULL;
+
+    *out = NULL;
+    w = calloc(1, sizeof(*w));
+    CM_NOMEM_IF(w == NULL);
+    *w = *k;
+    w->parent = k->parent != NULL ? k->parent : k;
+    w->signer = NULL;
+    if (k->ops->signer_new != NULL)
+        CM_TRY(k->ops->signer_new(&w->signer, k->state));
+    *out = w;
+    w = NULL;
+out:
+    free(w);
+    return rc;
+}
+
 void key_close(cm_key *k)
 {
     if (k == NULL)
         return;
+    if (k->parent != NULL) {
+        /* A worker's handle: only its signer is its own. */
+        if (k->signer != NULL)
+            k->ops->signer_free(k->signer);
+        free(k);
+        return;
+    }
     if (k->state != NULL)
         k->ops->close(k->state);
+    X509_ALGOR_free(k->alg);
     free(k);
 }
 
@@ -261,6 +298,8 @@ cm_err key_sign(const cm_key *k, unsigned char **sig, size_t *siglen, const unsi
 {
     *sig = NULL;
     *siglen = 0;
+    if (k->signer != NULL)
+        return k->ops->signer_sign(k->signer, sig, siglen, data, n);
     return k->ops->sign(k->state, sig, siglen, k->sa->md, data, n);
 }
 
@@ -292,29 +331,27 @@ cm_err key_decrypt(const cm_key *k, unsigned char **out, size_t *outlen,
 }
 
 /* The whole signed structure (RFC 5280 4.1.1, RFC 2986 4.2): SEQUENCE {
- * tbs, AlgorithmIdentifier, BIT STRING sig }; *der malloc'ed. */
-static cm_err der_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
-                       const unsigned char *tbs, size_t tbslen, const unsigned char *sig,
-                       size_t siglen)
+ * tbs, AlgorithmIdentifier, BIT STRING sig }: its size, then its bytes
+ * written into p (wrap_size bytes). */
+static size_t wrap_size(const cm_key *k, size_t tbslen, size_t siglen)
 {
-    cm_err rc = CM_OK;
-    cm_buf b = CM_BUF_INIT(16 * 1024 * 1024);
-    static const unsigned char no_unused_bits = 0;
-
-    *der = NULL;
-    CM_TRY(der_header(&b, DER_SEQUENCE, tbslen + k->sa->len + der_tlv_size(siglen + 1)));
-    CM_TRY(buf_append(&b, tbs, tbslen));
-    CM_TRY(buf_append(&b, k->sa->der, k->sa->len));
-    CM_TRY(der_header(&b, DER_BIT_STRING, siglen + 1));
-    CM_TRY(buf_append(&b, &no_unused_bits, 1));
-    CM_TRY(buf_append(&b, sig, siglen));
-    *der = buf_steal(&b, derlen);
-out:
-    buf_free(&b);
-    return rc;
+    return der_tlv_size(tbslen + k->sa->len + der_tlv_size(siglen + 1));
 }
 
-/* Signs tbs and returns the whole signed structure (der_wrap). */
+static void wrap_put(unsigned char *p, const cm_key *k, const unsigned char *tbs, size_t tbslen,
+                     const unsigned char *sig, size_t siglen)
+{
+    p += der_put_header(p, DER_SEQUENCE, tbslen + k->sa->len + der_tlv_size(siglen + 1));
+    memcpy(p, tbs, tbslen);
+    p += tbslen;
+    memcpy(p, k->sa->der, k->sa->len);
+    p += k->sa->len;
+    p += der_put_header(p, DER_BIT_STRING, siglen + 1);
+    *p++ = 0; /* no unused bits: a signature is whole octets (RFC 5280 4.1.1.3) */
+    memcpy(p, sig, siglen);
+}
+
+/* Signs tbs and returns the whole signed structure; *der malloc'ed. */
 static cm_err sign_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
                         const unsigned char *tbs, size_t tbslen)
 {
@@ -324,7 +361,10 @@ static cm_err sign_wrap(unsigned char **der, size_t *derlen, const cm_key *k,
 
     *der = NULL;
     CM_TRY(key_sign(k, &sig, &siglen, tbs, tbslen));
-    CM_TRY(der_wrap(der, derlen, k, tbs, tbslen, sig, siglen));
+    *derlen = wrap_size(k, tbslen, siglen);
+    *der = malloc(*derlen);
+    CM_NOMEM_IF(*der == NULL);
+    wrap_put(*der, k, tbs, tbslen, sig, siglen);
 out:
     free(sig);
     return rc;
@@ -335,59 +375,64 @@ cm_err key_sign_cert(const cm_key *k, X509 **x)
     return key_sign_cert_der(k, x, NULL, NULL);
 }
 
-cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der, size_t *der_len)
+/* The signature into x as X509_sign() puts it there (signatureAlgorithm
+ * and signatureValue through the pointers it writes through; the
+ * TBSCertificate keeps the encoding just signed). Decoding the signed DER
+ * instead would decode the subject's public key again: OpenSSL 3.0 builds
+ * a decoder chain for every key it decodes, which doubled the CPU per
+ * issued certificate (bench/README.md). */
+static cm_err cert_set_signature(X509 *x, const X509_ALGOR *alg, const unsigned char *sig,
+                                 size_t siglen)
 {
     cm_err rc = CM_OK;
-    X509_ALGOR *alg = NULL;
-    const unsigned char *p = k->sa->der;
-    unsigned char *tbs = NULL, *sig = NULL, *wrapped = NULL;
-    int tbslen;
-    size_t siglen = 0;
     const ASN1_BIT_STRING *csig = NULL;
     const X509_ALGOR *calg = NULL;
     ASN1_BIT_STRING *bs;
 
+    X509_get0_signature(&csig, &calg, x);
+    if (!X509_ALGOR_copy((X509_ALGOR *)calg, alg))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
+    bs = (ASN1_BIT_STRING *)csig;
+    if (siglen > INT_MAX || !ASN1_BIT_STRING_set(bs, (unsigned char *)sig, (int)siglen))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature");
+    /* A signature is whole octets: no unused bits (RFC 5280 4.1.1.3). */
+    bs->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+    bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+out:
+    return rc;
+}
+
+cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der, size_t *der_len)
+{
+    cm_err rc = CM_OK;
+    unsigned char *tbs = NULL, *sig = NULL;
+    int tbslen;
+    size_t siglen = 0;
+
     if (der != NULL)
         *der = NULL;
-    alg = d2i_X509_ALGOR(NULL, &p, (long)k->sa->len);
-    CM_NOMEM_IF(alg == NULL);
     /* The TBSCertificate names the algorithm too (RFC 5280 4.1.2.3), and
      * OpenSSL has no setter for it: X509_sign() writes through this same
      * pointer. */
-    if (!X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(*x), alg))
+    if (!X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(*x), k->alg))
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
     tbslen = i2d_re_X509_tbs(*x, &tbs);
     if (tbslen <= 0)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate to sign");
     CM_TRY(key_sign(k, &sig, &siglen, tbs, (size_t)tbslen));
-    /* The signature goes into the certificate as X509_sign() puts it
-     * there (signatureAlgorithm and signatureValue through the pointers it
-     * writes through; the TBSCertificate keeps the encoding just signed).
-     * Decoding the signed DER instead would decode the subject's public key
-     * again: OpenSSL 3.0 builds a decoder chain for every key it decodes,
-     * which doubled the CPU per issued certificate (bench/README.md). */
-    X509_get0_signature(&csig, &calg, *x);
-    if (!X509_ALGOR_copy((X509_ALGOR *)calg, alg))
-        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
-    bs = (ASN1_BIT_STRING *)csig;
-    if (siglen > INT_MAX || !ASN1_BIT_STRING_set(bs, sig, (int)siglen))
-        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature");
-    /* A signature is whole octets: no unused bits (RFC 5280 4.1.1.3). */
-    bs->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
-    bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    CM_TRY(cert_set_signature(*x, k->alg, sig, siglen));
     /* The encoding just signed, wrapped: i2d_X509() would encode the
      * whole TBSCertificate again (OpenSSL keeps no encoding of a
      * certificate it built). */
     if (der != NULL) {
-        CM_TRY(der_wrap(&wrapped, der_len, k, tbs, (size_t)tbslen, sig, siglen));
-        *der = OPENSSL_memdup(wrapped, *der_len);
+        *der_len = wrap_size(k, (size_t)tbslen, siglen);
+        *der = OPENSSL_malloc(*der_len);
         CM_NOMEM_IF(*der == NULL);
+        wrap_put(*der, k, tbs, (size_t)tbslen, sig, siglen);
     }
 out:
-    free(wrapped);
     free(sig);
     OPENSSL_free(tbs);
-    X509_ALGOR_free(alg);
     return rc;
 }
 

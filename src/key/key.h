@@ -15,7 +15,8 @@
  * Threads and fork: a key handle may be used from several threads at once
  * (backends keep per-thread state as they need: PKCS#11 a session per
  * concurrent signer), and in a child after fork (backends notice the new
- * process and reopen what does not survive fork, such as PKCS#11 sessions). */
+ * process and reopen what does not survive fork, such as PKCS#11 sessions).
+ * A handle from key_worker_open is the exception: one thread's own. */
 #ifndef CM_KEY_KEY_H
 #define CM_KEY_KEY_H
 
@@ -28,7 +29,7 @@
 
 /* Bumped when struct key_ops changes incompatibly; key_open() refuses a
  * backend built against another version. */
-#define KEY_OPS_VERSION 3
+#define KEY_OPS_VERSION 4
 
 /* Secrets a backend may need; none of them is ever taken from the command
  * line. */
@@ -86,6 +87,18 @@ struct key_ops {
      * key, wrong padding) CM_ERR_CRYPTO. Thread-safe; fork-safe. */
     cm_err (*decrypt)(void *state, unsigned char **out, size_t *outlen,
                       const struct key_decrypt_params *dp, const unsigned char *in, size_t n);
+    /* Optional (all three NULL: every signature goes through sign). A
+     * signer is one thread's reusable signing state for the key: set up
+     * once (the algorithm fetched, the private-key operation initialised)
+     * so that each signature is only the hash and the private-key step.
+     * signer_new may set *signer to NULL for a key it has no fast path for
+     * (the caller then uses sign). A signer is never used by two threads
+     * at once, lives no longer than state, and signs exactly as sign does
+     * (same algorithm, same output form). */
+    cm_err (*signer_new)(void **signer, void *state);
+    cm_err (*signer_sign)(void *signer, unsigned char **sig, size_t *siglen,
+                          const unsigned char *data, size_t n);
+    void (*signer_free)(void *signer);
 };
 
 typedef struct cm_key cm_key;
@@ -99,6 +112,13 @@ cm_err key_create(cm_key **out, int *created, const char *ref, const struct key_
  * file. Takes a reference on k. */
 cm_err key_from_pkey(cm_key **out, EVP_PKEY *k) CM_MUST_USE;
 void key_close(cm_key *k);
+
+/* A handle of k for one thread (a batch worker): the same key, public key
+ * and algorithm, whose signatures reuse the backend's signer
+ * (key_ops.signer_new) instead of setting up an operation per signature.
+ * Backends without one sign through k as before. Not thread-safe; closed
+ * with key_close (which leaves k open) before k is. */
+cm_err key_worker_open(cm_key **out, const cm_key *k) CM_MUST_USE;
 
 /* The backend's second key beside k (key_ops.open_aux); CM_ERR_UNSUPPORTED
  * when it keeps none. fresh KEY_AUX_TRANSPORT: the CA's key-transport key

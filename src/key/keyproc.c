@@ -746,6 +746,6 @@ static void kp_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_keyproc = {
-    KEY_OPS_VERSION, "keyproc",   kp_claims, kp_open,     kp_create,     kp_sign,
-    kp_public_key,   kp_describe, kp_close,  kp_open_aux, kp_decrypt_op,
+    KEY_OPS_VERSION, "keyproc", kp_claims,   kp_open,       kp_create, kp_sign, kp_public_key,
+    kp_describe,     kp_close,  kp_open_aux, kp_decrypt_op, NULL,      NULL,    NULL,
 };

@@ -41,18 +41,50 @@ cm_err key_spec_parse(struct key_spec *out, const char *s)
                       s);
 }
 
+/* The key's type: its legacy id where it has one (a field read; the
+ * built-in types all have one), else by name. EVP_PKEY_is_a looks the
+ * name up under the library's name-map lock, three times for an EC key:
+ * a lock that two threads issuing certificates took for every one. */
+static enum key_kind spec_kind(const EVP_PKEY *k)
+{
+    switch (EVP_PKEY_get_id(k)) {
+    case EVP_PKEY_RSA:
+        return KEY_RSA;
+    case EVP_PKEY_ED25519:
+        return KEY_ED25519;
+    case EVP_PKEY_EC:
+        return KEY_EC_P256; /* any EC: the curve is read below */
+    case EVP_PKEY_RSA_PSS:
+    case EVP_PKEY_ED448:
+    case EVP_PKEY_X25519:
+    case EVP_PKEY_X448:
+    case EVP_PKEY_DSA:
+    case EVP_PKEY_DH:
+    case EVP_PKEY_DHX:
+    case EVP_PKEY_SM2:
+        return KEY_OTHER;
+    default:
+        break;
+    }
+    if (EVP_PKEY_is_a(k, "RSA"))
+        return KEY_RSA;
+    if (EVP_PKEY_is_a(k, "ED25519"))
+        return KEY_ED25519;
+    return EVP_PKEY_is_a(k, "EC") ? KEY_EC_P256 : KEY_OTHER;
+}
+
 void key_spec_of(struct key_spec *out, const EVP_PKEY *k)
 {
     char group[64] = "";
+    enum key_kind kind = spec_kind(k);
     out->kind = KEY_OTHER;
     out->bits = EVP_PKEY_get_bits(k);
-    if (EVP_PKEY_is_a(k, "RSA")) {
+    if (kind == KEY_RSA) {
         out->kind = KEY_RSA;
-    } else if (EVP_PKEY_is_a(k, "ED25519")) {
+    } else if (kind == KEY_ED25519) {
         out->kind = KEY_ED25519;
-    } else if (EVP_PKEY_is_a(k, "EC") &&
-               EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                              NULL)) {
+    } else if (kind == KEY_EC_P256 && EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
+                                                                     group, sizeof(group), NULL)) {
         if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
             out->kind = KEY_EC_P256;
         else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)

@@ -833,6 +833,6 @@ static void p11_describe(void *state, char *buf, size_t bufsz)
 }
 
 const struct key_ops key_ops_pkcs11 = {
-    KEY_OPS_VERSION, "pkcs11",     p11_claims, p11_open, p11_create,  p11_sign,
-    p11_public_key,  p11_describe, p11_close,  NULL,     p11_decrypt,
+    KEY_OPS_VERSION, "pkcs11",  p11_claims, p11_open,    p11_create, p11_sign, p11_public_key,
+    p11_describe,    p11_close, NULL,       p11_decrypt, NULL,       NULL,     NULL,
 };

@@ -1,11 +1,13 @@
 /* Unit tests: the PKCS#11 URI parser (RFC 7512) and the key ops registry
  * with the file backend (signatures through key_sign verify, certificates
- * and requests signed through key_sign_cert / key_sign_req verify). */
+ * and requests signed through key_sign_cert / key_sign_req verify, and so
+ * do those of a worker's handle, key_worker_open). */
 #include "unit.h"
 #include "key/key.h"
 #include "key/p11uri.h"
 
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <string.h>
 
 TEST(uri_parse)
@@ -145,6 +147,167 @@ TEST(sign_every_type)
     sign_with(EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048), "sha256WithRSAEncryption");
 }
 
+/* 1 when sig is k's signature of data, checked by libcrypto itself
+ * (EVP_DigestVerify with the algorithm key.h names for the key). */
+static int sig_ok(EVP_PKEY *pk, const char *md, const unsigned char *sig, size_t siglen,
+                  const unsigned char *data, size_t n)
+{
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int ok = m != NULL && EVP_DigestVerifyInit_ex(m, NULL, md, NULL, NULL, pk, NULL) == 1 &&
+             EVP_DigestVerify(m, sig, siglen, data, n) == 1;
+    EVP_MD_CTX_free(m);
+    return ok;
+}
+
+struct worker_run {
+    const cm_key *k;
+    EVP_PKEY *pk;
+    const char *md;
+    int bad; /* signatures that did not verify */
+};
+
+/* One thread's worker handle: many signatures, each over other data. */
+static void *worker_signs(void *arg)
+{
+    struct worker_run *w = arg;
+    cm_key *wk = NULL;
+    unsigned char data[64], *sig = NULL;
+    size_t siglen = 0;
+
+    if (key_worker_open(&wk, w->k) != CM_OK) {
+        w->bad = -1;
+        return NULL;
+    }
+    for (int i = 0; i < 100; i++) {
+        memset(data, i, sizeof(data));
+        if (key_sign(wk, &sig, &siglen, data, (size_t)i % sizeof(data)) != CM_OK ||
+            !sig_ok(w->pk, w->md, sig, siglen, data, (size_t)i % sizeof(data)))
+            w->bad++;
+        free(sig);
+        sig = NULL;
+    }
+    key_close(wk);
+    return NULL;
+}
+
+/* key_worker_open: a worker's handle signs with the reused signer (file
+ * backend) exactly as the key does: each signature verifies with
+ * libcrypto, ECDSA signatures of the same data differ (a fresh nonce each
+ * time, RFC 6979 not being used), certificates signed through it verify and
+ * encode as i2d_X509 does; two threads with a handle each sign at once;
+ * closing the handle leaves the key working. */
+static void worker_with(EVP_PKEY *pk, const char *md)
+{
+    cm_key *k = NULL, *wk = NULL;
+    unsigned char *s1 = NULL, *s2 = NULL, *der = NULL;
+    size_t l1 = 0, l2 = 0, der_len = 0;
+    const unsigned char *data = (const unsigned char *)"to be signed";
+    X509 *x = X509_new();
+    struct worker_run w[2];
+    pthread_t t[2];
+
+    CHECK_OK(key_from_pkey(&k, pk));
+    CHECK_OK(key_worker_open(&wk, k));
+    CHECK(wk != NULL && key_public(wk) == key_public(k));
+    CHECK_OK(key_sign(wk, &s1, &l1, data, 12));
+    CHECK_OK(key_sign(wk, &s2, &l2, data, 12));
+    CHECK(sig_ok(pk, md, s1, l1, data, 12) && sig_ok(pk, md, s2, l2, data, 12));
+    if (md != NULL) /* ECDSA and RSA: hashed by the signer */
+        CHECK(EVP_PKEY_is_a(pk, "RSA") ? memcmp(s1, s2, l1) == 0
+                                       : l1 != l2 || memcmp(s1, s2, l1) != 0);
+    CHECK(!sig_ok(pk, md, s1, l1, data, 11));
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 9);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"w", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pk);
+    for (int i = 0; i < 3; i++) {
+        unsigned char *enc = NULL;
+        int enc_len;
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 10 + i);
+        CHECK_OK(key_sign_cert_der(wk, &x, &der, &der_len));
+        CHECK(X509_verify(x, pk) == 1);
+        enc_len = i2d_X509(x, &enc);
+        CHECK(der != NULL && enc_len > 0 && (size_t)enc_len == der_len &&
+              memcmp(der, enc, der_len) == 0);
+        OPENSSL_free(enc);
+        OPENSSL_free(der);
+        der = NULL;
+    }
+    key_close(wk);
+    for (int i = 0; i < 2; i++) {
+        w[i] = (struct worker_run){k, pk, md, 0};
+        CHECK(pthread_create(&t[i], NULL, worker_signs, &w[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(w[i].bad, 0);
+    }
+    free(s1);
+    s1 = NULL;
+    CHECK_OK(key_sign(k, &s1, &l1, data, 12)); /* the key outlives its handles */
+    CHECK(sig_ok(pk, md, s1, l1, data, 12));
+    free(s1);
+    free(s2);
+    X509_free(x);
+    key_close(k);
+    EVP_PKEY_free(pk);
+}
+
+TEST(worker_signer)
+{
+    worker_with(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), "SHA256");
+    worker_with(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384"), "SHA384");
+    worker_with(EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521"), "SHA512");
+    worker_with(EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048), "SHA256");
+    worker_with(EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), NULL);
+}
+
+/* key_spec_of reads the type from the key's id (keystore.c spec_kind):
+ * each kind the CA knows, with its size, and the kinds it does not know
+ * (RSA-PSS, Ed448, X25519, another curve) as KEY_OTHER, as by name. */
+TEST(spec_of_each_kind)
+{
+    static const struct {
+        const char *type, *curve;
+        size_t bits;
+        enum key_kind kind;
+    } want[] = {
+        {"EC", "P-256", 0, KEY_EC_P256},   {"EC", "P-384", 0, KEY_EC_P384},
+        {"EC", "P-521", 0, KEY_EC_P521},   {"EC", "secp256k1", 0, KEY_OTHER},
+        {"RSA", NULL, 2048, KEY_RSA},      {"RSA-PSS", NULL, 0, KEY_OTHER},
+        {"ED25519", NULL, 0, KEY_ED25519}, {"ED448", NULL, 0, KEY_OTHER},
+        {"X25519", NULL, 0, KEY_OTHER},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        struct key_spec s;
+        EVP_PKEY *k = NULL;
+        EVP_PKEY_CTX *g = NULL;
+        if (want[i].curve != NULL)
+            k = EVP_PKEY_Q_keygen(NULL, NULL, want[i].type, want[i].curve);
+        else if (want[i].bits != 0)
+            k = EVP_PKEY_Q_keygen(NULL, NULL, want[i].type, want[i].bits);
+        else if ((g = EVP_PKEY_CTX_new_from_name(NULL, want[i].type, NULL)) != NULL &&
+                 EVP_PKEY_keygen_init(g) == 1 && EVP_PKEY_keygen(g, &k) != 1)
+            k = NULL;
+        EVP_PKEY_CTX_free(g);
+        if (k == NULL) {
+            UNIT_FAIL("cannot make a %s key", want[i].type);
+            continue;
+        }
+        key_spec_of(&s, k);
+        if (s.kind != want[i].kind)
+            UNIT_FAIL("%s %s: kind %d, expected %d", want[i].type,
+                      want[i].curve ? want[i].curve : "", (int)s.kind, (int)want[i].kind);
+        if (want[i].kind == KEY_RSA)
+            CHECK_INT(s.bits, 2048);
+        EVP_PKEY_free(k);
+    }
+}
+
 int main(void)
 {
     unit_suite = "key";
@@ -152,5 +315,7 @@ int main(void)
     RUN(uri_rejects);
     RUN(registry_dispatch);
     RUN(sign_every_type);
+    RUN(worker_signer);
+    RUN(spec_of_each_kind);
     return UNIT_DONE();
 }
