@@ -32,6 +32,13 @@ struct issue_cache {
     unsigned ku; /* keyUsage bits of ku_ext */
     X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia, *pol;
     const char *md;
+    /* The configuration read per certificate until now (ca.backdate,
+     * ca.serial_bytes): read with the extensions, for the cache's life
+     * (a configuration adopted resets it, issue_cache_reset). */
+    int64_t backdate;
+    long long serial_bytes;
+    /* What lint_cert finds the same from one certificate to the next. */
+    struct lint_memo *lint;
     /* Serial-number randomness drawn ahead, for SERIAL_DRAW_CERTS serials
      * per RAND_bytes call instead of one (each call costs this thread's DRBG
      * a lock, a fork check and a reseed test: about 3 us per certificate).
@@ -49,6 +56,7 @@ static void cache_clear(struct issue_cache *c)
     X509_EXTENSION_free(c->cdp);
     X509_EXTENSION_free(c->aia);
     X509_EXTENSION_free(c->pol);
+    lint_memo_free(c->lint);
     OPENSSL_cleanse(c->rnd, sizeof(c->rnd));
     memset(c, 0, sizeof(*c));
 }
@@ -120,8 +128,7 @@ static GENERAL_NAME *uri_name(const char *url)
  * (config_public_url), checked again (a hand-edited file skips `config
  * set`): certificates carry it as an IA5String URI (RFC 5280 4.2.1.13,
  * 4.2.2.1). NULL when there is none. */
-static cm_err conf_url(const char **out, char *buf, size_t bufsz, const ca_ctx *ca,
-                       const char *key)
+static cm_err conf_url(const char **out, char *buf, size_t bufsz, const ca_ctx *ca, const char *key)
 {
     *out = NULL;
     if (config_public_url(buf, bufsz, ca->cfg, key) != CM_OK)
@@ -303,6 +310,13 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
     }
     snprintf(c->profile, sizeof(c->profile), "%s", p->name);
     c->md = key_sign_md(ca->key);
+    c->lint = lint_memo_new();
+    if (c->lint == NULL)
+        CM_FAIL(CM_ERR_NOMEM, "out of memory");
+    if (config_get_seconds(ca->cfg, "ca.backdate", &c->backdate) != CM_OK)
+        c->backdate = 300;
+    if (config_get_int(ca->cfg, "ca.serial_bytes", &c->serial_bytes) != CM_OK)
+        c->serial_bytes = 16;
     if (p->is_ca) {
         if (p->pathlen >= 0)
             snprintf(buf, sizeof(buf), "critical,CA:TRUE,pathlen:%d", p->pathlen);
@@ -819,26 +833,21 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     X509_NAME *subject = NULL;
     X509 *x = NULL;
     ASN1_INTEGER *serial = NULL;
-    int64_t now = (int64_t)time(NULL), backdate = 300;
-    long long serial_bytes = 16;
+    int64_t now = (int64_t)time(NULL);
 
     *out = NULL;
     assert(ca->key != NULL && ca->cert != NULL);
     CM_TRY(check_request(&gens, &subject, p, c));
     CM_TRY(cache_get(&cache, ca, p));
-    if (config_get_seconds(ca->cfg, "ca.backdate", &backdate) != CM_OK)
-        backdate = 300;
-    if (config_get_int(ca->cfg, "ca.serial_bytes", &serial_bytes) != CM_OK)
-        serial_bytes = 16;
 
     x = X509_new();
     CM_NOMEM_IF(x == NULL);
-    CM_TRY(cache_serial(&serial, cache, (size_t)serial_bytes));
+    CM_TRY(cache_serial(&serial, cache, (size_t)cache->serial_bytes));
     if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
         !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
         !X509_set_subject_name(x, subject != NULL ? subject : c->subject))
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot build the certificate");
-    CM_TRY(sign_validity(x, ca, p, now, backdate));
+    CM_TRY(sign_validity(x, ca, p, now, cache->backdate));
     CM_TRY(sign_pubkey(x, c));
     CM_TRY(sign_extensions(x, cache, p, c, gens, X509_get_subject_name(x)));
 
@@ -849,7 +858,7 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
         lo.subject_key = c->kind;
         lo.md_name = cache->md;
         lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
-        CM_TRY(lint_cert(x, ca->cert, &lo));
+        CM_TRY(lint_cert_memo(x, ca->cert, &lo, cache->lint));
     }
     CM_TRY(key_sign_cert_der(ca->signer, &x, der, der_len));
     *out = x;
