@@ -128,7 +128,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libcertmint
 
 # Shared unit-test fixtures with code of their own (tests/unit/fixture_*.c,
 # each with its header), compiled once and linked into the tests named here.
-$(BUILD)/tests/test_ca_threads $(BUILD)/tests/test_ocsp_pool: $(BUILD)/tests/unit/fixture_home.o
+$(BUILD)/tests/test_ca_threads $(BUILD)/tests/test_ocsp_pool $(BUILD)/tests/test_issue_build: $(BUILD)/tests/unit/fixture_home.o
 $(BUILD)/tests/unit/fixture_home.o: $(wildcard tests/unit/*.h)
 $(BUILD)/tests/test_key_pkcs11 $(BUILD)/tests/test_key_decrypt: $(BUILD)/tests/unit/fixture_token.o
 $(BUILD)/tests/unit/fixture_token.o: $(wildcard tests/unit/*.h)

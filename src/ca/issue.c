@@ -32,6 +32,17 @@ struct issue_cache {
     unsigned ku; /* keyUsage bits of ku_ext */
     X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia, *pol;
     const char *md;
+    /* The configuration read per certificate until now (ca.backdate,
+     * ca.serial_bytes): read with the extensions, for the cache's life
+     * (a configuration adopted resets it, issue_cache_reset). */
+    int64_t backdate;
+    long long serial_bytes;
+    /* What lint_cert finds the same from one certificate to the next. */
+    struct lint_memo *lint;
+    /* profile_key_usage of the last request key object (referenced: the
+     * requests of a curve share one prepared key). */
+    EVP_PKEY *ku_for;
+    unsigned ku_for_bits;
     /* Serial-number randomness drawn ahead, for SERIAL_DRAW_CERTS serials
      * per RAND_bytes call instead of one (each call costs this thread's DRBG
      * a lock, a fork check and a reseed test: about 3 us per certificate).
@@ -49,6 +60,8 @@ static void cache_clear(struct issue_cache *c)
     X509_EXTENSION_free(c->cdp);
     X509_EXTENSION_free(c->aia);
     X509_EXTENSION_free(c->pol);
+    lint_memo_free(c->lint);
+    EVP_PKEY_free(c->ku_for);
     OPENSSL_cleanse(c->rnd, sizeof(c->rnd));
     memset(c, 0, sizeof(*c));
 }
@@ -120,8 +133,7 @@ static GENERAL_NAME *uri_name(const char *url)
  * (config_public_url), checked again (a hand-edited file skips `config
  * set`): certificates carry it as an IA5String URI (RFC 5280 4.2.1.13,
  * 4.2.2.1). NULL when there is none. */
-static cm_err conf_url(const char **out, char *buf, size_t bufsz, const ca_ctx *ca,
-                       const char *key)
+static cm_err conf_url(const char **out, char *buf, size_t bufsz, const ca_ctx *ca, const char *key)
 {
     *out = NULL;
     if (config_public_url(buf, bufsz, ca->cfg, key) != CM_OK)
@@ -303,6 +315,13 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
     }
     snprintf(c->profile, sizeof(c->profile), "%s", p->name);
     c->md = key_sign_md(ca->key);
+    c->lint = lint_memo_new();
+    if (c->lint == NULL)
+        CM_FAIL(CM_ERR_NOMEM, "out of memory");
+    if (config_get_seconds(ca->cfg, "ca.backdate", &c->backdate) != CM_OK)
+        c->backdate = 300;
+    if (config_get_int(ca->cfg, "ca.serial_bytes", &c->serial_bytes) != CM_OK)
+        c->serial_bytes = 16;
     if (p->is_ca) {
         if (p->pathlen >= 0)
             snprintf(buf, sizeof(buf), "critical,CA:TRUE,pathlen:%d", p->pathlen);
@@ -547,10 +566,10 @@ static cm_err check_email_san(GENERAL_NAMES **gens, const struct profile *p,
     cm_err rc = CM_OK;
     char *email = NULL;
 
-    email = name_attr(subject, NID_pkcs9_emailAddress);
     if (p->require_email && !gens_have(*gens, GEN_EMAIL, NULL)) {
         GENERAL_NAME *g = NULL;
         ASN1_IA5STRING *ia5 = NULL;
+        email = name_attr(subject, NID_pkcs9_emailAddress);
         if (email == NULL)
             CM_FAIL(CM_ERR_POLICY, "profile %s requires an e-mail address (rfc822Name SAN)",
                     p->name);
@@ -655,6 +674,31 @@ static cm_err add_ext_dup(X509 *x, X509_EXTENSION *e)
     return CM_OK;
 }
 
+/* Appends a copy of the cached extension e made from its parts (type,
+ * criticality, octets): the same DER. X509_add_ext's own copy
+ * (X509_EXTENSION_dup) encodes and decodes it again, five times what
+ * this costs. The first extension goes through X509_add_ext, which makes
+ * the certificate's list and marks its encoding changed; the list is then
+ * x's own (X509_get0_extensions), which takes the copy. */
+static cm_err add_ext_copy(X509 *x, X509_EXTENSION *e)
+{
+    STACK_OF(X509_EXTENSION) * sk;
+    X509_EXTENSION *copy;
+
+    if (e == NULL)
+        return CM_OK;
+    sk = (STACK_OF(X509_EXTENSION) *)X509_get0_extensions(x);
+    if (sk == NULL || sk_X509_EXTENSION_num(sk) == 0)
+        return add_ext_dup(x, e);
+    copy = X509_EXTENSION_create_by_OBJ(NULL, X509_EXTENSION_get_object(e),
+                                        X509_EXTENSION_get_critical(e), X509_EXTENSION_get_data(e));
+    if (copy == NULL || !sk_X509_EXTENSION_push(sk, copy)) {
+        X509_EXTENSION_free(copy);
+        return cm_err_ossl(CM_ERR_NOMEM, "cannot add extension");
+    }
+    return CM_OK;
+}
+
 cm_err issue_check(ca_ctx *ca, const struct profile *p, const struct csr *c)
 {
     GENERAL_NAMES *gens = NULL;
@@ -737,6 +781,24 @@ out:
     return rc;
 }
 
+/* profile_key_usage (its key type lookups take the provider's locks),
+ * once per request key object. */
+static unsigned cache_key_usage(struct issue_cache *cache, const struct profile *p,
+                                const EVP_PKEY *k)
+{
+    unsigned bits;
+
+    if (k != NULL && k == cache->ku_for)
+        return cache->ku_for_bits;
+    bits = profile_key_usage(p, k);
+    if (k != NULL && EVP_PKEY_up_ref((EVP_PKEY *)k)) {
+        EVP_PKEY_free(cache->ku_for);
+        cache->ku_for = (EVP_PKEY *)k;
+        cache->ku_for_bits = bits;
+    }
+    return bits;
+}
+
 /* Extensions, RFC 5280 4.2: the profile's from the cache (keyUsage made
  * again when the key type changes its bits), subjectKeyIdentifier and the
  * SANs. */
@@ -751,8 +813,8 @@ static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct p
 
     /* subjectKeyIdentifier: SHA-1 of the subjectPublicKey bits (4.2.1.2,
      * method 1). */
-    CM_TRY(add_ext_dup(x, cache->bc));
-    kubits = profile_key_usage(p, c->kind);
+    CM_TRY(add_ext_copy(x, cache->bc));
+    kubits = cache_key_usage(cache, p, c->kind);
     if (cache->ku_ext == NULL || cache->ku != kubits) {
         X509_EXTENSION_free(cache->ku_ext);
         cache->ku_ext = NULL;
@@ -761,23 +823,23 @@ static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct p
         cache->ku = kubits;
         ku = NULL;
     }
-    CM_TRY(add_ext_dup(x, cache->ku_ext));
-    CM_TRY(add_ext_dup(x, cache->eku));
+    CM_TRY(add_ext_copy(x, cache->ku_ext));
+    CM_TRY(add_ext_copy(x, cache->eku));
     SHA1(c->spki_bits, (size_t)c->spki_bits_len, skid);
     skid_os = ASN1_OCTET_STRING_new();
     CM_NOMEM_IF(skid_os == NULL || !ASN1_OCTET_STRING_set(skid_os, skid, sizeof(skid)));
     if (!X509_add1_ext_i2d(x, NID_subject_key_identifier, skid_os, 0, X509V3_ADD_DEFAULT))
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot add subjectKeyIdentifier");
-    CM_TRY(add_ext_dup(x, cache->aki));
+    CM_TRY(add_ext_copy(x, cache->aki));
     if (gens != NULL && sk_GENERAL_NAME_num(gens) > 0) {
         /* Critical exactly when the subject is empty (4.2.1.6). */
         int crit = X509_NAME_entry_count(subject) == 0;
         if (!X509_add1_ext_i2d(x, NID_subject_alt_name, gens, crit, X509V3_ADD_DEFAULT))
             CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot add subjectAltName");
     }
-    CM_TRY(add_ext_dup(x, cache->cdp));
-    CM_TRY(add_ext_dup(x, cache->aia));
-    CM_TRY(add_ext_dup(x, cache->pol));
+    CM_TRY(add_ext_copy(x, cache->cdp));
+    CM_TRY(add_ext_copy(x, cache->aia));
+    CM_TRY(add_ext_copy(x, cache->pol));
 out:
     ASN1_OCTET_STRING_free(skid_os);
     X509_EXTENSION_free(ku);
@@ -819,26 +881,21 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     X509_NAME *subject = NULL;
     X509 *x = NULL;
     ASN1_INTEGER *serial = NULL;
-    int64_t now = (int64_t)time(NULL), backdate = 300;
-    long long serial_bytes = 16;
+    int64_t now = (int64_t)time(NULL);
 
     *out = NULL;
     assert(ca->key != NULL && ca->cert != NULL);
     CM_TRY(check_request(&gens, &subject, p, c));
     CM_TRY(cache_get(&cache, ca, p));
-    if (config_get_seconds(ca->cfg, "ca.backdate", &backdate) != CM_OK)
-        backdate = 300;
-    if (config_get_int(ca->cfg, "ca.serial_bytes", &serial_bytes) != CM_OK)
-        serial_bytes = 16;
 
     x = X509_new();
     CM_NOMEM_IF(x == NULL);
-    CM_TRY(cache_serial(&serial, cache, (size_t)serial_bytes));
+    CM_TRY(cache_serial(&serial, cache, (size_t)cache->serial_bytes));
     if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
         !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
         !X509_set_subject_name(x, subject != NULL ? subject : c->subject))
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot build the certificate");
-    CM_TRY(sign_validity(x, ca, p, now, backdate));
+    CM_TRY(sign_validity(x, ca, p, now, cache->backdate));
     CM_TRY(sign_pubkey(x, c));
     CM_TRY(sign_extensions(x, cache, p, c, gens, X509_get_subject_name(x)));
 
@@ -849,7 +906,7 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
         lo.subject_key = c->kind;
         lo.md_name = cache->md;
         lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
-        CM_TRY(lint_cert(x, ca->cert, &lo));
+        CM_TRY(lint_cert_memo(x, ca->cert, &lo, cache->lint));
     }
     CM_TRY(key_sign_cert_der(ca->signer, &x, der, der_len));
     *out = x;

@@ -33,27 +33,78 @@ struct ext {
     int loc; /* its index among the certificate's extensions, -1: absent */
     int present;
     int crit;
-    int bad; /* present but does not decode */
+    int bad;      /* present but does not decode */
+    int borrowed; /* v belongs to the memo (lint_memo), not to this context */
     void *v;
 };
 
 enum keykind { KEY_NONE, KEY_OTHER, KEY_RSA, KEY_EC, KEY_ED25519 };
 
+/* What a batch's certificates share, remembered between lint_cert_memo
+ * calls (see lint.h). Every entry is a pure function of what it is keyed
+ * by, and holds a reference on the objects it is keyed by, so that a key
+ * or certificate freed and another allocated at the same address is never
+ * taken for it. */
+#define MEMO_EXTS 16
+#define MEMO_KEYS 4
+struct memo_ext {
+    int nid;
+    int crit;           /* X509_EXTENSION_get_critical */
+    int enclen;         /* the whole Extension's DER length: tells an encoded
+                         * critical FALSE (3 octets more) from an absent one */
+    unsigned char *val; /* extnValue's octets */
+    int len;
+    void *v; /* decoded, NULL when no method decodes this type */
+};
+struct memo_key {
+    EVP_PKEY *k; /* referenced */
+    enum keykind kind;
+    const char *ec_want; /* KEY_EC: the digest its curve signs with (ec_md), or NULL */
+};
+struct lint_memo {
+    /* Extensions that passed ext_der, der_default_value and der_boolean. */
+    struct memo_ext ext[MEMO_EXTS];
+    size_t next;
+    struct memo_key key[MEMO_KEYS];
+    size_t nkeys;
+    /* sig_key: sk_key is the public key of sk_want (both referenced). */
+    EVP_PKEY *sk_key, *sk_want;
+    /* The issuer certificate (referenced) and its decoded SKI. */
+    X509 *ski_issuer;
+    struct ext ski;
+};
+
+/* The subject attribute faults of name_check_entry, one pass per
+ * certificate: the first attribute with each fault and why. */
+#define FAULTS (NAME_FAULT_VALUE + 1)
+
 struct lctx {
     const X509 *x;
     const X509 *issuer; /* NULL when self-signed */
     const struct lint_opts *o;
+    struct lint_memo *memo;   /* NULL: nothing remembered */
     const EVP_PKEY *sub_key;  /* subject public key, may be NULL */
     const EVP_PKEY *sign_key; /* the key that will sign */
+    enum keykind sub_kind, sign_kind;
+    const char *sign_ec_want; /* KEY_EC signing key: its digest (ec_md), or NULL */
     int is_ca;
     int server_auth; /* EKU lists id-kp-serverAuth */
     struct ext bc, ku, eku, ski, aki, san, cdp, aia, pol;
     struct ext issuer_ski;
-    /* The DER scan of every extension (scan_all), shared by the two rules
-     * that read it: the index of the first extension that does not
+    /* The DER scan of every extension (ext_check_all), shared by the two
+     * rules that read it: the index of the first extension that does not
      * encode, that encodes a BOOLEAN FALSE, that has a BOOLEAN that is not
      * DER; -1 for none. */
     int scan_noenc, scan_default, scan_badbool;
+    /* rule ext_der's finding: FAIL with ext_der_why, or PASS. */
+    int ext_der;
+    char ext_der_why[WHY_MAX];
+    /* The serial number's DER content octets: -1 when it does not encode,
+     * else how many (first two in serial_b). */
+    long serial_n;
+    unsigned char serial_b[2];
+    int fault_at[FAULTS]; /* subject attribute index, -1: none */
+    char fault_why[FAULTS][WHY_MAX - 32];
 };
 
 typedef int (*rule_fn)(struct lctx *c, char *why, size_t whysz);
@@ -93,15 +144,158 @@ static void ext_load(struct ext *e, const X509 *x, int nid)
     }
 }
 
-static void ext_free(struct ext *e)
+static void ext_value_free(int nid, void *v)
 {
     const X509V3_EXT_METHOD *m;
-    if (e->v == NULL)
+    if (v == NULL)
         return;
-    m = X509V3_EXT_get_nid(e->nid);
+    m = X509V3_EXT_get_nid(nid);
     assert(m != NULL && m->it != NULL);
-    ASN1_item_free(e->v, ASN1_ITEM_ptr(m->it));
+    ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+}
+
+static void ext_free(struct ext *e)
+{
+    if (!e->borrowed)
+        ext_value_free(e->nid, e->v);
     e->v = NULL;
+}
+
+static enum keykind key_kind(const EVP_PKEY *k)
+{
+    if (k == NULL)
+        return KEY_NONE;
+    if (EVP_PKEY_is_a(k, "RSA"))
+        return KEY_RSA;
+    if (EVP_PKEY_is_a(k, "EC"))
+        return KEY_EC;
+    if (EVP_PKEY_is_a(k, "ED25519"))
+        return KEY_ED25519;
+    return KEY_OTHER;
+}
+
+static int ec_md(const EVP_PKEY *k, const char **mdname)
+{
+    char group[64];
+    size_t gl = 0;
+    if (!EVP_PKEY_get_group_name(k, group, sizeof(group), &gl)) {
+        ERR_clear_error();
+        return -1;
+    }
+    if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+        *mdname = "SHA256";
+    else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+        *mdname = "SHA384";
+    else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
+        *mdname = "SHA512";
+    else
+        return -1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The memo */
+
+struct lint_memo *lint_memo_new(void)
+{
+    return calloc(1, sizeof(struct lint_memo));
+}
+
+void lint_memo_free(struct lint_memo *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->next; i++) {
+        ext_value_free(m->ext[i].nid, m->ext[i].v);
+        free(m->ext[i].val);
+    }
+    for (size_t i = 0; i < m->nkeys; i++)
+        EVP_PKEY_free(m->key[i].k);
+    EVP_PKEY_free(m->sk_key);
+    EVP_PKEY_free(m->sk_want);
+    ext_free(&m->ski);
+    X509_free(m->ski_issuer);
+    free(m);
+}
+
+/* A key's kind and, for an EC key, the digest its curve signs with
+ * (NULL: none). */
+struct key_info {
+    enum keykind kind;
+    const char *ec_want;
+};
+
+static struct key_info key_info_of(const EVP_PKEY *k)
+{
+    struct key_info ki = {key_kind(k), NULL};
+    if (ki.kind == KEY_EC && ec_md(k, &ki.ec_want) != 0)
+        ki.ec_want = NULL;
+    return ki;
+}
+
+/* key_info_of, remembered per key object (EVP_PKEY_is_a takes a lock in
+ * the provider's name map, three per call). */
+static struct key_info memo_key_info(struct lint_memo *m, const EVP_PKEY *k)
+{
+    struct key_info ki;
+
+    if (m == NULL || k == NULL)
+        return key_info_of(k);
+    for (size_t i = 0; i < m->nkeys; i++)
+        if (m->key[i].k == k)
+            return (struct key_info){m->key[i].kind, m->key[i].ec_want};
+    ki = key_info_of(k);
+    if (m->nkeys < MEMO_KEYS && EVP_PKEY_up_ref((EVP_PKEY *)k)) {
+        m->key[m->nkeys].k = (EVP_PKEY *)k;
+        m->key[m->nkeys].kind = ki.kind;
+        m->key[m->nkeys].ec_want = ki.ec_want;
+        m->nkeys++;
+    }
+    return ki;
+}
+
+/* The memo's entry for ex: same type, criticality, value octets and
+ * encoded length, so that the DER rules would find the same and the value
+ * decodes to the same. NULL when there is none. */
+static const struct memo_ext *memo_find(const struct lint_memo *m, X509_EXTENSION *ex, int nid)
+{
+    const ASN1_OCTET_STRING *val = X509_EXTENSION_get_data(ex);
+    int len = ASN1_STRING_length(val), crit = X509_EXTENSION_get_critical(ex);
+
+    if (m == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->next; i++) {
+        const struct memo_ext *e = &m->ext[i];
+        if (e->nid == nid && e->crit == crit && e->len == len &&
+            memcmp(e->val, ASN1_STRING_get0_data(val), (size_t)len) == 0)
+            return i2d_X509_EXTENSION(ex, NULL) == e->enclen ? e : NULL;
+    }
+    return NULL;
+}
+
+/* Remembers ex, which passed the DER rules, with its decoded value *v
+ * (taken: *v becomes the memo's). The extensions that differ from one
+ * certificate to the next are not worth a place. */
+static void memo_add(struct lint_memo *m, X509_EXTENSION *ex, int nid, int enclen, void **v)
+{
+    const ASN1_OCTET_STRING *val = X509_EXTENSION_get_data(ex);
+    struct memo_ext *e;
+
+    if (m == NULL || m->next >= MEMO_EXTS || nid == NID_undef ||
+        nid == NID_subject_key_identifier || nid == NID_subject_alt_name)
+        return;
+    e = &m->ext[m->next];
+    e->len = ASN1_STRING_length(val);
+    e->val = malloc(e->len > 0 ? (size_t)e->len : 1);
+    if (e->val == NULL)
+        return;
+    memcpy(e->val, ASN1_STRING_get0_data(val), (size_t)e->len);
+    e->nid = nid;
+    e->crit = X509_EXTENSION_get_critical(ex);
+    e->enclen = enclen;
+    e->v = *v;
+    *v = NULL;
+    m->next++;
 }
 
 static int ku_bit(const struct lctx *c, int bit)
@@ -132,19 +326,6 @@ static int eku_has(const struct lctx *c, int nid)
     return 0;
 }
 
-static enum keykind key_kind(const EVP_PKEY *k)
-{
-    if (k == NULL)
-        return KEY_NONE;
-    if (EVP_PKEY_is_a(k, "RSA"))
-        return KEY_RSA;
-    if (EVP_PKEY_is_a(k, "EC"))
-        return KEY_EC;
-    if (EVP_PKEY_is_a(k, "ED25519"))
-        return KEY_ED25519;
-    return KEY_OTHER;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Version, serial number, unique identifiers */
 
@@ -156,8 +337,10 @@ static int rule_cert_version(struct lctx *c, char *why, size_t whysz)
     return PASS;
 }
 
-/* The DER content octets of the serial number. */
-static int serial_der(const struct lctx *c, unsigned char *buf, size_t bufsz, size_t *n)
+/* The DER content octets of the serial number, once per certificate:
+ * their number in c->serial_n (-1 when it does not encode), the first two
+ * in c->serial_b. */
+static void serial_load(struct lctx *c)
 {
     const ASN1_INTEGER *s = X509_get0_serialNumber(c->x);
     unsigned char *der = NULL;
@@ -165,19 +348,22 @@ static int serial_der(const struct lctx *c, unsigned char *buf, size_t bufsz, si
     long len;
     int tag, cls, dlen, r;
 
+    c->serial_n = -1;
     dlen = i2d_ASN1_INTEGER(s, &der);
-    if (dlen <= 0)
-        return -1;
+    if (dlen <= 0) {
+        ERR_clear_error();
+        return;
+    }
     p = der;
     r = ASN1_get_object(&p, &len, &tag, &cls, dlen);
-    if ((r & 0x80) || tag != V_ASN1_INTEGER || len < 0 || (size_t)len > bufsz) {
-        OPENSSL_free(der);
-        return -1;
+    if ((r & 0x80) || tag != V_ASN1_INTEGER || len < 0 || len > 256) {
+        ERR_clear_error();
+    } else {
+        c->serial_n = len;
+        c->serial_b[0] = len > 0 ? p[0] : 0;
+        c->serial_b[1] = len > 1 ? p[1] : 0;
     }
-    memcpy(buf, p, (size_t)len);
-    *n = (size_t)len;
     OPENSSL_free(der);
-    return 0;
 }
 
 static int rule_serial_positive(struct lctx *c, char *why, size_t whysz)
@@ -198,34 +384,30 @@ static int rule_serial_positive(struct lctx *c, char *why, size_t whysz)
 
 static int rule_serial_length(struct lctx *c, char *why, size_t whysz)
 {
-    unsigned char b[256];
-    size_t n;
-    if (serial_der(c, b, sizeof(b), &n) != 0)
+    if (c->serial_n < 0)
         return fail(why, whysz, "serial number does not encode");
-    if (n > 20)
-        return fail(why, whysz, "serial number is %zu octets, more than 20", n);
+    if (c->serial_n > 20)
+        return fail(why, whysz, "serial number is %ld octets, more than 20", c->serial_n);
     return PASS;
 }
 
 static int rule_serial_entropy(struct lctx *c, char *why, size_t whysz)
 {
-    unsigned char b[256];
-    size_t n;
-    if (serial_der(c, b, sizeof(b), &n) != 0)
+    if (c->serial_n < 0)
         return fail(why, whysz, "serial number does not encode");
-    if (n < 9)
+    if (c->serial_n < 9)
         return fail(why, whysz,
-                    "serial number is %zu octets: too short to hold 64 random bits (9 octets "
+                    "serial number is %ld octets: too short to hold 64 random bits (9 octets "
                     "at least)",
-                    n);
+                    c->serial_n);
     return PASS;
 }
 
 static int rule_serial_der(struct lctx *c, char *why, size_t whysz)
 {
-    unsigned char b[256];
-    size_t n;
-    if (serial_der(c, b, sizeof(b), &n) != 0 || n == 0)
+    const unsigned char *b = c->serial_b;
+    long n = c->serial_n;
+    if (n <= 0)
         return fail(why, whysz, "serial number does not encode");
     /* X.690 8.3.2: the first nine bits must not be all zeros or all ones */
     if (n > 1 && ((b[0] == 0x00 && !(b[1] & 0x80)) || (b[0] == 0xff && (b[1] & 0x80))))
@@ -295,9 +477,10 @@ static int rule_validity_order(struct lctx *c, char *why, size_t whysz)
     if (nb == NULL || na == NULL)
         return fail(why, whysz, "validity is not set");
     r = ASN1_TIME_compare(nb, na);
-    ERR_clear_error();
-    if (r == -2)
+    if (r == -2) {
+        ERR_clear_error();
         return fail(why, whysz, "validity times do not parse");
+    }
     if (r >= 0)
         return fail(why, whysz, "notBefore is not before notAfter");
     return PASS;
@@ -312,9 +495,10 @@ static int rule_validity_issuer(struct lctx *c, char *why, size_t whysz)
     if (na == NULL)
         return fail(why, whysz, "validity is not set");
     r = ASN1_TIME_compare(na, X509_get0_notAfter(c->issuer));
-    ERR_clear_error();
-    if (r == -2)
+    if (r == -2) {
+        ERR_clear_error();
         return fail(why, whysz, "validity times do not parse");
+    }
     if (r > 0)
         return fail(why, whysz, "notAfter is later than the issuer's notAfter");
     return PASS;
@@ -347,11 +531,9 @@ static int rule_subject_empty(struct lctx *c, char *why, size_t whysz)
  * src/ca/name.c), so that each fault is its own rule. */
 static int subject_fault(struct lctx *c, enum name_fault want, char *why, size_t whysz)
 {
-    const X509_NAME *n = X509_get_subject_name(c->x);
-    char w[WHY_MAX - 32];
-    for (int i = 0; i < X509_NAME_entry_count(n); i++)
-        if (name_check_entry(X509_NAME_get_entry(n, i), w, sizeof(w)) == want)
-            return fail(why, whysz, "subject attribute %d: %s", i + 1, w);
+    if (c->fault_at[want] >= 0)
+        return fail(why, whysz, "subject attribute %d: %s", c->fault_at[want] + 1,
+                    c->fault_why[want]);
     return PASS;
 }
 
@@ -436,6 +618,8 @@ static void der_walk(struct der_scan *s, const unsigned char *p, long len, int d
     }
 }
 
+/* Scans ex's DER (made again: its critical BOOLEAN is only seen there).
+ * Returns the encoded length, or -1 when it does not encode. */
 static int ext_scan(struct der_scan *s, const X509_EXTENSION *ex)
 {
     unsigned char *der = NULL;
@@ -447,34 +631,12 @@ static int ext_scan(struct der_scan *s, const X509_EXTENSION *ex)
     }
     der_walk(s, der, n, 0, 0);
     OPENSSL_free(der);
-    return 0;
+    return n;
 }
 
 static void ext_name(char *out, size_t outsz, X509_EXTENSION *ex)
 {
     OBJ_obj2txt(out, (int)outsz, X509_EXTENSION_get_object(ex), 0);
-}
-
-/* Scans every extension once for the two DER rules below (an extension's
- * encoding is made again for the scan: its critical BOOLEAN is only seen
- * there). */
-static void scan_all(struct lctx *c)
-{
-    int i, n = X509_get_ext_count(c->x);
-
-    c->scan_noenc = c->scan_default = c->scan_badbool = -1;
-    for (i = 0; i < n; i++) {
-        struct der_scan s;
-        if (ext_scan(&s, X509_get_ext(c->x, i)) != 0) {
-            if (c->scan_noenc < 0)
-                c->scan_noenc = i;
-            continue;
-        }
-        if (s.default_false && c->scan_default < 0)
-            c->scan_default = i;
-        if ((s.bad_true || s.malformed) && c->scan_badbool < 0)
-            c->scan_badbool = i;
-    }
 }
 
 /* The first of the scan's findings: 1 when the extension at `at` is the
@@ -519,67 +681,142 @@ static int rule_der_boolean(struct lctx *c, char *why, size_t whysz)
     }
 }
 
-/* The decoded value of extension i when the context holds it (the first
- * of its kind), else NULL. */
-static void *ext_known(const struct lctx *c, int i)
+/* RFC 5280 4.1: extensions are DER. ex's value is one DER value; a type
+ * libcrypto knows decodes and encodes back to the same octets. *v: its
+ * decoded value when the caller has it, else made here (and left in *v
+ * when it decodes). */
+static int ext_der_one(X509_EXTENSION *ex, void **v, char *why, size_t whysz)
 {
-    const struct ext *const known[] = {&c->bc,  &c->ku,  &c->eku, &c->ski, &c->aki,
-                                       &c->san, &c->cdp, &c->aia, &c->pol};
-    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-        if (known[k]->loc == i)
-            return known[k]->v;
-    return NULL;
-}
+    const ASN1_OCTET_STRING *val = X509_EXTENSION_get_data(ex);
+    const unsigned char *d = ASN1_STRING_get0_data(val), *q = d;
+    long len = ASN1_STRING_length(val), clen;
+    const X509V3_EXT_METHOD *m = X509V3_EXT_get(ex);
+    int tag, cls, r, same = 0;
+    char name[80];
 
-/* Each extension's value is one DER value; known extensions decode and
- * encode back to the same octets (RFC 5280 4.1: extensions are DER). */
-static int rule_ext_der(struct lctx *c, char *why, size_t whysz)
-{
-    int i, n = X509_get_ext_count(c->x);
-    for (i = 0; i < n; i++) {
-        X509_EXTENSION *ex = X509_get_ext(c->x, i);
-        const ASN1_OCTET_STRING *val = X509_EXTENSION_get_data(ex);
-        const unsigned char *d = ASN1_STRING_get0_data(val), *q = d;
-        long len = ASN1_STRING_length(val), clen;
-        const X509V3_EXT_METHOD *m = X509V3_EXT_get(ex);
-        int tag, cls, r, same = 0;
-        char name[80];
-
-        ext_name(name, sizeof(name), ex);
-        r = ASN1_get_object(&q, &clen, &tag, &cls, len);
+    r = ASN1_get_object(&q, &clen, &tag, &cls, len);
+    if ((r & 0x80) || r == 0x21 || (q - d) + clen != len) {
         ERR_clear_error();
-        if ((r & 0x80) || r == 0x21 || (q - d) + clen != len)
-            return fail(why, whysz, "%s: value is not exactly one DER value", name);
-        if (m != NULL && m->it != NULL) {
-            /* Decoded once for the context when it is one the rules read. */
-            ASN1_VALUE *known = ext_known(c, i);
-            ASN1_VALUE *v = known ? known : (ASN1_VALUE *)X509V3_EXT_d2i(ex);
-            unsigned char *re = NULL;
-            int relen = v ? ASN1_item_i2d(v, &re, ASN1_ITEM_ptr(m->it)) : -1;
-            same = relen == len && memcmp(re, d, (size_t)len) == 0;
-            OPENSSL_free(re);
-            if (v != known)
-                ASN1_item_free(v, ASN1_ITEM_ptr(m->it));
+        ext_name(name, sizeof(name), ex);
+        return fail(why, whysz, "%s: value is not exactly one DER value", name);
+    }
+    if (m != NULL && m->it != NULL) {
+        unsigned char *re = NULL;
+        int relen;
+        if (*v == NULL)
+            *v = X509V3_EXT_d2i(ex);
+        relen = *v ? ASN1_item_i2d(*v, &re, ASN1_ITEM_ptr(m->it)) : -1;
+        same = relen == len && memcmp(re, d, (size_t)len) == 0;
+        OPENSSL_free(re);
+        if (*v == NULL || relen < 0)
             ERR_clear_error();
-            if (v == NULL)
-                return fail(why, whysz, "%s does not decode", name);
-            if (!same)
-                return fail(why, whysz, "%s is not DER (it re-encodes differently)", name);
+        if (*v == NULL) {
+            ext_name(name, sizeof(name), ex);
+            return fail(why, whysz, "%s does not decode", name);
         }
-        /* OpenSSL keeps a BIT STRING's unused-bits count as decoded, so
-         * check the named bit list rule itself (X.690 11.2.2): no trailing
-         * zero bits. */
-        if (OBJ_obj2nid(X509_EXTENSION_get_object(ex)) == NID_key_usage &&
-            tag == V_ASN1_BIT_STRING && clen >= 1) {
-            unsigned unused = q[0], last = q[clen - 1];
-            if (clen == 1 ? unused != 0
-                          : (unused > 7 || ((last >> unused) & 1) == 0 ||
-                             (last & ((1u << unused) - 1)) != 0))
-                return fail(why, whysz, "%s: named bit list has trailing zero bits (X.690 11.2.2)",
-                            name);
+        if (!same) {
+            ext_name(name, sizeof(name), ex);
+            return fail(why, whysz, "%s is not DER (it re-encodes differently)", name);
+        }
+    }
+    /* OpenSSL keeps a BIT STRING's unused-bits count as decoded, so
+     * check the named bit list rule itself (X.690 11.2.2): no trailing
+     * zero bits. */
+    if (OBJ_obj2nid(X509_EXTENSION_get_object(ex)) == NID_key_usage && tag == V_ASN1_BIT_STRING &&
+        clen >= 1) {
+        unsigned unused = q[0], last = q[clen - 1];
+        if (clen == 1 ? unused != 0
+                      : (unused > 7 || ((last >> unused) & 1) == 0 ||
+                         (last & ((1u << unused) - 1)) != 0)) {
+            ext_name(name, sizeof(name), ex);
+            return fail(why, whysz, "%s: named bit list has trailing zero bits (X.690 11.2.2)",
+                        name);
         }
     }
     return PASS;
+}
+
+/* The context's slot for an extension of type nid, when it holds that
+ * type and has not met one yet (the first occurrence is the one read). */
+static struct ext *ext_slot(struct lctx *c, int nid)
+{
+    struct ext *const slots[] = {&c->bc,  &c->ku,  &c->eku, &c->ski, &c->aki,
+                                 &c->san, &c->cdp, &c->aia, &c->pol};
+    for (size_t k = 0; k < sizeof(slots) / sizeof(slots[0]); k++)
+        if (slots[k]->nid == nid)
+            return slots[k]->present ? NULL : slots[k];
+    return NULL;
+}
+
+/* Extension i: decoded into its slot, scanned and checked for the DER
+ * rules, unless the memo has met the same extension (then the findings
+ * are those it had: none, and its decoded value). */
+static void ext_check_one(struct lctx *c, int i)
+{
+    X509_EXTENSION *ex = X509_get_ext(c->x, i);
+    int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ex)), enclen, r;
+    struct ext *slot = ext_slot(c, nid);
+    const struct memo_ext *me = memo_find(c->memo, ex, nid);
+    struct der_scan s;
+    char why[WHY_MAX];
+    void *v = NULL, *kept;
+
+    if (slot != NULL) {
+        slot->loc = i;
+        slot->present = 1;
+        slot->crit = X509_EXTENSION_get_critical(ex);
+    }
+    if (me != NULL) {
+        if (slot != NULL) {
+            slot->v = me->v;
+            slot->borrowed = 1;
+            slot->bad = me->v == NULL;
+        }
+        return;
+    }
+    if (slot != NULL && (v = X509V3_EXT_d2i(ex)) == NULL)
+        ERR_clear_error();
+    enclen = ext_scan(&s, ex);
+    if (enclen < 0 && c->scan_noenc < 0)
+        c->scan_noenc = i;
+    if (enclen >= 0 && s.default_false && c->scan_default < 0)
+        c->scan_default = i;
+    if (enclen >= 0 && (s.bad_true || s.malformed) && c->scan_badbool < 0)
+        c->scan_badbool = i;
+    r = ext_der_one(ex, &v, why, sizeof(why));
+    if (r != PASS && c->ext_der == PASS) {
+        c->ext_der = r;
+        snprintf(c->ext_der_why, sizeof(c->ext_der_why), "%s", why);
+    }
+    kept = v;
+    if (r == PASS && enclen >= 0 && !s.default_false && !s.bad_true && !s.malformed)
+        memo_add(c->memo, ex, nid, enclen, &v); /* v NULL: the memo's now */
+    if (slot != NULL) {
+        slot->v = kept;
+        slot->borrowed = kept != NULL && v == NULL;
+        slot->bad = kept == NULL;
+        return;
+    }
+    ext_value_free(nid, v);
+}
+
+/* Every extension once, for the slots and the DER rules below. */
+static void ext_check_all(struct lctx *c)
+{
+    int i, n = X509_get_ext_count(c->x);
+
+    c->scan_noenc = c->scan_default = c->scan_badbool = -1;
+    c->ext_der = PASS;
+    for (i = 0; i < n; i++)
+        ext_check_one(c, i);
+}
+
+static int rule_ext_der(struct lctx *c, char *why, size_t whysz)
+{
+    if (c->ext_der == PASS)
+        return PASS;
+    snprintf(why, whysz, "%s", c->ext_der_why);
+    return c->ext_der;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -711,7 +948,7 @@ static int rule_ku_ee(struct lctx *c, char *why, size_t whysz)
 
 static int rule_ku_key_type(struct lctx *c, char *why, size_t whysz)
 {
-    enum keykind k = key_kind(c->sub_key);
+    enum keykind k = c->sub_kind;
     if (c->ku.v == NULL)
         return PASS;
     if ((ku_bit(c, KUB_ENCIPHER_ONLY) || ku_bit(c, KUB_DECIPHER_ONLY)) &&
@@ -909,7 +1146,7 @@ static int rule_key_rsa_size(struct lctx *c, char *why, size_t whysz)
 {
     BIGNUM *n = NULL;
     int bits;
-    if (key_kind(c->sub_key) != KEY_RSA)
+    if (c->sub_kind != KEY_RSA)
         return PASS;
     if (!EVP_PKEY_get_bn_param(c->sub_key, OSSL_PKEY_PARAM_RSA_N, &n)) {
         ERR_clear_error();
@@ -926,7 +1163,7 @@ static int rule_key_rsa_exponent(struct lctx *c, char *why, size_t whysz)
 {
     BIGNUM *e = NULL;
     int ok;
-    if (key_kind(c->sub_key) != KEY_RSA)
+    if (c->sub_kind != KEY_RSA)
         return PASS;
     if (!EVP_PKEY_get_bn_param(c->sub_key, OSSL_PKEY_PARAM_RSA_E, &e)) {
         ERR_clear_error();
@@ -970,69 +1207,80 @@ static int rule_key_ec_curve(struct lctx *c, char *why, size_t whysz)
 /* ------------------------------------------------------------------------ */
 /* Signature */
 
-static int ec_md(const EVP_PKEY *k, const char **mdname)
+/* The digest named name: *nid its NID (NID_undef and 0 returned for no
+ * name). The usual names are known here: fetching a digest per
+ * certificate takes the provider store's lock. -1: unknown. */
+static int md_nid_of(const char *name, int *nid)
 {
-    char group[64];
-    size_t gl = 0;
-    if (!EVP_PKEY_get_group_name(k, group, sizeof(group), &gl)) {
+    static const struct {
+        const char *name;
+        int nid;
+    } known[] = {{"SHA256", NID_sha256}, {"SHA2-256", NID_sha256}, {"SHA-256", NID_sha256},
+                 {"SHA384", NID_sha384}, {"SHA2-384", NID_sha384}, {"SHA-384", NID_sha384},
+                 {"SHA512", NID_sha512}, {"SHA2-512", NID_sha512}, {"SHA-512", NID_sha512}};
+    EVP_MD *md;
+
+    *nid = NID_undef;
+    if (name == NULL || *name == '\0')
+        return 0;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcasecmp(name, known[i].name) == 0) {
+            *nid = known[i].nid;
+            return 1;
+        }
+    md = EVP_MD_fetch(NULL, name, NULL);
+    if (md == NULL) {
         ERR_clear_error();
         return -1;
     }
-    if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
-        *mdname = "SHA256";
-    else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
-        *mdname = "SHA384";
-    else if (strcmp(group, "secp521r1") == 0 || strcmp(group, "P-521") == 0)
-        *mdname = "SHA512";
-    else
-        return -1;
-    return 0;
+    *nid = EVP_MD_get_type(md);
+    EVP_MD_free(md);
+    return 1;
+}
+
+/* The digest's fit to the signing key (k, a digest of NID mdnid or none). */
+static int sig_md_fits(const struct lctx *c, int have, int mdnid, char *why, size_t whysz)
+{
+    const char *mdn = c->o->md_name;
+
+    switch (c->sign_kind) {
+    case KEY_ED25519:
+        if (have)
+            return fail(why, whysz, "Ed25519 signs without a separate digest, got %s", mdn);
+        return PASS;
+    case KEY_EC:
+        if (c->sign_ec_want == NULL)
+            return fail(why, whysz, "signing key is on an unsupported curve");
+        if (!have || mdnid != OBJ_sn2nid(c->sign_ec_want))
+            return fail(why, whysz, "this ECDSA key signs with %s, not %s", c->sign_ec_want,
+                        mdn ? mdn : "none");
+        return PASS;
+    case KEY_RSA:
+        if (!have || (mdnid != NID_sha256 && mdnid != NID_sha384 && mdnid != NID_sha512))
+            return fail(why, whysz, "RSA signatures need SHA-256, SHA-384 or SHA-512, not %s",
+                        mdn ? mdn : "none");
+        return PASS;
+    case KEY_NONE:
+        return fail(why, whysz, "no signing key");
+    default:
+        return fail(why, whysz, "signing key type is not RSA, EC or Ed25519");
+    }
 }
 
 static int rule_sig_alg(struct lctx *c, char *why, size_t whysz)
 {
     const char *mdn = c->o->md_name;
-    const char *want = NULL;
-    enum keykind k = key_kind(c->sign_key);
-    EVP_MD *md = NULL;
+    enum keykind k = c->sign_kind;
     const X509_ALGOR *alg;
     const ASN1_OBJECT *aobj;
     const void *pval;
-    int r = PASS, ptype, signid, mdnid = NID_undef, pknid = NID_undef;
+    int r, have, ptype, signid, md = NID_undef, mdnid = NID_undef, pknid = NID_undef;
 
-    if (mdn != NULL && *mdn != '\0') {
-        md = EVP_MD_fetch(NULL, mdn, NULL);
-        if (md == NULL) {
-            ERR_clear_error();
-            return fail(why, whysz, "unknown digest '%s'", mdn);
-        }
-    }
-    switch (k) {
-    case KEY_ED25519:
-        if (md != NULL)
-            r = fail(why, whysz, "Ed25519 signs without a separate digest, got %s", mdn);
-        break;
-    case KEY_EC:
-        if (ec_md(c->sign_key, &want) != 0)
-            r = fail(why, whysz, "signing key is on an unsupported curve");
-        else if (md == NULL || !EVP_MD_is_a(md, want))
-            r = fail(why, whysz, "this ECDSA key signs with %s, not %s", want, mdn ? mdn : "none");
-        break;
-    case KEY_RSA:
-        if (md == NULL ||
-            !(EVP_MD_is_a(md, "SHA256") || EVP_MD_is_a(md, "SHA384") || EVP_MD_is_a(md, "SHA512")))
-            r = fail(why, whysz, "RSA signatures need SHA-256, SHA-384 or SHA-512, not %s",
-                     mdn ? mdn : "none");
-        break;
-    case KEY_NONE:
-        r = fail(why, whysz, "no signing key");
-        break;
-    case KEY_OTHER:
-        r = fail(why, whysz, "signing key type is not RSA, EC or Ed25519");
-        break;
-    }
-    if (r != PASS)
-        goto out;
+    have = md_nid_of(mdn, &md);
+    if (have < 0)
+        return fail(why, whysz, "unknown digest '%s'", mdn);
+    if ((r = sig_md_fits(c, have, md, why, whysz)) != PASS)
+        return r;
     /* When the TBS signature field is already set, it must say the same
      * (RFC 5280 4.1.2.3) with the parameters of RFC 4055 5 / RFC 5758 3.2 /
      * RFC 8410 3: NULL for RSA PKCS#1 v1.5, absent for ECDSA and Ed25519. */
@@ -1040,24 +1288,43 @@ static int rule_sig_alg(struct lctx *c, char *why, size_t whysz)
     X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
     signid = aobj ? OBJ_obj2nid(aobj) : NID_undef;
     if (signid == NID_undef)
-        goto out;
-    if (!OBJ_find_sigid_algs(signid, &mdnid, &pknid)) {
-        r = fail(why, whysz, "signature algorithm %s is not supported", OBJ_nid2sn(signid));
-        goto out;
-    }
+        return PASS;
+    if (!OBJ_find_sigid_algs(signid, &mdnid, &pknid))
+        return fail(why, whysz, "signature algorithm %s is not supported", OBJ_nid2sn(signid));
     if ((k == KEY_RSA && pknid != NID_rsaEncryption) ||
         (k == KEY_EC && pknid != NID_X9_62_id_ecPublicKey) ||
-        (k == KEY_ED25519 && pknid != NID_ED25519) ||
-        mdnid != (md ? EVP_MD_get_type(md) : NID_undef)) {
-        r = fail(why, whysz, "signature field says %s, which is not the signing key and %s",
-                 OBJ_nid2sn(signid), mdn ? mdn : "no digest");
-        goto out;
-    }
+        (k == KEY_ED25519 && pknid != NID_ED25519) || mdnid != (have ? md : NID_undef))
+        return fail(why, whysz, "signature field says %s, which is not the signing key and %s",
+                    OBJ_nid2sn(signid), mdn ? mdn : "no digest");
     if ((k == KEY_RSA && ptype != V_ASN1_NULL) || (k != KEY_RSA && ptype != V_ASN1_UNDEF))
-        r = fail(why, whysz, "signature algorithm parameters must be %s",
-                 k == KEY_RSA ? "NULL" : "absent");
-out:
-    EVP_MD_free(md);
+        return fail(why, whysz, "signature algorithm parameters must be %s",
+                    k == KEY_RSA ? "NULL" : "absent");
+    return PASS;
+}
+
+/* EVP_PKEY_eq(key, want), once per pair of key objects with a memo (the
+ * pair that matched is remembered, a reference held on each). */
+static int sig_key_eq(struct lint_memo *m, const EVP_PKEY *key, const EVP_PKEY *want)
+{
+    int r;
+
+    if (m != NULL && m->sk_key == key && m->sk_want == want)
+        return 1;
+    r = EVP_PKEY_eq(key, want);
+    if (r != 1) {
+        ERR_clear_error();
+        return r;
+    }
+    if (m != NULL && EVP_PKEY_up_ref((EVP_PKEY *)key)) {
+        if (!EVP_PKEY_up_ref((EVP_PKEY *)want)) {
+            EVP_PKEY_free((EVP_PKEY *)key);
+            return r;
+        }
+        EVP_PKEY_free(m->sk_key);
+        EVP_PKEY_free(m->sk_want);
+        m->sk_key = (EVP_PKEY *)key;
+        m->sk_want = (EVP_PKEY *)want;
+    }
     return r;
 }
 
@@ -1067,8 +1334,7 @@ static int rule_sig_key(struct lctx *c, char *why, size_t whysz)
     int r;
     if (c->o->issuer_key == NULL)
         return PASS;
-    r = want != NULL ? EVP_PKEY_eq(c->o->issuer_key, want) : 0;
-    ERR_clear_error();
+    r = want != NULL ? sig_key_eq(c->memo, c->o->issuer_key, want) : 0;
     if (r != 1)
         return fail(why, whysz, "the signing key is not the %s public key",
                     c->issuer ? "issuer certificate's" : "certificate's own (self-signed)");
@@ -1158,18 +1424,32 @@ static int rule_aia_uri(struct lctx *c, char *why, size_t whysz)
 /* ------------------------------------------------------------------------ */
 /* certificatePolicies */
 
-/* OIDs compared as dotted text, each policy's text made once per rule
- * (OBJ_obj2txt is most of these rules' cost); "" when it has none. */
+/* An OID's dotted text, for messages; "" when it has none. */
 static void oid_text(char *t, size_t tsz, const ASN1_OBJECT *o)
 {
     if (OBJ_obj2txt(t, (int)tsz, o, 1) <= 0)
         t[0] = '\0';
 }
 
-static int oid_under(const char *t, const char *prefix)
+/* The CA/B arcs under 2.23.140.1, as DER content octets (X.690 8.19). */
+#define CABF_ARC 0x67, 0x81, 0x0c, 0x01
+static const unsigned char cabf_tls_ev[] = {CABF_ARC, 0x01};       /* 2.23.140.1.1 */
+static const unsigned char cabf_tls[] = {CABF_ARC, 0x02};          /* 2.23.140.1.2 */
+static const unsigned char cabf_smime[] = {CABF_ARC, 0x05};        /* 2.23.140.1.5 */
+static const unsigned char cabf_tls_dv[] = {CABF_ARC, 0x02, 0x01}; /* 2.23.140.1.2.1 */
+static const unsigned char cabf_tls_ov[] = {CABF_ARC, 0x02, 0x02}; /* 2.23.140.1.2.2 */
+
+/* o is the OID whose content octets are der (n of them), or (under) one
+ * below it. Compared as DER, not as text (OBJ_obj2txt per policy was most
+ * of these rules' cost): each arc's last octet has its top bit clear, so a
+ * prefix ending there is a prefix of whole arcs. */
+static int oid_is(const ASN1_OBJECT *o, const unsigned char *der, size_t n, int under)
 {
-    size_t n = strlen(prefix);
-    return strncmp(t, prefix, n) == 0 && (t[n] == '\0' || t[n] == '.');
+    const unsigned char *d = OBJ_get0_data(o);
+    size_t len = OBJ_length(o);
+    if (d == NULL || len < n || (!under && len != n))
+        return 0;
+    return memcmp(d, der, n) == 0;
 }
 
 static int rule_policy_oids(struct lctx *c, char *why, size_t whysz)
@@ -1202,18 +1482,24 @@ static int rule_policy_scope(struct lctx *c, char *why, size_t whysz)
     if (p == NULL || c->is_ca)
         return PASS;
     for (int i = 0; i < sk_POLICYINFO_num(p); i++) {
+        const ASN1_OBJECT *o = sk_POLICYINFO_value(p, i)->policyid;
         char t[128];
-        oid_text(t, sizeof(t), sk_POLICYINFO_value(p, i)->policyid);
-        if ((oid_under(t, "2.23.140.1.1") || oid_under(t, "2.23.140.1.2")) && !c->server_auth)
+        if ((oid_is(o, cabf_tls_ev, sizeof(cabf_tls_ev), 1) ||
+             oid_is(o, cabf_tls, sizeof(cabf_tls), 1)) &&
+            !c->server_auth) {
+            oid_text(t, sizeof(t), o);
             return fail(why, whysz,
                         "policy %s is a TLS Baseline Requirements OID but the certificate is "
                         "not for serverAuth",
                         t);
-        if (oid_under(t, "2.23.140.1.5") && !eku_has(c, NID_email_protect))
+        }
+        if (oid_is(o, cabf_smime, sizeof(cabf_smime), 1) && !eku_has(c, NID_email_protect)) {
+            oid_text(t, sizeof(t), o);
             return fail(why, whysz,
                         "policy %s is an S/MIME Baseline Requirements OID but the certificate is "
                         "not for emailProtection",
                         t);
+        }
     }
     return PASS;
 }
@@ -1234,9 +1520,8 @@ static int rule_policy_subject(struct lctx *c, char *why, size_t whysz)
     if (p == NULL || c->is_ca)
         return PASS;
     for (int i = 0; i < sk_POLICYINFO_num(p); i++) {
-        char t[128];
-        oid_text(t, sizeof(t), sk_POLICYINFO_value(p, i)->policyid);
-        if (strcmp(t, "2.23.140.1.2.1") == 0) {
+        const ASN1_OBJECT *o = sk_POLICYINFO_value(p, i)->policyid;
+        if (oid_is(o, cabf_tls_dv, sizeof(cabf_tls_dv), 0)) {
             for (int k = 0; k < X509_NAME_entry_count(n); k++) {
                 int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(n, k)));
                 if (nid != NID_commonName && nid != NID_countryName)
@@ -1246,7 +1531,7 @@ static int rule_policy_subject(struct lctx *c, char *why, size_t whysz)
                                 OBJ_nid2ln(nid));
             }
         }
-        if (strcmp(t, "2.23.140.1.2.2") == 0 &&
+        if (oid_is(o, cabf_tls_ov, sizeof(cabf_tls_ov), 0) &&
             (!subject_has(c, NID_organizationName) || !subject_has(c, NID_countryName)))
             return fail(why, whysz,
                         "organization-validated policy 2.23.140.1.2.2 needs organizationName and "
@@ -1438,10 +1723,96 @@ const struct lint_rule *lint_rule_find(const char *name)
     return NULL;
 }
 
+static void slot_init(struct ext *e, int nid)
+{
+    memset(e, 0, sizeof(*e));
+    e->nid = nid;
+    e->loc = -1;
+}
+
+/* The issuer's subjectKeyIdentifier, decoded once per issuer certificate
+ * when there is a memo. */
+static void issuer_ski_load(struct lctx *c, const X509 *issuer)
+{
+    struct lint_memo *m = c->memo;
+
+    if (m == NULL || c->issuer == NULL) {
+        ext_load(&c->issuer_ski, issuer, NID_subject_key_identifier);
+        return;
+    }
+    if (m->ski_issuer != issuer) {
+        ext_free(&m->ski);
+        X509_free(m->ski_issuer);
+        m->ski_issuer = NULL;
+        ext_load(&m->ski, issuer, NID_subject_key_identifier);
+        if (X509_up_ref((X509 *)issuer))
+            m->ski_issuer = (X509 *)issuer;
+    }
+    c->issuer_ski = m->ski;
+    c->issuer_ski.borrowed = 1;
+    if (m->ski_issuer == NULL) {
+        /* Not remembered: the context's own. */
+        c->issuer_ski.borrowed = 0;
+        m->ski.v = NULL;
+    }
+}
+
+/* The per-certificate findings that several rules read: the extensions
+ * (decoded once, DER-scanned once), the serial number's encoding, the
+ * subject attributes' faults. */
+static void lctx_load(struct lctx *c)
+{
+    const X509_NAME *n = X509_get_subject_name(c->x);
+    char w[WHY_MAX - 32];
+
+    slot_init(&c->bc, NID_basic_constraints);
+    slot_init(&c->ku, NID_key_usage);
+    slot_init(&c->eku, NID_ext_key_usage);
+    slot_init(&c->ski, NID_subject_key_identifier);
+    slot_init(&c->aki, NID_authority_key_identifier);
+    slot_init(&c->san, NID_subject_alt_name);
+    slot_init(&c->cdp, NID_crl_distribution_points);
+    slot_init(&c->aia, NID_info_access);
+    slot_init(&c->pol, NID_certificate_policies);
+    ext_check_all(c);
+    issuer_ski_load(c, c->issuer ? c->issuer : c->x);
+    serial_load(c);
+    for (int f = 0; f < FAULTS; f++)
+        c->fault_at[f] = -1;
+    for (int i = 0; i < X509_NAME_entry_count(n); i++) {
+        enum name_fault f = name_check_entry(X509_NAME_get_entry(n, i), w, sizeof(w));
+        if (f != NAME_FAULT_NONE && f < FAULTS && c->fault_at[f] < 0) {
+            c->fault_at[f] = i;
+            snprintf(c->fault_why[f], sizeof(c->fault_why[f]), "%s", w);
+        }
+    }
+}
+
+static void lctx_free(struct lctx *c)
+{
+    ext_free(&c->bc);
+    ext_free(&c->ku);
+    ext_free(&c->eku);
+    ext_free(&c->ski);
+    ext_free(&c->aki);
+    ext_free(&c->san);
+    ext_free(&c->cdp);
+    ext_free(&c->aia);
+    ext_free(&c->pol);
+    ext_free(&c->issuer_ski);
+}
+
 cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o)
+{
+    return lint_cert_memo(tbs, issuer, o, NULL);
+}
+
+cm_err lint_cert_memo(const X509 *tbs, const X509 *issuer, const struct lint_opts *o,
+                      struct lint_memo *memo)
 {
     static const struct lint_opts defaults = LINT_OPTS_INIT;
     struct lctx c;
+    struct key_info ki;
     char why[WHY_MAX], first[WHY_MAX + 64], also[1024];
     size_t i, nfail = 0;
     cm_err rc = CM_OK;
@@ -1451,19 +1822,18 @@ cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o)
     c.x = tbs;
     c.issuer = issuer;
     c.o = o ? o : &defaults;
+    c.memo = memo;
     c.sub_key = c.o->subject_key ? c.o->subject_key : X509_get0_pubkey(tbs);
-    ERR_clear_error();
-    ext_load(&c.bc, tbs, NID_basic_constraints);
-    ext_load(&c.ku, tbs, NID_key_usage);
-    ext_load(&c.eku, tbs, NID_ext_key_usage);
-    ext_load(&c.ski, tbs, NID_subject_key_identifier);
-    ext_load(&c.aki, tbs, NID_authority_key_identifier);
-    ext_load(&c.san, tbs, NID_subject_alt_name);
-    ext_load(&c.cdp, tbs, NID_crl_distribution_points);
-    ext_load(&c.aia, tbs, NID_info_access);
-    ext_load(&c.pol, tbs, NID_certificate_policies);
-    ext_load(&c.issuer_ski, issuer ? issuer : tbs, NID_subject_key_identifier);
+    /* The rules clear what their own failed calls queue; a caller's
+     * leftovers go once. */
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+    lctx_load(&c);
     c.sign_key = c.o->issuer_key ? c.o->issuer_key : issuer ? X509_get0_pubkey(issuer) : c.sub_key;
+    c.sub_kind = memo_key_info(memo, c.sub_key).kind;
+    ki = memo_key_info(memo, c.sign_key);
+    c.sign_kind = ki.kind;
+    c.sign_ec_want = ki.ec_want;
     switch (c.o->kind) {
     case LINT_KIND_CA:
         c.is_ca = 1;
@@ -1477,7 +1847,6 @@ cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o)
         break;
     }
     c.server_auth = eku_has(&c, NID_server_auth);
-    scan_all(&c);
 
     first[0] = also[0] = '\0';
     for (i = 0; i < NRULES; i++) {
@@ -1500,15 +1869,6 @@ cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o)
     if (nfail > 0)
         rc = cm_err_set(CM_ERR_LINT, "%s%s%s", first, nfail > 1 ? "; also: " : "", also);
 out:
-    ext_free(&c.bc);
-    ext_free(&c.ku);
-    ext_free(&c.eku);
-    ext_free(&c.ski);
-    ext_free(&c.aki);
-    ext_free(&c.san);
-    ext_free(&c.cdp);
-    ext_free(&c.aia);
-    ext_free(&c.pol);
-    ext_free(&c.issuer_ski);
+    lctx_free(&c);
     return rc;
 }

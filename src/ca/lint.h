@@ -52,6 +52,21 @@ struct lint_opts {
  * Runs every rule of the table in order. */
 cm_err lint_cert(const X509 *tbs, const X509 *issuer, const struct lint_opts *o) CM_MUST_USE;
 
+/* What the certificates of a batch share, remembered from one lint_cert_memo
+ * call to the next by one thread: the extensions that passed the DER rules
+ * (by their exact type, criticality and octets, with their decoded value),
+ * the kinds of the keys, the issuer key found equal to the issuer
+ * certificate's, the issuer's decoded subjectKeyIdentifier. Each is what the
+ * rules would compute again from the same input, so the findings are the
+ * same; the memo holds a reference on every key and certificate it keys
+ * by. Not thread-safe: one per thread. */
+struct lint_memo;
+struct lint_memo *lint_memo_new(void);
+void lint_memo_free(struct lint_memo *m);
+/* lint_cert with a memo (NULL: lint_cert). */
+cm_err lint_cert_memo(const X509 *tbs, const X509 *issuer, const struct lint_opts *o,
+                      struct lint_memo *memo) CM_MUST_USE;
+
 /* The rule table, for documentation and tests. */
 struct lint_rule {
     const char *name; /* stable identifier, snake_case */

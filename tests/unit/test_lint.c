@@ -249,6 +249,16 @@ static struct fx fx_ec; /* P-256, shared by the per-rule tests */
 static char seen_fail[MAXRULES][40];
 static size_t nseen;
 
+/* The second pass of every test lints through one memo shared by all
+ * calls (lint_cert_memo, as the issuance path does): the good certificates
+ * met first fill it, and every planted defect must still be found. */
+static struct lint_memo *memo;
+
+static cm_err lint_run(const X509 *x, const X509 *issuer, const struct lint_opts *o)
+{
+    return memo != NULL ? lint_cert_memo(x, issuer, o, memo) : lint_cert(x, issuer, o);
+}
+
 static void note_seen(const char *r)
 {
     size_t i;
@@ -295,7 +305,7 @@ static int expect_rules(char *err, size_t errsz, const X509 *x, const X509 *issu
     char names[MAXRULES][40];
     const char *p = want;
     int n, i, nwant = 0, ok = 1;
-    cm_err rc = lint_cert(x, issuer, o);
+    cm_err rc = lint_run(x, issuer, o);
     if (rc != CM_ERR_LINT) {
         snprintf(err, errsz, "expected [%s], lint returned %d: %s", want, (int)rc,
                  rc ? cm_err_msg() : "passed");
@@ -338,7 +348,7 @@ static int expect_rules(char *err, size_t errsz, const X509 *x, const X509 *issu
 
 #define CHECK_LINT_OK(x, issuer, o)                                                                \
     do {                                                                                           \
-        cm_err rc_ = lint_cert(x, issuer, o);                                                      \
+        cm_err rc_ = lint_run(x, issuer, o);                                                       \
         if (rc_ != CM_OK)                                                                          \
             UNIT_FAIL("lint failed: %s", cm_err_msg());                                            \
     } while (0)
@@ -396,9 +406,9 @@ TEST(good_all_key_types)
             fx_free(&f);
             continue;
         }
-        if (lint_cert(f.ca, NULL, &f.ca_opts) != CM_OK)
+        if (lint_run(f.ca, NULL, &f.ca_opts) != CM_OK)
             UNIT_FAIL("%s CA: %s", keyspecs[i].label, cm_err_msg());
-        if (lint_cert(f.ee, f.ca, &f.ee_opts) != CM_OK)
+        if (lint_run(f.ee, f.ca, &f.ee_opts) != CM_OK)
             UNIT_FAIL("%s EE: %s", keyspecs[i].label, cm_err_msg());
         /* explicit kinds agree */
         f.ca_opts.kind = LINT_KIND_CA;
@@ -882,7 +892,7 @@ TEST(rule_policies)
         CHECK(set_ext_der(x, NID_certificate_policies, 0, empty_seq, sizeof(empty_seq)));
     }
     {
-        cm_err rc = lint_cert(x, fx_ec.ca, &fx_ec.ee_opts);
+        cm_err rc = lint_run(x, fx_ec.ca, &fx_ec.ee_opts);
         CHECK_INT(rc, CM_ERR_LINT);
         CHECK(strstr(cm_err_msg(), "policy_oids") != NULL);
     }
@@ -917,12 +927,15 @@ TEST(rule_der)
     static const unsigned char ku_nonder[] = {0x03, 0x02, 0x00, 0x80};
     static const unsigned char ku_junkbits[] = {0x03, 0x02, 0x07, 0x81};
     X509 *x = ee_copy(&fx_ec);
-    int nid = OBJ_create("1.3.6.1.4.1.55555.1", "cmTestExt", "certmint test extension");
+    /* Made by the first pass, found by the second. */
+    int nid = OBJ_txt2nid("1.3.6.1.4.1.55555.1");
     unsigned char san[128];
     unsigned char *sp = san;
     GENERAL_NAMES *gns = NULL;
     int sanlen;
 
+    if (nid == NID_undef)
+        nid = OBJ_create("1.3.6.1.4.1.55555.1", "cmTestExt", "certmint test extension");
     CHECK(nid != NID_undef);
     CHECK(set_ext_der(x, NID_basic_constraints, 1, bc_false, sizeof(bc_false)));
     CHECK_RULES(x, fx_ec.ca, &fx_ec.ee_opts, "der_default_value ext_der");
@@ -1373,6 +1386,57 @@ TEST(rule_table)
     free(doc);
 }
 
+/* The memo remembers an extension by its type, criticality, octets and
+ * encoded length: the same octets with the critical FALSE encoded (a
+ * DEFAULT value, 3 octets more) are not taken for the clean one met
+ * before, and a value changed in place is decoded again. */
+TEST(memo_exact)
+{
+    struct lint_memo *m = lint_memo_new();
+    X509 *x = ee_copy(&fx_ec);
+    X509_EXTENSION *good, *e = NULL;
+    const ASN1_OCTET_STRING *val;
+    unsigned char der[512];
+    const unsigned char *p = der;
+    int loc, n;
+
+    CHECK(m != NULL && x != NULL);
+    CHECK_OK(lint_cert_memo(x, fx_ec.ca, &fx_ec.ee_opts, m));
+    CHECK_OK(lint_cert_memo(x, fx_ec.ca, &fx_ec.ee_opts, m));
+    loc = X509_get_ext_by_NID(x, NID_ext_key_usage, -1);
+    CHECK(loc >= 0);
+    good = X509_get_ext(x, loc);
+    CHECK(!X509_EXTENSION_get_critical(good));
+    val = X509_EXTENSION_get_data(good);
+    n = ASN1_STRING_length(val);
+    CHECK(n > 0 && n < 120);
+    /* Extension { id-ce-extKeyUsage, critical FALSE, extnValue } */
+    der[0] = 0x30;
+    der[1] = (unsigned char)(5 + 3 + 2 + n);
+    memcpy(der + 2, "\x06\x03\x55\x1d\x25\x01\x01\x00\x04", 9);
+    der[11] = (unsigned char)n;
+    memcpy(der + 12, ASN1_STRING_get0_data(val), (size_t)n);
+    e = d2i_X509_EXTENSION(NULL, &p, 12 + n);
+    CHECK(e != NULL && X509_delete_ext(x, loc) == good);
+    X509_EXTENSION_free(good);
+    CHECK(e != NULL && X509_add_ext(x, e, loc));
+    X509_EXTENSION_free(e);
+    if (lint_cert_memo(x, fx_ec.ca, &fx_ec.ee_opts, m) != CM_ERR_LINT ||
+        strstr(cm_err_msg(), "der_default_value") == NULL)
+        UNIT_FAIL("explicit critical FALSE not found with a memo: %s", cm_err_msg());
+    X509_free(x);
+    /* the same type and criticality with other octets: decoded afresh
+     * (anyExtendedKeyUsage instead of serverAuth, clientAuth) */
+    x = ee_copy(&fx_ec);
+    CHECK(set_ext_der(x, NID_ext_key_usage, 0,
+                      (const unsigned char *)"\x30\x06\x06\x04\x55\x1d\x25\x00", 8));
+    if (lint_cert_memo(x, fx_ec.ca, &fx_ec.ee_opts, m) != CM_ERR_LINT ||
+        strstr(cm_err_msg(), "eku_any") == NULL)
+        UNIT_FAIL("anyExtendedKeyUsage not found with a memo: %s", cm_err_msg());
+    X509_free(x);
+    lint_memo_free(m);
+}
+
 /* Runs last: every rule was seen failing in some test above. */
 TEST(every_rule_tested)
 {
@@ -1394,30 +1458,43 @@ int main(void)
         printf("not ok - lint: setup failed\n");
         return 1;
     }
-    RUN(good_all_key_types);
-    RUN(good_variants);
-    RUN(rule_cert_version);
-    RUN(rule_serial);
-    RUN(rule_unique_ids);
-    RUN(rule_validity);
-    RUN(rule_names);
-    RUN(rule_subject_attrs);
-    RUN(rule_policies);
-    RUN(rule_ext_unique);
-    RUN(rule_der);
-    RUN(rule_key_identifiers);
-    RUN(rule_basic_constraints);
-    RUN(rule_key_usage);
-    RUN(rule_key_usage_rsa_ed25519);
-    RUN(rule_eku_server);
-    RUN(rule_san);
-    RUN(rule_key_type);
-    RUN(rule_key_rsa);
-    RUN(rule_key_ec_curve);
-    RUN(rule_sig);
-    RUN(rule_cdp_aia);
-    RUN(rule_table);
-    RUN(every_rule_tested);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            unit_suite = "lint (memo)";
+            memo = lint_memo_new();
+            nseen = 0;
+            if (memo == NULL) {
+                printf("not ok - lint: lint_memo_new failed\n");
+                return 1;
+            }
+        }
+        RUN(good_all_key_types);
+        RUN(good_variants);
+        RUN(rule_cert_version);
+        RUN(rule_serial);
+        RUN(rule_unique_ids);
+        RUN(rule_validity);
+        RUN(rule_names);
+        RUN(rule_subject_attrs);
+        RUN(rule_policies);
+        RUN(rule_ext_unique);
+        RUN(rule_der);
+        RUN(rule_key_identifiers);
+        RUN(rule_basic_constraints);
+        RUN(rule_key_usage);
+        RUN(rule_key_usage_rsa_ed25519);
+        RUN(rule_eku_server);
+        RUN(rule_san);
+        RUN(rule_key_type);
+        RUN(rule_key_rsa);
+        RUN(rule_key_ec_curve);
+        RUN(rule_sig);
+        RUN(rule_cdp_aia);
+        RUN(rule_table);
+        RUN(memo_exact);
+        RUN(every_rule_tested);
+    }
+    lint_memo_free(memo);
     fx_free(&fx_ec);
     {
         char cmd[300];

@@ -376,6 +376,9 @@ TEST(dn_matches_openssl)
         /* OpenSSL prints a lone '#' unescaped; it must read back */
         "/CN=#/O=# x/OU=x#",
         "/CN= lead and trail /O=a  b",
+        /* plain names (name_to_string's own path) */
+        "CN=www.example.com,OU=R/D: a@b!?*'_ (x) & y,O=Example-Org,C=DE",
+        "/DC=com/DC=example/CN=host-1.example.com/emailAddress=ops@example.com",
     };
     char path[256];
     size_t i;
@@ -406,6 +409,69 @@ TEST(dn_matches_openssl)
         free(mine);
         free(theirs);
     }
+}
+
+/* name_to_string's own printing of plain names (name_string_plain) and
+ * OpenSSL's (X509_NAME_print_ex, RFC 2253) agree on every printable ASCII
+ * character at the start, inside and at the end of a value, in each string
+ * type, and on multi-valued RDNs and attribute types without a short name
+ * (both printed by OpenSSL). */
+TEST(dn_plain_matches_print_ex)
+{
+    static const int types[] = {V_ASN1_PRINTABLESTRING, V_ASN1_UTF8STRING, V_ASN1_IA5STRING,
+                                V_ASN1_T61STRING};
+    char v[4];
+    size_t checked = 0;
+
+    for (int ch = 0x20; ch < 0x7f; ch++) {
+        for (int pos = 0; pos < 3; pos++) {
+            for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+                for (int shape = 0; shape < 3; shape++) {
+                    X509_NAME *n = X509_NAME_new();
+                    BIO *b = BIO_new(BIO_s_mem());
+                    char *mine = NULL, *data = NULL;
+                    long len;
+                    memcpy(v, "ab", 3);
+                    if (pos == 0)
+                        snprintf(v, sizeof(v), "%cab", ch);
+                    else if (pos == 1)
+                        snprintf(v, sizeof(v), "a%cb", ch);
+                    else
+                        snprintf(v, sizeof(v), "ab%c", ch);
+                    CHECK(n != NULL && b != NULL);
+                    if (n == NULL || b == NULL) {
+                        X509_NAME_free(n);
+                        BIO_free(b);
+                        continue;
+                    }
+                    CHECK(X509_NAME_add_entry_by_NID(n, NID_countryName, V_ASN1_PRINTABLESTRING,
+                                                     (const unsigned char *)"DE", 2, -1, 0));
+                    if (!X509_NAME_add_entry_by_NID(n, NID_commonName, types[t],
+                                                    (const unsigned char *)v, 3, -1, 0))
+                        UNIT_FAIL("cannot add CN '%s' of type %d", v, types[t]);
+                    if (shape == 1) /* a second attribute in the same RDN */
+                        CHECK(X509_NAME_add_entry_by_NID(n, NID_organizationName, V_ASN1_UTF8STRING,
+                                                         (const unsigned char *)"O", 1, -1, -1));
+                    if (shape == 2) /* a type without a short name */
+                        CHECK(X509_NAME_add_entry_by_txt(n, "1.3.6.1.4.1.55555.9",
+                                                         V_ASN1_UTF8STRING,
+                                                         (const unsigned char *)"x", 1, -1, 0));
+                    CHECK(X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253) >= 0);
+                    len = BIO_get_mem_data(b, &data);
+                    CHECK_OK(name_to_string(&mine, n));
+                    if (mine != NULL &&
+                        ((size_t)len != strlen(mine) || memcmp(mine, data, (size_t)len) != 0))
+                        UNIT_FAIL("char 0x%02x at %d, type %d, shape %d: '%s', OpenSSL '%.*s'", ch,
+                                  pos, types[t], shape, mine, (int)len, data);
+                    checked++;
+                    free(mine);
+                    BIO_free(b);
+                    X509_NAME_free(n);
+                }
+            }
+        }
+    }
+    CHECK(checked == 95 * 3 * 4 * 3);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -990,6 +1056,7 @@ int main(void)
     RUN(dn_cn_email);
     RUN(dn_rejects);
     RUN(dn_matches_openssl);
+    RUN(dn_plain_matches_print_ex);
     RUN(san_dns);
     RUN(san_ip);
     RUN(san_email);
