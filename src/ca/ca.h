@@ -212,6 +212,13 @@ struct ca_submit_opts {
     size_t group; /* requests per transaction in a batch (default 256) */
     int force_pending; /* pend for an officer whatever the profile's approval (an
                           anonymous web request) */
+    /* Called after each committed transaction of the call, in input order,
+     * in the thread that called ca_submit: subs[start, end) have their
+     * results, which ca_submit does not touch again, so that a front end
+     * can write them out while the next groups are signed (submit --out).
+     * NULL: none. */
+    void (*committed)(void *ctx, size_t start, size_t end);
+    void *committed_ctx;
 };
 
 /* Submits n requests. Every request is parsed and its signature verified

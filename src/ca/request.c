@@ -353,12 +353,19 @@ static void writer_time_log(const struct writer_time *wt)
                   wt->cpu / n, wt->cpu_rows / n, (wt->cpu - wt->cpu_rows) / n);
 }
 
+/* Tells the caller that subs[start, end) are committed (ca_submit_opts). */
+static void group_committed(const struct ca_submit_opts *o, size_t start, size_t end)
+{
+    if (o->committed != NULL)
+        o->committed(o->committed_ctx, start, end);
+}
+
 /* Records requests [from, to) in transactions of `group`, signing each
  * group before its transaction. On a failed group nothing of it is stored
  * and its results are cleared. */
 static cm_err submit_range(ca_ctx *ca, const struct profile *p, struct csr **csrs,
                            struct ca_submission *subs, size_t from, size_t to, size_t group,
-                           const char *requester)
+                           const char *requester, const struct ca_submit_opts *o)
 {
     cm_err rc = CM_OK;
     size_t i, start;
@@ -375,6 +382,7 @@ static cm_err submit_range(ca_ctx *ca, const struct profile *p, struct csr **csr
         for (i = start; i < end; i++)
             CM_TRY(decide_prepare(&ds[i - start], ca, p, csrs[i], &subs[i]));
         CM_TRY(record_group(ca, p, csrs, subs, ds, start, end, requester, &wt));
+        group_committed(o, start, end);
     }
     writer_time_log(&wt);
 out:
@@ -428,6 +436,7 @@ static int workers_for(const ca_ctx *ca, size_t n)
 struct pool {
     ca_ctx *ca;
     const struct profile *p;
+    const struct ca_submit_opts *o;
     struct ca_submission *subs;
     struct csr **csrs;
     struct decided *ds;
@@ -580,6 +589,8 @@ static cm_err pool_write(struct pool *pl, ca_ctx *mine, const char *requester)
         if (rc == CM_OK)
             rc = record_group(pl->ca, pl->p, pl->csrs, pl->subs, pl->ds + start, start, end,
                               requester, &wt);
+        if (rc == CM_OK)
+            group_committed(pl->o, start, end);
         pthread_mutex_lock(&pl->mu);
         if (rc != CM_OK)
             pool_fail(pl, rc);
@@ -601,7 +612,7 @@ static void pool_join(pthread_t *t, int started)
 
 static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
                              struct ca_submission *subs, size_t n, size_t group,
-                             const char *requester, int nw)
+                             const char *requester, int nw, const struct ca_submit_opts *o)
 {
     cm_err rc = CM_OK;
     struct pool pl;
@@ -616,6 +627,7 @@ static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
     memset(&pl, 0, sizeof(pl));
     pl.ca = ca;
     pl.p = p;
+    pl.o = o;
     pl.subs = subs;
     pl.n = n;
     pl.group = group;
@@ -714,7 +726,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
      * that one killed half-way is reported by the next run. */
     if (nw > 1) {
         /* Records itself once the key is loaded and the input is valid. */
-        rc = submit_threads(&marked, ca, p, subs, n, group, requester, nw);
+        rc = submit_threads(&marked, ca, p, subs, n, group, requester, nw, o);
         goto out;
     }
     if (n > group) {
@@ -736,7 +748,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
      * with its own worker handle meanwhile (worker_key). */
     shared = ca->signer;
     wk = worker_key(ca);
-    rc = submit_range(ca, p, csrs, subs, 0, n, group, requester);
+    rc = submit_range(ca, p, csrs, subs, 0, n, group, requester, o);
     if (wk != NULL && ca->signer == wk)
         ca->signer = shared;
 out:

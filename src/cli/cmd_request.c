@@ -1,6 +1,7 @@
 /* certmint submit, pending, approve, deny, retrieve. */
 #include "ca/query.h"
 #include "cli/commands.h"
+#include "cli/submit_out.h"
 
 #include "exit/exit.h"
 #include "util/fsutil.h"
@@ -28,7 +29,9 @@ const char cmd_submit_usage[] =
     "  --out PATH   issued certificates as PEM: a file for one request, a directory for\n"
     "               several (named REQUEST-ID.pem); never inside the CA home, and an\n"
     "               existing file is not replaced (that request's certificate stays\n"
-    "               retrievable) unless --force\n"
+    "               retrievable) unless --force; a batch's files are written and synced\n"
+    "               group by group while the next groups are signed, and the lines are\n"
+    "               printed once all are durable\n"
     "  --force      replace existing output files\n"
     "  --format F   table (default) or json: {\"results\":[{\"request_id\",\"disposition\",\n"
     "               \"serial\",\"file\",\"message\",\"withheld\"}]} (null when absent)\n"
@@ -143,48 +146,6 @@ static int submit_print_one(const struct ca_submission *s, enum cli_format fmt, 
         return 1;
     }
     return s->disposition == DB_DISP_DENIED ? 3 : 0;
-}
-
-static void out_failed(void *ctx, size_t index, cm_err rc)
-{
-    (void)index;
-    cli_fail(rc);
-    *(int *)ctx = 1;
-}
-
-/* Writes the issued certificates of subs[0..n) (n <= FS_GROUP_MAX) into
- * the --out directory as REQUEST-ID.pem, synced as one group before their
- * lines are printed; returns 1 when a file could not be written (reported
- * on stderr; its certificate stays retrievable). */
-static int submit_write_group(const struct cli_global *g, fs_group **grp, const char *dir,
-                              int force, const struct ca_submission *subs, int n)
-{
-    int failed = 0;
-    char name[64], *pem = NULL;
-    cm_err rc;
-
-    if (*grp == NULL && (rc = fs_group_open(grp, dir, g->home, force, FS_GROUP_MAX)) != CM_OK) {
-        cli_fail(rc);
-        return 1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (subs[i].request_id == 0 || subs[i].cert_der == NULL)
-            continue;
-        snprintf(name, sizeof(name), "%lld.pem", (long long)subs[i].request_id);
-        rc = cli_cert_pem(&pem, subs[i].cert_der, subs[i].cert_der_len);
-        if (rc == CM_OK)
-            rc = fs_group_add(*grp, name, pem, strlen(pem), 0644);
-        free(pem);
-        pem = NULL;
-        if (rc != CM_OK) {
-            cli_fail(rc);
-            failed = 1;
-        }
-    }
-    /* Errors are reported per file by out_failed. */
-    if (fs_group_commit(*grp, out_failed, &failed) != CM_OK)
-        failed = 1;
-    return failed;
 }
 
 /* A token file's first line, NUL-terminated (the core trims it). */
@@ -350,7 +311,7 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
     const char *out = NULL;
     ca_ctx *ca = NULL;
     struct ca_submission *subs = NULL;
-    fs_group *grp = NULL;
+    submit_out *ow = NULL;
     int ch, status = 0, n, i, force = 0;
     cm_err rc = CM_OK;
 
@@ -446,7 +407,16 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
     }
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_batch_interrupted(ca, print_interrupted, NULL));
+    /* Several requests: each committed group's files are written while the
+     * next groups are signed. */
+    if (out != NULL && n > 1) {
+        CM_TRY(submit_out_start(&ow, g, out, force, subs, (size_t)n));
+        so.committed = submit_out_committed;
+        so.committed_ctx = ow;
+    }
     rc = ca_submit(ca, subs, (size_t)n, &so);
+    if (ow != NULL && submit_out_finish(ow))
+        status = 1;
     cli_deliver(ca);
     /* Strict audit mode: certificates whose CERTISSUED event has now been
      * acknowledged off-box are released and can be written out. */
@@ -456,10 +426,12 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
             rc = rrc;
     }
     /* Results in groups: a group's files are synced before its lines are
-     * printed (its rows were committed before ca_submit returned). */
+     * printed (its rows were committed before ca_submit returned; the files
+     * written meanwhile are synced, submit_out_finish). Those released now
+     * (strict audit mode) are written here. */
     for (i = 0; i < n; i += FS_GROUP_MAX) {
         int to = n - i < FS_GROUP_MAX ? n : i + FS_GROUP_MAX;
-        if (out != NULL && n > 1 && submit_write_group(g, &grp, out, force, subs + i, to - i))
+        if (ow != NULL && submit_out_rest(ow, (size_t)i, (size_t)to))
             status = 1;
         for (int k = i; k < to; k++) {
             int st = submit_print_one(&subs[k], fmt, &js, &jrc);
@@ -486,7 +458,7 @@ out:
     for (i = 0; subs != NULL && i < narch; i++)
         free((void *)subs[i].archive_env);
     buf_free(&js);
-    fs_group_free(grp);
+    submit_out_free(ow);
     if (subs)
         for (i = 0; i < n; i++)
             ca_submission_clear(&subs[i]);

@@ -30,6 +30,63 @@ cm_err fs_check_secret(const char *path, const char *what)
     return secret_mode_check(&st, path, what);
 }
 
+/* Reads the open fd to its end into a buffer of cap bytes (cap > 1, grown
+ * as needed; one byte kept for the NUL). */
+static cm_err read_rest(unsigned char **data, size_t *have, size_t cap, int fd, const char *path,
+                        size_t max)
+{
+    cm_err rc = CM_OK;
+    ssize_t n;
+
+    for (;;) {
+        if (*have + 1 >= cap) {
+            unsigned char *p;
+            if (cap > max + 1)
+                CM_FAIL(CM_ERR_INVALID, "%s: file too large (limit %zu bytes)", path, max);
+            cap *= 2;
+            p = realloc(*data, cap);
+            CM_NOMEM_IF(p == NULL);
+            *data = p;
+        }
+        n = read(fd, *data + *have, cap - *have - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
+        }
+        if (n == 0)
+            break;
+        *have += (size_t)n;
+        if (*have > max)
+            CM_FAIL(CM_ERR_INVALID, "%s: file too large (limit %zu bytes)", path, max);
+    }
+out:
+    return rc;
+}
+
+/* A regular file is read by one read() of its size plus one byte: one that
+ * returns exactly the size fstat gave is the whole file (*whole = 1), which
+ * spares the read() that would only confirm the end, and the realloc (a
+ * request file of a batch costs open, fstat, read, close). A file that grew
+ * or shrank since the fstat is read on to its end by read_rest. */
+static cm_err read_regular(int *whole, unsigned char *data, size_t *have, const struct stat *st,
+                           int fd, const char *path, size_t max)
+{
+    ssize_t n;
+
+    *whole = 0;
+    do
+        n = read(fd, data, (size_t)st->st_size + 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return cm_err_set(CM_ERR_IO, "%s: %s", path, strerror(errno));
+    if ((size_t)n > max)
+        return cm_err_set(CM_ERR_INVALID, "%s: file too large (limit %zu bytes)", path, max);
+    *have = (size_t)n;
+    *whole = *have == (size_t)st->st_size;
+    return CM_OK;
+}
+
 /* Reads path; when `secret` names what the file holds, a regular file that
  * group or others may read or write is refused, as ssh refuses such keys. */
 static cm_err read_file(unsigned char **out, size_t *len, const char *path, size_t max,
@@ -40,7 +97,7 @@ static cm_err read_file(unsigned char **out, size_t *len, const char *path, size
     struct stat st;
     unsigned char *data = NULL;
     size_t have = 0, cap;
-    ssize_t n;
+    int whole = 0;
 
     *out = NULL;
     *len = 0;
@@ -56,31 +113,14 @@ static cm_err read_file(unsigned char **out, size_t *len, const char *path, size
     if (S_ISREG(st.st_mode) && (size_t)st.st_size > max)
         CM_FAIL(CM_ERR_INVALID, "%s: file too large (%lld bytes, limit %zu)", path,
                 (long long)st.st_size, max);
-    cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096;
+    /* A regular file: its size, the byte that shows its end, the NUL. */
+    cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 2 : 4096;
     data = malloc(cap);
     CM_NOMEM_IF(data == NULL);
-    for (;;) {
-        if (have + 1 >= cap) {
-            unsigned char *p;
-            if (cap > max + 1)
-                CM_FAIL(CM_ERR_INVALID, "%s: file too large (limit %zu bytes)", path, max);
-            cap *= 2;
-            p = realloc(data, cap);
-            CM_NOMEM_IF(p == NULL);
-            data = p;
-        }
-        n = read(fd, data + have, cap - have - 1);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            CM_FAIL(CM_ERR_IO, "%s: %s", path, strerror(errno));
-        }
-        if (n == 0)
-            break;
-        have += (size_t)n;
-        if (have > max)
-            CM_FAIL(CM_ERR_INVALID, "%s: file too large (limit %zu bytes)", path, max);
-    }
+    if (S_ISREG(st.st_mode))
+        CM_TRY(read_regular(&whole, data, &have, &st, fd, path, max));
+    if (!whole)
+        CM_TRY(read_rest(&data, &have, cap, fd, path, max));
     data[have] = '\0';
     *out = data;
     *len = have;

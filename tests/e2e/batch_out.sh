@@ -77,4 +77,60 @@ check_eq "it is kept" "$(cat "$T/out/$next.pem")" "keep me"
 check "the other is written" openssl verify -CAfile "$T/root.pem" "$T/out/$((next + 1)).pem"
 check "the kept one is retrievable" cm "$H" retrieve "$next" --out "$T/r.pem"
 check_eq "no temp file left" "$(ls -A "$T/out" | grep -c tmp)" 0
+
+# The files of each committed group are written while the next groups are
+# signed (a thread of the CLI fed after each commit), not after the batch:
+# in the strace of a batch of 19 groups, the first group's first file is
+# written before the last group's commit is reported (-vv), and every file
+# is synced and renamed before the first line is printed. One worker
+# (submit_range) and two (the thread pool).
+cm "$H" config set submit.batch_group 16
+for w in 1 2; do
+    mkdir "$T/early$w"
+    cm "$H" config set submit.workers $w
+    if ! command -v strace >/dev/null 2>&1; then
+        ok "strace not installed: the order of commits and files not checked ($w)"
+        continue
+    fi
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -f -y -s 200 \
+        -e trace=write,openat,renameat2,rename,link,fsync,syncfs -o "$T/early$w.log" \
+        "$CM" --home "$H" --passphrase-file "$PASS" -vv submit --out "$T/early$w" \
+        "$T"/csrs/*.csr >"$T/early$w.res" 2>"$T/early$w.err"
+    check_eq "$w worker(s): batch of 300 in groups of 16: exit 0, 300 files" \
+        "$? $(ls "$T/early$w" | wc -l)" "0 300"
+    dir=$(cd "$T/early$w" && pwd -P)
+    res=$(cd "$T" && pwd -P)/early$w.res
+    # Line numbers in the trace: the first temp file written into the
+    # directory, the last commit reported, the last sync of the directory,
+    # the first line printed.
+    awk -v d="$dir" -v r="$res" '
+        index($0, "write(") && index($0, "<" d "/.") && !f { f = NR }
+        /committed, their files handed/ { c = NR; n++ }
+        index($0, "fsync(") && index($0, "<" d ">") { s = NR }
+        index($0, "renameat2(") && index($0, "<" d ">") { m = NR }
+        index($0, "write(1<" r ">") && !p { p = NR }
+        END { printf "%d %d %d %d %d %d\n", n, f, c, s, m, p }' "$T/early$w.log" >"$T/early$w.pos"
+    read -r n first_file last_commit last_sync last_rename first_print <"$T/early$w.pos"
+    check_eq "  ... 19 commits reported" "$n" 19
+    check "  ... the first group's files are written before the last group is committed" \
+        test "$first_file" -gt 0 -a "$first_file" -lt "$last_commit"
+    check "  ... every file is renamed and the directory synced before the first line is printed" \
+        test "$last_rename" -gt 0 -a "$last_rename" -lt "$last_sync" -a "$last_sync" -lt "$first_print"
+    bad=0
+    for id in $(cut -f1 "$T/early$w.res"); do
+        openssl verify -CAfile "$T/root.pem" "$T/early$w/$id.pem" >/dev/null 2>&1 || bad=$((bad + 1))
+    done
+    check_eq "  ... every file is its request's certificate (openssl verify)" "$bad" 0
+done
+
+# Strict audit mode with no off-box exit module: every certificate of the
+# batch is withheld, so no file is written, early or late.
+cm "$H" config set audit.require_offbox true >/dev/null 2>&1
+mkdir "$T/strict"
+cm "$H" submit --out "$T/strict" "$T"/csrs/*.csr >"$T/strict.res" 2>"$T/strict.err"
+check_eq "strict mode: batch --out exits 1" "$?" 1
+check_eq "  ... 300 issued, each withheld" \
+    "$(grep -c '	issued	' "$T/strict.res") $(grep -c 'withheld until' "$T/strict.err")" "300 300"
+check_eq "  ... no file written" "$(ls -A "$T/strict" | wc -l)" 0
+cm "$H" config set audit.require_offbox false >/dev/null 2>&1
 done_testing

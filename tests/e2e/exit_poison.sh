@@ -257,6 +257,13 @@ check_eq "  ... its CERTISSUED mail delivered" "$(col s4 7 CERTISSUED)" "$RP"
 check_fails "exit retry of an event that is not poisoned fails" cm "$H" exit retry "$EV"
 check_match "the audit log records the retry" "$(db_sql "$H" "SELECT Action || ' ' || Details FROM audit WHERE Action = 'exit-retry'")" \
     "exit-retry event $EV delivered by smtp"
+# A batch with --out DIR in strict mode: its certificates are handed to the
+# file writer only once released (after the delivery), then written.
+mkdir "$T/strictdir"
+check "strict: a batch of two with --out DIR is released at once" \
+    cm "$H" submit --out "$T/strictdir" "$T/ok2.csr" "$T/ok2.csr"
+check_eq "  ... both files written" "$(ls "$T/strictdir" | wc -l | tr -d ' ')" 2
+check "  ... each verifies against the CA" openssl verify -CAfile "$H/ca.crt" "$T"/strictdir/*.pem
 cfg audit.require_offbox no
 archive
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char top[PATH_MAX];  /* canonical scratch directory */
@@ -217,6 +218,99 @@ TEST(group_policy)
     free(data);
 }
 
+/* read() system calls of this process so far (/proc/self/io, syscr);
+ * -1 where the kernel does not count them. */
+static long reads_so_far(void)
+{
+    char line[128];
+    long n = -1;
+    FILE *f = fopen("/proc/self/io", "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "syscr: %ld", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
+/* A file of `size` bytes of 'a'. */
+static void put_size(const char *path, size_t size)
+{
+    FILE *f = fopen(path, "w");
+    for (size_t i = 0; f != NULL && i < size; i++)
+        fputc('a', f);
+    if (f != NULL)
+        fclose(f);
+}
+
+/* fs_read_file: a regular file in one read() (issue 10: every request file
+ * of a batch), the limit at its boundary, and files that are not regular
+ * (no size to trust) read to their end. */
+TEST(read_sizes)
+{
+    unsigned char *data = NULL;
+    size_t len = 99;
+    long r0, r1, base;
+    static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 10000};
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        put_size(at("sized"), sizes[i]);
+        CHECK_OK(fs_read_file(&data, &len, at("sized"), 10000));
+        CHECK_INT(len, sizes[i]);
+        CHECK(data != NULL && data[len] == '\0' && (len == 0 || data[len - 1] == 'a'));
+        free(data);
+        data = NULL;
+    }
+    put_size(at("sized"), 10001);
+    CHECK_ERR(fs_read_file(&data, &len, at("sized"), 10000), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "file too large") != NULL);
+    CHECK(data == NULL && len == 0);
+    /* A character device: no size, read until the end. */
+    CHECK_OK(fs_read_file(&data, &len, "/dev/null", 100));
+    CHECK_INT(len, 0);
+    free(data);
+    data = NULL;
+    CHECK_ERR(fs_read_file(&data, &len, top, 100), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "is a directory") != NULL);
+    /* One read() for a regular file: the difference to reading the counter
+     * twice in a row is what fs_read_file made. */
+    put_size(at("sized"), 700);
+    r0 = reads_so_far();
+    r1 = reads_so_far();
+    base = r1 - r0;
+    if (r0 >= 0) {
+        CHECK_OK(fs_read_file(&data, &len, at("sized"), 10000));
+        CHECK_INT(reads_so_far() - r1 - base, 1);
+        CHECK_INT(len, 700);
+        free(data);
+    }
+}
+
+/* A FIFO has no size either: read to its end in several reads. */
+TEST(read_fifo)
+{
+    unsigned char *data = NULL;
+    size_t len = 0;
+    pid_t pid;
+
+    CHECK(mkfifo(at("fifo"), 0600) == 0);
+    pid = fork();
+    if (pid == 0) {
+        FILE *f = fopen(at("fifo"), "w");
+        for (int i = 0; f != NULL && i < 9000; i++)
+            fputc('b', f);
+        if (f != NULL)
+            fclose(f);
+        _exit(0);
+    }
+    CHECK_OK(fs_read_file(&data, &len, at("fifo"), 10000));
+    CHECK_INT(len, 9000);
+    CHECK(data != NULL && data[8999] == 'b' && data[9000] == '\0');
+    free(data);
+    waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/cm-fsutil.XXXXXX";
@@ -240,6 +334,8 @@ int main(void)
     RUN(secret_modes);
     RUN(group_writes);
     RUN(group_policy);
+    RUN(read_sizes);
+    RUN(read_fifo);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
     if (system(cmd) != 0)
         return 1;
