@@ -1302,8 +1302,22 @@ out:
     return rc;
 }
 
+/* A PrintableString, IA5String or UTF8String of ASCII characters other
+ * than NUL: its UTF-8 is its octets. */
+static int ascii_value(const ASN1_STRING *v)
+{
+    if (v == NULL || (v->type != V_ASN1_PRINTABLESTRING && v->type != V_ASN1_IA5STRING &&
+                      v->type != V_ASN1_UTF8STRING))
+        return 0;
+    for (int i = 0; i < v->length; i++)
+        if (v->data[i] == 0 || v->data[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
 static cm_err name_get_last(char **out, const X509_NAME *n, int nid, const char *what)
 {
+    const ASN1_STRING *v;
     int loc = -1, next;
     unsigned char *utf = NULL;
     int len;
@@ -1315,7 +1329,13 @@ static cm_err name_get_last(char **out, const X509_NAME *n, int nid, const char 
         loc = next;
     if (loc < 0)
         return CM_OK;
-    len = ASN1_STRING_to_UTF8(&utf, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, loc)));
+    v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, loc));
+    if (ascii_value(v)) {
+        /* ASN1_STRING_to_UTF8 would give the same octets. */
+        *out = mem_dup(v->data, (size_t)v->length);
+        return *out != NULL ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");
+    }
+    len = ASN1_STRING_to_UTF8(&utf, v);
     if (len < 0)
         CM_FAIL_OSSL(CM_ERR_INVALID, "%s: cannot convert to UTF-8", what);
     if (memchr(utf, 0, (size_t)len) != NULL)

@@ -474,6 +474,50 @@ TEST(dn_plain_matches_print_ex)
     CHECK(checked == 95 * 3 * 4 * 3);
 }
 
+/* name_get_cn copies ASCII values as they are: the same as the UTF-8 of
+ * ASN1_STRING_to_UTF8 for every string type and octet (Latin-1 octets in a
+ * PrintableString or T61String become two UTF-8 octets); a NUL is refused. */
+TEST(dn_cn_ascii_copy)
+{
+    static const int types[] = {V_ASN1_PRINTABLESTRING, V_ASN1_UTF8STRING, V_ASN1_IA5STRING,
+                                V_ASN1_T61STRING};
+    for (int ch = 1; ch < 0x100; ch++) {
+        for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+            X509_NAME *n = X509_NAME_new();
+            unsigned char v[3] = {'a', (unsigned char)ch, 'b'}, *utf = NULL;
+            char *mine = NULL;
+            int len;
+            if (n == NULL ||
+                !X509_NAME_add_entry_by_NID(n, NID_commonName, types[t], v, 3, -1, 0)) {
+                UNIT_FAIL("cannot make CN 0x%02x of type %d", ch, types[t]);
+                X509_NAME_free(n);
+                continue;
+            }
+            len = ASN1_STRING_to_UTF8(&utf, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, 0)));
+            if (name_get_cn(&mine, n) != CM_OK) {
+                if (len > 0)
+                    UNIT_FAIL("0x%02x type %d refused: %s", ch, types[t], cm_err_msg());
+            } else if (len < 0 || mine == NULL || strlen(mine) != (size_t)len ||
+                       memcmp(mine, utf, (size_t)len) != 0) {
+                UNIT_FAIL("0x%02x type %d: '%s' is not OpenSSL's UTF-8", ch, types[t],
+                          mine ? mine : "(null)");
+            }
+            free(mine);
+            OPENSSL_free(utf);
+            X509_NAME_free(n);
+        }
+    }
+    {
+        X509_NAME *n = X509_NAME_new();
+        char *mine = NULL;
+        CHECK(n != NULL && X509_NAME_add_entry_by_NID(n, NID_commonName, V_ASN1_UTF8STRING,
+                                                      (const unsigned char *)"a\0b", 3, -1, 0));
+        CHECK_ERR(name_get_cn(&mine, n), CM_ERR_INVALID);
+        free(mine);
+        X509_NAME_free(n);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* SAN checks */
 
@@ -1057,6 +1101,7 @@ int main(void)
     RUN(dn_rejects);
     RUN(dn_matches_openssl);
     RUN(dn_plain_matches_print_ex);
+    RUN(dn_cn_ascii_copy);
     RUN(san_dns);
     RUN(san_ip);
     RUN(san_email);
