@@ -161,7 +161,7 @@ static void issue_and_compare(size_t n, const struct want *w, const char *what)
     struct ca_submission subs[4];
     unsigned char *csrs[4] = {NULL};
     size_t lens[4] = {0};
-    struct ca_submit_opts so = {w->profile, NULL, 0, 0};
+    struct ca_submit_opts so = {.profile = w->profile};
     ca_ctx *s = NULL;
     char cn[64], label[128];
 
