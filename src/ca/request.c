@@ -702,7 +702,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     const char *requester = o->requester ? o->requester : ca->operator_name;
     int nw, marked = 0;
     struct csr_scratch scratch;
-    cm_key *shared = ca->signer, *wk = NULL;
+    cm_key *shared = NULL, *wk = NULL;
 
     memset(&scratch, 0, sizeof(scratch));
     if (n == 0)
