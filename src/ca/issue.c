@@ -31,7 +31,11 @@ struct issue_cache {
     char profile[64];
     unsigned ku; /* keyUsage bits of ku_ext */
     X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia, *pol;
+    BASIC_CONSTRAINTS *bc_v; /* bc decoded: the first extension is encoded from it */
     const char *md;
+    /* SHA-1 for the subjectKeyIdentifier, fetched once (SHA1() fetches it
+     * per call, under the provider store's lock). */
+    EVP_MD *sha1;
     /* The configuration read per certificate until now (ca.backdate,
      * ca.serial_bytes): read with the extensions, for the cache's life
      * (a configuration adopted resets it, issue_cache_reset). */
@@ -54,6 +58,8 @@ struct issue_cache {
 static void cache_clear(struct issue_cache *c)
 {
     X509_EXTENSION_free(c->bc);
+    BASIC_CONSTRAINTS_free(c->bc_v);
+    EVP_MD_free(c->sha1);
     X509_EXTENSION_free(c->ku_ext);
     X509_EXTENSION_free(c->eku);
     X509_EXTENSION_free(c->aki);
@@ -318,6 +324,9 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
     c->lint = lint_memo_new();
     if (c->lint == NULL)
         CM_FAIL(CM_ERR_NOMEM, "out of memory");
+    c->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    if (c->sha1 == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "no SHA-1 for the subjectKeyIdentifier");
     if (config_get_seconds(ca->cfg, "ca.backdate", &c->backdate) != CM_OK)
         c->backdate = 300;
     if (config_get_int(ca->cfg, "ca.serial_bytes", &c->serial_bytes) != CM_OK)
@@ -333,6 +342,9 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
         snprintf(buf, sizeof(buf), "critical,CA:FALSE");
     }
     CM_TRY(conf_ext(&c->bc, NID_basic_constraints, buf));
+    c->bc_v = X509V3_EXT_d2i(c->bc);
+    if (c->bc_v == NULL)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot decode basicConstraints");
     if (p->eku != NULL && p->eku[0] != '\0')
         CM_TRY(eku_ext(&c->eku, p->eku));
     if (p->policies != NULL)
@@ -465,12 +477,22 @@ static int gens_have(const GENERAL_NAMES *gens, int type, const char *value)
 static char *name_attr(const X509_NAME *n, int nid)
 {
     int i = X509_NAME_get_index_by_NID(n, nid, -1);
+    const ASN1_STRING *v;
     unsigned char *u = NULL;
     char *r;
     int len;
     if (i < 0)
         return NULL;
-    len = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+    v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+    if (v != NULL && (v->type == V_ASN1_PRINTABLESTRING || v->type == V_ASN1_IA5STRING ||
+                      v->type == V_ASN1_UTF8STRING)) {
+        /* ASCII is its own UTF-8 (ASN1_STRING_to_UTF8 would copy it). */
+        for (len = 0; len < v->length && v->data[len] < 0x80; len++)
+            ;
+        if (len == v->length)
+            return strndup((const char *)v->data, (size_t)len);
+    }
+    len = ASN1_STRING_to_UTF8(&u, v);
     if (len < 0)
         return NULL;
     r = strndup((const char *)u, (size_t)len);
@@ -813,7 +835,11 @@ static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct p
 
     /* subjectKeyIdentifier: SHA-1 of the subjectPublicKey bits (4.2.1.2,
      * method 1). */
-    CM_TRY(add_ext_copy(x, cache->bc));
+    /* The first extension makes the certificate's list: encoded from the
+     * decoded value (X509_add_ext would encode and decode a copy). */
+    if (!X509_add1_ext_i2d(x, NID_basic_constraints, cache->bc_v,
+                           X509_EXTENSION_get_critical(cache->bc), X509V3_ADD_APPEND))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot add basicConstraints");
     kubits = cache_key_usage(cache, p, c->kind);
     if (cache->ku_ext == NULL || cache->ku != kubits) {
         X509_EXTENSION_free(cache->ku_ext);
@@ -825,7 +851,8 @@ static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct p
     }
     CM_TRY(add_ext_copy(x, cache->ku_ext));
     CM_TRY(add_ext_copy(x, cache->eku));
-    SHA1(c->spki_bits, (size_t)c->spki_bits_len, skid);
+    if (!EVP_Digest(c->spki_bits, (size_t)c->spki_bits_len, skid, NULL, cache->sha1, NULL))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot hash the subject public key");
     skid_os = ASN1_OCTET_STRING_new();
     CM_NOMEM_IF(skid_os == NULL || !ASN1_OCTET_STRING_set(skid_os, skid, sizeof(skid)));
     if (!X509_add1_ext_i2d(x, NID_subject_key_identifier, skid_os, 0, X509V3_ADD_DEFAULT))
