@@ -224,7 +224,10 @@ static cm_err session_new(ca_ctx **out, struct ca *h)
     if (s == NULL)
         return cm_err_set(CM_ERR_NOMEM, "out of memory");
     s->h = h;
+    /* Under the lock: another session may be loading the key (h->gen++). */
+    pthread_mutex_lock(&h->mu);
     s->gen = h->gen;
+    pthread_mutex_unlock(&h->mu);
     memcpy(s->home, h->home, sizeof(s->home));
     *out = s;
     return CM_OK;
