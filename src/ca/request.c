@@ -749,7 +749,10 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     shared = ca->signer;
     wk = worker_key(ca);
     rc = submit_range(ca, p, csrs, subs, 0, n, group, requester, o);
-    if (wk != NULL && ca->signer == wk)
+    /* Nothing in a submission replaces the session's key (ca_use_key):
+     * wk is still the signer, and is closed below. */
+    assert(wk == NULL || ca->signer == wk);
+    if (wk != NULL)
         ca->signer = shared;
 out:
     if (marked)
