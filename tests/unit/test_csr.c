@@ -137,6 +137,24 @@ TEST(curves_interleaved)
  * scratch key of the curve, the request's own point set into it each time:
  * a request signed by another key than the one it carries fails even right
  * after a request of the signing key; csr_make_key makes each key. */
+/* A DER request carrying pub's key, signed by signer with md (NULL:
+ * Ed25519); *len its length. */
+static unsigned char *make_csr_signed(size_t *len, EVP_PKEY *pub, EVP_PKEY *signer,
+                                      const EVP_MD *md)
+{
+    X509_REQ *r = X509_REQ_new();
+    unsigned char *out = NULL;
+    int l;
+    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"unit.example.org", -1, -1, 0);
+    X509_REQ_set_pubkey(r, pub);
+    X509_REQ_sign(r, signer, md);
+    l = i2d_X509_REQ(r, &out);
+    *len = l > 0 ? (size_t)l : 0;
+    X509_REQ_free(r);
+    return out;
+}
+
 TEST(scratch_keys)
 {
     EVP_PKEY *k1 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -162,20 +180,13 @@ TEST(scratch_keys)
     {
         /* k2's key in the request, signed by k1 (whose point the scratch
          * key held last). */
-        X509_REQ *r = X509_REQ_new();
-        unsigned char *bad = NULL;
-        int blen;
-        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
-                                   (const unsigned char *)"unit.example.org", -1, -1, 0);
-        X509_REQ_set_pubkey(r, k2);
-        X509_REQ_sign(r, k1, EVP_sha256());
-        blen = i2d_X509_REQ(r, &bad);
-        CHECK(blen > 0);
-        CHECK_ERR(csr_parse_scratch(&c, bad, (size_t)blen, "mismatch", &sc), CM_ERR_INVALID);
+        size_t blen = 0;
+        unsigned char *bad = make_csr_signed(&blen, k2, k1, EVP_sha256());
+        CHECK(bad != NULL && blen > 0);
+        CHECK_ERR(csr_parse_scratch(&c, bad, blen, "mismatch", &sc), CM_ERR_INVALID);
         CHECK(strstr(cm_err_msg(), "does not verify") != NULL);
         CHECK(c == NULL);
         OPENSSL_free(bad);
-        X509_REQ_free(r);
     }
     csr_scratch_clear(&sc);
     csr_scratch_clear(&sc); /* idempotent */
@@ -183,24 +194,6 @@ TEST(scratch_keys)
     EVP_PKEY_free(k2);
     EVP_PKEY_free(k3);
     EVP_PKEY_free(rsa);
-}
-
-/* A DER request carrying pub's key, signed by signer with md (NULL:
- * Ed25519); *len its length. */
-static unsigned char *make_csr_signed(size_t *len, EVP_PKEY *pub, EVP_PKEY *signer,
-                                      const EVP_MD *md)
-{
-    X509_REQ *r = X509_REQ_new();
-    unsigned char *out = NULL;
-    int l;
-    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(r), "CN", MBSTRING_ASC,
-                               (const unsigned char *)"unit.example.org", -1, -1, 0);
-    X509_REQ_set_pubkey(r, pub);
-    X509_REQ_sign(r, signer, md);
-    l = i2d_X509_REQ(r, &out);
-    *len = l > 0 ? (size_t)l : 0;
-    X509_REQ_free(r);
-    return out;
 }
 
 /* One scratch parse; 1 when it verified. The request's signature is the
