@@ -63,6 +63,11 @@ struct ca {
     } * kra_tk_old;
 };
 
+/* SHA-1 for the thumbprint and the subjectKeyIdentifier (RFC 5280
+ * 4.2.1.2 method 1), fetched once per process and never changed after
+ * (describe.c); never NULL. */
+const EVP_MD *ca_sha1(void);
+
 /* The CA key's reference: the URI of private/ca.key.uri, else the path of
  * private/ca.key (home.c). */
 cm_err ca_key_ref(char *ref, size_t refsz, const char *home) CM_MUST_USE;

@@ -2,6 +2,7 @@
  * DistinguishedName, CommonName, EMail, SubjectAltNames, CertificateHash,
  * SubjectKeyIdentifier, NotBefore, NotAfter, SerialNumber. */
 #include "ca/ca.h"
+#include "ca/ca_int.h"
 
 #include "ca/name.h"
 #include "util/buf.h"
@@ -14,9 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-/* SHA-1, fetched once for the process and read-only after: EVP_sha1()
- * makes every EVP_Digest fetch it again, under the provider store's lock
- * (two issuing threads wait on each other there). NULL: EVP_sha1(). */
+/* SHA-1 (ca_int.h), fetched once for the process and read-only after:
+ * EVP_sha1() makes every EVP_Digest fetch it again, under the provider
+ * store's lock (two issuing threads wait on each other there). NULL:
+ * EVP_sha1(). */
 static EVP_MD *sha1_md;
 static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
 
@@ -25,7 +27,7 @@ static void sha1_fetch(void)
     sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
 }
 
-static const EVP_MD *sha1(void)
+const EVP_MD *ca_sha1(void)
 {
     pthread_once(&sha1_once, sha1_fetch);
     return sha1_md != NULL ? sha1_md : EVP_sha1();
@@ -113,9 +115,9 @@ cm_err ca_cert_describe(struct db_cert *c, X509 *x)
     /* CertificateHash: the SHA-1 thumbprint, as AD CS and Windows show it. */
     if (c->raw != NULL) {
         /* The DER is at hand (issuance): hash it instead of re-encoding. */
-        if (!EVP_Digest(c->raw, c->raw_len, md, &mdlen, sha1(), NULL))
+        if (!EVP_Digest(c->raw, c->raw_len, md, &mdlen, ca_sha1(), NULL))
             CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot hash the certificate");
-    } else if (!X509_digest(x, sha1(), md, &mdlen)) {
+    } else if (!X509_digest(x, ca_sha1(), md, &mdlen)) {
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot hash the certificate");
     }
     c->hash = malloc(2 * mdlen + 1);

@@ -33,9 +33,6 @@ struct issue_cache {
     X509_EXTENSION *bc, *ku_ext, *eku, *aki, *cdp, *aia, *pol;
     BASIC_CONSTRAINTS *bc_v; /* bc decoded: the first extension is encoded from it */
     const char *md;
-    /* SHA-1 for the subjectKeyIdentifier, fetched once (SHA1() fetches it
-     * per call, under the provider store's lock). */
-    EVP_MD *sha1;
     /* The configuration read per certificate until now (ca.backdate,
      * ca.serial_bytes): read with the extensions, for the cache's life
      * (a configuration adopted resets it, issue_cache_reset). */
@@ -59,7 +56,6 @@ static void cache_clear(struct issue_cache *c)
 {
     X509_EXTENSION_free(c->bc);
     BASIC_CONSTRAINTS_free(c->bc_v);
-    EVP_MD_free(c->sha1);
     X509_EXTENSION_free(c->ku_ext);
     X509_EXTENSION_free(c->eku);
     X509_EXTENSION_free(c->aki);
@@ -324,9 +320,6 @@ static cm_err cache_get(struct issue_cache **out, ca_ctx *ca, const struct profi
     c->lint = lint_memo_new();
     if (c->lint == NULL)
         CM_FAIL(CM_ERR_NOMEM, "out of memory");
-    c->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
-    if (c->sha1 == NULL)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "no SHA-1 for the subjectKeyIdentifier");
     if (config_get_seconds(ca->cfg, "ca.backdate", &c->backdate) != CM_OK)
         c->backdate = 300;
     if (config_get_int(ca->cfg, "ca.serial_bytes", &c->serial_bytes) != CM_OK)
@@ -484,14 +477,8 @@ static char *name_attr(const X509_NAME *n, int nid)
     if (i < 0)
         return NULL;
     v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
-    if (v != NULL && (v->type == V_ASN1_PRINTABLESTRING || v->type == V_ASN1_IA5STRING ||
-                      v->type == V_ASN1_UTF8STRING)) {
-        /* ASCII is its own UTF-8 (ASN1_STRING_to_UTF8 would copy it). */
-        for (len = 0; len < v->length && v->data[len] < 0x80; len++)
-            ;
-        if (len == v->length)
-            return strndup((const char *)v->data, (size_t)len);
-    }
+    if (name_value_ascii(v))
+        return strndup((const char *)v->data, (size_t)v->length);
     len = ASN1_STRING_to_UTF8(&u, v);
     if (len < 0)
         return NULL;
@@ -851,7 +838,7 @@ static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct p
     }
     CM_TRY(add_ext_copy(x, cache->ku_ext));
     CM_TRY(add_ext_copy(x, cache->eku));
-    if (!EVP_Digest(c->spki_bits, (size_t)c->spki_bits_len, skid, NULL, cache->sha1, NULL))
+    if (!EVP_Digest(c->spki_bits, (size_t)c->spki_bits_len, skid, NULL, ca_sha1(), NULL))
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot hash the subject public key");
     skid_os = ASN1_OCTET_STRING_new();
     CM_NOMEM_IF(skid_os == NULL || !ASN1_OCTET_STRING_set(skid_os, skid, sizeof(skid)));

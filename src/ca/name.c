@@ -1304,7 +1304,7 @@ out:
 
 /* A PrintableString, IA5String or UTF8String of ASCII characters other
  * than NUL: its UTF-8 is its octets. */
-static int ascii_value(const ASN1_STRING *v)
+int name_value_ascii(const ASN1_STRING *v)
 {
     if (v == NULL || (v->type != V_ASN1_PRINTABLESTRING && v->type != V_ASN1_IA5STRING &&
                       v->type != V_ASN1_UTF8STRING))
@@ -1330,7 +1330,7 @@ static cm_err name_get_last(char **out, const X509_NAME *n, int nid, const char 
     if (loc < 0)
         return CM_OK;
     v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, loc));
-    if (ascii_value(v)) {
+    if (name_value_ascii(v)) {
         /* ASN1_STRING_to_UTF8 would give the same octets. */
         *out = mem_dup(v->data, (size_t)v->length);
         return *out != NULL ? CM_OK : cm_err_set(CM_ERR_NOMEM, "out of memory");

@@ -83,6 +83,10 @@ cm_err name_to_string(char **out, const X509_NAME *n) CM_MUST_USE;
  * malloc'ed, caller frees. */
 cm_err name_get_cn(char **out, const X509_NAME *n) CM_MUST_USE;
 cm_err name_get_email(char **out, const X509_NAME *n) CM_MUST_USE;
+/* 1 when v is a PrintableString, IA5String or UTF8String of ASCII
+ * characters other than NUL: its octets are then its UTF-8 as they are
+ * (no ASN1_STRING_to_UTF8 copy needed). */
+int name_value_ascii(const ASN1_STRING *v);
 
 /* Subject alternative name checks (RFC 5280 4.2.1.6). Each returns CM_OK or
  * CM_ERR_INVALID with the reason.
