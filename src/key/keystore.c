@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
@@ -160,7 +161,8 @@ const char *key_sign_md(const EVP_PKEY *k)
  * (Password Storage Cheat Sheet). scrypt at OWASP's level (N=2^17, r=8) needs
  * 128 MiB, beyond OpenSSL 3.0's 32 MiB cap for PKCS#8, so neither certmint
  * through libcrypto nor `openssl pkey` could read such a key back; PBKDF2
- * keeps the key readable by every OpenSSL. About 0.25 s per key load. */
+ * keeps the key readable by every OpenSSL. About 0.16 s per key load
+ * (key_pbkdf2_sha256; libcrypto's own PBKDF2 takes 0.25 s). */
 #define KEY_PBKDF2_ITER 600000
 
 /* Encodes k as PEM EncryptedPrivateKeyInfo (RFC 5958 section 3): PBES2
@@ -300,21 +302,206 @@ int key_kdf_is_weak(const struct key_kdf *k)
     return 1;
 }
 
+/* The HMAC-SHA256 digest states after the padded key (RFC 2104): ipad
+ * for the inner hash, opad for the outer. */
+static cm_err hmac_states(EVP_MD_CTX *in, EVP_MD_CTX *outer, const EVP_MD *md, const char *pass,
+                          size_t passlen)
+{
+    cm_err rc = CM_OK;
+    unsigned char k[64], ip[64], op[64];
+    unsigned int klen = 0;
+
+    memset(k, 0, sizeof(k));
+    if (passlen > sizeof(k)) {
+        if (EVP_Digest(pass, passlen, k, &klen, md, NULL) != 1)
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "PBKDF2: cannot hash the passphrase");
+    } else {
+        memcpy(k, pass, passlen);
+    }
+    for (size_t i = 0; i < sizeof(k); i++) {
+        ip[i] = k[i] ^ 0x36;
+        op[i] = k[i] ^ 0x5c;
+    }
+    if (EVP_DigestInit_ex(in, md, NULL) != 1 || EVP_DigestUpdate(in, ip, sizeof(ip)) != 1 ||
+        EVP_DigestInit_ex(outer, md, NULL) != 1 || EVP_DigestUpdate(outer, op, sizeof(op)) != 1)
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "PBKDF2: cannot start HMAC-SHA256");
+out:
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(ip, sizeof(ip));
+    OPENSSL_cleanse(op, sizeof(op));
+    return rc;
+}
+
+/* u = HMAC(u[0..len)) from the prepared states, through the scratch c. */
+static int hmac_step(unsigned char u[32], size_t len, EVP_MD_CTX *c, const EVP_MD_CTX *in,
+                     const EVP_MD_CTX *outer)
+{
+    unsigned int n = 0;
+    return EVP_MD_CTX_copy_ex(c, in) == 1 && EVP_DigestUpdate(c, u, len) == 1 &&
+           EVP_DigestFinal_ex(c, u, &n) == 1 && EVP_MD_CTX_copy_ex(c, outer) == 1 &&
+           EVP_DigestUpdate(c, u, 32) == 1 && EVP_DigestFinal_ex(c, u, &n) == 1;
+}
+
+/* PBKDF2-HMAC-SHA256 (RFC 8018 section 5.2), the first 32-byte block: the
+ * derivation of the keys certmint writes. The same function as libcrypto's
+ * PKCS5_PBKDF2_HMAC (the unit tests compare them), about 30% less CPU
+ * (600,000 iterations: 0.107 s against 0.150 s, OpenSSL 3.0): the HMAC's
+ * digest states after the padded key are made once and copied per
+ * iteration, where libcrypto's goes through its HMAC provider each time.
+ * The iterations, and so an attacker's cost, are those of the file. */
+cm_err key_pbkdf2_sha256(unsigned char out[32], const char *pass, size_t passlen,
+                         const unsigned char *salt, size_t saltlen, uint64_t iter)
+{
+    cm_err rc = CM_OK;
+    EVP_MD *md = NULL;
+    EVP_MD_CTX *in = NULL, *outer = NULL, *c = NULL;
+    unsigned char u[64];
+    static const unsigned char block1[4] = {0, 0, 0, 1};
+
+    if (iter < 1 || saltlen > sizeof(u) - sizeof(block1))
+        return cm_err_set(CM_ERR_INVALID, "PBKDF2: unsupported parameters");
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    in = EVP_MD_CTX_new();
+    outer = EVP_MD_CTX_new();
+    c = EVP_MD_CTX_new();
+    CM_NOMEM_IF(md == NULL || in == NULL || outer == NULL || c == NULL);
+    CM_TRY(hmac_states(in, outer, md, pass, passlen));
+    /* U1 = HMAC(salt || INT(1)); Uj = HMAC(Uj-1); T1 = U1 ^ ... ^ Uc. */
+    memcpy(u, salt, saltlen);
+    memcpy(u + saltlen, block1, sizeof(block1));
+    if (!hmac_step(u, saltlen + sizeof(block1), c, in, outer))
+        CM_FAIL_OSSL(CM_ERR_CRYPTO, "PBKDF2: HMAC-SHA256 failed");
+    memcpy(out, u, 32);
+    for (uint64_t j = 1; j < iter; j++) {
+        if (!hmac_step(u, 32, c, in, outer))
+            CM_FAIL_OSSL(CM_ERR_CRYPTO, "PBKDF2: HMAC-SHA256 failed");
+        for (size_t i = 0; i < 32; i++)
+            out[i] ^= u[i];
+    }
+out:
+    OPENSSL_cleanse(u, sizeof(u));
+    EVP_MD_CTX_free(c);
+    EVP_MD_CTX_free(outer);
+    EVP_MD_CTX_free(in);
+    EVP_MD_free(md);
+    return rc;
+}
+
+/* The salt, iterations and IV of a PBES2 algorithm of the kind certmint
+ * writes (PBKDF2-HMAC-SHA256, 32-byte key, AES-256-CBC with a 16-byte IV);
+ * 0 for any other kind. */
+static int pbes2_ours(unsigned char salt[32], size_t *saltlen, uint64_t *iter, unsigned char iv[16],
+                      const X509_ALGOR *alg)
+{
+    PBE2PARAM *pbe2 = NULL;
+    PBKDF2PARAM *kdf = NULL;
+    const ASN1_OBJECT *oid = NULL;
+    const ASN1_TYPE *ivt = NULL;
+    const void *pv = NULL;
+    int ptype = 0, ok = 0;
+
+    X509_ALGOR_get0(&oid, &ptype, &pv, alg);
+    if (OBJ_obj2nid(oid) != NID_pbes2 || ptype != V_ASN1_SEQUENCE ||
+        (pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter)) == NULL)
+        goto out;
+    X509_ALGOR_get0(&oid, &ptype, &pv, pbe2->keyfunc);
+    if (OBJ_obj2nid(oid) != NID_id_pbkdf2 ||
+        (kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)) ==
+            NULL)
+        goto out;
+    ivt = pbe2->encryption->parameter;
+    ok = kdf->prf != NULL && OBJ_obj2nid(kdf->prf->algorithm) == NID_hmacWithSHA256 &&
+         (kdf->keylength == NULL || ASN1_INTEGER_get(kdf->keylength) == 32) &&
+         kdf->salt->type == V_ASN1_OCTET_STRING && kdf->salt->value.octet_string->length <= 32 &&
+         ASN1_INTEGER_get_uint64(iter, kdf->iter) == 1 && *iter > 0 &&
+         OBJ_obj2nid(pbe2->encryption->algorithm) == NID_aes_256_cbc && ivt != NULL &&
+         ivt->type == V_ASN1_OCTET_STRING && ivt->value.octet_string->length == 16;
+    if (ok) {
+        *saltlen = (size_t)kdf->salt->value.octet_string->length;
+        memcpy(salt, kdf->salt->value.octet_string->data, *saltlen);
+        memcpy(iv, ivt->value.octet_string->data, 16);
+    }
+out:
+    PBKDF2PARAM_free(kdf);
+    PBE2PARAM_free(pbe2);
+    return ok;
+}
+
+/* Decrypts an EncryptedPrivateKeyInfo that pbes2_ours accepts, deriving
+ * the key with key_pbkdf2_sha256. CM_ERR_UNSUPPORTED: another kind, for
+ * libcrypto's reader; CM_ERR_AUTH: it does not decrypt (a wrong
+ * passphrase: a bad padding, or no PrivateKeyInfo inside). */
+static cm_err pbes2_decrypt(EVP_PKEY **out, const X509_SIG *sig, const char *pass)
+{
+    cm_err rc = CM_OK;
+    const X509_ALGOR *alg = NULL;
+    const ASN1_OCTET_STRING *enc = NULL;
+    unsigned char salt[32], iv[16], key[32];
+    unsigned char *plain = NULL;
+    const unsigned char *p = NULL;
+    size_t saltlen = 0, cap = 0;
+    uint64_t iter = 0;
+    int n1 = 0, n2 = 0;
+    EVP_CIPHER_CTX *cc = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = NULL;
+
+    memset(key, 0, sizeof(key));
+    X509_SIG_get0(sig, &alg, &enc);
+    if (!pbes2_ours(salt, &saltlen, &iter, iv, alg))
+        return CM_ERR_UNSUPPORTED;
+    CM_TRY(key_pbkdf2_sha256(key, pass, strlen(pass), salt, saltlen, iter));
+    cap = (size_t)enc->length + 16;
+    plain = OPENSSL_malloc(cap);
+    cc = EVP_CIPHER_CTX_new();
+    CM_NOMEM_IF(plain == NULL || cc == NULL);
+    if (EVP_DecryptInit_ex(cc, EVP_aes_256_cbc(), NULL, key, iv) != 1 ||
+        EVP_DecryptUpdate(cc, plain, &n1, enc->data, enc->length) != 1 ||
+        EVP_DecryptFinal_ex(cc, plain + n1, &n2) != 1) {
+        rc = CM_ERR_AUTH; /* the caller words it, with libcrypto's reason */
+        goto out;
+    }
+    p = plain;
+    p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)n1 + n2);
+    if (p8 == NULL || (*out = EVP_PKCS82PKEY(p8)) == NULL)
+        rc = CM_ERR_AUTH;
+out:
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    EVP_CIPHER_CTX_free(cc);
+    OPENSSL_clear_free(plain, cap);
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
+}
+
+/* certmint's own kind of key is decrypted by pbes2_decrypt (the faster
+ * PBKDF2), any other (older keys, keys made elsewhere) by libcrypto. */
 cm_err key_load_encrypted(EVP_PKEY **out, const char *path, const char *pass)
 {
     cm_err rc = CM_OK;
     unsigned char *data = NULL;
     size_t len = 0;
     BIO *mem = NULL;
+    X509_SIG *sig = NULL;
 
     *out = NULL;
     CM_TRY(fs_read_file(&data, &len, path, MAX_KEY_FILE));
+    mem = BIO_new_mem_buf(data, (int)len);
+    CM_NOMEM_IF(mem == NULL);
+    sig = PEM_read_bio_PKCS8(mem, NULL, NULL, NULL);
+    rc = sig != NULL ? pbes2_decrypt(out, sig, pass) : CM_ERR_UNSUPPORTED;
+    if (rc == CM_ERR_AUTH)
+        CM_FAIL_OSSL(CM_ERR_AUTH, "%s: cannot decrypt the CA key (wrong passphrase?)", path);
+    if (rc != CM_ERR_UNSUPPORTED)
+        goto out;
+    rc = CM_OK;
+    ERR_clear_error();
+    BIO_free(mem);
     mem = BIO_new_mem_buf(data, (int)len);
     CM_NOMEM_IF(mem == NULL);
     *out = PEM_read_bio_PrivateKey(mem, NULL, NULL, (void *)pass);
     if (*out == NULL)
         CM_FAIL_OSSL(CM_ERR_AUTH, "%s: cannot decrypt the CA key (wrong passphrase?)", path);
 out:
+    X509_SIG_free(sig);
     BIO_free(mem);
     if (data) {
         OPENSSL_cleanse(data, len);

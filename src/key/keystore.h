@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Key types certmint generates and accepts. */
 enum key_kind { KEY_EC_P256, KEY_EC_P384, KEY_EC_P521, KEY_RSA, KEY_ED25519, KEY_OTHER };
@@ -37,6 +38,12 @@ const char *key_sign_md(const EVP_PKEY *k);
 cm_err key_save_encrypted(const EVP_PKEY *k, const char *path, const char *pass) CM_MUST_USE;
 /* Loads an encrypted key; a wrong passphrase is CM_ERR_AUTH. */
 cm_err key_load_encrypted(EVP_PKEY **out, const char *path, const char *pass) CM_MUST_USE;
+
+/* PBKDF2-HMAC-SHA256's first 32-byte block (RFC 8018 section 5.2), as
+ * PKCS5_PBKDF2_HMAC computes it, with less CPU: the derivation of
+ * key_load_encrypted for the keys key_save_encrypted writes. */
+cm_err key_pbkdf2_sha256(unsigned char out[32], const char *pass, size_t passlen,
+                         const unsigned char *salt, size_t saltlen, uint64_t iter) CM_MUST_USE;
 
 /* How an encrypted key file's passphrase is stretched (read from its PBES2
  * parameters, no passphrase needed). */

@@ -4,11 +4,17 @@
  * do those of a worker's handle, key_worker_open). */
 #include "unit.h"
 #include "key/key.h"
+#include "key/keystore.h"
 #include "key/p11uri.h"
 
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 TEST(uri_parse)
 {
@@ -308,6 +314,107 @@ TEST(spec_of_each_kind)
     }
 }
 
+/* key_pbkdf2_sha256 computes what libcrypto's PBKDF2 does: passphrases
+ * shorter than, as long as and longer than the HMAC block (hashed first),
+ * salts of 0, 16 and 32 bytes, 1, 2 and 1,000 iterations. */
+TEST(pbkdf2_as_libcrypto)
+{
+    static const char pass[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    static const size_t plens[] = {0, 8, 63, 64, 65, 128};
+    static const size_t slens[] = {0, 16, 32};
+    static const uint64_t iters[] = {1, 2, 1000};
+    unsigned char salt[32];
+
+    for (size_t i = 0; i < sizeof(salt); i++)
+        salt[i] = (unsigned char)(0xa5 ^ i);
+    for (size_t p = 0; p < sizeof(plens) / sizeof(plens[0]); p++)
+        for (size_t s = 0; s < sizeof(slens) / sizeof(slens[0]); s++)
+            for (size_t it = 0; it < sizeof(iters) / sizeof(iters[0]); it++) {
+                unsigned char want[32], got[32];
+                memset(got, 0, sizeof(got));
+                CHECK(PKCS5_PBKDF2_HMAC(pass, (int)plens[p], salt, (int)slens[s], (int)iters[it],
+                                        EVP_sha256(), 32, want) == 1);
+                CHECK_OK(key_pbkdf2_sha256(got, pass, plens[p], salt, slens[s], iters[it]));
+                if (memcmp(want, got, sizeof(want)) != 0)
+                    UNIT_FAIL("pass %zu, salt %zu, %llu iterations: not libcrypto's", plens[p],
+                              slens[s], (unsigned long long)iters[it]);
+            }
+    CHECK_ERR(key_pbkdf2_sha256(salt, "x", 1, salt, 16, 0), CM_ERR_INVALID);
+}
+
+/* k encrypted by libcrypto with PBES2 of the given cipher, PRF and
+ * iterations, written to path. */
+static int write_pbes2(const char *path, EVP_PKEY *k, const EVP_CIPHER *c, int prf, int iter,
+                       const char *pass)
+{
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    X509_ALGOR *pbe = PKCS5_pbe2_set_iv(c, iter, NULL, 0, NULL, prf);
+    X509_SIG *sig = p8 && pbe ? PKCS8_set0_pbe(pass, (int)strlen(pass), p8, pbe) : NULL;
+    FILE *f = sig ? fopen(path, "w") : NULL;
+    int ok = f != NULL && PEM_write_PKCS8(f, sig) == 1;
+
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    if (sig == NULL)
+        X509_ALGOR_free(pbe);
+    X509_SIG_free(sig);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    return ok;
+}
+
+/* key_load_encrypted: certmint's own kind (key_save_encrypted; PBES2 with
+ * PBKDF2-HMAC-SHA256 and AES-256-CBC, at a low count too) through its own
+ * PBKDF2, other kinds (another PRF, another cipher, no encryption) through
+ * libcrypto; each reads back the key, and a wrong passphrase is
+ * CM_ERR_AUTH in both. */
+TEST(load_encrypted_kinds)
+{
+    char dir[] = "/tmp/cm-test-keyload-XXXXXX", path[64];
+    static const char pass[] = "right horse battery", wrong[] = "wrong horse battery";
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *back = NULL;
+    FILE *f = NULL;
+
+    if (k == NULL || mkdtemp(dir) == NULL) {
+        UNIT_FAIL("cannot set up");
+        EVP_PKEY_free(k);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/k.pem", dir);
+    for (int kind = 0; kind < 5; kind++) {
+        int ok = 1;
+        if (kind == 0)
+            ok = key_save_encrypted(k, path, pass) == CM_OK;
+        else if (kind == 1)
+            ok = write_pbes2(path, k, EVP_aes_256_cbc(), NID_hmacWithSHA256, 2048, pass);
+        else if (kind == 2)
+            ok = write_pbes2(path, k, EVP_aes_256_cbc(), NID_hmacWithSHA512, 2048, pass);
+        else if (kind == 3)
+            ok = write_pbes2(path, k, EVP_aes_128_cbc(), NID_hmacWithSHA256, 2048, pass);
+        else
+            ok = (f = fopen(path, "w")) != NULL &&
+                 PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) == 1;
+        if (f != NULL && fclose(f) != 0)
+            ok = 0;
+        f = NULL;
+        if (!ok) {
+            UNIT_FAIL("kind %d: cannot write the key", kind);
+            continue;
+        }
+        CHECK_OK(key_load_encrypted(&back, path, pass));
+        if (back == NULL || EVP_PKEY_eq(back, k) != 1)
+            UNIT_FAIL("kind %d: not the key written", kind);
+        EVP_PKEY_free(back);
+        back = NULL;
+        if (kind < 4)
+            CHECK_ERR(key_load_encrypted(&back, path, wrong), CM_ERR_AUTH);
+        CHECK(back == NULL);
+        unlink(path);
+    }
+    rmdir(dir);
+    EVP_PKEY_free(k);
+}
+
 int main(void)
 {
     unit_suite = "key";
@@ -317,5 +424,7 @@ int main(void)
     RUN(sign_every_type);
     RUN(worker_signer);
     RUN(spec_of_each_kind);
+    RUN(pbkdf2_as_libcrypto);
+    RUN(load_encrypted_kinds);
     return UNIT_DONE();
 }
