@@ -600,15 +600,28 @@ out:
     return rc;
 }
 
-void csr_free(struct csr *c)
+void csr_shed(struct csr *c)
 {
     if (c == NULL)
         return;
     X509_NAME_free(c->subject);
+    c->subject = NULL;
     sk_X509_EXTENSION_pop_free(c->exts, X509_EXTENSION_free);
+    c->exts = NULL;
     EVP_PKEY_free(c->pkey);
+    c->pkey = NULL;
     X509_ALGOR_free(c->spki_alg);
+    c->spki_alg = NULL;
     OPENSSL_free(c->spki_bits);
+    c->spki_bits = NULL;
+    c->spki_bits_len = 0;
+}
+
+void csr_free(struct csr *c)
+{
+    if (c == NULL)
+        return;
+    csr_shed(c);
     OPENSSL_free(c->der);
     free(c);
 }

@@ -39,6 +39,12 @@ struct csr {
 cm_err csr_parse(struct csr **out, const unsigned char *data, size_t len,
                  const char *what) CM_MUST_USE;
 void csr_free(struct csr *c);
+/* Frees what parsing made of c (name, extensions, key, SubjectPublicKeyInfo)
+ * and keeps only its DER and kind: what a decided request's rows need. A
+ * batch's worker sheds each request it has decided, so that the single
+ * writer thread frees only the DER (csr_free of a parsed P-256 request is
+ * about 4,000 instructions, 6% of the writer thread's work). */
+void csr_shed(struct csr *c);
 
 /* Keys one thread reuses to check the signatures of a batch's requests
  * (csr_parse_scratch): one per curve, made on first use, each with its

@@ -865,22 +865,52 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
     return issue_sign_der(out, NULL, NULL, ca, p, c);
 }
 
-/* A serial number of nbytes (9-20) from the cache's drawn randomness. */
-static cm_err cache_serial(ASN1_INTEGER **out, struct issue_cache *c, size_t nbytes)
+/* Octets of a serial number's time prefix (cache_serial). */
+#define SERIAL_TIME_OCTETS 5
+
+/* A serial number of nbytes (9-20) for a certificate issued at `now`. Its
+ * first SERIAL_TIME_OCTETS octets are the issuance second (0x40 | the top
+ * 6 bits of a 38-bit second count, then 32 bits) when at least 8 octets of
+ * the cache's drawn randomness still follow (nbytes >= 13; the default 16
+ * keeps 88 random bits); shorter serials are randomness alone.
+ *
+ * Why the time: both databases index serials in order (SQLite's TEXT
+ * primary key on the fixed-length hex, PostgreSQL's b-tree). Wholly random
+ * serials land on any leaf of that index, so each group of a batch dirtied
+ * most of its leaf pages, and the writer's page writes per certificate grew
+ * with the database (5,492 WAL pages per 10,000 certificates into an empty
+ * one, 10,139 at 20,000-30,000). Prefixed serials land at the index's right
+ * edge. The 64 bits the CA/B BR 7.1 ask from a CSPRNG are the suffix alone:
+ * the prefix adds no unpredictability and gives away nothing but the
+ * issuance second, which notBefore states already. Uniqueness, across
+ * nodes of one PostgreSQL too, rests on the random suffix and the primary
+ * key, as before; a clock set back costs locality, not correctness. */
+static cm_err cache_serial(ASN1_INTEGER **out, struct issue_cache *c, size_t nbytes, int64_t now)
 {
     unsigned char buf[20];
+    size_t pre = 0, nrnd;
+    uint64_t t = now > 0 ? (uint64_t)now : 0;
     cm_err rc;
 
     if (nbytes < 9 || nbytes > sizeof(buf))
         nbytes = 16;
-    if (c->rnd_left < nbytes) {
+    if (nbytes >= SERIAL_TIME_OCTETS + 8) {
+        pre = SERIAL_TIME_OCTETS;
+        buf[0] = (unsigned char)(0x40 | ((t >> 32) & 0x3f));
+        buf[1] = (unsigned char)(t >> 24);
+        buf[2] = (unsigned char)(t >> 16);
+        buf[3] = (unsigned char)(t >> 8);
+        buf[4] = (unsigned char)t;
+    }
+    nrnd = nbytes - pre;
+    if (c->rnd_left < nrnd) {
         if (RAND_bytes(c->rnd, (int)sizeof(c->rnd)) != 1)
             return cm_err_ossl(CM_ERR_CRYPTO, "no randomness for the serial number");
         c->rnd_left = sizeof(c->rnd);
     }
-    c->rnd_left -= nbytes;
-    memcpy(buf, c->rnd + c->rnd_left, nbytes);
-    OPENSSL_cleanse(c->rnd + c->rnd_left, nbytes);
+    c->rnd_left -= nrnd;
+    memcpy(buf + pre, c->rnd + c->rnd_left, nrnd);
+    OPENSSL_cleanse(c->rnd + c->rnd_left, nrnd);
     rc = ca_serial_from_random(out, buf, nbytes);
     OPENSSL_cleanse(buf, sizeof(buf));
     return rc;
@@ -904,7 +934,7 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
 
     x = X509_new();
     CM_NOMEM_IF(x == NULL);
-    CM_TRY(cache_serial(&serial, cache, (size_t)cache->serial_bytes));
+    CM_TRY(cache_serial(&serial, cache, (size_t)cache->serial_bytes, now));
     if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
         !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
         !X509_set_subject_name(x, subject != NULL ? subject : c->subject))

@@ -331,7 +331,8 @@ static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csr
             subs[i].serial[0] = '\0';
         }
     }
-    /* Free the parsed requests of this group early: batches can be big. */
+    /* Free the requests of this group early: batches can be big (in a
+     * pool the workers have shed all but their DER, unit_run). */
     for (i = start; i < end; i++) {
         csr_free(csrs[i]);
         csrs[i] = NULL;
@@ -490,8 +491,12 @@ static cm_err unit_run(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratc
     for (size_t i = from; i < to && rc == CM_OK; i++) {
         if (pl->phase == 1)
             rc = pl->subs[i].err = submission_parse(&pl->csrs[i], &pl->subs[i], scratch);
-        else
+        else {
             rc = decide_prepare(&pl->ds[i], mine, pl->p, pl->csrs[i], &pl->subs[i]);
+            /* The writer needs only the DER (record_one): the rest is
+             * freed here, in parallel, not on the writer's thread. */
+            csr_shed(pl->csrs[i]);
+        }
     }
     return rc;
 }

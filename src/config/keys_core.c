@@ -105,7 +105,8 @@ const struct config_key config_keys_core[] = {
     {"ca.ocsp_url", CFG_URL, NULL, 0, 0, NULL, NULL,
      "OCSP responder URL put in issued certificates' AIA extension (RFC 5280 4.2.2.1)"},
     {"ca.serial_bytes", CFG_INT, "16", 9, 20, NULL, NULL,
-     "random octets in new serial numbers (RFC 5280 4.1.2.2: at most 20 octets)"},
+     "octets of new serial numbers: from 13, the issuance second (5) then random; below, all "
+     "random (RFC 5280 4.1.2.2: at most 20 octets)"},
     {"ca.default_days", CFG_INT, "365", 1, 36500, NULL, NULL,
      "validity in days of issued certificates when the profile sets none"},
     {"ca.backdate", CFG_DURATION, "5m", 0, DAY, NULL, NULL,

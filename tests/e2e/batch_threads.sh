@@ -14,6 +14,8 @@ new_root "$H" ec:p256 >/dev/null || { fail "init"; done_testing; }
 cm "$H" ca-cert >"$T/root.pem"
 cm "$H" config set submit.workers 2 >/dev/null
 cm "$H" config set submit.batch_group 64 >/dev/null
+# (the first serial number's second, for the serials' time prefix below)
+t_start=$(printf '40%08X' "$(date +%s)")
 cc -O2 -o "$T/gen_csrs" "$TOP/bench/gen_csrs.c" -lcrypto || { fail "build gen_csrs"; done_testing; }
 mkdir "$T/csrs"
 "$T/gen_csrs" "$T/csrs" 600 >/dev/null
@@ -141,19 +143,25 @@ ku() {
 }
 check_eq "keyUsage of a P-256 certificate (openssl)" "$(ku 000000)" "DigitalSignature"
 check_eq "keyUsage of the RSA certificate (openssl)" "$(ku 000150rsa)" "DigitalSignature,KeyEncipherment"
-# --- serial numbers: workers draw randomness for 32 serials at a time
-# (issue.c cache_serial); each serial is 16 fresh bytes, positive with its
-# second bit set (RFC 5280 4.1.2.2), and no bytes are used twice.
+# --- serial numbers (issue.c cache_serial): 16 octets, positive with its
+# second bit set (RFC 5280 4.1.2.2); the first 5 are 0x40 and the issuance
+# second, the other 11 fresh randomness: workers draw it for 32 serials at a
+# time, and no bytes are used twice.
 if [ "$TESTDB" = sqlite ]; then
+    t_end=$(printf '40%08X' "$(date +%s)")
     check_eq "every serial: 32 hex digits, first 4-7" \
         "$(db_sql "$H" "SELECT count(*) FROM certificates WHERE length(SerialNumber) = 32
             AND substr(SerialNumber, 1, 1) IN ('4', '5', '6', '7')")" \
         "$(db_sql "$H" "SELECT count(*) FROM certificates")"
-    # (the halves past the shaped first byte, all in one set: randomness
-    # used twice, by one serial or two, would repeat a half)
+    check_eq "every serial begins with its issuance second" \
+        "$(db_sql "$H" "SELECT count(*) FROM certificates WHERE
+            substr(SerialNumber, 1, 10) BETWEEN '$t_start' AND '$t_end'")" \
+        "$(db_sql "$H" "SELECT count(*) FROM certificates")"
+    # (the halves of the random part, all in one set: randomness used
+    # twice, by one serial or two, would repeat a half)
     check_eq "no two serials share a half, nor one serial its own" \
-        "$(db_sql "$H" "SELECT count(*) FROM (SELECT substr(SerialNumber, 3, 14) FROM
-            certificates UNION SELECT substr(SerialNumber, 19, 14) FROM certificates)")" \
+        "$(db_sql "$H" "SELECT count(*) FROM (SELECT substr(SerialNumber, 11, 11) FROM
+            certificates UNION SELECT substr(SerialNumber, 22, 11) FROM certificates)")" \
         "$(db_sql "$H" "SELECT 2 * count(*) FROM certificates")"
     id=$(grep "	$T/mixed/000299.csr\$" "$T/res" | cut -f1)
     check_eq "the serial in the certificate is the row's (openssl)" \

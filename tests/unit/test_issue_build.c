@@ -83,6 +83,23 @@ static int ref_extensions(X509 *ref, X509 *ca, X509_REQ *req, const struct want 
 
 /* The certificate der as certmint issued it for the request csr must be
  * the reference's TBSCertificate, byte for byte. */
+/* issue.c cache_serial: from 13 octets the serial begins with 0x40 and the
+ * issuance second (within the last two minutes here), below 13 it is all
+ * randomness (a random prefix equal to the time: odds of 2^-38). */
+static void check_serial_prefix(const unsigned char *sn, long octets, const char *what)
+{
+    uint64_t t = ((uint64_t)(sn[0] & 0x3f) << 32) | ((uint64_t)sn[1] << 24) |
+                 ((uint64_t)sn[2] << 16) | ((uint64_t)sn[3] << 8) | sn[4];
+    uint64_t now = (uint64_t)time(NULL);
+    int timed = (sn[0] & 0xc0) == 0x40 && t <= now && t + 120 >= now;
+
+    if ((sn[0] & 0xc0) != 0x40)
+        UNIT_FAIL("%s: serial's first octet %02x is not 0x40-0x7f", what, sn[0]);
+    if (timed != (octets >= 13))
+        UNIT_FAIL("%s: serial of %ld octets %s the issuance second", what, octets,
+                  timed ? "begins with" : "does not begin with");
+}
+
 static void compare(const unsigned char *der, size_t len, const unsigned char *csr, size_t csr_len,
                     const struct want *w, const char *what)
 {
@@ -137,6 +154,8 @@ static void compare(const unsigned char *der, size_t len, const unsigned char *c
         if (sl != 2 + w->serial_octets)
             UNIT_FAIL("%s: serial INTEGER of %d octets, want %ld content octets", what, sl,
                       w->serial_octets);
+        else
+            check_serial_prefix(sd + 2, w->serial_octets, what);
         OPENSSL_free(sd);
     }
     nb = time(NULL) - w->backdate;
