@@ -29,7 +29,7 @@ struct variant {
     int serial_len;
     int64_t not_after; /* seconds after now */
     int empty_subject;
-    int extensions;
+    int extensions; /* add_profile_exts: 0 none, 1 tls-server, 2 subca, 3 smime */
 };
 
 static EVP_PKEY *keygen(const struct variant *v)
@@ -73,13 +73,50 @@ static int add_ext(X509 *x, int nid, const char *value)
 {
     X509V3_CTX v3;
     X509_EXTENSION *e;
+    CONF *conf = NCONF_new(NULL); /* certificatePolicies needs one, empty */
     int ok;
 
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509V3_set_nconf(&v3, conf);
     e = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
     ok = e != NULL && X509_add_ext(x, e, -1);
     X509_EXTENSION_free(e);
+    NCONF_free(conf);
     return ok;
+}
+
+/* The extensions of a profile's certificates, in issue.c's order. */
+static int add_profile_exts(X509 *x, int set, int empty_subject)
+{
+    switch (set) {
+    case 1: /* tls-server */
+        return add_ext(x, NID_basic_constraints, "critical,CA:FALSE") &&
+               add_ext(x, NID_key_usage, "critical,digitalSignature") &&
+               add_ext(x, NID_ext_key_usage, "serverAuth") &&
+               add_ext(x, NID_subject_key_identifier, "hash") &&
+               add_ext(x, NID_authority_key_identifier, "keyid:always") &&
+               add_ext(x, NID_subject_alt_name,
+                       empty_subject ? "critical,DNS:host.example" : "DNS:host.example") &&
+               add_ext(x, NID_crl_distribution_points, "URI:http://crl.example/a.crl") &&
+               add_ext(x, NID_certificate_policies, "2.23.140.1.2.1");
+    case 2: /* subca */
+        return add_ext(x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+               add_ext(x, NID_key_usage, "critical,digitalSignature,keyCertSign,cRLSign") &&
+               add_ext(x, NID_subject_key_identifier, "hash") &&
+               add_ext(x, NID_authority_key_identifier, "keyid:always") &&
+               add_ext(x, NID_info_access,
+                       "OCSP;URI:http://ocsp.example/,caIssuers;URI:http://ca.example/ca.crt") &&
+               add_ext(x, NID_certificate_policies, "2.5.29.32.0");
+    case 3: /* smime */
+        return add_ext(x, NID_basic_constraints, "critical,CA:FALSE") &&
+               add_ext(x, NID_key_usage, "critical,digitalSignature,keyAgreement") &&
+               add_ext(x, NID_ext_key_usage, "emailProtection") &&
+               add_ext(x, NID_subject_key_identifier, "hash") &&
+               add_ext(x, NID_subject_alt_name, "email:user@example.org") &&
+               add_ext(x, NID_certificate_policies, "2.23.140.1.5.1.2");
+    default:
+        return 1;
+    }
 }
 
 static X509 *build(const struct variant *v)
@@ -107,14 +144,7 @@ static X509 *build(const struct variant *v)
     ok = ok && X509_gmtime_adj(X509_getm_notBefore(x), -300) &&
          X509_time_adj_ex(X509_getm_notAfter(x), 0, (long)v->not_after, NULL);
     ok = ok && (v->from_bits ? set_key_bits(x, k) : X509_set_pubkey(x, k));
-    if (v->extensions)
-        ok = ok && add_ext(x, NID_basic_constraints, "critical,CA:FALSE") &&
-             add_ext(x, NID_key_usage, "critical,digitalSignature") &&
-             add_ext(x, NID_ext_key_usage, "serverAuth") &&
-             add_ext(x, NID_subject_key_identifier, "hash") &&
-             add_ext(x, NID_subject_alt_name,
-                     v->empty_subject ? "critical,DNS:host.example" : "DNS:host.example") &&
-             add_ext(x, NID_crl_distribution_points, "URI:http://crl.example/a.crl");
+    ok = ok && add_profile_exts(x, v->extensions, v->empty_subject);
     tbs_alg = (X509_ALGOR *)X509_get0_tbs_sigalg(x);
     ok = ok && d2i_X509_ALGOR(&tbs_alg, &p, (long)sizeof(sigalg)) != NULL;
     ASN1_INTEGER_free(sn);
@@ -170,6 +200,10 @@ TEST(same_as_libcrypto)
         {"Ed25519, empty subject", "ED25519", NULL, 1, 2, {0x55}, 1, 86400, 1, 1},
         {"Ed25519, v3 without extensions", "ED25519", NULL, 0, 2, {0}, 0, 86400, 0, 0},
         {"P-256, v2", "EC", "P-256", 1, 1, {0x42}, 1, 86400, 0, 0},
+        {"P-384, subca", "EC", "P-384", 1, 2, {0x42, 0}, 2, 5 * 365 * 86400LL, 0, 2},
+        {"RSA, subca", "RSA", NULL, 0, 2, {0x99, 0x98}, 2, 86400, 0, 2},
+        {"P-256, smime", "EC", "P-256", 1, 2, {0x42, 0}, 2, 86400, 0, 3},
+        {"RSA, smime", "RSA", NULL, 1, 2, {0x42, 0}, 2, 86400, 1, 3},
     };
     for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++)
         compare(&vs[i]);
