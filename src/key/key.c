@@ -1,6 +1,7 @@
 /* The key registry and the signing of X.509 structures through it. */
 #include "key/key.h"
 
+#include "key/tbs.h"
 #include "util/der.h"
 
 #include <limits.h>
@@ -402,11 +403,29 @@ out:
     return rc;
 }
 
+/* x's TBSCertificate into b: tbs_encode, or libcrypto's encoder for what
+ * tbs_encode does not take as it is. */
+static cm_err cert_tbs(cm_buf *b, const cm_key *k, X509 *x)
+{
+    unsigned char *tbs = NULL;
+    int tbslen;
+    cm_err rc = tbs_encode(b, x, k->sa->der, k->sa->len);
+
+    if (rc != CM_ERR_UNSUPPORTED)
+        return rc;
+    tbslen = i2d_re_X509_tbs(x, &tbs);
+    if (tbslen <= 0)
+        return cm_err_ossl(CM_ERR_CRYPTO, "cannot encode the certificate to sign");
+    rc = buf_append(b, tbs, (size_t)tbslen);
+    OPENSSL_free(tbs);
+    return rc;
+}
+
 cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der, size_t *der_len)
 {
     cm_err rc = CM_OK;
-    unsigned char *tbs = NULL, *sig = NULL;
-    int tbslen;
+    cm_buf tbs = CM_BUF_INIT(DER_LEN_MAX);
+    unsigned char *sig = NULL;
     size_t siglen = 0;
 
     if (der != NULL)
@@ -416,23 +435,21 @@ cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der, size_t 
      * pointer. */
     if (!X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(*x), k->alg))
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
-    tbslen = i2d_re_X509_tbs(*x, &tbs);
-    if (tbslen <= 0)
-        CM_FAIL_OSSL(CM_ERR_CRYPTO, "cannot encode the certificate to sign");
-    CM_TRY(key_sign(k, &sig, &siglen, tbs, (size_t)tbslen));
+    CM_TRY(cert_tbs(&tbs, k, *x));
+    CM_TRY(key_sign(k, &sig, &siglen, tbs.data, tbs.len));
     CM_TRY(cert_set_signature(*x, k->alg, sig, siglen));
     /* The encoding just signed, wrapped: i2d_X509() would encode the
      * whole TBSCertificate again (OpenSSL keeps no encoding of a
      * certificate it built). */
     if (der != NULL) {
-        *der_len = wrap_size(k, (size_t)tbslen, siglen);
+        *der_len = wrap_size(k, tbs.len, siglen);
         *der = OPENSSL_malloc(*der_len);
         CM_NOMEM_IF(*der == NULL);
-        wrap_put(*der, k, tbs, (size_t)tbslen, sig, siglen);
+        wrap_put(*der, k, tbs.data, tbs.len, sig, siglen);
     }
 out:
     free(sig);
-    OPENSSL_free(tbs);
+    buf_free(&tbs);
     return rc;
 }
 
