@@ -31,6 +31,17 @@ CPPFLAGS += -DCM_HAVE_LDAP -DLDAP_DEPRECATED=0
 LDLIBS   += -lldap -llber
 endif
 override LDFLAGS += $(SANFLAGS)
+# jemalloc as the allocator of the normal build (libjemalloc-dev; JEMALLOC=0
+# leaves it out): OpenSSL makes hundreds of small allocations per
+# certificate, freed in the other thread of a batch, and glibc's malloc
+# cost more instructions for them and more CPU per certificate in the
+# alternating runs (docs/architecture.md, "Memory allocator"). Never
+# with a sanitizer (SANFLAGS), which brings its own allocator; the fuzz
+# targets' link leaves it out too.
+JEMALLOC ?= $(shell pkg-config --exists jemalloc && echo 1)
+ifeq ($(JEMALLOC)$(SANFLAGS),1)
+ALLOC_LIBS := $(shell pkg-config --libs jemalloc)
+endif
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
@@ -111,7 +122,7 @@ $(BUILD)/libcertmint.a: $(LIB_OBJ)
 
 $(BUILD)/certmint: $(CLI_OBJ) $(BUILD)/libcertmint.a
 	@echo "  LINK    $@"
-	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertmint.a $(LDLIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertmint.a $(LDLIBS) $(ALLOC_LIBS)
 
 # The REST API's OpenAPI document is built into api.o (.incbin).
 $(BUILD)/src/http/api.o: src/http/openapi.json
@@ -124,7 +135,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libcertmint.a
 	@mkdir -p $(@D)
 	@echo "  LINK    $@"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(filter %.o,$^) $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(filter %.o,$^) $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS) $(ALLOC_LIBS)
 
 # Shared unit-test fixtures with code of their own (tests/unit/fixture_*.c,
 # each with its header), compiled once and linked into the tests named here.
@@ -138,7 +149,7 @@ unit: $(UNIT_BIN)
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libcertmint.a
 	@mkdir -p $(@D)
 	@echo "  LINK    $@"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS)
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcertmint.a $(LDFLAGS) $(LDLIBS) $(ALLOC_LIBS)
 
 tools: $(TOOL_BIN)
 

@@ -14,7 +14,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
  certmonger dbus
  procps time ca-certificates python3
  libp11-kit-dev softhsm2 opensc strace man-db
- libevent-dev libjansson-dev curl wrk apache2-utils nghttp2-client nginx-light apache2
+ libevent-dev libjansson-dev libjemalloc-dev curl wrk apache2-utils nghttp2-client nginx-light apache2
  postgresql libpq-dev
  chromium chromium-driver python3-selenium libnss3-tools"
 missing=""
