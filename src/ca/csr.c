@@ -237,14 +237,11 @@ static cm_err scratch_key(EVP_PKEY **out, struct csr_scratch *s, size_t curve,
                           const unsigned char *bits, int bits_len, const char *what)
 {
     *out = NULL;
-    /* s->ec[curve] is a copy of the prepared key: ec_params is set. */
-    if (s->ec[curve] == NULL) {
-        (void)pthread_once(&ec_params_once, ec_params_init);
-        if (ec_params[curve] == NULL)
-            return CM_OK;
-        if ((s->ec[curve] = EVP_PKEY_dup(ec_params[curve])) == NULL)
-            return cm_err_set(CM_ERR_NOMEM, "out of memory");
-    }
+    (void)pthread_once(&ec_params_once, ec_params_init);
+    if (ec_params[curve] == NULL)
+        return CM_OK;
+    if (s->ec[curve] == NULL && (s->ec[curve] = EVP_PKEY_dup(ec_params[curve])) == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
     if (EVP_PKEY_set1_encoded_public_key(s->ec[curve], bits, (size_t)bits_len) != 1)
         return cm_err_ossl(CM_ERR_INVALID, "%s: bad EC public key", what);
     *out = s->ec[curve];
@@ -366,61 +363,6 @@ out:
     return rc;
 }
 
-/* RFC 5480 2.1.1: id-ecPublicKey with the named curve of ec_curves[i],
- * the whole AlgorithmIdentifier DER (the only encoding DER allows). */
-static const struct {
-    unsigned char der[21];
-    size_t len;
-} ec_spki_algs[EC_NCURVES] = {
-    {{0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
-      0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07},
-     21},
-    {{0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81,
-      0x04, 0x00, 0x22},
-     18},
-    {{0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81,
-      0x04, 0x00, 0x23},
-     18},
-};
-
-/* The public key's AlgorithmIdentifier into *alg; *curve its index in
- * ec_curves, EC_NCURVES for any other key. The three EC encodings are
- * recognised by their bytes and built from libcrypto's static OID objects,
- * without the template decoder and the OID table searches of
- * d2i_X509_ALGOR (about 3,400 instructions of a request's parse,
- * callgrind); anything else is decoded and checked as before. */
-static cm_err spki_read_alg(X509_ALGOR **alg, size_t *curve, const struct tlv *alg_t,
-                            const char *what)
-{
-    cm_err rc = CM_OK;
-    const unsigned char *q = alg_t->start;
-
-    *alg = NULL;
-    for (size_t i = 0; i < EC_NCURVES; i++) {
-        if (alg_t->total != ec_spki_algs[i].len ||
-            memcmp(alg_t->start, ec_spki_algs[i].der, ec_spki_algs[i].len) != 0)
-            continue;
-        *alg = X509_ALGOR_new();
-        CM_NOMEM_IF(*alg == NULL);
-        /* Static objects: X509_ALGOR_free leaves them alone. */
-        if (!X509_ALGOR_set0(*alg, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
-                             OBJ_nid2obj(ec_curves[i].nid)))
-            CM_FAIL(CM_ERR_NOMEM, "out of memory");
-        *curve = i;
-        goto out;
-    }
-    *alg = d2i_X509_ALGOR(NULL, &q, (long)alg_t->total);
-    if (*alg == NULL)
-        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad public key algorithm", what);
-    CM_TRY(spki_curve(curve, *alg, what));
-out:
-    if (rc != CM_OK) {
-        X509_ALGOR_free(*alg);
-        *alg = NULL;
-    }
-    return rc;
-}
-
 /* SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
  * into c's spki_alg, spki_bits and pkey; *verify gets the key that checks
  * the signature: c->pkey, or with a scratch set and an EC key, the
@@ -439,12 +381,16 @@ static cm_err csr_read_spki(struct csr *c, EVP_PKEY **verify, size_t *vcurve,
     if (!tlv_read(&bits_t, &q, spki->val + spki->len - q) || bits_t.tag != V_ASN1_BIT_STRING ||
         bits_t.len < 2 || bits_t.val[0] != 0 || q != spki->val + spki->len)
         CM_FAIL(CM_ERR_INVALID, "%s: bad subjectPublicKey", what);
-    CM_TRY(spki_read_alg(&c->spki_alg, &curve, &alg_t, what));
+    q = alg_t.start;
+    c->spki_alg = d2i_X509_ALGOR(NULL, &q, (long)alg_t.total);
+    if (c->spki_alg == NULL)
+        CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad public key algorithm", what);
     c->spki_bits_len = (int)bits_t.len - 1;
     c->spki_bits = OPENSSL_memdup(bits_t.val + 1, (size_t)c->spki_bits_len);
     CM_NOMEM_IF(c->spki_bits == NULL);
     *verify = NULL;
     if (scratch != NULL) {
+        CM_TRY(spki_curve(&curve, c->spki_alg, what));
         if (curve < EC_NCURVES)
             CM_TRY(scratch_key(verify, scratch, curve, c->spki_bits, c->spki_bits_len, what));
         /* scratch_key made it from the prepared key, so that one exists. */
@@ -463,10 +409,6 @@ out:
     return rc;
 }
 
-/* The OBJECT IDENTIFIER 1.2.840.113549.1.9.14, extensionRequest, DER. */
-static const unsigned char ext_req_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-                                            0xf7, 0x0d, 0x01, 0x09, 0x0e};
-
 /* Attributes: only extensionRequest (PKCS#9, RFC 2985 5.4.2) matters;
  * challengePassword and others are ignored. Sets c->exts. */
 static cm_err csr_read_attributes(struct csr *c, const struct tlv *attrs, const char *what)
@@ -484,18 +426,14 @@ static cm_err csr_read_attributes(struct csr *c, const struct tlv *attrs, const 
         a = attr.val;
         if (!tlv_read(&oid_t, &a, attr.len) || oid_t.tag != V_ASN1_OBJECT)
             CM_FAIL(CM_ERR_INVALID, "%s: bad attribute type", what);
-        int nid = NID_ext_req;
-        /* extensionRequest is known by its bytes; any other type is
-         * decoded, which checks its encoding. */
-        if (oid_t.total != sizeof(ext_req_oid) ||
-            memcmp(oid_t.start, ext_req_oid, sizeof(ext_req_oid)) != 0) {
+        {
             const unsigned char *o = oid_t.start;
             oid = d2i_ASN1_OBJECT(NULL, &o, (long)oid_t.total);
-            if (oid == NULL)
-                CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad attribute type", what);
-            nid = OBJ_obj2nid(oid);
-            ASN1_OBJECT_free(oid);
         }
+        if (oid == NULL)
+            CM_FAIL_OSSL(CM_ERR_INVALID, "%s: bad attribute type", what);
+        int nid = OBJ_obj2nid(oid);
+        ASN1_OBJECT_free(oid);
         if (!tlv_read(&set_t, &a, attr.val + attr.len - a) || set_t.tag != V_ASN1_SET)
             CM_FAIL(CM_ERR_INVALID, "%s: bad attribute values", what);
         if (nid != NID_ext_req)

@@ -227,6 +227,33 @@ out:
     return rc;
 }
 
+/* alg's PBES2 parameters (RFC 8018 A.4); NULL when alg is not PBES2. */
+static PBE2PARAM *pbes2_params(const X509_ALGOR *alg)
+{
+    const ASN1_OBJECT *oid = NULL;
+    const void *pv = NULL;
+    int ptype = 0;
+
+    X509_ALGOR_get0(&oid, &ptype, &pv, alg);
+    if (OBJ_obj2nid(oid) != NID_pbes2 || ptype != V_ASN1_SEQUENCE)
+        return NULL;
+    return ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+}
+
+/* The PBKDF2 parameters (RFC 8018 A.2) of PBES2's key derivation; NULL
+ * when it is another function. */
+static PBKDF2PARAM *pbkdf2_params(const PBE2PARAM *pbe2)
+{
+    const ASN1_OBJECT *oid = NULL;
+    const void *pv = NULL;
+    int ptype = 0;
+
+    X509_ALGOR_get0(&oid, &ptype, &pv, pbe2->keyfunc);
+    if (OBJ_obj2nid(oid) != NID_id_pbkdf2)
+        return NULL;
+    return ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter);
+}
+
 /* Describes the PBES2 key derivation of an EncryptedPrivateKeyInfo. */
 static void describe_pbes2(struct key_kdf *out, const X509_ALGOR *alg)
 {
@@ -242,13 +269,11 @@ static void describe_pbes2(struct key_kdf *out, const X509_ALGOR *alg)
         snprintf(out->name, sizeof(out->name), "%s", OBJ_nid2sn(OBJ_obj2nid(oid)));
         return;
     }
-    pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
+    pbe2 = pbes2_params(alg);
     if (pbe2 == NULL)
         return;
     X509_ALGOR_get0(&kdf_oid, &ptype, &pv, pbe2->keyfunc);
-    if (OBJ_obj2nid(kdf_oid) == NID_id_pbkdf2 &&
-        (kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)) !=
-            NULL) {
+    if ((kdf = pbkdf2_params(pbe2)) != NULL) {
         out->kind = KEY_KDF_PBKDF2;
         out->cost = ASN1_INTEGER_get(kdf->iter);
         snprintf(out->name, sizeof(out->name), "PBKDF2-%s, %ld iterations",
@@ -395,19 +420,10 @@ static int pbes2_ours(unsigned char salt[32], size_t *saltlen, uint64_t *iter, u
 {
     PBE2PARAM *pbe2 = NULL;
     PBKDF2PARAM *kdf = NULL;
-    const ASN1_OBJECT *oid = NULL;
     const ASN1_TYPE *ivt = NULL;
-    const void *pv = NULL;
-    int ptype = 0, ok = 0;
+    int ok = 0;
 
-    X509_ALGOR_get0(&oid, &ptype, &pv, alg);
-    if (OBJ_obj2nid(oid) != NID_pbes2 || ptype != V_ASN1_SEQUENCE ||
-        (pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter)) == NULL)
-        goto out;
-    X509_ALGOR_get0(&oid, &ptype, &pv, pbe2->keyfunc);
-    if (OBJ_obj2nid(oid) != NID_id_pbkdf2 ||
-        (kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter)) ==
-            NULL)
+    if ((pbe2 = pbes2_params(alg)) == NULL || (kdf = pbkdf2_params(pbe2)) == NULL)
         goto out;
     ivt = pbe2->encryption->parameter;
     ok = kdf->prf != NULL && OBJ_obj2nid(kdf->prf->algorithm) == NID_hmacWithSHA256 &&
@@ -494,9 +510,9 @@ cm_err key_load_encrypted(EVP_PKEY **out, const char *path, const char *pass)
         goto out;
     rc = CM_OK;
     ERR_clear_error();
-    BIO_free(mem);
-    mem = BIO_new_mem_buf(data, (int)len);
-    CM_NOMEM_IF(mem == NULL);
+    /* A read-only memory BIO rewinds to its start. */
+    if (BIO_reset(mem) != 1)
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "%s: cannot read the key again", path);
     *out = PEM_read_bio_PrivateKey(mem, NULL, NULL, (void *)pass);
     if (*out == NULL)
         CM_FAIL_OSSL(CM_ERR_AUTH, "%s: cannot decrypt the CA key (wrong passphrase?)", path);

@@ -21,29 +21,21 @@ static cm_err put_oid(cm_buf *b, const ASN1_OBJECT *o)
 
     if (d == NULL || n == 0)
         return cm_err_set(CM_ERR_UNSUPPORTED, "an OID without its encoding");
-    return der_tlv(b, DER_OID, d, n);
+    return der_oid(b, d, n);
 }
 
-/* INTEGER as i2c_ASN1_INTEGER writes a positive one: the magnitude as
- * stored, a 0x00 octet first when its top bit is set, "0" when empty. */
+/* INTEGER as i2c_ASN1_INTEGER writes a positive one (the magnitude, a
+ * 0x00 octet first when its top bit is set, "0" when empty), which is
+ * der_integer_bytes for a magnitude without leading zero octets; one with
+ * them (never made by certmint) goes to libcrypto's encoder. */
 static cm_err put_serial(cm_buf *b, const ASN1_INTEGER *sn)
 {
     const unsigned char *d = ASN1_STRING_get0_data(sn);
     size_t n = (size_t)ASN1_STRING_length(sn);
-    unsigned char zero = 0;
-    cm_err rc = CM_OK;
 
-    if (ASN1_STRING_type(sn) != V_ASN1_INTEGER)
-        return cm_err_set(CM_ERR_UNSUPPORTED, "a negative serial number");
-    if (n == 0)
-        return der_tlv(b, DER_INTEGER, &zero, 1);
-    if ((d[0] & 0x80) == 0)
-        return der_tlv(b, DER_INTEGER, d, n);
-    CM_TRY(der_header(b, DER_INTEGER, n + 1));
-    CM_TRY(buf_append(b, &zero, 1));
-    CM_TRY(buf_append(b, d, n));
-out:
-    return rc;
+    if (ASN1_STRING_type(sn) != V_ASN1_INTEGER || (n > 1 && d[0] == 0))
+        return cm_err_set(CM_ERR_UNSUPPORTED, "a negative or unminimised serial number");
+    return der_integer_bytes(b, d, n);
 }
 
 static cm_err put_time(cm_buf *b, const ASN1_TIME *t)
@@ -99,9 +91,7 @@ static cm_err put_spki(cm_buf *b, X509_PUBKEY *pk)
     else if (ptype != V_ASN1_UNDEF)
         CM_FAIL(CM_ERR_UNSUPPORTED, "public key parameters of type %d", ptype);
     CM_TRY(der_end(b, m2));
-    CM_TRY(der_header(b, DER_BIT_STRING, (size_t)bits_len + 1));
-    CM_TRY(buf_append(b, "", 1)); /* no unused bits */
-    CM_TRY(buf_append(b, bits, (size_t)bits_len));
+    CM_TRY(der_bit_string(b, bits, (size_t)bits_len, 0));
     CM_TRY(der_end(b, m1));
 out:
     return rc;
