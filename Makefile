@@ -41,6 +41,9 @@ override LDFLAGS += $(SANFLAGS)
 JEMALLOC ?= $(shell pkg-config --exists jemalloc && echo 1)
 ifeq ($(JEMALLOC)$(SANFLAGS),1)
 ALLOC_LIBS := $(shell pkg-config --libs jemalloc)
+# The binary's jemalloc options (src/cli/main.c, malloc_conf).
+JEMALLOC_CONF ?= thp:always,metadata_thp:always
+$(BUILD)/src/cli/main.o: CPPFLAGS += -DCM_JEMALLOC_CONF='"$(JEMALLOC_CONF)"'
 endif
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
