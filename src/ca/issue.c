@@ -750,12 +750,8 @@ static cm_err sign_validity(X509 *x, ca_ctx *ca, const struct profile *p, int64_
 
     nb = now - backdate;
     na = now + (int64_t)p->days * 86400;
-    {
-        struct tm tm;
-        if (!ASN1_TIME_to_tm(X509_get0_notAfter(ca->cert), &tm))
-            CM_FAIL(CM_ERR_INVALID, "CA certificate has a bad notAfter");
-        ca_na = (int64_t)timegm(&tm);
-    }
+    if (ca_time_of(&ca_na, X509_get0_notAfter(ca->cert)) != CM_OK)
+        CM_FAIL(CM_ERR_INVALID, "CA certificate has a bad notAfter");
     if (na > ca_na)
         na = ca_na;
     if (na <= now)

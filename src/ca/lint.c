@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -105,6 +106,12 @@ struct lctx {
     unsigned char serial_b[2];
     int fault_at[FAULTS]; /* subject attribute index, -1: none */
     char fault_why[FAULTS][WHY_MAX - 32];
+    /* notBefore, notAfter and the issuer's notAfter as ASN1_TIME_to_tm
+     * reads them, once for the three rules that compare them (each
+     * ASN1_TIME_compare or ASN1_TIME_diff parsed both times again):
+     * *_ok 0 when absent or not a time. */
+    struct tm nb_tm, na_tm, ina_tm;
+    int nb_ok, na_ok, ina_ok;
 };
 
 typedef int (*rule_fn)(struct lctx *c, char *why, size_t whysz);
@@ -267,8 +274,16 @@ static const struct memo_ext *memo_find(const struct lint_memo *m, X509_EXTENSIO
     for (size_t i = 0; i < m->next; i++) {
         const struct memo_ext *e = &m->ext[i];
         if (e->nid == nid && e->crit == crit && e->len == len &&
-            memcmp(e->val, ASN1_STRING_get0_data(val), (size_t)len) == 0)
+            memcmp(e->val, ASN1_STRING_get0_data(val), (size_t)len) == 0) {
+            /* A critical one encodes its BOOLEAN (one content octet,
+             * whatever its value): its length follows from the OID (one
+             * per nid, NID_undef is never remembered) and the value, both
+             * the entry's. Only a non-critical one may encode FALSE or
+             * nothing, which its length tells (an encoding each). */
+            if (crit)
+                return e;
             return i2d_X509_EXTENSION(ex, NULL) == e->enclen ? e : NULL;
+        }
     }
     return NULL;
 }
@@ -470,17 +485,30 @@ static int rule_validity_encoding(struct lctx *c, char *why, size_t whysz)
     return time_why(na, "notAfter", why, whysz);
 }
 
+/* ASN1_TIME_compare(a, b) on the times read by validity_load: 1 when a is
+ * later, 0 equal, -1 earlier, -2 when either does not parse. */
+static int tm_compare(const struct tm *a, int a_ok, const struct tm *b, int b_ok)
+{
+    int day = 0, sec = 0;
+
+    if (!a_ok || !b_ok || !OPENSSL_gmtime_diff(&day, &sec, b, a)) {
+        ERR_clear_error();
+        return -2;
+    }
+    if (day > 0 || sec > 0)
+        return 1;
+    return day < 0 || sec < 0 ? -1 : 0;
+}
+
 static int rule_validity_order(struct lctx *c, char *why, size_t whysz)
 {
     const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
     int r;
     if (nb == NULL || na == NULL)
         return fail(why, whysz, "validity is not set");
-    r = ASN1_TIME_compare(nb, na);
-    if (r == -2) {
-        ERR_clear_error();
+    r = tm_compare(&c->nb_tm, c->nb_ok, &c->na_tm, c->na_ok);
+    if (r == -2)
         return fail(why, whysz, "validity times do not parse");
-    }
     if (r >= 0)
         return fail(why, whysz, "notBefore is not before notAfter");
     return PASS;
@@ -494,11 +522,9 @@ static int rule_validity_issuer(struct lctx *c, char *why, size_t whysz)
         return PASS;
     if (na == NULL)
         return fail(why, whysz, "validity is not set");
-    r = ASN1_TIME_compare(na, X509_get0_notAfter(c->issuer));
-    if (r == -2) {
-        ERR_clear_error();
+    r = tm_compare(&c->na_tm, c->na_ok, &c->ina_tm, c->ina_ok);
+    if (r == -2)
         return fail(why, whysz, "validity times do not parse");
-    }
     if (r > 0)
         return fail(why, whysz, "notAfter is later than the issuer's notAfter");
     return PASS;
@@ -1052,10 +1078,9 @@ static int rule_server_validity(struct lctx *c, char *why, size_t whysz)
     long long total;
     if (c->is_ca || !c->server_auth)
         return PASS;
-    if (!ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(c->x), X509_get0_notAfter(c->x))) {
-        ERR_clear_error();
+    /* ASN1_TIME_diff(notBefore, notAfter) on the times read once. */
+    if (!c->nb_ok || !c->na_ok || !OPENSSL_gmtime_diff(&days, &secs, &c->nb_tm, &c->na_tm))
         return fail(why, whysz, "validity times do not parse");
-    }
     /* BR 1.6.1 "Validity Period": notBefore through notAfter inclusive,
      * so one second more than the difference. */
     total = (long long)days * 86400 + secs + 1;
@@ -1757,9 +1782,22 @@ static void issuer_ski_load(struct lctx *c, const X509 *issuer)
     }
 }
 
+/* t as ASN1_TIME_to_tm reads it into *tm; 0 when t is absent (never
+ * "now", which ASN1_TIME_to_tm gives for NULL) or does not parse. */
+static int time_load(struct tm *tm, const ASN1_TIME *t)
+{
+    if (t == NULL)
+        return 0;
+    if (!ASN1_TIME_to_tm(t, tm)) {
+        ERR_clear_error();
+        return 0;
+    }
+    return 1;
+}
+
 /* The per-certificate findings that several rules read: the extensions
  * (decoded once, DER-scanned once), the serial number's encoding, the
- * subject attributes' faults. */
+ * subject attributes' faults, the validity times. */
 static void lctx_load(struct lctx *c)
 {
     const X509_NAME *n = X509_get_subject_name(c->x);
@@ -1777,6 +1815,10 @@ static void lctx_load(struct lctx *c)
     ext_check_all(c);
     issuer_ski_load(c, c->issuer ? c->issuer : c->x);
     serial_load(c);
+    c->nb_ok = time_load(&c->nb_tm, X509_get0_notBefore(c->x));
+    c->na_ok = time_load(&c->na_tm, X509_get0_notAfter(c->x));
+    if (c->issuer != NULL)
+        c->ina_ok = time_load(&c->ina_tm, X509_get0_notAfter(c->issuer));
     for (int f = 0; f < FAULTS; f++)
         c->fault_at[f] = -1;
     for (int i = 0; i < X509_NAME_entry_count(n); i++) {
