@@ -103,13 +103,49 @@ out:
     return rc;
 }
 
+/* The subjectKeyIdentifier in hex (*out NULL when there is none, or it
+ * appears twice or does not decode, as X509_get_ext_d2i finds). Its value
+ * is one OCTET STRING: read in place when it is DER (every one certmint
+ * makes), else decoded by libcrypto. */
+static cm_err ski_text(char **out, const X509 *x)
+{
+    cm_err rc = CM_OK;
+    int loc = X509_get_ext_by_NID(x, NID_subject_key_identifier, -1);
+    const ASN1_OCTET_STRING *val;
+    ASN1_OCTET_STRING *ski = NULL;
+    const unsigned char *p, *id = NULL;
+    struct der_tlv t;
+    size_t len = 0;
+
+    *out = NULL;
+    if (loc < 0 || X509_get_ext_by_NID(x, NID_subject_key_identifier, loc) >= 0)
+        return CM_OK;
+    val = X509_EXTENSION_get_data(X509_get_ext(x, loc));
+    p = ASN1_STRING_get0_data(val);
+    if (der_next(&t, &p, p + ASN1_STRING_length(val)) == 0 && t.tag == DER_OCTET_STRING) {
+        id = t.v;
+        len = t.len;
+    } else {
+        ski = X509_get_ext_d2i(x, NID_subject_key_identifier, NULL, NULL);
+        if (ski == NULL)
+            goto out;
+        id = ski->data;
+        len = (size_t)ski->length;
+    }
+    *out = malloc(2 * len + 1);
+    CM_NOMEM_IF(*out == NULL);
+    text_hex(*out, id, len);
+out:
+    ASN1_OCTET_STRING_free(ski);
+    return rc;
+}
+
 cm_err ca_cert_describe(struct db_cert *c, X509 *x)
 {
     cm_err rc = CM_OK;
     GENERAL_NAMES *gens = NULL;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    ASN1_OCTET_STRING *ski = NULL;
     const ASN1_INTEGER *sn;
     char *email = NULL;
 
@@ -143,15 +179,9 @@ cm_err ca_cert_describe(struct db_cert *c, X509 *x)
     /* The one extension, decoded alone: X509_get0_subject_key_id would
      * compute OpenSSL's whole extension cache (a SHA-1 of the certificate
      * and every extension decoded), 5% of an issuance's CPU. */
-    ski = X509_get_ext_d2i(x, NID_subject_key_identifier, NULL, NULL);
-    if (ski != NULL) {
-        c->ski = malloc(2 * (size_t)ski->length + 1);
-        CM_NOMEM_IF(c->ski == NULL);
-        text_hex(c->ski, ski->data, (size_t)ski->length);
-    }
+    CM_TRY(ski_text(&c->ski, x));
 out:
     free(email);
     GENERAL_NAMES_free(gens);
-    ASN1_OCTET_STRING_free(ski);
     return rc;
 }

@@ -45,6 +45,11 @@ struct issue_cache {
      * requests of a curve share one prepared key). */
     EVP_PKEY *ku_for;
     unsigned ku_for_bits;
+    /* The last request key object (referenced) that profile_check_key
+     * allowed: a pure function of the profile and the key's type, which
+     * the requests of a curve share (it looks the type up under the
+     * provider's locks). */
+    EVP_PKEY *key_ok_for;
     /* Serial-number randomness drawn ahead, for SERIAL_DRAW_CERTS serials
      * per RAND_bytes call instead of one (each call costs this thread's DRBG
      * a lock, a fork check and a reseed test: about 3 us per certificate).
@@ -65,6 +70,7 @@ static void cache_clear(struct issue_cache *c)
     X509_EXTENSION_free(c->pol);
     lint_memo_free(c->lint);
     EVP_PKEY_free(c->ku_for);
+    EVP_PKEY_free(c->key_ok_for);
     OPENSSL_cleanse(c->rnd, sizeof(c->rnd));
     memset(c, 0, sizeof(*c));
 }
@@ -642,7 +648,8 @@ out:
  * SubjectAltNames for the certificate (NULL for none), *subject_out its
  * subject (NULL: the request's, check_subject). */
 static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
-                            const struct profile *p, const struct csr *c)
+                            struct issue_cache *cache, const struct profile *p,
+                            const struct csr *c)
 {
     cm_err rc = CM_OK;
     GENERAL_NAMES *gens = NULL;
@@ -651,7 +658,13 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
 
     *gens_out = NULL;
     *subject_out = NULL;
-    CM_TRY(profile_check_key(p, c->kind));
+    if (cache == NULL || c->kind == NULL || c->kind != cache->key_ok_for) {
+        CM_TRY(profile_check_key(p, c->kind));
+        if (cache != NULL && c->kind != NULL && EVP_PKEY_up_ref((EVP_PKEY *)c->kind)) {
+            EVP_PKEY_free(cache->key_ok_for);
+            cache->key_ok_for = (EVP_PKEY *)c->kind;
+        }
+    }
     /* The request's subject as submitted, whatever the profile keeps of it:
      * it is stored, shown and mailed too (RFC 5280 4.1.2.6, Appendix A). */
     if (name_check(c->subject, "the request's subject") != CM_OK) {
@@ -716,7 +729,7 @@ cm_err issue_check(ca_ctx *ca, const struct profile *p, const struct csr *c)
     cm_err rc;
 
     (void)ca;
-    rc = check_request(&gens, &subject, p, c);
+    rc = check_request(&gens, &subject, NULL, p, c);
     GENERAL_NAMES_free(gens);
     X509_NAME_free(subject);
     return rc;
@@ -943,8 +956,8 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
 
     *out = NULL;
     assert(ca->key != NULL && ca->cert != NULL);
-    CM_TRY(check_request(&gens, &subject, p, c));
     CM_TRY(cache_get(&cache, ca, p));
+    CM_TRY(check_request(&gens, &subject, cache, p, c));
 
     x = X509_new();
     CM_NOMEM_IF(x == NULL);
