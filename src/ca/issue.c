@@ -648,8 +648,7 @@ out:
  * SubjectAltNames for the certificate (NULL for none), *subject_out its
  * subject (NULL: the request's, check_subject). */
 static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
-                            struct issue_cache *cache, const struct profile *p,
-                            const struct csr *c)
+                            struct issue_cache *cache, const struct profile *p, const struct csr *c)
 {
     cm_err rc = CM_OK;
     GENERAL_NAMES *gens = NULL;
