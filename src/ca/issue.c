@@ -951,6 +951,8 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     X509_NAME *subject = NULL;
     X509 *x = NULL;
     ASN1_INTEGER *serial = NULL;
+    unsigned char *tbs = NULL;
+    size_t tbs_len = 0;
     int64_t now = (int64_t)time(NULL);
 
     *out = NULL;
@@ -969,19 +971,26 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     CM_TRY(sign_pubkey(x, c));
     CM_TRY(sign_extensions(x, cache, p, c, gens, X509_get_subject_name(x)));
 
-    /* Nothing is signed that fails certmint's lint. */
+    /* Nothing is signed that fails certmint's lint. The TBSCertificate is
+     * encoded first: the lint reads each extension's DER from the octets
+     * that are then signed (lint_opts.tbs_der) instead of encoding each
+     * extension again. */
+    CM_TRY(key_cert_tbs(&tbs, &tbs_len, ca->signer, x));
     {
         struct lint_opts lo = LINT_OPTS_INIT;
         lo.issuer_key = ca->key;
         lo.subject_key = c->kind;
         lo.md_name = cache->md;
         lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
+        lo.tbs_der = tbs;
+        lo.tbs_der_len = tbs_len;
         CM_TRY(lint_cert_memo(x, ca->cert, &lo, cache->lint));
     }
-    CM_TRY(key_sign_cert_der(ca->signer, &x, der, der_len));
+    CM_TRY(key_sign_tbs_der(ca->signer, x, tbs, tbs_len, der, der_len));
     *out = x;
     x = NULL;
 out:
+    free(tbs);
     ASN1_INTEGER_free(serial);
     GENERAL_NAMES_free(gens);
     X509_NAME_free(subject);
