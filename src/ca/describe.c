@@ -74,8 +74,19 @@ static cm_err san_text(char **out, char **first_email, const GENERAL_NAMES *gens
         case GEN_EMAIL:
         case GEN_URI: {
             const ASN1_IA5STRING *s = g->d.ia5;
-            const char *label = g->type == GEN_DNS ? "DNS" : g->type == GEN_EMAIL ? "email" : "URI";
-            CM_TRY(buf_printf(&b, "%s%s:%.*s", sep, label, s->length, (const char *)s->data));
+            const char *label = g->type == GEN_DNS     ? "DNS:"
+                                : g->type == GEN_EMAIL ? "email:"
+                                                       : "URI:";
+            size_t n = s->length > 0 ? (size_t)s->length : 0;
+            const unsigned char *nul = n > 0 ? memchr(s->data, '\0', n) : NULL;
+            /* "sep label:value" in pieces (buf_printf's vsnprintf cost more
+             * than the rest of the column), the value up to a NUL as "%.*s"
+             * took it (an imported certificate may hold one). */
+            if (nul != NULL)
+                n = (size_t)(nul - s->data);
+            CM_TRY(buf_append_str(&b, sep));
+            CM_TRY(buf_append_str(&b, label));
+            CM_TRY(buf_append(&b, s->data, n));
             if (g->type == GEN_EMAIL && first_email && *first_email == NULL) {
                 *first_email = strndup((const char *)s->data, (size_t)s->length);
                 CM_NOMEM_IF(*first_email == NULL);
