@@ -68,6 +68,10 @@ struct ca {
  * (describe.c); never NULL. */
 const EVP_MD *ca_sha1(void);
 
+/* A certificate time in unix seconds (describe.c); CM_ERR_INVALID when t
+ * is NULL or not a time. */
+cm_err ca_time_of(int64_t *out, const ASN1_TIME *t) CM_MUST_USE;
+
 /* The CA key's reference: the URI of private/ca.key.uri, else the path of
  * private/ca.key (home.c). */
 cm_err ca_key_ref(char *ref, size_t refsz, const char *home) CM_MUST_USE;

@@ -45,6 +45,11 @@ struct issue_cache {
      * requests of a curve share one prepared key). */
     EVP_PKEY *ku_for;
     unsigned ku_for_bits;
+    /* The last request key object (referenced) that profile_check_key
+     * allowed: a pure function of the profile and the key's type, which
+     * the requests of a curve share (it looks the type up under the
+     * provider's locks). */
+    EVP_PKEY *key_ok_for;
     /* Serial-number randomness drawn ahead, for SERIAL_DRAW_CERTS serials
      * per RAND_bytes call instead of one (each call costs this thread's DRBG
      * a lock, a fork check and a reseed test: about 3 us per certificate).
@@ -65,6 +70,7 @@ static void cache_clear(struct issue_cache *c)
     X509_EXTENSION_free(c->pol);
     lint_memo_free(c->lint);
     EVP_PKEY_free(c->ku_for);
+    EVP_PKEY_free(c->key_ok_for);
     OPENSSL_cleanse(c->rnd, sizeof(c->rnd));
     memset(c, 0, sizeof(*c));
 }
@@ -642,7 +648,7 @@ out:
  * SubjectAltNames for the certificate (NULL for none), *subject_out its
  * subject (NULL: the request's, check_subject). */
 static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
-                            const struct profile *p, const struct csr *c)
+                            struct issue_cache *cache, const struct profile *p, const struct csr *c)
 {
     cm_err rc = CM_OK;
     GENERAL_NAMES *gens = NULL;
@@ -651,7 +657,13 @@ static cm_err check_request(GENERAL_NAMES **gens_out, X509_NAME **subject_out,
 
     *gens_out = NULL;
     *subject_out = NULL;
-    CM_TRY(profile_check_key(p, c->kind));
+    if (cache == NULL || c->kind == NULL || c->kind != cache->key_ok_for) {
+        CM_TRY(profile_check_key(p, c->kind));
+        if (cache != NULL && c->kind != NULL && EVP_PKEY_up_ref((EVP_PKEY *)c->kind)) {
+            EVP_PKEY_free(cache->key_ok_for);
+            cache->key_ok_for = (EVP_PKEY *)c->kind;
+        }
+    }
     /* The request's subject as submitted, whatever the profile keeps of it:
      * it is stored, shown and mailed too (RFC 5280 4.1.2.6, Appendix A). */
     if (name_check(c->subject, "the request's subject") != CM_OK) {
@@ -716,7 +728,7 @@ cm_err issue_check(ca_ctx *ca, const struct profile *p, const struct csr *c)
     cm_err rc;
 
     (void)ca;
-    rc = check_request(&gens, &subject, p, c);
+    rc = check_request(&gens, &subject, NULL, p, c);
     GENERAL_NAMES_free(gens);
     X509_NAME_free(subject);
     return rc;
@@ -750,12 +762,8 @@ static cm_err sign_validity(X509 *x, ca_ctx *ca, const struct profile *p, int64_
 
     nb = now - backdate;
     na = now + (int64_t)p->days * 86400;
-    {
-        struct tm tm;
-        if (!ASN1_TIME_to_tm(X509_get0_notAfter(ca->cert), &tm))
-            CM_FAIL(CM_ERR_INVALID, "CA certificate has a bad notAfter");
-        ca_na = (int64_t)timegm(&tm);
-    }
+    if (ca_time_of(&ca_na, X509_get0_notAfter(ca->cert)) != CM_OK)
+        CM_FAIL(CM_ERR_INVALID, "CA certificate has a bad notAfter");
     if (na > ca_na)
         na = ca_na;
     if (na <= now)
@@ -943,12 +951,14 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     X509_NAME *subject = NULL;
     X509 *x = NULL;
     ASN1_INTEGER *serial = NULL;
+    unsigned char *tbs = NULL;
+    size_t tbs_len = 0;
     int64_t now = (int64_t)time(NULL);
 
     *out = NULL;
     assert(ca->key != NULL && ca->cert != NULL);
-    CM_TRY(check_request(&gens, &subject, p, c));
     CM_TRY(cache_get(&cache, ca, p));
+    CM_TRY(check_request(&gens, &subject, cache, p, c));
 
     x = X509_new();
     CM_NOMEM_IF(x == NULL);
@@ -961,19 +971,26 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     CM_TRY(sign_pubkey(x, c));
     CM_TRY(sign_extensions(x, cache, p, c, gens, X509_get_subject_name(x)));
 
-    /* Nothing is signed that fails certmint's lint. */
+    /* Nothing is signed that fails certmint's lint. The TBSCertificate is
+     * encoded first: the lint reads each extension's DER from the octets
+     * that are then signed (lint_opts.tbs_der) instead of encoding each
+     * extension again. */
+    CM_TRY(key_cert_tbs(&tbs, &tbs_len, ca->signer, x));
     {
         struct lint_opts lo = LINT_OPTS_INIT;
         lo.issuer_key = ca->key;
         lo.subject_key = c->kind;
         lo.md_name = cache->md;
         lo.kind = p->is_ca ? LINT_KIND_CA : LINT_KIND_EE;
+        lo.tbs_der = tbs;
+        lo.tbs_der_len = tbs_len;
         CM_TRY(lint_cert_memo(x, ca->cert, &lo, cache->lint));
     }
-    CM_TRY(key_sign_cert_der(ca->signer, &x, der, der_len));
+    CM_TRY(key_sign_tbs_der(ca->signer, x, tbs, tbs_len, der, der_len));
     *out = x;
     x = NULL;
 out:
+    free(tbs);
     ASN1_INTEGER_free(serial);
     GENERAL_NAMES_free(gens);
     X509_NAME_free(subject);

@@ -7,6 +7,7 @@
 #include "ca/lint.h"
 
 #include "ca/name.h"
+#include "util/der.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -78,6 +80,10 @@ struct lint_memo {
  * certificate: the first attribute with each fault and why. */
 #define FAULTS (NAME_FAULT_VALUE + 1)
 
+/* The most extensions read from a TBSCertificate's DER (lint_opts.tbs_der);
+ * a certificate with more has each encoded again. */
+#define TBS_EXTS 32
+
 struct lctx {
     const X509 *x;
     const X509 *issuer; /* NULL when self-signed */
@@ -105,6 +111,17 @@ struct lctx {
     unsigned char serial_b[2];
     int fault_at[FAULTS]; /* subject attribute index, -1: none */
     char fault_why[FAULTS][WHY_MAX - 32];
+    /* notBefore, notAfter and the issuer's notAfter as ASN1_TIME_to_tm
+     * reads them, once for the three rules that compare them (each
+     * ASN1_TIME_compare or ASN1_TIME_diff parsed both times again):
+     * *_ok 0 when absent or not a time. */
+    struct tm nb_tm, na_tm, ina_tm;
+    int nb_ok, na_ok, ina_ok;
+    /* Each extension's DER in lint_opts.tbs_der, n_der of them (as many
+     * as the certificate has); n_der -1: none to read (tbs_exts_load). */
+    const unsigned char *ext_enc[TBS_EXTS];
+    size_t ext_enc_len[TBS_EXTS];
+    int n_der;
 };
 
 typedef int (*rule_fn)(struct lctx *c, char *why, size_t whysz);
@@ -255,9 +272,11 @@ static struct key_info memo_key_info(struct lint_memo *m, const EVP_PKEY *k)
 }
 
 /* The memo's entry for ex: same type, criticality, value octets and
- * encoded length, so that the DER rules would find the same and the value
- * decodes to the same. NULL when there is none. */
-static const struct memo_ext *memo_find(const struct lint_memo *m, X509_EXTENSION *ex, int nid)
+ * encoded length (enclen when known, else -1: encoded here), so that the
+ * DER rules would find the same and the value decodes to the same. NULL
+ * when there is none. */
+static const struct memo_ext *memo_find(const struct lint_memo *m, X509_EXTENSION *ex, int nid,
+                                        int enclen)
 {
     const ASN1_OCTET_STRING *val = X509_EXTENSION_get_data(ex);
     int len = ASN1_STRING_length(val), crit = X509_EXTENSION_get_critical(ex);
@@ -267,8 +286,18 @@ static const struct memo_ext *memo_find(const struct lint_memo *m, X509_EXTENSIO
     for (size_t i = 0; i < m->next; i++) {
         const struct memo_ext *e = &m->ext[i];
         if (e->nid == nid && e->crit == crit && e->len == len &&
-            memcmp(e->val, ASN1_STRING_get0_data(val), (size_t)len) == 0)
-            return i2d_X509_EXTENSION(ex, NULL) == e->enclen ? e : NULL;
+            memcmp(e->val, ASN1_STRING_get0_data(val), (size_t)len) == 0) {
+            /* A critical one encodes its BOOLEAN (one content octet,
+             * whatever its value): its length follows from the OID (one
+             * per nid, NID_undef is never remembered) and the value, both
+             * the entry's. Only a non-critical one may encode FALSE or
+             * nothing, which its length tells (an encoding each). */
+            if (crit)
+                return e;
+            if (enclen < 0)
+                enclen = i2d_X509_EXTENSION(ex, NULL);
+            return enclen == e->enclen ? e : NULL;
+        }
     }
     return NULL;
 }
@@ -470,17 +499,30 @@ static int rule_validity_encoding(struct lctx *c, char *why, size_t whysz)
     return time_why(na, "notAfter", why, whysz);
 }
 
+/* ASN1_TIME_compare(a, b) on the times read by validity_load: 1 when a is
+ * later, 0 equal, -1 earlier, -2 when either does not parse. */
+static int tm_compare(const struct tm *a, int a_ok, const struct tm *b, int b_ok)
+{
+    int day = 0, sec = 0;
+
+    if (!a_ok || !b_ok || !OPENSSL_gmtime_diff(&day, &sec, b, a)) {
+        ERR_clear_error();
+        return -2;
+    }
+    if (day > 0 || sec > 0)
+        return 1;
+    return day < 0 || sec < 0 ? -1 : 0;
+}
+
 static int rule_validity_order(struct lctx *c, char *why, size_t whysz)
 {
     const ASN1_TIME *nb = X509_get0_notBefore(c->x), *na = X509_get0_notAfter(c->x);
     int r;
     if (nb == NULL || na == NULL)
         return fail(why, whysz, "validity is not set");
-    r = ASN1_TIME_compare(nb, na);
-    if (r == -2) {
-        ERR_clear_error();
+    r = tm_compare(&c->nb_tm, c->nb_ok, &c->na_tm, c->na_ok);
+    if (r == -2)
         return fail(why, whysz, "validity times do not parse");
-    }
     if (r >= 0)
         return fail(why, whysz, "notBefore is not before notAfter");
     return PASS;
@@ -494,11 +536,9 @@ static int rule_validity_issuer(struct lctx *c, char *why, size_t whysz)
         return PASS;
     if (na == NULL)
         return fail(why, whysz, "validity is not set");
-    r = ASN1_TIME_compare(na, X509_get0_notAfter(c->issuer));
-    if (r == -2) {
-        ERR_clear_error();
+    r = tm_compare(&c->na_tm, c->na_ok, &c->ina_tm, c->ina_ok);
+    if (r == -2)
         return fail(why, whysz, "validity times do not parse");
-    }
     if (r > 0)
         return fail(why, whysz, "notAfter is later than the issuer's notAfter");
     return PASS;
@@ -618,13 +658,20 @@ static void der_walk(struct der_scan *s, const unsigned char *p, long len, int d
     }
 }
 
-/* Scans ex's DER (made again: its critical BOOLEAN is only seen there).
+/* Scans extension i's DER: as the TBSCertificate holds it (lint_opts.
+ * tbs_der), else made again (its critical BOOLEAN is only seen there).
  * Returns the encoded length, or -1 when it does not encode. */
-static int ext_scan(struct der_scan *s, const X509_EXTENSION *ex)
+static int ext_scan(struct der_scan *s, const struct lctx *c, int i, const X509_EXTENSION *ex)
 {
     unsigned char *der = NULL;
-    int n = i2d_X509_EXTENSION(ex, &der);
+    int n;
+
     memset(s, 0, sizeof(*s));
+    if (i < c->n_der) {
+        der_walk(s, c->ext_enc[i], (long)c->ext_enc_len[i], 0, 0);
+        return (int)c->ext_enc_len[i];
+    }
+    n = i2d_X509_EXTENSION(ex, &der);
     if (n <= 0) {
         ERR_clear_error();
         return -1;
@@ -756,7 +803,8 @@ static void ext_check_one(struct lctx *c, int i)
     X509_EXTENSION *ex = X509_get_ext(c->x, i);
     int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ex)), enclen, r;
     struct ext *slot = ext_slot(c, nid);
-    const struct memo_ext *me = memo_find(c->memo, ex, nid);
+    const struct memo_ext *me =
+        memo_find(c->memo, ex, nid, i < c->n_der ? (int)c->ext_enc_len[i] : -1);
     struct der_scan s;
     char why[WHY_MAX];
     void *v = NULL, *kept;
@@ -776,7 +824,7 @@ static void ext_check_one(struct lctx *c, int i)
     }
     if (slot != NULL && (v = X509V3_EXT_d2i(ex)) == NULL)
         ERR_clear_error();
-    enclen = ext_scan(&s, ex);
+    enclen = ext_scan(&s, c, i, ex);
     if (enclen < 0 && c->scan_noenc < 0)
         c->scan_noenc = i;
     if (enclen >= 0 && s.default_false && c->scan_default < 0)
@@ -1052,10 +1100,9 @@ static int rule_server_validity(struct lctx *c, char *why, size_t whysz)
     long long total;
     if (c->is_ca || !c->server_auth)
         return PASS;
-    if (!ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(c->x), X509_get0_notAfter(c->x))) {
-        ERR_clear_error();
+    /* ASN1_TIME_diff(notBefore, notAfter) on the times read once. */
+    if (!c->nb_ok || !c->na_ok || !OPENSSL_gmtime_diff(&days, &secs, &c->nb_tm, &c->na_tm))
         return fail(why, whysz, "validity times do not parse");
-    }
     /* BR 1.6.1 "Validity Period": notBefore through notAfter inclusive,
      * so one second more than the difference. */
     total = (long long)days * 86400 + secs + 1;
@@ -1757,9 +1804,61 @@ static void issuer_ski_load(struct lctx *c, const X509 *issuer)
     }
 }
 
+/* Each extension's DER in the TBSCertificate of lint_opts.tbs_der:
+ * SEQUENCE { ..., [3] EXPLICIT SEQUENCE OF Extension } (RFC 5280 4.1),
+ * the extensions last. n_der stays -1 unless the DER holds as many as the
+ * certificate (then each extension i is ext_enc[i]). */
+static void tbs_exts_load(struct lctx *c)
+{
+    const unsigned char *p = c->o->tbs_der, *end;
+    struct der_tlv t, f;
+    int n = 0;
+
+    c->n_der = -1;
+    f.tag = 0;
+    if (p == NULL)
+        return;
+    end = p + c->o->tbs_der_len;
+    if (der_next(&t, &p, end) != 0 || t.tag != DER_SEQUENCE || p != end)
+        return;
+    for (p = t.v, end = t.v + t.len; p < end;) {
+        if (der_next(&f, &p, end) != 0)
+            return;
+        if (f.tag == DER_CTX_CONS(3))
+            break;
+    }
+    if (p < end || f.tag != DER_CTX_CONS(3)) /* not last, or absent */
+        return;
+    p = f.v;
+    end = f.v + f.len;
+    if (der_next(&t, &p, end) != 0 || t.tag != DER_SEQUENCE || p != end)
+        return;
+    for (p = t.v, end = t.v + t.len; p < end; n++) {
+        if (n >= TBS_EXTS || der_next(&f, &p, end) != 0 || f.tag != DER_SEQUENCE)
+            return;
+        c->ext_enc[n] = f.start;
+        c->ext_enc_len[n] = f.total;
+    }
+    if (n == X509_get_ext_count(c->x))
+        c->n_der = n;
+}
+
+/* t as ASN1_TIME_to_tm reads it into *tm; 0 when t is absent (never
+ * "now", which ASN1_TIME_to_tm gives for NULL) or does not parse. */
+static int time_load(struct tm *tm, const ASN1_TIME *t)
+{
+    if (t == NULL)
+        return 0;
+    if (!ASN1_TIME_to_tm(t, tm)) {
+        ERR_clear_error();
+        return 0;
+    }
+    return 1;
+}
+
 /* The per-certificate findings that several rules read: the extensions
  * (decoded once, DER-scanned once), the serial number's encoding, the
- * subject attributes' faults. */
+ * subject attributes' faults, the validity times. */
 static void lctx_load(struct lctx *c)
 {
     const X509_NAME *n = X509_get_subject_name(c->x);
@@ -1774,9 +1873,14 @@ static void lctx_load(struct lctx *c)
     slot_init(&c->cdp, NID_crl_distribution_points);
     slot_init(&c->aia, NID_info_access);
     slot_init(&c->pol, NID_certificate_policies);
+    tbs_exts_load(c);
     ext_check_all(c);
     issuer_ski_load(c, c->issuer ? c->issuer : c->x);
     serial_load(c);
+    c->nb_ok = time_load(&c->nb_tm, X509_get0_notBefore(c->x));
+    c->na_ok = time_load(&c->na_tm, X509_get0_notAfter(c->x));
+    if (c->issuer != NULL)
+        c->ina_ok = time_load(&c->ina_tm, X509_get0_notAfter(c->issuer));
     for (int f = 0; f < FAULTS; f++)
         c->fault_at[f] = -1;
     for (int i = 0; i < X509_NAME_entry_count(n); i++) {

@@ -36,10 +36,16 @@ struct lint_opts {
      * through libcrypto's generic decoder costs more than a signature. It
      * must be the key in tbs. NULL: decoded from tbs. Borrowed. */
     const EVP_PKEY *subject_key;
+    /* The DER of tbs's TBSCertificate as it will be signed (key_cert_tbs),
+     * when the caller has made it: the DER rules read each extension's
+     * encoding there instead of encoding it again (i2d_X509_EXTENSION).
+     * It must be tbs's. NULL: each extension is encoded. Borrowed. */
+    const unsigned char *tbs_der;
+    size_t tbs_der_len;
 };
 #define LINT_OPTS_INIT                                                                             \
     {                                                                                              \
-        NULL, NULL, LINT_KIND_AUTO, NULL                                                           \
+        NULL, NULL, LINT_KIND_AUTO, NULL, NULL, 0                                                  \
     }
 
 /* Checks tbs, a fully populated certificate that is not yet signed (its

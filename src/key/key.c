@@ -421,35 +421,63 @@ static cm_err cert_tbs(cm_buf *b, const cm_key *k, X509 *x)
     return rc;
 }
 
-cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der, size_t *der_len)
+cm_err key_cert_tbs(unsigned char **tbs, size_t *tbs_len, const cm_key *k, X509 *x)
 {
     cm_err rc = CM_OK;
-    cm_buf tbs = CM_BUF_INIT(DER_LEN_MAX);
+    cm_buf b = CM_BUF_INIT(DER_LEN_MAX);
+
+    *tbs = NULL;
+    *tbs_len = 0;
+    /* The TBSCertificate names the algorithm too (RFC 5280 4.1.2.3), and
+     * OpenSSL has no setter for it: X509_sign() writes through this same
+     * pointer. */
+    if (!X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(x), k->alg))
+        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
+    CM_TRY(cert_tbs(&b, k, x));
+    *tbs_len = b.len;
+    *tbs = buf_steal(&b, NULL);
+out:
+    buf_free(&b);
+    return rc;
+}
+
+cm_err key_sign_tbs_der(const cm_key *k, X509 *x, const unsigned char *tbs, size_t tbs_len,
+                        unsigned char **der, size_t *der_len)
+{
+    cm_err rc = CM_OK;
     unsigned char *sig = NULL;
     size_t siglen = 0;
 
     if (der != NULL)
         *der = NULL;
-    /* The TBSCertificate names the algorithm too (RFC 5280 4.1.2.3), and
-     * OpenSSL has no setter for it: X509_sign() writes through this same
-     * pointer. */
-    if (!X509_ALGOR_copy((X509_ALGOR *)X509_get0_tbs_sigalg(*x), k->alg))
-        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set the signature algorithm");
-    CM_TRY(cert_tbs(&tbs, k, *x));
-    CM_TRY(key_sign(k, &sig, &siglen, tbs.data, tbs.len));
-    CM_TRY(cert_set_signature(*x, k->alg, sig, siglen));
+    CM_TRY(key_sign(k, &sig, &siglen, tbs, tbs_len));
+    CM_TRY(cert_set_signature(x, k->alg, sig, siglen));
     /* The encoding just signed, wrapped: i2d_X509() would encode the
      * whole TBSCertificate again (OpenSSL keeps no encoding of a
      * certificate it built). */
     if (der != NULL) {
-        *der_len = wrap_size(k, tbs.len, siglen);
+        *der_len = wrap_size(k, tbs_len, siglen);
         *der = OPENSSL_malloc(*der_len);
         CM_NOMEM_IF(*der == NULL);
-        wrap_put(*der, k, tbs.data, tbs.len, sig, siglen);
+        wrap_put(*der, k, tbs, tbs_len, sig, siglen);
     }
 out:
     free(sig);
-    buf_free(&tbs);
+    return rc;
+}
+
+cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der, size_t *der_len)
+{
+    unsigned char *tbs = NULL;
+    size_t tbs_len = 0;
+    cm_err rc;
+
+    if (der != NULL)
+        *der = NULL;
+    rc = key_cert_tbs(&tbs, &tbs_len, k, *x);
+    if (rc == CM_OK)
+        rc = key_sign_tbs_der(k, *x, tbs, tbs_len, der, der_len);
+    free(tbs);
     return rc;
 }
 

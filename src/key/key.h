@@ -150,6 +150,14 @@ cm_err key_sign_cert(const cm_key *k, X509 **x) CM_MUST_USE;
  * i2d_X509() of the new *x would write it, without encoding it again. */
 cm_err key_sign_cert_der(const cm_key *k, X509 **x, unsigned char **der,
                          size_t *der_len) CM_MUST_USE;
+/* key_sign_cert_der in two steps, so that the TBSCertificate can be checked
+ * (lint_opts.tbs_der) before it is signed: key_cert_tbs sets x's signature
+ * algorithm and encodes its TBSCertificate into *tbs (malloc'ed);
+ * key_sign_tbs_der signs those octets, which must be x's, sets the
+ * signature into x and, der not NULL, makes *der (OPENSSL_malloc'ed). */
+cm_err key_cert_tbs(unsigned char **tbs, size_t *tbs_len, const cm_key *k, X509 *x) CM_MUST_USE;
+cm_err key_sign_tbs_der(const cm_key *k, X509 *x, const unsigned char *tbs, size_t tbs_len,
+                        unsigned char **der, size_t *der_len) CM_MUST_USE;
 /* Decrypts with the key (key_ops.decrypt); *out malloc'ed, a secret: the
  * caller wipes it (OPENSSL_cleanse) before free(). */
 cm_err key_decrypt(const cm_key *k, unsigned char **out, size_t *outlen,

@@ -11,10 +11,12 @@
 
 #include "fixture_home.h"
 
+#include "ca/ca_int.h"
 #include "config/config.h"
 #include "util/fsutil.h"
 
 #include <openssl/conf.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -267,6 +269,58 @@ TEST(configuration_changed_between_batches)
     issue_and_compare(1, &w, "tls-server again, single");
 }
 
+/* ca_time_of (describe.c: notBefore/notAfter columns, the CA's notAfter
+ * at issuance) reads RFC 5280 times itself: the same value as
+ * ASN1_TIME_to_tm and timegm, and the same failures, for those and for
+ * the forms it leaves to them. */
+TEST(time_of_as_libcrypto)
+{
+    static const struct {
+        int type;
+        const char *s;
+    } cases[] = {
+        {V_ASN1_UTCTIME, "500101000000Z"},
+        {V_ASN1_UTCTIME, "491231235959Z"},
+        {V_ASN1_UTCTIME, "000229120000Z"},
+        {V_ASN1_UTCTIME, "261205154324Z"},
+        {V_ASN1_UTCTIME, "700101000000Z"},
+        {V_ASN1_UTCTIME, "690101000000Z"},
+        {V_ASN1_UTCTIME, "2612051543Z"},
+        {V_ASN1_UTCTIME, "261205154324+0100"},
+        {V_ASN1_UTCTIME, "991332000000Z"},
+        {V_ASN1_UTCTIME, "990230000000Z"},
+        {V_ASN1_UTCTIME, "010229000000Z"},
+        {V_ASN1_UTCTIME, "26120515432Z"},
+        {V_ASN1_GENERALIZEDTIME, "20500101000000Z"},
+        {V_ASN1_GENERALIZEDTIME, "99991231235959Z"},
+        {V_ASN1_GENERALIZEDTIME, "21000229000000Z"},
+        {V_ASN1_GENERALIZEDTIME, "24000229000000Z"},
+        {V_ASN1_GENERALIZEDTIME, "19500101000000Z"},
+        {V_ASN1_GENERALIZEDTIME, "20261205154324.5Z"},
+        {V_ASN1_GENERALIZEDTIME, "202612051543Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ASN1_TIME *t = ASN1_STRING_type_new(cases[i].type);
+        struct tm tm;
+        int64_t got = 0, want = 0;
+        int ok_want, ok_got;
+        if (t == NULL || !ASN1_STRING_set(t, cases[i].s, -1)) {
+            UNIT_FAIL("cannot make %s", cases[i].s);
+            ASN1_STRING_free(t);
+            continue;
+        }
+        ok_want = ASN1_TIME_to_tm(t, &tm) == 1;
+        if (ok_want)
+            want = (int64_t)timegm(&tm);
+        ok_got = ca_time_of(&got, t) == CM_OK;
+        if (ok_got != ok_want || (ok_got && got != want))
+            UNIT_FAIL("%s: ca_time_of %d/%lld, libcrypto %d/%lld", cases[i].s, ok_got,
+                      (long long)got, ok_want, (long long)want);
+        ASN1_STRING_free(t);
+        ERR_clear_error();
+    }
+}
+
 int main(void)
 {
     unit_suite = "issue_build";
@@ -277,6 +331,7 @@ int main(void)
     }
     RUN(identical_to_reference);
     RUN(configuration_changed_between_batches);
+    RUN(time_of_as_libcrypto);
     fixture_home_close(&fx);
     return UNIT_DONE();
 }

@@ -214,8 +214,8 @@ static int fx_init(struct fx *f, const struct keyspec *ks)
         return 0;
     f->ee_spec = (struct certspec){EE_DN, f->ee_key, f->ca, 0, 90};
     f->ee = mkcert(&f->ee_spec);
-    f->ca_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO, NULL};
-    f->ee_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO, NULL};
+    f->ca_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO, NULL, NULL, 0};
+    f->ee_opts = (struct lint_opts){f->ca_key, ks->md, LINT_KIND_AUTO, NULL, NULL, 0};
     return f->ee != NULL;
 }
 
@@ -253,10 +253,43 @@ static size_t nseen;
  * calls (lint_cert_memo, as the issuance path does): the good certificates
  * met first fill it, and every planted defect must still be found. */
 static struct lint_memo *memo;
+/* The third pass gives the lint the certificate's TBSCertificate DER as
+ * well (lint_opts.tbs_der, as the issuance path does, key_cert_tbs): every
+ * finding must be the same when the DER rules read the extensions there. */
+static int with_tbs;
 
 static cm_err lint_run(const X509 *x, const X509 *issuer, const struct lint_opts *o)
 {
-    return memo != NULL ? lint_cert_memo(x, issuer, o, memo) : lint_cert(x, issuer, o);
+    static const struct lint_opts defaults = LINT_OPTS_INIT;
+    struct lint_opts t = o != NULL ? *o : defaults;
+    unsigned char *tbs = NULL;
+    int n;
+    cm_err rc;
+
+    const X509_ALGOR *alg = X509_get0_tbs_sigalg(x);
+    const ASN1_OBJECT *aobj = NULL;
+
+    if (!with_tbs)
+        return memo != NULL ? lint_cert_memo(x, issuer, o, memo) : lint_cert(x, issuer, o);
+    /* Most test certificates have no signature algorithm yet, which
+     * i2d_re_X509_tbs cannot encode: one only while encoding (the DER
+     * rules read the extensions alone). */
+    int unset;
+
+    X509_ALGOR_get0(&aobj, NULL, NULL, alg);
+    unset = aobj == NULL || OBJ_obj2nid(aobj) == NID_undef;
+    if (unset)
+        X509_ALGOR_set0((X509_ALGOR *)alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF, NULL);
+    n = i2d_re_X509_tbs((X509 *)x, &tbs);
+    if (unset)
+        X509_ALGOR_set0((X509_ALGOR *)alg, OBJ_nid2obj(NID_undef), V_ASN1_UNDEF, NULL);
+    if (n <= 0)
+        return cm_err_set(CM_ERR_CRYPTO, "test: cannot encode the TBSCertificate");
+    t.tbs_der = tbs;
+    t.tbs_der_len = (size_t)n;
+    rc = lint_cert_memo(x, issuer, &t, memo);
+    OPENSSL_free(tbs);
+    return rc;
 }
 
 static void note_seen(const char *r)
@@ -1458,9 +1491,11 @@ int main(void)
         printf("not ok - lint: setup failed\n");
         return 1;
     }
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            unit_suite = "lint (memo)";
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass >= 1) {
+            unit_suite = pass == 1 ? "lint (memo)" : "lint (memo, tbs_der)";
+            with_tbs = pass == 2;
+            lint_memo_free(memo);
             memo = lint_memo_new();
             nseen = 0;
             if (memo == NULL) {
