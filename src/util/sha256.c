@@ -2,6 +2,7 @@
  * with the x86 SHA extensions; see sha256.h for why certmint has one. */
 #include "util/sha256.h"
 
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -101,46 +102,109 @@ static void compress_portable(uint32_t state[8], const unsigned char *blocks, si
     (m0) = _mm_sha256msg2_epu32(                                                                   \
         _mm_add_epi32(_mm_sha256msg1_epu32((m0), (m1)), _mm_alignr_epi8((m3), (m2), 4)), (m3))
 
-/* Straight-line code, the schedule in four registers that rotate: a loop
- * would index them and keep them in memory. */
+/* One block, the message words W0..W15 in m0..m3 (W0 in m0's low lane),
+ * into the state *abef_io, *cdgh_io. Straight-line code, the schedule in
+ * four registers that rotate: a loop would index them and keep them in
+ * memory. Always inlined: a call would pass the registers through memory
+ * on PBKDF2's critical path. */
+SHAEXT_TARGET static inline __attribute__((always_inline)) void
+shaext_block(__m128i *abef_io, __m128i *cdgh_io, __m128i m0, __m128i m1, __m128i m2, __m128i m3)
+{
+    __m128i abef = *abef_io, cdgh = *cdgh_io;
+
+    SHAEXT_ROUNDS4(0, m0);
+    SHAEXT_ROUNDS4(1, m1);
+    SHAEXT_ROUNDS4(2, m2);
+    SHAEXT_ROUNDS4(3, m3);
+    for (int q = 4; q < 16; q += 4) {
+        SHAEXT_SCHEDULE(m0, m1, m2, m3);
+        SHAEXT_ROUNDS4(q, m0);
+        SHAEXT_SCHEDULE(m1, m2, m3, m0);
+        SHAEXT_ROUNDS4(q + 1, m1);
+        SHAEXT_SCHEDULE(m2, m3, m0, m1);
+        SHAEXT_ROUNDS4(q + 2, m2);
+        SHAEXT_SCHEDULE(m3, m0, m1, m2);
+        SHAEXT_ROUNDS4(q + 3, m3);
+    }
+    *abef_io = _mm_add_epi32(*abef_io, abef);
+    *cdgh_io = _mm_add_epi32(*cdgh_io, cdgh);
+}
+
+/* H0..H7 (two vectors: A B C D, E F G H) to the ABEF and CDGH registers. */
+SHAEXT_TARGET static inline __attribute__((always_inline)) void
+shaext_lanes(__m128i *abef, __m128i *cdgh, __m128i abcd, __m128i efgh)
+{
+    __m128i badc = _mm_shuffle_epi32(abcd, 0xb1), hgfe = _mm_shuffle_epi32(efgh, 0x1b);
+
+    *abef = _mm_alignr_epi8(badc, hgfe, 8);
+    *cdgh = _mm_blend_epi16(hgfe, badc, 0xf0);
+}
+
+/* Back: ABEF -> A B E F, CDGH -> G H C D, then A B C D and E F G H. */
+SHAEXT_TARGET static inline __attribute__((always_inline)) void
+shaext_words(__m128i *abcd, __m128i *efgh, __m128i abef, __m128i cdgh)
+{
+    __m128i abef_r = _mm_shuffle_epi32(abef, 0x1b), ghcd = _mm_shuffle_epi32(cdgh, 0xb1);
+
+    *abcd = _mm_blend_epi16(abef_r, ghcd, 0xf0);
+    *efgh = _mm_alignr_epi8(ghcd, abef_r, 8);
+}
+
 SHAEXT_TARGET static void compress_shaext(uint32_t state[8], const unsigned char *blocks,
                                           size_t nblocks)
 {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-    __m128i abcd = _mm_loadu_si128((const __m128i *)state);
-    __m128i efgh = _mm_loadu_si128((const __m128i *)(state + 4));
-    __m128i badc = _mm_shuffle_epi32(abcd, 0xb1), hgfe = _mm_shuffle_epi32(efgh, 0x1b);
-    __m128i abef = _mm_alignr_epi8(badc, hgfe, 8), cdgh = _mm_blend_epi16(hgfe, badc, 0xf0);
+    __m128i abef, cdgh, abcd, efgh;
 
+    shaext_lanes(&abef, &cdgh, _mm_loadu_si128((const __m128i *)state),
+                 _mm_loadu_si128((const __m128i *)(state + 4)));
     for (size_t i = 0; i < nblocks; i++) {
-        const unsigned char *p = blocks + SHA256_BLOCK * i;
-        __m128i abef0 = abef, cdgh0 = cdgh;
-        __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), bswap);
-        __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), bswap);
-        __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), bswap);
-        __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), bswap);
-
-        SHAEXT_ROUNDS4(0, m0);
-        SHAEXT_ROUNDS4(1, m1);
-        SHAEXT_ROUNDS4(2, m2);
-        SHAEXT_ROUNDS4(3, m3);
-        for (int q = 4; q < 16; q += 4) {
-            SHAEXT_SCHEDULE(m0, m1, m2, m3);
-            SHAEXT_ROUNDS4(q, m0);
-            SHAEXT_SCHEDULE(m1, m2, m3, m0);
-            SHAEXT_ROUNDS4(q + 1, m1);
-            SHAEXT_SCHEDULE(m2, m3, m0, m1);
-            SHAEXT_ROUNDS4(q + 2, m2);
-            SHAEXT_SCHEDULE(m3, m0, m1, m2);
-            SHAEXT_ROUNDS4(q + 3, m3);
-        }
-        abef = _mm_add_epi32(abef, abef0);
-        cdgh = _mm_add_epi32(cdgh, cdgh0);
+        const __m128i *p = (const __m128i *)(blocks + SHA256_BLOCK * i);
+        shaext_block(&abef, &cdgh, _mm_shuffle_epi8(_mm_loadu_si128(p), bswap),
+                     _mm_shuffle_epi8(_mm_loadu_si128(p + 1), bswap),
+                     _mm_shuffle_epi8(_mm_loadu_si128(p + 2), bswap),
+                     _mm_shuffle_epi8(_mm_loadu_si128(p + 3), bswap));
     }
-    /* Back to H0..H7: ABEF -> A B E F, CDGH -> G H C D. */
-    __m128i abef_r = _mm_shuffle_epi32(abef, 0x1b), ghcd = _mm_shuffle_epi32(cdgh, 0xb1);
-    _mm_storeu_si128((__m128i *)state, _mm_blend_epi16(abef_r, ghcd, 0xf0));
-    _mm_storeu_si128((__m128i *)(state + 4), _mm_alignr_epi8(ghcd, abef_r, 8));
+    shaext_words(&abcd, &efgh, abef, cdgh);
+    _mm_storeu_si128((__m128i *)state, abcd);
+    _mm_storeu_si128((__m128i *)(state + 4), efgh);
+}
+
+/* sha256_hmac_iterate with U, T and the midstates in registers: each step
+ * is the two compressions and four shuffles, nothing through memory. The
+ * padding words of the 96-byte message: W8 = 0x80000000, W15 = 768. */
+SHAEXT_TARGET static void hmac_iterate_shaext(unsigned char t[SHA256_LEN],
+                                              unsigned char u[SHA256_LEN], const uint32_t in[8],
+                                              const uint32_t outer[8], uint64_t n)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    const __m128i pad0 = _mm_set_epi32(0, 0, 0, (int)0x80000000u),
+                  pad1 = _mm_set_epi32(768, 0, 0, 0);
+    __m128i in_abef, in_cdgh, out_abef, out_cdgh;
+    __m128i u0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)u), bswap);
+    __m128i u1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(u + 16)), bswap);
+    __m128i t0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)t), bswap);
+    __m128i t1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(t + 16)), bswap);
+
+    shaext_lanes(&in_abef, &in_cdgh, _mm_loadu_si128((const __m128i *)in),
+                 _mm_loadu_si128((const __m128i *)(in + 4)));
+    shaext_lanes(&out_abef, &out_cdgh, _mm_loadu_si128((const __m128i *)outer),
+                 _mm_loadu_si128((const __m128i *)(outer + 4)));
+    for (uint64_t j = 0; j < n; j++) {
+        __m128i abef = in_abef, cdgh = in_cdgh;
+        shaext_block(&abef, &cdgh, u0, u1, pad0, pad1);
+        shaext_words(&u0, &u1, abef, cdgh);
+        abef = out_abef;
+        cdgh = out_cdgh;
+        shaext_block(&abef, &cdgh, u0, u1, pad0, pad1);
+        shaext_words(&u0, &u1, abef, cdgh);
+        t0 = _mm_xor_si128(t0, u0);
+        t1 = _mm_xor_si128(t1, u1);
+    }
+    _mm_storeu_si128((__m128i *)u, _mm_shuffle_epi8(u0, bswap));
+    _mm_storeu_si128((__m128i *)(u + 16), _mm_shuffle_epi8(u1, bswap));
+    _mm_storeu_si128((__m128i *)t, _mm_shuffle_epi8(t0, bswap));
+    _mm_storeu_si128((__m128i *)(t + 16), _mm_shuffle_epi8(t1, bswap));
 }
 
 /* CPUID: SHA (leaf 7 EBX bit 29), SSE4.1 (leaf 1 ECX bit 19) and SSSE3
@@ -230,4 +294,44 @@ void sha256_final(unsigned char out[SHA256_LEN], uint32_t state[8], uint64_t don
         tail[tlen - 1 - i] = (unsigned char)(bits >> (8 * i));
     f(state, tail, tlen / SHA256_BLOCK);
     sha256_store(out, state);
+}
+
+/* sha256_hmac_iterate on a compression function: U and its padding in one
+ * block, the state through memory. */
+static void hmac_iterate_with(sha256_compress_fn *f, unsigned char t[SHA256_LEN],
+                              unsigned char u[SHA256_LEN], const uint32_t in[8],
+                              const uint32_t outer[8], uint64_t n)
+{
+    unsigned char blk[SHA256_BLOCK];
+    uint32_t s[8];
+
+    memcpy(blk, u, SHA256_LEN);
+    memset(blk + SHA256_LEN, 0, sizeof(blk) - SHA256_LEN);
+    blk[SHA256_LEN] = 0x80;
+    blk[SHA256_BLOCK - 2] = 0x03; /* 768 bits */
+    for (uint64_t j = 0; j < n; j++) {
+        memcpy(s, in, sizeof(s));
+        f(s, blk, 1);
+        sha256_store(blk, s);
+        memcpy(s, outer, sizeof(s));
+        f(s, blk, 1);
+        sha256_store(blk, s);
+        for (size_t i = 0; i < SHA256_LEN; i++)
+            t[i] ^= blk[i];
+    }
+    memcpy(u, blk, SHA256_LEN);
+    OPENSSL_cleanse(blk, sizeof(blk));
+    OPENSSL_cleanse(s, sizeof(s));
+}
+
+void sha256_hmac_iterate(unsigned char t[SHA256_LEN], unsigned char u[SHA256_LEN],
+                         const uint32_t in[8], const uint32_t outer[8], uint64_t n)
+{
+#ifdef CM_SHA256_SHAEXT
+    if (sha256_compressor() == compress_shaext) {
+        hmac_iterate_shaext(t, u, in, outer, n);
+        return;
+    }
+#endif
+    hmac_iterate_with(compress_portable, t, u, in, outer, n);
 }

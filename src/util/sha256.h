@@ -29,12 +29,23 @@ void sha256_init(uint32_t state[8]);
 
 /* Finishes a hash: state has absorbed done bytes (a multiple of 64), data
  * is the rest of the message, of any length; pads it (section 5.1.1),
- * compresses and writes the digest to out. state is left changed. */
+ * compresses and writes the digest to out (which may be data). state is
+ * left changed. */
 void sha256_final(unsigned char out[SHA256_LEN], uint32_t state[8], uint64_t done,
                   const unsigned char *data, size_t len);
 
 /* state as the 32-byte digest (big-endian words). */
 void sha256_store(unsigned char out[SHA256_LEN], const uint32_t state[8]);
+
+/* PBKDF2-HMAC-SHA256's iterations (RFC 8018 section 5.2) from the HMAC
+ * midstates in and outer (SHA-256's state after the key block XOR ipad,
+ * opad): n times u = HMAC(u), t ^= u. Each is two compressions of a 96-byte
+ * message (a midstate's block, then u) whose padding is fixed. Here rather
+ * than in the caller: the SHA extensions' version keeps u, t and both
+ * midstates in registers across iterations, where a call per compression
+ * would convert them to bytes and back on the critical path. */
+void sha256_hmac_iterate(unsigned char t[SHA256_LEN], unsigned char u[SHA256_LEN],
+                         const uint32_t in[8], const uint32_t outer[8], uint64_t n);
 
 /* 1 when this CPU and build have the SHA extensions' implementation. */
 int sha256_have_shaext(void);
