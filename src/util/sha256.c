@@ -294,6 +294,7 @@ void sha256_final(unsigned char out[SHA256_LEN], uint32_t state[8], uint64_t don
         tail[tlen - 1 - i] = (unsigned char)(bits >> (8 * i));
     f(state, tail, tlen / SHA256_BLOCK);
     sha256_store(out, state);
+    OPENSSL_cleanse(tail, sizeof(tail)); /* a passphrase's last bytes, in the KDF */
 }
 
 /* sha256_hmac_iterate on a compression function: U and its padding in one
