@@ -251,6 +251,11 @@ sha256_compress_fn *sha256_compressor(void)
     return compress_portable;
 }
 
+int sha256_is_hw(void)
+{
+    return sha256_compressor() != compress_portable;
+}
+
 void sha256_force_portable(int on)
 {
     atomic_store_explicit(&sha256_portable_only, on != 0, memory_order_relaxed);

@@ -317,8 +317,9 @@ TEST(spec_of_each_kind)
 
 /* key_pbkdf2_sha256 computes what libcrypto's PBKDF2 does: passphrases
  * shorter than, as long as and longer than the HMAC block (hashed first),
- * salts of 0, 16 and 32 bytes, 1, 2 and 1,000 iterations; on each of
- * util/sha256.c's implementations (impl 0 portable, 1 SHA extensions). */
+ * salts of 0, 16 and 32 bytes, 1, 2 and 1,000 iterations; on each path
+ * (impl 0: util/sha256.c forced portable, so libcrypto's SHA-256 as on a
+ * CPU without the SHA extensions; 1: the SHA extensions, where present). */
 TEST(pbkdf2_as_libcrypto)
 {
     static const char pass[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -7,6 +7,7 @@
 #include "util/sha256.h"
 
 #include <openssl/evp.h>
+#include <openssl/pkcs12.h>
 
 /* The implementations to test: [0] portable, [1] SHA extensions. */
 static int impl_count(void)
@@ -87,16 +88,64 @@ TEST(as_libcrypto)
     sha256_force_portable(0);
 }
 
+/* sha256_hmac_iterate, on each implementation, is PBKDF2's iterations:
+ * from midstates and U1 made here, T after c iterations equals
+ * PKCS5_PBKDF2_HMAC's (keys of 3 and 64 bytes, 1, 2 and 1,000
+ * iterations). */
+TEST(hmac_iterate)
+{
+    static const unsigned char salt[16] = "0123456789abcdef";
+    static const char *keys[] = {"key", "0123456789abcdef0123456789abcdef"
+                                        "0123456789abcdef0123456789abcdef"};
+    static const uint64_t iters[] = {1, 2, 1000};
+
+    for (int i = 0; i < impl_count(); i++) {
+        impl_use(i);
+        for (size_t k = 0; k < 2; k++)
+            for (size_t c = 0; c < 3; c++) {
+                unsigned char ip[SHA256_BLOCK], op[SHA256_BLOCK], u[SHA256_BLOCK], t[32], want[32];
+                uint32_t in[8], outer[8], s[8];
+                size_t klen = strlen(keys[k]);
+                memset(ip, 0x36, sizeof(ip));
+                memset(op, 0x5c, sizeof(op));
+                for (size_t j = 0; j < klen; j++) {
+                    ip[j] ^= (unsigned char)keys[k][j];
+                    op[j] ^= (unsigned char)keys[k][j];
+                }
+                sha256_init(in);
+                sha256_compressor()(in, ip, 1);
+                sha256_init(outer);
+                sha256_compressor()(outer, op, 1);
+                memcpy(u, salt, sizeof(salt));
+                memcpy(u + sizeof(salt), "\0\0\0\1", 4);
+                memcpy(s, in, sizeof(s));
+                sha256_final(u, s, SHA256_BLOCK, u, sizeof(salt) + 4);
+                memcpy(s, outer, sizeof(s));
+                sha256_final(u, s, SHA256_BLOCK, u, SHA256_LEN);
+                memcpy(t, u, sizeof(t));
+                sha256_hmac_iterate(t, u, in, outer, iters[c] - 1);
+                CHECK(PKCS5_PBKDF2_HMAC(keys[k], (int)klen, salt, sizeof(salt), (int)iters[c],
+                                        EVP_sha256(), 32, want) == 1);
+                if (memcmp(want, t, sizeof(want)) != 0)
+                    UNIT_FAIL("implementation %d, key %zu, %llu iterations: not libcrypto's", i,
+                              klen, (unsigned long long)iters[c]);
+            }
+    }
+    sha256_force_portable(0);
+}
+
 /* The forcing switch does what the key tests rely on. */
 TEST(force_portable)
 {
     sha256_compress_fn *cpu = sha256_compressor();
 
     sha256_force_portable(1);
+    CHECK(!sha256_is_hw());
     if (sha256_have_shaext())
         CHECK(sha256_compressor() != cpu);
     sha256_force_portable(0);
     CHECK(sha256_compressor() == cpu);
+    CHECK(sha256_is_hw() == sha256_have_shaext());
     printf("# SHA extensions: %s\n", sha256_have_shaext() ? "yes, both tested" : "no");
 }
 
@@ -105,6 +154,7 @@ int main(void)
     unit_suite = "sha256";
     RUN(fips180_examples);
     RUN(as_libcrypto);
+    RUN(hmac_iterate);
     RUN(force_portable);
     return UNIT_DONE();
 }
