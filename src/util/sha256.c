@@ -103,10 +103,10 @@ static void compress_portable(uint32_t state[8], const unsigned char *blocks, si
         _mm_add_epi32(_mm_sha256msg1_epu32((m0), (m1)), _mm_alignr_epi8((m3), (m2), 4)), (m3))
 
 /* One block, the message words W0..W15 in m0..m3 (W0 in m0's low lane),
- * into the state *abef_io, *cdgh_io. Straight-line code, the schedule in
- * four registers that rotate: a loop would index them and keep them in
- * memory. Always inlined: a call would pass the registers through memory
- * on PBKDF2's critical path. */
+ * into the state *abef_io, *cdgh_io. The schedule lives in four registers
+ * that rotate through a whole turn in each pass of the loop, so none is
+ * indexed (an array would be kept in memory). Always inlined: a call would
+ * pass the registers through memory on PBKDF2's critical path. */
 SHAEXT_TARGET static inline __attribute__((always_inline)) void
 shaext_block(__m128i *abef_io, __m128i *cdgh_io, __m128i m0, __m128i m1, __m128i m2, __m128i m3)
 {
