@@ -6,6 +6,7 @@
 #include "key/key.h"
 #include "key/keystore.h"
 #include "key/p11uri.h"
+#include "util/sha256.h"
 
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -316,7 +317,9 @@ TEST(spec_of_each_kind)
 
 /* key_pbkdf2_sha256 computes what libcrypto's PBKDF2 does: passphrases
  * shorter than, as long as and longer than the HMAC block (hashed first),
- * salts of 0, 16 and 32 bytes, 1, 2 and 1,000 iterations. */
+ * salts of 0, 16 and 32 bytes, 1, 2 and 1,000 iterations; on each path
+ * (impl 0: util/sha256.c forced portable, so libcrypto's SHA-256 as on a
+ * CPU without the SHA extensions; 1: the SHA extensions, where present). */
 TEST(pbkdf2_as_libcrypto)
 {
     static const char pass[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -328,19 +331,55 @@ TEST(pbkdf2_as_libcrypto)
 
     for (size_t i = 0; i < sizeof(salt); i++)
         salt[i] = (unsigned char)(0xa5 ^ i);
-    for (size_t p = 0; p < sizeof(plens) / sizeof(plens[0]); p++)
-        for (size_t s = 0; s < sizeof(slens) / sizeof(slens[0]); s++)
-            for (size_t it = 0; it < sizeof(iters) / sizeof(iters[0]); it++) {
-                unsigned char want[32], got[32];
-                memset(got, 0, sizeof(got));
-                CHECK(PKCS5_PBKDF2_HMAC(pass, (int)plens[p], salt, (int)slens[s], (int)iters[it],
-                                        EVP_sha256(), 32, want) == 1);
-                CHECK_OK(key_pbkdf2_sha256(got, pass, plens[p], salt, slens[s], iters[it]));
-                if (memcmp(want, got, sizeof(want)) != 0)
-                    UNIT_FAIL("pass %zu, salt %zu, %llu iterations: not libcrypto's", plens[p],
-                              slens[s], (unsigned long long)iters[it]);
-            }
+    for (int impl = 0; impl < (sha256_have_shaext() ? 2 : 1); impl++) {
+        sha256_force_portable(impl == 0);
+        for (size_t p = 0; p < sizeof(plens) / sizeof(plens[0]); p++)
+            for (size_t s = 0; s < sizeof(slens) / sizeof(slens[0]); s++)
+                for (size_t it = 0; it < sizeof(iters) / sizeof(iters[0]); it++) {
+                    unsigned char want[32], got[32];
+                    memset(got, 0, sizeof(got));
+                    CHECK(PKCS5_PBKDF2_HMAC(pass, (int)plens[p], salt, (int)slens[s],
+                                            (int)iters[it], EVP_sha256(), 32, want) == 1);
+                    CHECK_OK(key_pbkdf2_sha256(got, pass, plens[p], salt, slens[s], iters[it]));
+                    if (memcmp(want, got, sizeof(want)) != 0)
+                        UNIT_FAIL("impl %d, pass %zu, salt %zu, %llu iterations: not libcrypto's",
+                                  impl, plens[p], slens[s], (unsigned long long)iters[it]);
+                }
+    }
+    sha256_force_portable(0);
     CHECK_ERR(key_pbkdf2_sha256(salt, "x", 1, salt, 16, 0), CM_ERR_INVALID);
+    CHECK_ERR(key_pbkdf2_sha256(salt, "x", 1, salt, 61, 1), CM_ERR_INVALID);
+}
+
+/* RFC 7914 section 11's PBKDF2-HMAC-SHA256 vectors (the first 32 of their
+ * 64 bytes: key_pbkdf2_sha256 derives one block), on each implementation. */
+TEST(pbkdf2_rfc7914)
+{
+    static const struct {
+        const char *pass, *salt;
+        uint64_t iter;
+        const char *hex;
+    } v[] = {
+        {"passwd", "salt", 1, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"},
+        {"Password", "NaCl", 80000,
+         "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"},
+    };
+
+    for (int impl = 0; impl < (sha256_have_shaext() ? 2 : 1); impl++) {
+        sha256_force_portable(impl == 0);
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+            unsigned char got[32];
+            char hex[65];
+            CHECK_OK(key_pbkdf2_sha256(got, v[i].pass, strlen(v[i].pass),
+                                       (const unsigned char *)v[i].salt, strlen(v[i].salt),
+                                       v[i].iter));
+            for (size_t j = 0; j < sizeof(got); j++)
+                snprintf(hex + 2 * j, 3, "%02x", got[j]);
+            if (strcmp(hex, v[i].hex) != 0)
+                UNIT_FAIL("impl %d, vector %zu: %s", impl, i, hex);
+        }
+    }
+    sha256_force_portable(0);
 }
 
 /* k encrypted by libcrypto with PBES2 of the given cipher, PRF and
@@ -425,6 +464,7 @@ int main(void)
     RUN(worker_signer);
     RUN(spec_of_each_kind);
     RUN(pbkdf2_as_libcrypto);
+    RUN(pbkdf2_rfc7914);
     RUN(load_encrypted_kinds);
     return UNIT_DONE();
 }
