@@ -703,7 +703,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     struct profile *p = NULL;
     struct csr **csrs = NULL;
     size_t i, group;
-    long long g = 2048; /* submit.batch_group's default (config/keys_core.c) */
+    long long g = 512;
     const char *requester = o->requester ? o->requester : ca->operator_name;
     int nw, marked = 0;
     struct csr_scratch scratch;
@@ -720,7 +720,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     group = o->group;
     if (group == 0) {
         if (config_get_int(ca->cfg, "submit.batch_group", &g) != CM_OK || g < 1)
-            g = 2048;
+            g = 512;
         group = (size_t)g;
     }
     nw = workers_for(ca, n);

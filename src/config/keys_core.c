@@ -132,7 +132,7 @@ const struct config_key config_keys_core[] = {
     /* Operation */
     {"log.level", CFG_ENUM, "warn", 0, 0, "error|warn|info|debug", NULL,
      "least severe message logged to standard error (-v on the command line raises it)"},
-    {"submit.batch_group", CFG_INT, "2048", 1, 100000, NULL, NULL,
+    {"submit.batch_group", CFG_INT, "512", 1, 100000, NULL, NULL,
      "requests committed per database transaction in a batch submission"},
     {"submit.workers", CFG_INT, "0", 0, 64, NULL, NULL,
      "worker threads signing a large batch (0 = one per CPU core)"},

@@ -125,7 +125,7 @@ TEST(parse_good_file)
     CHECK_OK(config_get_int(c, "ca.default_days", &v));
     CHECK_INT(v, 730);
     CHECK_OK(config_get_int(c, "submit.batch_group", &v));
-    CHECK_INT(v, 2048);
+    CHECK_INT(v, 512);
     CHECK_ERR(config_get_int(c, "profile.web.days", &v), CM_ERR_NOTFOUND);
     CHECK_OK(config_get_seconds(c, "crl.period", &secs));
     CHECK_INT(secs, 3 * 86400);
