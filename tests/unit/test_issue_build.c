@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static struct fixture_home fx;
@@ -321,6 +322,84 @@ TEST(time_of_as_libcrypto)
     }
 }
 
+/* One certificate with the given subjectKeyIdentifier values (the raw
+ * extnValue octets; n of them), signed by a new P-256 key. */
+static X509 *cert_with_ski(const unsigned char *const *vals, const size_t *lens, int n)
+{
+    X509 *x = X509_new();
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    int ok = x != NULL && k != NULL && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+             X509_gmtime_adj(X509_getm_notAfter(x), 86400) &&
+             X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                        (const unsigned char *)"ski", -1, -1, 0) &&
+             X509_set_issuer_name(x, X509_get_subject_name(x)) && X509_set_pubkey(x, k);
+    for (int i = 0; ok && i < n; i++) {
+        ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+        X509_EXTENSION *e = NULL;
+        ok = v != NULL && ASN1_OCTET_STRING_set(v, vals[i], (int)lens[i]) &&
+             (e = X509_EXTENSION_create_by_NID(NULL, NID_subject_key_identifier, 0, v)) != NULL &&
+             X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+        ASN1_OCTET_STRING_free(v);
+    }
+    ok = ok && X509_sign(x, k, EVP_sha256()) > 0;
+    EVP_PKEY_free(k);
+    if (!ok) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* The SubjectKeyIdentifier column (describe.c ski_text reads a DER value
+ * in place): what X509_get_ext_d2i gives, in hex (it takes an OCTET
+ * STRING followed by other octets, and a long-form length, as its own),
+ * and NULL where it gives nothing (another tag, a second SKI extension). */
+TEST(ski_as_libcrypto)
+{
+    static const unsigned char good[] = {0x04, 0x02, 0xAA, 0xBB};
+    static const unsigned char trailing[] = {0x04, 0x02, 0xAA, 0xBB, 0x00};
+    static const unsigned char longform[] = {0x04, 0x81, 0x02, 0xAA, 0xBB};
+    static const unsigned char bitstr[] = {0x03, 0x02, 0x00, 0xAA};
+    static const unsigned char empty[] = {0x04, 0x00};
+    static const struct {
+        const unsigned char *v;
+        size_t len;
+        int twice;
+    } cases[] = {
+        {good, sizeof(good), 0},         {trailing, sizeof(trailing), 0},
+        {longform, sizeof(longform), 0}, {bitstr, sizeof(bitstr), 0},
+        {empty, sizeof(empty), 0},       {good, sizeof(good), 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const unsigned char *vals[2] = {cases[i].v, cases[i].v};
+        size_t lens[2] = {cases[i].len, cases[i].len};
+        X509 *x = cert_with_ski(vals, lens, cases[i].twice ? 2 : 1);
+        struct db_cert c;
+        ASN1_OCTET_STRING *ski = NULL;
+        char want[64] = "";
+
+        memset(&c, 0, sizeof(c));
+        if (x == NULL) {
+            UNIT_FAIL("case %zu: cannot make the certificate", i);
+            continue;
+        }
+        ski = X509_get_ext_d2i(x, NID_subject_key_identifier, NULL, NULL);
+        for (int j = 0; ski != NULL && j < ski->length && j < 30; j++)
+            snprintf(want + 2 * j, sizeof(want) - 2 * (size_t)j, "%02x", ski->data[j]);
+        if (ca_cert_describe(&c, x) != CM_OK)
+            UNIT_FAIL("case %zu: ca_cert_describe failed", i);
+        else if ((ski == NULL) != (c.ski == NULL) || (ski != NULL && strcasecmp(c.ski, want) != 0))
+            UNIT_FAIL("case %zu: ski %s, libcrypto %s", i, c.ski ? c.ski : "(none)",
+                      ski ? want : "(none)");
+        ASN1_OCTET_STRING_free(ski);
+        db_cert_clear(&c);
+        X509_free(x);
+        ERR_clear_error();
+    }
+}
+
 int main(void)
 {
     unit_suite = "issue_build";
@@ -331,6 +410,7 @@ int main(void)
     }
     RUN(identical_to_reference);
     RUN(configuration_changed_between_batches);
+    RUN(ski_as_libcrypto);
     RUN(time_of_as_libcrypto);
     fixture_home_close(&fx);
     return UNIT_DONE();
