@@ -6,6 +6,7 @@
  * rules run so that the message can list every failed rule. */
 #include "ca/lint.h"
 
+#include "ca/ca_int.h"
 #include "ca/name.h"
 #include "util/der.h"
 
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -40,7 +40,8 @@ struct ext {
     void *v;
 };
 
-enum keykind { KEY_NONE, KEY_OTHER, KEY_RSA, KEY_EC, KEY_ED25519 };
+/* The kinds of key the rules tell apart (LK_: keystore.h has KEY_ names). */
+enum keykind { LK_NONE, LK_OTHER, LK_RSA, LK_EC, LK_ED25519 };
 
 /* What a batch's certificates share, remembered between lint_cert_memo
  * calls (see lint.h). Every entry is a pure function of what it is keyed
@@ -61,7 +62,7 @@ struct memo_ext {
 struct memo_key {
     EVP_PKEY *k; /* referenced */
     enum keykind kind;
-    const char *ec_want; /* KEY_EC: the digest its curve signs with (ec_md), or NULL */
+    const char *ec_want; /* LK_EC: the digest its curve signs with (ec_md), or NULL */
 };
 struct lint_memo {
     /* Extensions that passed ext_der, der_default_value and der_boolean. */
@@ -92,7 +93,7 @@ struct lctx {
     const EVP_PKEY *sub_key;  /* subject public key, may be NULL */
     const EVP_PKEY *sign_key; /* the key that will sign */
     enum keykind sub_kind, sign_kind;
-    const char *sign_ec_want; /* KEY_EC signing key: its digest (ec_md), or NULL */
+    const char *sign_ec_want; /* LK_EC signing key: its digest (ec_md), or NULL */
     int is_ca;
     int server_auth; /* EKU lists id-kp-serverAuth */
     struct ext bc, ku, eku, ski, aki, san, cdp, aia, pol;
@@ -111,11 +112,10 @@ struct lctx {
     unsigned char serial_b[2];
     int fault_at[FAULTS]; /* subject attribute index, -1: none */
     char fault_why[FAULTS][WHY_MAX - 32];
-    /* notBefore, notAfter and the issuer's notAfter as ASN1_TIME_to_tm
-     * reads them, once for the three rules that compare them (each
-     * ASN1_TIME_compare or ASN1_TIME_diff parsed both times again):
-     * *_ok 0 when absent or not a time. */
-    struct tm nb_tm, na_tm, ina_tm;
+    /* notBefore, notAfter and the issuer's notAfter in unix seconds
+     * (ca_time_of, as issuance and describe read them), once for the three
+     * rules that compare them: *_ok 0 when absent or not a time. */
+    int64_t nb_t, na_t, ina_t;
     int nb_ok, na_ok, ina_ok;
     /* Each extension's DER in lint_opts.tbs_der, n_der of them (as many
      * as the certificate has); n_der -1: none to read (tbs_exts_load). */
@@ -181,14 +181,14 @@ static void ext_free(struct ext *e)
 static enum keykind key_kind(const EVP_PKEY *k)
 {
     if (k == NULL)
-        return KEY_NONE;
+        return LK_NONE;
     if (EVP_PKEY_is_a(k, "RSA"))
-        return KEY_RSA;
+        return LK_RSA;
     if (EVP_PKEY_is_a(k, "EC"))
-        return KEY_EC;
+        return LK_EC;
     if (EVP_PKEY_is_a(k, "ED25519"))
-        return KEY_ED25519;
-    return KEY_OTHER;
+        return LK_ED25519;
+    return LK_OTHER;
 }
 
 static int ec_md(const EVP_PKEY *k, const char **mdname)
@@ -245,7 +245,7 @@ struct key_info {
 static struct key_info key_info_of(const EVP_PKEY *k)
 {
     struct key_info ki = {key_kind(k), NULL};
-    if (ki.kind == KEY_EC && ec_md(k, &ki.ec_want) != 0)
+    if (ki.kind == LK_EC && ec_md(k, &ki.ec_want) != 0)
         ki.ec_want = NULL;
     return ki;
 }
@@ -499,19 +499,13 @@ static int rule_validity_encoding(struct lctx *c, char *why, size_t whysz)
     return time_why(na, "notAfter", why, whysz);
 }
 
-/* ASN1_TIME_compare(a, b) on the times read by validity_load: 1 when a is
+/* ASN1_TIME_compare(a, b) on the times read by lctx_load: 1 when a is
  * later, 0 equal, -1 earlier, -2 when either does not parse. */
-static int tm_compare(const struct tm *a, int a_ok, const struct tm *b, int b_ok)
+static int time_compare(int64_t a, int a_ok, int64_t b, int b_ok)
 {
-    int day = 0, sec = 0;
-
-    if (!a_ok || !b_ok || !OPENSSL_gmtime_diff(&day, &sec, b, a)) {
-        ERR_clear_error();
+    if (!a_ok || !b_ok)
         return -2;
-    }
-    if (day > 0 || sec > 0)
-        return 1;
-    return day < 0 || sec < 0 ? -1 : 0;
+    return a > b ? 1 : a < b ? -1 : 0;
 }
 
 static int rule_validity_order(struct lctx *c, char *why, size_t whysz)
@@ -520,7 +514,7 @@ static int rule_validity_order(struct lctx *c, char *why, size_t whysz)
     int r;
     if (nb == NULL || na == NULL)
         return fail(why, whysz, "validity is not set");
-    r = tm_compare(&c->nb_tm, c->nb_ok, &c->na_tm, c->na_ok);
+    r = time_compare(c->nb_t, c->nb_ok, c->na_t, c->na_ok);
     if (r == -2)
         return fail(why, whysz, "validity times do not parse");
     if (r >= 0)
@@ -536,7 +530,7 @@ static int rule_validity_issuer(struct lctx *c, char *why, size_t whysz)
         return PASS;
     if (na == NULL)
         return fail(why, whysz, "validity is not set");
-    r = tm_compare(&c->na_tm, c->na_ok, &c->ina_tm, c->ina_ok);
+    r = time_compare(c->na_t, c->na_ok, c->ina_t, c->ina_ok);
     if (r == -2)
         return fail(why, whysz, "validity times do not parse");
     if (r > 0)
@@ -1002,13 +996,13 @@ static int rule_ku_key_type(struct lctx *c, char *why, size_t whysz)
     if ((ku_bit(c, KUB_ENCIPHER_ONLY) || ku_bit(c, KUB_DECIPHER_ONLY)) &&
         !ku_bit(c, KUB_KEY_AGREEMENT))
         return fail(why, whysz, "encipherOnly/decipherOnly without keyAgreement");
-    if (k == KEY_RSA && ku_bit(c, KUB_KEY_AGREEMENT))
+    if (k == LK_RSA && ku_bit(c, KUB_KEY_AGREEMENT))
         return fail(why, whysz, "keyAgreement with an RSA key");
-    if ((k == KEY_EC || k == KEY_ED25519) &&
+    if ((k == LK_EC || k == LK_ED25519) &&
         (ku_bit(c, KUB_KEY_ENCIPHERMENT) || ku_bit(c, KUB_DATA_ENCIPHERMENT)))
         return fail(why, whysz, "keyEncipherment/dataEncipherment with an %s key",
-                    k == KEY_EC ? "EC" : "Ed25519");
-    if (k == KEY_ED25519 && ku_bit(c, KUB_KEY_AGREEMENT))
+                    k == LK_EC ? "EC" : "Ed25519");
+    if (k == LK_ED25519 && ku_bit(c, KUB_KEY_AGREEMENT))
         return fail(why, whysz, "keyAgreement with an Ed25519 key");
     return PASS;
 }
@@ -1096,16 +1090,14 @@ static int rule_server_cn(struct lctx *c, char *why, size_t whysz)
 
 static int rule_server_validity(struct lctx *c, char *why, size_t whysz)
 {
-    int days = 0, secs = 0;
     long long total;
     if (c->is_ca || !c->server_auth)
         return PASS;
-    /* ASN1_TIME_diff(notBefore, notAfter) on the times read once. */
-    if (!c->nb_ok || !c->na_ok || !OPENSSL_gmtime_diff(&days, &secs, &c->nb_tm, &c->na_tm))
+    if (!c->nb_ok || !c->na_ok)
         return fail(why, whysz, "validity times do not parse");
     /* BR 1.6.1 "Validity Period": notBefore through notAfter inclusive,
      * so one second more than the difference. */
-    total = (long long)days * 86400 + secs + 1;
+    total = (long long)(c->na_t - c->nb_t) + 1;
     if (total > 398LL * 86400)
         return fail(why, whysz, "validity period of %lld days is more than 398",
                     (total + 86399) / 86400);
@@ -1193,7 +1185,7 @@ static int rule_key_rsa_size(struct lctx *c, char *why, size_t whysz)
 {
     BIGNUM *n = NULL;
     int bits;
-    if (c->sub_kind != KEY_RSA)
+    if (c->sub_kind != LK_RSA)
         return PASS;
     if (!EVP_PKEY_get_bn_param(c->sub_key, OSSL_PKEY_PARAM_RSA_N, &n)) {
         ERR_clear_error();
@@ -1210,7 +1202,7 @@ static int rule_key_rsa_exponent(struct lctx *c, char *why, size_t whysz)
 {
     BIGNUM *e = NULL;
     int ok;
-    if (c->sub_kind != KEY_RSA)
+    if (c->sub_kind != LK_RSA)
         return PASS;
     if (!EVP_PKEY_get_bn_param(c->sub_key, OSSL_PKEY_PARAM_RSA_E, &e)) {
         ERR_clear_error();
@@ -1291,23 +1283,23 @@ static int sig_md_fits(const struct lctx *c, int have, int mdnid, char *why, siz
     const char *mdn = c->o->md_name;
 
     switch (c->sign_kind) {
-    case KEY_ED25519:
+    case LK_ED25519:
         if (have)
             return fail(why, whysz, "Ed25519 signs without a separate digest, got %s", mdn);
         return PASS;
-    case KEY_EC:
+    case LK_EC:
         if (c->sign_ec_want == NULL)
             return fail(why, whysz, "signing key is on an unsupported curve");
         if (!have || mdnid != OBJ_sn2nid(c->sign_ec_want))
             return fail(why, whysz, "this ECDSA key signs with %s, not %s", c->sign_ec_want,
                         mdn ? mdn : "none");
         return PASS;
-    case KEY_RSA:
+    case LK_RSA:
         if (!have || (mdnid != NID_sha256 && mdnid != NID_sha384 && mdnid != NID_sha512))
             return fail(why, whysz, "RSA signatures need SHA-256, SHA-384 or SHA-512, not %s",
                         mdn ? mdn : "none");
         return PASS;
-    case KEY_NONE:
+    case LK_NONE:
         return fail(why, whysz, "no signing key");
     default:
         return fail(why, whysz, "signing key type is not RSA, EC or Ed25519");
@@ -1338,14 +1330,14 @@ static int rule_sig_alg(struct lctx *c, char *why, size_t whysz)
         return PASS;
     if (!OBJ_find_sigid_algs(signid, &mdnid, &pknid))
         return fail(why, whysz, "signature algorithm %s is not supported", OBJ_nid2sn(signid));
-    if ((k == KEY_RSA && pknid != NID_rsaEncryption) ||
-        (k == KEY_EC && pknid != NID_X9_62_id_ecPublicKey) ||
-        (k == KEY_ED25519 && pknid != NID_ED25519) || mdnid != (have ? md : NID_undef))
+    if ((k == LK_RSA && pknid != NID_rsaEncryption) ||
+        (k == LK_EC && pknid != NID_X9_62_id_ecPublicKey) ||
+        (k == LK_ED25519 && pknid != NID_ED25519) || mdnid != (have ? md : NID_undef))
         return fail(why, whysz, "signature field says %s, which is not the signing key and %s",
                     OBJ_nid2sn(signid), mdn ? mdn : "no digest");
-    if ((k == KEY_RSA && ptype != V_ASN1_NULL) || (k != KEY_RSA && ptype != V_ASN1_UNDEF))
+    if ((k == LK_RSA && ptype != V_ASN1_NULL) || (k != LK_RSA && ptype != V_ASN1_UNDEF))
         return fail(why, whysz, "signature algorithm parameters must be %s",
-                    k == KEY_RSA ? "NULL" : "absent");
+                    k == LK_RSA ? "NULL" : "absent");
     return PASS;
 }
 
@@ -1843,13 +1835,12 @@ static void tbs_exts_load(struct lctx *c)
         c->n_der = n;
 }
 
-/* t as ASN1_TIME_to_tm reads it into *tm; 0 when t is absent (never
- * "now", which ASN1_TIME_to_tm gives for NULL) or does not parse. */
-static int time_load(struct tm *tm, const ASN1_TIME *t)
+/* t in unix seconds into *out; 0 when t is absent or does not parse. */
+static int time_load(int64_t *out, const ASN1_TIME *t)
 {
     if (t == NULL)
         return 0;
-    if (!ASN1_TIME_to_tm(t, tm)) {
+    if (ca_time_of(out, t) != CM_OK) {
         ERR_clear_error();
         return 0;
     }
@@ -1877,10 +1868,10 @@ static void lctx_load(struct lctx *c)
     ext_check_all(c);
     issuer_ski_load(c, c->issuer ? c->issuer : c->x);
     serial_load(c);
-    c->nb_ok = time_load(&c->nb_tm, X509_get0_notBefore(c->x));
-    c->na_ok = time_load(&c->na_tm, X509_get0_notAfter(c->x));
+    c->nb_ok = time_load(&c->nb_t, X509_get0_notBefore(c->x));
+    c->na_ok = time_load(&c->na_t, X509_get0_notAfter(c->x));
     if (c->issuer != NULL)
-        c->ina_ok = time_load(&c->ina_tm, X509_get0_notAfter(c->issuer));
+        c->ina_ok = time_load(&c->ina_t, X509_get0_notAfter(c->issuer));
     for (int f = 0; f < FAULTS; f++)
         c->fault_at[f] = -1;
     for (int i = 0; i < X509_NAME_entry_count(n); i++) {

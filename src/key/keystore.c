@@ -329,31 +329,43 @@ int key_kdf_is_weak(const struct key_kdf *k)
     return 1;
 }
 
-/* The HMAC-SHA256 digest states after the padded key (RFC 2104): ipad
- * for the inner hash, opad for the outer. */
-static cm_err evp_hmac_states(EVP_MD_CTX *in, EVP_MD_CTX *outer, const EVP_MD *md, const char *pass,
-                              size_t passlen)
+/* The HMAC-SHA256 key blocks (RFC 2104): the passphrase (hashed first when
+ * longer than a block) padded with zeros, XOR ipad and XOR opad. Both
+ * PBKDF2 paths start from them. */
+static void hmac_pads(unsigned char ip[SHA256_BLOCK], unsigned char op[SHA256_BLOCK],
+                      const char *pass, size_t passlen)
 {
-    cm_err rc = CM_OK;
-    unsigned char k[64], ip[64], op[64];
-    unsigned int klen = 0;
+    unsigned char k[SHA256_BLOCK];
+    uint32_t st[8];
 
     memset(k, 0, sizeof(k));
     if (passlen > sizeof(k)) {
-        if (EVP_Digest(pass, passlen, k, &klen, md, NULL) != 1)
-            CM_FAIL_OSSL(CM_ERR_CRYPTO, "PBKDF2: cannot hash the passphrase");
-    } else {
+        sha256_init(st);
+        sha256_final(k, st, 0, (const unsigned char *)pass, passlen);
+        OPENSSL_cleanse(st, sizeof(st));
+    } else if (passlen > 0) {
         memcpy(k, pass, passlen);
     }
     for (size_t i = 0; i < sizeof(k); i++) {
         ip[i] = k[i] ^ 0x36;
         op[i] = k[i] ^ 0x5c;
     }
+    OPENSSL_cleanse(k, sizeof(k));
+}
+
+/* The HMAC-SHA256 digest states after the key blocks: ipad for the inner
+ * hash, opad for the outer. */
+static cm_err evp_hmac_states(EVP_MD_CTX *in, EVP_MD_CTX *outer, const EVP_MD *md, const char *pass,
+                              size_t passlen)
+{
+    cm_err rc = CM_OK;
+    unsigned char ip[SHA256_BLOCK], op[SHA256_BLOCK];
+
+    hmac_pads(ip, op, pass, passlen);
     if (EVP_DigestInit_ex(in, md, NULL) != 1 || EVP_DigestUpdate(in, ip, sizeof(ip)) != 1 ||
         EVP_DigestInit_ex(outer, md, NULL) != 1 || EVP_DigestUpdate(outer, op, sizeof(op)) != 1)
         CM_FAIL_OSSL(CM_ERR_CRYPTO, "PBKDF2: cannot start HMAC-SHA256");
 out:
-    OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(ip, sizeof(ip));
     OPENSSL_cleanse(op, sizeof(op));
     return rc;
@@ -413,29 +425,17 @@ out:
 }
 
 /* The HMAC-SHA256 midstates (RFC 2104): SHA-256's state after the key
- * padded to a block and XORed with ipad (in) and with opad (outer); a key
- * longer than a block is hashed first. */
+ * block XOR ipad (in) and XOR opad (outer). */
 static void hmac_midstates(uint32_t in[8], uint32_t outer[8], const char *pass, size_t passlen)
 {
     sha256_compress_fn *f = sha256_compressor();
-    unsigned char k[SHA256_BLOCK], ip[SHA256_BLOCK], op[SHA256_BLOCK];
+    unsigned char ip[SHA256_BLOCK], op[SHA256_BLOCK];
 
-    memset(k, 0, sizeof(k));
-    if (passlen > sizeof(k)) {
-        sha256_init(in);
-        sha256_final(k, in, 0, (const unsigned char *)pass, passlen);
-    } else if (passlen > 0) {
-        memcpy(k, pass, passlen);
-    }
-    for (size_t i = 0; i < sizeof(k); i++) {
-        ip[i] = k[i] ^ 0x36;
-        op[i] = k[i] ^ 0x5c;
-    }
+    hmac_pads(ip, op, pass, passlen);
     sha256_init(in);
     f(in, ip, 1);
     sha256_init(outer);
     f(outer, op, 1);
-    OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(ip, sizeof(ip));
     OPENSSL_cleanse(op, sizeof(op));
 }
