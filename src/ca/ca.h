@@ -247,8 +247,6 @@ struct ca_batch_report {
 };
 typedef void (*ca_batch_cb)(void *ctx, const struct ca_batch_report *r);
 cm_err ca_batch_interrupted(ca_ctx *ca, ca_batch_cb cb, void *ctx) CM_MUST_USE;
-cm_err ca_batch_begin(ca_ctx *ca, size_t n, const char *requester) CM_MUST_USE;
-void ca_batch_end(ca_ctx *ca);
 
 /* Strict audit mode: after the delivery that follows a submit or an
  * approve, fills in cert_der of every issued submission whose certificate

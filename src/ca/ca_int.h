@@ -85,4 +85,25 @@ cm_err ca_key_ref_at(char *ref, size_t refsz, const char *home, const char *uri_
  * configuration change made through this session (ca_config_set). */
 cm_err ca_adopt_config(ca_ctx *s, cm_config *cfg) CM_MUST_USE;
 
+/* A large submit's line in meta "submit.batches" (batch.c), written in its
+ * groups' own transactions: added in the first, removed in the last. */
+#define BATCH_LINE_MAX 512
+struct batch_mark {
+    size_t n;                  /* requests of the batch; 0: one transaction, no line */
+    int recorded;              /* the line is committed and not yet removed */
+    char line[BATCH_LINE_MAX]; /* "PID STARTED N REQUESTER" */
+};
+/* Composes the line now (STARTED: no row of the batch is older); a batch
+ * of one group gets none. */
+void batch_mark_init(struct batch_mark *m, size_t n, size_t group, const char *requester);
+/* Inside the transaction of the group [start, end): adds the line (the
+ * first group) or removes it (the last). m may be NULL. */
+cm_err batch_mark_write(const struct batch_mark *m, ca_ctx *ca, size_t start,
+                        size_t end) CM_MUST_USE;
+/* After that transaction committed. m may be NULL. */
+void batch_mark_committed(struct batch_mark *m, size_t start, size_t end);
+/* The batch stopped with its line recorded (a failure): removes it in a
+ * transaction of its own. */
+void batch_mark_end(ca_ctx *ca, struct batch_mark *m);
+
 #endif

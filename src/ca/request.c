@@ -295,11 +295,13 @@ struct writer_time {
 };
 
 /* Records the decided requests [start, end) (ds[0] is start's) in one
- * transaction; on failure nothing of it is stored and its results are
- * cleared. Frees the group's parsed and decided requests either way. */
+ * transaction, with the batch's line when it is the first or the last
+ * group (batch.c; bm may be NULL); on failure nothing of it is stored and
+ * its results are cleared. Frees the group's parsed and decided requests
+ * either way. */
 static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csrs,
                            struct ca_submission *subs, struct decided *ds, size_t start, size_t end,
-                           const char *requester, struct writer_time *wt)
+                           const char *requester, struct batch_mark *bm, struct writer_time *wt)
 {
     cm_err rc;
     size_t i;
@@ -310,6 +312,8 @@ static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csr
     for (i = start; i < end; i++)
         ds[i - start].ready.strict = strict;
     rc = db_begin(ca->db);
+    if (rc == CM_OK)
+        rc = batch_mark_write(bm, ca, start, end);
     for (i = start; i < end && rc == CM_OK; i++)
         rc = record_one(ca, p, csrs[i], &ds[i - start], &subs[i], requester);
     t1 = now_us();
@@ -322,6 +326,8 @@ static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csr
     wt->cpu += clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
     wt->n += end - start;
     wt->groups++;
+    if (rc == CM_OK)
+        batch_mark_committed(bm, start, end);
     if (rc != CM_OK) {
         db_rollback(ca->db);
         for (i = start; i < end; i++) {
@@ -366,7 +372,8 @@ static void group_committed(const struct ca_submit_opts *o, size_t start, size_t
  * and its results are cleared. */
 static cm_err submit_range(ca_ctx *ca, const struct profile *p, struct csr **csrs,
                            struct ca_submission *subs, size_t from, size_t to, size_t group,
-                           const char *requester, const struct ca_submit_opts *o)
+                           const char *requester, struct batch_mark *bm,
+                           const struct ca_submit_opts *o)
 {
     cm_err rc = CM_OK;
     size_t i, start;
@@ -382,7 +389,7 @@ static cm_err submit_range(ca_ctx *ca, const struct profile *p, struct csr **csr
          * for the inserts. */
         for (i = start; i < end; i++)
             CM_TRY(decide_prepare(&ds[i - start], ca, p, csrs[i], &subs[i]));
-        CM_TRY(record_group(ca, p, csrs, subs, ds, start, end, requester, &wt));
+        CM_TRY(record_group(ca, p, csrs, subs, ds, start, end, requester, bm, &wt));
         group_committed(o, start, end);
     }
     writer_time_log(&wt);
@@ -438,6 +445,7 @@ struct pool {
     ca_ctx *ca;
     const struct profile *p;
     const struct ca_submit_opts *o;
+    struct batch_mark *bm; /* the writer's only */
     struct ca_submission *subs;
     struct csr **csrs;
     struct decided *ds;
@@ -593,7 +601,7 @@ static cm_err pool_write(struct pool *pl, ca_ctx *mine, const char *requester)
         pthread_mutex_unlock(&pl->mu);
         if (rc == CM_OK)
             rc = record_group(pl->ca, pl->p, pl->csrs, pl->subs, pl->ds + start, start, end,
-                              requester, &wt);
+                              requester, pl->bm, &wt);
         if (rc == CM_OK)
             group_committed(pl->o, start, end);
         pthread_mutex_lock(&pl->mu);
@@ -615,7 +623,7 @@ static void pool_join(pthread_t *t, int started)
         pthread_join(t[w], NULL);
 }
 
-static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
+static cm_err submit_threads(struct batch_mark *bm, ca_ctx *ca, const struct profile *p,
                              struct ca_submission *subs, size_t n, size_t group,
                              const char *requester, int nw, const struct ca_submit_opts *o)
 {
@@ -633,6 +641,7 @@ static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
     pl.ca = ca;
     pl.p = p;
     pl.o = o;
+    pl.bm = bm;
     pl.subs = subs;
     pl.n = n;
     pl.group = group;
@@ -664,8 +673,9 @@ static cm_err submit_threads(int *marked, ca_ctx *ca, const struct profile *p,
         goto out;
     if (pl.stop)
         CM_FAIL(pl.err, "%s", pl.errmsg);
-    CM_TRY(ca_batch_begin(ca, n, requester));
-    *marked = 1;
+    /* The batch's line goes in with its first group (batch.c): no
+     * transaction of its own here, with every core waiting for it. */
+    batch_mark_init(bm, n, group, requester);
     pl.phase = 2;
     /* This thread is the writer and the nw-th worker (its copy taken now
      * that the key is loaded). */
@@ -705,11 +715,13 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     size_t i, group;
     long long g = 512;
     const char *requester = o->requester ? o->requester : ca->operator_name;
-    int nw, marked = 0;
+    int nw;
+    struct batch_mark bm;
     struct csr_scratch scratch;
     cm_key *shared = NULL, *wk = NULL;
 
     memset(&scratch, 0, sizeof(scratch));
+    memset(&bm, 0, sizeof(bm));
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
     if (ca->cert == NULL)
@@ -728,16 +740,13 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     if (nw == 1 && !p->manual)
         CM_TRY(ca_load_key(ca));
     /* A batch of several transactions records itself while it runs, so
-     * that one killed half-way is reported by the next run. */
+     * that one killed half-way is reported by the next run (batch.c). */
     if (nw > 1) {
         /* Records itself once the key is loaded and the input is valid. */
-        rc = submit_threads(&marked, ca, p, subs, n, group, requester, nw, o);
+        rc = submit_threads(&bm, ca, p, subs, n, group, requester, nw, o);
         goto out;
     }
-    if (n > group) {
-        CM_TRY(ca_batch_begin(ca, n, requester));
-        marked = 1;
-    }
+    batch_mark_init(&bm, n, group, requester);
     /* Bad input changes nothing: every request is parsed and its signature
      * verified before the first is recorded. */
     csrs = calloc(n, sizeof(*csrs));
@@ -753,15 +762,15 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
      * with its own worker handle meanwhile (worker_key). */
     shared = ca->signer;
     wk = worker_key(ca);
-    rc = submit_range(ca, p, csrs, subs, 0, n, group, requester, o);
+    rc = submit_range(ca, p, csrs, subs, 0, n, group, requester, &bm, o);
     /* Nothing in a submission replaces the session's key (ca_use_key):
      * wk is still the signer, and is closed below. */
     assert(wk == NULL || ca->signer == wk);
     if (wk != NULL)
         ca->signer = shared;
 out:
-    if (marked)
-        ca_batch_end(ca);
+    /* A failure after the first group committed: the line goes now. */
+    batch_mark_end(ca, &bm);
     if (csrs != NULL)
         for (i = 0; i < n; i++)
             csr_free(csrs[i]);

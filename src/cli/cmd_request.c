@@ -96,13 +96,14 @@ static cm_err submit_out_check(const struct cli_global *g, const char *out, int 
     return cli_out_check(g, probe, 1);
 }
 
-/* One element of submit's JSON results (and approve's object): opens the
- * document on the first call. */
-static cm_err submission_json(cm_buf *b, const struct ca_submission *s)
+/* One element of submit's JSON results: opens the document on the first
+ * call (*opened). */
+static cm_err submission_json(cm_buf *b, int *opened, const struct ca_submission *s)
 {
     int first = 1, withheld = s->disposition == DB_DISP_ISSUED && s->cert_der == NULL;
-    cm_err rc = buf_append_str(b, b->len == 0 ? "{\"results\":[{" : ",{");
+    cm_err rc = buf_append_str(b, *opened ? ",{" : "{\"results\":[{");
 
+    *opened = 1;
     if (rc == CM_OK)
         rc = json_append_kv_int(b, &first, "request_id", (long long)s->request_id);
     if (rc == CM_OK)
@@ -121,23 +122,21 @@ static cm_err submission_json(cm_buf *b, const struct ca_submission *s)
     return rc;
 }
 
-/* Prints one result (a line, or an element of the JSON results); returns
- * the exit status it calls for (3 denied, 1 withheld, else 0). */
-static int submit_print_one(const struct ca_submission *s, enum cli_format fmt, cm_buf *js,
-                            cm_err *jrc)
+static void submit_print_text(const struct ca_submission *s)
+{
+    printf("%lld\t%s\t%s\t%s", (long long)s->request_id, db_disposition_name(s->disposition),
+           s->serial[0] ? s->serial : "-", s->source);
+    if (s->disposition != DB_DISP_ISSUED)
+        printf("\t%s", s->message);
+    putchar('\n');
+}
+
+/* What one result calls for once it is final (after the release): the
+ * exit status (3 denied, 1 withheld, else 0), withheld reported on stderr. */
+static int submit_status(const struct ca_submission *s)
 {
     if (s->request_id == 0)
         return 0;
-    if (fmt == CLI_FMT_JSON) {
-        if (*jrc == CM_OK)
-            *jrc = submission_json(js, s);
-    } else {
-        printf("%lld\t%s\t%s\t%s", (long long)s->request_id, db_disposition_name(s->disposition),
-               s->serial[0] ? s->serial : "-", s->source);
-        if (s->disposition != DB_DISP_ISSUED)
-            printf("\t%s", s->message);
-        putchar('\n');
-    }
     if (s->disposition == DB_DISP_ISSUED && s->cert_der == NULL) {
         fprintf(stderr,
                 "certmint: request %lld: certificate %s withheld until its off-box audit "
@@ -146,6 +145,66 @@ static int submit_print_one(const struct ca_submission *s, enum cli_format fmt, 
         return 1;
     }
     return s->disposition == DB_DISP_DENIED ? 3 : 0;
+}
+
+/* Prints one result line; returns submit_status's. */
+static int submit_print_one(const struct ca_submission *s)
+{
+    if (s->request_id != 0)
+        submit_print_text(s);
+    return submit_status(s);
+}
+
+/* submit's results are printed as their groups commit (ca_submit_opts.
+ * committed: this thread, input order), so that printing 10,000 lines
+ * overlaps the signing of the later groups instead of following the batch;
+ * stdout is the same as printed at the end. Printed at the end instead:
+ * with --out DIR (a group's files are synced before its lines are
+ * printed), and in JSON from the first certificate withheld for its
+ * release on (strict audit mode: its "withheld" is known after it). */
+struct submit_print {
+    struct ca_submission *subs;
+    submit_out *ow; /* --out DIR for several requests, or NULL */
+    enum cli_format fmt;
+    int opened, held; /* JSON: the document is begun; the rest waits for the end */
+    size_t printed;   /* subs[0, printed) are on stdout */
+    cm_buf js;
+    cm_err jrc;
+};
+
+/* Prints a result line or appends its JSON element. */
+static void submit_print_result(struct submit_print *sp, const struct ca_submission *s)
+{
+    if (s->request_id == 0)
+        return;
+    if (sp->fmt != CLI_FMT_JSON)
+        submit_print_text(s);
+    else if (sp->jrc == CM_OK)
+        sp->jrc = submission_json(&sp->js, &sp->opened, s);
+}
+
+static void submit_print_committed(void *ctx, size_t start, size_t end)
+{
+    struct submit_print *sp = ctx;
+    size_t i;
+
+    if (sp->ow != NULL) {
+        submit_out_committed(sp->ow, start, end);
+        return;
+    }
+    for (i = start; sp->fmt == CLI_FMT_JSON && i < end; i++)
+        if (sp->subs[i].disposition == DB_DISP_ISSUED && sp->subs[i].cert_der == NULL)
+            sp->held = 1;
+    if (sp->held || start != sp->printed)
+        return;
+    for (i = start; i < end; i++)
+        submit_print_result(sp, &sp->subs[i]);
+    sp->printed = end;
+    /* The JSON so far goes out with the lines (cli_json_write ends it). */
+    if (sp->jrc == CM_OK && sp->js.len > 0 &&
+        fwrite(sp->js.data, 1, sp->js.len, stdout) != sp->js.len)
+        sp->jrc = cm_err_set(CM_ERR_IO, "standard output: write failed");
+    buf_reset(&sp->js);
 }
 
 /* A token file's first line, NUL-terminated (the core trims it). */
@@ -223,7 +282,7 @@ static int submit_generated(const struct cli_global *g, const struct gen_args *a
         CM_TRY(ca_submit(ca, &s, 1, so));
     cli_deliver(ca);
     CM_TRY(ca_submissions_release(ca, &s, 1));
-    status = submit_print_one(&s, CLI_FMT_TEXT, NULL, NULL);
+    status = submit_print_one(&s);
     if (s.disposition == DB_DISP_ISSUED && s.cert_der != NULL)
         CM_TRY(generated_write(g, ca, a, &s, pass));
 out:
@@ -305,8 +364,8 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
     enum cli_format fmt = CLI_FMT_TEXT;
     const char *archive = NULL, *token_file = NULL;
     int narch = 0;
-    cm_buf js = CM_BUF_INIT(256 * 1024 * 1024);
-    cm_err jrc = CM_OK;
+    struct submit_print sp = {NULL, NULL, CLI_FMT_TEXT, 0, 0, 0, CM_BUF_INIT(256 * 1024 * 1024),
+                              CM_OK};
     struct ca_submit_opts so = {0};
     const char *out = NULL;
     ca_ctx *ca = NULL;
@@ -408,11 +467,15 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
     CM_TRY(cli_open_ca(&ca, g, 0));
     CM_TRY(ca_batch_interrupted(ca, print_interrupted, NULL));
     /* Several requests: each committed group's files are written while the
-     * next groups are signed. */
-    if (out != NULL && n > 1) {
+     * next groups are signed. Without --out its lines are printed then. */
+    if (out != NULL && n > 1)
         CM_TRY(submit_out_start(&ow, g, out, force, subs, (size_t)n));
-        so.committed = submit_out_committed;
-        so.committed_ctx = ow;
+    sp.subs = subs;
+    sp.ow = ow;
+    sp.fmt = fmt;
+    if (out == NULL || ow != NULL) {
+        so.committed = submit_print_committed;
+        so.committed_ctx = &sp;
     }
     rc = ca_submit(ca, subs, (size_t)n, &so);
     if (ow != NULL && submit_out_finish(ow))
@@ -428,13 +491,17 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
     /* Results in groups: a group's files are synced before its lines are
      * printed (its rows were committed before ca_submit returned; the files
      * written meanwhile are synced, submit_out_finish). Those released now
-     * (strict audit mode) are written here. */
+     * (strict audit mode) are written here. The lines of subs[0,
+     * sp.printed) are printed already (submit_print_committed). */
     for (i = 0; i < n; i += FS_GROUP_MAX) {
         int to = n - i < FS_GROUP_MAX ? n : i + FS_GROUP_MAX;
         if (ow != NULL && submit_out_rest(ow, (size_t)i, (size_t)to))
             status = 1;
         for (int k = i; k < to; k++) {
-            int st = submit_print_one(&subs[k], fmt, &js, &jrc);
+            int st;
+            if ((size_t)k >= sp.printed)
+                submit_print_result(&sp, &subs[k]);
+            st = submit_status(&subs[k]);
             /* An error (1) outranks a denial (3). */
             if (st != 0 && status != 1)
                 status = st;
@@ -450,14 +517,15 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
     /* The results are printed also when a certificate is withheld or could
      * not be written (reported on stderr, exit status 1). */
     if (fmt == CLI_FMT_JSON &&
-        cli_json_emit(
-            &js, jrc != CM_OK ? jrc : buf_printf(&js, "%s]}", js.len ? "" : "{\"results\":[")) != 0)
+        cli_json_emit(&sp.js, sp.jrc != CM_OK ? sp.jrc
+                                              : buf_printf(&sp.js, "%s]}",
+                                                           sp.opened ? "" : "{\"results\":[")) != 0)
         status = 1;
     fflush(stdout);
 out:
     for (i = 0; subs != NULL && i < narch; i++)
         free((void *)subs[i].archive_env);
-    buf_free(&js);
+    buf_free(&sp.js);
     submit_out_free(ow);
     if (subs)
         for (i = 0; i < n; i++)
