@@ -2024,8 +2024,6 @@ static cm_err sq_open(db_t **out, const char *path, int create)
             CM_FAIL(CM_ERR_DB, "%s: not a certmint database (not a regular file)", path);
         CM_TRY(check_writable(path));
     }
-    /* walbuf: the WAL's frames in fewer write(2) calls; after
-     * memstatus_off, which must precede SQLite's initialisation. */
     if (sqlite3_open_v2(path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, walbuf_vfs()) !=
         SQLITE_OK) {
         if (s->h == NULL)
