@@ -216,7 +216,7 @@ static const sqlite3_io_methods wb_methods = {
 #define DREAL(f) (DB(f)->real)
 #define DM(f) (DB(f)->real->pMethods)
 
-static int db_close(sqlite3_file *f)
+static int wbd_close(sqlite3_file *f)
 {
     struct wb_db *d = DB(f), **pp;
 
@@ -233,62 +233,62 @@ static int db_close(sqlite3_file *f)
     return DM(f)->xClose(DREAL(f));
 }
 
-static int db_read(sqlite3_file *f, void *out, int amt, sqlite3_int64 ofst)
+static int wbd_read(sqlite3_file *f, void *out, int amt, sqlite3_int64 ofst)
 {
     return DM(f)->xRead(DREAL(f), out, amt, ofst);
 }
 
-static int db_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 ofst)
+static int wbd_write(sqlite3_file *f, const void *data, int amt, sqlite3_int64 ofst)
 {
     return DM(f)->xWrite(DREAL(f), data, amt, ofst);
 }
 
-static int db_truncate(sqlite3_file *f, sqlite3_int64 size)
+static int wbd_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
     return DM(f)->xTruncate(DREAL(f), size);
 }
 
-static int db_sync(sqlite3_file *f, int flags)
+static int wbd_sync(sqlite3_file *f, int flags)
 {
     return DM(f)->xSync(DREAL(f), flags);
 }
 
-static int db_file_size(sqlite3_file *f, sqlite3_int64 *size)
+static int wbd_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
     return DM(f)->xFileSize(DREAL(f), size);
 }
 
-static int db_lock(sqlite3_file *f, int level)
+static int wbd_lock(sqlite3_file *f, int level)
 {
     return DM(f)->xLock(DREAL(f), level);
 }
 
-static int db_unlock(sqlite3_file *f, int level)
+static int wbd_unlock(sqlite3_file *f, int level)
 {
     return DM(f)->xUnlock(DREAL(f), level);
 }
 
-static int db_check_reserved(sqlite3_file *f, int *out)
+static int wbd_check_reserved(sqlite3_file *f, int *out)
 {
     return DM(f)->xCheckReservedLock(DREAL(f), out);
 }
 
-static int db_file_control(sqlite3_file *f, int op, void *arg)
+static int wbd_file_control(sqlite3_file *f, int op, void *arg)
 {
     return DM(f)->xFileControl(DREAL(f), op, arg);
 }
 
-static int db_sector_size(sqlite3_file *f)
+static int wbd_sector_size(sqlite3_file *f)
 {
     return DM(f)->xSectorSize(DREAL(f));
 }
 
-static int db_device_characteristics(sqlite3_file *f)
+static int wbd_device_characteristics(sqlite3_file *f)
 {
     return DM(f)->xDeviceCharacteristics(DREAL(f));
 }
 
-static int db_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out)
+static int wbd_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out)
 {
     return DM(f)->xShmMap(DREAL(f), region, size, extend, out);
 }
@@ -296,7 +296,7 @@ static int db_shm_map(sqlite3_file *f, int region, int size, int extend, void vo
 /* The writer's lock released: its transaction is over, committed (its
  * frames already flushed by the sync) or rolled back (flushed now, while
  * no other writer can append). The connection's own thread: no lock. */
-static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+static int wbd_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
     struct wb_db *d = DB(f);
     if ((flags & SQLITE_SHM_UNLOCK) && offset <= WB_WRITE_LOCK && offset + n > WB_WRITE_LOCK &&
@@ -305,46 +305,46 @@ static int db_shm_lock(sqlite3_file *f, int offset, int n, int flags)
     return DM(f)->xShmLock(DREAL(f), offset, n, flags);
 }
 
-static void db_shm_barrier(sqlite3_file *f)
+static void wbd_shm_barrier(sqlite3_file *f)
 {
     DM(f)->xShmBarrier(DREAL(f));
 }
 
-static int db_shm_unmap(sqlite3_file *f, int del)
+static int wbd_shm_unmap(sqlite3_file *f, int del)
 {
     return DM(f)->xShmUnmap(DREAL(f), del);
 }
 
-static int db_fetch(sqlite3_file *f, sqlite3_int64 ofst, int amt, void **out)
+static int wbd_fetch(sqlite3_file *f, sqlite3_int64 ofst, int amt, void **out)
 {
     return DM(f)->xFetch(DREAL(f), ofst, amt, out);
 }
 
-static int db_unfetch(sqlite3_file *f, sqlite3_int64 ofst, void *p)
+static int wbd_unfetch(sqlite3_file *f, sqlite3_int64 ofst, void *p)
 {
     return DM(f)->xUnfetch(DREAL(f), ofst, p);
 }
 
-static const sqlite3_io_methods db_methods = {
+static const sqlite3_io_methods wbd_methods = {
     .iVersion = 3,
-    .xClose = db_close,
-    .xRead = db_read,
-    .xWrite = db_write,
-    .xTruncate = db_truncate,
-    .xSync = db_sync,
-    .xFileSize = db_file_size,
-    .xLock = db_lock,
-    .xUnlock = db_unlock,
-    .xCheckReservedLock = db_check_reserved,
-    .xFileControl = db_file_control,
-    .xSectorSize = db_sector_size,
-    .xDeviceCharacteristics = db_device_characteristics,
-    .xShmMap = db_shm_map,
-    .xShmLock = db_shm_lock,
-    .xShmBarrier = db_shm_barrier,
-    .xShmUnmap = db_shm_unmap,
-    .xFetch = db_fetch,
-    .xUnfetch = db_unfetch,
+    .xClose = wbd_close,
+    .xRead = wbd_read,
+    .xWrite = wbd_write,
+    .xTruncate = wbd_truncate,
+    .xSync = wbd_sync,
+    .xFileSize = wbd_file_size,
+    .xLock = wbd_lock,
+    .xUnlock = wbd_unlock,
+    .xCheckReservedLock = wbd_check_reserved,
+    .xFileControl = wbd_file_control,
+    .xSectorSize = wbd_sector_size,
+    .xDeviceCharacteristics = wbd_device_characteristics,
+    .xShmMap = wbd_shm_map,
+    .xShmLock = wbd_shm_lock,
+    .xShmBarrier = wbd_shm_barrier,
+    .xShmUnmap = wbd_shm_unmap,
+    .xFetch = wbd_fetch,
+    .xUnfetch = wbd_unfetch,
 };
 
 /* ---- the VFS ---- */
@@ -392,7 +392,7 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
         struct wb_db *d = DB(f);
         d->real = real;
         d->name = name;
-        d->base.pMethods = &db_methods;
+        d->base.pMethods = &wbd_methods;
         pthread_mutex_lock(&wb_mu);
         d->next = wb_dbs;
         wb_dbs = d;
@@ -478,7 +478,7 @@ static void wb_register(void)
     sqlite3_vfs *real = sqlite3_vfs_find(NULL);
 
     /* Only over "unix": its database files have the version 3 methods
-     * (shared memory, mapping) that db_methods forwards, and its VFS the
+     * (shared memory, mapping) that wbd_methods forwards, and its VFS the
      * version 2 ones. */
     if (real == NULL || real->zName == NULL || strcmp(real->zName, "unix") != 0 ||
         real->iVersion < 2)
