@@ -19,6 +19,7 @@
 #include "db/sqlite.h"
 
 #include "db/certview.h"
+#include "db/walbuf.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -2023,7 +2024,7 @@ static cm_err sq_open(db_t **out, const char *path, int create)
             CM_FAIL(CM_ERR_DB, "%s: not a certmint database (not a regular file)", path);
         CM_TRY(check_writable(path));
     }
-    if (sqlite3_open_v2(path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+    if (sqlite3_open_v2(path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, walbuf_vfs()) !=
         SQLITE_OK) {
         if (s->h == NULL)
             CM_FAIL(CM_ERR_NOMEM, "out of memory");
