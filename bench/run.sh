@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 N=${BENCH_N:-10000}
 RN=${RECOVER_N:-100000}
 REP=${BENCH_REPEAT:-3}
+[ "$REP" -ge 1 ] 2>/dev/null || REP=1
 BUILD=${BUILD:-build}
 # Absolute: bench/recover.sh runs it from another folder (xargs in the
 # trail's folder).
