@@ -111,9 +111,13 @@ check "getcert add-ca" getcert add-ca -s -c certmint -e "$HELPER"
 root_b64=$(sed -n 2p "$T/ca.pem")
 cafile() { grep -l '^id=certmint$' "$T"/cm/cas/* 2>/dev/null | head -n 1; }
 i=0
+# certmonger runs FETCH-ROOTS and the two requirement operations one after
+# another and rewrites the file after each: wait for all three results, not
+# only the last one it happened to write (CI saw the enroll line still absent).
 until [ -n "$(cafile)" ] && grep -q '^ca_required_renewal_attributes=' "$(cafile)" &&
+    grep -q '^ca_required_enroll_attributes=.' "$(cafile)" &&
     grep -q -- "$root_b64" "$(cafile)"; do
-    i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
+    i=$((i + 1)); [ $i -lt 300 ] || break; sleep 0.1
 done
 check "certmonger stored the CA's root from FETCH-ROOTS" grep -q -- "$root_b64" "$(cafile)"
 check_eq "  ... under its nickname" "$(sed -n 's/^ca_root_certs=//p' "$(cafile)")" "$(head -n 1 "$T/h.out.roots")"
