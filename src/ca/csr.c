@@ -228,6 +228,8 @@ void csr_scratch_clear(struct csr_scratch *s)
     }
     EVP_MD_CTX_free(s->mctx);
     s->mctx = NULL;
+    free(s->file);
+    s->file = NULL;
 }
 
 /* s's key of the curve with the request's point set (checked to be on the

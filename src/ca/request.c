@@ -248,13 +248,17 @@ out:
 }
 
 /* Parses one submission; a submission given by file name only is read here
- * (in the worker that handles it, for large batches). The key of an EC
- * request is made later (decide_prepare): the signature is checked with the
- * thread's scratch key. */
+ * (in the worker that handles it, for large batches) into the thread's
+ * buffer (the parse copies the DER it keeps). The key of an EC request is
+ * made later (decide_prepare): the signature is checked with the thread's
+ * scratch key. */
+/* A request file of at most CA_MAX_CSR_BYTES, the byte that shows it is
+ * over, the NUL (fs_read_into). */
+#define CSR_FILE_CAP (CA_MAX_CSR_BYTES + 2)
+
 static cm_err submission_parse(struct csr **out, const struct ca_submission *s,
                                struct csr_scratch *scratch)
 {
-    unsigned char *data = NULL;
     size_t len = 0;
     cm_err rc;
 
@@ -266,10 +270,11 @@ static cm_err submission_parse(struct csr **out, const struct ca_submission *s,
         return rc;
     }
     assert(s->source != NULL);
-    rc = fs_read_file(&data, &len, s->source, CA_MAX_CSR_BYTES);
+    if (scratch->file == NULL && (scratch->file = malloc(CSR_FILE_CAP)) == NULL)
+        return cm_err_set(CM_ERR_NOMEM, "out of memory");
+    rc = fs_read_into(&len, scratch->file, CSR_FILE_CAP, s->source, CA_MAX_CSR_BYTES);
     if (rc == CM_OK)
-        rc = csr_parse_scratch(out, data, len, s->source, scratch);
-    free(data);
+        rc = csr_parse_scratch(out, scratch->file, len, s->source, scratch);
     return rc;
 }
 

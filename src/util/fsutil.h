@@ -14,6 +14,12 @@
  * and NUL-terminated (not counted in *len). Errors name the path. */
 cm_err fs_read_file(unsigned char **out, size_t *len, const char *path, size_t max) CM_MUST_USE;
 
+/* fs_read_file into the caller's buffer of cap bytes (cap >= max + 2), for
+ * reading many small files (a batch's requests) without an allocation or an
+ * fstat each; buf[*len] is set to NUL. Same errors as fs_read_file. */
+cm_err fs_read_into(size_t *len, unsigned char *buf, size_t cap, const char *path,
+                    size_t max) CM_MUST_USE;
+
 /* fs_read_file for a file holding a secret (a passphrase, a password):
  * a regular file that group or others may read or write is refused with the
  * chmod that fixes it (CM_ERR_CONFIG); `what` names it ("passphrase file"). */

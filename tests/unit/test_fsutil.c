@@ -311,6 +311,73 @@ TEST(read_fifo)
     waitpid(pid, NULL, 0);
 }
 
+/* fs_read_into (a batch's request files): the same results and messages
+ * as fs_read_file for regular files at the limit's boundary, a device, a
+ * directory, a missing file and a FIFO, in one read for a regular file. */
+TEST(read_into)
+{
+    unsigned char buf[1002];
+    size_t len = 99;
+    long r0, r1;
+    pid_t pid;
+    static const size_t sizes[] = {0, 1, 999, 1000};
+
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        put_size(at("sized"), sizes[i]);
+        memset(buf, 'x', sizeof(buf));
+        CHECK_OK(fs_read_into(&len, buf, sizeof(buf), at("sized"), 1000));
+        CHECK_INT(len, sizes[i]);
+        CHECK(buf[len] == '\0' && (len == 0 || buf[len - 1] == 'a'));
+    }
+    put_size(at("sized"), 1001);
+    CHECK_ERR(fs_read_into(&len, buf, sizeof(buf), at("sized"), 1000), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "file too large (1001 bytes, limit 1000)") != NULL);
+    CHECK_INT(len, 0);
+    CHECK_OK(fs_read_into(&len, buf, sizeof(buf), "/dev/null", 1000));
+    CHECK_INT(len, 0);
+    CHECK_ERR(fs_read_into(&len, buf, sizeof(buf), "/dev/zero", 1000), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "file too large (limit 1000 bytes)") != NULL);
+    CHECK_ERR(fs_read_into(&len, buf, sizeof(buf), top, 1000), CM_ERR_INVALID);
+    CHECK(strstr(cm_err_msg(), "is a directory") != NULL);
+    CHECK_ERR(fs_read_into(&len, buf, sizeof(buf), at("nothere"), 1000), CM_ERR_NOTFOUND);
+    CHECK(strstr(cm_err_msg(), at("nothere")) != NULL);
+    put_size(at("sized"), 700);
+    r0 = reads_so_far();
+    r1 = reads_so_far();
+    if (r0 >= 0) {
+        CHECK_OK(fs_read_into(&len, buf, sizeof(buf), at("sized"), 1000));
+        CHECK_INT(reads_so_far() - r1 - (r1 - r0), 1);
+        CHECK_INT(len, 700);
+    }
+    /* A FIFO: pread cannot read it, so it is read to its end, in pieces
+     * (the writer's stdio writes 4096 bytes at a time), and one over the
+     * limit is refused. */
+    CHECK(mkfifo(at("fifo2"), 0600) == 0);
+    for (int over = 0; over < 2; over++) {
+        pid = fork();
+        if (pid == 0) {
+            FILE *f = fopen(at("fifo2"), "w");
+            for (int i = 0; f != NULL && i < 900 + over * 200; i++) {
+                fputc('b', f);
+                if (i % 300 == 299)
+                    fflush(f);
+            }
+            if (f != NULL)
+                fclose(f);
+            _exit(0);
+        }
+        if (over) {
+            CHECK_ERR(fs_read_into(&len, buf, sizeof(buf), at("fifo2"), 1000), CM_ERR_INVALID);
+            CHECK(strstr(cm_err_msg(), "file too large (limit 1000 bytes)") != NULL);
+        } else {
+            CHECK_OK(fs_read_into(&len, buf, sizeof(buf), at("fifo2"), 1000));
+            CHECK_INT(len, 900);
+            CHECK(buf[899] == 'b' && buf[900] == '\0');
+        }
+        waitpid(pid, NULL, 0);
+    }
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/cm-fsutil.XXXXXX";
@@ -336,6 +403,7 @@ int main(void)
     RUN(group_policy);
     RUN(read_sizes);
     RUN(read_fifo);
+    RUN(read_into);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
     if (system(cmd) != 0)
         return 1;
