@@ -57,7 +57,7 @@ struct csr_scratch {
     EVP_PKEY *ec[3];         /* P-256, P-384, P-521 */
     EVP_PKEY_CTX *verify[3]; /* verification with ec[i] (it sees each new point) */
     EVP_MD_CTX *mctx;
-    EVP_MD *md[3]; /* SHA-256, SHA-384, SHA-512 */
+    EVP_MD *md[3];       /* SHA-256, SHA-384, SHA-512 */
     unsigned char *file; /* the thread's request file buffer (request.c) */
 };
 void csr_scratch_clear(struct csr_scratch *s);
