@@ -846,23 +846,22 @@ static unsigned cache_key_usage(struct issue_cache *cache, const struct profile 
     return bits;
 }
 
-/* The cache's keyUsage extension for the request's key type (made again
- * when the type changes its bits); *changed set when it was. */
-static cm_err cache_ku_ext(int *changed, struct issue_cache *cache, const struct profile *p,
-                           const struct csr *c)
+/* The cache's keyUsage extension for the request's key type, made again
+ * when the type changes its bits. */
+static cm_err cache_ku_ext(struct issue_cache *cache, const struct profile *p, const struct csr *c)
 {
     X509_EXTENSION *ku = NULL;
     unsigned kubits = cache_key_usage(cache, p, c->kind);
+    cm_err rc;
 
-    *changed = 0;
     if (cache->ku_ext != NULL && cache->ku == kubits)
         return CM_OK;
-    if (ku_ext(&ku, kubits) != CM_OK)
-        return cm_err_prefix(CM_ERR_CONFIG, "keyUsage");
+    rc = ku_ext(&ku, kubits);
+    if (rc != CM_OK)
+        return rc;
     X509_EXTENSION_free(cache->ku_ext);
     cache->ku_ext = ku;
     cache->ku = kubits;
-    *changed = 1;
     return CM_OK;
 }
 
@@ -886,14 +885,13 @@ static cm_err sign_extensions(X509 *x, struct issue_cache *cache, const struct p
 {
     cm_err rc = CM_OK;
     X509_EXTENSION *skid = NULL;
-    int changed;
 
     /* The first extension makes the certificate's list: encoded from the
      * decoded value (X509_add_ext would encode and decode a copy). */
     if (!X509_add1_ext_i2d(x, NID_basic_constraints, cache->bc_v,
                            X509_EXTENSION_get_critical(cache->bc), X509V3_ADD_APPEND))
         CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot add basicConstraints");
-    CM_TRY(cache_ku_ext(&changed, cache, p, c));
+    CM_TRY(cache_ku_ext(cache, p, c));
     CM_TRY(add_ext_copy(x, cache->ku_ext));
     CM_TRY(add_ext_copy(x, cache->eku));
     skid = X509_EXTENSION_new();
@@ -969,9 +967,8 @@ static cm_err exts_update(X509 *x, struct issue_cache *cache, const struct profi
     cm_err rc = CM_OK;
     STACK_OF(X509_EXTENSION) *sk = (STACK_OF(X509_EXTENSION) *)X509_get0_extensions(x);
     X509_EXTENSION *ku, *copy;
-    int changed;
 
-    CM_TRY(cache_ku_ext(&changed, cache, p, c));
+    CM_TRY(cache_ku_ext(cache, p, c));
     if (cache->ku != cache->x_ku) {
         ku = cache->ku_ext;
         copy = X509_EXTENSION_create_by_OBJ(NULL, X509_EXTENSION_get_object(ku),
