@@ -25,6 +25,15 @@ cm_err issue_sign(X509 **out, ca_ctx *ca, const struct profile *p, const struct 
  * encoding. */
 cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *ca,
                       const struct profile *p, const struct csr *c) CM_MUST_USE;
+/* issue_sign_der into a certificate object that ca's issuance cache keeps
+ * and refills for each request (its version and issuer set once): *out is
+ * borrowed, valid until the next issuance on ca or issue_cache_free, and
+ * never to be freed or kept. Its users read its fields only: nothing may
+ * call what fills OpenSSL's per-certificate caches (X509_check_purpose,
+ * X509_get0_pubkey, X509_get_extension_flags and the like), which a
+ * refilled object would answer from the first certificate. */
+cm_err issue_sign_reuse(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *ca,
+                        const struct profile *p, const struct csr *c) CM_MUST_USE;
 
 /* The checks of issue_sign that need no signature (key, subject name lint,
  * SANs, profile rules), for requests that will pend: a hostile request is

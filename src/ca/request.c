@@ -131,9 +131,9 @@ void ca_submission_clear(struct ca_submission *s)
     s->keygen = NULL;
 }
 
-/* Decides one parsed request: pending, issued (signed into *x) or denied by
- * policy. No database access, so that the signing of a group happens
- * outside its transaction. */
+/* Decides one parsed request: pending, issued (signed into *x, borrowed:
+ * issue_sign_reuse) or denied by policy. No database access, so that the
+ * signing of a group happens outside its transaction. */
 static cm_err decide_one(X509 **x, unsigned char **der, size_t *der_len, ca_ctx *ca,
                          const struct profile *p, const struct csr *c, struct ca_submission *s)
 {
@@ -144,7 +144,7 @@ static cm_err decide_one(X509 **x, unsigned char **der, size_t *der_len, ca_ctx 
      * one is denied at once, not left for an officer. */
     why = kra_submit_decide(ca, p, c, s); /* key archival (issue 12) */
     if (why == CM_OK)
-        why = p->manual ? issue_check(ca, p, c) : issue_sign_der(x, der, der_len, ca, p, c);
+        why = p->manual ? issue_check(ca, p, c) : issue_sign_reuse(x, der, der_len, ca, p, c);
     if (why == CM_OK && *x != NULL)
         why = kra_submit_seal(ca, s, *x);
     if (why == CM_OK && p->manual) {
@@ -201,8 +201,8 @@ static cm_err decide_prepare(struct decided *d, ca_ctx *ca, const struct profile
         der = NULL;
     }
 out:
+    /* x is the issuance cache's (issue_sign_reuse): not freed. */
     OPENSSL_free(der);
-    X509_free(x);
     return rc;
 }
 
