@@ -2527,6 +2527,8 @@ static cm_err backup_to(struct sqlite_db *s, const char *dest_path)
     int fd = -1, made_tmp = 0, x;
     cm_err rc;
 
+    /* The copy reads the connection's pages: rows kept back go in first. */
+    CM_TRY(rows_flush(s));
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dest_path) >= (int)sizeof(tmp))
         CM_FAIL(CM_ERR_INVALID, "%s: path too long", dest_path);
     fd = mkstemp(tmp);
