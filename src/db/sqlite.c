@@ -585,10 +585,12 @@ static void rows_bind(struct sq_rows *w, sqlite3_stmt *st, size_t from, size_t n
 {
     for (size_t k = 0; k < n; k++) {
         const struct sq_val *v = &w->v[from + k];
-        /* An empty text or blob is not NULL: it needs a pointer. */
-        const char *p = v->len > 0 ? (const char *)w->data.data + v->off : "";
+        const char *p = "";
         int i = (int)k + 1;
 
+        /* An empty text or blob is not NULL: it needs a pointer. */
+        if ((v->type == SQLITE_TEXT || v->type == SQLITE_BLOB) && v->len > 0)
+            p = (const char *)w->data.data + v->off;
         if (v->type == SQLITE_INTEGER)
             sqlite3_bind_int64(st, i, v->i);
         else if (v->type == SQLITE_TEXT)
