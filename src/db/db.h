@@ -63,7 +63,8 @@
  *    insert). The same holds for RequestIDs given by the caller. For a
  *    certificate just signed (origin DB_ORIGIN_ISSUED, with its DER) the
  *    refusal may come at the transaction's next synchronous step instead,
- *    at the latest db_commit (PostgreSQL sends such rows together); the
+ *    at the latest db_commit (both backends send such rows together,
+ *    as multi-row INSERTs); the
  *    whole transaction then fails and stores nothing.
  * C5 State changes are compare-and-set. db_request_resolve, db_cert_revoke
  *    and db_cert_unrevoke change a row only if it is still in the state the

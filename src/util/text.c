@@ -8,6 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 1 if in is already canonical: an even number (2 to CM_SERIAL_HEX_MAX) of
+ * upper-case hex digits, not beginning with "00" (so not zero either).
+ * Every serial this CA stores is, and checking is a tenth of the general
+ * path's cost on the database writer (issue 10). */
+static int serial_is_canon(const char *in)
+{
+    size_t n = 0;
+
+    for (; in[n] != '\0'; n++) {
+        char c = in[n];
+        if (n >= CM_SERIAL_HEX_MAX || !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return n >= 2 && n % 2 == 0 && !(in[0] == '0' && in[1] == '0');
+}
+
 cm_err text_serial_canon(char out[CM_SERIAL_BUF], const char *in)
 {
     char digits[128];
@@ -17,6 +33,10 @@ cm_err text_serial_canon(char out[CM_SERIAL_BUF], const char *in)
     out[0] = '\0';
     if (in == NULL || *in == '\0')
         return cm_err_set(CM_ERR_INVALID, "serial number: empty");
+    if (serial_is_canon(in)) {
+        memcpy(out, in, strlen(in) + 1);
+        return CM_OK;
+    }
     rc = hex_normalize(digits, sizeof(digits), &nd, in, 1, "serial number");
     if (rc != CM_OK)
         return rc;

@@ -1166,6 +1166,54 @@ TEST(events)
     db_close(db);
 }
 
+/* The issuance path's rows are kept back inside a transaction and sent
+ * as multi-row INSERTs (sqlite.c, ROWS_CHUNK): more rows than one chunk
+ * and a remainder, a read in the middle that must see the rows kept so
+ * far, event IDs handed out before the rows go in. */
+TEST(rows_kept_back)
+{
+    char path[256], serial[CM_SERIAL_BUF];
+    db_t *db = new_db(path, sizeof(path));
+    struct db_cert *c = NULL;
+    struct db_event ev;
+    struct db_audit a = {1700000000, "alice", "issue", 0, NULL, "kept"};
+    int64_t id = 0;
+
+    CHECK_OK(db_begin(db));
+    for (int i = 0; i < 75; i++) {
+        snprintf(serial, sizeof(serial), "%04X", 0x1000 + i);
+        id = add(db, DB_DISP_ISSUED, "kept", serial, 1800000000 + i);
+        CHECK(id == i + 1);
+        memset(&ev, 0, sizeof(ev));
+        ev.type = 1;
+        ev.request_id = id;
+        snprintf(ev.serial, sizeof(ev.serial), "%s", serial);
+        CHECK_OK(db_event_enqueue(db, &ev));
+        CHECK_INT(ev.id, i + 1);
+        a.request_id = id;
+        a.serial = serial;
+        CHECK_OK(db_audit_append(db, &a));
+        if (i == 40) {
+            CHECK_OK(db_cert_get(db, &c, "1028"));
+            CHECK(c != NULL && c->request_id == 41 && c->not_after == 1800000040);
+            db_cert_free(c);
+            c = NULL;
+        }
+    }
+    CHECK_OK(db_commit(db));
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM requests"), 75);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM certificates c JOIN requests r USING (RequestID)"
+                            " WHERE c.SerialNumber = printf('%04X', 4095 + r.RequestID)"),
+              75);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM events e JOIN certificates c USING (RequestID)"
+                            " WHERE e.SerialNumber = c.SerialNumber AND e.ID = e.RequestID"),
+              75);
+    CHECK_INT(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'events'"), 75);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM audit WHERE Details = 'kept'"), 75);
+    CHECK_INT(raw_int(path, "SELECT value FROM meta WHERE key = 'counter.request_id'"), 75);
+    db_close(db);
+}
+
 static cm_err name_cb(void *ctx, const char *name)
 {
     snprintf(ctx, 64, "%s", name);
@@ -1303,6 +1351,7 @@ int main(void)
     RUN(view_restrictions);
     RUN(request_list);
     RUN(explain_uses_indexes);
+    RUN(rows_kept_back);
     RUN(events);
     RUN(poison);
     RUN(backup);
