@@ -940,16 +940,14 @@ static cm_err san_update(STACK_OF(X509_EXTENSION) * sk, struct issue_cache *cach
         CM_NOMEM_IF(!sk_X509_EXTENSION_insert(sk, e, at));
         e = NULL;
         cache->x_san_at = at;
-        goto out;
+    } else {
+        /* The certificate's own extension, set in place (not e's). */
+        X509_EXTENSION *have = sk_X509_EXTENSION_value(sk, cache->x_san_at);
+        len = i2d_GENERAL_NAMES(gens, &der);
+        if (len <= 0 || !ASN1_OCTET_STRING_set(X509_EXTENSION_get_data(have), der, len) ||
+            !X509_EXTENSION_set_critical(have, crit))
+            CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set subjectAltName");
     }
-    e = sk_X509_EXTENSION_value(sk, cache->x_san_at);
-    len = i2d_GENERAL_NAMES(gens, &der);
-    if (len <= 0 || !ASN1_OCTET_STRING_set(X509_EXTENSION_get_data(e), der, len) ||
-        !X509_EXTENSION_set_critical(e, crit)) {
-        e = NULL;
-        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot set subjectAltName");
-    }
-    e = NULL;
 out:
     OPENSSL_free(der);
     X509_EXTENSION_free(e);
@@ -1043,6 +1041,23 @@ static cm_err cache_serial(ASN1_INTEGER **out, struct issue_cache *c, size_t nby
     return rc;
 }
 
+/* A new certificate object with what every certificate of this CA has:
+ * version 3 and the CA's subject as its issuer (RFC 5280 4.1.2.1, 4.1.2.4).
+ * sign_into sets the rest. */
+static cm_err cert_new(X509 **out, const ca_ctx *ca)
+{
+    X509 *x = X509_new();
+
+    *out = NULL;
+    if (x == NULL || !X509_set_version(x, X509_VERSION_3) ||
+        !X509_set_issuer_name(x, X509_get_subject_name(ca->cert))) {
+        X509_free(x);
+        return cm_err_ossl(CM_ERR_NOMEM, "cannot build the certificate");
+    }
+    *out = x;
+    return CM_OK;
+}
+
 /* The cache's certificate for issue_sign_reuse, made with its version and
  * issuer on first use. The last request's extensions are removed unless
  * they are to be updated (x_ready, exts_update; the list stays, for
@@ -1055,13 +1070,9 @@ static cm_err cache_cert(X509 **out, struct issue_cache *cache, const ca_ctx *ca
 
     *out = NULL;
     if (cache->x == NULL) {
-        cache->x = X509_new();
-        if (cache->x == NULL || !X509_set_version(cache->x, X509_VERSION_3) ||
-            !X509_set_issuer_name(cache->x, X509_get_subject_name(ca->cert))) {
-            X509_free(cache->x);
-            cache->x = NULL;
-            return cm_err_ossl(CM_ERR_NOMEM, "cannot build the certificate");
-        }
+        cm_err rc = cert_new(&cache->x, ca);
+        if (rc != CM_OK)
+            return rc;
     }
     sk = (STACK_OF(X509_EXTENSION) *)X509_get0_extensions(cache->x);
     while (!cache->x_ready && (e = sk_X509_EXTENSION_pop(sk)) != NULL)
@@ -1153,11 +1164,7 @@ cm_err issue_sign_der(X509 **out, unsigned char **der, size_t *der_len, ca_ctx *
     *out = NULL;
     assert(ca->key != NULL && ca->cert != NULL);
     CM_TRY(cache_get(&cache, ca, p));
-    x = X509_new();
-    CM_NOMEM_IF(x == NULL);
-    if (!X509_set_version(x, X509_VERSION_3) ||
-        !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)))
-        CM_FAIL_OSSL(CM_ERR_NOMEM, "cannot build the certificate");
+    CM_TRY(cert_new(&x, ca));
     CM_TRY(sign_into(x, der, der_len, ca, cache, p, c));
     *out = x;
     x = NULL;
