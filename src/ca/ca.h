@@ -190,6 +190,10 @@ struct ca_submission {
     unsigned char *cert_der; /* issued certificate (malloc'ed), NULL otherwise */
     size_t cert_der_len;
     cm_err err; /* CM_OK or why this request failed (message in `message`) */
+    /* Set by a front end that has written cert_der out and freed it (a
+     * batch's memory stays bounded, submit): the certificate was not
+     * withheld, and ca_submissions_release leaves it. */
+    int delivered;
     /* Key archival (issue 12, kra_submit.c): the client's PKCS#8 private key
      * in a CMS envelope to the CA's key-transport certificate (borrowed;
      * NULL: none), and what the core made of it (internal, freed by
@@ -232,6 +236,10 @@ struct ca_submit_opts {
 cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n,
                  const struct ca_submit_opts *o) CM_MUST_USE;
 void ca_submission_clear(struct ca_submission *s);
+/* A front end has written s's certificate out (printed its result, or
+ * written its file): frees cert_der and sets delivered, so that a batch's
+ * memory does not grow with its size (submit). No-op without one. */
+void ca_submission_delivered(struct ca_submission *s);
 
 /* Interrupted batches (batch.c). A batch (more requests than one group, or
  * split across workers) is recorded while it runs; one whose process died
@@ -251,8 +259,8 @@ cm_err ca_batch_interrupted(ca_ctx *ca, ca_batch_cb cb, void *ctx) CM_MUST_USE;
 /* Strict audit mode: after the delivery that follows a submit or an
  * approve, fills in cert_der of every issued submission whose certificate
  * has been released (its CERTISSUED event acknowledged off-box); the others
- * stay withheld (cert_der NULL). The one implementation of the release for
- * every front end. */
+ * stay withheld (cert_der NULL, not delivered). The one implementation of
+ * the release for every front end. */
 cm_err ca_submissions_release(ca_ctx *ca, struct ca_submission *subs,
                               size_t n) CM_MUST_USE;
 

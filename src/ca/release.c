@@ -14,7 +14,7 @@ cm_err ca_submissions_release(ca_ctx *ca, struct ca_submission *subs, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct db_cert *c = NULL;
         if (subs[i].disposition != DB_DISP_ISSUED || subs[i].cert_der != NULL ||
-            subs[i].serial[0] == '\0')
+            subs[i].delivered || subs[i].serial[0] == '\0')
             continue;
         rc = db_cert_get(ca->db, &c, subs[i].serial);
         if (rc == CM_OK && c != NULL && !c->withheld && c->raw != NULL) {

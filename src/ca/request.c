@@ -131,6 +131,16 @@ void ca_submission_clear(struct ca_submission *s)
     s->keygen = NULL;
 }
 
+void ca_submission_delivered(struct ca_submission *s)
+{
+    if (s->cert_der == NULL)
+        return;
+    OPENSSL_free(s->cert_der);
+    s->cert_der = NULL;
+    s->cert_der_len = 0;
+    s->delivered = 1;
+}
+
 /* Decides one parsed request: pending, issued (signed into *x, borrowed:
  * issue_sign_reuse) or denied by policy. No database access, so that the
  * signing of a group happens outside its transaction. */
@@ -299,14 +309,15 @@ struct writer_time {
     size_t n, groups;
 };
 
-/* Records the decided requests [start, end) (ds[0] is start's) in one
- * transaction, with the batch's line when it is the first or the last
+/* Records the decided requests [start, end) (request i's is ds[i % ring])
+ * in one transaction, with the batch's line when it is the first or the last
  * group (batch.c; bm may be NULL); on failure nothing of it is stored and
  * its results are cleared. Frees the group's parsed and decided requests
  * either way. */
 static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csrs,
-                           struct ca_submission *subs, struct decided *ds, size_t start, size_t end,
-                           const char *requester, struct batch_mark *bm, struct writer_time *wt)
+                           struct ca_submission *subs, struct decided *ds, size_t ring,
+                           size_t start, size_t end, const char *requester, struct batch_mark *bm,
+                           struct writer_time *wt)
 {
     cm_err rc;
     size_t i;
@@ -315,12 +326,12 @@ static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csr
 
     /* The configuration is read once per group, not per certificate. */
     for (i = start; i < end; i++)
-        ds[i - start].ready.strict = strict;
+        ds[i % ring].ready.strict = strict;
     rc = db_begin(ca->db);
     if (rc == CM_OK)
         rc = batch_mark_write(bm, ca, start, end);
     for (i = start; i < end && rc == CM_OK; i++)
-        rc = record_one(ca, p, csrs[i], &ds[i - start], &subs[i], requester);
+        rc = record_one(ca, p, csrs[i], &ds[i % ring], &subs[i], requester);
     t1 = now_us();
     c1 = clock_us(CLOCK_THREAD_CPUTIME_ID);
     if (rc == CM_OK)
@@ -347,7 +358,7 @@ static cm_err record_group(ca_ctx *ca, const struct profile *p, struct csr **csr
     for (i = start; i < end; i++) {
         csr_free(csrs[i]);
         csrs[i] = NULL;
-        decided_clear(&ds[i - start]);
+        decided_clear(&ds[i % ring]);
     }
     return rc;
 }
@@ -394,7 +405,7 @@ static cm_err submit_range(ca_ctx *ca, const struct profile *p, struct csr **csr
          * for the inserts. */
         for (i = start; i < end; i++)
             CM_TRY(decide_prepare(&ds[i - start], ca, p, csrs[i], &subs[i]));
-        CM_TRY(record_group(ca, p, csrs, subs, ds, start, end, requester, bm, &wt));
+        CM_TRY(record_group(ca, p, csrs, subs, ds, group, start, end, requester, bm, &wt));
         group_committed(o, start, end);
     }
     writer_time_log(&wt);
@@ -453,8 +464,10 @@ struct pool {
     struct batch_mark *bm; /* the writer's only */
     struct ca_submission *subs;
     struct csr **csrs;
+    /* A ring of `ring` (pool_ring): request i's is ds[i % ring], so that the
+     * batch's decided requests take memory bounded by the group, not by n. */
     struct decided *ds;
-    size_t n, group, units;
+    size_t n, group, units, ring;
     size_t *left;     /* per group: units not yet prepared */
     size_t next;      /* next unit to take */
     size_t committed; /* groups the writer has finished */
@@ -464,6 +477,16 @@ struct pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
+
+/* The slots of the decided ring. While the writer has finished groups
+ * [0, c), every request prepared and not yet recorded lies in [c * group,
+ * (c + 2) * group + UNIT): a unit opens when it starts in group c + 1 at
+ * the latest (unit_open) and may run UNIT - 1 past that group's end; those
+ * below were cleared when their group was recorded (record_group). */
+static size_t pool_ring(size_t group)
+{
+    return 2 * group + UNIT;
+}
 
 static void pool_fail(struct pool *pl, cm_err rc)
 {
@@ -505,7 +528,7 @@ static cm_err unit_run(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratc
         if (pl->phase == 1)
             rc = pl->subs[i].err = submission_parse(&pl->csrs[i], &pl->subs[i], scratch);
         else {
-            rc = decide_prepare(&pl->ds[i], mine, pl->p, pl->csrs[i], &pl->subs[i]);
+            rc = decide_prepare(&pl->ds[i % pl->ring], mine, pl->p, pl->csrs[i], &pl->subs[i]);
             /* The writer needs only the DER (record_one): the rest is
              * freed here, in parallel, not on the writer's thread. */
             csr_shed(pl->csrs[i]);
@@ -605,7 +628,7 @@ static cm_err pool_write(struct pool *pl, ca_ctx *mine, const char *requester)
             rc = cm_err_set(pl->err ? pl->err : CM_ERR_IO, "%s", pl->errmsg);
         pthread_mutex_unlock(&pl->mu);
         if (rc == CM_OK)
-            rc = record_group(pl->ca, pl->p, pl->csrs, pl->subs, pl->ds + start, start, end,
+            rc = record_group(pl->ca, pl->p, pl->csrs, pl->subs, pl->ds, pl->ring, start, end,
                               requester, pl->bm, &wt);
         if (rc == CM_OK)
             group_committed(pl->o, start, end);
@@ -654,7 +677,8 @@ static cm_err submit_threads(struct batch_mark *bm, ca_ctx *ca, const struct pro
     pthread_mutex_init(&pl.mu, NULL);
     pthread_cond_init(&pl.cv, NULL);
     pl.csrs = calloc(n, sizeof(*pl.csrs));
-    pl.ds = calloc(n, sizeof(*pl.ds));
+    pl.ring = pool_ring(group);
+    pl.ds = calloc(pl.ring, sizeof(*pl.ds));
     pl.left = calloc((n + group - 1) / group, sizeof(*pl.left));
     CM_NOMEM_IF(pl.csrs == NULL || pl.ds == NULL || pl.left == NULL);
     for (i = 0; i < pl.units; i++)
@@ -699,11 +723,10 @@ out:
     /* Only the cache and the key's worker handle are this copy's own. */
     issue_cache_free(&mine);
     key_close(wk);
-    for (g = 0; pl.csrs != NULL && g < n; g++) {
+    for (g = 0; pl.csrs != NULL && g < n; g++)
         csr_free(pl.csrs[g]);
-        if (pl.ds != NULL)
-            decided_clear(&pl.ds[g]);
-    }
+    for (g = 0; pl.ds != NULL && g < pl.ring; g++)
+        decided_clear(&pl.ds[g]);
     free(pl.csrs);
     free(pl.ds);
     free(pl.left);

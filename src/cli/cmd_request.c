@@ -96,11 +96,18 @@ static cm_err submit_out_check(const struct cli_global *g, const char *out, int 
     return cli_out_check(g, probe, 1);
 }
 
+/* 1 when s's certificate is withheld for its off-box audit record (strict
+ * audit mode); one written out and freed already was not (delivered). */
+static int submission_withheld(const struct ca_submission *s)
+{
+    return s->disposition == DB_DISP_ISSUED && s->cert_der == NULL && !s->delivered;
+}
+
 /* One element of submit's JSON results: opens the document on the first
  * call (*opened). */
 static cm_err submission_json(cm_buf *b, int *opened, const struct ca_submission *s)
 {
-    int first = 1, withheld = s->disposition == DB_DISP_ISSUED && s->cert_der == NULL;
+    int first = 1, withheld = submission_withheld(s);
     cm_err rc = buf_append_str(b, *opened ? ",{" : "{\"results\":[{");
 
     *opened = 1;
@@ -137,7 +144,7 @@ static int submit_status(const struct ca_submission *s)
 {
     if (s->request_id == 0)
         return 0;
-    if (s->disposition == DB_DISP_ISSUED && s->cert_der == NULL) {
+    if (submission_withheld(s)) {
         fprintf(stderr,
                 "certmint: request %lld: certificate %s withheld until its off-box audit "
                 "record is acknowledged; 'certmint retrieve %lld' after delivery\n",
@@ -193,12 +200,17 @@ static void submit_print_committed(void *ctx, size_t start, size_t end)
         return;
     }
     for (i = start; sp->fmt == CLI_FMT_JSON && i < end; i++)
-        if (sp->subs[i].disposition == DB_DISP_ISSUED && sp->subs[i].cert_der == NULL)
+        if (submission_withheld(&sp->subs[i]))
             sp->held = 1;
     if (sp->held || start != sp->printed)
         return;
-    for (i = start; i < end; i++)
+    /* Without --out DIR nothing else needs the certificates (the callback
+     * is not set for one request with --out FILE): their DER goes now, so
+     * that a batch's memory does not grow with its size. */
+    for (i = start; i < end; i++) {
         submit_print_result(sp, &sp->subs[i]);
+        ca_submission_delivered(&sp->subs[i]);
+    }
     sp->printed = end;
     /* The JSON so far goes out with the lines (cli_json_write ends it). */
     if (sp->jrc == CM_OK && sp->js.len > 0 &&

@@ -69,6 +69,12 @@ static int out_group(submit_out *w, size_t from, size_t to)
     if (w->grp != NULL && fs_group_count(w->grp) > 0 &&
         fs_group_commit(w->grp, out_failed, &failed) != CM_OK)
         failed = 1;
+    /* Their files are written (or their failure reported): the DER is not
+     * needed again (submit_out_finish orders this before the caller reads
+     * subs). */
+    for (size_t i = from; i < to; i++)
+        if (w->written[i])
+            ca_submission_delivered(&w->subs[i]);
     return failed;
 }
 
