@@ -185,7 +185,10 @@ struct ca_submission {
     /* outputs */
     int64_t request_id;
     int disposition;   /* DB_DISP_ISSUED, PENDING, DENIED */
-    char message[512]; /* disposition message */
+    /* The disposition message: "" until ca_submit or ca_approve decides;
+     * then a constant or message_buf. A pointer, not a buffer: a batch
+     * holds one submission per request (submit). */
+    const char *message;
     char serial[CM_SERIAL_BUF];
     unsigned char *cert_der; /* issued certificate (malloc'ed), NULL otherwise */
     size_t cert_der_len;
@@ -208,6 +211,7 @@ struct ca_submission {
      * kra_keygen.c; internal): set by ca_keygen_prepare, freed by
      * ca_submission_clear. */
     struct ca_keygen *keygen;
+    char *message_buf; /* internal: a formatted message, freed by ca_submission_clear */
 };
 
 struct ca_submit_opts {

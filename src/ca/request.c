@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <unistd.h>
 
 #include <openssl/x509v3.h>
@@ -129,6 +130,29 @@ void ca_submission_clear(struct ca_submission *s)
     s->archived = NULL;
     kra_keygen_free(s->keygen);
     s->keygen = NULL;
+    free(s->message_buf);
+    s->message_buf = NULL;
+    s->message = "";
+}
+
+/* Sets s->message to a formatted text of at most 511 bytes (the size its
+ * buffer had), in s->message_buf. */
+static cm_err submission_message_set(struct ca_submission *s, const char *fmt, ...)
+    CM_PRINTF(2, 3);
+static cm_err submission_message_set(struct ca_submission *s, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    free(s->message_buf);
+    s->message = s->message_buf = strdup(text);
+    if (s->message_buf != NULL)
+        return CM_OK;
+    s->message = "";
+    return cm_err_set(CM_ERR_NOMEM, "out of memory");
 }
 
 void ca_submission_delivered(struct ca_submission *s)
@@ -159,18 +183,17 @@ static cm_err decide_one(X509 **x, unsigned char **der, size_t *der_len, ca_ctx 
         why = kra_submit_seal(ca, s, *x);
     if (why == CM_OK && p->manual) {
         s->disposition = DB_DISP_PENDING;
-        snprintf(s->message, sizeof(s->message), "Taken under submission");
+        s->message = "Taken under submission";
         return CM_OK;
     }
     if (why == CM_ERR_POLICY || why == CM_ERR_LINT) {
         s->disposition = DB_DISP_DENIED;
-        snprintf(s->message, sizeof(s->message), "Denied by policy: %s", cm_err_msg());
-        return CM_OK;
+        return submission_message_set(s, "Denied by policy: %s", cm_err_msg());
     }
     if (why != CM_OK)
         return why;
     s->disposition = DB_DISP_ISSUED;
-    snprintf(s->message, sizeof(s->message), "Issued");
+    s->message = "Issued";
     return CM_OK;
 }
 
@@ -233,7 +256,7 @@ static cm_err record_one(ca_ctx *ca, const struct profile *p, const struct csr *
     r.raw_request = c->der;
     r.raw_request_len = c->der_len;
     r.disposition = s->disposition;
-    r.disposition_message = s->message;
+    r.disposition_message = (char *)s->message;
     CM_TRY(db_request_insert(ca->db, &r));
     s->request_id = r.request_id;
     switch (r.disposition) {
@@ -752,6 +775,10 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     memset(&bm, 0, sizeof(bm));
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
+    /* Every result has a message to print, "" until decided. */
+    for (i = 0; i < n; i++)
+        if (subs[i].message == NULL)
+            subs[i].message = "";
     if (ca->cert == NULL)
         return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet (install-ca-cert)");
     CM_TRY(profile_load(&p, ca->cfg, o->profile ? o->profile : "tls-server"));
@@ -847,7 +874,7 @@ static cm_err approve_in_tx(ca_ctx *ca, const struct db_request *r, struct ca_su
     CM_TRY(csr_parse(&c, r->raw_request, r->raw_request_len, "stored request"));
     why = issue_sign(&x, ca, p, c);
     if (why == CM_ERR_POLICY || why == CM_ERR_LINT) {
-        snprintf(out->message, sizeof(out->message), "Denied by policy: %s", cm_err_msg());
+        CM_TRY(submission_message_set(out, "Denied by policy: %s", cm_err_msg()));
         out->disposition = DB_DISP_DENIED;
         CM_TRY(db_request_resolve(ca->db, id, DB_DISP_DENIED, out->message, (int64_t)time(NULL)));
         CM_TRY(exit_raise(ca->db, EXIT_EV_CERTDENIED, id, NULL, NULL));
@@ -858,7 +885,7 @@ static cm_err approve_in_tx(ca_ctx *ca, const struct db_request *r, struct ca_su
         rc = why;
         goto out;
     }
-    snprintf(out->message, sizeof(out->message), "Issued (approved by %s)", ca->operator_name);
+    CM_TRY(submission_message_set(out, "Issued (approved by %s)", ca->operator_name));
     out->disposition = DB_DISP_ISSUED;
     CM_TRY(db_request_resolve(ca->db, id, DB_DISP_ISSUED, out->message, (int64_t)time(NULL)));
     CM_TRY(issue_record(ca, id, p->name, x, &out->cert_der, &out->cert_der_len, out->serial,
@@ -876,6 +903,7 @@ cm_err ca_approve(ca_ctx *ca, int64_t request_id, struct ca_submission *out)
     struct db_request *r = NULL;
 
     memset(out, 0, sizeof(*out));
+    out->message = "";
     out->request_id = request_id;
     /* A quick look first, so that a request that is not pending is refused
      * before the passphrase is asked for; then the key, whose prompt must
