@@ -2,7 +2,11 @@
 # Sources are found by wildcard: a new module is a new file, not a Makefile edit.
 CC      ?= cc
 BUILD   ?= build
-PKG_LIBS = libcrypto libssl sqlite3 libcurl libevent libevent_openssl libevent_pthreads jansson
+PKG_LIBS = libcrypto libssl sqlite3 libevent libevent_openssl libevent_pthreads jansson
+# Loaded on first use with dlopen (src/util/dynlib.h): headers only, never
+# linked, so that a command that does not need them does not pay for
+# mapping them and their ~40 dependencies at every start.
+PKG_DLOPEN = libcurl
 HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
 HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
 HAVE_PQ    := $(shell pkg-config --exists libpq && echo 1)
@@ -15,20 +19,17 @@ ifeq ($(findstring clang,$(CC)),)
 override CFLAGS += -Wno-format-truncation
 endif
 LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lgfshare -lpthread
-CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
+CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS) $(PKG_DLOPEN))
 # PKCS#11 header only (src/key/pkcs11.c loads the module with dlopen).
 CPPFLAGS += $(shell pkg-config --cflags p11-kit-1)
 ifeq ($(HAVE_GMIME),1)
 CPPFLAGS += $(shell pkg-config --cflags gmime-3.0) -DCM_HAVE_GMIME
-LDLIBS   += $(shell pkg-config --libs gmime-3.0)
 endif
 ifeq ($(HAVE_PQ),1)
 CPPFLAGS += $(shell pkg-config --cflags libpq) -DCM_HAVE_PQ
-LDLIBS   += $(shell pkg-config --libs libpq)
 endif
 ifeq ($(HAVE_LDAP),1)
 CPPFLAGS += -DCM_HAVE_LDAP -DLDAP_DEPRECATED=0
-LDLIBS   += -lldap -llber
 endif
 override LDFLAGS += $(SANFLAGS)
 # jemalloc as the allocator of the normal build (libjemalloc-dev; JEMALLOC=0
