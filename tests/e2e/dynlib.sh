@@ -22,23 +22,30 @@ LD_DEBUG=files cm "$H" submit --profile tls-server "$T"/r1.csr "$T"/r2.csr "$T"/
     >"$T/res" 2>"$T/ld.submit"
 check_eq "a submit of 3 issues them" "$(grep -c '	issued	' "$T/res")" 3
 if [ "$TESTDB" = postgresql ]; then
-    check_eq "...mapping only libpq (PostgreSQL)" "$(loaded "$T/ld.submit")" "file=libpq.so.5 "
+    # Debian's libpq links libldap itself (LDAP lookup of services).
+    check_eq "...mapping libpq and its own dependencies only (PostgreSQL)" \
+        "$(loaded "$T/ld.submit" | sed 's/file=lib\(lber\|ldap\)-2.5.so.0 //g')" "file=libpq.so.5 "
 else
     check_eq "...mapping none of them (SQLite)" "$(loaded "$T/ld.submit")" ""
 fi
 
 # A library the loader finds but cannot load: an empty file of that name
 # first in LD_LIBRARY_PATH.
-mkdir "$T/broken"
-for so in libpq.so.5 libldap-2.5.so.0; do : >"$T/broken/$so"; done
-LD_LIBRARY_PATH="$T/broken" "$CM" --home "$T/pgca" --passphrase-file "$PASS" init \
+mkdir "$T/nopq" "$T/noldap"
+: >"$T/nopq/libpq.so.5"
+: >"$T/noldap/libldap-2.5.so.0"
+LD_LIBRARY_PATH="$T/nopq" "$CM" --home "$T/pgca" --passphrase-file "$PASS" init \
     --subject /CN=PG --key ec:p256 --db postgresql://certmint@127.0.0.1:1/cm_dynlib \
     >"$T/out" 2>"$T/err"
 rc=$?
 check "PostgreSQL without a loadable libpq: non-zero exit, no crash" test "$rc" -ne 0 -a "$rc" -lt 128
 check_match "...one error naming libpq.so.5 and the reason" "$(cat "$T/err")" \
     'PostgreSQL database: cannot load libpq\.so\.5: .*libpq\.so\.5.*(too short|invalid ELF)'
-LD_LIBRARY_PATH="$T/broken" cm "$H" config set ldap.uri ldap://127.0.0.1 >"$T/out" 2>"$T/err"
+if [ "$TESTDB" = postgresql ]; then
+    ok "skipped with CERTMINT_TEST_DB=$TESTDB: libpq itself needs libldap"
+    done_testing
+fi
+LD_LIBRARY_PATH="$T/noldap" cm "$H" config set ldap.uri ldap://127.0.0.1 >"$T/out" 2>"$T/err"
 rc=$?
 check "ldap.uri without a loadable libldap: non-zero exit, no crash" test "$rc" -ne 0 -a "$rc" -lt 128
 check_match "...one error naming libldap-2.5.so.0" "$(cat "$T/err")" \
