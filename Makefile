@@ -41,7 +41,18 @@ override LDFLAGS += $(SANFLAGS)
 # targets' link leaves it out too.
 JEMALLOC ?= $(shell pkg-config --exists jemalloc && echo 1)
 ifeq ($(JEMALLOC)$(SANFLAGS),1)
+# Its position-independent archive where there is one (Debian's
+# libjemalloc-dev): the shared libjemalloc.so.2 pulls in libstdc++ (for
+# its operator new), whose 5,000 relocations every process paid at start
+# (~5 ms of CPU here, bench/README.md, session 12). Linked into the
+# executable, malloc and the rest of its family are still the ones every
+# library calls (the executable comes first in symbol lookup).
+JEMALLOC_PIC := $(wildcard $(shell pkg-config --variable=libdir jemalloc)/libjemalloc_pic.a)
+ifneq ($(JEMALLOC_PIC),)
+ALLOC_LIBS := $(JEMALLOC_PIC) -lm
+else
 ALLOC_LIBS := $(shell pkg-config --libs jemalloc)
+endif
 # The binary's jemalloc options (src/cli/main.c, malloc_conf).
 JEMALLOC_CONF ?= thp:always,metadata_thp:always
 $(BUILD)/src/cli/main.o: CPPFLAGS += -DCM_JEMALLOC_CONF='"$(JEMALLOC_CONF)"'
