@@ -2,7 +2,11 @@
 # Sources are found by wildcard: a new module is a new file, not a Makefile edit.
 CC      ?= cc
 BUILD   ?= build
-PKG_LIBS = libcrypto libssl sqlite3 libcurl libevent libevent_openssl libevent_pthreads jansson
+PKG_LIBS = libcrypto libssl sqlite3 libevent libevent_openssl libevent_pthreads jansson
+# Loaded on first use with dlopen (src/util/dynlib.h): headers only, never
+# linked, so that a command that does not need them does not pay for
+# mapping them and their ~40 dependencies at every start.
+PKG_DLOPEN = libcurl
 HAVE_GMIME := $(shell pkg-config --exists gmime-3.0 && echo 1)
 HAVE_LDAP  := $(shell test -f /usr/include/ldap.h && echo 1)
 HAVE_PQ    := $(shell pkg-config --exists libpq && echo 1)
@@ -15,20 +19,17 @@ ifeq ($(findstring clang,$(CC)),)
 override CFLAGS += -Wno-format-truncation
 endif
 LDLIBS  += $(shell pkg-config --libs $(PKG_LIBS)) -lgfshare -lpthread
-CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
+CPPFLAGS += $(shell pkg-config --cflags $(PKG_LIBS) $(PKG_DLOPEN))
 # PKCS#11 header only (src/key/pkcs11.c loads the module with dlopen).
 CPPFLAGS += $(shell pkg-config --cflags p11-kit-1)
 ifeq ($(HAVE_GMIME),1)
 CPPFLAGS += $(shell pkg-config --cflags gmime-3.0) -DCM_HAVE_GMIME
-LDLIBS   += $(shell pkg-config --libs gmime-3.0)
 endif
 ifeq ($(HAVE_PQ),1)
 CPPFLAGS += $(shell pkg-config --cflags libpq) -DCM_HAVE_PQ
-LDLIBS   += $(shell pkg-config --libs libpq)
 endif
 ifeq ($(HAVE_LDAP),1)
 CPPFLAGS += -DCM_HAVE_LDAP -DLDAP_DEPRECATED=0
-LDLIBS   += -lldap -llber
 endif
 override LDFLAGS += $(SANFLAGS)
 # jemalloc as the allocator of the normal build (libjemalloc-dev; JEMALLOC=0
@@ -40,7 +41,18 @@ override LDFLAGS += $(SANFLAGS)
 # targets' link leaves it out too.
 JEMALLOC ?= $(shell pkg-config --exists jemalloc && echo 1)
 ifeq ($(JEMALLOC)$(SANFLAGS),1)
+# Its position-independent archive where there is one (Debian's
+# libjemalloc-dev): the shared libjemalloc.so.2 pulls in libstdc++ (for
+# its operator new), whose 5,000 relocations every process paid at start
+# (~5 ms of CPU here, bench/README.md, session 12). Linked into the
+# executable, malloc and the rest of its family are still the ones every
+# library calls (the executable comes first in symbol lookup).
+JEMALLOC_PIC := $(wildcard $(shell pkg-config --variable=libdir jemalloc)/libjemalloc_pic.a)
+ifneq ($(JEMALLOC_PIC),)
+ALLOC_LIBS := $(JEMALLOC_PIC) -lm
+else
 ALLOC_LIBS := $(shell pkg-config --libs jemalloc)
+endif
 # The binary's jemalloc options (src/cli/main.c, malloc_conf).
 JEMALLOC_CONF ?= thp:always,metadata_thp:always
 $(BUILD)/src/cli/main.o: CPPFLAGS += -DCM_JEMALLOC_CONF='"$(JEMALLOC_CONF)"'

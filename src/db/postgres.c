@@ -48,13 +48,13 @@
 
 #include "db/certview.h"
 #include "util/buf.h"
+#include "util/dl_pq.h"
 #include "util/fsutil.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
 #include <sqlite3.h>
@@ -2172,6 +2172,10 @@ static cm_err url_check(const char *url, char **dbname)
     cm_err rc = CM_OK;
 
     *dbname = NULL;
+    /* The first libpq call of every connection. */
+    rc = dl_pq_load("PostgreSQL database");
+    if (rc != CM_OK)
+        return rc;
     opts = PQconninfoParse(url, &err);
     if (opts == NULL) {
         rc = cm_err_set(CM_ERR_INVALID, "database '%s': %.*s", url,

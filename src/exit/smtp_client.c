@@ -4,11 +4,11 @@
 
 #include "exit/mime.h"
 #include "util/buf.h"
+#include "util/dl_curl.h"
 #include "util/fsutil.h"
 #include "util/text.h"
 
 #include <assert.h>
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -320,6 +320,7 @@ static cm_err open_plan(struct open_plan *pl, const struct smtp_opts *o)
     pl->port = o->port;
     pl->timeout = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     pl->connect = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_MS;
+    CM_TRY(dl_curl_load("SMTP exit"));
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
         CM_FAIL(CM_ERR_UNSUPPORTED, "libcurl: %s", curl_easy_strerror(curl_init_rc));

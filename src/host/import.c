@@ -3,10 +3,10 @@
 #include "host/host.h"
 
 #include "ca/ca.h"
+#include "util/dl_curl.h"
 #include "util/fsutil.h"
 #include "util/text.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -162,6 +162,11 @@ static cm_err aia_fetch(STACK_OF(X509) * sk, X509 *x)
 
     if (url == NULL)
         return CM_ERR_NOTFOUND;
+    rc = dl_curl_load("AIA fetch");
+    if (rc != CM_OK) {
+        free(url);
+        return rc;
+    }
     c = curl_easy_init();
     CM_NOMEM_IF(c == NULL);
     curl_easy_setopt(c, CURLOPT_URL, url);

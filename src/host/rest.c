@@ -9,10 +9,10 @@
 #include "host/host.h"
 
 #include "db/db.h"
+#include "util/dl_curl.h"
 #include "util/fsutil.h"
 #include "util/text.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -437,6 +437,8 @@ static cm_err conn_open(struct rest_conn *c, const struct rest_plan *p, host_sto
     cm_err rc = CM_OK;
 
     memset(c, 0, sizeof(*c));
+    /* Every request of this connection goes through libcurl. */
+    CM_TRY(dl_curl_load("host REST client"));
     snprintf(c->base, sizeof(c->base), "%s", p->url);
     c->ca_file = p->ca_file[0] ? p->ca_file : NULL;
     if (strcmp(p->cert, "self") == 0)

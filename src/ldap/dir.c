@@ -48,8 +48,7 @@ size_t dir_values_count(struct berval *const *v)
 }
 
 #ifdef CM_HAVE_LDAP
-#include <lber.h>
-#include <ldap.h>
+#include "util/dl_ldap.h"
 
 /* Longest bind password file we read. */
 #define PASSWORD_MAX 1024

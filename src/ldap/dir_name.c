@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #ifdef CM_HAVE_LDAP
-#include <ldap.h>
+#include "util/dl_ldap.h"
 #endif
 
 /* Longest DN or filter value we build: far above any real entry name. */
@@ -264,6 +264,10 @@ cm_err dir_check_uri(const char *uri)
 
     if (uri == NULL || *uri == '\0')
         return cm_err_set(CM_ERR_CONFIG, "no LDAP URI given");
+    /* The first libldap call of dir_open (and of the checks of ldap.uri). */
+    rc = dl_ldap_load("LDAP directory");
+    if (rc != CM_OK)
+        return rc;
     /* libldap takes a list of URIs separated by spaces or commas; we take
      * one, so that the server the operator named is the one we talk to. */
     if (strpbrk(uri, " \t,") != NULL)
@@ -396,6 +400,9 @@ cm_err dir_dn_equal(int *equal, const char *a, const char *b)
     size_t na, nb;
 
     *equal = 0;
+    rc = dl_ldap_load("LDAP directory");
+    if (rc != CM_OK)
+        return rc;
     CM_TRY(dn_parse(&da, &na, a));
     CM_TRY(dn_parse(&db, &nb, b));
     *equal = na == nb && dn_tail_equal(da, na, db, nb, na);
@@ -412,6 +419,9 @@ cm_err dir_dn_is_under(int *under, const char *dn, const char *base)
     size_t nd, nb;
 
     *under = 0;
+    rc = dl_ldap_load("LDAP directory");
+    if (rc != CM_OK)
+        return rc;
     CM_TRY(dn_parse(&dd, &nd, dn));
     CM_TRY(dn_parse(&db, &nb, base));
     *under = nd >= nb && dn_tail_equal(dd, nd, db, nb, nb);

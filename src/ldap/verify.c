@@ -19,7 +19,7 @@
 #include <time.h>
 
 #ifdef CM_HAVE_LDAP
-#include <lber.h>
+#include "util/dl_ldap.h"
 #endif
 
 const char *dir_verify_kind_name(enum dir_verify_kind k)

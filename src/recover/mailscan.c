@@ -308,8 +308,11 @@ static cm_err scan_init(struct scan *s, const char *ca_key_id, mailscan_cb cb,
                         mailscan_warn_cb warn, void *ctx, struct mailscan_stats *st,
                         struct mailscan_stats *local)
 {
-    pthread_once(&gmime_once, gmime_init_once);
     memset(s, 0, sizeof(*s));
+    cm_err rc = dl_gmime_load("mail scanner");
+    if (rc != CM_OK)
+        return rc;
+    pthread_once(&gmime_once, gmime_init_once);
     if (ca_key_id != NULL && keyid_norm(s->keyid, ca_key_id) != 0)
         return cm_err_set(CM_ERR_INVALID, "CA key identifier '%s': not hex", ca_key_id);
     s->cb = cb;

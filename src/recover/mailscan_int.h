@@ -8,9 +8,9 @@
 #ifdef CM_HAVE_GMIME
 
 #include "recover/mailscan.h"
+#include "util/dl_gmime.h"
 #include "util/err.h"
 
-#include <gmime/gmime.h>
 #include <stdint.h>
 
 struct attachment {

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #ifdef CM_HAVE_PQ
-#include <libpq-fe.h>
+#include "util/dl_pq.h"
 #endif
 
 static char tmpdir[] = "/tmp/cm-test-dbc.XXXXXX";
@@ -64,9 +64,13 @@ static int pg_location(char *loc, size_t n, int seq)
  * request deleted under its certificate. */
 static int pg_corrupt(const char *location)
 {
-    PGconn *c = PQconnectdb(location);
+    PGconn *c = NULL;
     PGresult *r = NULL;
     int ok = 0;
+
+    if (dl_pq_load("test_db_contract") != CM_OK)
+        return 0;
+    c = PQconnectdb(location);
 
     if (PQstatus(c) == CONNECTION_OK) {
         r = PQexec(c, "ALTER TABLE certificates DROP CONSTRAINT certificates_requestid_fkey;"

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #ifdef CM_HAVE_GMIME
-#include <gmime/gmime.h>
+#include "util/dl_gmime.h"
 #endif
 
 #define MSG_MAX (16u * 1024 * 1024)
@@ -627,6 +627,10 @@ int main(void)
 {
     unit_suite = "mime";
 #ifdef CM_HAVE_GMIME
+    if (dl_gmime_load("test_mime") != CM_OK) {
+        fprintf(stderr, "%s\n", cm_err_msg());
+        return 1;
+    }
     g_mime_init();
 #endif
     RUN(headers_basic);
