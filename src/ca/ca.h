@@ -227,6 +227,14 @@ struct ca_submit_opts {
      * NULL: none. */
     void (*committed)(void *ctx, size_t start, size_t end);
     void *committed_ctx;
+    /* The request files, one per submission (borrowed; NULL: none): when
+     * set, ca_submit sets subs[i].source to files[i] itself, where request
+     * i is parsed (in a batch's workers), and the caller leaves it NULL. A
+     * caller's loop over a large subs array would touch every page of it
+     * first, serially, with the other cores idle: a 10,000-request submit
+     * spent up to 30 ms of its start on those fresh pages (bench/README.md,
+     * session 12). Every subs[i].source is set when ca_submit returns. */
+    const char *const *files;
 };
 
 /* Submits n requests. Every request is parsed and its signature verified

@@ -289,6 +289,32 @@ out:
  * over, the NUL (fs_read_into). */
 #define CSR_FILE_CAP (CA_MAX_CSR_BYTES + 2)
 
+/* Request i's file name from ca_submit_opts.files, written before anything
+ * of subs[i] is read: the first touch of its page is then one write fault,
+ * not a read of the zero page and a second fault at the first write. Every
+ * result also has a message to print, "" until decided. */
+static void submission_source(struct ca_submission *s, const struct ca_submit_opts *o, size_t i)
+{
+    if (o->files != NULL)
+        s->source = o->files[i];
+    if (s->message == NULL)
+        s->message = "";
+}
+
+/* ca_submit's promise (ca_submit_opts.files, a message for every result)
+ * where it stopped before parsing them all: the rest get theirs too. Reads
+ * only, where the workers set them all. */
+static void submission_sources_fill(struct ca_submission *subs, size_t n,
+                                    const struct ca_submit_opts *o)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (o->files != NULL && subs[i].source == NULL)
+            subs[i].source = o->files[i];
+        if (subs[i].message == NULL)
+            subs[i].message = "";
+    }
+}
+
 static cm_err submission_parse(struct csr **out, const struct ca_submission *s,
                                struct csr_scratch *scratch)
 {
@@ -548,9 +574,10 @@ static cm_err unit_run(struct pool *pl, ca_ctx *mine, struct csr_scratch *scratc
 {
     cm_err rc = CM_OK;
     for (size_t i = from; i < to && rc == CM_OK; i++) {
-        if (pl->phase == 1)
+        if (pl->phase == 1) {
+            submission_source(&pl->subs[i], pl->o, i);
             rc = pl->subs[i].err = submission_parse(&pl->csrs[i], &pl->subs[i], scratch);
-        else {
+        } else {
             rc = decide_prepare(&pl->ds[i % pl->ring], mine, pl->p, pl->csrs[i], &pl->subs[i]);
             /* The writer needs only the DER (record_one): the rest is
              * freed here, in parallel, not on the writer's thread. */
@@ -775,12 +802,8 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     memset(&bm, 0, sizeof(bm));
     if (n == 0)
         return cm_err_set(CM_ERR_INVALID, "submit: no request given");
-    /* Every result has a message to print, "" until decided. */
-    for (i = 0; i < n; i++)
-        if (subs[i].message == NULL)
-            subs[i].message = "";
     if (ca->cert == NULL)
-        return cm_err_set(CM_ERR_STATE, "this CA has no certificate yet (install-ca-cert)");
+        CM_FAIL(CM_ERR_STATE, "this CA has no certificate yet (install-ca-cert)");
     CM_TRY(profile_load(&p, ca->cfg, o->profile ? o->profile : "tls-server"));
     if (o->force_pending)
         p->manual = 1;
@@ -807,6 +830,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     csrs = calloc(n, sizeof(*csrs));
     CM_NOMEM_IF(csrs == NULL);
     for (i = 0; i < n; i++) {
+        submission_source(&subs[i], o, i);
         subs[i].err = submission_parse(&csrs[i], &subs[i], &scratch);
         if (subs[i].err != CM_OK) {
             rc = subs[i].err;
@@ -824,6 +848,7 @@ cm_err ca_submit(ca_ctx *ca, struct ca_submission *subs, size_t n, const struct 
     if (wk != NULL)
         ca->signer = shared;
 out:
+    submission_sources_fill(subs, n, o);
     /* A failure after the first group committed: the line goes now. */
     batch_mark_end(ca, &bm);
     if (csrs != NULL)

@@ -465,9 +465,9 @@ static int submit_main(const struct cli_global *g, int argc, char **argv, const 
     if (subs == NULL) {
         return cli_fail(cm_err_set(CM_ERR_NOMEM, "out of memory"));
     }
-    /* The files are read where they are parsed (in the batch workers). */
-    for (i = 0; i < n; i++)
-        subs[i].source = argv[optind + i];
+    /* The files are read where they are parsed (in the batch workers),
+     * which also set each subs[i].source (ca_submit_opts.files). */
+    so.files = (const char *const *)(argv + optind);
     /* The envelopes (borrowed by subs, freed below). */
     for (i = 0; i < narch; i++) {
         unsigned char *env = NULL;

@@ -55,7 +55,7 @@ static cm_err one_request(struct worker *w, int i)
     ca_ctx *s = NULL;
     struct ca_actor who = {CA_ACTOR_TOKEN, w->actor};
     struct ca_submission sub;
-    struct ca_submit_opts so = {NULL, NULL, 0, 0, NULL, NULL};
+    struct ca_submit_opts so = {NULL, NULL, 0, 0, NULL, NULL, NULL};
     char cn[64];
     unsigned char *csr = NULL;
     size_t len = 0;

@@ -31,7 +31,7 @@ static cm_err issue(X509 **out, ca_ctx *s, const char *cn)
 {
     cm_err rc = CM_OK;
     struct ca_submission sub;
-    struct ca_submit_opts so = {NULL, NULL, 0, 0, NULL, NULL};
+    struct ca_submit_opts so = {NULL, NULL, 0, 0, NULL, NULL, NULL};
     size_t len = 0;
     unsigned char *csr = fixture_csr(&len, cn);
     const unsigned char *p;
