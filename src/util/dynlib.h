@@ -51,4 +51,41 @@ _Noreturn void dynlib_unloaded(const struct dynlib *d);
 #define DL_CHECK_CALL_NAME(f)                                                                      \
     _Static_assert(sizeof(DL_STR(f)) > sizeof(#f), #f " has no call name");
 
+/* One library's table and its two entry points, for its dl_NAME.c (with
+ * DL_NO_CALL_NAMES defined before it includes dl_NAME.h): NAME the prefix,
+ * SONAME its exact soname, FUNCS its function list. Defines
+ * dl_NAME_load(user), the modules' first-use check, and dl_NAME(), the
+ * table the call names read (declared in dl_NAME.h). */
+#define DL_SET(f) api_->f = (__typeof__(api_->f))dl_syms_[i_++];
+#define DYNLIB_DEFINE(NAME, SONAME, FUNCS)                                                         \
+    static const char *const dl_names_[] = {FUNCS(DL_NAME_STR)};                                   \
+    static void *dl_syms_[sizeof dl_names_ / sizeof dl_names_[0]];                                 \
+    static struct dynlib dl_lib_ = {.soname = SONAME,                                              \
+                                    .names = dl_names_,                                            \
+                                    .syms = dl_syms_,                                              \
+                                    .count = sizeof dl_names_ / sizeof dl_names_[0]};              \
+    static struct dl_##NAME##_api dl_api_;                                                         \
+    static pthread_once_t dl_once_ = PTHREAD_ONCE_INIT;                                            \
+    static void dl_load_(void)                                                                     \
+    {                                                                                              \
+        struct dl_##NAME##_api *api_ = &dl_api_;                                                   \
+        size_t i_ = 0;                                                                             \
+        dynlib_open(&dl_lib_);                                                                     \
+        if (dl_lib_.loaded) {                                                                      \
+            FUNCS(DL_SET)                                                                          \
+        }                                                                                          \
+    }                                                                                              \
+    cm_err dl_##NAME##_load(const char *user)                                                      \
+    {                                                                                              \
+        pthread_once(&dl_once_, dl_load_);                                                         \
+        return dynlib_status(&dl_lib_, user);                                                      \
+    }                                                                                              \
+    const struct dl_##NAME##_api *dl_##NAME(void)                                                  \
+    {                                                                                              \
+        pthread_once(&dl_once_, dl_load_);                                                         \
+        if (!dl_lib_.loaded)                                                                       \
+            dynlib_unloaded(&dl_lib_);                                                             \
+        return &dl_api_;                                                                           \
+    }
+
 #endif
