@@ -87,7 +87,10 @@ int main(int argc, char **argv)
         die("setup");
     ca.key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     ca.cert = ca.key ? self_signed(ca.key) : NULL;
-    if (ca.cert == NULL)
+    /* crl_publish signs with ca.signer, as after ca_load_key (which sets
+     * both it and ca.key, its public half); the signer holds its own
+     * reference to the key. */
+    if (ca.cert == NULL || key_from_pkey(&ca.signer, ca.key) != CM_OK)
         die("CA");
     ski = X509_get0_subject_key_id(ca.cert);
     ca.ski_len = (size_t)ASN1_STRING_length(ski);
@@ -140,6 +143,7 @@ int main(int argc, char **argv)
     db_close(ca.db);
     config_free(ca.cfg);
     X509_free(ca.cert);
+    key_close(ca.signer);
     EVP_PKEY_free(ca.key);
     return 0;
 }

@@ -30,7 +30,7 @@ CM=${CERTMINT:-$CM}
 # just after, and prints the ratio of the two (on a shared machine, the
 # ratio within one run is the figure that compares).
 RA=${RECOVER_ARGS:-}
-make -s -f Makefile -f bench/bench.mk "$BUILD/bench/recover_mails" >/dev/null
+make -s "$BUILD/bench/recover_mails" >/dev/null
 [ -x /usr/bin/time ] || { echo "recover bench: /usr/bin/time (GNU time) is needed" >&2; exit 1; }
 if [ -n "${BENCH_DIR:-}" ]; then
     W=$BENCH_DIR

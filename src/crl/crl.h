@@ -152,10 +152,10 @@ struct crl_result {
 };
 
 /* Publishes a full CRL (delta = 0) or a delta CRL (delta = 1) of the CA.
- * The caller has loaded ca->key (ca_load_key). In one transaction of its
- * own: takes the next "crl_number", reads the revocations (all of them, or
- * for a delta those changed since the last full CRL), builds and signs the
- * CRL, records it (db_crl_insert), appends an audit record and raises
+ * The caller has loaded the CA key (ca_load_key: ca->signer). In one
+ * transaction of its own: takes the next "crl_number", reads the
+ * revocations (all of them, or for a delta those changed since the last
+ * full CRL), builds and signs the CRL, records it (db_crl_insert), appends an audit record and raises
  * CRLISSUED. After the commit it writes HOME/crl/ca.crl and ca.crl.pem
  * (delta.crl and delta.crl.pem for a delta), so that a CRL number that was
  * rolled back is never seen outside. Errors: CM_ERR_CONFIG when a delta is

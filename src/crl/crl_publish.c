@@ -236,7 +236,7 @@ cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta)
     char this_s[32], next_s[32];
 
     assert(out != NULL && ca != NULL && ca->db != NULL && ca->cfg != NULL);
-    assert(ca->key != NULL); /* the caller runs ca_load_key() first */
+    assert(ca->signer != NULL); /* the caller runs ca_load_key() first */
     memset(out, 0, sizeof(*out));
     memset(&p, 0, sizeof(p));
     delta = delta != 0;
