@@ -155,12 +155,13 @@ struct crl_result {
  * The caller has loaded the CA key (ca_load_key: ca->signer). In one
  * transaction of its own: takes the next "crl_number", reads the
  * revocations (all of them, or for a delta those changed since the last
- * full CRL), builds and signs the CRL, records it (db_crl_insert), appends an audit record and raises
- * CRLISSUED. After the commit it writes HOME/crl/ca.crl and ca.crl.pem
- * (delta.crl and delta.crl.pem for a delta), so that a CRL number that was
- * rolled back is never seen outside. Errors: CM_ERR_CONFIG when a delta is
- * asked for with crl.delta_period = 0, CM_ERR_STATE when a delta has no
- * full CRL to build on, CM_ERR_LINT when a lint rule refuses the CRL. */
+ * full CRL), builds and signs the CRL, records it (db_crl_insert), appends
+ * an audit record and raises CRLISSUED. After the commit it writes
+ * HOME/crl/ca.crl and ca.crl.pem (delta.crl and delta.crl.pem for a delta),
+ * so that a CRL number that was rolled back is never seen outside. Errors:
+ * CM_ERR_CONFIG when a delta is asked for with crl.delta_period = 0,
+ * CM_ERR_STATE when a delta has no full CRL to build on, CM_ERR_LINT when a
+ * lint rule refuses the CRL. */
 cm_err crl_publish(struct crl_result *out, ca_ctx *ca, int delta) CM_MUST_USE;
 
 /* The DER bytes of the CRL r describes, read back from r->der_path and
