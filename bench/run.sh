@@ -121,13 +121,13 @@ while [ "$i" -lt "$REP" ]; do
     lim=$(speed)
     run=$(issue "fn$i" ec:p256 "$cores" 0)
     echo "$(ratio "$(f "$run" 1)" $(($(f "$lim" 3) * cores))) $lim $run" >>"$W/headline"
-    echo "$(ratio "$(f "$run" 1)" "$(f "$limm" 3)") $(f "$limm" 3)" >>"$W/headline.multi"
+    echo "$(ratio "$(f "$run" 1)" "$(f "$limm" 3)") $(f "$limm" 3) $(ratio "$(f "$limm" 3)" $(($(f "$lim" 3) * cores))) $(f "$run" 1)" >>"$W/headline.multi"
 done
 sort -n "$W/headline.multi" >"$W/headline.multi.sorted"
 mm=$(sed -n "$(((REP + 1) / 2))p" "$W/headline.multi.sorted")
 mm_lo=$(sed -n 1p "$W/headline.multi.sorted" | cut -d' ' -f1)
 mm_hi=$(sed -n "${REP}p" "$W/headline.multi.sorted" | cut -d' ' -f1)
-mm_lims=$(awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $2 }' "$W/headline.multi")
+mm_scal=$(awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $3 }' "$W/headline.multi")
 sort -n "$W/headline" >"$W/headline.sorted"
 mid=$(sed -n "$(((REP + 1) / 2))p" "$W/headline.sorted")
 hl_lo=$(sed -n 1p "$W/headline.sorted" | cut -d' ' -f1)
@@ -263,7 +263,8 @@ row "" "" "" "$(ratio "$(f "$f1o" 1)" "$(f "$f1" 1)")" "the same without --out"
 row "" "" "" "$(ratio "$(f "$f1o" 1)" "$(f "$f1o" 7)")" "the file system's limit: fs_limit $(f "$f1o" 5) before, $(f "$f1o" 6) after (files/s)"
 row "submit FILE..., $cores workers: median of $REP" "$(f "$fn" 1)" "cert/s" "$(f "$mid" 1)" "the $cores-core limit (measured before each run)"
 row "  the $REP runs: range of the ratio" "$hl_lo-$hl_hi" "" "" "$hl_runs"
-row "  against openssl speed -multi $cores: median" "$(f "$mm" 2)" "cert/s" "$(f "$mm" 1)" "the $cores cores' measured limit (range $mm_lo-$mm_hi; limits $mm_lims/s)"
+row "the same against -multi $cores: median of $REP" "$(f "$mm" 4)" "cert/s" "$(f "$mm" 1)" "openssl speed -multi $cores (measured before each run): $(f "$mm" 2)/s"
+row "  the $REP runs: range of the ratio" "$mm_lo-$mm_hi" "" "" "-multi $cores's limit / $cores x one core's: $mm_scal"
 row "submit --out DIR, $cores workers" "$(f "$fno" 1)" "cert/s" "$(ratio "$(f "$fno" 1)" "$limn")" "the $cores-core limit"
 row "" "" "" "$(ratio "$(f "$fno" 1)" "$(f "$fn" 1)")" "the same without --out"
 row "" "" "" "$(ratio "$(f "$fno" 1)" "$(f "$fno" 7)")" "the file system's limit: fs_limit $(f "$fno" 5) before, $(f "$fno" 6) after (files/s)"
