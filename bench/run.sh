@@ -50,16 +50,11 @@ start_load=$(load)
 t_begin=$(secs)
 
 # --- the limit: one P-256 verify (the CSR) + one P-256 sign per certificate
-# speed -> "sign/s verify/s limit-one-core"
+# speed [N] -> "sign/s verify/s limit": one core, or with N all N cores at
+# once (`openssl speed -multi N`: what they measurably do together, where
+# the N-core limit assumes N times one core; bench/README.md, session 13).
 speed() {
-    openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/nistp256/ {print $(NF-1), $NF}' |
-        tail -n 1 | awk '{ printf "%s %s %.0f\n", $1, $2, 1 / (1 / $1 + 1 / $2) }'
-}
-# speedm -> the same for all the cores at once (`openssl speed -multi`):
-# what they measurably do together. This VM's two cores reach 1.7-2.0
-# times one core's figure, not twice it (bench/README.md, session 13).
-speedm() {
-    openssl speed -multi "$cores" -seconds 3 ecdsap256 2>/dev/null | awk '/nistp256/ {print $(NF-1), $NF}' |
+    openssl speed ${1:+-multi "$1"} -seconds 3 ecdsap256 2>/dev/null | awk '/nistp256/ {print $(NF-1), $NF}' |
         tail -n 1 | awk '{ printf "%s %s %.0f\n", $1, $2, 1 / (1 / $1 + 1 / $2) }'
 }
 f() { echo "$1" | cut -d' ' -f"$2"; }
@@ -111,27 +106,28 @@ issue() {
 # core, each rate against the limit measured just before it; the median run
 # (by ratio) gives the table's limit and its figures, the others the range.
 # Each run is also set against `openssl speed -multi` measured just before
-# it (headline.multi: ratio, then that limit).
+# it (headline.multi: ratio, that limit, that limit / N x one core's, rate).
 : >"$W/headline"
 : >"$W/headline.multi"
 i=0
 while [ "$i" -lt "$REP" ]; do
     i=$((i + 1))
-    limm=$(speedm)
+    limm=$(speed "$cores")
     lim=$(speed)
     run=$(issue "fn$i" ec:p256 "$cores" 0)
     echo "$(ratio "$(f "$run" 1)" $(($(f "$lim" 3) * cores))) $lim $run" >>"$W/headline"
     echo "$(ratio "$(f "$run" 1)" "$(f "$limm" 3)") $(f "$limm" 3) $(ratio "$(f "$limm" 3)" $(($(f "$lim" 3) * cores))) $(f "$run" 1)" >>"$W/headline.multi"
 done
-sort -n "$W/headline.multi" >"$W/headline.multi.sorted"
-mm=$(sed -n "$(((REP + 1) / 2))p" "$W/headline.multi.sorted")
-mm_lo=$(sed -n 1p "$W/headline.multi.sorted" | cut -d' ' -f1)
-mm_hi=$(sed -n "${REP}p" "$W/headline.multi.sorted" | cut -d' ' -f1)
+# rank FILE K: line K of FILE sorted by its first field (the ratio).
+rank() { sort -n "$1" | sed -n "$2p"; }
+mid_k=$(((REP + 1) / 2))
+mm=$(rank "$W/headline.multi" "$mid_k")
+mm_lo=$(rank "$W/headline.multi" 1 | cut -d' ' -f1)
+mm_hi=$(rank "$W/headline.multi" "$REP" | cut -d' ' -f1)
 mm_scal=$(awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $3 }' "$W/headline.multi")
-sort -n "$W/headline" >"$W/headline.sorted"
-mid=$(sed -n "$(((REP + 1) / 2))p" "$W/headline.sorted")
-hl_lo=$(sed -n 1p "$W/headline.sorted" | cut -d' ' -f1)
-hl_hi=$(sed -n "${REP}p" "$W/headline.sorted" | cut -d' ' -f1)
+mid=$(rank "$W/headline" "$mid_k")
+hl_lo=$(rank "$W/headline" 1 | cut -d' ' -f1)
+hl_hi=$(rank "$W/headline" "$REP" | cut -d' ' -f1)
 hl_runs=$(awk -v c="$cores" '{ printf "%s%s of %d/s", (NR > 1 ? ", " : ""), $1, $4 * c }' "$W/headline")
 sign=$(f "$mid" 2)
 verify=$(f "$mid" 3)
